@@ -1,0 +1,17 @@
+// Terminal output of the CLI: aligned tables for people, JSON for scripts (--json).
+
+export function table(rows: Record<string, unknown>[], columns: string[]): string {
+  const cell = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => Math.min(60, cell(r[c]).length))));
+  const line = (values: string[]) => values.map((v, i) => v.slice(0, 60).padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(columns.map((c) => c.toUpperCase())), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))].join('\n');
+}
+
+export function print(value: unknown, json: boolean, human: () => string): void {
+  process.stdout.write((json ? JSON.stringify(value, null, 2) : human()) + '\n');
+}
+
+export function counts(c: Record<string, number | undefined>): string {
+  const parts = Object.entries(c).filter(([, n]) => n).map(([s, n]) => `${s}=${n}`);
+  return parts.length ? parts.join(' ') : 'no tasks';
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// The `labq` command.
+import { Command, Option } from 'commander';
+import { LabqApiError } from '../shared/client.js';
+import { connectPool } from '../server/db/pool.js';
+import { migrate } from '../server/db/migrate.js';
+import { startEmbeddedPostgres } from '../server/db/embedded.js';
+import { rebuildProjections } from '../server/admin/rebuild.js';
+import { DEFAULT_HOST, defaultDataDir, defaultPort } from '../server/config.js';
+import { serve } from './serve.js';
+import { taskCommands } from './tasks.js';
+import { workflowCommands } from './workflows.js';
+
+const program = new Command('labq')
+  .description('labq: a distributed task queue for scientific work')
+  .option('--server <url>', 'server URL (LABQ_SERVER)')
+  .option('--token <token>', 'API token (LABQ_TOKEN)')
+  .option('--data-dir <dir>', 'data directory (LABQ_DATA_DIR)')
+  .option('--json', 'print JSON');
+
+const flags = () => program.opts();
+const log = (line: string) => process.stderr.write(`labq: ${line}\n`);
+
+function serverCommand(name: string, description: string) {
+  return program
+    .command(name)
+    .description(description)
+    .addOption(new Option('--host <host>', 'address to listen on').env('LABQ_HOST').default(DEFAULT_HOST))
+    .addOption(new Option('--port <port>', 'port to listen on').env('LABQ_PORT').default(defaultPort()).argParser(Number))
+    .addOption(new Option('--database-url <url>', 'external PostgreSQL; absent: embedded').env('DATABASE_URL'))
+    .addOption(new Option('--admin-token <token>', 'the first admin token').env('LABQ_ADMIN_TOKEN'))
+    .action(async (o) => {
+      const dataDir = flags().dataDir ?? defaultDataDir();
+      const served = await serve({ dataDir, host: o.host, port: o.port, databaseUrl: o.databaseUrl, adminToken: o.adminToken }, log);
+      process.stdout.write(`labq is running at ${served.server.url}\n`);
+      process.stdout.write(
+        served.adminToken
+          ? `admin token: ${served.adminToken}\n`
+          : 'admin token: set earlier (LABQ_ADMIN_TOKEN); not stored here\n',
+      );
+      process.stdout.write(`data: ${dataDir}\nstop with Ctrl-C\n`);
+      let stopping = false;
+      const stop = async () => {
+        if (stopping) return;
+        stopping = true;
+        log('stopping');
+        await served.stop();
+        process.exit(0);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+}
+
+serverCommand('up', 'run labq on this machine: server and embedded PostgreSQL (or DATABASE_URL)');
+serverCommand('server', 'run a labq server (several may share one DATABASE_URL)');
+
+taskCommands(program, flags);
+workflowCommands(program, flags);
+
+const admin = program.command('admin').description('administration');
+admin
+  .command('rebuild')
+  .description('replay the whole event log into fresh projections')
+  .addOption(new Option('--database-url <url>', 'external PostgreSQL; absent: the embedded one (labq must be stopped)').env('DATABASE_URL'))
+  .action(async (o) => {
+    const embedded = o.databaseUrl ? null : await startEmbeddedPostgres({ dataDir: flags().dataDir ?? defaultDataDir() });
+    const url = o.databaseUrl ?? embedded!.url;
+    try {
+      await migrate(url);
+      const pool = await connectPool(url);
+      const total = await rebuildProjections(pool, (n) => process.stderr.write(`\rreplayed ${n} events`));
+      await pool.end();
+      process.stderr.write('\n');
+      process.stdout.write(`rebuilt projections from ${total} events\n`);
+    } finally {
+      await embedded?.stop();
+    }
+  });
+
+program.parseAsync(process.argv).catch((error) => {
+  if (error instanceof LabqApiError) {
+    process.stderr.write(`labq: ${error.message}\n`);
+    for (const e of error.problem.errors ?? []) process.stderr.write(`  ${e.field}: ${e.message}\n`);
+  } else {
+    process.stderr.write(`labq: ${(error as Error).message}\n`);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,73 @@
+// `labq up` and `labq server`: start the database (embedded unless DATABASE_URL is
+// given), the server, and make sure an admin token exists; stop everything on Ctrl-C.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createToken, freeTokenName, tokenCount, verifyToken } from '../server/auth/tokens.js';
+import { serverFile, tokenFile } from '../server/config.js';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../server/db/embedded.js';
+import type { Pool } from '../server/db/pool.js';
+import { startServer, type RunningServer } from '../server/server.js';
+
+export interface ServeOptions {
+  dataDir: string;
+  host: string;
+  port: number;
+  databaseUrl?: string;
+  adminToken?: string;
+}
+
+export interface Served {
+  server: RunningServer;
+  database: EmbeddedDatabase | null;
+  adminToken: string | null;
+  stop(): Promise<void>;
+}
+
+const meta = { actor: 'labq up', request_id: null, source: 'local' };
+
+/** The admin token: LABQ_ADMIN_TOKEN when given, else the one made on first start. */
+async function ensureAdminToken(pool: Pool, dataDir: string, given?: string): Promise<string | null> {
+  const file = tokenFile(dataDir);
+  if (given) {
+    if (!(await verifyToken(pool, given))) await createToken(pool, await freeTokenName(pool, 'admin'), 'admin', meta, given);
+    return given;
+  }
+  if (existsSync(file)) {
+    const saved = (await readFile(file, 'utf8')).trim();
+    if (await verifyToken(pool, saved)) return saved;
+  }
+  if ((await tokenCount(pool)) > 0 && !existsSync(file)) return null;
+  const token = await createToken(pool, await freeTokenName(pool, 'admin'), 'admin', meta);
+  await writeFile(file, token + '\n', { mode: 0o600 });
+  return token;
+}
+
+export async function serve(options: ServeOptions, log: (line: string) => void): Promise<Served> {
+  await mkdir(options.dataDir, { recursive: true });
+  let database: EmbeddedDatabase | null = null;
+  let databaseUrl = options.databaseUrl;
+  if (!databaseUrl) {
+    database = await startEmbeddedPostgres({ dataDir: options.dataDir, log: () => undefined });
+    databaseUrl = database.url;
+    log(`embedded PostgreSQL in ${join(options.dataDir, 'pg')}`);
+  }
+  let server: RunningServer;
+  try {
+    server = await startServer({ databaseUrl, host: options.host, port: options.port, log });
+  } catch (error) {
+    await database?.stop();
+    throw error;
+  }
+  const adminToken = await ensureAdminToken(server.pool, options.dataDir, options.adminToken);
+  await writeFile(serverFile(options.dataDir), server.url + '\n');
+  return {
+    server,
+    database,
+    adminToken,
+    async stop() {
+      await server.close();
+      await database?.stop();
+    },
+  };
+}

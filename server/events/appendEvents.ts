@@ -1,0 +1,33 @@
+// Appends events to the log in one statement, whatever their number (a bulk submit of
+// 10,000 tasks is one INSERT). Every event is checked against the catalogue first, so a
+// programming error can never write a malformed event. The per-stream version is unique
+// with the stream: two writers racing on one stream make one of them fail, which is the
+// optimistic concurrency the projections rely on.
+import { sql } from 'slonik';
+import { EVENT_CATALOGUE, type EventMeta } from '../../shared/events.js';
+import type { Db } from '../db/pool.js';
+import type { NewEvent, StoredEvent } from './types.js';
+
+export const STORED_EVENT_COLUMNS = sql.fragment`
+  position, xid::text AS xid, stream_type, stream_id, version, type, data, meta,
+  to_json(created_at) #>> '{}' AS created_at`;
+
+export async function appendEvents(db: Db, events: NewEvent[], meta: EventMeta): Promise<StoredEvent[]> {
+  if (events.length === 0) return [];
+  const rows = events.map((event, index) => {
+    const entry = EVENT_CATALOGUE[event.type];
+    if (!entry) throw new Error(`unknown event type ${event.type}`);
+    const parsed = entry.data.safeParse(event.data);
+    if (!parsed.success) {
+      throw new Error(`event ${event.type} does not match the catalogue: ${parsed.error.message}`);
+    }
+    return { i: index, stream_type: entry.stream, stream_id: event.streamId, version: event.version, type: event.type, data: parsed.data };
+  });
+  const stored = await db.any(sql.unsafe`
+    INSERT INTO events (stream_type, stream_id, version, type, data, meta)
+    SELECT e.stream_type, e.stream_id, e.version, e.type, e.data, ${sql.jsonb(meta as any)}
+    FROM jsonb_to_recordset(${sql.jsonb(rows)}) AS e(i int, stream_type text, stream_id bigint, version int, type text, data jsonb)
+    ORDER BY e.i
+    RETURNING ${STORED_EVENT_COLUMNS}`);
+  return [...stored].sort((a, b) => a.position - b.position) as StoredEvent[];
+}

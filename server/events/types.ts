@@ -1,0 +1,34 @@
+// The shapes of events as the server handles them: a new event before it is appended,
+// and a stored event as read back from the log.
+import type { EventData, EventMeta, EventType, StreamType } from '../../shared/events.js';
+
+export interface NewEvent<T extends EventType = EventType> {
+  type: T;
+  streamId: number;
+  /** The stream's version after this event: the expected current version + 1. */
+  version: number;
+  data: EventData<T>;
+}
+
+export interface StoredEvent {
+  position: number;
+  xid: string;
+  stream_type: StreamType;
+  stream_id: number;
+  version: number;
+  type: EventType;
+  data: Record<string, any>;
+  meta: EventMeta;
+  /** Full precision (microseconds), so projections copy it exactly. */
+  created_at: string;
+}
+
+/** The cursor of a reader of the log: the event's transaction id and position. */
+export function cursorOf(event: Pick<StoredEvent, 'xid' | 'position'>): string {
+  return `${event.xid}-${event.position}`;
+}
+
+export function parseCursor(cursor: string): { xid: string; position: number } {
+  const [xid, position] = cursor.split('-');
+  return { xid: xid ?? '0', position: Number(position ?? 0) };
+}

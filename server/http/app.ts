@@ -1,0 +1,90 @@
+// The Koa application: request ids, problem+json errors, bearer-token auth on /api/v1,
+// the routes of the contract, and the open /healthz.
+import { randomUUID } from 'node:crypto';
+import Router from '@koa/router';
+import Koa, { type Context, type Next } from 'koa';
+import { API_PREFIX } from '../../shared/api.js';
+import { verifyToken } from '../auth/tokens.js';
+import { ProblemError } from '../errors.js';
+import type { ServerContext } from './context.js';
+import { openApiDocument } from './openapi.js';
+import { eventRoutes } from './routes/events.js';
+import { taskRoutes } from './routes/tasks.js';
+import { workflowRoutes } from './routes/workflows.js';
+
+export const VERSION = '0.1.0';
+
+function sendProblem(ctx: Context, problem: ProblemError): void {
+  ctx.status = problem.status;
+  ctx.type = 'application/problem+json';
+  ctx.body = {
+    type: problem.type,
+    title: problem.title,
+    status: problem.status,
+    detail: problem.message,
+    ...(problem.errors ? { errors: problem.errors } : {}),
+    request_id: ctx.state.requestId,
+  };
+}
+
+function isDatabaseDown(error: unknown): boolean {
+  const name = (error as Error)?.constructor?.name ?? '';
+  return /ConnectionError|BackendTerminated/.test(name) || (error as NodeJS.ErrnoException)?.code === 'ECONNREFUSED';
+}
+
+export function createApp(context: ServerContext): Koa {
+  const app = new Koa({ proxy: false });
+  app.silent = true;
+
+  app.use(async (ctx: Context, next: Next) => {
+    const given = ctx.get('x-request-id');
+    ctx.state.requestId = /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
+    ctx.set('x-request-id', ctx.state.requestId);
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) {
+        sendProblem(ctx, new ProblemError(404, 'Not found', `no route for ${ctx.method} ${ctx.path}`));
+      }
+    } catch (error) {
+      if (ctx.respond === false) {
+        context.log(`error on an open stream ${ctx.method} ${ctx.path}: ${(error as Error).message}`);
+        return;
+      }
+      if (error instanceof ProblemError) return sendProblem(ctx, error);
+      if (isDatabaseDown(error)) {
+        return sendProblem(ctx, new ProblemError(503, 'Service unavailable', 'the database is unreachable; retry shortly'));
+      }
+      context.log(`internal error ${ctx.state.requestId} on ${ctx.method} ${ctx.path}: ${(error as Error).stack ?? error}`);
+      sendProblem(ctx, new ProblemError(500, 'Internal error', `an unexpected error occurred; request id ${ctx.state.requestId}`));
+    }
+  });
+
+  app.use(async (ctx: Context, next: Next) => {
+    if (ctx.path === '/healthz') {
+      ctx.body = { status: 'ok', version: VERSION };
+      return;
+    }
+    if (ctx.path === API_PREFIX || ctx.path.startsWith(API_PREFIX + '/')) {
+      const match = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'));
+      const identity = match ? await verifyToken(context.pool, match[1]!) : null;
+      if (!identity) {
+        ctx.set('www-authenticate', 'Bearer realm="labq"');
+        throw new ProblemError(401, 'Unauthorized', match ? 'the token is unknown or revoked' : 'send Authorization: Bearer <token>');
+      }
+      ctx.state.identity = identity;
+    }
+    await next();
+  });
+
+  const router = new Router({ prefix: API_PREFIX });
+  taskRoutes(router, context);
+  workflowRoutes(router, context);
+  eventRoutes(router, context);
+  const document = openApiDocument(VERSION);
+  router.get('/openapi.json', (ctx: Context) => {
+    ctx.body = document;
+  });
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: true, methodNotAllowed: () => new ProblemError(405, 'Method not allowed', 'this route does not take that method') }));
+  return app;
+}

@@ -1,0 +1,56 @@
+// Binds a handler to a route of the contract (shared/api.ts): parses and validates the
+// path parameters, the query and the body with the route's schemas (400 with the field
+// names on failure, before the handler runs), and answers with the route's status.
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import type { z } from 'zod/v4';
+import { routes, type RouteName, type RouteResponse, type Routes } from '../../shared/api.js';
+import type { EventMeta } from '../../shared/events.js';
+import { invalid } from '../errors.js';
+import { readJsonBody } from './body.js';
+import { fieldErrors } from './zodErrors.js';
+
+type Field<R, K extends string> = R extends { [P in K]: infer S } ? (S extends z.ZodType ? z.output<S> : never) : undefined;
+
+export interface HandlerInput<N extends RouteName> {
+  params: Field<Routes[N], 'params'>;
+  query: Field<Routes[N], 'query'>;
+  body: Field<Routes[N], 'body'>;
+  ctx: Context;
+  meta: EventMeta;
+}
+
+export type Handler<N extends RouteName> = (input: HandlerInput<N>) => Promise<RouteResponse<N> | void>;
+
+export interface BindOptions {
+  /** Parses the raw JSON body instead of the route's schema (for bodies with several shapes). */
+  parseBody?: (raw: unknown) => unknown;
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown, prefix = ''): z.output<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw invalid(fieldErrors(result.error, prefix));
+  return result.data;
+}
+
+export function metaOf(ctx: Context): EventMeta {
+  return { actor: ctx.state.identity?.name ?? null, request_id: ctx.state.requestId ?? null, source: ctx.ip || null };
+}
+
+export function bind<N extends RouteName>(router: Router, name: N, handler: Handler<N>, options: BindOptions = {}): void {
+  const route = routes[name] as Routes[N] & { params?: z.ZodType; query?: z.ZodType; body?: z.ZodType; status?: number };
+  router[route.method](route.path, async (ctx: Context) => {
+    const params = route.params ? parse(route.params, (ctx as any).params) : undefined;
+    const query = route.query ? parse(route.query, ctx.query) : undefined;
+    let body: unknown;
+    if (route.body) {
+      const raw = await readJsonBody(ctx);
+      body = options.parseBody ? options.parseBody(raw) : parse(route.body, raw);
+    }
+    if (route.response !== 'sse') ctx.status = route.status ?? 200;
+    const result = await handler({ params, query, body, ctx, meta: metaOf(ctx) } as HandlerInput<N>);
+    if (route.response !== 'sse') ctx.body = result;
+  });
+}
+
+export { parse as parseWith };

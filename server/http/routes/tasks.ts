@@ -1,0 +1,62 @@
+// Routes of /tasks: submit (one or many), list, read one, read its events.
+import type Router from '@koa/router';
+import { z } from 'zod/v4';
+import { MAX_TASKS_PER_REQUEST, TaskInput } from '../../../shared/schemas/task.js';
+import { submitTasks } from '../../commands/submitTasks.js';
+import { ProblemError, invalid, notFound } from '../../errors.js';
+import { readStream } from '../../events/readEvents.js';
+import { cursorOf } from '../../events/types.js';
+import { getTask, listTasks, taskExecutions } from '../../queries/tasks.js';
+import { bind, parseWith } from '../bind.js';
+import type { ServerContext } from '../context.js';
+
+const Bulk = z.strictObject({ tasks: z.array(z.unknown()) });
+
+/** One task, or { tasks: [...] }: validated item by item so that errors name `tasks[i].field`. */
+function parseSubmission(raw: unknown): { bulk: boolean; tasks: z.output<typeof TaskInput>[] } {
+  if (raw && typeof raw === 'object' && !Array.isArray(raw) && 'tasks' in raw) {
+    const { tasks } = parseWith(Bulk, raw);
+    if (tasks.length === 0) throw invalid([{ field: 'tasks', message: 'must hold at least one task' }]);
+    if (tasks.length > MAX_TASKS_PER_REQUEST) {
+      throw new ProblemError(413, 'Payload too large', `at most ${MAX_TASKS_PER_REQUEST} tasks per request, got ${tasks.length}`);
+    }
+    const errors = [];
+    const parsed = [];
+    for (const [i, item] of tasks.entries()) {
+      try {
+        parsed.push(parseWith(TaskInput, item, `tasks[${i}]`));
+      } catch (error) {
+        if (!(error instanceof ProblemError) || !error.errors) throw error;
+        errors.push(...error.errors);
+      }
+    }
+    if (errors.length) throw invalid(errors);
+    return { bulk: true, tasks: parsed };
+  }
+  if (Array.isArray(raw)) throw invalid([{ field: '(body)', message: 'send one task object, or { "tasks": [ ... ] }' }]);
+  return { bulk: false, tasks: [parseWith(TaskInput, raw)] };
+}
+
+export function taskRoutes(router: Router, { pool }: ServerContext): void {
+  bind(router, 'submitTasks', async ({ body, meta, ctx }) => {
+    const submission = body as unknown as ReturnType<typeof parseSubmission>;
+    const field = (i: number) => (submission.bulk ? `tasks[${i}].` : '');
+    const result = await submitTasks(pool, submission.tasks, field, meta);
+    if (result.every((t) => !t.created)) ctx.status = 200;
+    return { tasks: result };
+  }, { parseBody: parseSubmission });
+
+  bind(router, 'listTasks', async ({ query }) => listTasks(pool, query));
+
+  bind(router, 'getTask', async ({ params }) => {
+    const task = await getTask(pool, params.id);
+    if (!task) throw notFound(`task ${params.id}`);
+    return { ...task, executions: await taskExecutions(pool, params.id) };
+  });
+
+  bind(router, 'taskEvents', async ({ params }) => {
+    const events = await readStream(pool, 'task', params.id);
+    if (events.length === 0) throw notFound(`task ${params.id}`);
+    return { items: events.map((e) => ({ ...e, id: cursorOf(e) })) };
+  });
+}

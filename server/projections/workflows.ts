@@ -1,0 +1,28 @@
+// The workflows and steps projections: one row per workflow and per step.
+import { sql } from 'slonik';
+import type { Db } from '../db/pool.js';
+import type { StoredEvent } from '../events/types.js';
+import { eventRecords } from './batch.js';
+import type { Projection } from './projection.js';
+
+export const workflowsProjection: Projection = {
+  name: 'workflows',
+  tables: ['workflows', 'steps'],
+  async apply(db: Db, type: string, events: StoredEvent[]) {
+    switch (type) {
+      case 'workflow.created':
+        await db.query(sql.unsafe`
+          INSERT INTO workflows (id, name, description, created_at, created_by, updated_at, version)
+          SELECT e.stream_id, e.data->>'name', e.data->>'description', e.created_at, e.meta->>'actor', e.created_at, e.version
+          FROM ${eventRecords(events)}`);
+        return;
+      case 'step.created':
+        await db.query(sql.unsafe`
+          INSERT INTO steps (id, workflow_id, name, description, created_at, created_by, updated_at, version)
+          SELECT e.stream_id, (e.data->>'workflow_id')::bigint, e.data->>'name', e.data->>'description',
+                 e.created_at, e.meta->>'actor', e.created_at, e.version
+          FROM ${eventRecords(events)}`);
+        return;
+    }
+  },
+};

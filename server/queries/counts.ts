@@ -1,0 +1,14 @@
+// Task counts by status for workflows and steps, read from the task_counts projection.
+import { sql } from 'slonik';
+import type { TaskCounts } from '../../shared/schemas/workflow.js';
+import type { Db } from '../db/pool.js';
+
+export async function taskCounts(db: Db, scope: 'all' | 'workflow' | 'step', ids: number[]): Promise<Map<number, TaskCounts>> {
+  const rows = await db.any(sql.unsafe`
+    SELECT scope_id, status, sum(n)::bigint AS n FROM task_counts
+    WHERE scope = ${scope} AND scope_id = ANY(${sql.array(ids, 'int8')})
+    GROUP BY scope_id, status HAVING sum(n) <> 0`);
+  const counts = new Map<number, TaskCounts>(ids.map((id) => [id, {}]));
+  for (const row of rows) (counts.get(row.scope_id) as Record<string, number>)[row.status] = row.n;
+  return counts;
+}

@@ -1,0 +1,99 @@
+// The REST API contract: every route with its method, path, and the schemas of its
+// parameters, query, body and response. The server binds its handlers to these entries,
+// the typed client calls them, and the OpenAPI document is generated from them, so the
+// three cannot drift apart.
+import { z } from 'zod/v4';
+import { IdParam, page } from './schemas/common.js';
+import { EventPage, EventPageQuery, EventRecord, EventStreamQuery } from './schemas/event.js';
+import { Execution } from './schemas/execution.js';
+import { SubmitTasksBody, SubmitTasksResponse, Task, TaskInput, TaskListQuery } from './schemas/task.js';
+import { Step, StepInput, StepListQuery, Workflow, WorkflowInput, WorkflowListQuery } from './schemas/workflow.js';
+
+export const API_PREFIX = '/api/v1';
+
+export interface RouteSpec {
+  method: 'get' | 'post' | 'patch' | 'put' | 'delete';
+  /** Relative to API_PREFIX, with `:name` parameters. */
+  path: string;
+  summary: string;
+  tag: string;
+  params?: z.ZodObject;
+  query?: z.ZodType;
+  body?: z.ZodType;
+  /** The JSON response, or 'sse' for a text/event-stream. */
+  response: z.ZodType | 'sse';
+  status?: number;
+}
+
+const IdParams = z.object({ id: IdParam });
+
+export const TaskDetail = Task.extend({ executions: z.array(Execution) });
+export type TaskDetail = z.infer<typeof TaskDetail>;
+
+export const routes = {
+  submitTasks: {
+    method: 'post', path: '/tasks', tag: 'tasks', status: 201,
+    summary: 'Submit one task, or up to 10,000 as { "tasks": [...] }',
+    body: SubmitTasksBody, response: SubmitTasksResponse,
+  },
+  listTasks: {
+    method: 'get', path: '/tasks', tag: 'tasks', summary: 'List tasks, filtered and paginated',
+    query: TaskListQuery, response: page(Task),
+  },
+  getTask: {
+    method: 'get', path: '/tasks/:id', tag: 'tasks', summary: 'One task with its executions',
+    params: IdParams, response: TaskDetail,
+  },
+  taskEvents: {
+    method: 'get', path: '/tasks/:id/events', tag: 'tasks', summary: "A task's events, oldest first",
+    params: IdParams, response: z.object({ items: z.array(EventRecord) }),
+  },
+  createWorkflow: {
+    method: 'post', path: '/workflows', tag: 'workflows', status: 201, summary: 'Create a workflow',
+    body: WorkflowInput, response: Workflow,
+  },
+  listWorkflows: {
+    method: 'get', path: '/workflows', tag: 'workflows', summary: 'List workflows with their task counts',
+    query: WorkflowListQuery, response: page(Workflow),
+  },
+  getWorkflow: {
+    method: 'get', path: '/workflows/:id', tag: 'workflows', summary: 'One workflow with its task counts by status',
+    params: IdParams, response: Workflow,
+  },
+  createStep: {
+    method: 'post', path: '/steps', tag: 'workflows', status: 201, summary: 'Create a step in a workflow',
+    body: StepInput, response: Step,
+  },
+  listSteps: {
+    method: 'get', path: '/steps', tag: 'workflows', summary: 'List steps with their task counts',
+    query: StepListQuery, response: page(Step),
+  },
+  getStep: {
+    method: 'get', path: '/steps/:id', tag: 'workflows', summary: 'One step with its task counts by status',
+    params: IdParams, response: Step,
+  },
+  listEvents: {
+    method: 'get', path: '/events', tag: 'events', summary: 'A page of the event log, in commit-safe order',
+    query: EventPageQuery, response: EventPage,
+  },
+  streamEvents: {
+    method: 'get', path: '/events/stream', tag: 'events',
+    summary: 'Server-Sent Events: replay after Last-Event-ID (or ?lastEventId=), then live',
+    query: EventStreamQuery, response: 'sse',
+  },
+  openapi: {
+    method: 'get', path: '/openapi.json', tag: 'meta', summary: 'This document',
+    response: z.record(z.string(), z.unknown()),
+  },
+} as const satisfies Record<string, RouteSpec>;
+
+export type Routes = typeof routes;
+export type RouteName = keyof Routes;
+
+type Field<R, K extends string> = R extends { [P in K]: infer S } ? (S extends z.ZodType ? S : never) : never;
+export type RouteParams<N extends RouteName> = z.input<Field<Routes[N], 'params'>>;
+export type RouteQuery<N extends RouteName> = z.input<Field<Routes[N], 'query'>>;
+export type RouteBody<N extends RouteName> = z.input<Field<Routes[N], 'body'>>;
+export type RouteResponse<N extends RouteName> = z.output<Field<Routes[N], 'response'>>;
+
+export { TaskInput };

@@ -1,0 +1,125 @@
+// The typed HTTP client of the REST API, built on the route contract in api.ts. The
+// CLI, the worker and the tests all talk to the server through it.
+import { API_PREFIX, routes, type RouteBody, type RouteName, type RouteParams, type RouteQuery, type RouteResponse } from './api.js';
+import type { Problem } from './schemas/common.js';
+import { parseSse, type SseMessage } from './sse.js';
+
+export class LabqApiError extends Error {
+  constructor(readonly problem: Problem) {
+    super(`${problem.status} ${problem.title}${problem.detail ? ': ' + problem.detail : ''}`);
+  }
+  get status(): number {
+    return this.problem.status;
+  }
+}
+
+export interface CallInput<N extends RouteName> {
+  params?: RouteParams<N>;
+  query?: RouteQuery<N>;
+  body?: RouteBody<N>;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+export interface ClientOptions {
+  server: string;
+  token?: string;
+}
+
+function toQueryString(query: Record<string, unknown> | undefined): string {
+  if (!query) return '';
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value === undefined || value === null) continue;
+    search.set(key, Array.isArray(value) ? value.join(',') : String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+export class LabqClient {
+  readonly server: string;
+  private readonly token?: string;
+
+  constructor(options: ClientOptions) {
+    this.server = options.server.replace(/\/+$/, '');
+    this.token = options.token;
+  }
+
+  url<N extends RouteName>(name: N, input: Pick<CallInput<N>, 'params' | 'query'> = {}): string {
+    const params = (input.params ?? {}) as Record<string, unknown>;
+    const path = routes[name].path.replace(/:(\w+)/g, (_, key: string) => encodeURIComponent(String(params[key])));
+    return `${this.server}${API_PREFIX}${path}${toQueryString(input.query as Record<string, unknown>)}`;
+  }
+
+  private async fetch<N extends RouteName>(name: N, input: CallInput<N>, accept: string): Promise<Response> {
+    const route = routes[name];
+    const headers: Record<string, string> = { accept, ...input.headers };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (input.body !== undefined) headers['content-type'] = 'application/json';
+    const response = await fetch(this.url(name, input), {
+      method: route.method.toUpperCase(),
+      headers,
+      body: input.body === undefined ? undefined : JSON.stringify(input.body),
+      signal: input.signal,
+    });
+    if (!response.ok) {
+      const text = await response.text();
+      let problem: Problem;
+      try {
+        problem = JSON.parse(text);
+      } catch {
+        problem = { type: 'about:blank', title: response.statusText, status: response.status, detail: text.slice(0, 500) };
+      }
+      throw new LabqApiError(problem);
+    }
+    return response;
+  }
+
+  async call<N extends RouteName>(name: N, input: CallInput<N> = {}): Promise<RouteResponse<N>> {
+    const response = await this.fetch(name, input, 'application/json');
+    return (await response.json()) as RouteResponse<N>;
+  }
+
+  /** Follows an SSE route; ends when `signal` aborts or the server closes the stream. */
+  async *stream<N extends RouteName>(name: N, input: CallInput<N> & { lastEventId?: string } = {}): AsyncGenerator<SseMessage> {
+    const headers = { ...input.headers, ...(input.lastEventId ? { 'last-event-id': input.lastEventId } : {}) };
+    const response = await this.fetch(name, { ...input, headers }, 'text/event-stream');
+    if (!response.body) return;
+    yield* parseSse(response.body);
+  }
+
+  submitTasks(body: RouteBody<'submitTasks'>) {
+    return this.call('submitTasks', { body });
+  }
+  listTasks(query: RouteQuery<'listTasks'> = {}) {
+    return this.call('listTasks', { query });
+  }
+  getTask(id: number) {
+    return this.call('getTask', { params: { id } });
+  }
+  taskEvents(id: number) {
+    return this.call('taskEvents', { params: { id } });
+  }
+  createWorkflow(body: RouteBody<'createWorkflow'>) {
+    return this.call('createWorkflow', { body });
+  }
+  listWorkflows(query: RouteQuery<'listWorkflows'> = {}) {
+    return this.call('listWorkflows', { query });
+  }
+  getWorkflow(id: number) {
+    return this.call('getWorkflow', { params: { id } });
+  }
+  createStep(body: RouteBody<'createStep'>) {
+    return this.call('createStep', { body });
+  }
+  listSteps(query: RouteQuery<'listSteps'> = {}) {
+    return this.call('listSteps', { query });
+  }
+  getStep(id: number) {
+    return this.call('getStep', { params: { id } });
+  }
+  listEvents(query: RouteQuery<'listEvents'> = {}) {
+    return this.call('listEvents', { query });
+  }
+}

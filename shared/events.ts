@@ -1,0 +1,63 @@
+// The event catalogue: every event type labq writes, with the schema of its data. The
+// server validates each event against it before appending, so the log only ever holds
+// shapes listed here; readers of the log (projections, SSE clients, auditors) can rely
+// on them. Adding a field is fine; changing the meaning of one needs a new type.
+import { z } from 'zod/v4';
+import { Id } from './schemas/common.js';
+import { Requirements, TaskStatus, Timeouts } from './schemas/task.js';
+
+export const STREAM_TYPES = ['workflow', 'step', 'task', 'execution', 'worker', 'token'] as const;
+export type StreamType = (typeof STREAM_TYPES)[number];
+
+const nullableString = z.string().nullable();
+
+export const TaskSubmittedData = z.object({
+  name: nullableString,
+  command: z.string(),
+  shell: z.string(),
+  container: nullableString,
+  container_options: z.array(z.string()),
+  inputs: z.array(z.string()),
+  resources: z.array(z.string()),
+  output: nullableString,
+  workflow_id: Id.nullable(),
+  step_id: Id.nullable(),
+  tag: z.string(),
+  priority: z.number().int(),
+  depends_on: z.array(Id),
+  max_retries: z.number().int(),
+  timeouts: Timeouts,
+  env: z.record(z.string(), z.string()),
+  requirements: Requirements,
+  key: nullableString,
+  status: TaskStatus,
+});
+export type TaskSubmittedData = z.infer<typeof TaskSubmittedData>;
+
+export const EVENT_CATALOGUE = {
+  'workflow.created': {
+    stream: 'workflow',
+    data: z.object({ name: z.string(), description: nullableString }),
+  },
+  'step.created': {
+    stream: 'step',
+    data: z.object({ workflow_id: Id, name: z.string(), description: nullableString }),
+  },
+  'task.submitted': { stream: 'task', data: TaskSubmittedData },
+  'token.created': {
+    stream: 'token',
+    data: z.object({ name: z.string(), role: z.string() }),
+  },
+} as const satisfies Record<string, { stream: StreamType; data: z.ZodType }>;
+
+export type EventType = keyof typeof EVENT_CATALOGUE;
+export type EventData<T extends EventType> = z.infer<(typeof EVENT_CATALOGUE)[T]['data']>;
+export const EVENT_TYPES = Object.keys(EVENT_CATALOGUE) as EventType[];
+
+/** Who caused an event: recorded on every event for auditing. */
+export interface EventMeta {
+  actor: string | null;
+  request_id: string | null;
+  source: string | null;
+  [extra: string]: unknown;
+}

@@ -1,0 +1,41 @@
+// Events as the API shows them, and the filters of the page and stream endpoints.
+import { z } from 'zod/v4';
+import { Id, Timestamp, csv } from './common.js';
+import { STREAM_TYPES } from '../events.js';
+
+export const StreamType = z.enum(STREAM_TYPES);
+
+export const EventRecord = z.object({
+  id: z.string().describe('the cursor of this event: `<xid>-<position>`; resume after it with `after` or Last-Event-ID'),
+  position: Id,
+  stream_type: StreamType,
+  stream_id: Id,
+  version: z.number().int(),
+  type: z.string(),
+  data: z.record(z.string(), z.unknown()),
+  meta: z.record(z.string(), z.unknown()),
+  created_at: Timestamp,
+});
+export type EventRecord = z.infer<typeof EventRecord>;
+
+export const EventFilter = z.object({
+  stream_type: csv(StreamType).optional(),
+  stream_id: z.coerce.number().int().positive().optional(),
+  type: csv(z.string().regex(/^[a-z_]+\.[a-z_]+$|^[a-z_]+\.\*$/, 'an event type such as task.submitted, or task.*')).optional(),
+});
+
+export const EventPageQuery = EventFilter.extend({
+  after: z.string().regex(/^\d+-\d+$/, 'a cursor `<xid>-<position>` from a previous event').optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+export const EventStreamQuery = EventFilter.extend({
+  lastEventId: z.string().regex(/^\d+-\d+$/, 'a cursor `<xid>-<position>` from a previous event').optional(),
+});
+
+export const EventPage = z.object({
+  items: z.array(EventRecord),
+  next_cursor: z.string().nullable().describe('pass as `after`; the last event id of this page'),
+});
+
+export const EventTime = Timestamp;

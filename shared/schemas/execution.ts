@@ -1,0 +1,27 @@
+// An execution is one attempt at running a task; attempts are kept forever.
+import { z } from 'zod/v4';
+import { Id, Timestamp } from './common.js';
+
+export const EXECUTION_STATUSES = [
+  'assigned', 'downloading', 'running', 'uploading', 'succeeded', 'failed', 'lost', 'killed', 'refused',
+] as const;
+export const ExecutionStatus = z.enum(EXECUTION_STATUSES);
+export type ExecutionStatus = z.infer<typeof ExecutionStatus>;
+
+export const Execution = z.object({
+  id: Id,
+  task_id: Id,
+  attempt: z.number().int(),
+  worker_id: Id,
+  status: ExecutionStatus,
+  assigned_at: Timestamp,
+  downloading_at: Timestamp.nullable(),
+  running_at: Timestamp.nullable(),
+  uploading_at: Timestamp.nullable(),
+  finished_at: Timestamp.nullable(),
+  exit_code: z.number().int().nullable(),
+  peak_memory_bytes: z.number().int().nullable(),
+  error: z.string().nullable(),
+  version: z.number().int(),
+});
+export type Execution = z.infer<typeof Execution>;

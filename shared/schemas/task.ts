@@ -1,0 +1,132 @@
+// The task: what a user submits (TaskInput), what the API returns (Task), and the list
+// filters. Field names follow ../shared/DESIGN.md ("The task, as curl sends it").
+import { z } from 'zod/v4';
+import { parseResource, parseUri } from '../uri.js';
+import { Id, Timestamp, csv, PageQuery } from './common.js';
+
+export const TASK_STATUSES = [
+  'waiting', 'blocked', 'held', 'pending', 'assigned', 'downloading', 'running', 'uploading',
+  'succeeded', 'failed', 'cancelled',
+] as const;
+export const TaskStatus = z.enum(TASK_STATUSES);
+export type TaskStatus = z.infer<typeof TaskStatus>;
+
+export const MAX_TASKS_PER_REQUEST = 10_000;
+
+const Uri = z.string().max(4096).superRefine((s, ctx) => {
+  const r = parseUri(s);
+  if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error });
+});
+const ResourceUri = z.string().max(4096).superRefine((s, ctx) => {
+  const r = parseResource(s);
+  if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error });
+});
+
+export const Tag = z
+  .string()
+  .regex(/^(\*|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$/, 'a tag is `*` or letters, digits, `_`, `.`, `-` (at most 64)');
+
+const Seconds = z.number().int().positive().max(30 * 24 * 3600);
+
+export const Timeouts = z.strictObject({
+  download: Seconds.optional(),
+  run: Seconds.optional(),
+  upload: Seconds.optional(),
+});
+
+export const Requirements = z.strictObject({
+  cpus: z.number().positive().max(1024).optional(),
+  memory_mb: z.number().int().positive().max(64 * 1024 * 1024).optional(),
+  gpus: z.number().int().min(0).max(64).optional(),
+  capabilities: z.array(z.string().regex(/^[a-z0-9_.-]{1,64}$/)).max(32).optional(),
+});
+
+const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'an environment variable name');
+
+export const TaskInput = z.strictObject({
+  name: z.string().min(1).max(200).optional(),
+  command: z.string().min(1, 'must not be empty').max(1024 * 1024),
+  shell: z
+    .string()
+    .regex(/^[A-Za-z0-9_.\/-]{1,200}$/, 'a program name or path, e.g. sh, bash, python3')
+    .default('sh'),
+  container: z
+    .string()
+    .regex(/^[a-z0-9][a-zA-Z0-9._\/:@-]{0,511}$/, 'a Docker image reference, e.g. biocontainers/bwa:0.7.17')
+    .nullable()
+    .optional(),
+  container_options: z.array(z.string().min(1).max(1000)).max(100).default([]),
+  inputs: z.array(Uri).max(10_000).default([]),
+  resources: z.array(ResourceUri).max(1000).default([]),
+  output: Uri.nullable().optional(),
+  workflow_id: Id.optional(),
+  step_id: Id.optional(),
+  tag: Tag.default('default'),
+  priority: z.number().int().min(-1000).max(1000).default(0),
+  depends_on: z
+    .array(Id)
+    .max(10_000)
+    .default([])
+    .refine((ids) => new Set(ids).size === ids.length, 'task ids must not repeat'),
+  max_retries: z.number().int().min(0).max(100).default(0),
+  timeouts: Timeouts.default({}),
+  env: z.record(EnvName, z.string().max(64 * 1024)).default({}),
+  requirements: Requirements.default({}),
+  key: z.string().min(1).max(200).optional(),
+  held: z.boolean().default(false).describe('submit in `held` state: not run until released'),
+});
+export type TaskInput = z.input<typeof TaskInput>;
+export type TaskDefinition = z.output<typeof TaskInput>;
+
+export const SubmitTasksBody = z.union([
+  z.strictObject({ tasks: z.array(TaskInput).min(1).max(MAX_TASKS_PER_REQUEST) }),
+  TaskInput,
+]);
+
+export const Task = z.object({
+  id: Id,
+  name: z.string().nullable(),
+  command: z.string(),
+  shell: z.string(),
+  container: z.string().nullable(),
+  container_options: z.array(z.string()),
+  inputs: z.array(z.string()),
+  resources: z.array(z.string()),
+  output: z.string().nullable(),
+  workflow_id: Id.nullable(),
+  step_id: Id.nullable(),
+  tag: z.string(),
+  priority: z.number().int(),
+  depends_on: z.array(Id),
+  max_retries: z.number().int(),
+  timeouts: Timeouts,
+  env: z.record(z.string(), z.string()),
+  requirements: Requirements,
+  key: z.string().nullable(),
+  status: TaskStatus,
+  attempts: z.number().int(),
+  execution_id: Id.nullable(),
+  submitted_at: Timestamp,
+  submitted_by: z.string().nullable(),
+  updated_at: Timestamp,
+  version: z.number().int(),
+});
+export type Task = z.infer<typeof Task>;
+
+export const SubmittedTask = z.object({
+  id: Id,
+  key: z.string().nullable(),
+  status: TaskStatus,
+  created: z.boolean().describe('false when an existing task with the same key was returned'),
+});
+export const SubmitTasksResponse = z.object({ tasks: z.array(SubmittedTask) });
+export type SubmitTasksResponse = z.infer<typeof SubmitTasksResponse>;
+
+export const TaskListQuery = PageQuery.extend({
+  status: csv(TaskStatus).optional(),
+  workflow_id: z.coerce.number().int().positive().optional(),
+  step_id: z.coerce.number().int().positive().optional(),
+  tag: Tag.optional(),
+  q: z.string().min(1).max(200).optional().describe('text contained in the command (case-insensitive)'),
+});
+export type TaskListQuery = z.input<typeof TaskListQuery>;

@@ -1,0 +1,51 @@
+// Workflows group steps; steps group tasks. Both carry task counts by status, read from
+// the task_counts projection rather than counted on every read.
+import { z } from 'zod/v4';
+import { Id, Timestamp, PageQuery } from './common.js';
+import { TaskStatus } from './task.js';
+
+const Name = z.string().min(1).max(200);
+
+export const TaskCounts = z.partialRecord(TaskStatus, z.number().int()).describe('tasks by status; absent means 0');
+export type TaskCounts = z.infer<typeof TaskCounts>;
+
+export const WorkflowInput = z.strictObject({
+  name: Name,
+  description: z.string().max(10_000).optional(),
+});
+export type WorkflowInput = z.input<typeof WorkflowInput>;
+
+export const Workflow = z.object({
+  id: Id,
+  name: z.string(),
+  description: z.string().nullable(),
+  created_at: Timestamp,
+  created_by: z.string().nullable(),
+  updated_at: Timestamp,
+  version: z.number().int(),
+  counts: TaskCounts,
+});
+export type Workflow = z.infer<typeof Workflow>;
+
+export const StepInput = z.strictObject({
+  workflow_id: Id,
+  name: Name,
+  description: z.string().max(10_000).optional(),
+});
+export type StepInput = z.input<typeof StepInput>;
+
+export const Step = z.object({
+  id: Id,
+  workflow_id: Id,
+  name: z.string(),
+  description: z.string().nullable(),
+  created_at: Timestamp,
+  created_by: z.string().nullable(),
+  updated_at: Timestamp,
+  version: z.number().int(),
+  counts: TaskCounts,
+});
+export type Step = z.infer<typeof Step>;
+
+export const WorkflowListQuery = PageQuery.extend({ q: z.string().min(1).max(200).optional() });
+export const StepListQuery = PageQuery.extend({ workflow_id: z.coerce.number().int().positive().optional() });

@@ -1,0 +1,224 @@
+// Docker runner against a real engine and the locally built busybox image: exit codes, output
+// streams, mounts and env, options as the engine applies them, kills, and re-attaching to a
+// container left running by another worker process. Without an engine these tests fail (run
+// scripts/ensure-docker.sh): a worker that cannot run containers must not pass.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import Dockerode from 'dockerode';
+import { ensureTestImage } from '../../e2e/support/images.js';
+import { DockerRunner, parseContainerOptions } from './docker.js';
+import type { ExecutionDirs, OutputStream, RunSpec } from './types.js';
+
+const docker = new Dockerode();
+const runner = new DockerRunner({ docker });
+let image = '';
+let nextExecutionId = 1_000_000 + Math.floor(Math.random() * 1_000_000);
+const scratch: string[] = [];
+
+before(async () => { image = await ensureTestImage(docker); });
+after(() => Promise.all(scratch.map((dir) => rm(dir, { recursive: true, force: true }))));
+
+async function makeDirs(): Promise<ExecutionDirs> {
+  const base = await mkdtemp(join(tmpdir(), 'labq-docker-test-'));
+  scratch.push(base);
+  const dirs = { input: join(base, 'input'), output: join(base, 'output'), temp: join(base, 'temp'), resource: join(base, 'resource') };
+  for (const dir of Object.values(dirs)) await mkdir(dir);
+  return dirs;
+}
+
+function collector() {
+  const chunks: Record<OutputStream, Buffer[]> = { stdout: [], stderr: [] };
+  const order: OutputStream[] = [];
+  return {
+    onOutput(stream: OutputStream, chunk: Buffer) {
+      chunks[stream].push(chunk);
+      order.push(stream);
+    },
+    text: (stream: OutputStream) => Buffer.concat(chunks[stream]).toString(),
+    order,
+  };
+}
+
+async function spec(command: string, extra: Partial<RunSpec> = {}) {
+  const out = collector();
+  const s: RunSpec = {
+    executionId: nextExecutionId++, command, shell: 'sh', container: image, containerOptions: [], env: {},
+    dirs: await makeDirs(), cpus: 1, onOutput: out.onOutput, ...extra,
+  };
+  return { spec: s, out };
+}
+
+async function run(command: string, extra: Partial<RunSpec> = {}) {
+  const { spec: s, out } = await spec(command, extra);
+  const result = await (await runner.start(s)).wait();
+  return { result, out, dirs: s.dirs };
+}
+
+async function waitForFile(path: string): Promise<void> {
+  for (let i = 0; i < 200 && !existsSync(path); i++) await sleep(50);
+  assert.ok(existsSync(path), `${path} never appeared`);
+}
+
+async function assertRemoved(containerId: string): Promise<void> {
+  await assert.rejects(docker.getContainer(containerId).inspect(), { statusCode: 404 });
+}
+
+test('reports exit codes and removes the container', async () => {
+  const { spec: s } = await spec('exit 3');
+  const handle = await runner.start(s);
+  const result = await handle.wait();
+  assert.equal(result.exitCode, 3);
+  assert.equal(result.signal, null);
+  assert.equal(result.error, null);
+  await assertRemoved(handle.ref);
+});
+
+test('keeps stdout and stderr apart and in order', async () => {
+  const { out } = await run('echo out1; echo err1 >&2; sleep 0.2; echo out2; sleep 0.2; echo err2 >&2');
+  assert.equal(out.text('stdout'), 'out1\nout2\n');
+  assert.equal(out.text('stderr'), 'err1\nerr2\n');
+  assert.deepEqual(out.order.slice(-2), ['stdout', 'stderr']);
+});
+
+test('runs a multi-line script with the chosen shell', async () => {
+  const script = 'set -e\ngreet() {\n  echo "hello $1"\n}\nfor n in 1 2; do\n  greet "$n"\ndone\nexit 2';
+  const { result, out } = await run(script, { shell: 'sh' });
+  assert.equal(result.exitCode, 2);
+  assert.equal(out.text('stdout'), 'hello 1\nhello 2\n');
+});
+
+test('sets the labq env, the task env and --env, and starts in /tmp', async () => {
+  const { result, out } = await run('echo "$INPUT|$OUTPUT|$TEMP|$RESOURCE|$CPU|$FOO|$BAZ|$(pwd)"', {
+    env: { FOO: 'bar baz', INPUT: 'overridden by labq' }, containerOptions: ['--env=BAZ=qux'], cpus: 2,
+  });
+  assert.equal(result.exitCode, 0);
+  assert.equal(out.text('stdout'), '/input|/output|/tmp|/resource|2|bar baz|qux|/tmp\n');
+});
+
+test('mounts input, output, temp and a read-only resource dir', async () => {
+  const dirs = await makeDirs();
+  await writeFile(join(dirs.input, 'in.txt'), 'from input\n');
+  await writeFile(join(dirs.resource, 'ref.txt'), 'from resource\n');
+  const { result, out } = await run(
+    'cat /input/in.txt /resource/ref.txt > /output/out.txt\necho scratch > /tmp/scratch\nif touch /resource/new 2>/dev/null; then echo writable; else echo read-only; fi',
+    { dirs },
+  );
+  assert.equal(result.exitCode, 0);
+  assert.equal(out.text('stdout'), 'read-only\n');
+  assert.equal(await readFile(join(dirs.output, 'out.txt'), 'utf8'), 'from input\nfrom resource\n');
+  assert.equal(await readFile(join(dirs.temp, 'scratch'), 'utf8'), 'scratch\n');
+  assert.ok(!existsSync(join(dirs.resource, 'new')));
+});
+
+test('a 5 MB burst on each stream arrives complete', async () => {
+  const size = 5 * 1024 * 1024;
+  const { result, out } = await run(`yes 0123456789 | head -c ${size} & yes abc | head -c ${size} >&2; wait`);
+  assert.equal(result.exitCode, 0);
+  const expected = (line: string) => line.repeat(Math.ceil(size / line.length)).slice(0, size);
+  assert.equal(out.text('stdout').length, size);
+  assert.equal(out.text('stdout'), expected('0123456789\n'));
+  assert.equal(out.text('stderr'), expected('abc\n'));
+});
+
+test('applies --memory, --cpus, --user and --workdir, and labels the container', async () => {
+  const { spec: s, out } = await spec('id -u; pwd; echo written > /output/by-user; sleep 300', {
+    containerOptions: ['--memory=64m', '--cpus', '0.5', '--user=65534:65534', '-w', '/output'],
+  });
+  const handle = await runner.start(s);
+  const info = await docker.getContainer(handle.ref).inspect();
+  assert.equal(info.HostConfig.Memory, 64 * 1024 * 1024);
+  assert.equal(info.HostConfig.NanoCpus, 500_000_000);
+  assert.equal(info.Config.User, '65534:65534');
+  assert.equal(info.Config.WorkingDir, '/output');
+  assert.equal(info.Config.Labels['labq.execution'], String(s.executionId));
+  await waitForFile(join(s.dirs.output, 'by-user'));
+  await handle.kill(1000);
+  assert.equal(out.text('stdout'), '65534\n/output\n');
+});
+
+test('reports peak memory', async () => {
+  const { result } = await run('x=$(head -c 20000000 /dev/zero | tr "\\0" a); sleep 2.5; echo ${#x}');
+  assert.equal(result.exitCode, 0);
+  assert.ok(result.peakMemoryBytes !== null && result.peakMemoryBytes >= 10_000_000, `peak ${result.peakMemoryBytes}`);
+});
+
+test('kill stops the container within the grace and removes it', async () => {
+  const { spec: s } = await spec('sleep 300');
+  const handle = await runner.start(s);
+  const started = Date.now();
+  await handle.kill(5000);
+  assert.ok(Date.now() - started < 3000, 'sh under an init should end on TERM at once');
+  assert.equal((await handle.wait()).signal, 'SIGTERM');
+  await assertRemoved(handle.ref);
+});
+
+test('kill honours a TERM trap within the grace', async () => {
+  const { spec: s, out } = await spec("trap 'echo cleaning up; exit 7' TERM\ntouch /tmp/ready\nsleep 300 &\nwait");
+  const handle = await runner.start(s);
+  await waitForFile(join(s.dirs.temp, 'ready'));
+  await handle.kill(10_000);
+  assert.equal((await handle.wait()).exitCode, 7);
+  assert.equal(out.text('stdout'), 'cleaning up\n');
+});
+
+test('kill escalates to KILL after the grace; the container is gone 2 s later', async () => {
+  const { spec: s } = await spec("trap '' TERM\ntouch /tmp/ready\nwhile true; do sleep 1; done");
+  const handle = await runner.start(s);
+  await waitForFile(join(s.dirs.temp, 'ready'));
+  const started = Date.now();
+  await handle.kill(1000);
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed >= 950 && elapsed < 3000, `kill took ${elapsed} ms`);
+  assert.equal((await handle.wait()).signal, 'SIGKILL');
+  await assertRemoved(handle.ref);
+});
+
+test('refuses unknown options, naming them, and creates nothing', async () => {
+  const { spec: s } = await spec('true', { containerOptions: ['--memory=1g', '--privileged'] });
+  await assert.rejects(runner.start(s), /"--privileged"/);
+  assert.ok(!(await runner.listLabqContainers()).some((c) => c.executionId === s.executionId));
+  assert.throws(() => parseContainerOptions(['--memory=lots']), /--memory/);
+  assert.throws(() => parseContainerOptions(['--volume=data/x:/x']), /--volume/);
+  assert.deepEqual(parseContainerOptions(['--gpus=all', '--network=none', '-v', '/data:/data:ro']), {
+    binds: ['/data:/data:ro'], env: {}, networkMode: 'none',
+    deviceRequests: [{ Driver: '', Count: -1, Capabilities: [['gpu']] }],
+  });
+});
+
+test('fails to start, clearly, when the image cannot be pulled', async () => {
+  const { spec: s } = await spec('true', { container: 'labq-test/no-such-image:0' });
+  await assert.rejects(runner.start(s), /cannot pull labq-test\/no-such-image:0/);
+});
+
+test('re-attaches to a container left running by a previous worker process', async () => {
+  const { spec: s } = await spec('i=0\nwhile [ $i -lt 3 ]; do i=$((i+1)); echo tick $i; echo warn $i >&2; sleep 1; done\nexit 5');
+  // A separate worker process starts the task and dies without waiting for it.
+  const child = `
+    const { DockerRunner } = await import(${JSON.stringify(new URL('./docker.js', import.meta.url).href)});
+    const spec = JSON.parse(process.argv[1]);
+    const handle = await new DockerRunner().start({ ...spec, onOutput() {} });
+    console.log(handle.ref);
+    process.exit(0);`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', child, JSON.stringify(s)]);
+  const containerId = stdout.trim();
+
+  const listed = (await runner.listLabqContainers()).find((c) => c.executionId === s.executionId);
+  assert.deepEqual(listed, { executionId: s.executionId, containerId, running: true });
+
+  const out = collector();
+  const handle = await runner.reattach(s.executionId, out.onOutput, 0);
+  assert.equal(handle.ref, containerId);
+  const result = await handle.wait();
+  assert.equal(result.exitCode, 5);
+  assert.equal(out.text('stdout'), 'tick 1\ntick 2\ntick 3\n');
+  assert.equal(out.text('stderr'), 'warn 1\nwarn 2\nwarn 3\n');
+  await assertRemoved(containerId);
+});

@@ -1,0 +1,393 @@
+// Docker runner: runs a task in a container through the engine API (dockerode). It owns the
+// mapping from a task to a container — mounts /input /output /tmp and /resource (read-only),
+// env, labels, the docker-run-like options a task may carry — and the container's whole life:
+// pull, create, attach, start, stream, wait, measure, remove. Containers are labelled with
+// their execution id so a restarted worker finds the ones still running and re-attaches
+// instead of losing them.
+
+import { randomBytes } from 'node:crypto';
+import { chmod, stat } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Writable } from 'node:stream';
+import Dockerode from 'dockerode';
+import {
+  labqEnv, settlesWithin, writeScript,
+  type ExecutionDirs, type OutputStream, type RunHandle, type Runner, type RunResult, type RunSpec,
+} from './types.js';
+
+export const EXECUTION_LABEL = 'labq.execution';
+
+/** Where the execution dirs appear inside the container. */
+const MOUNTS: ExecutionDirs = { input: '/input', output: '/output', temp: '/tmp', resource: '/resource' };
+
+/** Memory is sampled this often while a container runs (see trackPeakMemory). */
+const MEMORY_SAMPLE_MS = 1000;
+
+/** Credentials for one registry; handed to the engine only, never logged. */
+export interface RegistryAuth {
+  username: string;
+  password: string;
+  /** Registry host, e.g. 'ghcr.io'; Docker Hub when absent. */
+  serveraddress?: string;
+}
+
+export interface DockerRunnerOptions {
+  docker?: Dockerode;
+  /** Used when pulling an image from the matching registry. */
+  credentials?: RegistryAuth[];
+  /** Added to every container and required when listing them, e.g. to tell this worker's containers from another's. */
+  labels?: Record<string, string>;
+}
+
+export interface LabqContainer {
+  executionId: number;
+  containerId: string;
+  running: boolean;
+}
+
+/** The docker-run-like options a task may carry, as they map onto the engine API. */
+export interface ContainerOptions {
+  user?: string;
+  nanoCpus?: number;
+  memoryBytes?: number;
+  deviceRequests?: Dockerode.DeviceRequest[];
+  binds: string[];
+  networkMode?: string;
+  env: Record<string, string>;
+  workingDir?: string;
+}
+
+type OptionSetter = (value: string, into: ContainerOptions) => void;
+
+const OPTION_SETTERS: Record<string, OptionSetter> = {
+  user(value, into) {
+    if (!/^[\w.-]+(:[\w.-]+)?$/.test(value)) throw new Error(`--user: expected name|uid[:group|gid], got "${value}"`);
+    into.user = value;
+  },
+  cpus(value, into) {
+    const cpus = Number(value);
+    if (!(cpus > 0) || !Number.isFinite(cpus)) throw new Error(`--cpus: expected a positive number, got "${value}"`);
+    into.nanoCpus = Math.round(cpus * 1e9);
+  },
+  memory(value, into) {
+    const m = /^(\d+(?:\.\d+)?)([bkmg]?)$/i.exec(value);
+    if (!m) throw new Error(`--memory: expected a size such as 512m or 8g, got "${value}"`);
+    const unit = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'b' | 'k' | 'm' | 'g'];
+    into.memoryBytes = Math.floor(Number(m[1]) * unit);
+  },
+  gpus(value, into) {
+    const v = value.replace(/^"|"$/g, '');
+    if (v === 'all') into.deviceRequests = [{ Driver: '', Count: -1, Capabilities: [['gpu']] }];
+    else if (/^[1-9]\d*$/.test(v)) into.deviceRequests = [{ Driver: '', Count: Number(v), Capabilities: [['gpu']] }];
+    else if (/^device=[\w,-]+$/.test(v)) into.deviceRequests = [{ Driver: '', DeviceIDs: v.slice(7).split(','), Capabilities: [['gpu']] }];
+    else throw new Error(`--gpus: expected all, a count or device=ID[,ID…], got "${value}"`);
+  },
+  volume(value, into) {
+    const [source, target, mode, ...rest] = value.split(':');
+    const namedOrAbsolute = /^(\/|[a-zA-Z0-9][\w.-]*$)/;
+    if (rest.length > 0 || !source || !namedOrAbsolute.test(source) || !target?.startsWith('/') ||
+        (mode !== undefined && mode !== 'ro' && mode !== 'rw')) {
+      throw new Error(`--volume: expected /host/path:/container/path[:ro|rw], got "${value}"`);
+    }
+    into.binds.push(value);
+  },
+  network(value, into) {
+    if (!/^[\w.:-]+$/.test(value)) throw new Error(`--network: expected none, host, bridge or a network name, got "${value}"`);
+    into.networkMode = value;
+  },
+  env(value, into) {
+    const eq = value.indexOf('=');
+    if (eq < 1 || !/^[A-Za-z_]\w*$/.test(value.slice(0, eq))) throw new Error(`--env: expected NAME=value, got "${value}"`);
+    into.env[value.slice(0, eq)] = value.slice(eq + 1);
+  },
+  workdir(value, into) {
+    if (!value.startsWith('/')) throw new Error(`--workdir: expected an absolute path, got "${value}"`);
+    into.workingDir = value;
+  },
+};
+
+const SHORT: Record<string, string> = { u: 'user', m: 'memory', v: 'volume', e: 'env', w: 'workdir' };
+const LONG_ALIASES: Record<string, string> = { net: 'network' };
+
+/**
+ * Parses docker-run-like options, `--name=value` or `--name value` (and -u -m -v -e -w).
+ * Anything else throws naming the option, so a task asking for something the worker would
+ * silently ignore is refused instead.
+ */
+export function parseContainerOptions(options: string[]): ContainerOptions {
+  const parsed: ContainerOptions = { binds: [], env: {} };
+  for (let i = 0; i < options.length; i++) {
+    const option = options[i];
+    const m = /^(?:--([a-z][a-z-]+)|-([a-z]))(?:=(.*))?$/s.exec(option);
+    const name = m && (m[1] ? LONG_ALIASES[m[1]] ?? m[1] : SHORT[m[2]]);
+    const setter = name ? OPTION_SETTERS[name] : undefined;
+    if (!m || !setter) {
+      const supported = Object.keys(OPTION_SETTERS).map((o) => `--${o}`).join(' ');
+      throw new Error(`unsupported container option "${option}" (supported: ${supported})`);
+    }
+    const value = m[3] ?? options[++i];
+    if (value === undefined) throw new Error(`container option "${option}" needs a value`);
+    setter(value, parsed);
+  }
+  return parsed;
+}
+
+export class DockerRunner implements Runner {
+  private readonly docker: Dockerode;
+  private readonly credentials: RegistryAuth[];
+  private readonly labels: Record<string, string>;
+
+  constructor(options: DockerRunnerOptions = {}) {
+    this.docker = options.docker ?? new Dockerode();
+    this.credentials = options.credentials ?? [];
+    this.labels = options.labels ?? {};
+  }
+
+  async start(spec: RunSpec): Promise<RunHandle> {
+    if (!spec.container) throw new Error('the Docker runner needs a container image');
+    const opts = parseContainerOptions(spec.containerOptions);
+    await this.ensureImage(spec.container);
+    await writeScript(spec.dirs.temp, spec.command);
+    await openToContainerUser(spec.dirs);
+    const env = { ...spec.env, ...opts.env, ...labqEnv(MOUNTS, spec.cpus) };
+    const container = await this.docker.createContainer({
+      name: `labq-${spec.executionId}-${randomBytes(3).toString('hex')}`,
+      Image: spec.container,
+      Cmd: [spec.shell, `${MOUNTS.temp}/.labq-command`],
+      Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      Labels: { ...this.labels, [EXECUTION_LABEL]: String(spec.executionId) },
+      User: opts.user,
+      WorkingDir: opts.workingDir ?? MOUNTS.temp,
+      AttachStdout: true,
+      AttachStderr: true,
+      HostConfig: {
+        Binds: [
+          `${spec.dirs.input}:${MOUNTS.input}`,
+          `${spec.dirs.output}:${MOUNTS.output}`,
+          `${spec.dirs.temp}:${MOUNTS.temp}`,
+          `${spec.dirs.resource}:${MOUNTS.resource}:ro`,
+          ...opts.binds,
+        ],
+        // An init as PID 1 forwards SIGTERM to the script (a shell as PID 1 ignores it) and reaps zombies.
+        Init: true,
+        NanoCpus: opts.nanoCpus,
+        Memory: opts.memoryBytes,
+        DeviceRequests: opts.deviceRequests,
+        NetworkMode: opts.networkMode,
+        // Output is read through attach; the log keeps a bounded tail for re-attaching after a restart.
+        LogConfig: { Type: 'json-file', Config: { 'max-size': '20m', 'max-file': '3' } },
+      },
+    });
+    try {
+      // Attached before start, as `docker run` does, so not a byte of early output is missed.
+      const output = await container.attach({ stream: true, stdout: true, stderr: true });
+      await container.start();
+      return new DockerHandle(this.docker, container, output, spec.onOutput);
+    } catch (err) {
+      await container.remove({ force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async listLabqContainers(): Promise<LabqContainer[]> {
+    const label = [EXECUTION_LABEL, ...Object.entries(this.labels).map(([k, v]) => `${k}=${v}`)];
+    const containers = await this.docker.listContainers({ all: true, filters: { label } });
+    return containers.map((c) => ({
+      executionId: Number(c.Labels[EXECUTION_LABEL]),
+      containerId: c.Id,
+      running: c.State === 'running',
+    }));
+  }
+
+  /**
+   * Follows the container of an execution started by a previous worker process (running or
+   * already exited) and, like a fresh run, removes it once it has ended. Output is replayed
+   * from `sinceUnixSeconds` (all of the retained log when absent), so chunks written in that
+   * same instant may be delivered twice: the caller's sequence numbers absorb them.
+   */
+  async reattach(
+    executionId: number,
+    onOutput: (stream: OutputStream, chunk: Buffer) => void,
+    sinceUnixSeconds?: number,
+  ): Promise<RunHandle> {
+    const found = (await this.listLabqContainers()).find((c) => c.executionId === executionId);
+    if (!found) throw new Error(`no container labelled for execution ${executionId}`);
+    const container = this.docker.getContainer(found.containerId);
+    const output = await container.logs({
+      follow: true, stdout: true, stderr: true, since: dockerTimestamp(sinceUnixSeconds ?? 0),
+    });
+    return new DockerHandle(this.docker, container, output, onOutput);
+  }
+
+  private async ensureImage(image: string): Promise<void> {
+    try {
+      await this.docker.getImage(image).inspect();
+      return;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    }
+    const auth = this.credentials.find((c) => registryOf(c.serveraddress) === registryOf(imageRegistry(image)));
+    try {
+      const progress = await this.docker.pull(image, auth ? { authconfig: auth } : {});
+      await new Promise<void>((resolve, reject) => {
+        let failure: string | undefined;
+        this.docker.modem.followProgress(
+          progress,
+          (err) => (err || failure ? reject(err ?? new Error(failure)) : resolve()),
+          (event: { error?: string }) => { failure ??= event.error; },
+        );
+      });
+    } catch (err) {
+      throw new Error(`cannot pull ${image}: ${(err as Error).message}`);
+    }
+  }
+}
+
+class DockerHandle implements RunHandle {
+  readonly ref: string;
+  private readonly exited: Promise<unknown>;
+  private readonly done: Promise<RunResult>;
+  private hasExited = false;
+  private lastSignal: NodeJS.Signals | null = null;
+
+  constructor(
+    docker: Dockerode,
+    private readonly container: Dockerode.Container,
+    output: NodeJS.ReadableStream,
+    onOutput: (stream: OutputStream, chunk: Buffer) => void,
+  ) {
+    this.ref = container.id;
+    const drained = demux(docker, output, onOutput);
+    const stopSampling = trackPeakMemory(container);
+    const status: Promise<{ StatusCode: number }> = container.wait();
+    this.exited = status.finally(() => { this.hasExited = true; }).catch(() => undefined);
+    this.done = this.finish(status, drained, stopSampling);
+  }
+
+  wait(): Promise<RunResult> {
+    return this.done;
+  }
+
+  async kill(graceMs: number): Promise<void> {
+    if (!this.hasExited) {
+      await this.signal('SIGTERM');
+      if (!(await settlesWithin(this.exited, graceMs))) await this.signal('SIGKILL');
+    }
+    await this.done;
+  }
+
+  private async finish(
+    status: Promise<{ StatusCode: number }>,
+    drained: Promise<string | null>,
+    stopSampling: () => number | null,
+  ): Promise<RunResult> {
+    const errors: string[] = [];
+    let exitCode: number | null = null;
+    try {
+      exitCode = (await status).StatusCode;
+      const streamError = await drained;
+      if (streamError) errors.push(`output stream: ${streamError}`);
+      if ((await this.container.inspect()).State.OOMKilled) errors.push('killed by the kernel: out of memory (--memory limit)');
+    } catch (err) {
+      errors.push((err as Error).message);
+    }
+    const peakMemoryBytes = stopSampling();
+    await this.container.remove({ force: true, v: true }).catch((err: { statusCode?: number; message: string }) => {
+      if (err.statusCode !== 404) errors.push(`cannot remove container: ${err.message}`);
+    });
+    // The init reports death by signal N as 128+N; when it is the signal we sent, say so as a process would.
+    let signal: string | null = null;
+    if (exitCode !== null && this.lastSignal && exitCode === 128 + osConstants.signals[this.lastSignal]) {
+      signal = this.lastSignal;
+      exitCode = null;
+    }
+    return { exitCode, signal, peakMemoryBytes, error: errors.length > 0 ? errors.join('; ') : null };
+  }
+
+  private async signal(signal: NodeJS.Signals): Promise<void> {
+    this.lastSignal = signal;
+    await this.container.kill({ signal }).catch((err: { statusCode?: number }) => {
+      // 404: already removed, 409: no longer running; either way it is on its way out.
+      if (err.statusCode !== 404 && err.statusCode !== 409) throw err;
+    });
+  }
+}
+
+/** Splits Docker's multiplexed stream; resolves at its end with the stream's error, if any. */
+function demux(
+  docker: Dockerode,
+  stream: NodeJS.ReadableStream,
+  onOutput: (stream: OutputStream, chunk: Buffer) => void,
+): Promise<string | null> {
+  const sink = (name: OutputStream) => new Writable({
+    write(chunk: Buffer, _encoding, callback) { onOutput(name, chunk); callback(); },
+  });
+  return new Promise((resolve) => {
+    docker.modem.demuxStream(stream, sink('stdout'), sink('stderr'));
+    stream.once('end', () => resolve(null));
+    stream.once('close', () => resolve(null));
+    stream.once('error', (err: Error) => resolve(err.message));
+  });
+}
+
+/**
+ * Samples memory while the container runs and returns a stop function giving the peak.
+ * Under cgroup v1 the engine reports the kernel's own peak (max_usage), so one sample is
+ * exact; under cgroup v2 it reports only current usage, so the peak is the highest sample
+ * (null when the task ended before the first one).
+ */
+function trackPeakMemory(container: Dockerode.Container): () => number | null {
+  const stop = new AbortController();
+  let peak: number | null = null;
+  void (async () => {
+    while (!stop.signal.aborted) {
+      try {
+        const { memory_stats: m } = await container.stats({ stream: false, 'one-shot': true });
+        const bytes = m?.max_usage ?? m?.usage;
+        if (typeof bytes === 'number' && bytes > 0 && !stop.signal.aborted) peak = Math.max(peak ?? 0, bytes);
+      } catch {
+        return; // The container is gone: there is nothing left to measure.
+      }
+      await sleep(MEMORY_SAMPLE_MS, undefined, { signal: stop.signal }).catch(() => undefined);
+    }
+  })();
+  return () => {
+    stop.abort();
+    return peak;
+  };
+}
+
+/**
+ * Makes the mounted dirs usable by a container running as any user (--user, or an image's
+ * own USER): writable like a normal /tmp where the task writes, readable where it reads.
+ * Modes already wide enough are left alone, so a shared cache owned by someone else is fine.
+ */
+async function openToContainerUser(dirs: ExecutionDirs): Promise<void> {
+  const widen = async (dir: string, bits: number) => {
+    const { mode } = await stat(dir);
+    if ((mode & bits) !== bits) await chmod(dir, (mode & 0o7777) | bits);
+  };
+  await widen(dirs.temp, 0o1777);
+  await widen(dirs.output, 0o1777);
+  await widen(dirs.input, 0o755);
+  await widen(dirs.resource, 0o755);
+}
+
+/** Docker reads `since` as seconds.nanoseconds, so a plain float would be misread. */
+function dockerTimestamp(unixSeconds: number): string {
+  const seconds = Math.floor(unixSeconds);
+  const nanos = Math.min(999_999_999, Math.round((unixSeconds - seconds) * 1e9));
+  return `${seconds}.${String(nanos).padStart(9, '0')}`;
+}
+
+/** Registry host of an image reference, as Docker decides it. */
+function imageRegistry(image: string): string {
+  const first = image.split('/')[0];
+  return image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : 'docker.io';
+}
+
+function registryOf(serveraddress: string | undefined): string {
+  const host = (serveraddress ?? 'docker.io').replace(/^https?:\/\//, '').split('/')[0];
+  return ['index.docker.io', 'registry-1.docker.io', 'docker.io'].includes(host) ? 'docker.io' : host;
+}

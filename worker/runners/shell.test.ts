@@ -1,0 +1,173 @@
+// Bare shell runner against real processes: exit codes, output streams, scripts in several
+// interpreters, the environment contract, large output, and kills that reach every child.
+
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ShellRunner } from './shell.js';
+import type { ExecutionDirs, OutputStream, RunSpec } from './types.js';
+
+const runner = new ShellRunner();
+const scratch: string[] = [];
+after(() => Promise.all(scratch.map((dir) => rm(dir, { recursive: true, force: true }))));
+
+async function makeDirs(): Promise<ExecutionDirs> {
+  const base = await mkdtemp(join(tmpdir(), 'labq-shell-test-'));
+  const dirs = { input: join(base, 'input'), output: join(base, 'output'), temp: join(base, 'temp'), resource: join(base, 'resource') };
+  for (const dir of Object.values(dirs)) await mkdir(dir);
+  scratch.push(base);
+  return dirs;
+}
+
+function collector() {
+  const chunks: Record<OutputStream, Buffer[]> = { stdout: [], stderr: [] };
+  const order: OutputStream[] = [];
+  return {
+    onOutput(stream: OutputStream, chunk: Buffer) {
+      chunks[stream].push(chunk);
+      order.push(stream);
+    },
+    text: (stream: OutputStream) => Buffer.concat(chunks[stream]).toString(),
+    order,
+  };
+}
+
+async function spec(command: string, extra: Partial<RunSpec> = {}) {
+  const out = collector();
+  const s: RunSpec = {
+    executionId: 1, command, shell: 'sh', containerOptions: [], env: {}, dirs: await makeDirs(), cpus: 1,
+    onOutput: out.onOutput, ...extra,
+  };
+  return { spec: s, out };
+}
+
+async function run(command: string, extra: Partial<RunSpec> = {}) {
+  const { spec: s, out } = await spec(command, extra);
+  const result = await (await runner.start(s)).wait();
+  return { result, out, dirs: s.dirs };
+}
+
+/** A zombie is as good as gone: it runs nothing and waits only for its parent to reap it. */
+function isAlive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+async function waitForFile(path: string): Promise<string> {
+  for (let i = 0; i < 100; i++) {
+    if (existsSync(path)) {
+      const content = (await readFile(path, 'utf8')).trim();
+      if (content) return content;
+    }
+    await sleep(50);
+  }
+  throw new Error(`${path} never appeared`);
+}
+
+test('reports exit codes', async () => {
+  assert.equal((await run('true')).result.exitCode, 0);
+  const { result } = await run('exit 3');
+  assert.deepEqual(result, { exitCode: 3, signal: null, peakMemoryBytes: null, error: null });
+});
+
+test('keeps stdout and stderr apart and in order', async () => {
+  const { out } = await run('echo out1; echo err1 >&2; sleep 0.2; echo out2; sleep 0.2; echo err2 >&2');
+  assert.equal(out.text('stdout'), 'out1\nout2\n');
+  assert.equal(out.text('stderr'), 'err1\nerr2\n');
+  assert.deepEqual(out.order.slice(-2), ['stdout', 'stderr']);
+});
+
+test('runs a multi-line bash script', async () => {
+  const script = 'set -e\nwords=(alpha beta)\nfor w in "${words[@]}"; do\n  echo "$w"\ndone\n[[ -n "$BASH_VERSION" ]] && echo bash';
+  const { result, out } = await run(script, { shell: 'bash' });
+  assert.equal(result.exitCode, 0);
+  assert.equal(out.text('stdout'), 'alpha\nbeta\nbash\n');
+});
+
+test('runs a multi-line python3 script', { skip: spawnSync('python3', ['--version']).status !== 0 && 'python3 not installed' }, async () => {
+  const script = 'import os, sys\nfor i in range(2):\n    print(i)\nprint(os.environ["CPU"], file=sys.stderr)\nsys.exit(4)';
+  const { result, out } = await run(script, { shell: 'python3', cpus: 3 });
+  assert.equal(result.exitCode, 4);
+  assert.equal(out.text('stdout'), '0\n1\n');
+  assert.equal(out.text('stderr'), '3\n');
+});
+
+test('exports INPUT OUTPUT TEMP RESOURCE CPU and the task env, runs in TEMP', async () => {
+  const { result, out, dirs } = await run(
+    'echo "$INPUT|$OUTPUT|$TEMP|$RESOURCE|$CPU|$FOO|$(pwd)"; test -n "$PATH"',
+    { env: { FOO: 'bar baz', CPU: 'overridden by labq' }, cpus: 4 },
+  );
+  assert.equal(result.exitCode, 0);
+  assert.equal(out.text('stdout'), `${dirs.input}|${dirs.output}|${dirs.temp}|${dirs.resource}|4|bar baz|${dirs.temp}\n`);
+});
+
+test('a file written to $OUTPUT appears in the output dir', async () => {
+  const { result, dirs } = await run('echo result > "$OUTPUT/answer.txt"');
+  assert.equal(result.exitCode, 0);
+  assert.equal(await readFile(join(dirs.output, 'answer.txt'), 'utf8'), 'result\n');
+});
+
+test('a 5 MB burst on each stream arrives complete', async () => {
+  const size = 5 * 1024 * 1024;
+  const { result, out } = await run(`yes 0123456789 | head -c ${size} & yes abc | head -c ${size} >&2; wait`);
+  assert.equal(result.exitCode, 0);
+  const expected = (line: string) => line.repeat(Math.ceil(size / line.length)).slice(0, size);
+  assert.equal(out.text('stdout').length, size);
+  assert.equal(out.text('stdout'), expected('0123456789\n'));
+  assert.equal(out.text('stderr'), expected('abc\n'));
+});
+
+test('kill sends TERM to the whole group, children included', async () => {
+  const { spec: s } = await spec('sleep 300 & echo $! > child.pid; sleep 300');
+  const handle = await runner.start(s);
+  const child = Number(await waitForFile(join(s.dirs.temp, 'child.pid')));
+  assert.ok(isAlive(child));
+  await handle.kill(5000);
+  const result = await handle.wait();
+  assert.equal(result.exitCode, null);
+  assert.equal(result.signal, 'SIGTERM');
+  assert.ok(!isAlive(child), 'the background sleep survived the kill');
+});
+
+test('kill honours a TERM trap within the grace', async () => {
+  const { spec: s, out } = await spec("trap 'echo cleaning up; exit 7' TERM\necho ready > ready\nsleep 300 &\nwait");
+  const handle = await runner.start(s);
+  await waitForFile(join(s.dirs.temp, 'ready'));
+  const started = Date.now();
+  await handle.kill(10_000);
+  assert.ok(Date.now() - started < 5000, 'kill waited for the grace although the task had ended');
+  assert.equal((await handle.wait()).exitCode, 7);
+  assert.equal(out.text('stdout'), 'cleaning up\n');
+});
+
+test('kill escalates to KILL after the grace when TERM is ignored', async () => {
+  const { spec: s } = await spec("trap '' TERM\nsleep 300 & echo $! > child.pid\nwhile true; do sleep 1; done");
+  const handle = await runner.start(s);
+  const child = Number(await waitForFile(join(s.dirs.temp, 'child.pid')));
+  const started = Date.now();
+  await handle.kill(500);
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed >= 450 && elapsed < 2500, `kill took ${elapsed} ms`);
+  assert.equal((await handle.wait()).signal, 'SIGKILL');
+  assert.ok(!isAlive(child), 'the child ignoring TERM survived SIGKILL');
+});
+
+test('processes left behind by a finished task are killed', async () => {
+  const { spec: s } = await spec('sleep 300 & echo $! > child.pid');
+  const result = await (await runner.start(s)).wait();
+  assert.equal(result.exitCode, 0);
+  assert.ok(!isAlive(Number(await waitForFile(join(s.dirs.temp, 'child.pid')))));
+});
+
+test('refuses what it cannot run', async () => {
+  await assert.rejects(runner.start((await spec('true', { shell: 'no-such-shell-labq' })).spec), /cannot start no-such-shell-labq/);
+  await assert.rejects(runner.start((await spec('true', { containerOptions: ['--memory=1g'] })).spec), /need a container image/);
+});

@@ -1,0 +1,95 @@
+// The contract between the worker's execution loop and the two ways of running a task
+// (Docker container, bare shell). The loop only ever sees these types, so a runner can be
+// swapped per task and tested alone with real processes.
+//
+// Rules every runner follows:
+// - `start` resolves once the task is running and rejects when it cannot be started at all
+//   (bad option, missing image or shell): the worker reports such an execution as refused/failed.
+// - The command is written to a script file in the temp dir and run as `<shell> <file>`, so
+//   multi-line scripts and any interpreter (sh, bash, python3…) work the same way.
+// - Output is handed to `onOutput` chunk by chunk as it arrives, stdout and stderr apart, in
+//   order within each stream; nothing is dropped and nothing is buffered behind the caller's
+//   back, so the caller owns batching and spooling.
+// - `wait` resolves once the task has ended, all its output has been delivered and what it
+//   leaves behind (container, stray processes) is gone.
+// - `kill(graceMs)` sends SIGTERM, then SIGKILL after graceMs, and resolves when it is gone.
+//
+// The few helpers both runners share live here too, so the rules above have one implementation.
+
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export type OutputStream = 'stdout' | 'stderr';
+
+/** Host directories of one execution, mounted (Docker) or exported (bare shell) to the task. */
+export interface ExecutionDirs {
+  input: string;
+  output: string;
+  temp: string;
+  /** Shared resource cache; read-only for the task. */
+  resource: string;
+}
+
+export interface RunSpec {
+  executionId: number;
+  command: string;
+  /** Interpreter of the script: 'sh', 'bash', 'python3', … */
+  shell: string;
+  /** Image to run in; absent or null means the bare shell runner. */
+  container?: string | null;
+  /** docker-run-like options, see parseContainerOptions in docker.ts. */
+  containerOptions: string[];
+  env: Record<string, string>;
+  dirs: ExecutionDirs;
+  /** CPUs allotted to the task, exported as CPU. */
+  cpus: number;
+  onOutput(stream: OutputStream, chunk: Buffer): void;
+}
+
+export interface RunResult {
+  /** null when the task died from a signal. */
+  exitCode: number | null;
+  /** Signal name (e.g. 'SIGKILL') when the task was ended by one. */
+  signal: string | null;
+  /** Peak memory of the task as the kernel accounted it, null when not measurable. */
+  peakMemoryBytes: number | null;
+  /** What went wrong around the task (OOM kill, cleanup failure), null when nothing did. */
+  error: string | null;
+}
+
+export interface RunHandle {
+  /** Container id or process id, for logs and for re-attaching after a restart. */
+  readonly ref: string;
+  wait(): Promise<RunResult>;
+  kill(graceMs: number): Promise<void>;
+}
+
+export interface Runner {
+  start(spec: RunSpec): Promise<RunHandle>;
+}
+
+/** Variables every task sees, whatever the runner; they win over the task's own env. */
+export function labqEnv(dirs: ExecutionDirs, cpus: number): Record<string, string> {
+  return { INPUT: dirs.input, OUTPUT: dirs.output, TEMP: dirs.temp, RESOURCE: dirs.resource, CPU: String(cpus) };
+}
+
+/**
+ * Writes the command to a script file in the temp dir and returns its path; a dot-file so
+ * `ls $TEMP` stays clean, world-readable so a container running as another user can read it.
+ */
+export async function writeScript(tempDir: string, command: string): Promise<string> {
+  const path = join(tempDir, '.labq-command');
+  await writeFile(path, command.endsWith('\n') ? command : command + '\n', { mode: 0o644 });
+  return path;
+}
+
+/** Whether `promise` settles within `ms`; the timer is cleared so it never holds the process. */
+export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), ms); });
+  try {
+    return await Promise.race([promise.then(() => true, () => true), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
