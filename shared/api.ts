@@ -92,7 +92,10 @@ export type RouteName = keyof Routes;
 
 type Field<R, K extends string> = R extends { [P in K]: infer S } ? (S extends z.ZodType ? S : never) : never;
 export type RouteParams<N extends RouteName> = z.input<Field<Routes[N], 'params'>>;
-export type RouteQuery<N extends RouteName> = z.input<Field<Routes[N], 'query'>>;
+/** Query input; comma-separated list parameters may also be given as arrays. */
+export type RouteQuery<N extends RouteName> = {
+  [K in keyof z.input<Field<Routes[N], 'query'>>]: z.input<Field<Routes[N], 'query'>>[K] | (string extends z.input<Field<Routes[N], 'query'>>[K] ? string[] : never);
+};
 export type RouteBody<N extends RouteName> = z.input<Field<Routes[N], 'body'>>;
 export type RouteResponse<N extends RouteName> = z.output<Field<Routes[N], 'response'>>;
 

@@ -39,7 +39,11 @@ export function matchesFilter(event: Pick<StoredEvent, 'stream_type' | 'stream_i
   return true;
 }
 
-/** Events after `cursor` (exclusive) that are safe to hand out, oldest first. */
+/**
+ * Events after `cursor` (exclusive) that are safe to hand out, oldest first. The ORDER BY
+ * names the table's columns: the select list renders xid as text under the same name, and
+ * ordering by that text would put xid 1000 before 977.
+ */
 export async function readEventsAfter(db: Db, cursor: string | null, filter: EventFilter, limit: number): Promise<StoredEvent[]> {
   const { xid, position } = parseCursor(cursor ?? '0-0');
   const where = [
@@ -50,7 +54,7 @@ export async function readEventsAfter(db: Db, cursor: string | null, filter: Eve
   const rows = await db.any(sql.unsafe`
     SELECT ${STORED_EVENT_COLUMNS} FROM events
     WHERE ${sql.join(where, sql.fragment` AND `)}
-    ORDER BY xid, position
+    ORDER BY events.xid, events.position
     LIMIT ${limit}`);
   return rows as unknown as StoredEvent[];
 }

@@ -85,6 +85,6 @@ export function createApp(context: ServerContext): Koa {
     ctx.body = document;
   });
   app.use(router.routes());
-  app.use(router.allowedMethods({ throw: true, methodNotAllowed: () => new ProblemError(405, 'Method not allowed', 'this route does not take that method') }));
+  app.use(router.allowedMethods({ throw: true, methodNotAllowed: () => new ProblemError(405, 'Method not allowed', 'this route does not take that method'), notImplemented: () => new ProblemError(501, 'Not implemented', 'this server does not implement that method') }));
   return app;
 }

@@ -21,7 +21,7 @@ export async function readJsonBody(ctx: Context, limit = MAX_BODY_BYTES): Promis
   const text = Buffer.concat(chunks).toString('utf8');
   if (!text.trim()) throw invalid([{ field: '(body)', message: 'a JSON body is required' }]);
   try {
-    return JSON.parse(text);
+    return JSON.parse(text, (_key, value) => { if (typeof value === 'string' && /[\0\p{Cs}]/u.test(value)) throw new Error('a string holds a NUL character (\\u0000) or a lone surrogate, which cannot be stored'); return value; });
   } catch (error) {
     throw invalid([{ field: '(body)', message: `not valid JSON: ${(error as Error).message}` }]);
   }

@@ -120,8 +120,9 @@ export function parseContainerOptions(options: string[]): ContainerOptions {
   for (let i = 0; i < options.length; i++) {
     const option = options[i];
     const m = /^(?:--([a-z][a-z-]+)|-([a-z]))(?:=(.*))?$/s.exec(option);
-    const name = m && (m[1] ? LONG_ALIASES[m[1]] ?? m[1] : SHORT[m[2]]);
-    const setter = name ? OPTION_SETTERS[name] : undefined;
+    const name = m && (m[1] ? (Object.hasOwn(LONG_ALIASES, m[1]) ? LONG_ALIASES[m[1]] : m[1]) : SHORT[m[2]]);
+    // hasOwn: `--constructor` must not find Object.prototype's.
+    const setter = name && Object.hasOwn(OPTION_SETTERS, name) ? OPTION_SETTERS[name] : undefined;
     if (!m || !setter) {
       const supported = Object.keys(OPTION_SETTERS).map((o) => `--${o}`).join(' ');
       throw new Error(`unsupported container option "${option}" (supported: ${supported})`);

@@ -6,6 +6,7 @@
 // samples of /proc would be a guess.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   labqEnv, settlesWithin, writeScript,
   type OutputStream, type RunHandle, type Runner, type RunResult, type RunSpec,
@@ -16,6 +17,7 @@ import {
  * the group (setsid, daemonize) can still hold them, and waiting for it could take forever.
  */
 const PIPE_DRAIN_MS = 2000;
+const GROUP_POLL_MS = 10;
 
 export class ShellRunner implements Runner {
   async start(spec: RunSpec): Promise<RunHandle> {
@@ -76,7 +78,19 @@ class ShellHandle implements RunHandle {
       this.child.stderr!.destroy();
       error = 'a process that left the task\'s process group kept its output open; output after the task ended was dropped';
     }
+    // SIGKILL is delivered asynchronously; the task is over only when no member is left.
+    const deadline = Date.now() + PIPE_DRAIN_MS;
+    while (this.groupExists() && Date.now() < deadline) await sleep(GROUP_POLL_MS);
     return { exitCode: code, signal, peakMemoryBytes: null, error };
+  }
+
+  private groupExists(): boolean {
+    try {
+      process.kill(-this.child.pid!, 0);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+    }
   }
 
   private signalGroup(signal: NodeJS.Signals): void {

@@ -9,7 +9,9 @@
 //   multi-line scripts and any interpreter (sh, bash, python3…) work the same way.
 // - Output is handed to `onOutput` chunk by chunk as it arrives, stdout and stderr apart, in
 //   order within each stream; nothing is dropped and nothing is buffered behind the caller's
-//   back, so the caller owns batching and spooling.
+//   back, so the caller owns batching and spooling. `onOutput` must not throw: it runs inside
+//   stream events, where an exception would escape to the process.
+// - Environment: the task's env, then INPUT OUTPUT TEMP RESOURCE CPU, which win.
 // - `wait` resolves once the task has ended, all its output has been delivered and what it
 //   leaves behind (container, stray processes) is gone.
 // - `kill(graceMs)` sends SIGTERM, then SIGKILL after graceMs, and resolves when it is gone.
@@ -49,7 +51,7 @@ export interface RunSpec {
 export interface RunResult {
   /** null when the task died from a signal. */
   exitCode: number | null;
-  /** Signal name (e.g. 'SIGKILL') when the task was ended by one. */
+  /** Signal name (e.g. 'SIGKILL') when the task was ended by one (in Docker: by one labq sent). */
   signal: string | null;
   /** Peak memory of the task as the kernel accounted it, null when not measurable. */
   peakMemoryBytes: number | null;

@@ -1,0 +1,51 @@
+// A real labq server on a fresh database, on a free port, with an admin token: what most
+// tests start from.
+import { createToken } from '../../server/auth/tokens.js';
+import { startServer, type RunningServer } from '../../server/server.js';
+import { LabqClient } from '../../shared/client.js';
+import { freshDatabase } from './db.js';
+
+export interface TestServer {
+  databaseUrl: string;
+  server: RunningServer;
+  url: string;
+  token: string;
+  client: LabqClient;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(options: { databaseUrl?: string } = {}): Promise<TestServer> {
+  const databaseUrl = options.databaseUrl ?? (await freshDatabase());
+  const logs: string[] = [];
+  const server = await startServer({ databaseUrl, host: '127.0.0.1', port: 0, log: (line) => logs.push(line) });
+  const token = await createToken(server.pool, `admin-${Date.now()}-${Math.random()}`, 'admin', { actor: 'test', request_id: null, source: null });
+  return {
+    databaseUrl,
+    server,
+    url: server.url,
+    token,
+    client: new LabqClient({ server: server.url, token }),
+    close: () => server.close(),
+  };
+}
+
+/** Raw HTTP against a test server, for what the typed client would refuse to send. */
+export async function http(ts: TestServer, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(ts.url + path, {
+    method,
+    headers: {
+      authorization: `Bearer ${ts.token}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...headers,
+    },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let json: any = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = null;
+  }
+  return { status: response.status, type: response.headers.get('content-type') ?? '', json, text };
+}
