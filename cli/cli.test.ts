@@ -1,0 +1,405 @@
+// The real `labq` command, run as child processes: `labq up` on a fresh data directory
+// (embedded PostgreSQL), then the CLI finding the server and the admin token through the
+// files `up` leaves there; Ctrl-C stops it cleanly, a restart keeps the token and the
+// data; LABQ_ADMIN_TOKEN chooses the token; `labq admin rebuild` replays the log into
+// identical projections.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { freePort } from '../server/db/embedded.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const MAIN = join(ROOT, 'dist/cli/main.js');
+const START_TIMEOUT_MS = 120_000;
+const STOP_TIMEOUT_MS = 15_000;
+
+interface Up {
+  child: ChildProcess;
+  url: string;
+  tokenLine: string;
+  stdout: () => string;
+  stderr: () => string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const running = new Set<Up>();
+const dataDirs: string[] = [];
+
+/** The environment of a CLI process: none of the caller's labq settings, only ours. */
+function envFor(dataDir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of ['LABQ_SERVER', 'LABQ_TOKEN', 'LABQ_ADMIN_TOKEN', 'LABQ_HOST', 'LABQ_PORT', 'DATABASE_URL', 'LABQ_TEST_ADMIN_URL']) {
+    delete env[name];
+  }
+  return { ...env, LABQ_DATA_DIR: dataDir, ...extra };
+}
+
+async function freshDataDir(): Promise<string> {
+  const dir = await mkdtemp('/tmp/labq-cli-test-');
+  await chmod(dir, 0o755);
+  dataDirs.push(dir);
+  return dir;
+}
+
+async function startUp(dataDir: string, port: number, extra: Record<string, string> = {}): Promise<Up> {
+  const child = spawn(process.execPath, [MAIN, 'up'], {
+    env: envFor(dataDir, { LABQ_PORT: String(port), ...extra }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const up: Up = { child, url: '', tokenLine: '', stdout: () => out, stderr: () => err, exit };
+  running.add(up);
+  exit.then(() => running.delete(up));
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    const url = /labq is running at (\S+)/.exec(out);
+    const token = /^admin token: (.*)$/m.exec(out);
+    if (url && token) {
+      up.url = url[1]!;
+      up.tokenLine = token[1]!.trim();
+      return up;
+    }
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`labq up exited (${child.exitCode ?? child.signalCode}) before it was ready\nstdout: ${out}\nstderr: ${err}`);
+    }
+    if (Date.now() > deadline) throw new Error(`labq up not ready after ${START_TIMEOUT_MS} ms\nstdout: ${out}\nstderr: ${err}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Ctrl-C: resolves with the exit code and how long the process took to exit. */
+async function interrupt(up: Up): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }> {
+  const started = Date.now();
+  up.child.kill('SIGINT');
+  const timeout = new Promise<null>((r) => setTimeout(() => r(null), STOP_TIMEOUT_MS).unref());
+  const result = await Promise.race([up.exit, timeout]);
+  if (!result) throw new Error(`labq up did not exit within ${STOP_TIMEOUT_MS} ms of SIGINT\nstderr: ${up.stderr()}`);
+  return { ...result, ms: Date.now() - started };
+}
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function labq(dataDir: string, args: string[], extra: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { env: envFor(dataDir, extra), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`labq ${args.join(' ')} did not finish within ${START_TIMEOUT_MS} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, START_TIMEOUT_MS);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Runs a command that must succeed, and parses its --json output. */
+async function labqJson<T = any>(dataDir: string, args: string[], extra: Record<string, string> = {}): Promise<T> {
+  const run = await labq(dataDir, args, extra);
+  assert.equal(run.code, 0, `labq ${args.join(' ')} exited ${run.code}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`);
+  try {
+    return JSON.parse(run.stdout) as T;
+  } catch {
+    throw new Error(`labq ${args.join(' ')} printed no JSON: ${run.stdout}`);
+  }
+}
+
+/** A postmaster left behind (only if `up` died without stopping it): stop it. */
+async function stopLeftoverPostgres(dataDir: string): Promise<void> {
+  const pidFile = join(dataDir, 'pg', 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  try {
+    process.kill(pid, 'SIGINT');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 100 && existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 100));
+}
+
+after(async () => {
+  for (const up of [...running]) {
+    up.child.kill('SIGINT');
+    const stopped = await Promise.race([up.exit, new Promise<null>((r) => setTimeout(() => r(null), STOP_TIMEOUT_MS).unref())]);
+    if (!stopped) {
+      up.child.kill('SIGKILL');
+      await up.exit;
+    }
+  }
+  for (const dir of dataDirs) {
+    await stopLeftoverPostgres(dir);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+describe('labq up, the CLI against it, restart and rebuild', () => {
+  let dataDir: string;
+  let port: number;
+  let up: Up;
+  let adminToken: string;
+  let workflowId: number;
+  let stepId: number;
+  let echoId: number;
+  let fileIds: number[];
+  let listBefore: any;
+  let workflowBefore: any;
+  let eventTotal: number;
+
+  test('labq up starts on a fresh data dir and prints its URL and admin token', async () => {
+    dataDir = await freshDataDir();
+    port = await freePort();
+    up = await startUp(dataDir, port);
+    assert.equal(up.url, `http://127.0.0.1:${port}`);
+    adminToken = up.tokenLine;
+    assert.match(adminToken, /^labq_[A-Za-z0-9_-]{40,}$/);
+    const health = await fetch(`${up.url}/healthz`);
+    assert.equal(health.status, 200);
+    assert.equal(((await health.json()) as { status: string }).status, 'ok');
+    const authed = await fetch(`${up.url}/api/v1/tasks`, { headers: { authorization: `Bearer ${adminToken}` } });
+    assert.equal(authed.status, 200);
+    await authed.text();
+    // The CLI finds both through the data dir.
+    assert.equal(readFileSync(join(dataDir, 'server-url'), 'utf8').trim(), up.url);
+    assert.equal(readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(), adminToken);
+  });
+
+  test('workflow create and step create -w', async () => {
+    const workflow = await labqJson(dataDir, ['workflow', 'create', 'cli-workflow', '--description', 'made by the CLI test', '--json']);
+    assert.equal(workflow.name, 'cli-workflow');
+    assert.equal(workflow.description, 'made by the CLI test');
+    assert.equal(workflow.created_by, 'admin');
+    workflowId = workflow.id;
+    assert.ok(Number.isInteger(workflowId) && workflowId > 0);
+
+    const step = await labqJson(dataDir, ['step', 'create', '-w', String(workflowId), 'align', '--json']);
+    assert.equal(step.workflow_id, workflowId);
+    assert.equal(step.name, 'align');
+    stepId = step.id;
+
+    const human = await labq(dataDir, ['step', 'create', '-w', String(workflowId), 'call']);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /^step \d+ created$/m);
+  });
+
+  test('task submit -s … -k key -- echo hello; the same again returns the same task', async () => {
+    const first = await labqJson(dataDir, ['task', 'submit', '-s', String(stepId), '-k', 'hello-key', '--json', '--', 'echo', 'hello']);
+    assert.equal(first.tasks.length, 1);
+    assert.equal(first.tasks[0].created, true);
+    assert.equal(first.tasks[0].key, 'hello-key');
+    assert.equal(first.tasks[0].status, 'pending');
+    echoId = first.tasks[0].id;
+
+    const again = await labqJson(dataDir, ['task', 'submit', '-s', String(stepId), '-k', 'hello-key', '--json', '--', 'echo', 'hello']);
+    assert.deepEqual(again.tasks, [{ id: echoId, key: 'hello-key', status: 'pending', created: false }]);
+  });
+
+  test('task submit -f file.json with an array of 3 tasks', async () => {
+    const file = join(dataDir, 'tasks.json');
+    await writeFile(file, JSON.stringify([
+      { command: 'echo one', step_id: stepId, key: 'f1', priority: 3 },
+      { command: 'echo two', workflow_id: workflowId, key: 'f2', tag: 'highmem' },
+      { command: 'echo three', step_id: stepId, key: 'f3', held: true },
+    ]));
+    const result = await labqJson(dataDir, ['task', 'submit', '-f', file, '--json']);
+    assert.equal(result.tasks.length, 3);
+    assert.deepEqual(result.tasks.map((t: any) => [t.key, t.status, t.created]), [
+      ['f1', 'pending', true],
+      ['f2', 'pending', true],
+      ['f3', 'held', true],
+    ]);
+    fileIds = result.tasks.map((t: any) => t.id);
+    assert.equal(new Set([echoId, ...fileIds]).size, 4);
+  });
+
+  test('task list --json, with --status and -q filters', async () => {
+    const all = await labqJson(dataDir, ['task', 'list', '--json']);
+    assert.deepEqual(all.items.map((t: any) => t.id), [echoId, ...fileIds]);
+    assert.equal(all.next_cursor, null);
+
+    const held = await labqJson(dataDir, ['task', 'list', '--status', 'held', '--json']);
+    assert.deepEqual(held.items.map((t: any) => t.id), [fileIds[2]]);
+
+    const pendingOrHeld = await labqJson(dataDir, ['task', 'list', '--status', 'pending,held', '--json']);
+    assert.equal(pendingOrHeld.items.length, 4);
+
+    const hello = await labqJson(dataDir, ['task', 'list', '-q', 'HELLO', '--json']);
+    assert.deepEqual(hello.items.map((t: any) => t.command), ['echo hello']);
+
+    const combined = await labqJson(dataDir, ['task', 'list', '--status', 'pending', '-q', 'echo t', '--json']);
+    assert.deepEqual(combined.items.map((t: any) => t.command), ['echo two']);
+
+    const paged = await labqJson(dataDir, ['task', 'list', '--limit', '2', '--json']);
+    assert.equal(paged.items.length, 2);
+    const next = await labqJson(dataDir, ['task', 'list', '--limit', '2', '--cursor', paged.next_cursor, '--json']);
+    assert.deepEqual([...paged.items, ...next.items].map((t: any) => t.id), [echoId, ...fileIds]);
+
+    const table = await labq(dataDir, ['task', 'list', '-s', String(stepId)]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^ID\s+STATUS\s+NAME\s+TAG\s+PRIORITY\s+COMMAND/m);
+    assert.match(table.stdout, /echo hello/);
+    assert.doesNotMatch(table.stdout, /echo two/, 'task two is in the workflow but not the step');
+  });
+
+  test('task show ID', async () => {
+    const task = await labqJson(dataDir, ['task', 'show', String(echoId)]);
+    assert.equal(task.id, echoId);
+    assert.equal(task.command, 'echo hello');
+    assert.equal(task.step_id, stepId);
+    assert.equal(task.workflow_id, workflowId, 'the workflow comes from the step');
+    assert.equal(task.key, 'hello-key');
+    assert.equal(task.status, 'pending');
+    assert.equal(task.submitted_by, 'admin');
+    assert.deepEqual(task.executions, []);
+  });
+
+  test('task events ID', async () => {
+    const events = await labqJson(dataDir, ['task', 'events', String(echoId), '--json']);
+    assert.equal(events.length, 1);
+    assert.equal(events[0].type, 'task.submitted');
+    assert.equal(events[0].stream_id, echoId);
+    assert.equal(events[0].data.command, 'echo hello');
+    assert.equal(events[0].meta.actor, 'admin');
+    const table = await labq(dataDir, ['task', 'events', String(echoId)]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /task\.submitted\s+admin/);
+  });
+
+  test('workflow show ID (counts)', async () => {
+    const workflow = await labqJson(dataDir, ['workflow', 'show', String(workflowId), '--json']);
+    assert.equal(workflow.id, workflowId);
+    assert.deepEqual(workflow.counts, { pending: 3, held: 1 });
+    assert.deepEqual(workflow.steps.map((s: any) => [s.name, s.counts]), [
+      ['align', { pending: 2, held: 1 }],
+      ['call', {}],
+    ]);
+    const human = await labq(dataDir, ['workflow', 'show', String(workflowId)]);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, new RegExp(`^workflow ${workflowId} cli-workflow$`, 'm'));
+    assert.match(human.stdout, /^tasks: .*pending=3/m);
+    assert.match(human.stdout, /held=1/);
+  });
+
+  test('a failing call exits non-zero with the problem on stderr', async () => {
+    const missing = await labq(dataDir, ['task', 'show', '99999']);
+    assert.notEqual(missing.code, 0);
+    assert.equal(missing.stdout, '');
+    assert.match(missing.stderr, /404/);
+    assert.match(missing.stderr, /task 99999 does not exist/);
+
+    const invalid = await labq(dataDir, ['task', 'submit', '-p', '5000', '--', 'echo', 'nope']);
+    assert.notEqual(invalid.code, 0);
+    assert.match(invalid.stderr, /400/);
+    assert.match(invalid.stderr, /^\s+priority: /m, 'the invalid field is listed');
+
+    const duplicate = await labq(dataDir, ['step', 'create', '-w', String(workflowId), 'align']);
+    assert.notEqual(duplicate.code, 0);
+    assert.match(duplicate.stderr, /409/);
+
+    const wrongToken = await labq(dataDir, ['task', 'list'], { LABQ_TOKEN: 'labq_not-a-real-token' });
+    assert.notEqual(wrongToken.code, 0);
+    assert.match(wrongToken.stderr, /401/);
+
+    const list = await labqJson(dataDir, ['task', 'list', '--json']);
+    assert.equal(list.items.length, 4, 'the failures created nothing');
+  });
+
+  test('SIGINT stops labq up with code 0 within 15 s', async () => {
+    listBefore = await labqJson(dataDir, ['task', 'list', '--json']);
+    workflowBefore = await labqJson(dataDir, ['workflow', 'show', String(workflowId), '--json']);
+    const events = await fetch(`${up.url}/api/v1/events?limit=1000`, { headers: { authorization: `Bearer ${adminToken}` } });
+    eventTotal = ((await events.json()) as { items: unknown[] }).items.length;
+    // token, workflow, 2 steps, 4 tasks
+    assert.equal(eventTotal, 8);
+
+    const stopped = await interrupt(up);
+    assert.equal(stopped.signal, null);
+    assert.equal(stopped.code, 0, `stderr: ${up.stderr()}`);
+    assert.ok(!existsSync(join(dataDir, 'pg', 'postmaster.pid')), 'the embedded PostgreSQL stopped too');
+    await assert.rejects(fetch(`${up.url}/healthz`), 'nothing listens any more');
+  });
+
+  test('a restart on the same data dir prints the same admin token and keeps the tasks', async () => {
+    up = await startUp(dataDir, port);
+    assert.equal(up.tokenLine, adminToken);
+    assert.deepEqual(await labqJson(dataDir, ['task', 'list', '--json']), listBefore);
+    assert.deepEqual(await labqJson(dataDir, ['workflow', 'show', String(workflowId), '--json']), workflowBefore);
+    const again = await labqJson(dataDir, ['task', 'submit', '-s', String(stepId), '-k', 'hello-key', '--json', '--', 'echo', 'hello']);
+    assert.deepEqual(again.tasks, [{ id: echoId, key: 'hello-key', status: 'pending', created: false }], 'idempotency survives a restart');
+    const stopped = await interrupt(up);
+    assert.equal(stopped.code, 0);
+  });
+
+  test('labq admin rebuild on the stopped data dir replays every event; the data is unchanged', async () => {
+    const rebuild = await labq(dataDir, ['admin', 'rebuild']);
+    assert.equal(rebuild.code, 0, `stdout: ${rebuild.stdout}\nstderr: ${rebuild.stderr}`);
+    const match = /(\d+) events/.exec(rebuild.stdout);
+    assert.ok(match, `the number of events is printed: ${rebuild.stdout}`);
+    assert.equal(Number(match[1]), eventTotal);
+    assert.ok(!existsSync(join(dataDir, 'pg', 'postmaster.pid')), 'rebuild stopped its PostgreSQL');
+
+    up = await startUp(dataDir, port);
+    assert.equal(up.tokenLine, adminToken);
+    assert.deepEqual(await labqJson(dataDir, ['task', 'list', '--json']), listBefore);
+    assert.deepEqual(await labqJson(dataDir, ['workflow', 'show', String(workflowId), '--json']), workflowBefore);
+    for (const id of [echoId, ...fileIds]) {
+      const task = await labqJson(dataDir, ['task', 'show', String(id)]);
+      assert.deepEqual({ ...task, executions: undefined }, { ...listBefore.items.find((t: any) => t.id === id), executions: undefined });
+    }
+    const stopped = await interrupt(up);
+    assert.equal(stopped.code, 0);
+  });
+});
+
+describe('LABQ_ADMIN_TOKEN', () => {
+  test('on a fresh data dir, the chosen token is the admin token, and stays valid after a restart', async () => {
+    const dataDir = await freshDataDir();
+    const port = await freePort();
+    const chosen = `labq_chosen_${randomBytes(16).toString('hex')}`;
+    let up = await startUp(dataDir, port, { LABQ_ADMIN_TOKEN: chosen });
+    assert.equal(up.tokenLine, chosen);
+
+    const api = await fetch(`${up.url}/api/v1/tasks`, { headers: { authorization: `Bearer ${chosen}` } });
+    assert.equal(api.status, 200);
+    await api.text();
+    const created = await labqJson(dataDir, ['workflow', 'create', 'chosen', '--json'], { LABQ_TOKEN: chosen });
+    assert.equal(created.name, 'chosen');
+    assert.equal(created.created_by, 'admin');
+    const viaFlag = await labqJson(dataDir, ['--token', chosen, 'workflow', 'list', '--json']);
+    assert.deepEqual(viaFlag.items.map((w: any) => w.id), [created.id]);
+
+    const wrong = await labq(dataDir, ['--token', `${chosen}x`, 'workflow', 'list']);
+    assert.notEqual(wrong.code, 0);
+    assert.match(wrong.stderr, /401/);
+
+    assert.equal((await interrupt(up)).code, 0);
+
+    // Without LABQ_ADMIN_TOKEN this time: the token made from it still works, and no
+    // second admin token appears.
+    up = await startUp(dataDir, port);
+    assert.notEqual(up.tokenLine, chosen, 'the chosen token is not printed when it was not given');
+    assert.doesNotMatch(up.tokenLine, /^labq_/, 'no new token is made');
+    const list = await labqJson(dataDir, ['workflow', 'list', '--json'], { LABQ_TOKEN: chosen });
+    assert.deepEqual(list.items.map((w: any) => w.id), [created.id]);
+    assert.equal((await interrupt(up)).code, 0);
+  });
+});
