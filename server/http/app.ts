@@ -42,8 +42,10 @@ export function createApp(context: ServerContext): Koa {
     ctx.set('x-request-id', ctx.state.requestId);
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) {
-        sendProblem(ctx, new ProblemError(404, 'Not found', `no route for ${ctx.method} ${ctx.path}`));
+      if (ctx.body === undefined && ctx.respond !== false) {
+        if (ctx.status === 404) sendProblem(ctx, new ProblemError(404, 'Not found', `no route for ${ctx.method} ${ctx.path}`));
+        if (ctx.status === 405) sendProblem(ctx, new ProblemError(405, 'Method not allowed', `${ctx.path} takes ${ctx.response.get('allow')}`));
+        if (ctx.status === 501) sendProblem(ctx, new ProblemError(501, 'Not implemented', `this server does not implement ${ctx.method}`));
       }
     } catch (error) {
       if (ctx.respond === false) {
@@ -85,6 +87,8 @@ export function createApp(context: ServerContext): Koa {
     ctx.body = document;
   });
   app.use(router.routes());
-  app.use(router.allowedMethods({ throw: true, methodNotAllowed: () => new ProblemError(405, 'Method not allowed', 'this route does not take that method'), notImplemented: () => new ProblemError(501, 'Not implemented', 'this server does not implement that method') }));
+  // Not thrown: koa-router sets the Allow header only when it answers itself; the first
+  // middleware turns the empty 405/501 into a problem and keeps the header.
+  app.use(router.allowedMethods());
   return app;
 }

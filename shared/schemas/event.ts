@@ -5,6 +5,16 @@ import { STREAM_TYPES } from '../events.js';
 
 export const StreamType = z.enum(STREAM_TYPES);
 
+const MAX_XID = 2n ** 63n - 1n;
+
+/** A log cursor `<xid>-<position>`: both within PostgreSQL's bigint, the position a safe JS integer. */
+export function isCursor(text: string): boolean {
+  const match = /^(\d{1,19})-(\d{1,16})$/.exec(text);
+  return !!match && BigInt(match[1]!) <= MAX_XID && Number.isSafeInteger(Number(match[2]));
+}
+
+const Cursor = z.string().refine(isCursor, 'a cursor `<xid>-<position>` from a previous event');
+
 export const EventRecord = z.object({
   id: z.string().describe('the cursor of this event: `<xid>-<position>`; resume after it with `after` or Last-Event-ID'),
   position: Id,
@@ -25,12 +35,12 @@ export const EventFilter = z.object({
 });
 
 export const EventPageQuery = EventFilter.extend({
-  after: z.string().regex(/^\d+-\d+$/, 'a cursor `<xid>-<position>` from a previous event').optional(),
+  after: Cursor.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
 export const EventStreamQuery = EventFilter.extend({
-  lastEventId: z.string().regex(/^\d+-\d+$/, 'a cursor `<xid>-<position>` from a previous event').optional(),
+  lastEventId: Cursor.optional(),
 });
 
 export const EventPage = z.object({

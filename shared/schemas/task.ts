@@ -2,7 +2,7 @@
 // filters. Field names follow ../shared/DESIGN.md ("The task, as curl sends it").
 import { z } from 'zod/v4';
 import { parseResource, parseUri } from '../uri.js';
-import { Id, Timestamp, csv, PageQuery } from './common.js';
+import { Id, Timestamp, csv, PageQuery, SearchText } from './common.js';
 
 export const TASK_STATUSES = [
   'waiting', 'blocked', 'held', 'pending', 'assigned', 'downloading', 'running', 'uploading',
@@ -127,6 +127,6 @@ export const TaskListQuery = PageQuery.extend({
   workflow_id: z.coerce.number().int().positive().optional(),
   step_id: z.coerce.number().int().positive().optional(),
   tag: Tag.optional(),
-  q: z.string().min(1).max(200).optional().describe('text contained in the command (case-insensitive)'),
+  q: SearchText.optional().describe('text contained in the command (case-insensitive)'),
 });
 export type TaskListQuery = z.input<typeof TaskListQuery>;

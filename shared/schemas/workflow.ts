@@ -1,7 +1,7 @@
 // Workflows group steps; steps group tasks. Both carry task counts by status, read from
 // the task_counts projection rather than counted on every read.
 import { z } from 'zod/v4';
-import { Id, Timestamp, PageQuery } from './common.js';
+import { Id, Timestamp, PageQuery, SearchText } from './common.js';
 import { TaskStatus } from './task.js';
 
 const Name = z.string().min(1).max(200);
@@ -47,5 +47,5 @@ export const Step = z.object({
 });
 export type Step = z.infer<typeof Step>;
 
-export const WorkflowListQuery = PageQuery.extend({ q: z.string().min(1).max(200).optional() });
+export const WorkflowListQuery = PageQuery.extend({ q: SearchText.optional() });
 export const StepListQuery = PageQuery.extend({ workflow_id: z.coerce.number().int().positive().optional() });

@@ -4,6 +4,7 @@
 // exist that are still held back by an open older transaction, it looks again shortly,
 // since that transaction may commit without writing an event (and so without a NOTIFY).
 import type Router from '@koa/router';
+import { isCursor } from '../../../shared/schemas/event.js';
 import { invalid } from '../../errors.js';
 import { hasHeldBackEvents, matchesFilter, readEventsAfter } from '../../events/readEvents.js';
 import { cursorOf, type StoredEvent } from '../../events/types.js';
@@ -13,7 +14,6 @@ import { SseConnection } from '../sse.js';
 
 const BATCH = 500;
 const HELD_BACK_RETRY_MS = 50;
-const CURSOR = /^\d+-\d+$/;
 
 const record = (e: StoredEvent) => ({ ...e, id: cursorOf(e) });
 
@@ -26,7 +26,7 @@ export function eventRoutes(router: Router, { pool, hub }: ServerContext): void 
 
   bind(router, 'streamEvents', async ({ query, ctx }) => {
     const header = ctx.get('last-event-id');
-    if (header && !CURSOR.test(header)) {
+    if (header && !isCursor(header)) {
       throw invalid([{ field: 'Last-Event-ID', message: 'a cursor `<xid>-<position>` from a previous event' }]);
     }
     const { lastEventId, ...filter } = query;
