@@ -5,18 +5,22 @@ import { connectPool, type Pool } from './db/pool.js';
 import { migrate } from './db/migrate.js';
 import { createApp } from './http/app.js';
 import { ListenHub } from './listen/hub.js';
+import { Reaper } from './reaper.js';
+import { queueSettings, type QueueSettings } from './settings.js';
 
 export interface ServerOptions {
   databaseUrl: string;
   host: string;
   port: number;
   log?: (line: string) => void;
+  settings?: Partial<QueueSettings>;
 }
 
 export interface RunningServer {
   url: string;
   pool: Pool;
   hub: ListenHub;
+  settings: QueueSettings;
   close(): Promise<void>;
 }
 
@@ -26,7 +30,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const pool = await connectPool(options.databaseUrl, { maximumPoolSize: 20 });
   const hub = new ListenHub(options.databaseUrl, log);
   await hub.start();
-  const app = createApp({ pool, hub, log });
+  const settings = queueSettings(options.settings);
+  const reaper = new Reaper(options.databaseUrl, pool, settings, log);
+  reaper.start();
+  const app = createApp({ pool, hub, settings, log });
   const http = app.listen(options.port, options.host);
   await new Promise<void>((resolve, reject) => {
     http.once('listening', resolve);
@@ -39,7 +46,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     url: `http://${host}:${address.port}`,
     pool,
     hub,
+    settings,
     async close() {
+      await reaper.stop();
       await hub.stop();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));

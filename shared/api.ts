@@ -3,10 +3,13 @@
 // the typed client calls them, and the OpenAPI document is generated from them, so the
 // three cannot drift apart.
 import { z } from 'zod/v4';
-import { IdParam, page } from './schemas/common.js';
+import { IdParam, PageQuery, page } from './schemas/common.js';
 import { EventPage, EventPageQuery, EventRecord, EventStreamQuery } from './schemas/event.js';
 import { Execution } from './schemas/execution.js';
 import { SubmitTasksBody, SubmitTasksResponse, Task, TaskInput, TaskListQuery } from './schemas/task.js';
+import {
+  KillBody, OutputQuery, PatchWorkerBody, PollBody, PollResponse, RegisterWorkerBody, ReportsBody, Worker,
+} from './schemas/worker.js';
 import { Step, StepInput, StepListQuery, Workflow, WorkflowInput, WorkflowListQuery } from './schemas/workflow.js';
 
 export const API_PREFIX = '/api/v1';
@@ -20,8 +23,8 @@ export interface RouteSpec {
   params?: z.ZodObject;
   query?: z.ZodType;
   body?: z.ZodType;
-  /** The JSON response, or 'sse' for a text/event-stream. */
-  response: z.ZodType | 'sse';
+  /** The JSON response; 'sse' for a text/event-stream; 'text' for text/plain (or SSE when asked to follow). */
+  response: z.ZodType | 'sse' | 'text';
   status?: number;
 }
 
@@ -47,6 +50,47 @@ export const routes = {
   taskEvents: {
     method: 'get', path: '/tasks/:id/events', tag: 'tasks', summary: "A task's events, oldest first",
     params: IdParams, response: z.object({ items: z.array(EventRecord) }),
+  },
+  killTask: {
+    method: 'post', path: '/tasks/:id/kill', tag: 'tasks',
+    summary: 'Kill a task: TERM then KILL after the grace if it runs; cancel it if it has not started',
+    params: IdParams, body: KillBody, response: z.object({ result: z.enum(['kill_requested', 'cancelled']) }),
+  },
+  registerWorker: {
+    method: 'post', path: '/workers', tag: 'workers', status: 201,
+    summary: 'Register a worker (again, after a restart: the same name keeps the same id)',
+    body: RegisterWorkerBody, response: Worker,
+  },
+  listWorkers: {
+    method: 'get', path: '/workers', tag: 'workers', summary: 'List workers with their status and settings',
+    query: PageQuery, response: page(Worker),
+  },
+  getWorker: {
+    method: 'get', path: '/workers/:id', tag: 'workers', summary: 'One worker', params: IdParams, response: Worker,
+  },
+  updateWorker: {
+    method: 'patch', path: '/workers/:id', tag: 'workers',
+    summary: "Change a worker's concurrency, prefetch, tags or pause it; applied at its next poll",
+    params: IdParams, body: PatchWorkerBody, response: Worker,
+  },
+  pollWorker: {
+    method: 'post', path: '/workers/:id/poll', tag: 'workers',
+    summary: 'Long poll of a worker: renews leases, returns assignments, kill orders and settings',
+    params: IdParams, body: PollBody, response: PollResponse,
+  },
+  getExecution: {
+    method: 'get', path: '/executions/:id', tag: 'executions', summary: 'One execution (attempt)',
+    params: IdParams, response: Execution,
+  },
+  executionReports: {
+    method: 'post', path: '/executions/:id/reports', tag: 'executions',
+    summary: "A worker's reports about an execution: output chunks, phases, result (idempotent)",
+    params: IdParams, body: ReportsBody, response: z.object({ ok: z.literal(true) }),
+  },
+  executionOutput: {
+    method: 'get', path: '/executions/:id/output', tag: 'executions',
+    summary: "An execution's output as text, or with follow=1 as SSE until it ends",
+    params: IdParams, query: OutputQuery, response: 'text',
   },
   createWorkflow: {
     method: 'post', path: '/workflows', tag: 'workflows', status: 201, summary: 'Create a workflow',

@@ -52,7 +52,7 @@ export class LabqClient {
     return `${this.server}${API_PREFIX}${path}${toQueryString(input.query as Record<string, unknown>)}`;
   }
 
-  private async fetch<N extends RouteName>(name: N, input: CallInput<N>, accept: string): Promise<Response> {
+  async fetch<N extends RouteName>(name: N, input: CallInput<N>, accept: string): Promise<Response> {
     const route = routes[name];
     const headers: Record<string, string> = { accept, ...input.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
@@ -121,5 +121,34 @@ export class LabqClient {
   }
   listEvents(query: RouteQuery<'listEvents'> = {}) {
     return this.call('listEvents', { query });
+  }
+  killTask(id: number, graceSeconds?: number) {
+    return this.call('killTask', { params: { id }, body: { grace_seconds: graceSeconds } });
+  }
+  registerWorker(body: RouteBody<'registerWorker'>) {
+    return this.call('registerWorker', { body });
+  }
+  listWorkers(query: RouteQuery<'listWorkers'> = {}) {
+    return this.call('listWorkers', { query });
+  }
+  getWorker(id: number) {
+    return this.call('getWorker', { params: { id } });
+  }
+  updateWorker(id: number, body: RouteBody<'updateWorker'>) {
+    return this.call('updateWorker', { params: { id }, body });
+  }
+  pollWorker(id: number, body: RouteBody<'pollWorker'>, signal?: AbortSignal) {
+    return this.call('pollWorker', { params: { id }, body, signal });
+  }
+  getExecution(id: number) {
+    return this.call('getExecution', { params: { id } });
+  }
+  sendReports(id: number, body: RouteBody<'executionReports'>) {
+    return this.call('executionReports', { params: { id }, body });
+  }
+  /** An execution's whole output so far, as text. */
+  async executionOutput(id: number, stream?: 'stdout' | 'stderr'): Promise<string> {
+    const response = await this.fetch('executionOutput', { params: { id }, query: { stream } }, 'text/plain');
+    return response.text();
   }
 }

@@ -44,6 +44,51 @@ export const EVENT_CATALOGUE = {
     data: z.object({ workflow_id: Id, name: z.string(), description: nullableString }),
   },
   'task.submitted': { stream: 'task', data: TaskSubmittedData },
+  'task.released': { stream: 'task', data: z.object({ reason: z.string() }) },
+  'task.blocked': { stream: 'task', data: z.object({ dependency: Id }) },
+  'task.cancelled': { stream: 'task', data: z.object({ reason: z.string() }) },
+  'worker.registered': {
+    stream: 'worker',
+    data: z.object({
+      name: z.string(), hostname: z.string(), cpus: z.number(), memory_mb: z.number().int(), docker: z.boolean(),
+      gpus: z.number().int(), capabilities: z.array(z.string()), tags: z.array(z.string()),
+      concurrency: z.number().int(), prefetch: z.number().int(), agent_version: nullableString,
+    }),
+  },
+  'worker.settings_changed': {
+    stream: 'worker',
+    data: z.object({
+      concurrency: z.number().int().optional(), prefetch: z.number().int().optional(),
+      tags: z.array(z.string()).optional(), paused: z.boolean().optional(),
+    }),
+  },
+  'worker.status_changed': { stream: 'worker', data: z.object({ status: z.enum(['online', 'offline', 'lost']) }) },
+  'execution.assigned': {
+    stream: 'execution',
+    data: z.object({
+      task_id: Id, worker_id: Id, worker_name: z.string(), attempt: z.number().int(),
+      command: z.string(), shell: z.string(), container: nullableString, launched_by: nullableString,
+    }),
+  },
+  'execution.phase': {
+    stream: 'execution',
+    data: z.object({ task_id: Id, phase: z.enum(['downloading', 'running', 'uploading']) }),
+  },
+  'execution.finished': {
+    stream: 'execution',
+    data: z.object({
+      task_id: Id, status: z.enum(['succeeded', 'failed', 'killed', 'refused']), exit_code: z.number().int().nullable(),
+      peak_memory_bytes: z.number().int().nullable(), error: nullableString, task_status: TaskStatus,
+    }),
+  },
+  'execution.lost': {
+    stream: 'execution',
+    data: z.object({ task_id: Id, reason: z.string(), task_status: TaskStatus }),
+  },
+  'execution.kill_requested': {
+    stream: 'execution',
+    data: z.object({ task_id: Id, grace_seconds: z.number().int() }),
+  },
   'token.created': {
     stream: 'token',
     data: z.object({ name: z.string(), role: z.string() }),

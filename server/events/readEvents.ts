@@ -68,12 +68,13 @@ export async function hasHeldBackEvents(db: Db, cursor: string | null): Promise<
       AND xid >= pg_snapshot_xmin(pg_current_snapshot())`);
 }
 
-/** One stream's events in version order: a task's history. */
-export async function readStream(db: Db, streamType: string, streamId: number): Promise<StoredEvent[]> {
+/** A task's history: its own events and those of its executions, in log order. */
+export async function readTaskHistory(db: Db, taskId: number): Promise<StoredEvent[]> {
   const rows = await db.any(sql.unsafe`
     SELECT ${STORED_EVENT_COLUMNS} FROM events
-    WHERE stream_type = ${streamType} AND stream_id = ${streamId}
-    ORDER BY version`);
+    WHERE (stream_type = 'task' AND stream_id = ${taskId})
+       OR (stream_type = 'execution' AND stream_id IN (SELECT id FROM executions WHERE task_id = ${taskId}))
+    ORDER BY position`);
   return rows as unknown as StoredEvent[];
 }
 

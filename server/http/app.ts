@@ -11,6 +11,8 @@ import { openApiDocument } from './openapi.js';
 import { eventRoutes } from './routes/events.js';
 import { taskRoutes } from './routes/tasks.js';
 import { workflowRoutes } from './routes/workflows.js';
+import { workerRoutes } from './routes/workers.js';
+import { executionRoutes } from './routes/executions.js';
 
 export const VERSION = '0.1.0';
 
@@ -82,6 +84,8 @@ export function createApp(context: ServerContext): Koa {
   taskRoutes(router, context);
   workflowRoutes(router, context);
   eventRoutes(router, context);
+  workerRoutes(router, context);
+  executionRoutes(router, context);
   const document = openApiDocument(VERSION);
   router.get('/openapi.json', (ctx: Context) => {
     ctx.body = document;

@@ -47,9 +47,11 @@ export function bind<N extends RouteName>(router: Router, name: N, handler: Hand
       const raw = await readJsonBody(ctx);
       body = options.parseBody ? options.parseBody(raw) : parse(route.body, raw);
     }
-    if (route.response !== 'sse') ctx.status = route.status ?? 200;
+    // Streaming and text routes write their own answer.
+    const json = typeof route.response !== 'string';
+    if (json) ctx.status = route.status ?? 200;
     const result = await handler({ params, query, body, ctx, meta: metaOf(ctx) } as HandlerInput<N>);
-    if (route.response !== 'sse') ctx.body = result;
+    if (json) ctx.body = result;
   });
 }
 

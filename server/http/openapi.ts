@@ -33,7 +33,9 @@ export function openApiDocument(version: string): Json {
     const response =
       spec.response === 'sse'
         ? { description: 'text/event-stream of events; each `data:` is one event as JSON', content: { 'text/event-stream': { schema: { type: 'string' } } } }
-        : { description: 'OK', content: { 'application/json': { schema: toSchema(spec.response, 'output') } } };
+        : spec.response === 'text'
+          ? { description: 'text/plain; text/event-stream when following', content: { 'text/plain': { schema: { type: 'string' } }, 'text/event-stream': { schema: { type: 'string' } } } }
+          : { description: 'OK', content: { 'application/json': { schema: toSchema(spec.response, 'output') } } };
     paths[path] = {
       ...paths[path],
       [spec.method]: {

@@ -6,9 +6,13 @@
 import pgListen, { type Subscriber } from 'pg-listen';
 
 export const EVENTS_CHANNEL = 'labq_events';
+export const OUTPUT_CHANNEL = 'labq_output';
 
-/** Called with the stream types that changed, or null when anything may have. */
-export type Wake = (streamTypes: ReadonlySet<string> | null) => void;
+/**
+ * Called with the channel and what changed on it (stream types for events, execution ids
+ * for output), or with null for both when anything may have changed.
+ */
+export type Wake = (channel: string | null, changed: ReadonlySet<string> | null) => void;
 
 export class ListenHub {
   private readonly subscribers = new Set<Wake>();
@@ -28,14 +32,17 @@ export class ListenHub {
         paranoidChecking: 10_000,
       },
     );
-    subscriber.notifications.on(EVENTS_CHANNEL, (payload: string) => {
-      this.wake(new Set((payload ?? '').split(',').filter(Boolean)));
-    });
+    for (const channel of [EVENTS_CHANNEL, OUTPUT_CHANNEL]) {
+      subscriber.notifications.on(channel, (payload: string) => {
+        this.wake(channel, new Set((payload ?? '').split(',').filter(Boolean)));
+      });
+    }
     subscriber.events.on('reconnect', (attempt: number) => this.log(`LISTEN connection lost; reconnecting (attempt ${attempt})`));
-    subscriber.events.on('connected', () => this.wake(null));
+    subscriber.events.on('connected', () => this.wake(null, null));
     subscriber.events.on('error', (error: Error) => this.log(`LISTEN connection error: ${error.message}`));
     await subscriber.connect();
     await subscriber.listenTo(EVENTS_CHANNEL);
+    await subscriber.listenTo(OUTPUT_CHANNEL);
     this.subscriber = subscriber;
   }
 
@@ -44,8 +51,8 @@ export class ListenHub {
     return () => this.subscribers.delete(wake);
   }
 
-  wake(streamTypes: ReadonlySet<string> | null): void {
-    for (const wake of this.subscribers) wake(streamTypes);
+  wake(channel: string | null, changed: ReadonlySet<string> | null): void {
+    for (const wake of this.subscribers) wake(channel, changed);
   }
 
   async stop(): Promise<void> {

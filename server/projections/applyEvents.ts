@@ -3,11 +3,13 @@
 // projection while the order of events on any one stream is kept.
 import type { Db } from '../db/pool.js';
 import type { StoredEvent } from '../events/types.js';
+import { executionsProjection } from './executions.js';
 import type { Projection } from './projection.js';
 import { tasksProjection } from './tasks.js';
+import { workersProjection } from './workers.js';
 import { workflowsProjection } from './workflows.js';
 
-export const PROJECTIONS: Projection[] = [workflowsProjection, tasksProjection];
+export const PROJECTIONS: Projection[] = [workflowsProjection, tasksProjection, executionsProjection, workersProjection];
 
 function* runs(events: StoredEvent[]): Generator<StoredEvent[]> {
   let run: StoredEvent[] = [];

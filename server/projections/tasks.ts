@@ -1,4 +1,5 @@
-// The tasks projection: one row per task with its definition and current status. The
+// The tasks projection: one row per task with its definition and current status, which
+// follows the task's own events and those of its executions. The
 // task_counts table follows it through triggers (sql/0002_projections.sql), so only
 // this row has to be right for the counts to be right.
 import { sql } from 'slonik';
@@ -6,6 +7,12 @@ import type { Db } from '../db/pool.js';
 import type { StoredEvent } from '../events/types.js';
 import { eventRecords } from './batch.js';
 import type { Projection } from './projection.js';
+
+const TASK_EVENT_STATUS: Record<string, string> = {
+  'task.released': 'pending',
+  'task.blocked': 'blocked',
+  'task.cancelled': 'cancelled',
+};
 
 export const tasksProjection: Projection = {
   name: 'tasks',
@@ -25,6 +32,30 @@ export const tasksProjection: Projection = {
                  (e.data->>'max_retries')::int, e.data->'timeouts', e.data->'env', e.data->'requirements',
                  e.data->>'key', e.data->>'status', 0, NULL, e.created_at, e.meta->>'actor', e.created_at, e.version
           FROM ${eventRecords(events)}`);
+        return;
+      case 'task.released':
+      case 'task.blocked':
+      case 'task.cancelled':
+        await db.query(sql.unsafe`
+          UPDATE tasks t SET status = ${TASK_EVENT_STATUS[type]}, updated_at = e.created_at, version = e.version
+          FROM ${eventRecords(events)} WHERE t.id = e.stream_id`);
+        return;
+      case 'execution.assigned':
+        await db.query(sql.unsafe`
+          UPDATE tasks t SET status = 'assigned', attempts = (e.data->>'attempt')::int, execution_id = e.stream_id,
+                             updated_at = e.created_at
+          FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint`);
+        return;
+      case 'execution.phase':
+        await db.query(sql.unsafe`
+          UPDATE tasks t SET status = e.data->>'phase', updated_at = e.created_at
+          FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint`);
+        return;
+      case 'execution.finished':
+      case 'execution.lost':
+        await db.query(sql.unsafe`
+          UPDATE tasks t SET status = e.data->>'task_status', updated_at = e.created_at
+          FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint`);
         return;
     }
   },

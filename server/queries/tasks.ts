@@ -3,9 +3,10 @@ import { sql, type FragmentSqlToken } from 'slonik';
 import type { Task, TaskListQuery } from '../../shared/schemas/task.js';
 import type { Execution } from '../../shared/schemas/execution.js';
 import type { Db } from '../db/pool.js';
+import { EXECUTION_COLUMNS } from './executions.js';
 import { containsPattern, decodeCursor, pageOf } from './pagination.js';
 
-const TASK_COLUMNS = sql.fragment`
+export const TASK_COLUMNS = sql.fragment`
   id, name, command, shell, container, container_options, inputs, resources, output, workflow_id, step_id, tag,
   priority, depends_on, max_retries, timeouts, env, requirements, key, status, attempts, execution_id,
   submitted_at, submitted_by, updated_at, version`;
@@ -44,10 +45,7 @@ export async function getTask(db: Db, id: number): Promise<Task | null> {
 }
 
 export async function taskExecutions(db: Db, taskId: number): Promise<Execution[]> {
-  const rows = await db.any(sql.unsafe`
-    SELECT id, task_id, attempt, worker_id, status, assigned_at, downloading_at, running_at, uploading_at,
-           finished_at, exit_code, peak_memory_bytes, error, version
-    FROM executions WHERE task_id = ${taskId} ORDER BY attempt`);
+  const rows = await db.any(sql.unsafe`SELECT ${EXECUTION_COLUMNS} FROM executions WHERE task_id = ${taskId} ORDER BY attempt`);
   return rows as unknown as Execution[];
 }
 

@@ -8,6 +8,7 @@ import { isCursor } from '../../../shared/schemas/event.js';
 import { invalid } from '../../errors.js';
 import { hasHeldBackEvents, matchesFilter, readEventsAfter } from '../../events/readEvents.js';
 import { cursorOf, type StoredEvent } from '../../events/types.js';
+import { OUTPUT_CHANNEL } from '../../listen/hub.js';
 import { bind } from '../bind.js';
 import type { ServerContext } from '../context.js';
 import { SseConnection } from '../sse.js';
@@ -32,7 +33,7 @@ export function eventRoutes(router: Router, { pool, hub }: ServerContext): void 
     const { lastEventId, ...filter } = query;
     let cursor: string | null = header || lastEventId || null;
     const sse = new SseConnection(ctx);
-    const unsubscribe = hub.subscribe(() => sse.wake());
+    const unsubscribe = hub.subscribe((channel) => channel !== OUTPUT_CHANNEL && sse.wake());
     try {
       while (!sse.closed) {
         const events = await readEventsAfter(pool, cursor, {}, BATCH);

@@ -2,9 +2,10 @@
 import type Router from '@koa/router';
 import { z } from 'zod/v4';
 import { MAX_TASKS_PER_REQUEST, TaskInput } from '../../../shared/schemas/task.js';
+import { killTask } from '../../commands/killTask.js';
 import { submitTasks } from '../../commands/submitTasks.js';
 import { ProblemError, invalid, notFound } from '../../errors.js';
-import { readStream } from '../../events/readEvents.js';
+import { readTaskHistory } from '../../events/readEvents.js';
 import { cursorOf } from '../../events/types.js';
 import { getTask, listTasks, taskExecutions } from '../../queries/tasks.js';
 import { bind, parseWith } from '../bind.js';
@@ -54,8 +55,10 @@ export function taskRoutes(router: Router, { pool }: ServerContext): void {
     return { ...task, executions: await taskExecutions(pool, params.id) };
   });
 
+  bind(router, 'killTask', async ({ params, body, meta }) => ({ result: await killTask(pool, params.id, body.grace_seconds, meta) }));
+
   bind(router, 'taskEvents', async ({ params }) => {
-    const events = await readStream(pool, 'task', params.id);
+    const events = await readTaskHistory(pool, params.id);
     if (events.length === 0) throw notFound(`task ${params.id}`);
     return { items: events.map((e) => ({ ...e, id: cursorOf(e) })) };
   });

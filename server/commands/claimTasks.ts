@@ -1,0 +1,80 @@
+// Claims up to `count` pending tasks for a worker in one transaction. Tasks are taken tag
+// by tag in the worker's order (`*` last: any tag, and the only way to take a task tagged
+// `*`), each tag by priority then age, through the partial indexes over pending tasks, so
+// the cost does not grow with the number of finished tasks. FOR UPDATE SKIP LOCKED lets
+// concurrent claims pass each other instead of queueing; the partial unique index
+// executions_one_live is the database's own guarantee against two live executions.
+import { sql, type FragmentSqlToken } from 'slonik';
+import type { EventMeta } from '../../shared/events.js';
+import type { Task } from '../../shared/schemas/task.js';
+import type { Db } from '../db/pool.js';
+import { recordEvents } from '../events/recordEvents.js';
+import { TASK_COLUMNS } from '../queries/tasks.js';
+
+export interface ClaimingWorker {
+  id: number;
+  name: string;
+  tags: string[];
+  cpus: number;
+  memory_mb: number;
+  gpus: number;
+  docker: boolean;
+  capabilities: string[];
+}
+
+export interface Claimed {
+  execution_id: number;
+  attempt: number;
+  task: Task;
+}
+
+function fits(worker: ClaimingWorker): FragmentSqlToken {
+  return sql.fragment`
+    coalesce((requirements->>'cpus')::numeric, 0) <= ${worker.cpus}
+    AND coalesce((requirements->>'memory_mb')::bigint, 0) <= ${worker.memory_mb}
+    AND coalesce((requirements->>'gpus')::int, 0) <= ${worker.gpus}
+    AND (container IS NULL OR ${worker.docker})
+    AND coalesce(requirements->'capabilities', '[]'::jsonb) <@ ${sql.jsonb(worker.capabilities)}`;
+}
+
+export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, leaseSeconds: number, meta: EventMeta): Promise<Claimed[]> {
+  if (count <= 0) return [];
+  const picked: Task[] = [];
+  const explicit = worker.tags.filter((t) => t !== '*');
+  const lanes: FragmentSqlToken[] = explicit.map((tag) => sql.fragment`tag = ${tag}`);
+  if (worker.tags.includes('*')) lanes.push(sql.fragment`tag <> ALL(${sql.array(explicit, 'text')})`);
+  for (const lane of lanes) {
+    if (picked.length >= count) break;
+    const rows = await tx.any(sql.unsafe`
+      SELECT ${TASK_COLUMNS} FROM tasks
+      WHERE status = 'pending' AND ${lane} AND ${fits(worker)}
+      ORDER BY priority DESC, id
+      LIMIT ${count - picked.length}
+      FOR UPDATE SKIP LOCKED`);
+    picked.push(...(rows as unknown as Task[]));
+  }
+  if (picked.length === 0) return [];
+  const ids = ((await tx.anyFirst(sql.unsafe`SELECT nextval('execution_ids') FROM generate_series(1, ${picked.length})`)) as number[]).map(Number);
+  const launchedBy = new Map<number, string | null>(
+    (await tx.any(sql.unsafe`
+      SELECT DISTINCT ON (stream_id) stream_id, meta->>'actor' AS actor FROM events
+      WHERE stream_type = 'task' AND stream_id = ANY(${sql.array(picked.map((t) => t.id), 'int8')})
+        AND type = 'task.submitted'
+      ORDER BY stream_id, version DESC`)).map((r) => [r.stream_id, r.actor]),
+  );
+  const claimed = picked.map((task, i) => ({ execution_id: ids[i]!, attempt: task.attempts + 1, task }));
+  await recordEvents(tx, claimed.map((c) => ({
+    type: 'execution.assigned' as const,
+    streamId: c.execution_id,
+    version: 1,
+    data: {
+      task_id: c.task.id, worker_id: worker.id, worker_name: worker.name, attempt: c.attempt, command: c.task.command,
+      shell: c.task.shell, container: c.task.container, launched_by: launchedBy.get(c.task.id) ?? c.task.submitted_by,
+    },
+  })), meta);
+  await tx.query(sql.unsafe`
+    INSERT INTO execution_leases (execution_id, worker_id, expires_at)
+    SELECT x, ${worker.id}, clock_timestamp() + make_interval(secs => ${leaseSeconds})
+    FROM unnest(${sql.array(ids, 'int8')}) AS x`);
+  return claimed.map((c) => ({ ...c, task: { ...c.task, status: 'assigned', attempts: c.attempt, execution_id: c.execution_id } }));
+}

@@ -1,0 +1,22 @@
+// What becomes of a task when one of its executions ends: the retry policy in one place.
+// A failed (or refused) execution counts against max_retries; a lost one does not, since
+// the task did nothing wrong, but a task whose executions keep being lost (it may be what
+// kills its workers) fails after maxLostExecutions losses.
+import { sql } from 'slonik';
+import type { TaskStatus } from '../../shared/schemas/task.js';
+import type { Db } from '../db/pool.js';
+
+export type ExecutionEnd = 'succeeded' | 'failed' | 'killed' | 'refused' | 'lost';
+
+export async function taskOutcome(tx: Db, taskId: number, end: ExecutionEnd, maxLost: number): Promise<TaskStatus> {
+  if (end === 'succeeded') return 'succeeded';
+  if (end === 'killed') return 'cancelled';
+  const row = await tx.one(sql.unsafe`
+    SELECT t.max_retries,
+           count(*) FILTER (WHERE x.status IN ('failed', 'refused')) AS failures,
+           count(*) FILTER (WHERE x.status = 'lost') AS losses
+    FROM tasks t LEFT JOIN executions x ON x.task_id = t.id
+    WHERE t.id = ${taskId} GROUP BY t.id`);
+  if (end === 'lost') return row.losses + 1 >= maxLost ? 'failed' : 'pending';
+  return row.failures + 1 > row.max_retries ? 'failed' : 'pending';
+}

@@ -1,0 +1,77 @@
+// Routes of /executions: read one, take a worker's reports, and read or follow output.
+// Following streams chunks as SSE (id = chunk number, so a reconnect resumes after the
+// last chunk seen) and ends with an `end` event once the execution has ended and every
+// chunk has been sent.
+import type Router from '@koa/router';
+import { StringDecoder } from 'node:string_decoder';
+import { recordReports } from '../../commands/recordReports.js';
+import { LIVE } from '../../commands/loseExecutions.js';
+import { invalid, notFound } from '../../errors.js';
+import { OUTPUT_CHANNEL } from '../../listen/hub.js';
+import { getExecution, readOutput } from '../../queries/executions.js';
+import { bind } from '../bind.js';
+import type { ServerContext } from '../context.js';
+import { SseConnection } from '../sse.js';
+
+const BATCH = 1000;
+
+export function executionRoutes(router: Router, { pool, hub, settings }: ServerContext): void {
+  bind(router, 'getExecution', async ({ params }) => {
+    const execution = await getExecution(pool, params.id);
+    if (!execution) throw notFound(`execution ${params.id}`);
+    return execution;
+  });
+
+  bind(router, 'executionReports', async ({ params, body, meta }) => {
+    await recordReports(pool, params.id, body.reports, settings, meta);
+    return { ok: true as const };
+  });
+
+  bind(router, 'executionOutput', async ({ params, query, ctx }) => {
+    const id = params.id;
+    if (!(await getExecution(pool, id))) throw notFound(`execution ${id}`);
+    const follow = query.follow === '1' || query.follow === 'true';
+    if (!follow) {
+      const parts: Buffer[] = [];
+      for (let after = 0; ; ) {
+        const chunks = await readOutput(pool, id, after, query.stream, BATCH);
+        parts.push(...chunks.map((c) => c.data));
+        if (chunks.length < BATCH) break;
+        after = chunks[chunks.length - 1]!.n;
+      }
+      ctx.status = 200;
+      ctx.type = 'text/plain; charset=utf-8';
+      ctx.body = Buffer.concat(parts);
+      return;
+    }
+    const header = ctx.get('last-event-id');
+    if (header && !/^\d{1,16}$/.test(header)) throw invalid([{ field: 'Last-Event-ID', message: 'a chunk number from a previous event' }]);
+    let after = header ? Number(header) : 0;
+    const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+    const sse = new SseConnection(ctx);
+    const key = String(id);
+    const unsubscribe = hub.subscribe((channel, changed) => {
+      if (channel === null || changed === null || (channel === OUTPUT_CHANNEL ? changed.has(key) : changed.has('execution'))) sse.wake();
+    });
+    try {
+      while (!sse.closed) {
+        // Read the status first: chunks stored before the execution ended are then all visible below.
+        const ended = !LIVE.includes((await getExecution(pool, id))!.status);
+        const chunks = await readOutput(pool, id, after, query.stream, BATCH);
+        for (const chunk of chunks) {
+          await sse.send({ stream: chunk.stream, text: decoders[chunk.stream].write(chunk.data) }, String(chunk.n));
+          after = chunk.n;
+        }
+        if (chunks.length === BATCH) continue;
+        if (ended) {
+          await sse.send({ status: (await getExecution(pool, id))!.status }, undefined, 'end');
+          break;
+        }
+        await sse.wait(30_000);
+      }
+    } finally {
+      unsubscribe();
+      sse.end();
+    }
+  });
+}

@@ -1,0 +1,32 @@
+// Routes of /workers: register, list, read, change settings, and the long poll.
+import type Router from '@koa/router';
+import { registerWorker } from '../../commands/registerWorker.js';
+import { updateWorker } from '../../commands/updateWorker.js';
+import { notFound } from '../../errors.js';
+import { getWorker, listWorkers } from '../../queries/workers.js';
+import { poll } from '../../workers/poll.js';
+import { bind } from '../bind.js';
+import type { ServerContext } from '../context.js';
+
+export function workerRoutes(router: Router, { pool, hub, settings }: ServerContext): void {
+  bind(router, 'registerWorker', async ({ body, meta }) => {
+    const id = await registerWorker(pool, body, meta);
+    return (await getWorker(pool, id))!;
+  });
+  bind(router, 'listWorkers', async ({ query }) => listWorkers(pool, query));
+  bind(router, 'getWorker', async ({ params }) => {
+    const worker = await getWorker(pool, params.id);
+    if (!worker) throw notFound(`worker ${params.id}`);
+    return worker;
+  });
+  bind(router, 'updateWorker', async ({ params, body, meta }) => {
+    await updateWorker(pool, params.id, body, meta);
+    return (await getWorker(pool, params.id))!;
+  });
+  bind(router, 'pollWorker', async ({ params, body, meta, ctx }) => {
+    const gone = new AbortController();
+    ctx.req.on('close', () => gone.abort());
+    ctx.req.socket.setTimeout(0);
+    return poll(pool, hub, params.id, body, settings, meta, gone.signal);
+  });
+}

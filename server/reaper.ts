@@ -1,0 +1,73 @@
+// The reaper: one leader at a time across every server on the database, chosen with a
+// session advisory lock held on a connection of its own. The leader expires leases and
+// marks absent workers every second; the others retry for the lock, so when the leader's
+// process dies its connection closes, the lock is released and another server takes over.
+import pg from 'pg';
+import type { Pool } from './db/pool.js';
+import { expireLeases } from './commands/expireLeases.js';
+import { markWorkersAbsent } from './commands/markWorkersAbsent.js';
+import type { QueueSettings } from './settings.js';
+
+const LOCK_KEY = 7_162_534_002;
+
+export class Reaper {
+  private timer: NodeJS.Timeout | null = null;
+  private client: pg.Client | null = null;
+  private leader = false;
+  private running: Promise<void> | null = null;
+
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly pool: Pool,
+    private readonly settings: QueueSettings,
+    private readonly log: (line: string) => void,
+    private readonly intervalMs = 1000,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.running ??= this.tick().finally(() => (this.running = null));
+    }, this.intervalMs);
+  }
+
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      if (!this.leader) await this.tryLead();
+      if (!this.leader) return;
+      const lost = await expireLeases(this.pool, this.settings.maxLostExecutions);
+      if (lost.length) this.log(`reaper: ${lost.length} execution(s) lost (lease expired): ${lost.join(', ')}`);
+      await markWorkersAbsent(this.pool, this.settings.offlineAfterSeconds, this.settings.leaseSeconds);
+    } catch (error) {
+      this.log(`reaper: ${(error as Error).message}`);
+      await this.resign();
+    }
+  }
+
+  private async tryLead(): Promise<void> {
+    if (!this.client) {
+      const client = new pg.Client({ connectionString: this.databaseUrl });
+      client.on('error', () => void this.resign());
+      await client.connect();
+      this.client = client;
+    }
+    const { rows } = await this.client.query('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY]);
+    this.leader = rows[0].ok === true;
+  }
+
+  private async resign(): Promise<void> {
+    this.leader = false;
+    const client = this.client;
+    this.client = null;
+    await client?.end().catch(() => undefined);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+    await this.resign();
+  }
+}

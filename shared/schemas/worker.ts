@@ -1,0 +1,115 @@
+// Workers: registration, live settings, the poll exchange, and the reports a worker
+// sends about its executions.
+import { z } from 'zod/v4';
+import { Id, Timestamp } from './common.js';
+import { Tag, Task } from './task.js';
+
+export const WORKER_STATUSES = ['online', 'offline', 'lost'] as const;
+export const WorkerStatus = z.enum(WORKER_STATUSES);
+
+const Tags = z.array(Tag).min(1).max(64).refine((t) => new Set(t).size === t.length, 'tags must not repeat');
+
+export const WorkerSettings = z.object({
+  concurrency: z.number().int().min(0).max(1024),
+  prefetch: z.number().int().min(0).max(1024),
+  tags: Tags,
+  paused: z.boolean(),
+});
+export type WorkerSettings = z.infer<typeof WorkerSettings>;
+
+export const RegisterWorkerBody = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}$/, 'letters, digits and _ . @ : - (at most 128)'),
+  hostname: z.string().min(1).max(255),
+  cpus: z.number().positive().max(4096),
+  memory_mb: z.number().int().positive().max(1024 ** 3),
+  docker: z.boolean(),
+  gpus: z.number().int().min(0).max(64).default(0),
+  capabilities: z.array(z.string().regex(/^[a-z0-9_.-]{1,64}$/)).max(64).default([]),
+  tags: Tags.default(['default']),
+  concurrency: z.number().int().min(0).max(1024).default(1),
+  prefetch: z.number().int().min(0).max(1024).default(0),
+  agent_version: z.string().max(100).optional(),
+});
+export type RegisterWorkerBody = z.input<typeof RegisterWorkerBody>;
+
+export const PatchWorkerBody = z
+  .strictObject({
+    concurrency: z.number().int().min(0).max(1024).optional(),
+    prefetch: z.number().int().min(0).max(1024).optional(),
+    tags: Tags.optional(),
+    paused: z.boolean().optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, 'give at least one of concurrency, prefetch, tags, paused');
+export type PatchWorkerBody = z.input<typeof PatchWorkerBody>;
+
+export const Worker = WorkerSettings.extend({
+  id: Id,
+  name: z.string(),
+  hostname: z.string(),
+  cpus: z.number(),
+  memory_mb: z.number().int(),
+  docker: z.boolean(),
+  gpus: z.number().int(),
+  capabilities: z.array(z.string()),
+  status: WorkerStatus,
+  agent_version: z.string().nullable(),
+  registered_at: Timestamp,
+  updated_at: Timestamp,
+  last_seen_at: Timestamp.nullable(),
+  live_executions: z.number().int(),
+  version: z.number().int(),
+});
+export type Worker = z.infer<typeof Worker>;
+
+export const PollBody = z.strictObject({
+  /** Executions the worker holds: their leases are renewed; any other live one of this worker is lost. */
+  holding: z.array(Id).max(10_000).default([]),
+  /** How many more tasks the worker takes now; the server also caps it by concurrency + prefetch. */
+  want: z.number().int().min(0).max(1024),
+  /** The settings version the worker knows: a different one ends a parked poll at once. */
+  settings_version: z.number().int().min(0).default(0),
+  wait_seconds: z.number().min(0).max(60).default(20),
+});
+export type PollBody = z.input<typeof PollBody>;
+
+export const Assignment = z.object({
+  execution_id: Id,
+  attempt: z.number().int(),
+  task: Task,
+});
+export type Assignment = z.infer<typeof Assignment>;
+
+export const PollResponse = z.object({
+  assignments: z.array(Assignment),
+  /** Executions to kill: TERM, then KILL after the grace. */
+  kill: z.array(z.object({ execution_id: Id, grace_seconds: z.number().int() })),
+  /** Executions the worker holds that are no longer its own (lease expired, lost): stop them, report nothing more. */
+  abandon: z.array(Id),
+  settings: WorkerSettings,
+  settings_version: z.number().int(),
+  lease_seconds: z.number().int(),
+});
+export type PollResponse = z.infer<typeof PollResponse>;
+
+export const Report = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('output'), stream: z.enum(['stdout', 'stderr']), seq: z.number().int().min(0), data: z.base64().max(8 * 1024 * 1024) }),
+  z.strictObject({ kind: z.literal('phase'), phase: z.enum(['downloading', 'running', 'uploading']) }),
+  z.strictObject({
+    kind: z.literal('finish'),
+    status: z.enum(['succeeded', 'failed', 'killed', 'refused']),
+    exit_code: z.number().int().nullable(),
+    peak_memory_bytes: z.number().int().min(0).nullable(),
+    error: z.string().max(10_000).nullable(),
+  }),
+]);
+export type Report = z.infer<typeof Report>;
+
+/** What a worker observed about one execution, in order: output chunks, phases, the result. */
+export const ReportsBody = z.strictObject({ reports: z.array(Report).min(1).max(10_000) });
+
+export const KillBody = z.strictObject({ grace_seconds: z.number().int().min(0).max(3600).default(10) });
+
+export const OutputQuery = z.object({
+  follow: z.enum(['0', '1', 'true', 'false']).optional().describe('1: stream as SSE until the execution ends'),
+  stream: z.enum(['stdout', 'stderr']).optional().describe('one stream only'),
+});
