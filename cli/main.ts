@@ -9,6 +9,7 @@ import { rebuildProjections } from '../server/admin/rebuild.js';
 import { DEFAULT_HOST, defaultDataDir, defaultPort } from '../server/config.js';
 import { serve } from './serve.js';
 import { taskCommands } from './tasks.js';
+import { workerCommands } from './worker.js';
 import { workflowCommands } from './workflows.js';
 
 const program = new Command('labq')
@@ -21,7 +22,7 @@ const program = new Command('labq')
 const flags = () => program.opts();
 const log = (line: string) => process.stderr.write(`labq: ${line}\n`);
 
-function serverCommand(name: string, description: string) {
+function serverCommand(name: string, description: string, worker: boolean) {
   return program
     .command(name)
     .description(description)
@@ -31,13 +32,17 @@ function serverCommand(name: string, description: string) {
     .addOption(new Option('--admin-token <token>', 'the first admin token').env('LABQ_ADMIN_TOKEN'))
     .action(async (o) => {
       const dataDir = flags().dataDir ?? defaultDataDir();
-      const served = await serve({ dataDir, host: o.host, port: o.port, databaseUrl: o.databaseUrl, adminToken: o.adminToken }, log);
+      const served = await serve(
+        { dataDir, host: o.host, port: o.port, databaseUrl: o.databaseUrl, adminToken: o.adminToken, worker: worker && o.worker !== false },
+        log,
+      );
       process.stdout.write(`labq is running at ${served.server.url}\n`);
       process.stdout.write(
         served.adminToken
           ? `admin token: ${served.adminToken}\n`
           : 'admin token: set earlier (LABQ_ADMIN_TOKEN); not stored here\n',
       );
+      if (served.worker) process.stdout.write(`local worker: ${served.worker.name} (worker ${served.worker.id})\n`);
       process.stdout.write(`data: ${dataDir}\nstop with Ctrl-C\n`);
       let stopping = false;
       const stop = async () => {
@@ -52,11 +57,13 @@ function serverCommand(name: string, description: string) {
     });
 }
 
-serverCommand('up', 'run labq on this machine: server and embedded PostgreSQL (or DATABASE_URL)');
-serverCommand('server', 'run a labq server (several may share one DATABASE_URL)');
+serverCommand('up', 'run labq on this machine: server, a local worker, embedded PostgreSQL (or DATABASE_URL)', true)
+  .option('--no-worker', 'do not start the local worker');
+serverCommand('server', 'run a labq server (several may share one DATABASE_URL)', false);
 
 taskCommands(program, flags);
 workflowCommands(program, flags);
+workerCommands(program, flags);
 
 const admin = program.command('admin').description('administration');
 admin

@@ -2,7 +2,9 @@
 // given), the server, and make sure an admin token exists; stop everything on Ctrl-C.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cpus, hostname } from 'node:os';
 import { join } from 'node:path';
+import { WorkerDaemon } from '../worker/daemon.js';
 import { createToken, freeTokenName, tokenCount, verifyToken } from '../server/auth/tokens.js';
 import { serverFile, tokenFile } from '../server/config.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../server/db/embedded.js';
@@ -15,16 +17,31 @@ export interface ServeOptions {
   port: number;
   databaseUrl?: string;
   adminToken?: string;
+  /** Also run a worker in this process (what `labq up` does). */
+  worker?: boolean;
 }
 
 export interface Served {
   server: RunningServer;
+  worker: WorkerDaemon | null;
   database: EmbeddedDatabase | null;
   adminToken: string | null;
   stop(): Promise<void>;
 }
 
 const meta = { actor: 'labq up', request_id: null, source: 'local' };
+
+/** The local worker's own token (role worker), made once and kept in the data dir. */
+async function localWorkerToken(pool: Pool, dataDir: string): Promise<string> {
+  const file = join(dataDir, 'worker-token');
+  if (existsSync(file)) {
+    const saved = (await readFile(file, 'utf8')).trim();
+    if (await verifyToken(pool, saved)) return saved;
+  }
+  const token = await createToken(pool, await freeTokenName(pool, 'local-worker'), 'worker', meta);
+  await writeFile(file, token + '\n', { mode: 0o600 });
+  return token;
+}
 
 /** The admin token: LABQ_ADMIN_TOKEN when given, else the one made on first start. */
 async function ensureAdminToken(pool: Pool, dataDir: string, given?: string): Promise<string | null> {
@@ -61,11 +78,21 @@ export async function serve(options: ServeOptions, log: (line: string) => void):
   }
   const adminToken = await ensureAdminToken(server.pool, options.dataDir, options.adminToken);
   await writeFile(serverFile(options.dataDir), server.url + '\n');
+  let worker: WorkerDaemon | null = null;
+  if (options.worker) {
+    worker = new WorkerDaemon({
+      server: server.url, token: await localWorkerToken(server.pool, options.dataDir), name: `local-${hostname()}`,
+      concurrency: cpus().length, stateDir: join(options.dataDir, 'worker'), log,
+    });
+    await worker.start();
+  }
   return {
     server,
+    worker,
     database,
     adminToken,
     async stop() {
+      await worker?.stop();
       await server.close();
       await database?.stop();
     },

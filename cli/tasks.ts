@@ -116,6 +116,48 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
     });
 
   task
+    .command('logs')
+    .description("a task's output (its latest execution); -f follows it live until it ends")
+    .argument('<id>', 'task id', int)
+    .option('-f, --follow', 'stream the output as it comes')
+    .option('--stream <stream>', 'stdout or stderr only')
+    .option('-x, --execution <id>', 'an earlier execution of the task', int)
+    .action(async (id: number, o) => {
+      const client = clientFrom(flags());
+      let executionId: number | null = o.execution ?? null;
+      while (executionId === null) {
+        const t = await client.getTask(id);
+        executionId = t.execution_id;
+        if (executionId === null) {
+          if (!o.follow) throw new Error(`task ${id} has not started yet (${t.status})`);
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+      if (!o.follow) {
+        process.stdout.write(await client.executionOutput(executionId, o.stream));
+        return;
+      }
+      for await (const message of client.stream('executionOutput', { params: { id: executionId }, query: { follow: '1', stream: o.stream } })) {
+        const data = JSON.parse(message.data);
+        if (message.event === 'end') {
+          process.stderr.write(`[labq: execution ${executionId} ${data.status}]\n`);
+          return;
+        }
+        (data.stream === 'stderr' ? process.stderr : process.stdout).write(data.text);
+      }
+    });
+
+  task
+    .command('kill')
+    .description('kill a task: TERM then KILL after the grace if it runs; cancel it if not started')
+    .argument('<id>', 'task id', int)
+    .option('-g, --grace <seconds>', 'seconds between TERM and KILL', int, 10)
+    .action(async (id: number, o) => {
+      const { result } = await clientFrom(flags()).killTask(id, o.grace);
+      print({ result }, !!flags().json, () => (result === 'cancelled' ? `task ${id} cancelled` : `task ${id}: kill requested`));
+    });
+
+  task
     .command('events')
     .description("a task's events")
     .argument('<id>', 'task id', int)

@@ -2,9 +2,11 @@
 // session advisory lock held on a connection of its own. The leader expires leases and
 // marks absent workers every second; the others retry for the lock, so when the leader's
 // process dies its connection closes, the lock is released and another server takes over.
+// A new leader first grants every live execution a full lease (commands/extendLeases.ts).
 import pg from 'pg';
 import type { Pool } from './db/pool.js';
 import { expireLeases } from './commands/expireLeases.js';
+import { extendLeases } from './commands/extendLeases.js';
 import { markWorkersAbsent } from './commands/markWorkersAbsent.js';
 import type { QueueSettings } from './settings.js';
 
@@ -55,7 +57,10 @@ export class Reaper {
       this.client = client;
     }
     const { rows } = await this.client.query('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY]);
-    this.leader = rows[0].ok === true;
+    if (rows[0].ok !== true) return;
+    await extendLeases(this.pool, this.settings.leaseSeconds);
+    this.leader = true;
+    this.log('reaper: leading');
   }
 
   private async resign(): Promise<void> {

@@ -39,7 +39,7 @@ function toQueryString(query: Record<string, unknown> | undefined): string {
 
 export class LabqClient {
   readonly server: string;
-  private readonly token?: string;
+  readonly token?: string;
 
   constructor(options: ClientOptions) {
     this.server = options.server.replace(/\/+$/, '');

@@ -1,0 +1,79 @@
+// `labq worker` (the daemon) and `labq workers …` (list, show, change settings).
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { defaultDataDir } from '../server/config.js';
+import { WorkerDaemon } from '../worker/daemon.js';
+import { clientFrom, type ClientFlags } from './context.js';
+import { print, table } from './format.js';
+
+const int = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`not a whole number: ${value}`);
+  return n;
+};
+const list = (value: string) => value.split(',').map((s) => s.trim()).filter(Boolean);
+
+export function workerCommands(program: Command, flags: () => ClientFlags & { json?: boolean }): void {
+  program
+    .command('worker')
+    .description('run a worker daemon that pulls tasks from a labq server and runs them')
+    .addOption(new Option('--name <name>', 'worker name, its identity across restarts (default: hostname)'))
+    .addOption(new Option('-c, --concurrency <n>', 'tasks running at once').argParser(int).default(cpus().length))
+    .addOption(new Option('--prefetch <n>', 'tasks downloading ahead').argParser(int).default(0))
+    .addOption(new Option('--tags <tags>', 'routing tags in order; * takes any tag').argParser(list).default(['default']))
+    .addOption(new Option('--capabilities <list>', 'extra capabilities tasks may require').argParser(list).default([]))
+    .addOption(new Option('--gpus <n>', 'GPUs tasks may use').argParser(int).default(0))
+    .addOption(new Option('--docker <mode>', 'use Docker: auto, on, off').choices(['auto', 'on', 'off']).default('auto'))
+    .addOption(new Option('--state-dir <dir>', 'where the worker keeps spooled reports, caches and work folders'))
+    .addOption(new Option('--exit-when-empty', 'exit once nothing is left for this worker'))
+    .action(async (o) => {
+      const f = flags();
+      const client = clientFrom(f);
+      const name = o.name ?? (await import('node:os')).hostname();
+      const daemon = new WorkerDaemon({
+        server: client.server, token: client.token ?? '', name, concurrency: o.concurrency, prefetch: o.prefetch, tags: o.tags,
+        capabilities: o.capabilities, gpus: o.gpus, docker: o.docker, exitWhenEmpty: !!o.exitWhenEmpty,
+        stateDir: o.stateDir ?? join(f.dataDir ?? defaultDataDir(), `worker-${name}`),
+      });
+      const stop = () => void daemon.stop().then(() => process.exit(0));
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      await daemon.start();
+      await daemon.finished();
+      await daemon.stop();
+      process.exit(0);
+    });
+
+  const workers = program.command('workers').description('list workers and change their settings live');
+  workers.command('list').action(async () => {
+    const page = await clientFrom(flags()).listWorkers({ limit: 1000 });
+    print(page, !!flags().json, () =>
+      table(page.items.map((w) => ({ ...w, tags: w.tags.join(','), running: w.live_executions })),
+        ['id', 'name', 'status', 'concurrency', 'prefetch', 'paused', 'tags', 'running', 'last_seen_at']),
+    );
+  });
+  workers.command('show').argument('<id>', 'worker id', int).action(async (id: number) => {
+    print(await clientFrom(flags()).getWorker(id), true, () => '');
+  });
+  workers
+    .command('set')
+    .description('change settings; applied at the worker’s next poll, without a restart')
+    .argument('<id>', 'worker id', int)
+    .option('-c, --concurrency <n>', '', int)
+    .option('--prefetch <n>', '', int)
+    .option('--tags <tags>', '', list)
+    .option('--pause', 'take no new tasks')
+    .option('--resume', 'take tasks again')
+    .action(async (id: number, o) => {
+      const body = {
+        ...(o.concurrency !== undefined && { concurrency: o.concurrency }),
+        ...(o.prefetch !== undefined && { prefetch: o.prefetch }),
+        ...(o.tags && { tags: o.tags }),
+        ...(o.pause && { paused: true }),
+        ...(o.resume && { paused: false }),
+      };
+      const worker = await clientFrom(flags()).updateWorker(id, body);
+      print(worker, !!flags().json, () => `worker ${worker.id}: concurrency ${worker.concurrency}, prefetch ${worker.prefetch}, tags ${worker.tags.join(',')}${worker.paused ? ', paused' : ''}`);
+    });
+}

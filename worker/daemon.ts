@@ -1,0 +1,249 @@
+// The worker daemon: registers under its name, re-attaches to containers an earlier run
+// of it left running, then long-polls the server for work, kill orders and settings. It
+// keeps running its tasks while the server is unreachable (reports wait in the spool,
+// polls retry with backoff) and holds each execution in its polls until the result has
+// been delivered, so the server never takes a task back from a worker that still has it.
+import { hostname, cpus as cpuList, totalmem } from 'node:os';
+import { join } from 'node:path';
+import Dockerode from 'dockerode';
+import { LabqApiError, LabqClient } from '../shared/client.js';
+import type { Task } from '../shared/schemas/task.js';
+import type { PollResponse, WorkerSettings } from '../shared/schemas/worker.js';
+import { Execution, type ExecutionContext } from './execution.js';
+import { DockerRunner } from './runners/docker.js';
+import { ShellRunner } from './runners/shell.js';
+import type { Runner } from './runners/types.js';
+import { Slots } from './slots.js';
+import { Spool, type Report } from './spool.js';
+import { StateStore } from './state.js';
+
+export const AGENT_VERSION = '0.1.0';
+
+export interface WorkerOptions {
+  server: string;
+  token: string;
+  name?: string;
+  concurrency?: number;
+  prefetch?: number;
+  tags?: string[];
+  stateDir: string;
+  /** 'auto' uses Docker when an engine answers. */
+  docker?: 'auto' | 'on' | 'off';
+  exitWhenEmpty?: boolean;
+  pollWaitSeconds?: number;
+  capabilities?: string[];
+  gpus?: number;
+  log?: (line: string) => void;
+}
+
+const backoff = (attempt: number) => Math.min(250 * 2 ** attempt, 5000);
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+
+export class WorkerDaemon {
+  readonly name: string;
+  id = 0;
+  private readonly client: LabqClient;
+  private readonly executions = new Map<number, Execution>();
+  private readonly stopping = new AbortController();
+  private settings: WorkerSettings;
+  private settingsVersion = 0;
+  private spool!: Spool;
+  private slots: Slots;
+  private readonly state: StateStore;
+  private readonly shell = new ShellRunner();
+  private docker: DockerRunner | null = null;
+  private readonly log: (line: string) => void;
+  private loop: Promise<void> | null = null;
+  private slotFreed: AbortController | null = null;
+
+  constructor(private readonly options: WorkerOptions) {
+    this.name = options.name ?? hostname();
+    this.client = new LabqClient({ server: options.server, token: options.token });
+    this.settings = {
+      concurrency: options.concurrency ?? 1,
+      prefetch: options.prefetch ?? 0,
+      tags: options.tags?.length ? options.tags : ['default'],
+      paused: false,
+    };
+    this.slots = new Slots(this.settings.concurrency);
+    this.state = new StateStore(join(options.stateDir, 'executions'));
+    this.log = options.log ?? ((line) => process.stderr.write(`labq worker ${this.name}: ${line}\n`));
+  }
+
+  async start(): Promise<void> {
+    this.spool = new Spool(join(this.options.stateDir, 'spool'), (id, reports) => this.deliver(id, reports), {
+      onError: (error) => this.log(`delivery failed, will retry: ${(error as Error).message}`),
+    });
+    await this.spool.open();
+    this.docker = await this.detectDocker();
+    await this.register();
+    await this.reattach();
+    this.loop = this.pollLoop();
+  }
+
+  /** Resolves when the poll loop ends: stop() was called, or --exit-when-empty found nothing left. */
+  async finished(): Promise<void> {
+    await this.loop;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await this.loop;
+    await this.spool.close();
+  }
+
+  private async detectDocker(): Promise<DockerRunner | null> {
+    if (this.options.docker === 'off') return null;
+    const docker = new Dockerode();
+    try {
+      await docker.ping();
+      return new DockerRunner({ docker, labels: { 'labq.worker': this.name } });
+    } catch (error) {
+      if (this.options.docker === 'on') throw new Error(`no Docker engine answers: ${(error as Error).message}`);
+      this.log('no Docker engine: only tasks without a container will be taken');
+      return null;
+    }
+  }
+
+  private context(): ExecutionContext {
+    return {
+      spool: this.spool,
+      slots: this.slots,
+      state: this.state,
+      workDir: join(this.options.stateDir, 'work'),
+      cacheDir: join(this.options.stateDir, 'cache'),
+      cpus: cpuList().length,
+      runnerFor: (task: Task): Runner => (task.container ? this.docker! : this.shell),
+      log: this.log,
+    };
+  }
+
+  private async register(): Promise<void> {
+    for (let attempt = 0; !this.stopping.signal.aborted; attempt++) {
+      try {
+        const worker = await this.client.registerWorker({
+          name: this.name, hostname: hostname(), cpus: cpuList().length, memory_mb: Math.floor(totalmem() / 2 ** 20),
+          docker: this.docker !== null, gpus: this.options.gpus ?? 0, capabilities: this.options.capabilities ?? [],
+          tags: this.settings.tags, concurrency: this.settings.concurrency, prefetch: this.settings.prefetch, agent_version: AGENT_VERSION,
+        });
+        this.id = worker.id;
+        this.applySettings(worker, worker.version);
+        this.log(`registered as worker ${worker.id} on ${this.options.server}`);
+        return;
+      } catch (error) {
+        if (error instanceof LabqApiError && error.status < 500) throw error;
+        this.log(`cannot register yet (${(error as Error).message}); retrying`);
+        await sleep(backoff(attempt), this.stopping.signal);
+      }
+    }
+  }
+
+  /** Containers this worker started before a restart: follow them instead of losing them. */
+  private async reattach(): Promise<void> {
+    const saved = await this.state.open();
+    const containers = this.docker ? await this.docker.listLabqContainers() : [];
+    for (const state of saved) {
+      const container = containers.find((c) => c.executionId === state.executionId);
+      if (!container || !this.docker) {
+        // A bare task dies with its worker, and nothing is left to follow: the server loses it at the next poll.
+        await this.state.remove(state.executionId);
+        continue;
+      }
+      let skip = { ...state.spooled };
+      const onOutput = (stream: 'stdout' | 'stderr', chunk: Buffer) => {
+        const drop = Math.min(skip[stream], chunk.length);
+        skip[stream] -= drop;
+        if (drop < chunk.length) execution.onOutput(stream, chunk.subarray(drop));
+      };
+      const handle = await this.docker.reattach(state.executionId, onOutput);
+      const execution: Execution = new Execution(this.context(), state.executionId, state.attempt, state.task, { state, handle });
+      this.track(execution);
+      this.log(`re-attached to the container of execution ${state.executionId}`);
+    }
+  }
+
+  private track(execution: Execution): void {
+    this.executions.set(execution.executionId, execution);
+    void execution.done.finally(() => {
+      this.executions.delete(execution.executionId);
+      this.slotFreed?.abort();
+    });
+  }
+
+  private applySettings(settings: WorkerSettings, version: number): void {
+    if (version !== this.settingsVersion && this.settingsVersion !== 0) this.log(`settings now ${JSON.stringify(settings)}`);
+    this.settings = settings;
+    this.settingsVersion = version;
+    this.slots.resize(settings.concurrency);
+  }
+
+  private async deliver(executionId: number, reports: Report[]): Promise<void> {
+    try {
+      await this.client.sendReports(executionId, {
+        reports: reports.map((r) =>
+          r.kind === 'output'
+            ? { kind: 'output', stream: r.stream, seq: r.seq, data: r.data }
+            : r.kind === 'phase'
+              ? { kind: 'phase', phase: r.phase }
+              : { kind: 'finish', status: r.status, exit_code: r.exitCode, peak_memory_bytes: r.peakMemoryBytes, error: r.error },
+        ),
+      });
+    } catch (error) {
+      // 404/409: the server no longer counts this execution as ours; its decision stands.
+      if (error instanceof LabqApiError && (error.status === 404 || error.status === 409)) {
+        this.log(`execution ${executionId}: ${error.problem.detail ?? error.message}; dropping its reports`);
+        this.executions.get(executionId)?.abandon();
+        return;
+      }
+      throw error;
+    }
+  }
+
+  private async pollLoop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping.signal.aborted) {
+      const capacity = this.settings.concurrency + this.settings.prefetch;
+      const want = this.settings.paused ? 0 : Math.max(0, capacity - this.executions.size);
+      let response: PollResponse;
+      // A poll that cannot take work is cut short when a slot frees, so the next one can.
+      const slotFreed = new AbortController();
+      this.slotFreed = want === 0 ? slotFreed : null;
+      try {
+        response = await this.client.pollWorker(this.id, {
+          holding: [...this.executions.keys()],
+          want,
+          settings_version: this.settingsVersion,
+          wait_seconds: this.options.exitWhenEmpty && this.executions.size === 0 ? 0 : (this.options.pollWaitSeconds ?? 20),
+        }, AbortSignal.any([this.stopping.signal, slotFreed.signal]));
+        failures = 0;
+      } catch (error) {
+        if (this.stopping.signal.aborted) break;
+        if (slotFreed.signal.aborted) continue;
+        if (error instanceof LabqApiError && error.status === 404) {
+          this.log('the server does not know this worker any more; registering again');
+          await this.register();
+          continue;
+        }
+        this.log(`poll failed (${(error as Error).message}); retrying`);
+        await sleep(backoff(failures++), this.stopping.signal);
+        continue;
+      }
+      this.applySettings(response.settings, response.settings_version);
+      for (const id of response.abandon) this.executions.get(id)?.abandon();
+      for (const order of response.kill) this.executions.get(order.execution_id)?.kill(order.grace_seconds);
+      for (const a of response.assignments) this.track(new Execution(this.context(), a.execution_id, a.attempt, a.task));
+      if (this.options.exitWhenEmpty && response.assignments.length === 0 && this.executions.size === 0 && want > 0) {
+        await this.spool.flush();
+        this.log('nothing left to do: exiting');
+        break;
+      }
+    }
+  }
+}

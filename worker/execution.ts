@@ -1,0 +1,212 @@
+// One execution on a worker, from assignment to result: download inputs and resources,
+// wait for a run slot, run (Docker or bare shell), upload the output folder, report. Every
+// phase is reported as it starts and the result once, all through the spool, so nothing
+// is lost while the server is unreachable. Timeouts per phase come from the task.
+import { execFile } from 'node:child_process';
+import { mkdir, rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
+import type { Task } from '../shared/schemas/task.js';
+import type { Spool } from './spool.js';
+import type { Slots } from './slots.js';
+import type { ExecutionState, StateStore } from './state.js';
+import { download, prepareResource, upload } from './transfers.js';
+import type { ExecutionDirs, OutputStream, RunHandle, RunResult, Runner } from './runners/types.js';
+
+export interface ExecutionContext {
+  spool: Spool;
+  slots: Slots;
+  state: StateStore;
+  workDir: string;
+  cacheDir: string;
+  cpus: number;
+  runnerFor(task: Task): Runner;
+  log(line: string): void;
+}
+
+type Outcome = { status: 'succeeded' | 'failed' | 'killed' | 'refused'; exitCode: number | null; peakMemoryBytes: number | null; error: string | null };
+
+class Killed extends Error {}
+
+const execFileAsync = promisify(execFile);
+
+export class Execution {
+  private handle: RunHandle | null = null;
+  private readonly abort = new AbortController();
+  private killGraceMs: number | null = null;
+  private abandoned = false;
+  private readonly state: ExecutionState;
+  private saveTimer: NodeJS.Timeout | null = null;
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly ctx: ExecutionContext,
+    readonly executionId: number,
+    attempt: number,
+    readonly task: Task,
+    reattach?: { state: ExecutionState; handle: RunHandle },
+  ) {
+    this.state = reattach?.state ?? { executionId, attempt, task, spooled: { stdout: 0, stderr: 0 }, container: !!task.container };
+    this.done = (reattach ? this.resume(reattach.handle) : this.run()).catch((error) => ctx.log(`execution ${executionId}: ${(error as Error).stack ?? error}`));
+  }
+
+  private resourceDir: string | null = null;
+
+  get dirs(): ExecutionDirs {
+    const base = join(this.ctx.workDir, String(this.executionId));
+    return { input: join(base, 'input'), output: join(base, 'output'), temp: join(base, 'tmp'), resource: this.resourceDir ?? join(base, 'resource') };
+  }
+
+  /** A kill order from the server: TERM, then KILL after the grace. */
+  kill(graceSeconds: number): void {
+    if (this.killGraceMs !== null) return;
+    this.killGraceMs = graceSeconds * 1000;
+    this.abort.abort(new Killed('killed on request'));
+    void this.handle?.kill(this.killGraceMs);
+  }
+
+  /** The server says this execution is no longer ours: stop it and report nothing more. */
+  abandon(): void {
+    this.abandoned = true;
+    this.kill(0);
+  }
+
+  onOutput = (stream: OutputStream, chunk: Buffer): void => {
+    if (this.abandoned) return;
+    this.state.spooled[stream] += chunk.length;
+    this.ctx.spool.output(this.executionId, stream, chunk);
+    this.saveSoon();
+  };
+
+  private saveSoon(): void {
+    this.saveTimer ??= setTimeout(() => {
+      this.saveTimer = null;
+      void this.ctx.state.save(this.state).catch(() => undefined);
+    }, 1000);
+  }
+
+  private phase(phase: 'downloading' | 'running' | 'uploading'): void {
+    if (!this.abandoned) this.ctx.spool.push({ kind: 'phase', executionId: this.executionId, phase });
+  }
+
+  private withTimeout<T>(seconds: number | undefined, what: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const signals = [this.abort.signal, ...(seconds ? [AbortSignal.timeout(seconds * 1000)] : [])];
+    const signal = AbortSignal.any(signals);
+    return work(signal).catch((error) => {
+      if (this.abort.signal.aborted) throw this.abort.signal.reason;
+      if (signal.aborted) throw new Error(`${what} timed out after ${seconds} s`);
+      throw error;
+    });
+  }
+
+  private async run(): Promise<void> {
+    await this.ctx.state.save(this.state);
+    const dirs = this.dirs;
+    let outcome: Outcome;
+    try {
+      await Promise.all(Object.values(dirs).map((d) => mkdir(d, { recursive: true })));
+      if (this.task.inputs.length || this.task.resources.length) {
+        this.phase('downloading');
+        await this.withTimeout(this.task.timeouts.download, 'download', async (signal) => {
+          for (const uri of this.task.inputs) await download(uri, dirs.input, signal);
+          const prepared = [];
+          for (const spec of this.task.resources) prepared.push(await prepareResource(spec, this.ctx.cacheDir, signal));
+          await this.useResources(prepared);
+        });
+      }
+      await this.ctx.slots.acquire(this.abort.signal);
+      try {
+        outcome = await this.execute(this.dirs);
+      } finally {
+        this.ctx.slots.release();
+      }
+      if (outcome.status === 'succeeded' && this.task.output) {
+        this.phase('uploading');
+        await this.withTimeout(this.task.timeouts.upload, 'upload', (signal) => upload(dirs.output, this.task.output!, signal));
+      }
+    } catch (error) {
+      outcome = error instanceof Killed
+        ? { status: 'killed', exitCode: null, peakMemoryBytes: null, error: error.message }
+        : { status: 'failed', exitCode: null, peakMemoryBytes: null, error: (error as Error).message };
+    }
+    await this.report(outcome);
+  }
+
+  private async execute(dirs: ExecutionDirs): Promise<Outcome> {
+    let handle: RunHandle;
+    try {
+      handle = await this.ctx.runnerFor(this.task).start({
+        executionId: this.executionId, command: this.task.command, shell: this.task.shell, container: this.task.container,
+        containerOptions: this.task.container_options, env: this.task.env, dirs,
+        cpus: this.task.requirements.cpus ?? this.ctx.cpus, onOutput: this.onOutput,
+      });
+    } catch (error) {
+      return { status: 'refused', exitCode: null, peakMemoryBytes: null, error: (error as Error).message };
+    }
+    this.phase('running');
+    return this.await(handle);
+  }
+
+  private async await(handle: RunHandle): Promise<Outcome> {
+    this.handle = handle;
+    if (this.killGraceMs !== null) void handle.kill(this.killGraceMs);
+    const runSeconds = this.task.timeouts.run;
+    let timedOut = false;
+    const timer = runSeconds
+      ? setTimeout(() => {
+          timedOut = true;
+          void handle.kill(10_000);
+        }, runSeconds * 1000)
+      : null;
+    let result: RunResult;
+    try {
+      result = await handle.wait();
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+    if (this.killGraceMs !== null) return { status: 'killed', exitCode: result.exitCode, peakMemoryBytes: result.peakMemoryBytes, error: 'killed on request' };
+    if (timedOut) return { status: 'failed', exitCode: result.exitCode, peakMemoryBytes: result.peakMemoryBytes, error: `run timed out after ${runSeconds} s` };
+    return {
+      status: result.exitCode === 0 ? 'succeeded' : 'failed',
+      exitCode: result.exitCode,
+      peakMemoryBytes: result.peakMemoryBytes,
+      error: result.error ?? (result.signal ? `ended by ${result.signal}` : null),
+    };
+  }
+
+  /** A container of an earlier run of this worker, still running or just ended: follow it to its end. */
+  private async resume(handle: RunHandle): Promise<void> {
+    let outcome = await this.await(handle);
+    if (outcome.status === 'succeeded' && this.task.output) {
+      this.phase('uploading');
+      try {
+        await this.withTimeout(this.task.timeouts.upload, 'upload', (signal) => upload(this.dirs.output, this.task.output!, signal));
+      } catch (error) {
+        outcome = { status: 'failed', exitCode: outcome.exitCode, peakMemoryBytes: outcome.peakMemoryBytes, error: (error as Error).message };
+      }
+    }
+    await this.report(outcome);
+  }
+
+  /**
+   * One resource is mounted straight from the worker's cache; several are merged by hard
+   * links (no copy of the data) into a folder of this execution.
+   */
+  private async useResources(dirs: string[]): Promise<void> {
+    if (dirs.length === 1) {
+      this.resourceDir = dirs[0]!;
+      return;
+    }
+    for (const dir of dirs) await execFileAsync('cp', ['-al', dir + '/.', this.dirs.resource]);
+  }
+
+  private async report(outcome: Outcome): Promise<void> {
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    if (!this.abandoned) {
+      this.ctx.spool.push({ kind: 'finish', executionId: this.executionId, ...outcome });
+      await this.ctx.spool.flush(this.executionId);
+    }
+    await this.ctx.state.remove(this.executionId);
+    await rm(join(this.ctx.workDir, String(this.executionId)), { recursive: true, force: true }).catch(() => undefined);
+  }
+}
