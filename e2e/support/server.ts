@@ -2,6 +2,7 @@
 // tests start from.
 import { createToken } from '../../server/auth/tokens.js';
 import { startServer, type RunningServer } from '../../server/server.js';
+import type { QueueSettings } from '../../server/settings.js';
 import { LabqClient } from '../../shared/client.js';
 import { freshDatabase } from './db.js';
 
@@ -14,10 +15,10 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(options: { databaseUrl?: string } = {}): Promise<TestServer> {
+export async function startTestServer(options: { databaseUrl?: string; port?: number; settings?: Partial<QueueSettings> } = {}): Promise<TestServer> {
   const databaseUrl = options.databaseUrl ?? (await freshDatabase());
   const logs: string[] = [];
-  const server = await startServer({ databaseUrl, host: '127.0.0.1', port: 0, log: (line) => logs.push(line) });
+  const server = await startServer({ databaseUrl, host: '127.0.0.1', port: options.port ?? 0, log: (line) => logs.push(line), settings: options.settings });
   const token = await createToken(server.pool, `admin-${Date.now()}-${Math.random()}`, 'admin', { actor: 'test', request_id: null, source: null });
   return {
     databaseUrl,

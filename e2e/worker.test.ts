@@ -1,0 +1,171 @@
+// The worker daemon end to end in bare mode: phases, exit codes, retries, dependencies,
+// live output (SSE follow and the CLI), bursts and the output cap, kill, a live
+// concurrency change and --exit-when-empty.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { sql } from 'slonik';
+import { startTestServer, type TestServer } from './support/server.js';
+import { CLI, spawnWorker, startTestWorker, until } from './support/worker.js';
+
+const run = promisify(execFile);
+let ts: TestServer;
+let dir: string;
+const workers: { stop(): Promise<void> }[] = [];
+
+before(async () => {
+  ts = await startTestServer({ settings: { outputCapBytes: 256 * 1024 } });
+  dir = await mkdtemp(join(tmpdir(), 'labq-e2e-'));
+});
+after(async () => {
+  for (const w of workers) await w.stop();
+  await ts.close();
+});
+
+async function worker(options: Parameters<typeof startTestWorker>[1] = {}) {
+  const w = await startTestWorker(ts, options);
+  workers.push(w);
+  return w;
+}
+
+const finished = (id: number) =>
+  until(`task ${id} to end`, async () => {
+    const t = await ts.client.getTask(id);
+    return ['succeeded', 'failed', 'cancelled', 'blocked'].includes(t.status) && t;
+  });
+
+test('a task runs through its phases; exit codes, env and retries are reported', async () => {
+  await worker({ tags: ['bare'], concurrency: 2 });
+  const { tasks } = await ts.client.submitTasks({
+    tasks: [
+      { command: 'echo "$GREETING $CPU"; test -d "$INPUT" && test -d "$OUTPUT" && test -d "$TEMP"', env: { GREETING: 'hi' }, tag: 'bare' },
+      { command: 'exit 3', tag: 'bare' },
+      { command: `if [ -e ${dir}/second ]; then exit 0; fi; touch ${dir}/second; exit 1`, max_retries: 1, tag: 'bare' },
+    ],
+  });
+  const [ok, bad, retried] = await Promise.all(tasks.map((t) => finished(t.id)));
+  assert.equal(ok!.status, 'succeeded');
+  assert.equal(bad!.status, 'failed');
+  assert.equal(retried!.status, 'succeeded');
+  const okDetail = await ts.client.getTask(ok!.id);
+  assert.equal(okDetail.executions[0]!.exit_code, 0);
+  assert.match(await ts.client.executionOutput(okDetail.executions[0]!.id), /^hi \d+\n$/);
+  assert.equal((await ts.client.getTask(bad!.id)).executions[0]!.exit_code, 3);
+  const retries = await ts.client.getTask(retried!.id);
+  assert.deepEqual(retries.executions.map((x) => x.status), ['failed', 'succeeded']);
+  assert.equal(retries.attempts, 2);
+  const types = (await ts.client.taskEvents(ok!.id)).items.map((e) => `${e.type}${e.data.phase ? ':' + e.data.phase : ''}`);
+  assert.deepEqual(types, ['task.submitted', 'execution.assigned', 'execution.phase:running', 'execution.finished']);
+  const x = okDetail.executions[0]!;
+  assert.ok(x.assigned_at <= x.running_at! && x.running_at! <= x.finished_at!);
+});
+
+test('dependencies: released when they succeed, blocked when they fail', async () => {
+  await worker({ tags: ['deps'] });
+  const { tasks: [a, f] } = await ts.client.submitTasks({ tasks: [{ command: 'true', tag: 'deps' }, { command: 'false', tag: 'deps' }] });
+  const { tasks: [b, c, d] } = await ts.client.submitTasks({
+    tasks: [{ command: 'true', depends_on: [a!.id], tag: 'deps' }, { command: 'true', depends_on: [f!.id], tag: 'deps' }, { command: 'true', depends_on: [a!.id, f!.id], tag: 'deps' }],
+  });
+  assert.equal((await finished(b!.id)).status, 'succeeded');
+  assert.equal((await finished(c!.id)).status, 'blocked');
+  assert.equal((await finished(d!.id)).status, 'blocked');
+  const { tasks: [e] } = await ts.client.submitTasks({ command: 'true', depends_on: [c!.id], tag: 'deps' });
+  assert.equal(e!.status, 'blocked', 'depending on a blocked task blocks at submit');
+});
+
+test('output streams live over SSE and through `labq task logs -f`, stdout and stderr apart', async () => {
+  await worker({ tags: ['live'] });
+  const gate = join(dir, 'gate');
+  const { tasks: [t] } = await ts.client.submitTasks({
+    command: `echo first; echo oops >&2; while [ ! -e ${gate} ]; do sleep 0.05; done; echo last`, tag: 'live',
+  });
+  const x = await until('execution', async () => (await ts.client.getTask(t!.id)).execution_id ?? undefined);
+  const seen: { stream: string; text: string }[] = [];
+  let ended: string | null = null;
+  for await (const m of ts.client.stream('executionOutput', { params: { id: x }, query: { follow: '1' } })) {
+    const data = JSON.parse(m.data);
+    if (m.event === 'end') {
+      ended = data.status;
+      break;
+    }
+    seen.push(data);
+    // The task only ends once the test has seen its first line: the output is live, not replayed at the end.
+    if (data.text.includes('first')) await writeFile(gate, '');
+  }
+  assert.equal(ended, 'succeeded');
+  assert.equal(seen.filter((s) => s.stream === 'stdout').map((s) => s.text).join(''), 'first\nlast\n');
+  assert.equal(seen.filter((s) => s.stream === 'stderr').map((s) => s.text).join(''), 'oops\n');
+
+  const cli = await run(process.execPath, [CLI, '--server', ts.url, '--token', ts.token, 'task', 'logs', '-f', String(t!.id)]);
+  assert.equal(cli.stdout, 'first\nlast\n');
+  assert.match(cli.stderr, /oops\n[\s\S]*succeeded/);
+});
+
+test('a burst of output is kept whole up to the cap, then truncated with a mark', async () => {
+  await worker({ tags: ['burst'] });
+  const { tasks: [small, big] } = await ts.client.submitTasks({
+    tasks: [
+      { command: 'head -c 200000 /dev/zero | tr "\\0" "a"; echo', tag: 'burst' },
+      { command: 'head -c 3000000 /dev/zero | tr "\\0" "b"', tag: 'burst' },
+    ],
+  });
+  await finished(small!.id);
+  await finished(big!.id);
+  const smallOut = await ts.client.executionOutput((await ts.client.getTask(small!.id)).execution_id!);
+  assert.equal(smallOut, 'a'.repeat(200000) + '\n');
+  const bigOut = await ts.client.executionOutput((await ts.client.getTask(big!.id)).execution_id!);
+  assert.ok(bigOut.length <= 256 * 1024 + 200);
+  assert.match(bigOut, /^b+\n\[labq: output truncated: more than 262144 bytes; the rest was dropped\]\n$/);
+  assert.equal((await ts.client.getTask(big!.id)).status, 'succeeded');
+});
+
+test('kill: a running task and its children die, a pending one is cancelled', async () => {
+  await worker({ tags: ['kill'], concurrency: 1 });
+  const pidFile = join(dir, 'child.pid');
+  const { tasks: [running] } = await ts.client.submitTasks({ command: `sleep 300 & echo $! > ${pidFile}; wait`, tag: 'kill' });
+  await until('the task to run', async () => (await ts.client.getTask(running!.id)).status === 'running');
+  const child = Number(await until('pid file', async () => (await readFile(pidFile, 'utf8').catch(() => '')).trim() || undefined));
+  const { tasks: [queued] } = await ts.client.submitTasks({ command: 'true', tag: 'kill', held: true });
+  assert.deepEqual(await ts.client.killTask(queued!.id), { result: 'cancelled' });
+  assert.deepEqual(await ts.client.killTask(running!.id, 1), { result: 'kill_requested' });
+  const t = await finished(running!.id);
+  assert.equal(t.status, 'cancelled');
+  assert.equal((await ts.client.getTask(running!.id)).executions[0]!.status, 'killed');
+  assert.throws(() => process.kill(child, 0), 'the child process is gone');
+  assert.equal((await ts.client.getTask(queued!.id)).status, 'cancelled');
+  await assert.rejects(ts.client.killTask(running!.id), /409/);
+});
+
+test('a live concurrency change takes effect at the next poll, without a restart', async () => {
+  const w = await worker({ tags: ['conc'], concurrency: 1 });
+  const release = join(dir, 'release');
+  const started = join(dir, 'started');
+  await writeFile(started, '');
+  const { tasks } = await ts.client.submitTasks({
+    tasks: Array.from({ length: 4 }, () => ({ command: `echo x >> ${started}; while [ ! -e ${release} ]; do sleep 0.05; done`, tag: 'conc' })),
+  });
+  const running = async () => (await ts.client.listTasks({ tag: 'conc', status: 'running' })).items.length;
+  await until('one running', async () => (await running()) === 1);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(await running(), 1, 'concurrency 1 runs one task');
+  const updated = await ts.client.updateWorker(w.id, { concurrency: 3 });
+  assert.equal(updated.concurrency, 3);
+  await until('three running', async () => (await running()) === 3);
+  await writeFile(release, '');
+  for (const t of tasks) assert.equal((await finished(t.id)).status, 'succeeded');
+  assert.equal((await ts.client.getWorker(w.id)).concurrency, 3);
+  const changes = await ts.server.pool.anyFirst(sql.unsafe`SELECT data FROM events WHERE type = 'worker.settings_changed' AND stream_id = ${w.id}`);
+  assert.deepEqual(changes, [{ concurrency: 3 }]);
+});
+
+test('labq worker --exit-when-empty exits once nothing is left for it', async () => {
+  const { tasks } = await ts.client.submitTasks({ tasks: [{ command: 'echo one', tag: 'empty' }, { command: 'echo two', tag: 'empty' }] });
+  const child = spawnWorker(ts.url, ts.token, ['--name', 'emptier', '--tags', 'empty', '--docker', 'off', '--exit-when-empty', '--state-dir', join(dir, 'emptier')]);
+  assert.equal(await child.exited, 0, child.output());
+  for (const t of tasks) assert.equal((await ts.client.getTask(t.id)).status, 'succeeded');
+  assert.match(child.output(), /nothing left to do/);
+});
