@@ -1,6 +1,7 @@
-// The spool against real files: order and batching, a 5 MB burst to a slow server, an outage, a restart with and without partial delivery, a crash-torn last line,
-// independent executions, flush/pending and drop. `deliver` is a fake: it stands for our own
-// call to the server, which is what the spool is handed in production.
+// The spool against real files: order and batching, a 5 MB burst to a slow server, an
+// outage, a restart with and without partial delivery, a crash-torn last line, independent
+// executions, flush/pending and drop. `deliver` is a fake: it stands for our own call to the
+// server, which is what the spool is handed in production.
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';

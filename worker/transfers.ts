@@ -10,7 +10,7 @@
 // directory both build and the first rename wins. A caller whose build was aborted by another
 // caller's signal builds again rather than failing.
 //
-// Credentials never appear in errors: URIs are shown with their password removed.
+// Credentials never appear in errors: URIs are shown with them masked.
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -25,6 +25,7 @@ import { parseResource, parseUri, type ParsedUri, type ResourceStep } from '../s
 /** Fetches `uri` into `destDir` (created if needed), keeping its base name; returns the local path. */
 export async function download(uri: string, destDir: string, signal?: AbortSignal): Promise<string> {
   const parsed = check(parseUri(uri));
+  signal?.throwIfAborted();
   await mkdir(destDir, { recursive: true });
   switch (parsed.scheme) {
     case 'file': {
@@ -194,10 +195,11 @@ function unsupported(scheme: string, what: string): Error {
   return new Error(`${scheme}:// ${what} are not supported by this worker yet`);
 }
 
+/** The URL with its credentials masked (a username alone may be a token). */
 function redact(url: URL): string {
-  if (!url.password) return url.href;
   const copy = new URL(url.href);
-  copy.password = '***';
+  if (copy.username) copy.username = '***';
+  if (copy.password) copy.password = '***';
   return copy.href;
 }
 

@@ -1,0 +1,422 @@
+// Resilience of the worker daemon against the failures it is built for: a worker killed
+// with -9 (its executions are lost at the end of their lease and their tasks finished by
+// another worker), a server restart mid-run (the worker spools and redelivers; no output
+// line is lost or doubled), a worker restarted while its container still runs (it
+// re-attaches), and a worker cut off from the server for longer than a lease (the server's
+// decision stands: the worker is told to abandon, its late reports are refused).
+//
+// Short leases (4 s, offline after 2 s) keep the waits short; every wait is an `until` with
+// a generous timeout, only there to turn a hang into a failure.
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import Dockerode from 'dockerode';
+import { EXECUTION_LABEL } from '../worker/runners/docker.js';
+import { ensureTestImage } from './support/images.js';
+import { startTestServer, type TestServer } from './support/server.js';
+import { spawnWorker, startTestWorker, until, type WorkerProcess } from './support/worker.js';
+
+const SETTINGS = { leaseSeconds: 4, offlineAfterSeconds: 2 };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function tempDir(t: TestContext, prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `labq-resilience-${prefix}-`));
+  t.after(() => rm(dir, { recursive: true, force: true }).catch(() => undefined));
+  return dir;
+}
+
+async function server(t: TestContext, options: Parameters<typeof startTestServer>[0] = {}): Promise<TestServer> {
+  const ts = await startTestServer({ settings: SETTINGS, ...options });
+  let closed = false;
+  t.after(async () => {
+    if (!closed) await ts.close();
+  });
+  const close = ts.close;
+  ts.close = async () => {
+    closed = true;
+    await close();
+  };
+  return ts;
+}
+
+/** A child-process worker, SIGTERMed (or already dead) when the test ends. */
+function processWorker(t: TestContext, ts: TestServer, args: string[]): WorkerProcess {
+  const w = spawnWorker(ts.url, ts.token, args);
+  t.after(async () => {
+    if (w.child.exitCode === null && w.child.signalCode === null) {
+      w.child.kill('SIGTERM');
+      await w.exited;
+    }
+  });
+  return w;
+}
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+const terminal = (ts: TestServer, id: number) =>
+  until(`task ${id} to end`, async () => {
+    const task = await ts.client.getTask(id);
+    return ['succeeded', 'failed', 'cancelled', 'blocked'].includes(task.status) && task;
+  });
+
+const taskStatus = (ts: TestServer, id: number, status: string) =>
+  until(`task ${id} to be ${status}`, async () => (await ts.client.getTask(id)).status === status);
+
+const executionStatus = (ts: TestServer, id: number, status: string) =>
+  until(`execution ${id} to be ${status}`, async () => (await ts.client.getExecution(id)).status === status);
+
+const executionOf = (ts: TestServer, taskId: number) =>
+  until(`task ${taskId} to be assigned`, async () => (await ts.client.getTask(taskId)).execution_id ?? undefined);
+
+async function history(ts: TestServer, taskId: number) {
+  return (await ts.client.taskEvents(taskId)).items;
+}
+
+function successes(events: Awaited<ReturnType<typeof history>>) {
+  return events.filter((e) => e.type === 'execution.finished' && e.data.status === 'succeeded');
+}
+
+const outputOf = (ts: TestServer, executionId: number) => ts.client.executionOutput(executionId);
+
+async function readPid(file: string): Promise<number> {
+  return Number(await until(`a pid in ${file}`, async () => (await readFile(file, 'utf8').catch(() => '')).trim() || undefined));
+}
+
+/** Whether any process of the group led by `pgid` is left. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+}
+
+/** Lines that appear more than once in `text`, with their counts. */
+function duplicates(text: string): Record<string, number> {
+  const counts = new Map<string, number>();
+  for (const line of text.split('\n').filter(Boolean)) counts.set(line, (counts.get(line) ?? 0) + 1);
+  return Object.fromEntries([...counts].filter(([, n]) => n > 1));
+}
+
+/**
+ * A TCP proxy in front of the server, to cut a worker off like a network would: `cut()`
+ * refuses new connections and resets the open ones; `restore()` listens again on the same
+ * port. It also keeps what the server answered, so a test can see what the worker was told.
+ */
+class TcpProxy {
+  private listener: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+  /** Everything the server sent back through the proxy, as latin1 text. */
+  answers = '';
+
+  constructor(private readonly targetPort: number) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async restore(): Promise<void> {
+    const listener = createServer((client) => {
+      const upstream = connect(this.targetPort, '127.0.0.1');
+      this.sockets.add(client);
+      this.sockets.add(upstream);
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+        this.sockets.delete(client);
+        this.sockets.delete(upstream);
+      };
+      for (const socket of [client, upstream]) {
+        socket.on('error', end);
+        socket.on('close', end);
+      }
+      upstream.on('data', (data: Buffer) => {
+        this.answers += data.toString('latin1');
+      });
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.port = (listener.address() as AddressInfo).port;
+    this.listener = listener;
+  }
+
+  async cut(): Promise<void> {
+    const listener = this.listener;
+    this.listener = null;
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    if (listener) await new Promise<void>((resolve) => listener.close(() => resolve()));
+  }
+}
+
+test('kill -9 of a worker mid-task: its execution is lost after the lease, another worker finishes the task once', async (t) => {
+  const ts = await server(t);
+  const dir = await tempDir(t, 'kill9');
+  const marker = join(dir, 'marker');
+  const pidFile = join(dir, 'pid');
+  const { tasks: [submitted] } = await ts.client.submitTasks({
+    command: `if [ -e ${marker} ]; then echo second attempt; exit 0; fi; touch ${marker}; echo $$ > ${pidFile}; echo first attempt; sleep 30`,
+    tag: 'kill9',
+  });
+  const taskId = submitted!.id;
+
+  const a = processWorker(t, ts, ['--name', 'kill9-a', '--state-dir', join(dir, 'a'), '--docker', 'off', '-c', '1', '--tags', 'kill9']);
+  const first = await executionOf(ts, taskId);
+  await executionStatus(ts, first, 'running');
+  const pid = await readPid(pidFile);
+  const workerA = (await ts.client.getExecution(first)).worker_id;
+  assert.equal((await ts.client.getWorker(workerA)).name, 'kill9-a');
+
+  a.child.kill('SIGKILL');
+  await a.exited;
+  // A bare task runs in a process group of its own (so a kill reaches its children); nothing
+  // ties it to its worker's life, so it outlives a worker killed with -9.
+  const survived = groupAlive(pid);
+  t.diagnostic(`bare task process group ${pid} ${survived ? 'SURVIVED' : 'died with'} its worker's SIGKILL`);
+  killGroup(pid);
+  await until('the orphaned task to be gone', async () => !groupAlive(pid));
+
+  // Nobody renews the lease any more: the reaper loses the execution and requeues the task.
+  await executionStatus(ts, first, 'lost');
+  await taskStatus(ts, taskId, 'pending');
+  const lostEvents = (await history(ts, taskId)).filter((e) => e.type === 'execution.lost');
+  assert.equal(lostEvents.length, 1);
+  assert.equal(lostEvents[0]!.stream_id, first);
+  assert.match(String(lostEvents[0]!.data.reason), /lease expired/);
+  assert.equal(lostEvents[0]!.data.task_status, 'pending');
+
+  // The dead worker shows offline, then lost.
+  await until('worker A to be lost', async () => (await ts.client.getWorker(workerA)).status === 'lost');
+  const statuses = (await ts.client.listEvents({ stream_type: 'worker', stream_id: workerA, type: 'worker.status_changed', limit: 1000 }))
+    .items.map((e) => e.data.status);
+  assert.deepEqual(statuses, ['offline', 'lost']);
+
+  processWorker(t, ts, ['--name', 'kill9-b', '--state-dir', join(dir, 'b'), '--docker', 'off', '-c', '1', '--tags', 'kill9']);
+  const done = await terminal(ts, taskId);
+  assert.equal(done.status, 'succeeded');
+  const task = await ts.client.getTask(taskId);
+  assert.deepEqual(task.executions.map((x) => [x.attempt, x.status]), [[1, 'lost'], [2, 'succeeded']]);
+  assert.equal(task.executions[0]!.id, first);
+  assert.notEqual(task.executions[1]!.worker_id, workerA);
+  assert.equal((await ts.client.getWorker(task.executions[1]!.worker_id)).name, 'kill9-b');
+  assert.equal(await outputOf(ts, task.executions[1]!.id), 'second attempt\n');
+
+  const events = await history(ts, taskId);
+  assert.equal(successes(events).length, 1, 'exactly one success');
+  assert.equal(successes(events)[0]!.stream_id, task.executions[1]!.id);
+  assert.equal(events.filter((e) => e.type === 'execution.finished' && e.stream_id === first).length, 0, 'the lost execution never finishes');
+  assert.equal((await ts.client.getWorker(workerA)).status, 'lost', 'the dead worker stays lost');
+});
+
+test('a server restart mid-run loses no output line and no result, and loses no execution', async (t) => {
+  const port = await freePort();
+  let ts = await server(t, { port });
+  const dir = await tempDir(t, 'restart');
+  const stateDir = join(dir, 'worker');
+  const LINES = 80;
+  const worker = await startTestWorker(ts, { tags: ['restart'], concurrency: 2, stateDir });
+  t.after(() => worker.stop());
+  const gate = join(dir, 'gate');
+  const { tasks: [long, short] } = await ts.client.submitTasks({
+    tasks: [
+      { command: `i=1; while [ $i -le ${LINES} ]; do echo "line $i"; i=$((i+1)); sleep 0.1; done`, tag: 'restart' },
+      // Ends while the server is down: its last output and its result wait in the spool.
+      { command: `echo short begins; while [ ! -e ${gate} ]; do sleep 0.05; done; echo short ends`, tag: 'restart' },
+    ],
+  });
+  const longX = await executionOf(ts, long!.id);
+  const shortX = await executionOf(ts, short!.id);
+  await executionStatus(ts, shortX, 'running');
+  await until('some output of the long task', async () => (await outputOf(ts, longX)).includes('line 5\n'));
+
+  await ts.close();
+  await writeFile(gate, '');
+  const spooledFinish = await until('the short task\'s result in the spool', async () => {
+    const text = await readFile(join(stateDir, 'spool', `${shortX}.jsonl`), 'utf8').catch(() => '');
+    return text.split('\n').some((line) => line.includes('"kind":"finish"') && line.includes('"succeeded"')) && text;
+  });
+  assert.ok(spooledFinish);
+  await sleep(3000);
+  const spooledLong = await readFile(join(stateDir, 'spool', `${longX}.jsonl`), 'utf8');
+  assert.ok(spooledLong.includes('"kind":"output"'), 'output produced while the server is down is spooled on disk');
+
+  ts = await server(t, { databaseUrl: ts.databaseUrl, port });
+  const longDone = await terminal(ts, long!.id);
+  const shortDone = await terminal(ts, short!.id);
+  assert.equal(longDone.status, 'succeeded');
+  assert.equal(shortDone.status, 'succeeded');
+
+  const expected = Array.from({ length: LINES }, (_, i) => `line ${i + 1}\n`).join('');
+  const output = await outputOf(ts, longX);
+  if (output !== expected) t.diagnostic(`duplicated lines: ${JSON.stringify(duplicates(output))}`);
+  assert.equal(output, expected, 'every line once, in order');
+  assert.equal(await outputOf(ts, shortX), 'short begins\nshort ends\n');
+
+  for (const [task, x] of [[long!.id, longX], [short!.id, shortX]] as const) {
+    const detail = await ts.client.getTask(task);
+    assert.deepEqual(detail.executions.map((e) => [e.id, e.attempt, e.status]), [[x, 1, 'succeeded']], 'one execution, never lost');
+    const events = await history(ts, task);
+    assert.equal(events.filter((e) => e.type === 'execution.lost').length, 0);
+    assert.equal(successes(events).length, 1);
+  }
+  await until('the spool to be empty', async () => (await readdir(join(stateDir, 'spool'))).length === 0);
+});
+
+test('a worker restarted while its container runs re-attaches to it', async (t) => {
+  const docker = new Dockerode();
+  const image = await ensureTestImage(docker);
+  const ts = await server(t);
+  const dir = await tempDir(t, 'reattach');
+  const LINES = 12;
+  const args = ['--name', 'reattacher', '--state-dir', join(dir, 'state'), '--docker', 'on', '-c', '1', '--tags', 'reattach'];
+  const first = processWorker(t, ts, args);
+  const { tasks: [submitted] } = await ts.client.submitTasks({
+    command: `i=1; while [ $i -le ${LINES} ]; do echo "line $i"; i=$((i+1)); sleep 0.5; done`,
+    container: image,
+    tag: 'reattach',
+  });
+  const taskId = submitted!.id;
+  const x = await executionOf(ts, taskId);
+  const containersOf = async () =>
+    docker.listContainers({ all: true, filters: { label: [`${EXECUTION_LABEL}=${x}`] } });
+  t.after(async () => {
+    for (const c of await containersOf()) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+  });
+  await executionStatus(ts, x, 'running');
+  await until('the task\'s third line at the server', async () => (await outputOf(ts, x)).includes('line 3\n'));
+
+  first.child.kill('SIGKILL');
+  await first.exited;
+  const [container] = await containersOf();
+  assert.ok(container, 'the container outlives its worker');
+  assert.equal((await docker.getContainer(container.Id).inspect()).State.Running, true, 'the container still runs');
+
+  const second = processWorker(t, ts, args);
+  const done = await terminal(ts, taskId);
+  assert.equal(done.status, 'succeeded', second.output());
+  assert.match(second.output(), new RegExp(`re-attached to the container of execution ${x}`));
+  const task = await ts.client.getTask(taskId);
+  assert.deepEqual(task.executions.map((e) => [e.id, e.attempt, e.status]), [[x, 1, 'succeeded']]);
+  assert.equal(task.executions[0]!.exit_code, 0);
+  const events = await history(ts, taskId);
+  assert.equal(events.filter((e) => e.type === 'execution.lost').length, 0, 'never lost');
+  assert.equal(successes(events).length, 1);
+
+  const output = await outputOf(ts, x);
+  const lines = output.split('\n').filter(Boolean);
+  const expected = Array.from({ length: LINES }, (_, i) => `line ${i + 1}`);
+  for (const line of expected) assert.ok(lines.includes(line), `${line} is in the output:\n${output}`);
+  const doubled = duplicates(output);
+  if (Object.keys(doubled).length > 0) t.diagnostic(`re-attach duplicated lines: ${JSON.stringify(doubled)}`);
+  assert.deepEqual(doubled, {}, 'no line is delivered twice');
+  assert.deepEqual(lines, expected, 'every line once, in order');
+
+  await until('the container to be removed', async () => (await containersOf()).length === 0);
+});
+
+test('a worker cut off past its lease is told to abandon; its late reports are refused, nothing counts twice', async (t) => {
+  const ts = await server(t);
+  const dir = await tempDir(t, 'cut');
+  const proxy = new TcpProxy(Number(new URL(ts.url).port));
+  await proxy.restore();
+  t.after(() => proxy.cut());
+  const stateDir = join(dir, 'w1');
+  const w1 = await startTestWorker({ url: proxy.url, token: ts.token }, { name: 'cut-off', tags: ['cut'], concurrency: 2, stateDir });
+  t.after(() => w1.stop());
+
+  const mark = (name: string) => join(dir, name);
+  const { tasks: [quiet, chatty] } = await ts.client.submitTasks({
+    tasks: [
+      // Silent during the cut, still running when the worker is back: only a poll can tell it to stop.
+      { command: `if [ -e ${mark('quiet')} ]; then echo second attempt; exit 0; fi; touch ${mark('quiet')}; echo $$ > ${mark('quiet.pid')}; echo started; sleep 600`, tag: 'cut' },
+      // Talks during the cut and succeeds before the worker is back: a late success to refuse.
+      { command: `if [ -e ${mark('chatty')} ]; then echo second attempt; exit 0; fi; touch ${mark('chatty')}; echo $$ > ${mark('chatty.pid')}; while [ ! -e ${mark('gate')} ]; do echo tick; sleep 0.2; done; echo first attempt done`, tag: 'cut' },
+    ],
+  });
+  const quietX = await executionOf(ts, quiet!.id);
+  const chattyX = await executionOf(ts, chatty!.id);
+  await executionStatus(ts, quietX, 'running');
+  await executionStatus(ts, chattyX, 'running');
+  const quietPid = await readPid(mark('quiet.pid'));
+  const chattyPid = await readPid(mark('chatty.pid'));
+  t.after(() => {
+    killGroup(quietPid);
+    killGroup(chattyPid);
+  });
+  await until('quiet\'s first line at the server', async () => (await outputOf(ts, quietX)) === 'started\n');
+  await until('some ticks at the server', async () => (await outputOf(ts, chattyX)).includes('tick\n'));
+
+  await proxy.cut();
+  await executionStatus(ts, quietX, 'lost');
+  await executionStatus(ts, chattyX, 'lost');
+  for (const x of [quietX, chattyX]) {
+    assert.match(String((await ts.client.listEvents({ stream_type: 'execution', stream_id: x, type: 'execution.lost' })).items[0]?.data.reason), /lease expired/);
+  }
+  await until('the cut-off worker to be lost', async () => (await ts.client.getWorker(w1.id)).status === 'lost');
+  // Both tasks went back to pending and another worker finishes them.
+  const w2 = await startTestWorker(ts, { tags: ['cut'], concurrency: 2 });
+  t.after(() => w2.stop());
+  for (const task of [quiet!, chatty!]) assert.equal((await terminal(ts, task.id)).status, 'succeeded');
+
+  // Meanwhile the cut-off worker still runs both; let chatty succeed there too, into the spool.
+  assert.ok(groupAlive(quietPid) && groupAlive(chattyPid), 'a cut-off worker keeps running its tasks');
+  await writeFile(mark('gate'), '');
+  await until('chatty to end on the cut-off worker', async () => !groupAlive(chattyPid));
+  await until('chatty\'s late success in the spool', async () =>
+    (await readFile(join(stateDir, 'spool', `${chattyX}.jsonl`), 'utf8').catch(() => '')).includes('"status":"succeeded"'));
+  const chattyOutputAtServer = await outputOf(ts, chattyX);
+
+  const answeredBefore = proxy.answers.length;
+  await proxy.restore();
+  await until('quiet to be abandoned and stopped', async () => !groupAlive(quietPid));
+  await until('chatty\'s late reports to be dropped', async () => !(await readdir(join(stateDir, 'spool'))).some((f) => f.startsWith(`${chattyX}.`)), 20_000).catch(async (e) => {
+    console.log('SPOOL', await readdir(join(stateDir, 'spool')), w1.logs);
+    throw e;
+  });
+  console.log('SPOOL', await readdir(join(stateDir, 'spool')), w1.logs);
+  const answers = proxy.answers.slice(answeredBefore);
+  assert.match(answers, new RegExp(`"abandon":\\[[^\\]]*\\b${quietX}\\b`), 'a poll answer tells the worker to abandon quiet');
+  assert.match(answers, new RegExp(`HTTP/1\\.1 409[\\s\\S]*execution ${chattyX} is lost`), 'the late reports are refused with 409');
+  assert.ok(w1.logs.some((line) => line.includes(`execution ${chattyX}: execution ${chattyX} is lost`) && line.includes('dropping its reports')), w1.logs.join('\n'));
+  await until('the cut-off worker to be online again', async () => (await ts.client.getWorker(w1.id)).status === 'online');
+
+  for (const [task, x] of [[quiet!.id, quietX], [chatty!.id, chattyX]] as const) {
+    const detail = await ts.client.getTask(task);
+    assert.equal(detail.status, 'succeeded');
+    assert.deepEqual(detail.executions.map((e) => [e.attempt, e.status]), [[1, 'lost'], [2, 'succeeded']]);
+    assert.equal(detail.executions[0]!.id, x);
+    assert.equal(detail.executions[1]!.worker_id, w2.id);
+    const events = await history(ts, task);
+    assert.equal(successes(events).length, 1, 'exactly one success');
+    assert.equal(events.filter((e) => e.stream_type === 'execution' && e.stream_id === x && e.type !== 'execution.assigned' && e.type !== 'execution.phase' && e.type !== 'execution.lost').length, 0,
+      'nothing is recorded for the lost execution after it was lost');
+    assert.equal(await outputOf(ts, detail.executions[1]!.id), 'second attempt\n');
+  }
+  assert.equal(await outputOf(ts, chattyX), chattyOutputAtServer, 'output of the lost execution is frozen');
+  assert.ok(!chattyOutputAtServer.includes('first attempt done'));
+  assert.deepEqual(proxy.answers.includes('HTTP/1.1 5'), false, 'no server error on the way');
+});
