@@ -24,7 +24,7 @@ after(async () => {
   await ts?.close();
 });
 
-test('20 workers run 1,000 tasks: each task succeeds once, and never has two live executions', async () => {
+test('20 workers run 1,000 tasks: each task succeeds once, and never has two live executions', async (t) => {
   const workflow = await ts.client.createWorkflow({ name: 'many-workers' });
   const submitted = await ts.client.submitTasks({
     tasks: Array.from({ length: TASKS }, (_, i) => ({ command: 'true', workflow_id: workflow.id, key: `t${i}` })),
@@ -77,6 +77,8 @@ test('20 workers run 1,000 tasks: each task succeeds once, and never has two liv
   const byWorker = await ts.server.pool.any(sql.unsafe`
     SELECT count(DISTINCT data->>'worker_id') AS n FROM events WHERE type = 'execution.assigned'`);
   assert.ok(byWorker[0]!.n > 1, 'the work was shared between workers');
+  const lost = perTask.reduce((sum, r) => sum + r.lost, 0);
+  t.diagnostic(`${perTask.reduce((sum, r) => sum + r.assigned, 0)} executions over ${byWorker[0]!.n} workers, ${lost} lost`);
 
   const index = await ts.server.pool.maybeOne(sql.unsafe`
     SELECT i.indisunique AS is_unique, pg_get_indexdef(i.indexrelid) AS def, pg_get_expr(i.indpred, i.indrelid) AS predicate

@@ -118,13 +118,16 @@ function duplicates(text: string): Record<string, number> {
 }
 
 /**
- * A TCP proxy in front of the server, to cut a worker off like a network would: `cut()`
- * refuses new connections and resets the open ones; `restore()` listens again on the same
- * port. It also keeps what the server answered, so a test can see what the worker was told.
+ * A TCP proxy in front of the server, to cut a worker off like a network would. `cut()`
+ * refuses new connections and resets the open ones (a server or a route that is gone);
+ * `freeze()` refuses new connections and silently drops whatever the open ones carry, now
+ * and forever, without closing them (a link that goes dark, a NAT that forgets them);
+ * `restore()` listens again on the same port. It also keeps what the server answered, so a
+ * test can see what the worker was told.
  */
 class TcpProxy {
   private listener: Server | null = null;
-  private readonly sockets = new Set<Socket>();
+  private readonly connections = new Set<{ client: Socket; upstream: Socket; live: boolean }>();
   port = 0;
   /** Everything the server sent back through the proxy, as latin1 text. */
   answers = '';
@@ -138,23 +141,25 @@ class TcpProxy {
   async restore(): Promise<void> {
     const listener = createServer((client) => {
       const upstream = connect(this.targetPort, '127.0.0.1');
-      this.sockets.add(client);
-      this.sockets.add(upstream);
+      const connection = { client, upstream, live: true };
+      this.connections.add(connection);
       const end = () => {
         client.destroy();
         upstream.destroy();
-        this.sockets.delete(client);
-        this.sockets.delete(upstream);
+        this.connections.delete(connection);
       };
       for (const socket of [client, upstream]) {
         socket.on('error', end);
         socket.on('close', end);
       }
-      upstream.on('data', (data: Buffer) => {
-        this.answers += data.toString('latin1');
+      client.on('data', (data: Buffer) => {
+        if (connection.live) upstream.write(data);
       });
-      client.pipe(upstream);
-      upstream.pipe(client);
+      upstream.on('data', (data: Buffer) => {
+        if (!connection.live) return;
+        this.answers += data.toString('latin1');
+        client.write(data);
+      });
     });
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
@@ -164,11 +169,23 @@ class TcpProxy {
     this.listener = listener;
   }
 
+  async freeze(): Promise<void> {
+    for (const connection of this.connections) connection.live = false;
+    await this.stopListening();
+  }
+
   async cut(): Promise<void> {
+    for (const { client, upstream } of this.connections) {
+      client.destroy();
+      upstream.destroy();
+    }
+    this.connections.clear();
+    await this.stopListening();
+  }
+
+  private async stopListening(): Promise<void> {
     const listener = this.listener;
     this.listener = null;
-    for (const socket of this.sockets) socket.destroy();
-    this.sockets.clear();
     if (listener) await new Promise<void>((resolve) => listener.close(() => resolve()));
   }
 }
@@ -419,4 +436,29 @@ test('a worker cut off past its lease is told to abandon; its late reports are r
   assert.equal(await outputOf(ts, chattyX), chattyOutputAtServer, 'output of the lost execution is frozen');
   assert.ok(!chattyOutputAtServer.includes('first attempt done'));
   assert.deepEqual(proxy.answers.includes('HTTP/1.1 5'), false, 'no server error on the way');
+});
+
+test('a network freeze shorter than the lease costs nothing: the worker reconnects and keeps its task', async (t) => {
+  const ts = await server(t);
+  const dir = await tempDir(t, 'freeze');
+  const proxy = new TcpProxy(Number(new URL(ts.url).port));
+  await proxy.restore();
+  t.after(() => proxy.cut());
+  const LINES = 60;
+  const w = await startTestWorker({ url: proxy.url, token: ts.token }, { name: 'frozen', tags: ['freeze'], stateDir: join(dir, 'w') });
+  t.after(() => w.stop());
+  const { tasks: [submitted] } = await ts.client.submitTasks({
+    command: `i=1; while [ $i -le ${LINES} ]; do echo "line $i"; i=$((i+1)); sleep 0.1; done`,
+    tag: 'freeze',
+  });
+  const x = await executionOf(ts, submitted!.id);
+  await until('some output at the server', async () => (await outputOf(ts, x)).includes('line 5\n'));
+  await proxy.freeze();
+  await sleep(SETTINGS.leaseSeconds * 1000 / 2);
+  await proxy.restore();
+  const done = await terminal(ts, submitted!.id);
+  assert.equal(done.status, 'succeeded', w.logs.join('\n'));
+  const task = await ts.client.getTask(submitted!.id);
+  assert.deepEqual(task.executions.map((e) => [e.id, e.attempt, e.status]), [[x, 1, 'succeeded']], 'one execution, never lost');
+  assert.equal(await outputOf(ts, x), Array.from({ length: LINES }, (_, i) => `line ${i + 1}\n`).join(''));
 });

@@ -200,6 +200,8 @@ export class WorkerDaemon {
       if (error instanceof LabqApiError && (error.status === 404 || error.status === 409)) {
         this.log(`execution ${executionId}: ${error.problem.detail ?? error.message}; dropping its reports`);
         this.executions.get(executionId)?.abandon();
+        // Not awaited: this runs inside the spool's own delivery of that execution.
+        void this.spool.drop(executionId).catch(() => undefined);
         return;
       }
       throw error;

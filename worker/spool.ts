@@ -166,6 +166,7 @@ export class Spool {
     const lane = this.lanes.get(executionId);
     if (!lane) return;
     this.seal(lane);
+    if (lane.unwritten.length > 0) this.write(lane);
     if (lane.delivered >= lane.pushed) return;
     await new Promise<void>((resolve, reject) => lane.waiters.push({ target: lane.pushed, resolve, reject }));
   }
@@ -233,7 +234,8 @@ export class Spool {
     lane.unwrittenBytes += Buffer.byteLength(line);
     lane.pending++;
     lane.pushed++;
-    if (lane.unwrittenBytes >= WRITE_AHEAD_BYTES) this.write(lane);
+    // Phases and results go out at once; only output waits to be batched.
+    if (report.kind !== 'output' || lane.unwrittenBytes >= WRITE_AHEAD_BYTES) this.write(lane);
     else this.scheduleTick();
     void this.pump(lane);
   }
