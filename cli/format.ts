@@ -1,4 +1,5 @@
-// Terminal output of the CLI: aligned tables for people, JSON for scripts (--json).
+// Terminal input and output of the CLI: flag parsers, aligned tables for people, JSON for
+// scripts (--json).
 
 export function table(rows: Record<string, unknown>[], columns: string[]): string {
   const cell = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
@@ -14,4 +15,16 @@ export function print(value: unknown, json: boolean, human: () => string): void 
 export function counts(c: Record<string, number | undefined>): string {
   const parts = Object.entries(c).filter(([, n]) => n).map(([s, n]) => `${s}=${n}`);
   return parts.length ? parts.join(' ') : 'no tasks';
+}
+
+/** Parses a whole-number flag, refusing anything else before a request is sent. */
+export function int(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new Error(`not a whole number: ${value}`);
+  return n;
+}
+
+/** Parses a comma-separated flag. */
+export function list(value: string): string[] {
+  return value.split(',').map((s) => s.trim()).filter(Boolean);
 }

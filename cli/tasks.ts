@@ -3,14 +3,9 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { TaskInput } from '../shared/schemas/task.js';
 import { clientFrom, type ClientFlags } from './context.js';
-import { print, table } from './format.js';
+import { int, print, table } from './format.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
-const int = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n)) throw new Error(`not a whole number: ${value}`);
-  return n;
-};
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];

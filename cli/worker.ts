@@ -5,14 +5,8 @@ import { Command, Option } from 'commander';
 import { defaultDataDir } from '../server/config.js';
 import { WorkerDaemon } from '../worker/daemon.js';
 import { clientFrom, type ClientFlags } from './context.js';
-import { print, table } from './format.js';
+import { int, list, print, table } from './format.js';
 
-const int = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`not a whole number: ${value}`);
-  return n;
-};
-const list = (value: string) => value.split(',').map((s) => s.trim()).filter(Boolean);
 
 export function workerCommands(program: Command, flags: () => ClientFlags & { json?: boolean }): void {
   program

@@ -1,13 +1,8 @@
 // `labq workflow …` and `labq step …`.
 import type { Command } from 'commander';
 import { clientFrom, type ClientFlags } from './context.js';
-import { counts, print, table } from './format.js';
+import { counts, int, print, table } from './format.js';
 
-const int = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n)) throw new Error(`not a whole number: ${value}`);
-  return n;
-};
 
 export function workflowCommands(program: Command, flags: () => ClientFlags & { json?: boolean }): void {
   const workflow = program.command('workflow').description('create and inspect workflows');

@@ -4,33 +4,17 @@
 // on them. Adding a field is fine; changing the meaning of one needs a new type.
 import { z } from 'zod/v4';
 import { Id } from './schemas/common.js';
-import { Requirements, TaskStatus, Timeouts } from './schemas/task.js';
+import { Task, TaskStatus } from './schemas/task.js';
 
 export const STREAM_TYPES = ['workflow', 'step', 'task', 'execution', 'worker', 'token'] as const;
 export type StreamType = (typeof STREAM_TYPES)[number];
 
 const nullableString = z.string().nullable();
 
-export const TaskSubmittedData = z.object({
-  name: nullableString,
-  command: z.string(),
-  shell: z.string(),
-  container: nullableString,
-  container_options: z.array(z.string()),
-  inputs: z.array(z.string()),
-  resources: z.array(z.string()),
-  output: nullableString,
-  workflow_id: Id.nullable(),
-  step_id: Id.nullable(),
-  tag: z.string(),
-  priority: z.number().int(),
-  depends_on: z.array(Id),
-  max_retries: z.number().int(),
-  timeouts: Timeouts,
-  env: z.record(z.string(), z.string()),
-  requirements: Requirements,
-  key: nullableString,
-  status: TaskStatus,
+export const TaskSubmittedData = Task.pick({
+  name: true, command: true, shell: true, container: true, container_options: true, inputs: true, resources: true,
+  output: true, workflow_id: true, step_id: true, tag: true, priority: true, depends_on: true, max_retries: true,
+  timeouts: true, env: true, requirements: true, key: true, status: true,
 });
 export type TaskSubmittedData = z.infer<typeof TaskSubmittedData>;
 

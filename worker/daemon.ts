@@ -62,6 +62,8 @@ export class WorkerDaemon {
   private readonly log: (line: string) => void;
   private loop: Promise<void> | null = null;
   private slotFreed: AbortController | null = null;
+  /** The server's lease, from its last poll answer; it bounds how long a request may hang. */
+  private leaseSeconds = 30;
 
   constructor(private readonly options: WorkerOptions) {
     this.name = options.name ?? hostname();
@@ -186,14 +188,17 @@ export class WorkerDaemon {
 
   private async deliver(executionId: number, reports: Report[]): Promise<void> {
     try {
-      await this.client.sendReports(executionId, {
-        reports: reports.map((r) =>
+      // A connection that went dark never errors: give up on it after a lease and retry on a new one.
+      await this.client.call('executionReports', {
+        params: { id: executionId },
+        signal: AbortSignal.timeout(Math.max(10, this.leaseSeconds) * 1000),
+        body: { reports: reports.map((r) =>
           r.kind === 'output'
             ? { kind: 'output', stream: r.stream, seq: r.seq, data: r.data }
             : r.kind === 'phase'
               ? { kind: 'phase', phase: r.phase }
               : { kind: 'finish', status: r.status, exit_code: r.exitCode, peak_memory_bytes: r.peakMemoryBytes, error: r.error },
-        ),
+        ) },
       });
     } catch (error) {
       // 404/409: the server no longer counts this execution as ours; its decision stands.
@@ -217,14 +222,20 @@ export class WorkerDaemon {
       // A poll that cannot take work is cut short when a slot frees, so the next one can.
       const slotFreed = new AbortController();
       this.slotFreed = want === 0 ? slotFreed : null;
+      const waitSeconds = this.options.exitWhenEmpty && this.executions.size === 0 ? 0 : (this.options.pollWaitSeconds ?? 20);
+      // The server parks a poll for at most a third of the lease. A poll unanswered for half a
+      // lease is on a connection that went dark (which never errors by itself): retry on a new
+      // one while the leases it renews are still valid.
+      const unanswered = AbortSignal.timeout(Math.max(Math.min(waitSeconds, this.leaseSeconds / 3) + 1, this.leaseSeconds / 2) * 1000);
       try {
         response = await this.client.pollWorker(this.id, {
           holding: [...this.executions.keys()],
           want,
           settings_version: this.settingsVersion,
-          wait_seconds: this.options.exitWhenEmpty && this.executions.size === 0 ? 0 : (this.options.pollWaitSeconds ?? 20),
-        }, AbortSignal.any([this.stopping.signal, slotFreed.signal]));
+          wait_seconds: waitSeconds,
+        }, AbortSignal.any([this.stopping.signal, slotFreed.signal, unanswered]));
         failures = 0;
+        this.leaseSeconds = response.lease_seconds;
       } catch (error) {
         if (this.stopping.signal.aborted) break;
         if (slotFreed.signal.aborted) continue;

@@ -15,7 +15,8 @@ export const WorkflowInput = z.strictObject({
 });
 export type WorkflowInput = z.input<typeof WorkflowInput>;
 
-export const Workflow = z.object({
+/** What workflows and steps have in common: a named group of tasks with their counts. */
+const TaskGroup = z.object({
   id: Id,
   name: z.string(),
   description: z.string().nullable(),
@@ -25,6 +26,8 @@ export const Workflow = z.object({
   version: z.number().int(),
   counts: TaskCounts,
 });
+
+export const Workflow = TaskGroup;
 export type Workflow = z.infer<typeof Workflow>;
 
 export const StepInput = z.strictObject({
@@ -34,17 +37,7 @@ export const StepInput = z.strictObject({
 });
 export type StepInput = z.input<typeof StepInput>;
 
-export const Step = z.object({
-  id: Id,
-  workflow_id: Id,
-  name: z.string(),
-  description: z.string().nullable(),
-  created_at: Timestamp,
-  created_by: z.string().nullable(),
-  updated_at: Timestamp,
-  version: z.number().int(),
-  counts: TaskCounts,
-});
+export const Step = TaskGroup.extend({ workflow_id: Id });
 export type Step = z.infer<typeof Step>;
 
 export const WorkflowListQuery = PageQuery.extend({ q: SearchText.optional() });
