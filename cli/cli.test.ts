@@ -45,8 +45,9 @@ async function freshDataDir(): Promise<string> {
   return dir;
 }
 
-async function startUp(dataDir: string, port: number, extra: Record<string, string> = {}): Promise<Up> {
-  const child = spawn(process.execPath, [MAIN, 'up'], {
+/** `labq up`; without its local worker unless asked, so that submitted tasks stay pending for the checks. */
+async function startUp(dataDir: string, port: number, extra: Record<string, string> = {}, worker = false): Promise<Up> {
+  const child = spawn(process.execPath, [MAIN, 'up', ...(worker ? [] : ['--no-worker'])], {
     env: envFor(dataDir, { LABQ_PORT: String(port), ...extra }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -400,6 +401,39 @@ describe('LABQ_ADMIN_TOKEN', () => {
     assert.doesNotMatch(up.tokenLine, /^labq_/, 'no new token is made');
     const list = await labqJson(dataDir, ['workflow', 'list', '--json'], { LABQ_TOKEN: chosen });
     assert.deepEqual(list.items.map((w: any) => w.id), [created.id]);
+    assert.equal((await interrupt(up)).code, 0);
+  });
+});
+
+describe('labq up with its local worker', () => {
+  test('runs a submitted task, refuses a second labq on the same data dir, rebuilds next to it', async () => {
+    const dataDir = await freshDataDir();
+    const port = await freePort();
+    const up = await startUp(dataDir, port, {}, true);
+    assert.match(up.stdout(), /local worker: local-\S+ \(worker \d+\)/);
+    const [submitted] = (await labqJson(dataDir, ['task', 'submit', '--json', '--', 'echo from-the-local-worker'])).tasks;
+    let task: any;
+    for (let i = 0; i < 600; i++) {
+      task = await labqJson(dataDir, ['task', 'show', String(submitted.id)]);
+      if (task.status === 'succeeded') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(task.status, 'succeeded');
+    const logs = await labq(dataDir, ['task', 'logs', String(submitted.id)]);
+    assert.equal(logs.stdout, 'from-the-local-worker\n');
+
+    const second = await labq(dataDir, ['up', '--no-worker'], { LABQ_PORT: String(await freePort()) });
+    assert.notEqual(second.code, 0);
+    assert.match(second.stderr, /already running with the data directory/);
+
+    const rebuilt = await labq(dataDir, ['admin', 'rebuild']);
+    assert.equal(rebuilt.code, 0, rebuilt.stderr);
+    assert.match(rebuilt.stdout, /rebuilt projections from \d+ events/);
+    const again = await labqJson(dataDir, ['task', 'show', String(submitted.id)]);
+    assert.equal(again.status, 'succeeded', 'the running labq still answers after the rebuild');
+
+    const badPort = await labq(dataDir, ['task', 'list'], { LABQ_PORT: 'abc' });
+    assert.equal(badPort.code, 0, 'a bad LABQ_PORT does not break client commands');
     assert.equal((await interrupt(up)).code, 0);
   });
 });

@@ -28,3 +28,17 @@ export function int(value: string): number {
 export function list(value: string): string[] {
   return value.split(',').map((s) => s.trim()).filter(Boolean);
 }
+
+/** Parses a count flag (concurrency, prefetch, GPUs): a whole number, zero or more. */
+export function count(value: string): number {
+  const n = int(value);
+  if (n < 0) throw new Error(`must not be negative: ${value}`);
+  return n;
+}
+
+/** Parses a port number. */
+export function port(value: string): number {
+  const n = int(value);
+  if (n < 0 || n > 65535) throw new Error(`not a port number: ${value}`);
+  return n;
+}

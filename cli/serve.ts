@@ -1,7 +1,7 @@
 // `labq up` and `labq server`: start the database (embedded unless DATABASE_URL is
 // given), the server, and make sure an admin token exists; stop everything on Ctrl-C.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, hostname } from 'node:os';
 import { join } from 'node:path';
 import { WorkerDaemon } from '../worker/daemon.js';
@@ -60,12 +60,30 @@ async function ensureAdminToken(pool: Pool, dataDir: string, given?: string): Pr
   return token;
 }
 
+/** One labq per data directory: a second one would fight the first over its database. */
+async function claimDataDir(dataDir: string): Promise<() => Promise<void>> {
+  const file = join(dataDir, 'labq.pid');
+  if (existsSync(file)) {
+    const pid = Number((await readFile(file, 'utf8')).trim());
+    let alive = false;
+    try {
+      alive = Number.isInteger(pid) && pid > 0 && pid !== process.pid && process.kill(pid, 0);
+    } catch {
+      alive = false;
+    }
+    if (alive) throw new Error(`labq is already running with the data directory ${dataDir} (pid ${pid}); stop it first`);
+  }
+  await writeFile(file, `${process.pid}\n`);
+  return () => rm(file, { force: true });
+}
+
 export async function serve(options: ServeOptions, log: (line: string) => void): Promise<Served> {
   await mkdir(options.dataDir, { recursive: true });
+  const release = await claimDataDir(options.dataDir);
   let database: EmbeddedDatabase | null = null;
   let databaseUrl = options.databaseUrl;
   if (!databaseUrl) {
-    database = await startEmbeddedPostgres({ dataDir: options.dataDir, log: () => undefined });
+    database = await startEmbeddedPostgres({ dataDir: options.dataDir, log });
     databaseUrl = database.url;
     log(`embedded PostgreSQL in ${join(options.dataDir, 'pg')}`);
   }
@@ -74,6 +92,7 @@ export async function serve(options: ServeOptions, log: (line: string) => void):
     server = await startServer({ databaseUrl, host: options.host, port: options.port, log });
   } catch (error) {
     await database?.stop();
+    await release();
     throw error;
   }
   const adminToken = await ensureAdminToken(server.pool, options.dataDir, options.adminToken);
@@ -95,6 +114,7 @@ export async function serve(options: ServeOptions, log: (line: string) => void):
       await worker?.stop();
       await server.close();
       await database?.stop();
+      await release();
     },
   };
 }

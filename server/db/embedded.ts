@@ -21,7 +21,10 @@ export interface EmbeddedOptions {
   dataDir: string;
   database?: string;
   port?: number;
+  /** labq's own messages about the database. */
   log?: (line: string) => void;
+  /** PostgreSQL's output (initdb, server log). */
+  pgLog?: (line: string) => void;
 }
 
 export async function freePort(): Promise<number> {
@@ -59,6 +62,26 @@ async function stopOrphan(databaseDir: string, log: (line: string) => void): Pro
   for (let i = 0; i < 100 && existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 100));
 }
 
+/**
+ * The URL of the embedded PostgreSQL of a running labq (read from its postmaster.pid), or
+ * null when none runs: lets admin commands work next to a running server.
+ */
+export async function runningEmbeddedUrl(dataDir: string, database = 'labq'): Promise<string | null> {
+  const pidFile = join(dataDir, 'pg', 'postmaster.pid');
+  const passwordFile = join(dataDir, 'pg-password');
+  if (!existsSync(pidFile) || !existsSync(passwordFile)) return null;
+  const lines = (await readFile(pidFile, 'utf8')).split('\n');
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return null;
+  }
+  const password = (await readFile(passwordFile, 'utf8')).trim();
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const log = options.log ?? (() => undefined);
   await mkdir(options.dataDir, { recursive: true, mode: 0o755 });
@@ -81,8 +104,8 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     createPostgresUser: isRoot,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=on'],
-    onLog: (message) => log(String(message).trimEnd()),
-    onError: (message) => log(String(message instanceof Error ? message.message : message).trimEnd()),
+    onLog: (message) => options.pgLog?.(String(message).trimEnd()),
+    onError: (message) => options.pgLog?.(String(message instanceof Error ? message.message : message).trimEnd()),
   });
   if (!existsSync(join(databaseDir, 'PG_VERSION'))) {
     log(`initialising PostgreSQL in ${databaseDir}`);

@@ -17,6 +17,10 @@ let tokenName: string;
 let workflowId: number;
 let stepId: number;
 let taskId: number;
+let workerId: number;
+let executionId: number;
+/** Held tasks to kill, one per killTask request: a task can be cancelled only once. */
+const killable: number[] = [];
 
 const sha256 = (value: string) => createHash('sha256').update(value, 'utf8').digest();
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -30,7 +34,11 @@ before(async () => {
   tokenName = rows[0].name;
   workflowId = (await ts.client.createWorkflow({ name: 'auth' })).id;
   stepId = (await ts.client.createStep({ workflow_id: workflowId, name: 'auth step' })).id;
-  taskId = (await ts.client.submitTasks({ command: 'echo auth', step_id: stepId })).tasks[0]!.id;
+  taskId = (await ts.client.submitTasks({ command: 'echo auth', step_id: stepId, tag: 'auth' })).tasks[0]!.id;
+  workerId = (await ts.client.registerWorker({ name: 'auth-worker', hostname: 'h', cpus: 1, memory_mb: 100, docker: false, tags: ['auth'] })).id;
+  executionId = (await ts.client.pollWorker(workerId, { holding: [], want: 1, wait_seconds: 0 })).assignments[0]!.execution_id;
+  const held = await ts.client.submitTasks({ tasks: Array.from({ length: 40 }, () => ({ command: 'true', held: true })) });
+  killable.push(...held.tasks.map((t) => t.id));
 });
 
 after(async () => {
@@ -42,7 +50,14 @@ const eventCount = async () => Number((await db.query('SELECT count(*) FROM even
 
 /** The route's path with its ids filled in with ids of rows that exist. */
 function concretePath(spec: RouteSpec): string {
-  const id = spec.path.startsWith('/tasks') ? taskId : spec.path.startsWith('/steps') ? stepId : spec.path.startsWith('/workflows') ? workflowId : 1;
+  const id = spec.path.endsWith('/kill')
+    ? killable.pop()!
+    : spec.path.startsWith('/tasks') ? taskId
+    : spec.path.startsWith('/steps') ? stepId
+    : spec.path.startsWith('/workflows') ? workflowId
+    : spec.path.startsWith('/workers') ? workerId
+    : spec.path.startsWith('/executions') ? executionId
+    : 1;
   return API_PREFIX + spec.path.replace(/:(\w+)/g, String(id));
 }
 
@@ -57,6 +72,14 @@ function validBody(name: string): unknown {
       return { name: 'unauthenticated' };
     case 'createStep':
       return { workflow_id: workflowId, name: `unauthenticated ${++bodies}` };
+    case 'registerWorker':
+      return { name: `unauthenticated-${++bodies}`, hostname: 'h', cpus: 1, memory_mb: 100, docker: false };
+    case 'updateWorker':
+      return { concurrency: 1 };
+    case 'pollWorker':
+      return { holding: [executionId], want: 0, wait_seconds: 0 };
+    case 'executionReports':
+      return { reports: [{ kind: 'output', stream: 'stdout', seq: ++bodies, data: Buffer.from('x').toString('base64') }] };
     default:
       return {};
   }

@@ -84,6 +84,7 @@ test('has a path and method for every route, with operationId = the route name',
     const errors = operation.responses.default ?? operation.responses['400'];
     assert.ok(errors?.content?.['application/problem+json'], `${name} documents problem+json errors`);
     if (spec.response === 'sse') assert.ok(operation.responses[success].content['text/event-stream'], `${name} is text/event-stream`);
+    else if (spec.response === 'text') assert.ok(operation.responses[success].content['text/plain'], `${name} is text/plain`);
     else assert.ok(operation.responses[success].content['application/json'], `${name} answers JSON`);
   }
 });

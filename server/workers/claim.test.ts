@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { sql, UniqueIntegrityConstraintViolationError } from 'slonik';
 import { LabqApiError } from '../../shared/client.js';
 import type { TaskInput } from '../../shared/schemas/task.js';
@@ -580,4 +581,27 @@ test('the reaper marks an execution whose lease expired lost and requeues its ta
   assert.deepEqual(taskIds(back), [task]);
   assert.equal(back.assignments[0]!.attempt, 2);
   await rejectsWith(409, finish(ts, x), 'a late result of the lost execution');
+});
+
+test('the reaper passes by an execution whose report is being recorded, instead of deadlocking with it', async (t) => {
+  const ts = await server(t, { leaseSeconds: 2, offlineAfterSeconds: 1 });
+  const w = await register(ts, { tags: ['race'] });
+  await submit(ts, [{ command: 'reported', tag: 'race' }, { command: 'silent', tag: 'race' }]);
+  const [reported, silent] = (await poll(ts, w, { want: 2 })).assignments.map((a) => a.execution_id);
+
+  // What recordReports does for a result: lock the execution, then (finish) delete its lease.
+  // Here the report holds its lock across the expiry, as a slow one would.
+  const report = new pg.Client({ connectionString: ts.databaseUrl });
+  await report.connect();
+  t.after(() => report.end());
+  await report.query('BEGIN');
+  try {
+    await report.query('SELECT id FROM executions WHERE id = $1 FOR UPDATE', [reported]);
+    await until('the reaper to lose the silent execution', async () => (await ts.client.getExecution(silent!)).status === 'lost', HANG_MS);
+    await report.query('DELETE FROM execution_leases WHERE execution_id = $1', [reported]);
+  } finally {
+    await report.query('ROLLBACK');
+  }
+  // Released: the reaper gets to it at a later tick.
+  await until('the reaper to lose the reported execution', async () => (await ts.client.getExecution(reported!)).status === 'lost', HANG_MS);
 });

@@ -22,7 +22,7 @@ export function eventRoutes(router: Router, { pool, hub }: ServerContext): void 
   bind(router, 'listEvents', async ({ query }) => {
     const { after, limit, ...filter } = query;
     const events = await readEventsAfter(pool, after ?? null, filter, limit);
-    return { items: events.map(record), next_cursor: events.length ? cursorOf(events[events.length - 1]!) : after ?? null };
+    return { items: events.map(record), next_cursor: events.length === limit ? cursorOf(events[events.length - 1]!) : null };
   });
 
   bind(router, 'streamEvents', async ({ query, ctx }) => {
