@@ -10,6 +10,7 @@ import { LabqApiError, LabqClient } from '../shared/client.js';
 import type { Task } from '../shared/schemas/task.js';
 import type { PollResponse, WorkerSettings } from '../shared/schemas/worker.js';
 import { Execution, type ExecutionContext } from './execution.js';
+import { dockerConfigCredentials } from './registryAuth.js';
 import { DockerRunner } from './runners/docker.js';
 import { ShellRunner } from './runners/shell.js';
 import type { Runner } from './runners/types.js';
@@ -106,7 +107,7 @@ export class WorkerDaemon {
     const docker = new Dockerode();
     try {
       await docker.ping();
-      return new DockerRunner({ docker, labels: { 'labq.worker': this.name } });
+      return new DockerRunner({ docker, labels: { 'labq.worker': this.name }, credentials: await dockerConfigCredentials() });
     } catch (error) {
       if (this.options.docker === 'on') throw new Error(`no Docker engine answers: ${(error as Error).message}`);
       this.log('no Docker engine: only tasks without a container will be taken');
