@@ -1,18 +1,19 @@
 // Prints worker figures: end-to-end throughput of 5,000 bare `true` tasks with 2 workers,
 // dispatch latency (submit to process start) with idle workers parked in their long
 // poll, and output latency (a line printed to the moment an SSE client receives it).
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'slonik';
 import { WorkerDaemon } from '../worker/daemon.js';
 import { percentile, report, startBench, type Bench } from './support.js';
 
+const stateDirs: string[] = [];
+
 async function worker(bench: Bench, name: string, concurrency: number): Promise<WorkerDaemon> {
-  const daemon = new WorkerDaemon({
-    server: bench.server.url, token: bench.token, name, concurrency, docker: 'off',
-    stateDir: await mkdtemp(join(tmpdir(), 'labq-bench-worker-')), log: () => undefined,
-  });
+  const stateDir = await mkdtemp(join(tmpdir(), 'labq-bench-worker-'));
+  stateDirs.push(stateDir);
+  const daemon = new WorkerDaemon({ server: bench.server.url, token: bench.token, name, concurrency, docker: 'off', stateDir, log: () => undefined });
   await daemon.start();
   return daemon;
 }
@@ -74,4 +75,5 @@ try {
 } finally {
   for (const w of workers) await w.stop();
   await bench.stop();
+  for (const dir of stateDirs) await rm(dir, { recursive: true, force: true });
 }
