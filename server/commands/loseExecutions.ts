@@ -1,6 +1,8 @@
 // Marks live executions lost (their lease expired, or their worker no longer holds them)
-// and puts their tasks back to pending per the retry policy. Each execution is re-checked
-// under a row lock, so an execution that finished meanwhile is left alone.
+// and puts their tasks back to pending per the retry policy — except a task someone asked
+// to kill, which is cancelled: its worker never confirmed the kill, but the task must not
+// run again. Each execution is re-checked under a row lock, so an execution that finished
+// meanwhile is left alone.
 import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import type { Db } from '../db/pool.js';
@@ -12,15 +14,19 @@ export const LIVE = ['assigned', 'downloading', 'running', 'uploading'];
 
 export async function loseExecutions(tx: Db, executionIds: number[], reason: string, maxLost: number, meta: EventMeta): Promise<number[]> {
   if (executionIds.length === 0) return [];
+  // Tasks first, in id order: the lock order of killTask and recordReports.
+  await tx.query(sql.unsafe`
+    SELECT 1 FROM tasks WHERE id IN (SELECT task_id FROM executions WHERE id = ANY(${sql.array(executionIds, 'int8')}))
+    ORDER BY id FOR UPDATE`);
   const live = await tx.any(sql.unsafe`
-    SELECT id, task_id, version FROM executions
+    SELECT id, task_id, version, kill_requested_at FROM executions
     WHERE id = ANY(${sql.array(executionIds, 'int8')}) AND status = ANY(${sql.array(LIVE, 'text')})
     ORDER BY id FOR UPDATE`);
   const events = [];
   const ended: number[] = [];
   for (const x of live) {
-    const taskStatus = await taskOutcome(tx, x.task_id, 'lost', maxLost);
-    if (taskStatus === 'failed') ended.push(x.task_id);
+    const taskStatus = x.kill_requested_at !== null ? 'cancelled' : await taskOutcome(tx, x.task_id, 'lost', maxLost);
+    if (taskStatus === 'failed' || taskStatus === 'cancelled') ended.push(x.task_id);
     events.push({ type: 'execution.lost' as const, streamId: x.id, version: x.version + 1, data: { task_id: x.task_id, reason, task_status: taskStatus } });
   }
   await recordEvents(tx, events, meta);

@@ -44,8 +44,12 @@ async function finish(tx: Db, x: { id: number; task_id: number; version: number 
 
 export async function recordReports(pool: Pool, executionId: number, reports: Report[], settings: QueueSettings, meta: EventMeta): Promise<void> {
   await pool.transaction(async (tx) => {
-    const x = await tx.maybeOne(sql.unsafe`SELECT id, task_id, status, version FROM executions WHERE id = ${executionId} FOR UPDATE`);
-    if (!x) throw notFound(`execution ${executionId}`);
+    // Task before execution, the lock order of every command that touches both (killTask,
+    // loseExecutions): two orders would deadlock under a kill racing a result.
+    const taskId = await tx.maybeOneFirst(sql.unsafe`SELECT task_id FROM executions WHERE id = ${executionId}`);
+    if (taskId === null) throw notFound(`execution ${executionId}`);
+    await tx.query(sql.unsafe`SELECT 1 FROM tasks WHERE id = ${taskId} FOR UPDATE`);
+    const x = await tx.one(sql.unsafe`SELECT id, task_id, status, version FROM executions WHERE id = ${executionId} FOR UPDATE`);
     let status: string = x.status;
     let version: number = x.version;
     let chunks: Chunk[] = [];

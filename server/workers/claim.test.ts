@@ -420,7 +420,7 @@ test('reports are idempotent: the same output seq stores once, the same phase an
   const done: Report = { kind: 'finish', status: 'succeeded', exit_code: 0, peak_memory_bytes: 1234, error: null };
   await ts.client.sendReports(x, { reports: [done] });
   await ts.client.sendReports(x, { reports: [done] });
-  await ts.client.sendReports(x, { reports: [...batch, done] }, );
+  await ts.client.sendReports(x, { reports: [...batch, done] });
 
   assert.equal(await ts.client.executionOutput(x, 'stdout'), 'hello\nworld\n');
   assert.equal(await ts.client.executionOutput(x, 'stderr'), 'warn\n');
@@ -544,6 +544,23 @@ test('killing an assigned task sends a kill order to its worker in its next poll
   assert.equal((await ts.client.getTask(task!)).status, 'cancelled');
   const after = await poll(ts, w, { holding: [] });
   assert.deepEqual([after.kill, after.abandon], [[], []]);
+});
+
+test('a killed task whose execution is then lost is cancelled, not run again', async (t) => {
+  const ts = await server(t);
+  const w = await register(ts, { tags: ['kl'] });
+  const [task] = await submit(ts, [{ command: 'sleep 1000', tag: 'kl', max_retries: 3 }]);
+  const [dependent] = await submit(ts, [{ command: 'after', tag: 'kl', depends_on: [task!] }]);
+  const x = (await poll(ts, w, { want: 1 })).assignments[0]!.execution_id;
+  assert.deepEqual(await ts.client.killTask(task!), { result: 'kill_requested' });
+  // The worker restarts before it saw the order: it no longer holds the execution.
+  const next = await poll(ts, w, { want: 1, holding: [] });
+  assert.equal((await ts.client.getExecution(x)).status, 'lost');
+  assert.deepEqual(taskIds(next), [], 'the task is not handed out again');
+  assert.equal((await ts.client.getTask(task!)).status, 'cancelled');
+  assert.equal((await ts.client.getTask(dependent!)).status, 'blocked');
+  const lost = (await executionEvents(ts, task!)).find((e) => e.type === 'execution.lost')!;
+  assert.equal(lost.data.task_status, 'cancelled');
 });
 
 test('a worker that stops polling goes offline, then lost; it comes back online when it polls again', async (t) => {

@@ -59,6 +59,7 @@ export async function poll(
 ): Promise<PollResponse> {
   const deadline = Date.now() + Math.min(request.wait_seconds * 1000, (settings.leaseSeconds * 1000) / 3);
   let dirty = false;
+  let emptyAnswer: PollResponse | undefined;
   let wakeUp: (() => void) | null = null;
   const unsubscribe = hub.subscribe((channel, changed) => {
     if (channel === null || changed === null || ['task', 'worker', 'execution'].some((t) => changed.has(t))) {
@@ -69,10 +70,13 @@ export async function poll(
   const onAbort = () => wakeUp?.();
   signal.addEventListener('abort', onAbort);
   try {
-    for (;;) {
+    for (let round = 0; ; round++) {
       dirty = false;
+      // A worker that hung up would never receive what a further round claims for it.
+      if (round > 0 && signal.aborted) return emptyAnswer!;
       const response = await pollRound(pool, workerId, request, settings, meta);
       if (worthAnswering(response, request.settings_version) || Date.now() >= deadline || signal.aborted) return response;
+      emptyAnswer = response;
       if (!dirty) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
