@@ -192,7 +192,7 @@ export class WorkerDaemon {
       // A connection that went dark never errors: give up on it after a lease and retry on a new one.
       await this.client.call('executionReports', {
         params: { id: executionId },
-        signal: AbortSignal.timeout(Math.max(10, this.leaseSeconds) * 1000),
+        signal: AbortSignal.timeout(Math.ceil(Math.max(10, this.leaseSeconds) * 1000)),
         body: { reports: reports.map((r) =>
           r.kind === 'output'
             ? { kind: 'output', stream: r.stream, seq: r.seq, data: r.data }
@@ -227,7 +227,7 @@ export class WorkerDaemon {
       // The server parks a poll for at most a third of the lease. A poll unanswered for half a
       // lease is on a connection that went dark (which never errors by itself): retry on a new
       // one while the leases it renews are still valid.
-      const unanswered = AbortSignal.timeout(Math.max(Math.min(waitSeconds, this.leaseSeconds / 3) + 1, this.leaseSeconds / 2) * 1000);
+      const unanswered = AbortSignal.timeout(Math.ceil(Math.max(Math.min(waitSeconds, this.leaseSeconds / 3) + 1, this.leaseSeconds / 2) * 1000));
       try {
         response = await this.client.pollWorker(this.id, {
           holding: [...this.executions.keys()],

@@ -205,6 +205,9 @@ export class Execution {
     if (!this.abandoned) {
       this.ctx.spool.push({ kind: 'finish', executionId: this.executionId, ...outcome });
       await this.ctx.spool.flush(this.executionId);
+    } else {
+      // Abandoned: the server refuses anything more about it, so its spool files would stay forever.
+      await this.ctx.spool.drop(this.executionId).catch(() => undefined);
     }
     await this.ctx.state.remove(this.executionId);
     await rm(join(this.ctx.workDir, String(this.executionId)), { recursive: true, force: true }).catch(() => undefined);
