@@ -137,7 +137,7 @@ export class WorkerDaemon {
           tags: this.settings.tags, concurrency: this.settings.concurrency, prefetch: this.settings.prefetch, agent_version: AGENT_VERSION,
         });
         this.id = worker.id;
-        this.applySettings(worker, worker.version);
+        this.applySettings(worker, worker.settings_version);
         this.log(`registered as worker ${worker.id} on ${this.options.server}`);
         return;
       } catch (error) {

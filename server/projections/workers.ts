@@ -14,18 +14,19 @@ export const workersProjection: Projection = {
       case 'worker.registered':
         await db.query(sql.unsafe`
           INSERT INTO workers AS w (id, name, hostname, cpus, memory_mb, docker, gpus, capabilities, tags, concurrency,
-                                    prefetch, paused, status, agent_version, registered_at, updated_at, version)
+                                    prefetch, paused, status, agent_version, registered_at, updated_at, version, settings_version)
           SELECT e.stream_id, e.data->>'name', e.data->>'hostname', (e.data->>'cpus')::numeric,
                  (e.data->>'memory_mb')::bigint, (e.data->>'docker')::boolean, (e.data->>'gpus')::int,
                  e.data->'capabilities', ARRAY(SELECT jsonb_array_elements_text(e.data->'tags')),
                  (e.data->>'concurrency')::int, (e.data->>'prefetch')::int, false, 'online', e.data->>'agent_version',
-                 e.created_at, e.created_at, e.version
+                 e.created_at, e.created_at, e.version, 1
           FROM ${eventRecords(events)}
           ON CONFLICT (id) DO UPDATE SET
             hostname = excluded.hostname, cpus = excluded.cpus, memory_mb = excluded.memory_mb, docker = excluded.docker,
             gpus = excluded.gpus, capabilities = excluded.capabilities, tags = excluded.tags,
             concurrency = excluded.concurrency, prefetch = excluded.prefetch, status = 'online',
-            agent_version = excluded.agent_version, updated_at = excluded.updated_at, version = excluded.version`);
+            agent_version = excluded.agent_version, updated_at = excluded.updated_at, version = excluded.version,
+            settings_version = w.settings_version + 1`);
         return;
       case 'worker.settings_changed':
         await db.query(sql.unsafe`
@@ -34,7 +35,7 @@ export const workersProjection: Projection = {
             prefetch = coalesce((e.data->>'prefetch')::int, w.prefetch),
             tags = CASE WHEN e.data ? 'tags' THEN ARRAY(SELECT jsonb_array_elements_text(e.data->'tags')) ELSE w.tags END,
             paused = coalesce((e.data->>'paused')::boolean, w.paused),
-            updated_at = e.created_at, version = e.version
+            updated_at = e.created_at, version = e.version, settings_version = w.settings_version + 1
           FROM ${eventRecords(events)} WHERE w.id = e.stream_id`);
         return;
       case 'worker.status_changed':

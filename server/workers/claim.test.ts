@@ -294,7 +294,7 @@ test('a parked poll returns when its settings change, and at once when it knows 
   const ts = await server(t, LONG_PARK);
   const w = await register(ts, { tags: ['s'] });
   const { settings_version } = await poll(ts, w);
-  assert.equal(settings_version, w.version);
+  assert.equal(settings_version, w.settings_version);
 
   const parked = await parkedPoll(ts, w, { want: 5, settings_version });
   await ts.client.updateWorker(w.id, { concurrency: 7, tags: ['s', 't'] });
@@ -571,7 +571,10 @@ test('a worker that stops polling goes offline, then lost; it comes back online 
   await until('the worker to be lost', async () => (await ts.client.getWorker(w.id)).status === 'lost', HANG_MS);
   const back = await poll(ts, w);
   assert.equal((await ts.client.getWorker(w.id)).status, 'online');
-  assert.equal(back.settings_version, (await ts.client.getWorker(w.id)).version);
+  const after = await ts.client.getWorker(w.id);
+  assert.equal(back.settings_version, after.settings_version);
+  assert.equal(after.settings_version, w.settings_version, 'status changes do not change the settings version');
+  assert.ok(after.version > w.version);
 
   const changes = (await streamEvents(ts, 'worker', w.id)).filter((e) => e.type === 'worker.status_changed');
   assert.deepEqual(changes.map((e) => e.data.status), ['offline', 'lost', 'online']);

@@ -39,13 +39,13 @@ async function pollRound(pool: Pool, workerId: number, request: PollRequest, set
       SELECT count(*) FROM executions WHERE worker_id = ${workerId} AND status = ANY(${sql.array(LIVE, 'text')})`));
     const capacity = worker.paused ? 0 : Math.max(0, worker.concurrency + worker.prefetch - live);
     const assignments = await claimTasks(tx, worker as any, Math.min(request.want, capacity), settings.leaseSeconds, meta);
-    const current = await tx.one(sql.unsafe`SELECT concurrency, prefetch, tags, paused, version FROM workers WHERE id = ${workerId}`);
+    const current = await tx.one(sql.unsafe`SELECT concurrency, prefetch, tags, paused, settings_version FROM workers WHERE id = ${workerId}`);
     return {
       assignments,
       kill: kill as PollResponse['kill'],
       abandon,
       settings: { concurrency: current.concurrency, prefetch: current.prefetch, tags: current.tags, paused: current.paused },
-      settings_version: current.version,
+      settings_version: current.settings_version,
       lease_seconds: settings.leaseSeconds,
     };
   });

@@ -58,6 +58,7 @@ export const Worker = WorkerSettings.extend({
   last_seen_at: Timestamp.nullable(),
   live_executions: z.number().int(),
   version: z.number().int(),
+  settings_version: z.number().int().describe('changes only when the settings do; what polls compare'),
 });
 export type Worker = z.infer<typeof Worker>;
 
