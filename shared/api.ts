@@ -87,6 +87,11 @@ export const routes = {
     summary: "A worker's reports about an execution: output chunks, phases, result (idempotent)",
     params: IdParams, body: ReportsBody, response: z.object({ ok: z.literal(true) }),
   },
+  executionOutputSize: {
+    method: 'get', path: '/executions/:id/output/size', tag: 'executions',
+    summary: 'Bytes of output stored per stream (a re-attaching worker resumes after them)',
+    params: IdParams, response: z.object({ stdout: z.number().int(), stderr: z.number().int(), truncated: z.boolean() }),
+  },
   executionOutput: {
     method: 'get', path: '/executions/:id/output', tag: 'executions',
     summary: "An execution's output as text, or with follow=1 as SSE until it ends",

@@ -146,6 +146,9 @@ export class LabqClient {
   sendReports(id: number, body: RouteBody<'executionReports'>) {
     return this.call('executionReports', { params: { id }, body });
   }
+  executionOutputSize(id: number) {
+    return this.call('executionOutputSize', { params: { id } });
+  }
   /** An execution's whole output so far, as text. */
   async executionOutput(id: number, stream?: 'stdout' | 'stderr'): Promise<string> {
     const response = await this.fetch('executionOutput', { params: { id }, query: { stream } }, 'text/plain');

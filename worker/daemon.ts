@@ -16,7 +16,7 @@ import { ShellRunner } from './runners/shell.js';
 import type { Runner } from './runners/types.js';
 import { Slots } from './slots.js';
 import { Spool, type Report } from './spool.js';
-import { StateStore } from './state.js';
+import { processStartTime, StateStore, type ExecutionState } from './state.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -148,27 +148,48 @@ export class WorkerDaemon {
     }
   }
 
-  /** Containers this worker started before a restart: follow them instead of losing them. */
+  /**
+   * What an earlier run of this worker left: containers are followed to their end; bare
+   * tasks cannot be (their output went to the dead worker), so their process groups are
+   * killed and the server loses them at the next poll.
+   */
   private async reattach(): Promise<void> {
     const saved = await this.state.open();
     const containers = this.docker ? await this.docker.listLabqContainers() : [];
     for (const state of saved) {
       const container = containers.find((c) => c.executionId === state.executionId);
       if (!container || !this.docker) {
-        // A bare task dies with its worker, and nothing is left to follow: the server loses it at the next poll.
+        await killOrphan(state);
         await this.state.remove(state.executionId);
         continue;
       }
-      let skip = { ...state.spooled };
-      const onOutput = (stream: 'stdout' | 'stderr', chunk: Buffer) => {
-        const drop = Math.min(skip[stream], chunk.length);
-        skip[stream] -= drop;
-        if (drop < chunk.length) execution.onOutput(stream, chunk.subarray(drop));
+      const docker = this.docker;
+      const attach = async (onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void) => {
+        // The log is replayed from its start: skip exactly what the server already stored,
+        // once everything the dead worker spooled has been delivered.
+        await this.spool.flush(state.executionId);
+        const stored = await this.withRetry(() => this.client.executionOutputSize(state.executionId));
+        const skip = { stdout: stored.truncated ? Infinity : stored.stdout, stderr: stored.truncated ? Infinity : stored.stderr };
+        return docker.reattach(state.executionId, (stream, chunk) => {
+          const drop = Math.min(skip[stream], chunk.length);
+          skip[stream] -= drop;
+          if (drop < chunk.length) onOutput(stream, chunk.subarray(drop));
+        });
       };
-      const handle = await this.docker.reattach(state.executionId, onOutput);
-      const execution: Execution = new Execution(this.context(), state.executionId, state.attempt, state.task, { state, handle });
-      this.track(execution);
-      this.log(`re-attached to the container of execution ${state.executionId}`);
+      this.track(new Execution(this.context(), state.executionId, state.attempt, state.task, { state, attach }));
+      this.log(`re-attaching to the container of execution ${state.executionId}`);
+    }
+  }
+
+  /** Retries a call while the server is unreachable (not when it answers with an error). */
+  private async withRetry<T>(call: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await call();
+      } catch (error) {
+        if (error instanceof LabqApiError || this.stopping.signal.aborted) throw error;
+        await sleep(backoff(attempt), this.stopping.signal);
+      }
     }
   }
 
@@ -259,5 +280,16 @@ export class WorkerDaemon {
         break;
       }
     }
+  }
+}
+
+/** Kills the process group of a bare task left by an earlier run, if that very process still runs. */
+async function killOrphan(state: ExecutionState): Promise<void> {
+  if (!state.process) return;
+  if ((await processStartTime(state.process.pid)) !== state.process.startTime) return;
+  try {
+    process.kill(-state.process.pid, 'SIGKILL');
+  } catch {
+    // already gone
   }
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Task } from '../shared/schemas/task.js';
 import type { Spool } from './spool.js';
 import type { Slots } from './slots.js';
-import type { ExecutionState, StateStore } from './state.js';
+import { processStartTime, type ExecutionState, type StateStore } from './state.js';
 import { download, prepareResource, upload } from './transfers.js';
 import type { ExecutionDirs, OutputStream, RunHandle, RunResult, Runner } from './runners/types.js';
 
@@ -36,7 +36,6 @@ export class Execution {
   private killGraceMs: number | null = null;
   private abandoned = false;
   private readonly state: ExecutionState;
-  private saveTimer: NodeJS.Timeout | null = null;
   readonly done: Promise<void>;
 
   constructor(
@@ -44,10 +43,11 @@ export class Execution {
     readonly executionId: number,
     attempt: number,
     readonly task: Task,
-    reattach?: { state: ExecutionState; handle: RunHandle },
+    /** A container of an earlier run of this worker: `attach` follows it, feeding output to `onOutput`. */
+    reattach?: { state: ExecutionState; attach: (onOutput: Execution['onOutput']) => Promise<RunHandle> },
   ) {
-    this.state = reattach?.state ?? { executionId, attempt, task, spooled: { stdout: 0, stderr: 0 }, container: !!task.container };
-    this.done = (reattach ? this.resume(reattach.handle) : this.run()).catch((error) => ctx.log(`execution ${executionId}: ${(error as Error).stack ?? error}`));
+    this.state = reattach?.state ?? { executionId, attempt, task, container: !!task.container };
+    this.done = (reattach ? this.resume(reattach.attach) : this.run()).catch((error) => ctx.log(`execution ${executionId}: ${(error as Error).stack ?? error}`));
   }
 
   private resourceDir: string | null = null;
@@ -72,18 +72,8 @@ export class Execution {
   }
 
   onOutput = (stream: OutputStream, chunk: Buffer): void => {
-    if (this.abandoned) return;
-    this.state.spooled[stream] += chunk.length;
-    this.ctx.spool.output(this.executionId, stream, chunk);
-    this.saveSoon();
+    if (!this.abandoned) this.ctx.spool.output(this.executionId, stream, chunk);
   };
-
-  private saveSoon(): void {
-    this.saveTimer ??= setTimeout(() => {
-      this.saveTimer = null;
-      void this.ctx.state.save(this.state).catch(() => undefined);
-    }, 1000);
-  }
 
   private phase(phase: 'downloading' | 'running' | 'uploading'): void {
     if (!this.abandoned) this.ctx.spool.push({ kind: 'phase', executionId: this.executionId, phase });
@@ -144,6 +134,11 @@ export class Execution {
       return { status: 'refused', exitCode: null, peakMemoryBytes: null, error: (error as Error).message };
     }
     this.phase('running');
+    if (!this.task.container) {
+      const pid = Number(handle.ref);
+      const startTime = await processStartTime(pid);
+      if (startTime) await this.ctx.state.save({ ...this.state, process: { pid, startTime } });
+    }
     return this.await(handle);
   }
 
@@ -175,8 +170,13 @@ export class Execution {
   }
 
   /** A container of an earlier run of this worker, still running or just ended: follow it to its end. */
-  private async resume(handle: RunHandle): Promise<void> {
-    let outcome = await this.await(handle);
+  private async resume(attach: (onOutput: Execution['onOutput']) => Promise<RunHandle>): Promise<void> {
+    let outcome: Outcome;
+    try {
+      outcome = await this.await(await attach(this.onOutput));
+    } catch (error) {
+      outcome = { status: 'failed', exitCode: null, peakMemoryBytes: null, error: `re-attaching failed: ${(error as Error).message}` };
+    }
     if (outcome.status === 'succeeded' && this.task.output) {
       this.phase('uploading');
       try {
@@ -201,7 +201,6 @@ export class Execution {
   }
 
   private async report(outcome: Outcome): Promise<void> {
-    if (this.saveTimer) clearTimeout(this.saveTimer);
     if (!this.abandoned) {
       this.ctx.spool.push({ kind: 'finish', executionId: this.executionId, ...outcome });
       await this.ctx.spool.flush(this.executionId);

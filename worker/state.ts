@@ -1,5 +1,5 @@
 // What a worker keeps on disk about its executions, so that a restarted worker knows
-// which containers are its own and how much of their output it already spooled.
+// which containers are its own to follow, and which bare processes are its orphans.
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Task } from '../shared/schemas/task.js';
@@ -8,9 +8,9 @@ export interface ExecutionState {
   executionId: number;
   attempt: number;
   task: Task;
-  /** Bytes of each stream handed to the spool; a re-attach skips that much of the container's log. */
-  spooled: { stdout: number; stderr: number };
   container: boolean;
+  /** A bare task's process group, and its start time (from /proc) so that a reused pid is never taken for it. */
+  process?: { pid: number; startTime: string };
 }
 
 export class StateStore {
@@ -38,5 +38,15 @@ export class StateStore {
 
   async remove(executionId: number): Promise<void> {
     await rm(join(this.dir, `${executionId}.json`), { force: true });
+  }
+}
+
+/** When a process started, in clock ticks since boot (field 22 of /proc/PID/stat); null if it is gone. */
+export async function processStartTime(pid: number): Promise<string | null> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
   }
 }

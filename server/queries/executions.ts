@@ -11,6 +11,15 @@ export async function getExecution(db: Db, id: number): Promise<Execution | null
   return (await db.maybeOne(sql.unsafe`SELECT ${EXECUTION_COLUMNS} FROM executions WHERE id = ${id}`)) as Execution | null;
 }
 
+/** Bytes stored per stream (the truncation mark not counted), and whether the cap was hit. */
+export async function outputSize(db: Db, executionId: number) {
+  return db.one(sql.unsafe`
+    SELECT coalesce(sum(length(data)) FILTER (WHERE stream = 'stdout' AND seq >= 0), 0)::bigint AS stdout,
+           coalesce(sum(length(data)) FILTER (WHERE stream = 'stderr' AND seq >= 0), 0)::bigint AS stderr,
+           coalesce((SELECT dropped > 0 FROM execution_output_size WHERE execution_id = ${executionId}), false) AS truncated
+    FROM execution_output WHERE execution_id = ${executionId}`) as Promise<{ stdout: number; stderr: number; truncated: boolean }>;
+}
+
 export interface OutputChunk {
   n: number;
   stream: 'stdout' | 'stderr';

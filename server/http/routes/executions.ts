@@ -8,7 +8,7 @@ import { recordReports } from '../../commands/recordReports.js';
 import { LIVE } from '../../commands/loseExecutions.js';
 import { invalid, notFound } from '../../errors.js';
 import { OUTPUT_CHANNEL } from '../../listen/hub.js';
-import { getExecution, readOutput } from '../../queries/executions.js';
+import { getExecution, outputSize, readOutput } from '../../queries/executions.js';
 import { bind } from '../bind.js';
 import type { ServerContext } from '../context.js';
 import { SseConnection } from '../sse.js';
@@ -25,6 +25,11 @@ export function executionRoutes(router: Router, { pool, hub, settings }: ServerC
   bind(router, 'executionReports', async ({ params, body, meta }) => {
     await recordReports(pool, params.id, body.reports, settings, meta);
     return { ok: true as const };
+  });
+
+  bind(router, 'executionOutputSize', async ({ params }) => {
+    if (!(await getExecution(pool, params.id))) throw notFound(`execution ${params.id}`);
+    return outputSize(pool, params.id);
   });
 
   bind(router, 'executionOutput', async ({ params, query, ctx }) => {
