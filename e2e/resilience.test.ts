@@ -232,8 +232,11 @@ test('kill -9 of a worker mid-task: its execution is lost after the lease, anoth
 
   // The dead worker shows offline, then lost.
   await until('worker A to be lost', async () => (await ts.client.getWorker(workerA)).status === 'lost');
-  const statuses = (await ts.client.listEvents({ stream_type: 'worker', stream_id: workerA, type: 'worker.status_changed', limit: 1000 }))
-    .items.map((e) => e.data.status);
+  // The events page reads below the oldest open transaction: the last event may show a moment later.
+  const statuses = await until('both status events to be readable', async () => {
+    const page = await ts.client.listEvents({ stream_type: 'worker', stream_id: workerA, type: 'worker.status_changed', limit: 1000 });
+    return page.items.length >= 2 && page.items.map((e) => e.data.status);
+  });
   assert.deepEqual(statuses, ['offline', 'lost']);
 
   processWorker(t, ts, ['--name', 'kill9-b', '--state-dir', join(dir, 'b'), '--docker', 'off', '-c', '1', '--tags', 'kill9']);
