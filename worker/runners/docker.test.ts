@@ -3,55 +3,34 @@
 // container left running by another worker process. Without an engine these tests fail (run
 // scripts/ensure-docker.sh): a worker that cannot run containers must not pass.
 
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import Dockerode from 'dockerode';
 import { ensureTestImage } from '../../e2e/support/images.js';
 import { DockerRunner, parseContainerOptions } from './docker.js';
-import type { ExecutionDirs, OutputStream, RunSpec } from './types.js';
+import type { RunSpec } from './types.js';
+import { collector, makeDirs } from '../../e2e/support/runnerSpec.js';
 
 const docker = new Dockerode();
 const runner = new DockerRunner({ docker });
 let image = '';
 let nextExecutionId = 1_000_000 + Math.floor(Math.random() * 1_000_000);
-const scratch: string[] = [];
 
 before(async () => { image = await ensureTestImage(docker); });
-after(() => Promise.all(scratch.map((dir) => rm(dir, { recursive: true, force: true }))));
 
-async function makeDirs(): Promise<ExecutionDirs> {
-  const base = await mkdtemp(join(tmpdir(), 'labq-docker-test-'));
-  scratch.push(base);
-  const dirs = { input: join(base, 'input'), output: join(base, 'output'), temp: join(base, 'temp'), resource: join(base, 'resource') };
-  for (const dir of Object.values(dirs)) await mkdir(dir);
-  return dirs;
-}
 
-function collector() {
-  const chunks: Record<OutputStream, Buffer[]> = { stdout: [], stderr: [] };
-  const order: OutputStream[] = [];
-  return {
-    onOutput(stream: OutputStream, chunk: Buffer) {
-      chunks[stream].push(chunk);
-      order.push(stream);
-    },
-    text: (stream: OutputStream) => Buffer.concat(chunks[stream]).toString(),
-    order,
-  };
-}
 
 async function spec(command: string, extra: Partial<RunSpec> = {}) {
   const out = collector();
   const s: RunSpec = {
     executionId: nextExecutionId++, command, shell: 'sh', container: image, containerOptions: [], env: {},
-    dirs: await makeDirs(), cpus: 1, onOutput: out.onOutput, ...extra,
+    dirs: await makeDirs('labq-docker-test-'), cpus: 1, onOutput: out.onOutput, ...extra,
   };
   return { spec: s, out };
 }
@@ -104,7 +83,7 @@ test('sets the labq env, the task env and --env, and starts in /tmp', async () =
 });
 
 test('mounts input, output, temp and a read-only resource dir', async () => {
-  const dirs = await makeDirs();
+  const dirs = await makeDirs('labq-docker-test-');
   await writeFile(join(dirs.input, 'in.txt'), 'from input\n');
   await writeFile(join(dirs.resource, 'ref.txt'), 'from resource\n');
   const { result, out } = await run(

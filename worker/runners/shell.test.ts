@@ -1,46 +1,25 @@
 // Bare shell runner against real processes: exit codes, output streams, scripts in several
 // interpreters, the environment contract, large output, and kills that reach every child.
 
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ShellRunner } from './shell.js';
-import type { ExecutionDirs, OutputStream, RunSpec } from './types.js';
+import type { RunSpec } from './types.js';
+import { collector, makeDirs } from '../../e2e/support/runnerSpec.js';
 
 const runner = new ShellRunner();
-const scratch: string[] = [];
-after(() => Promise.all(scratch.map((dir) => rm(dir, { recursive: true, force: true }))));
 
-async function makeDirs(): Promise<ExecutionDirs> {
-  const base = await mkdtemp(join(tmpdir(), 'labq-shell-test-'));
-  const dirs = { input: join(base, 'input'), output: join(base, 'output'), temp: join(base, 'temp'), resource: join(base, 'resource') };
-  for (const dir of Object.values(dirs)) await mkdir(dir);
-  scratch.push(base);
-  return dirs;
-}
 
-function collector() {
-  const chunks: Record<OutputStream, Buffer[]> = { stdout: [], stderr: [] };
-  const order: OutputStream[] = [];
-  return {
-    onOutput(stream: OutputStream, chunk: Buffer) {
-      chunks[stream].push(chunk);
-      order.push(stream);
-    },
-    text: (stream: OutputStream) => Buffer.concat(chunks[stream]).toString(),
-    order,
-  };
-}
 
 async function spec(command: string, extra: Partial<RunSpec> = {}) {
   const out = collector();
   const s: RunSpec = {
-    executionId: 1, command, shell: 'sh', containerOptions: [], env: {}, dirs: await makeDirs(), cpus: 1,
+    executionId: 1, command, shell: 'sh', containerOptions: [], env: {}, dirs: await makeDirs('labq-shell-test-'), cpus: 1,
     onOutput: out.onOutput, ...extra,
   };
   return { spec: s, out };
