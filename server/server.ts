@@ -21,6 +21,8 @@ export interface RunningServer {
   pool: Pool;
   hub: ListenHub;
   settings: QueueSettings;
+  /** Whether this process leads the reaper now. */
+  reaperLeads(): boolean;
   close(): Promise<void>;
 }
 
@@ -47,6 +49,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     pool,
     hub,
     settings,
+    reaperLeads: () => reaper.isLeader,
     async close() {
       await reaper.stop();
       await hub.stop();
