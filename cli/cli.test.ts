@@ -432,6 +432,21 @@ describe('labq up with its local worker', () => {
     const again = await labqJson(dataDir, ['task', 'show', String(submitted.id)]);
     assert.equal(again.status, 'succeeded', 'the running labq still answers after the rebuild');
 
+    const created = await labq(dataDir, ['admin', 'token', 'create', 'remote-worker', '--role', 'worker']);
+    assert.equal(created.code, 0, created.stderr);
+    const secret = created.stdout.trim();
+    assert.match(secret, /^labq_/);
+    const withIt = await fetch(`${up.url}/api/v1/workers`, { headers: { authorization: `Bearer ${secret}` } });
+    assert.equal(withIt.status, 200);
+    const listed = await labqJson(dataDir, ['admin', 'token', 'list', '--json']);
+    assert.deepEqual(listed.find((t: any) => t.name === 'remote-worker')?.role, 'worker');
+    assert.ok(!JSON.stringify(listed).includes(secret), 'the list never shows a secret');
+    const duplicate = await labq(dataDir, ['admin', 'token', 'create', 'remote-worker']);
+    assert.notEqual(duplicate.code, 0);
+    assert.equal((await labq(dataDir, ['admin', 'token', 'revoke', 'remote-worker'])).code, 0);
+    const revoked = await fetch(`${up.url}/api/v1/workers`, { headers: { authorization: `Bearer ${secret}` } });
+    assert.equal(revoked.status, 401);
+
     const badPort = await labq(dataDir, ['task', 'list'], { LABQ_PORT: 'abc' });
     assert.equal(badPort.code, 0, 'a bad LABQ_PORT does not break client commands');
     assert.equal((await interrupt(up)).code, 0);

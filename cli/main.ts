@@ -2,12 +2,9 @@
 // The `labq` command.
 import { Command, Option } from 'commander';
 import { LabqApiError } from '../shared/client.js';
-import { connectPool } from '../server/db/pool.js';
-import { migrate } from '../server/db/migrate.js';
-import { runningEmbeddedUrl, startEmbeddedPostgres } from '../server/db/embedded.js';
-import { rebuildProjections } from '../server/admin/rebuild.js';
 import { DEFAULT_HOST, DEFAULT_PORT, defaultDataDir } from '../server/config.js';
 import { port } from './format.js';
+import { adminCommands } from './admin.js';
 import { serve } from './serve.js';
 import { taskCommands } from './tasks.js';
 import { workerCommands } from './worker.js';
@@ -70,28 +67,7 @@ taskCommands(program, flags);
 workflowCommands(program, flags);
 workerCommands(program, flags);
 
-const admin = program.command('admin').description('administration');
-admin
-  .command('rebuild')
-  .description('replay the whole event log into fresh projections')
-  .addOption(new Option('--database-url <url>', 'external PostgreSQL; absent: the embedded one, running or not').env('DATABASE_URL'))
-  .action(async (o) => {
-    const dataDir = flags().dataDir ?? defaultDataDir();
-    // Next to a running labq, use its database (commands wait for the rebuild); else start it.
-    const running = o.databaseUrl ? null : await runningEmbeddedUrl(dataDir);
-    const embedded = o.databaseUrl || running ? null : await startEmbeddedPostgres({ dataDir });
-    const url = o.databaseUrl ?? running ?? embedded!.url;
-    try {
-      await migrate(url);
-      const pool = await connectPool(url);
-      const total = await rebuildProjections(pool, (n) => process.stderr.write(`\rreplayed ${n} events`));
-      await pool.end();
-      process.stderr.write('\n');
-      process.stdout.write(`rebuilt projections from ${total} events\n`);
-    } finally {
-      await embedded?.stop();
-    }
-  });
+adminCommands(program, flags);
 
 program.parseAsync(process.argv).catch((error) => {
   if (error instanceof LabqApiError) {

@@ -73,6 +73,7 @@ export const EVENT_CATALOGUE = {
     stream: 'execution',
     data: z.object({ task_id: Id, grace_seconds: z.number().int() }),
   },
+  'token.revoked': { stream: 'token', data: z.object({ name: z.string() }) },
   'token.created': {
     stream: 'token',
     data: z.object({ name: z.string(), role: z.string() }),

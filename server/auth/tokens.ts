@@ -31,6 +31,17 @@ export async function createToken(pool: Pool, name: string, role: Role, meta: Ev
   return value;
 }
 
+/** Revokes a token by name; recorded as token.revoked. Unknown or already revoked: an error. */
+export async function revokeToken(pool: Pool, name: string, meta: EventMeta): Promise<void> {
+  await pool.transaction(async (tx) => {
+    const row = await tx.maybeOne(sql.unsafe`SELECT id FROM api_tokens WHERE name = ${name} AND revoked_at IS NULL FOR UPDATE`);
+    if (!row) throw new Error(`no live token named "${name}"`);
+    await tx.query(sql.unsafe`UPDATE api_tokens SET revoked_at = now() WHERE id = ${row.id}`);
+    const version = Number(await tx.oneFirst(sql.unsafe`SELECT max(version) FROM events WHERE stream_type = 'token' AND stream_id = ${row.id}`));
+    await recordEvents(tx, [{ type: 'token.revoked', streamId: row.id, version: version + 1, data: { name } }], meta);
+  });
+}
+
 export async function verifyToken(db: Db, value: string): Promise<Identity | null> {
   const row = await db.maybeOne(sql.unsafe`
     SELECT id, name, role FROM api_tokens WHERE token_hash = ${sql.binary(hash(value))} AND revoked_at IS NULL`);
