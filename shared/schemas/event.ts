@@ -18,6 +18,7 @@ const Cursor = z.string().refine(isCursor, 'a cursor `<xid>-<position>` from a p
 export const EventRecord = z.object({
   id: z.string().describe('the cursor of this event: `<xid>-<position>`; resume after it with `after` or Last-Event-ID'),
   position: Id,
+  xid: z.string().describe('the id of the transaction that wrote the event (PostgreSQL xid8)'),
   stream_type: StreamType,
   stream_id: Id,
   version: z.number().int(),
