@@ -39,13 +39,20 @@ export class Reaper {
   private async tick(): Promise<void> {
     try {
       if (!this.leader) await this.tryLead();
-      if (!this.leader) return;
+    } catch (error) {
+      this.log(`reaper: cannot take the lead: ${(error as Error).message}`);
+      await this.resign();
+      return;
+    }
+    if (!this.leader) return;
+    // A failed round is just tried again next tick: resigning would make the next leader
+    // extend every lease, delaying the loss of dead workers' tasks each time.
+    try {
       const lost = await expireLeases(this.pool, this.settings.maxLostExecutions);
       if (lost.length) this.log(`reaper: ${lost.length} execution(s) lost (lease expired): ${lost.join(', ')}`);
       await markWorkersAbsent(this.pool, this.settings.offlineAfterSeconds, this.settings.leaseSeconds);
     } catch (error) {
       this.log(`reaper: ${(error as Error).message}`);
-      await this.resign();
     }
   }
 

@@ -40,11 +40,13 @@ export interface WorkerOptions {
 const backoff = (attempt: number) => Math.min(250 * 2 ** attempt, 5000);
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
+    const done = () => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
       resolve();
-    }, { once: true });
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
   });
 
 export class WorkerDaemon {
@@ -252,6 +254,7 @@ export class WorkerDaemon {
       try {
         response = await this.client.pollWorker(this.id, {
           holding: [...this.executions.keys()],
+          killing: [...this.executions.values()].filter((e) => e.killing).map((e) => e.executionId),
           want,
           settings_version: this.settingsVersion,
           wait_seconds: waitSeconds,

@@ -65,6 +65,10 @@ export class Execution {
     void this.handle?.kill(this.killGraceMs);
   }
 
+  get killing(): boolean {
+    return this.killGraceMs !== null;
+  }
+
   /** The server says this execution is no longer ours: stop it and report nothing more. */
   abandon(): void {
     this.abandoned = true;

@@ -17,6 +17,7 @@ export class Slots {
   }
 
   acquire(signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.used < this.size && this.waiting.length === 0) {
       this.used++;
       return Promise.resolve();

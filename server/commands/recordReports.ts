@@ -30,8 +30,14 @@ export class ExecutionGone extends ProblemError {
   }
 }
 
-async function finish(tx: Db, x: { id: number; task_id: number; version: number }, report: Extract<Report, { kind: 'finish' }>, settings: QueueSettings, meta: EventMeta) {
-  const taskStatus = await taskOutcome(tx, x.task_id, report.status, settings.maxLostExecutions);
+async function finish(
+  tx: Db, x: { id: number; task_id: number; version: number; kill_requested_at: string | null },
+  report: Extract<Report, { kind: 'finish' }>, settings: QueueSettings, meta: EventMeta,
+) {
+  // A task someone asked to kill is not retried, even if it ended on its own first.
+  const taskStatus = x.kill_requested_at !== null && report.status !== 'succeeded'
+    ? 'cancelled'
+    : await taskOutcome(tx, x.task_id, report.status, settings.maxLostExecutions);
   await recordEvents(tx, [{
     type: 'execution.finished',
     streamId: x.id,
@@ -49,7 +55,7 @@ export async function recordReports(pool: Pool, executionId: number, reports: Re
     const taskId = await tx.maybeOneFirst(sql.unsafe`SELECT task_id FROM executions WHERE id = ${executionId}`);
     if (taskId === null) throw notFound(`execution ${executionId}`);
     await tx.query(sql.unsafe`SELECT 1 FROM tasks WHERE id = ${taskId} FOR UPDATE`);
-    const x = await tx.one(sql.unsafe`SELECT id, task_id, status, version FROM executions WHERE id = ${executionId} FOR UPDATE`);
+    const x = await tx.one(sql.unsafe`SELECT id, task_id, status, version, kill_requested_at FROM executions WHERE id = ${executionId} FOR UPDATE`);
     let status: string = x.status;
     let version: number = x.version;
     let chunks: Chunk[] = [];
@@ -70,7 +76,7 @@ export async function recordReports(pool: Pool, executionId: number, reports: Re
         await recordEvents(tx, [{ type: 'execution.phase', streamId: executionId, version: ++version, data: { task_id: x.task_id, phase: report.phase } }], meta);
         status = report.phase;
       } else if (LIVE.includes(status)) {
-        await finish(tx, { id: executionId, task_id: x.task_id, version }, report, settings, meta);
+        await finish(tx, { id: executionId, task_id: x.task_id, version, kill_requested_at: x.kill_requested_at }, report, settings, meta);
         version++;
         status = report.status;
       } else if (status !== report.status) {

@@ -1,8 +1,14 @@
 // Moves the dependents of tasks that just ended: a waiting task whose dependencies have
 // all succeeded becomes pending (task.released); a waiting task that depends, directly or
 // through other waiting tasks, on one that failed or was cancelled becomes blocked
-// (task.blocked). Runs inside the command that ended the tasks, so no task is left
-// waiting on a dependency that already ended.
+// (task.blocked). Runs inside the command that ended the tasks.
+//
+// Two dependencies of one task may end at the same moment in two transactions, each not
+// yet seeing the other. So the waiting tasks concerned are locked first, in id order; a
+// transaction that waited for such a lock then reads their dependencies again with a fresh
+// snapshot (READ COMMITTED: every statement gets one) and sees the other's commit, so the
+// last of the two releases the task. Versions are read under the lock too, so a kill racing
+// this command cannot write the same event version.
 import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import type { Db } from '../db/pool.js';
@@ -10,21 +16,31 @@ import { recordEvents } from '../events/recordEvents.js';
 
 export async function releaseDependents(tx: Db, endedTaskIds: number[], meta: EventMeta): Promise<void> {
   if (endedTaskIds.length === 0) return;
+  const ended = sql.array(endedTaskIds, 'int8');
+  const concerned = (await tx.anyFirst(sql.unsafe`
+    WITH RECURSIVE chain(id) AS (
+      SELECT t.id FROM tasks t WHERE t.status = 'waiting' AND t.depends_on && ${ended}
+      UNION
+      SELECT t.id FROM tasks t JOIN chain c ON t.depends_on @> ARRAY[c.id] WHERE t.status = 'waiting'
+    )
+    SELECT id FROM chain`)) as number[];
+  if (concerned.length === 0) return;
+  await tx.query(sql.unsafe`SELECT 1 FROM tasks WHERE id = ANY(${sql.array(concerned, 'int8')}) ORDER BY id FOR UPDATE`);
   const ready = await tx.any(sql.unsafe`
     SELECT t.id, t.version FROM tasks t
-    WHERE t.status = 'waiting' AND t.depends_on && ${sql.array(endedTaskIds, 'int8')}
+    WHERE t.id = ANY(${sql.array(concerned, 'int8')}) AND t.status = 'waiting' AND t.depends_on && ${ended}
       AND NOT EXISTS (SELECT 1 FROM tasks d WHERE d.id = ANY(t.depends_on) AND d.status <> 'succeeded')
-    ORDER BY t.id
-    FOR UPDATE OF t`);
+    ORDER BY t.id`);
   const blocked = await tx.any(sql.unsafe`
     WITH RECURSIVE failed AS (
-      SELECT id FROM tasks WHERE id = ANY(${sql.array(endedTaskIds, 'int8')}) AND status IN ('failed', 'cancelled')
+      SELECT id FROM tasks WHERE id = ANY(${ended}) AND status IN ('failed', 'cancelled')
     ), chain(id, dependency) AS (
       SELECT t.id, f.id FROM tasks t JOIN failed f ON t.depends_on @> ARRAY[f.id] WHERE t.status = 'waiting'
       UNION
       SELECT t.id, c.id FROM tasks t JOIN chain c ON t.depends_on @> ARRAY[c.id] WHERE t.status = 'waiting'
     )
     SELECT DISTINCT ON (t.id) t.id, t.version, c.dependency FROM chain c JOIN tasks t ON t.id = c.id
+    WHERE t.id = ANY(${sql.array(concerned, 'int8')})
     ORDER BY t.id, c.dependency`);
   await recordEvents(tx, [
     ...ready.map((t) => ({ type: 'task.released' as const, streamId: t.id, version: t.version + 1, data: { reason: 'dependencies succeeded' } })),

@@ -47,7 +47,9 @@ async function resolveWorkflows(tx: Db, defs: TaskDefinition[], field: (i: numbe
 async function dependencyStatuses(tx: Db, defs: TaskDefinition[], field: (i: number) => string, errors: FieldError[]) {
   const ids = [...new Set(defs.flatMap((d) => d.depends_on))];
   const statuses = new Map<number, TaskStatus>();
-  for (const row of await tx.any(sql.unsafe`SELECT id, status FROM tasks WHERE id = ANY(${sql.array(ids, 'int8')})`)) {
+  // FOR SHARE: a dependency ending meanwhile either waits for this submit (and then sees the
+  // new task among its dependents) or has ended before these statuses are read.
+  for (const row of await tx.any(sql.unsafe`SELECT id, status FROM tasks WHERE id = ANY(${sql.array(ids, 'int8')}) ORDER BY id FOR SHARE`)) {
     statuses.set(row.id, row.status);
   }
   defs.forEach((d, i) =>

@@ -3,10 +3,22 @@
 // programming error can never write a malformed event. The per-stream version is unique
 // with the stream: two writers racing on one stream make one of them fail, which is the
 // optimistic concurrency the projections rely on.
-import { sql } from 'slonik';
+import { sql, UniqueIntegrityConstraintViolationError } from 'slonik';
 import { EVENT_CATALOGUE, type EventMeta } from '../../shared/events.js';
 import type { Db } from '../db/pool.js';
 import type { NewEvent, StoredEvent } from './types.js';
+
+/**
+ * Another transaction appended to one of these streams first. It carries SQLSTATE 40001
+ * (serialization failure), so slonik runs the whole command again on fresh state, as it
+ * does for deadlocks; when the retries run out, the API answers 503.
+ */
+export class StreamVersionConflict extends Error {
+  readonly code = '40001';
+  constructor() {
+    super('a concurrent change to the same stream won; retry');
+  }
+}
 
 export const STORED_EVENT_COLUMNS = sql.fragment`
   position, xid::text AS xid, stream_type, stream_id, version, type, data, meta,
@@ -28,6 +40,11 @@ export async function appendEvents(db: Db, events: NewEvent[], meta: EventMeta):
     SELECT e.stream_type, e.stream_id, e.version, e.type, e.data, ${sql.jsonb(meta as any)}
     FROM jsonb_to_recordset(${sql.jsonb(rows)}) AS e(i int, stream_type text, stream_id bigint, version int, type text, data jsonb)
     ORDER BY e.i
-    RETURNING ${STORED_EVENT_COLUMNS}`);
+    RETURNING ${STORED_EVENT_COLUMNS}`).catch((error) => {
+    if (error instanceof UniqueIntegrityConstraintViolationError && error.constraint === 'events_stream_version') {
+      throw new StreamVersionConflict();
+    }
+    throw error;
+  });
   return [...stored].sort((a, b) => a.position - b.position) as StoredEvent[];
 }

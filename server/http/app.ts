@@ -29,6 +29,12 @@ function sendProblem(ctx: Context, problem: ProblemError): void {
   };
 }
 
+/** Serialization failures and deadlocks (SQLSTATE class 40) that outlived the retries. */
+function isContention(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'string' && code.startsWith('40');
+}
+
 function isDatabaseDown(error: unknown): boolean {
   const name = (error as Error)?.constructor?.name ?? '';
   return /ConnectionError|BackendTerminated/.test(name) || (error as NodeJS.ErrnoException)?.code === 'ECONNREFUSED';
@@ -55,6 +61,10 @@ export function createApp(context: ServerContext): Koa {
         return;
       }
       if (error instanceof ProblemError) return sendProblem(ctx, error);
+      if (isContention(error)) {
+        ctx.set('retry-after', '1');
+        return sendProblem(ctx, new ProblemError(503, 'Service unavailable', 'too many concurrent changes to the same data; retry shortly'));
+      }
       if (isDatabaseDown(error)) {
         return sendProblem(ctx, new ProblemError(503, 'Service unavailable', 'the database is unreachable; retry shortly'));
       }

@@ -20,9 +20,12 @@ export interface PollRequest {
   want: number;
   settings_version: number;
   wait_seconds: number;
+  killing: number[];
 }
 
-async function pollRound(pool: Pool, workerId: number, request: PollRequest, settings: QueueSettings, meta: EventMeta): Promise<PollResponse> {
+async function pollRound(
+  pool: Pool, workerId: number, request: PollRequest, settings: QueueSettings, meta: EventMeta, signal: AbortSignal,
+): Promise<PollResponse> {
   return pool.transaction(async (tx) => {
     const worker = await tx.maybeOne(sql.unsafe`
       SELECT id, name, hostname, cpus, memory_mb, docker, gpus, capabilities, tags, concurrency, prefetch, paused, version
@@ -37,7 +40,8 @@ async function pollRound(pool: Pool, workerId: number, request: PollRequest, set
       ORDER BY id`);
     const live = Number(await tx.oneFirst(sql.unsafe`
       SELECT count(*) FROM executions WHERE worker_id = ${workerId} AND status = ANY(${sql.array(LIVE, 'text')})`));
-    const capacity = worker.paused ? 0 : Math.max(0, worker.concurrency + worker.prefetch - live);
+    // Nothing is claimed for a worker that hung up: it would never learn of it.
+    const capacity = worker.paused || signal.aborted ? 0 : Math.max(0, worker.concurrency + worker.prefetch - live);
     const assignments = await claimTasks(tx, worker as any, Math.min(request.want, capacity), settings.leaseSeconds, meta);
     const current = await tx.one(sql.unsafe`SELECT concurrency, prefetch, tags, paused, settings_version FROM workers WHERE id = ${workerId}`);
     return {
@@ -51,8 +55,10 @@ async function pollRound(pool: Pool, workerId: number, request: PollRequest, set
   });
 }
 
-const worthAnswering = (r: PollResponse, knownVersion: number) =>
-  r.assignments.length > 0 || r.kill.length > 0 || r.abandon.length > 0 || r.settings_version !== knownVersion;
+/** Kill orders the worker already carries out do not end a parked poll: only news does. */
+const worthAnswering = (r: PollResponse, request: PollRequest) =>
+  r.assignments.length > 0 || r.abandon.length > 0 || r.settings_version !== request.settings_version ||
+  r.kill.some((k) => !request.killing.includes(k.execution_id));
 
 export async function poll(
   pool: Pool, hub: ListenHub, workerId: number, request: PollRequest, settings: QueueSettings, meta: EventMeta, signal: AbortSignal,
@@ -74,8 +80,8 @@ export async function poll(
       dirty = false;
       // A worker that hung up would never receive what a further round claims for it.
       if (round > 0 && signal.aborted) return emptyAnswer!;
-      const response = await pollRound(pool, workerId, request, settings, meta);
-      if (worthAnswering(response, request.settings_version) || Date.now() >= deadline || signal.aborted) return response;
+      const response = await pollRound(pool, workerId, request, settings, meta, signal);
+      if (worthAnswering(response, request) || Date.now() >= deadline || signal.aborted) return response;
       emptyAnswer = response;
       if (!dirty) {
         await new Promise<void>((resolve) => {

@@ -70,6 +70,8 @@ export const PollBody = z.strictObject({
   /** The settings version the worker knows: a different one ends a parked poll at once. */
   settings_version: z.number().int().min(0).default(0),
   wait_seconds: z.number().min(0).max(60).default(20),
+  /** Executions the worker is already killing: their kill orders need not end a parked poll. */
+  killing: z.array(Id).max(10_000).default([]),
 });
 export type PollBody = z.input<typeof PollBody>;
 
@@ -93,12 +95,12 @@ export const PollResponse = z.object({
 export type PollResponse = z.infer<typeof PollResponse>;
 
 export const Report = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('output'), stream: z.enum(['stdout', 'stderr']), seq: z.number().int().min(0), data: z.base64().max(8 * 1024 * 1024) }),
+  z.strictObject({ kind: z.literal('output'), stream: z.enum(['stdout', 'stderr']), seq: z.number().int().min(0).max(2 ** 31 - 1), data: z.base64().max(8 * 1024 * 1024) }),
   z.strictObject({ kind: z.literal('phase'), phase: z.enum(['downloading', 'running', 'uploading']) }),
   z.strictObject({
     kind: z.literal('finish'),
     status: z.enum(['succeeded', 'failed', 'killed', 'refused']),
-    exit_code: z.number().int().nullable(),
+    exit_code: z.number().int().min(-(2 ** 31)).max(2 ** 31 - 1).nullable(),
     peak_memory_bytes: z.number().int().min(0).nullable(),
     error: z.string().max(10_000).nullable(),
   }),

@@ -25,7 +25,10 @@ export function workerRoutes(router: Router, { pool, hub, settings }: ServerCont
   });
   bind(router, 'pollWorker', async ({ params, body, meta, ctx }) => {
     const gone = new AbortController();
-    ctx.req.on('close', () => gone.abort());
+    // The request's own 'close' fires once its body is read; the response's tells a hang-up.
+    ctx.res.on('close', () => {
+      if (!ctx.res.writableFinished) gone.abort();
+    });
     ctx.req.socket.setTimeout(0);
     return poll(pool, hub, params.id, body, settings, meta, gone.signal);
   });

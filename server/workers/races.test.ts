@@ -1,0 +1,85 @@
+// Interleavings a review found wrong, kept as tests: dependencies ending at the same
+// moment, a poll whose worker hung up, a kill racing a failure, kill orders while parked,
+// and reports whose numbers do not fit the database.
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, test } from 'node:test';
+import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
+
+let ts: TestServer;
+let serial = 0;
+before(async () => {
+  ts = await startTestServer();
+});
+after(async () => ts.close());
+
+const register = async (tag: string, concurrency = 50) =>
+  ts.client.registerWorker({ name: `race-${++serial}`, hostname: 'h', cpus: 4, memory_mb: 4096, docker: false, concurrency, tags: [tag] });
+const finish = (x: number, status: 'succeeded' | 'failed' = 'succeeded') =>
+  ts.client.sendReports(x, { reports: [{ kind: 'finish', status, exit_code: status === 'succeeded' ? 0 : 1, peak_memory_bytes: null, error: null }] });
+
+test('two dependencies ending at the same moment release their dependent', async () => {
+  const w = await register('deps');
+  for (let i = 0; i < 20; i++) {
+    const { tasks: [a, b] } = await ts.client.submitTasks({ tasks: [{ command: 'true', tag: 'deps' }, { command: 'true', tag: 'deps' }] });
+    const { tasks: [c] } = await ts.client.submitTasks({ command: 'true', depends_on: [a!.id, b!.id], tag: 'deps' });
+    const { assignments } = await ts.client.pollWorker(w.id, { want: 2, wait_seconds: 0 });
+    assert.equal(assignments.length, 2);
+    await Promise.all(assignments.map((x) => finish(x.execution_id)));
+    assert.equal((await ts.client.getTask(c!.id)).status, 'pending', `round ${i}: the dependent is released`);
+    const next = await ts.client.pollWorker(w.id, { want: 5, wait_seconds: 0 });
+    for (const x of next.assignments) await finish(x.execution_id);
+  }
+});
+
+test('a poll whose worker hung up claims nothing for it', async () => {
+  const w = await register('hangup', 5);
+  const hangUp = new AbortController();
+  const parked = ts.client.pollWorker(w.id, { want: 1, wait_seconds: 8, settings_version: w.settings_version }, hangUp.signal).catch(() => 'aborted');
+  await sleep(300);
+  hangUp.abort();
+  assert.equal(await parked, 'aborted');
+  await sleep(300);
+  const { tasks: [t] } = await ts.client.submitTasks({ command: 'true', tag: 'hangup' });
+  await sleep(1000);
+  const task = await ts.client.getTask(t!.id);
+  assert.equal(task.status, 'pending');
+  assert.equal(task.attempts, 0);
+});
+
+test('a task asked to be killed is cancelled even when it fails on its own first', async () => {
+  const w = await register('killfail');
+  const { tasks: [t] } = await ts.client.submitTasks({ command: 'sleep 100', max_retries: 3, tag: 'killfail' });
+  const x = (await ts.client.pollWorker(w.id, { want: 1, wait_seconds: 0 })).assignments[0]!.execution_id;
+  assert.deepEqual(await ts.client.killTask(t!.id, 5), { result: 'kill_requested' });
+  await finish(x, 'failed');
+  assert.equal((await ts.client.getTask(t!.id)).status, 'cancelled');
+});
+
+test('a kill order the worker already carries out does not end its parked poll', async () => {
+  const w = await register('killpark', 1);
+  const { tasks: [t] } = await ts.client.submitTasks({ command: 'sleep 100', tag: 'killpark' });
+  const first = await ts.client.pollWorker(w.id, { want: 1, wait_seconds: 0, settings_version: w.settings_version });
+  const x = first.assignments[0]!.execution_id;
+  await ts.client.killTask(t!.id, 60);
+  const order = await ts.client.pollWorker(w.id, { want: 0, holding: [x], wait_seconds: 0, settings_version: first.settings_version });
+  assert.deepEqual(order.kill, [{ execution_id: x, grace_seconds: 60 }]);
+  // Parked with the kill known: the answer comes when the wait ends, still carrying the order.
+  const wake = setTimeout(() => void ts.client.updateWorker(w.id, { prefetch: 1 }), 1500);
+  const parked = await ts.client.pollWorker(w.id, { want: 0, holding: [x], killing: [x], wait_seconds: 30, settings_version: first.settings_version });
+  clearTimeout(wake);
+  assert.deepEqual(parked.kill, [{ execution_id: x, grace_seconds: 60 }]);
+  assert.equal(parked.settings.prefetch, 1, 'it parked until something new (a setting) came');
+});
+
+test('reports with numbers beyond the database’s integers are refused with 400', async () => {
+  const w = await register('ints', 2);
+  await ts.client.submitTasks({ tasks: [{ command: 'true', tag: 'ints' }, { command: 'true', tag: 'ints' }] });
+  const [x1, x2] = (await ts.client.pollWorker(w.id, { want: 2, wait_seconds: 0 })).assignments.map((a) => a.execution_id);
+  const seq = await http(ts, 'POST', `/api/v1/executions/${x1}/reports`, { reports: [{ kind: 'output', stream: 'stdout', seq: 2 ** 31, data: 'aGk=' }] });
+  assert.equal(seq.status, 400);
+  assert.equal(seq.json.errors[0].field, 'reports[0].seq');
+  const exit = await http(ts, 'POST', `/api/v1/executions/${x2}/reports`, { reports: [{ kind: 'finish', status: 'failed', exit_code: 2 ** 31, peak_memory_bytes: null, error: null }] });
+  assert.equal(exit.status, 400);
+  assert.equal(exit.json.errors[0].field, 'reports[0].exit_code');
+});
