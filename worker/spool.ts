@@ -21,6 +21,8 @@
 // buffered, send the pending reports in order, up to maxBatchBytes per call, retry with
 // exponential backoff until it works or the spool is closed.
 //
+// The on-disk format and the per-execution lane live in spoolFile.ts.
+//
 // API: open() first (loads what a previous process left and resumes its delivery).
 // output() collects task output into reports of at most OUTPUT_REPORT_BYTES, sealed when the
 // stream changes, the size is reached, another report is pushed, or at the next tick; chunks
@@ -32,17 +34,12 @@
 // undelivered reports, output being collected counting as one; drop() forgets an execution
 // and its files; close() writes what is buffered and stops.
 
-import { appendFile, mkdir, open as openFile, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, open as openFile, readdir, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OutputStream } from './runners/types.js';
+import { advanceSeq, Lane, parseReport, readLines, readState, removeFiles, type Report } from './spoolFile.js';
 
-export type Report =
-  | { kind: 'output'; executionId: number; stream: OutputStream; seq: number; data: string /* base64 */ }
-  | { kind: 'phase'; executionId: number; phase: 'downloading' | 'running' | 'uploading' }
-  | {
-      kind: 'finish'; executionId: number; status: 'succeeded' | 'failed' | 'killed' | 'refused';
-      exitCode: number | null; peakMemoryBytes: number | null; error: string | null;
-    };
+export type { Report };
 
 export type Deliver = (executionId: number, reports: Report[]) => Promise<void>;
 
@@ -63,40 +60,6 @@ export const OUTPUT_REPORT_BYTES = 256 * 1024;
 const WRITE_AHEAD_BYTES = 1024 * 1024;
 /** A delivered part smaller than this is never worth compacting away. */
 const COMPACT_MIN_BYTES = 1024 * 1024;
-const READ_CHUNK_BYTES = 256 * 1024;
-
-interface Waiter { target: number; resolve: () => void; reject: (error: Error) => void }
-
-class Lane {
-  readonly log: string;
-  readonly state: string;
-  next: Record<OutputStream, number> = { stdout: 0, stderr: 0 };
-  collecting: { stream: OutputStream; chunks: Buffer[]; bytes: number } | null = null;
-  /** Lines pushed but not appended to the log yet. */
-  unwritten: string[] = [];
-  unwrittenBytes = 0;
-  pending = 0;
-  pushed = 0;
-  delivered = 0;
-  waiters: Waiter[] = [];
-  finished = false;
-  /** Byte offsets in the log: the first undelivered line, the end of what was appended. */
-  head = 0;
-  fileBytes = 0;
-  /** File operations run one at a time, in order. */
-  io: Promise<void>;
-  writeQueued = false;
-  pumping = false;
-  wake: (() => void) | null = null;
-  /** Dropped or finished: its loop stops and its files are no longer its own. */
-  gone = false;
-
-  constructor(dir: string, readonly id: number, after: Promise<void>) {
-    this.log = join(dir, `${id}.jsonl`);
-    this.state = join(dir, `${id}.state.json`);
-    this.io = after;
-  }
-}
 
 export class Spool {
   private readonly lanes = new Map<number, Lane>();
@@ -435,59 +398,5 @@ export class Spool {
       await this.rewrite(lane);
     }
     this.lanes.set(id, lane);
-  }
-}
-
-function advanceSeq(lane: Lane, report: Report): void {
-  if (report.kind === 'output') lane.next[report.stream] = Math.max(lane.next[report.stream], report.seq + 1);
-}
-
-async function removeFiles(lane: Lane): Promise<void> {
-  // State first: a log without state is redelivered from its start, never skipped.
-  await rm(lane.state, { force: true });
-  await rm(lane.log, { force: true });
-}
-
-async function readState(path: string): Promise<{ head: number; next: Record<OutputStream, number> }> {
-  try {
-    const { head, next } = JSON.parse(await readFile(path, 'utf8'));
-    if ([head, next?.stdout, next?.stderr].every(Number.isSafeInteger)) return { head, next: { stdout: next.stdout, stderr: next.stderr } };
-  } catch {
-    // Missing or unreadable: the log is read from its start; at worst a redelivery.
-  }
-  return { head: 0, next: { stdout: 0, stderr: 0 } };
-}
-
-function parseReport(text: string): Report | null {
-  try {
-    const value = JSON.parse(text);
-    return ['output', 'phase', 'finish'].includes(value?.kind) ? value : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The lines of a file between two byte offsets; the last one is incomplete if no newline ends it. */
-async function* readLines(path: string, start: number, end: number): AsyncGenerator<{ text: string; bytes: number; complete: boolean }> {
-  const file = await openFile(path, 'r');
-  try {
-    const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
-    let carry = Buffer.alloc(0);
-    for (let position = start; position < end;) {
-      const { bytesRead } = await file.read(chunk, 0, Math.min(chunk.length, end - position), position);
-      if (bytesRead === 0) break;
-      position += bytesRead;
-      const data = carry.length > 0 ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
-      let from = 0;
-      for (let newline = data.indexOf(10); newline !== -1; newline = data.indexOf(10, from)) {
-        yield { text: data.toString('utf8', from, newline), bytes: newline + 1 - from, complete: true };
-        from = newline + 1;
-      }
-      // Copied: `chunk` is reused by the next read.
-      carry = Buffer.from(data.subarray(from));
-    }
-    if (carry.length > 0) yield { text: carry.toString('utf8'), bytes: carry.length, complete: false };
-  } finally {
-    await file.close();
   }
 }

@@ -1,0 +1,103 @@
+// The spool's state on disk and in memory for one execution (a lane), the report format,
+// and the file helpers: reading the state file back, parsing report lines, reading lines
+// between byte offsets. worker/spool.ts owns delivery and ordering; this owns the format.
+import { open as openFile, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { OutputStream } from './runners/types.js';
+
+export type Report =
+  | { kind: 'output'; executionId: number; stream: OutputStream; seq: number; data: string /* base64 */ }
+  | { kind: 'phase'; executionId: number; phase: 'downloading' | 'running' | 'uploading' }
+  | {
+      kind: 'finish'; executionId: number; status: 'succeeded' | 'failed' | 'killed' | 'refused';
+      exitCode: number | null; peakMemoryBytes: number | null; error: string | null;
+    };
+
+const READ_CHUNK_BYTES = 256 * 1024;
+
+export interface Waiter { target: number; resolve: () => void; reject: (error: Error) => void }
+
+export class Lane {
+  readonly log: string;
+  readonly state: string;
+  next: Record<OutputStream, number> = { stdout: 0, stderr: 0 };
+  collecting: { stream: OutputStream; chunks: Buffer[]; bytes: number } | null = null;
+  /** Lines pushed but not appended to the log yet. */
+  unwritten: string[] = [];
+  unwrittenBytes = 0;
+  pending = 0;
+  pushed = 0;
+  delivered = 0;
+  waiters: Waiter[] = [];
+  finished = false;
+  /** Byte offsets in the log: the first undelivered line, the end of what was appended. */
+  head = 0;
+  fileBytes = 0;
+  /** File operations run one at a time, in order. */
+  io: Promise<void>;
+  writeQueued = false;
+  pumping = false;
+  wake: (() => void) | null = null;
+  /** Dropped or finished: its loop stops and its files are no longer its own. */
+  gone = false;
+
+  constructor(dir: string, readonly id: number, after: Promise<void>) {
+    this.log = join(dir, `${id}.jsonl`);
+    this.state = join(dir, `${id}.state.json`);
+    this.io = after;
+  }
+}
+
+export function advanceSeq(lane: Lane, report: Report): void {
+  if (report.kind === 'output') lane.next[report.stream] = Math.max(lane.next[report.stream], report.seq + 1);
+}
+
+export async function removeFiles(lane: Lane): Promise<void> {
+  // State first: a log without state is redelivered from its start, never skipped.
+  await rm(lane.state, { force: true });
+  await rm(lane.log, { force: true });
+}
+
+export async function readState(path: string): Promise<{ head: number; next: Record<OutputStream, number> }> {
+  try {
+    const { head, next } = JSON.parse(await readFile(path, 'utf8'));
+    if ([head, next?.stdout, next?.stderr].every(Number.isSafeInteger)) return { head, next: { stdout: next.stdout, stderr: next.stderr } };
+  } catch {
+    // Missing or unreadable: the log is read from its start; at worst a redelivery.
+  }
+  return { head: 0, next: { stdout: 0, stderr: 0 } };
+}
+
+export function parseReport(text: string): Report | null {
+  try {
+    const value = JSON.parse(text);
+    return ['output', 'phase', 'finish'].includes(value?.kind) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The lines of a file between two byte offsets; the last one is incomplete if no newline ends it. */
+export async function* readLines(path: string, start: number, end: number): AsyncGenerator<{ text: string; bytes: number; complete: boolean }> {
+  const file = await openFile(path, 'r');
+  try {
+    const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+    let carry = Buffer.alloc(0);
+    for (let position = start; position < end;) {
+      const { bytesRead } = await file.read(chunk, 0, Math.min(chunk.length, end - position), position);
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      const data = carry.length > 0 ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
+      let from = 0;
+      for (let newline = data.indexOf(10); newline !== -1; newline = data.indexOf(10, from)) {
+        yield { text: data.toString('utf8', from, newline), bytes: newline + 1 - from, complete: true };
+        from = newline + 1;
+      }
+      // Copied: `chunk` is reused by the next read.
+      carry = Buffer.from(data.subarray(from));
+    }
+    if (carry.length > 0) yield { text: carry.toString('utf8'), bytes: carry.length, complete: false };
+  } finally {
+    await file.close();
+  }
+}
