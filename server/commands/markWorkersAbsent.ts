@@ -10,7 +10,8 @@ export async function markWorkersAbsent(pool: Pool, offlineAfterSeconds: number,
   return pool.transaction(async (tx) => {
     const rows = await tx.any(sql.unsafe`
       SELECT w.id, w.version,
-             CASE WHEN l.last_seen_at < clock_timestamp() - make_interval(secs => ${lostAfterSeconds}) THEN 'lost' ELSE 'offline' END AS next
+             -- Always offline first, lost at a later round: the log shows both steps.
+             CASE WHEN w.status = 'online' THEN 'offline' ELSE 'lost' END AS next
       FROM workers w JOIN worker_liveness l ON l.worker_id = w.id
       WHERE (w.status = 'online' AND l.last_seen_at < clock_timestamp() - make_interval(secs => ${offlineAfterSeconds}))
          OR (w.status = 'offline' AND l.last_seen_at < clock_timestamp() - make_interval(secs => ${lostAfterSeconds}))
