@@ -1,0 +1,75 @@
+// The auditing views answer, in plain SQL over the event log: per execution what ran,
+// where, on whose behalf, the phase times and how it ended; per event who did it.
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import pg from 'pg';
+import { startTestServer, type TestServer } from './support/server.js';
+import { startTestWorker, until } from './support/worker.js';
+
+let ts: TestServer;
+let db: pg.Client;
+let stopWorker: () => Promise<void>;
+
+before(async () => {
+  ts = await startTestServer();
+  db = new pg.Client({ connectionString: ts.databaseUrl });
+  await db.connect();
+  const worker = await startTestWorker(ts, { name: 'auditor-node', tags: ['audit'] });
+  stopWorker = () => worker.stop();
+});
+after(async () => {
+  await stopWorker();
+  await db.end();
+  await ts.close();
+});
+
+test('audit_executions: task, command, worker, who submitted and launched, phase times, exit code', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'labq-audit-'));
+  await mkdir(join(dir, 'in'));
+  await writeFile(join(dir, 'in', 'x.txt'), 'x');
+  const { tasks: [ok, bad] } = await ts.client.submitTasks({
+    tasks: [
+      { command: 'cp "$INPUT/x.txt" "$OUTPUT/y.txt"', inputs: [`file://${dir}/in/x.txt`], output: `file://${dir}/out/`, tag: 'audit' },
+      { command: 'exit 4', tag: 'audit' },
+    ],
+  });
+  for (const t of [ok!, bad!]) {
+    await until(`task ${t.id} to end`, async () => ['succeeded', 'failed'].includes((await ts.client.getTask(t.id)).status));
+  }
+  const { rows } = await db.query('SELECT * FROM audit_executions WHERE task_id = ANY($1) ORDER BY task_id', [[ok!.id, bad!.id]]);
+  assert.equal(rows.length, 2);
+  const [good, failed] = rows;
+  const actor = (await db.query("SELECT meta->>'actor' AS actor FROM events WHERE type = 'task.submitted' AND stream_id = $1", [ok!.id])).rows[0].actor;
+  assert.equal(good.command, 'cp "$INPUT/x.txt" "$OUTPUT/y.txt"');
+  assert.equal(good.image, null);
+  assert.equal(good.worker_name, 'auditor-node');
+  assert.equal(good.submitted_by, actor);
+  assert.equal(good.launched_by, actor);
+  assert.equal(good.attempt, 1);
+  assert.ok(good.assigned_at <= good.downloading_at && good.downloading_at <= good.running_at
+    && good.running_at <= good.uploading_at && good.uploading_at <= good.finished_at, 'phase times in order');
+  assert.equal(good.final_status, 'succeeded');
+  assert.equal(good.exit_code, 0);
+  assert.equal(failed.final_status, 'failed');
+  assert.equal(failed.exit_code, 4);
+  assert.equal(failed.downloading_at, null, 'no download phase without inputs');
+});
+
+test('audit_log: who did what, with the request id and source address', async () => {
+  const response = await fetch(`${ts.url}/api/v1/workflows`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ts.token}`, 'content-type': 'application/json', 'x-request-id': 'audit-req-1' },
+    body: JSON.stringify({ name: 'audited' }),
+  });
+  const workflow = (await response.json()) as { id: number };
+  const { rows } = await db.query("SELECT * FROM audit_log WHERE stream_type = 'workflow' AND stream_id = $1", [workflow.id]);
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0].type, 'workflow.created');
+  assert.equal(rows[0].request_id, 'audit-req-1');
+  assert.match(rows[0].source, /127\.0\.0\.1/);
+  assert.equal(rows[0].actor, (await db.query("SELECT name FROM api_tokens ORDER BY id DESC LIMIT 1")).rows[0].name);
+  assert.equal(rows[0].data.name, 'audited');
+});
