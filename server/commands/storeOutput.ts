@@ -1,6 +1,7 @@
 // Stores output chunks of an execution. Chunks are keyed by (execution, stream, seq), so
 // a batch re-sent after a lost answer stores nothing twice. Past the per-execution cap,
-// chunks are dropped and counted, and one truncation mark (stderr, seq -1) says so.
+// chunks are dropped and counted (once, even when re-sent), and one truncation mark
+// (stderr, seq -1) says so.
 import { sql } from 'slonik';
 import type { Db } from '../db/pool.js';
 
@@ -13,7 +14,9 @@ export interface Chunk {
 export async function storeOutput(tx: Db, executionId: number, chunks: Chunk[], capBytes: number): Promise<void> {
   if (chunks.length === 0) return;
   await tx.query(sql.unsafe`INSERT INTO execution_output_size (execution_id, bytes) VALUES (${executionId}, 0) ON CONFLICT DO NOTHING`);
-  const size = await tx.one(sql.unsafe`SELECT bytes, dropped FROM execution_output_size WHERE execution_id = ${executionId} FOR UPDATE`);
+  const size = await tx.one(sql.unsafe`
+    SELECT bytes, dropped, stdout_seen, stderr_seen FROM execution_output_size WHERE execution_id = ${executionId} FOR UPDATE`);
+  const seen = { stdout: size.stdout_seen as number, stderr: size.stderr_seen as number };
   const known = new Set(
     ((await tx.any(sql.unsafe`
       SELECT stream, seq FROM execution_output WHERE execution_id = ${executionId}
@@ -27,9 +30,12 @@ export async function storeOutput(tx: Db, executionId: number, chunks: Chunk[], 
     if (known.has(`${chunk.stream}:${chunk.seq}`)) continue;
     known.add(`${chunk.stream}:${chunk.seq}`);
     if (bytes + chunk.data.length > capBytes) {
-      dropped += chunk.data.length;
+      // Chunks come in order per stream: one not beyond the last seen was counted already.
+      if (chunk.seq > seen[chunk.stream]) dropped += chunk.data.length;
+      seen[chunk.stream] = Math.max(seen[chunk.stream], chunk.seq);
       continue;
     }
+    seen[chunk.stream] = Math.max(seen[chunk.stream], chunk.seq);
     bytes += chunk.data.length;
     keep.push(chunk);
   }
@@ -45,5 +51,7 @@ export async function storeOutput(tx: Db, executionId: number, chunks: Chunk[], 
       ON CONFLICT (execution_id, stream, seq) DO NOTHING`);
   }
   await tx.query(sql.unsafe`
-    UPDATE execution_output_size SET bytes = ${bytes}, dropped = dropped + ${dropped} WHERE execution_id = ${executionId}`);
+    UPDATE execution_output_size SET bytes = ${bytes}, dropped = dropped + ${dropped},
+      stdout_seen = ${seen.stdout}, stderr_seen = ${seen.stderr}
+    WHERE execution_id = ${executionId}`);
 }

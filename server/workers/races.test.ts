@@ -83,3 +83,21 @@ test('reports with numbers beyond the database’s integers are refused with 400
   assert.equal(exit.status, 400);
   assert.equal(exit.json.errors[0].field, 'reports[0].exit_code');
 });
+
+test('output dropped past the cap is counted once, however often it is re-sent', async () => {
+  const small = await startTestServer({ settings: { outputCapBytes: 10 } });
+  try {
+    const w = await small.client.registerWorker({ name: 'capped', hostname: 'h', cpus: 1, memory_mb: 100, docker: false, tags: ['cap'] });
+    await small.client.submitTasks({ command: 'true', tag: 'cap' });
+    const x = (await small.client.pollWorker(w.id, { want: 1, wait_seconds: 0 })).assignments[0]!.execution_id;
+    const chunk = (seq: number) => ({ kind: 'output' as const, stream: 'stdout' as const, seq, data: Buffer.from('12345678').toString('base64') });
+    for (let i = 0; i < 3; i++) await small.client.sendReports(x, { reports: [chunk(0), chunk(1), chunk(2)] });
+    const { sql } = await import('slonik');
+    const row = await small.server.pool.one(sql.unsafe`SELECT bytes, dropped FROM execution_output_size WHERE execution_id = ${x}`);
+    assert.deepEqual({ bytes: row.bytes, dropped: row.dropped }, { bytes: 8, dropped: 16 });
+    assert.deepEqual(await small.client.executionOutputSize(x), { stdout: 8, stderr: 0, truncated: true });
+    assert.match(await small.client.executionOutput(x), /^12345678\n\[labq: output truncated: more than 10 bytes; the rest was dropped\]\n$/);
+  } finally {
+    await small.close();
+  }
+});
