@@ -169,3 +169,25 @@ test('labq worker --exit-when-empty exits once nothing is left for it', async ()
   for (const t of tasks) assert.equal((await ts.client.getTask(t.id)).status, 'succeeded');
   assert.match(child.output(), /nothing left to do/);
 });
+
+test('prefetch: with one run slot, the next task downloads while the first runs, then waits for the slot', async () => {
+  await worker({ tags: ['prefetch'], concurrency: 1, prefetch: 1 });
+  const gate = join(dir, 'prefetch-gate');
+  await writeFile(join(dir, 'prefetch-input.txt'), 'data');
+  const { tasks: [first, second] } = await ts.client.submitTasks({
+    tasks: [
+      { command: `while [ ! -e ${gate} ]; do sleep 0.05; done`, tag: 'prefetch', priority: 1 },
+      { command: 'cat "$INPUT/prefetch-input.txt"', inputs: [`file://${dir}/prefetch-input.txt`], tag: 'prefetch' },
+    ],
+  });
+  await until('the first to run', async () => (await ts.client.getTask(first!.id)).status === 'running');
+  await until('the second to download ahead', async () => (await ts.client.getTask(second!.id)).status === 'downloading');
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal((await ts.client.getTask(second!.id)).status, 'downloading', 'it waits for the run slot');
+  await writeFile(gate, '');
+  assert.equal((await finished(second!.id)).status, 'succeeded');
+  const a = (await ts.client.getTask(first!.id)).executions[0]!;
+  const b = (await ts.client.getTask(second!.id)).executions[0]!;
+  assert.ok(b.downloading_at! < a.finished_at!, 'downloaded while the first ran');
+  assert.equal(await ts.client.executionOutput(b.id), 'data');
+});
