@@ -130,7 +130,8 @@ test('kill: a running task and its children die, a pending one is cancelled', as
   await until('the task to run', async () => (await ts.client.getTask(running!.id)).status === 'running');
   const child = Number(await until('pid file', async () => (await readFile(pidFile, 'utf8').catch(() => '')).trim() || undefined));
   const { tasks: [queued] } = await ts.client.submitTasks({ command: 'true', tag: 'kill', held: true });
-  assert.deepEqual(await ts.client.killTask(queued!.id), { result: 'cancelled' });
+  const cli = await run(process.execPath, [CLI, '--server', ts.url, '--token', ts.token, 'task', 'kill', String(queued!.id)]);
+  assert.equal(cli.stdout, `task ${queued!.id} cancelled\n`);
   assert.deepEqual(await ts.client.killTask(running!.id, 1), { result: 'kill_requested' });
   const t = await finished(running!.id);
   assert.equal(t.status, 'cancelled');
