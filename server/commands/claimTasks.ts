@@ -55,13 +55,6 @@ export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, 
   }
   if (picked.length === 0) return [];
   const ids = ((await tx.anyFirst(sql.unsafe`SELECT nextval('execution_ids') FROM generate_series(1, ${picked.length})`)) as number[]).map(Number);
-  const launchedBy = new Map<number, string | null>(
-    (await tx.any(sql.unsafe`
-      SELECT DISTINCT ON (stream_id) stream_id, meta->>'actor' AS actor FROM events
-      WHERE stream_type = 'task' AND stream_id = ANY(${sql.array(picked.map((t) => t.id), 'int8')})
-        AND type = 'task.submitted'
-      ORDER BY stream_id, version DESC`)).map((r) => [r.stream_id, r.actor]),
-  );
   const claimed = picked.map((task, i) => ({ execution_id: ids[i]!, attempt: task.attempts + 1, task }));
   await recordEvents(tx, claimed.map((c) => ({
     type: 'execution.assigned' as const,
@@ -69,7 +62,7 @@ export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, 
     version: 1,
     data: {
       task_id: c.task.id, worker_id: worker.id, worker_name: worker.name, attempt: c.attempt, command: c.task.command,
-      shell: c.task.shell, container: c.task.container, launched_by: launchedBy.get(c.task.id) ?? c.task.submitted_by,
+      shell: c.task.shell, container: c.task.container, launched_by: c.task.submitted_by,
     },
   })), meta);
   await tx.query(sql.unsafe`

@@ -52,9 +52,9 @@ export async function recordReports(pool: Pool, executionId: number, reports: Re
   await pool.transaction(async (tx) => {
     // Task before execution, the lock order of every command that touches both (killTask,
     // loseExecutions): two orders would deadlock under a kill racing a result.
-    const taskId = await tx.maybeOneFirst(sql.unsafe`SELECT task_id FROM executions WHERE id = ${executionId}`);
+    const taskId = await tx.maybeOneFirst(sql.unsafe`
+      SELECT t.id FROM executions x JOIN tasks t ON t.id = x.task_id WHERE x.id = ${executionId} FOR UPDATE OF t`);
     if (taskId === null) throw notFound(`execution ${executionId}`);
-    await tx.query(sql.unsafe`SELECT 1 FROM tasks WHERE id = ${taskId} FOR UPDATE`);
     const x = await tx.one(sql.unsafe`SELECT id, task_id, status, version, kill_requested_at FROM executions WHERE id = ${executionId} FOR UPDATE`);
     let status: string = x.status;
     let version: number = x.version;

@@ -25,7 +25,8 @@ async function registerOnce(pool: Pool, body: Registration, meta: EventMeta): Pr
         prefetch: body.prefetch, agent_version: body.agent_version ?? null,
       },
     }], meta);
-    await touchWorker(tx, id, meta);
+    // worker.registered leaves it online: only the liveness row is left to write.
+    await touchWorker(tx, { id, status: 'online', version: 0 }, meta);
     return id;
   });
 }

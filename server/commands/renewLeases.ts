@@ -4,17 +4,15 @@
 // whose answer never reached it) is returned so the caller can mark it lost.
 import { sql } from 'slonik';
 import type { Db } from '../db/pool.js';
-import { LIVE } from './loseExecutions.js';
 
-export async function renewLeases(tx: Db, workerId: number, holding: number[], leaseSeconds: number) {
+/** `live`: the worker's live executions, as the caller read them under the worker's lock. */
+export async function renewLeases(tx: Db, workerId: number, holding: number[], live: number[], leaseSeconds: number) {
   const renewed = new Set(
     (await tx.anyFirst(sql.unsafe`
       UPDATE execution_leases SET expires_at = clock_timestamp() + make_interval(secs => ${leaseSeconds})
       WHERE worker_id = ${workerId} AND execution_id = ANY(${sql.array(holding, 'int8')})
       RETURNING execution_id`)) as number[],
   );
-  const live = (await tx.anyFirst(sql.unsafe`
-    SELECT id FROM executions WHERE worker_id = ${workerId} AND status = ANY(${sql.array(LIVE, 'text')})`)) as number[];
   const held = new Set(holding);
   return {
     abandon: holding.filter((id) => !renewed.has(id)),

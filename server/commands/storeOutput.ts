@@ -1,5 +1,6 @@
-// Stores output chunks of an execution. Chunks are keyed by (execution, stream, seq), so
-// a batch re-sent after a lost answer stores nothing twice. Past the per-execution cap,
+// Stores output chunks of an execution. A batch re-sent after a lost answer stores nothing
+// twice: chunks at or below the last number seen per stream are skipped, and the key
+// (execution, stream, seq) backs that up. Past the per-execution cap,
 // chunks are dropped and counted (once, even when re-sent), and one truncation mark
 // (stderr, seq -1) says so.
 import { sql } from 'slonik';
@@ -13,29 +14,24 @@ export interface Chunk {
 
 export async function storeOutput(tx: Db, executionId: number, chunks: Chunk[], capBytes: number): Promise<void> {
   if (chunks.length === 0) return;
-  await tx.query(sql.unsafe`INSERT INTO execution_output_size (execution_id, bytes) VALUES (${executionId}, 0) ON CONFLICT DO NOTHING`);
+  // Creates or locks the execution's counters in one statement: its reports serialise here.
   const size = await tx.one(sql.unsafe`
-    SELECT bytes, dropped, stdout_seen, stderr_seen FROM execution_output_size WHERE execution_id = ${executionId} FOR UPDATE`);
-  const seen = { stdout: size.stdout_seen as number, stderr: size.stderr_seen as number };
-  const known = new Set(
-    ((await tx.any(sql.unsafe`
-      SELECT stream, seq FROM execution_output WHERE execution_id = ${executionId}
-        AND (stream, seq) IN (SELECT * FROM unnest(${sql.array(chunks.map((c) => c.stream), 'text')}, ${sql.array(chunks.map((c) => c.seq), 'int4')}))`)) as any[])
-      .map((r) => `${r.stream}:${r.seq}`),
-  );
+    INSERT INTO execution_output_size AS s (execution_id, bytes) VALUES (${executionId}, 0)
+    ON CONFLICT (execution_id) DO UPDATE SET bytes = s.bytes
+    RETURNING bytes, dropped, stdout_seen, stderr_seen`);
+  const seen: Record<Chunk['stream'], number> = { stdout: size.stdout_seen, stderr: size.stderr_seen };
   let bytes = size.bytes;
   let dropped = 0;
   const keep: Chunk[] = [];
   for (const chunk of chunks) {
-    if (known.has(`${chunk.stream}:${chunk.seq}`)) continue;
-    known.add(`${chunk.stream}:${chunk.seq}`);
+    // The worker's spool sends each stream's chunks in order: a number not beyond the last
+    // one seen is a re-sent chunk, stored or dropped (and counted) already.
+    if (chunk.seq <= seen[chunk.stream]) continue;
+    seen[chunk.stream] = chunk.seq;
     if (bytes + chunk.data.length > capBytes) {
-      // Chunks come in order per stream: one not beyond the last seen was counted already.
-      if (chunk.seq > seen[chunk.stream]) dropped += chunk.data.length;
-      seen[chunk.stream] = Math.max(seen[chunk.stream], chunk.seq);
+      dropped += chunk.data.length;
       continue;
     }
-    seen[chunk.stream] = Math.max(seen[chunk.stream], chunk.seq);
     bytes += chunk.data.length;
     keep.push(chunk);
   }

@@ -10,7 +10,7 @@ import type { Pool } from '../db/pool.js';
 import { notFound } from '../errors.js';
 import type { ListenHub } from '../listen/hub.js';
 import type { QueueSettings } from '../settings.js';
-import { claimTasks } from '../commands/claimTasks.js';
+import { claimTasks, type ClaimingWorker } from '../commands/claimTasks.js';
 import { LIVE, loseExecutions } from '../commands/loseExecutions.js';
 import { renewLeases } from '../commands/renewLeases.js';
 import { touchWorker } from '../commands/touchWorker.js';
@@ -27,29 +27,29 @@ async function pollRound(
   pool: Pool, workerId: number, request: PollRequest, settings: QueueSettings, meta: EventMeta, signal: AbortSignal,
 ): Promise<PollResponse> {
   return pool.transaction(async (tx) => {
+    // One read of the worker (locked: its polls serialise) and one of its live executions
+    // serve the whole round; nothing in it changes the worker's settings.
     const worker = await tx.maybeOne(sql.unsafe`
-      SELECT id, name, hostname, cpus, memory_mb, docker, gpus, capabilities, tags, concurrency, prefetch, paused, version
+      SELECT id, name, cpus, memory_mb, docker, gpus, capabilities, tags, concurrency, prefetch, paused, status, version,
+             settings_version
       FROM workers WHERE id = ${workerId} FOR UPDATE`);
     if (!worker) throw notFound(`worker ${workerId}`);
-    await touchWorker(tx, workerId, meta);
-    const { abandon, unheld } = await renewLeases(tx, workerId, request.holding, settings.leaseSeconds);
+    await touchWorker(tx, worker, meta);
+    const live = await tx.any(sql.unsafe`
+      SELECT id, kill_requested_at, kill_grace_seconds FROM executions
+      WHERE worker_id = ${workerId} AND status = ANY(${sql.array(LIVE, 'text')}) ORDER BY id`);
+    const { abandon, unheld } = await renewLeases(tx, workerId, request.holding, live.map((x) => x.id), settings.leaseSeconds);
     await loseExecutions(tx, unheld, 'its worker no longer holds it', settings.maxLostExecutions, meta);
-    const kill = await tx.any(sql.unsafe`
-      SELECT id AS execution_id, kill_grace_seconds AS grace_seconds FROM executions
-      WHERE worker_id = ${workerId} AND status = ANY(${sql.array(LIVE, 'text')}) AND kill_requested_at IS NOT NULL
-      ORDER BY id`);
-    const live = Number(await tx.oneFirst(sql.unsafe`
-      SELECT count(*) FROM executions WHERE worker_id = ${workerId} AND status = ANY(${sql.array(LIVE, 'text')})`));
+    const kept = live.filter((x) => !unheld.includes(x.id));
     // Nothing is claimed for a worker that hung up: it would never learn of it.
-    const capacity = worker.paused || signal.aborted ? 0 : Math.max(0, worker.concurrency + worker.prefetch - live);
-    const assignments = await claimTasks(tx, worker as any, Math.min(request.want, capacity), settings.leaseSeconds, meta);
-    const current = await tx.one(sql.unsafe`SELECT concurrency, prefetch, tags, paused, settings_version FROM workers WHERE id = ${workerId}`);
+    const capacity = worker.paused || signal.aborted ? 0 : Math.max(0, worker.concurrency + worker.prefetch - kept.length);
+    const assignments = await claimTasks(tx, worker as unknown as ClaimingWorker, Math.min(request.want, capacity), settings.leaseSeconds, meta);
     return {
       assignments,
-      kill: kill as PollResponse['kill'],
+      kill: kept.filter((x) => x.kill_requested_at !== null).map((x) => ({ execution_id: x.id, grace_seconds: x.kill_grace_seconds })),
       abandon,
-      settings: { concurrency: current.concurrency, prefetch: current.prefetch, tags: current.tags, paused: current.paused },
-      settings_version: current.settings_version,
+      settings: { concurrency: worker.concurrency, prefetch: worker.prefetch, tags: worker.tags, paused: worker.paused },
+      settings_version: worker.settings_version,
       lease_seconds: settings.leaseSeconds,
     };
   });

@@ -61,15 +61,15 @@ export function executionRoutes(router: Router, { pool, hub, settings }: ServerC
     try {
       while (!sse.closed) {
         // Read the status first: chunks stored before the execution ended are then all visible below.
-        const ended = !LIVE.includes((await getExecution(pool, id))!.status);
+        const { status } = (await getExecution(pool, id))!;
         const chunks = await readOutput(pool, id, after, query.stream, BATCH);
         for (const chunk of chunks) {
           await sse.send({ stream: chunk.stream, text: decoders[chunk.stream].write(chunk.data) }, String(chunk.n));
           after = chunk.n;
         }
         if (chunks.length === BATCH) continue;
-        if (ended) {
-          await sse.send({ status: (await getExecution(pool, id))!.status }, undefined, 'end');
+        if (!LIVE.includes(status)) {
+          await sse.send({ status }, undefined, 'end');
           break;
         }
         await sse.wait(30_000);
