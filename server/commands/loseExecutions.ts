@@ -1,8 +1,7 @@
 // Marks live executions lost (their lease expired, or their worker no longer holds them)
-// and puts their tasks back to pending per the retry policy — except a task someone asked
-// to kill, which is cancelled: its worker never confirmed the kill, but the task must not
-// run again. Each execution is re-checked under a row lock, so an execution that finished
-// meanwhile is left alone.
+// and decides what becomes of their tasks by the retry policy (commands/taskOutcome.ts).
+// Each execution is re-checked under a row lock, so an execution that finished meanwhile is
+// left alone.
 import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import type { Db } from '../db/pool.js';
@@ -25,8 +24,8 @@ export async function loseExecutions(tx: Db, executionIds: number[], reason: str
   const events = [];
   const ended: number[] = [];
   for (const x of live) {
-    const taskStatus = x.kill_requested_at !== null ? 'cancelled' : await taskOutcome(tx, x.task_id, 'lost', maxLost);
-    if (taskStatus === 'failed' || taskStatus === 'cancelled') ended.push(x.task_id);
+    const taskStatus = await taskOutcome(tx, x, 'lost', maxLost);
+    if (taskStatus !== 'pending') ended.push(x.task_id);
     events.push({ type: 'execution.lost' as const, streamId: x.id, version: x.version + 1, data: { task_id: x.task_id, reason, task_status: taskStatus } });
   }
   await recordEvents(tx, events, meta);

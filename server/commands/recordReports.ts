@@ -34,10 +34,7 @@ async function finish(
   tx: Db, x: { id: number; task_id: number; version: number; kill_requested_at: string | null },
   report: Extract<Report, { kind: 'finish' }>, settings: QueueSettings, meta: EventMeta,
 ) {
-  // A task someone asked to kill is not retried, even if it ended on its own first.
-  const taskStatus = x.kill_requested_at !== null && report.status !== 'succeeded'
-    ? 'cancelled'
-    : await taskOutcome(tx, x.task_id, report.status, settings.maxLostExecutions);
+  const taskStatus = await taskOutcome(tx, x, report.status, settings.maxLostExecutions);
   await recordEvents(tx, [{
     type: 'execution.finished',
     streamId: x.id,

@@ -1,16 +1,22 @@
 // What becomes of a task when one of its executions ends: the retry policy in one place.
 // A failed (or refused) execution counts against max_retries; a lost one does not, since
 // the task did nothing wrong, but a task whose executions keep being lost (it may be what
-// kills its workers) fails after maxLostExecutions losses.
+// kills its workers) fails after maxLostExecutions losses. A task someone asked to kill is
+// cancelled, never retried.
 import { sql } from 'slonik';
 import type { TaskStatus } from '../../shared/schemas/task.js';
 import type { Db } from '../db/pool.js';
 
 export type ExecutionEnd = 'succeeded' | 'failed' | 'killed' | 'refused' | 'lost';
 
-export async function taskOutcome(tx: Db, taskId: number, end: ExecutionEnd, maxLost: number): Promise<TaskStatus> {
+export async function taskOutcome(
+  tx: Db, execution: { task_id: number; kill_requested_at: string | null }, end: ExecutionEnd, maxLost: number,
+): Promise<TaskStatus> {
   if (end === 'succeeded') return 'succeeded';
-  if (end === 'killed') return 'cancelled';
+  // Someone asked to kill it: it is not run again, whether the kill landed or the execution
+  // failed or was lost before the order reached it.
+  if (end === 'killed' || execution.kill_requested_at !== null) return 'cancelled';
+  const taskId = execution.task_id;
   const row = await tx.one(sql.unsafe`
     SELECT t.max_retries,
            count(*) FILTER (WHERE x.status IN ('failed', 'refused')) AS failures,
