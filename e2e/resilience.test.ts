@@ -21,7 +21,7 @@ import Dockerode from 'dockerode';
 import { EXECUTION_LABEL } from '../worker/runners/docker.js';
 import { ensureTestImage } from './support/images.js';
 import { startTestServer, type TestServer } from './support/server.js';
-import { spawnWorker, startTestWorker, until, type WorkerProcess } from './support/worker.js';
+import { spawnWorker, startTestWorker, taskEnded, until, type WorkerProcess } from './support/worker.js';
 
 const SETTINGS = { leaseSeconds: 4, offlineAfterSeconds: 2 };
 
@@ -67,11 +67,6 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-const terminal = (ts: TestServer, id: number) =>
-  until(`task ${id} to end`, async () => {
-    const task = await ts.client.getTask(id);
-    return ['succeeded', 'failed', 'cancelled', 'blocked'].includes(task.status) && task;
-  });
 
 const taskStatus = (ts: TestServer, id: number, status: string) =>
   until(`task ${id} to be ${status}`, async () => (await ts.client.getTask(id)).status === status);
@@ -240,7 +235,7 @@ test('kill -9 of a worker mid-task: its execution is lost after the lease, anoth
   assert.deepEqual(statuses, ['offline', 'lost']);
 
   processWorker(t, ts, ['--name', 'kill9-b', '--state-dir', join(dir, 'b'), '--docker', 'off', '-c', '1', '--tags', 'kill9']);
-  const done = await terminal(ts, taskId);
+  const done = await taskEnded(ts, taskId);
   assert.equal(done.status, 'succeeded');
   const task = await ts.client.getTask(taskId);
   assert.deepEqual(task.executions.map((x) => [x.attempt, x.status]), [[1, 'lost'], [2, 'succeeded']]);
@@ -290,8 +285,8 @@ test('a server restart mid-run loses no output line and no result, and loses no 
   assert.ok(spooledLong.includes('"kind":"output"'), 'output produced while the server is down is spooled on disk');
 
   ts = await server(t, { databaseUrl: ts.databaseUrl, port });
-  const longDone = await terminal(ts, long!.id);
-  const shortDone = await terminal(ts, short!.id);
+  const longDone = await taskEnded(ts, long!.id);
+  const shortDone = await taskEnded(ts, short!.id);
   assert.equal(longDone.status, 'succeeded');
   assert.equal(shortDone.status, 'succeeded');
 
@@ -343,7 +338,7 @@ test('a worker restarted while its container runs re-attaches to it', async (t) 
   assert.equal((await docker.getContainer(container.Id).inspect()).State.Running, true, 'the container still runs');
 
   const second = processWorker(t, ts, args);
-  const done = await terminal(ts, taskId);
+  const done = await taskEnded(ts, taskId);
   assert.equal(done.status, 'succeeded', second.output());
   assert.match(second.output(), new RegExp(`re-attaching to the container of execution ${x}`));
   const task = await ts.client.getTask(taskId);
@@ -403,7 +398,7 @@ test('a worker cut off past its lease is told to abandon; its late reports are r
   // Both tasks went back to pending and another worker finishes them.
   const w2 = await startTestWorker(ts, { tags: ['cut'], concurrency: 2 });
   t.after(() => w2.stop());
-  for (const task of [quiet!, chatty!]) assert.equal((await terminal(ts, task.id)).status, 'succeeded');
+  for (const task of [quiet!, chatty!]) assert.equal((await taskEnded(ts, task.id)).status, 'succeeded');
 
   // Meanwhile the cut-off worker still runs both; let chatty succeed there too, into the spool.
   assert.ok(groupAlive(quietPid) && groupAlive(chattyPid), 'a cut-off worker keeps running its tasks');
@@ -469,7 +464,7 @@ test('a network freeze shorter than the lease costs nothing: the worker reconnec
   await sleep((lease * 1000) / 4);
   log('test: restore');
   await proxy.restore();
-  const done = await terminal(ts, submitted!.id);
+  const done = await taskEnded(ts, submitted!.id);
   assert.equal(done.status, 'succeeded', logs.join('\n'));
   const task = await ts.client.getTask(submitted!.id);
   assert.deepEqual(task.executions.map((e) => [e.id, e.attempt, e.status]), [[x, 1, 'succeeded']], `one execution, never lost; worker log:\n${logs.join('\n')}`);

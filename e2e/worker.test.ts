@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { sql } from 'slonik';
 import { startTestServer, type TestServer } from './support/server.js';
-import { CLI, spawnWorker, startTestWorker, until } from './support/worker.js';
+import { CLI, spawnWorker, startTestWorker, taskEnded, until } from './support/worker.js';
 
 const run = promisify(execFile);
 let ts: TestServer;
@@ -32,11 +32,6 @@ async function worker(options: Parameters<typeof startTestWorker>[1] = {}) {
   return w;
 }
 
-const finished = (id: number) =>
-  until(`task ${id} to end`, async () => {
-    const t = await ts.client.getTask(id);
-    return ['succeeded', 'failed', 'cancelled', 'blocked'].includes(t.status) && t;
-  });
 
 test('a task runs through its phases; exit codes, env and retries are reported', async () => {
   await worker({ tags: ['bare'], concurrency: 2 });
@@ -47,7 +42,7 @@ test('a task runs through its phases; exit codes, env and retries are reported',
       { command: `if [ -e ${dir}/second ]; then exit 0; fi; touch ${dir}/second; exit 1`, max_retries: 1, tag: 'bare' },
     ],
   });
-  const [ok, bad, retried] = await Promise.all(tasks.map((t) => finished(t.id)));
+  const [ok, bad, retried] = await Promise.all(tasks.map((t) => taskEnded(ts, t.id)));
   assert.equal(ok!.status, 'succeeded');
   assert.equal(bad!.status, 'failed');
   assert.equal(retried!.status, 'succeeded');
@@ -70,9 +65,9 @@ test('dependencies: released when they succeed, blocked when they fail', async (
   const { tasks: [b, c, d] } = await ts.client.submitTasks({
     tasks: [{ command: 'true', depends_on: [a!.id], tag: 'deps' }, { command: 'true', depends_on: [f!.id], tag: 'deps' }, { command: 'true', depends_on: [a!.id, f!.id], tag: 'deps' }],
   });
-  assert.equal((await finished(b!.id)).status, 'succeeded');
-  assert.equal((await finished(c!.id)).status, 'blocked');
-  assert.equal((await finished(d!.id)).status, 'blocked');
+  assert.equal((await taskEnded(ts, b!.id)).status, 'succeeded');
+  assert.equal((await taskEnded(ts, c!.id)).status, 'blocked');
+  assert.equal((await taskEnded(ts, d!.id)).status, 'blocked');
   const { tasks: [e] } = await ts.client.submitTasks({ command: 'true', depends_on: [c!.id], tag: 'deps' });
   assert.equal(e!.status, 'blocked', 'depending on a blocked task blocks at submit');
 });
@@ -113,8 +108,8 @@ test('a burst of output is kept whole up to the cap, then truncated with a mark'
       { command: 'head -c 3000000 /dev/zero | tr "\\0" "b"', tag: 'burst' },
     ],
   });
-  await finished(small!.id);
-  await finished(big!.id);
+  await taskEnded(ts, small!.id);
+  await taskEnded(ts, big!.id);
   const smallOut = await ts.client.executionOutput((await ts.client.getTask(small!.id)).execution_id!);
   assert.equal(smallOut, 'a'.repeat(200000) + '\n');
   const bigOut = await ts.client.executionOutput((await ts.client.getTask(big!.id)).execution_id!);
@@ -133,7 +128,7 @@ test('kill: a running task and its children die, a pending one is cancelled', as
   const cli = await run(process.execPath, [CLI, '--server', ts.url, '--token', ts.token, 'task', 'kill', String(queued!.id)]);
   assert.equal(cli.stdout, `task ${queued!.id} cancelled\n`);
   assert.deepEqual(await ts.client.killTask(running!.id, 1), { result: 'kill_requested' });
-  const t = await finished(running!.id);
+  const t = await taskEnded(ts, running!.id);
   assert.equal(t.status, 'cancelled');
   assert.equal((await ts.client.getTask(running!.id)).executions[0]!.status, 'killed');
   assert.throws(() => process.kill(child, 0), 'the child process is gone');
@@ -157,7 +152,7 @@ test('a live concurrency change takes effect at the next poll, without a restart
   assert.equal(updated.concurrency, 3);
   await until('three running', async () => (await running()) === 3);
   await writeFile(release, '');
-  for (const t of tasks) assert.equal((await finished(t.id)).status, 'succeeded');
+  for (const t of tasks) assert.equal((await taskEnded(ts, t.id)).status, 'succeeded');
   assert.equal((await ts.client.getWorker(w.id)).concurrency, 3);
   const changes = await ts.server.pool.anyFirst(sql.unsafe`SELECT data FROM events WHERE type = 'worker.settings_changed' AND stream_id = ${w.id}`);
   assert.deepEqual(changes, [{ concurrency: 3 }]);
@@ -186,7 +181,7 @@ test('prefetch: with one run slot, the next task downloads while the first runs,
   await new Promise((r) => setTimeout(r, 500));
   assert.equal((await ts.client.getTask(second!.id)).status, 'downloading', 'it waits for the run slot');
   await writeFile(gate, '');
-  assert.equal((await finished(second!.id)).status, 'succeeded');
+  assert.equal((await taskEnded(ts, second!.id)).status, 'succeeded');
   const a = (await ts.client.getTask(first!.id)).executions[0]!;
   const b = (await ts.client.getTask(second!.id)).executions[0]!;
   assert.ok(b.downloading_at! < a.finished_at!, 'downloaded while the first ran');

@@ -6,7 +6,7 @@ import { z } from 'zod/v4';
 import { IdParam, PageQuery, page } from './schemas/common.js';
 import { EventPage, EventPageQuery, EventRecord, EventStreamQuery } from './schemas/event.js';
 import { Execution } from './schemas/execution.js';
-import { SubmitTasksBody, SubmitTasksResponse, Task, TaskInput, TaskListQuery } from './schemas/task.js';
+import { SubmitTasksBody, SubmitTasksResponse, Task, TaskListQuery } from './schemas/task.js';
 import {
   KillBody, OutputQuery, PatchWorkerBody, PollBody, PollResponse, RegisterWorkerBody, ReportsBody, Worker,
 } from './schemas/worker.js';
@@ -148,4 +148,3 @@ export type RouteQuery<N extends RouteName> = {
 export type RouteBody<N extends RouteName> = z.input<Field<Routes[N], 'body'>>;
 export type RouteResponse<N extends RouteName> = z.output<Field<Routes[N], 'response'>>;
 
-export { TaskInput };

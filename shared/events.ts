@@ -82,7 +82,6 @@ export const EVENT_CATALOGUE = {
 
 export type EventType = keyof typeof EVENT_CATALOGUE;
 export type EventData<T extends EventType> = z.infer<(typeof EVENT_CATALOGUE)[T]['data']>;
-export const EVENT_TYPES = Object.keys(EVENT_CATALOGUE) as EventType[];
 
 /** Who caused an event: recorded on every event for auditing. */
 export interface EventMeta {

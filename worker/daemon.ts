@@ -7,6 +7,7 @@ import { hostname, cpus as cpuList, totalmem } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { LabqApiError, LabqClient } from '../shared/client.js';
+import { VERSION } from '../shared/version.js';
 import type { Task } from '../shared/schemas/task.js';
 import type { PollResponse, WorkerSettings } from '../shared/schemas/worker.js';
 import { Execution, type ExecutionContext } from './execution.js';
@@ -18,7 +19,6 @@ import { Slots } from './slots.js';
 import { Spool, type Report } from './spool.js';
 import { processStartTime, StateStore, type ExecutionState } from './state.js';
 
-export const AGENT_VERSION = '0.1.0';
 
 export interface WorkerOptions {
   server: string;
@@ -136,7 +136,7 @@ export class WorkerDaemon {
         const worker = await this.client.registerWorker({
           name: this.name, hostname: hostname(), cpus: cpuList().length, memory_mb: Math.floor(totalmem() / 2 ** 20),
           docker: this.docker !== null, gpus: this.options.gpus ?? 0, capabilities: this.options.capabilities ?? [],
-          tags: this.settings.tags, concurrency: this.settings.concurrency, prefetch: this.settings.prefetch, agent_version: AGENT_VERSION,
+          tags: this.settings.tags, concurrency: this.settings.concurrency, prefetch: this.settings.prefetch, agent_version: VERSION,
         });
         this.id = worker.id;
         this.applySettings(worker, worker.settings_version);

@@ -45,6 +45,14 @@ export function spawnWorker(server: string, token: string, args: string[], env: 
   return { child, output: () => text, exited };
 }
 
+/** Waits until a task has ended (or is blocked), and returns it. */
+export function taskEnded(ts: Pick<TestServer, 'client'>, id: number) {
+  return until(`task ${id} to end`, async () => {
+    const task = await ts.client.getTask(id);
+    return ['succeeded', 'failed', 'cancelled', 'blocked'].includes(task.status) && task;
+  });
+}
+
 /** Polls `check` until it returns a value other than undefined/false, or fails after `ms`. */
 export async function until<T>(what: string, check: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
   const deadline = Date.now() + ms;

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
 import { API_PREFIX } from '../../shared/api.js';
+import { VERSION } from '../../shared/version.js';
 import { verifyToken } from '../auth/tokens.js';
 import { ProblemError } from '../errors.js';
 import type { ServerContext } from './context.js';
@@ -14,7 +15,6 @@ import { workflowRoutes } from './routes/workflows.js';
 import { workerRoutes } from './routes/workers.js';
 import { executionRoutes } from './routes/executions.js';
 
-export const VERSION = '0.1.0';
 
 function sendProblem(ctx: Context, problem: ProblemError): void {
   ctx.status = problem.status;

@@ -1,6 +1,6 @@
 // Read side of tasks: the filtered, paginated list and one task with its executions.
 import { sql, type FragmentSqlToken } from 'slonik';
-import type { Task, TaskListQuery } from '../../shared/schemas/task.js';
+import type { Task } from '../../shared/schemas/task.js';
 import type { Execution } from '../../shared/schemas/execution.js';
 import type { Db } from '../db/pool.js';
 import { EXECUTION_COLUMNS } from './executions.js';
@@ -49,4 +49,3 @@ export async function taskExecutions(db: Db, taskId: number): Promise<Execution[
   return rows as unknown as Execution[];
 }
 
-export type { TaskListQuery };

@@ -49,4 +49,3 @@ export const EventPage = z.object({
   next_cursor: z.string().nullable().describe('pass as `after`; the last event id of this page'),
 });
 
-export const EventTime = Timestamp;
