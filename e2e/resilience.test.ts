@@ -12,61 +12,18 @@
 // Short leases (4 s, offline after 2 s) keep the waits short; every wait is an `until` with
 // a generous timeout, only there to turn a hang into a failure.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import Dockerode from 'dockerode';
 import { EXECUTION_LABEL } from '../worker/runners/docker.js';
 import { ensureTestImage } from './support/images.js';
-import { startTestServer, type TestServer } from './support/server.js';
-import { spawnWorker, startTestWorker, taskEnded, until, type WorkerProcess } from './support/worker.js';
-
-const SETTINGS = { leaseSeconds: 4, offlineAfterSeconds: 2 };
+import { processWorker, scenarioServer, tempDir } from './support/scenario.js';
+import { freePort, type TestServer } from './support/server.js';
+import { TcpProxy } from './support/tcpProxy.js';
+import { startTestWorker, taskEnded, until } from './support/worker.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function tempDir(t: TestContext, prefix: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `labq-resilience-${prefix}-`));
-  t.after(() => rm(dir, { recursive: true, force: true }).catch(() => undefined));
-  return dir;
-}
-
-async function server(t: TestContext, options: Parameters<typeof startTestServer>[0] = {}): Promise<TestServer> {
-  const ts = await startTestServer({ settings: SETTINGS, ...options });
-  let closed = false;
-  t.after(async () => {
-    if (!closed) await ts.close();
-  });
-  const close = ts.close;
-  ts.close = async () => {
-    closed = true;
-    await close();
-  };
-  return ts;
-}
-
-/** A child-process worker, SIGTERMed (or already dead) when the test ends. */
-function processWorker(t: TestContext, ts: TestServer, args: string[]): WorkerProcess {
-  const w = spawnWorker(ts.url, ts.token, args);
-  t.after(async () => {
-    if (w.child.exitCode === null && w.child.signalCode === null) {
-      w.child.kill('SIGTERM');
-      await w.exited;
-    }
-  });
-  return w;
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
-
 
 const taskStatus = (ts: TestServer, id: number, status: string) =>
   until(`task ${id} to be ${status}`, async () => (await ts.client.getTask(id)).status === status);
@@ -116,82 +73,9 @@ function duplicates(text: string): Record<string, number> {
   return Object.fromEntries([...counts].filter(([, n]) => n > 1));
 }
 
-/**
- * A TCP proxy in front of the server, to cut a worker off like a network would. `cut()`
- * refuses new connections and resets the open ones (a server or a route that is gone);
- * `freeze()` refuses new connections and silently drops whatever the open ones carry, now
- * and forever, without closing them (a link that goes dark, a NAT that forgets them);
- * `restore()` listens again on the same port. It also keeps what the server answered, so a
- * test can see what the worker was told.
- */
-class TcpProxy {
-  private listener: Server | null = null;
-  private readonly connections = new Set<{ client: Socket; upstream: Socket; live: boolean }>();
-  port = 0;
-  /** Everything the server sent back through the proxy, as latin1 text. */
-  answers = '';
-
-  constructor(private readonly targetPort: number) {}
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  async restore(): Promise<void> {
-    const listener = createServer((client) => {
-      const upstream = connect(this.targetPort, '127.0.0.1');
-      const connection = { client, upstream, live: true };
-      this.connections.add(connection);
-      const end = () => {
-        client.destroy();
-        upstream.destroy();
-        this.connections.delete(connection);
-      };
-      for (const socket of [client, upstream]) {
-        socket.on('error', end);
-        socket.on('close', end);
-      }
-      client.on('data', (data: Buffer) => {
-        if (connection.live) upstream.write(data);
-      });
-      upstream.on('data', (data: Buffer) => {
-        if (!connection.live) return;
-        this.answers += data.toString('latin1');
-        client.write(data);
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      listener.once('error', reject);
-      listener.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.port = (listener.address() as AddressInfo).port;
-    this.listener = listener;
-  }
-
-  async freeze(): Promise<void> {
-    for (const connection of this.connections) connection.live = false;
-    await this.stopListening();
-  }
-
-  async cut(): Promise<void> {
-    for (const { client, upstream } of this.connections) {
-      client.destroy();
-      upstream.destroy();
-    }
-    this.connections.clear();
-    await this.stopListening();
-  }
-
-  /** Stops accepting at once; close()'s callback would wait for the frozen connections to end. */
-  private async stopListening(): Promise<void> {
-    this.listener?.close();
-    this.listener = null;
-  }
-}
-
 test('kill -9 of a worker mid-task: its execution is lost after the lease, another worker finishes the task once', async (t) => {
-  const ts = await server(t);
-  const dir = await tempDir(t, 'kill9');
+  const ts = await scenarioServer(t);
+  const dir = await tempDir(t, 'resilience-kill9');
   const marker = join(dir, 'marker');
   const pidFile = join(dir, 'pid');
   const { tasks: [submitted] } = await ts.client.submitTasks({
@@ -254,8 +138,8 @@ test('kill -9 of a worker mid-task: its execution is lost after the lease, anoth
 
 test('a server restart mid-run loses no output line and no result, and loses no execution', async (t) => {
   const port = await freePort();
-  let ts = await server(t, { port });
-  const dir = await tempDir(t, 'restart');
+  let ts = await scenarioServer(t, { port });
+  const dir = await tempDir(t, 'resilience-restart');
   const stateDir = join(dir, 'worker');
   const LINES = 80;
   const worker = await startTestWorker(ts, { tags: ['restart'], concurrency: 2, stateDir });
@@ -284,7 +168,7 @@ test('a server restart mid-run loses no output line and no result, and loses no 
   const spooledLong = await readFile(join(stateDir, 'spool', `${longX}.jsonl`), 'utf8');
   assert.ok(spooledLong.includes('"kind":"output"'), 'output produced while the server is down is spooled on disk');
 
-  ts = await server(t, { databaseUrl: ts.databaseUrl, port });
+  ts = await scenarioServer(t, { databaseUrl: ts.databaseUrl, port });
   const longDone = await taskEnded(ts, long!.id);
   const shortDone = await taskEnded(ts, short!.id);
   assert.equal(longDone.status, 'succeeded');
@@ -309,8 +193,8 @@ test('a server restart mid-run loses no output line and no result, and loses no 
 test('a worker restarted while its container runs re-attaches to it', async (t) => {
   const docker = new Dockerode();
   const image = await ensureTestImage(docker);
-  const ts = await server(t);
-  const dir = await tempDir(t, 'reattach');
+  const ts = await scenarioServer(t);
+  const dir = await tempDir(t, 'resilience-reattach');
   const LINES = 12;
   const args = ['--name', 'reattacher', '--state-dir', join(dir, 'state'), '--docker', 'on', '-c', '1', '--tags', 'reattach'];
   const first = processWorker(t, ts, args);
@@ -358,8 +242,8 @@ test('a worker restarted while its container runs re-attaches to it', async (t) 
 });
 
 test('a worker cut off past its lease is told to abandon; its late reports are refused, nothing counts twice', async (t) => {
-  const ts = await server(t);
-  const dir = await tempDir(t, 'cut');
+  const ts = await scenarioServer(t);
+  const dir = await tempDir(t, 'resilience-cut');
   const proxy = new TcpProxy(Number(new URL(ts.url).port));
   await proxy.restore();
   t.after(() => proxy.cut());
@@ -442,8 +326,8 @@ test('a network freeze shorter than the lease costs nothing: the worker reconnec
   // A longer lease here: a poll on a dark connection is given up after half a lease, and the
   // retry must land before the lease runs out.
   const lease = 8;
-  const ts = await server(t, { settings: { leaseSeconds: lease, offlineAfterSeconds: lease / 2 } });
-  const dir = await tempDir(t, 'freeze');
+  const ts = await scenarioServer(t, { settings: { leaseSeconds: lease, offlineAfterSeconds: lease / 2 } });
+  const dir = await tempDir(t, 'resilience-freeze');
   const proxy = new TcpProxy(Number(new URL(ts.url).port));
   await proxy.restore();
   t.after(() => proxy.cut());
@@ -472,8 +356,8 @@ test('a network freeze shorter than the lease costs nothing: the worker reconnec
 });
 
 test('a worker restarted after kill -9 kills the bare task its earlier run left behind', async (t) => {
-  const ts = await server(t);
-  const dir = await tempDir(t, 'orphan');
+  const ts = await scenarioServer(t);
+  const dir = await tempDir(t, 'resilience-orphan');
   const marker = join(dir, 'marker');
   const pidFile = join(dir, 'pid');
   const { tasks: [submitted] } = await ts.client.submitTasks({

@@ -34,7 +34,7 @@ export const EVENT_CATALOGUE = {
   'worker.registered': {
     stream: 'worker',
     data: z.object({
-      name: z.string(), hostname: z.string(), cpus: z.number(), memory_mb: z.number().int(), docker: z.boolean(),
+      name: z.string(), instance: z.string(), hostname: z.string(), cpus: z.number(), memory_mb: z.number().int(), docker: z.boolean(),
       gpus: z.number().int(), capabilities: z.array(z.string()), tags: z.array(z.string()),
       concurrency: z.number().int(), prefetch: z.number().int(), agent_version: nullableString,
     }),

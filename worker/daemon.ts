@@ -9,8 +9,9 @@ import Dockerode from 'dockerode';
 import { LabqApiError, LabqClient } from '../shared/client.js';
 import { VERSION } from '../shared/version.js';
 import type { Task } from '../shared/schemas/task.js';
-import type { PollResponse, WorkerSettings } from '../shared/schemas/worker.js';
+import { WORKER_TAKEN_OVER, type PollResponse, type WorkerSettings } from '../shared/schemas/worker.js';
 import { Execution, type ExecutionContext } from './execution.js';
+import { holdStateDir, instanceIdentity } from './identity.js';
 import { dockerConfigCredentials } from './registryAuth.js';
 import { DockerRunner } from './runners/docker.js';
 import { ShellRunner } from './runners/shell.js';
@@ -52,6 +53,9 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 export class WorkerDaemon {
   readonly name: string;
   id = 0;
+  /** This daemon instance's identity, kept in its state directory. */
+  instance = '';
+  private releaseStateDir: (() => Promise<void>) | null = null;
   private readonly client: LabqClient;
   private readonly executions = new Map<number, Execution>();
   private readonly stopping = new AbortController();
@@ -83,6 +87,17 @@ export class WorkerDaemon {
   }
 
   async start(): Promise<void> {
+    this.releaseStateDir = await holdStateDir(this.options.stateDir);
+    try {
+      await this.startHolding();
+    } catch (error) {
+      await this.releaseStateDir();
+      throw error;
+    }
+  }
+
+  private async startHolding(): Promise<void> {
+    this.instance = await instanceIdentity(this.options.stateDir);
     this.spool = new Spool(join(this.options.stateDir, 'spool'), (id, reports) => this.deliver(id, reports), {
       onError: (error) => this.log(`delivery failed, will retry: ${(error as Error).message}`),
     });
@@ -90,18 +105,40 @@ export class WorkerDaemon {
     this.docker = await this.detectDocker();
     await this.register();
     await this.reattach();
-    this.loop = this.pollLoop();
+    await this.deliverBacklog();
+    // A loop that ends in an error (another instance took the name) is reported by finished().
+    const loop = this.pollLoop();
+    loop.catch((error) => this.log(`stopped: ${(error as Error).message}`));
+    this.loop = loop;
   }
 
-  /** Resolves when the poll loop ends: stop() was called, or --exit-when-empty found nothing left. */
+  /** Resolves when the poll loop ends: stop() was called, or --exit-when-empty found nothing left; rejects if it failed. */
   async finished(): Promise<void> {
     await this.loop;
   }
 
   async stop(): Promise<void> {
     this.stopping.abort();
-    await this.loop;
+    await this.loop?.catch(() => undefined);
     await this.spool.close();
+    await this.releaseStateDir?.();
+    this.releaseStateDir = null;
+  }
+
+  /**
+   * What an earlier run spooled goes out before the first poll declares what this worker
+   * holds, so that the output of a task it can no longer follow arrives before the server
+   * loses that task. Results need not wait: a spooled result is held until delivered. A
+   * slow server only delays the first poll by a third of a lease.
+   */
+  private async deliverBacklog(): Promise<void> {
+    if (this.spool.pending() === 0) return;
+    const giveUp = new AbortController();
+    await Promise.race([
+      this.spool.flush().catch(() => undefined),
+      sleep((this.leaseSeconds * 1000) / 3, AbortSignal.any([giveUp.signal, this.stopping.signal])),
+    ]);
+    giveUp.abort();
   }
 
   private async detectDocker(): Promise<DockerRunner | null> {
@@ -134,7 +171,7 @@ export class WorkerDaemon {
     for (let attempt = 0; !this.stopping.signal.aborted; attempt++) {
       try {
         const worker = await this.client.registerWorker({
-          name: this.name, hostname: hostname(), cpus: cpuList().length, memory_mb: Math.floor(totalmem() / 2 ** 20),
+          name: this.name, instance: this.instance, hostname: hostname(), cpus: cpuList().length, memory_mb: Math.floor(totalmem() / 2 ** 20),
           docker: this.docker !== null, gpus: this.options.gpus ?? 0, capabilities: this.options.capabilities ?? [],
           tags: this.settings.tags, concurrency: this.settings.concurrency, prefetch: this.settings.prefetch, agent_version: VERSION,
         });
@@ -237,6 +274,11 @@ export class WorkerDaemon {
     }
   }
 
+  /** What this worker holds: what it runs, and what it finished whose result is not delivered yet. */
+  private holding(): number[] {
+    return [...new Set([...this.executions.keys(), ...this.spool.finishing()])];
+  }
+
   private async pollLoop(): Promise<void> {
     let failures = 0;
     while (!this.stopping.signal.aborted) {
@@ -253,7 +295,8 @@ export class WorkerDaemon {
       const unanswered = AbortSignal.timeout(Math.ceil(Math.max(Math.min(waitSeconds, this.leaseSeconds / 3) + 1, this.leaseSeconds / 2) * 1000));
       try {
         response = await this.client.pollWorker(this.id, {
-          holding: [...this.executions.keys()],
+          instance: this.instance,
+          holding: this.holding(),
           killing: [...this.executions.values()].filter((e) => e.killing).map((e) => e.executionId),
           want,
           settings_version: this.settingsVersion,
@@ -264,8 +307,9 @@ export class WorkerDaemon {
       } catch (error) {
         if (this.stopping.signal.aborted) break;
         if (slotFreed.signal.aborted) continue;
-        if (error instanceof LabqApiError && error.status === 404) {
-          this.log('the server does not know this worker any more; registering again');
+        if (error instanceof LabqApiError && (error.status === 404 || error.problem.title === WORKER_TAKEN_OVER)) {
+          // Registering again is refused while another live instance holds the name, which ends this daemon.
+          this.log(`${error.status === 404 ? 'the server does not know this worker any more' : error.problem.detail}; registering again`);
           await this.register();
           continue;
         }

@@ -62,7 +62,19 @@ export class Execution {
     if (this.killGraceMs !== null) return;
     this.killGraceMs = graceSeconds * 1000;
     this.abort.abort(new Killed('killed on request'));
-    void this.handle?.kill(this.killGraceMs);
+    if (this.handle) this.signalKill(this.handle);
+  }
+
+  /**
+   * A kill that fails (the Docker engine refused it, say) leaves the task running: it is
+   * logged, and the execution no longer counts as being killed, so the server's standing
+   * order ends the next poll and the kill is tried again.
+   */
+  private signalKill(handle: RunHandle, graceMs = this.killGraceMs ?? 0, retry = true): void {
+    handle.kill(graceMs).catch((error) => {
+      this.ctx.log(`execution ${this.executionId}: the kill failed: ${(error as Error).message}`);
+      if (retry) this.killGraceMs = null;
+    });
   }
 
   get killing(): boolean {
@@ -114,10 +126,7 @@ export class Execution {
       } finally {
         this.ctx.slots.release();
       }
-      if (outcome.status === 'succeeded' && this.task.output) {
-        this.phase('uploading');
-        await this.withTimeout(this.task.timeouts.upload, 'upload', (signal) => upload(dirs.output, this.task.output!, signal));
-      }
+      if (outcome.status === 'succeeded' && this.task.output) await this.uploadOutput();
     } catch (error) {
       outcome = error instanceof Killed
         ? { status: 'killed', exitCode: null, peakMemoryBytes: null, error: error.message }
@@ -148,13 +157,13 @@ export class Execution {
 
   private async await(handle: RunHandle): Promise<Outcome> {
     this.handle = handle;
-    if (this.killGraceMs !== null) void handle.kill(this.killGraceMs);
+    if (this.killGraceMs !== null) this.signalKill(handle);
     const runSeconds = this.task.timeouts.run;
     let timedOut = false;
     const timer = runSeconds
       ? setTimeout(() => {
           timedOut = true;
-          void handle.kill(10_000);
+          this.signalKill(handle, 10_000, false);
         }, runSeconds * 1000)
       : null;
     let result: RunResult;
@@ -182,14 +191,27 @@ export class Execution {
       outcome = { status: 'failed', exitCode: null, peakMemoryBytes: null, error: `re-attaching failed: ${(error as Error).message}` };
     }
     if (outcome.status === 'succeeded' && this.task.output) {
-      this.phase('uploading');
       try {
-        await this.withTimeout(this.task.timeouts.upload, 'upload', (signal) => upload(this.dirs.output, this.task.output!, signal));
+        await this.uploadOutput();
       } catch (error) {
         outcome = { status: 'failed', exitCode: outcome.exitCode, peakMemoryBytes: outcome.peakMemoryBytes, error: (error as Error).message };
       }
     }
     await this.report(outcome);
+  }
+
+  /**
+   * Uploads the output folder, but only once the server has confirmed that this execution
+   * is still live and ours (fencing): the `uploading` phase is delivered first, and the
+   * server refuses it for an execution it has lost, which abandons this one. A worker cut
+   * off past its lease thus never writes over the output of the retry that replaced it.
+   * The window that remains: a lease that runs out during the upload itself.
+   */
+  private async uploadOutput(): Promise<void> {
+    this.phase('uploading');
+    await this.ctx.spool.flush(this.executionId);
+    if (this.abandoned) throw new Error('not uploaded: the server no longer counts this execution as live');
+    await this.withTimeout(this.task.timeouts.upload, 'upload', (signal) => upload(this.dirs.output, this.task.output!, signal));
   }
 
   /**

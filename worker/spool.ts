@@ -29,7 +29,8 @@
 // are kept by reference until then, so they must not be modified. push() takes any report;
 // an output report pushed directly carries its own seq, which nextSeq() (a peek, not an
 // allocation) then moves past: don't mix that with output() for one execution. A finish
-// report is an execution's last; once delivered, the execution is forgotten. flush() resolves
+// report is an execution's last; once delivered, the execution is forgotten; finishing()
+// lists the executions whose result is spooled but not delivered yet. flush() resolves
 // once everything pushed so far (for one execution, or all) is delivered; pending() counts
 // undelivered reports, output being collected counting as one; drop() forgets an execution
 // and its files; close() writes what is buffered and stops.
@@ -134,6 +135,11 @@ export class Spool {
     await new Promise<void>((resolve, reject) => lane.waiters.push({ target: lane.pushed, resolve, reject }));
   }
 
+  /** Executions whose finish report waits here, also ones a previous process left: the worker still holds them. */
+  finishing(): number[] {
+    return [...this.lanes.values()].filter((lane) => lane.finishing && !lane.gone).map((lane) => lane.id);
+  }
+
   pending(executionId?: number): number {
     const lanes = executionId === undefined ? [...this.lanes.values()] : [this.lanes.get(executionId)];
     return lanes.reduce((sum, lane) => sum + (lane ? lane.pending + (lane.collecting ? 1 : 0) : 0), 0);
@@ -192,6 +198,7 @@ export class Spool {
 
   private enqueue(lane: Lane, report: Report): void {
     advanceSeq(lane, report);
+    lane.finishing ||= report.kind === 'finish';
     const line = JSON.stringify(report) + '\n';
     lane.unwritten.push(line);
     lane.unwrittenBytes += Buffer.byteLength(line);
@@ -386,7 +393,10 @@ export class Spool {
       const report = line.complete ? parseReport(line.text) : null;
       if (!report) unreadable++;
       else if (position < lane.head) finished ||= report.kind === 'finish';
-      else lane.pending++;
+      else {
+        lane.pending++;
+        lane.finishing ||= report.kind === 'finish';
+      }
       if (report) advanceSeq(lane, report);
       position += line.bytes;
     }

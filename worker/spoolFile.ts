@@ -30,6 +30,8 @@ export class Lane {
   delivered = 0;
   waiters: Waiter[] = [];
   finished = false;
+  /** A finish report is pushed and not yet delivered: the worker still holds the execution. */
+  finishing = false;
   /** Byte offsets in the log: the first undelivered line, the end of what was appended. */
   head = 0;
   fileBytes = 0;

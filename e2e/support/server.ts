@@ -1,5 +1,6 @@
 // A real labq server on a fresh database, on a free port, with an admin token: what most
 // tests start from.
+import { createServer, type AddressInfo } from 'node:net';
 import { createToken } from '../../server/auth/tokens.js';
 import { startServer, type RunningServer } from '../../server/server.js';
 import type { QueueSettings } from '../../server/settings.js';
@@ -49,4 +50,13 @@ export async function http(ts: TestServer, method: string, path: string, body?: 
     json = null;
   }
   return { status: response.status, type: response.headers.get('content-type') ?? '', json, text };
+}
+
+/** A port nothing listens on now, for a server that must come back on the same address. */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
 }

@@ -1,27 +1,57 @@
-// Command: a worker registers (or registers again after a restart) under its name. The
-// name is its identity: the same name keeps the same id, so a restarted worker finds its
-// executions again.
+// Command: a worker daemon registers (or registers again after a restart) under its name.
+// The name keeps the same id, so a restarted daemon finds its executions again; the
+// instance (a UUID the daemon keeps in its state directory) says which daemon owns the
+// name now. A different instance may take the name over only once the owner has been
+// silent for a whole lease: two live daemons sharing a row would each declare the other's
+// executions lost, so the second one is refused with a message that says what to do.
 import { sql, UniqueIntegrityConstraintViolationError } from 'slonik';
+import { z } from 'zod';
+import type { z as z4 } from 'zod/v4';
 import type { EventMeta } from '../../shared/events.js';
 import type { RegisterWorkerBody } from '../../shared/schemas/worker.js';
-import type { z } from 'zod/v4';
 import type { Pool } from '../db/pool.js';
+import { ProblemError } from '../errors.js';
 import { recordEvents } from '../events/recordEvents.js';
 import { touchWorker } from './touchWorker.js';
 
-type Registration = z.output<typeof RegisterWorkerBody>;
+type Registration = z4.output<typeof RegisterWorkerBody>;
 
-async function registerOnce(pool: Pool, body: Registration, meta: EventMeta): Promise<number> {
+const Owner = z.object({
+  id: z.number(),
+  version: z.number(),
+  instance: z.string().nullable(),
+  hostname: z.string(),
+  silent_seconds: z.number().nullable(),
+});
+
+export class WorkerNameInUse extends ProblemError {
+  constructor(name: string, owner: z.infer<typeof Owner>, leaseSeconds: number) {
+    super(409, 'Worker name in use',
+      `the worker name "${name}" is in use by another running worker daemon (on host ${owner.hostname}, ` +
+      `heard from ${Math.round(owner.silent_seconds ?? 0)} s ago): start this one with a name of its own ` +
+      `(labq worker --name NAME), or stop the other one (its name is free once it has been silent for ${leaseSeconds} s)`);
+  }
+}
+
+async function registerOnce(pool: Pool, body: Registration, leaseSeconds: number, meta: EventMeta): Promise<number> {
   return pool.transaction(async (tx) => {
-    const existing = await tx.maybeOne(sql.unsafe`SELECT id, version FROM workers WHERE name = ${body.name} FOR UPDATE`);
+    const existing = await tx.maybeOne(sql.type(Owner)`
+      SELECT w.id, w.version, w.instance, w.hostname,
+             extract(epoch FROM clock_timestamp() - l.last_seen_at)::float8 AS silent_seconds
+      FROM workers w LEFT JOIN worker_liveness l ON l.worker_id = w.id
+      WHERE w.name = ${body.name} FOR UPDATE OF w`);
+    if (existing && existing.instance !== null && existing.instance !== body.instance &&
+        existing.silent_seconds !== null && existing.silent_seconds < leaseSeconds) {
+      throw new WorkerNameInUse(body.name, existing, leaseSeconds);
+    }
     const id = existing ? existing.id : Number(await tx.oneFirst(sql.unsafe`SELECT nextval('worker_ids')`));
     await recordEvents(tx, [{
       type: 'worker.registered',
       streamId: id,
       version: existing ? existing.version + 1 : 1,
       data: {
-        name: body.name, hostname: body.hostname, cpus: body.cpus, memory_mb: body.memory_mb, docker: body.docker,
-        gpus: body.gpus, capabilities: body.capabilities, tags: body.tags, concurrency: body.concurrency,
+        name: body.name, instance: body.instance, hostname: body.hostname, cpus: body.cpus, memory_mb: body.memory_mb,
+        docker: body.docker, gpus: body.gpus, capabilities: body.capabilities, tags: body.tags, concurrency: body.concurrency,
         prefetch: body.prefetch, agent_version: body.agent_version ?? null,
       },
     }], meta);
@@ -31,12 +61,12 @@ async function registerOnce(pool: Pool, body: Registration, meta: EventMeta): Pr
   });
 }
 
-export async function registerWorker(pool: Pool, body: Registration, meta: EventMeta): Promise<number> {
+export async function registerWorker(pool: Pool, body: Registration, leaseSeconds: number, meta: EventMeta): Promise<number> {
   try {
-    return await registerOnce(pool, body, meta);
+    return await registerOnce(pool, body, leaseSeconds, meta);
   } catch (error) {
     // Two first registrations of one name at once: the loser finds the winner's row.
-    if (error instanceof UniqueIntegrityConstraintViolationError) return registerOnce(pool, body, meta);
+    if (error instanceof UniqueIntegrityConstraintViolationError) return registerOnce(pool, body, leaseSeconds, meta);
     throw error;
   }
 }

@@ -3,6 +3,7 @@
 // nothing; tokens are stored only as SHA-256 hashes and never reach the event log; every
 // event written through the API records who (token name), which request and from where.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -18,6 +19,7 @@ let workflowId: number;
 let stepId: number;
 let taskId: number;
 let workerId: number;
+let workerInstance: string;
 let executionId: number;
 /** Held tasks to kill, one per killTask request: a task can be cancelled only once. */
 const killable: number[] = [];
@@ -35,8 +37,10 @@ before(async () => {
   workflowId = (await ts.client.createWorkflow({ name: 'auth' })).id;
   stepId = (await ts.client.createStep({ workflow_id: workflowId, name: 'auth step' })).id;
   taskId = (await ts.client.submitTasks({ command: 'echo auth', step_id: stepId, tag: 'auth' })).tasks[0]!.id;
-  workerId = (await ts.client.registerWorker({ name: 'auth-worker', hostname: 'h', cpus: 1, memory_mb: 100, docker: false, tags: ['auth'] })).id;
-  executionId = (await ts.client.pollWorker(workerId, { holding: [], want: 1, wait_seconds: 0 })).assignments[0]!.execution_id;
+  const worker = await ts.client.registerWorker({ name: 'auth-worker', instance: randomUUID(), hostname: 'h', cpus: 1, memory_mb: 100, docker: false, tags: ['auth'] });
+  workerId = worker.id;
+  workerInstance = worker.instance!;
+  executionId = (await ts.client.pollWorker(workerId, { instance: worker.instance!, holding: [], want: 1, wait_seconds: 0 })).assignments[0]!.execution_id;
   const held = await ts.client.submitTasks({ tasks: Array.from({ length: 40 }, () => ({ command: 'true', held: true })) });
   killable.push(...held.tasks.map((t) => t.id));
 });
@@ -73,11 +77,11 @@ function validBody(name: string): unknown {
     case 'createStep':
       return { workflow_id: workflowId, name: `unauthenticated ${++bodies}` };
     case 'registerWorker':
-      return { name: `unauthenticated-${++bodies}`, hostname: 'h', cpus: 1, memory_mb: 100, docker: false };
+      return { name: `unauthenticated-${++bodies}`, instance: randomUUID(), hostname: 'h', cpus: 1, memory_mb: 100, docker: false };
     case 'updateWorker':
       return { concurrency: 1 };
     case 'pollWorker':
-      return { holding: [executionId], want: 0, wait_seconds: 0 };
+      return { instance: workerInstance, holding: [executionId], want: 0, wait_seconds: 0 };
     case 'executionReports':
       return { reports: [{ kind: 'output', stream: 'stdout', seq: ++bodies, data: Buffer.from('x').toString('base64') }] };
     default:

@@ -5,7 +5,7 @@ import type { Db } from '../db/pool.js';
 import { decodeCursor, pageOf } from './pagination.js';
 
 const select = (where: FragmentSqlToken) => sql.unsafe`
-  SELECT w.id, w.name, w.hostname, w.cpus, w.memory_mb, w.docker, w.gpus, w.capabilities, w.tags, w.concurrency,
+  SELECT w.id, w.name, w.instance, w.hostname, w.cpus, w.memory_mb, w.docker, w.gpus, w.capabilities, w.tags, w.concurrency,
          w.prefetch, w.paused, w.status, w.agent_version, w.registered_at, w.updated_at, w.version, w.settings_version, l.last_seen_at,
          (SELECT count(*) FROM executions x WHERE x.worker_id = w.id
             AND x.status IN ('assigned', 'downloading', 'running', 'uploading'))::int AS live_executions

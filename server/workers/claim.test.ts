@@ -4,6 +4,7 @@
 // worker liveness. Each test starts a server of its own on a fresh database, so no
 // task left pending by one test can be claimed by another.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -26,12 +27,12 @@ async function server(t: TestContext, settings?: Partial<QueueSettings>): Promis
 
 let serial = 0;
 function register(ts: TestServer, body: Partial<RegisterWorkerBody> = {}): Promise<Worker> {
-  return ts.client.registerWorker({ name: `w${++serial}-${process.pid}`, hostname: 'test-host', cpus: 4, memory_mb: 4096, docker: false, concurrency: 50, ...body });
+  return ts.client.registerWorker({ name: `w${++serial}-${process.pid}`, instance: randomUUID(), hostname: 'test-host', cpus: 4, memory_mb: 4096, docker: false, concurrency: 50, ...body });
 }
 
 /** One poll round: answers at once unless the body asks to wait. */
-function poll(ts: TestServer, worker: { id: number }, body: Partial<PollBody> = {}, signal?: AbortSignal): Promise<PollResponse> {
-  return ts.client.pollWorker(worker.id, { want: 0, holding: [], wait_seconds: 0, ...body }, signal);
+function poll(ts: TestServer, worker: Pick<Worker, 'id' | 'instance'>, body: Partial<PollBody> = {}, signal?: AbortSignal): Promise<PollResponse> {
+  return ts.client.pollWorker(worker.id, { instance: worker.instance!, want: 0, holding: [], wait_seconds: 0, ...body }, signal);
 }
 
 async function submit(ts: TestServer, tasks: TaskInput[]): Promise<number[]> {
@@ -88,7 +89,7 @@ async function lastSeen(ts: TestServer, workerId: number): Promise<string> {
 }
 
 /** Starts a long poll and waits until its first round has committed (the worker's liveness moved), so it is parked. */
-async function parkedPoll(ts: TestServer, worker: { id: number }, body: Partial<PollBody>) {
+async function parkedPoll(ts: TestServer, worker: Pick<Worker, 'id' | 'instance'>, body: Partial<PollBody>) {
   const before = await lastSeen(ts, worker.id);
   let settled = false;
   const response = poll(ts, worker, { wait_seconds: 60, ...body });

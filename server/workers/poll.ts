@@ -5,9 +5,9 @@
 // runs another round when tasks, workers or executions change, until its wait expires.
 import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
-import type { PollResponse } from '../../shared/schemas/worker.js';
+import { WORKER_TAKEN_OVER, type PollResponse } from '../../shared/schemas/worker.js';
 import type { Pool } from '../db/pool.js';
-import { notFound } from '../errors.js';
+import { notFound, ProblemError } from '../errors.js';
 import type { ListenHub } from '../listen/hub.js';
 import type { QueueSettings } from '../settings.js';
 import { claimTasks, type ClaimingWorker } from '../commands/claimTasks.js';
@@ -16,11 +16,18 @@ import { renewLeases } from '../commands/renewLeases.js';
 import { touchWorker } from '../commands/touchWorker.js';
 
 export interface PollRequest {
+  instance: string;
   holding: number[];
   want: number;
   settings_version: number;
   wait_seconds: number;
   killing: number[];
+}
+
+export class WorkerTakenOver extends ProblemError {
+  constructor(name: string) {
+    super(409, WORKER_TAKEN_OVER, `another worker daemon instance registered as "${name}" since this one did: register again, or stop this daemon`);
+  }
 }
 
 async function pollRound(
@@ -30,10 +37,12 @@ async function pollRound(
     // One read of the worker (locked: its polls serialise) and one of its live executions
     // serve the whole round; nothing in it changes the worker's settings.
     const worker = await tx.maybeOne(sql.unsafe`
-      SELECT id, name, cpus, memory_mb, docker, gpus, capabilities, tags, concurrency, prefetch, paused, status, version,
+      SELECT id, name, instance, cpus, memory_mb, docker, gpus, capabilities, tags, concurrency, prefetch, paused, status, version,
              settings_version
       FROM workers WHERE id = ${workerId} FOR UPDATE`);
     if (!worker) throw notFound(`worker ${workerId}`);
+    // Another daemon registered under this name since: its holdings are not this one's to declare.
+    if (worker.instance !== request.instance) throw new WorkerTakenOver(worker.name);
     await touchWorker(tx, worker, meta);
     const live = await tx.any(sql.unsafe`
       SELECT id, kill_requested_at, kill_grace_seconds FROM executions

@@ -2,6 +2,7 @@
 // moment, a poll whose worker hung up, a kill racing a failure, kill orders while parked,
 // and reports whose numbers do not fit the database.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
@@ -14,7 +15,7 @@ before(async () => {
 after(async () => ts.close());
 
 const register = async (tag: string, concurrency = 50) =>
-  ts.client.registerWorker({ name: `race-${++serial}`, hostname: 'h', cpus: 4, memory_mb: 4096, docker: false, concurrency, tags: [tag] });
+  ts.client.registerWorker({ name: `race-${++serial}`, instance: randomUUID(), hostname: 'h', cpus: 4, memory_mb: 4096, docker: false, concurrency, tags: [tag] });
 const finish = (x: number, status: 'succeeded' | 'failed' = 'succeeded') =>
   ts.client.sendReports(x, { reports: [{ kind: 'finish', status, exit_code: status === 'succeeded' ? 0 : 1, peak_memory_bytes: null, error: null }] });
 
@@ -23,11 +24,11 @@ test('two dependencies ending at the same moment release their dependent', async
   for (let i = 0; i < 20; i++) {
     const { tasks: [a, b] } = await ts.client.submitTasks({ tasks: [{ command: 'true', tag: 'deps' }, { command: 'true', tag: 'deps' }] });
     const { tasks: [c] } = await ts.client.submitTasks({ command: 'true', depends_on: [a!.id, b!.id], tag: 'deps' });
-    const { assignments } = await ts.client.pollWorker(w.id, { want: 2, wait_seconds: 0 });
+    const { assignments } = await ts.client.pollWorker(w.id, { instance: w.instance!, want: 2, wait_seconds: 0 });
     assert.equal(assignments.length, 2);
     await Promise.all(assignments.map((x) => finish(x.execution_id)));
     assert.equal((await ts.client.getTask(c!.id)).status, 'pending', `round ${i}: the dependent is released`);
-    const next = await ts.client.pollWorker(w.id, { want: 5, wait_seconds: 0 });
+    const next = await ts.client.pollWorker(w.id, { instance: w.instance!, want: 5, wait_seconds: 0 });
     for (const x of next.assignments) await finish(x.execution_id);
   }
 });
@@ -35,7 +36,7 @@ test('two dependencies ending at the same moment release their dependent', async
 test('a poll whose worker hung up claims nothing for it', async () => {
   const w = await register('hangup', 5);
   const hangUp = new AbortController();
-  const parked = ts.client.pollWorker(w.id, { want: 1, wait_seconds: 8, settings_version: w.settings_version }, hangUp.signal).catch(() => 'aborted');
+  const parked = ts.client.pollWorker(w.id, { instance: w.instance!, want: 1, wait_seconds: 8, settings_version: w.settings_version }, hangUp.signal).catch(() => 'aborted');
   await sleep(300);
   hangUp.abort();
   assert.equal(await parked, 'aborted');
@@ -50,7 +51,7 @@ test('a poll whose worker hung up claims nothing for it', async () => {
 test('a task asked to be killed is cancelled even when it fails on its own first', async () => {
   const w = await register('killfail');
   const { tasks: [t] } = await ts.client.submitTasks({ command: 'sleep 100', max_retries: 3, tag: 'killfail' });
-  const x = (await ts.client.pollWorker(w.id, { want: 1, wait_seconds: 0 })).assignments[0]!.execution_id;
+  const x = (await ts.client.pollWorker(w.id, { instance: w.instance!, want: 1, wait_seconds: 0 })).assignments[0]!.execution_id;
   assert.deepEqual(await ts.client.killTask(t!.id, 5), { result: 'kill_requested' });
   await finish(x, 'failed');
   assert.equal((await ts.client.getTask(t!.id)).status, 'cancelled');
@@ -59,14 +60,14 @@ test('a task asked to be killed is cancelled even when it fails on its own first
 test('a kill order the worker already carries out does not end its parked poll', async () => {
   const w = await register('killpark', 1);
   const { tasks: [t] } = await ts.client.submitTasks({ command: 'sleep 100', tag: 'killpark' });
-  const first = await ts.client.pollWorker(w.id, { want: 1, wait_seconds: 0, settings_version: w.settings_version });
+  const first = await ts.client.pollWorker(w.id, { instance: w.instance!, want: 1, wait_seconds: 0, settings_version: w.settings_version });
   const x = first.assignments[0]!.execution_id;
   await ts.client.killTask(t!.id, 60);
-  const order = await ts.client.pollWorker(w.id, { want: 0, holding: [x], wait_seconds: 0, settings_version: first.settings_version });
+  const order = await ts.client.pollWorker(w.id, { instance: w.instance!, want: 0, holding: [x], wait_seconds: 0, settings_version: first.settings_version });
   assert.deepEqual(order.kill, [{ execution_id: x, grace_seconds: 60 }]);
   // Parked with the kill known: the answer comes when the wait ends, still carrying the order.
   const wake = setTimeout(() => void ts.client.updateWorker(w.id, { prefetch: 1 }), 1500);
-  const parked = await ts.client.pollWorker(w.id, { want: 0, holding: [x], killing: [x], wait_seconds: 30, settings_version: first.settings_version });
+  const parked = await ts.client.pollWorker(w.id, { instance: w.instance!, want: 0, holding: [x], killing: [x], wait_seconds: 30, settings_version: first.settings_version });
   clearTimeout(wake);
   assert.deepEqual(parked.kill, [{ execution_id: x, grace_seconds: 60 }]);
   assert.equal(parked.settings.prefetch, 1, 'it parked until something new (a setting) came');
@@ -75,7 +76,7 @@ test('a kill order the worker already carries out does not end its parked poll',
 test('reports with numbers beyond the database’s integers are refused with 400', async () => {
   const w = await register('ints', 2);
   await ts.client.submitTasks({ tasks: [{ command: 'true', tag: 'ints' }, { command: 'true', tag: 'ints' }] });
-  const [x1, x2] = (await ts.client.pollWorker(w.id, { want: 2, wait_seconds: 0 })).assignments.map((a) => a.execution_id);
+  const [x1, x2] = (await ts.client.pollWorker(w.id, { instance: w.instance!, want: 2, wait_seconds: 0 })).assignments.map((a) => a.execution_id);
   const seq = await http(ts, 'POST', `/api/v1/executions/${x1}/reports`, { reports: [{ kind: 'output', stream: 'stdout', seq: 2 ** 31, data: 'aGk=' }] });
   assert.equal(seq.status, 400);
   assert.equal(seq.json.errors[0].field, 'reports[0].seq');
@@ -87,9 +88,9 @@ test('reports with numbers beyond the database’s integers are refused with 400
 test('output dropped past the cap is counted once, however often it is re-sent', async () => {
   const small = await startTestServer({ settings: { outputCapBytes: 10 } });
   try {
-    const w = await small.client.registerWorker({ name: 'capped', hostname: 'h', cpus: 1, memory_mb: 100, docker: false, tags: ['cap'] });
+    const w = await small.client.registerWorker({ name: 'capped', instance: randomUUID(), hostname: 'h', cpus: 1, memory_mb: 100, docker: false, tags: ['cap'] });
     await small.client.submitTasks({ command: 'true', tag: 'cap' });
-    const x = (await small.client.pollWorker(w.id, { want: 1, wait_seconds: 0 })).assignments[0]!.execution_id;
+    const x = (await small.client.pollWorker(w.id, { instance: w.instance!, want: 1, wait_seconds: 0 })).assignments[0]!.execution_id;
     const chunk = (seq: number) => ({ kind: 'output' as const, stream: 'stdout' as const, seq, data: Buffer.from('12345678').toString('base64') });
     for (let i = 0; i < 3; i++) await small.client.sendReports(x, { reports: [chunk(0), chunk(1), chunk(2)] });
     const { sql } = await import('slonik');

@@ -17,8 +17,15 @@ export const WorkerSettings = z.object({
 });
 export type WorkerSettings = z.infer<typeof WorkerSettings>;
 
+/** The problem title of a poll from an instance that no longer owns its worker: it must register again. */
+export const WORKER_TAKEN_OVER = 'Worker taken over';
+
+/** A daemon instance's identity, made once and kept in its state directory. */
+export const WorkerInstance = z.uuid().describe('the identity of one worker daemon instance, kept in its state directory');
+
 export const RegisterWorkerBody = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}$/, 'letters, digits and _ . @ : - (at most 128)'),
+  instance: WorkerInstance,
   hostname: z.string().min(1).max(255),
   cpus: z.number().positive().max(4096),
   memory_mb: z.number().int().positive().max(1024 ** 3),
@@ -45,6 +52,7 @@ export type PatchWorkerBody = z.input<typeof PatchWorkerBody>;
 export const Worker = WorkerSettings.extend({
   id: Id,
   name: z.string(),
+  instance: z.string().nullable().describe('the daemon instance that registered this worker last'),
   hostname: z.string(),
   cpus: z.number(),
   memory_mb: z.number().int(),
@@ -63,6 +71,8 @@ export const Worker = WorkerSettings.extend({
 export type Worker = z.infer<typeof Worker>;
 
 export const PollBody = z.strictObject({
+  /** The polling daemon: a poll from an instance that no longer owns the worker is refused. */
+  instance: WorkerInstance,
   /** Executions the worker holds: their leases are renewed; any other live one of this worker is lost. */
   holding: z.array(Id).max(10_000).default([]),
   /** How many more tasks the worker takes now; the server also caps it by concurrency + prefetch. */

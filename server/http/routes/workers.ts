@@ -10,7 +10,7 @@ import type { ServerContext } from '../context.js';
 
 export function workerRoutes(router: Router, { pool, hub, settings }: ServerContext): void {
   bind(router, 'registerWorker', async ({ body, meta }) => {
-    const id = await registerWorker(pool, body, meta);
+    const id = await registerWorker(pool, body, settings.leaseSeconds, meta);
     return (await getWorker(pool, id))!;
   });
   bind(router, 'listWorkers', async ({ query }) => listWorkers(pool, query));
