@@ -28,6 +28,9 @@ type Outcome = { status: 'succeeded' | 'failed' | 'killed' | 'refused'; exitCode
 
 class Killed extends Error {}
 
+/** How long a failed kill waits before the server's standing order may start it again. */
+export const KILL_RETRY_MS = 5000;
+
 const execFileAsync = promisify(execFile);
 
 export class Execution {
@@ -67,13 +70,14 @@ export class Execution {
 
   /**
    * A kill that fails (the Docker engine refused it, say) leaves the task running: it is
-   * logged, and the execution no longer counts as being killed, so the server's standing
-   * order ends the next poll and the kill is tried again.
+   * logged, and a few seconds later the execution no longer counts as being killed, so the
+   * server's standing order ends the next poll and the kill is tried again (not at once:
+   * an engine that keeps failing would turn polls into a busy loop).
    */
   private signalKill(handle: RunHandle, graceMs = this.killGraceMs ?? 0, retry = true): void {
     handle.kill(graceMs).catch((error) => {
       this.ctx.log(`execution ${this.executionId}: the kill failed: ${(error as Error).message}`);
-      if (retry) this.killGraceMs = null;
+      if (retry) setTimeout(() => (this.killGraceMs = null), KILL_RETRY_MS).unref();
     });
   }
 

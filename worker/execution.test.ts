@@ -1,0 +1,84 @@
+// An execution whose kill fails: the real bare runner, behind a handle that refuses its
+// first kill as a Docker engine in trouble would. The failure is logged, never thrown where
+// nobody awaits it (which would crash the worker and, under `labq up`, the server), and the
+// kill is tried again once the server's standing order comes back.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { TaskInput, type Task } from '../shared/schemas/task.js';
+import { until } from '../e2e/support/worker.js';
+import { Execution, KILL_RETRY_MS } from './execution.js';
+import { ShellRunner } from './runners/shell.js';
+import type { RunHandle, Runner, RunSpec } from './runners/types.js';
+import { Slots } from './slots.js';
+import { Spool, type Report } from './spool.js';
+import { StateStore } from './state.js';
+
+function task(command: string): Task {
+  return {
+    ...TaskInput.parse({ command }), id: 1, name: null, container: null, output: null, workflow_id: null, step_id: null,
+    key: null, status: 'assigned', attempts: 1, execution_id: 1, submitted_at: new Date().toISOString(), submitted_by: null,
+    updated_at: new Date().toISOString(), version: 1,
+  } as Task;
+}
+
+/** The real shell runner, whose handles refuse their first kill. */
+class RefusingFirstKill implements Runner {
+  readonly refused: string[] = [];
+  private readonly shell = new ShellRunner();
+
+  async start(spec: RunSpec): Promise<RunHandle> {
+    const handle = await this.shell.start(spec);
+    let first = true;
+    return {
+      ref: handle.ref,
+      wait: () => handle.wait(),
+      kill: async (graceMs) => {
+        if (first) {
+          first = false;
+          this.refused.push(handle.ref);
+          throw new Error('(HTTP code 500) server error - cannot kill container: tried to kill container, but did not receive an exit event');
+        }
+        return handle.kill(graceMs);
+      },
+    };
+  }
+}
+
+test('a kill that fails is logged and tried again; nothing is left unhandled', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'labq-execution-test-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  t.after(() => process.off('unhandledRejection', onUnhandled));
+
+  const delivered: Report[] = [];
+  const spool = new Spool(join(dir, 'spool'), async (_id, reports) => void delivered.push(...reports));
+  await spool.open();
+  t.after(() => spool.close());
+  const state = new StateStore(join(dir, 'executions'));
+  await state.open();
+  const runner = new RefusingFirstKill();
+  const logs: string[] = [];
+  const execution = new Execution({
+    spool, slots: new Slots(1), state, workDir: join(dir, 'work'), cacheDir: join(dir, 'cache'), cpus: 1,
+    runnerFor: () => runner, log: (line) => logs.push(line),
+  }, 7, 1, task('echo started; sleep 300'));
+
+  await until('the task to run', async () => delivered.some((r) => r.kind === 'phase' && r.phase === 'running'));
+  execution.kill(0);
+  await until('the refused kill to be logged', async () => logs.some((l) => l.includes('execution 7: the kill failed: (HTTP code 500)')));
+  assert.equal(runner.refused.length, 1);
+  assert.ok(execution.killing, 'still counted as being killed for a while: polls do not spin on the order');
+
+  // The server's order is still there at the next poll: the daemon calls kill() again.
+  await until('the execution to take kill orders again', async () => !execution.killing, KILL_RETRY_MS * 3);
+  execution.kill(0);
+  await execution.done;
+  const finish = delivered.find((r) => r.kind === 'finish');
+  assert.equal(finish?.kind === 'finish' && finish.status, 'killed');
+  assert.deepEqual(unhandled, []);
+});
