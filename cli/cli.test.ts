@@ -11,6 +11,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { freePort } from '../server/db/embedded.js';
+import { LabqApiError, LabqClient, LabqUnreachableError } from '../shared/client.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MAIN = join(ROOT, 'dist/cli/main.js');
@@ -450,5 +451,36 @@ describe('labq up with its local worker', () => {
     const badPort = await labq(dataDir, ['task', 'list'], { LABQ_PORT: 'abc' });
     assert.equal(badPort.code, 0, 'a bad LABQ_PORT does not break client commands');
     assert.equal((await interrupt(up)).code, 0);
+  });
+});
+
+describe('a server that cannot be reached', () => {
+  test('the CLI names the URL, the cause and what to do', async () => {
+    const dataDir = await freshDataDir();
+    const port = await freePort(); // nothing listens there
+    const cases: [string[], Record<string, string>, string, RegExp][] = [
+      [['task', 'list'], { LABQ_PORT: String(port) }, `http://127.0.0.1:${port}`, /ECONNREFUSED/],
+      [['--server', `http://localhost:${port}/`, 'workflow', 'show', '1'], {}, `http://localhost:${port}`, /ECONNREFUSED/],
+      [['workers', 'list'], { LABQ_SERVER: 'http://no-such-host.invalid:7420' }, 'http://no-such-host.invalid:7420', /no-such-host\.invalid|E[A-Z_]{4,}/],
+    ];
+    for (const [args, env, url, cause] of cases) {
+      const run = await labq(dataDir, args, env);
+      assert.equal(run.code, 1, run.stderr);
+      assert.equal(run.stdout, '');
+      assert.doesNotMatch(run.stderr, /fetch failed/);
+      const [first, hint] = run.stderr.split('\n');
+      assert.ok(first!.startsWith(`labq: cannot reach the labq server at ${url} (`), run.stderr);
+      assert.match(first!, cause);
+      assert.match(hint!, /`labq up`.*--server URL or LABQ_SERVER/);
+    }
+  });
+
+  test('the client throws LabqUnreachableError, never a LabqApiError (the worker retries on it); an abort stays an abort', async () => {
+    const client = new LabqClient({ server: `http://127.0.0.1:${await freePort()}` });
+    const error = await client.listTasks().catch((e: unknown) => e);
+    assert.ok(error instanceof LabqUnreachableError, String(error));
+    assert.ok(!(error instanceof LabqApiError));
+    assert.match(error.url, /\/api\/v1\/tasks$/);
+    await assert.rejects(client.call('listTasks', { signal: AbortSignal.abort() }), { name: 'AbortError' });
   });
 });

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `labq` command.
 import { Command, Option } from 'commander';
-import { LabqApiError } from '../shared/client.js';
+import { LabqApiError, LabqUnreachableError } from '../shared/client.js';
 import { DEFAULT_HOST, DEFAULT_PORT, defaultDataDir } from '../server/config.js';
 import { port } from './format.js';
 import { adminCommands } from './admin.js';
@@ -61,11 +61,12 @@ workerCommands(program, flags);
 adminCommands(program, flags);
 
 program.parseAsync(process.argv).catch((error) => {
+  process.stderr.write(`labq: ${(error as Error).message}\n`);
   if (error instanceof LabqApiError) {
-    process.stderr.write(`labq: ${error.message}\n`);
     for (const e of error.problem.errors ?? []) process.stderr.write(`  ${e.field}: ${e.message}\n`);
-  } else {
-    process.stderr.write(`labq: ${(error as Error).message}\n`);
+  }
+  if (error instanceof LabqUnreachableError) {
+    process.stderr.write('  is labq running? Start it on this machine with `labq up`, or give the server with --server URL or LABQ_SERVER\n');
   }
   process.exit(1);
 });
