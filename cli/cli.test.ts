@@ -12,6 +12,8 @@ import { join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { freePort } from '../server/db/embedded.js';
 import { LabqApiError, LabqClient, LabqUnreachableError } from '../shared/client.js';
+import { TASK_STATUSES } from '../shared/schemas/task.js';
+import { VERSION } from '../shared/version.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MAIN = join(ROOT, 'dist/cli/main.js');
@@ -482,5 +484,46 @@ describe('a server that cannot be reached', () => {
     assert.ok(!(error instanceof LabqApiError));
     assert.match(error.url, /\/api\/v1\/tasks$/);
     await assert.rejects(client.call('listTasks', { signal: AbortSignal.abort() }), { name: 'AbortError' });
+  });
+});
+
+describe('help and version', () => {
+  test('labq --version and -V print the version', async () => {
+    const dataDir = await freshDataDir();
+    for (const flag of ['--version', '-V']) {
+      const run = await labq(dataDir, [flag]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, `${VERSION}\n`);
+    }
+  });
+
+  test('every command and subcommand has a description in --help', async () => {
+    const dataDir = await freshDataDir();
+    const seen: string[] = [];
+    const walk = async (path: string[]): Promise<void> => {
+      const help = await labq(dataDir, [...path, '--help']);
+      assert.equal(help.code, 0, help.stderr);
+      const section = /^Commands:\n((?:  .*\n?)+)/m.exec(help.stdout)?.[1] ?? '';
+      // An entry starts at the indentation of two; deeper lines continue a description.
+      for (const line of section.split('\n').filter((l) => /^  \S/.test(l))) {
+        const [term, description] = line.trim().split(/\s{2,}/);
+        const name = term!.split(' ')[0]!;
+        if (name === 'help') continue;
+        seen.push([...path, name].join(' '));
+        assert.ok(description, `labq ${[...path, name].join(' ')} has no description`);
+        await walk([...path, name]);
+      }
+    };
+    await walk([]);
+    for (const command of ['workflow list', 'step show', 'workers list', 'admin token revoke']) assert.ok(seen.includes(command), `${command} is walked`);
+  });
+
+  test('labq worker --help names --server and --token; task list --help lists the statuses', async () => {
+    const dataDir = await freshDataDir();
+    const worker = await labq(dataDir, ['worker', '--help']);
+    for (const word of ['--server', '--token', 'LABQ_SERVER', 'LABQ_TOKEN']) assert.ok(worker.stdout.includes(word), `${word} in ${worker.stdout}`);
+    const list = await labq(dataDir, ['task', 'list', '--help']);
+    const flat = list.stdout.replace(/\s+/g, ' ');
+    assert.ok(flat.includes(TASK_STATUSES.join(', ')), flat);
   });
 });

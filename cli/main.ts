@@ -2,6 +2,7 @@
 // The `labq` command.
 import { Command, Option } from 'commander';
 import { LabqApiError, LabqUnreachableError } from '../shared/client.js';
+import { VERSION } from '../shared/version.js';
 import { DEFAULT_HOST, DEFAULT_PORT, defaultDataDir } from '../server/config.js';
 import { port } from './format.js';
 import { adminCommands } from './admin.js';
@@ -13,6 +14,7 @@ import { workflowCommands } from './workflows.js';
 
 const program = new Command('labq')
   .description('labq: a distributed task queue for scientific work')
+  .version(VERSION, '-V, --version', "print labq's version")
   .option('--server <url>', 'server URL (LABQ_SERVER)')
   .option('--token <token>', 'API token (LABQ_TOKEN)')
   .option('--data-dir <dir>', 'data directory (LABQ_DATA_DIR)')

@@ -1,7 +1,7 @@
 // `labq task …`: submit, list, show, events.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import type { TaskInput } from '../shared/schemas/task.js';
+import { TASK_STATUSES, type TaskInput } from '../shared/schemas/task.js';
 import { clientFrom, type ClientFlags } from './context.js';
 import { int, print, table } from './format.js';
 
@@ -83,13 +83,13 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
   task
     .command('list')
     .description('list tasks')
-    .option('--status <list>', 'comma-separated statuses')
-    .option('-w, --workflow <id>', '', int)
-    .option('-s, --step <id>', '', int)
-    .option('-t, --tag <tag>')
+    .option('--status <list>', `comma-separated statuses: ${TASK_STATUSES.join(', ')}`)
+    .option('-w, --workflow <id>', 'tasks of one workflow', int)
+    .option('-s, --step <id>', 'tasks of one step', int)
+    .option('-t, --tag <tag>', 'tasks with this tag')
     .option('-q, --search <text>', 'text in the command')
     .option('--limit <n>', 'page size', int, 100)
-    .option('--cursor <cursor>')
+    .option('--cursor <cursor>', 'the next page, as printed after more:')
     .action(async (o) => {
       const client = clientFrom(flags());
       const page = await client.listTasks({
