@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { taskEnded } from '../e2e/support/worker.js';
 import { freePort } from '../server/db/embedded.js';
 import { LabqApiError, LabqClient, LabqUnreachableError } from '../shared/client.js';
 import { TASK_STATUSES } from '../shared/schemas/task.js';
@@ -525,5 +526,85 @@ describe('help and version', () => {
     const list = await labq(dataDir, ['task', 'list', '--help']);
     const flat = list.stdout.replace(/\s+/g, ' ');
     assert.ok(flat.includes(TASK_STATUSES.join(', ')), flat);
+  });
+});
+
+describe('labq task logs says how the task ended, or why it never ran', () => {
+  let dataDir: string;
+  let up: Up;
+  let client: LabqClient;
+  const submit = async (...args: string[]): Promise<number> => (await labqJson(dataDir, ['task', 'submit', '--json', ...args])).tasks[0].id;
+  const ended = async (id: number) => (await taskEnded({ client }, id)).status;
+
+  test('labq up with its local worker', async () => {
+    dataDir = await freshDataDir();
+    up = await startUp(dataDir, await freePort(), {}, true);
+    client = new LabqClient({ server: up.url, token: up.tokenLine });
+  });
+
+  test('a succeeded execution: its output on stdout, how it ended on stderr, status 0', async () => {
+    const id = await submit('--', 'echo fine');
+    assert.equal(await ended(id), 'succeeded');
+    for (const follow of [[], ['-f']]) {
+      const logs = await labq(dataDir, ['task', 'logs', ...follow, String(id)]);
+      assert.equal(logs.code, 0, logs.stderr);
+      assert.equal(logs.stdout, 'fine\n');
+      assert.equal(logs.stderr, `[labq: execution ${(await client.getTask(id)).execution_id} succeeded (exit code 0)]\n`);
+    }
+  });
+
+  test('a failed command, a failed download, a refused start: status and error on stderr, status 1', async () => {
+    const cases: [number, string, RegExp][] = [
+      [await submit('--', 'echo partial; exit 3'), 'partial\n', /^labq: execution \d+ failed \(exit code 3\)$/m],
+      [await submit('--input', 'file:///nonexistent/labq-missing.fq', '--', 'echo never'), '', /^labq: execution \d+ failed: .*labq-missing\.fq/m],
+      [await submit('--shell', 'no-such-shell', '--', 'echo never'), '', /^labq: execution \d+ (refused|failed)\b.*no-such-shell/m],
+    ];
+    for (const [id, stdout, end] of cases) {
+      assert.equal(await ended(id), 'failed');
+      for (const follow of [[], ['-f']]) {
+        const logs = await labq(dataDir, ['task', 'logs', ...follow, String(id)]);
+        assert.equal(logs.code, 1, `task ${id}: ${logs.stderr}`);
+        assert.equal(logs.stdout, stdout);
+        assert.match(logs.stderr, end);
+      }
+    }
+  });
+
+  test('a task cancelled before it started, or blocked: why it never ran, status 1, even with -f', async () => {
+    const held = await submit('--held', '--', 'echo never');
+    assert.equal((await labq(dataDir, ['task', 'kill', String(held)])).code, 0);
+    const blocked = await submit('-d', String(held), '--', 'echo never');
+    for (const [id, status] of [[held, 'cancelled'], [blocked, 'blocked']] as const) {
+      for (const follow of [[], ['-f']]) {
+        const logs = await labq(dataDir, ['task', 'logs', ...follow, String(id)]);
+        assert.equal(logs.code, 1, logs.stderr);
+        assert.equal(logs.stdout, '');
+        assert.match(logs.stderr, new RegExp(`^labq: task ${id} is ${status}: it never ran$`, 'm'));
+      }
+    }
+  });
+
+  test('-f on a task that may still start says it waits, and stops when it is cancelled', async () => {
+    const id = await submit('--held', '--', 'echo never');
+    const notYet = await labq(dataDir, ['task', 'logs', String(id)]);
+    assert.equal(notYet.code, 1);
+    assert.match(notYet.stderr, new RegExp(`task ${id} has not started yet \\(held\\)`));
+    const following = labq(dataDir, ['task', 'logs', '-f', String(id)]);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await labq(dataDir, ['task', 'kill', String(id)])).code, 0);
+    const logs = await following;
+    assert.equal(logs.code, 1);
+    assert.match(logs.stderr, new RegExp(`^\\[labq: task ${id} is held; waiting for it to start\\]\nlabq: task ${id} is cancelled: it never ran\n`));
+  });
+
+  test('-x refuses an execution of another task', async () => {
+    const [a, b] = [await submit('--', 'echo a'), await submit('--', 'echo b')];
+    await ended(a);
+    await ended(b);
+    const execution = (await client.getTask(a)).execution_id!;
+    const logs = await labq(dataDir, ['task', 'logs', '-x', String(execution), String(b)]);
+    assert.equal(logs.code, 1);
+    assert.match(logs.stderr, new RegExp(`execution ${execution} belongs to task ${a}, not to task ${b}`));
+    assert.equal((await interrupt(up)).code, 0);
   });
 });
