@@ -4,13 +4,14 @@
 // data; LABQ_ADMIN_TOKEN chooses the token; `labq admin rebuild` replays the log into
 // identical projections.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { taskEnded } from '../e2e/support/worker.js';
+import { defaultDataDir } from '../server/config.js';
 import { freePort } from '../server/db/embedded.js';
 import { LabqApiError, LabqClient, LabqUnreachableError } from '../shared/client.js';
 import { TASK_STATUSES } from '../shared/schemas/task.js';
@@ -606,5 +607,17 @@ describe('labq task logs says how the task ended, or why it never ran', () => {
     assert.equal(logs.code, 1);
     assert.match(logs.stderr, new RegExp(`execution ${execution} belongs to task ${a}, not to task ${b}`));
     assert.equal((await interrupt(up)).code, 0);
+  });
+});
+
+describe("README's first curl block", () => {
+  test('reads the admin token from the data directory labq up uses, as root or not', () => {
+    const block = /```sh\n([^]*?)```/.exec(readFileSync(join(ROOT, 'README.md'), 'utf8'))![1]!;
+    const setup = block.slice(0, block.indexOf('curl'));
+    assert.match(setup, /^TOKEN=\$\(cat "\$DATA\/admin-token"\)$/m);
+    const dataDir = (env: NodeJS.ProcessEnv) => execFileSync('sh', ['-c', `${setup}\nprintf %s "$DATA"`], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    // This process's environment on both sides: as root, /var/lib/labq; else the user's data directory.
+    assert.equal(dataDir(process.env), defaultDataDir());
+    assert.equal(dataDir({ ...process.env, LABQ_DATA_DIR: '/srv/labq' }), '/srv/labq');
   });
 });
