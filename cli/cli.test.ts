@@ -598,6 +598,26 @@ describe('labq task logs says how the task ended, or why it never ran', () => {
     assert.match(logs.stderr, new RegExp(`^\\[labq: task ${id} is held; waiting for it to start\\]\nlabq: task ${id} is cancelled: it never ran\n`));
   });
 
+  test('workflow show, step show and step list give the counts in lifecycle order', async () => {
+    const workflow = (await labqJson(dataDir, ['workflow', 'create', 'ordered', '--json'])).id;
+    const step = String((await labqJson(dataDir, ['step', 'create', '-w', String(workflow), 'all', '--json'])).id);
+    const held = await submit('-s', step, '--held', '--', 'echo held');
+    const cancelled = await submit('-s', step, '--held', '--', 'echo cancelled');
+    await labq(dataDir, ['task', 'kill', String(cancelled)]);
+    await submit('-s', step, '-d', String(cancelled), '--', 'echo blocked');
+    await submit('-s', step, '-d', String(held), '--', 'echo waiting');
+    await ended(await submit('-s', step, '--', 'exit 3'));
+    await ended(await submit('-s', step, '--', 'echo succeeded'));
+    const order = ['waiting', 'blocked', 'held', 'succeeded', 'failed', 'cancelled'];
+    assert.deepEqual(Object.keys((await labqJson(dataDir, ['workflow', 'show', String(workflow), '--json'])).counts), order);
+    const listed = order.map((s) => `${s}=1`).join(' ');
+    for (const args of [['workflow', 'show', String(workflow)], ['step', 'show', step], ['step', 'list', '-w', String(workflow)]]) {
+      const run = await labq(dataDir, args);
+      assert.equal(run.code, 0, run.stderr);
+      assert.ok(run.stdout.includes(listed), `${args.join(' ')}: ${run.stdout}`);
+    }
+  });
+
   test('-x refuses an execution of another task', async () => {
     const [a, b] = [await submit('--', 'echo a'), await submit('--', 'echo b')];
     await ended(a);
