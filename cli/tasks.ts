@@ -1,4 +1,4 @@
-// `labq task …`: submit, list, show, events.
+// `labq task …`: submit, list, show, logs, kill, events.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { LabqClient } from '../shared/client.js';

@@ -27,7 +27,7 @@ export class LabqUnreachableError extends Error {
 function reason(error: unknown): string {
   const cause = (error as Error).cause as (Error & { code?: string }) | undefined;
   const code = cause?.code;
-  // Several addresses tried (localhost: ::1, then 127.0.0.1) give an AggregateError whose message is empty.
+  // An AggregateError (several addresses tried, as for localhost) has a code but no message.
   const text = cause?.message;
   if (code && text && !text.includes(code)) return `${code}: ${text}`;
   return text || code || (error as Error).message;
