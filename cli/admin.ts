@@ -47,7 +47,7 @@ export function adminCommands(program: Command, flags: () => { dataDir?: string;
       process.stdout.write(`rebuilt projections from ${total} events\n`);
     });
 
-  const token = admin.command('token').description('API tokens');
+  const token = admin.command('token').description('create, list and revoke API tokens');
   token
     .command('create')
     .description('create a token and print it (it is shown once: only its SHA-256 is kept)')

@@ -4,13 +4,18 @@
 // data; LABQ_ADMIN_TOKEN chooses the token; `labq admin rebuild` replays the log into
 // identical projections.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { taskEnded } from '../e2e/support/worker.js';
+import { defaultDataDir } from '../server/config.js';
 import { freePort } from '../server/db/embedded.js';
+import { LabqApiError, LabqClient, LabqUnreachableError } from '../shared/client.js';
+import { TASK_STATUSES } from '../shared/schemas/task.js';
+import { VERSION } from '../shared/version.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MAIN = join(ROOT, 'dist/cli/main.js');
@@ -450,5 +455,189 @@ describe('labq up with its local worker', () => {
     const badPort = await labq(dataDir, ['task', 'list'], { LABQ_PORT: 'abc' });
     assert.equal(badPort.code, 0, 'a bad LABQ_PORT does not break client commands');
     assert.equal((await interrupt(up)).code, 0);
+  });
+});
+
+describe('a server that cannot be reached', () => {
+  test('the CLI names the URL, the cause and what to do', async () => {
+    const dataDir = await freshDataDir();
+    const port = await freePort(); // nothing listens there
+    const cases: [string[], Record<string, string>, string, RegExp][] = [
+      [['task', 'list'], { LABQ_PORT: String(port) }, `http://127.0.0.1:${port}`, /ECONNREFUSED/],
+      [['--server', `http://localhost:${port}/`, 'workflow', 'show', '1'], {}, `http://localhost:${port}`, /ECONNREFUSED/],
+      [['workers', 'list'], { LABQ_SERVER: 'http://no-such-host.invalid:7420' }, 'http://no-such-host.invalid:7420', /no-such-host\.invalid|E[A-Z_]{4,}/],
+    ];
+    for (const [args, env, url, cause] of cases) {
+      const run = await labq(dataDir, args, env);
+      assert.equal(run.code, 1, run.stderr);
+      assert.equal(run.stdout, '');
+      assert.doesNotMatch(run.stderr, /fetch failed/);
+      const [first, hint] = run.stderr.split('\n');
+      assert.ok(first!.startsWith(`labq: cannot reach the labq server at ${url} (`), run.stderr);
+      assert.match(first!, cause);
+      assert.match(hint!, /`labq up`.*--server URL or LABQ_SERVER/);
+    }
+  });
+
+  test('the client throws LabqUnreachableError, never a LabqApiError (the worker retries on it); an abort stays an abort', async () => {
+    const client = new LabqClient({ server: `http://127.0.0.1:${await freePort()}` });
+    const error = await client.listTasks().catch((e: unknown) => e);
+    assert.ok(error instanceof LabqUnreachableError, String(error));
+    assert.ok(!(error instanceof LabqApiError));
+    assert.match(error.url, /\/api\/v1\/tasks$/);
+    await assert.rejects(client.call('listTasks', { signal: AbortSignal.abort() }), { name: 'AbortError' });
+  });
+});
+
+describe('help and version', () => {
+  test('labq --version and -V print the version', async () => {
+    const dataDir = await freshDataDir();
+    for (const flag of ['--version', '-V']) {
+      const run = await labq(dataDir, [flag]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, `${VERSION}\n`);
+    }
+  });
+
+  test('every command and subcommand has a description in --help', async () => {
+    const dataDir = await freshDataDir();
+    const seen: string[] = [];
+    const walk = async (path: string[]): Promise<void> => {
+      const help = await labq(dataDir, [...path, '--help']);
+      assert.equal(help.code, 0, help.stderr);
+      const section = /^Commands:\n((?:  .*\n?)+)/m.exec(help.stdout)?.[1] ?? '';
+      // An entry starts at the indentation of two; deeper lines continue a description.
+      for (const line of section.split('\n').filter((l) => /^  \S/.test(l))) {
+        const [term, description] = line.trim().split(/\s{2,}/);
+        const name = term!.split(' ')[0]!;
+        if (name === 'help') continue;
+        seen.push([...path, name].join(' '));
+        assert.ok(description, `labq ${[...path, name].join(' ')} has no description`);
+        await walk([...path, name]);
+      }
+    };
+    await walk([]);
+    for (const command of ['workflow list', 'step show', 'workers list', 'admin token revoke']) assert.ok(seen.includes(command), `${command} is walked`);
+  });
+
+  test('labq worker --help names --server and --token; task list --help lists the statuses', async () => {
+    const dataDir = await freshDataDir();
+    const worker = await labq(dataDir, ['worker', '--help']);
+    for (const word of ['--server', '--token', 'LABQ_SERVER', 'LABQ_TOKEN']) assert.ok(worker.stdout.includes(word), `${word} in ${worker.stdout}`);
+    const list = await labq(dataDir, ['task', 'list', '--help']);
+    const flat = list.stdout.replace(/\s+/g, ' ');
+    assert.ok(flat.includes(TASK_STATUSES.join(', ')), flat);
+  });
+});
+
+describe('labq task logs says how the task ended, or why it never ran', () => {
+  let dataDir: string;
+  let up: Up;
+  let client: LabqClient;
+  const submit = async (...args: string[]): Promise<number> => (await labqJson(dataDir, ['task', 'submit', '--json', ...args])).tasks[0].id;
+  const ended = async (id: number) => (await taskEnded({ client }, id)).status;
+
+  test('labq up with its local worker', async () => {
+    dataDir = await freshDataDir();
+    up = await startUp(dataDir, await freePort(), {}, true);
+    client = new LabqClient({ server: up.url, token: up.tokenLine });
+  });
+
+  test('a succeeded execution: its output on stdout, how it ended on stderr, status 0', async () => {
+    const id = await submit('--', 'echo fine');
+    assert.equal(await ended(id), 'succeeded');
+    for (const follow of [[], ['-f']]) {
+      const logs = await labq(dataDir, ['task', 'logs', ...follow, String(id)]);
+      assert.equal(logs.code, 0, logs.stderr);
+      assert.equal(logs.stdout, 'fine\n');
+      assert.equal(logs.stderr, `[labq: execution ${(await client.getTask(id)).execution_id} succeeded (exit code 0)]\n`);
+    }
+  });
+
+  test('a failed command, a failed download, a refused start: status and error on stderr, status 1', async () => {
+    const cases: [number, string, RegExp][] = [
+      [await submit('--', 'echo partial; exit 3'), 'partial\n', /^labq: execution \d+ failed \(exit code 3\)$/m],
+      [await submit('--input', 'file:///nonexistent/labq-missing.fq', '--', 'echo never'), '', /^labq: execution \d+ failed: .*labq-missing\.fq/m],
+      [await submit('--shell', 'no-such-shell', '--', 'echo never'), '', /^labq: execution \d+ (refused|failed)\b.*no-such-shell/m],
+    ];
+    for (const [id, stdout, end] of cases) {
+      assert.equal(await ended(id), 'failed');
+      for (const follow of [[], ['-f']]) {
+        const logs = await labq(dataDir, ['task', 'logs', ...follow, String(id)]);
+        assert.equal(logs.code, 1, `task ${id}: ${logs.stderr}`);
+        assert.equal(logs.stdout, stdout);
+        assert.match(logs.stderr, end);
+      }
+    }
+  });
+
+  test('a task cancelled before it started, or blocked: why it never ran, status 1, even with -f', async () => {
+    const held = await submit('--held', '--', 'echo never');
+    assert.equal((await labq(dataDir, ['task', 'kill', String(held)])).code, 0);
+    const blocked = await submit('-d', String(held), '--', 'echo never');
+    for (const [id, status] of [[held, 'cancelled'], [blocked, 'blocked']] as const) {
+      for (const follow of [[], ['-f']]) {
+        const logs = await labq(dataDir, ['task', 'logs', ...follow, String(id)]);
+        assert.equal(logs.code, 1, logs.stderr);
+        assert.equal(logs.stdout, '');
+        assert.match(logs.stderr, new RegExp(`^labq: task ${id} is ${status}: it never ran$`, 'm'));
+      }
+    }
+  });
+
+  test('-f on a task that may still start says it waits, and stops when it is cancelled', async () => {
+    const id = await submit('--held', '--', 'echo never');
+    const notYet = await labq(dataDir, ['task', 'logs', String(id)]);
+    assert.equal(notYet.code, 1);
+    assert.match(notYet.stderr, new RegExp(`task ${id} has not started yet \\(held\\)`));
+    const following = labq(dataDir, ['task', 'logs', '-f', String(id)]);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await labq(dataDir, ['task', 'kill', String(id)])).code, 0);
+    const logs = await following;
+    assert.equal(logs.code, 1);
+    assert.match(logs.stderr, new RegExp(`^\\[labq: task ${id} is held; waiting for it to start\\]\nlabq: task ${id} is cancelled: it never ran\n`));
+  });
+
+  test('workflow show, step show and step list give the counts in lifecycle order', async () => {
+    const workflow = (await labqJson(dataDir, ['workflow', 'create', 'ordered', '--json'])).id;
+    const step = String((await labqJson(dataDir, ['step', 'create', '-w', String(workflow), 'all', '--json'])).id);
+    const held = await submit('-s', step, '--held', '--', 'echo held');
+    const cancelled = await submit('-s', step, '--held', '--', 'echo cancelled');
+    await labq(dataDir, ['task', 'kill', String(cancelled)]);
+    await submit('-s', step, '-d', String(cancelled), '--', 'echo blocked');
+    await submit('-s', step, '-d', String(held), '--', 'echo waiting');
+    await ended(await submit('-s', step, '--', 'exit 3'));
+    await ended(await submit('-s', step, '--', 'echo succeeded'));
+    const order = ['waiting', 'blocked', 'held', 'succeeded', 'failed', 'cancelled'];
+    assert.deepEqual(Object.keys((await labqJson(dataDir, ['workflow', 'show', String(workflow), '--json'])).counts), order);
+    const listed = order.map((s) => `${s}=1`).join(' ');
+    for (const args of [['workflow', 'show', String(workflow)], ['step', 'show', step], ['step', 'list', '-w', String(workflow)]]) {
+      const run = await labq(dataDir, args);
+      assert.equal(run.code, 0, run.stderr);
+      assert.ok(run.stdout.includes(listed), `${args.join(' ')}: ${run.stdout}`);
+    }
+  });
+
+  test('-x refuses an execution of another task', async () => {
+    const [a, b] = [await submit('--', 'echo a'), await submit('--', 'echo b')];
+    await ended(a);
+    await ended(b);
+    const execution = (await client.getTask(a)).execution_id!;
+    const logs = await labq(dataDir, ['task', 'logs', '-x', String(execution), String(b)]);
+    assert.equal(logs.code, 1);
+    assert.match(logs.stderr, new RegExp(`execution ${execution} belongs to task ${a}, not to task ${b}`));
+    assert.equal((await interrupt(up)).code, 0);
+  });
+});
+
+describe("README's first curl block", () => {
+  test('reads the admin token from the data directory labq up uses, as root or not', () => {
+    const block = /```sh\n([^]*?)```/.exec(readFileSync(join(ROOT, 'README.md'), 'utf8'))![1]!;
+    const setup = block.slice(0, block.indexOf('curl'));
+    assert.match(setup, /^TOKEN=\$\(cat "\$DATA\/admin-token"\)$/m);
+    const dataDir = (env: NodeJS.ProcessEnv) => execFileSync('sh', ['-c', `${setup}\nprintf %s "$DATA"`], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    // This process's environment on both sides: as root, /var/lib/labq; else the user's data directory.
+    assert.equal(dataDir(process.env), defaultDataDir());
+    assert.equal(dataDir({ ...process.env, LABQ_DATA_DIR: '/srv/labq' }), '/srv/labq');
   });
 });

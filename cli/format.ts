@@ -1,5 +1,7 @@
 // Terminal input and output of the CLI: flag parsers, aligned tables for people, JSON for
 // scripts (--json).
+import { TASK_STATUSES } from '../shared/schemas/task.js';
+import type { TaskCounts } from '../shared/schemas/workflow.js';
 
 export function table(rows: Record<string, unknown>[], columns: string[]): string {
   const cell = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
@@ -12,8 +14,9 @@ export function print(value: unknown, json: boolean, human: () => string): void 
   process.stdout.write((json ? JSON.stringify(value, null, 2) : human()) + '\n');
 }
 
-export function counts(c: Record<string, number | undefined>): string {
-  const parts = Object.entries(c).filter(([, n]) => n).map(([s, n]) => `${s}=${n}`);
+/** Task counts in lifecycle order, whatever the order of the keys. */
+export function counts(c: TaskCounts): string {
+  const parts = TASK_STATUSES.filter((s) => c[s]).map((s) => `${s}=${c[s]}`);
   return parts.length ? parts.join(' ') : 'no tasks';
 }
 

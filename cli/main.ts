@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The `labq` command.
 import { Command, Option } from 'commander';
-import { LabqApiError } from '../shared/client.js';
+import { LabqApiError, LabqUnreachableError } from '../shared/client.js';
+import { VERSION } from '../shared/version.js';
 import { DEFAULT_HOST, DEFAULT_PORT, defaultDataDir } from '../server/config.js';
 import { port } from './format.js';
 import { adminCommands } from './admin.js';
@@ -13,6 +14,7 @@ import { workflowCommands } from './workflows.js';
 
 const program = new Command('labq')
   .description('labq: a distributed task queue for scientific work')
+  .version(VERSION, '-V, --version', "print labq's version")
   .option('--server <url>', 'server URL (LABQ_SERVER)')
   .option('--token <token>', 'API token (LABQ_TOKEN)')
   .option('--data-dir <dir>', 'data directory (LABQ_DATA_DIR)')
@@ -61,11 +63,12 @@ workerCommands(program, flags);
 adminCommands(program, flags);
 
 program.parseAsync(process.argv).catch((error) => {
+  process.stderr.write(`labq: ${(error as Error).message}\n`);
   if (error instanceof LabqApiError) {
-    process.stderr.write(`labq: ${error.message}\n`);
     for (const e of error.problem.errors ?? []) process.stderr.write(`  ${e.field}: ${e.message}\n`);
-  } else {
-    process.stderr.write(`labq: ${(error as Error).message}\n`);
+  }
+  if (error instanceof LabqUnreachableError) {
+    process.stderr.write('  is labq running? Start it on this machine with `labq up`, or give the server with --server URL or LABQ_SERVER\n');
   }
   process.exit(1);
 });

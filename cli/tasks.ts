@@ -1,7 +1,9 @@
-// `labq task …`: submit, list, show, events.
+// `labq task …`: submit, list, show, logs, kill, events.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import type { TaskInput } from '../shared/schemas/task.js';
+import type { LabqClient } from '../shared/client.js';
+import type { Execution } from '../shared/schemas/execution.js';
+import { TASK_STATUSES, type TaskInput, type TaskStatus } from '../shared/schemas/task.js';
 import { clientFrom, type ClientFlags } from './context.js';
 import { int, print, table } from './format.js';
 
@@ -41,6 +43,38 @@ function taskFromFlags(command: string[], o: Record<string, any>): TaskInput {
     ...(o.held && { held: true }),
     ...(Object.keys(env).length && { env }),
   };
+}
+
+/** The statuses in which a task that has not run yet may still start; in any other, it never will. */
+const MAY_START: readonly TaskStatus[] = ['waiting', 'held', 'pending'];
+
+/** The execution to read: the one asked for, else the task's latest, waited for when following. */
+async function executionToRead(client: LabqClient, taskId: number, asked: number | undefined, follow: boolean): Promise<Execution> {
+  if (asked !== undefined) {
+    const execution = await client.getExecution(asked);
+    if (execution.task_id !== taskId) throw new Error(`execution ${asked} belongs to task ${execution.task_id}, not to task ${taskId}`);
+    return execution;
+  }
+  for (let told = false; ; told = true) {
+    const task = await client.getTask(taskId);
+    const latest = task.executions.find((x) => x.id === task.execution_id);
+    if (latest) return latest;
+    if (!MAY_START.includes(task.status)) throw new Error(`task ${taskId} is ${task.status}: it never ran`);
+    if (!follow) throw new Error(`task ${taskId} has not started yet (${task.status})`);
+    if (!told) process.stderr.write(`[labq: task ${taskId} is ${task.status}; waiting for it to start]\n`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/**
+ * How an execution ended. Not succeeding fails the command, through main's error line and
+ * status 1 (process.exitCode would not do: a dependency's exit hook resets it to 0).
+ */
+function end(x: Execution): void {
+  const what = `execution ${x.id} ${x.status}${x.exit_code === null ? '' : ` (exit code ${x.exit_code})`}${x.error ? `: ${x.error}` : ''}`;
+  if (x.status !== 'succeeded') throw new Error(what);
+  // On stderr, so that stdout holds the output alone.
+  process.stderr.write(`[labq: ${what}]\n`);
 }
 
 export function taskCommands(program: Command, flags: () => ClientFlags & { json?: boolean }): void {
@@ -83,13 +117,13 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
   task
     .command('list')
     .description('list tasks')
-    .option('--status <list>', 'comma-separated statuses')
-    .option('-w, --workflow <id>', '', int)
-    .option('-s, --step <id>', '', int)
-    .option('-t, --tag <tag>')
+    .option('--status <list>', `comma-separated statuses: ${TASK_STATUSES.join(', ')}`)
+    .option('-w, --workflow <id>', 'tasks of one workflow', int)
+    .option('-s, --step <id>', 'tasks of one step', int)
+    .option('-t, --tag <tag>', 'tasks with this tag')
     .option('-q, --search <text>', 'text in the command')
     .option('--limit <n>', 'page size', int, 100)
-    .option('--cursor <cursor>')
+    .option('--cursor <cursor>', 'the next page, as printed after more:')
     .action(async (o) => {
       const client = clientFrom(flags());
       const page = await client.listTasks({
@@ -112,32 +146,26 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
 
   task
     .command('logs')
-    .description("a task's output (its latest execution); -f follows it live until it ends")
+    .description("a task's output (its latest execution) and how it ended; -f follows it live until it ends")
     .argument('<id>', 'task id', int)
     .option('-f, --follow', 'stream the output as it comes')
     .option('--stream <stream>', 'stdout or stderr only')
     .option('-x, --execution <id>', 'an earlier execution of the task', int)
     .action(async (id: number, o) => {
       const client = clientFrom(flags());
-      let executionId: number | null = o.execution ?? null;
-      while (executionId === null) {
-        const t = await client.getTask(id);
-        executionId = t.execution_id;
-        if (executionId === null) {
-          if (!o.follow) throw new Error(`task ${id} has not started yet (${t.status})`);
-          await new Promise((r) => setTimeout(r, 1000));
-        }
-      }
+      const execution = await executionToRead(client, id, o.execution, !!o.follow);
       if (!o.follow) {
-        process.stdout.write(await client.executionOutput(executionId, o.stream));
+        // Its status was read before the output: if it had ended then, this is all of it.
+        process.stdout.write(await client.executionOutput(execution.id, o.stream));
+        if (execution.finished_at !== null) end(execution);
         return;
       }
-      for await (const message of client.stream('executionOutput', { params: { id: executionId }, query: { follow: '1', stream: o.stream } })) {
-        const data = JSON.parse(message.data);
+      for await (const message of client.stream('executionOutput', { params: { id: execution.id }, query: { follow: '1', stream: o.stream } })) {
         if (message.event === 'end') {
-          process.stderr.write(`[labq: execution ${executionId} ${data.status}]\n`);
+          end(await client.getExecution(execution.id));
           return;
         }
+        const data = JSON.parse(message.data);
         (data.stream === 'stderr' ? process.stderr : process.stdout).write(data.text);
       }
     });

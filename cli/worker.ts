@@ -22,6 +22,13 @@ export function workerCommands(program: Command, flags: () => ClientFlags & { js
     .addOption(new Option('--docker <mode>', 'use Docker: auto, on, off').choices(['auto', 'on', 'off']).default('auto'))
     .addOption(new Option('--state-dir <dir>', 'where the worker keeps spooled reports, caches and work folders'))
     .addOption(new Option('--exit-when-empty', 'exit once nothing is left for this worker'))
+    .addHelpText('after', `
+The server and the token are the global options, before or after \`worker\`:
+  --server <url>     the server to pull from (LABQ_SERVER)
+  --token <token>    its API token (LABQ_TOKEN); give each worker its own:
+                     \`labq admin token create NAME --role worker\`
+On the machine that runs \`labq up\`, both default to what it left in the data
+directory.`)
     .action(async (o) => {
       const f = flags();
       const client = clientFrom(f);
@@ -39,14 +46,14 @@ export function workerCommands(program: Command, flags: () => ClientFlags & { js
     });
 
   const workers = program.command('workers').description('list workers and change their settings live');
-  workers.command('list').action(async () => {
+  workers.command('list').description('workers known to the server, with their settings').action(async () => {
     const page = await clientFrom(flags()).listWorkers({ limit: 1000 });
     print(page, !!flags().json, () =>
       table(page.items.map((w) => ({ ...w, tags: w.tags.join(','), running: w.live_executions })),
         ['id', 'name', 'status', 'concurrency', 'prefetch', 'paused', 'tags', 'running', 'last_seen_at']),
     );
   });
-  workers.command('show').argument('<id>', 'worker id', int).action(async (id: number) => {
+  workers.command('show').description('one worker, as JSON').argument('<id>', 'worker id', int).action(async (id: number) => {
     print(await clientFrom(flags()).getWorker(id), true, () => '');
   });
   workers

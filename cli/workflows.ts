@@ -8,7 +8,8 @@ export function workflowCommands(program: Command, flags: () => ClientFlags & { 
   const workflow = program.command('workflow').description('create and inspect workflows');
   workflow
     .command('create')
-    .argument('<name>')
+    .description('create a workflow')
+    .argument('<name>', 'its name (need not be unique)')
     .option('--description <text>')
     .action(async (name: string, o) => {
       const created = await clientFrom(flags()).createWorkflow({ name, description: o.description });
@@ -16,6 +17,7 @@ export function workflowCommands(program: Command, flags: () => ClientFlags & { 
     });
   workflow
     .command('list')
+    .description('list workflows with their task counts')
     .option('-q, --search <text>', 'text in the name')
     .option('--limit <n>', 'page size', int, 100)
     .option('--cursor <cursor>')
@@ -27,6 +29,7 @@ export function workflowCommands(program: Command, flags: () => ClientFlags & { 
     });
   workflow
     .command('show')
+    .description("a workflow's task counts and its steps")
     .argument('<id>', 'workflow id', int)
     .action(async (id: number) => {
       const client = clientFrom(flags());
@@ -40,8 +43,9 @@ export function workflowCommands(program: Command, flags: () => ClientFlags & { 
   const step = program.command('step').description('create and inspect steps');
   step
     .command('create')
+    .description('create a step in a workflow')
     .requiredOption('-w, --workflow <id>', 'workflow id', int)
-    .argument('<name>')
+    .argument('<name>', 'its name, unique within the workflow')
     .option('--description <text>')
     .action(async (name: string, o) => {
       const created = await clientFrom(flags()).createStep({ workflow_id: o.workflow, name, description: o.description });
@@ -49,6 +53,7 @@ export function workflowCommands(program: Command, flags: () => ClientFlags & { 
     });
   step
     .command('list')
+    .description('list steps (up to 1,000) with their task counts')
     .option('-w, --workflow <id>', 'workflow id', int)
     .action(async (o) => {
       const page = await clientFrom(flags()).listSteps({ workflow_id: o.workflow, limit: 1000 });
@@ -58,6 +63,7 @@ export function workflowCommands(program: Command, flags: () => ClientFlags & { 
     });
   step
     .command('show')
+    .description("a step's task counts")
     .argument('<id>', 'step id', int)
     .action(async (id: number) => {
       const s = await clientFrom(flags()).getStep(id);

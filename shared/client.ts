@@ -13,6 +13,26 @@ export class LabqApiError extends Error {
   }
 }
 
+/**
+ * No answer at all: the server is down, or the URL is wrong. Deliberately not a
+ * LabqApiError, which callers (the worker's retries) read as "the server answered".
+ */
+export class LabqUnreachableError extends Error {
+  constructor(readonly server: string, readonly url: string, cause: unknown) {
+    super(`cannot reach the labq server at ${server} (${reason(cause)})`, { cause });
+  }
+}
+
+/** Why fetch failed, from undici's cause: `connect ECONNREFUSED 127.0.0.1:7420`, `getaddrinfo ENOTFOUND host`… */
+function reason(error: unknown): string {
+  const cause = (error as Error).cause as (Error & { code?: string }) | undefined;
+  const code = cause?.code;
+  // An AggregateError (several addresses tried, as for localhost) has a code but no message.
+  const text = cause?.message;
+  if (code && text && !text.includes(code)) return `${code}: ${text}`;
+  return text || code || (error as Error).message;
+}
+
 export interface CallInput<N extends RouteName> {
   params?: RouteParams<N>;
   query?: RouteQuery<N>;
@@ -57,12 +77,20 @@ export class LabqClient {
     const headers: Record<string, string> = { accept, ...input.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (input.body !== undefined) headers['content-type'] = 'application/json';
-    const response = await fetch(this.url(name, input), {
-      method: route.method.toUpperCase(),
-      headers,
-      body: input.body === undefined ? undefined : JSON.stringify(input.body),
-      signal: input.signal,
-    });
+    const url = this.url(name, input);
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method: route.method.toUpperCase(),
+        headers,
+        body: input.body === undefined ? undefined : JSON.stringify(input.body),
+        signal: input.signal,
+      });
+    } catch (error) {
+      // An abort or timeout is the caller's own doing (the worker ends its polls so): keep it as it is.
+      if (input.signal?.aborted || ['AbortError', 'TimeoutError'].includes((error as Error).name)) throw error;
+      throw new LabqUnreachableError(this.server, url, error);
+    }
     if (!response.ok) {
       const text = await response.text();
       let problem: Problem;

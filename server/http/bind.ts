@@ -8,7 +8,7 @@ import { routes, type RouteName, type RouteResponse, type Routes } from '../../s
 import type { EventMeta } from '../../shared/events.js';
 import { invalid } from '../errors.js';
 import { readJsonBody } from './body.js';
-import { fieldErrors } from './zodErrors.js';
+import { fieldErrors, issueMessage } from './zodErrors.js';
 
 type Field<R, K extends string> = R extends { [P in K]: infer S } ? (S extends z.ZodType ? z.output<S> : never) : undefined;
 
@@ -28,7 +28,7 @@ export interface BindOptions {
 }
 
 function parse<T extends z.ZodType>(schema: T, value: unknown, prefix = ''): z.output<T> {
-  const result = schema.safeParse(value);
+  const result = schema.safeParse(value, { error: issueMessage });
   if (!result.success) throw invalid(fieldErrors(result.error, prefix));
   return result.data;
 }

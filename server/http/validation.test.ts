@@ -195,6 +195,26 @@ describe('every task field refuses an invalid value', () => {
   });
 });
 
+describe('a missing required field is called required', () => {
+  const says = (res: Response, field: string) =>
+    assert.equal(res.json.errors.find((e: { field: string }) => e.field === field)?.message, 'required', res.text);
+
+  test('a task without a command, alone and in bulk', async () => {
+    says(await refused('POST', `${API_PREFIX}/tasks`, { name: 'no command' }, 400, ['command']), 'command');
+    says(await refused('POST', `${API_PREFIX}/tasks`, { tasks: [VALID, { name: 'no command' }] }, 400, ['tasks[1].command']), 'tasks[1].command');
+  });
+
+  test('a workflow without a name, a step without a workflow', async () => {
+    says(await refused('POST', `${API_PREFIX}/workflows`, {}, 400, ['name']), 'name');
+    says(await refused('POST', `${API_PREFIX}/steps`, { name: 'orphan' }, 400, ['workflow_id']), 'workflow_id');
+  });
+
+  test('a field of the wrong type still names the expected type (control)', async () => {
+    const res = await refused('POST', `${API_PREFIX}/tasks`, { command: 5 }, 400, ['command']);
+    assert.match(res.json.errors[0].message, /expected string, received number/);
+  });
+});
+
 describe('references to what does not exist', () => {
   const cases: [string, () => Record<string, unknown>, string][] = [
     ['step_id', () => ({ step_id: 999_999 }), 'step_id'],

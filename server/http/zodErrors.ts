@@ -1,5 +1,6 @@
 // Turns zod issues into the field errors of a problem+json answer, with fields named
-// the way a user wrote them: `tasks[3].priority`, `env.1BAD`, `(body)`.
+// the way a user wrote them (`tasks[3].priority`, `env.1BAD`, `(body)`) and a missing
+// field called required.
 import type { z } from 'zod/v4';
 import type { FieldError } from '../errors.js';
 
@@ -11,6 +12,10 @@ export function fieldPath(path: readonly PropertyKey[], prefix = ''): string {
   }
   return out;
 }
+
+/** Zod's own messages, but a missing field is called required, not "expected string, received undefined". */
+export const issueMessage: z.core.$ZodErrorMap = (issue) =>
+  issue.code === 'invalid_type' && issue.input === undefined ? 'required' : undefined;
 
 export function fieldErrors(error: z.ZodError, prefix = ''): FieldError[] {
   const errors: FieldError[] = [];
