@@ -40,3 +40,12 @@ export async function parkedPoll(ts: Pick<TestServer, 'client' | 'server'>, work
   await until('the poll to run its first round', async () => (await lastSeen(ts, worker.id)) !== before);
   return { response, settled: () => settled, roundsSeen: () => lastSeen(ts, worker.id) };
 }
+
+/**
+ * How many wake-up subscribers (parked polls, event streams, output followers) the server
+ * process serves now. The hub does not publish it; a test reads it to see a poll end on the
+ * server's side, which leaves nothing else to observe when its worker has hung up.
+ */
+export function hubSubscribers(ts: Pick<TestServer, 'server'>): number {
+  return (ts.server.hub as unknown as { subscribers: Set<unknown> }).subscribers.size;
+}
