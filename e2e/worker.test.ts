@@ -146,8 +146,12 @@ test('a live concurrency change takes effect at the next poll, without a restart
   });
   const running = async () => (await ts.client.listTasks({ tag: 'conc', status: 'running' })).items.length;
   await until('one running', async () => (await running()) === 1);
-  await new Promise((r) => setTimeout(r, 1500));
+  // A poll round since the task started would have claimed a second task, had there been room.
+  await until('the worker to poll again since its task started', async () => ts.server.pool.oneFirst(sql.unsafe`
+    SELECT coalesce(l.last_seen_at > max(x.running_at), false) FROM worker_liveness l, executions x JOIN tasks t ON t.id = x.task_id
+    WHERE l.worker_id = ${w.id} AND t.tag = 'conc' GROUP BY l.last_seen_at`));
   assert.equal(await running(), 1, 'concurrency 1 runs one task');
+  assert.equal((await ts.client.listTasks({ tag: 'conc', status: 'pending' })).items.length, 3, 'and claims no other');
   const updated = await ts.client.updateWorker(w.id, { concurrency: 3 });
   assert.equal(updated.concurrency, 3);
   await until('three running', async () => (await running()) === 3);
@@ -167,7 +171,8 @@ test('labq worker --exit-when-empty exits once nothing is left for it', async ()
 });
 
 test('prefetch: with one run slot, the next task downloads while the first runs, then waits for the slot', async () => {
-  await worker({ tags: ['prefetch'], concurrency: 1, prefetch: 1 });
+  const stateDir = join(dir, 'prefetch-worker');
+  await worker({ tags: ['prefetch'], concurrency: 1, prefetch: 1, stateDir });
   const gate = join(dir, 'prefetch-gate');
   await writeFile(join(dir, 'prefetch-input.txt'), 'data');
   const { tasks: [first, second] } = await ts.client.submitTasks({
@@ -177,13 +182,19 @@ test('prefetch: with one run slot, the next task downloads while the first runs,
     ],
   });
   await until('the first to run', async () => (await ts.client.getTask(first!.id)).status === 'running');
-  await until('the second to download ahead', async () => (await ts.client.getTask(second!.id)).status === 'downloading');
-  await new Promise((r) => setTimeout(r, 500));
+  const secondX = await until('the second to download ahead', async () => {
+    const task = await ts.client.getTask(second!.id);
+    return task.status === 'downloading' && task.execution_id!;
+  });
+  const input = join(stateDir, 'work', String(secondX), 'input', 'prefetch-input.txt');
+  await until('the second\'s input to be downloaded', async () => (await readFile(input, 'utf8').catch(() => '')) === 'data');
   assert.equal((await ts.client.getTask(second!.id)).status, 'downloading', 'it waits for the run slot');
+  const opened = String(await ts.server.pool.oneFirst(sql.unsafe`SELECT clock_timestamp()`));
   await writeFile(gate, '');
   assert.equal((await taskEnded(ts, second!.id)).status, 'succeeded');
   const a = (await ts.client.getTask(first!.id)).executions[0]!;
   const b = (await ts.client.getTask(second!.id)).executions[0]!;
   assert.ok(b.downloading_at! < a.finished_at!, 'downloaded while the first ran');
+  assert.ok(Date.parse(b.running_at!) > Date.parse(opened), 'ran only once the first could end and free the slot');
   assert.equal(await ts.client.executionOutput(b.id), 'data');
 });

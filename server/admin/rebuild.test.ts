@@ -1,86 +1,276 @@
 // A rebuild after a randomized workload of more than 5,000 events yields projection rows
 // identical to the ones the commands maintained inline, and the counts agree with the
-// tasks they count.
+// tasks they count. The workload drives the API as users and worker daemons do:
+// workflows, steps and submissions (dependencies, keys, held tasks); workers that
+// register, restart, change settings, claim, report phases, output and results, carry
+// out kill orders and forget executions; kills of tasks in every state. Then the fleet
+// falls silent under a short lease, so the reaper loses what it held and marks every
+// worker offline, then lost, and one worker comes back. The test checks that every event
+// type a projection reads occurred, so no apply branch goes untested.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import pg from 'pg';
+import { sql } from 'slonik';
+import { LabqApiError } from '../../shared/client.js';
+import { EVENT_CATALOGUE } from '../../shared/events.js';
+import type { PatchWorkerBody, Report, Worker } from '../../shared/schemas/worker.js';
 import { rng } from '../../e2e/support/random.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { snapshotProjections } from '../../e2e/support/snapshot.js';
+import { until } from '../../e2e/support/worker.js';
+import { pollWorker, registerWorker } from '../../e2e/support/workerApi.js';
+import { LIVE } from '../commands/loseExecutions.js';
+import { PROJECTIONS } from '../projections/applyEvents.js';
 import { rebuildProjections } from './rebuild.js';
+
+// The reaper must write nothing while the random workload runs, so that what a seed
+// replays depends on the seed alone, never on timing.
+const QUIET_REAPER = { leaseSeconds: 600, offlineAfterSeconds: 600 };
+// Afterwards a short lease, so that the reaper loses executions and absent workers.
+const SHORT_LEASE = { leaseSeconds: 2, offlineAfterSeconds: 1 };
+// The log, tokens (whose secrets never enter the log), and operational data that is not an event.
+const NOT_PROJECTED = ['api_tokens', 'events', 'execution_leases', 'execution_output', 'execution_output_size', 'schema_migrations', 'worker_liveness'];
+// Outcomes each with an apply path or a meaning of their own, beyond the event types.
+const VARIANTS = [
+  'task.submitted held', 'task.submitted waiting', 'task.submitted pending',
+  'execution.finished succeeded', 'execution.finished failed', 'execution.finished killed', 'execution.finished refused',
+  'execution.lost', 'execution.lost by the reaper',
+  'worker.status_changed offline by the reaper', 'worker.status_changed lost by the reaper', 'worker.status_changed online',
+];
+const TAGS = ['default', 'highmem', 'gpu'];
+const PHASES = ['downloading', 'running', 'uploading'] as const;
+
+/** What a simulated daemon knows of one execution it runs. */
+interface Held {
+  taskId: number;
+  phases: number;
+  seq: { stdout: number; stderr: number };
+}
+interface SimWorker {
+  worker: Worker;
+  held: Map<number, Held>;
+  killing: Set<number>;
+}
 
 let ts: TestServer;
 before(async () => {
-  ts = await startTestServer();
+  ts = await startTestServer({ settings: QUIET_REAPER });
 });
 after(async () => ts.close());
 
-async function eventCount(url: string): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  const n = Number((await client.query('SELECT count(*) FROM events')).rows[0].count);
-  await client.end();
-  return n;
-}
+const count = async (query: ReturnType<typeof sql.unsafe>) => Number(await ts.server.pool.oneFirst(query));
 
-test('rebuild after a randomized workload of 5,000+ events yields identical projections', async () => {
-  const seed = Number(process.env.LABQ_SEED ?? Date.now() % 1_000_000);
-  const r = rng(seed);
+const finish = (status: 'succeeded' | 'failed' | 'killed' | 'refused', exitCode: number | null, error: string | null): Report =>
+  ({ kind: 'finish', status, exit_code: exitCode, peak_memory_bytes: exitCode === null ? null : 1024 * exitCode, error });
+
+function simulation(r: ReturnType<typeof rng>) {
   const workflows: number[] = [];
   const steps: { id: number; workflow: number }[] = [];
   const tasks: number[] = [];
-  while ((await eventCount(ts.databaseUrl)) < 5200) {
-    const roll = r.next();
-    if (roll < 0.05 || workflows.length === 0) {
-      workflows.push((await ts.client.createWorkflow({ name: `wf-${workflows.length}`, description: r.chance(0.5) ? 'd' : undefined })).id);
-    } else if (roll < 0.15) {
-      const workflow = r.pick(workflows);
-      steps.push({ id: (await ts.client.createStep({ workflow_id: workflow, name: `s-${steps.length}` })).id, workflow });
-    } else {
-      const batch = Array.from({ length: r.int(1, 250) }, (_, i) => {
-        const step = steps.length && r.chance(0.7) ? r.pick(steps) : null;
-        return {
-          command: `echo ${i} ${r.int(0, 1e6)}`,
-          name: r.chance(0.5) ? `t${i}` : undefined,
-          step_id: step?.id,
-          workflow_id: !step && workflows.length && r.chance(0.3) ? r.pick(workflows) : undefined,
-          priority: r.int(-5, 5),
-          tag: r.pick(['default', 'highmem', 'gpu']),
-          depends_on: tasks.length && r.chance(0.2) ? [r.pick(tasks)] : [],
-          key: r.chance(0.3) ? `k${r.int(0, 400)}` : undefined,
-          held: r.chance(0.05),
-          env: (r.chance(0.2) ? { THREADS: String(r.int(1, 8)) } : {}) as Record<string, string>,
-        };
-      });
-      const result = await ts.client.submitTasks({ tasks: batch });
-      tasks.push(...result.tasks.filter((t) => t.created).map((t) => t.id));
+  const workers: SimWorker[] = [];
+
+  /** A routing list: one to three tags, `*` among them at times, in any order. */
+  const workerTags = () =>
+    [...TAGS, '*'].map((tag) => ({ tag, key: r.next() })).sort((a, b) => a.key - b.key).slice(0, r.int(1, 3)).map((t) => t.tag);
+
+  const drop = (w: SimWorker, x: number) => {
+    w.held.delete(x);
+    w.killing.delete(x);
+  };
+
+  /** One poll holding every execution the worker runs but `forget`, which the server then loses. */
+  async function poll(w: SimWorker, want: number, forget: number[] = []) {
+    for (const x of forget) drop(w, x);
+    const answer = await pollWorker(ts, w.worker, { want, holding: [...w.held.keys()], killing: [...w.killing] });
+    for (const x of answer.abandon) drop(w, x);
+    for (const order of answer.kill) w.killing.add(order.execution_id);
+    for (const a of answer.assignments) w.held.set(a.execution_id, { taskId: a.task.id, phases: 0, seq: { stdout: 0, stderr: 0 } });
+    return answer;
+  }
+
+  /** What a daemon says next about one execution: its next phases with their output, or its result. */
+  function reportsFor(w: SimWorker, x: number): Report[] {
+    const held = w.held.get(x)!;
+    if (w.killing.has(x)) return [finish('killed', null, 'killed on request')];
+    if (held.phases === 0 && r.chance(0.05)) return [finish('refused', null, 'cannot run it here')];
+    const reports: Report[] = [];
+    for (let n = r.int(1, 4); n > 0 && held.phases < PHASES.length; n--) {
+      const phase = PHASES[held.phases++]!;
+      reports.push({ kind: 'phase', phase });
+      for (let lines = phase === 'running' ? r.int(0, 3) : 0; lines > 0; lines--) {
+        const stream = r.chance(0.7) ? 'stdout' : 'stderr';
+        reports.push({ kind: 'output', stream, seq: held.seq[stream]++, data: Buffer.from(`${stream} ${lines}\n`).toString('base64') });
+      }
+    }
+    if (held.phases === PHASES.length && (reports.length === 0 || r.chance(0.8))) reports.push(r.chance(0.7) ? finish('succeeded', 0, null) : finish('failed', r.int(1, 255), null));
+    return reports;
+  }
+
+  async function report(w: SimWorker) {
+    const x = r.pick([...w.held.keys()]);
+    const reports = reportsFor(w, x);
+    // A daemon re-sends what it cannot prove was delivered: the copy must change nothing.
+    for (let copies = r.chance(0.1) ? 2 : 1; copies > 0; copies--) await ts.client.sendReports(x, { reports });
+    if (reports.some((one) => one.kind === 'finish')) drop(w, x);
+  }
+
+  async function kill() {
+    const running = workers.flatMap((w) => [...w.held.values()].map((h) => h.taskId));
+    const task = running.length && r.chance(0.5) ? r.pick(running) : r.pick(tasks);
+    try {
+      await ts.client.killTask(task, r.int(0, 30));
+    } catch (error) {
+      // The task had ended: refused, and nothing written.
+      if (!(error instanceof LabqApiError && error.status === 409)) throw error;
     }
   }
 
+  async function register() {
+    const worker = await registerWorker(ts, { tags: workerTags(), concurrency: r.int(1, 8), prefetch: r.int(0, 2), cpus: r.int(1, 16) });
+    workers.push({ worker, held: new Map(), killing: new Set() });
+  }
+
+  /** A daemon restarts with other flags, keeping its name and instance (its state directory). */
+  async function restart(w: SimWorker) {
+    w.worker = await registerWorker(ts, { name: w.worker.name, instance: w.worker.instance!, tags: workerTags(), concurrency: r.int(1, 8) });
+    // Bare tasks die with their daemon: then it holds none of them any more.
+    if (r.chance(0.5)) await poll(w, 0, [...w.held.keys()]);
+  }
+
+  async function changeSettings(w: SimWorker) {
+    const changes: PatchWorkerBody = {
+      paused: r.chance(0.2),
+      ...(r.chance(0.5) && { concurrency: r.int(0, 8) }),
+      ...(r.chance(0.3) && { prefetch: r.int(0, 2) }),
+      ...(r.chance(0.3) && { tags: workerTags() }),
+    };
+    w.worker = await ts.client.updateWorker(w.worker.id, changes);
+  }
+
+  async function submit() {
+    const batch = Array.from({ length: r.int(1, 60) }, (_, i) => {
+      const step = steps.length && r.chance(0.7) ? r.pick(steps) : null;
+      return {
+        command: `echo ${i} ${r.int(0, 1e6)}`,
+        name: r.chance(0.5) ? `t${i}` : undefined,
+        step_id: step?.id,
+        workflow_id: !step && workflows.length && r.chance(0.3) ? r.pick(workflows) : undefined,
+        priority: r.int(-5, 5),
+        tag: r.pick(TAGS),
+        depends_on: tasks.length && r.chance(0.2) ? [r.pick(tasks)] : [],
+        key: r.chance(0.3) ? `k${r.int(0, 400)}` : undefined,
+        held: r.chance(0.05),
+        max_retries: r.int(0, 2),
+        env: (r.chance(0.2) ? { THREADS: String(r.int(1, 8)) } : {}) as Record<string, string>,
+      };
+    });
+    const result = await ts.client.submitTasks({ tasks: batch });
+    tasks.push(...result.tasks.filter((t) => t.created).map((t) => t.id));
+  }
+
+  /** One step of the workload, picked at random. */
+  async function step() {
+    const roll = r.next();
+    const busy = workers.filter((w) => w.held.size > 0);
+    if (roll < 0.02 || workflows.length === 0) {
+      workflows.push((await ts.client.createWorkflow({ name: `wf-${workflows.length}`, description: r.chance(0.5) ? 'd' : undefined })).id);
+    } else if (roll < 0.05) {
+      const workflow = r.pick(workflows);
+      steps.push({ id: (await ts.client.createStep({ workflow_id: workflow, name: `s-${steps.length}` })).id, workflow });
+    } else if (roll < 0.12 || tasks.length === 0) {
+      await submit();
+    } else if (roll < 0.14 || workers.length === 0) {
+      await register();
+    } else if (roll < 0.15) {
+      await restart(r.pick(workers));
+    } else if (roll < 0.18) {
+      await changeSettings(r.pick(workers));
+    } else if (roll < 0.22) {
+      await kill();
+    } else if (roll < 0.24 && busy.length) {
+      const w = r.pick(busy);
+      await poll(w, r.int(0, 2), [...w.held.keys()].filter(() => r.chance(0.3)));
+    } else if (roll < 0.5 || busy.length === 0) {
+      await poll(r.pick(workers), r.int(0, 8));
+    } else {
+      await report(r.pick(busy));
+    }
+  }
+
+  return { tasks, workers, step, poll, report };
+}
+
+/** Waits until the reaper has nothing left to do: every execution ended, every worker lost. */
+const reaperDone = () =>
+  until('the reaper to take every execution back and mark every worker lost', async () =>
+    (await count(sql.unsafe`
+      SELECT (SELECT count(*) FROM workers WHERE status <> 'lost')
+           + (SELECT count(*) FROM executions WHERE status = ANY(${sql.array(LIVE, 'text')}))`)) === 0);
+
+async function workloadThenRebuild(seed: number) {
+  const r = rng(seed);
+  const sim = simulation(r);
+  while ((await count(sql.unsafe`SELECT count(*) FROM events`)) < 5200) await sim.step();
+
+  // The fleet stops for good: a last poll from each worker renews its leases to the short
+  // lease (and may claim more), then the reaper loses all they held.
+  const { databaseUrl } = ts;
+  await ts.close();
+  ts = await startTestServer({ databaseUrl, settings: SHORT_LEASE });
+  for (const w of sim.workers) await sim.poll(w, r.int(0, 4));
+  await reaperDone();
+  // One comes back: told to abandon what the reaper took, online again, it runs a little and
+  // falls silent again.
+  const back = r.pick(sim.workers);
+  const taken = [...back.held.keys()];
+  back.worker = await ts.client.updateWorker(back.worker.id, { paused: false, tags: ['*'], concurrency: 4 });
+  const answer = await sim.poll(back, 4);
+  assert.deepEqual([...answer.abandon].sort(), taken.sort(), 'what the worker held was taken back by the reaper');
+  assert.ok(answer.assignments.length > 0, 'it claims again');
+  await sim.report(back);
+  await reaperDone();
+
+  const kinds = new Set(await ts.server.pool.anyFirst(sql.unsafe`
+    SELECT DISTINCT type || coalesce(' ' || (data->>'status'), '') || CASE WHEN meta->>'actor' = 'reaper' THEN ' by the reaper' ELSE '' END
+    FROM events`));
+  const types = new Set(await ts.server.pool.anyFirst(sql.unsafe`SELECT DISTINCT type FROM events`));
+  const expected = Object.entries(EVENT_CATALOGUE).filter(([, entry]) => entry.stream !== 'token').map(([type]) => type);
+  assert.deepEqual(expected.filter((type) => !types.has(type)), [], 'event types the workload never wrote');
+  assert.deepEqual(VARIANTS.filter((kind) => !kinds.has(kind)), [], 'outcomes the workload never reached');
+
+  const tables = (await ts.server.pool.anyFirst(sql.unsafe`
+    SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`)) as string[];
+  assert.deepEqual(
+    tables.filter((table) => !NOT_PROJECTED.includes(table)).sort(), PROJECTIONS.flatMap((p) => p.tables).sort(),
+    'every table outside the log and operational data is a projection that the rebuild replays and the snapshot compares',
+  );
+
   const before = await snapshotProjections(ts.databaseUrl);
-  assert.ok((before.tasks?.length ?? 0) > 3000, `seed ${seed}: expected thousands of tasks`);
+  assert.ok(before.tasks!.length > 1000 && before.executions!.length > 300 && before.workers!.length > 5, 'a workload of some size');
   const replayed = await rebuildProjections(ts.server.pool);
-  assert.ok(replayed >= 5000, `seed ${seed}: replayed ${replayed}`);
+  assert.ok(replayed >= 5000, `replayed ${replayed}`);
   const afterRebuild = await snapshotProjections(ts.databaseUrl);
   for (const table of Object.keys(before)) {
-    assert.deepEqual(afterRebuild[table], before[table], `seed ${seed}: table ${table} differs after rebuild`);
+    assert.deepEqual(afterRebuild[table], before[table], `table ${table} differs after rebuild`);
   }
 
-  const client = new pg.Client({ connectionString: ts.databaseUrl });
-  await client.connect();
-  try {
-    const mismatch = await client.query(`
-      WITH real AS (
-        SELECT 'all' AS scope, 0::bigint AS scope_id, status, count(*)::bigint AS n FROM tasks GROUP BY status
-        UNION ALL SELECT 'workflow', workflow_id, status, count(*) FROM tasks WHERE workflow_id IS NOT NULL GROUP BY workflow_id, status
-        UNION ALL SELECT 'step', step_id, status, count(*) FROM tasks WHERE step_id IS NOT NULL GROUP BY step_id, status)
-      SELECT * FROM real FULL JOIN (SELECT * FROM task_counts_by_scope WHERE n <> 0) c USING (scope, scope_id, status)
-      WHERE real.n IS DISTINCT FROM c.n`);
-    assert.deepEqual(mismatch.rows, [], `seed ${seed}: task_counts disagree with tasks`);
-  } finally {
-    await client.end();
-  }
+  const mismatch = await ts.server.pool.any(sql.unsafe`
+    WITH real AS (
+      SELECT 'all' AS scope, 0::bigint AS scope_id, status, count(*)::bigint AS n FROM tasks GROUP BY status
+      UNION ALL SELECT 'workflow', workflow_id, status, count(*) FROM tasks WHERE workflow_id IS NOT NULL GROUP BY workflow_id, status
+      UNION ALL SELECT 'step', step_id, status, count(*) FROM tasks WHERE step_id IS NOT NULL GROUP BY step_id, status)
+    SELECT * FROM real FULL JOIN (SELECT * FROM task_counts_by_scope WHERE n <> 0) c USING (scope, scope_id, status)
+    WHERE real.n IS DISTINCT FROM c.n`);
+  assert.deepEqual(mismatch, [], 'task_counts disagree with tasks');
 
   const more = await ts.client.submitTasks({ command: 'echo after rebuild' });
-  assert.ok(more.tasks[0]!.id > Math.max(...tasks), 'ids keep growing after a rebuild');
+  assert.ok(more.tasks[0]!.id > Math.max(...sim.tasks), 'ids keep growing after a rebuild');
+}
+
+test('rebuild after a randomized workload of 5,000+ events, workers and reaper included, yields identical projections', async () => {
+  const seed = Number(process.env.LABQ_SEED ?? Date.now() % 1_000_000);
+  try {
+    await workloadThenRebuild(seed);
+  } catch (error) {
+    throw new Error(`seed ${seed} (replay it with LABQ_SEED=${seed}): ${(error as Error).message}`, { cause: error });
+  }
 });

@@ -4,17 +4,17 @@
 // worker liveness. Each test starts a server of its own on a fresh database, so no
 // task left pending by one test can be claimed by another.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { sql, UniqueIntegrityConstraintViolationError } from 'slonik';
 import { LabqApiError } from '../../shared/client.js';
 import type { TaskInput } from '../../shared/schemas/task.js';
-import type { PollBody, PollResponse, RegisterWorkerBody, Report, Worker } from '../../shared/schemas/worker.js';
+import type { PollResponse, Report } from '../../shared/schemas/worker.js';
 import type { QueueSettings } from '../settings.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { until } from '../../e2e/support/worker.js';
+import { parkedPoll, pollWorker as poll, registerWorker as register } from '../../e2e/support/workerApi.js';
 
 /** Only to turn a hang into a failure; never an assertion about how long anything took. */
 const HANG_MS = 30_000;
@@ -23,16 +23,6 @@ async function server(t: TestContext, settings?: Partial<QueueSettings>): Promis
   const ts = await startTestServer({ settings });
   t.after(() => ts.close());
   return ts;
-}
-
-let serial = 0;
-function register(ts: TestServer, body: Partial<RegisterWorkerBody> = {}): Promise<Worker> {
-  return ts.client.registerWorker({ name: `w${++serial}-${process.pid}`, instance: randomUUID(), hostname: 'test-host', cpus: 4, memory_mb: 4096, docker: false, concurrency: 50, ...body });
-}
-
-/** One poll round: answers at once unless the body asks to wait. */
-function poll(ts: TestServer, worker: Pick<Worker, 'id' | 'instance'>, body: Partial<PollBody> = {}, signal?: AbortSignal): Promise<PollResponse> {
-  return ts.client.pollWorker(worker.id, { instance: worker.instance!, want: 0, holding: [], wait_seconds: 0, ...body }, signal);
 }
 
 async function submit(ts: TestServer, tasks: TaskInput[]): Promise<number[]> {
@@ -82,20 +72,6 @@ async function streamEvents(ts: TestServer, streamType: string, id: number) {
     SELECT type, data, meta FROM events WHERE stream_type = ${streamType} AND stream_id = ${id} ORDER BY position`)) as unknown as {
     type: string; data: any; meta: any;
   }[];
-}
-
-async function lastSeen(ts: TestServer, workerId: number): Promise<string> {
-  return String(await ts.server.pool.oneFirst(sql.unsafe`SELECT last_seen_at::text FROM worker_liveness WHERE worker_id = ${workerId}`));
-}
-
-/** Starts a long poll and waits until its first round has committed (the worker's liveness moved), so it is parked. */
-async function parkedPoll(ts: TestServer, worker: Pick<Worker, 'id' | 'instance'>, body: Partial<PollBody>) {
-  const before = await lastSeen(ts, worker.id);
-  let settled = false;
-  const response = poll(ts, worker, { wait_seconds: 60, ...body });
-  void response.then(() => (settled = true), () => (settled = true));
-  await until('the poll to run its first round', async () => (await lastSeen(ts, worker.id)) !== before, HANG_MS);
-  return { response, settled: () => settled, roundsSeen: () => lastSeen(ts, worker.id) };
 }
 
 // A long poll parks for min(wait_seconds, leaseSeconds / 3): with a long lease a 60 s wait

@@ -2,20 +2,18 @@
 // moment, a poll whose worker hung up, a kill racing a failure, kill orders while parked,
 // and reports whose numbers do not fit the database.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
+import { until } from '../../e2e/support/worker.js';
+import { hubSubscribers, parkedPoll, pollWorker, registerWorker } from '../../e2e/support/workerApi.js';
 
 let ts: TestServer;
-let serial = 0;
 before(async () => {
   ts = await startTestServer();
 });
 after(async () => ts.close());
 
-const register = async (tag: string, concurrency = 50) =>
-  ts.client.registerWorker({ name: `race-${++serial}`, instance: randomUUID(), hostname: 'h', cpus: 4, memory_mb: 4096, docker: false, concurrency, tags: [tag] });
+const register = (tag: string, concurrency = 50) => registerWorker(ts, { tags: [tag], concurrency });
 const finish = (x: number, status: 'succeeded' | 'failed' = 'succeeded') =>
   ts.client.sendReports(x, { reports: [{ kind: 'finish', status, exit_code: status === 'succeeded' ? 0 : 1, peak_memory_bytes: null, error: null }] });
 
@@ -34,18 +32,25 @@ test('two dependencies ending at the same moment release their dependent', async
 });
 
 test('a poll whose worker hung up claims nothing for it', async () => {
-  const w = await register('hangup', 5);
-  const hangUp = new AbortController();
-  const parked = ts.client.pollWorker(w.id, { instance: w.instance!, want: 1, wait_seconds: 8, settings_version: w.settings_version }, hangUp.signal).catch(() => 'aborted');
-  await sleep(300);
-  hangUp.abort();
-  assert.equal(await parked, 'aborted');
-  await sleep(300);
-  const { tasks: [t] } = await ts.client.submitTasks({ command: 'true', tag: 'hangup' });
-  await sleep(1000);
-  const task = await ts.client.getTask(t!.id);
-  assert.equal(task.status, 'pending');
-  assert.equal(task.attempts, 0);
+  // A lease of 600 s lets the poll park for 60 s: it can only end before the 30 s of the
+  // wait below because the server saw the hang-up.
+  const patient = await startTestServer({ settings: { leaseSeconds: 600 } });
+  try {
+    const w = await registerWorker(patient, { tags: ['hangup'], concurrency: 5 });
+    const hangUp = new AbortController();
+    const parked = await parkedPoll(patient, w, { want: 1, settings_version: w.settings_version }, hangUp.signal);
+    const serving = hubSubscribers(patient);
+    hangUp.abort();
+    await assert.rejects(parked.response);
+    await until('the server to end the poll its worker hung up on', async () => hubSubscribers(patient) < serving, 30_000);
+    const { tasks: [t] } = await patient.client.submitTasks({ command: 'true', tag: 'hangup' });
+    // The worker polls again: the task is still there for it, never handed to the dead poll.
+    const again = await pollWorker(patient, w, { want: 1 });
+    assert.deepEqual(again.assignments.map((a) => [a.task.id, a.attempt]), [[t!.id, 1]]);
+    assert.deepEqual((await patient.client.getTask(t!.id)).executions.map((x) => x.status), ['assigned']);
+  } finally {
+    await patient.close();
+  }
 });
 
 test('a task asked to be killed is cancelled even when it fails on its own first', async () => {
@@ -65,12 +70,12 @@ test('a kill order the worker already carries out does not end its parked poll',
   await ts.client.killTask(t!.id, 60);
   const order = await ts.client.pollWorker(w.id, { instance: w.instance!, want: 0, holding: [x], wait_seconds: 0, settings_version: first.settings_version });
   assert.deepEqual(order.kill, [{ execution_id: x, grace_seconds: 60 }]);
-  // Parked with the kill known: the answer comes when the wait ends, still carrying the order.
-  const wake = setTimeout(() => void ts.client.updateWorker(w.id, { prefetch: 1 }), 1500);
-  const parked = await ts.client.pollWorker(w.id, { instance: w.instance!, want: 0, holding: [x], killing: [x], wait_seconds: 30, settings_version: first.settings_version });
-  clearTimeout(wake);
-  assert.deepEqual(parked.kill, [{ execution_id: x, grace_seconds: 60 }]);
-  assert.equal(parked.settings.prefetch, 1, 'it parked until something new (a setting) came');
+  // Parked with the kill known: only news (here a setting) ends it, and the answer still carries the order.
+  const parked = await parkedPoll(ts, w, { want: 0, holding: [x], killing: [x], wait_seconds: 30, settings_version: first.settings_version });
+  await ts.client.updateWorker(w.id, { prefetch: 1 });
+  const answer = await parked.response;
+  assert.deepEqual(answer.kill, [{ execution_id: x, grace_seconds: 60 }]);
+  assert.equal(answer.settings.prefetch, 1, 'it parked until something new (a setting) came');
 });
 
 test('reports with numbers beyond the database’s integers are refused with 400', async () => {
@@ -88,7 +93,7 @@ test('reports with numbers beyond the database’s integers are refused with 400
 test('output dropped past the cap is counted once, however often it is re-sent', async () => {
   const small = await startTestServer({ settings: { outputCapBytes: 10 } });
   try {
-    const w = await small.client.registerWorker({ name: 'capped', instance: randomUUID(), hostname: 'h', cpus: 1, memory_mb: 100, docker: false, tags: ['cap'] });
+    const w = await registerWorker(small, { tags: ['cap'] });
     await small.client.submitTasks({ command: 'true', tag: 'cap' });
     const x = (await small.client.pollWorker(w.id, { instance: w.instance!, want: 1, wait_seconds: 0 })).assignments[0]!.execution_id;
     const chunk = (seq: number) => ({ kind: 'output' as const, stream: 'stdout' as const, seq, data: Buffer.from('12345678').toString('base64') });
