@@ -1,9 +1,11 @@
 // Starts one server process against a database: migrations, the slonik pool, the
 // LISTEN hub and the HTTP listener. Any number of these may share one database.
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connectPool, type Pool } from './db/pool.js';
 import { migrate } from './db/migrate.js';
 import { createApp } from './http/app.js';
+import { MAX_HEADER_BYTES, answerClientErrors } from './http/requestLimits.js';
 import { ListenHub } from './listen/hub.js';
 import { Reaper } from './reaper.js';
 import { queueSettings, type QueueSettings } from './settings.js';
@@ -36,7 +38,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const reaper = new Reaper(options.databaseUrl, pool, settings, log);
   reaper.start();
   const app = createApp({ pool, hub, settings, log });
-  const http = app.listen(options.port, options.host);
+  const http = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app.callback());
+  answerClientErrors(http);
+  http.listen(options.port, options.host);
   await new Promise<void>((resolve, reject) => {
     http.once('listening', resolve);
     http.once('error', reject);
