@@ -71,7 +71,7 @@ export async function readEventsAfter(db: Db, cursor: string | null, filter: Eve
 }
 
 /** Whether events matching `filter` exist after `cursor` that readEventsAfter holds back for now. */
-export async function hasHeldBackEvents(db: Db, cursor: string | null, filter: EventFilter = {}): Promise<boolean> {
+async function hasHeldBackEvents(db: Db, cursor: string | null, filter: EventFilter = {}): Promise<boolean> {
   const { xid, position } = parseCursor(cursor ?? '0-0');
   const where = [
     sql.fragment`(xid, position) > (${xid}::xid8, ${position})`,

@@ -6,7 +6,7 @@
 import type Router from '@koa/router';
 import { isCursor } from '../../../shared/schemas/event.js';
 import { invalid } from '../../errors.js';
-import { HELD_BACK_RETRY_MS, hasHeldBackEvents, matchesFilter, readEventsAfter } from '../../events/readEvents.js';
+import { HELD_BACK_RETRY_MS, matchesFilter, readEventsAfter, readEventsWithHeldBack } from '../../events/readEvents.js';
 import { cursorOf, type StoredEvent } from '../../events/types.js';
 import { OUTPUT_CHANNEL } from '../../listen/hub.js';
 import { bind } from '../bind.js';
@@ -39,7 +39,7 @@ export function eventRoutes(router: Router, { pool, hub }: ServerContext): void 
     const unsubscribe = hub.subscribe((channel) => channel !== OUTPUT_CHANNEL && sse.wake());
     try {
       while (!sse.closed) {
-        const events = await readEventsAfter(pool, cursor, {}, BATCH);
+        const { events, heldBack } = await readEventsWithHeldBack(pool, cursor, {}, BATCH);
         let delivered: string | null = null;
         for (const event of events) {
           if (matchesFilter(event, filter)) {
@@ -52,7 +52,7 @@ export function eventRoutes(router: Router, { pool, hub }: ServerContext): void 
           if (delivered !== cursor) await sse.advance(cursor);
         }
         if (events.length === BATCH) continue;
-        await sse.wait((await hasHeldBackEvents(pool, cursor)) ? HELD_BACK_RETRY_MS : 60_000);
+        await sse.wait(heldBack ? HELD_BACK_RETRY_MS : 60_000);
       }
     } finally {
       unsubscribe();
