@@ -27,8 +27,10 @@ export interface EventFilter {
 function filterSql(filter: EventFilter): FragmentSqlToken[] {
   const where: FragmentSqlToken[] = [];
   if (filter.task_id !== undefined) {
+    // ANY(ARRAY(…)) rather than IN (SELECT …): the ids become an index condition on the
+    // stream, where IN is a filter over every execution event (or the whole log).
     where.push(sql.fragment`((stream_type = 'task' AND stream_id = ${filter.task_id})
-      OR (stream_type = 'execution' AND stream_id IN (SELECT id FROM executions WHERE task_id = ${filter.task_id})))`);
+      OR (stream_type = 'execution' AND stream_id = ANY(ARRAY(SELECT id FROM executions WHERE task_id = ${filter.task_id}))))`);
   }
   if (filter.stream_type?.length) where.push(sql.fragment`stream_type = ANY(${sql.array(filter.stream_type, 'text')})`);
   if (filter.stream_id !== undefined) where.push(sql.fragment`stream_id = ${filter.stream_id}`);
