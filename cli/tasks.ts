@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { LabqClient } from '../shared/client.js';
+import type { EventRecord } from '../shared/schemas/event.js';
 import type { Execution } from '../shared/schemas/execution.js';
 import { TASK_STATUSES, type TaskInput, type TaskStatus } from '../shared/schemas/task.js';
 import { clientFrom, type ClientFlags } from './context.js';
@@ -185,7 +186,14 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
     .description("a task's events")
     .argument('<id>', 'task id', int)
     .action(async (id: number) => {
-      const { items } = await clientFrom(flags()).taskEvents(id);
+      const client = clientFrom(flags());
+      const items: EventRecord[] = [];
+      let after: string | null = null;
+      do {
+        const page = await client.taskEvents(id, { limit: 1000, ...(after ? { after } : {}) });
+        items.push(...page.items);
+        after = page.next_cursor;
+      } while (after);
       print(items, !!flags().json, () =>
         table(items.map((e) => ({ ...e, actor: e.meta.actor })), ['position', 'created_at', 'type', 'actor', 'data']),
       );

@@ -20,6 +20,18 @@ export class ProblemError extends Error {
   }
 }
 
+/** The problem+json body of a refusal; `request_id` lets the caller find it in the log. */
+export function problemBody(problem: ProblemError, requestId: string) {
+  return {
+    type: problem.type,
+    title: problem.title,
+    status: problem.status,
+    detail: problem.message,
+    ...(problem.errors ? { errors: problem.errors } : {}),
+    request_id: requestId,
+  };
+}
+
 export function invalid(errors: FieldError[]): ProblemError {
   const detail = errors.map((e) => `${e.field || '(body)'}: ${e.message}`).slice(0, 5).join('; ');
   return new ProblemError(400, 'Invalid request', detail + (errors.length > 5 ? `; and ${errors.length - 5} more` : ''), errors);

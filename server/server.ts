@@ -1,12 +1,17 @@
 // Starts one server process against a database: migrations, the slonik pool, the
-// LISTEN hub and the HTTP listener. Any number of these may share one database.
+// LISTEN hub, the reaper and the HTTP listener. Any number of these may share one
+// database. When a step fails (the port is taken, say), what was started before it is
+// released, so a caller that retries or carries on leaks no connection or timer.
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connectPool, type Pool } from './db/pool.js';
 import { migrate } from './db/migrate.js';
 import { createApp } from './http/app.js';
+import { MAX_HEADER_BYTES, answerClientErrors } from './http/requestLimits.js';
 import { ListenHub } from './listen/hub.js';
 import { Reaper } from './reaper.js';
 import { queueSettings, type QueueSettings } from './settings.js';
+import { Teardown } from './teardown.js';
 
 export interface ServerOptions {
   databaseUrl: string;
@@ -26,36 +31,53 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  const log = options.log ?? ((line: string) => console.error(line));
-  await migrate(options.databaseUrl);
-  const pool = await connectPool(options.databaseUrl, { maximumPoolSize: 20 });
-  const hub = new ListenHub(options.databaseUrl, log);
-  await hub.start();
-  const settings = queueSettings(options.settings);
-  const reaper = new Reaper(options.databaseUrl, pool, settings, log);
-  reaper.start();
-  const app = createApp({ pool, hub, settings, log });
-  const http = app.listen(options.port, options.host);
+/** Listens, or fails with a message that names the address (EADDRINUSE alone does not). */
+async function listen(http: Server, host: string, port: number): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     http.once('listening', resolve);
     http.once('error', reject);
+    http.listen(port, host);
+  }).catch((error: NodeJS.ErrnoException) => {
+    const why = error.code === 'EADDRINUSE' ? 'the address is already in use' : error.message;
+    throw new Error(`cannot listen on ${host}:${port}: ${why}`, { cause: error });
   });
-  http.keepAliveTimeout = 65_000;
-  const address = http.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return {
-    url: `http://${host}:${address.port}`,
-    pool,
-    hub,
-    settings,
-    reaperLeads: () => reaper.isLeader,
-    async close() {
-      await reaper.stop();
-      await hub.stop();
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  await migrate(options.databaseUrl);
+  const teardown = new Teardown();
+  try {
+    const pool = await connectPool(options.databaseUrl, { maximumPoolSize: 20 });
+    teardown.add(() => pool.end());
+    const hub = new ListenHub(options.databaseUrl, log);
+    teardown.add(() => hub.stop());
+    await hub.start();
+    const settings = queueSettings(options.settings);
+    const reaper = new Reaper(options.databaseUrl, pool, settings, log);
+    teardown.add(() => reaper.stop());
+    reaper.start();
+    const app = createApp({ pool, hub, settings, log });
+    const http = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app.callback());
+    answerClientErrors(http);
+    await listen(http, options.host, options.port);
+    teardown.add(async () => {
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
-      await pool.end();
-    },
-  };
+    });
+    http.keepAliveTimeout = 65_000;
+    const address = http.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return {
+      url: `http://${host}:${address.port}`,
+      pool,
+      hub,
+      settings,
+      reaperLeads: () => reaper.isLeader,
+      close: () => teardown.run(),
+    };
+  } catch (error) {
+    await teardown.run().catch((failure: Error) => log(failure.message));
+    throw error;
+  }
 }

@@ -4,7 +4,7 @@
 // three cannot drift apart.
 import { z } from 'zod/v4';
 import { IdParam, PageQuery, page } from './schemas/common.js';
-import { EventPage, EventPageQuery, EventRecord, EventStreamQuery } from './schemas/event.js';
+import { EventPage, EventPageQuery, EventStreamQuery, LogPageQuery } from './schemas/event.js';
 import { Execution } from './schemas/execution.js';
 import { SubmitTasksBody, SubmitTasksResponse, Task, TaskListQuery } from './schemas/task.js';
 import {
@@ -48,8 +48,9 @@ export const routes = {
     params: IdParams, response: TaskDetail,
   },
   taskEvents: {
-    method: 'get', path: '/tasks/:id/events', tag: 'tasks', summary: "A task's events, oldest first",
-    params: IdParams, response: z.object({ items: z.array(EventRecord) }),
+    method: 'get', path: '/tasks/:id/events', tag: 'tasks',
+    summary: "A page of a task's events and its executions', in the commit-safe order of /events",
+    params: IdParams, query: LogPageQuery, response: EventPage,
   },
   killTask: {
     method: 'post', path: '/tasks/:id/kill', tag: 'tasks',

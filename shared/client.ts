@@ -126,8 +126,8 @@ export class LabqClient {
   getTask(id: number) {
     return this.call('getTask', { params: { id } });
   }
-  taskEvents(id: number) {
-    return this.call('taskEvents', { params: { id } });
+  taskEvents(id: number, query: RouteQuery<'taskEvents'> = {}) {
+    return this.call('taskEvents', { params: { id }, query });
   }
   createWorkflow(body: RouteBody<'createWorkflow'>) {
     return this.call('createWorkflow', { body });

@@ -6,20 +6,32 @@
 // larger xid than every event already read. The cursor is the pair `<xid>-<position>`.
 // The price: a long-running transaction holds readers back until it ends (see
 // docs/architecture.md), which is why transactions here are kept short.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type FragmentSqlToken } from 'slonik';
 import type { Db } from '../db/pool.js';
 import { STORED_EVENT_COLUMNS } from './appendEvents.js';
 import { parseCursor, type StoredEvent } from './types.js';
+
+/** How soon to look again for events held back by an open older transaction. */
+export const HELD_BACK_RETRY_MS = 50;
 
 export interface EventFilter {
   stream_type?: string[];
   stream_id?: number;
   /** Exact types, or `prefix.*` wildcards. */
   type?: string[];
+  /** One task's history: its own stream and those of its executions. */
+  task_id?: number;
 }
 
 function filterSql(filter: EventFilter): FragmentSqlToken[] {
   const where: FragmentSqlToken[] = [];
+  if (filter.task_id !== undefined) {
+    // ANY(ARRAY(…)) rather than IN (SELECT …): the ids become an index condition on the
+    // stream, where IN is a filter over every execution event (or the whole log).
+    where.push(sql.fragment`((stream_type = 'task' AND stream_id = ${filter.task_id})
+      OR (stream_type = 'execution' AND stream_id = ANY(ARRAY(SELECT id FROM executions WHERE task_id = ${filter.task_id}))))`);
+  }
   if (filter.stream_type?.length) where.push(sql.fragment`stream_type = ANY(${sql.array(filter.stream_type, 'text')})`);
   if (filter.stream_id !== undefined) where.push(sql.fragment`stream_id = ${filter.stream_id}`);
   if (filter.type?.length) {
@@ -30,7 +42,8 @@ function filterSql(filter: EventFilter): FragmentSqlToken[] {
   return where;
 }
 
-export function matchesFilter(event: Pick<StoredEvent, 'stream_type' | 'stream_id' | 'type'>, filter: EventFilter): boolean {
+/** The filters of the SSE stream, applied in process (a task's history is read in SQL only). */
+export function matchesFilter(event: Pick<StoredEvent, 'stream_type' | 'stream_id' | 'type'>, filter: Omit<EventFilter, 'task_id'>): boolean {
   if (filter.stream_type?.length && !filter.stream_type.includes(event.stream_type)) return false;
   if (filter.stream_id !== undefined && event.stream_id !== filter.stream_id) return false;
   if (filter.type?.length) {
@@ -59,23 +72,48 @@ export async function readEventsAfter(db: Db, cursor: string | null, filter: Eve
   return rows as unknown as StoredEvent[];
 }
 
-/** Whether events exist after `cursor` that readEventsAfter holds back for now. */
-export async function hasHeldBackEvents(db: Db, cursor: string | null): Promise<boolean> {
+/** Whether events matching `filter` exist after `cursor` that readEventsAfter holds back for now. */
+async function hasHeldBackEvents(db: Db, cursor: string | null, filter: EventFilter = {}): Promise<boolean> {
   const { xid, position } = parseCursor(cursor ?? '0-0');
-  return db.exists(sql.unsafe`
-    SELECT 1 FROM events
-    WHERE (xid, position) > (${xid}::xid8, ${position})
-      AND xid >= pg_snapshot_xmin(pg_current_snapshot())`);
+  const where = [
+    sql.fragment`(xid, position) > (${xid}::xid8, ${position})`,
+    sql.fragment`xid >= pg_snapshot_xmin(pg_current_snapshot())`,
+    ...filterSql(filter),
+  ];
+  return db.exists(sql.unsafe`SELECT 1 FROM events WHERE ${sql.join(where, sql.fragment` AND `)}`);
 }
 
-/** A task's history: its own events and those of its executions, in log order. */
-export async function readTaskHistory(db: Db, taskId: number): Promise<StoredEvent[]> {
-  const rows = await db.any(sql.unsafe`
-    SELECT ${STORED_EVENT_COLUMNS} FROM events
-    WHERE (stream_type = 'task' AND stream_id = ${taskId})
-       OR (stream_type = 'execution' AND stream_id IN (SELECT id FROM executions WHERE task_id = ${taskId}))
-    ORDER BY position`);
-  return rows as unknown as StoredEvent[];
+export interface LogRead {
+  events: StoredEvent[];
+  /** Committed events after the cursor were held back when the read began: look again soon. */
+  heldBack: boolean;
+}
+
+/**
+ * readEventsAfter, and whether committed events after `cursor` were held back. The check
+ * comes first: the horizon only moves forward, so when nothing was held back then, the
+ * read that follows holds every event committed before it. Checked after the read, an
+ * event held back at the read may have passed the horizon by the time of the check, and
+ * the reader would believe it had everything.
+ */
+export async function readEventsWithHeldBack(db: Db, cursor: string | null, filter: EventFilter, limit: number): Promise<LogRead> {
+  const heldBack = await hasHeldBackEvents(db, cursor, filter);
+  return { events: await readEventsAfter(db, cursor, filter, limit), heldBack };
+}
+
+/**
+ * For a reader that asks once rather than tails: while events matching the filter have
+ * committed but are held back by an older transaction still running, looks again, up to
+ * `settleMs`. A history read just after a change then holds that change, unless a
+ * transaction stays open longer than that.
+ */
+export async function readSettledEventsAfter(db: Db, cursor: string | null, filter: EventFilter, limit: number, settleMs: number): Promise<StoredEvent[]> {
+  const deadline = Date.now() + settleMs;
+  for (;;) {
+    const { events, heldBack } = await readEventsWithHeldBack(db, cursor, filter, limit);
+    if (!heldBack || events.length === limit || Date.now() >= deadline) return events;
+    await sleep(HELD_BACK_RETRY_MS);
+  }
 }
 
 /** The whole log by position, in batches: what a rebuild replays. */

@@ -6,9 +6,10 @@ import Koa, { type Context, type Next } from 'koa';
 import { API_PREFIX } from '../../shared/api.js';
 import { VERSION } from '../../shared/version.js';
 import { verifyToken } from '../auth/tokens.js';
-import { ProblemError } from '../errors.js';
+import { ProblemError, problemBody } from '../errors.js';
 import type { ServerContext } from './context.js';
 import { openApiDocument } from './openapi.js';
+import { limitUrl } from './requestLimits.js';
 import { eventRoutes } from './routes/events.js';
 import { taskRoutes } from './routes/tasks.js';
 import { workflowRoutes } from './routes/workflows.js';
@@ -19,14 +20,7 @@ import { executionRoutes } from './routes/executions.js';
 function sendProblem(ctx: Context, problem: ProblemError): void {
   ctx.status = problem.status;
   ctx.type = 'application/problem+json';
-  ctx.body = {
-    type: problem.type,
-    title: problem.title,
-    status: problem.status,
-    detail: problem.message,
-    ...(problem.errors ? { errors: problem.errors } : {}),
-    request_id: ctx.state.requestId,
-  };
+  ctx.body = problemBody(problem, ctx.state.requestId);
 }
 
 /** Serialization failures and deadlocks (SQLSTATE class 40) that outlived the retries. */
@@ -72,6 +66,8 @@ export function createApp(context: ServerContext): Koa {
       sendProblem(ctx, new ProblemError(500, 'Internal error', `an unexpected error occurred; request id ${ctx.state.requestId}`));
     }
   });
+
+  app.use(limitUrl);
 
   app.use(async (ctx: Context, next: Next) => {
     if (ctx.path === '/healthz') {

@@ -40,10 +40,11 @@ export class ListenHub {
     subscriber.events.on('reconnect', (attempt: number) => this.log(`LISTEN connection lost; reconnecting (attempt ${attempt})`));
     subscriber.events.on('connected', () => this.wake(null, null));
     subscriber.events.on('error', (error: Error) => this.log(`LISTEN connection error: ${error.message}`));
+    // Kept before connecting, so that stop() closes it even when starting fails half way.
+    this.subscriber = subscriber;
     await subscriber.connect();
     await subscriber.listenTo(EVENTS_CHANNEL);
     await subscriber.listenTo(OUTPUT_CHANNEL);
-    this.subscriber = subscriber;
   }
 
   subscribe(wake: Wake): () => void {

@@ -35,10 +35,13 @@ export const EventFilter = z.object({
   type: csv(z.string().regex(/^[a-z_]+\.[a-z_]+$|^[a-z_]+\.\*$/, 'an event type such as task.submitted, or task.*')).optional(),
 });
 
-export const EventPageQuery = EventFilter.extend({
+/** Where a page of the log starts, and how long it is. */
+export const LogPageQuery = z.object({
   after: Cursor.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
+
+export const EventPageQuery = EventFilter.extend(LogPageQuery.shape);
 
 export const EventStreamQuery = EventFilter.extend({
   lastEventId: Cursor.optional(),

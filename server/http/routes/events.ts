@@ -6,7 +6,7 @@
 import type Router from '@koa/router';
 import { isCursor } from '../../../shared/schemas/event.js';
 import { invalid } from '../../errors.js';
-import { hasHeldBackEvents, matchesFilter, readEventsAfter } from '../../events/readEvents.js';
+import { HELD_BACK_RETRY_MS, matchesFilter, readEventsAfter, readEventsWithHeldBack } from '../../events/readEvents.js';
 import { cursorOf, type StoredEvent } from '../../events/types.js';
 import { OUTPUT_CHANNEL } from '../../listen/hub.js';
 import { bind } from '../bind.js';
@@ -14,15 +14,18 @@ import type { ServerContext } from '../context.js';
 import { SseConnection } from '../sse.js';
 
 const BATCH = 500;
-const HELD_BACK_RETRY_MS = 50;
 
 const record = (e: StoredEvent) => ({ ...e, id: cursorOf(e) });
+
+/** A page of the log as /events and /tasks/{id}/events answer it: a full one names where the next starts. */
+export function eventPage(events: StoredEvent[], limit: number) {
+  return { items: events.map(record), next_cursor: events.length === limit ? cursorOf(events[events.length - 1]!) : null };
+}
 
 export function eventRoutes(router: Router, { pool, hub }: ServerContext): void {
   bind(router, 'listEvents', async ({ query }) => {
     const { after, limit, ...filter } = query;
-    const events = await readEventsAfter(pool, after ?? null, filter, limit);
-    return { items: events.map(record), next_cursor: events.length === limit ? cursorOf(events[events.length - 1]!) : null };
+    return eventPage(await readEventsAfter(pool, after ?? null, filter, limit), limit);
   });
 
   bind(router, 'streamEvents', async ({ query, ctx }) => {
@@ -36,7 +39,7 @@ export function eventRoutes(router: Router, { pool, hub }: ServerContext): void 
     const unsubscribe = hub.subscribe((channel) => channel !== OUTPUT_CHANNEL && sse.wake());
     try {
       while (!sse.closed) {
-        const events = await readEventsAfter(pool, cursor, {}, BATCH);
+        const { events, heldBack } = await readEventsWithHeldBack(pool, cursor, {}, BATCH);
         let delivered: string | null = null;
         for (const event of events) {
           if (matchesFilter(event, filter)) {
@@ -49,7 +52,7 @@ export function eventRoutes(router: Router, { pool, hub }: ServerContext): void 
           if (delivered !== cursor) await sse.advance(cursor);
         }
         if (events.length === BATCH) continue;
-        await sse.wait((await hasHeldBackEvents(pool, cursor)) ? HELD_BACK_RETRY_MS : 60_000);
+        await sse.wait(heldBack ? HELD_BACK_RETRY_MS : 60_000);
       }
     } finally {
       unsubscribe();

@@ -5,11 +5,14 @@ import { MAX_TASKS_PER_REQUEST, TaskInput } from '../../../shared/schemas/task.j
 import { killTask } from '../../commands/killTask.js';
 import { submitTasks } from '../../commands/submitTasks.js';
 import { ProblemError, invalid, notFound } from '../../errors.js';
-import { readTaskHistory } from '../../events/readEvents.js';
-import { cursorOf } from '../../events/types.js';
+import { readSettledEventsAfter } from '../../events/readEvents.js';
 import { getTask, listTasks, taskExecutions } from '../../queries/tasks.js';
 import { bind, parseWith } from '../bind.js';
 import type { ServerContext } from '../context.js';
+import { eventPage } from './events.js';
+
+/** How long a task's history waits for its committed events that an older transaction holds back. */
+const HISTORY_SETTLE_MS = 2_000;
 
 const Bulk = z.strictObject({ tasks: z.array(z.unknown()) });
 
@@ -57,9 +60,11 @@ export function taskRoutes(router: Router, { pool }: ServerContext): void {
 
   bind(router, 'killTask', async ({ params, body, meta }) => ({ result: await killTask(pool, params.id, body.grace_seconds, meta) }));
 
-  bind(router, 'taskEvents', async ({ params }) => {
-    const events = await readTaskHistory(pool, params.id);
-    if (events.length === 0) throw notFound(`task ${params.id}`);
-    return { items: events.map((e) => ({ ...e, id: cursorOf(e) })) };
+  // The /events reader with a task filter, so its ids are safe resume points. It waits a
+  // little for events held back by an open older transaction: the history read right
+  // after a change shows it.
+  bind(router, 'taskEvents', async ({ params, query: { after, limit } }) => {
+    if (!(await getTask(pool, params.id))) throw notFound(`task ${params.id}`);
+    return eventPage(await readSettledEventsAfter(pool, after ?? null, { task_id: params.id }, limit, HISTORY_SETTLE_MS), limit);
   });
 }
