@@ -95,15 +95,24 @@ export async function serve(options: ServeOptions, log: (line: string) => void):
     await release();
     throw error;
   }
-  const adminToken = await ensureAdminToken(server.pool, options.dataDir, options.adminToken);
-  await writeFile(serverFile(options.dataDir), server.url + '\n');
+  let adminToken: string | null;
   let worker: WorkerDaemon | null = null;
-  if (options.worker) {
-    worker = new WorkerDaemon({
-      server: server.url, token: await localWorkerToken(server.pool, options.dataDir), name: `local-${hostname()}`,
-      concurrency: cpus().length, stateDir: join(options.dataDir, 'worker'), log,
-    });
-    await worker.start();
+  try {
+    adminToken = await ensureAdminToken(server.pool, options.dataDir, options.adminToken);
+    await writeFile(serverFile(options.dataDir), server.url + '\n');
+    if (options.worker) {
+      worker = new WorkerDaemon({
+        server: server.url, token: await localWorkerToken(server.pool, options.dataDir), name: `local-${hostname()}`,
+        concurrency: cpus().length, stateDir: join(options.dataDir, 'worker'), log,
+      });
+      await worker.start();
+    }
+  } catch (error) {
+    // The local worker refused (its name in use by another daemon, say): nothing is left running.
+    await server.close();
+    await database?.stop();
+    await release();
+    throw error;
   }
   return {
     server,

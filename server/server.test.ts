@@ -6,20 +6,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
-import { freshDatabase } from '../e2e/support/db.js';
+import { connectionsTo, freshDatabase } from '../e2e/support/db.js';
 import { startServer } from './server.js';
-
-async function connectionsTo(databaseUrl: string): Promise<number> {
-  const admin = new pg.Client({ connectionString: process.env.LABQ_TEST_ADMIN_URL });
-  await admin.connect();
-  try {
-    const { rows } = await admin.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [new URL(databaseUrl).pathname.slice(1)]);
-    return rows[0].n;
-  } finally {
-    await admin.end();
-  }
-}
 
 const handles = () => process.getActiveResourcesInfo().filter((kind) => kind !== 'TTYWrap').sort().join(',');
 

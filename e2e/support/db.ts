@@ -19,3 +19,15 @@ export async function freshDatabase(): Promise<string> {
   url.pathname = `/${name}`;
   return url.toString();
 }
+
+/** Connections open to a test database, whoever opened them. */
+export async function connectionsTo(databaseUrl: string): Promise<number> {
+  const admin = new pg.Client({ connectionString: process.env.LABQ_TEST_ADMIN_URL });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [new URL(databaseUrl).pathname.slice(1)]);
+    return rows[0].n;
+  } finally {
+    await admin.end();
+  }
+}
