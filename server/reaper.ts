@@ -1,10 +1,11 @@
 // The reaper: one leader at a time across every server on the database, chosen with a
-// session advisory lock held on a connection of its own. The leader expires leases and
-// marks absent workers every second; the others retry for the lock, so when the leader's
+// session advisory lock held on a connection of its own. The leader expires leases, marks
+// absent workers and folds the task counters' deltas every second; the others retry for the lock, so when the leader's
 // process dies its connection closes, the lock is released and another server takes over.
 // A new leader first grants every live execution a full lease (commands/extendLeases.ts).
 import pg from 'pg';
 import type { Pool } from './db/pool.js';
+import { compactTaskCounts } from './commands/compactTaskCounts.js';
 import { expireLeases } from './commands/expireLeases.js';
 import { extendLeases } from './commands/extendLeases.js';
 import { markWorkersAbsent } from './commands/markWorkersAbsent.js';
@@ -51,6 +52,7 @@ export class Reaper {
       const lost = await expireLeases(this.pool, this.settings.maxLostExecutions);
       if (lost.length) this.log(`reaper: ${lost.length} execution(s) lost (lease expired): ${lost.join(', ')}`);
       await markWorkersAbsent(this.pool, this.settings.offlineAfterSeconds, this.settings.leaseSeconds);
+      await compactTaskCounts(this.pool);
     } catch (error) {
       this.log(`reaper: ${(error as Error).message}`);
     }

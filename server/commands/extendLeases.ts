@@ -6,7 +6,12 @@ import { sql } from 'slonik';
 import type { Pool } from '../db/pool.js';
 
 export async function extendLeases(pool: Pool, leaseSeconds: number): Promise<void> {
+  // A lease locked by a report or a poll is being renewed by it: passing it by keeps this
+  // from holding many leases in an order no other transaction follows.
   await pool.query(sql.unsafe`
     UPDATE execution_leases SET expires_at = clock_timestamp() + make_interval(secs => ${leaseSeconds})
-    WHERE expires_at < clock_timestamp() + make_interval(secs => ${leaseSeconds})`);
+    WHERE execution_id IN (
+      SELECT execution_id FROM execution_leases
+      WHERE expires_at < clock_timestamp() + make_interval(secs => ${leaseSeconds})
+      FOR UPDATE SKIP LOCKED)`);
 }

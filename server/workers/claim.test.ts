@@ -312,22 +312,30 @@ test('a parked poll with nothing to say returns empty when its wait expires', as
   assert.equal(response.lease_seconds, 600);
 });
 
-test('holding an execution renews its lease, past the lease length', async (t) => {
+test('holding an execution renews its lease, past the lease length, writing it at most every third of a lease', async (t) => {
   const ts = await server(t, { leaseSeconds: 3 });
   const w = await register(ts, { tags: ['hold'] });
   await submit(ts, [{ command: 'long', tag: 'hold' }]);
   const x = (await poll(ts, w, { want: 1 })).assignments[0]!.execution_id;
-  const expiry = async () => String(await ts.server.pool.oneFirst(sql.unsafe`SELECT expires_at::text FROM execution_leases WHERE execution_id = ${x}`));
+  const lease = async () => (await ts.server.pool.one(sql.unsafe`
+    SELECT expires_at::text AS expiry, extract(epoch FROM expires_at - clock_timestamp())::float8 AS left
+    FROM execution_leases WHERE execution_id = ${x}`)) as { expiry: string; left: number };
   const assignedAt = Date.now();
-  let previous = await expiry();
+  const expiries = new Set<string>();
+  let unchanged = 0;
+  let previous = (await lease()).expiry;
   // Keep holding it for longer than two leases: the reaper must never take it.
   while (Date.now() - assignedAt < 7_000) {
     await poll(ts, w, { holding: [x] });
-    const now = await expiry();
-    assert.ok(now > previous, `the lease moved on (${previous} → ${now})`);
-    previous = now;
+    const now = await lease();
+    assert.ok(now.left > 3 / 3, `a held lease keeps more than a third of a lease (${now.left} s left)`);
+    if (now.expiry === previous) unchanged++;
+    expiries.add(now.expiry);
+    previous = now.expiry;
     await sleep(500);
   }
+  assert.ok(expiries.size >= 4, `the lease moved on (${[...expiries].join(', ')})`);
+  assert.ok(unchanged > 0, 'a poll within a third of a lease of the last renewal writes nothing');
   assert.equal((await ts.client.getExecution(x)).status, 'assigned');
   assert.deepEqual((await executionEvents(ts, (await ts.client.getExecution(x)).task_id)).map((e) => e.type), ['execution.assigned']);
 });

@@ -1,5 +1,5 @@
 // The worker's long poll. One round, in one transaction under the worker's row lock:
-// note it alive, renew the leases of what it holds, lose what it no longer holds, collect
+// note it alive, lose what it no longer holds, renew the leases of what it holds, collect
 // kill orders, and claim tasks up to its free capacity (concurrency + prefetch minus its
 // live executions). When there is nothing to say, the poll parks on the LISTEN hub and
 // runs another round when tasks, workers or executions change, until its wait expires.
@@ -47,9 +47,17 @@ async function pollRound(
     const live = await tx.any(sql.unsafe`
       SELECT id, kill_requested_at, kill_grace_seconds FROM executions
       WHERE worker_id = ${workerId} AND status = ANY(${sql.array(LIVE, 'text')}) ORDER BY id`);
-    const { abandon, unheld } = await renewLeases(tx, workerId, request.holding, live.map((x) => x.id), settings.leaseSeconds);
+    // What it holds that is no longer live for it must be abandoned; what is live for it
+    // that it does not hold (a restart that lost it, an assignment whose answer never
+    // reached it) is lost — before any lease is renewed: losing locks tasks, and every
+    // command takes tasks before leases.
+    const held = new Set(request.holding);
+    const liveIds = new Set(live.map((x) => x.id));
+    const unheld = live.filter((x) => !held.has(x.id)).map((x) => x.id);
     await loseExecutions(tx, unheld, 'its worker no longer holds it', settings.maxLostExecutions, meta);
-    const kept = live.filter((x) => !unheld.includes(x.id));
+    const kept = live.filter((x) => held.has(x.id));
+    await renewLeases(tx, workerId, kept.map((x) => x.id), settings.leaseSeconds);
+    const abandon = request.holding.filter((id) => !liveIds.has(id));
     // Nothing is claimed for a worker that hung up: it would never learn of it.
     const capacity = worker.paused || signal.aborted ? 0 : Math.max(0, worker.concurrency + worker.prefetch - kept.length);
     const assignments = await claimTasks(tx, worker as unknown as ClaimingWorker, Math.min(request.want, capacity), settings.leaseSeconds, meta);
