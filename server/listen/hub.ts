@@ -7,10 +7,13 @@ import pgListen, { type Subscriber } from 'pg-listen';
 
 export const EVENTS_CHANNEL = 'labq_events';
 export const OUTPUT_CHANNEL = 'labq_output';
+/** Who could act on a change: `tag:T`, `worker:N` or `*` (sql/0009_work_notify.sql); what parked polls listen to. */
+export const WORK_CHANNEL = 'labq_work';
+const CHANNELS = [EVENTS_CHANNEL, OUTPUT_CHANNEL, WORK_CHANNEL];
 
 /**
  * Called with the channel and what changed on it (stream types for events, execution ids
- * for output), or with null for both when anything may have changed.
+ * for output, tokens for work), or with null for both when anything may have changed.
  */
 export type Wake = (channel: string | null, changed: ReadonlySet<string> | null) => void;
 
@@ -32,7 +35,7 @@ export class ListenHub {
         paranoidChecking: 10_000,
       },
     );
-    for (const channel of [EVENTS_CHANNEL, OUTPUT_CHANNEL]) {
+    for (const channel of CHANNELS) {
       subscriber.notifications.on(channel, (payload: string) => {
         this.wake(channel, new Set((payload ?? '').split(',').filter(Boolean)));
       });
@@ -43,8 +46,7 @@ export class ListenHub {
     // Kept before connecting, so that stop() closes it even when starting fails half way.
     this.subscriber = subscriber;
     await subscriber.connect();
-    await subscriber.listenTo(EVENTS_CHANNEL);
-    await subscriber.listenTo(OUTPUT_CHANNEL);
+    for (const channel of CHANNELS) await subscriber.listenTo(channel);
   }
 
   subscribe(wake: Wake): () => void {

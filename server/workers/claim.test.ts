@@ -255,11 +255,14 @@ test('a parked poll returns when a task for it arrives, and not for changes that
   const parked = await parkedPoll(ts, w, { want: 5, settings_version });
   assert.equal(parked.settled(), false, 'nothing for it yet: it parks');
 
-  // Changes that are not for it wake it to look, but it finds nothing and parks again.
+  // Changes that are not for it do not even wake it: the other worker, parked on the same
+  // server, is answered with its task, and this one has run no round meanwhile.
+  const otherParked = await parkedPoll(ts, other, { want: 5, settings_version: (await poll(ts, other)).settings_version });
   const rounds = await parked.roundsSeen();
   await submit(ts, [{ command: 'not mine', tag: 'elsewhere' }]);
+  assert.equal((await noHang('the other worker\'s parked poll', otherParked.response)).assignments.length, 1);
   await ts.client.updateWorker(other.id, { concurrency: 3 });
-  await until('the poll to look again', async () => (await parked.roundsSeen()) !== rounds, HANG_MS);
+  assert.equal(await parked.roundsSeen(), rounds, 'no round for changes that are not for it');
 
   const [mine] = await submit(ts, [{ command: 'mine', tag: 'wake' }]);
   const response = await noHang('a parked poll after a task arrived', parked.response);

@@ -2,13 +2,14 @@
 // note it alive, lose what it no longer holds, renew the leases of what it holds, collect
 // kill orders, and claim tasks up to its free capacity (concurrency + prefetch minus its
 // live executions). When there is nothing to say, the poll parks on the LISTEN hub and
-// runs another round when tasks, workers or executions change, until its wait expires.
+// runs another round only when a change it could act on is announced (labq_work: tasks
+// of its tags became pending, or something for this very worker), until its wait expires.
 import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import { WORKER_TAKEN_OVER, type PollResponse } from '../../shared/schemas/worker.js';
 import type { Pool } from '../db/pool.js';
 import { notFound, ProblemError } from '../errors.js';
-import type { ListenHub } from '../listen/hub.js';
+import { WORK_CHANNEL, type ListenHub } from '../listen/hub.js';
 import type { QueueSettings } from '../settings.js';
 import { claimTasks, type ClaimingWorker } from '../commands/claimTasks.js';
 import { LIVE, loseExecutions } from '../commands/loseExecutions.js';
@@ -72,6 +73,13 @@ async function pollRound(
   });
 }
 
+/** Whether a labq_work notification names something this worker could act on. */
+function forWorker(tokens: ReadonlySet<string>, workerId: number, tags: string[] | null): boolean {
+  if (tokens.has('*') || tokens.has(`worker:${workerId}`)) return true;
+  if (tags === null || tags.includes('*')) return [...tokens].some((t) => t.startsWith('tag:'));
+  return tags.some((tag) => tokens.has(`tag:${tag}`));
+}
+
 /** Kill orders the worker already carries out do not end a parked poll: only news does. */
 const worthAnswering = (r: PollResponse, request: PollRequest) =>
   r.assignments.length > 0 || r.abandon.length > 0 || r.settings_version !== request.settings_version ||
@@ -84,8 +92,10 @@ export async function poll(
   let dirty = false;
   let emptyAnswer: PollResponse | undefined;
   let wakeUp: (() => void) | null = null;
+  // Until a round has read the worker's tags, any work may be for it.
+  let tags: string[] | null = null;
   const unsubscribe = hub.subscribe((channel, changed) => {
-    if (channel === null || changed === null || ['task', 'worker', 'execution'].some((t) => changed.has(t))) {
+    if (channel === null || changed === null || (channel === WORK_CHANNEL && forWorker(changed, workerId, tags))) {
       dirty = true;
       wakeUp?.();
     }
@@ -98,6 +108,7 @@ export async function poll(
       // A worker that hung up would never receive what a further round claims for it.
       if (round > 0 && signal.aborted) return emptyAnswer!;
       const response = await pollRound(pool, workerId, request, settings, meta, signal);
+      tags = response.settings.tags;
       if (worthAnswering(response, request) || Date.now() >= deadline || signal.aborted) return response;
       emptyAnswer = response;
       if (!dirty) {
