@@ -1,5 +1,5 @@
 // The one LISTEN connection of a server process, fanned out in-process to every SSE
-// client and parked poll. A notification only says which stream types changed; the
+// client, parked poll and token cache. A notification only says which stream types changed; the
 // database stays the truth, so subscribers re-read. Notifications sent while the
 // connection was down are lost, so on every reconnect all subscribers are woken to
 // re-read as if everything had changed.
@@ -7,6 +7,9 @@ import pgListen, { type Subscriber } from 'pg-listen';
 
 export const EVENTS_CHANNEL = 'labq_events';
 export const OUTPUT_CHANNEL = 'labq_output';
+/** A token's row changed: drop the tokens kept in memory. */
+export const TOKENS_CHANNEL = 'labq_tokens';
+const CHANNELS = [EVENTS_CHANNEL, OUTPUT_CHANNEL, TOKENS_CHANNEL];
 
 /**
  * Called with the channel and what changed on it (stream types for events, execution ids
@@ -32,7 +35,7 @@ export class ListenHub {
         paranoidChecking: 10_000,
       },
     );
-    for (const channel of [EVENTS_CHANNEL, OUTPUT_CHANNEL]) {
+    for (const channel of CHANNELS) {
       subscriber.notifications.on(channel, (payload: string) => {
         this.wake(channel, new Set((payload ?? '').split(',').filter(Boolean)));
       });
@@ -43,8 +46,7 @@ export class ListenHub {
     // Kept before connecting, so that stop() closes it even when starting fails half way.
     this.subscriber = subscriber;
     await subscriber.connect();
-    await subscriber.listenTo(EVENTS_CHANNEL);
-    await subscriber.listenTo(OUTPUT_CHANNEL);
+    for (const channel of CHANNELS) await subscriber.listenTo(channel);
   }
 
   subscribe(wake: Wake): () => void {
