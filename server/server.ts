@@ -1,14 +1,18 @@
 // Starts one server process against a database: migrations, the slonik pool, the
-// LISTEN hub, the reaper and the HTTP listener. Any number of these may share one
+// LISTEN hub with what reads on its wake-ups (the log tailer, the output reader, the
+// token cache), the reaper and the HTTP listener. Any number of these may share one
 // database. When a step fails (the port is taken, say), what was started before it is
 // released, so a caller that retries or carries on leaks no connection or timer.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { TokenCache } from './auth/tokenCache.js';
 import { connectPool, type Pool } from './db/pool.js';
 import { migrate } from './db/migrate.js';
+import { logTailer, type LogTailer } from './events/tailer.js';
 import { createApp } from './http/app.js';
 import { MAX_HEADER_BYTES, answerClientErrors } from './http/requestLimits.js';
 import { ListenHub } from './listen/hub.js';
+import { outputReader, type OutputReader } from './queries/outputReader.js';
 import { Reaper } from './reaper.js';
 import { queueSettings, type QueueSettings } from './settings.js';
 import { Teardown } from './teardown.js';
@@ -25,6 +29,9 @@ export interface RunningServer {
   url: string;
   pool: Pool;
   hub: ListenHub;
+  tailer: LogTailer;
+  outputs: OutputReader;
+  tokens: TokenCache;
   settings: QueueSettings;
   /** Whether this process leads the reaper now. */
   reaperLeads(): boolean;
@@ -53,11 +60,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const hub = new ListenHub(options.databaseUrl, log);
     teardown.add(() => hub.stop());
     await hub.start();
+    const tailer = logTailer(pool, hub, log);
+    teardown.add(async () => tailer.stop());
+    const outputs = outputReader(pool, hub, log);
+    teardown.add(async () => outputs.stop());
+    const tokens = new TokenCache(pool, hub);
+    teardown.add(async () => tokens.stop());
     const settings = queueSettings(options.settings);
     const reaper = new Reaper(options.databaseUrl, pool, settings, log);
     teardown.add(() => reaper.stop());
     reaper.start();
-    const app = createApp({ pool, hub, settings, log });
+    const app = createApp({ pool, hub, tailer, outputs, tokens, settings, log });
     const http = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app.callback());
     answerClientErrors(http);
     await listen(http, options.host, options.port);
@@ -72,6 +85,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       url: `http://${host}:${address.port}`,
       pool,
       hub,
+      tailer,
+      outputs,
+      tokens,
       settings,
       reaperLeads: () => reaper.isLeader,
       close: () => teardown.run(),

@@ -19,13 +19,13 @@ export function newTokenValue(): string {
   return 'labq_' + randomBytes(32).toString('base64url');
 }
 
-const hash = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+export const tokenHash = (value: string) => createHash('sha256').update(value, 'utf8').digest();
 
 export async function createToken(pool: Pool, name: string, role: Role, meta: EventMeta, value = newTokenValue()): Promise<string> {
   await pool.transaction(async (tx) => {
     const id = Number(await tx.oneFirst(sql.unsafe`SELECT nextval('token_ids')`));
     await tx.query(sql.unsafe`
-      INSERT INTO api_tokens (id, name, role, token_hash) VALUES (${id}, ${name}, ${role}, ${sql.binary(hash(value))})`);
+      INSERT INTO api_tokens (id, name, role, token_hash) VALUES (${id}, ${name}, ${role}, ${sql.binary(tokenHash(value))})`);
     await recordEvents(tx, [{ type: 'token.created', streamId: id, version: 1, data: { name, role } }], meta);
   });
   return value;
@@ -44,7 +44,7 @@ export async function revokeToken(pool: Pool, name: string, meta: EventMeta): Pr
 
 export async function verifyToken(db: Db, value: string): Promise<Identity | null> {
   const row = await db.maybeOne(sql.unsafe`
-    SELECT id, name, role FROM api_tokens WHERE token_hash = ${sql.binary(hash(value))} AND revoked_at IS NULL`);
+    SELECT id, name, role FROM api_tokens WHERE token_hash = ${sql.binary(tokenHash(value))} AND revoked_at IS NULL`);
   return row ? { tokenId: row.id, name: row.name, role: row.role } : null;
 }
 

@@ -72,8 +72,28 @@ export async function readEventsAfter(db: Db, cursor: string | null, filter: Eve
   return rows as unknown as StoredEvent[];
 }
 
+/**
+ * readEventsAfter for several cursors in one statement (one snapshot, so readers that get
+ * to the end of what is readable stop at the same event), by cursor. What the log tailer
+ * reads for all its SSE clients at once.
+ */
+export async function readEventsAfterEach(db: Db, cursors: string[], limit: number): Promise<Map<string, StoredEvent[]>> {
+  const rows = await db.any(sql.unsafe`
+    SELECT c.cursor, e.* FROM unnest(${sql.array(cursors, 'text')}) AS c(cursor)
+    CROSS JOIN LATERAL (
+      SELECT ${STORED_EVENT_COLUMNS} FROM events
+      WHERE (xid, position) > (split_part(c.cursor, '-', 1)::xid8, split_part(c.cursor, '-', 2)::bigint)
+        AND xid < pg_snapshot_xmin(pg_current_snapshot())
+      ORDER BY events.xid, events.position
+      LIMIT ${limit}) e
+    ORDER BY c.cursor, e.xid::xid8, e.position`);
+  const batches = new Map<string, StoredEvent[]>(cursors.map((c) => [c, []]));
+  for (const { cursor, ...event } of rows as unknown as (StoredEvent & { cursor: string })[]) batches.get(cursor)!.push(event);
+  return batches;
+}
+
 /** Whether events matching `filter` exist after `cursor` that readEventsAfter holds back for now. */
-async function hasHeldBackEvents(db: Db, cursor: string | null, filter: EventFilter = {}): Promise<boolean> {
+export async function hasHeldBackEvents(db: Db, cursor: string | null, filter: EventFilter = {}): Promise<boolean> {
   const { xid, position } = parseCursor(cursor ?? '0-0');
   const where = [
     sql.fragment`(xid, position) > (${xid}::xid8, ${position})`,

@@ -5,7 +5,6 @@ import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
 import { API_PREFIX } from '../../shared/api.js';
 import { VERSION } from '../../shared/version.js';
-import { verifyToken } from '../auth/tokens.js';
 import { ProblemError, problemBody } from '../errors.js';
 import type { ServerContext } from './context.js';
 import { openApiDocument } from './openapi.js';
@@ -76,7 +75,7 @@ export function createApp(context: ServerContext): Koa {
     }
     if (ctx.path === API_PREFIX || ctx.path.startsWith(API_PREFIX + '/')) {
       const match = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'));
-      const identity = match ? await verifyToken(context.pool, match[1]!) : null;
+      const identity = match ? await context.tokens.verify(match[1]!) : null;
       if (!identity) {
         ctx.set('www-authenticate', 'Bearer realm="labq"');
         throw new ProblemError(401, 'Unauthorized', match ? 'the token is unknown or revoked' : 'send Authorization: Bearer <token>');

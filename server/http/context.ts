@@ -1,11 +1,19 @@
 // What the route modules need from the running server.
+import type { TokenCache } from '../auth/tokenCache.js';
 import type { Pool } from '../db/pool.js';
+import type { LogTailer } from '../events/tailer.js';
 import type { ListenHub } from '../listen/hub.js';
+import type { OutputReader } from '../queries/outputReader.js';
 import type { QueueSettings } from '../settings.js';
 
 export interface ServerContext {
   pool: Pool;
   hub: ListenHub;
+  /** The one reader of new events for every SSE stream of the process. */
+  tailer: LogTailer;
+  /** The one reader of new output for every output follower of the process. */
+  outputs: OutputReader;
+  tokens: TokenCache;
   settings: QueueSettings;
   log: (line: string) => void;
 }

@@ -1,5 +1,5 @@
 // The one LISTEN connection of a server process, fanned out in-process to every SSE
-// client and parked poll. A notification only says which stream types changed; the
+// client, parked poll and token cache. A notification only says which stream types changed; the
 // database stays the truth, so subscribers re-read. Notifications sent while the
 // connection was down are lost, so on every reconnect all subscribers are woken to
 // re-read as if everything had changed.
@@ -9,11 +9,13 @@ export const EVENTS_CHANNEL = 'labq_events';
 export const OUTPUT_CHANNEL = 'labq_output';
 /** Who could act on a change: `tag:T`, `worker:N` or `*` (sql/0009_work_notify.sql); what parked polls listen to. */
 export const WORK_CHANNEL = 'labq_work';
-const CHANNELS = [EVENTS_CHANNEL, OUTPUT_CHANNEL, WORK_CHANNEL];
+/** A token's row changed: drop the tokens kept in memory. */
+export const TOKENS_CHANNEL = 'labq_tokens';
+const CHANNELS = [EVENTS_CHANNEL, OUTPUT_CHANNEL, WORK_CHANNEL, TOKENS_CHANNEL];
 
 /**
  * Called with the channel and what changed on it (stream types for events, execution ids
- * for output, tokens for work), or with null for both when anything may have changed.
+ * for output, tokens for work, nothing for tokens), or with null for both when anything may have changed.
  */
 export type Wake = (channel: string | null, changed: ReadonlySet<string> | null) => void;
 

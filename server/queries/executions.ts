@@ -33,3 +33,33 @@ export async function readOutput(db: Db, executionId: number, after: number, str
     ORDER BY n LIMIT ${limit}`);
   return rows as unknown as OutputChunk[];
 }
+
+/** Statuses of several executions, by id. */
+export async function executionStatuses(db: Db, ids: number[]): Promise<Map<number, string>> {
+  const rows = await db.any(sql.unsafe`SELECT id, status FROM executions WHERE id = ANY(${sql.array(ids, 'int8')})`);
+  return new Map(rows.map((r) => [r.id as number, r.status as string]));
+}
+
+export interface OutputCursor {
+  execution: number;
+  /** The last chunk number read. */
+  after: number;
+}
+
+export const outputCursorKey = (c: OutputCursor) => `${c.execution}:${c.after}`;
+
+/** readOutput (both streams) for several cursors in one statement, by outputCursorKey. */
+export async function readOutputOfEach(db: Db, cursors: OutputCursor[], limit: number): Promise<Map<string, OutputChunk[]>> {
+  const rows = await db.any(sql.unsafe`
+    SELECT c.execution_id, c.after, o.n, o.stream, o.data
+    FROM unnest(${sql.array(cursors.map((c) => c.execution), 'int8')}, ${sql.array(cursors.map((c) => c.after), 'int8')}) AS c(execution_id, after)
+    CROSS JOIN LATERAL (
+      SELECT n, stream, data FROM execution_output
+      WHERE execution_id = c.execution_id AND n > c.after ORDER BY n LIMIT ${limit}) o
+    ORDER BY c.execution_id, c.after, o.n`);
+  const chunks = new Map<string, OutputChunk[]>(cursors.map((c) => [outputCursorKey(c), []]));
+  for (const { execution_id, after, ...chunk } of rows as unknown as (OutputChunk & { execution_id: number; after: number })[]) {
+    chunks.get(outputCursorKey({ execution: execution_id, after }))!.push(chunk);
+  }
+  return chunks;
+}

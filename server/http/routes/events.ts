@@ -1,19 +1,15 @@
-// Routes of /events: a page of the log, and the live SSE stream. The stream reads the
-// log in commit-safe order (events/readEvents.ts) after the client's cursor, filters in
-// process, then waits for the LISTEN hub to say that events were written. When events
-// exist that are still held back by an open older transaction, it looks again shortly,
-// since that transaction may commit without writing an event (and so without a NOTIFY).
+// Routes of /events: a page of the log, and the live SSE stream. A stream does not read
+// the log itself: it follows the process's log tailer (events/tailer.ts), which reads in
+// commit-safe order after the client's cursor once per wake-up for every client; the
+// stream filters what it is handed and writes it out.
 import type Router from '@koa/router';
 import { isCursor } from '../../../shared/schemas/event.js';
 import { invalid } from '../../errors.js';
-import { HELD_BACK_RETRY_MS, matchesFilter, readEventsAfter, readEventsWithHeldBack } from '../../events/readEvents.js';
+import { matchesFilter, readEventsAfter } from '../../events/readEvents.js';
 import { cursorOf, type StoredEvent } from '../../events/types.js';
-import { OUTPUT_CHANNEL } from '../../listen/hub.js';
 import { bind } from '../bind.js';
 import type { ServerContext } from '../context.js';
 import { SseConnection } from '../sse.js';
-
-const BATCH = 500;
 
 const record = (e: StoredEvent) => ({ ...e, id: cursorOf(e) });
 
@@ -22,7 +18,7 @@ export function eventPage(events: StoredEvent[], limit: number) {
   return { items: events.map(record), next_cursor: events.length === limit ? cursorOf(events[events.length - 1]!) : null };
 }
 
-export function eventRoutes(router: Router, { pool, hub }: ServerContext): void {
+export function eventRoutes(router: Router, { pool, tailer }: ServerContext): void {
   bind(router, 'listEvents', async ({ query }) => {
     const { after, limit, ...filter } = query;
     return eventPage(await readEventsAfter(pool, after ?? null, filter, limit), limit);
@@ -34,28 +30,27 @@ export function eventRoutes(router: Router, { pool, hub }: ServerContext): void 
       throw invalid([{ field: 'Last-Event-ID', message: 'a cursor `<xid>-<position>` from a previous event' }]);
     }
     const { lastEventId, ...filter } = query;
-    let cursor: string | null = header || lastEventId || null;
     const sse = new SseConnection(ctx);
-    const unsubscribe = hub.subscribe((channel) => channel !== OUTPUT_CHANNEL && sse.wake());
+    const follower = tailer.join(header || lastEventId || '0-0', () => sse.wake());
     try {
       while (!sse.closed) {
-        const { events, heldBack } = await readEventsWithHeldBack(pool, cursor, {}, BATCH);
+        const batch = follower.take();
+        if (!batch) {
+          await sse.wait(60_000);
+          continue;
+        }
         let delivered: string | null = null;
-        for (const event of events) {
+        for (const event of batch.events) {
           if (matchesFilter(event, filter)) {
             delivered = cursorOf(event);
             await sse.send(record(event), delivered);
           }
         }
-        if (events.length) {
-          cursor = cursorOf(events[events.length - 1]!);
-          if (delivered !== cursor) await sse.advance(cursor);
-        }
-        if (events.length === BATCH) continue;
-        await sse.wait(heldBack ? HELD_BACK_RETRY_MS : 60_000);
+        if (delivered !== batch.cursor) await sse.advance(batch.cursor);
+        follower.advance(batch.cursor, batch.more);
       }
     } finally {
-      unsubscribe();
+      follower.leave();
       sse.end();
     }
   });

@@ -1,13 +1,12 @@
 // Routes of /executions: read one, take a worker's reports, and read or follow output.
 // Following streams chunks as SSE (id = chunk number, so a reconnect resumes after the
 // last chunk seen) and ends with an `end` event once the execution has ended and every
-// chunk has been sent.
+// chunk has been sent. Followers do not read on their own: the process's output reader
+// (queries/outputReader.ts) reads for all of them at once.
 import type Router from '@koa/router';
 import { StringDecoder } from 'node:string_decoder';
 import { recordReports } from '../../commands/recordReports.js';
-import { LIVE } from '../../commands/loseExecutions.js';
 import { invalid, notFound } from '../../errors.js';
-import { OUTPUT_CHANNEL } from '../../listen/hub.js';
 import { getExecution, outputSize, readOutput } from '../../queries/executions.js';
 import { bind } from '../bind.js';
 import type { ServerContext } from '../context.js';
@@ -15,7 +14,7 @@ import { SseConnection } from '../sse.js';
 
 const BATCH = 1000;
 
-export function executionRoutes(router: Router, { pool, hub, settings }: ServerContext): void {
+export function executionRoutes(router: Router, { pool, outputs, settings }: ServerContext): void {
   bind(router, 'getExecution', async ({ params }) => {
     const execution = await getExecution(pool, params.id);
     if (!execution) throw notFound(`execution ${params.id}`);
@@ -51,31 +50,28 @@ export function executionRoutes(router: Router, { pool, hub, settings }: ServerC
     }
     const header = ctx.get('last-event-id');
     if (header && !/^\d{1,16}$/.test(header)) throw invalid([{ field: 'Last-Event-ID', message: 'a chunk number from a previous event' }]);
-    let after = header ? Number(header) : 0;
     const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
     const sse = new SseConnection(ctx);
-    const key = String(id);
-    const unsubscribe = hub.subscribe((channel, changed) => {
-      if (channel === null || changed === null || (channel === OUTPUT_CHANNEL ? changed.has(key) : changed.has('execution'))) sse.wake();
-    });
+    const follower = outputs.join({ execution: id, after: header ? Number(header) : 0 }, () => sse.wake());
     try {
       while (!sse.closed) {
-        // Read the status first: chunks stored before the execution ended are then all visible below.
-        const { status } = (await getExecution(pool, id))!;
-        const chunks = await readOutput(pool, id, after, query.stream, BATCH);
-        for (const chunk of chunks) {
-          await sse.send({ stream: chunk.stream, text: decoders[chunk.stream].write(chunk.data) }, String(chunk.n));
-          after = chunk.n;
+        const batch = follower.take();
+        if (!batch) {
+          await sse.wait(30_000);
+          continue;
         }
-        if (chunks.length === BATCH) continue;
-        if (!LIVE.includes(status)) {
-          await sse.send({ status }, undefined, 'end');
+        for (const chunk of batch.chunks) {
+          if (query.stream && chunk.stream !== query.stream) continue;
+          await sse.send({ stream: chunk.stream, text: decoders[chunk.stream].write(chunk.data) }, String(chunk.n));
+        }
+        if (batch.ended) {
+          await sse.send({ status: batch.ended }, undefined, 'end');
           break;
         }
-        await sse.wait(30_000);
+        follower.advance({ execution: id, after: batch.after }, batch.more);
       }
     } finally {
-      unsubscribe();
+      follower.leave();
       sse.end();
     }
   });
