@@ -47,7 +47,7 @@ test('a second daemon under a name in use is refused, and the first loses nothin
   assert.match(sameDir.output(), new RegExp(`another worker daemon \\(pid ${first.child.pid}\\) runs with the state directory`));
 
   for (const task of tasks) assert.equal((await taskEnded(ts, task.id)).status, 'succeeded');
-  assert.deepEqual(await lostEvents(ts), [], 'no execution lost');
+  assert.deepEqual(await lostEvents(ts), [], `no execution lost; the first daemon said:\n${first.output()}`);
   const workers = (await ts.client.listWorkers({ limit: 10 })).items;
   assert.deepEqual(workers.map((w) => [w.id, w.name]), [[worker.id, hostname()]], 'one worker row');
   assert.equal(first.child.exitCode, null, 'the first daemon still runs');

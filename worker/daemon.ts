@@ -56,6 +56,8 @@ export class WorkerDaemon {
   /** This daemon instance's identity, kept in its state directory. */
   instance = '';
   private releaseStateDir: (() => Promise<void>) | null = null;
+  /** Polls since the last registration: a poll given up on and served late is then refused, not believed. */
+  private pollSeq = 0;
   private readonly client: LabqClient;
   private readonly executions = new Map<number, Execution>();
   private readonly stopping = new AbortController();
@@ -176,6 +178,7 @@ export class WorkerDaemon {
           tags: this.settings.tags, concurrency: this.settings.concurrency, prefetch: this.settings.prefetch, agent_version: VERSION,
         });
         this.id = worker.id;
+        this.pollSeq = 0;
         this.applySettings(worker, worker.settings_version);
         this.log(`registered as worker ${worker.id} on ${this.options.server}`);
         return;
@@ -296,6 +299,7 @@ export class WorkerDaemon {
       try {
         response = await this.client.pollWorker(this.id, {
           instance: this.instance,
+          seq: ++this.pollSeq,
           holding: this.holding(),
           killing: [...this.executions.values()].filter((e) => e.killing).map((e) => e.executionId),
           want,

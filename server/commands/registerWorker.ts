@@ -56,7 +56,7 @@ async function registerOnce(pool: Pool, body: Registration, leaseSeconds: number
       },
     }], meta);
     // worker.registered leaves it online: only the liveness row is left to write.
-    await touchWorker(tx, { id, status: 'online', version: 0 }, meta);
+    await touchWorker(tx, { id, status: 'online', version: 0 }, meta, 0);
     return id;
   });
 }

@@ -6,10 +6,15 @@ import type { EventMeta } from '../../shared/events.js';
 import type { Db } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
 
-export async function touchWorker(tx: Db, worker: { id: number; status: string; version: number }, meta: EventMeta): Promise<void> {
+/**
+ * `seq`: the number of the poll being served, kept as the highest seen (sql/0011_poll_seq.sql);
+ * 0 on registration, which starts the count again; absent (a poll without one) leaves it.
+ */
+export async function touchWorker(tx: Db, worker: { id: number; status: string; version: number }, meta: EventMeta, seq?: number): Promise<void> {
   await tx.query(sql.unsafe`
-    INSERT INTO worker_liveness (worker_id, last_seen_at) VALUES (${worker.id}, clock_timestamp())
-    ON CONFLICT (worker_id) DO UPDATE SET last_seen_at = excluded.last_seen_at`);
+    INSERT INTO worker_liveness AS l (worker_id, last_seen_at, poll_seq) VALUES (${worker.id}, clock_timestamp(), ${seq ?? 0})
+    ON CONFLICT (worker_id) DO UPDATE SET last_seen_at = excluded.last_seen_at,
+      poll_seq = ${seq === undefined ? sql.fragment`l.poll_seq` : sql.fragment`excluded.poll_seq`}`);
   if (worker.status !== 'online') {
     await recordEvents(tx, [{ type: 'worker.status_changed', streamId: worker.id, version: worker.version + 1, data: { status: 'online' } }], meta);
   }

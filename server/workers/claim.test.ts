@@ -289,6 +289,24 @@ test('a parked poll returns when its settings change, and at once when it knows 
   assert.deepEqual(stale.settings, response.settings);
 });
 
+test('a poll the worker gave up on, served after a newer one, is refused and declares nothing lost', async (t) => {
+  const ts = await server(t, LONG_PARK);
+  const w = await register(ts, { tags: ['late'] });
+  const { settings_version } = await poll(ts, w, { seq: 1 });
+  // The worker gives up on poll 2 (a slot freed, say) but the server still has it parked.
+  const late = await parkedPoll(ts, w, { seq: 2, want: 0, holding: [], settings_version });
+  const [task] = await submit(ts, [{ command: 'new', tag: 'late' }]);
+  const x = (await poll(ts, w, { seq: 3, want: 1, settings_version })).assignments[0]!.execution_id;
+  // Something for this worker wakes poll 2, whose list of held executions misses x.
+  await ts.client.updateWorker(w.id, { concurrency: 9 });
+  await assert.rejects(noHang('the late poll', late.response), /409 Stale poll: poll 2 of this worker was overtaken by poll 3/);
+  assert.equal((await ts.client.getExecution(x)).status, 'assigned', 'the newer poll\'s assignment is not lost');
+  assert.equal((await ts.client.getTask(task!)).status, 'assigned');
+  // Registering again starts the count again.
+  await register(ts, { name: w.name, instance: w.instance! });
+  assert.deepEqual((await poll(ts, w, { seq: 1, holding: [x] })).abandon, []);
+});
+
 test('a parked poll returns when a kill order for it exists', async (t) => {
   const ts = await server(t, LONG_PARK);
   const w = await register(ts, { tags: ['k'] });

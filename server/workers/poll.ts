@@ -18,6 +18,7 @@ import { touchWorker } from '../commands/touchWorker.js';
 
 export interface PollRequest {
   instance: string;
+  seq?: number;
   holding: number[];
   want: number;
   settings_version: number;
@@ -28,6 +29,12 @@ export interface PollRequest {
 export class WorkerTakenOver extends ProblemError {
   constructor(name: string) {
     super(409, WORKER_TAKEN_OVER, `another worker daemon instance registered as "${name}" since this one did: register again, or stop this daemon`);
+  }
+}
+
+export class StalePoll extends ProblemError {
+  constructor(seq: number, seen: number) {
+    super(409, 'Stale poll', `poll ${seq} of this worker was overtaken by poll ${seen}: the worker gave up on it`);
   }
 }
 
@@ -44,7 +51,12 @@ async function pollRound(
     if (!worker) throw notFound(`worker ${workerId}`);
     // Another daemon registered under this name since: its holdings are not this one's to declare.
     if (worker.instance !== request.instance) throw new WorkerTakenOver(worker.name);
-    await touchWorker(tx, worker, meta);
+    if (request.seq !== undefined) {
+      // A poll the worker gave up on, served after a newer one: what it holds is out of date.
+      const seen = Number(await tx.maybeOneFirst(sql.unsafe`SELECT poll_seq FROM worker_liveness WHERE worker_id = ${workerId}`) ?? 0);
+      if (request.seq < seen) throw new StalePoll(request.seq, seen);
+    }
+    await touchWorker(tx, worker, meta, request.seq);
     const live = await tx.any(sql.unsafe`
       SELECT id, kill_requested_at, kill_grace_seconds FROM executions
       WHERE worker_id = ${workerId} AND status = ANY(${sql.array(LIVE, 'text')}) ORDER BY id`);

@@ -73,6 +73,12 @@ export type Worker = z.infer<typeof Worker>;
 export const PollBody = z.strictObject({
   /** The polling daemon: a poll from an instance that no longer owns the worker is refused. */
   instance: WorkerInstance,
+  /**
+   * The daemon's poll number, counted from 1 after each registration. A poll it gave up on
+   * may still be served after a newer one; with its number below the highest seen, it is
+   * refused (409) instead of declaring the newer one's assignments lost. Absent: not checked.
+   */
+  seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
   /** Executions the worker holds: their leases are renewed; any other live one of this worker is lost. */
   holding: z.array(Id).max(10_000).default([]),
   /** How many more tasks the worker takes now; the server also caps it by concurrency + prefetch. */
