@@ -2,7 +2,7 @@
 // daemons and graphile-worker pools as real processes; their resident memory and CPU time
 // from /proc; the machine's load; PostgreSQL's deadlock counter.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -153,15 +153,49 @@ export function load(): string {
   return os.loadavg().map((l) => l.toFixed(2)).join(' ');
 }
 
-export async function deadlocks(adminUrl: string, database: string): Promise<number> {
+export interface DbStats {
+  deadlocks: number;
+  commits: number;
+  rollbacks: number;
+  /** CPU seconds of the postmaster's live children (backends, walwriter, …), all databases. */
+  pgCpu: number;
+}
+
+/** pg_stat_database counters of one database (flushed by PostgreSQL about once a second). */
+export async function dbStats(adminUrl: string, database: string, postmasterPid: number): Promise<DbStats> {
   const c = new pg.Client({ connectionString: adminUrl });
   await c.connect();
   try {
-    const r = await c.query('SELECT deadlocks FROM pg_stat_database WHERE datname = $1', [database]);
-    return Number(r.rows[0]?.deadlocks ?? 0);
+    const r = await c.query('SELECT deadlocks, xact_commit, xact_rollback FROM pg_stat_database WHERE datname = $1', [database]);
+    const row = r.rows[0] ?? {};
+    return { deadlocks: Number(row.deadlocks ?? 0), commits: Number(row.xact_commit ?? 0), rollbacks: Number(row.xact_rollback ?? 0), pgCpu: childrenCpu(postmasterPid) };
   } finally {
     await c.end();
   }
+}
+
+export function diffStats(a: DbStats, b: DbStats): DbStats {
+  return { deadlocks: b.deadlocks - a.deadlocks, commits: b.commits - a.commits, rollbacks: b.rollbacks - a.rollbacks, pgCpu: b.pgCpu - a.pgCpu };
+}
+
+/** CPU seconds of the live children of a process (a backend that ended meanwhile is missed). */
+export function childrenCpu(parent: number): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === parent) total += (Number(fields[11]) + Number(fields[12])) / ticks;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
+export function postmasterPid(pgDataDir: string): number {
+  return Number(readFileSync(join(pgDataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
 }
 
 export const mib = (bytes: number) => (bytes < 10 * 2 ** 20 ? `${(bytes / 2 ** 10).toFixed(0)} KiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`);

@@ -12,8 +12,8 @@ import { makeWorkerUtils, runMigrations, Logger } from 'graphile-worker';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../server/db/embedded.js';
 import { LabqClient } from '../shared/client.js';
 import {
-  cpuSeconds, deadlocks, load, mib, removeTempDirs, rss, rssSampler, startGraphileWorker, startLabqServer,
-  startLabqWorker, tempDir, type Child, type LabqServer,
+  cpuSeconds, dbStats, diffStats, load, postmasterPid, mib, removeTempDirs, rss, rssSampler, startGraphileWorker, startLabqServer,
+  startLabqWorker, tempDir, type Child, type DbStats, type LabqServer,
 } from './procs.js';
 import { percentile } from './support.js';
 
@@ -28,7 +28,7 @@ const CAPACITY_TASKS = env('LABQ_BENCH_CAPACITY_TASKS', 20_000);
 const SCALE_TASKS = env('LABQ_BENCH_SCALE_TASKS', 1_000_000);
 const SCALE_TIMEOUT_S = env('LABQ_BENCH_SCALE_TIMEOUT', 420);
 const PARTS = new Set((process.env.LABQ_BENCH_PARTS ?? 'compare,capacity,scale').split(','));
-void [CAPACITY_WORKERS, CAPACITY_SECONDS, CAPACITY_TASKS, SCALE_TASKS, SCALE_TIMEOUT_S];
+void [SCALE_TASKS, SCALE_TIMEOUT_S];
 const quietLogger = new Logger(() => () => undefined);
 
 const line = (s: string) => process.stdout.write(s + '\n');
@@ -39,6 +39,8 @@ const pcts = (sorted: number[]) => [50, 95, 99].map((p) => ms(percentile(sorted,
 const results: Record<string, number> = {};
 
 let cluster: EmbeddedDatabase;
+let postmaster = 0;
+const stats = (database: string) => dbStats(cluster.adminUrl, database, postmaster);
 let dbCount = 0;
 
 async function admin<T>(f: (c: pg.Client) => Promise<T>, url = cluster.adminUrl): Promise<T> {
@@ -98,6 +100,12 @@ async function dispatchLatency(submit: (command: string) => Promise<void>): Prom
   return samples.sort((a, b) => a - b);
 }
 
+function reportDb(st: DbStats, done: number): void {
+  fig('deadlocks (pg_stat_database, this database)', `${st.deadlocks}`);
+  fig('transactions per finished task, read-only included (commits, rollbacks)', `${(st.commits / Math.max(1, done)).toFixed(1)} (${st.commits}, ${st.rollbacks})`);
+  fig('PostgreSQL CPU per finished task (all backends)', `${((st.pgCpu / Math.max(1, done)) * 1000).toFixed(2)} ms (${st.pgCpu.toFixed(1)} s)`);
+}
+
 // ---------------------------------------------------------------- part 1: beside graphile-worker
 
 async function labqRun(slots: number, latency: boolean): Promise<void> {
@@ -111,7 +119,7 @@ async function labqRun(slots: number, latency: boolean): Promise<void> {
     await waitFor('2 labq workers online', 30, async () => (await client.listWorkers({ limit: 10 })).items.filter((w) => w.status === 'online').length === 2, 200);
     await sleep(1000);
     const rest = { server: rss(server.pid), worker: Math.max(...workers.map((w) => rss(w.pid))) };
-    const dl0 = await deadlocks(cluster.adminUrl, db.name);
+    const st0 = await stats(db.name);
     const cpu0 = cpuSeconds(server.pid);
     const sampler = rssSampler({ server: server.pid, worker1: workers[0]!.pid, worker2: workers[1]!.pid });
     const load0 = load();
@@ -126,15 +134,15 @@ async function labqRun(slots: number, latency: boolean): Promise<void> {
     const peak = sampler.stop();
     const cpu = cpuSeconds(server.pid) - cpu0;
     await sleep(1500); // pg_stat_database is flushed about once a second
-    const dl = (await deadlocks(cluster.adminUrl, db.name)) - dl0;
-    const stats = await admin(async (c) => (await c.query(`
+    const st = diffStats(st0, await stats(db.name));
+    const outcome = await admin(async (c) => (await c.query(`
       SELECT count(*) FILTER (WHERE status = 'succeeded') AS ok, count(*) FILTER (WHERE status <> 'succeeded') AS other,
              (SELECT count(*) FROM executions) AS executions FROM tasks`)).rows[0], db.url);
     results[`labq_${slots}`] = done / seconds;
     line(`labq, ${TASKS} bare \`true\` tasks, 2 worker processes × ${slots} slots (load before/after: ${load0} / ${load()})`);
     fig('throughput', `${(done / seconds).toFixed(1)} tasks/s (${done} finished in ${seconds.toFixed(1)} s)`);
-    fig('outcomes', `${stats.ok} succeeded, ${stats.other} not, ${stats.executions} executions`);
-    fig('deadlocks (pg_stat_database, this database)', `${dl}`);
+    fig('outcomes', `${outcome.ok} succeeded, ${outcome.other} not, ${outcome.executions} executions`);
+    reportDb(st, done);
     fig('server CPU per finished task', `${((cpu / Math.max(1, done)) * 1000).toFixed(2)} ms (${cpu.toFixed(1)} s in all)`);
     fig('RSS at rest: server / worker', `${mib(rest.server)} / ${mib(rest.worker)}`);
     fig('RSS peak under load: server / worker', `${mib(peak.server!)} / ${mib(Math.max(peak.worker1!, peak.worker2!))}`);
@@ -166,7 +174,7 @@ async function graphileRun(slots: number, latency: boolean): Promise<void> {
     workers.push(await startGraphileWorker(db.url, slots), await startGraphileWorker(db.url, slots));
     await sleep(1000);
     const rest = Math.max(...workers.map((w) => rss(w.pid)));
-    const dl0 = await deadlocks(cluster.adminUrl, db.name);
+    const st0 = await stats(db.name);
     const sampler = rssSampler({ worker1: workers[0]!.pid, worker2: workers[1]!.pid });
     const load0 = load();
     const remaining = () => admin(async (c) => Number((await c.query('SELECT count(*) FROM graphile_worker._private_jobs')).rows[0].count), db.url);
@@ -179,11 +187,11 @@ async function graphileRun(slots: number, latency: boolean): Promise<void> {
     const done = TASKS - (await remaining());
     const peak = sampler.stop();
     await sleep(1500);
-    const dl = (await deadlocks(cluster.adminUrl, db.name)) - dl0;
+    const st = diffStats(st0, await stats(db.name));
     results[`gw_${slots}`] = done / seconds;
     line(`graphile-worker 0.18.0, ${TASKS} jobs spawning \`sh -c true\`, 2 worker processes × concurrency ${slots} (load before/after: ${load0} / ${load()})`);
     fig('throughput', `${(done / seconds).toFixed(1)} tasks/s (${done} finished in ${seconds.toFixed(1)} s)`);
-    fig('deadlocks (pg_stat_database, this database)', `${dl}`);
+    reportDb(st, done);
     fig('RSS at rest / peak under load: worker', `${mib(rest)} / ${mib(Math.max(peak.worker1!, peak.worker2!))}`);
     if (latency) {
       const samples = await dispatchLatency(async (cmd) => {
@@ -218,13 +226,14 @@ async function compare(): Promise<void> {
 async function main(): Promise<void> {
   const dataDir = await tempDir('labq-bench-pg-');
   cluster = await startEmbeddedPostgres({ dataDir, database: 'labq_bench' });
+  postmaster = postmasterPid(join(dataDir, 'pg'));
   line(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, load ${load()}`);
   line('figures from a shared machine vary from run to run; compare figures of one run');
   const pgVersion = await admin(async (c) => (await c.query('SHOW server_version')).rows[0].server_version as string);
   line(`PostgreSQL ${pgVersion} (embedded, fsync on), one cluster, a fresh database per run`);
   try {
     if (PARTS.has('compare')) await compare();
-    // capacity and scale: next commits
+    if (PARTS.has('capacity')) await (await import('./capacity.js')).capacity({ stats, reportDb, freshDatabase, admin, line, fig, results, cluster: () => cluster, CAPACITY_WORKERS, CAPACITY_SECONDS, CAPACITY_TASKS });
   } finally {
     await cluster.stop();
     await removeTempDirs();
@@ -233,6 +242,8 @@ async function main(): Promise<void> {
 }
 
 export type Helpers = {
+  stats: typeof stats;
+  reportDb: typeof reportDb;
   freshDatabase: typeof freshDatabase;
   admin: typeof admin;
   line: typeof line;
