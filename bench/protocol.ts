@@ -28,7 +28,6 @@ const CAPACITY_TASKS = env('LABQ_BENCH_CAPACITY_TASKS', 20_000);
 const SCALE_TASKS = env('LABQ_BENCH_SCALE_TASKS', 1_000_000);
 const SCALE_TIMEOUT_S = env('LABQ_BENCH_SCALE_TIMEOUT', 420);
 const PARTS = new Set((process.env.LABQ_BENCH_PARTS ?? 'compare,capacity,scale').split(','));
-void [SCALE_TASKS, SCALE_TIMEOUT_S];
 const quietLogger = new Logger(() => () => undefined);
 
 const line = (s: string) => process.stdout.write(s + '\n');
@@ -234,6 +233,7 @@ async function main(): Promise<void> {
   try {
     if (PARTS.has('compare')) await compare();
     if (PARTS.has('capacity')) await (await import('./capacity.js')).capacity({ stats, reportDb, freshDatabase, admin, line, fig, results, cluster: () => cluster, CAPACITY_WORKERS, CAPACITY_SECONDS, CAPACITY_TASKS });
+    if (PARTS.has('scale')) await (await import('./scale.js')).scale({ stats, reportDb, freshDatabase, admin, line, fig, results, cluster: () => cluster, SCALE_TASKS, SCALE_TIMEOUT_S, schemaBytes });
   } finally {
     await cluster.stop();
     await removeTempDirs();
