@@ -99,8 +99,22 @@ async function dispatchLatency(submit: (command: string) => Promise<void>): Prom
   return samples.sort((a, b) => a - b);
 }
 
+// PostgreSQL's own account of its deadlocks (which statements waited for which): the
+// first of each run is printed, so a reader sees where the lock orders cross.
+const deadlockLog: string[] = [];
+let capture = 0;
+function watchDeadlocks(message: string): void {
+  if (/deadlock detected/.test(message)) capture = 6;
+  if (capture > 0) {
+    capture--;
+    deadlockLog.push(message.replace(/^\S+ \S+ \S+ \[\d+\] /gm, '').slice(0, 600));
+  }
+}
+
 function reportDb(st: DbStats, done: number): void {
   fig('deadlocks (pg_stat_database, this database)', `${st.deadlocks}`);
+  if (st.deadlocks > 0 && deadlockLog.length) line(`    the first one, as PostgreSQL logged it:\n      ${deadlockLog.join('\n').split('\n').slice(0, 12).join('\n      ')}`);
+  deadlockLog.length = 0;
   fig('transactions per finished task, read-only included (commits, rollbacks)', `${(st.commits / Math.max(1, done)).toFixed(1)} (${st.commits}, ${st.rollbacks})`);
   fig('PostgreSQL CPU per finished task (all backends)', `${((st.pgCpu / Math.max(1, done)) * 1000).toFixed(2)} ms (${st.pgCpu.toFixed(1)} s)`);
 }
@@ -136,11 +150,12 @@ async function labqRun(slots: number, latency: boolean): Promise<void> {
     const st = diffStats(st0, await stats(db.name));
     const outcome = await admin(async (c) => (await c.query(`
       SELECT count(*) FILTER (WHERE status = 'succeeded') AS ok, count(*) FILTER (WHERE status <> 'succeeded') AS other,
-             (SELECT count(*) FROM executions) AS executions FROM tasks`)).rows[0], db.url);
+             (SELECT count(*) FROM executions) AS executions,
+             (SELECT count(*) FROM executions WHERE status = 'lost') AS lost FROM tasks`)).rows[0], db.url);
     results[`labq_${slots}`] = done / seconds;
     line(`labq, ${TASKS} bare \`true\` tasks, 2 worker processes × ${slots} slots (load before/after: ${load0} / ${load()})`);
     fig('throughput', `${(done / seconds).toFixed(1)} tasks/s (${done} finished in ${seconds.toFixed(1)} s)`);
-    fig('outcomes', `${outcome.ok} succeeded, ${outcome.other} not, ${outcome.executions} executions`);
+    fig('outcomes', `${outcome.ok} succeeded, ${outcome.other} not, ${outcome.executions} executions of which ${outcome.lost} lost (and retried)`);
     reportDb(st, done);
     fig('server CPU per finished task', `${((cpu / Math.max(1, done)) * 1000).toFixed(2)} ms (${cpu.toFixed(1)} s in all)`);
     fig('RSS at rest: server / worker', `${mib(rest.server)} / ${mib(rest.worker)}`);
@@ -224,7 +239,7 @@ async function compare(): Promise<void> {
 
 async function main(): Promise<void> {
   const dataDir = await tempDir('labq-bench-pg-');
-  cluster = await startEmbeddedPostgres({ dataDir, database: 'labq_bench' });
+  cluster = await startEmbeddedPostgres({ dataDir, database: 'labq_bench', pgLog: watchDeadlocks });
   postmaster = postmasterPid(join(dataDir, 'pg'));
   line(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, load ${load()}`);
   line('figures from a shared machine vary from run to run; compare figures of one run');
