@@ -39,6 +39,7 @@ export async function capacity(o: CapacityOptions): Promise<void> {
     await new Promise((r) => setTimeout(r, 1000));
     const restRss = rss(server.pid);
     const st0 = await o.stats(db.name);
+    const counters0 = await o.labqCounters(db.url);
     const sampler = rssSampler({ server: server.pid });
     const cpu0 = cpuSeconds(server.pid);
     const ownCpu0 = process.cpuUsage();
@@ -91,6 +92,7 @@ export async function capacity(o: CapacityOptions): Promise<void> {
     fig('poll round trip p50 / p95 / p99', [50, 95, 99].map((p) => `${percentile(pollMs, p).toFixed(1)} ms`).join(' / '));
     fig('report request p50 / p95 / p99', [50, 95, 99].map((p) => `${percentile(reportMs, p).toFixed(1)} ms`).join(' / '));
     o.reportDb(st, completed);
+    await o.reportLabqCounters(db.url, counters0, completed);
     fig('errors (requests that failed)', `${errors}${lastError ? ` (last: ${lastError.slice(0, 120)})` : ''}`);
     fig('server RSS at rest (200 workers registered) / peak', `${mib(restRss)} / ${mib(peak.server!)}`);
   } finally {

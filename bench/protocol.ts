@@ -119,6 +119,21 @@ function reportDb(st: DbStats, done: number): void {
   fig('PostgreSQL CPU per finished task (all backends)', `${((st.pgCpu / Math.max(1, done)) * 1000).toFixed(2)} ms (${st.pgCpu.toFixed(1)} s)`);
 }
 
+/** labq's own counters in a database: poll rounds (each writes the worker's liveness row) and events. */
+async function labqCounters(url: string): Promise<{ rounds: number; events: number }> {
+  return admin(async (c) => {
+    const r = await c.query(`SELECT (SELECT coalesce(sum(n_tup_ins + n_tup_upd), 0) FROM pg_stat_user_tables WHERE relname = 'worker_liveness') AS rounds,
+                                    (SELECT count(*) FROM events) AS events`);
+    return { rounds: Number(r.rows[0].rounds), events: Number(r.rows[0].events) };
+  }, url);
+}
+
+async function reportLabqCounters(url: string, before: { rounds: number; events: number }, done: number): Promise<void> {
+  const after = await labqCounters(url);
+  const per = (n: number) => (n / Math.max(1, done)).toFixed(1);
+  fig('poll rounds (liveness writes) / events, per finished task', `${per(after.rounds - before.rounds)} / ${per(after.events - before.events)}`);
+}
+
 // ---------------------------------------------------------------- part 1: beside graphile-worker
 
 async function labqRun(slots: number, latency: boolean): Promise<void> {
@@ -133,6 +148,7 @@ async function labqRun(slots: number, latency: boolean): Promise<void> {
     await sleep(1000);
     const rest = { server: rss(server.pid), worker: Math.max(...workers.map((w) => rss(w.pid))) };
     const st0 = await stats(db.name);
+    const counters0 = await labqCounters(db.url);
     const cpu0 = cpuSeconds(server.pid);
     const sampler = rssSampler({ server: server.pid, worker1: workers[0]!.pid, worker2: workers[1]!.pid });
     const load0 = load();
@@ -157,6 +173,7 @@ async function labqRun(slots: number, latency: boolean): Promise<void> {
     fig('throughput', `${(done / seconds).toFixed(1)} tasks/s (${done} finished in ${seconds.toFixed(1)} s)`);
     fig('outcomes', `${outcome.ok} succeeded, ${outcome.other} not, ${outcome.executions} executions of which ${outcome.lost} lost (and retried)`);
     reportDb(st, done);
+    await reportLabqCounters(db.url, counters0, done);
     fig('server CPU per finished task', `${((cpu / Math.max(1, done)) * 1000).toFixed(2)} ms (${cpu.toFixed(1)} s in all)`);
     fig('RSS at rest: server / worker', `${mib(rest.server)} / ${mib(rest.worker)}`);
     fig('RSS peak under load: server / worker', `${mib(peak.server!)} / ${mib(Math.max(peak.worker1!, peak.worker2!))}`);
@@ -247,8 +264,8 @@ async function main(): Promise<void> {
   line(`PostgreSQL ${pgVersion} (embedded, fsync on), one cluster, a fresh database per run`);
   try {
     if (PARTS.has('compare')) await compare();
-    if (PARTS.has('capacity')) await (await import('./capacity.js')).capacity({ stats, reportDb, freshDatabase, admin, line, fig, results, cluster: () => cluster, CAPACITY_WORKERS, CAPACITY_SECONDS, CAPACITY_TASKS });
-    if (PARTS.has('scale')) await (await import('./scale.js')).scale({ stats, reportDb, freshDatabase, admin, line, fig, results, cluster: () => cluster, SCALE_TASKS, SCALE_TIMEOUT_S, schemaBytes });
+    if (PARTS.has('capacity')) await (await import('./capacity.js')).capacity({ labqCounters, reportLabqCounters, stats, reportDb, freshDatabase, admin, line, fig, results, cluster: () => cluster, CAPACITY_WORKERS, CAPACITY_SECONDS, CAPACITY_TASKS });
+    if (PARTS.has('scale')) await (await import('./scale.js')).scale({ labqCounters, reportLabqCounters, stats, reportDb, freshDatabase, admin, line, fig, results, cluster: () => cluster, SCALE_TASKS, SCALE_TIMEOUT_S, schemaBytes });
   } finally {
     await cluster.stop();
     await removeTempDirs();
@@ -257,6 +274,8 @@ async function main(): Promise<void> {
 }
 
 export type Helpers = {
+  labqCounters: typeof labqCounters;
+  reportLabqCounters: typeof reportLabqCounters;
   stats: typeof stats;
   reportDb: typeof reportDb;
   freshDatabase: typeof freshDatabase;
