@@ -1,0 +1,101 @@
+// Part 2 of `npm run bench`: one labq server process under a load generator that behaves
+// like many workers over HTTP. Each simulated worker registers (with an instance UUID),
+// polls for up to 4 tasks, and for each assignment sends what a worker running a short
+// task sends: a `running` phase with a small output chunk, then the result, through
+// POST /api/v1/executions/{id}/reports (as shared/client.ts does). No process is started:
+// the figure is what the server (and PostgreSQL) can carry, not the workers.
+import { randomUUID } from 'node:crypto';
+import { LabqClient } from '../shared/client.js';
+import { cpuSeconds, diffStats, load, mib, rss, rssSampler, startLabqServer } from './procs.js';
+import type { Helpers } from './protocol.js';
+import { percentile } from './support.js';
+
+export interface CapacityOptions extends Helpers {
+  CAPACITY_WORKERS: number;
+  CAPACITY_SECONDS: number;
+  CAPACITY_TASKS: number;
+}
+
+const chunk = Buffer.from('hello from a simulated worker\n').toString('base64');
+
+export async function capacity(o: CapacityOptions): Promise<void> {
+  const { line, fig } = o;
+  line(`\n== labq server capacity: ${o.CAPACITY_WORKERS} simulated workers over HTTP, one server process, ${o.CAPACITY_SECONDS} s at most`);
+  const db = await o.freshDatabase('labq_capacity');
+  const server = await startLabqServer(db.url);
+  try {
+    const client = new LabqClient({ server: server.url, token: server.token });
+    for (let done = 0; done < o.CAPACITY_TASKS; done += 10_000) {
+      await client.submitTasks({ tasks: Array.from({ length: Math.min(10_000, o.CAPACITY_TASKS - done) }, () => ({ command: 'true', tag: 'default' })) });
+    }
+    const workers = [];
+    for (let i = 0; i < o.CAPACITY_WORKERS; i++) {
+      const instance = randomUUID();
+      const w = await client.registerWorker({
+        name: `sim-${i}`, instance, hostname: 'bench', cpus: 4, memory_mb: 4096, docker: false, concurrency: 4, tags: ['default'],
+      });
+      workers.push({ id: w.id, instance });
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    const restRss = rss(server.pid);
+    const st0 = await o.stats(db.name);
+    const counters0 = await o.labqCounters(db.url);
+    const sampler = rssSampler({ server: server.pid });
+    const cpu0 = cpuSeconds(server.pid);
+    const ownCpu0 = process.cpuUsage();
+    const load0 = load();
+    let completed = 0;
+    let errors = 0;
+    let lastError = '';
+    const pollMs: number[] = [];
+    const reportMs: number[] = [];
+    const t0 = performance.now();
+    const deadline = t0 + o.CAPACITY_SECONDS * 1000;
+    let empty = false;
+    await Promise.all(workers.map(async (w) => {
+      for (let round = 0; round < 100_000 && performance.now() < deadline && !empty; round++) {
+        try {
+          const p0 = performance.now();
+          const answer = await client.pollWorker(w.id, { instance: w.instance, want: 4, holding: [], wait_seconds: 1 });
+          pollMs.push(performance.now() - p0);
+          if (answer.assignments.length === 0) {
+            if (completed >= o.CAPACITY_TASKS) empty = true;
+            continue;
+          }
+          await Promise.all(answer.assignments.map(async (a) => {
+            const r0 = performance.now();
+            await client.sendReports(a.execution_id, { reports: [{ kind: 'phase', phase: 'running' }, { kind: 'output', stream: 'stdout', seq: 0, data: chunk }] });
+            await client.sendReports(a.execution_id, { reports: [{ kind: 'finish', status: 'succeeded', exit_code: 0, peak_memory_bytes: null, error: null }] });
+            reportMs.push((performance.now() - r0) / 2);
+            completed++;
+          }));
+        } catch (error) {
+          errors++;
+          lastError = (error as Error).message;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    }));
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = cpuSeconds(server.pid) - cpu0;
+    const own = process.cpuUsage(ownCpu0);
+    const peak = sampler.stop();
+    await new Promise((r) => setTimeout(r, 1500));
+    const st = diffStats(st0, await o.stats(db.name));
+    pollMs.sort((a, b) => a - b);
+    reportMs.sort((a, b) => a - b);
+    o.results.capacity = completed / seconds;
+    line(`  (load before/after: ${load0} / ${load()})`);
+    fig('completions per second', `${(completed / seconds).toFixed(1)} (${completed} in ${seconds.toFixed(1)} s)`);
+    fig('server CPU per completion', `${((cpu / Math.max(1, completed)) * 1000).toFixed(2)} ms (${cpu.toFixed(1)} s; ${((cpu / seconds) * 100).toFixed(0)}% of one core)`);
+    fig('load generator CPU (same machine)', `${((own.user + own.system) / 1e6).toFixed(1)} s`);
+    fig('poll round trip p50 / p95 / p99', [50, 95, 99].map((p) => `${percentile(pollMs, p).toFixed(1)} ms`).join(' / '));
+    fig('report request p50 / p95 / p99', [50, 95, 99].map((p) => `${percentile(reportMs, p).toFixed(1)} ms`).join(' / '));
+    o.reportDb(st, completed);
+    await o.reportLabqCounters(db.url, counters0, completed);
+    fig('errors (requests that failed)', `${errors}${lastError ? ` (last: ${lastError.slice(0, 120)})` : ''}`);
+    fig('server RSS at rest (200 workers registered) / peak', `${mib(restRss)} / ${mib(peak.server!)}`);
+  } finally {
+    await server.stop();
+  }
+}

@@ -1,0 +1,201 @@
+// Child processes and what the benchmarks read about them: a labq server, labq worker
+// daemons and graphile-worker pools as real processes; their resident memory and CPU time
+// from /proc; the machine's load; PostgreSQL's deadlock counter.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { freePort } from '../server/db/embedded.js';
+
+const distDir = dirname(dirname(fileURLToPath(import.meta.url)));
+const labqMain = join(distDir, 'cli', 'main.js');
+const gwMain = join(distDir, 'bench', 'gwWorker.js');
+
+export interface Child {
+  proc: ChildProcess;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+const tempDirs: string[] = [];
+export async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(os.tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+export async function removeTempDirs(): Promise<void> {
+  for (const d of tempDirs.splice(0)) await rm(d, { recursive: true, force: true });
+}
+
+function start(args: string[], env: NodeJS.ProcessEnv, readyLine: RegExp, timeoutMs = 60_000): Promise<Child> {
+  const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  const stop = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  return new Promise<Child>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      void stop();
+      reject(new Error(`${args.join(' ')}: not ready after ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (readyLine.test(out)) {
+        clearTimeout(timer);
+        proc.stdout!.off('data', onData);
+        proc.stdout!.resume();
+        resolve({ proc, pid: proc.pid!, stop });
+      }
+    };
+    proc.stdout!.on('data', onData);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${args.join(' ')} exited with ${code}\n${stderr}`));
+    });
+  });
+}
+
+export interface LabqServer extends Child {
+  url: string;
+  token: string;
+}
+
+/** `labq server` against an existing database, on a free port, with a known admin token. */
+export async function startLabqServer(databaseUrl: string): Promise<LabqServer> {
+  const port = await freePort();
+  const token = `labq_${randomBytes(32).toString('base64url')}`;
+  const dataDir = await tempDir('labq-bench-server-');
+  const child = await start([labqMain, 'server', '--host', '127.0.0.1', '--port', String(port)], {
+    DATABASE_URL: databaseUrl, LABQ_ADMIN_TOKEN: token, LABQ_DATA_DIR: dataDir,
+  }, /labq is running at/);
+  return { ...child, url: `http://127.0.0.1:${port}`, token };
+}
+
+/** `labq worker` with bare shell tasks (Docker off) and a state directory of its own. */
+export async function startLabqWorker(server: LabqServer, name: string, concurrency: number): Promise<Child> {
+  const stateDir = await tempDir('labq-bench-worker-');
+  const proc = spawn(process.execPath, [
+    labqMain, 'worker', '--server', server.url, '--token', server.token, '--name', name,
+    '--concurrency', String(concurrency), '--docker', 'off', '--state-dir', stateDir,
+  ], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LABQ_DATA_DIR: stateDir } });
+  proc.stderr!.resume();
+  return {
+    proc, pid: proc.pid!,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** A graphile-worker pool (`run()`) in a process of its own. */
+export function startGraphileWorker(databaseUrl: string, concurrency: number): Promise<Child> {
+  return start([gwMain, databaseUrl, String(concurrency)], {}, /ready/);
+}
+
+/** Resident set size in bytes (VmRSS), 0 once the process is gone. */
+export function rss(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+const ticks = 100; // USER_HZ on Linux
+/** User + system CPU seconds of a process (its own threads, not its children). */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / ticks;
+  } catch {
+    return 0;
+  }
+}
+
+/** Samples the RSS of some processes every 250 ms; peak() gives each one's maximum. */
+export function rssSampler(pids: Record<string, number>) {
+  const peak: Record<string, number> = {};
+  const sample = () => {
+    for (const [name, pid] of Object.entries(pids)) peak[name] = Math.max(peak[name] ?? 0, rss(pid));
+  };
+  sample();
+  const timer = setInterval(sample, 250);
+  return {
+    stop(): Record<string, number> {
+      clearInterval(timer);
+      sample();
+      return peak;
+    },
+  };
+}
+
+export function load(): string {
+  return os.loadavg().map((l) => l.toFixed(2)).join(' ');
+}
+
+export interface DbStats {
+  deadlocks: number;
+  commits: number;
+  rollbacks: number;
+  /** CPU seconds of the postmaster's live children (backends, walwriter, …), all databases. */
+  pgCpu: number;
+}
+
+/** pg_stat_database counters of one database (flushed by PostgreSQL about once a second). */
+export async function dbStats(adminUrl: string, database: string, postmasterPid: number): Promise<DbStats> {
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  try {
+    const r = await c.query('SELECT deadlocks, xact_commit, xact_rollback FROM pg_stat_database WHERE datname = $1', [database]);
+    const row = r.rows[0] ?? {};
+    return { deadlocks: Number(row.deadlocks ?? 0), commits: Number(row.xact_commit ?? 0), rollbacks: Number(row.xact_rollback ?? 0), pgCpu: childrenCpu(postmasterPid) };
+  } finally {
+    await c.end();
+  }
+}
+
+export function diffStats(a: DbStats, b: DbStats): DbStats {
+  return { deadlocks: b.deadlocks - a.deadlocks, commits: b.commits - a.commits, rollbacks: b.rollbacks - a.rollbacks, pgCpu: b.pgCpu - a.pgCpu };
+}
+
+/** CPU seconds of the live children of a process (a backend that ended meanwhile is missed). */
+export function childrenCpu(parent: number): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === parent) total += (Number(fields[11]) + Number(fields[12])) / ticks;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
+export function postmasterPid(pgDataDir: string): number {
+  return Number(readFileSync(join(pgDataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+}
+
+export const mib = (bytes: number) => (bytes < 10 * 2 ** 20 ? `${(bytes / 2 ** 10).toFixed(0)} KiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`);
