@@ -10,6 +10,7 @@ import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { until } from '../e2e/support/worker.js';
 import { OUTPUT_REPORT_BYTES, Spool, type Report, type SpoolOptions } from './spool.js';
 
 const scratch: string[] = [];
@@ -21,7 +22,8 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-const fast: SpoolOptions = { retry: { initialMs: 5, maxMs: 20 } };
+/** No linger here: these tests decide when each delivery starts; the linger has its own test. */
+const fast: SpoolOptions = { retry: { initialMs: 5, maxMs: 20 }, lingerMs: 0 };
 
 /** A fake server: records every call, fails while `failing` says so. */
 function server(failing: (executionId: number, reports: Report[]) => boolean = () => false) {
@@ -283,4 +285,23 @@ test('drop forgets an execution and its files, others are untouched', async () =
   assert.equal(reopened.pending(11), 0);
   assert.equal(reopened.pending(12), 1);
   await reopened.close();
+});
+
+test('a task that ends within the linger sends its phase, output and result in one call', async () => {
+  const fake = server();
+  const spool = await openSpool(await tempDir(), fake.deliver, { ...fast, lingerMs: 200 });
+  spool.push(phase(1, 'running'));
+  spool.output(1, 'stdout', Buffer.from('done\n'));
+  spool.push(finish(1));
+  await spool.flush(1);
+  assert.equal(fake.calls.length, 1, 'one call');
+  assert.deepEqual(fake.calls[0]!.reports.map((r) => r.kind), ['phase', 'output', 'finish']);
+
+  // A longer task: its phase goes once the linger is over, without waiting for the result.
+  spool.push(phase(2, 'running'));
+  await until('the phase to go out on its own', async () => fake.received(2).length > 0);
+  spool.push(finish(2));
+  await spool.flush(2);
+  assert.deepEqual(fake.calls.filter((c) => c.executionId === 2).map((c) => c.reports.map((r) => r.kind)), [['phase'], ['finish']]);
+  await spool.close();
 });

@@ -17,9 +17,10 @@
 // absorbs (output is deduplicated by (execution, stream, seq), phase and finish are
 // idempotent), but never a loss or a reordering.
 //
-// One delivery loop per execution, so a stuck one never holds up the others: write what is
-// buffered, send the pending reports in order, up to maxBatchBytes per call, retry with
-// exponential backoff until it works or the spool is closed.
+// One delivery loop per execution, so a stuck one never holds up the others: linger a
+// moment for more (not once the result is there), write what is buffered, send the pending
+// reports in order, up to maxBatchBytes per call, retry with exponential backoff until it
+// works or the spool is closed.
 //
 // The on-disk format and the per-execution lane live in spoolFile.ts.
 //
@@ -49,6 +50,12 @@ export interface SpoolOptions {
   maxBatchBytes?: number;
   /** How often collected output is sealed and buffered reports are written (default 50 ms). */
   flushIntervalMs?: number;
+  /**
+   * How long a delivery waits for more reports of its execution before it goes (default
+   * 20 ms), unless the result is already there: a task that ends within it sends its
+   * `running` phase, its output and its result in one request instead of two or three.
+   */
+  lingerMs?: number;
   /** Backoff between failed deliveries (default 250 ms doubling up to 5 s). */
   retry?: { initialMs: number; maxMs: number };
   /** Failed deliveries and disk errors; the spool keeps retrying, this is for logs. */
@@ -75,6 +82,7 @@ export class Spool {
     this.options = {
       maxBatchBytes: options.maxBatchBytes ?? 4 * 1024 * 1024,
       flushIntervalMs: options.flushIntervalMs ?? 50,
+      lingerMs: options.lingerMs ?? 20,
       retry: options.retry ?? { initialMs: 250, maxMs: 5000 },
       onError: options.onError ?? (() => {}),
     };
@@ -198,7 +206,11 @@ export class Spool {
 
   private enqueue(lane: Lane, report: Report): void {
     advanceSeq(lane, report);
-    lane.finishing ||= report.kind === 'finish';
+    if (report.kind === 'finish') {
+      lane.finishing = true;
+      // A delivery lingering for more goes at once: nothing more is coming.
+      lane.wake?.();
+    }
     const line = JSON.stringify(report) + '\n';
     lane.unwritten.push(line);
     lane.unwrittenBytes += Buffer.byteLength(line);
@@ -248,6 +260,10 @@ export class Spool {
     let delay = retry.initialMs;
     try {
       while (!this.stopped(lane) && lane.pending > 0) {
+        if (!lane.finishing && this.options.lingerMs > 0) {
+          await this.sleep(lane, this.options.lingerMs);
+          if (this.stopped(lane)) return;
+        }
         try {
           const batch = await this.io(lane, () => this.nextBatch(lane));
           if (this.stopped(lane)) return;
