@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import type { PollBody, PollResponse, RegisterWorkerBody, Worker } from '../../shared/schemas/worker.js';
+import { pollRounds } from '../../server/workers/poll.js';
 import type { TestServer } from './server.js';
 import { until } from './worker.js';
 
@@ -38,7 +39,7 @@ export async function parkedPoll(ts: Pick<TestServer, 'client' | 'server'>, work
   const response = pollWorker(ts, worker, { wait_seconds: 60, ...body }, signal);
   void response.then(() => (settled = true), () => (settled = true));
   await until('the poll to run its first round', async () => (await lastSeen(ts, worker.id)) !== before);
-  return { response, settled: () => settled, roundsSeen: () => lastSeen(ts, worker.id) };
+  return { response, settled: () => settled, roundsSeen: () => pollRounds(worker.id) };
 }
 
 /**

@@ -258,11 +258,11 @@ test('a parked poll returns when a task for it arrives, and not for changes that
   // Changes that are not for it do not even wake it: the other worker, parked on the same
   // server, is answered with its task, and this one has run no round meanwhile.
   const otherParked = await parkedPoll(ts, other, { want: 5, settings_version: (await poll(ts, other)).settings_version });
-  const rounds = await parked.roundsSeen();
+  const rounds = parked.roundsSeen();
   await submit(ts, [{ command: 'not mine', tag: 'elsewhere' }]);
   assert.equal((await noHang('the other worker\'s parked poll', otherParked.response)).assignments.length, 1);
   await ts.client.updateWorker(other.id, { concurrency: 3 });
-  assert.equal(await parked.roundsSeen(), rounds, 'no round for changes that are not for it');
+  assert.equal(parked.roundsSeen(), rounds, 'no round for changes that are not for it');
 
   const [mine] = await submit(ts, [{ command: 'mine', tag: 'wake' }]);
   const response = await noHang('a parked poll after a task arrived', parked.response);
@@ -305,6 +305,25 @@ test('a poll the worker gave up on, served after a newer one, is refused and dec
   // Registering again starts the count again.
   await register(ts, { name: w.name, instance: w.instance! });
   assert.deepEqual((await poll(ts, w, { seq: 1, holding: [x] })).abandon, []);
+});
+
+test('the rounds of a parked poll write nothing', async (t) => {
+  const ts = await server(t, LONG_PARK);
+  const w = await register(ts, { tags: ['quiet'] });
+  await submit(ts, [{ command: 'held on to', tag: 'quiet' }]);
+  const claim = await poll(ts, w, { seq: 1, want: 1 });
+  const x = claim.assignments[0]!.execution_id;
+  const writes = async () => ts.server.pool.one(sql.unsafe`
+    SELECT (SELECT last_seen_at::text FROM worker_liveness WHERE worker_id = ${w.id}) AS seen,
+           (SELECT expires_at::text FROM execution_leases WHERE execution_id = ${x}) AS lease`);
+  // It can take nothing more (want 0): a task of its tag wakes it, it looks, and parks again.
+  const parked = await parkedPoll(ts, w, { seq: 2, want: 0, holding: [x], settings_version: claim.settings_version });
+  const before = await writes();
+  const rounds = parked.roundsSeen();
+  await submit(ts, [{ command: 'wakes it', tag: 'quiet' }]);
+  await until('the parked poll to look', async () => parked.roundsSeen() > rounds, HANG_MS);
+  assert.equal(parked.settled(), false, 'nothing for it: it parks again');
+  assert.deepEqual(await writes(), before, 'neither its liveness nor its lease was written');
 });
 
 test('a parked poll returns when a kill order for it exists', async (t) => {

@@ -38,8 +38,12 @@ export class StalePoll extends ProblemError {
   }
 }
 
+/** Poll rounds this process has committed, per worker: what a test reads, since a parked round writes nothing. */
+const roundsRun = new Map<number, number>();
+export const pollRounds = (workerId: number): number => roundsRun.get(workerId) ?? 0;
+
 async function pollRound(
-  pool: Pool, workerId: number, request: PollRequest, settings: QueueSettings, meta: EventMeta, signal: AbortSignal,
+  pool: Pool, workerId: number, request: PollRequest, settings: QueueSettings, meta: EventMeta, signal: AbortSignal, round: number,
 ): Promise<PollResponse> {
   return pool.transaction(async (tx) => {
     // One read of the worker (locked: its polls serialise) and one of its live executions
@@ -56,7 +60,10 @@ async function pollRound(
       const seen = Number(await tx.maybeOneFirst(sql.unsafe`SELECT poll_seq FROM worker_liveness WHERE worker_id = ${workerId}`) ?? 0);
       if (request.seq < seen) throw new StalePoll(request.seq, seen);
     }
-    await touchWorker(tx, worker, meta, request.seq);
+    // The first round notes the worker alive and the poll's number; the rounds of a parked
+    // poll write nothing (it parks for at most a third of a lease), unless the worker was
+    // shown offline meanwhile.
+    if (round === 0 || worker.status !== 'online') await touchWorker(tx, worker, meta, request.seq);
     const live = await tx.any(sql.unsafe`
       SELECT id, kill_requested_at, kill_grace_seconds FROM executions
       WHERE worker_id = ${workerId} AND status = ANY(${sql.array(LIVE, 'text')}) ORDER BY id`);
@@ -119,7 +126,8 @@ export async function poll(
       dirty = false;
       // A worker that hung up would never receive what a further round claims for it.
       if (round > 0 && signal.aborted) return emptyAnswer!;
-      const response = await pollRound(pool, workerId, request, settings, meta, signal);
+      const response = await pollRound(pool, workerId, request, settings, meta, signal, round);
+      roundsRun.set(workerId, pollRounds(workerId) + 1);
       tags = response.settings.tags;
       if (worthAnswering(response, request) || Date.now() >= deadline || signal.aborted) return response;
       emptyAnswer = response;
