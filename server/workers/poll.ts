@@ -46,20 +46,19 @@ async function pollRound(
   pool: Pool, workerId: number, request: PollRequest, settings: QueueSettings, meta: EventMeta, signal: AbortSignal, round: number,
 ): Promise<PollResponse> {
   return pool.transaction(async (tx) => {
-    // One read of the worker (locked: its polls serialise) and one of its live executions
-    // serve the whole round; nothing in it changes the worker's settings.
+    // One read of the worker (locked: its polls serialise) with the number of its last poll,
+    // and one of its live executions, serve the whole round; nothing in it changes the
+    // worker's settings.
     const worker = await tx.maybeOne(sql.unsafe`
-      SELECT id, name, instance, cpus, memory_mb, docker, gpus, capabilities, tags, concurrency, prefetch, paused, status, version,
-             settings_version
-      FROM workers WHERE id = ${workerId} FOR UPDATE`);
+      SELECT w.id, w.name, w.instance, w.cpus, w.memory_mb, w.docker, w.gpus, w.capabilities, w.tags, w.concurrency,
+             w.prefetch, w.paused, w.status, w.version, w.settings_version, coalesce(l.poll_seq, 0) AS poll_seq
+      FROM workers w LEFT JOIN worker_liveness l ON l.worker_id = w.id
+      WHERE w.id = ${workerId} FOR UPDATE OF w`);
     if (!worker) throw notFound(`worker ${workerId}`);
     // Another daemon registered under this name since: its holdings are not this one's to declare.
     if (worker.instance !== request.instance) throw new WorkerTakenOver(worker.name);
-    if (request.seq !== undefined) {
-      // A poll the worker gave up on, served after a newer one: what it holds is out of date.
-      const seen = Number(await tx.maybeOneFirst(sql.unsafe`SELECT poll_seq FROM worker_liveness WHERE worker_id = ${workerId}`) ?? 0);
-      if (request.seq < seen) throw new StalePoll(request.seq, seen);
-    }
+    // A poll the worker gave up on, served after a newer one: what it holds is out of date.
+    if (request.seq !== undefined && request.seq < worker.poll_seq) throw new StalePoll(request.seq, worker.poll_seq);
     // The first round notes the worker alive and the poll's number; the rounds of a parked
     // poll write nothing (it parks for at most a third of a lease), unless the worker was
     // shown offline meanwhile.
