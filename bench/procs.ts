@@ -37,14 +37,7 @@ function start(args: string[], env: NodeJS.ProcessEnv, readyLine: RegExp, timeou
   proc.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
   });
-  const stop = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-    proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = () => stopProcess(proc);
   return new Promise<Child>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => {
@@ -94,14 +87,7 @@ export async function startLabqWorker(server: LabqServer, name: string, concurre
   proc.stderr!.resume();
   return {
     proc, pid: proc.pid!,
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-      proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: () => stopProcess(proc),
   };
 }
 
@@ -199,3 +185,13 @@ export function postmasterPid(pgDataDir: string): number {
 }
 
 export const mib = (bytes: number) => (bytes < 10 * 2 ** 20 ? `${(bytes / 2 ** 10).toFixed(0)} KiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`);
+
+/** SIGTERM, then SIGKILL if it has not exited 15 s later; resolves once it has. */
+async function stopProcess(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}

@@ -10,9 +10,9 @@
 // (its pid and process start time, so a reused pid is never taken for it) and a second one
 // is refused while the first lives.
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { processStartTime } from './state.js';
+import { processStartTime, writeAtomically } from './state.js';
 
 /** State directories held by daemons of this process (a pid check cannot tell them apart). */
 const heldHere = new Set<string>();
@@ -26,11 +26,6 @@ async function readJson<T>(file: string): Promise<T | null> {
   } catch {
     return null;
   }
-}
-
-async function writeAtomically(file: string, text: string): Promise<void> {
-  await writeFile(file + '.tmp', text);
-  await rename(file + '.tmp', file);
 }
 
 /** Takes the state directory for this daemon; the returned function gives it back. */

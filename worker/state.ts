@@ -31,14 +31,18 @@ export class StateStore {
   }
 
   async save(state: ExecutionState): Promise<void> {
-    const file = join(this.dir, `${state.executionId}.json`);
-    await writeFile(file + '.tmp', JSON.stringify(state));
-    await rename(file + '.tmp', file);
+    await writeAtomically(join(this.dir, `${state.executionId}.json`), JSON.stringify(state));
   }
 
   async remove(executionId: number): Promise<void> {
     await rm(join(this.dir, `${executionId}.json`), { force: true });
   }
+}
+
+/** Replaces a file whole: a crash leaves the old content or the new, never half of it. */
+export async function writeAtomically(file: string, text: string): Promise<void> {
+  await writeFile(file + '.tmp', text);
+  await rename(file + '.tmp', file);
 }
 
 /** When a process started, in clock ticks since boot (field 22 of /proc/PID/stat); null if it is gone. */
