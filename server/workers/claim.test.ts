@@ -307,6 +307,21 @@ test('a poll the worker gave up on, served after a newer one, is refused and dec
   assert.deepEqual((await poll(ts, w, { seq: 1, holding: [x] })).abandon, []);
 });
 
+test('a numbered poll is offered again an assignment whose answer it never got; one it had started and dropped is lost', async (t) => {
+  const ts = await server(t, LONG_PARK);
+  const w = await register(ts, { tags: ['again'] });
+  await submit(ts, [{ command: 'a', tag: 'again' }, { command: 'b', tag: 'again' }]);
+  // The answer to poll 1 never reaches the worker.
+  const [x1, x2] = (await poll(ts, w, { seq: 1, want: 2 })).assignments.map((a) => a.execution_id);
+  await ts.client.sendReports(x2!, { reports: [{ kind: 'phase', phase: 'running' }] });
+  const again = await poll(ts, w, { seq: 2, want: 0 });
+  assert.deepEqual(again.assignments.map((a) => [a.execution_id, a.attempt, a.task.status]), [[x1, 1, 'assigned']]);
+  assert.equal((await ts.client.getExecution(x1!)).status, 'assigned', 'never lost');
+  assert.equal((await ts.client.getExecution(x2!)).status, 'lost', 'a started execution the worker dropped is lost');
+  const next = await poll(ts, w, { seq: 3, holding: [x1!] });
+  assert.deepEqual(next.assignments, [], 'held now: not offered again');
+});
+
 test('the rounds of a parked poll write nothing', async (t) => {
   const ts = await server(t, LONG_PARK);
   const w = await register(ts, { tags: ['quiet'] });

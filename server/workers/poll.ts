@@ -6,12 +6,14 @@
 // of its tags became pending, or something for this very worker), until its wait expires.
 import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
+import type { Task } from '../../shared/schemas/task.js';
 import { WORKER_TAKEN_OVER, type PollResponse } from '../../shared/schemas/worker.js';
-import type { Pool } from '../db/pool.js';
+import type { Db, Pool } from '../db/pool.js';
+import { TASK_COLUMNS } from '../queries/tasks.js';
 import { notFound, ProblemError } from '../errors.js';
 import { WORK_CHANNEL, type ListenHub } from '../listen/hub.js';
 import type { QueueSettings } from '../settings.js';
-import { claimTasks, type ClaimingWorker } from '../commands/claimTasks.js';
+import { claimTasks, type Claimed, type ClaimingWorker } from '../commands/claimTasks.js';
 import { LIVE, loseExecutions } from '../commands/loseExecutions.js';
 import { renewLeases } from '../commands/renewLeases.js';
 import { touchWorker } from '../commands/touchWorker.js';
@@ -64,22 +66,29 @@ async function pollRound(
     // shown offline meanwhile.
     if (round === 0 || worker.status !== 'online') await touchWorker(tx, worker, meta, request.seq);
     const live = await tx.any(sql.unsafe`
-      SELECT id, kill_requested_at, kill_grace_seconds FROM executions
+      SELECT id, status, kill_requested_at, kill_grace_seconds FROM executions
       WHERE worker_id = ${workerId} AND status = ANY(${sql.array(LIVE, 'text')}) ORDER BY id`);
-    // What it holds that is no longer live for it must be abandoned; what is live for it
-    // that it does not hold (a restart that lost it, an assignment whose answer never
-    // reached it) is lost — before any lease is renewed: losing locks tasks, and every
-    // command takes tasks before leases.
+    // What it holds that is no longer live for it must be abandoned. What is live for it
+    // that it does not hold: a numbered poll is the worker's current word, so one it never
+    // started (still `assigned`) is an assignment whose answer never reached it (the poll
+    // that carried it was given up on, or the daemon restarted), and is offered again;
+    // anything else it had and no longer has is lost — before any lease is renewed:
+    // losing locks tasks, and every command takes tasks before leases.
     const held = new Set(request.holding);
     const liveIds = new Set(live.map((x) => x.id));
-    const unheld = live.filter((x) => !held.has(x.id)).map((x) => x.id);
-    await loseExecutions(tx, unheld, 'its worker no longer holds it', settings.maxLostExecutions, meta);
-    const kept = live.filter((x) => held.has(x.id));
+    const unheld = live.filter((x) => !held.has(x.id));
+    const resent = request.seq === undefined ? [] : unheld.filter((x) => x.status === 'assigned').map((x) => x.id);
+    const lost = unheld.map((x) => x.id).filter((id) => !resent.includes(id));
+    await loseExecutions(tx, lost, 'its worker no longer holds it', settings.maxLostExecutions, meta);
+    const kept = live.filter((x) => held.has(x.id) || resent.includes(x.id));
     await renewLeases(tx, workerId, kept.map((x) => x.id), settings.leaseSeconds);
     const abandon = request.holding.filter((id) => !liveIds.has(id));
     // Nothing is claimed for a worker that hung up: it would never learn of it.
     const capacity = worker.paused || signal.aborted ? 0 : Math.max(0, worker.concurrency + worker.prefetch - kept.length);
-    const assignments = await claimTasks(tx, worker as unknown as ClaimingWorker, Math.min(request.want, capacity), settings.leaseSeconds, meta);
+    const assignments = [
+      ...(await assignedAgain(tx, resent)),
+      ...(await claimTasks(tx, worker as unknown as ClaimingWorker, Math.min(request.want, capacity), settings.leaseSeconds, meta)),
+    ];
     return {
       assignments,
       kill: kept.filter((x) => x.kill_requested_at !== null).map((x) => ({ execution_id: x.id, grace_seconds: x.kill_grace_seconds })),
@@ -89,6 +98,14 @@ async function pollRound(
       lease_seconds: settings.leaseSeconds,
     };
   });
+}
+
+/** The assignments of these executions, as the claim that made them answered. */
+async function assignedAgain(tx: Db, executionIds: number[]): Promise<Claimed[]> {
+  if (executionIds.length === 0) return [];
+  const tasks = (await tx.any(sql.unsafe`
+    SELECT ${TASK_COLUMNS} FROM tasks WHERE execution_id = ANY(${sql.array(executionIds, 'int8')}) ORDER BY id`)) as unknown as Task[];
+  return tasks.map((task) => ({ execution_id: task.execution_id!, attempt: task.attempts, task }));
 }
 
 /** Whether a labq_work notification names something this worker could act on. */
