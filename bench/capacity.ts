@@ -1,9 +1,9 @@
 // Part 2 of `npm run bench`: one labq server process under a load generator that behaves
-// like many workers over HTTP. Each simulated worker registers (with an instance UUID),
-// polls for up to 4 tasks, and for each assignment sends what a worker running a short
-// task sends: a `running` phase with a small output chunk, then the result, through
-// POST /api/v1/executions/{id}/reports (as shared/client.ts does). No process is started:
-// the figure is what the server (and PostgreSQL) can carry, not the workers.
+// like many workers over HTTP. Each simulated worker registers (with an instance UUID)
+// and exchanges as the daemon does: each exchange carries, for every task the previous
+// one assigned, what a worker running a short task says (a `running` phase, a small
+// output chunk, the result), and takes up to 4 new tasks. No process is started: the
+// figure is what the server (and PostgreSQL) can carry, not the workers.
 import { randomUUID } from 'node:crypto';
 import { LabqClient } from '../shared/client.js';
 import { cpuSeconds, diffStats, load, mib, rss, rssSampler, startLabqServer } from './procs.js';
@@ -47,28 +47,26 @@ export async function capacity(o: CapacityOptions): Promise<void> {
     let completed = 0;
     let errors = 0;
     let lastError = '';
-    const pollMs: number[] = [];
-    const reportMs: number[] = [];
+    const exchangeMs: number[] = [];
     const t0 = performance.now();
     const deadline = t0 + o.CAPACITY_SECONDS * 1000;
     let empty = false;
     await Promise.all(workers.map(async (w) => {
-      for (let round = 0; round < 100_000 && performance.now() < deadline && !empty; round++) {
+      let held: number[] = [];
+      for (let seq = 1; seq < 100_000 && performance.now() < deadline && !empty; seq++) {
         try {
           const p0 = performance.now();
-          const answer = await client.pollWorker(w.id, { instance: w.instance, want: 4, holding: [], wait_seconds: 1 });
-          pollMs.push(performance.now() - p0);
-          if (answer.assignments.length === 0) {
-            if (completed >= o.CAPACITY_TASKS) empty = true;
-            continue;
-          }
-          await Promise.all(answer.assignments.map(async (a) => {
-            const r0 = performance.now();
-            await client.sendReports(a.execution_id, { reports: [{ kind: 'phase', phase: 'running' }, { kind: 'output', stream: 'stdout', seq: 0, data: chunk }] });
-            await client.sendReports(a.execution_id, { reports: [{ kind: 'finish', status: 'succeeded', exit_code: 0, peak_memory_bytes: null, error: null }] });
-            reportMs.push((performance.now() - r0) / 2);
-            completed++;
-          }));
+          const answer = await client.pollWorker(w.id, {
+            instance: w.instance, seq, want: 4, holding: held, wait_seconds: held.length > 0 ? 0 : 1,
+            reports: held.map((id) => ({ execution_id: id, reports: [
+              { kind: 'phase', phase: 'running' }, { kind: 'output', stream: 'stdout', seq: 0, data: chunk },
+              { kind: 'finish', status: 'succeeded', exit_code: 0, peak_memory_bytes: null, error: null },
+            ] })),
+          });
+          exchangeMs.push(performance.now() - p0);
+          completed += answer.reports.filter((r) => r.recorded).length;
+          held = answer.assignments.map((a) => a.execution_id);
+          if (held.length === 0 && completed >= o.CAPACITY_TASKS) empty = true;
         } catch (error) {
           errors++;
           lastError = (error as Error).message;
@@ -82,15 +80,13 @@ export async function capacity(o: CapacityOptions): Promise<void> {
     const peak = sampler.stop();
     await new Promise((r) => setTimeout(r, 1500));
     const st = diffStats(st0, await o.stats(db.name));
-    pollMs.sort((a, b) => a - b);
-    reportMs.sort((a, b) => a - b);
+    exchangeMs.sort((a, b) => a - b);
     o.results.capacity = completed / seconds;
     line(`  (load before/after: ${load0} / ${load()})`);
     fig('completions per second', `${(completed / seconds).toFixed(1)} (${completed} in ${seconds.toFixed(1)} s)`);
     fig('server CPU per completion', `${((cpu / Math.max(1, completed)) * 1000).toFixed(2)} ms (${cpu.toFixed(1)} s; ${((cpu / seconds) * 100).toFixed(0)}% of one core)`);
     fig('load generator CPU (same machine)', `${((own.user + own.system) / 1e6).toFixed(1)} s`);
-    fig('poll round trip p50 / p95 / p99', [50, 95, 99].map((p) => `${percentile(pollMs, p).toFixed(1)} ms`).join(' / '));
-    fig('report request p50 / p95 / p99', [50, 95, 99].map((p) => `${percentile(reportMs, p).toFixed(1)} ms`).join(' / '));
+    fig('exchange round trip p50 / p95 / p99', [50, 95, 99].map((p) => `${percentile(exchangeMs, p).toFixed(1)} ms`).join(' / '));
     o.reportDb(st, completed);
     await o.reportLabqCounters(db.url, counters0, completed);
     fig('errors (requests that failed)', `${errors}${lastError ? ` (last: ${lastError.slice(0, 120)})` : ''}`);

@@ -198,3 +198,22 @@ test('prefetch: with one run slot, the next task downloads while the first runs,
   assert.ok(Date.parse(b.running_at!) > Date.parse(opened), 'ran only once the first could end and free the slot');
   assert.equal(await ts.client.executionOutput(b.id), 'data');
 });
+
+test('a daemon reports through its exchanges: a short task sends its phase and result together, executions share requests', async () => {
+  await worker({ tags: ['exchange'], concurrency: 8 });
+  const { tasks } = await ts.client.submitTasks({ tasks: Array.from({ length: 48 }, () => ({ command: 'true', tag: 'exchange' })) });
+  for (const t of tasks) assert.equal((await taskEnded(ts, t.id)).status, 'succeeded');
+  const events = await ts.server.pool.any(sql.unsafe`
+    SELECT e.stream_id, e.type, e.meta->>'request_id' AS request_id FROM events e JOIN executions x ON x.id = e.stream_id
+    WHERE e.stream_type = 'execution' AND x.task_id = ANY(${sql.array(tasks.map((t) => t.id), 'int8')})`);
+  const reported = events.filter((e) => e.type !== 'execution.assigned');
+  const requests = new Set(reported.map((e) => e.request_id));
+  // One request per execution (or per phase) would need at least 48 of them.
+  assert.ok(requests.size < tasks.length, `${requests.size} requests carried the reports of ${tasks.length} tasks`);
+  const finishedWithRunning = events.filter((e) => e.type === 'execution.finished' &&
+    reported.some((r) => r.stream_id === e.stream_id && r.type === 'execution.phase' && r.request_id === e.request_id));
+  assert.ok(finishedWithRunning.length > 0, 'some task sent its running phase and its result in one request');
+  // Reports and claims travel in the same exchanges.
+  const claims = new Set(events.filter((e) => e.type === 'execution.assigned').map((e) => e.request_id));
+  assert.ok([...requests].some((r) => claims.has(r)), 'an exchange carried reports and took new work');
+});

@@ -1,8 +1,11 @@
 // The worker daemon: registers under its name, re-attaches to containers an earlier run
-// of it left running, then long-polls the server for work, kill orders and settings. It
-// keeps running its tasks while the server is unreachable (reports wait in the spool,
-// polls retry with backoff) and holds each execution in its polls until the result has
-// been delivered, so the server never takes a task back from a worker that still has it.
+// of it left running, then exchanges with the server, one request at a time: each carries
+// the reports waiting for any of its executions and what it holds and can take, and gets
+// back work, kill orders and settings; with nothing to say, the request parks (long poll)
+// until there is news on either side. It keeps running its tasks while the server is
+// unreachable (reports wait in the spool, exchanges retry with backoff) and holds each
+// execution in its exchanges until all its reports have been delivered, so the server
+// never takes a task back from a worker that still has something to say about it.
 import { hostname, cpus as cpuList, totalmem } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
@@ -10,6 +13,7 @@ import { LabqApiError, LabqClient } from '../shared/client.js';
 import { VERSION } from '../shared/version.js';
 import type { Task } from '../shared/schemas/task.js';
 import { WORKER_TAKEN_OVER, type PollResponse, type WorkerSettings } from '../shared/schemas/worker.js';
+import { Outbox } from './outbox.js';
 import { Execution, type ExecutionContext } from './execution.js';
 import { holdStateDir, instanceIdentity } from './identity.js';
 import { dockerConfigCredentials } from './registryAuth.js';
@@ -19,7 +23,6 @@ import type { Runner } from './runners/types.js';
 import { Slots } from './slots.js';
 import { Spool, type Report } from './spool.js';
 import { processStartTime, StateStore, type ExecutionState } from './state.js';
-
 
 export interface WorkerOptions {
   server: string;
@@ -37,6 +40,9 @@ export interface WorkerOptions {
   gpus?: number;
   log?: (line: string) => void;
 }
+
+/** Report bytes one exchange carries at most; what is left goes in the next one. */
+const EXCHANGE_REPORT_BYTES = 16 * 1024 * 1024;
 
 const backoff = (attempt: number) => Math.min(250 * 2 ** attempt, 5000);
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -70,7 +76,11 @@ export class WorkerDaemon {
   private docker: DockerRunner | null = null;
   private readonly log: (line: string) => void;
   private loop: Promise<void> | null = null;
+  /** Cuts short an exchange that may be parked without reports, when reports come. */
+  private parked: AbortController | null = null;
+  /** Cuts short an exchange that could take no work, when a slot frees. */
   private slotFreed: AbortController | null = null;
+  private readonly outbox = new Outbox(() => this.parked?.abort());
   /** The server's lease, from its last poll answer; it bounds how long a request may hang. */
   private leaseSeconds = 30;
 
@@ -107,7 +117,6 @@ export class WorkerDaemon {
     this.docker = await this.detectDocker();
     await this.register();
     await this.reattach();
-    await this.deliverBacklog();
     // A loop that ends in an error (another instance took the name) is reported by finished().
     const loop = this.pollLoop();
     loop.catch((error) => this.log(`stopped: ${(error as Error).message}`));
@@ -123,24 +132,9 @@ export class WorkerDaemon {
     this.stopping.abort();
     await this.loop?.catch(() => undefined);
     await this.spool.close();
+    this.outbox.fail('all', new Error('the worker is stopping'));
     await this.releaseStateDir?.();
     this.releaseStateDir = null;
-  }
-
-  /**
-   * What an earlier run spooled goes out before the first poll declares what this worker
-   * holds, so that the output of a task it can no longer follow arrives before the server
-   * loses that task. Results need not wait: a spooled result is held until delivered. A
-   * slow server only delays the first poll by a third of a lease.
-   */
-  private async deliverBacklog(): Promise<void> {
-    if (this.spool.pending() === 0) return;
-    const giveUp = new AbortController();
-    await Promise.race([
-      this.spool.flush().catch(() => undefined),
-      sleep((this.leaseSeconds * 1000) / 3, AbortSignal.any([giveUp.signal, this.stopping.signal])),
-    ]);
-    giveUp.abort();
   }
 
   private async detectDocker(): Promise<DockerRunner | null> {
@@ -250,36 +244,20 @@ export class WorkerDaemon {
     this.slots.resize(settings.concurrency);
   }
 
+  /** The spool's delivery of one execution's reports: carried by the next exchange. */
   private async deliver(executionId: number, reports: Report[]): Promise<void> {
-    try {
-      // A connection that went dark never errors: give up on it after a lease and retry on a new one.
-      await this.client.call('executionReports', {
-        params: { id: executionId },
-        signal: AbortSignal.timeout(Math.ceil(Math.max(10, this.leaseSeconds) * 1000)),
-        body: { reports: reports.map((r) =>
-          r.kind === 'output'
-            ? { kind: 'output', stream: r.stream, seq: r.seq, data: r.data }
-            : r.kind === 'phase'
-              ? { kind: 'phase', phase: r.phase }
-              : { kind: 'finish', status: r.status, exit_code: r.exitCode, peak_memory_bytes: r.peakMemoryBytes, error: r.error },
-        ) },
-      });
-    } catch (error) {
-      // 404/409: the server no longer counts this execution as ours; its decision stands.
-      if (error instanceof LabqApiError && (error.status === 404 || error.status === 409)) {
-        this.log(`execution ${executionId}: ${error.problem.detail ?? error.message}; dropping its reports`);
-        this.executions.get(executionId)?.abandon();
-        // Not awaited: this runs inside the spool's own delivery of that execution.
-        void this.spool.drop(executionId).catch(() => undefined);
-        return;
-      }
-      throw error;
-    }
+    const receipt = await this.outbox.deliver(executionId, reports);
+    if (receipt.recorded) return;
+    // The server no longer counts this execution as ours: its decision stands.
+    this.log(`execution ${executionId}: ${receipt.detail}`);
+    this.executions.get(executionId)?.abandon();
+    // Not awaited: this runs inside the spool's own delivery of that execution.
+    void this.spool.drop(executionId).catch(() => undefined);
   }
 
-  /** What this worker holds: what it runs, and what it finished whose result is not delivered yet. */
+  /** What this worker holds: what it runs, and what it still has reports to deliver about. */
   private holding(): number[] {
-    return [...new Set([...this.executions.keys(), ...this.spool.finishing()])];
+    return [...new Set([...this.executions.keys(), ...this.spool.undelivered()])];
   }
 
   private async pollLoop(): Promise<void> {
@@ -287,15 +265,18 @@ export class WorkerDaemon {
     while (!this.stopping.signal.aborted) {
       const capacity = this.settings.concurrency + this.settings.prefetch;
       const want = this.settings.paused ? 0 : Math.max(0, capacity - this.executions.size);
-      let response: PollResponse;
-      // A poll that cannot take work is cut short when a slot frees, so the next one can.
-      const slotFreed = new AbortController();
-      this.slotFreed = want === 0 ? slotFreed : null;
+      const carried = this.outbox.take(EXCHANGE_REPORT_BYTES);
+      // An exchange that carries reports is answered at once. One that does not may park: it
+      // is cut short when reports come, or when a slot frees and it could not take work.
+      const news = new AbortController();
+      this.parked = carried.length > 0 ? null : news;
+      this.slotFreed = want === 0 ? news : null;
       const waitSeconds = this.options.exitWhenEmpty && this.executions.size === 0 ? 0 : (this.options.pollWaitSeconds ?? 20);
-      // The server parks a poll for at most a third of the lease. A poll unanswered for half a
-      // lease is on a connection that went dark (which never errors by itself): retry on a new
-      // one while the leases it renews are still valid.
+      // The server parks an exchange for at most a third of the lease. One unanswered for half
+      // a lease is on a connection that went dark (which never errors by itself): retry on a
+      // new one while the leases it renews are still valid.
       const unanswered = AbortSignal.timeout(Math.ceil(Math.max(Math.min(waitSeconds, this.leaseSeconds / 3) + 1, this.leaseSeconds / 2) * 1000));
+      let response: PollResponse;
       try {
         response = await this.client.pollWorker(this.id, {
           instance: this.instance,
@@ -305,30 +286,38 @@ export class WorkerDaemon {
           want,
           settings_version: this.settingsVersion,
           wait_seconds: waitSeconds,
-        }, AbortSignal.any([this.stopping.signal, slotFreed.signal, unanswered]));
+          reports: carried.map((entry) => entry.reports),
+        }, AbortSignal.any([this.stopping.signal, news.signal, unanswered]));
         failures = 0;
         this.leaseSeconds = response.lease_seconds;
       } catch (error) {
+        this.outbox.fail(carried, error);
         if (this.stopping.signal.aborted) break;
-        if (slotFreed.signal.aborted) continue;
+        if (news.signal.aborted) continue;
         if (error instanceof LabqApiError && (error.status === 404 || error.problem.title === WORKER_TAKEN_OVER)) {
           // Registering again is refused while another live instance holds the name, which ends this daemon.
           this.log(`${error.status === 404 ? 'the server does not know this worker any more' : error.problem.detail}; registering again`);
           await this.register();
           continue;
         }
-        this.log(`poll failed (${(error as Error).message}); retrying`);
+        this.log(`exchange failed (${(error as Error).message}); retrying`);
         await sleep(backoff(failures++), this.stopping.signal);
         continue;
+      } finally {
+        this.parked = this.slotFreed = null;
       }
+      this.outbox.settle(carried, response.reports);
       this.applySettings(response.settings, response.settings_version);
       for (const id of response.abandon) this.executions.get(id)?.abandon();
       for (const order of response.kill) this.executions.get(order.execution_id)?.kill(order.grace_seconds);
       for (const a of response.assignments) this.track(new Execution(this.context(), a.execution_id, a.attempt, a.task));
       if (this.options.exitWhenEmpty && response.assignments.length === 0 && this.executions.size === 0 && want > 0) {
-        await this.spool.flush();
-        this.log('nothing left to do: exiting');
-        break;
+        // What is left to say goes out through the exchanges, which only this loop makes.
+        if (this.spool.pending() === 0 && this.outbox.size === 0) {
+          this.log('nothing left to do: exiting');
+          break;
+        }
+        if (this.outbox.size === 0) await sleep(50, this.stopping.signal);
       }
     }
   }

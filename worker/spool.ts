@@ -30,8 +30,8 @@
 // are kept by reference until then, so they must not be modified. push() takes any report;
 // an output report pushed directly carries its own seq, which nextSeq() (a peek, not an
 // allocation) then moves past: don't mix that with output() for one execution. A finish
-// report is an execution's last; once delivered, the execution is forgotten; finishing()
-// lists the executions whose result is spooled but not delivered yet. flush() resolves
+// report is an execution's last; once delivered, the execution is forgotten; undelivered()
+// lists the executions with reports not delivered yet. flush() resolves
 // once everything pushed so far (for one execution, or all) is delivered; pending() counts
 // undelivered reports, output being collected counting as one; drop() forgets an execution
 // and its files; close() writes what is buffered and stops.
@@ -143,9 +143,13 @@ export class Spool {
     await new Promise<void>((resolve, reject) => lane.waiters.push({ target: lane.pushed, resolve, reject }));
   }
 
-  /** Executions whose finish report waits here, also ones a previous process left: the worker still holds them. */
-  finishing(): number[] {
-    return [...this.lanes.values()].filter((lane) => lane.finishing && !lane.gone).map((lane) => lane.id);
+  /**
+   * Executions with reports not delivered yet, also ones a previous process left: the
+   * worker still holds them, so the server does not lose a task whose output or result is
+   * on its way.
+   */
+  undelivered(): number[] {
+    return [...this.lanes.values()].filter((lane) => !lane.gone && (lane.pending > 0 || lane.collecting !== null)).map((lane) => lane.id);
   }
 
   pending(executionId?: number): number {

@@ -18,7 +18,7 @@ import { startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { snapshotProjections } from '../../e2e/support/snapshot.js';
 import { until } from '../../e2e/support/worker.js';
 import { pollWorker, registerWorker } from '../../e2e/support/workerApi.js';
-import { LIVE } from '../commands/loseExecutions.js';
+import { LIVE_STATUSES } from '../../shared/schemas/execution.js';
 import { PROJECTIONS } from '../projections/applyEvents.js';
 import { rebuildProjections } from './rebuild.js';
 
@@ -204,7 +204,7 @@ const reaperDone = () =>
   until('the reaper to take every execution back and mark every worker lost', async () =>
     (await count(sql.unsafe`
       SELECT (SELECT count(*) FROM workers WHERE status <> 'lost')
-           + (SELECT count(*) FROM executions WHERE status = ANY(${sql.array(LIVE, 'text')}))`)) === 0);
+           + (SELECT count(*) FROM executions WHERE status = ANY(${sql.array([...LIVE_STATUSES], 'text')}))`)) === 0);
 
 async function workloadThenRebuild(seed: number) {
   const r = rng(seed);

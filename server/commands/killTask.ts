@@ -5,22 +5,23 @@ import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import type { Pool } from '../db/pool.js';
 import { conflict, notFound } from '../errors.js';
+import { isLive } from '../../shared/schemas/execution.js';
+import { UNSTARTED_TASK_STATUSES } from '../../shared/schemas/task.js';
 import { recordEvents } from '../events/recordEvents.js';
-import { LIVE } from './loseExecutions.js';
 import { releaseDependents } from './releaseDependents.js';
 
 export async function killTask(pool: Pool, taskId: number, graceSeconds: number, meta: EventMeta): Promise<'kill_requested' | 'cancelled'> {
   return pool.transaction(async (tx) => {
     const task = await tx.maybeOne(sql.unsafe`SELECT id, status, version, execution_id FROM tasks WHERE id = ${taskId} FOR UPDATE`);
     if (!task) throw notFound(`task ${taskId}`);
-    if (LIVE.includes(task.status)) {
+    if (isLive(task.status)) {
       const x = await tx.one(sql.unsafe`SELECT id, version, kill_requested_at FROM executions WHERE id = ${task.execution_id} FOR UPDATE`);
       if (x.kill_requested_at === null) {
         await recordEvents(tx, [{ type: 'execution.kill_requested', streamId: x.id, version: x.version + 1, data: { task_id: taskId, grace_seconds: graceSeconds } }], meta);
       }
       return 'kill_requested';
     }
-    if (['pending', 'waiting', 'held', 'blocked'].includes(task.status)) {
+    if ((UNSTARTED_TASK_STATUSES as readonly string[]).includes(task.status)) {
       await recordEvents(tx, [{ type: 'task.cancelled', streamId: taskId, version: task.version + 1, data: { reason: 'killed before it started' } }], meta);
       await releaseDependents(tx, [taskId], meta);
       return 'cancelled';

@@ -5,22 +5,15 @@
 import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import type { Db } from '../db/pool.js';
+import { isLive } from '../../shared/schemas/execution.js';
 import { recordEvents } from '../events/recordEvents.js';
+import { lockExecutions } from './lockExecutions.js';
 import { releaseDependents } from './releaseDependents.js';
 import { taskOutcome } from './taskOutcome.js';
 
-export const LIVE = ['assigned', 'downloading', 'running', 'uploading'];
-
 export async function loseExecutions(tx: Db, executionIds: number[], reason: string, maxLost: number, meta: EventMeta): Promise<number[]> {
   if (executionIds.length === 0) return [];
-  // Tasks first, in id order: the lock order of killTask and recordReports.
-  await tx.query(sql.unsafe`
-    SELECT 1 FROM tasks WHERE id IN (SELECT task_id FROM executions WHERE id = ANY(${sql.array(executionIds, 'int8')}))
-    ORDER BY id FOR UPDATE`);
-  const live = await tx.any(sql.unsafe`
-    SELECT id, task_id, version, kill_requested_at FROM executions
-    WHERE id = ANY(${sql.array(executionIds, 'int8')}) AND status = ANY(${sql.array(LIVE, 'text')})
-    ORDER BY id FOR UPDATE`);
+  const live = [...(await lockExecutions(tx, executionIds)).values()].filter((x) => isLive(x.status));
   const events = [];
   const ended: number[] = [];
   for (const x of live) {

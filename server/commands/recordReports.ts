@@ -1,87 +1,122 @@
-// Command: what a worker reports about one of its executions — output chunks, phases,
-// the final result — in the order it observed them, in one transaction. Everything is
-// idempotent (chunks by seq, a phase already reached, the same result again), because a
-// worker re-sends what it cannot prove was delivered. Reports about an execution that is
-// no longer live (lost, or finished differently) are refused with 409 so the worker
-// drops them: the server's decision stands and nothing is counted twice.
+// Command: what workers report about their executions — output chunks, phases, the final
+// result — for any number of executions at once, set-based: one lock statement per table,
+// one statement for all output, one append of all events. Each execution's reports are
+// applied in the order the worker observed them, and all or none of them: an execution
+// that is no longer live (lost, finished differently, another worker's) gets a receipt
+// that refuses its reports, so the worker drops them; the server's decision stands and
+// nothing is counted twice. Everything is idempotent (chunks by seq, a phase already
+// reached, the same result again), because a worker re-sends what it cannot prove was
+// delivered. Runs in the caller's transaction, which may hold the worker's row (the lock
+// order is worker, tasks, executions, leases, counters).
 import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
-import type { Pool, Db } from '../db/pool.js';
-import { ProblemError, notFound } from '../errors.js';
+import { isLive, LIVE_STATUSES } from '../../shared/schemas/execution.js';
+import { isFinalTask, type TaskStatus } from '../../shared/schemas/task.js';
+import type { ExecutionReports, Report, ReportsReceipt } from '../../shared/schemas/worker.js';
+import type { Db } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
+import type { NewEvent } from '../events/types.js';
 import type { QueueSettings } from '../settings.js';
-import { LIVE } from './loseExecutions.js';
+import { lockExecutions, type LockedExecution } from './lockExecutions.js';
 import { releaseDependents } from './releaseDependents.js';
-import { renewLease } from './renewLeases.js';
 import { storeOutput, type Chunk } from './storeOutput.js';
 import { taskOutcome } from './taskOutcome.js';
 
-export type Report =
-  | { kind: 'output'; stream: 'stdout' | 'stderr'; seq: number; data: string }
-  | { kind: 'phase'; phase: 'downloading' | 'running' | 'uploading' }
-  | { kind: 'finish'; status: 'succeeded' | 'failed' | 'killed' | 'refused'; exit_code: number | null; peak_memory_bytes: number | null; error: string | null };
+type Finish = Extract<Report, { kind: 'finish' }>;
 
-const PHASES = ['assigned', 'downloading', 'running', 'uploading'];
-const FINAL_TASK = ['succeeded', 'failed', 'cancelled'];
-
-export class ExecutionGone extends ProblemError {
-  constructor(executionId: number, status: string) {
-    super(409, 'Execution gone', `execution ${executionId} is ${status}: it is no longer live on this worker; drop its reports`);
-  }
+export interface RecordedReports {
+  receipts: ReportsReceipt[];
+  /** The reported executions that are still live after their reports. */
+  live: number[];
+  /** The reported executions that do not exist. */
+  missing: number[];
 }
 
-async function finish(
-  tx: Db, x: { id: number; task_id: number; version: number; kill_requested_at: string | null },
-  report: Extract<Report, { kind: 'finish' }>, settings: QueueSettings, meta: EventMeta,
-) {
-  const taskStatus = await taskOutcome(tx, x, report.status, settings.maxLostExecutions);
-  await recordEvents(tx, [{
-    type: 'execution.finished',
-    streamId: x.id,
-    version: x.version + 1,
-    data: { task_id: x.task_id, status: report.status, exit_code: report.exit_code, peak_memory_bytes: report.peak_memory_bytes, error: report.error, task_status: taskStatus },
-  }], meta);
-  await tx.query(sql.unsafe`DELETE FROM execution_leases WHERE execution_id = ${x.id}`);
-  if (FINAL_TASK.includes(taskStatus)) await releaseDependents(tx, [x.task_id], meta);
-}
+const gone = (executionId: number, why: string): ReportsReceipt =>
+  ({ execution_id: executionId, recorded: false, detail: `execution ${executionId} ${why}: it is no longer live on this worker; drop its reports` });
 
-export async function recordReports(pool: Pool, executionId: number, reports: Report[], settings: QueueSettings, meta: EventMeta): Promise<void> {
-  await pool.transaction(async (tx) => {
-    // Task before execution, the lock order of every command that touches both (killTask,
-    // loseExecutions): two orders would deadlock under a kill racing a result.
-    const taskId = await tx.maybeOneFirst(sql.unsafe`
-      SELECT t.id FROM executions x JOIN tasks t ON t.id = x.task_id WHERE x.id = ${executionId} FOR UPDATE OF t`);
-    if (taskId === null) throw notFound(`execution ${executionId}`);
-    const x = await tx.one(sql.unsafe`SELECT id, task_id, status, version, kill_requested_at FROM executions WHERE id = ${executionId} FOR UPDATE`);
-    let status: string = x.status;
-    let version: number = x.version;
-    let chunks: Chunk[] = [];
-    const flushOutput = async () => {
-      await storeOutput(tx, executionId, chunks, settings.outputCapBytes);
-      chunks = [];
-    };
-    for (const report of reports) {
-      if (report.kind === 'output') {
-        chunks.push({ stream: report.stream, seq: report.seq, data: Buffer.from(report.data, 'base64') });
-        continue;
-      }
-      await flushOutput();
-      if (report.kind === 'phase') {
-        if (status === 'lost') throw new ExecutionGone(executionId, status);
-        if (!LIVE.includes(status)) continue;
-        if (PHASES.indexOf(report.phase) <= PHASES.indexOf(status)) continue;
-        await recordEvents(tx, [{ type: 'execution.phase', streamId: executionId, version: ++version, data: { task_id: x.task_id, phase: report.phase } }], meta);
-        status = report.phase;
-      } else if (LIVE.includes(status)) {
-        await finish(tx, { id: executionId, task_id: x.task_id, version, kill_requested_at: x.kill_requested_at }, report, settings, meta);
-        version++;
-        status = report.status;
-      } else if (status !== report.status) {
-        throw new ExecutionGone(executionId, status);
-      }
+/** One execution's reports turned into events and chunks, or the reason they are refused. */
+async function walk(
+  tx: Db, x: LockedExecution, reports: Report[], settings: QueueSettings,
+): Promise<{ events: NewEvent[]; chunks: Chunk[]; ended: TaskStatus | null } | ReportsReceipt> {
+  let status = x.status;
+  let version = x.version;
+  const events: NewEvent[] = [];
+  const chunks: Chunk[] = [];
+  let ended: TaskStatus | null = null;
+  for (const report of reports) {
+    if (report.kind === 'output') {
+      if (status === 'lost') return gone(x.id, 'is lost');
+      chunks.push({ stream: report.stream, seq: report.seq, data: Buffer.from(report.data, 'base64') });
+    } else if (report.kind === 'phase') {
+      if (status === 'lost') return gone(x.id, 'is lost');
+      if (!isLive(status) || LIVE_STATUSES.indexOf(report.phase) <= LIVE_STATUSES.indexOf(status)) continue;
+      events.push({ type: 'execution.phase', streamId: x.id, version: ++version, data: { task_id: x.task_id, phase: report.phase } });
+      status = report.phase;
+    } else if (isLive(status)) {
+      ended = await taskOutcome(tx, x, report.status, settings.maxLostExecutions);
+      events.push({ type: 'execution.finished', streamId: x.id, version: ++version, data: finishData(x, report, ended) });
+      status = report.status;
+    } else if (status !== report.status) {
+      return gone(x.id, `is ${status}`);
     }
-    if (chunks.length && status === 'lost') throw new ExecutionGone(executionId, status);
-    await flushOutput();
-    if (LIVE.includes(status)) await renewLease(tx, executionId, settings.leaseSeconds);
-  });
+  }
+  return { events, chunks, ended };
+}
+
+const finishData = (x: LockedExecution, report: Finish, taskStatus: TaskStatus) => ({
+  task_id: x.task_id, status: report.status, exit_code: report.exit_code, peak_memory_bytes: report.peak_memory_bytes,
+  error: report.error, task_status: taskStatus,
+});
+
+/**
+ * Records the reports. With `workerId`, only that worker's executions may be reported on;
+ * the executions' rows are locked here (after any lock the caller took on the worker).
+ */
+export async function recordReports(
+  tx: Db, batches: ExecutionReports[], settings: QueueSettings, meta: EventMeta, workerId?: number,
+): Promise<RecordedReports> {
+  const locked = await lockExecutions(tx, batches.map((b) => b.execution_id));
+  const receipts: ReportsReceipt[] = [];
+  const live: number[] = [];
+  const missing: number[] = [];
+  // Each execution's events in order; across executions, the n-th events of all of them go
+  // together, so the projections apply them in a few set-based runs rather than one by one.
+  const waves: NewEvent[][] = [];
+  const chunks = new Map<number, Chunk[]>();
+  const finished: number[] = [];
+  const endedTasks: number[] = [];
+  for (const batch of batches) {
+    const x = locked.get(batch.execution_id);
+    if (!x) {
+      missing.push(batch.execution_id);
+      receipts.push({ execution_id: batch.execution_id, recorded: false, detail: `execution ${batch.execution_id} does not exist` });
+      continue;
+    }
+    if (workerId !== undefined && x.worker_id !== workerId) {
+      receipts.push(gone(x.id, `belongs to worker ${x.worker_id}`));
+      continue;
+    }
+    const applied = await walk(tx, x, batch.reports, settings);
+    if ('recorded' in applied) {
+      receipts.push(applied);
+      continue;
+    }
+    receipts.push({ execution_id: x.id, recorded: true, detail: null });
+    applied.events.forEach((event, i) => (waves[i] ??= []).push(event));
+    if (applied.chunks.length) chunks.set(x.id, applied.chunks);
+    if (applied.ended === null) {
+      if (isLive(x.status)) live.push(x.id);
+    } else {
+      finished.push(x.id);
+      if (isFinalTask(applied.ended)) endedTasks.push(x.task_id);
+    }
+  }
+  await storeOutput(tx, chunks, settings.outputCapBytes);
+  await recordEvents(tx, waves.flatMap((wave) => wave.sort((a, b) => a.type.localeCompare(b.type))), meta);
+  if (finished.length) {
+    await tx.query(sql.unsafe`DELETE FROM execution_leases WHERE execution_id = ANY(${sql.array(finished.sort((a, b) => a - b), 'int8')})`);
+  }
+  await releaseDependents(tx, endedTasks, meta);
+  return { receipts, live, missing };
 }

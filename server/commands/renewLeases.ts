@@ -13,19 +13,13 @@ const due = (leaseSeconds: number) => sql.fragment`(
   OR expires_at > clock_timestamp() + make_interval(secs => ${leaseSeconds}))`;
 const renewed = (leaseSeconds: number) => sql.fragment`expires_at = clock_timestamp() + make_interval(secs => ${leaseSeconds})`;
 
-/** Renews the due leases among `executionIds`, all held by `workerId`. */
-export async function renewLeases(tx: Db, workerId: number, executionIds: number[], leaseSeconds: number): Promise<void> {
+/** Renews the due leases among `executionIds`. */
+export async function renewLeases(tx: Db, executionIds: number[], leaseSeconds: number): Promise<void> {
   if (executionIds.length === 0) return;
   await tx.query(sql.unsafe`
     UPDATE execution_leases SET ${renewed(leaseSeconds)}
     WHERE execution_id IN (
       SELECT execution_id FROM execution_leases
-      WHERE worker_id = ${workerId} AND execution_id = ANY(${sql.array(executionIds, 'int8')}) AND ${due(leaseSeconds)}
+      WHERE execution_id = ANY(${sql.array(executionIds, 'int8')}) AND ${due(leaseSeconds)}
       ORDER BY execution_id FOR UPDATE)`);
-}
-
-/** Renews one execution's lease on a report from its worker, if it is due. */
-export async function renewLease(tx: Db, executionId: number, leaseSeconds: number): Promise<void> {
-  await tx.query(sql.unsafe`
-    UPDATE execution_leases SET ${renewed(leaseSeconds)} WHERE execution_id = ${executionId} AND ${due(leaseSeconds)}`);
 }

@@ -3,7 +3,7 @@
 // followed execution, an execution event, a LISTEN reconnect) costs two statements for all
 // followers of all executions: their statuses, then their new chunks by chunk number. The
 // reads go through the fan-out (listen/fanout.ts), like the log tailer's.
-import { LIVE } from '../commands/loseExecutions.js';
+import { isLive } from '../../shared/schemas/execution.js';
 import type { Pool } from '../db/pool.js';
 import { Fanout } from '../listen/fanout.js';
 import { EVENTS_CHANNEL, OUTPUT_CHANNEL, type ListenHub } from '../listen/hub.js';
@@ -42,7 +42,7 @@ export function outputReader(pool: Pool, hub: ListenHub, log: (line: string) => 
         for (const cursor of cursors) {
           const read = chunks.get(outputCursorKey(cursor))!;
           const status = statuses.get(cursor.execution);
-          const ended = status && !LIVE.includes(status) && read.length < BATCH ? status : null;
+          const ended = status && !isLive(status) && read.length < BATCH ? status : null;
           if (read.length || ended) {
             batches.set(outputCursorKey(cursor), { chunks: read, after: read.at(-1)?.n ?? cursor.after, more: read.length === BATCH, ended });
           }

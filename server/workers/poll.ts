@@ -1,20 +1,27 @@
-// The worker's long poll. One round, in one transaction under the worker's row lock:
-// note it alive, lose what it no longer holds, renew the leases of what it holds, collect
-// kill orders, and claim tasks up to its free capacity (concurrency + prefetch minus its
-// live executions). When there is nothing to say, the poll parks on the LISTEN hub and
-// runs another round only when a change it could act on is announced (labq_work: tasks
-// of its tags became pending, or something for this very worker), until its wait expires.
+// The worker's exchange with the server, the one request a worker daemon makes once
+// registered. One round, in one transaction under the worker's row lock: record the
+// reports it carries for any of its executions (phases, output, results), note it alive,
+// lose what it no longer holds, renew the due leases of what it holds, collect kill
+// orders, and claim tasks up to its free capacity (concurrency + prefetch minus its live
+// executions). An exchange that carried reports is answered at once with their receipts.
+// Otherwise, when there is nothing to say, it parks on the LISTEN hub and runs another
+// round (without the reports: they are recorded) only when a change it could act on is
+// announced (labq_work: tasks of its tags became pending, or something for this very
+// worker), until its wait expires.
 import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import type { Task } from '../../shared/schemas/task.js';
-import { WORKER_TAKEN_OVER, type PollResponse } from '../../shared/schemas/worker.js';
+import { LIVE_STATUSES } from '../../shared/schemas/execution.js';
+import { WORKER_TAKEN_OVER, type ExecutionReports, type PollResponse, type ReportsReceipt } from '../../shared/schemas/worker.js';
 import type { Db, Pool } from '../db/pool.js';
 import { TASK_COLUMNS } from '../queries/tasks.js';
 import { notFound, ProblemError } from '../errors.js';
 import { WORK_CHANNEL, type ListenHub } from '../listen/hub.js';
 import type { QueueSettings } from '../settings.js';
 import { claimTasks, type Claimed, type ClaimingWorker } from '../commands/claimTasks.js';
-import { LIVE, loseExecutions } from '../commands/loseExecutions.js';
+import { lockExecutions } from '../commands/lockExecutions.js';
+import { loseExecutions } from '../commands/loseExecutions.js';
+import { recordReports } from '../commands/recordReports.js';
 import { renewLeases } from '../commands/renewLeases.js';
 import { touchWorker } from '../commands/touchWorker.js';
 
@@ -26,6 +33,7 @@ export interface PollRequest {
   settings_version: number;
   wait_seconds: number;
   killing: number[];
+  reports: ExecutionReports[];
 }
 
 export class WorkerTakenOver extends ProblemError {
@@ -65,9 +73,20 @@ async function pollRound(
     // poll write nothing (it parks for at most a third of a lease), unless the worker was
     // shown offline meanwhile.
     if (round === 0 || worker.status !== 'online') await touchWorker(tx, worker, meta, request.seq);
+    const reports = round === 0 ? request.reports : [];
+    let receipts: ReportsReceipt[] = [];
+    if (reports.length > 0) {
+      // What it reports on and what it may lose are locked in one go, tasks before
+      // executions: a second wave of task locks could meet a kill coming the other way.
+      const unheld = (await tx.anyFirst(sql.unsafe`
+        SELECT id FROM executions WHERE worker_id = ${workerId} AND status = ANY(${sql.array([...LIVE_STATUSES], 'text')})
+          AND id <> ALL(${sql.array(request.holding, 'int8')})`)) as number[];
+      await lockExecutions(tx, [...reports.map((r) => r.execution_id), ...unheld]);
+      receipts = (await recordReports(tx, reports, settings, meta, workerId)).receipts;
+    }
     const live = await tx.any(sql.unsafe`
       SELECT id, status, kill_requested_at, kill_grace_seconds FROM executions
-      WHERE worker_id = ${workerId} AND status = ANY(${sql.array(LIVE, 'text')}) ORDER BY id`);
+      WHERE worker_id = ${workerId} AND status = ANY(${sql.array([...LIVE_STATUSES], 'text')}) ORDER BY id`);
     // What it holds that is no longer live for it must be abandoned. What is live for it
     // that it does not hold: a numbered poll is the worker's current word, so one it never
     // started (still `assigned`) is an assignment whose answer never reached it (the poll
@@ -81,8 +100,10 @@ async function pollRound(
     const lost = unheld.map((x) => x.id).filter((id) => !resent.includes(id));
     await loseExecutions(tx, lost, 'its worker no longer holds it', settings.maxLostExecutions, meta);
     const kept = live.filter((x) => held.has(x.id) || resent.includes(x.id));
-    await renewLeases(tx, workerId, kept.map((x) => x.id), settings.leaseSeconds);
-    const abandon = request.holding.filter((id) => !liveIds.has(id));
+    await renewLeases(tx, kept.map((x) => x.id), settings.leaseSeconds);
+    // What it just reported on has its receipt: an execution it finished is not to abandon.
+    const reported = new Set(reports.map((r) => r.execution_id));
+    const abandon = request.holding.filter((id) => !liveIds.has(id) && !reported.has(id));
     // Nothing is claimed for a worker that hung up: it would never learn of it.
     const capacity = worker.paused || signal.aborted ? 0 : Math.max(0, worker.concurrency + worker.prefetch - kept.length);
     const assignments = [
@@ -96,6 +117,7 @@ async function pollRound(
       settings: { concurrency: worker.concurrency, prefetch: worker.prefetch, tags: worker.tags, paused: worker.paused },
       settings_version: worker.settings_version,
       lease_seconds: settings.leaseSeconds,
+      reports: receipts,
     };
   });
 }
@@ -117,7 +139,7 @@ function forWorker(tokens: ReadonlySet<string>, workerId: number, tags: string[]
 
 /** Kill orders the worker already carries out do not end a parked poll: only news does. */
 const worthAnswering = (r: PollResponse, request: PollRequest) =>
-  r.assignments.length > 0 || r.abandon.length > 0 || r.settings_version !== request.settings_version ||
+  r.reports.length > 0 || r.assignments.length > 0 || r.abandon.length > 0 || r.settings_version !== request.settings_version ||
   r.kill.some((k) => !request.killing.includes(k.execution_id));
 
 export async function poll(

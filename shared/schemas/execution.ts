@@ -6,6 +6,12 @@ export const EXECUTION_STATUSES = [
   'assigned', 'downloading', 'running', 'uploading', 'succeeded', 'failed', 'lost', 'killed', 'refused',
 ] as const;
 export const ExecutionStatus = z.enum(EXECUTION_STATUSES);
+/** An execution in one of these holds its task and a worker's slot; the task shows the same status. */
+export const LIVE_STATUSES = ['assigned', 'downloading', 'running', 'uploading'] as const;
+export type LiveStatus = (typeof LIVE_STATUSES)[number];
+export const isLive = (status: string): status is LiveStatus => (LIVE_STATUSES as readonly string[]).includes(status);
+/** How a worker says an execution ended. */
+export const EXECUTION_ENDS = ['succeeded', 'failed', 'killed', 'refused'] as const;
 export type ExecutionStatus = z.infer<typeof ExecutionStatus>;
 
 export const Execution = z.object({

@@ -10,6 +10,11 @@ export const TASK_STATUSES = [
 ] as const;
 export const TaskStatus = z.enum(TASK_STATUSES);
 export type TaskStatus = z.infer<typeof TaskStatus>;
+/** A task in one of these is over: no execution of it will start unless someone relaunches it. */
+export const FINAL_TASK_STATUSES = ['succeeded', 'failed', 'cancelled'] as const;
+/** A task in one of these has no execution yet. */
+export const UNSTARTED_TASK_STATUSES = ['waiting', 'blocked', 'held', 'pending'] as const;
+export const isFinalTask = (status: string): boolean => (FINAL_TASK_STATUSES as readonly string[]).includes(status);
 
 export const MAX_TASKS_PER_REQUEST = 10_000;
 

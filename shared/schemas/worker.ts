@@ -2,6 +2,7 @@
 // sends about its executions.
 import { z } from 'zod/v4';
 import { Id, Timestamp } from './common.js';
+import { EXECUTION_ENDS } from './execution.js';
 import { Tag, Task } from './task.js';
 
 export const WORKER_STATUSES = ['online', 'offline', 'lost'] as const;
@@ -70,6 +71,31 @@ export const Worker = WorkerSettings.extend({
 });
 export type Worker = z.infer<typeof Worker>;
 
+export const Report = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('output'), stream: z.enum(['stdout', 'stderr']), seq: z.number().int().min(0).max(2 ** 31 - 1), data: z.base64().max(8 * 1024 * 1024) }),
+  z.strictObject({ kind: z.literal('phase'), phase: z.enum(['downloading', 'running', 'uploading']) }),
+  z.strictObject({
+    kind: z.literal('finish'),
+    status: z.enum(EXECUTION_ENDS),
+    exit_code: z.number().int().min(-(2 ** 31)).max(2 ** 31 - 1).nullable(),
+    peak_memory_bytes: z.number().int().min(0).nullable(),
+    error: z.string().max(10_000).nullable(),
+  }),
+]);
+export type Report = z.infer<typeof Report>;
+
+/** What a worker observed about one execution since its last delivered report, in order. */
+export const ExecutionReports = z.strictObject({ execution_id: Id, reports: z.array(Report).min(1).max(10_000) });
+export type ExecutionReports = z.infer<typeof ExecutionReports>;
+
+/** What became of one execution's reports: recorded, or refused because the execution is no longer this worker's to report on. */
+export const ReportsReceipt = z.object({
+  execution_id: Id,
+  recorded: z.boolean().describe('false: the execution is no longer live on this worker (lost, ended otherwise, unknown); drop its reports'),
+  detail: z.string().nullable(),
+});
+export type ReportsReceipt = z.infer<typeof ReportsReceipt>;
+
 export const PollBody = z.strictObject({
   /** The polling daemon: a poll from an instance that no longer owns the worker is refused. */
   instance: WorkerInstance,
@@ -88,6 +114,12 @@ export const PollBody = z.strictObject({
   wait_seconds: z.number().min(0).max(60).default(20),
   /** Executions the worker is already killing: their kill orders need not end a parked poll. */
   killing: z.array(Id).max(10_000).default([]),
+  /**
+   * The worker's reports for any of its executions, recorded before anything else in the
+   * exchange; a poll that carries some is answered at once, with a receipt for each.
+   */
+  reports: z.array(ExecutionReports).max(10_000).default([])
+    .refine((r) => new Set(r.map((x) => x.execution_id)).size === r.length, 'one entry per execution'),
 });
 export type PollBody = z.input<typeof PollBody>;
 
@@ -107,21 +139,11 @@ export const PollResponse = z.object({
   settings: WorkerSettings,
   settings_version: z.number().int(),
   lease_seconds: z.number().int(),
+  /** One receipt per entry of the request's `reports`, in its order. */
+  reports: z.array(ReportsReceipt),
 });
 export type PollResponse = z.infer<typeof PollResponse>;
 
-export const Report = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('output'), stream: z.enum(['stdout', 'stderr']), seq: z.number().int().min(0).max(2 ** 31 - 1), data: z.base64().max(8 * 1024 * 1024) }),
-  z.strictObject({ kind: z.literal('phase'), phase: z.enum(['downloading', 'running', 'uploading']) }),
-  z.strictObject({
-    kind: z.literal('finish'),
-    status: z.enum(['succeeded', 'failed', 'killed', 'refused']),
-    exit_code: z.number().int().min(-(2 ** 31)).max(2 ** 31 - 1).nullable(),
-    peak_memory_bytes: z.number().int().min(0).nullable(),
-    error: z.string().max(10_000).nullable(),
-  }),
-]);
-export type Report = z.infer<typeof Report>;
 
 /** What a worker observed about one execution, in order: output chunks, phases, the result. */
 export const ReportsBody = z.strictObject({ reports: z.array(Report).min(1).max(10_000) });

@@ -5,7 +5,7 @@
 // (queries/outputReader.ts) reads for all of them at once.
 import type Router from '@koa/router';
 import { StringDecoder } from 'node:string_decoder';
-import { recordReports } from '../../commands/recordReports.js';
+import { reportExecution } from '../../commands/reportExecution.js';
 import { invalid, notFound } from '../../errors.js';
 import { getExecution, outputSize, readOutput } from '../../queries/executions.js';
 import { bind } from '../bind.js';
@@ -22,7 +22,7 @@ export function executionRoutes(router: Router, { pool, outputs, settings }: Ser
   });
 
   bind(router, 'executionReports', async ({ params, body, meta }) => {
-    await recordReports(pool, params.id, body.reports, settings, meta);
+    await reportExecution(pool, params.id, body.reports, settings, meta);
     return { ok: true as const };
   });
 

@@ -1,0 +1,28 @@
+// Locks executions and their tasks in the one order every command follows: tasks by id,
+// then executions by id (then leases, then counters). A command that touches executions
+// of several tasks locks them all here in one go, before any other lock: taking tasks in
+// two waves would let a kill (task, then its execution) close a cycle with it.
+import { sql } from 'slonik';
+import { z } from 'zod';
+import type { Db } from '../db/pool.js';
+
+export const LockedExecution = z.object({
+  id: z.number(),
+  task_id: z.number(),
+  worker_id: z.number(),
+  status: z.string(),
+  version: z.number(),
+  kill_requested_at: z.string().nullable(),
+});
+export type LockedExecution = z.infer<typeof LockedExecution>;
+
+export async function lockExecutions(tx: Db, executionIds: number[]): Promise<Map<number, LockedExecution>> {
+  if (executionIds.length === 0) return new Map();
+  const ids = sql.array(executionIds, 'int8');
+  await tx.query(sql.unsafe`
+    SELECT 1 FROM tasks WHERE id IN (SELECT task_id FROM executions WHERE id = ANY(${ids})) ORDER BY id FOR UPDATE`);
+  const rows = await tx.any(sql.type(LockedExecution)`
+    SELECT id, task_id, worker_id, status, version, kill_requested_at FROM executions
+    WHERE id = ANY(${ids}) ORDER BY id FOR UPDATE`);
+  return new Map(rows.map((x) => [x.id, x]));
+}
