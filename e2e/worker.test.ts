@@ -175,13 +175,12 @@ test('prefetch: with one run slot, the next task downloads while the first runs,
   await worker({ tags: ['prefetch'], concurrency: 1, prefetch: 1, stateDir });
   const gate = join(dir, 'prefetch-gate');
   await writeFile(join(dir, 'prefetch-input.txt'), 'data');
-  const { tasks: [first, second] } = await ts.client.submitTasks({
-    tasks: [
-      { command: `while [ ! -e ${gate} ]; do sleep 0.05; done`, tag: 'prefetch', priority: 1 },
-      { command: 'cat "$INPUT/prefetch-input.txt"', inputs: [`file://${dir}/prefetch-input.txt`], tag: 'prefetch' },
-    ],
-  });
+  // One after the other: submitted together, the second could win the slot.
+  const { tasks: [first] } = await ts.client.submitTasks({ command: `while [ ! -e ${gate} ]; do sleep 0.05; done`, tag: 'prefetch' });
   await until('the first to run', async () => (await ts.client.getTask(first!.id)).status === 'running');
+  const { tasks: [second] } = await ts.client.submitTasks({
+    command: 'cat "$INPUT/prefetch-input.txt"', inputs: [`file://${dir}/prefetch-input.txt`], tag: 'prefetch',
+  });
   const secondX = await until('the second to download ahead', async () => {
     const task = await ts.client.getTask(second!.id);
     return task.status === 'downloading' && task.execution_id!;

@@ -43,6 +43,12 @@ export interface WorkerOptions {
 
 /** Report bytes one exchange carries at most; what is left goes in the next one. */
 const EXCHANGE_REPORT_BYTES = 16 * 1024 * 1024;
+/**
+ * How long a worker whose slots are all busy waits for reports before it parks an exchange
+ * without them: a short task's result then travels with the next exchange, instead of
+ * cutting short one that just parked.
+ */
+const BUSY_TICK_MS = 25;
 
 const backoff = (attempt: number) => Math.min(250 * 2 ** attempt, 5000);
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -159,6 +165,7 @@ export class WorkerDaemon {
       cacheDir: join(this.options.stateDir, 'cache'),
       cpus: cpuList().length,
       runnerFor: (task: Task): Runner => (task.container ? this.docker! : this.shell),
+      freed: () => this.slotFreed?.abort(),
       log: this.log,
     };
   }
@@ -231,10 +238,7 @@ export class WorkerDaemon {
 
   private track(execution: Execution): void {
     this.executions.set(execution.executionId, execution);
-    void execution.done.finally(() => {
-      this.executions.delete(execution.executionId);
-      this.slotFreed?.abort();
-    });
+    void execution.done.finally(() => this.executions.delete(execution.executionId));
   }
 
   private applySettings(settings: WorkerSettings, version: number): void {
@@ -255,6 +259,21 @@ export class WorkerDaemon {
     void this.spool.drop(executionId).catch(() => undefined);
   }
 
+  /** Executions that take a place in the worker's capacity: those whose result is not in the spool yet. */
+  private unfinished(): number {
+    let n = 0;
+    for (const execution of this.executions.values()) if (!execution.ended) n++;
+    return n;
+  }
+
+  /** Resolves when reports come or a slot frees, or after `ms`. */
+  private async news(ms: number): Promise<void> {
+    const news = new AbortController();
+    this.parked = this.slotFreed = news;
+    await sleep(ms, AbortSignal.any([news.signal, this.stopping.signal]));
+    this.parked = this.slotFreed = null;
+  }
+
   /** What this worker holds: what it runs, and what it still has reports to deliver about. */
   private holding(): number[] {
     return [...new Set([...this.executions.keys(), ...this.spool.undelivered()])];
@@ -264,13 +283,17 @@ export class WorkerDaemon {
     let failures = 0;
     while (!this.stopping.signal.aborted) {
       const capacity = this.settings.concurrency + this.settings.prefetch;
-      const want = this.settings.paused ? 0 : Math.max(0, capacity - this.executions.size);
+      let want = this.settings.paused ? 0 : Math.max(0, capacity - this.unfinished());
+      if (want === 0 && this.outbox.size === 0 && this.executions.size > 0) {
+        await this.news(BUSY_TICK_MS);
+        want = this.settings.paused ? 0 : Math.max(0, capacity - this.unfinished());
+      }
       const carried = this.outbox.take(EXCHANGE_REPORT_BYTES);
       // An exchange that carries reports is answered at once. One that does not may park: it
       // is cut short when reports come, or when a slot frees and it could not take work.
       const news = new AbortController();
       this.parked = carried.length > 0 ? null : news;
-      this.slotFreed = want === 0 ? news : null;
+      this.slotFreed = want === 0 && carried.length === 0 ? news : null;
       const waitSeconds = this.options.exitWhenEmpty && this.executions.size === 0 ? 0 : (this.options.pollWaitSeconds ?? 20);
       // The server parks an exchange for at most a third of the lease. One unanswered for half
       // a lease is on a connection that went dark (which never errors by itself): retry on a

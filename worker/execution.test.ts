@@ -65,7 +65,7 @@ test('a kill that fails is logged and tried again; nothing is left unhandled', a
   const logs: string[] = [];
   const execution = new Execution({
     spool, slots: new Slots(1), state, workDir: join(dir, 'work'), cacheDir: join(dir, 'cache'), cpus: 1,
-    runnerFor: () => runner, log: (line) => logs.push(line),
+    runnerFor: () => runner, freed: () => undefined, log: (line) => logs.push(line),
   }, 7, 1, task('echo started; sleep 300'));
 
   await until('the task to run', async () => delivered.some((r) => r.kind === 'phase' && r.phase === 'running'));

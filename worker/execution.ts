@@ -21,6 +21,8 @@ export interface ExecutionContext {
   cacheDir: string;
   cpus: number;
   runnerFor(task: Task): Runner;
+  /** A slot freed with no report to say so (an abandoned execution ended). */
+  freed(): void;
   log(line: string): void;
 }
 
@@ -38,6 +40,8 @@ export class Execution {
   private readonly abort = new AbortController();
   private killGraceMs: number | null = null;
   private abandoned = false;
+  /** Its result is in the spool: it no longer takes a slot of the worker's capacity, only a place in its reports. */
+  ended = false;
   private readonly state: ExecutionState;
   readonly done: Promise<void>;
 
@@ -231,10 +235,12 @@ export class Execution {
   }
 
   private async report(outcome: Outcome): Promise<void> {
+    this.ended = true;
     if (!this.abandoned) {
       this.ctx.spool.push({ kind: 'finish', executionId: this.executionId, ...outcome });
       await this.ctx.spool.flush(this.executionId);
     } else {
+      this.ctx.freed();
       // Abandoned: the server refuses anything more about it, so its spool files would stay forever.
       await this.ctx.spool.drop(this.executionId).catch(() => undefined);
     }

@@ -1,6 +1,8 @@
 // Helpers for set-based apply functions: a run of events is passed to PostgreSQL as one
 // jsonb array and unpacked with jsonb_to_recordset, so applying 10,000 events of one
-// type is one statement.
+// type is one statement. The planner cannot see how many rows a jsonb_to_recordset gives
+// (it guesses 100), and with a guess that large it may join by reading the whole table:
+// an UPDATE also says which ids it touches (`t.id = ANY(…)`), which it plans as index look-ups.
 import { sql } from 'slonik';
 import type { StoredEvent } from '../events/types.js';
 
@@ -8,4 +10,14 @@ export function eventRecords(events: StoredEvent[]) {
   return sql.fragment`jsonb_to_recordset(${sql.jsonb(
     events.map((e) => ({ stream_id: e.stream_id, version: e.version, data: e.data, meta: e.meta, created_at: e.created_at })) as any,
   )}) AS e(stream_id bigint, version int, data jsonb, meta jsonb, created_at timestamptz)`;
+}
+
+/** The ids of the streams of a run, for an UPDATE's `id = ANY(…)`. */
+export function streamIds(events: StoredEvent[]) {
+  return sql.array(events.map((e) => e.stream_id), 'int8');
+}
+
+/** The task ids an execution's events name, for an UPDATE of tasks. */
+export function taskIds(events: StoredEvent[]) {
+  return sql.array(events.map((e) => Number(e.data.task_id)), 'int8');
 }

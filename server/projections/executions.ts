@@ -2,7 +2,7 @@
 import { sql } from 'slonik';
 import type { Db } from '../db/pool.js';
 import type { StoredEvent } from '../events/types.js';
-import { eventRecords } from './batch.js';
+import { eventRecords, streamIds } from './batch.js';
 import type { Projection } from './projection.js';
 
 export const executionsProjection: Projection = {
@@ -23,25 +23,25 @@ export const executionsProjection: Projection = {
             downloading_at = CASE WHEN e.data->>'phase' = 'downloading' THEN e.created_at ELSE x.downloading_at END,
             running_at     = CASE WHEN e.data->>'phase' = 'running'     THEN e.created_at ELSE x.running_at END,
             uploading_at   = CASE WHEN e.data->>'phase' = 'uploading'   THEN e.created_at ELSE x.uploading_at END
-          FROM ${eventRecords(events)} WHERE x.id = e.stream_id`);
+          FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`);
         return;
       case 'execution.finished':
         await db.query(sql.unsafe`
           UPDATE executions x SET status = e.data->>'status', finished_at = e.created_at, version = e.version,
             exit_code = (e.data->>'exit_code')::int, peak_memory_bytes = (e.data->>'peak_memory_bytes')::bigint,
             error = e.data->>'error'
-          FROM ${eventRecords(events)} WHERE x.id = e.stream_id`);
+          FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`);
         return;
       case 'execution.lost':
         await db.query(sql.unsafe`
           UPDATE executions x SET status = 'lost', finished_at = e.created_at, error = e.data->>'reason', version = e.version
-          FROM ${eventRecords(events)} WHERE x.id = e.stream_id`);
+          FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`);
         return;
       case 'execution.kill_requested':
         await db.query(sql.unsafe`
           UPDATE executions x SET kill_requested_at = e.created_at, kill_grace_seconds = (e.data->>'grace_seconds')::int,
             version = e.version
-          FROM ${eventRecords(events)} WHERE x.id = e.stream_id`);
+          FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`);
         return;
     }
   },

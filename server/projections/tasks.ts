@@ -5,7 +5,7 @@
 import { sql } from 'slonik';
 import type { Db } from '../db/pool.js';
 import type { StoredEvent } from '../events/types.js';
-import { eventRecords } from './batch.js';
+import { eventRecords, streamIds, taskIds } from './batch.js';
 import type { Projection } from './projection.js';
 
 const TASK_EVENT_STATUS: Record<string, string> = {
@@ -38,24 +38,24 @@ export const tasksProjection: Projection = {
       case 'task.cancelled':
         await db.query(sql.unsafe`
           UPDATE tasks t SET status = ${TASK_EVENT_STATUS[type]}, updated_at = e.created_at, version = e.version
-          FROM ${eventRecords(events)} WHERE t.id = e.stream_id`);
+          FROM ${eventRecords(events)} WHERE t.id = e.stream_id AND t.id = ANY(${streamIds(events)})`);
         return;
       case 'execution.assigned':
         await db.query(sql.unsafe`
           UPDATE tasks t SET status = 'assigned', attempts = (e.data->>'attempt')::int, execution_id = e.stream_id,
                              updated_at = e.created_at
-          FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint`);
+          FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint AND t.id = ANY(${taskIds(events)})`);
         return;
       case 'execution.phase':
         await db.query(sql.unsafe`
           UPDATE tasks t SET status = e.data->>'phase', updated_at = e.created_at
-          FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint`);
+          FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint AND t.id = ANY(${taskIds(events)})`);
         return;
       case 'execution.finished':
       case 'execution.lost':
         await db.query(sql.unsafe`
           UPDATE tasks t SET status = e.data->>'task_status', updated_at = e.created_at
-          FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint`);
+          FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint AND t.id = ANY(${taskIds(events)})`);
         return;
     }
   },

@@ -3,7 +3,7 @@
 import { sql } from 'slonik';
 import type { Db } from '../db/pool.js';
 import type { StoredEvent } from '../events/types.js';
-import { eventRecords } from './batch.js';
+import { eventRecords, streamIds } from './batch.js';
 import type { Projection } from './projection.js';
 
 export const workersProjection: Projection = {
@@ -36,12 +36,12 @@ export const workersProjection: Projection = {
             tags = CASE WHEN e.data ? 'tags' THEN ARRAY(SELECT jsonb_array_elements_text(e.data->'tags')) ELSE w.tags END,
             paused = coalesce((e.data->>'paused')::boolean, w.paused),
             updated_at = e.created_at, version = e.version, settings_version = w.settings_version + 1
-          FROM ${eventRecords(events)} WHERE w.id = e.stream_id`);
+          FROM ${eventRecords(events)} WHERE w.id = e.stream_id AND w.id = ANY(${streamIds(events)})`);
         return;
       case 'worker.status_changed':
         await db.query(sql.unsafe`
           UPDATE workers w SET status = e.data->>'status', updated_at = e.created_at, version = e.version
-          FROM ${eventRecords(events)} WHERE w.id = e.stream_id`);
+          FROM ${eventRecords(events)} WHERE w.id = e.stream_id AND w.id = ANY(${streamIds(events)})`);
         return;
     }
   },
