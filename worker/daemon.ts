@@ -6,9 +6,9 @@
 // unreachable (reports wait in the spool, exchanges retry with backoff) and holds each
 // execution in its exchanges until all its reports have been delivered, so the server
 // never takes a task back from a worker that still has something to say about it.
+import { access } from 'node:fs/promises';
 import { hostname, cpus as cpuList, totalmem } from 'node:os';
 import { join } from 'node:path';
-import Dockerode from 'dockerode';
 import { LabqApiError, LabqClient } from '../shared/client.js';
 import { VERSION } from '../shared/version.js';
 import type { Task } from '../shared/schemas/task.js';
@@ -17,7 +17,7 @@ import { Outbox } from './outbox.js';
 import { Execution, type ExecutionContext } from './execution.js';
 import { holdStateDir, instanceIdentity } from './identity.js';
 import { dockerConfigCredentials } from './registryAuth.js';
-import { DockerRunner } from './runners/docker.js';
+import type { DockerRunner } from './runners/docker.js';
 import { ShellRunner } from './runners/shell.js';
 import type { Runner } from './runners/types.js';
 import { Slots } from './slots.js';
@@ -79,6 +79,7 @@ export class WorkerDaemon {
   private slots: Slots;
   private readonly state: StateStore;
   private readonly shell = new ShellRunner();
+  private readonly cpus = cpuList().length;
   private docker: DockerRunner | null = null;
   private readonly log: (line: string) => void;
   private loop: Promise<void> | null = null;
@@ -143,10 +144,17 @@ export class WorkerDaemon {
     this.releaseStateDir = null;
   }
 
+  /**
+   * The Docker runner, when an engine answers. Its client library is large (a worker's
+   * size makes every fork of a bare task slower), so it is loaded only where an engine may be.
+   */
   private async detectDocker(): Promise<DockerRunner | null> {
     if (this.options.docker === 'off') return null;
-    const docker = new Dockerode();
     try {
+      // Without DOCKER_HOST the engine can only be at its default socket.
+      if (!process.env.DOCKER_HOST) await access('/var/run/docker.sock');
+      const [{ default: Dockerode }, { DockerRunner }] = await Promise.all([import('dockerode'), import('./runners/docker.js')]);
+      const docker = new Dockerode();
       await docker.ping();
       return new DockerRunner({ docker, labels: { 'labq.worker': this.name }, credentials: await dockerConfigCredentials() });
     } catch (error) {
@@ -163,7 +171,7 @@ export class WorkerDaemon {
       state: this.state,
       workDir: join(this.options.stateDir, 'work'),
       cacheDir: join(this.options.stateDir, 'cache'),
-      cpus: cpuList().length,
+      cpus: this.cpus,
       runnerFor: (task: Task): Runner => (task.container ? this.docker! : this.shell),
       freed: () => this.slotFreed?.abort(),
       log: this.log,
@@ -174,7 +182,7 @@ export class WorkerDaemon {
     for (let attempt = 0; !this.stopping.signal.aborted; attempt++) {
       try {
         const worker = await this.client.registerWorker({
-          name: this.name, instance: this.instance, hostname: hostname(), cpus: cpuList().length, memory_mb: Math.floor(totalmem() / 2 ** 20),
+          name: this.name, instance: this.instance, hostname: hostname(), cpus: this.cpus, memory_mb: Math.floor(totalmem() / 2 ** 20),
           docker: this.docker !== null, gpus: this.options.gpus ?? 0, capabilities: this.options.capabilities ?? [],
           tags: this.settings.tags, concurrency: this.settings.concurrency, prefetch: this.settings.prefetch, agent_version: VERSION,
         });
@@ -203,7 +211,7 @@ export class WorkerDaemon {
       const container = containers.find((c) => c.executionId === state.executionId);
       if (!container || !this.docker) {
         await killOrphan(state);
-        await this.state.remove(state.executionId);
+        this.state.remove(state.executionId);
         continue;
       }
       const docker = this.docker;

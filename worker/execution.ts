@@ -3,7 +3,8 @@
 // phase is reported as it starts and the result once, all through the spool, so nothing
 // is lost while the server is unreachable. Timeouts per phase come from the task.
 import { execFile } from 'node:child_process';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import type { Task } from '../shared/schemas/task.js';
@@ -114,11 +115,13 @@ export class Execution {
   }
 
   private async run(): Promise<void> {
-    await this.ctx.state.save(this.state);
+    // A container is found again by this state after a restart. A bare task's state is only
+    // of use once it names its process (an orphan to kill): it is written when that starts.
+    if (this.task.container) this.ctx.state.save(this.state);
     const dirs = this.dirs;
     let outcome: Outcome;
     try {
-      await Promise.all(Object.values(dirs).map((d) => mkdir(d, { recursive: true })));
+      for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
       if (this.task.inputs.length || this.task.resources.length) {
         this.phase('downloading');
         await this.withTimeout(this.task.timeouts.download, 'download', async (signal) => {
@@ -158,7 +161,7 @@ export class Execution {
     if (!this.task.container) {
       const pid = Number(handle.ref);
       const startTime = await processStartTime(pid);
-      if (startTime) await this.ctx.state.save({ ...this.state, process: { pid, startTime } });
+      if (startTime) this.ctx.state.save({ ...this.state, process: { pid, startTime } });
     }
     return this.await(handle);
   }
@@ -244,7 +247,7 @@ export class Execution {
       // Abandoned: the server refuses anything more about it, so its spool files would stay forever.
       await this.ctx.spool.drop(this.executionId).catch(() => undefined);
     }
-    await this.ctx.state.remove(this.executionId);
+    this.ctx.state.remove(this.executionId);
     await rm(join(this.ctx.workDir, String(this.executionId)), { recursive: true, force: true }).catch(() => undefined);
   }
 }

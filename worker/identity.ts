@@ -41,7 +41,7 @@ export async function holdStateDir(dir: string): Promise<() => Promise<void>> {
       `another worker daemon (pid ${holder.pid}) runs with the state directory ${dir}: ` +
       'give this one a name of its own (labq worker --name NAME) or a state directory of its own (--state-dir DIR)');
   }
-  await writeAtomically(file, JSON.stringify({ pid: process.pid, startTime: await processStartTime(process.pid) }));
+  writeAtomically(file, JSON.stringify({ pid: process.pid, startTime: await processStartTime(process.pid) }));
   heldHere.add(dir);
   return async () => {
     heldHere.delete(dir);
@@ -55,6 +55,6 @@ export async function instanceIdentity(dir: string): Promise<string> {
   const saved = await readJson<{ instance?: unknown }>(file);
   if (typeof saved?.instance === 'string') return saved.instance;
   const instance = randomUUID();
-  await writeAtomically(file, JSON.stringify({ instance }) + '\n');
+  writeAtomically(file, JSON.stringify({ instance }) + '\n');
   return instance;
 }

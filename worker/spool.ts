@@ -36,10 +36,12 @@
 // undelivered reports, output being collected counting as one; drop() forgets an execution
 // and its files; close() writes what is buffered and stops.
 
-import { appendFile, mkdir, open as openFile, readdir, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { appendFileSync, renameSync, truncateSync } from 'node:fs';
+import { mkdir, open as openFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OutputStream } from './runners/types.js';
 import { advanceSeq, Lane, parseReport, readLines, readState, removeFiles, type Report } from './spoolFile.js';
+import { writeAtomically } from './state.js';
 
 export type { Report };
 
@@ -162,7 +164,7 @@ export class Spool {
     if (!lane) return;
     this.retire(lane);
     lane.wake?.();
-    const removal = this.io(lane, () => removeFiles(lane));
+    const removal = this.io(lane, async () => removeFiles(lane));
     const settled = removal.catch(() => {});
     this.retiring.set(executionId, settled);
     try {
@@ -311,7 +313,7 @@ export class Spool {
     await this.writeOut(lane);
     const reports: Report[] = [];
     let bytes = 0;
-    for await (const line of readLines(lane.log, lane.head, lane.fileBytes)) {
+    for (const line of readLines(lane.log, lane.head, lane.fileBytes)) {
       if (reports.length > 0 && bytes + line.bytes > this.options.maxBatchBytes) break;
       const report = parseReport(line.text);
       if (!report) throw new Error(`unreadable report at byte ${lane.head + bytes} of ${lane.log}`);
@@ -325,18 +327,18 @@ export class Spool {
   private async acknowledge(lane: Lane): Promise<void> {
     if (this.stopped(lane)) return;
     if (lane.finished && lane.pending === 0 && !lane.collecting) {
-      await removeFiles(lane);
+      removeFiles(lane);
       lane.head = lane.fileBytes = 0;
       // Reports pushed meanwhile (there should be none after a finish) start a fresh log.
       if (lane.pending === 0 && !lane.collecting) this.retire(lane);
     } else if (lane.head === lane.fileBytes) {
-      await this.saveState(lane, 0);
-      await truncate(lane.log, 0);
+      this.saveState(lane, 0);
+      truncateSync(lane.log, 0);
       lane.head = lane.fileBytes = 0;
     } else if (lane.head >= COMPACT_MIN_BYTES && lane.head >= lane.fileBytes - lane.head) {
       await this.rewrite(lane);
     } else {
-      await this.saveState(lane, lane.head);
+      this.saveState(lane, lane.head);
     }
   }
 
@@ -355,10 +357,14 @@ export class Spool {
     lane.unwritten = [];
     lane.unwrittenBytes = 0;
     try {
-      await appendFile(lane.log, lines.join(''));
+      appendFileSync(lane.log, lines.join(''));
     } catch (error) {
       // A partial append would glue the retried lines onto a broken one.
-      await truncate(lane.log, lane.fileBytes).catch(() => {});
+      try {
+        truncateSync(lane.log, lane.fileBytes);
+      } catch {
+        // The retry appends after whatever is there; a torn line is skipped on recovery.
+      }
       lane.unwritten = lines.concat(lane.unwritten);
       lane.unwrittenBytes += bytes;
       throw error;
@@ -373,7 +379,7 @@ export class Spool {
     let written = 0;
     try {
       let buffered: string[] = [];
-      for await (const line of readLines(lane.log, lane.head, lane.fileBytes)) {
+      for (const line of readLines(lane.log, lane.head, lane.fileBytes)) {
         if (!line.complete || !parseReport(line.text)) continue;
         buffered.push(line.text + '\n');
         written += Buffer.byteLength(line.text) + 1;
@@ -387,16 +393,14 @@ export class Spool {
       await out.close();
     }
     // Until the rename, the state points at the old log's start: a crash redelivers, loses nothing.
-    await this.saveState(lane, 0);
-    await rename(tmp, lane.log);
+    this.saveState(lane, 0);
+    renameSync(tmp, lane.log);
     lane.head = 0;
     lane.fileBytes = written;
   }
 
-  private async saveState(lane: Lane, head: number): Promise<void> {
-    const tmp = `${lane.state}.tmp`;
-    await writeFile(tmp, JSON.stringify({ head, next: lane.next }));
-    await rename(tmp, lane.state);
+  private saveState(lane: Lane, head: number): void {
+    writeAtomically(lane.state, JSON.stringify({ head, next: lane.next }));
   }
 
   /** Rebuilds an execution's lane from the files a previous process left. */
@@ -409,7 +413,7 @@ export class Spool {
     let position = 0;
     let unreadable = 0;
     let finished = false;
-    for await (const line of readLines(lane.log, 0, lane.fileBytes)) {
+    for (const line of readLines(lane.log, 0, lane.fileBytes)) {
       const report = line.complete ? parseReport(line.text) : null;
       if (!report) unreadable++;
       else if (position < lane.head) finished ||= report.kind === 'finish';

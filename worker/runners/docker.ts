@@ -149,7 +149,7 @@ export class DockerRunner implements Runner {
     if (!spec.container) throw new Error('the Docker runner needs a container image');
     const opts = parseContainerOptions(spec.containerOptions);
     await this.ensureImage(spec.container);
-    await writeScript(spec.dirs.temp, spec.command);
+    writeScript(spec.dirs.temp, spec.command);
     await openToContainerUser(spec.dirs);
     const env = { ...spec.env, ...opts.env, ...labqEnv(MOUNTS, spec.cpus) };
     const container = await this.docker.createContainer({

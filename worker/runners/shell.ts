@@ -24,7 +24,7 @@ export class ShellRunner implements Runner {
     if (spec.containerOptions.length > 0) {
       throw new Error(`container options (${spec.containerOptions.join(' ')}) need a container image`);
     }
-    const script = await writeScript(spec.dirs.temp, spec.command);
+    const script = writeScript(spec.dirs.temp, spec.command);
     const child = spawn(spec.shell, [script], {
       cwd: spec.dirs.temp,
       env: { ...process.env, ...spec.env, ...labqEnv(spec.dirs, spec.cpus) },

@@ -18,7 +18,7 @@
 //
 // The few helpers both runners share live here too, so the rules above have one implementation.
 
-import { writeFile } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type OutputStream = 'stdout' | 'stderr';
@@ -79,9 +79,9 @@ export function labqEnv(dirs: ExecutionDirs, cpus: number): Record<string, strin
  * Writes the command to a script file in the temp dir and returns its path; a dot-file so
  * `ls $TEMP` stays clean, world-readable so a container running as another user can read it.
  */
-export async function writeScript(tempDir: string, command: string): Promise<string> {
+export function writeScript(tempDir: string, command: string): string {
   const path = join(tempDir, '.labq-command');
-  await writeFile(path, command.endsWith('\n') ? command : command + '\n', { mode: 0o644 });
+  writeFileSync(path, command.endsWith('\n') ? command : command + '\n', { mode: 0o644 });
   return path;
 }
 

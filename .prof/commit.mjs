@@ -1,0 +1,10 @@
+import { freshDatabase } from '../dist/e2e/support/db.js';
+import pg from 'pg';
+const url = await freshDatabase();
+const c = new pg.Client({ connectionString: url }); await c.connect();
+await c.query('CREATE TABLE t (x int)');
+const m = async (label, f) => { const r = []; for (let i = 0; i < 50; i++) { const t0 = performance.now(); await f(); r.push(performance.now() - t0); } r.sort((a, b) => a - b); console.log(label, r[25].toFixed(2), 'p90', r[45].toFixed(2)); };
+await m('select', () => c.query('SELECT 1'));
+await m('insert commit', () => c.query('INSERT INTO t VALUES (1)'));
+await m('insert sync off', async () => { await c.query('BEGIN'); await c.query('SET LOCAL synchronous_commit = off'); await c.query('INSERT INTO t VALUES (1)'); await c.query('COMMIT'); });
+await c.end();

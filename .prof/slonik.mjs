@@ -1,0 +1,11 @@
+import { freshDatabase } from '../dist/e2e/support/db.js';
+import { connectPool } from '../dist/server/db/pool.js';
+import { sql } from 'slonik';
+const url = await freshDatabase();
+const pool = await connectPool(url);
+const m = async (label, f) => { const r = []; for (let i = 0; i < 60; i++) { const t0 = performance.now(); await f(); r.push(performance.now() - t0); } r.sort((a, b) => a - b); console.log(label, r[30].toFixed(2), 'p90', r[54].toFixed(2)); };
+await m('pool.query', () => pool.query(sql.unsafe`SELECT 1`));
+await m('pool.transaction 1 query', () => pool.transaction((tx) => tx.query(sql.unsafe`SELECT 1`)));
+await m('pool.transaction 5 queries', () => pool.transaction(async (tx) => { for (let i = 0; i < 5; i++) await tx.query(sql.unsafe`SELECT 1`); }));
+await m('pool.connect 5 queries', () => pool.connect(async (c) => { for (let i = 0; i < 5; i++) await c.query(sql.unsafe`SELECT 1`); }));
+await pool.end();

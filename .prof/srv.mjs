@@ -1,0 +1,12 @@
+import { freshDatabase } from '../dist/e2e/support/db.js';
+import { startLabqServer } from '../dist/bench/procs.js';
+import { execFileSync } from 'node:child_process';
+const url = await freshDatabase();
+const server = await startLabqServer(url);
+const curl = (args) => execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{time_starttransfer}', '-H', `authorization: Bearer ${server.token}`, ...args]).toString();
+const m = (label, args) => { const r = []; for (let i = 0; i < 30; i++) r.push(Number(curl(args)) * 1000); r.sort((a, b) => a - b); console.log(label, r[15].toFixed(2), 'p90', r[27].toFixed(2)); };
+m('healthz', [`${server.url}/healthz`]);
+m('GET tasks', [`${server.url}/api/v1/tasks?limit=1`]);
+m('POST task', ['-H', 'content-type: application/json', '-d', '{"command":"true","tag":"zz"}', `${server.url}/api/v1/tasks`]);
+m('GET task', [`${server.url}/api/v1/tasks/1`]);
+await server.stop();
