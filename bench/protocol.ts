@@ -1,6 +1,7 @@
 // `npm run bench`: the worker protocol at speed. labq beside graphile-worker 0.18 on one
 // embedded PostgreSQL (a fresh database per run), then labq's server capacity under 200
-// simulated workers, then labq with 1,000,000 pending tasks against 1,000. Prints figures
+// simulated workers, then labq with 1,000,000 pending tasks against 1,000, then 1,000 SSE
+// clients following output and the event stream on one server process. Prints figures
 // and ratios, never pass/fail on time. Every count is an environment variable (see
 // docs/performance.md); every loop is bounded in count and time; all load goes to 127.0.0.1.
 import { existsSync, readFileSync } from 'node:fs';
@@ -27,7 +28,9 @@ const CAPACITY_SECONDS = env('LABQ_BENCH_CAPACITY_SECONDS', 30);
 const CAPACITY_TASKS = env('LABQ_BENCH_CAPACITY_TASKS', 20_000);
 const SCALE_TASKS = env('LABQ_BENCH_SCALE_TASKS', 1_000_000);
 const SCALE_TIMEOUT_S = env('LABQ_BENCH_SCALE_TIMEOUT', 420);
-const PARTS = new Set((process.env.LABQ_BENCH_PARTS ?? 'compare,capacity,scale').split(','));
+const FOLLOWERS = env('LABQ_BENCH_FOLLOWERS', 1000);
+const FOLLOW_EXECUTIONS = env('LABQ_BENCH_FOLLOW_EXECUTIONS', 100);
+const PARTS = new Set((process.env.LABQ_BENCH_PARTS ?? 'compare,capacity,scale,follow').split(','));
 const quietLogger = new Logger(() => () => undefined);
 
 const line = (s: string) => process.stdout.write(s + '\n');
@@ -266,6 +269,7 @@ async function main(): Promise<void> {
     if (PARTS.has('compare')) await compare();
     if (PARTS.has('capacity')) await (await import('./capacity.js')).capacity({ labqCounters, reportLabqCounters, stats, reportDb, freshDatabase, admin, line, fig, results, cluster: () => cluster, CAPACITY_WORKERS, CAPACITY_SECONDS, CAPACITY_TASKS });
     if (PARTS.has('scale')) await (await import('./scale.js')).scale({ labqCounters, reportLabqCounters, stats, reportDb, freshDatabase, admin, line, fig, results, cluster: () => cluster, SCALE_TASKS, SCALE_TIMEOUT_S, schemaBytes });
+    if (PARTS.has('follow')) await (await import('./follow.js')).follow({ labqCounters, reportLabqCounters, stats, reportDb, freshDatabase, admin, line, fig, results, cluster: () => cluster, FOLLOWERS, FOLLOW_EXECUTIONS });
   } finally {
     await cluster.stop();
     await removeTempDirs();
