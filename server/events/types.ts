@@ -28,6 +28,11 @@ export function cursorOf(event: Pick<StoredEvent, 'xid' | 'position'>): string {
   return `${event.xid}-${event.position}`;
 }
 
+/** An event as the API shows it (pages and the stream): the stored event with its cursor as `id`. */
+export function eventRecord(event: StoredEvent): StoredEvent & { id: string } {
+  return { ...event, id: cursorOf(event) };
+}
+
 export function parseCursor(cursor: string): { xid: string; position: number } {
   const [xid, position] = cursor.split('-');
   return { xid: xid ?? '0', position: Number(position ?? 0) };

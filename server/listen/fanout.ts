@@ -1,12 +1,13 @@
 // One reader for many followers of the database (SSE streams, output followers). Each
 // follower keeps its own cursor, but the reads are made here, once per wake-up for all of
-// them: followers at the same cursor share one result, and the source reads every
-// distinct cursor in one go. Followers that are caught up sit at the same cursor, so a
-// thousand of them cost what one costs. A follower that is behind (it resumed from an old
-// id, or its client reads slowly) simply reads at its own cursor in the same rounds until
-// it reaches the others: there is no hand-over, so nothing is skipped or sent twice. A
-// follower is read for again only once it has written what it was handed, which is the
-// back-pressure: nothing piles up in memory for a slow client.
+// them: the source reads every distinct cursor in one go, and followers at the same cursor
+// are handed one and the same batch object (so what is made of it, such as the event
+// stream's frames in http/eventFrames.ts, can be made once). Followers that are caught up
+// sit at the same cursor, so a thousand of them cost what one costs. A follower that is
+// behind (it resumed from an old id, or its client reads slowly) simply reads at its own
+// cursor in the same rounds until it reaches the others: there is no hand-over, so nothing
+// is skipped or sent twice. A follower is read for again only once it has written what it
+// was handed, which is the back-pressure: nothing piles up in memory for a slow client.
 import type { ListenHub } from './hub.js';
 
 export interface FanoutRead<B> {
@@ -73,7 +74,7 @@ export class Fanout<C, B> {
   private readonly unsubscribe: () => void;
 
   /** `safetyMs`: every follower is looked at that often anyway, in case a wake-up was lost. */
-  constructor(hub: ListenHub, private readonly source: FanoutSource<C, B>, private readonly log: (line: string) => void, safetyMs: number) {
+  constructor(hub: Pick<ListenHub, 'subscribe'>, private readonly source: FanoutSource<C, B>, private readonly log: (line: string) => void, safetyMs: number) {
     this.unsubscribe = hub.subscribe((channel, changed) => {
       if (this.followers.size && this.source.concerns(channel, changed, [...this.followers].map((f) => f.cursor))) this.wakeAll();
     });

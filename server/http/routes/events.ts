@@ -1,24 +1,27 @@
 // Routes of /events: a page of the log, and the live SSE stream. A stream does not read
 // the log itself: it follows the process's log tailer (events/tailer.ts), which reads in
-// commit-safe order after the client's cursor once per wake-up for every client; the
-// stream filters what it is handed and writes it out.
+// commit-safe order after the client's cursor once per wake-up for every client. Nor does
+// it serialize what it is handed: the event frames (eventFrames.ts) build each event's
+// frame once per process, and a stream writes the payload its filter makes of a batch.
 import type Router from '@koa/router';
 import { isCursor } from '../../../shared/schemas/event.js';
 import { invalid } from '../../errors.js';
-import { matchesFilter, readEventsAfter } from '../../events/readEvents.js';
-import { cursorOf, type StoredEvent } from '../../events/types.js';
+import { readEventsAfter } from '../../events/readEvents.js';
+import { cursorOf, eventRecord, type StoredEvent } from '../../events/types.js';
 import { bind } from '../bind.js';
 import type { ServerContext } from '../context.js';
+import { EventFrames, eventView } from '../eventFrames.js';
 import { SseConnection } from '../sse.js';
-
-const record = (e: StoredEvent) => ({ ...e, id: cursorOf(e) });
+import { streamFollower } from '../sseFollower.js';
 
 /** A page of the log as /events and /tasks/{id}/events answer it: a full one names where the next starts. */
 export function eventPage(events: StoredEvent[], limit: number) {
-  return { items: events.map(record), next_cursor: events.length === limit ? cursorOf(events[events.length - 1]!) : null };
+  return { items: events.map(eventRecord), next_cursor: events.length === limit ? cursorOf(events[events.length - 1]!) : null };
 }
 
-export function eventRoutes(router: Router, { pool, tailer }: ServerContext): void {
+export function eventRoutes(router: Router, { pool, tailer, log }: ServerContext): void {
+  const frames = new EventFrames();
+
   bind(router, 'listEvents', async ({ query }) => {
     const { after, limit, ...filter } = query;
     return eventPage(await readEventsAfter(pool, after ?? null, filter, limit), limit);
@@ -30,28 +33,11 @@ export function eventRoutes(router: Router, { pool, tailer }: ServerContext): vo
       throw invalid([{ field: 'Last-Event-ID', message: 'a cursor `<xid>-<position>` from a previous event' }]);
     }
     const { lastEventId, ...filter } = query;
-    const sse = new SseConnection(ctx);
-    const follower = tailer.join(header || lastEventId || '0-0', () => sse.wake());
-    try {
-      while (!sse.closed) {
-        const batch = follower.take();
-        if (!batch) {
-          await sse.wait(60_000);
-          continue;
-        }
-        let delivered: string | null = null;
-        for (const event of batch.events) {
-          if (matchesFilter(event, filter)) {
-            delivered = cursorOf(event);
-            await sse.send(record(event), delivered);
-          }
-        }
-        if (delivered !== batch.cursor) await sse.advance(batch.cursor);
-        follower.advance(batch.cursor, batch.more);
-      }
-    } finally {
-      follower.leave();
-      sse.end();
-    }
+    const view = eventView(filter);
+    await streamFollower(new SseConnection(ctx), tailer, header || lastEventId || '0-0', (batch) => ({
+      payload: frames.payload(batch, view),
+      next: batch.cursor,
+      more: batch.more,
+    }), log);
   });
 }

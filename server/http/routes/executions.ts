@@ -2,7 +2,9 @@
 // Following streams chunks as SSE (id = chunk number, so a reconnect resumes after the
 // last chunk seen) and ends with an `end` event once the execution has ended and every
 // chunk has been sent. Followers do not read on their own: the process's output reader
-// (queries/outputReader.ts) reads for all of them at once.
+// (queries/outputReader.ts) reads for all of them at once. Unlike the event stream's, their
+// frames are built per follower: a chunk may end inside a UTF-8 character, so its text
+// depends on the follower's own decoder, that is, on where it started reading.
 import type Router from '@koa/router';
 import { StringDecoder } from 'node:string_decoder';
 import { reportExecution } from '../../commands/reportExecution.js';
@@ -11,10 +13,12 @@ import { getExecution, outputSize, readOutput } from '../../queries/executions.j
 import { bind } from '../bind.js';
 import type { ServerContext } from '../context.js';
 import { SseConnection } from '../sse.js';
+import { streamFollower } from '../sseFollower.js';
+import { sseFrame } from '../sseFormat.js';
 
 const BATCH = 1000;
 
-export function executionRoutes(router: Router, { pool, outputs, settings }: ServerContext): void {
+export function executionRoutes(router: Router, { pool, outputs, settings, log }: ServerContext): void {
   bind(router, 'getExecution', async ({ params }) => {
     const execution = await getExecution(pool, params.id);
     if (!execution) throw notFound(`execution ${params.id}`);
@@ -51,28 +55,14 @@ export function executionRoutes(router: Router, { pool, outputs, settings }: Ser
     const header = ctx.get('last-event-id');
     if (header && !/^\d{1,16}$/.test(header)) throw invalid([{ field: 'Last-Event-ID', message: 'a chunk number from a previous event' }]);
     const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
-    const sse = new SseConnection(ctx);
-    const follower = outputs.join({ execution: id, after: header ? Number(header) : 0 }, () => sse.wake());
-    try {
-      while (!sse.closed) {
-        const batch = follower.take();
-        if (!batch) {
-          await sse.wait(30_000);
-          continue;
-        }
-        for (const chunk of batch.chunks) {
-          if (query.stream && chunk.stream !== query.stream) continue;
-          await sse.send({ stream: chunk.stream, text: decoders[chunk.stream].write(chunk.data) }, String(chunk.n));
-        }
-        if (batch.ended) {
-          await sse.send({ status: batch.ended }, undefined, 'end');
-          break;
-        }
-        follower.advance({ execution: id, after: batch.after }, batch.more);
+    await streamFollower(new SseConnection(ctx), outputs, { execution: id, after: header ? Number(header) : 0 }, (batch) => {
+      let text = '';
+      for (const chunk of batch.chunks) {
+        if (query.stream && chunk.stream !== query.stream) continue;
+        text += sseFrame({ stream: chunk.stream, text: decoders[chunk.stream].write(chunk.data) }, String(chunk.n));
       }
-    } finally {
-      follower.leave();
-      sse.end();
-    }
+      if (batch.ended) return { payload: text + sseFrame({ status: batch.ended }, undefined, 'end'), next: null, more: false };
+      return { payload: text, next: { execution: id, after: batch.after }, more: batch.more };
+    }, log);
   });
 }
