@@ -31,8 +31,5 @@ for (let i = 0; i < 60; i++) {
   rows.push([t1 - t0, received - t1, started - received, started - t0]);
 }
 const med = k => rows.map(r => r[k]).sort((a, b) => a - b)[Math.floor(rows.length / 2)].toFixed(1);
-const M = globalThis.__marks; const n = M.run.length; const d = (a, b) => { const x = []; for (let i = 0; i < n; i++) x.push(M[b][i] - M[a][i]); x.sort((p, q) => p - q); return x[Math.floor(n / 2)].toFixed(2); };
-console.log('run→saved', d('run','saved'), 'saved→mkdir', d('saved','mkdir'), 'mkdir→start', d('mkdir','start'), 'start→script', d('start','script'));
-const rec = rows.map((r, i) => M.run[i] - (r[3] + 0)); 
 console.log(`submit ${med(0)} ms; submit-response→assignment at worker ${med(1)} ms; assignment→process start ${med(2)} ms; total ${med(3)} ms`);
 await w.stop(); await server.stop();

@@ -39,23 +39,26 @@ function fits(worker: ClaimingWorker): FragmentSqlToken {
 
 export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, leaseSeconds: number, meta: EventMeta): Promise<Claimed[]> {
   if (count <= 0) return [];
-  const picked: Task[] = [];
+  const picked: Array<Task & { next_execution_id: number }> = [];
   const explicit = worker.tags.filter((t) => t !== '*');
   const lanes: FragmentSqlToken[] = explicit.map((tag) => sql.fragment`tag = ${tag}`);
   if (worker.tags.includes('*')) lanes.push(sql.fragment`tag <> ALL(${sql.array(explicit, 'text')})`);
   for (const lane of lanes) {
     if (picked.length >= count) break;
+    // The execution ids are drawn with the rows: one round trip less on the dispatch path.
     const rows = await tx.any(sql.unsafe`
-      SELECT ${TASK_COLUMNS} FROM tasks
-      WHERE status = 'pending' AND ${lane} AND ${fits(worker)}
-      ORDER BY priority DESC, id
-      LIMIT ${count - picked.length}
-      FOR UPDATE SKIP LOCKED`);
-    picked.push(...(rows as unknown as Task[]));
+      SELECT t.*, nextval('execution_ids') AS next_execution_id FROM (
+        SELECT ${TASK_COLUMNS} FROM tasks
+        WHERE status = 'pending' AND ${lane} AND ${fits(worker)}
+        ORDER BY priority DESC, id
+        LIMIT ${count - picked.length}
+        FOR UPDATE SKIP LOCKED) t
+      ORDER BY t.priority DESC, t.id`);
+    picked.push(...(rows as unknown as typeof picked));
   }
   if (picked.length === 0) return [];
-  const ids = ((await tx.anyFirst(sql.unsafe`SELECT nextval('execution_ids') FROM generate_series(1, ${picked.length})`)) as number[]).map(Number);
-  const claimed = picked.map((task, i) => ({ execution_id: ids[i]!, attempt: task.attempts + 1, task }));
+  const ids = picked.map((row) => Number(row.next_execution_id));
+  const claimed = picked.map(({ next_execution_id: _, ...task }, i) => ({ execution_id: ids[i]!, attempt: task.attempts + 1, task }));
   await recordEvents(tx, claimed.map((c) => ({
     type: 'execution.assigned' as const,
     streamId: c.execution_id,

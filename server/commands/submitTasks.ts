@@ -19,13 +19,16 @@ const scopeKey = (workflowId: number | null, key: string) => `${workflowId ?? 0}
 async function resolveWorkflows(tx: Db, defs: TaskDefinition[], field: (i: number) => string, errors: FieldError[]) {
   const stepIds = [...new Set(defs.flatMap((d) => (d.step_id ? [d.step_id] : [])))];
   const workflowIds = [...new Set(defs.flatMap((d) => (d.workflow_id ? [d.workflow_id] : [])))];
+  // Nothing to look up costs no round trip: most submits name no step or workflow.
   const steps = new Map<number, number>();
-  for (const row of await tx.any(sql.unsafe`SELECT id, workflow_id FROM steps WHERE id = ANY(${sql.array(stepIds, 'int8')})`)) {
-    steps.set(row.id, row.workflow_id);
+  if (stepIds.length) {
+    for (const row of await tx.any(sql.unsafe`SELECT id, workflow_id FROM steps WHERE id = ANY(${sql.array(stepIds, 'int8')})`)) {
+      steps.set(row.id, row.workflow_id);
+    }
   }
-  const workflows = new Set<number>(
-    await tx.anyFirst(sql.unsafe`SELECT id FROM workflows WHERE id = ANY(${sql.array(workflowIds, 'int8')})`) as number[],
-  );
+  const workflows = new Set<number>(workflowIds.length
+    ? await tx.anyFirst(sql.unsafe`SELECT id FROM workflows WHERE id = ANY(${sql.array(workflowIds, 'int8')})`) as number[]
+    : []);
   return defs.map((d, i) => {
     if (d.step_id && !steps.has(d.step_id)) {
       errors.push({ field: field(i) + 'step_id', message: `step ${d.step_id} does not exist` });
@@ -49,8 +52,10 @@ async function dependencyStatuses(tx: Db, defs: TaskDefinition[], field: (i: num
   const statuses = new Map<number, TaskStatus>();
   // FOR SHARE: a dependency ending meanwhile either waits for this submit (and then sees the
   // new task among its dependents) or has ended before these statuses are read.
-  for (const row of await tx.any(sql.unsafe`SELECT id, status FROM tasks WHERE id = ANY(${sql.array(ids, 'int8')}) ORDER BY id FOR SHARE`)) {
-    statuses.set(row.id, row.status);
+  if (ids.length) {
+    for (const row of await tx.any(sql.unsafe`SELECT id, status FROM tasks WHERE id = ANY(${sql.array(ids, 'int8')}) ORDER BY id FOR SHARE`)) {
+      statuses.set(row.id, row.status);
+    }
   }
   defs.forEach((d, i) =>
     d.depends_on.forEach((id, j) => {

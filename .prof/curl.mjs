@@ -1,0 +1,14 @@
+import { startTestServer } from '../dist/e2e/support/server.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+const run = promisify(execFile);
+const ts = await startTestServer();
+const S = ts.url + '/api/v1';
+const curl = async (body, path) => (await run('curl', ['-s', '-H', `authorization: Bearer ${ts.token}`, '-H', 'content-type: application/json', '-d', body, S + path])).stdout;
+console.log(await curl('{"name": "curl-demo", "instance": "9b2f7c1e-4a8d-4c3e-9f1a-2d6b8e0c5a71", "hostname": "lab-7", "cpus": 8, "memory_mb": 16384, "docker": false, "tags": ["default"], "concurrency": 2}', '/workers'));
+console.log(await curl('{"name": "hello", "command": "echo hello; echo oops >&2"}', '/tasks'));
+console.log(await curl('{"instance": "9b2f7c1e-4a8d-4c3e-9f1a-2d6b8e0c5a71", "seq": 1, "want": 1, "holding": [], "wait_seconds": 5}', '/workers/1/poll'));
+console.log(await curl('{"instance": "9b2f7c1e-4a8d-4c3e-9f1a-2d6b8e0c5a71", "seq": 2, "want": 2, "holding": [1], "reports": [{"execution_id": 1, "reports": [{"kind": "phase", "phase": "running"}, {"kind": "output", "stream": "stdout", "seq": 0, "data": "aGVsbG8K"}, {"kind": "output", "stream": "stderr", "seq": 0, "data": "b29wcwo="}, {"kind": "finish", "status": "succeeded", "exit_code": 0, "peak_memory_bytes": null, "error": null}]}]}', '/workers/1/poll'));
+console.log(await curl('{"instance": "9b2f7c1e-4a8d-4c3e-9f1a-2d6b8e0c5a71", "seq": 3, "want": 2, "holding": [1], "wait_seconds": 0, "reports": [{"execution_id": 1, "reports": [{"kind": "finish", "status": "failed", "exit_code": 1, "peak_memory_bytes": null, "error": null}]}]}', '/workers/1/poll'));
+console.log(await curl('{"reports": [{"kind": "finish", "status": "failed", "exit_code": 1, "peak_memory_bytes": null, "error": null}]}', '/executions/1/reports'));
+await ts.close();

@@ -1,0 +1,35 @@
+import { freshDatabase } from '../dist/e2e/support/db.js';
+import { startServer } from '../dist/server/server.js';
+import { createToken } from '../dist/server/auth/tokens.js';
+import { LabqClient } from '../dist/shared/client.js';
+import { tempDir } from '../dist/bench/procs.js';
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+const marks = {}; globalThis.__mk = (k) => { (marks[k] ??= []).push(performance.timeOrigin + performance.now()); };
+const url = await freshDatabase();
+const server = await startServer({ databaseUrl: url, host: '127.0.0.1', port: 0, log: () => {} });
+const token = await createToken(server.pool, 'adm', 'admin', { actor: 'test', request_id: null, source: null });
+const client = new LabqClient({ server: server.url, token });
+const stateDir = await tempDir('d3-');
+const w = spawn(process.execPath, ['dist/cli/main.js', 'worker', '--server', server.url, '--token', token, '--name', 'd3', '--concurrency', '4', '--docker', 'off', '--state-dir', stateDir, '--tags', 'd'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LABQ_DATA_DIR: stateDir } });
+w.stderr.resume();
+await new Promise(r => setTimeout(r, 2000));
+const dir = await tempDir('d3f-');
+const rows = [];
+const wait = async (f) => { for (;;) { try { const s = (await readFile(f, 'utf8')).trim(); if (s) return s; } catch {} await new Promise(r => setTimeout(r, 2)); } };
+for (let i = 0; i < 60; i++) {
+  await new Promise(r => setTimeout(r, 100));
+  for (const k of Object.keys(marks)) marks[k] = [];
+  const f = join(dir, `t${i}`);
+  const t0 = performance.timeOrigin + performance.now();
+  await client.submitTasks({ command: `date +%s%N > ${f}`, tag: 'd' });
+  const t1 = performance.timeOrigin + performance.now();
+  const started = Number(BigInt(await wait(f)) / 1000n) / 1000;
+  const wk = marks.wake[0]; const re = marks.roundEnd[0]; const rs = marks.roundStart.filter(x => x <= re).at(-1);
+  rows.push([t1 - t0, wk - t0, rs - wk, re - rs, started - re, started - t0]);
+}
+const med = k => rows.map(r => r[k]).sort((a, b) => a - b)[Math.floor(rows.length / 2)].toFixed(1);
+console.log(`submit ${med(0)}; submit start→wake ${med(1)}; wake→round ${med(2)}; round ${med(3)}; round end→process start ${med(4)}; total ${med(5)}`);
+w.kill('SIGINT'); await new Promise(r => w.on('exit', r));
+await server.close();
