@@ -69,14 +69,18 @@ const finishData = (x: LockedExecution, report: Finish, taskStatus: TaskStatus) 
   error: report.error, task_status: taskStatus,
 });
 
-/**
- * Records the reports. With `workerId`, only that worker's executions may be reported on;
- * the executions' rows are locked here (after any lock the caller took on the worker).
- */
+export interface ReportsScope {
+  /** Only this worker's executions may be reported on. */
+  workerId?: number;
+  /** The reported executions, already locked by the caller (lockExecutions); else they are locked here. */
+  locked?: Map<number, LockedExecution>;
+}
+
+/** Records the reports, after any lock the caller took on the worker. */
 export async function recordReports(
-  tx: Db, batches: ExecutionReports[], settings: QueueSettings, meta: EventMeta, workerId?: number,
+  tx: Db, batches: ExecutionReports[], settings: QueueSettings, meta: EventMeta, { workerId, locked: held }: ReportsScope = {},
 ): Promise<RecordedReports> {
-  const locked = await lockExecutions(tx, batches.map((b) => b.execution_id));
+  const locked = held ?? (await lockExecutions(tx, batches.map((b) => b.execution_id)));
   const receipts: ReportsReceipt[] = [];
   const live: number[] = [];
   const missing: number[] = [];

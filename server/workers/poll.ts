@@ -81,8 +81,8 @@ async function pollRound(
       const unheld = (await tx.anyFirst(sql.unsafe`
         SELECT id FROM executions WHERE worker_id = ${workerId} AND status = ANY(${sql.array([...LIVE_STATUSES], 'text')})
           AND id <> ALL(${sql.array(request.holding, 'int8')})`)) as number[];
-      await lockExecutions(tx, [...reports.map((r) => r.execution_id), ...unheld]);
-      receipts = (await recordReports(tx, reports, settings, meta, workerId)).receipts;
+      const locked = await lockExecutions(tx, [...reports.map((r) => r.execution_id), ...unheld]);
+      receipts = (await recordReports(tx, reports, settings, meta, { workerId, locked })).receipts;
     }
     const live = await tx.any(sql.unsafe`
       SELECT id, status, kill_requested_at, kill_grace_seconds FROM executions
