@@ -4,7 +4,7 @@
 // that come while an exchange is in flight wait for the next one, which is how a busy
 // worker coalesces them. A lane's delivery settles with its execution's receipt, or fails
 // with the exchange, and the lane then retries on its own backoff.
-import type { ExecutionReports, Report as WireReport, ReportsReceipt } from '../shared/schemas/worker.js';
+import { MAX_ERROR_CHARS, type ExecutionReports, type Report as WireReport, type ReportsReceipt } from '../shared/schemas/worker.js';
 import type { Report } from './spool.js';
 
 interface Entry {
@@ -19,7 +19,8 @@ export function wireReport(r: Report): WireReport {
   switch (r.kind) {
     case 'output': return { kind: 'output', stream: r.stream, seq: r.seq, data: r.data };
     case 'phase': return { kind: 'phase', phase: r.phase };
-    case 'finish': return { kind: 'finish', status: r.status, exit_code: r.exitCode, peak_memory_bytes: r.peakMemoryBytes, error: r.error };
+    // A longer error would make the server refuse the whole exchange, with every other report in it.
+    case 'finish': return { kind: 'finish', status: r.status, exit_code: r.exitCode, peak_memory_bytes: r.peakMemoryBytes, error: r.error?.slice(0, MAX_ERROR_CHARS) ?? null };
   }
 }
 

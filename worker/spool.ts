@@ -39,6 +39,7 @@
 import { appendFileSync, renameSync, truncateSync } from 'node:fs';
 import { mkdir, open as openFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { MAX_REPORTS_PER_EXECUTION } from '../shared/schemas/worker.js';
 import type { OutputStream } from './runners/types.js';
 import { advanceSeq, Lane, parseReport, readLines, readState, removeFiles, type Report } from './spoolFile.js';
 import { writeAtomically } from './state.js';
@@ -48,7 +49,7 @@ export type { Report };
 export type Deliver = (executionId: number, reports: Report[]) => Promise<void>;
 
 export interface SpoolOptions {
-  /** Serialized size of one deliver call (default 4 MiB); a single larger report goes alone. */
+  /** Serialized size of one deliver call (default 4 MiB; and at most MAX_REPORTS_PER_EXECUTION reports); a single larger report goes alone. */
   maxBatchBytes?: number;
   /** How often collected output is sealed and buffered reports are written (default 50 ms). */
   flushIntervalMs?: number;
@@ -314,6 +315,9 @@ export class Spool {
     const reports: Report[] = [];
     let bytes = 0;
     for (const line of readLines(lane.log, lane.head, lane.fileBytes)) {
+      // The server takes at most so many reports of an execution in one request, and refuses
+      // the whole request beyond: small output chunks can pile up past it during an outage.
+      if (reports.length >= MAX_REPORTS_PER_EXECUTION) break;
       if (reports.length > 0 && bytes + line.bytes > this.options.maxBatchBytes) break;
       const report = parseReport(line.text);
       if (!report) throw new Error(`unreadable report at byte ${lane.head + bytes} of ${lane.log}`);

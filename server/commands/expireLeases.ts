@@ -7,6 +7,7 @@
 import { sql } from 'slonik';
 import type { Pool } from '../db/pool.js';
 import { loseExecutions } from './loseExecutions.js';
+import { releaseDependents } from './releaseDependents.js';
 
 const meta = { actor: 'reaper', request_id: null, source: null };
 
@@ -19,6 +20,8 @@ export async function expireLeases(pool: Pool, maxLost: number): Promise<number[
       WHERE l.expires_at < clock_timestamp()
       ORDER BY l.expires_at LIMIT 1000
       FOR UPDATE OF x, l, t SKIP LOCKED`)) as number[];
-    return loseExecutions(tx, expired, 'lease expired: the worker stopped renewing it', maxLost, meta);
+    const { lost, ended } = await loseExecutions(tx, expired, 'lease expired: the worker stopped renewing it', maxLost, meta);
+    await releaseDependents(tx, ended, meta);
+    return lost;
   });
 }

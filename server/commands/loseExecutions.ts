@@ -1,18 +1,24 @@
 // Marks live executions lost (their lease expired, or their worker no longer holds them)
 // and decides what becomes of their tasks by the retry policy (commands/taskOutcome.ts).
 // Each execution is re-checked under a row lock, so an execution that finished meanwhile is
-// left alone.
+// left alone. The tasks that ended for good are returned, not released: their dependents
+// are locked last in the caller's transaction (releaseDependents), after any lease.
 import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import type { Db } from '../db/pool.js';
 import { isLive } from '../../shared/schemas/execution.js';
 import { recordEvents } from '../events/recordEvents.js';
 import { lockExecutions } from './lockExecutions.js';
-import { releaseDependents } from './releaseDependents.js';
 import { taskOutcome } from './taskOutcome.js';
 
-export async function loseExecutions(tx: Db, executionIds: number[], reason: string, maxLost: number, meta: EventMeta): Promise<number[]> {
-  if (executionIds.length === 0) return [];
+export interface Lost {
+  lost: number[];
+  /** Tasks that ended for good (failed or cancelled): their dependents are the caller's to release. */
+  ended: number[];
+}
+
+export async function loseExecutions(tx: Db, executionIds: number[], reason: string, maxLost: number, meta: EventMeta): Promise<Lost> {
+  if (executionIds.length === 0) return { lost: [], ended: [] };
   const live = [...(await lockExecutions(tx, executionIds)).values()].filter((x) => isLive(x.status));
   const events = [];
   const ended: number[] = [];
@@ -23,6 +29,5 @@ export async function loseExecutions(tx: Db, executionIds: number[], reason: str
   }
   await recordEvents(tx, events, meta);
   await tx.query(sql.unsafe`DELETE FROM execution_leases WHERE execution_id = ANY(${sql.array(live.map((x) => x.id), 'int8')})`);
-  await releaseDependents(tx, ended, meta);
-  return live.map((x) => x.id);
+  return { lost: live.map((x) => x.id), ended };
 }

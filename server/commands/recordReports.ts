@@ -6,8 +6,10 @@
 // that refuses its reports, so the worker drops them; the server's decision stands and
 // nothing is counted twice. Everything is idempotent (chunks by seq, a phase already
 // reached, the same result again), because a worker re-sends what it cannot prove was
-// delivered. Runs in the caller's transaction, which may hold the worker's row (the lock
-// order is worker, tasks, executions, leases, counters).
+// delivered. Runs in the caller's transaction, which may hold the worker's row. Lock order:
+// worker, tasks, executions, output counters, leases; the tasks that ended for good are
+// returned for the caller to release their dependents last (releaseDependents), after it
+// has renewed its leases: a waiting task's lock is never held while waiting for a lease.
 import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import { isLive, LIVE_STATUSES } from '../../shared/schemas/execution.js';
@@ -18,7 +20,6 @@ import { recordEvents } from '../events/recordEvents.js';
 import type { NewEvent } from '../events/types.js';
 import type { QueueSettings } from '../settings.js';
 import { lockExecutions, type LockedExecution } from './lockExecutions.js';
-import { releaseDependents } from './releaseDependents.js';
 import { storeOutput, type Chunk } from './storeOutput.js';
 import { taskOutcome } from './taskOutcome.js';
 
@@ -30,6 +31,8 @@ export interface RecordedReports {
   live: number[];
   /** The reported executions that do not exist. */
   missing: number[];
+  /** Tasks that ended for good (succeeded, failed, cancelled): their dependents are the caller's to release. */
+  ended: number[];
 }
 
 const gone = (executionId: number, why: string): ReportsReceipt =>
@@ -121,6 +124,5 @@ export async function recordReports(
   if (finished.length) {
     await tx.query(sql.unsafe`DELETE FROM execution_leases WHERE execution_id = ANY(${sql.array(finished.sort((a, b) => a - b), 'int8')})`);
   }
-  await releaseDependents(tx, endedTasks, meta);
-  return { receipts, live, missing };
+  return { receipts, live, missing, ended: endedTasks };
 }

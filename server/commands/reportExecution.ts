@@ -1,22 +1,25 @@
 // Command: reports about one execution, sent on their own (curl, tests) rather than in a
 // worker's exchange: recorded as the exchange records them, refused as a whole with 404
 // (no such execution) or 409 (no longer live) so the sender drops them, and the lease of
-// an execution still live is renewed when due.
+// an execution still live is renewed when due; dependents of a task that ended are
+// released last.
 import type { EventMeta } from '../../shared/events.js';
 import type { Report } from '../../shared/schemas/worker.js';
 import type { Pool } from '../db/pool.js';
 import { notFound, ProblemError } from '../errors.js';
 import type { QueueSettings } from '../settings.js';
 import { recordReports } from './recordReports.js';
+import { releaseDependents } from './releaseDependents.js';
 import { renewLeases } from './renewLeases.js';
 
 export async function reportExecution(pool: Pool, executionId: number, reports: Report[], settings: QueueSettings, meta: EventMeta): Promise<void> {
   await pool.transaction(async (tx) => {
-    const { receipts: [receipt], live, missing } = await recordReports(tx, [{ execution_id: executionId, reports }], settings, meta);
+    const { receipts: [receipt], live, missing, ended } = await recordReports(tx, [{ execution_id: executionId, reports }], settings, meta);
     if (!receipt!.recorded) {
       if (missing.length > 0) throw notFound(`execution ${executionId}`);
       throw new ProblemError(409, 'Execution gone', receipt!.detail!);
     }
     await renewLeases(tx, live, settings.leaseSeconds);
+    await releaseDependents(tx, ended, meta);
   });
 }

@@ -395,7 +395,7 @@ test('holding an execution renews its lease, past the lease length, writing it a
   assert.deepEqual((await executionEvents(ts, (await ts.client.getExecution(x)).task_id)).map((e) => e.type), ['execution.assigned']);
 });
 
-test('executions a worker does not hold are lost; held ones that are no longer live come back in abandon', async (t) => {
+test('executions a worker does not hold are lost; held ones lost or another worker\'s come back in abandon, not one it finished', async (t) => {
   const ts = await server(t);
   const w = await register(ts, { tags: ['l'] });
   const stranger = await register(ts, { tags: ['l'] });
@@ -417,7 +417,7 @@ test('executions a worker does not hold are lost; held ones that are no longer l
 
   await finish(ts, x1!);
   const back = await poll(ts, w, { holding: [x1!, x2!, x3!] });
-  assert.deepEqual([...back.abandon].sort(), [x1!, x2!, x3!].sort(), 'finished, lost, and another worker\'s: none is its to run');
+  assert.deepEqual([...back.abandon].sort(), [x2!, x3!].sort(), 'lost, and another worker\'s: neither is its to run; what it finished has nothing to stop');
   assert.equal((await ts.client.getExecution(x3!)).status, 'assigned', 'a worker cannot renew, nor lose, another worker\'s execution');
   assert.equal((await ts.client.getTask(t1!)).status, 'succeeded');
   assert.equal((await ts.client.getTask(t3!)).status, 'assigned');

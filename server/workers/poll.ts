@@ -1,8 +1,9 @@
 // The worker's exchange with the server, the one request a worker daemon makes once
 // registered. One round, in one transaction under the worker's row lock: record the
 // reports it carries for any of its executions (phases, output, results), note it alive,
-// lose what it no longer holds, renew the due leases of what it holds, collect kill
-// orders, and claim tasks up to its free capacity (concurrency + prefetch minus its live
+// lose what it no longer holds, renew the due leases of what it holds, release the
+// dependents of tasks that ended (last: waiting tasks after leases), collect kill orders,
+// and claim tasks up to its free capacity (concurrency + prefetch minus its live
 // executions). An exchange that carried reports is answered at once with their receipts.
 // Otherwise, when there is nothing to say, it parks on the LISTEN hub and runs another
 // round (without the reports: they are recorded) only when a change it could act on is
@@ -22,6 +23,7 @@ import { claimTasks, type Claimed, type ClaimingWorker } from '../commands/claim
 import { lockExecutions } from '../commands/lockExecutions.js';
 import { loseExecutions } from '../commands/loseExecutions.js';
 import { recordReports } from '../commands/recordReports.js';
+import { releaseDependents } from '../commands/releaseDependents.js';
 import { renewLeases } from '../commands/renewLeases.js';
 import { touchWorker } from '../commands/touchWorker.js';
 
@@ -75,6 +77,7 @@ async function pollRound(
     if (round === 0 || worker.status !== 'online') await touchWorker(tx, worker, meta, request.seq);
     const reports = round === 0 ? request.reports : [];
     let receipts: ReportsReceipt[] = [];
+    let ended: number[] = [];
     if (reports.length > 0) {
       // What it reports on and what it may lose are locked in one go, tasks before
       // executions: a second wave of task locks could meet a kill coming the other way.
@@ -82,7 +85,7 @@ async function pollRound(
         SELECT id FROM executions WHERE worker_id = ${workerId} AND status = ANY(${sql.array([...LIVE_STATUSES], 'text')})
           AND id <> ALL(${sql.array(request.holding, 'int8')})`)) as number[];
       const locked = await lockExecutions(tx, [...reports.map((r) => r.execution_id), ...unheld]);
-      receipts = (await recordReports(tx, reports, settings, meta, { workerId, locked })).receipts;
+      ({ receipts, ended } = await recordReports(tx, reports, settings, meta, { workerId, locked }));
     }
     const live = await tx.any(sql.unsafe`
       SELECT id, status, kill_requested_at, kill_grace_seconds FROM executions
@@ -98,12 +101,12 @@ async function pollRound(
     const unheld = live.filter((x) => !held.has(x.id));
     const resent = request.seq === undefined ? [] : unheld.filter((x) => x.status === 'assigned').map((x) => x.id);
     const lost = unheld.map((x) => x.id).filter((id) => !resent.includes(id));
-    await loseExecutions(tx, lost, 'its worker no longer holds it', settings.maxLostExecutions, meta);
+    const losses = await loseExecutions(tx, lost, 'its worker no longer holds it', settings.maxLostExecutions, meta);
     const kept = live.filter((x) => held.has(x.id) || resent.includes(x.id));
     await renewLeases(tx, kept.map((x) => x.id), settings.leaseSeconds);
-    // What it just reported on has its receipt: an execution it finished is not to abandon.
-    const reported = new Set(reports.map((r) => r.execution_id));
-    const abandon = request.holding.filter((id) => !liveIds.has(id) && !reported.has(id));
+    // Waiting tasks last, after every lease: the reaper holds a lease while it releases them.
+    await releaseDependents(tx, [...ended, ...losses.ended], meta);
+    const abandon = await notItsOwn(tx, workerId, request.holding.filter((id) => !liveIds.has(id)));
     // Nothing is claimed for a worker that hung up: it would never learn of it.
     const capacity = worker.paused || signal.aborted ? 0 : Math.max(0, worker.concurrency + worker.prefetch - kept.length);
     const assignments = [
@@ -120,6 +123,19 @@ async function pollRound(
       reports: receipts,
     };
   });
+}
+
+/**
+ * Of the executions a worker holds that are no longer live, those it must abandon: lost,
+ * another worker's, or unknown. One it ended itself has had its result recorded (in this
+ * exchange or an earlier one whose receipt it has not processed yet): nothing to stop.
+ */
+async function notItsOwn(tx: Db, workerId: number, executionIds: number[]): Promise<number[]> {
+  if (executionIds.length === 0) return [];
+  const ended = new Set((await tx.anyFirst(sql.unsafe`
+    SELECT id FROM executions
+    WHERE id = ANY(${sql.array(executionIds, 'int8')}) AND worker_id = ${workerId} AND status <> 'lost'`)) as number[]);
+  return executionIds.filter((id) => !ended.has(id));
 }
 
 /** The assignments of these executions, as the claim that made them answered. */

@@ -71,6 +71,11 @@ export const Worker = WorkerSettings.extend({
 });
 export type Worker = z.infer<typeof Worker>;
 
+/** Reports of one execution in one request: a worker's spool cuts its batches at this many. */
+export const MAX_REPORTS_PER_EXECUTION = 10_000;
+/** Characters of an execution's error message; a worker cuts a longer one. */
+export const MAX_ERROR_CHARS = 10_000;
+
 export const Report = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('output'), stream: z.enum(['stdout', 'stderr']), seq: z.number().int().min(0).max(2 ** 31 - 1), data: z.base64().max(8 * 1024 * 1024) }),
   z.strictObject({ kind: z.literal('phase'), phase: z.enum(['downloading', 'running', 'uploading']) }),
@@ -79,13 +84,13 @@ export const Report = z.discriminatedUnion('kind', [
     status: z.enum(EXECUTION_ENDS),
     exit_code: z.number().int().min(-(2 ** 31)).max(2 ** 31 - 1).nullable(),
     peak_memory_bytes: z.number().int().min(0).nullable(),
-    error: z.string().max(10_000).nullable(),
+    error: z.string().max(MAX_ERROR_CHARS).nullable(),
   }),
 ]);
 export type Report = z.infer<typeof Report>;
 
 /** What a worker observed about one execution since its last delivered report, in order. */
-export const ExecutionReports = z.strictObject({ execution_id: Id, reports: z.array(Report).min(1).max(10_000) });
+export const ExecutionReports = z.strictObject({ execution_id: Id, reports: z.array(Report).min(1).max(MAX_REPORTS_PER_EXECUTION) });
 export type ExecutionReports = z.infer<typeof ExecutionReports>;
 
 /** What became of one execution's reports: recorded, or refused because the execution is no longer this worker's to report on. */
@@ -146,7 +151,7 @@ export type PollResponse = z.infer<typeof PollResponse>;
 
 
 /** What a worker observed about one execution, in order: output chunks, phases, the result. */
-export const ReportsBody = z.strictObject({ reports: z.array(Report).min(1).max(10_000) });
+export const ReportsBody = z.strictObject({ reports: z.array(Report).min(1).max(MAX_REPORTS_PER_EXECUTION) });
 
 export const KillBody = z.strictObject({ grace_seconds: z.number().int().min(0).max(3600).default(10) });
 
