@@ -82,7 +82,7 @@ export async function startLabqWorker(server: LabqServer, name: string, concurre
   const stateDir = await tempDir('labq-bench-worker-');
   const proc = spawn(process.execPath, [
     labqMain, 'worker', '--server', server.url, '--token', server.token, '--name', name,
-    '--concurrency', String(concurrency), '--docker', 'off', '--state-dir', stateDir,
+    '--concurrency', String(concurrency), '--prefetch', process.env.LABQ_BENCH_PREFETCH ?? '0', '--docker', 'off', '--state-dir', stateDir,
   ], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LABQ_DATA_DIR: stateDir } });
   proc.stderr!.resume();
   return {
