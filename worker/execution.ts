@@ -36,6 +36,21 @@ export const KILL_RETRY_MS = 5000;
 
 const execFileAsync = promisify(execFile);
 
+/**
+ * An execution's folders under its base: one recursive mkdir for the base, then plain ones
+ * (a recursive mkdir costs about twice a plain one on ext4, four times per task).
+ */
+function makeFolders(base: string, dirs: string[]): void {
+  mkdirSync(base, { recursive: true });
+  for (const dir of dirs) {
+    try {
+      mkdirSync(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+}
+
 export class Execution {
   private handle: RunHandle | null = null;
   private readonly abort = new AbortController();
@@ -121,7 +136,7 @@ export class Execution {
     const dirs = this.dirs;
     let outcome: Outcome;
     try {
-      for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true });
+      makeFolders(join(this.ctx.workDir, String(this.executionId)), Object.values(dirs));
       if (this.task.inputs.length || this.task.resources.length) {
         this.phase('downloading');
         await this.withTimeout(this.task.timeouts.download, 'download', async (signal) => {
