@@ -22,7 +22,7 @@
 // reports in order, up to maxBatchBytes per call, retry with exponential backoff until it
 // works or the spool is closed.
 //
-// The on-disk format and the per-execution lane live in spoolFile.ts.
+// The on-disk format, the per-execution lane and the file helpers live in spoolFile.ts.
 //
 // API: open() first (loads what a previous process left and resumes its delivery).
 // output() collects task output into reports of at most OUTPUT_REPORT_BYTES, sealed when the
@@ -36,13 +36,11 @@
 // undelivered reports, output being collected counting as one; drop() forgets an execution
 // and its files; close() writes what is buffered and stops.
 
-import { appendFileSync, renameSync, truncateSync } from 'node:fs';
-import { mkdir, open as openFile, readdir, rm, stat } from 'node:fs/promises';
+import { appendFileSync, truncateSync } from 'node:fs';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MAX_REPORTS_PER_EXECUTION } from '../shared/schemas/worker.js';
 import type { OutputStream } from './runners/types.js';
-import { advanceSeq, Lane, parseReport, readLines, readState, removeFiles, type Report } from './spoolFile.js';
-import { writeAtomically } from './state.js';
+import { advanceSeq, compact, Lane, parseReport, readBatch, readLines, readState, removeFiles, saveState, type Report } from './spoolFile.js';
 
 export type { Report };
 
@@ -309,22 +307,10 @@ export class Spool {
     });
   }
 
-  /** The undelivered reports at the head of the log, up to maxBatchBytes (at least one). */
+  /** The undelivered reports at the head of the log, written out first. */
   private async nextBatch(lane: Lane): Promise<{ reports: Report[]; bytes: number }> {
     await this.writeOut(lane);
-    const reports: Report[] = [];
-    let bytes = 0;
-    for (const line of readLines(lane.log, lane.head, lane.fileBytes)) {
-      // The server takes at most so many reports of an execution in one request, and refuses
-      // the whole request beyond: small output chunks can pile up past it during an outage.
-      if (reports.length >= MAX_REPORTS_PER_EXECUTION) break;
-      if (reports.length > 0 && bytes + line.bytes > this.options.maxBatchBytes) break;
-      const report = parseReport(line.text);
-      if (!report) throw new Error(`unreadable report at byte ${lane.head + bytes} of ${lane.log}`);
-      reports.push(report);
-      bytes += line.bytes;
-    }
-    return { reports, bytes };
+    return readBatch(lane, this.options.maxBatchBytes);
   }
 
   /** Records delivered lines on disk: moves `head`, or truncates, compacts or deletes the files. */
@@ -336,13 +322,13 @@ export class Spool {
       // Reports pushed meanwhile (there should be none after a finish) start a fresh log.
       if (lane.pending === 0 && !lane.collecting) this.retire(lane);
     } else if (lane.head === lane.fileBytes) {
-      this.saveState(lane, 0);
+      saveState(lane, 0);
       truncateSync(lane.log, 0);
       lane.head = lane.fileBytes = 0;
     } else if (lane.head >= COMPACT_MIN_BYTES && lane.head >= lane.fileBytes - lane.head) {
-      await this.rewrite(lane);
+      await compact(lane);
     } else {
-      this.saveState(lane, lane.head);
+      saveState(lane, lane.head);
     }
   }
 
@@ -376,37 +362,6 @@ export class Spool {
     lane.fileBytes += bytes;
   }
 
-  /** Copies the undelivered lines (the readable ones) to a fresh file, which replaces the log. */
-  private async rewrite(lane: Lane): Promise<void> {
-    const tmp = `${lane.log}.tmp`;
-    const out = await openFile(tmp, 'w');
-    let written = 0;
-    try {
-      let buffered: string[] = [];
-      for (const line of readLines(lane.log, lane.head, lane.fileBytes)) {
-        if (!line.complete || !parseReport(line.text)) continue;
-        buffered.push(line.text + '\n');
-        written += Buffer.byteLength(line.text) + 1;
-        if (buffered.length >= 64) {
-          await out.write(buffered.join(''));
-          buffered = [];
-        }
-      }
-      await out.write(buffered.join(''));
-    } finally {
-      await out.close();
-    }
-    // Until the rename, the state points at the old log's start: a crash redelivers, loses nothing.
-    this.saveState(lane, 0);
-    renameSync(tmp, lane.log);
-    lane.head = 0;
-    lane.fileBytes = written;
-  }
-
-  private saveState(lane: Lane, head: number): void {
-    writeAtomically(lane.state, JSON.stringify({ head, next: lane.next }));
-  }
-
   /** Rebuilds an execution's lane from the files a previous process left. */
   private async recover(id: number): Promise<void> {
     const lane = new Lane(this.dir, id, Promise.resolve());
@@ -433,7 +388,7 @@ export class Spool {
     if (unreadable > 0) {
       // A crash mid-append leaves a partial last line, which later appends must not extend.
       this.options.onError(new Error(`spool: skipped ${unreadable} unreadable line(s) in ${lane.log}`));
-      await this.rewrite(lane);
+      await compact(lane);
     }
     this.lanes.set(id, lane);
   }

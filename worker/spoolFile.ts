@@ -1,10 +1,13 @@
 // The spool's state on disk and in memory for one execution (a lane), the report format,
-// and the file helpers: reading the state file back, parsing report lines, reading lines
-// between byte offsets. worker/spool.ts owns delivery and ordering; this owns the format.
-import { closeSync, openSync, readSync, rmSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+// and the file helpers: reading and saving the state file, parsing report lines, reading
+// lines between byte offsets, reading a batch, compacting a log. worker/spool.ts owns
+// delivery and ordering; this owns the format and what is on disk.
+import { closeSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
+import { open as openFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { MAX_REPORTS_PER_EXECUTION } from '../shared/schemas/worker.js';
 import type { OutputStream } from './runners/types.js';
+import { writeAtomically } from './state.js';
 
 export type Report =
   | { kind: 'output'; executionId: number; stream: OutputStream; seq: number; data: string /* base64 */ }
@@ -107,4 +110,53 @@ export function* readLines(path: string, start: number, end: number): Generator<
   } finally {
     closeSync(file);
   }
+}
+
+/** Records where delivery resumes, and the next seq per stream, which outlive the lines that carried them. */
+export function saveState(lane: Lane, head: number): void {
+  writeAtomically(lane.state, JSON.stringify({ head, next: lane.next }));
+}
+
+/** The undelivered reports at the head of the log, up to maxBytes (at least one). */
+export function readBatch(lane: Lane, maxBytes: number): { reports: Report[]; bytes: number } {
+  const reports: Report[] = [];
+  let bytes = 0;
+  for (const line of readLines(lane.log, lane.head, lane.fileBytes)) {
+    // The server takes at most so many reports of an execution in one request, and refuses
+    // the whole request beyond: small output chunks can pile up past it during an outage.
+    if (reports.length >= MAX_REPORTS_PER_EXECUTION) break;
+    if (reports.length > 0 && bytes + line.bytes > maxBytes) break;
+    const report = parseReport(line.text);
+    if (!report) throw new Error(`unreadable report at byte ${lane.head + bytes} of ${lane.log}`);
+    reports.push(report);
+    bytes += line.bytes;
+  }
+  return { reports, bytes };
+}
+
+/** Copies the undelivered lines (the readable ones) to a fresh file, which replaces the log. */
+export async function compact(lane: Lane): Promise<void> {
+  const tmp = `${lane.log}.tmp`;
+  const out = await openFile(tmp, 'w');
+  let written = 0;
+  try {
+    let buffered: string[] = [];
+    for (const line of readLines(lane.log, lane.head, lane.fileBytes)) {
+      if (!line.complete || !parseReport(line.text)) continue;
+      buffered.push(line.text + '\n');
+      written += Buffer.byteLength(line.text) + 1;
+      if (buffered.length >= 64) {
+        await out.write(buffered.join(''));
+        buffered = [];
+      }
+    }
+    await out.write(buffered.join(''));
+  } finally {
+    await out.close();
+  }
+  // Until the rename, the state points at the old log's start: a crash redelivers, loses nothing.
+  saveState(lane, 0);
+  renameSync(tmp, lane.log);
+  lane.head = 0;
+  lane.fileBytes = written;
 }
