@@ -20,9 +20,9 @@ const meta = { actor: 'writer', request_id: null, source: null };
 async function slowWrite(holdMs: number): Promise<number> {
   return ts.server.pool.transaction(async (tx) => {
     const id = Number(await tx.oneFirst(sql.unsafe`SELECT nextval('workflow_ids')`));
-    const [event] = await recordEvents(tx, [{ type: 'workflow.created', streamId: id, version: 1, data: { name: `w${id}`, description: null } }], meta);
+    const [position] = await recordEvents(tx, [{ type: 'workflow.created', streamId: id, version: 1, data: { name: `w${id}`, description: null } }], meta);
     await tx.query(sql.unsafe`SELECT pg_sleep(${holdMs / 1000})`);
-    return event!.position;
+    return position!;
   });
 }
 

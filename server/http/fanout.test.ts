@@ -28,9 +28,9 @@ async function write(count: number, holdMs = 0): Promise<number[]> {
       const id = Number(await tx.oneFirst(sql.unsafe`SELECT nextval('workflow_ids')`));
       events.push({ type: 'workflow.created' as const, streamId: id, version: 1, data: { name: `w${id}`, description: null } });
     }
-    const stored = await recordEvents(tx, events, meta);
+    const positions = await recordEvents(tx, events, meta);
     if (holdMs) await tx.query(sql.unsafe`SELECT pg_sleep(${holdMs / 1000})`);
-    return stored.map((e) => e.position);
+    return positions;
   });
 }
 
