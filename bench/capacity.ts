@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { LabqClient } from '../shared/client.js';
 import { cpuSeconds, diffStats, load, mib, rss, rssSampler, startLabqServer } from './procs.js';
 import type { Helpers } from './protocol.js';
-import { percentile } from './support.js';
+import { percentiles, sleep } from './support.js';
 
 export interface CapacityOptions extends Helpers {
   CAPACITY_WORKERS: number;
@@ -36,7 +36,7 @@ export async function capacity(o: CapacityOptions): Promise<void> {
       });
       workers.push({ id: w.id, instance });
     }
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
     const restRss = rss(server.pid);
     const st0 = await o.stats(db.name);
     const counters0 = await o.labqCounters(db.url);
@@ -70,7 +70,7 @@ export async function capacity(o: CapacityOptions): Promise<void> {
         } catch (error) {
           errors++;
           lastError = (error as Error).message;
-          await new Promise((r) => setTimeout(r, 200));
+          await sleep(200);
         }
       }
     }));
@@ -78,15 +78,14 @@ export async function capacity(o: CapacityOptions): Promise<void> {
     const cpu = cpuSeconds(server.pid) - cpu0;
     const own = process.cpuUsage(ownCpu0);
     const peak = sampler.stop();
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     const st = diffStats(st0, await o.stats(db.name));
-    exchangeMs.sort((a, b) => a - b);
     o.results.capacity = completed / seconds;
     line(`  (load before/after: ${load0} / ${load()})`);
     fig('completions per second', `${(completed / seconds).toFixed(1)} (${completed} in ${seconds.toFixed(1)} s)`);
     fig('server CPU per completion', `${((cpu / Math.max(1, completed)) * 1000).toFixed(2)} ms (${cpu.toFixed(1)} s; ${((cpu / seconds) * 100).toFixed(0)}% of one core)`);
     fig('load generator CPU (same machine)', `${((own.user + own.system) / 1e6).toFixed(1)} s`);
-    fig('exchange round trip p50 / p95 / p99', [50, 95, 99].map((p) => `${percentile(exchangeMs, p).toFixed(1)} ms`).join(' / '));
+    fig('exchange round trip p50 / p95 / p99', percentiles(exchangeMs));
     o.reportDb(st, completed);
     await o.reportLabqCounters(db.url, counters0, completed);
     fig('errors (requests that failed)', `${errors}${lastError ? ` (last: ${lastError.slice(0, 120)})` : ''}`);

@@ -11,7 +11,7 @@ import { LabqClient } from '../shared/client.js';
 import type { ExecutionReports } from '../shared/schemas/worker.js';
 import { cpuSeconds, load, mib, rss, rssSampler, startLabqServer } from './procs.js';
 import type { Helpers } from './protocol.js';
-import { percentile } from './support.js';
+import { percentiles, sleep } from './support.js';
 
 export interface FollowOptions extends Helpers {
   FOLLOWERS: number;
@@ -26,11 +26,6 @@ const SUBMIT_EVERY_MS = 50; // 20 tasks/s
 const DELIVERY_TIMEOUT_MS = 10_000;
 
 const now = () => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const pcts = (values: number[], ps: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return ps.map((p) => `${percentile(sorted, p).toFixed(1)} ms`).join(' / ');
-};
 
 interface SseClient {
   /** Resolves when the server has closed the stream (or the client was closed). */
@@ -166,7 +161,7 @@ export async function follow(o: FollowOptions): Promise<void> {
     fig('clients connected in', `${output.seconds.toFixed(1)} s`);
     fig('lines sent (recorded) / per second', `${sent} / ${(sent / outputSeconds).toFixed(1)} (${refused} reports refused)`);
     fig('lines received, all clients', `${lineMs.length} (expected ${received.reduce((a, _, i) => a + expected(i), 0)})`);
-    fig('line printed → received, p50 / p95 / p99', pcts(lineMs, [50, 95, 99]));
+    fig('line printed → received, p50 / p95 / p99', percentiles(lineMs));
     fig('clients that received another count than was sent', `${short.length}${short.length ? ` (${short.slice(0, 5).join(', ')})` : ''}`);
     fig('clients that received `end` once the executions finished', `${ends} of ${F}`);
     fig('server CPU per line sent', `${((outputCpu / Math.max(1, sent)) * 1000).toFixed(2)} ms (${((outputCpu / outputSeconds) * 100).toFixed(0)}% of one core)`);
@@ -206,7 +201,7 @@ export async function follow(o: FollowOptions): Promise<void> {
     fig('clients connected in', `${stream.seconds.toFixed(1)} s`);
     fig('events written / submits', `${written} / ${submittedAt.size} (${(written / eventSeconds).toFixed(1)} events/s)`);
     fig('events delivered per client, min / max', `${Math.min(...events)} / ${Math.max(...events)} (clients short: ${events.filter((n) => n < written).length})`);
-    fig('task.submitted, submit → received, p50 / p99', `${pcts(eventMs, [50, 99])} (${eventMs.length} deliveries)`);
+    fig('task.submitted, submit → received, p50 / p99', `${percentiles(eventMs, [50, 99])} (${eventMs.length} deliveries)`);
     fig('server CPU per event written', `${((eventCpu / Math.max(1, written)) * 1000).toFixed(2)} ms (${((eventCpu / eventSeconds) * 100).toFixed(0)}% of one core)`);
     fig('server RSS: clients connected / peak', `${mib(streamRss)} / ${mib(eventPeak)}`);
   } finally {

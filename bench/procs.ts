@@ -165,7 +165,7 @@ export function diffStats(a: DbStats, b: DbStats): DbStats {
 }
 
 /** CPU seconds of the live children of a process (a backend that ended meanwhile is missed). */
-export function childrenCpu(parent: number): number {
+function childrenCpu(parent: number): number {
   let total = 0;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;

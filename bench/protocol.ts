@@ -14,9 +14,9 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from '../server/db/embed
 import { LabqClient } from '../shared/client.js';
 import {
   cpuSeconds, dbStats, diffStats, load, postmasterPid, mib, removeTempDirs, rss, rssSampler, startGraphileWorker, startLabqServer,
-  startLabqWorker, tempDir, type Child, type DbStats, type LabqServer,
+  startLabqWorker, tempDir, type Child, type DbStats,
 } from './procs.js';
-import { percentile } from './support.js';
+import { percentile, percentiles, sleep } from './support.js';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const TASKS = env('LABQ_BENCH_TASKS', 3000);
@@ -35,9 +35,6 @@ const quietLogger = new Logger(() => () => undefined);
 
 const line = (s: string) => process.stdout.write(s + '\n');
 const fig = (name: string, value: string) => line(`  ${name.padEnd(58)} ${value}`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const ms = (v: number) => `${v.toFixed(1)} ms`;
-const pcts = (sorted: number[]) => [50, 95, 99].map((p) => ms(percentile(sorted, p))).join(' / ');
 const results: Record<string, number> = {};
 
 let cluster: EmbeddedDatabase;
@@ -122,7 +119,7 @@ function reportDb(st: DbStats, done: number): void {
   fig('PostgreSQL CPU per finished task (all backends)', `${((st.pgCpu / Math.max(1, done)) * 1000).toFixed(2)} ms (${st.pgCpu.toFixed(1)} s)`);
 }
 
-/** labq's own counters in a database: poll rounds (each writes the worker's liveness row) and events. */
+/** labq's own counters in a database: exchanges (the first round of each writes the worker's liveness row; parked rounds write nothing) and events. */
 async function labqCounters(url: string): Promise<{ rounds: number; events: number }> {
   return admin(async (c) => {
     const r = await c.query(`SELECT (SELECT coalesce(sum(n_tup_ins + n_tup_upd), 0) FROM pg_stat_user_tables WHERE relname = 'worker_liveness') AS rounds,
@@ -134,7 +131,7 @@ async function labqCounters(url: string): Promise<{ rounds: number; events: numb
 async function reportLabqCounters(url: string, before: { rounds: number; events: number }, done: number): Promise<void> {
   const after = await labqCounters(url);
   const per = (n: number) => (n / Math.max(1, done)).toFixed(1);
-  fig('poll rounds (liveness writes) / events, per finished task', `${per(after.rounds - before.rounds)} / ${per(after.events - before.events)}`);
+  fig('exchanges (first rounds: liveness writes) / events, per finished task', `${per(after.rounds - before.rounds)} / ${per(after.events - before.events)}`);
 }
 
 // ---------------------------------------------------------------- part 1: beside graphile-worker
@@ -185,7 +182,7 @@ async function labqRun(slots: number, latency: boolean): Promise<void> {
         await client.submitTasks({ command, tag: 'default' });
       });
       results.labq_latency_p50 = percentile(samples, 50);
-      fig(`dispatch latency, ${samples.length} samples, p50 / p95 / p99`, pcts(samples));
+      fig(`dispatch latency, ${samples.length} samples, p50 / p95 / p99`, percentiles(samples));
       await sleep(1000);
       const after = await schemaBytes(db.url, 'public');
       const n = await finished();
@@ -232,7 +229,7 @@ async function graphileRun(slots: number, latency: boolean): Promise<void> {
         await utils.addJob('sh', { cmd });
       });
       results.gw_latency_p50 = percentile(samples, 50);
-      fig(`dispatch latency, ${samples.length} samples, p50 / p95 / p99`, pcts(samples));
+      fig(`dispatch latency, ${samples.length} samples, p50 / p95 / p99`, percentiles(samples));
       const bytes = await schemaBytes(db.url, 'graphile_worker');
       fig('PostgreSQL bytes of its schema after the run', `${mib(bytes.total)} (finished jobs are deleted; ${bytes.top})`);
     }
@@ -267,9 +264,10 @@ async function main(): Promise<void> {
   line(`PostgreSQL ${pgVersion} (embedded, fsync on), one cluster, a fresh database per run`);
   try {
     if (PARTS.has('compare')) await compare();
-    if (PARTS.has('capacity')) await (await import('./capacity.js')).capacity({ labqCounters, reportLabqCounters, stats, reportDb, freshDatabase, admin, line, fig, results, cluster: () => cluster, CAPACITY_WORKERS, CAPACITY_SECONDS, CAPACITY_TASKS });
-    if (PARTS.has('scale')) await (await import('./scale.js')).scale({ labqCounters, reportLabqCounters, stats, reportDb, freshDatabase, admin, line, fig, results, cluster: () => cluster, SCALE_TASKS, SCALE_TIMEOUT_S, schemaBytes });
-    if (PARTS.has('follow')) await (await import('./follow.js')).follow({ labqCounters, reportLabqCounters, stats, reportDb, freshDatabase, admin, line, fig, results, cluster: () => cluster, FOLLOWERS, FOLLOW_EXECUTIONS });
+    const helpers: Helpers = { labqCounters, reportLabqCounters, stats, reportDb, freshDatabase, admin, line, fig, results };
+    if (PARTS.has('capacity')) await (await import('./capacity.js')).capacity({ ...helpers, CAPACITY_WORKERS, CAPACITY_SECONDS, CAPACITY_TASKS });
+    if (PARTS.has('scale')) await (await import('./scale.js')).scale({ ...helpers, SCALE_TASKS, SCALE_TIMEOUT_S, schemaBytes });
+    if (PARTS.has('follow')) await (await import('./follow.js')).follow({ ...helpers, FOLLOWERS, FOLLOW_EXECUTIONS });
   } finally {
     await cluster.stop();
     await removeTempDirs();
@@ -287,9 +285,7 @@ export type Helpers = {
   line: typeof line;
   fig: typeof fig;
   results: typeof results;
-  cluster: () => EmbeddedDatabase;
 };
-export type { LabqServer };
 
 
 await main();

@@ -41,3 +41,11 @@ export function report(name: string, value: number, unit: string): void {
 export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
+
+/** Percentiles of some timings in milliseconds, as "p50 / p95 / p99" prints them. */
+export function percentiles(values: number[], ps: number[] = [50, 95, 99]): string {
+  const sorted = [...values].sort((a, b) => a - b);
+  return ps.map((p) => `${percentile(sorted, p).toFixed(1)} ms`).join(' / ');
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

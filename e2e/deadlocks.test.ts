@@ -16,10 +16,19 @@ const SLOTS = 24;
 const STEPS = 3;
 const TASKS_PER_STEP = 500;
 
-async function deadlocks(databaseUrl: string): Promise<number> {
+/**
+ * The database's deadlock count. A backend reports its statistics when it ends, so the
+ * final read must wait until no other backend of the database is left (`alone`): a read
+ * while the server's connections are still closing could miss what they saw. Undefined
+ * while some are left.
+ */
+async function deadlocks(databaseUrl: string, alone: boolean): Promise<number | undefined> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
+    const { rows: [others] } = await client.query(
+      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+    if (alone && others.n > 0) return undefined;
     const { rows } = await client.query('SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()');
     return Number(rows[0].deadlocks);
   } finally {
@@ -33,7 +42,7 @@ test(`${WORKERS} workers × ${SLOTS} slots over ${STEPS * TASKS_PER_STEP} tasks:
   t.after(async () => {
     if (!closed) await ts.close();
   });
-  const before = await deadlocks(ts.databaseUrl);
+  const before = (await deadlocks(ts.databaseUrl, false))!;
   const workflow = await ts.client.createWorkflow({ name: 'contention' });
   for (let s = 0; s < STEPS; s++) {
     const step = await ts.client.createStep({ workflow_id: workflow.id, name: `step-${s}` });
@@ -60,6 +69,6 @@ test(`${WORKERS} workers × ${SLOTS} slots over ${STEPS * TASKS_PER_STEP} tasks:
   // A backend reports its deadlocks to the statistics when it ends: close every connection first.
   await ts.close();
   closed = true;
-  const seen = await until('the statistics to settle', async () => deadlocks(ts.databaseUrl).then((d) => ({ d })), 10_000);
+  const seen = await until('every connection of the server to end', async () => deadlocks(ts.databaseUrl, true).then((d) => d !== undefined && { d }), 30_000);
   assert.equal(seen.d - before, 0, 'deadlocks detected by PostgreSQL in this database');
 });

@@ -2,7 +2,9 @@
 -- counters' trigger took 0.8-1.5 ms (rows turned into jsonb, aggregated, unpacked three
 -- times) and the wake-up trigger 0.3 ms of its own, against 0.2 ms for the UPDATE itself.
 -- Now one trigger per statement kind joins the transition tables once and inserts the
--- count deltas straight from them; what it counts and whom it wakes are unchanged.
+-- count deltas straight from them; what it counts and whom it wakes are unchanged. They
+-- replace the trigger bodies of 0002, 0008 and 0009 (work_notify itself stays, from 0009),
+-- and are now where `tag:` tokens of labq_work come from.
 DROP TRIGGER tasks_count_insert ON tasks;
 DROP TRIGGER tasks_count_update ON tasks;
 DROP TRIGGER tasks_work_insert ON tasks;

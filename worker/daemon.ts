@@ -267,11 +267,15 @@ export class WorkerDaemon {
     void this.spool.drop(executionId).catch(() => undefined);
   }
 
-  /** Executions that take a place in the worker's capacity: those whose result is not in the spool yet. */
-  private unfinished(): number {
-    let n = 0;
-    for (const execution of this.executions.values()) if (!execution.ended) n++;
-    return n;
+  /**
+   * How many more tasks it takes: its capacity less the executions that take a place in it,
+   * those whose result is not in the spool yet.
+   */
+  private want(): number {
+    if (this.settings.paused) return 0;
+    let unfinished = 0;
+    for (const execution of this.executions.values()) if (!execution.ended) unfinished++;
+    return Math.max(0, this.settings.concurrency + this.settings.prefetch - unfinished);
   }
 
   /** Resolves when reports come or a slot frees, or after `ms`. */
@@ -290,11 +294,10 @@ export class WorkerDaemon {
   private async pollLoop(): Promise<void> {
     let failures = 0;
     while (!this.stopping.signal.aborted) {
-      const capacity = this.settings.concurrency + this.settings.prefetch;
-      let want = this.settings.paused ? 0 : Math.max(0, capacity - this.unfinished());
+      let want = this.want();
       if (want === 0 && this.outbox.size === 0 && this.executions.size > 0) {
         await this.news(BUSY_TICK_MS);
-        want = this.settings.paused ? 0 : Math.max(0, capacity - this.unfinished());
+        want = this.want();
       }
       const carried = this.outbox.take(EXCHANGE_REPORT_BYTES);
       // An exchange that carries reports is answered at once. One that does not may park: it

@@ -15,7 +15,7 @@ interface Entry {
 }
 
 /** The spool's report as the API spells it. */
-export function wireReport(r: Report): WireReport {
+function wireReport(r: Report): WireReport {
   switch (r.kind) {
     case 'output': return { kind: 'output', stream: r.stream, seq: r.seq, data: r.data };
     case 'phase': return { kind: 'phase', phase: r.phase };

@@ -1,4 +1,5 @@
-// The worker's outbox: every report the server must receive about an execution (output chunks,
+// The worker's durable queue of reports: every report the server must receive about an
+// execution (output chunks,
 // phase changes, the final result) goes through here, so that a server outage of minutes or a
 // worker restart loses nothing and reorders nothing.
 //

@@ -12,7 +12,7 @@
 // has renewed its leases: a waiting task's lock is never held while waiting for a lease.
 import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
-import { isLive, LIVE_STATUSES } from '../../shared/schemas/execution.js';
+import { isLive, LIVE_STATUSES, type LiveStatus } from '../../shared/schemas/execution.js';
 import { isFinalTask, type TaskStatus } from '../../shared/schemas/task.js';
 import type { ExecutionReports, Report, ReportsReceipt } from '../../shared/schemas/worker.js';
 import type { Db } from '../db/pool.js';
@@ -27,8 +27,8 @@ type Finish = Extract<Report, { kind: 'finish' }>;
 
 export interface RecordedReports {
   receipts: ReportsReceipt[];
-  /** The reported executions that are still live after their reports. */
-  live: number[];
+  /** The reported executions that are still live after their reports, with their status now. */
+  live: Map<number, LiveStatus>;
   /** The reported executions that do not exist. */
   missing: number[];
   /** Tasks that ended for good (succeeded, failed, cancelled): their dependents are the caller's to release. */
@@ -41,7 +41,7 @@ const gone = (executionId: number, why: string): ReportsReceipt =>
 /** One execution's reports turned into events and chunks, or the reason they are refused. */
 async function walk(
   tx: Db, x: LockedExecution, reports: Report[], settings: QueueSettings,
-): Promise<{ events: NewEvent[]; chunks: Chunk[]; ended: TaskStatus | null } | ReportsReceipt> {
+): Promise<{ events: NewEvent[]; chunks: Chunk[]; status: string; ended: TaskStatus | null } | ReportsReceipt> {
   let status = x.status;
   let version = x.version;
   const events: NewEvent[] = [];
@@ -64,7 +64,7 @@ async function walk(
       return gone(x.id, `is ${status}`);
     }
   }
-  return { events, chunks, ended };
+  return { events, chunks, status, ended };
 }
 
 const finishData = (x: LockedExecution, report: Finish, taskStatus: TaskStatus) => ({
@@ -85,7 +85,7 @@ export async function recordReports(
 ): Promise<RecordedReports> {
   const locked = held ?? (await lockExecutions(tx, batches.map((b) => b.execution_id)));
   const receipts: ReportsReceipt[] = [];
-  const live: number[] = [];
+  const live = new Map<number, LiveStatus>();
   const missing: number[] = [];
   // Each execution's events in order; across executions, the n-th events of all of them go
   // together, so the projections apply them in a few set-based runs rather than one by one.
@@ -113,7 +113,7 @@ export async function recordReports(
     applied.events.forEach((event, i) => (waves[i] ??= []).push(event));
     if (applied.chunks.length) chunks.set(x.id, applied.chunks);
     if (applied.ended === null) {
-      if (isLive(x.status)) live.push(x.id);
+      if (isLive(applied.status)) live.set(x.id, applied.status);
     } else {
       finished.push(x.id);
       if (isFinalTask(applied.ended)) endedTasks.push(x.task_id);

@@ -19,7 +19,7 @@ export async function reportExecution(pool: Pool, executionId: number, reports: 
       if (missing.length > 0) throw notFound(`execution ${executionId}`);
       throw new ProblemError(409, 'Execution gone', receipt!.detail!);
     }
-    await renewLeases(tx, live, settings.leaseSeconds);
+    await renewLeases(tx, [...live.keys()], settings.leaseSeconds);
     await releaseDependents(tx, ended, meta);
   });
 }

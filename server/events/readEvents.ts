@@ -52,22 +52,26 @@ export function matchesFilter(event: Pick<StoredEvent, 'stream_type' | 'stream_i
   return true;
 }
 
+/** Events committed by transactions older than any still running: safe to hand out. */
+const READABLE = sql.fragment`xid < pg_snapshot_xmin(pg_current_snapshot())`;
 /**
- * Events after `cursor` (exclusive) that are safe to hand out, oldest first. The ORDER BY
- * names the table's columns: the select list renders xid as text under the same name, and
- * ordering by that text would put xid 1000 before 977.
+ * Log order. It names the table's columns: the select list renders xid as text under the
+ * same name, and ordering by that text would put xid 1000 before 977.
  */
+const LOG_ORDER = sql.fragment`ORDER BY events.xid, events.position`;
+
+/** Events after `cursor` (exclusive) that are safe to hand out, oldest first. */
 export async function readEventsAfter(db: Db, cursor: string | null, filter: EventFilter, limit: number): Promise<StoredEvent[]> {
   const { xid, position } = parseCursor(cursor ?? '0-0');
   const where = [
     sql.fragment`(xid, position) > (${xid}::xid8, ${position})`,
-    sql.fragment`xid < pg_snapshot_xmin(pg_current_snapshot())`,
+    READABLE,
     ...filterSql(filter),
   ];
   const rows = await db.any(sql.unsafe`
     SELECT ${STORED_EVENT_COLUMNS} FROM events
     WHERE ${sql.join(where, sql.fragment` AND `)}
-    ORDER BY events.xid, events.position
+    ${LOG_ORDER}
     LIMIT ${limit}`);
   return rows as unknown as StoredEvent[];
 }
@@ -83,8 +87,8 @@ export async function readEventsAfterEach(db: Db, cursors: string[], limit: numb
     CROSS JOIN LATERAL (
       SELECT ${STORED_EVENT_COLUMNS} FROM events
       WHERE (xid, position) > (split_part(c.cursor, '-', 1)::xid8, split_part(c.cursor, '-', 2)::bigint)
-        AND xid < pg_snapshot_xmin(pg_current_snapshot())
-      ORDER BY events.xid, events.position
+        AND ${READABLE}
+      ${LOG_ORDER}
       LIMIT ${limit}) e
     ORDER BY c.cursor, e.xid::xid8, e.position`);
   const batches = new Map<string, StoredEvent[]>(cursors.map((c) => [c, []]));

@@ -5,13 +5,14 @@
 // The reads go through the fan-out (listen/fanout.ts): clients that are behind read at their
 // own cursor in the same statement until they reach the others.
 import type { Pool } from '../db/pool.js';
-import { KEEP_ALIVE_MS } from '../http/sse.js';
 import { Fanout } from '../listen/fanout.js';
 import { EVENTS_CHANNEL, type ListenHub } from '../listen/hub.js';
 import { HELD_BACK_RETRY_MS, hasHeldBackEvents, readEventsAfterEach } from './readEvents.js';
 import { cursorOf, type StoredEvent } from './types.js';
 
 const BATCH = 500;
+/** How often streams look anyway, in case a wake-up was lost. */
+const SAFETY_MS = 15_000;
 
 /** What one SSE client is handed: events after its cursor, in order, and its cursor after them. */
 export interface EventBatch {
@@ -41,6 +42,6 @@ export function logTailer(pool: Pool, hub: ListenHub, log: (line: string) => voi
       },
     },
     log,
-    KEEP_ALIVE_MS,
+    SAFETY_MS,
   );
 }

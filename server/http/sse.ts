@@ -17,7 +17,7 @@ import type { Context } from 'koa';
 import { KEEP_ALIVE, OPENING } from './sseFormat.js';
 
 /** Quiet time after which a comment is sent, so that proxies and browsers keep the connection. */
-export const KEEP_ALIVE_MS = 15_000;
+const KEEP_ALIVE_MS = 15_000;
 const TICK_MS = 1000;
 
 /** One timer for every open connection of the process, rather than one per connection re-armed at every write. */

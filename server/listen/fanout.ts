@@ -24,15 +24,15 @@ export interface FanoutSource<C, B> {
   concerns(channel: string | null, changed: ReadonlySet<string> | null, cursors: C[]): boolean;
 }
 
-/** wants: to be read for at the next round; reading/busy: a round or its client has it; waiting: caught up. */
-type State = 'wants' | 'reading' | 'busy' | 'waiting';
+/** wants: to be read for at the next round; busy: a round or its client has it; waiting: caught up. */
+type State = 'wants' | 'busy' | 'waiting';
 
 /** Retry after a failed read (the database may be restarting). */
 const RETRY_MS = 1000;
 
 export class Follower<C, B> {
   state: State = 'wants';
-  /** Woken while reading or busy: read again at the end, whatever the batch said. */
+  /** Woken while busy: read again at the end, whatever the batch said. */
   woken = false;
   private batch: B | null = null;
 
@@ -140,7 +140,7 @@ export class Fanout<C, B> {
   private async round(): Promise<void> {
     const wanting = [...this.followers].filter((f) => f.state === 'wants');
     if (!wanting.length || this.stopped) return;
-    for (const follower of wanting) follower.state = 'reading';
+    for (const follower of wanting) follower.state = 'busy';
     const cursors = new Map<string, C>();
     for (const follower of wanting) cursors.set(this.source.key(follower.cursor), follower.cursor);
     let result: FanoutRead<B>;

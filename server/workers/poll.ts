@@ -75,28 +75,25 @@ async function pollRound(
     // poll write nothing (it parks for at most a third of a lease), unless the worker was
     // shown offline meanwhile.
     if (round === 0 || worker.status !== 'online') await touchWorker(tx, worker, meta, request.seq);
+    // Its live executions, read once for the round. Only this worker's own polls (which
+    // this lock serialises) make executions live for it; what may change meanwhile is
+    // re-checked under the locks below (a loss by the reaper, a kill order for the next round).
+    const held = new Set(request.holding);
+    let live = await tx.any(sql.unsafe`
+      SELECT id, status, kill_requested_at, kill_grace_seconds FROM executions
+      WHERE worker_id = ${workerId} AND status = ANY(${sql.array([...LIVE_STATUSES], 'text')}) ORDER BY id`);
     const reports = round === 0 ? request.reports : [];
     let receipts: ReportsReceipt[] = [];
     let ended: number[] = [];
     if (reports.length > 0) {
       // What it reports on and what it may lose are locked in one go, tasks before
       // executions: a second wave of task locks could meet a kill coming the other way.
-      const unheld = (await tx.anyFirst(sql.unsafe`
-        SELECT id FROM executions WHERE worker_id = ${workerId} AND status = ANY(${sql.array([...LIVE_STATUSES], 'text')})
-          AND id <> ALL(${sql.array(request.holding, 'int8')})`)) as number[];
-      const locked = await lockExecutions(tx, [...reports.map((r) => r.execution_id), ...unheld]);
-      ({ receipts, ended } = await recordReports(tx, reports, settings, meta, { workerId, locked }));
+      const locked = await lockExecutions(tx, [...reports.map((r) => r.execution_id), ...live.filter((x) => !held.has(x.id)).map((x) => x.id)]);
+      const recorded = await recordReports(tx, reports, settings, meta, { workerId, locked });
+      ({ receipts, ended } = recorded);
+      const reported = new Set(reports.map((r) => r.execution_id));
+      live = live.flatMap((x) => (!reported.has(x.id) ? [x] : recorded.live.has(x.id) ? [{ ...x, status: recorded.live.get(x.id)! }] : []));
     }
-    const live = await tx.any(sql.unsafe`
-      SELECT id, status, kill_requested_at, kill_grace_seconds FROM executions
-      WHERE worker_id = ${workerId} AND status = ANY(${sql.array([...LIVE_STATUSES], 'text')}) ORDER BY id`);
-    // What it holds that is no longer live for it must be abandoned. What is live for it
-    // that it does not hold: a numbered poll is the worker's current word, so one it never
-    // started (still `assigned`) is an assignment whose answer never reached it (the poll
-    // that carried it was given up on, or the daemon restarted), and is offered again;
-    // anything else it had and no longer has is lost — before any lease is renewed:
-    // losing locks tasks, and every command takes tasks before leases.
-    const held = new Set(request.holding);
     const liveIds = new Set(live.map((x) => x.id));
     const unheld = live.filter((x) => !held.has(x.id));
     const resent = request.seq === undefined ? [] : unheld.filter((x) => x.status === 'assigned').map((x) => x.id);
