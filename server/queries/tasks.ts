@@ -1,6 +1,6 @@
 // Read side of tasks: the filtered, paginated list and one task with its executions.
 import { sql, type FragmentSqlToken } from 'slonik';
-import type { Task } from '../../shared/schemas/task.js';
+import type { Task, TaskFilter } from '../../shared/schemas/task.js';
 import type { Execution } from '../../shared/schemas/execution.js';
 import type { Db } from '../db/pool.js';
 import { EXECUTION_COLUMNS } from './executions.js';
@@ -8,19 +8,12 @@ import { containsPattern, decodeCursor, pageOf } from './pagination.js';
 
 export const TASK_COLUMNS = sql.fragment`
   id, name, command, shell, container, container_options, inputs, resources, output, workflow_id, step_id, tag,
-  priority, depends_on, max_retries, timeouts, env, requirements, key, status, attempts, execution_id,
+  priority, depends_on, max_retries, timeouts, env, requirements, key, status, paused, accept_failure, attempts, execution_id,
   submitted_at, submitted_by, updated_at, version`;
-
-export interface TaskFilter {
-  status?: string[];
-  workflow_id?: number;
-  step_id?: number;
-  tag?: string;
-  q?: string;
-}
 
 export function taskWhere(filter: TaskFilter): FragmentSqlToken[] {
   const where: FragmentSqlToken[] = [];
+  if (filter.ids?.length) where.push(sql.fragment`id = ANY(${sql.array(filter.ids, 'int8')})`);
   if (filter.status?.length) where.push(sql.fragment`status = ANY(${sql.array(filter.status, 'text')})`);
   if (filter.workflow_id !== undefined) where.push(sql.fragment`workflow_id = ${filter.workflow_id}`);
   if (filter.step_id !== undefined) where.push(sql.fragment`step_id = ${filter.step_id}`);
