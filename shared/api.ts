@@ -6,7 +6,7 @@ import { z } from 'zod/v4';
 import { IdParam, PageQuery, page } from './schemas/common.js';
 import { EventPage, EventPageQuery, EventStreamQuery, LogPageQuery } from './schemas/event.js';
 import { Execution } from './schemas/execution.js';
-import { SubmitTasksBody, SubmitTasksResponse, Task, TaskListQuery } from './schemas/task.js';
+import { SubmitTasksBody, SubmitTasksResponse, Task, TaskListItem, TaskListQuery } from './schemas/task.js';
 import {
   KillBody, OutputQuery, PatchWorkerBody, PollBody, PollResponse, RegisterWorkerBody, ReportsBody, Worker,
 } from './schemas/worker.js';
@@ -45,7 +45,7 @@ export const routes = {
   },
   listTasks: {
     method: 'get', path: '/tasks', tag: 'tasks', summary: 'List tasks, filtered and paginated',
-    query: TaskListQuery, response: page(Task),
+    query: TaskListQuery, response: page(TaskListItem),
   },
   getTask: {
     method: 'get', path: '/tasks/:id', tag: 'tasks', summary: 'One task with its executions',

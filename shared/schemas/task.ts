@@ -124,6 +124,22 @@ export const Task = z.object({
 });
 export type Task = z.infer<typeof Task>;
 
+/** A task in a list, with its latest attempt in brief (as sacct shows a job). */
+export const TaskListItem = Task.extend({
+  latest: z.object({
+    execution_id: Id,
+    status: z.string(),
+    worker_id: Id,
+    worker_name: z.string().nullable(),
+    exit_code: z.number().int().nullable(),
+    running_at: Timestamp.nullable(),
+    finished_at: Timestamp.nullable(),
+    /** From its start (or its assignment, if it never ran) to its end, or to now while it runs. */
+    duration_seconds: z.number().nullable(),
+  }).nullable().describe('the latest attempt; null if it never had one'),
+});
+export type TaskListItem = z.infer<typeof TaskListItem>;
+
 export const SubmittedTask = z.object({
   id: Id,
   key: z.string().nullable(),
