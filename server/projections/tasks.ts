@@ -3,6 +3,7 @@
 // task_counts table follows it through triggers (sql/0002_projections.sql), so only
 // this row has to be right for the counts to be right.
 import { sql } from 'slonik';
+import { DEFAULT_BACKOFF, DEFAULT_RETRY_ON } from '../../shared/schemas/task.js';
 import type { Db } from '../db/pool.js';
 import type { StoredEvent } from '../events/types.js';
 import { eventRecords, streamIds, taskIds } from './batch.js';
@@ -23,14 +24,18 @@ export const tasksProjection: Projection = {
         await db.query(sql.unsafe`
           INSERT INTO tasks (id, workflow_id, step_id, name, command, shell, container, container_options, inputs,
                              resources, output, tag, priority, depends_on, max_retries, timeouts, env, requirements,
-                             key, status, attempts, execution_id, submitted_at, submitted_by, updated_at, version)
+                             key, status, attempts, execution_id, submitted_at, submitted_by, updated_at, version,
+                             retry_on, backoff, memory_curve)
           SELECT e.stream_id, (e.data->>'workflow_id')::bigint, (e.data->>'step_id')::bigint, e.data->>'name',
                  e.data->>'command', e.data->>'shell', e.data->>'container', e.data->'container_options',
                  e.data->'inputs', e.data->'resources', e.data->>'output', e.data->>'tag',
                  (e.data->>'priority')::int,
                  ARRAY(SELECT jsonb_array_elements_text(e.data->'depends_on'))::bigint[],
                  (e.data->>'max_retries')::int, e.data->'timeouts', e.data->'env', e.data->'requirements',
-                 e.data->>'key', e.data->>'status', 0, NULL, e.created_at, e.meta->>'actor', e.created_at, e.version
+                 e.data->>'key', e.data->>'status', 0, NULL, e.created_at, e.meta->>'actor', e.created_at, e.version,
+                 coalesce(e.data->'retry_on', ${sql.jsonb(DEFAULT_RETRY_ON)}), coalesce(e.data->'backoff', ${sql.jsonb(DEFAULT_BACKOFF)}),
+                 CASE WHEN jsonb_typeof(e.data->'memory_curve') = 'array'
+                      THEN ARRAY(SELECT jsonb_array_elements_text(e.data->'memory_curve'))::int[] END
           FROM ${eventRecords(events)}`);
         return;
       case 'task.released':
@@ -43,7 +48,7 @@ export const tasksProjection: Projection = {
       case 'execution.assigned':
         await db.query(sql.unsafe`
           UPDATE tasks t SET status = 'assigned', attempts = (e.data->>'attempt')::int, execution_id = e.stream_id,
-                             updated_at = e.created_at
+                             retry_at = NULL, updated_at = e.created_at
           FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint AND t.id = ANY(${taskIds(events)})`);
         return;
       case 'execution.phase':
@@ -53,8 +58,12 @@ export const tasksProjection: Projection = {
         return;
       case 'execution.finished':
       case 'execution.lost':
+        // A task back to pending may wait (retry_at) and, after `oom`, need more memory.
         await db.query(sql.unsafe`
-          UPDATE tasks t SET status = e.data->>'task_status', updated_at = e.created_at
+          UPDATE tasks t SET status = e.data->>'task_status', updated_at = e.created_at,
+            retry_at = (e.data->>'retry_at')::timestamptz,
+            requirements = CASE WHEN jsonb_typeof(e.data->'memory_mb') = 'number'
+                                THEN jsonb_set(t.requirements, '{memory_mb}', e.data->'memory_mb') ELSE t.requirements END
           FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint AND t.id = ANY(${taskIds(events)})`);
         return;
     }
