@@ -15,6 +15,9 @@ export const TaskSubmittedData = Task.pick({
   name: true, command: true, shell: true, container: true, container_options: true, inputs: true, resources: true,
   output: true, workflow_id: true, step_id: true, tag: true, priority: true, depends_on: true, max_retries: true,
   timeouts: true, env: true, requirements: true, key: true, status: true,
+}).extend({
+  // Absent from tasks not made by a sweep, and from every event written before sweeps existed.
+  parameters: z.record(z.string(), z.string()).optional(),
 });
 export type TaskSubmittedData = z.infer<typeof TaskSubmittedData>;
 

@@ -10,6 +10,7 @@ import type { ServerContext } from './context.js';
 import { openApiDocument } from './openapi.js';
 import { limitUrl } from './requestLimits.js';
 import { eventRoutes } from './routes/events.js';
+import { sweepRoutes } from './routes/sweeps.js';
 import { taskRoutes } from './routes/tasks.js';
 import { workflowRoutes } from './routes/workflows.js';
 import { workerRoutes } from './routes/workers.js';
@@ -87,6 +88,7 @@ export function createApp(context: ServerContext): Koa {
 
   const router = new Router({ prefix: API_PREFIX });
   taskRoutes(router, context);
+  sweepRoutes(router, context);
   workflowRoutes(router, context);
   eventRoutes(router, context);
   workerRoutes(router, context);

@@ -23,14 +23,16 @@ export const tasksProjection: Projection = {
         await db.query(sql.unsafe`
           INSERT INTO tasks (id, workflow_id, step_id, name, command, shell, container, container_options, inputs,
                              resources, output, tag, priority, depends_on, max_retries, timeouts, env, requirements,
-                             key, status, attempts, execution_id, submitted_at, submitted_by, updated_at, version)
+                             key, status, attempts, execution_id, submitted_at, submitted_by, updated_at, version,
+                             parameters)
           SELECT e.stream_id, (e.data->>'workflow_id')::bigint, (e.data->>'step_id')::bigint, e.data->>'name',
                  e.data->>'command', e.data->>'shell', e.data->>'container', e.data->'container_options',
                  e.data->'inputs', e.data->'resources', e.data->>'output', e.data->>'tag',
                  (e.data->>'priority')::int,
                  ARRAY(SELECT jsonb_array_elements_text(e.data->'depends_on'))::bigint[],
                  (e.data->>'max_retries')::int, e.data->'timeouts', e.data->'env', e.data->'requirements',
-                 e.data->>'key', e.data->>'status', 0, NULL, e.created_at, e.meta->>'actor', e.created_at, e.version
+                 e.data->>'key', e.data->>'status', 0, NULL, e.created_at, e.meta->>'actor', e.created_at, e.version,
+                 e.data->'parameters'
           FROM ${eventRecords(events)}`);
         return;
       case 'task.released':

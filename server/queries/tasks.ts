@@ -9,7 +9,7 @@ import { containsPattern, decodeCursor, pageOf } from './pagination.js';
 export const TASK_COLUMNS = sql.fragment`
   id, name, command, shell, container, container_options, inputs, resources, output, workflow_id, step_id, tag,
   priority, depends_on, max_retries, timeouts, env, requirements, key, status, attempts, execution_id,
-  submitted_at, submitted_by, updated_at, version`;
+  submitted_at, submitted_by, updated_at, version, parameters`;
 
 export interface TaskFilter {
   status?: string[];

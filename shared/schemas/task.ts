@@ -18,11 +18,11 @@ export const isFinalTask = (status: string): boolean => (FINAL_TASK_STATUSES as 
 
 export const MAX_TASKS_PER_REQUEST = 10_000;
 
-const Uri = z.string().max(4096).superRefine((s, ctx) => {
+export const Uri = z.string().max(4096).superRefine((s, ctx) => {
   const r = parseUri(s);
   if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error });
 });
-const ResourceUri = z.string().max(4096).superRefine((s, ctx) => {
+export const ResourceUri = z.string().max(4096).superRefine((s, ctx) => {
   const r = parseResource(s);
   if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error });
 });
@@ -30,6 +30,11 @@ const ResourceUri = z.string().max(4096).superRefine((s, ctx) => {
 export const Tag = z
   .string()
   .regex(/^(\*|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$/, 'a tag is `*` or letters, digits, `_`, `.`, `-` (at most 64)');
+
+export const ContainerImage = z
+  .string()
+  .regex(/^[a-z0-9][a-zA-Z0-9._\/:@-]{0,511}$/, 'a Docker image reference, e.g. biocontainers/bwa:0.7.17');
+export const EnvValue = z.string().max(64 * 1024);
 
 const Seconds = z.number().int().positive().max(30 * 24 * 3600);
 
@@ -46,7 +51,7 @@ export const Requirements = z.strictObject({
   capabilities: z.array(z.string().regex(/^[a-z0-9_.-]{1,64}$/)).max(32).optional(),
 });
 
-const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'an environment variable name');
+export const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'an environment variable name');
 
 export const TaskInput = z.strictObject({
   name: z.string().min(1).max(200).optional(),
@@ -55,11 +60,7 @@ export const TaskInput = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_.\/-]{1,200}$/, 'a program name or path, e.g. sh, bash, python3')
     .default('sh'),
-  container: z
-    .string()
-    .regex(/^[a-z0-9][a-zA-Z0-9._\/:@-]{0,511}$/, 'a Docker image reference, e.g. biocontainers/bwa:0.7.17')
-    .nullable()
-    .optional(),
+  container: ContainerImage.nullable().optional(),
   container_options: z.array(z.string().min(1).max(1000)).max(100).default([]),
   inputs: z.array(Uri).max(10_000).default([]),
   resources: z.array(ResourceUri).max(1000).default([]),
@@ -75,7 +76,7 @@ export const TaskInput = z.strictObject({
     .refine((ids) => new Set(ids).size === ids.length, 'task ids must not repeat'),
   max_retries: z.number().int().min(0).max(100).default(0),
   timeouts: Timeouts.default({}),
-  env: z.record(EnvName, z.string().max(64 * 1024)).default({}),
+  env: z.record(EnvName, EnvValue).default({}),
   requirements: Requirements.default({}),
   key: z.string().min(1).max(200).optional(),
   held: z.boolean().default(false).describe('submit in `held` state: not run until released'),
@@ -108,6 +109,10 @@ export const Task = z.object({
   env: z.record(z.string(), z.string()),
   requirements: Requirements,
   key: z.string().nullable(),
+  parameters: z
+    .record(z.string(), z.string())
+    .nullable()
+    .describe("the task's parameters when a sweep made it (each also in its env), else null"),
   status: TaskStatus,
   attempts: z.number().int(),
   execution_id: Id.nullable(),

@@ -1,0 +1,51 @@
+// Command: submit a parameter sweep (up to 100,000 tasks) in one transaction. The grid is
+// expanded a slice at a time (shared/sweep.ts) and each slice goes through the same steps
+// as a bulk submit (submitInTransaction: set-based look-up of existing keys, one INSERT of
+// events per 1,000), so the server holds one slice's tasks, never the whole sweep's. Each
+// task's key is a hash of its parameters: a sweep submitted again finds its tasks and
+// creates only those it lacks.
+import type { EventMeta } from '../../shared/events.js';
+import type { SweepResponse } from '../../shared/schemas/sweep.js';
+import type { CompiledSweep, SweepTask } from '../../shared/sweep.js';
+import type { Db, Pool } from '../db/pool.js';
+import { invalid, type FieldError } from '../errors.js';
+import { retryOnKeyRace, submitInTransaction, type NewTask } from './submitTasks.js';
+
+/**
+ * Tasks per slice. Measured on a 100,000-task sweep (docs/performance.md): larger slices
+ * save little time and cost resident memory.
+ */
+export const SWEEP_SLICE = 5000;
+/** A sweep refused for its replaced fields names at most this many. */
+const MAX_ERRORS = 20;
+
+/** Expands tasks [from, to); throws a 400 naming the fields when a replaced value is invalid. */
+function expand(sweep: CompiledSweep, from: number, to: number): NewTask[] {
+  const tasks: NewTask[] = [];
+  const errors: FieldError[] = [];
+  for (let i = from; i < to && errors.length < MAX_ERRORS; i++) {
+    const task: SweepTask | FieldError[] = sweep.task(i);
+    if (Array.isArray(task)) errors.push(...task);
+    else tasks.push({ ...task.definition, parameters: task.parameters });
+  }
+  if (errors.length) throw invalid(errors.slice(0, MAX_ERRORS));
+  return tasks;
+}
+
+/** Submits the sweep in the caller's transaction (a schedule submits it along with its own events). */
+export async function submitSweepInTransaction(tx: Db, sweep: CompiledSweep, meta: EventMeta): Promise<SweepResponse> {
+  const ids: number[] = [];
+  let created = 0;
+  for (let from = 0; from < sweep.size; from += SWEEP_SLICE) {
+    const slice = expand(sweep, from, Math.min(sweep.size, from + SWEEP_SLICE));
+    for (const task of await submitInTransaction(tx, slice, () => 'template.', meta)) {
+      ids.push(task.id);
+      if (task.created) created++;
+    }
+  }
+  return { total: sweep.size, created, existing: sweep.size - created, ids };
+}
+
+export async function submitSweep(pool: Pool, sweep: CompiledSweep, meta: EventMeta): Promise<SweepResponse> {
+  return retryOnKeyRace(() => pool.transaction((tx) => submitSweepInTransaction(tx, sweep, meta)));
+}
