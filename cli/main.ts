@@ -8,6 +8,7 @@ import { port } from './format.js';
 import { adminCommands } from './admin.js';
 import { serve } from './serve.js';
 import { onStopSignal } from './signals.js';
+import { sweepCommands } from './sweeps.js';
 import { taskCommands } from './tasks.js';
 import { workerCommands } from './worker.js';
 import { workflowCommands } from './workflows.js';
@@ -57,6 +58,7 @@ serverCommand('up', 'run labq on this machine: server, a local worker, embedded 
 serverCommand('server', 'run a labq server (several may share one DATABASE_URL)', false);
 
 taskCommands(program, flags);
+sweepCommands(program, flags);
 workflowCommands(program, flags);
 workerCommands(program, flags);
 
