@@ -86,9 +86,9 @@ test('keys: a hash of the parameters, after the template key or a hash of the te
   assert.equal(again[0]!.definition.key, keyed[1]!.definition.key, 'same key and parameters (2 and "2" alike): same task, whatever the template says');
 
   const product = tasks({ template: { command: 'echo {a}{b}' }, parameters: { a: [1, 2], b: [3] } });
-  const reordered = tasks({ template: { command: 'echo {a}{b}', shell: 'sh' }, parameters: { b: [3], a: [2] } });
+  const reordered = tasks({ template: { command: 'echo {a}{b}', shell: 'sh', output: null }, parameters: { b: [3], a: [2] } });
   assert.match(product[1]!.definition.key!, /^sweep-[0-9a-f]{24}:[0-9a-f]{24}$/);
-  assert.equal(reordered[0]!.definition.key, product[1]!.definition.key, 'parameter order and defaults spelled out change nothing');
+  assert.equal(reordered[0]!.definition.key, product[1]!.definition.key, 'parameter order, defaults and nulls spelled out change nothing');
   const other = tasks({ template: { command: 'echo {a} {b}' }, parameters: { a: [2], b: [3] } });
   assert.notEqual(other[0]!.definition.key, product[1]!.definition.key, 'another template is another sweep');
 });
@@ -142,4 +142,11 @@ test('the body schema refuses bad parameter names, empty lists and other values'
   for (const path of ['parameters.1bad', 'parameters.OUTPUT', 'parameters.empty', 'parameters.obj.0']) assert.ok(paths.includes(path), `${path} in ${paths}`);
   assert.ok(!Sweep.safeParse({ template: { command: 'x' }, parameters: {} }).success);
   assert.ok(!Sweep.safeParse({ template: { command: 'x', key: 'k'.repeat(151) }, parameters: { a: [1] } }).success);
+});
+
+test('a refusal names at most 20 problems', () => {
+  const { errors } = refusal({ template: { command: 'x' }, parameters: { a: Array.from({ length: 1000 }, () => 'same') } });
+  assert.equal(errors.length, 20);
+  const zipped = refusal({ template: { command: 'x' }, parameters: { a: Array(500).fill(1), b: Array(500).fill(2) }, mode: 'zip' });
+  assert.equal(zipped.errors.length, 20);
 });

@@ -4,8 +4,8 @@
 // expanding it; task(i) then builds the i-th task on demand, so a caller can hold a slice
 // of a 100,000-task sweep at a time rather than all of it.
 //
-// Placeholders: `{name}` in the fields of PLACEHOLDER_FIELDS is replaced by the value of
-// parameter `name`; `{{` and `}}` are literal braces; `${name}` is left to the shell (the
+// Placeholders: `{name}` in the template's name, command, container, inputs, resources,
+// output and env values is replaced by the value of parameter `name`; `{{` and `}}` are literal braces; `${name}` is left to the shell (the
 // parameter is in the task's environment too, so it expands to the same value); any other
 // brace is literal, so `{print $1}` or `{1..3}` need no escaping. An unknown `{name}` is
 // an error that names the field.
@@ -48,6 +48,9 @@ interface Slot {
   schema: z.ZodType;
 }
 
+/** A refusal names at most this many problems: a list of 100,000 equal values is one mistake, not 99,999. */
+export const MAX_PROBLEMS = 20;
+
 const TOKEN = /\{\{|\}\}|(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 const HASH_HEX = 24;
 
@@ -84,11 +87,13 @@ function check(schema: z.ZodType, value: string, field: string, context: string)
   return result.success ? null : { field, message: result.error.issues[0]!.message + context };
 }
 
+const byName = ([a]: readonly [string, unknown], [b]: readonly [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
+
 /** JSON with the keys of every object sorted, so equal values give equal text. */
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (value && typeof value === 'object') {
-    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(byName);
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);
@@ -97,19 +102,21 @@ function canonical(value: unknown): string {
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex').slice(0, HASH_HEX);
 
 /** A template's defaults, to leave out of its hash: a field whose default appears later does not change old sweeps' keys. */
-const DEFAULTS = TaskInput.parse({ command: '-' }) as Record<string, unknown>;
+const DEFAULTS: Record<string, unknown> = Object.fromEntries(
+  Object.entries(TaskInput.parse({ command: '-' })).filter(([field]) => field !== 'command'),
+);
 
-/** The key prefix of a template without a key: a hash of what it says, defaults and key left out. */
-export function templateHash(template: SweepBody['template']): string {
+/** The key prefix of a template without a key: a hash of what it says; its key, nulls and defaults left out. */
+function templateHash(template: SweepBody['template']): string {
   const own = Object.fromEntries(
-    Object.entries(template).filter(([k, v]) => k !== 'key' && !(k in DEFAULTS && canonical(v) === canonical(DEFAULTS[k]))),
+    Object.entries(template).filter(([k, v]) => k !== 'key' && v !== null && !(k in DEFAULTS && canonical(v) === canonical(DEFAULTS[k]))),
   );
   return sha256(canonical(own));
 }
 
 /** A task's key: the template's key (or its hash) and a hash of the parameters, names sorted. */
 function taskKey(prefix: string, names: string[], values: string[]): string {
-  const pairs = names.map((n, i) => [n, values[i]!] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const pairs = names.map((n, i) => [n, values[i]!] as const).sort(byName);
   return `${prefix}:${sha256(JSON.stringify(pairs))}`;
 }
 
@@ -152,10 +159,10 @@ function repeats(lists: string[][], mode: SweepBody['mode'], names: string[], si
         else errors.push({ field: `parameters.${names[p]}[${i}]`, message: `repeats parameters.${names[p]}[${seen}] (${JSON.stringify(value)})` });
       });
     });
-    return errors;
+    return errors.slice(0, MAX_PROBLEMS);
   }
   const first = new Map<string, number>();
-  for (let i = 0; i < size; i++) {
+  for (let i = 0; i < size && errors.length < MAX_PROBLEMS; i++) {
     const combination = JSON.stringify(lists.map((l) => l[i]));
     const seen = first.get(combination);
     if (seen === undefined) first.set(combination, i);

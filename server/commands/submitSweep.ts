@@ -6,7 +6,7 @@
 // creates only those it lacks.
 import type { EventMeta } from '../../shared/events.js';
 import type { SweepResponse } from '../../shared/schemas/sweep.js';
-import type { CompiledSweep, SweepTask } from '../../shared/sweep.js';
+import { MAX_PROBLEMS, type CompiledSweep, type SweepTask } from '../../shared/sweep.js';
 import type { Db, Pool } from '../db/pool.js';
 import { invalid, type FieldError } from '../errors.js';
 import { retryOnKeyRace, submitInTransaction, type NewTask } from './submitTasks.js';
@@ -17,19 +17,17 @@ import { retryOnKeyRace, submitInTransaction, type NewTask } from './submitTasks
  * about the same time.
  */
 export const SWEEP_SLICE = 1000;
-/** A sweep refused for its replaced fields names at most this many. */
-const MAX_ERRORS = 20;
 
 /** Expands tasks [from, to); throws a 400 naming the fields when a replaced value is invalid. */
 function expand(sweep: CompiledSweep, from: number, to: number): NewTask[] {
   const tasks: NewTask[] = [];
   const errors: FieldError[] = [];
-  for (let i = from; i < to && errors.length < MAX_ERRORS; i++) {
+  for (let i = from; i < to && errors.length < MAX_PROBLEMS; i++) {
     const task: SweepTask | FieldError[] = sweep.task(i);
     if (Array.isArray(task)) errors.push(...task);
     else tasks.push({ ...task.definition, parameters: task.parameters });
   }
-  if (errors.length) throw invalid(errors.slice(0, MAX_ERRORS));
+  if (errors.length) throw invalid(errors.slice(0, MAX_PROBLEMS));
   return tasks;
 }
 

@@ -8,22 +8,19 @@ import { EnvName, TaskInput } from './task.js';
 
 /** A sweep may make at most this many tasks; more is refused (413) before any is expanded. */
 export const MAX_SWEEP_TASKS = 100_000;
-export const MAX_SWEEP_PARAMETERS = 32;
+const MAX_SWEEP_PARAMETERS = 32;
 /** How long a template's key may be: the sweep appends `:` and a hash of the parameters. */
-export const MAX_SWEEP_KEY = 150;
+const MAX_SWEEP_KEY = 150;
 
 /** Names the worker sets itself in every task's environment (worker/runners/types.ts, labqEnv): a parameter may not take them. */
 export const RESERVED_ENV_NAMES = ['INPUT', 'OUTPUT', 'TEMP', 'RESOURCE', 'CPU'] as const;
 
-/** The fields of the template in which `{name}` placeholders are replaced (env: its values). */
-export const PLACEHOLDER_FIELDS = ['name', 'command', 'container', 'inputs', 'resources', 'output', 'env'] as const;
-
 const Text = z.string().max(4096);
 
 /**
- * A task as POST /tasks takes it, in which the fields of PLACEHOLDER_FIELDS may hold
- * `{name}` placeholders: those whose values have a format (URIs, the image) are checked
- * once the placeholders are replaced, task by task.
+ * A task as POST /tasks takes it, in which name, command, container, inputs, resources,
+ * output and the values of env may hold `{name}` placeholders: those whose values have a
+ * format (URIs, the image) are checked once the placeholders are replaced, task by task.
  */
 export const SweepTemplate = TaskInput.extend({
   container: z.string().min(1).max(512).nullable().optional(),
@@ -38,9 +35,9 @@ export const SweepTemplate = TaskInput.extend({
     .describe("the sweep's name for idempotency: each task's key is `<key>:<hash of its parameters>`"),
 });
 
-export const ParameterValue = z.union([z.string().max(4096), z.number().finite()]);
+const ParameterValue = z.union([z.string().max(4096), z.number().finite()]);
 
-export const SweepMode = z.enum(['product', 'zip']);
+const SweepMode = z.enum(['product', 'zip']);
 
 export const Sweep = z.strictObject({
   template: SweepTemplate,
