@@ -30,7 +30,8 @@ const SCALE_TASKS = env('LABQ_BENCH_SCALE_TASKS', 1_000_000);
 const SCALE_TIMEOUT_S = env('LABQ_BENCH_SCALE_TIMEOUT', 420);
 const FOLLOWERS = env('LABQ_BENCH_FOLLOWERS', 1000);
 const FOLLOW_EXECUTIONS = env('LABQ_BENCH_FOLLOW_EXECUTIONS', 100);
-const PARTS = new Set((process.env.LABQ_BENCH_PARTS ?? 'compare,capacity,scale,follow').split(','));
+const SWEEP_TASKS = env('LABQ_BENCH_SWEEP_TASKS', 100_000);
+const PARTS = new Set((process.env.LABQ_BENCH_PARTS ?? 'compare,capacity,scale,follow,sweep').split(','));
 const quietLogger = new Logger(() => () => undefined);
 
 const line = (s: string) => process.stdout.write(s + '\n');
@@ -268,6 +269,7 @@ async function main(): Promise<void> {
     if (PARTS.has('capacity')) await (await import('./capacity.js')).capacity({ ...helpers, CAPACITY_WORKERS, CAPACITY_SECONDS, CAPACITY_TASKS });
     if (PARTS.has('scale')) await (await import('./scale.js')).scale({ ...helpers, SCALE_TASKS, SCALE_TIMEOUT_S, schemaBytes });
     if (PARTS.has('follow')) await (await import('./follow.js')).follow({ ...helpers, FOLLOWERS, FOLLOW_EXECUTIONS });
+    if (PARTS.has('sweep')) await (await import('./sweep.js')).sweep({ ...helpers, SWEEP_TASKS });
   } finally {
     await cluster.stop();
     await removeTempDirs();

@@ -261,7 +261,7 @@ describe('labq up, the CLI against it, restart and rebuild', () => {
 
     const table = await labq(dataDir, ['task', 'list', '-s', String(stepId)]);
     assert.equal(table.code, 0, table.stderr);
-    assert.match(table.stdout, /^ID\s+STATUS\s+NAME\s+TAG\s+PRIORITY\s+COMMAND/m);
+    assert.match(table.stdout, /^ID\s+STATUS\s+ATTEMPTS\s+EXIT\s+ELAPSED\s+WORKER\s+TAG\s+NAME\s+COMMAND/m);
     assert.match(table.stdout, /echo hello/);
     assert.doesNotMatch(table.stdout, /echo two/, 'task two is in the workflow but not the step');
   });
@@ -369,7 +369,8 @@ describe('labq up, the CLI against it, restart and rebuild', () => {
     assert.deepEqual(await labqJson(dataDir, ['workflow', 'show', String(workflowId), '--json']), workflowBefore);
     for (const id of [echoId, ...fileIds]) {
       const task = await labqJson(dataDir, ['task', 'show', String(id)]);
-      assert.deepEqual({ ...task, executions: undefined }, { ...listBefore.items.find((t: any) => t.id === id), executions: undefined });
+      const { latest: _, ...listed } = listBefore.items.find((t: any) => t.id === id);
+      assert.deepEqual({ ...task, executions: undefined }, { ...listed, executions: undefined });
     }
     const stopped = await interrupt(up);
     assert.equal(stopped.code, 0);

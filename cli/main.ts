@@ -9,6 +9,7 @@ import { adminCommands } from './admin.js';
 import { serve } from './serve.js';
 import { onStopSignal } from './signals.js';
 import { steeringCommands } from './steering.js';
+import { sweepCommands } from './sweeps.js';
 import { taskCommands } from './tasks.js';
 import { workerCommands } from './worker.js';
 import { workflowCommands } from './workflows.js';
@@ -58,6 +59,7 @@ serverCommand('up', 'run labq on this machine: server, a local worker, embedded 
 serverCommand('server', 'run a labq server (several may share one DATABASE_URL)', false);
 
 const task = taskCommands(program, flags);
+sweepCommands(program, flags);
 workflowCommands(program, flags);
 steeringCommands(program, task, flags);
 workerCommands(program, flags);

@@ -6,10 +6,9 @@ import { PAUSE_SIGNALS, type BulkResult, type PauseResult } from '../shared/sche
 import { TASK_STATUSES, UNFINISHED_TASK_STATUSES, type TaskFilterBody } from '../shared/schemas/task.js';
 import { clientFrom, type ClientFlags } from './context.js';
 import { int, list, print, table } from './format.js';
+import { collect } from './tasks.js';
 
 type Flags = () => ClientFlags & { json?: boolean };
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /** The filter flags every bulk task command takes, besides ids as arguments. */
 function withFilter(command: Command): Command {

@@ -8,15 +8,36 @@ import { isFinalTask, TASK_STATUSES, type TaskInput, type TaskStatus } from '../
 import { clientFrom, type ClientFlags } from './context.js';
 import { elapsed, int, print, table } from './format.js';
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
+export const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-async function readStdin(): Promise<string> {
+export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function taskFromFlags(command: string[], o: Record<string, any>): TaskInput {
+/** The options of a task's fields, shared by `task submit` and `sweep submit`. */
+export function taskOptions(command: Command): Command {
+  return command
+    .option('-n, --name <name>')
+    .option('--shell <shell>', 'sh (default), bash, python3, …')
+    .option('-i, --image <image>', 'Docker image; absent: bare shell')
+    .option('--container-option <option>', 'repeatable, e.g. --container-option=--memory=8g', collect)
+    .option('--input <uri>', 'repeatable', collect)
+    .option('--resource <uri>', 'repeatable', collect)
+    .option('-o, --output <uri>')
+    .option('-w, --workflow <id>', 'workflow id', int)
+    .option('-s, --step <id>', 'step id', int)
+    .option('-t, --tag <tag>')
+    .option('-p, --priority <n>', 'higher runs first', int)
+    .option('-d, --depends-on <id>', 'repeatable', collect)
+    .option('--max-retries <n>', '', int)
+    .option('-e, --env <NAME=VALUE>', 'repeatable', collect)
+    .option('-k, --key <key>', 'idempotency key within the workflow')
+    .option('--held', 'submit held');
+}
+
+export function taskFromFlags(command: string[], o: Record<string, any>): TaskInput {
   if (command.length === 0) throw new Error('give the command after --, or a file with -f');
   const env = Object.fromEntries(
     (o.env ?? []).map((pair: string) => {
@@ -81,27 +102,13 @@ function end(x: Execution): void {
 export function taskCommands(program: Command, flags: () => ClientFlags & { json?: boolean }): Command {
   const task = program.command('task').description('submit, list and inspect tasks');
 
-  task
-    .command('submit')
-    .description('submit a task from flags (labq task submit [options] -- CMD…) or tasks from a JSON file (-f FILE, - for stdin)')
-    .argument('[command...]', 'the shell command')
-    .option('-f, --file <file>', 'JSON: one task, an array of tasks, or { "tasks": [...] }')
-    .option('-n, --name <name>')
-    .option('--shell <shell>', 'sh (default), bash, python3, …')
-    .option('-i, --image <image>', 'Docker image; absent: bare shell')
-    .option('--container-option <option>', 'repeatable, e.g. --container-option=--memory=8g', collect)
-    .option('--input <uri>', 'repeatable', collect)
-    .option('--resource <uri>', 'repeatable', collect)
-    .option('-o, --output <uri>')
-    .option('-w, --workflow <id>', 'workflow id', int)
-    .option('-s, --step <id>', 'step id', int)
-    .option('-t, --tag <tag>')
-    .option('-p, --priority <n>', 'higher runs first', int)
-    .option('-d, --depends-on <id>', 'repeatable', collect)
-    .option('--max-retries <n>', '', int)
-    .option('-e, --env <NAME=VALUE>', 'repeatable', collect)
-    .option('-k, --key <key>', 'idempotency key within the workflow')
-    .option('--held', 'submit held')
+  taskOptions(
+    task
+      .command('submit')
+      .description('submit a task from flags (labq task submit [options] -- CMD…) or tasks from a JSON file (-f FILE, - for stdin)')
+      .argument('[command...]', 'the shell command')
+      .option('-f, --file <file>', 'JSON: one task, an array of tasks, or { "tasks": [...] }'),
+  )
     .action(async (command: string[], o) => {
       const client = clientFrom(flags());
       let body: unknown;
@@ -131,15 +138,21 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
       const page = await client.listTasks({
         ids: o.ids, status: o.status, workflow_id: o.workflow, step_id: o.step, tag: o.tag, q: o.search, limit: o.limit, cursor: o.cursor,
       } as any);
+      // Tasks made by a sweep show their parameters, as name=value pairs in the order of the names.
+      const swept = page.items.some((t) => t.parameters);
+      const rows = page.items.map((t) => ({
+        ...t,
+        command: t.command.replace(/\s+/g, ' '),
+        parameters: Object.keys(t.parameters ?? {}).sort().map((name) => `${name}=${t.parameters![name]}`).join(' '),
+      }));
       print(page, !!flags().json, () =>
-        table(page.items.map((t) => ({
+        table(rows.map((t) => ({
           ...t,
           status: t.paused && !isFinalTask(t.status) ? `${t.status} (paused)` : t.status,
           exit: t.latest?.exit_code,
           elapsed: t.latest?.duration_seconds === null || t.latest === null ? null : elapsed(t.latest.duration_seconds),
           worker: t.latest?.worker_name,
-          command: t.command.replace(/\s+/g, ' '),
-        })), ['id', 'status', 'attempts', 'exit', 'elapsed', 'worker', 'tag', 'name', 'command']) +
+        })), ['id', 'status', 'attempts', 'exit', 'elapsed', 'worker', 'tag', 'name', ...(swept ? ['parameters'] : []), 'command']) +
           (page.next_cursor ? `\nmore: --cursor ${page.next_cursor}` : ''),
       );
     });

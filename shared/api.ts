@@ -6,6 +6,7 @@ import { z } from 'zod/v4';
 import { IdParam, PageQuery, page } from './schemas/common.js';
 import { EventPage, EventPageQuery, EventStreamQuery, LogPageQuery } from './schemas/event.js';
 import { Execution } from './schemas/execution.js';
+import { Sweep, SweepResponse } from './schemas/sweep.js';
 import { SubmitTasksBody, SubmitTasksResponse, Task, TaskListItem, TaskListQuery } from './schemas/task.js';
 import {
   KillBody, OutputQuery, PatchWorkerBody, PollBody, PollResponse, RegisterWorkerBody, ReportsBody, Worker,
@@ -42,6 +43,11 @@ export const routes = {
     method: 'post', path: '/tasks', tag: 'tasks', status: 201,
     summary: 'Submit one task, or up to 10,000 as { "tasks": [...] }',
     body: SubmitTasksBody, response: SubmitTasksResponse,
+  },
+  submitSweep: {
+    method: 'post', path: '/sweeps', tag: 'tasks', status: 201,
+    summary: 'Submit a parameter sweep: one task template and a grid of parameters, up to 100,000 tasks; 200 when every task existed',
+    body: Sweep, response: SweepResponse,
   },
   listTasks: {
     method: 'get', path: '/tasks', tag: 'tasks', summary: 'List tasks, filtered and paginated',

@@ -120,6 +120,9 @@ export class LabqClient {
   submitTasks(body: RouteBody<'submitTasks'>) {
     return this.call('submitTasks', { body });
   }
+  submitSweep(body: RouteBody<'submitSweep'>) {
+    return this.call('submitSweep', { body });
+  }
   listTasks(query: RouteQuery<'listTasks'> = {}) {
     return this.call('listTasks', { query });
   }

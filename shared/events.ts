@@ -20,7 +20,11 @@ export const TaskSubmittedData = Task.pick({
   timeouts: true, env: true, requirements: true, key: true, status: true,
   // Absent from tasks submitted before retry policies: they read as the defaults.
   retry_on: true, backoff: true, memory_curve: true,
-}).extend({ accept_failure: z.boolean().optional() });
+}).extend({
+  accept_failure: z.boolean().optional(),
+  // Absent from tasks not made by a sweep, and from every event written before sweeps existed.
+  parameters: z.record(z.string(), z.string()).optional(),
+});
 export type TaskSubmittedData = z.infer<typeof TaskSubmittedData>;
 
 export const EVENT_CATALOGUE = {

@@ -1,7 +1,7 @@
 // A rebuild after a randomized workload of more than 5,000 events yields projection rows
 // identical to the ones the commands maintained inline, and the counts agree with the
 // tasks they count. The workload drives the API as users and worker daemons do:
-// workflows, steps and submissions (dependencies, keys, held tasks); workers that
+// workflows, steps, submissions (dependencies, keys, held tasks) and sweeps; workers that
 // register, restart, change settings, claim, report phases, output and results, carry
 // out kill orders and forget executions; kills of tasks in every state. Then the fleet
 // falls silent under a short lease, so the reaper loses what it held and marks every
@@ -228,6 +228,20 @@ function simulation(r: ReturnType<typeof rng>) {
     tasks.push(...result.tasks.filter((t) => t.created).map((t) => t.id));
   }
 
+  /** A small sweep, sometimes a grid that overlaps an earlier one (the same key): only its new tasks are made. */
+  async function sweep() {
+    const step = steps.length && r.chance(0.7) ? r.pick(steps) : null;
+    const result = await ts.client.submitSweep({
+      template: {
+        command: 'run {sample} {k}', step_id: step?.id, tag: r.pick(TAGS), key: `sweep${r.int(0, 3)}`,
+        inputs: ['s3://runs/{sample}.fq'], held: r.chance(0.05),
+      },
+      parameters: { sample: Array.from({ length: r.int(1, 4) }, (_, i) => `S${i}`), k: Array.from({ length: r.int(1, 3) }, (_, i) => 21 + 10 * i) },
+      mode: 'product',
+    });
+    tasks.push(...result.ids.filter((id) => !tasks.includes(id)));
+  }
+
   /** One step of the workload, picked at random. */
   async function step() {
     const roll = r.next();
@@ -238,7 +252,7 @@ function simulation(r: ReturnType<typeof rng>) {
       const workflow = r.pick(workflows);
       steps.push({ id: (await ts.client.createStep({ workflow_id: workflow, name: `s-${steps.length}` })).id, workflow });
     } else if (roll < 0.12 || tasks.length === 0) {
-      await submit();
+      await (r.chance(0.2) ? sweep() : submit());
     } else if (roll < 0.14 || workers.length === 0) {
       await register();
     } else if (roll < 0.15) {
@@ -323,6 +337,7 @@ async function workloadThenRebuild(seed: number) {
 
   const before = await snapshotProjections(ts.databaseUrl);
   assert.ok(before.tasks!.length > 1000 && before.executions!.length > 300 && before.workers!.length > 5, 'a workload of some size');
+  assert.ok(before.tasks!.some((t: any) => t.parameters !== null), 'tasks made by sweeps');
   const replayed = await rebuildProjections(ts.server.pool);
   assert.ok(replayed >= 5000, `replayed ${replayed}`);
   const afterRebuild = await snapshotProjections(ts.databaseUrl);

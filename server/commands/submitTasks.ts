@@ -3,7 +3,8 @@
 // appends all task.submitted events with one INSERT. A key already used in the same
 // workflow returns the existing task instead of a duplicate; two requests racing on one
 // key meet on the tasks_workflow_key unique index and the loser re-runs, finding the
-// winner's task.
+// winner's task. submitSweep (submitSweep.ts) runs the same steps on one slice of a
+// sweep after another, inside its own transaction.
 import { sql } from 'slonik';
 import { UniqueIntegrityConstraintViolationError } from 'slonik';
 import type { EventMeta, TaskSubmittedData } from '../../shared/events.js';
@@ -14,6 +15,8 @@ import { recordEvents } from '../events/recordEvents.js';
 import { dependencyStatus } from './dependencyStatus.js';
 
 type Submitted = SubmitTasksResponse['tasks'][number];
+/** A task to create; a sweep's tasks also carry their parameters. */
+export type NewTask = TaskDefinition & { parameters?: Record<string, string> };
 
 const scopeKey = (workflowId: number | null, key: string) => `${workflowId ?? 0}\u0000${key}`;
 
@@ -78,80 +81,86 @@ function requirementsOf(def: TaskDefinition): Pick<TaskSubmittedData, 'requireme
   return { requirements: { ...rest, memory_mb: memory[0] }, memory_curve: memory.length > 1 ? memory : null };
 }
 
-async function submitOnce(pool: Pool, defs: TaskDefinition[], field: (i: number) => string, meta: EventMeta): Promise<Submitted[]> {
-  return pool.transaction(async (tx) => {
-    const errors: FieldError[] = [];
-    const workflowOf = await resolveWorkflows(tx, defs, field, errors);
-    const deps = await dependencyStatuses(tx, defs, field, errors);
-    if (errors.length) throw invalid(errors);
+/** Identical errors once: the tasks of a sweep share one template, and so its mistakes. */
+const distinct = (errors: FieldError[]) => [...new Map(errors.map((e) => [`${e.field}\u0000${e.message}`, e])).values()];
 
-    const keyed = defs.flatMap((d, i) => (d.key ? [{ w: workflowOf[i] ?? 0, k: d.key }] : []));
-    const existing = new Map<string, { id: number; status: TaskStatus }>();
-    if (keyed.length) {
-      const rows = await tx.any(sql.unsafe`
-        SELECT t.id, t.status, t.workflow_id, t.key FROM tasks t
-        JOIN jsonb_to_recordset(${sql.jsonb(keyed)}) AS q(w bigint, k text)
-          ON coalesce(t.workflow_id, 0) = q.w AND t.key = q.k`);
-      for (const row of rows) existing.set(scopeKey(row.workflow_id, row.key), { id: row.id, status: row.status });
-    }
+/** Creates the tasks (or finds them by key) in the caller's transaction. */
+export async function submitInTransaction(tx: Db, defs: NewTask[], field: (i: number) => string, meta: EventMeta): Promise<Submitted[]> {
+  const errors: FieldError[] = [];
+  const workflowOf = await resolveWorkflows(tx, defs, field, errors);
+  const deps = await dependencyStatuses(tx, defs, field, errors);
+  if (errors.length) throw invalid(distinct(errors));
 
-    const fresh = defs.filter((d, i) => !(d.key && existing.has(scopeKey(workflowOf[i]!, d.key))));
-    const ids = fresh.length
-      ? ((await tx.anyFirst(sql.unsafe`SELECT nextval('task_ids') FROM generate_series(1, ${fresh.length})`)) as number[]).map(Number)
-      : [];
-    let next = 0;
-    const events = [];
-    const result: Submitted[] = [];
-    for (const [i, def] of defs.entries()) {
-      const workflowId = workflowOf[i] ?? null;
-      const known = def.key ? existing.get(scopeKey(workflowId, def.key)) : undefined;
-      if (known) {
-        result.push({ id: known.id, key: def.key ?? null, status: known.status, created: false });
-        continue;
-      }
-      const id = ids[next++]!;
-      const status = initialStatus(def, deps);
-      const data: TaskSubmittedData = {
-        name: def.name ?? null,
-        command: def.command,
-        shell: def.shell,
-        container: def.container ?? null,
-        container_options: def.container_options,
-        inputs: def.inputs,
-        resources: def.resources,
-        output: def.output ?? null,
-        workflow_id: workflowId,
-        step_id: def.step_id ?? null,
-        tag: def.tag,
-        priority: def.priority,
-        depends_on: def.depends_on,
-        max_retries: def.max_retries,
-        retry_on: def.retry_on,
-        backoff: def.backoff,
-        timeouts: def.timeouts,
-        env: def.env,
-        ...requirementsOf(def),
-        key: def.key ?? null,
-        status,
-        ...(def.accept_failure ? { accept_failure: true } : {}),
-      };
-      events.push({ type: 'task.submitted' as const, streamId: id, version: 1, data });
-      result.push({ id, key: def.key ?? null, status, created: true });
-      // A key repeated inside one request names the task created for its first use.
-      if (def.key) existing.set(scopeKey(workflowId, def.key), { id, status });
+  const keyed = defs.flatMap((d, i) => (d.key ? [{ w: workflowOf[i] ?? 0, k: d.key }] : []));
+  const existing = new Map<string, { id: number; status: TaskStatus }>();
+  if (keyed.length) {
+    const rows = await tx.any(sql.unsafe`
+      SELECT t.id, t.status, t.workflow_id, t.key FROM tasks t
+      JOIN jsonb_to_recordset(${sql.jsonb(keyed)}) AS q(w bigint, k text)
+        ON coalesce(t.workflow_id, 0) = q.w AND t.key = q.k`);
+    for (const row of rows) existing.set(scopeKey(row.workflow_id, row.key), { id: row.id, status: row.status });
+  }
+
+  const fresh = defs.filter((d, i) => !(d.key && existing.has(scopeKey(workflowOf[i]!, d.key))));
+  const ids = fresh.length
+    ? ((await tx.anyFirst(sql.unsafe`SELECT nextval('task_ids') FROM generate_series(1, ${fresh.length})`)) as number[]).map(Number)
+    : [];
+  let next = 0;
+  const events = [];
+  const result: Submitted[] = [];
+  for (const [i, def] of defs.entries()) {
+    const workflowId = workflowOf[i] ?? null;
+    const known = def.key ? existing.get(scopeKey(workflowId, def.key)) : undefined;
+    if (known) {
+      result.push({ id: known.id, key: def.key ?? null, status: known.status, created: false });
+      continue;
     }
-    await recordEvents(tx, events, meta);
-    return result;
-  });
+    const id = ids[next++]!;
+    const status = initialStatus(def, deps);
+    const data: TaskSubmittedData = {
+      name: def.name ?? null,
+      command: def.command,
+      shell: def.shell,
+      container: def.container ?? null,
+      container_options: def.container_options,
+      inputs: def.inputs,
+      resources: def.resources,
+      output: def.output ?? null,
+      workflow_id: workflowId,
+      step_id: def.step_id ?? null,
+      tag: def.tag,
+      priority: def.priority,
+      depends_on: def.depends_on,
+      max_retries: def.max_retries,
+      retry_on: def.retry_on,
+      backoff: def.backoff,
+      timeouts: def.timeouts,
+      env: def.env,
+      ...requirementsOf(def),
+      key: def.key ?? null,
+      status,
+      ...(def.accept_failure ? { accept_failure: true } : {}),
+      ...(def.parameters && { parameters: def.parameters }),
+    };
+    events.push({ type: 'task.submitted' as const, streamId: id, version: 1, data });
+    result.push({ id, key: def.key ?? null, status, created: true });
+    // A key repeated inside one request names the task created for its first use.
+    if (def.key) existing.set(scopeKey(workflowId, def.key), { id, status });
+  }
+  await recordEvents(tx, events, meta);
+  return result;
+}
+
+/** Runs a submit again, once, when a concurrent one took one of its keys first: the second run finds that task. */
+export async function retryOnKeyRace<T>(submit: () => Promise<T>): Promise<T> {
+  try {
+    return await submit();
+  } catch (error) {
+    if (error instanceof UniqueIntegrityConstraintViolationError && error.constraint === 'tasks_workflow_key') return submit();
+    throw error;
+  }
 }
 
 export async function submitTasks(pool: Pool, defs: TaskDefinition[], field: (i: number) => string, meta: EventMeta): Promise<Submitted[]> {
-  try {
-    return await submitOnce(pool, defs, field, meta);
-  } catch (error) {
-    if (error instanceof UniqueIntegrityConstraintViolationError && error.constraint === 'tasks_workflow_key') {
-      return submitOnce(pool, defs, field, meta);
-    }
-    throw error;
-  }
+  return retryOnKeyRace(() => pool.transaction((tx) => submitInTransaction(tx, defs, field, meta)));
 }

@@ -11,6 +11,7 @@ import { openApiDocument } from './openapi.js';
 import { limitUrl } from './requestLimits.js';
 import { eventRoutes } from './routes/events.js';
 import { steeringRoutes } from './routes/steering.js';
+import { sweepRoutes } from './routes/sweeps.js';
 import { taskRoutes } from './routes/tasks.js';
 import { workflowRoutes } from './routes/workflows.js';
 import { workerRoutes } from './routes/workers.js';
@@ -89,6 +90,7 @@ export function createApp(context: ServerContext): Koa {
   const router = new Router({ prefix: API_PREFIX });
   steeringRoutes(router, context);
   taskRoutes(router, context);
+  sweepRoutes(router, context);
   workflowRoutes(router, context);
   eventRoutes(router, context);
   workerRoutes(router, context);

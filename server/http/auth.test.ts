@@ -83,6 +83,8 @@ function validBody(name: string): unknown {
   switch (name) {
     case 'submitTasks':
       return { command: 'echo unauthenticated' };
+    case 'submitSweep':
+      return { template: { command: 'echo {n}' }, parameters: { n: [++bodies] } };
     case 'createWorkflow':
       return { name: 'unauthenticated' };
     case 'createStep':

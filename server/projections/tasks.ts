@@ -45,7 +45,7 @@ export const tasksProjection: Projection = {
           INSERT INTO tasks (id, workflow_id, step_id, name, command, shell, container, container_options, inputs,
                              resources, output, tag, priority, depends_on, max_retries, timeouts, env, requirements,
                              key, status, paused, accept_failure, attempts, execution_id, submitted_at, submitted_by,
-                             updated_at, version, retry_on, backoff, memory_curve)
+                             updated_at, version, retry_on, backoff, memory_curve, parameters)
           SELECT e.stream_id, (e.data->>'workflow_id')::bigint, (e.data->>'step_id')::bigint, e.data->>'name',
                  e.data->>'command', e.data->>'shell', e.data->>'container', e.data->'container_options',
                  e.data->'inputs', e.data->'resources', e.data->>'output', e.data->>'tag',
@@ -58,7 +58,8 @@ export const tasksProjection: Projection = {
                  e.version,
                  coalesce(e.data->'retry_on', ${sql.jsonb(DEFAULT_RETRY_ON)}), coalesce(e.data->'backoff', ${sql.jsonb(DEFAULT_BACKOFF)}),
                  CASE WHEN jsonb_typeof(e.data->'memory_curve') = 'array'
-                      THEN ARRAY(SELECT jsonb_array_elements_text(e.data->'memory_curve'))::int[] END
+                      THEN ARRAY(SELECT jsonb_array_elements_text(e.data->'memory_curve'))::int[] END,
+                 e.data->'parameters'
           FROM ${eventRecords(events)}`);
         return;
       case 'task.released':

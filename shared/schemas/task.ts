@@ -21,11 +21,11 @@ export const isFinalTask = (status: string): boolean => (FINAL_TASK_STATUSES as 
 
 export const MAX_TASKS_PER_REQUEST = 10_000;
 
-const Uri = z.string().max(4096).superRefine((s, ctx) => {
+export const Uri = z.string().max(4096).superRefine((s, ctx) => {
   const r = parseUri(s);
   if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error });
 });
-const ResourceUri = z.string().max(4096).superRefine((s, ctx) => {
+export const ResourceUri = z.string().max(4096).superRefine((s, ctx) => {
   const r = parseResource(s);
   if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error });
 });
@@ -33,6 +33,12 @@ const ResourceUri = z.string().max(4096).superRefine((s, ctx) => {
 export const Tag = z
   .string()
   .regex(/^(\*|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$/, 'a tag is `*` or letters, digits, `_`, `.`, `-` (at most 64)');
+
+export const ContainerImage = z
+  .string()
+  .regex(/^[a-z0-9][a-zA-Z0-9._\/:@-]{0,511}$/, 'a Docker image reference, e.g. biocontainers/bwa:0.7.17');
+export const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'an environment variable name');
+export const EnvValue = z.string().max(64 * 1024);
 
 const Seconds = z.number().int().positive().max(30 * 24 * 3600);
 
@@ -83,8 +89,6 @@ export const DEFAULT_BACKOFF: Backoff = { base_seconds: 10, cap_seconds: 600 };
 const RetryOn = z.array(FailureClass).max(FAILURE_CLASSES.length)
   .refine((c) => new Set(c).size === c.length, 'failure classes must not repeat');
 
-const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'an environment variable name');
-
 export const TaskInput = z.strictObject({
   name: z.string().min(1).max(200).optional(),
   command: z.string().min(1, 'must not be empty').max(1024 * 1024),
@@ -92,11 +96,7 @@ export const TaskInput = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_.\/-]{1,200}$/, 'a program name or path, e.g. sh, bash, python3')
     .default('sh'),
-  container: z
-    .string()
-    .regex(/^[a-z0-9][a-zA-Z0-9._\/:@-]{0,511}$/, 'a Docker image reference, e.g. biocontainers/bwa:0.7.17')
-    .nullable()
-    .optional(),
+  container: ContainerImage.nullable().optional(),
   container_options: z.array(z.string().min(1).max(1000)).max(100).default([]),
   inputs: z.array(Uri).max(10_000).default([]),
   resources: z.array(ResourceUri).max(1000).default([]),
@@ -114,7 +114,7 @@ export const TaskInput = z.strictObject({
   retry_on: RetryOn.default(DEFAULT_RETRY_ON).describe('the failure classes that are retried (up to max_retries)'),
   backoff: Backoff.default(DEFAULT_BACKOFF),
   timeouts: Timeouts.default({}),
-  env: z.record(EnvName, z.string().max(64 * 1024)).default({}),
+  env: z.record(EnvName, EnvValue).default({}),
   requirements: RequirementsInput.default({}),
   key: z.string().min(1).max(200).optional(),
   held: z.boolean().default(false).describe('submit in `held` state: not run until released'),
@@ -152,6 +152,10 @@ export const Task = z.object({
   requirements: Requirements,
   memory_curve: z.array(z.number().int()).nullable().describe('the memory curve as submitted; null when memory_mb was one value'),
   key: z.string().nullable(),
+  parameters: z
+    .record(z.string(), z.string())
+    .nullable()
+    .describe("the task's parameters when a sweep made it (each also in its env), else null"),
   status: TaskStatus,
   paused: z.boolean().describe('a pause of its workflow, step, tag or of everything keeps it from being claimed'),
   accept_failure: z.boolean(),
