@@ -130,6 +130,15 @@ export function steeringCommands(program: Command, task: Command, flags: Flags):
       print({ ok: true }, !!flags().json, () => outcome);
     });
 
+  task
+    .command('why')
+    .description('why a task is not running (held, dependencies, paused, backing off, no worker for it, workers busy, queued)')
+    .argument('<id>', 'task id', int)
+    .action(async (id: number) => {
+      const why = await clientFrom(flags()).call('whyTask', { params: { id } });
+      print(why, !!flags().json, () => [`task ${id} is ${why.status}`, ...why.reasons.map((r) => `  ${r.code}: ${r.message}`)].join('\n'));
+    });
+
   for (const kind of ['workflow', 'step'] as const) {
     const group = program.commands.find((c) => c.name() === kind)!;
     const Kind = kind === 'workflow' ? 'Workflow' : 'Step';
@@ -151,6 +160,16 @@ export function steeringCommands(program: Command, task: Command, flags: Flags):
         const result = await clientFrom(flags()).call(`resume${Kind}`, { params: { id } });
         print(result, !!flags().json, () => pauseSummary(`${kind} ${id}`, result));
       });
+    if (kind === 'step') {
+      group
+        .command('why')
+        .description("how many of a step's tasks wait, for each reason")
+        .argument('<id>', 'step id', int)
+        .action(async (id: number) => {
+          const why = await clientFrom(flags()).call('whyStep', { params: { id } });
+          print(why, !!flags().json, () => [`step ${id}: ${why.waiting} task(s) not started`, ...why.reasons.map((r) => `  ${r.count} ${r.code}: ${r.message}`)].join('\n'));
+        });
+    }
     group
       .command('cancel')
       .description(`cancel the unfinished tasks of a ${kind}`)

@@ -84,6 +84,15 @@ directory.`)
       .action((id: number) => setWorker(id, { paused }));
   }
 
+  workers
+    .command('why')
+    .description('why a worker takes no task now')
+    .argument('<id>', 'worker id', int)
+    .action(async (id: number) => {
+      const why = await clientFrom(flags()).call('whyWorker', { params: { id } });
+      print(why, !!flags().json, () => [`worker ${id}`, ...why.reasons.map((r) => `  ${r.code}: ${r.message}`)].join('\n'));
+    });
+
   async function setWorker(id: number, body: PatchWorkerBody) {
     const worker = await clientFrom(flags()).updateWorker(id, body);
     print(worker, !!flags().json, () => `worker ${worker.id}: concurrency ${worker.concurrency}, prefetch ${worker.prefetch}, tags ${worker.tags.join(',')}${worker.paused ? ', paused' : ''}`);

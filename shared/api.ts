@@ -11,6 +11,7 @@ import { SubmitTasksBody, SubmitTasksResponse, Task, TaskListItem, TaskListQuery
 import {
   KillBody, OutputQuery, PatchWorkerBody, PollBody, PollResponse, RegisterWorkerBody, ReportsBody, Worker,
 } from './schemas/worker.js';
+import { StepWhy, TaskWhy, WorkerWhy } from './schemas/why.js';
 import { Step, StepInput, StepListQuery, Workflow, WorkflowInput, WorkflowListQuery } from './schemas/workflow.js';
 import {
   BulkActionBody, BulkCancelBody, BulkResult, CancelBody, EditTaskBody, EditTasksBody, Pause, PauseBody, PauseResult,
@@ -147,6 +148,19 @@ export const routes = {
   listPauses: {
     method: 'get', path: '/pauses', tag: 'steering', summary: 'What is paused now: everything, tags, workflows, steps',
     response: z.object({ items: z.array(Pause) }),
+  },
+  whyTask: {
+    method: 'get', path: '/tasks/:id/why', tag: 'steering',
+    summary: 'Why a task is not running: held, dependencies, paused, backing off, no worker for its tag or requirements, workers busy, queued',
+    params: IdParams, response: TaskWhy,
+  },
+  whyStep: {
+    method: 'get', path: '/steps/:id/why', tag: 'steering', summary: "How many of a step's tasks wait, for each reason",
+    params: IdParams, response: StepWhy,
+  },
+  whyWorker: {
+    method: 'get', path: '/workers/:id/why', tag: 'steering', summary: 'Why a worker takes no task now',
+    params: IdParams, response: WorkerWhy,
   },
   registerWorker: {
     method: 'post', path: '/workers', tag: 'workers', status: 201,

@@ -12,31 +12,17 @@ import type { Task } from '../../shared/schemas/task.js';
 import type { Db } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
 import { TASK_COLUMNS } from '../queries/tasks.js';
+import { fitsSql, type WorkerResources } from '../requirements.js';
 
-export interface ClaimingWorker {
+export interface ClaimingWorker extends WorkerResources {
   id: number;
   name: string;
-  tags: string[];
-  cpus: number;
-  memory_mb: number;
-  gpus: number;
-  docker: boolean;
-  capabilities: string[];
 }
 
 export interface Claimed {
   execution_id: number;
   attempt: number;
   task: Task;
-}
-
-function fits(worker: ClaimingWorker): FragmentSqlToken {
-  return sql.fragment`
-    coalesce((requirements->>'cpus')::numeric, 0) <= ${worker.cpus}
-    AND coalesce((requirements->>'memory_mb')::bigint, 0) <= ${worker.memory_mb}
-    AND coalesce((requirements->>'gpus')::int, 0) <= ${worker.gpus}
-    AND (container IS NULL OR ${worker.docker})
-    AND coalesce(requirements->'capabilities', '[]'::jsonb) <@ ${sql.jsonb(worker.capabilities)}`;
 }
 
 export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, leaseSeconds: number, meta: EventMeta): Promise<Claimed[]> {
@@ -51,7 +37,7 @@ export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, 
     const rows = await tx.any(sql.unsafe`
       SELECT t.*, nextval('execution_ids') AS next_execution_id FROM (
         SELECT ${TASK_COLUMNS} FROM tasks
-        WHERE status = 'pending' AND NOT paused AND ${lane} AND ${fits(worker)} AND (retry_at IS NULL OR retry_at <= now())
+        WHERE status = 'pending' AND NOT paused AND ${lane} AND ${fitsSql(worker)} AND (retry_at IS NULL OR retry_at <= now())
         ORDER BY priority DESC, id
         LIMIT ${count - picked.length}
         FOR UPDATE SKIP LOCKED) t

@@ -57,6 +57,7 @@ export const Requirements = z.strictObject({
   gpus: z.number().int().min(0).max(64).optional(),
   capabilities: z.array(z.string().regex(/^[a-z0-9_.-]{1,64}$/)).max(32).optional(),
 });
+export type Requirements = z.infer<typeof Requirements>;
 
 /** The longest memory curve a task may give. */
 export const MAX_MEMORY_CURVE = 16;

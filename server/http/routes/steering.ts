@@ -1,5 +1,6 @@
 // Routes of steering: hold, release, edit, relaunch and cancel one task or all a filter
-// matches; pause, resume and cancel a workflow, a step, a tag or everything. A one-task
+// matches; pause, resume and cancel a workflow, a step, a tag or everything; why a task,
+// a step's tasks or a worker wait. A one-task
 // route runs the bulk command on that id and turns "not matched" into 404 and "left as
 // it was" into 409 with the reason, so curl gets the status a single resource deserves.
 import type Router from '@koa/router';
@@ -13,6 +14,8 @@ import { releaseTasks } from '../../commands/releaseTasks.js';
 import { resumeScope } from '../../commands/resumeScope.js';
 import { conflict, notFound } from '../../errors.js';
 import { listPauses } from '../../queries/pauses.js';
+import { stepWhy, taskWhy, workerForWhy, workerWhy } from '../../queries/why.js';
+import { getStep } from '../../queries/workflows.js';
 import { bind } from '../bind.js';
 import type { ServerContext } from '../context.js';
 
@@ -45,4 +48,19 @@ export function steeringRoutes(router: Router, { pool }: ServerContext): void {
   bind(router, 'resumeQueue', async ({ body, meta }) => resumeScope(pool, { kind: 'queue', tag: body.tag ?? null }, meta));
 
   bind(router, 'listPauses', async () => ({ items: await listPauses(pool) }));
+
+  bind(router, 'whyTask', async ({ params }) => {
+    const why = await taskWhy(pool, params.id);
+    if (!why) throw notFound(`task ${params.id}`);
+    return why;
+  });
+  bind(router, 'whyStep', async ({ params }) => {
+    if (!(await getStep(pool, params.id))) throw notFound(`step ${params.id}`);
+    return stepWhy(pool, params.id);
+  });
+  bind(router, 'whyWorker', async ({ params }) => {
+    const worker = await workerForWhy(pool, params.id);
+    if (!worker) throw notFound(`worker ${params.id}`);
+    return workerWhy(pool, worker);
+  });
 }

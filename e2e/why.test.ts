@@ -1,0 +1,132 @@
+// "Why is it waiting": every reason a task, a step and a worker give, each produced by a
+// real situation — real worker daemons (bare), a worker registered that has not exchanged
+// yet, pauses, a failure backing off, dependencies that run, fail or are held.
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { TaskWhy } from '../shared/schemas/why.js';
+import { startTestServer, type TestServer } from './support/server.js';
+import { startTestWorker, taskEnded, until } from './support/worker.js';
+import { registerWorker } from './support/workerApi.js';
+
+let ts: TestServer;
+let dir: string;
+const daemons: { stop(): Promise<void> }[] = [];
+
+before(async () => {
+  ts = await startTestServer();
+  dir = await mkdtemp(join(tmpdir(), 'labq-why-'));
+});
+after(async () => {
+  // A daemon stops once what it runs has ended: open the gate of a test that failed early.
+  await writeFile(join(dir, 'gate'), '');
+  for (const d of daemons) await d.stop();
+  await ts.close();
+});
+
+async function daemon(options: Parameters<typeof startTestWorker>[1]) {
+  const d = await startTestWorker(ts, options);
+  daemons.push(d);
+  return d;
+}
+
+const why = (id: number) => ts.client.call('whyTask', { params: { id } });
+const codes = (w: TaskWhy) => w.reasons.map((r) => r.code);
+const submit = async (task: Parameters<typeof ts.client.submitTasks>[0]) => (await ts.client.submitTasks(task)).tasks[0]!.id;
+
+test('a task says why it waits, for each reason, and a step sums them up', async () => {
+  const gate = join(dir, 'gate');
+  const worker = await daemon({ tags: ['why'], concurrency: 1 });
+  const step = await ts.client.createStep({ workflow_id: (await ts.client.createWorkflow({ name: 'why' })).id, name: 'reasons' });
+
+  const running = await submit({ command: `while [ ! -e ${gate} ]; do sleep 0.05; done`, tag: 'why', step_id: step.id });
+  await until('the gate task to run', async () => (await ts.client.getTask(running)).status === 'running');
+  assert.deepEqual(codes(await why(running)), ['running']);
+  assert.match((await why(running)).reasons[0]!.message, new RegExp(`on worker ${worker.name}`));
+
+  const busy = await submit({ command: 'true', tag: 'why', step_id: step.id });
+  const waiting = await submit({ command: 'true', tag: 'why', step_id: step.id, depends_on: [running] });
+  const held = await submit({ command: 'true', tag: 'why', step_id: step.id, held: true });
+  const failing = await submit({ command: 'exit 4', tag: 'why' });
+  const blocked = await submit({ command: 'true', tag: 'why', depends_on: [failing] });
+  const noTag = await submit({ command: 'true', tag: 'nobody-takes-this', step_id: step.id });
+  const tooBig = await submit({ command: 'true', tag: 'why', requirements: { memory_mb: 64 * 1024 * 1024 } });
+  const container = await submit({ command: 'true', tag: 'why', container: 'busybox:latest' });
+
+  assert.deepEqual(codes(await why(busy)), ['workers_busy']);
+  assert.match((await why(busy)).reasons[0]!.message, /busy \(1 of 1 slots\)/);
+  assert.deepEqual(codes(await why(waiting)), ['dependencies']);
+  assert.match((await why(waiting)).reasons[0]!.message, new RegExp(`${running} \\(running\\)`));
+  assert.deepEqual(codes(await why(held)), ['held']);
+  assert.deepEqual(codes(await why(noTag)), ['no_worker_for_tag']);
+  assert.deepEqual(codes(await why(tooBig)), ['requirements']);
+  assert.match((await why(tooBig)).reasons[0]!.message, /memory_mb 67108864 > \d+/);
+  assert.match((await why(container)).reasons[0]!.message, /docker/);
+
+  const stepWhy = await ts.client.call('whyStep', { params: { id: step.id } });
+  assert.deepEqual(Object.fromEntries(stepWhy.reasons.map((r) => [r.code, r.count])), {
+    workers_busy: 1, dependencies: 1, held: 1, no_worker_for_tag: 1,
+  });
+  assert.equal(stepWhy.waiting, 4);
+
+  assert.match((await why(held)).reasons[0]!.message, /^submitted held/);
+  await ts.client.call('releaseTask', { params: { id: held }, body: {} });
+  await ts.client.call('holdTask', { params: { id: held }, body: { reason: 'inputs not uploaded yet' } });
+  assert.match((await why(held)).reasons[0]!.message, /^held by admin.*: inputs not uploaded yet/);
+
+  await writeFile(gate, '');
+  assert.equal((await taskEnded(ts, failing)).status, 'failed');
+  assert.deepEqual(codes(await why(blocked)), ['blocked']);
+  assert.match((await why(blocked)).reasons[0]!.message, new RegExp(`${failing} \\(failed\\)`));
+  assert.deepEqual(codes(await why(failing)), ['ended']);
+});
+
+test('paused, backing off, workers paused, and queued behind others', async () => {
+  const worker = await daemon({ tags: ['why2'], concurrency: 1 });
+  const step = await ts.client.createStep({ workflow_id: (await ts.client.createWorkflow({ name: 'why2' })).id, name: 'paused' });
+  await ts.client.call('pauseStep', { params: { id: step.id }, body: {} });
+  const paused = await submit({ command: 'true', tag: 'why2', step_id: step.id });
+  const pausedWhy = await why(paused);
+  assert.equal(pausedWhy.reasons[0]!.code, 'paused');
+  assert.match(pausedWhy.reasons[0]!.message, new RegExp(`its step ${step.id}`));
+  assert.equal((await ts.client.call('whyStep', { params: { id: step.id } })).reasons[0]!.code, 'paused');
+
+  const retrying = await submit({ command: 'exit 1', tag: 'why2', max_retries: 3, backoff: { base_seconds: 600, cap_seconds: 600 } });
+  await until('the failure to back off', async () => (await ts.client.getTask(retrying)).retry_at !== null);
+  assert.equal((await why(retrying)).reasons[0]!.code, 'backoff');
+
+  await ts.client.updateWorker(worker.id, { paused: true });
+  const idle = await submit({ command: 'true', tag: 'why2' });
+  assert.deepEqual(codes(await why(idle)), ['workers_paused']);
+
+  // A worker registered but not yet exchanging: it has free slots, the task waits its turn.
+  await ts.client.updateWorker(worker.id, { tags: ['elsewhere'] });
+  await registerWorker(ts, { tags: ['why3'], concurrency: 2 });
+  const first = await submit({ command: 'true', tag: 'why3', priority: 5 });
+  const second = await submit({ command: 'true', tag: 'why3' });
+  assert.deepEqual(codes(await why(first)), ['queued']);
+  assert.match((await why(second)).reasons[0]!.message, /behind 1 task of tag "why3"/);
+});
+
+test('a worker says why it takes nothing', async () => {
+  const idle = await daemon({ tags: ['idle'], concurrency: 1 });
+  const whyWorker = async (id: number) => (await ts.client.call('whyWorker', { params: { id } })).reasons.map((r) => r.code);
+  assert.deepEqual(await whyWorker(idle.id), ['other_tags']);
+
+  await ts.client.submitTasks({ command: 'true', tag: 'idle', requirements: { gpus: 8 } });
+  assert.deepEqual(await whyWorker(idle.id), ['requirements']);
+  await ts.client.call('pauseQueue', { body: { tag: 'idle' } });
+  await ts.client.submitTasks({ command: 'true', tag: 'idle' });
+  assert.deepEqual(await whyWorker(idle.id), ['paused_tasks'], 'a tag pause covers the task that needs GPUs too');
+  await ts.client.updateWorker(idle.id, { paused: true });
+  assert.deepEqual(await whyWorker(idle.id), ['paused']);
+
+  const registered = await registerWorker(ts, { tags: ['idle'], concurrency: 1 });
+  await ts.client.call('resumeQueue', { body: { tag: 'idle' } });
+  assert.deepEqual(await whyWorker(registered.id), ['can_take']);
+  await ts.client.updateWorker(registered.id, { concurrency: 0 });
+  assert.deepEqual(await whyWorker(registered.id), ['full']);
+  assert.equal((await ts.client.call('whyWorker', { params: { id: registered.id } })).reasons[0]!.message.includes('concurrency 0'), true);
+});

@@ -1,0 +1,203 @@
+// Read side of "why is it waiting": a task's reasons, a step's summary, a worker's. It
+// reads what the claim reads (status, pauses, backoff, the online workers' tags, resources,
+// pause and free slots), and judges a worker against a task with the claim's own rule
+// (server/requirements.ts), so the answer is what the next claim would do.
+import { sql, type FragmentSqlToken } from 'slonik';
+import { z } from 'zod';
+import { isLive, LIVE_STATUSES } from '../../shared/schemas/execution.js';
+import { isFinalTask, UNSTARTED_TASK_STATUSES, type Requirements, type TaskStatus } from '../../shared/schemas/task.js';
+import type { Reason, StepWhy, TaskWaitReason, TaskWhy, WorkerWhy } from '../../shared/schemas/why.js';
+import type { Db } from '../db/pool.js';
+import { takesTag, unmet, type WorkerResources } from '../requirements.js';
+
+const OnlineWorker = z.object({
+  id: z.number(), name: z.string(), tags: z.array(z.string()), cpus: z.number(), memory_mb: z.number(), gpus: z.number(),
+  docker: z.boolean(), capabilities: z.array(z.string()), paused: z.boolean(), concurrency: z.number(), prefetch: z.number(),
+  live: z.number(),
+});
+type OnlineWorker = z.infer<typeof OnlineWorker>;
+
+/** What a claim compares a worker against. */
+interface Claimable {
+  tag: string;
+  requirements: Requirements;
+  container: string | null;
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+const WorkerRow = OnlineWorker.extend({ status: z.string() });
+type WorkerRow = z.infer<typeof WorkerRow>;
+
+/** Workers as the claim sees them, with their live executions. */
+const workers = (where: FragmentSqlToken) => sql.type(WorkerRow)`
+  SELECT w.id, w.name, w.tags, w.cpus, w.memory_mb, w.docker, w.gpus, w.capabilities, w.paused, w.concurrency, w.prefetch, w.status,
+         (SELECT count(*) FROM executions x WHERE x.worker_id = w.id AND x.status = ANY(${sql.array([...LIVE_STATUSES], 'text')}))::int AS live
+  FROM workers w WHERE ${where} ORDER BY w.id`;
+
+const onlineWorkers = (db: Db) => db.any(workers(sql.fragment`w.status = 'online'`));
+export const workerForWhy = (db: Db, id: number) => db.maybeOne(workers(sql.fragment`w.id = ${id}`));
+
+/** Which workers could take a pending, unpaused task now, and if none, why not. */
+function workerVerdict(workers: readonly OnlineWorker[], task: Claimable): Reason & { code: TaskWaitReason } {
+  const takers = workers.filter((w) => takesTag(w, task.tag));
+  if (takers.length === 0) {
+    return { code: 'no_worker_for_tag', message: `no online worker takes its tag "${task.tag}"` };
+  }
+  const lacks = takers.map((w) => ({ id: w.id, name: w.name, lacks: unmet(w as WorkerResources, task) }));
+  const fitting = takers.filter((_, i) => lacks[i]!.lacks.length === 0);
+  if (fitting.length === 0) {
+    const first = lacks[0]!;
+    return {
+      code: 'requirements',
+      message: `none of the ${plural(takers.length, 'online worker')} that take tag "${task.tag}" satisfies its requirements (${first.name}: ${first.lacks.join('; ')})`,
+      details: { workers: lacks.slice(0, 20) },
+    };
+  }
+  const active = fitting.filter((w) => !w.paused && w.concurrency > 0);
+  if (active.length === 0) {
+    return { code: 'workers_paused', message: `the ${plural(fitting.length, 'worker')} that can run it ${fitting.length === 1 ? 'is' : 'are'} paused or at concurrency 0: ${fitting.map((w) => w.name).join(', ')}` };
+  }
+  const free = active.filter((w) => w.live < w.concurrency + w.prefetch);
+  if (free.length === 0) {
+    const used = active.reduce((n, w) => n + w.live, 0);
+    const slots = active.reduce((n, w) => n + w.concurrency + w.prefetch, 0);
+    return { code: 'workers_busy', message: `all ${plural(active.length, 'worker')} that can run it ${active.length === 1 ? 'is' : 'are'} busy (${used} of ${slots} slots)`, details: { workers: active.length, used, slots } };
+  }
+  return { code: 'queued', message: `${plural(free.length, 'worker')} with a free slot can run it: ${free.slice(0, 5).map((w) => w.name).join(', ')}`, details: { workers: free.map((w) => w.id) } };
+}
+
+const TaskRow = z.object({
+  id: z.number(), status: z.string().transform((s) => s as TaskStatus), paused: z.boolean(), tag: z.string(), priority: z.number(),
+  requirements: z.record(z.string(), z.unknown()).transform((r) => r as Requirements), container: z.string().nullable(),
+  depends_on: z.array(z.number()), accept_failure: z.boolean(), retry_at: z.string().nullable(), backing_off: z.boolean(),
+  execution_id: z.number().nullable(), workflow_id: z.number().nullable(), step_id: z.number().nullable(),
+});
+
+async function pausesOver(db: Db, t: { workflow_id: number | null; step_id: number | null; tag: string }): Promise<Reason> {
+  const rows = await db.any(sql.unsafe`
+    SELECT scope, scope_key, paused_at, paused_by FROM pauses
+    WHERE scope = 'all' OR (scope = 'workflow' AND scope_key = ${String(t.workflow_id)})
+       OR (scope = 'step' AND scope_key = ${String(t.step_id)}) OR (scope = 'tag' AND scope_key = ${t.tag})
+    ORDER BY paused_at`);
+  const what = rows.map((p) => (p.scope === 'all' ? 'everything' : p.scope === 'tag' ? `tag "${p.scope_key}"` : `its ${p.scope} ${p.scope_key}`));
+  return {
+    code: 'paused',
+    message: `paused: ${what.join(', ')} (resume to let workers take it)`,
+    details: { pauses: rows.map((p) => ({ scope: p.scope, key: p.scope_key, paused_at: p.paused_at, paused_by: p.paused_by })) },
+  };
+}
+
+export async function taskWhy(db: Db, id: number): Promise<TaskWhy | null> {
+  const t = await db.maybeOne(sql.type(TaskRow)`
+    SELECT id, status, paused, tag, priority, requirements, container, depends_on, accept_failure, retry_at,
+           coalesce(retry_at > now(), false) AS backing_off, execution_id, workflow_id, step_id
+    FROM tasks WHERE id = ${id}`);
+  if (!t) return null;
+  const why = (...reasons: Array<Reason & { code: TaskWaitReason }>): TaskWhy => ({ task_id: t.id, status: t.status, reasons });
+  if (isLive(t.status)) {
+    const name = await db.maybeOneFirst(sql.unsafe`SELECT w.name FROM executions x JOIN workers w ON w.id = x.worker_id WHERE x.id = ${t.execution_id}`);
+    return why({ code: 'running', message: `not waiting: ${t.status} on worker ${name} (execution ${t.execution_id})` });
+  }
+  if (isFinalTask(t.status)) return why({ code: 'ended', message: `not waiting: it ${t.status === 'cancelled' ? 'was cancelled' : t.status} (relaunch it to run it again)` });
+  if (t.status === 'held') {
+    const held = await db.maybeOne(sql.unsafe`
+      SELECT data->>'reason' AS reason, meta->>'actor' AS actor, created_at FROM events
+      WHERE stream_type = 'task' AND stream_id = ${id} AND type = 'task.held' ORDER BY version DESC LIMIT 1`);
+    return why({ code: 'held', message: held ? `held by ${held.actor ?? 'someone'} at ${held.created_at}: ${held.reason} (release it to run it)` : 'submitted held (release it to run it)' });
+  }
+  if (t.status === 'waiting' || t.status === 'blocked') {
+    const deps = await db.any(sql.unsafe`SELECT id, status FROM tasks WHERE id = ANY(${sql.array(t.depends_on, 'int8')}) AND status <> 'succeeded' ORDER BY id`);
+    const list = deps.map((d) => `${d.id} (${d.status})`).join(', ');
+    const tasks = deps.map((d) => ({ id: d.id, status: d.status }));
+    if (t.status === 'blocked') {
+      const bad = deps.filter((d) => ['failed', 'cancelled', 'blocked'].includes(d.status));
+      return why({ code: 'blocked', message: `blocked: ${plural(bad.length, 'dependency', 'dependencies')} will not succeed: ${bad.map((d) => `${d.id} (${d.status})`).join(', ')} (relaunch ${bad.length === 1 ? 'it' : 'them'}, or cancel this task)`, details: { tasks } });
+    }
+    return why({ code: 'dependencies', message: `waiting for ${plural(deps.length, 'dependency', 'dependencies')}${t.accept_failure ? ' to end' : ' to succeed'}: ${list}`, details: { tasks } });
+  }
+  const reasons: Array<Reason & { code: TaskWaitReason }> = [];
+  if (t.paused) reasons.push(await pausesOver(db, t) as Reason & { code: 'paused' });
+  if (t.backing_off) reasons.push({ code: 'backoff', message: `backing off after a failure until ${t.retry_at}`, details: { retry_at: t.retry_at } });
+  const verdict = workerVerdict(await onlineWorkers(db), t);
+  if (verdict.code === 'queued' && reasons.length === 0) {
+    const ahead = Number(await db.oneFirst(sql.unsafe`
+      SELECT count(*) FROM tasks WHERE status = 'pending' AND NOT paused AND tag = ${t.tag} AND (retry_at IS NULL OR retry_at <= now())
+        AND (priority > ${t.priority} OR (priority = ${t.priority} AND id < ${t.id}))`));
+    verdict.message = `in the queue behind ${plural(ahead, 'task')} of tag "${t.tag}"; ${verdict.message}`;
+    verdict.details = { ...verdict.details, ahead };
+  }
+  reasons.push(verdict);
+  return why(...reasons);
+}
+
+const Group = z.object({
+  status: z.string(), paused: z.boolean(), backing_off: z.boolean(), tag: z.string(),
+  requirements: z.record(z.string(), z.unknown()).transform((r) => r as Requirements), docker: z.boolean(), n: z.number(),
+});
+
+const STATUS_REASON: Record<string, Reason & { code: TaskWaitReason }> = {
+  held: { code: 'held', message: 'held (release them to run them)' },
+  waiting: { code: 'dependencies', message: 'waiting for dependencies' },
+  blocked: { code: 'blocked', message: 'blocked: a dependency will not succeed' },
+};
+
+/** Each not-started task of the step under its main reason, from one grouped read of them. */
+export async function stepWhy(db: Db, stepId: number): Promise<StepWhy> {
+  const groups = await db.any(sql.type(Group)`
+    SELECT status, paused, coalesce(retry_at > now(), false) AS backing_off, tag, requirements, container IS NOT NULL AS docker,
+           count(*)::int AS n
+    FROM tasks WHERE step_id = ${stepId} AND status = ANY(${sql.array([...UNSTARTED_TASK_STATUSES], 'text')})
+    GROUP BY 1, 2, 3, 4, 5, 6`);
+  const workers = groups.some((g) => g.status === 'pending') ? await onlineWorkers(db) : [];
+  const byCode = new Map<TaskWaitReason, { count: number; message: string }>();
+  for (const g of groups) {
+    const reason = STATUS_REASON[g.status]
+      ?? (g.paused ? { code: 'paused' as const, message: 'paused (their step, workflow, tag or everything)' }
+        : g.backing_off ? { code: 'backoff' as const, message: 'backing off after a failure' }
+        : workerVerdict(workers, { tag: g.tag, requirements: g.requirements, container: g.docker ? 'container' : null }));
+    const seen = byCode.get(reason.code);
+    byCode.set(reason.code, { count: (seen?.count ?? 0) + g.n, message: seen?.message ?? reason.message });
+  }
+  const reasons = [...byCode].map(([code, r]) => ({ code, ...r })).sort((a, b) => b.count - a.count);
+  return { step_id: stepId, waiting: reasons.reduce((n, r) => n + r.count, 0), reasons };
+}
+
+const PendingGroup = z.object({
+  tag: z.string(), requirements: z.record(z.string(), z.unknown()).transform((r) => r as Requirements), docker: z.boolean(),
+  paused: z.boolean(), backing_off: z.boolean(), n: z.number(),
+});
+
+/** Why a worker takes nothing now: its own state first, then the pending tasks of its tags. */
+export async function workerWhy(db: Db, worker: WorkerRow): Promise<WorkerWhy> {
+  const why = (...reasons: WorkerWhy['reasons']): WorkerWhy => ({ worker_id: worker.id, reasons });
+  if (worker.status !== 'online') return why({ code: 'offline', message: `${worker.status}: the server has not heard from it lately (is its daemon running?)` });
+  if (worker.paused) return why({ code: 'paused', message: 'paused: it takes no new task (resume it)' });
+  const slots = worker.concurrency + worker.prefetch;
+  if (worker.live >= slots) return why({ code: 'full', message: `every slot is taken: ${worker.live} of ${slots} (concurrency ${worker.concurrency}, prefetch ${worker.prefetch})` });
+  const mine = worker.tags.includes('*') ? sql.fragment`TRUE` : sql.fragment`tag = ANY(${sql.array(worker.tags, 'text')})`;
+  const groups = await db.any(sql.type(PendingGroup)`
+    SELECT tag, requirements, container IS NOT NULL AS docker, paused, coalesce(retry_at > now(), false) AS backing_off, count(*)::int AS n
+    FROM tasks WHERE status = 'pending' AND ${mine} GROUP BY 1, 2, 3, 4, 5`);
+  const open = groups.filter((g) => !g.paused && !g.backing_off && takesTag(worker, g.tag));
+  const fit = open.filter((g) => unmet(worker, { requirements: g.requirements, container: g.docker ? 'container' : null }).length === 0);
+  const count = (gs: typeof groups) => gs.reduce((n, g) => n + g.n, 0);
+  if (fit.length) return why({ code: 'can_take', message: `${plural(count(fit), 'pending task')} it can take: it claims them at its next exchange` });
+  const reasons: WorkerWhy['reasons'] = [];
+  const unfit = open.filter((g) => !fit.includes(g));
+  if (unfit.length) {
+    const lacks = unmet(worker, { requirements: unfit[0]!.requirements, container: unfit[0]!.docker ? 'container' : null });
+    reasons.push({ code: 'requirements', message: `${plural(count(unfit), 'pending task')} of its tags need more than it has (e.g. ${lacks.join('; ')})` });
+  }
+  const paused = groups.filter((g) => g.paused);
+  if (paused.length) reasons.push({ code: 'paused_tasks', message: `${plural(count(paused), 'pending task')} of its tags ${count(paused) === 1 ? 'is' : 'are'} paused` });
+  const backing = groups.filter((g) => !g.paused && g.backing_off);
+  if (backing.length) reasons.push({ code: 'backoff', message: `${plural(count(backing), 'pending task')} of its tags ${count(backing) === 1 ? 'is' : 'are'} backing off after a failure` });
+  if (reasons.length) return why(...reasons);
+  const elsewhere = await db.any(sql.unsafe`
+    SELECT tag, count(*)::int AS n FROM tasks WHERE status = 'pending' AND NOT paused GROUP BY tag ORDER BY n DESC LIMIT 5`);
+  if (elsewhere.length) {
+    return why({ code: 'other_tags', message: `no pending task has its tags (${worker.tags.join(', ')}); pending work has tags ${elsewhere.map((r) => `${r.tag} (${r.n})`).join(', ')}` });
+  }
+  return why({ code: 'no_tasks', message: 'no task is pending' });
+}
