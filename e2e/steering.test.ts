@@ -215,3 +215,22 @@ test('cancel a step: pending work is cancelled, running work is killed, its depe
   assert.equal(again.changed, 0);
   assert.deepEqual(again.skipped.map((g) => g.reason), ['cancelled: it has ended']);
 });
+
+test('a task that depends on a whole step waits for every task the step holds', async () => {
+  await worker({ tags: ['merge'], concurrency: 2 });
+  const s = await step('align');
+  const gate = join(dir, 'gate-merge');
+  const { tasks: aligned } = await ts.client.submitTasks({
+    tasks: [1, 2, 3].map((i) => ({ command: `while [ ! -e ${gate} ]; do sleep 0.05; done; echo S${i}`, tag: 'merge', step_id: s.step })),
+  });
+  const { tasks: [merge] } = await ts.client.submitTasks({ command: 'echo merged', tag: 'merge', depends_on_steps: [s.step] });
+  const merged = await ts.client.getTask(merge!.id);
+  assert.equal(merged.status, 'waiting');
+  assert.deepEqual(merged.depends_on, aligned.map((t) => t.id), "the step's tasks joined its dependencies");
+  assert.equal((await ts.client.call('whyTask', { params: { id: merge!.id } })).reasons[0]!.code, 'dependencies');
+  await writeFile(gate, '');
+  assert.equal((await taskEnded(ts, merge!.id)).status, 'succeeded');
+  for (const t of aligned) assert.equal((await ts.client.getTask(t.id)).status, 'succeeded');
+
+  await assert.rejects(ts.client.submitTasks({ command: 'true', depends_on_steps: [999_999] }), /depends_on_steps\[0\]|step 999999 does not exist/);
+});

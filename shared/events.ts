@@ -22,6 +22,8 @@ export const TaskSubmittedData = Task.pick({
   retry_on: true, backoff: true, memory_curve: true,
 }).extend({
   accept_failure: z.boolean().optional(),
+  /** The steps whose tasks joined depends_on at submission. */
+  depends_on_steps: z.array(Id).optional(),
   // Absent from tasks not made by a sweep, and from every event written before sweeps existed.
   parameters: z.record(z.string(), z.string()).optional(),
 });

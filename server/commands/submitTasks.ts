@@ -51,6 +51,33 @@ async function resolveWorkflows(tx: Db, defs: TaskDefinition[], field: (i: numbe
   });
 }
 
+/** The most dependencies a task may have once its steps' tasks have joined them. */
+const MAX_DEPENDENCIES = 10_000;
+
+/**
+ * A dependency on a step is one on every task the step holds now: they join depends_on, so
+ * the rest of labq (release, block, relaunch, why) treats them as any dependency.
+ */
+async function withStepDependencies<T extends TaskDefinition>(tx: Db, defs: T[], field: (i: number) => string, errors: FieldError[]): Promise<T[]> {
+  const stepIds = [...new Set(defs.flatMap((d) => d.depends_on_steps))];
+  if (stepIds.length === 0) return defs;
+  const rows = await tx.any(sql.unsafe`
+    SELECT s.id, coalesce(array_agg(t.id ORDER BY t.id) FILTER (WHERE t.id IS NOT NULL), '{}') AS tasks
+    FROM steps s LEFT JOIN tasks t ON t.step_id = s.id WHERE s.id = ANY(${sql.array(stepIds, 'int8')}) GROUP BY s.id`);
+  const tasksOf = new Map(rows.map((r) => [Number(r.id), (r.tasks as number[]).map(Number)]));
+  return defs.map((d, i) => {
+    if (d.depends_on_steps.length === 0) return d;
+    d.depends_on_steps.forEach((id, j) => {
+      if (!tasksOf.has(id)) errors.push({ field: `${field(i)}depends_on_steps[${j}]`, message: `step ${id} does not exist` });
+    });
+    const dependsOn = [...new Set([...d.depends_on, ...d.depends_on_steps.flatMap((id) => tasksOf.get(id) ?? [])])];
+    if (dependsOn.length > MAX_DEPENDENCIES) {
+      errors.push({ field: `${field(i)}depends_on_steps`, message: `these steps hold ${dependsOn.length} tasks: a task depends on at most ${MAX_DEPENDENCIES}` });
+    }
+    return { ...d, depends_on: dependsOn };
+  });
+}
+
 async function dependencyStatuses(tx: Db, defs: TaskDefinition[], field: (i: number) => string, errors: FieldError[]) {
   const ids = [...new Set(defs.flatMap((d) => d.depends_on))];
   const statuses = new Map<number, TaskStatus>();
@@ -85,8 +112,9 @@ function requirementsOf(def: TaskDefinition): Pick<TaskSubmittedData, 'requireme
 const distinct = (errors: FieldError[]) => [...new Map(errors.map((e) => [`${e.field}\u0000${e.message}`, e])).values()];
 
 /** Creates the tasks (or finds them by key) in the caller's transaction. */
-export async function submitInTransaction(tx: Db, defs: NewTask[], field: (i: number) => string, meta: EventMeta): Promise<Submitted[]> {
+export async function submitInTransaction(tx: Db, submitted: NewTask[], field: (i: number) => string, meta: EventMeta): Promise<Submitted[]> {
   const errors: FieldError[] = [];
+  const defs = await withStepDependencies(tx, submitted, field, errors);
   const workflowOf = await resolveWorkflows(tx, defs, field, errors);
   const deps = await dependencyStatuses(tx, defs, field, errors);
   if (errors.length) throw invalid(distinct(errors));
@@ -140,6 +168,7 @@ export async function submitInTransaction(tx: Db, defs: NewTask[], field: (i: nu
       key: def.key ?? null,
       status,
       ...(def.accept_failure ? { accept_failure: true } : {}),
+      ...(def.depends_on_steps.length ? { depends_on_steps: def.depends_on_steps } : {}),
       ...(def.parameters && { parameters: def.parameters }),
     };
     events.push({ type: 'task.submitted' as const, streamId: id, version: 1, data });

@@ -111,6 +111,12 @@ export const TaskInput = z.strictObject({
     .max(10_000)
     .default([])
     .refine((ids) => new Set(ids).size === ids.length, 'task ids must not repeat'),
+  depends_on_steps: z
+    .array(Id)
+    .max(100)
+    .default([])
+    .refine((ids) => new Set(ids).size === ids.length, 'step ids must not repeat')
+    .describe('wait for every task these steps hold when this task is submitted (they join depends_on)'),
   max_retries: z.number().int().min(0).max(100).default(0),
   retry_on: RetryOn.default(DEFAULT_RETRY_ON).describe('the failure classes that are retried (up to max_retries)'),
   backoff: Backoff.default(DEFAULT_BACKOFF),
