@@ -28,6 +28,8 @@ export const Execution = z.object({
   exit_code: z.number().int().nullable(),
   peak_memory_bytes: z.number().int().nullable(),
   error: z.string().nullable(),
+  suspended: z.boolean().describe('the last word of a user: suspend (true) or continue (false); its worker applies it while it runs'),
+  suspended_at: Timestamp.nullable().describe('when the suspension in force was asked for; null when not suspended'),
   version: z.number().int(),
 });
 export type Execution = z.infer<typeof Execution>;

@@ -46,6 +46,7 @@ class ShellHandle implements RunHandle {
   private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly done: Promise<RunResult>;
   private hasExited = false;
+  private stopped = false;
 
   constructor(private readonly child: ChildProcess, onOutput: (stream: OutputStream, chunk: Buffer) => void) {
     this.ref = String(child.pid ?? '');
@@ -63,9 +64,28 @@ class ShellHandle implements RunHandle {
   async kill(graceMs: number): Promise<void> {
     if (!this.hasExited) {
       this.signalGroup('SIGTERM');
+      // Pending while the group is stopped: CONT delivers it.
+      await this.resume();
       if (!(await settlesWithin(this.exited, graceMs))) this.signalGroup('SIGKILL');
     }
     await this.done;
+  }
+
+  get suspended(): boolean {
+    return this.stopped;
+  }
+
+  /** SIGSTOP, which no process can catch or ignore, to the whole group: children stop too. */
+  async suspend(): Promise<void> {
+    if (this.stopped || this.hasExited) return;
+    this.signalGroup('SIGSTOP');
+    this.stopped = true;
+  }
+
+  async resume(): Promise<void> {
+    if (!this.stopped) return;
+    this.signalGroup('SIGCONT');
+    this.stopped = false;
   }
 
   private async finish(closed: Promise<void>): Promise<RunResult> {
