@@ -214,6 +214,9 @@ export class Execution {
     } catch (error) {
       return { status: 'refused', exitCode: null, peakMemoryBytes: null, error: (error as Error).message };
     }
+    // Suspended before it started: stopped at once, before anything else is done.
+    this.handle = handle;
+    this.applySuspension();
     this.phase('running');
     if (!this.task.container) {
       const pid = Number(handle.ref);

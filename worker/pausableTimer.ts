@@ -12,10 +12,6 @@ export class PausableTimer {
     this.resume();
   }
 
-  get paused(): boolean {
-    return this.timer === null && !this.fired;
-  }
-
   pause(): void {
     if (this.timer === null) return;
     clearTimeout(this.timer);

@@ -1,0 +1,203 @@
+// Suspend and continue with real worker daemons: a bare task (SIGSTOP/SIGCONT to its
+// process group, through the CLI) and a Docker task (pause/unpause) stop producing output
+// while suspended and go on to succeed once continued; a task suspended before it starts is
+// suspended as soon as it does; a suspended task can still be killed. Each task counts
+// every 100 ms to its output and to a file: the file is written synchronously, so once the
+// process is seen stopped (or the container paused) it is exact, while the output reaches
+// the server a little later; the task writes the file first, so its output never has
+// more lines than the file.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import Dockerode from 'dockerode';
+import { ensureTestImage } from './support/images.js';
+import { startTestServer, type TestServer } from './support/server.js';
+import { CLI, startTestWorker, taskEnded, until } from './support/worker.js';
+
+const run = promisify(execFile);
+/** How long a suspended task is watched for output that should not come: long enough for ten lines of a running one. */
+const QUIET_WINDOW_MS = 1000;
+
+let ts: TestServer;
+let dir: string;
+let image: string;
+const docker = new Dockerode();
+const workers: { stop(): Promise<void> }[] = [];
+
+before(async () => {
+  // Without an engine this fails, saying how to get one.
+  image = await ensureTestImage(docker);
+  ts = await startTestServer();
+  dir = await mkdtemp(join(tmpdir(), 'labq-suspend-'));
+});
+after(async () => {
+  for (const w of workers) await w.stop();
+  await ts?.close();
+});
+
+async function worker(options: Parameters<typeof startTestWorker>[1]) {
+  const stateDir = await mkdtemp(join(tmpdir(), 'labq-worker-'));
+  const w = await startTestWorker(ts, { stateDir, ...options });
+  workers.push(w);
+  return Object.assign(w, { stateDir });
+}
+
+/** A task that counts to `counts` (a file it appends to first) and to its output until `gate` exists. */
+const counter = (counts: string, gate: string) =>
+  `i=0; while [ ! -e ${gate} ]; do echo $i >> ${counts}; echo $i; i=$((i+1)); sleep 0.1; done`;
+
+const lines = (text: string) => text.split('\n').filter(Boolean);
+const counted = async (file: string) => lines(await readFile(file, 'utf8').catch(() => ''));
+const output = async (taskId: number) => lines(await ts.client.executionOutput((await ts.client.getTask(taskId)).execution_id!));
+const numbersTo = (n: number) => Array.from({ length: n }, (_, i) => String(i));
+
+/** The process group of a bare task, from the worker's state directory (written when it starts). */
+async function bareProcess(stateDir: string, executionId: number): Promise<number> {
+  const file = join(stateDir, 'executions', `${executionId}.json`);
+  return until(`execution ${executionId}'s process`, async () => JSON.parse(await readFile(file, 'utf8').catch(() => '{}')).process?.pid);
+}
+
+/** Whether a process is stopped by a signal: state T in /proc/PID/stat. */
+async function processStopped(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
+}
+
+async function container(executionId: number): Promise<Dockerode.Container> {
+  const id = await until(`execution ${executionId}'s container`, async () =>
+    (await docker.listContainers({ all: true, filters: { label: [`labq.execution=${executionId}`] } }))[0]?.Id);
+  return docker.getContainer(id);
+}
+
+/**
+ * Once the task is seen suspended: its count does not move over a window, and its output
+ * at the server never gets ahead of it.
+ */
+async function staysQuiet(counts: string, taskId: number): Promise<number> {
+  const before = await counted(counts);
+  await sleep(QUIET_WINDOW_MS);
+  assert.deepEqual(await counted(counts), before, 'a suspended task counts no further');
+  const seen = await output(taskId);
+  assert.ok(seen.length <= before.length, `its output (${seen.length} lines) is no further than its count (${before.length})`);
+  assert.deepEqual(seen, numbersTo(seen.length));
+  return before.length;
+}
+
+/** Continued, it counts on; then the gate opens, it succeeds, and its output is every number once. */
+async function goesOnAndSucceeds(counts: string, gate: string, taskId: number, quietAt: number): Promise<void> {
+  await until('it to count on', async () => (await counted(counts)).length > quietAt + 2);
+  await writeFile(gate, '');
+  const ended = await taskEnded(ts, taskId);
+  assert.equal(ended.status, 'succeeded');
+  const all = await counted(counts);
+  assert.deepEqual(await output(taskId), all);
+  assert.deepEqual(all, numbersTo(all.length), 'nothing lost, nothing repeated');
+}
+
+test('a bare task suspended with `labq task suspend` stops, and goes on to succeed after `labq task continue`', async () => {
+  const w = await worker({ tags: ['bare'] });
+  const counts = join(dir, 'bare.counts');
+  const gate = join(dir, 'bare.gate');
+  const { tasks: [t] } = await ts.client.submitTasks({ command: counter(counts, gate), tag: 'bare' });
+  const x = await until('it to run', async () => (await ts.client.getTask(t!.id)).status === 'running' && (await ts.client.getTask(t!.id)).execution_id!);
+  const pid = await bareProcess(w.stateDir, x);
+  await until('it to count', async () => (await counted(counts)).length >= 3);
+
+  const labq = (...args: string[]) => run(process.execPath, [CLI, '--server', ts.url, '--token', ts.token, 'task', ...args]);
+  assert.equal((await labq('suspend', String(t!.id))).stdout, `task ${t!.id}: suspend requested (execution ${x})\n`);
+  await until('its process to be stopped', () => processStopped(pid));
+  assert.equal((await ts.client.getTask(t!.id)).status, 'running', 'suspended is not a status of the task');
+  const quietAt = await staysQuiet(counts, t!.id);
+
+  assert.equal((await labq('continue', String(t!.id))).stdout, `task ${t!.id}: continue requested (execution ${x})\n`);
+  await goesOnAndSucceeds(counts, gate, t!.id, quietAt);
+  const requested = (await ts.client.taskEvents(t!.id)).items.map((e) => e.type).filter((type) => type.endsWith('_requested'));
+  assert.deepEqual(requested, ['execution.suspend_requested', 'execution.continue_requested']);
+  assert.ok(w.logs.some((line) => line === `execution ${x}: suspended`) && w.logs.some((line) => line === `execution ${x}: continued`));
+
+  const refused = await labq('suspend', String(t!.id), '999999').catch((error) => error);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, new RegExp(`task ${t!.id} is succeeded: it has no live execution; task 999999 does not exist`));
+});
+
+test('a Docker task is paused while suspended, and goes on to succeed once continued', async () => {
+  await worker({ tags: ['docker'], docker: 'on' });
+  const shared = join(dir, 'docker');
+  await mkdir(shared);
+  const { tasks: [t] } = await ts.client.submitTasks({
+    command: counter('/shared/counts', '/shared/gate'), container: image, container_options: [`--volume=${shared}:/shared`], tag: 'docker',
+  });
+  const counts = join(shared, 'counts');
+  await until('it to count', async () => (await counted(counts)).length >= 3);
+  const x = (await ts.client.getTask(t!.id)).execution_id!;
+  const c = await container(x);
+
+  assert.deepEqual(await ts.client.suspendTask(t!.id), { result: 'suspend_requested', execution_id: x });
+  await until('its container to be paused', async () => (await c.inspect()).State.Paused);
+  const quietAt = await staysQuiet(counts, t!.id);
+
+  assert.deepEqual(await ts.client.continueTask(t!.id), { result: 'continue_requested', execution_id: x });
+  await goesOnAndSucceeds(counts, join(shared, 'gate'), t!.id, quietAt);
+});
+
+test('a task suspended before it starts is suspended as soon as it starts', async () => {
+  // One run slot and one task ahead: the second is handed out and waits for the slot.
+  const w = await worker({ tags: ['early'], concurrency: 1, prefetch: 1 });
+  const ahead = join(dir, 'early.ahead');
+  const { tasks: [first] } = await ts.client.submitTasks({ command: `while [ ! -e ${ahead} ]; do sleep 0.05; done`, tag: 'early' });
+  await until('the first to run', async () => (await ts.client.getTask(first!.id)).status === 'running');
+  const counts = join(dir, 'early.counts');
+  const gate = join(dir, 'early.gate');
+  const { tasks: [t] } = await ts.client.submitTasks({ command: counter(counts, gate), tag: 'early' });
+  const x = await until('the second to be handed out', async () => (await ts.client.getTask(t!.id)).execution_id ?? undefined);
+  assert.equal((await ts.client.suspendTask(t!.id)).result, 'suspend_requested');
+  const executions = (w as unknown as { executions: Map<number, { suspended: boolean }> }).executions;
+  await until('its worker to hold it suspended', async () => executions.get(x)?.suspended);
+  assert.ok(['assigned', 'downloading'].includes((await ts.client.getTask(t!.id)).status), 'it has not started');
+
+  await writeFile(ahead, '');
+  const pid = await bareProcess(w.stateDir, x);
+  await until('its process to be stopped', () => processStopped(pid));
+  const quietAt = await staysQuiet(counts, t!.id);
+  await ts.client.continueTask(t!.id);
+  await goesOnAndSucceeds(counts, gate, t!.id, quietAt);
+});
+
+test('a suspended task can be killed: bare and Docker tasks end killed', async () => {
+  const bare = await worker({ tags: ['kill-bare'] });
+  await worker({ tags: ['kill-docker'], docker: 'on' });
+  const { tasks: [b, d] } = await ts.client.submitTasks({
+    tasks: [
+      { command: counter(join(dir, 'kill.counts'), join(dir, 'kill.never')), tag: 'kill-bare' },
+      { command: 'trap "exit 143" TERM; while true; do sleep 0.1; done', container: image, tag: 'kill-docker' },
+    ],
+  });
+  const running = (id: number) => until(`task ${id} to run`, async () => {
+    const task = await ts.client.getTask(id);
+    return task.status === 'running' && task.execution_id!;
+  });
+  const [bx, dx] = [await running(b!.id), await running(d!.id)];
+  const pid = await bareProcess(bare.stateDir, bx);
+  const c = await container(dx);
+  await ts.client.suspendTask(b!.id);
+  await ts.client.suspendTask(d!.id);
+  await until('the bare task to be stopped', () => processStopped(pid));
+  await until('the container to be paused', async () => (await c.inspect()).State.Paused);
+
+  // A long grace: each must end by the TERM, which reaches it only once it goes on.
+  assert.deepEqual(await ts.client.killTask(b!.id, 300), { result: 'kill_requested' });
+  assert.deepEqual(await ts.client.killTask(d!.id, 300), { result: 'kill_requested' });
+  for (const id of [b!.id, d!.id]) {
+    assert.equal((await taskEnded(ts, id)).status, 'cancelled');
+    const x = (await ts.client.getTask(id)).executions[0]!;
+    assert.deepEqual([x.status, x.suspended], ['killed', true], 'killed while suspended: the last word on it was suspend');
+  }
+  assert.throws(() => process.kill(-pid, 0), 'the process group is gone');
+  await assert.rejects(c.inspect(), 'the container was removed');
+  await assert.rejects(ts.client.suspendTask(b!.id), /409/);
+});
