@@ -1,7 +1,9 @@
 // Suspend and continue with real worker daemons: a bare task (SIGSTOP/SIGCONT to its
 // process group, through the CLI) and a Docker task (pause/unpause) stop producing output
 // while suspended and go on to succeed once continued; a task suspended before it starts is
-// suspended as soon as it does; a suspended task can still be killed. Each task counts
+// suspended as soon as it does; a suspended task can still be killed; a daemon restarted
+// while its container is paused keeps it paused, or lets it go on if it was continued
+// meanwhile: what the server lists is what it converges to. Each task counts
 // every 100 ms to its output and to a file: the file is written synchronously, so once the
 // process is seen stopped (or the container paused) it is exact, while the output reaches
 // the server a little later; the task writes the file first, so its output never has
@@ -17,6 +19,8 @@ import { promisify } from 'node:util';
 import Dockerode from 'dockerode';
 import { ensureTestImage } from './support/images.js';
 import { startTestServer, type TestServer } from './support/server.js';
+import { sql } from 'slonik';
+import { processWorker } from './support/scenario.js';
 import { CLI, startTestWorker, taskEnded, until } from './support/worker.js';
 
 const run = promisify(execFile);
@@ -200,4 +204,44 @@ test('a suspended task can be killed: bare and Docker tasks end killed', async (
   assert.throws(() => process.kill(-pid, 0), 'the process group is gone');
   await assert.rejects(c.inspect(), 'the container was removed');
   await assert.rejects(ts.client.suspendTask(b!.id), /409/);
+});
+
+test('a daemon restarted while its container is paused keeps it paused, and lets it go on if it was continued meanwhile', async (t) => {
+  const stateDir = await mkdtemp(join(tmpdir(), 'labq-worker-'));
+  const args = ['--name', 'suspend-restarts', '--state-dir', stateDir, '--docker', 'on', '--tags', 'restarts'];
+  let daemon = processWorker(t, ts, args);
+  const shared = join(dir, 'restarts');
+  await mkdir(shared);
+  const { tasks: [t1] } = await ts.client.submitTasks({
+    command: counter('/shared/counts', '/shared/gate'), container: image, container_options: [`--volume=${shared}:/shared`], tag: 'restarts',
+  });
+  const counts = join(shared, 'counts');
+  await until('it to count', async () => (await counted(counts)).length >= 3);
+  const x = (await ts.client.getTask(t1!.id)).execution_id!;
+  const workerId = (await ts.client.getExecution(x)).worker_id;
+  const c = await container(x);
+  await ts.client.suspendTask(t1!.id);
+  await until('its container to be paused', async () => (await c.inspect()).State.Paused);
+
+  /** Kills the daemon (-9: nothing of it is left to act), runs `meanwhile`, starts it again and waits for its second answered poll. */
+  const restart = async (meanwhile: () => Promise<unknown>) => {
+    daemon.child.kill('SIGKILL');
+    await daemon.exited;
+    await meanwhile();
+    const registered = (await ts.client.getWorker(workerId)).version;
+    daemon = processWorker(t, ts, args);
+    await until('the daemon to register again and exchange twice', async () =>
+      (await ts.client.getWorker(workerId)).version > registered &&
+      Number(await ts.server.pool.oneFirst(sql.unsafe`SELECT poll_seq FROM worker_liveness WHERE worker_id = ${workerId}`)) >= 2);
+    assert.match(daemon.output(), new RegExp(`re-attaching to the container of execution ${x}`));
+  };
+
+  const quietAt = await staysQuiet(counts, t1!.id);
+  await restart(async () => undefined);
+  assert.equal((await c.inspect()).State.Paused, true, 'still suspended: the server still lists it');
+  assert.equal((await counted(counts)).length, quietAt, 'not let go on, even for a moment, before the server had its say');
+
+  await restart(() => ts.client.continueTask(t1!.id));
+  await goesOnAndSucceeds(counts, join(shared, 'gate'), t1!.id, quietAt);
+  assert.deepEqual((await ts.client.getTask(t1!.id)).executions.map((e) => e.status), ['succeeded'], 'never lost');
 });
