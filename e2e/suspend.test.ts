@@ -78,6 +78,19 @@ async function container(executionId: number): Promise<Dockerode.Container> {
   return docker.getContainer(id);
 }
 
+/** A counting task in a container, for workers of `tag`, once it counts: its count and gate are in a folder of the host it mounts. */
+async function countingContainer(tag: string) {
+  const shared = join(dir, tag);
+  await mkdir(shared);
+  const { tasks: [t] } = await ts.client.submitTasks({
+    command: counter('/shared/counts', '/shared/gate'), container: image, container_options: [`--volume=${shared}:/shared`], tag,
+  });
+  const counts = join(shared, 'counts');
+  await until('it to count', async () => (await counted(counts)).length >= 3);
+  const x = (await ts.client.getTask(t!.id)).execution_id!;
+  return { t, x, c: await container(x), counts, gate: join(shared, 'gate') };
+}
+
 /**
  * Once the task is seen suspended: its count does not move over a window, and its output
  * at the server never gets ahead of it.
@@ -131,22 +144,14 @@ test('a bare task suspended with `labq task suspend` stops, and goes on to succe
 
 test('a Docker task is paused while suspended, and goes on to succeed once continued', async () => {
   await worker({ tags: ['docker'], docker: 'on' });
-  const shared = join(dir, 'docker');
-  await mkdir(shared);
-  const { tasks: [t] } = await ts.client.submitTasks({
-    command: counter('/shared/counts', '/shared/gate'), container: image, container_options: [`--volume=${shared}:/shared`], tag: 'docker',
-  });
-  const counts = join(shared, 'counts');
-  await until('it to count', async () => (await counted(counts)).length >= 3);
-  const x = (await ts.client.getTask(t!.id)).execution_id!;
-  const c = await container(x);
+  const { t, x, c, counts, gate } = await countingContainer('docker');
 
   assert.deepEqual(await ts.client.suspendTask(t!.id), { result: 'suspend_requested', execution_id: x });
   await until('its container to be paused', async () => (await c.inspect()).State.Paused);
   const quietAt = await staysQuiet(counts, t!.id);
 
   assert.deepEqual(await ts.client.continueTask(t!.id), { result: 'continue_requested', execution_id: x });
-  await goesOnAndSucceeds(counts, join(shared, 'gate'), t!.id, quietAt);
+  await goesOnAndSucceeds(counts, gate, t!.id, quietAt);
 });
 
 test('a task suspended before it starts is suspended as soon as it starts', async () => {
@@ -210,16 +215,8 @@ test('a daemon restarted while its container is paused keeps it paused, and lets
   const stateDir = await mkdtemp(join(tmpdir(), 'labq-worker-'));
   const args = ['--name', 'suspend-restarts', '--state-dir', stateDir, '--docker', 'on', '--tags', 'restarts'];
   let daemon = processWorker(t, ts, args);
-  const shared = join(dir, 'restarts');
-  await mkdir(shared);
-  const { tasks: [t1] } = await ts.client.submitTasks({
-    command: counter('/shared/counts', '/shared/gate'), container: image, container_options: [`--volume=${shared}:/shared`], tag: 'restarts',
-  });
-  const counts = join(shared, 'counts');
-  await until('it to count', async () => (await counted(counts)).length >= 3);
-  const x = (await ts.client.getTask(t1!.id)).execution_id!;
+  const { t: t1, x, c, counts, gate } = await countingContainer('restarts');
   const workerId = (await ts.client.getExecution(x)).worker_id;
-  const c = await container(x);
   await ts.client.suspendTask(t1!.id);
   await until('its container to be paused', async () => (await c.inspect()).State.Paused);
 
@@ -242,6 +239,6 @@ test('a daemon restarted while its container is paused keeps it paused, and lets
   assert.equal((await counted(counts)).length, quietAt, 'not let go on, even for a moment, before the server had its say');
 
   await restart(() => ts.client.continueTask(t1!.id));
-  await goesOnAndSucceeds(counts, join(shared, 'gate'), t1!.id, quietAt);
+  await goesOnAndSucceeds(counts, gate, t1!.id, quietAt);
   assert.deepEqual((await ts.client.getTask(t1!.id)).executions.map((e) => e.status), ['succeeded'], 'never lost');
 });
