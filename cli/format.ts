@@ -45,3 +45,11 @@ export function port(value: string): number {
   if (n < 0 || n > 65535) throw new Error(`not a port number: ${value}`);
   return n;
 }
+
+/** Seconds as sacct shows elapsed time: [D-]HH:MM:SS. */
+export function elapsed(seconds: number): string {
+  const s = Math.round(seconds);
+  const days = Math.floor(s / 86400);
+  const hms = [Math.floor((s % 86400) / 3600), Math.floor((s % 3600) / 60), s % 60].map((n) => String(n).padStart(2, '0')).join(':');
+  return days ? `${days}-${hms}` : hms;
+}

@@ -8,6 +8,7 @@ import { port } from './format.js';
 import { adminCommands } from './admin.js';
 import { serve } from './serve.js';
 import { onStopSignal } from './signals.js';
+import { steeringCommands } from './steering.js';
 import { taskCommands } from './tasks.js';
 import { workerCommands } from './worker.js';
 import { workflowCommands } from './workflows.js';
@@ -56,8 +57,9 @@ serverCommand('up', 'run labq on this machine: server, a local worker, embedded 
   .option('--no-worker', 'do not start the local worker');
 serverCommand('server', 'run a labq server (several may share one DATABASE_URL)', false);
 
-taskCommands(program, flags);
+const task = taskCommands(program, flags);
 workflowCommands(program, flags);
+steeringCommands(program, task, flags);
 workerCommands(program, flags);
 
 adminCommands(program, flags);

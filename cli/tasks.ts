@@ -4,9 +4,9 @@ import type { Command } from 'commander';
 import { LabqApiError, type LabqClient } from '../shared/client.js';
 import type { EventRecord } from '../shared/schemas/event.js';
 import type { Execution } from '../shared/schemas/execution.js';
-import { TASK_STATUSES, type TaskInput, type TaskStatus } from '../shared/schemas/task.js';
+import { isFinalTask, TASK_STATUSES, type TaskInput, type TaskStatus } from '../shared/schemas/task.js';
 import { clientFrom, type ClientFlags } from './context.js';
-import { int, print, table } from './format.js';
+import { elapsed, int, print, table } from './format.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -101,7 +101,7 @@ async function signalEach(
   if (failed.length > 0) throw new Error(failed.map((o) => o.error).join('; '));
 }
 
-export function taskCommands(program: Command, flags: () => ClientFlags & { json?: boolean }): void {
+export function taskCommands(program: Command, flags: () => ClientFlags & { json?: boolean }): Command {
   const task = program.command('task').description('submit, list and inspect tasks');
 
   task
@@ -142,6 +142,7 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
     .command('list')
     .description('list tasks')
     .option('--status <list>', `comma-separated statuses: ${TASK_STATUSES.join(', ')}`)
+    .option('--ids <list>', 'comma-separated task ids')
     .option('-w, --workflow <id>', 'tasks of one workflow', int)
     .option('-s, --step <id>', 'tasks of one step', int)
     .option('-t, --tag <tag>', 'tasks with this tag')
@@ -151,10 +152,17 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
     .action(async (o) => {
       const client = clientFrom(flags());
       const page = await client.listTasks({
-        status: o.status, workflow_id: o.workflow, step_id: o.step, tag: o.tag, q: o.search, limit: o.limit, cursor: o.cursor,
+        ids: o.ids, status: o.status, workflow_id: o.workflow, step_id: o.step, tag: o.tag, q: o.search, limit: o.limit, cursor: o.cursor,
       } as any);
       print(page, !!flags().json, () =>
-        table(page.items.map((t) => ({ ...t, command: t.command.replace(/\s+/g, ' ') })), ['id', 'status', 'name', 'tag', 'priority', 'command']) +
+        table(page.items.map((t) => ({
+          ...t,
+          status: t.paused && !isFinalTask(t.status) ? `${t.status} (paused)` : t.status,
+          exit: t.latest?.exit_code,
+          elapsed: t.latest?.duration_seconds === null || t.latest === null ? null : elapsed(t.latest.duration_seconds),
+          worker: t.latest?.worker_name,
+          command: t.command.replace(/\s+/g, ' '),
+        })), ['id', 'status', 'attempts', 'exit', 'elapsed', 'worker', 'tag', 'name', 'command']) +
           (page.next_cursor ? `\nmore: --cursor ${page.next_cursor}` : ''),
       );
     });
@@ -237,4 +245,5 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
         table(items.map((e) => ({ ...e, actor: e.meta.actor })), ['position', 'created_at', 'type', 'actor', 'data']),
       );
     });
+  return task;
 }

@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { defaultDataDir } from '../server/config.js';
 import { WorkerDaemon } from '../worker/daemon.js';
 import { clientFrom, type ClientFlags } from './context.js';
+import type { PatchWorkerBody } from '../shared/schemas/worker.js';
 import { onStopSignal } from './signals.js';
 import { count, int, list, print, table } from './format.js';
 
@@ -73,7 +74,18 @@ directory.`)
         ...(o.pause && { paused: true }),
         ...(o.resume && { paused: false }),
       };
-      const worker = await clientFrom(flags()).updateWorker(id, body);
-      print(worker, !!flags().json, () => `worker ${worker.id}: concurrency ${worker.concurrency}, prefetch ${worker.prefetch}, tags ${worker.tags.join(',')}${worker.paused ? ', paused' : ''}`);
+      await setWorker(id, body);
     });
+  for (const [name, paused] of [['pause', true], ['resume', false]] as const) {
+    workers
+      .command(name)
+      .description(paused ? 'the worker takes no new task (what it runs goes on)' : 'the worker takes tasks again')
+      .argument('<id>', 'worker id', int)
+      .action((id: number) => setWorker(id, { paused }));
+  }
+
+  async function setWorker(id: number, body: PatchWorkerBody) {
+    const worker = await clientFrom(flags()).updateWorker(id, body);
+    print(worker, !!flags().json, () => `worker ${worker.id}: concurrency ${worker.concurrency}, prefetch ${worker.prefetch}, tags ${worker.tags.join(',')}${worker.paused ? ', paused' : ''}`);
+  }
 }

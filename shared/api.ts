@@ -6,11 +6,15 @@ import { z } from 'zod/v4';
 import { Id, IdParam, PageQuery, page } from './schemas/common.js';
 import { EventPage, EventPageQuery, EventStreamQuery, LogPageQuery } from './schemas/event.js';
 import { Execution } from './schemas/execution.js';
-import { SubmitTasksBody, SubmitTasksResponse, Task, TaskListQuery } from './schemas/task.js';
+import { SubmitTasksBody, SubmitTasksResponse, Task, TaskListItem, TaskListQuery } from './schemas/task.js';
 import {
   KillBody, OutputQuery, PatchWorkerBody, PollBody, PollResponse, RegisterWorkerBody, ReportsBody, Worker,
 } from './schemas/worker.js';
 import { Step, StepInput, StepListQuery, Workflow, WorkflowInput, WorkflowListQuery } from './schemas/workflow.js';
+import {
+  BulkActionBody, BulkCancelBody, BulkResult, CancelBody, EditTaskBody, EditTasksBody, Pause, PauseBody, PauseResult,
+  QueuePauseBody, QueueResumeBody, TaskActionBody,
+} from './schemas/steering.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -41,7 +45,7 @@ export const routes = {
   },
   listTasks: {
     method: 'get', path: '/tasks', tag: 'tasks', summary: 'List tasks, filtered and paginated',
-    query: TaskListQuery, response: page(Task),
+    query: TaskListQuery, response: page(TaskListItem),
   },
   getTask: {
     method: 'get', path: '/tasks/:id', tag: 'tasks', summary: 'One task with its executions',
@@ -66,6 +70,87 @@ export const routes = {
     method: 'post', path: '/tasks/:id/continue', tag: 'tasks',
     summary: "Let a suspended task's execution go on (Docker unpause, SIGCONT to a bare task's process group)",
     params: IdParams, response: z.object({ result: z.enum(['continue_requested', 'not_suspended']), execution_id: Id }),
+  },
+  editTask: {
+    method: 'patch', path: '/tasks/:id', tag: 'steering',
+    summary: 'Edit a task not yet running (new field values, find/replace in the command); `dry_run` shows the change',
+    params: IdParams, body: EditTaskBody, response: BulkResult,
+  },
+  holdTask: {
+    method: 'post', path: '/tasks/:id/hold', tag: 'steering', summary: 'Hold a task not yet started: no worker takes it until it is released',
+    params: IdParams, body: TaskActionBody, response: BulkResult,
+  },
+  releaseTask: {
+    method: 'post', path: '/tasks/:id/release', tag: 'steering', summary: 'Release a held task',
+    params: IdParams, body: TaskActionBody, response: BulkResult,
+  },
+  relaunchTask: {
+    method: 'post', path: '/tasks/:id/relaunch', tag: 'steering',
+    summary: 'Relaunch a task that ended: a new attempt, the history kept, the retry count started again',
+    params: IdParams, body: TaskActionBody, response: BulkResult,
+  },
+  cancelTask: {
+    method: 'post', path: '/tasks/:id/cancel', tag: 'steering',
+    summary: 'Cancel a task: at once if it has not started, by TERM then KILL after the grace if it runs',
+    params: IdParams, body: CancelBody, response: BulkResult,
+  },
+  editTasks: {
+    method: 'post', path: '/tasks/edit', tag: 'steering',
+    summary: 'Edit every task a filter matches that is not yet running; `dry_run` counts and shows a sample',
+    body: EditTasksBody, response: BulkResult,
+  },
+  holdTasks: {
+    method: 'post', path: '/tasks/hold', tag: 'steering', summary: 'Hold every task a filter matches that has not started',
+    body: BulkActionBody, response: BulkResult,
+  },
+  releaseTasks: {
+    method: 'post', path: '/tasks/release', tag: 'steering', summary: 'Release every held task a filter matches',
+    body: BulkActionBody, response: BulkResult,
+  },
+  relaunchTasks: {
+    method: 'post', path: '/tasks/relaunch', tag: 'steering', summary: 'Relaunch every ended task a filter matches',
+    body: BulkActionBody, response: BulkResult,
+  },
+  cancelTasks: {
+    method: 'post', path: '/tasks/cancel', tag: 'steering', summary: 'Cancel every unfinished task a filter matches',
+    body: BulkCancelBody, response: BulkResult,
+  },
+  pauseWorkflow: {
+    method: 'post', path: '/workflows/:id/pause', tag: 'steering',
+    summary: 'Pause a workflow: its tasks are not claimed until it is resumed; running ones go on unless a signal is given',
+    params: IdParams, body: PauseBody, response: PauseResult,
+  },
+  resumeWorkflow: {
+    method: 'post', path: '/workflows/:id/resume', tag: 'steering', summary: 'Resume a paused workflow',
+    params: IdParams, response: PauseResult,
+  },
+  cancelWorkflow: {
+    method: 'post', path: '/workflows/:id/cancel', tag: 'steering', summary: "Cancel a workflow's unfinished tasks",
+    params: IdParams, body: CancelBody, response: BulkResult,
+  },
+  pauseStep: {
+    method: 'post', path: '/steps/:id/pause', tag: 'steering', summary: 'Pause a step (as a workflow)',
+    params: IdParams, body: PauseBody, response: PauseResult,
+  },
+  resumeStep: {
+    method: 'post', path: '/steps/:id/resume', tag: 'steering', summary: 'Resume a paused step',
+    params: IdParams, response: PauseResult,
+  },
+  cancelStep: {
+    method: 'post', path: '/steps/:id/cancel', tag: 'steering', summary: "Cancel a step's unfinished tasks",
+    params: IdParams, body: CancelBody, response: BulkResult,
+  },
+  pauseQueue: {
+    method: 'post', path: '/queue/pause', tag: 'steering', summary: 'Pause one routing tag, or everything',
+    body: QueuePauseBody, response: PauseResult,
+  },
+  resumeQueue: {
+    method: 'post', path: '/queue/resume', tag: 'steering', summary: 'Resume one routing tag, or everything',
+    body: QueueResumeBody, response: PauseResult,
+  },
+  listPauses: {
+    method: 'get', path: '/pauses', tag: 'steering', summary: 'What is paused now: everything, tags, workflows, steps',
+    response: z.object({ items: z.array(Pause) }),
   },
   registerWorker: {
     method: 'post', path: '/workers', tag: 'workers', status: 201,

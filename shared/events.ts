@@ -6,16 +6,18 @@ import { z } from 'zod/v4';
 import { Id } from './schemas/common.js';
 import { Task, TaskStatus } from './schemas/task.js';
 
-export const STREAM_TYPES = ['workflow', 'step', 'task', 'execution', 'worker', 'token'] as const;
+/** `queue` has one stream (id 0): pauses of everything or of a tag. */
+export const STREAM_TYPES = ['workflow', 'step', 'task', 'execution', 'worker', 'token', 'queue'] as const;
 export type StreamType = (typeof STREAM_TYPES)[number];
 
 const nullableString = z.string().nullable();
+const PauseData = z.object({ signal: z.enum(['none', 'suspend', 'term', 'kill']), grace_seconds: z.number().int() });
 
 export const TaskSubmittedData = Task.pick({
   name: true, command: true, shell: true, container: true, container_options: true, inputs: true, resources: true,
   output: true, workflow_id: true, step_id: true, tag: true, priority: true, depends_on: true, max_retries: true,
   timeouts: true, env: true, requirements: true, key: true, status: true,
-});
+}).extend({ accept_failure: z.boolean().optional() });
 export type TaskSubmittedData = z.infer<typeof TaskSubmittedData>;
 
 export const EVENT_CATALOGUE = {
@@ -27,10 +29,30 @@ export const EVENT_CATALOGUE = {
     stream: 'step',
     data: z.object({ workflow_id: Id, name: z.string(), description: nullableString }),
   },
+  'workflow.paused': { stream: 'workflow', data: PauseData },
+  'workflow.resumed': { stream: 'workflow', data: z.object({}) },
+  'step.paused': { stream: 'step', data: PauseData },
+  'step.resumed': { stream: 'step', data: z.object({}) },
+  'queue.paused': { stream: 'queue', data: PauseData.extend({ tag: nullableString }) },
+  'queue.resumed': { stream: 'queue', data: z.object({ tag: nullableString }) },
   'task.submitted': { stream: 'task', data: TaskSubmittedData },
-  'task.released': { stream: 'task', data: z.object({ reason: z.string() }) },
+  /** Held → back in the queue, or a waiting task whose dependencies are done; `status` absent means pending. */
+  'task.released': { stream: 'task', data: z.object({ reason: z.string(), status: z.enum(['pending', 'waiting', 'blocked']).optional() }) },
+  'task.held': { stream: 'task', data: z.object({ reason: z.string() }) },
   'task.blocked': { stream: 'task', data: z.object({ dependency: Id }) },
+  /** A blocked task waits again: the dependency that blocked it was relaunched. */
+  'task.unblocked': { stream: 'task', data: z.object({ dependency: Id }) },
   'task.cancelled': { stream: 'task', data: z.object({ reason: z.string() }) },
+  /** The fields that changed, with their values before and after; `paused` follows a new tag. */
+  'task.edited': {
+    stream: 'task',
+    data: z.object({ before: z.record(z.string(), z.json()), after: z.record(z.string(), z.json()), paused: z.boolean() }),
+  },
+  /** A new attempt: failures before it no longer count against max_retries. */
+  'task.relaunched': {
+    stream: 'task',
+    data: z.object({ reason: z.string(), status: z.enum(['pending', 'waiting', 'blocked']), retry_base: z.number().int(), paused: z.boolean() }),
+  },
   'worker.registered': {
     stream: 'worker',
     data: z.object({
@@ -71,7 +93,12 @@ export const EVENT_CATALOGUE = {
   },
   'execution.kill_requested': {
     stream: 'execution',
-    data: z.object({ task_id: Id, grace_seconds: z.number().int() }),
+    data: z.object({ task_id: Id, grace_seconds: z.number().int(), requeue: z.boolean().optional() }),
+  },
+  /** An attempt that had not started when its task was edited or held: the task goes on without it. */
+  'execution.cancelled': {
+    stream: 'execution',
+    data: z.object({ task_id: Id, reason: z.string(), task_status: TaskStatus }),
   },
   // The state the user asks for, not what the worker did: its worker applies the latest.
   'execution.suspend_requested': { stream: 'execution', data: z.object({ task_id: Id }) },

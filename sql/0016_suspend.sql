@@ -5,15 +5,16 @@
 ALTER TABLE executions ADD COLUMN suspended boolean NOT NULL DEFAULT false;
 ALTER TABLE executions ADD COLUMN suspended_at timestamptz;
 
--- The wake-up of 0009, plus a change of `suspended`: the worker's parked poll answers with
--- the new list. Replaced rather than doubled by a second trigger, so an update of
--- executions (every phase change) still joins its transition tables once.
+-- The wake-up of 0014 (itself 0009's with cancelled executions), plus a change of
+-- `suspended`: the worker's parked poll answers with the new list. Replaced rather than
+-- doubled by a second trigger, so an update of executions (every phase change) still joins
+-- its transition tables once.
 CREATE OR REPLACE FUNCTION executions_work_on_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM work_notify((SELECT string_agg(DISTINCT 'worker:' || n.worker_id, ',')
                        FROM new_rows n JOIN old_rows o USING (id)
                        WHERE (o.kill_requested_at IS NULL AND n.kill_requested_at IS NOT NULL)
-                          OR (o.status <> 'lost' AND n.status = 'lost')
+                          OR (o.status NOT IN ('lost', 'cancelled') AND n.status IN ('lost', 'cancelled'))
                           OR o.suspended <> n.suspended));
   RETURN NULL;
 END

@@ -19,7 +19,7 @@ import { StateStore } from './state.js';
 function task(command: string): Task {
   return {
     ...TaskInput.parse({ command }), id: 1, name: null, container: null, output: null, workflow_id: null, step_id: null,
-    key: null, status: 'assigned', attempts: 1, execution_id: 1, submitted_at: new Date().toISOString(), submitted_by: null,
+    key: null, status: 'assigned', paused: false, attempts: 1, execution_id: 1, submitted_at: new Date().toISOString(), submitted_by: null,
     updated_at: new Date().toISOString(), version: 1,
   } as Task;
 }

@@ -14,6 +14,7 @@ import { sql } from 'slonik';
 import { LabqApiError } from '../../shared/client.js';
 import { EVENT_CATALOGUE } from '../../shared/events.js';
 import type { PatchWorkerBody, Report, Worker } from '../../shared/schemas/worker.js';
+import type { TaskFilterBody } from '../../shared/schemas/task.js';
 import { rng } from '../../e2e/support/random.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { snapshotProjections } from '../../e2e/support/snapshot.js';
@@ -34,10 +35,11 @@ const NOT_PROJECTED = ['api_tokens', 'events', 'execution_leases', 'execution_ou
 const VARIANTS = [
   'task.submitted held', 'task.submitted waiting', 'task.submitted pending',
   'execution.finished succeeded', 'execution.finished failed', 'execution.finished killed', 'execution.finished refused',
-  'execution.lost', 'execution.lost by the reaper',
+  'execution.lost', 'execution.lost by the reaper', 'task.relaunched pending',
   'worker.status_changed offline by the reaper', 'worker.status_changed lost by the reaper', 'worker.status_changed online',
 ];
 const TAGS = ['default', 'highmem', 'gpu'];
+const STEERED = ['pending', 'waiting', 'blocked', 'held', 'assigned', 'downloading', 'failed', 'cancelled', 'succeeded'] as const;
 const PHASES = ['downloading', 'running', 'uploading'] as const;
 
 /** What a simulated daemon knows of one execution it runs. */
@@ -114,9 +116,60 @@ function simulation(r: ReturnType<typeof rng>) {
     const x = r.pick([...w.held.keys()]);
     if (w.suspended.has(x) && !w.killing.has(x)) return;
     const reports = reportsFor(w, x);
-    // A daemon re-sends what it cannot prove was delivered: the copy must change nothing.
-    for (let copies = r.chance(0.1) ? 2 : 1; copies > 0; copies--) await ts.client.sendReports(x, { reports });
+    try {
+      // A daemon re-sends what it cannot prove was delivered: the copy must change nothing.
+      for (let copies = r.chance(0.1) ? 2 : 1; copies > 0; copies--) await ts.client.sendReports(x, { reports });
+    } catch (error) {
+      // Cancelled before it started (its task was edited or held): the next poll says abandon.
+      if (!(error instanceof LabqApiError && error.status === 409)) throw error;
+    }
     if (reports.some((one) => one.kind === 'finish')) drop(w, x);
+  }
+
+  /** Which tasks a steering operation takes: a few ids, a step's, a tag's, or by status. */
+  function filter(): TaskFilterBody {
+    const roll = r.next();
+    if (roll < 0.5) return { ids: [...new Set(Array.from({ length: r.int(1, 5) }, () => r.pick(tasks)))] };
+    if (roll < 0.7 && steps.length) return { step_id: r.pick(steps).id, status: [r.pick(STEERED)] };
+    return { tag: r.pick(TAGS), status: [r.pick(STEERED)] };
+  }
+
+  /** A pause or resume of a workflow, a step, a tag or everything, with any signal for what runs. */
+  async function pauseOrResume() {
+    const signal = r.pick(['none', 'none', 'term', 'kill'] as const);
+    const roll = r.next();
+    const [pause, resume, params] = roll < 0.3 && steps.length ? ['pauseStep', 'resumeStep', { id: r.pick(steps).id }] as const
+      : roll < 0.6 ? ['pauseWorkflow', 'resumeWorkflow', { id: r.pick(workflows) }] as const
+      : [null, null, null] as const;
+    if (pause) {
+      if (r.chance(0.5)) await ts.client.call(pause, { params, body: { signal, grace_seconds: r.int(0, 5) } });
+      else await ts.client.call(resume, { params });
+      return;
+    }
+    const tag = roll < 0.95 ? r.pick(TAGS) : undefined;
+    if (r.chance(0.5)) await ts.client.call('pauseQueue', { body: { tag, signal, grace_seconds: r.int(0, 5) } });
+    else await ts.client.call('resumeQueue', { body: { tag } });
+  }
+
+  async function steer() {
+    // Often tasks assigned or downloading, not started: a hold or an edit then cancels their attempt.
+    const unstarted = workers.flatMap((w) => [...w.held.values()].filter((h) => h.phases < 2).map((h) => h.taskId));
+    const body = { filter: unstarted.length && r.chance(0.5) ? { ids: unstarted.slice(0, 3) } : filter(), reason: r.chance(0.5) ? 'steered' : undefined };
+    switch (r.int(0, 7)) {
+      case 0: return ts.client.call('holdTasks', { body });
+      case 1: return ts.client.call('releaseTasks', { body });
+      case 2: return ts.client.call('editTasks', {
+        body: {
+          filter: body.filter,
+          set: { priority: r.int(-5, 5), ...(r.chance(0.3) && { tag: r.pick(TAGS) }), ...(r.chance(0.2) && { env: { E: String(r.int(0, 9)) } }) },
+          ...(r.chance(0.5) && { replace: { find: 'echo', with: r.chance(0.5) ? 'printf' : 'echo' } }),
+        },
+      });
+      case 3: return ts.client.call('relaunchTasks', { body: r.chance(0.5) ? body : { filter: { status: ['failed', 'cancelled'] } } });
+      // A few at a time: the workload must keep enough work to run.
+      case 4: return ts.client.call('cancelTasks', { body: { filter: { ids: [r.pick(tasks)] }, grace_seconds: r.int(0, 5) } });
+      default: return pauseOrResume();
+    }
   }
 
   async function kill() {
@@ -213,12 +266,14 @@ function simulation(r: ReturnType<typeof rng>) {
       await changeSettings(r.pick(workers));
     } else if (roll < 0.22) {
       await kill();
-    } else if (roll < 0.26) {
+    } else if (roll < 0.3) {
+      await steer();
+    } else if (roll < 0.34) {
       await signal();
-    } else if (roll < 0.28 && busy.length) {
+    } else if (roll < 0.36 && busy.length) {
       const w = r.pick(busy);
       await poll(w, r.int(0, 2), [...w.held.keys()].filter(() => r.chance(0.3)));
-    } else if (roll < 0.5 || busy.length === 0) {
+    } else if (roll < 0.58 || busy.length === 0) {
       await poll(r.pick(workers), r.int(0, 8));
     } else {
       await report(r.pick(busy));
@@ -238,7 +293,17 @@ const reaperDone = () =>
 async function workloadThenRebuild(seed: number) {
   const r = rng(seed);
   const sim = simulation(r);
-  while ((await count(sql.unsafe`SELECT count(*) FROM events`)) < 5200) await sim.step();
+  // Steering may write many events at once (a bulk edit) and hold work back (a pause): the
+  // workload goes on until it has some size in every table, not only in the log.
+  const size = () => count(sql.unsafe`
+    SELECT least((SELECT count(*) FROM events) / 5200, (SELECT count(*) FROM executions) / 350, (SELECT count(*) FROM tasks) / 1100)`);
+  while ((await size()) < 1) await sim.step();
+  // Nothing stays paused: the worker that comes back below must find work.
+  for (const pause of (await ts.client.call('listPauses')).items) {
+    if (pause.scope === 'workflow') await ts.client.call('resumeWorkflow', { params: { id: pause.workflow_id! } });
+    else if (pause.scope === 'step') await ts.client.call('resumeStep', { params: { id: pause.step_id! } });
+    else await ts.client.call('resumeQueue', { body: { tag: pause.tag ?? undefined } });
+  }
 
   // The fleet stops for good: a last poll from each worker renews its leases to the short
   // lease (and may claim more), then the reaper loses all they held.

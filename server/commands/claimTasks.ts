@@ -49,7 +49,7 @@ export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, 
     const rows = await tx.any(sql.unsafe`
       SELECT t.*, nextval('execution_ids') AS next_execution_id FROM (
         SELECT ${TASK_COLUMNS} FROM tasks
-        WHERE status = 'pending' AND ${lane} AND ${fits(worker)}
+        WHERE status = 'pending' AND NOT paused AND ${lane} AND ${fits(worker)}
         ORDER BY priority DESC, id
         LIMIT ${count - picked.length}
         FOR UPDATE SKIP LOCKED) t

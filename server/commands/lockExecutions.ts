@@ -13,6 +13,7 @@ export const LockedExecution = z.object({
   status: z.string(),
   version: z.number(),
   kill_requested_at: z.string().nullable(),
+  kill_requeue: z.boolean(),
 });
 export type LockedExecution = z.infer<typeof LockedExecution>;
 
@@ -22,7 +23,7 @@ export async function lockExecutions(tx: Db, executionIds: number[]): Promise<Ma
   await tx.query(sql.unsafe`
     SELECT 1 FROM tasks WHERE id IN (SELECT task_id FROM executions WHERE id = ANY(${ids})) ORDER BY id FOR UPDATE`);
   const rows = await tx.any(sql.type(LockedExecution)`
-    SELECT id, task_id, worker_id, status, version, kill_requested_at FROM executions
+    SELECT id, task_id, worker_id, status, version, kill_requested_at, kill_requeue FROM executions
     WHERE id = ANY(${ids}) ORDER BY id FOR UPDATE`);
   return new Map(rows.map((x) => [x.id, x]));
 }

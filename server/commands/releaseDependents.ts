@@ -1,7 +1,8 @@
 // Moves the dependents of tasks that just ended: a waiting task whose dependencies have
 // all succeeded becomes pending (task.released); a waiting task that depends, directly or
 // through other waiting tasks, on one that failed or was cancelled becomes blocked
-// (task.blocked). Runs inside the command that ended the tasks.
+// (task.blocked), unless it accepts failures: it is released once all its dependencies
+// have ended or are blocked. Runs inside the command that ended the tasks.
 //
 // Two dependencies of one task may end at the same moment in two transactions, each not
 // yet seeing the other. So the waiting tasks concerned are locked first, in id order; a
@@ -26,24 +27,27 @@ export async function releaseDependents(tx: Db, endedTaskIds: number[], meta: Ev
     SELECT id FROM chain`)) as number[];
   if (concerned.length === 0) return;
   await tx.query(sql.unsafe`SELECT 1 FROM tasks WHERE id = ANY(${sql.array(concerned, 'int8')}) ORDER BY id FOR UPDATE`);
-  const ready = await tx.any(sql.unsafe`
-    SELECT t.id, t.version FROM tasks t
-    WHERE t.id = ANY(${sql.array(concerned, 'int8')}) AND t.status = 'waiting' AND t.depends_on && ${ended}
-      AND NOT EXISTS (SELECT 1 FROM tasks d WHERE d.id = ANY(t.depends_on) AND d.status <> 'succeeded')
-    ORDER BY t.id`);
   const blocked = await tx.any(sql.unsafe`
     WITH RECURSIVE failed AS (
       SELECT id FROM tasks WHERE id = ANY(${ended}) AND status IN ('failed', 'cancelled')
     ), chain(id, dependency) AS (
-      SELECT t.id, f.id FROM tasks t JOIN failed f ON t.depends_on @> ARRAY[f.id] WHERE t.status = 'waiting'
+      SELECT t.id, f.id FROM tasks t JOIN failed f ON t.depends_on @> ARRAY[f.id] WHERE t.status = 'waiting' AND NOT t.accept_failure
       UNION
-      SELECT t.id, c.id FROM tasks t JOIN chain c ON t.depends_on @> ARRAY[c.id] WHERE t.status = 'waiting'
+      SELECT t.id, c.id FROM tasks t JOIN chain c ON t.depends_on @> ARRAY[c.id] WHERE t.status = 'waiting' AND NOT t.accept_failure
     )
     SELECT DISTINCT ON (t.id) t.id, t.version, c.dependency FROM chain c JOIN tasks t ON t.id = c.id
     WHERE t.id = ANY(${sql.array(concerned, 'int8')})
     ORDER BY t.id, c.dependency`);
-  await recordEvents(tx, [
-    ...ready.map((t) => ({ type: 'task.released' as const, streamId: t.id, version: t.version + 1, data: { reason: 'dependencies succeeded' } })),
-    ...blocked.map((t) => ({ type: 'task.blocked' as const, streamId: t.id, version: t.version + 1, data: { dependency: t.dependency } })),
-  ], meta);
+  await recordEvents(tx, blocked.map((t) => ({ type: 'task.blocked' as const, streamId: t.id, version: t.version + 1, data: { dependency: t.dependency } })), meta);
+  // After the blocks: a task that accepts failures may be waiting only for tasks just blocked.
+  const ready = await tx.any(sql.unsafe`
+    SELECT t.id, t.version, t.accept_failure FROM tasks t
+    WHERE t.id = ANY(${sql.array(concerned, 'int8')}) AND t.status = 'waiting'
+      AND NOT EXISTS (SELECT 1 FROM tasks d WHERE d.id = ANY(t.depends_on) AND d.status <> 'succeeded'
+                      AND NOT (t.accept_failure AND d.status IN ('failed', 'cancelled', 'blocked')))
+    ORDER BY t.id`);
+  await recordEvents(tx, ready.map((t) => ({
+    type: 'task.released' as const, streamId: t.id, version: t.version + 1,
+    data: { reason: t.accept_failure ? 'dependencies ended' : 'dependencies succeeded' },
+  })), meta);
 }

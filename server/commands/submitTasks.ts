@@ -11,6 +11,7 @@ import type { SubmitTasksResponse, TaskDefinition, TaskStatus } from '../../shar
 import type { Pool, Db } from '../db/pool.js';
 import { invalid, type FieldError } from '../errors.js';
 import { recordEvents } from '../events/recordEvents.js';
+import { dependencyStatus } from './dependencyStatus.js';
 
 type Submitted = SubmitTasksResponse['tasks'][number];
 
@@ -67,10 +68,7 @@ async function dependencyStatuses(tx: Db, defs: TaskDefinition[], field: (i: num
 
 function initialStatus(def: TaskDefinition, deps: Map<number, TaskStatus>): TaskStatus {
   if (def.held) return 'held';
-  const states = def.depends_on.map((id) => deps.get(id));
-  if (states.some((s) => s === 'failed' || s === 'cancelled' || s === 'blocked')) return 'blocked';
-  if (states.every((s) => s === 'succeeded')) return 'pending';
-  return 'waiting';
+  return dependencyStatus(def.depends_on.map((id) => deps.get(id)!), def.accept_failure);
 }
 
 async function submitOnce(pool: Pool, defs: TaskDefinition[], field: (i: number) => string, meta: EventMeta): Promise<Submitted[]> {
@@ -126,6 +124,7 @@ async function submitOnce(pool: Pool, defs: TaskDefinition[], field: (i: number)
         requirements: def.requirements,
         key: def.key ?? null,
         status,
+        ...(def.accept_failure ? { accept_failure: true } : {}),
       };
       events.push({ type: 'task.submitted' as const, streamId: id, version: 1, data });
       result.push({ id, key: def.key ?? null, status, created: true });

@@ -10,6 +10,7 @@ import type { ServerContext } from './context.js';
 import { openApiDocument } from './openapi.js';
 import { limitUrl } from './requestLimits.js';
 import { eventRoutes } from './routes/events.js';
+import { steeringRoutes } from './routes/steering.js';
 import { taskRoutes } from './routes/tasks.js';
 import { workflowRoutes } from './routes/workflows.js';
 import { workerRoutes } from './routes/workers.js';
@@ -86,6 +87,7 @@ export function createApp(context: ServerContext): Koa {
   });
 
   const router = new Router({ prefix: API_PREFIX });
+  steeringRoutes(router, context);
   taskRoutes(router, context);
   workflowRoutes(router, context);
   eventRoutes(router, context);

@@ -23,6 +23,8 @@ let workerInstance: string;
 let executionId: number;
 /** Held tasks to kill, one per killTask request: a task can be cancelled only once. */
 const killable: number[] = [];
+/** Tasks for the one-task steering routes, one per request (refused ones included): each changes its task once. */
+const steerable: Record<string, number[]> = { hold: [], release: [], relaunch: [], cancel: [], edit: [] };
 
 const sha256 = (value: string) => createHash('sha256').update(value, 'utf8').digest();
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -43,6 +45,13 @@ before(async () => {
   executionId = (await ts.client.pollWorker(workerId, { instance: worker.instance!, holding: [], want: 1, wait_seconds: 0 })).assignments[0]!.execution_id;
   const held = await ts.client.submitTasks({ tasks: Array.from({ length: 40 }, () => ({ command: 'true', held: true })) });
   killable.push(...held.tasks.map((t) => t.id));
+  const submit = async (held: boolean) => (await ts.client.submitTasks({ tasks: Array.from({ length: 16 }, () => ({ command: 'true', tag: 'nobody', held })) })).tasks.map((t) => t.id);
+  steerable.hold = await submit(false);
+  steerable.cancel = await submit(false);
+  steerable.edit = await submit(false);
+  steerable.release = await submit(true);
+  steerable.relaunch = await submit(true);
+  await ts.client.call('cancelTasks', { body: { filter: { ids: steerable.relaunch } } });
 });
 
 after(async () => {
@@ -54,8 +63,10 @@ const eventCount = async () => Number((await db.query('SELECT count(*) FROM even
 
 /** The route's path with its ids filled in with ids of rows that exist. */
 function concretePath(spec: RouteSpec): string {
+  const steered = spec.path.match(/^\/tasks\/:id\/(hold|release|relaunch|cancel)$/)?.[1] ?? (spec.method === 'patch' && spec.path === '/tasks/:id' ? 'edit' : null);
   const id = spec.path.endsWith('/kill')
     ? killable.pop()!
+    : steered ? steerable[steered]!.pop()!
     : spec.path.startsWith('/tasks') ? taskId
     : spec.path.startsWith('/steps') ? stepId
     : spec.path.startsWith('/workflows') ? workflowId
@@ -84,6 +95,19 @@ function validBody(name: string): unknown {
       return { instance: workerInstance, holding: [executionId], want: 0, wait_seconds: 0 };
     case 'executionReports':
       return { reports: [{ kind: 'output', stream: 'stdout', seq: ++bodies, data: Buffer.from('x').toString('base64') }] };
+    case 'editTask':
+      return { set: { priority: ++bodies } };
+    // Bulk operations on a task that does not exist: they answer 200, matching nothing.
+    case 'editTasks':
+      return { filter: { ids: [999_999] }, set: { priority: 1 } };
+    case 'holdTasks':
+    case 'releaseTasks':
+    case 'relaunchTasks':
+    case 'cancelTasks':
+      return { filter: { ids: [999_999] } };
+    case 'pauseQueue':
+    case 'resumeQueue':
+      return { tag: 'unused' };
     default:
       return {};
   }

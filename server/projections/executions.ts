@@ -37,10 +37,15 @@ export const executionsProjection: Projection = {
           UPDATE executions x SET status = 'lost', finished_at = e.created_at, error = e.data->>'reason', version = e.version
           FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`);
         return;
+      case 'execution.cancelled':
+        await db.query(sql.unsafe`
+          UPDATE executions x SET status = 'cancelled', finished_at = e.created_at, error = e.data->>'reason', version = e.version
+          FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`);
+        return;
       case 'execution.kill_requested':
         await db.query(sql.unsafe`
           UPDATE executions x SET kill_requested_at = e.created_at, kill_grace_seconds = (e.data->>'grace_seconds')::int,
-            version = e.version
+            kill_requeue = coalesce((e.data->>'requeue')::boolean, false), version = e.version
           FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`);
         return;
       case 'execution.suspend_requested':

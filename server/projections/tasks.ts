@@ -9,10 +9,28 @@ import { eventRecords, streamIds, taskIds } from './batch.js';
 import type { Projection } from './projection.js';
 
 const TASK_EVENT_STATUS: Record<string, string> = {
-  'task.released': 'pending',
+  'task.held': 'held',
   'task.blocked': 'blocked',
+  'task.unblocked': 'waiting',
   'task.cancelled': 'cancelled',
 };
+
+/** How task.edited sets each editable field from its `after` values (`a`). */
+const EDITED_COLUMNS = sql.fragment`
+  name = CASE WHEN a ? 'name' THEN a->>'name' ELSE t.name END,
+  command = CASE WHEN a ? 'command' THEN a->>'command' ELSE t.command END,
+  shell = CASE WHEN a ? 'shell' THEN a->>'shell' ELSE t.shell END,
+  container = CASE WHEN a ? 'container' THEN a->>'container' ELSE t.container END,
+  container_options = CASE WHEN a ? 'container_options' THEN a->'container_options' ELSE t.container_options END,
+  inputs = CASE WHEN a ? 'inputs' THEN a->'inputs' ELSE t.inputs END,
+  resources = CASE WHEN a ? 'resources' THEN a->'resources' ELSE t.resources END,
+  output = CASE WHEN a ? 'output' THEN a->>'output' ELSE t.output END,
+  env = CASE WHEN a ? 'env' THEN a->'env' ELSE t.env END,
+  priority = CASE WHEN a ? 'priority' THEN (a->>'priority')::int ELSE t.priority END,
+  tag = CASE WHEN a ? 'tag' THEN a->>'tag' ELSE t.tag END,
+  requirements = CASE WHEN a ? 'requirements' THEN a->'requirements' ELSE t.requirements END,
+  timeouts = CASE WHEN a ? 'timeouts' THEN a->'timeouts' ELSE t.timeouts END,
+  max_retries = CASE WHEN a ? 'max_retries' THEN (a->>'max_retries')::int ELSE t.max_retries END`;
 
 export const tasksProjection: Projection = {
   name: 'tasks',
@@ -23,18 +41,41 @@ export const tasksProjection: Projection = {
         await db.query(sql.unsafe`
           INSERT INTO tasks (id, workflow_id, step_id, name, command, shell, container, container_options, inputs,
                              resources, output, tag, priority, depends_on, max_retries, timeouts, env, requirements,
-                             key, status, attempts, execution_id, submitted_at, submitted_by, updated_at, version)
+                             key, status, paused, accept_failure, attempts, execution_id, submitted_at, submitted_by,
+                             updated_at, version)
           SELECT e.stream_id, (e.data->>'workflow_id')::bigint, (e.data->>'step_id')::bigint, e.data->>'name',
                  e.data->>'command', e.data->>'shell', e.data->>'container', e.data->'container_options',
                  e.data->'inputs', e.data->'resources', e.data->>'output', e.data->>'tag',
                  (e.data->>'priority')::int,
                  ARRAY(SELECT jsonb_array_elements_text(e.data->'depends_on'))::bigint[],
                  (e.data->>'max_retries')::int, e.data->'timeouts', e.data->'env', e.data->'requirements',
-                 e.data->>'key', e.data->>'status', 0, NULL, e.created_at, e.meta->>'actor', e.created_at, e.version
+                 e.data->>'key', e.data->>'status',
+                 task_paused((e.data->>'workflow_id')::bigint, (e.data->>'step_id')::bigint, e.data->>'tag'),
+                 coalesce((e.data->>'accept_failure')::boolean, false), 0, NULL, e.created_at, e.meta->>'actor', e.created_at,
+                 e.version
           FROM ${eventRecords(events)}`);
         return;
       case 'task.released':
+        await db.query(sql.unsafe`
+          UPDATE tasks t SET status = coalesce(e.data->>'status', 'pending'), updated_at = e.created_at, version = e.version
+          FROM ${eventRecords(events)} WHERE t.id = e.stream_id AND t.id = ANY(${streamIds(events)})`);
+        return;
+      case 'task.relaunched':
+        await db.query(sql.unsafe`
+          UPDATE tasks t SET status = e.data->>'status', retry_base = (e.data->>'retry_base')::int,
+                             paused = (e.data->>'paused')::boolean, updated_at = e.created_at, version = e.version
+          FROM ${eventRecords(events)} WHERE t.id = e.stream_id AND t.id = ANY(${streamIds(events)})`);
+        return;
+      case 'task.edited':
+        await db.query(sql.unsafe`
+          UPDATE tasks t SET ${EDITED_COLUMNS}, paused = (e.data->>'paused')::boolean, updated_at = e.created_at,
+                             version = e.version
+          FROM ${eventRecords(events)}, LATERAL (SELECT e.data->'after' AS a) edit
+          WHERE t.id = e.stream_id AND t.id = ANY(${streamIds(events)})`);
+        return;
+      case 'task.held':
       case 'task.blocked':
+      case 'task.unblocked':
       case 'task.cancelled':
         await db.query(sql.unsafe`
           UPDATE tasks t SET status = ${TASK_EVENT_STATUS[type]}, updated_at = e.created_at, version = e.version
@@ -53,6 +94,7 @@ export const tasksProjection: Projection = {
         return;
       case 'execution.finished':
       case 'execution.lost':
+      case 'execution.cancelled':
         await db.query(sql.unsafe`
           UPDATE tasks t SET status = e.data->>'task_status', updated_at = e.created_at
           FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint AND t.id = ANY(${taskIds(events)})`);

@@ -2,7 +2,7 @@
 import { sql } from 'slonik';
 import type { Db } from '../db/pool.js';
 import type { StoredEvent } from '../events/types.js';
-import { eventRecords } from './batch.js';
+import { eventRecords, streamIds } from './batch.js';
 import type { Projection } from './projection.js';
 
 export const workflowsProjection: Projection = {
@@ -22,6 +22,18 @@ export const workflowsProjection: Projection = {
           SELECT e.stream_id, (e.data->>'workflow_id')::bigint, e.data->>'name', e.data->>'description',
                  e.created_at, e.meta->>'actor', e.created_at, e.version
           FROM ${eventRecords(events)}`);
+        return;
+      case 'workflow.paused':
+      case 'workflow.resumed':
+        await db.query(sql.unsafe`
+          UPDATE workflows w SET updated_at = e.created_at, version = e.version
+          FROM ${eventRecords(events)} WHERE w.id = e.stream_id AND w.id = ANY(${streamIds(events)})`);
+        return;
+      case 'step.paused':
+      case 'step.resumed':
+        await db.query(sql.unsafe`
+          UPDATE steps s SET updated_at = e.created_at, version = e.version
+          FROM ${eventRecords(events)} WHERE s.id = e.stream_id AND s.id = ANY(${streamIds(events)})`);
         return;
     }
   },

@@ -5,6 +5,9 @@ import type { Db } from '../db/pool.js';
 import { taskCounts } from './counts.js';
 import { containsPattern, decodeCursor, pageOf } from './pagination.js';
 
+const pausedAs = (scope: 'workflow' | 'step') =>
+  sql.fragment`EXISTS (SELECT 1 FROM pauses p WHERE p.scope = ${scope} AND p.scope_key = id::text) AS paused`;
+
 async function withCounts<T extends { id: number }>(db: Db, scope: 'workflow' | 'step', rows: readonly T[]) {
   const counts = await taskCounts(db, scope, rows.map((r) => r.id));
   return rows.map((r) => ({ ...r, counts: counts.get(r.id) ?? {} }));
@@ -14,7 +17,7 @@ export async function listWorkflows(db: Db, query: { cursor?: string; limit: num
   const where = [sql.fragment`id > ${decodeCursor(query.cursor)}`];
   if (query.q) where.push(sql.fragment`name ILIKE ${containsPattern(query.q)}`);
   const rows = await db.any(sql.unsafe`
-    SELECT id, name, description, created_at, created_by, updated_at, version FROM workflows
+    SELECT id, name, description, created_at, created_by, updated_at, version, ${pausedAs('workflow')} FROM workflows
     WHERE ${sql.join(where, sql.fragment` AND `)} ORDER BY id LIMIT ${query.limit + 1}`);
   const page = pageOf(rows as unknown as Omit<Workflow, 'counts'>[], query.limit);
   return { ...page, items: (await withCounts(db, 'workflow', page.items)) as Workflow[] };
@@ -22,7 +25,7 @@ export async function listWorkflows(db: Db, query: { cursor?: string; limit: num
 
 export async function getWorkflow(db: Db, id: number): Promise<Workflow | null> {
   const row = await db.maybeOne(sql.unsafe`
-    SELECT id, name, description, created_at, created_by, updated_at, version FROM workflows WHERE id = ${id}`);
+    SELECT id, name, description, created_at, created_by, updated_at, version, ${pausedAs('workflow')} FROM workflows WHERE id = ${id}`);
   return row ? ((await withCounts(db, 'workflow', [row as any]))[0] as Workflow) : null;
 }
 
@@ -30,7 +33,7 @@ export async function listSteps(db: Db, query: { cursor?: string; limit: number;
   const where = [sql.fragment`id > ${decodeCursor(query.cursor)}`];
   if (query.workflow_id !== undefined) where.push(sql.fragment`workflow_id = ${query.workflow_id}`);
   const rows = await db.any(sql.unsafe`
-    SELECT id, workflow_id, name, description, created_at, created_by, updated_at, version FROM steps
+    SELECT id, workflow_id, name, description, created_at, created_by, updated_at, version, ${pausedAs('step')} FROM steps
     WHERE ${sql.join(where, sql.fragment` AND `)} ORDER BY id LIMIT ${query.limit + 1}`);
   const page = pageOf(rows as unknown as Omit<Step, 'counts'>[], query.limit);
   return { ...page, items: (await withCounts(db, 'step', page.items)) as Step[] };
@@ -38,6 +41,6 @@ export async function listSteps(db: Db, query: { cursor?: string; limit: number;
 
 export async function getStep(db: Db, id: number): Promise<Step | null> {
   const row = await db.maybeOne(sql.unsafe`
-    SELECT id, workflow_id, name, description, created_at, created_by, updated_at, version FROM steps WHERE id = ${id}`);
+    SELECT id, workflow_id, name, description, created_at, created_by, updated_at, version, ${pausedAs('step')} FROM steps WHERE id = ${id}`);
   return row ? ((await withCounts(db, 'step', [row as any]))[0] as Step) : null;
 }

@@ -126,14 +126,14 @@ async function pollRound(
 
 /**
  * Of the executions a worker holds that are no longer live, those it must abandon: lost,
- * another worker's, or unknown. One it ended itself has had its result recorded (in this
+ * cancelled before they started, another worker's, or unknown. One it ended itself has had its result recorded (in this
  * exchange or an earlier one whose receipt it has not processed yet): nothing to stop.
  */
 async function notItsOwn(tx: Db, workerId: number, executionIds: number[]): Promise<number[]> {
   if (executionIds.length === 0) return [];
   const ended = new Set((await tx.anyFirst(sql.unsafe`
     SELECT id FROM executions
-    WHERE id = ANY(${sql.array(executionIds, 'int8')}) AND worker_id = ${workerId} AND status <> 'lost'`)) as number[]);
+    WHERE id = ANY(${sql.array(executionIds, 'int8')}) AND worker_id = ${workerId} AND status NOT IN ('lost', 'cancelled')`)) as number[]);
   return executionIds.filter((id) => !ended.has(id));
 }
 

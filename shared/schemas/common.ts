@@ -39,3 +39,9 @@ export function csv<T extends z.ZodType<string, string>>(item: T) {
     .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
     .pipe(z.array(item).min(1).max(100) as unknown as z.ZodType<z.output<T>[], string[]>);
 }
+
+/** A comma-separated list of ids, e.g. `ids=12,13,40`. */
+export const csvIds = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+  .pipe(z.array(IdParam).min(1).max(1000) as unknown as z.ZodType<number[], string[]>);

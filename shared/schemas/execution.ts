@@ -3,14 +3,17 @@ import { z } from 'zod/v4';
 import { Id, Timestamp } from './common.js';
 
 export const EXECUTION_STATUSES = [
-  'assigned', 'downloading', 'running', 'uploading', 'succeeded', 'failed', 'lost', 'killed', 'refused',
+  'assigned', 'downloading', 'running', 'uploading', 'succeeded', 'failed', 'lost', 'killed', 'refused', 'cancelled',
 ] as const;
 export const ExecutionStatus = z.enum(EXECUTION_STATUSES);
 /** An execution in one of these holds its task and a worker's slot; the task shows the same status. */
 export const LIVE_STATUSES = ['assigned', 'downloading', 'running', 'uploading'] as const;
 export type LiveStatus = (typeof LIVE_STATUSES)[number];
 export const isLive = (status: string): status is LiveStatus => (LIVE_STATUSES as readonly string[]).includes(status);
-/** How a worker says an execution ended. */
+/**
+ * How a worker says an execution ended. (`cancelled` is the server's: an attempt that had
+ * not started when its task was edited or held; it never counts as a failure.)
+ */
 export const EXECUTION_ENDS = ['succeeded', 'failed', 'killed', 'refused'] as const;
 export type ExecutionStatus = z.infer<typeof ExecutionStatus>;
 

@@ -2,7 +2,7 @@
 // filters. Field names follow ../shared/DESIGN.md ("The task, as curl sends it").
 import { z } from 'zod/v4';
 import { parseResource, parseUri } from '../uri.js';
-import { Id, Timestamp, csv, PageQuery, SearchText } from './common.js';
+import { Id, Timestamp, csv, csvIds, PageQuery, SearchText } from './common.js';
 
 export const TASK_STATUSES = [
   'waiting', 'blocked', 'held', 'pending', 'assigned', 'downloading', 'running', 'uploading',
@@ -14,6 +14,8 @@ export type TaskStatus = z.infer<typeof TaskStatus>;
 export const FINAL_TASK_STATUSES = ['succeeded', 'failed', 'cancelled'] as const;
 /** A task in one of these has no execution yet. */
 export const UNSTARTED_TASK_STATUSES = ['waiting', 'blocked', 'held', 'pending'] as const;
+/** A task in one of these has not ended: a pause covers it. */
+export const UNFINISHED_TASK_STATUSES = TASK_STATUSES.filter((s) => !(FINAL_TASK_STATUSES as readonly string[]).includes(s));
 export const isFinalTask = (status: string): boolean => (FINAL_TASK_STATUSES as readonly string[]).includes(status);
 
 export const MAX_TASKS_PER_REQUEST = 10_000;
@@ -79,6 +81,8 @@ export const TaskInput = z.strictObject({
   requirements: Requirements.default({}),
   key: z.string().min(1).max(200).optional(),
   held: z.boolean().default(false).describe('submit in `held` state: not run until released'),
+  accept_failure: z.boolean().default(false)
+    .describe('run once every dependency has ended, even if some failed or were cancelled (default: only after they all succeed)'),
 });
 export type TaskInput = z.input<typeof TaskInput>;
 export type TaskDefinition = z.output<typeof TaskInput>;
@@ -109,6 +113,8 @@ export const Task = z.object({
   requirements: Requirements,
   key: z.string().nullable(),
   status: TaskStatus,
+  paused: z.boolean().describe('a pause of its workflow, step, tag or of everything keeps it from being claimed'),
+  accept_failure: z.boolean(),
   attempts: z.number().int(),
   execution_id: Id.nullable(),
   submitted_at: Timestamp,
@@ -117,6 +123,22 @@ export const Task = z.object({
   version: z.number().int(),
 });
 export type Task = z.infer<typeof Task>;
+
+/** A task in a list, with its latest attempt in brief (as sacct shows a job). */
+export const TaskListItem = Task.extend({
+  latest: z.object({
+    execution_id: Id,
+    status: z.string(),
+    worker_id: Id,
+    worker_name: z.string().nullable(),
+    exit_code: z.number().int().nullable(),
+    running_at: Timestamp.nullable(),
+    finished_at: Timestamp.nullable(),
+    /** From its start (or its assignment, if it never ran) to its end, or to now while it runs. */
+    duration_seconds: z.number().nullable(),
+  }).nullable().describe('the latest attempt; null if it never had one'),
+});
+export type TaskListItem = z.infer<typeof TaskListItem>;
 
 export const SubmittedTask = z.object({
   id: Id,
@@ -127,11 +149,44 @@ export const SubmittedTask = z.object({
 export const SubmitTasksResponse = z.object({ tasks: z.array(SubmittedTask) });
 export type SubmitTasksResponse = z.infer<typeof SubmitTasksResponse>;
 
+/**
+ * Which tasks an operation or a list concerns: every criterion given must hold. One shape for
+ * the list's query parameters and the bulk operations' `filter`.
+ */
+export interface TaskFilter {
+  ids?: number[];
+  workflow_id?: number;
+  step_id?: number;
+  status?: TaskStatus[];
+  tag?: string;
+  q?: string;
+}
+const filterText = {
+  tag: Tag.optional(),
+  q: SearchText.optional().describe('text contained in the command (case-insensitive)'),
+};
+
 export const TaskListQuery = PageQuery.extend({
+  ids: csvIds.optional().describe('comma-separated task ids (at most 1,000)'),
   status: csv(TaskStatus).optional(),
   workflow_id: z.coerce.number().int().positive().optional(),
   step_id: z.coerce.number().int().positive().optional(),
-  tag: Tag.optional(),
-  q: SearchText.optional().describe('text contained in the command (case-insensitive)'),
+  ...filterText,
 });
 export type TaskListQuery = z.input<typeof TaskListQuery>;
+
+/** The largest number of ids a filter may list. */
+export const MAX_FILTER_IDS = 100_000;
+
+export const TaskFilterBody = z
+  .strictObject({
+    ids: z.array(Id).min(1).max(MAX_FILTER_IDS).optional(),
+    workflow_id: Id.optional(),
+    step_id: Id.optional(),
+    status: z.array(TaskStatus).min(1).max(TASK_STATUSES.length).optional(),
+    ...filterText,
+    all: z.literal(true).optional().describe('every task: required when no other criterion is given'),
+  })
+  .refine((f) => Object.keys(f).length > 0, 'give at least one of ids, workflow_id, step_id, status, tag, q, or "all": true')
+  .transform(({ all: _, ...filter }): TaskFilter => filter);
+export type TaskFilterBody = z.input<typeof TaskFilterBody>;

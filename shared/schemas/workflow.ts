@@ -24,6 +24,7 @@ const TaskGroup = z.object({
   created_by: z.string().nullable(),
   updated_at: Timestamp,
   version: z.number().int(),
+  paused: z.boolean().describe('paused itself (a pause of a workflow also holds back its steps, which do not show it)'),
   counts: TaskCounts,
 });
 

@@ -1,0 +1,192 @@
+// `labq task hold|release|relaunch|cancel|edit|wait` on ids or a filter, `labq step|workflow
+// pause|resume|cancel`, `labq queue pause|resume|pauses`: the steering operations of the API.
+import type { Command } from 'commander';
+import type { LabqClient } from '../shared/client.js';
+import { PAUSE_SIGNALS, type BulkResult, type PauseResult } from '../shared/schemas/steering.js';
+import { TASK_STATUSES, UNFINISHED_TASK_STATUSES, type TaskFilterBody } from '../shared/schemas/task.js';
+import { clientFrom, type ClientFlags } from './context.js';
+import { int, list, print, table } from './format.js';
+
+type Flags = () => ClientFlags & { json?: boolean };
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** The filter flags every bulk task command takes, besides ids as arguments. */
+function withFilter(command: Command): Command {
+  return command
+    .argument('[ids...]', 'task ids')
+    .option('-w, --workflow <id>', 'the tasks of a workflow', int)
+    .option('-s, --step <id>', 'the tasks of a step', int)
+    .option('--status <list>', `comma-separated statuses: ${TASK_STATUSES.join(', ')}`)
+    .option('-t, --tag <tag>', 'the tasks with this tag')
+    .option('-q, --search <text>', 'text in the command')
+    .option('--all', 'every task (when no other criterion is given)');
+}
+
+function filterFrom(ids: string[], o: Record<string, any>): TaskFilterBody {
+  const filter: TaskFilterBody = {
+    ...(ids.length && { ids: ids.map(int) }),
+    ...(o.workflow !== undefined && { workflow_id: o.workflow }),
+    ...(o.step !== undefined && { step_id: o.step }),
+    ...(o.status && { status: list(o.status) as TaskFilterBody['status'] }),
+    ...(o.tag && { tag: o.tag }),
+    ...(o.search && { q: o.search }),
+    ...(o.all && { all: true as const }),
+  };
+  if (Object.keys(filter).length === 0) throw new Error('name the tasks: ids, or --workflow, --step, --status, --tag, --search, or --all');
+  return filter;
+}
+
+export function bulkSummary(verb: string, r: BulkResult): string {
+  const lines = [`${r.dry_run ? 'would have ' : ''}${verb} ${r.changed} of ${r.matched} matched task(s)${r.changed ? `: ${r.task_ids.join(' ')}${r.changed > r.task_ids.length ? ' …' : ''}` : ''}`];
+  for (const s of r.skipped) lines.push(`  left ${s.count}: ${s.reason} (${s.task_ids.join(' ')}${s.count > s.task_ids.length ? ' …' : ''})`);
+  for (const e of r.sample ?? []) {
+    for (const field of Object.keys(e.after)) {
+      lines.push(`  task ${e.id} ${field}: ${JSON.stringify(e.before[field])} -> ${JSON.stringify(e.after[field])}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+const pauseSummary = (what: string, r: PauseResult) =>
+  `${what} ${r.paused ? 'paused' : 'resumed'}${r.changed ? '' : ' (it already was)'}: ${r.tasks} task(s) ${r.paused ? 'held back' : 'back in the queue'}` +
+  (r.signalled ? `, ${r.signalled} running execution(s) signalled` : '');
+
+/** Ends with status 1 when a wait saw a task fail: main prints the message. */
+async function waitFor(client: LabqClient, filter: TaskFilterBody, everySeconds: number, quiet: boolean): Promise<string> {
+  const query = { ...filter, ids: filter.ids?.join(','), status: undefined, all: undefined, limit: 1 } as any;
+  const first = await client.listTasks({ ...query });
+  if (first.items.length === 0) throw new Error('no task matches');
+  for (let told = ''; ;) {
+    const open = await client.listTasks({ ...query, status: (filter.status ?? UNFINISHED_TASK_STATUSES).filter((s) => s !== 'blocked').join(',') });
+    if (open.items.length === 0) break;
+    const line = `waiting for task ${open.items[0]!.id} (${open.items[0]!.status}) and any others`;
+    if (!quiet && line !== told) process.stderr.write(`[labq: ${line}]\n`);
+    told = line;
+    await new Promise((r) => setTimeout(r, everySeconds * 1000));
+  }
+  const bad = await client.listTasks({ ...query, status: 'failed,cancelled,blocked', limit: 1000 });
+  if (bad.items.length) {
+    throw new Error(`${bad.items.length}${bad.next_cursor ? '+' : ''} task(s) did not succeed: ${bad.items.map((t) => `${t.id} ${t.status}`).join(', ')}`);
+  }
+  return 'every task succeeded';
+}
+
+export function steeringCommands(program: Command, task: Command, flags: Flags): void {
+  const bulk = (name: string, description: string, verb: string, route: 'holdTasks' | 'releaseTasks' | 'relaunchTasks') =>
+    withFilter(task.command(name).description(description))
+      .option('--reason <text>', 'recorded in the event')
+      .action(async (ids: string[], o) => {
+        const result = await clientFrom(flags()).call(route, { body: { filter: filterFrom(ids, o), reason: o.reason } });
+        print(result, !!flags().json, () => bulkSummary(verb, result));
+      });
+  bulk('hold', 'hold tasks not yet started: no worker takes them until they are released', 'held', 'holdTasks');
+  bulk('release', 'release held tasks', 'released', 'releaseTasks');
+  bulk('relaunch', 'relaunch tasks that ended (e.g. labq task relaunch --step 3 --status failed): a new attempt each', 'relaunched', 'relaunchTasks');
+
+  withFilter(task.command('cancel').description('cancel tasks: pending ones at once, running ones by TERM then KILL'))
+    .option('--reason <text>', 'recorded in the event')
+    .option('-g, --grace <seconds>', 'seconds between TERM and KILL', int, 10)
+    .action(async (ids: string[], o) => {
+      const result = await clientFrom(flags()).call('cancelTasks', { body: { filter: filterFrom(ids, o), reason: o.reason, grace_seconds: o.grace } });
+      print(result, !!flags().json, () => bulkSummary('cancelled', result));
+    });
+
+  withFilter(task.command('edit').description('edit tasks not yet running: new field values and/or find and replace in the command'))
+    .option('--command <command>', 'a new command')
+    .option('--find <text>', 'text (or with --regex a regular expression) to replace in the command')
+    .option('--replace <text>', 'what replaces it (with --regex: $1, $<name> refer to groups)', '')
+    .option('--regex', '--find is a regular expression')
+    .option('--first', 'replace the first occurrence only')
+    .option('--set <FIELD=JSON>', 'any editable field, e.g. --set priority=5 --set env=\'{"T":"8"}\' (repeatable)', collect)
+    .option('-p, --priority <n>', 'new priority', int)
+    .option('--new-tag <tag>', 'new routing tag')
+    .option('-n, --dry-run', 'show how many tasks and a sample of the changes, change nothing')
+    .action(async (ids: string[], o) => {
+      const set: Record<string, unknown> = {};
+      for (const pair of o.set ?? []) {
+        const eq = pair.indexOf('=');
+        if (eq < 1) throw new Error(`--set takes FIELD=VALUE, got "${pair}"`);
+        const raw = pair.slice(eq + 1);
+        try {
+          set[pair.slice(0, eq)] = JSON.parse(raw);
+        } catch {
+          set[pair.slice(0, eq)] = raw;
+        }
+      }
+      if (o.command !== undefined) set.command = o.command;
+      if (o.priority !== undefined) set.priority = o.priority;
+      if (o.newTag !== undefined) set.tag = o.newTag;
+      const replace = o.find === undefined ? undefined : { find: o.find, with: o.replace, regex: !!o.regex, all: !o.first };
+      const result = await clientFrom(flags()).call('editTasks', {
+        body: { filter: filterFrom(ids, o), ...(Object.keys(set).length && { set }), ...(replace && { replace }), dry_run: !!o.dryRun } as any,
+      });
+      print(result, !!flags().json, () => bulkSummary('edited', result));
+    });
+
+  withFilter(task.command('wait').description('wait until the tasks have ended; fails (status 1) if any did not succeed, like sbatch --wait'))
+    .option('--every <seconds>', 'seconds between looks', int, 2)
+    .action(async (ids: string[], o) => {
+      const outcome = await waitFor(clientFrom(flags()), filterFrom(ids, o), o.every, !!flags().json);
+      print({ ok: true }, !!flags().json, () => outcome);
+    });
+
+  for (const kind of ['workflow', 'step'] as const) {
+    const group = program.commands.find((c) => c.name() === kind)!;
+    const Kind = kind === 'workflow' ? 'Workflow' : 'Step';
+    group
+      .command('pause')
+      .description(`pause a ${kind}: its tasks are not claimed until it is resumed`)
+      .argument('<id>', `${kind} id`, int)
+      .option('--signal <signal>', `what happens to its running tasks: ${PAUSE_SIGNALS.join(', ')} (term/kill: queued again)`, 'none')
+      .option('-g, --grace <seconds>', 'seconds between TERM and KILL', int, 10)
+      .action(async (id: number, o) => {
+        const result = await clientFrom(flags()).call(`pause${Kind}`, { params: { id }, body: { signal: o.signal, grace_seconds: o.grace } });
+        print(result, !!flags().json, () => pauseSummary(`${kind} ${id}`, result));
+      });
+    group
+      .command('resume')
+      .description(`resume a paused ${kind}`)
+      .argument('<id>', `${kind} id`, int)
+      .action(async (id: number) => {
+        const result = await clientFrom(flags()).call(`resume${Kind}`, { params: { id } });
+        print(result, !!flags().json, () => pauseSummary(`${kind} ${id}`, result));
+      });
+    group
+      .command('cancel')
+      .description(`cancel the unfinished tasks of a ${kind}`)
+      .argument('<id>', `${kind} id`, int)
+      .option('-g, --grace <seconds>', 'seconds between TERM and KILL', int, 10)
+      .action(async (id: number, o) => {
+        const result = await clientFrom(flags()).call(`cancel${Kind}`, { params: { id }, body: { grace_seconds: o.grace } });
+        print(result, !!flags().json, () => bulkSummary('cancelled', result));
+      });
+  }
+
+  const queue = program.command('queue').description('pause and resume a routing tag, or everything');
+  queue
+    .command('pause')
+    .description('pause one tag (--tag), or every task')
+    .option('-t, --tag <tag>', 'the tag; absent: everything')
+    .option('--signal <signal>', `what happens to running tasks: ${PAUSE_SIGNALS.join(', ')}`, 'none')
+    .option('-g, --grace <seconds>', 'seconds between TERM and KILL', int, 10)
+    .action(async (o) => {
+      const result = await clientFrom(flags()).call('pauseQueue', { body: { tag: o.tag, signal: o.signal, grace_seconds: o.grace } });
+      print(result, !!flags().json, () => pauseSummary(o.tag ? `tag ${o.tag}` : 'everything', result));
+    });
+  queue
+    .command('resume')
+    .description('resume one tag (--tag), or everything')
+    .option('-t, --tag <tag>', 'the tag; absent: everything')
+    .action(async (o) => {
+      const result = await clientFrom(flags()).call('resumeQueue', { body: { tag: o.tag } });
+      print(result, !!flags().json, () => pauseSummary(o.tag ? `tag ${o.tag}` : 'everything', result));
+    });
+  queue
+    .command('pauses')
+    .description('what is paused now')
+    .action(async () => {
+      const { items } = await clientFrom(flags()).call('listPauses');
+      print(items, !!flags().json, () => (items.length ? table(items, ['scope', 'workflow_id', 'step_id', 'tag', 'paused_at', 'paused_by']) : 'nothing is paused'));
+    });
+}

@@ -1,0 +1,217 @@
+// Steering while it runs, with real worker daemons (bare tasks): an edit that reaches a task
+// assigned but not started, a relaunch of a step's failed tasks in one request, a
+// dependency chain that fails, is relaunched and recovers, a paused step while another
+// keeps running, hold and release, a pause that sends TERM and requeues, cancel of a step.
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { startTestServer, type TestServer } from './support/server.js';
+import { startTestWorker, taskEnded, until } from './support/worker.js';
+
+let ts: TestServer;
+let dir: string;
+const workers: { stop(): Promise<void> }[] = [];
+
+before(async () => {
+  ts = await startTestServer();
+  dir = await mkdtemp(join(tmpdir(), 'labq-steering-'));
+});
+after(async () => {
+  for (const w of workers) await w.stop();
+  await ts.close();
+});
+
+async function worker(options: Parameters<typeof startTestWorker>[1]) {
+  const w = await startTestWorker(ts, options);
+  workers.push(w);
+  return w;
+}
+
+const status = async (id: number) => (await ts.client.getTask(id)).status;
+const statusIs = (id: number, wanted: string) => until(`task ${id} to be ${wanted}`, async () => (await status(id)) === wanted);
+const outputOf = async (id: number) => {
+  const task = await ts.client.getTask(id);
+  return ts.client.executionOutput(task.executions.at(-1)!.id);
+};
+
+async function step(name: string) {
+  const workflow = await ts.client.createWorkflow({ name: `wf-${name}` });
+  return { workflow: workflow.id, step: (await ts.client.createStep({ workflow_id: workflow.id, name })).id };
+}
+
+test('an edit reaches a task assigned but not started: its attempt is cancelled and the new command runs', async () => {
+  // One slot and one prefetched task: the second task is assigned to the worker while the first runs.
+  await worker({ tags: ['prefetch'], concurrency: 1, prefetch: 1 });
+  const gate = join(dir, 'gate-prefetch');
+  const { tasks: [first, second] } = await ts.client.submitTasks({
+    tasks: [
+      { command: `while [ ! -e ${gate} ]; do sleep 0.05; done`, tag: 'prefetch' },
+      { command: 'echo old', tag: 'prefetch' },
+    ],
+  });
+  await statusIs(first!.id, 'running');
+  await statusIs(second!.id, 'assigned');
+  const before = await ts.client.getTask(second!.id);
+
+  const result = await ts.client.call('editTask', { params: { id: second!.id }, body: { replace: { find: 'old', with: 'new' } } });
+  assert.equal(result.changed, 1);
+  assert.deepEqual(result.sample, [{ id: second!.id, before: { command: 'echo old' }, after: { command: 'echo new' } }]);
+  const edited = await ts.client.getTask(second!.id);
+  assert.equal(edited.command, 'echo new');
+  assert.equal(edited.executions[0]!.status, 'cancelled', 'the attempt assigned with the old definition is cancelled');
+
+  await writeFile(gate, '');
+  const done = await taskEnded(ts, second!.id);
+  assert.equal(done.status, 'succeeded');
+  assert.equal(await outputOf(second!.id), 'new\n', 'the new definition ran');
+  const history = (await ts.client.getTask(second!.id)).executions;
+  assert.deepEqual(history.map((x) => x.status), ['cancelled', 'succeeded']);
+  assert.equal(history[0]!.id, before.execution_id);
+  const types = (await ts.client.taskEvents(second!.id)).items.map((e) => e.type);
+  assert.ok(types.indexOf('execution.cancelled') < types.indexOf('task.edited'), `${types}`);
+  const edit = (await ts.client.taskEvents(second!.id)).items.find((e) => e.type === 'task.edited')!;
+  assert.deepEqual(edit.data.before, { command: 'echo old' });
+  assert.deepEqual(edit.data.after, { command: 'echo new' });
+  assert.match(String(edit.meta.actor), /^admin/, 'the event names who edited');
+});
+
+test("a relaunch of every failed task of a step in one request: new attempts, history kept, retry count restarted", async () => {
+  await worker({ tags: ['relaunch'], concurrency: 4 });
+  const { step: s } = await step('relaunch');
+  const fixed = join(dir, 'fixed-relaunch');
+  const { tasks } = await ts.client.submitTasks({
+    tasks: [
+      ...Array.from({ length: 3 }, (_, i) => ({ command: `test -e ${fixed} || exit ${10 + i}`, tag: 'relaunch', step_id: s })),
+      { command: 'true', tag: 'relaunch', step_id: s },
+    ],
+  });
+  const ended = await Promise.all(tasks.map((t) => taskEnded(ts, t.id)));
+  assert.deepEqual(ended.map((t) => t.status), ['failed', 'failed', 'failed', 'succeeded']);
+
+  await writeFile(fixed, '');
+  const result = await ts.client.call('relaunchTasks', { body: { filter: { step_id: s, status: ['failed'] } } });
+  assert.equal(result.matched, 3);
+  assert.deepEqual(result.task_ids, tasks.slice(0, 3).map((t) => t.id));
+  for (const t of tasks.slice(0, 3)) {
+    const done = await taskEnded(ts, t.id);
+    assert.equal(done.status, 'succeeded');
+    const detail = await ts.client.getTask(t.id);
+    assert.deepEqual(detail.executions.map((x) => x.status), ['failed', 'succeeded']);
+    assert.equal(detail.attempts, 2);
+  }
+  assert.equal((await ts.client.getTask(tasks[3]!.id)).attempts, 1, 'the succeeded task was not matched');
+  const relaunched = (await ts.client.taskEvents(tasks[0]!.id)).items.find((e) => e.type === 'task.relaunched')!;
+  assert.deepEqual(relaunched.data, { reason: 'relaunched by a user', status: 'pending', retry_base: 1, paused: false });
+
+  // The retry count starts again: max_retries 1 gives one more retry after a relaunch.
+  const flaky = join(dir, 'flaky');
+  const { tasks: [retried] } = await ts.client.submitTasks({ command: `echo x >> ${flaky}; [ $(wc -l < ${flaky}) -ge 4 ]`, tag: 'relaunch', max_retries: 1 });
+  assert.equal((await taskEnded(ts, retried!.id)).status, 'failed');
+  await ts.client.call('relaunchTask', { params: { id: retried!.id }, body: {} });
+  const again = await taskEnded(ts, retried!.id);
+  assert.equal(again.status, 'succeeded', 'a failure after the relaunch was retried once more');
+  assert.deepEqual((await ts.client.getTask(retried!.id)).executions.map((x) => x.status), ['failed', 'failed', 'failed', 'succeeded']);
+});
+
+test('a dependency chain fails, is relaunched and recovers; a task that accepts failures runs anyway', async () => {
+  await worker({ tags: ['chain'], concurrency: 2 });
+  const fixed = join(dir, 'fixed-chain');
+  const { tasks: [a] } = await ts.client.submitTasks({ command: `test -e ${fixed}`, tag: 'chain' });
+  const { tasks: [b] } = await ts.client.submitTasks({ command: 'echo b', tag: 'chain', depends_on: [a!.id] });
+  const { tasks: [c] } = await ts.client.submitTasks({ command: 'echo c', tag: 'chain', depends_on: [b!.id] });
+  const { tasks: [cleanup] } = await ts.client.submitTasks({ command: 'echo cleanup', tag: 'chain', depends_on: [a!.id], accept_failure: true });
+  assert.equal((await taskEnded(ts, a!.id)).status, 'failed');
+  await statusIs(b!.id, 'blocked');
+  await statusIs(c!.id, 'blocked');
+  assert.equal((await taskEnded(ts, cleanup!.id)).status, 'succeeded', 'accept_failure: it ran after its dependency failed');
+
+  await writeFile(fixed, '');
+  await ts.client.call('relaunchTask', { params: { id: a!.id }, body: {} });
+  for (const t of [a, b, c]) assert.equal((await taskEnded(ts, t!.id)).status, 'succeeded');
+  const types = (await ts.client.taskEvents(c!.id)).items.map((e) => e.type);
+  assert.deepEqual(types.slice(0, 4), ['task.submitted', 'task.blocked', 'task.unblocked', 'task.released']);
+  assert.equal(await outputOf(c!.id), 'c\n');
+});
+
+test('a paused step is not claimed while another step keeps running; resumed, it runs', async () => {
+  await worker({ tags: ['steps'], concurrency: 2 });
+  const paused = await step('paused');
+  const other = await step('other');
+  const pause = await ts.client.call('pauseStep', { params: { id: paused.step }, body: {} });
+  assert.deepEqual(pause, { paused: true, changed: true, tasks: 0, signalled: 0 });
+  assert.equal((await ts.client.getStep(paused.step)).paused, true);
+  const { tasks: held } = await ts.client.submitTasks({ tasks: [1, 2, 3].map((i) => ({ command: `echo ${i}`, tag: 'steps', step_id: paused.step })) });
+  const { tasks: free } = await ts.client.submitTasks({ tasks: [1, 2, 3].map((i) => ({ command: `echo ${i}`, tag: 'steps', step_id: other.step })) });
+  for (const t of free) assert.equal((await taskEnded(ts, t.id)).status, 'succeeded');
+  for (const t of held) {
+    const task = await ts.client.getTask(t.id);
+    assert.equal(task.status, 'pending');
+    assert.equal(task.paused, true);
+    assert.equal(task.executions.length, 0);
+  }
+  assert.deepEqual((await ts.client.call('listPauses')).items.map((p) => [p.scope, p.step_id]), [['step', paused.step]]);
+
+  const resume = await ts.client.call('resumeStep', { params: { id: paused.step } });
+  assert.deepEqual(resume, { paused: false, changed: true, tasks: 3, signalled: 0 });
+  for (const t of held) assert.equal((await taskEnded(ts, t.id)).status, 'succeeded');
+});
+
+test('a pause of a tag with TERM stops what runs and queues it again; the resume runs it anew', async () => {
+  await worker({ tags: ['term'], concurrency: 1 });
+  const marker = join(dir, 'term-once');
+  const { tasks: [long] } = await ts.client.submitTasks({
+    command: `if [ -e ${marker} ]; then echo second; exit 0; fi; touch ${marker}; echo first; sleep 600`, tag: 'term',
+  });
+  await statusIs(long!.id, 'running');
+  await until('the first run to print', async () => (await outputOf(long!.id)) === 'first\n');
+  const pause = await ts.client.call('pauseQueue', { body: { tag: 'term', signal: 'term', grace_seconds: 5 } });
+  assert.deepEqual(pause, { paused: true, changed: true, tasks: 1, signalled: 1 });
+  await until('the task to be queued again, paused', async () => {
+    const task = await ts.client.getTask(long!.id);
+    return task.status === 'pending' && task.paused && task.executions[0]!.status === 'killed';
+  });
+  await ts.client.call('resumeQueue', { body: { tag: 'term' } });
+  assert.equal((await taskEnded(ts, long!.id)).status, 'succeeded');
+  assert.equal(await outputOf(long!.id), 'second\n');
+});
+
+test('hold and release: a held task waits while others run; released, it runs', async () => {
+  await worker({ tags: ['hold'], concurrency: 1 });
+  const gate = join(dir, 'gate-hold');
+  const { tasks: [blocker, kept, other] } = await ts.client.submitTasks({
+    tasks: [{ command: `while [ ! -e ${gate} ]; do sleep 0.05; done`, tag: 'hold' }, { command: 'echo kept', tag: 'hold' }, { command: 'echo other', tag: 'hold' }],
+  });
+  await statusIs(blocker!.id, 'running');
+  const held = await ts.client.call('holdTasks', { body: { filter: { ids: [kept!.id, blocker!.id] }, reason: 'checking inputs' } });
+  assert.equal(held.changed, 1);
+  assert.deepEqual(held.skipped, [{ reason: 'running: it has started (suspend or cancel it instead)', count: 1, task_ids: [blocker!.id] }]);
+  await writeFile(gate, '');
+  assert.equal((await taskEnded(ts, other!.id)).status, 'succeeded');
+  assert.equal(await status(kept!.id), 'held');
+  await assert.rejects(ts.client.call('holdTask', { params: { id: kept!.id }, body: {} }), /already held/);
+  await ts.client.call('releaseTask', { params: { id: kept!.id }, body: {} });
+  assert.equal((await taskEnded(ts, kept!.id)).status, 'succeeded');
+  const types = (await ts.client.taskEvents(kept!.id)).items.map((e) => e.type);
+  assert.deepEqual(types.slice(0, 3), ['task.submitted', 'task.held', 'task.released']);
+});
+
+test('cancel a step: pending work is cancelled, running work is killed, its dependents blocked', async () => {
+  await worker({ tags: ['cancel'], concurrency: 1 });
+  const s = await step('cancel');
+  const { tasks: [running, pending] } = await ts.client.submitTasks({
+    tasks: [{ command: 'sleep 600', tag: 'cancel', step_id: s.step }, { command: 'true', tag: 'cancel', step_id: s.step }],
+  });
+  const { tasks: [dependent] } = await ts.client.submitTasks({ command: 'true', tag: 'cancel', depends_on: [pending!.id] });
+  await statusIs(running!.id, 'running');
+  const result = await ts.client.call('cancelStep', { params: { id: s.step }, body: { grace_seconds: 1 } });
+  assert.equal(result.changed, 2);
+  assert.equal((await taskEnded(ts, running!.id)).status, 'cancelled');
+  assert.equal((await ts.client.getTask(running!.id)).executions[0]!.status, 'killed');
+  assert.equal(await status(pending!.id), 'cancelled');
+  assert.equal(await status(dependent!.id), 'blocked');
+  const again = await ts.client.call('cancelStep', { params: { id: s.step }, body: {} });
+  assert.equal(again.changed, 0);
+  assert.deepEqual(again.skipped.map((g) => g.reason), ['cancelled: it has ended']);
+});

@@ -1,0 +1,114 @@
+// Command: edit tasks whose process has not started (one, or all a filter matches): new
+// values for some fields, and/or a find and replace in the command (plain text or a
+// regular expression). Each task that changes gets one task.edited event with the old and
+// new values of the fields that changed. A task assigned but not started loses that attempt
+// (cancelExecutions) and goes back to the queue, so whoever claims it next runs the new
+// definition; a running task is left alone. A task that ended can be edited too, so that a
+// relaunch runs the fixed definition. A dry run answers the same counts and a sample of
+// the changes, and writes nothing. If any new command would be invalid, nothing changes.
+import { sql } from 'slonik';
+import { z } from 'zod';
+import type { EventData, EventMeta } from '../../shared/events.js';
+import {
+  EDIT_SAMPLE_SIZE, EDITABLE_FIELDS, type BulkResult, type CommandReplace, type EditableField, type TaskChanges,
+} from '../../shared/schemas/steering.js';
+import type { TaskFilter } from '../../shared/schemas/task.js';
+import type { Pool } from '../db/pool.js';
+import { invalid } from '../errors.js';
+import { recordEvents } from '../events/recordEvents.js';
+import { cancelExecutions, NOT_STARTED } from './cancelExecutions.js';
+import { BulkOutcome, lockMatchingTasks } from './matchTasks.js';
+
+export interface EditRequest {
+  set?: TaskChanges;
+  replace?: CommandReplace;
+  dry_run: boolean;
+}
+
+const MAX_COMMAND = 1024 * 1024;
+type JsonRecord = EventData<'task.edited'>['before'];
+const STARTED = ['running', 'uploading'];
+
+const Definition = z.object({ id: z.number(), workflow_id: z.number().nullable(), step_id: z.number().nullable() }).catchall(z.unknown());
+type Definition = z.infer<typeof Definition>;
+
+/** The `find` of a replace as a matcher, or a 400 naming the field. */
+function matcher(replace: CommandReplace): RegExp {
+  try {
+    const source = replace.regex ? replace.find : replace.find.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    return new RegExp(source, replace.all ? 'g' : '');
+  } catch (error) {
+    throw invalid([{ field: 'replace.find', message: `not a valid regular expression: ${(error as Error).message}` }]);
+  }
+}
+
+/** The fields whose values change, old and new. */
+function changesOf(task: Definition, set: TaskChanges, replace: { re: RegExp; with: string } | null) {
+  const wanted: Record<string, unknown> = { ...set };
+  if (replace) {
+    const command = (set.command ?? task.command) as string;
+    // A plain `with` is literal: `$` has no meaning in it.
+    wanted.command = command.replace(replace.re, replace.with);
+  }
+  const before: Record<string, unknown> = {};
+  const after: Record<string, unknown> = {};
+  for (const field of EDITABLE_FIELDS as readonly EditableField[]) {
+    if (!(field in wanted)) continue;
+    const value = wanted[field] ?? null;
+    if (JSON.stringify(value) === JSON.stringify(task[field] ?? null)) continue;
+    before[field] = task[field] ?? null;
+    after[field] = value;
+  }
+  return { before, after };
+}
+
+export async function editTasks(pool: Pool, filter: TaskFilter, request: EditRequest, meta: EventMeta): Promise<BulkResult> {
+  const replace = request.replace
+    ? { re: matcher(request.replace), with: request.replace.regex ? request.replace.with : request.replace.with.replace(/\$/g, '$$$$') }
+    : null;
+  return pool.transaction(async (tx) => {
+    const tasks = await lockMatchingTasks(tx, filter);
+    const outcome = new BulkOutcome(tasks.length, request.dry_run);
+    const editable = tasks.filter((t) => !STARTED.includes(t.status) || (outcome.skip(t.id, `${t.status}: it has started`), false));
+    const rows = editable.length === 0 ? [] : await tx.any(sql.type(Definition)`
+      SELECT id, workflow_id, step_id, ${sql.join(EDITABLE_FIELDS.map((f) => sql.identifier([f])), sql.fragment`, `)}
+      FROM tasks WHERE id = ANY(${sql.array(editable.map((t) => t.id), 'int8')}) ORDER BY id`);
+    const edits = [];
+    const badCommands: number[] = [];
+    for (const row of rows) {
+      const { before, after } = changesOf(row, request.set ?? {}, replace);
+      if (Object.keys(after).length === 0) {
+        outcome.skip(row.id, 'no change');
+        continue;
+      }
+      if ('command' in after && ((after.command as string).length === 0 || (after.command as string).length > MAX_COMMAND)) {
+        badCommands.push(row.id);
+        continue;
+      }
+      edits.push({ row, before, after });
+    }
+    if (badCommands.length) {
+      throw invalid([{
+        field: request.replace ? 'replace' : 'set.command',
+        message: `the new command of ${badCommands.length} task(s) would be empty or longer than ${MAX_COMMAND} characters (tasks ${badCommands.slice(0, 10).join(', ')})`,
+      }]);
+    }
+    edits.forEach((e) => outcome.changed(e.row.id));
+    const sample = edits.slice(0, EDIT_SAMPLE_SIZE).map((e) => ({ id: e.row.id, before: e.before, after: e.after }));
+    if (request.dry_run || edits.length === 0) return outcome.result({ sample });
+
+    const byId = new Map(tasks.map((t) => [t.id, t]));
+    const unstarted = edits.filter((e) => (NOT_STARTED as readonly string[]).includes(byId.get(e.row.id)!.status));
+    await cancelExecutions(tx, unstarted.map((e) => byId.get(e.row.id)!.execution_id!), 'its task was edited before it started', 'pending', meta);
+    // A new tag may fall under a pause, or out of one.
+    const paused = new Map((await tx.any(sql.unsafe`
+      SELECT x.id, task_paused(x.workflow_id, x.step_id, x.tag) AS paused
+      FROM jsonb_to_recordset(${sql.jsonb(edits.map((e) => ({ id: e.row.id, workflow_id: e.row.workflow_id, step_id: e.row.step_id, tag: (e.after.tag ?? e.row.tag) as string })))})
+        AS x(id bigint, workflow_id bigint, step_id bigint, tag text)`)).map((r) => [Number(r.id), r.paused as boolean]));
+    await recordEvents(tx, edits.map((e) => ({
+      type: 'task.edited' as const, streamId: e.row.id, version: byId.get(e.row.id)!.version + 1,
+      data: { before: e.before as JsonRecord, after: e.after as JsonRecord, paused: paused.get(e.row.id)! },
+    })), meta);
+    return outcome.result({ sample });
+  });
+}

@@ -1,0 +1,41 @@
+// The first step of pausing or resuming: lock the stream of what is paused (a workflow's or
+// a step's row, or, for a tag or everything, the one `queue` stream through an advisory
+// lock), read its version and whether it is paused now. Taken before any task lock.
+import { sql, type FragmentSqlToken } from 'slonik';
+import type { Db } from '../db/pool.js';
+import { notFound } from '../errors.js';
+
+export type Scope = { kind: 'workflow'; id: number } | { kind: 'step'; id: number } | { kind: 'queue'; tag: string | null };
+
+export interface LockedScope {
+  /** The stream's version now: the next event is version + 1. */
+  version: number;
+  paused: boolean;
+  /** The pauses row of the scope. */
+  row: { scope: string; key: string };
+  /** The tasks the scope covers, as a condition on tasks. */
+  covers: FragmentSqlToken;
+}
+
+const QUEUE_LOCK = 7_162_534_003;
+
+export async function lockScope(tx: Db, scope: Scope): Promise<LockedScope> {
+  let version: number;
+  let row: LockedScope['row'];
+  let covers: FragmentSqlToken;
+  if (scope.kind === 'queue') {
+    await tx.query(sql.unsafe`SELECT pg_advisory_xact_lock(${QUEUE_LOCK})`);
+    version = Number(await tx.oneFirst(sql.unsafe`SELECT coalesce(max(version), 0) FROM events WHERE stream_type = 'queue' AND stream_id = 0`));
+    row = scope.tag === null ? { scope: 'all', key: '' } : { scope: 'tag', key: scope.tag };
+    covers = scope.tag === null ? sql.fragment`TRUE` : sql.fragment`tag = ${scope.tag}`;
+  } else {
+    const table = scope.kind === 'workflow' ? sql.identifier(['workflows']) : sql.identifier(['steps']);
+    const found = await tx.maybeOneFirst(sql.unsafe`SELECT version FROM ${table} WHERE id = ${scope.id} FOR UPDATE`);
+    if (found === null) throw notFound(`${scope.kind} ${scope.id}`);
+    version = Number(found);
+    row = { scope: scope.kind, key: String(scope.id) };
+    covers = scope.kind === 'workflow' ? sql.fragment`workflow_id = ${scope.id}` : sql.fragment`step_id = ${scope.id}`;
+  }
+  const paused = (await tx.maybeOneFirst(sql.unsafe`SELECT 1 FROM pauses WHERE scope = ${row.scope} AND scope_key = ${row.key}`)) !== null;
+  return { version, paused, row, covers };
+}

@@ -1,0 +1,73 @@
+// The first step of every bulk operation on tasks (hold, release, cancel, relaunch, edit):
+// lock the tasks a filter matches, in id order (the first lock of the documented order),
+// and account for what became of each in the answer. One statement whatever the number
+// of tasks, up to MAX_MATCHED: beyond, the request is refused before anything changes.
+import { sql } from 'slonik';
+import { z } from 'zod';
+import { BULK_LISTED_IDS, type BulkResult } from '../../shared/schemas/steering.js';
+import type { TaskFilter, TaskStatus } from '../../shared/schemas/task.js';
+import type { Db } from '../db/pool.js';
+import { ProblemError } from '../errors.js';
+import { taskWhere } from '../queries/tasks.js';
+
+/** The most tasks one bulk operation changes: beyond, narrow the filter or repeat by pages of ids. */
+export const MAX_MATCHED = 100_000;
+
+export const MatchedTask = z.object({
+  id: z.number(),
+  status: z.string().transform((s) => s as TaskStatus),
+  version: z.number(),
+  execution_id: z.number().nullable(),
+  workflow_id: z.number().nullable(),
+  step_id: z.number().nullable(),
+  tag: z.string(),
+  depends_on: z.array(z.number()),
+  accept_failure: z.boolean(),
+  attempts: z.number(),
+});
+export type MatchedTask = z.infer<typeof MatchedTask>;
+
+export async function lockMatchingTasks(tx: Db, filter: TaskFilter): Promise<MatchedTask[]> {
+  const where = taskWhere(filter);
+  const rows = await tx.any(sql.type(MatchedTask)`
+    SELECT id, status, version, execution_id, workflow_id, step_id, tag, depends_on, accept_failure, attempts
+    FROM tasks WHERE ${where.length ? sql.join(where, sql.fragment` AND `) : sql.fragment`TRUE`}
+    ORDER BY id LIMIT ${MAX_MATCHED + 1} FOR UPDATE`);
+  if (rows.length > MAX_MATCHED) {
+    throw new ProblemError(413, 'Too many tasks', `the filter matches more than ${MAX_MATCHED} tasks: narrow it (by step, status, tag or ids)`);
+  }
+  return [...rows];
+}
+
+/** What a bulk operation did with each matched task: changed, or skipped and why. */
+export class BulkOutcome {
+  private readonly changedIds: number[] = [];
+  private readonly skips = new Map<string, number[]>();
+
+  constructor(private readonly matched: number, private readonly dryRun = false) {}
+
+  changed(id: number): void {
+    this.changedIds.push(id);
+  }
+
+  skip(id: number, reason: string): void {
+    const ids = this.skips.get(reason) ?? [];
+    ids.push(id);
+    this.skips.set(reason, ids);
+  }
+
+  get changedCount(): number {
+    return this.changedIds.length;
+  }
+
+  result(extra: Pick<BulkResult, 'sample'> = {}): BulkResult {
+    return {
+      matched: this.matched,
+      changed: this.changedIds.length,
+      task_ids: this.changedIds.slice(0, BULK_LISTED_IDS),
+      skipped: [...this.skips].map(([reason, ids]) => ({ reason, count: ids.length, task_ids: ids.slice(0, 20) })),
+      dry_run: this.dryRun,
+      ...extra,
+    };
+  }
+}

@@ -1,0 +1,56 @@
+// Command: pause a workflow, a step, a tag or everything. Its unfinished tasks leave the
+// claim (the pauses projection sets their `paused` flag in the same transaction); tasks
+// submitted into it later arrive paused. Running executions go on unless a signal is
+// asked for: `term` or `kill` sends a kill order that puts the task back in the queue when
+// the execution ends (kill_requeue), `suspend` stops the process until the resume.
+import { sql } from 'slonik';
+import type { EventMeta } from '../../shared/events.js';
+import { LIVE_STATUSES } from '../../shared/schemas/execution.js';
+import type { PauseResult } from '../../shared/schemas/steering.js';
+import { UNFINISHED_TASK_STATUSES } from '../../shared/schemas/task.js';
+import type { Db, Pool } from '../db/pool.js';
+import { recordEvents } from '../events/recordEvents.js';
+import { lockExecutions } from './lockExecutions.js';
+import { lockScope, type LockedScope, type Scope } from './lockScope.js';
+
+export interface PauseRequest {
+  signal: 'none' | 'suspend' | 'term' | 'kill';
+  grace_seconds: number;
+}
+
+/** The live tasks of a scope, locked, for a signal to their executions. */
+export async function liveTasksOf(tx: Db, scope: LockedScope): Promise<Array<{ id: number; execution_id: number }>> {
+  return (await tx.any(sql.unsafe`
+    SELECT id, execution_id FROM tasks WHERE ${scope.covers} AND status = ANY(${sql.array([...LIVE_STATUSES], 'text')})
+    ORDER BY id FOR UPDATE`)) as Array<{ id: number; execution_id: number }>;
+}
+
+async function requeueKills(tx: Db, tasks: Array<{ id: number; execution_id: number }>, graceSeconds: number, meta: EventMeta): Promise<number> {
+  const executions = await lockExecutions(tx, tasks.map((t) => t.execution_id));
+  const orders = [...executions.values()].filter((x) => x.kill_requested_at === null).map((x) => ({
+    type: 'execution.kill_requested' as const, streamId: x.id, version: x.version + 1,
+    data: { task_id: x.task_id, grace_seconds: graceSeconds, requeue: true },
+  }));
+  await recordEvents(tx, orders, meta);
+  return orders.length;
+}
+
+export async function pauseScope(pool: Pool, scope: Scope, request: PauseRequest, meta: EventMeta): Promise<PauseResult> {
+  return pool.transaction(async (tx) => {
+    const locked = await lockScope(tx, scope);
+    let tasks = 0;
+    if (!locked.paused) {
+      tasks = Number(await tx.oneFirst(sql.unsafe`
+        SELECT count(*) FROM tasks WHERE ${locked.covers} AND status = ANY(${sql.array(UNFINISHED_TASK_STATUSES, 'text')}) AND NOT paused`));
+      const data = { signal: request.signal, grace_seconds: request.grace_seconds };
+      await recordEvents(tx, [scope.kind === 'queue'
+        ? { type: 'queue.paused' as const, streamId: 0, version: locked.version + 1, data: { ...data, tag: scope.tag } }
+        : { type: `${scope.kind}.paused` as const, streamId: scope.id, version: locked.version + 1, data }], meta);
+    }
+    let signalled = 0;
+    if (request.signal === 'term' || request.signal === 'kill') {
+      signalled = await requeueKills(tx, await liveTasksOf(tx, locked), request.signal === 'kill' ? 0 : request.grace_seconds, meta);
+    }
+    return { paused: true, changed: !locked.paused, tasks, signalled };
+  });
+}

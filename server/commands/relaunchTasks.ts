@@ -1,0 +1,71 @@
+// Command: relaunch tasks that ended (failed, cancelled or succeeded): each gets a new
+// attempt, its history is kept, and only failures after this point count against
+// max_retries (retry_base). It goes where its dependencies put it (pending, waiting or
+// blocked), and the tasks its failure had blocked wait again (task.unblocked), transitively,
+// unless something else they depend on still will not succeed.
+import { sql } from 'slonik';
+import type { EventMeta } from '../../shared/events.js';
+import type { BulkResult } from '../../shared/schemas/steering.js';
+import { isFinalTask, type TaskFilter, type TaskStatus } from '../../shared/schemas/task.js';
+import type { Db, Pool } from '../db/pool.js';
+import { recordEvents } from '../events/recordEvents.js';
+import { BulkOutcome, lockMatchingTasks, MatchedTask } from './matchTasks.js';
+import { dependencyStatuses, statusAfterDependencies } from './releaseTasks.js';
+
+const WONT_SUCCEED = ['failed', 'cancelled', 'blocked'];
+
+export async function relaunchTasks(pool: Pool, filter: TaskFilter, reason: string | undefined, meta: EventMeta): Promise<BulkResult> {
+  return pool.transaction(async (tx) => {
+    const tasks = await lockMatchingTasks(tx, filter);
+    const outcome = new BulkOutcome(tasks.length);
+    const ended = tasks.filter((t) => isFinalTask(t.status) || (outcome.skip(t.id, `${t.status}: it has not ended (cancel it first)`), false));
+    if (ended.length === 0) return outcome.result();
+    const deps = await dependencyStatuses(tx, ended);
+    const paused = new Map((await tx.any(sql.unsafe`
+      SELECT id, task_paused(workflow_id, step_id, tag) AS paused FROM tasks WHERE id = ANY(${sql.array(ended.map((t) => t.id), 'int8')})`))
+      .map((r) => [Number(r.id), r.paused as boolean]));
+    const statuses = new Map<number, TaskStatus>();
+    await recordEvents(tx, ended.map((t) => {
+      outcome.changed(t.id);
+      const status = statusAfterDependencies(t, deps);
+      statuses.set(t.id, status);
+      return {
+        type: 'task.relaunched' as const, streamId: t.id, version: t.version + 1,
+        data: { reason: reason ?? 'relaunched by a user', status, retry_base: t.attempts, paused: paused.get(t.id)! },
+      };
+    }), meta);
+    await unblockDependents(tx, statuses, meta);
+    return outcome.result();
+  });
+}
+
+/** The blocked tasks downstream of the relaunched ones that nothing else keeps blocked: they wait again. */
+async function unblockDependents(tx: Db, relaunched: Map<number, TaskStatus>, meta: EventMeta): Promise<void> {
+  const ids = sql.array([...relaunched.keys()], 'int8');
+  const blocked = await tx.any(sql.type(MatchedTask)`
+    WITH RECURSIVE chain(id) AS (
+      SELECT t.id FROM tasks t WHERE t.status = 'blocked' AND t.depends_on && ${ids}
+      UNION
+      SELECT t.id FROM tasks t JOIN chain c ON t.depends_on @> ARRAY[c.id] WHERE t.status = 'blocked'
+    )
+    SELECT id, status, version, execution_id, workflow_id, step_id, tag, depends_on, accept_failure, attempts
+    FROM tasks WHERE id IN (SELECT id FROM chain) ORDER BY id FOR UPDATE`);
+  if (blocked.length === 0) return;
+  const deps = await dependencyStatuses(tx, [...blocked]);
+  const candidates = new Map(blocked.map((t) => [t.id, t]));
+  const stillBlocks = (id: number) =>
+    !candidates.has(id) && (relaunched.has(id) ? relaunched.get(id) === 'blocked' : WONT_SUCCEED.includes(deps.get(id)!));
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const t of candidates.values()) {
+      if (t.depends_on.some(stillBlocks)) {
+        candidates.delete(t.id);
+        changed = true;
+      }
+    }
+  }
+  await recordEvents(tx, [...candidates.values()].map((t) => ({
+    type: 'task.unblocked' as const, streamId: t.id, version: t.version + 1,
+    data: { dependency: t.depends_on.find((id) => relaunched.has(id) || candidates.has(id))! },
+  })), meta);
+}
