@@ -39,7 +39,7 @@ test('a task runs through its phases; exit codes, env and retries are reported',
     tasks: [
       { command: 'echo "$GREETING $CPU"; test -d "$INPUT" && test -d "$OUTPUT" && test -d "$TEMP"', env: { GREETING: 'hi' }, tag: 'bare' },
       { command: 'exit 3', tag: 'bare' },
-      { command: `if [ -e ${dir}/second ]; then exit 0; fi; touch ${dir}/second; exit 1`, max_retries: 1, tag: 'bare' },
+      { command: `if [ -e ${dir}/second ]; then exit 0; fi; touch ${dir}/second; exit 1`, max_retries: 1, backoff: { base_seconds: 0, cap_seconds: 0 }, tag: 'bare' },
     ],
   });
   const [ok, bad, retried] = await Promise.all(tasks.map((t) => taskEnded(ts, t.id)));

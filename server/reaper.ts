@@ -1,6 +1,7 @@
 // The reaper: one leader at a time across every server on the database, chosen with a
 // session advisory lock held on a connection of its own. The leader expires leases, marks
-// absent workers and folds the task counters' deltas every second; the others retry for the lock, so when the leader's
+// absent workers, wakes the polls of tasks whose backoff ended and folds the task counters'
+// deltas every second; the others retry for the lock, so when the leader's
 // process dies its connection closes, the lock is released and another server takes over.
 // A new leader first grants every live execution a full lease (commands/extendLeases.ts).
 import pg from 'pg';
@@ -9,6 +10,7 @@ import { compactTaskCounts } from './commands/compactTaskCounts.js';
 import { expireLeases } from './commands/expireLeases.js';
 import { extendLeases } from './commands/extendLeases.js';
 import { markWorkersAbsent } from './commands/markWorkersAbsent.js';
+import { wakeRetries } from './commands/wakeRetries.js';
 import type { QueueSettings } from './settings.js';
 
 const LOCK_KEY = 7_162_534_002;
@@ -18,6 +20,8 @@ export class Reaper {
   private client: pg.Client | null = null;
   private leader = false;
   private running: Promise<void> | null = null;
+  /** Backoffs that ended up to this time have woken their polls; null: none yet as this leader. */
+  private retriesWokenUntil: string | null = null;
 
   constructor(
     private readonly databaseUrl: string,
@@ -52,6 +56,7 @@ export class Reaper {
       const lost = await expireLeases(this.pool, this.settings.maxLostExecutions);
       if (lost.length) this.log(`reaper: ${lost.length} execution(s) lost (lease expired): ${lost.join(', ')}`);
       await markWorkersAbsent(this.pool, this.settings.offlineAfterSeconds, this.settings.leaseSeconds);
+      this.retriesWokenUntil = (await wakeRetries(this.pool, this.retriesWokenUntil)).until;
       await compactTaskCounts(this.pool);
     } catch (error) {
       this.log(`reaper: ${(error as Error).message}`);
@@ -68,6 +73,7 @@ export class Reaper {
     const { rows } = await this.client.query('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY]);
     if (rows[0].ok !== true) return;
     await extendLeases(this.pool, this.settings.leaseSeconds);
+    this.retriesWokenUntil = null;
     this.leader = true;
     this.log('reaper: leading');
   }

@@ -4,6 +4,7 @@
 // on them. Adding a field is fine; changing the meaning of one needs a new type.
 import { z } from 'zod/v4';
 import { Id } from './schemas/common.js';
+import { FailureClass } from './schemas/execution.js';
 import { Task, TaskStatus } from './schemas/task.js';
 
 /** `queue` has one stream (id 0): pauses of everything or of a tag. */
@@ -17,6 +18,8 @@ export const TaskSubmittedData = Task.pick({
   name: true, command: true, shell: true, container: true, container_options: true, inputs: true, resources: true,
   output: true, workflow_id: true, step_id: true, tag: true, priority: true, depends_on: true, max_retries: true,
   timeouts: true, env: true, requirements: true, key: true, status: true,
+  // Absent from tasks submitted before retry policies: they read as the defaults.
+  retry_on: true, backoff: true, memory_curve: true,
 }).extend({ accept_failure: z.boolean().optional() });
 export type TaskSubmittedData = z.infer<typeof TaskSubmittedData>;
 
@@ -85,11 +88,20 @@ export const EVENT_CATALOGUE = {
     data: z.object({
       task_id: Id, status: z.enum(['succeeded', 'failed', 'killed', 'refused']), exit_code: z.number().int().nullable(),
       peak_memory_bytes: z.number().int().nullable(), error: nullableString, task_status: TaskStatus,
+      // Absent from events written before failure classes: a failure then reads as exit, refused or killed by its status.
+      failure_class: FailureClass.nullable(), cpu_seconds: z.number().nullable(),
+      /** When the task goes back to pending: not before this time (null: at once). */
+      retry_at: nullableString.optional(),
+      /** When the task goes back to pending: the memory requirement of its next attempt, when it changes (after `oom`). */
+      memory_mb: z.number().int().nullable().optional(),
     }),
   },
   'execution.lost': {
     stream: 'execution',
-    data: z.object({ task_id: Id, reason: z.string(), task_status: TaskStatus }),
+    data: z.object({
+      task_id: Id, reason: z.string(), task_status: TaskStatus,
+      failure_class: z.literal('lost'), retry_at: nullableString,
+    }),
   },
   'execution.kill_requested': {
     stream: 'execution',

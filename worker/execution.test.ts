@@ -20,7 +20,7 @@ function task(command: string): Task {
   return {
     ...TaskInput.parse({ command }), id: 1, name: null, container: null, output: null, workflow_id: null, step_id: null,
     key: null, status: 'assigned', paused: false, attempts: 1, execution_id: 1, submitted_at: new Date().toISOString(), submitted_by: null,
-    updated_at: new Date().toISOString(), version: 1,
+    updated_at: new Date().toISOString(), version: 1, memory_curve: null, retry_at: null, retry_base: 0,
   } as Task;
 }
 

@@ -1,14 +1,18 @@
 // One execution on a worker, from assignment to result: download inputs and resources,
 // wait for a run slot, run (Docker or bare shell), upload the output folder, report. Every
 // phase is reported as it starts and the result once, all through the spool, so nothing
-// is lost while the server is unreachable. Timeouts per phase come from the task. The
-// server's suspend orders are a desired state: the run is suspended while they last (from
-// its start, when they come before it), and its run timeout does not count that time.
+// is lost while the server is unreachable. Timeouts per phase come from the task. Each
+// failure says its class: `download` (inputs and resources, or the folders for them),
+// `refused` (the runner could not start it), `timeout` (the run timeout), `oom` (killed at
+// its memory limit), `exit` (a non-zero exit or a signal), `upload`, `killed` (on order).
+// The server's suspend orders are a desired state: the run is suspended while they last
+// (from its start, when they come before it), and its run timeout does not count that time.
 import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
+import type { FailureClass } from '../shared/schemas/execution.js';
 import type { Task } from '../shared/schemas/task.js';
 import type { Spool } from './spool.js';
 import type { Slots } from './slots.js';
@@ -30,9 +34,24 @@ export interface ExecutionContext {
   log(line: string): void;
 }
 
-type Outcome = { status: 'succeeded' | 'failed' | 'killed' | 'refused'; exitCode: number | null; peakMemoryBytes: number | null; error: string | null };
+type Outcome = {
+  status: 'succeeded' | 'failed' | 'killed' | 'refused'; failureClass: FailureClass | null; exitCode: number | null;
+  peakMemoryBytes: number | null; cpuSeconds: number | null; error: string | null;
+};
 
 class Killed extends Error {}
+
+/** A failure of a phase around the run (a transfer), with its class. */
+class PhaseFailed extends Error {
+  constructor(readonly failureClass: 'download' | 'upload', cause: unknown, readonly run?: Outcome) {
+    super((cause as Error).message);
+  }
+}
+
+/** An outcome, with the figures of the run when there was one. */
+const ended = (status: Outcome['status'], failureClass: FailureClass | null, error: string | null, run?: Partial<RunResult>): Outcome => ({
+  status, failureClass, exitCode: run?.exitCode ?? null, peakMemoryBytes: run?.peakMemoryBytes ?? null, cpuSeconds: run?.cpuSeconds ?? null, error,
+});
 
 /** How long a failed kill waits before the server's standing order may start it again. */
 export const KILL_RETRY_MS = 5000;
@@ -178,29 +197,41 @@ export class Execution {
     const dirs = this.dirs;
     let outcome: Outcome;
     try {
-      makeFolders(join(this.ctx.workDir, String(this.executionId)), Object.values(dirs));
-      if (this.task.inputs.length || this.task.resources.length) {
-        this.phase('downloading');
-        await this.withTimeout(this.task.timeouts.download, 'download', async (signal) => {
-          for (const uri of this.task.inputs) await download(uri, dirs.input, signal);
-          const prepared = [];
-          for (const spec of this.task.resources) prepared.push(await prepareResource(spec, this.ctx.cacheDir, signal));
-          await this.useResources(prepared);
-        });
-      }
+      await this.prepare(dirs).catch((error) => {
+        throw error instanceof Killed ? error : new PhaseFailed('download', error);
+      });
       await this.ctx.slots.acquire(this.abort.signal);
       try {
         outcome = await this.execute(this.dirs);
       } finally {
         this.ctx.slots.release();
       }
-      if (outcome.status === 'succeeded' && this.task.output) await this.uploadOutput();
+      if (outcome.status === 'succeeded' && this.task.output) {
+        await this.uploadOutput().catch((error) => {
+          throw error instanceof Killed ? error : new PhaseFailed('upload', error, outcome);
+        });
+      }
     } catch (error) {
       outcome = error instanceof Killed
-        ? { status: 'killed', exitCode: null, peakMemoryBytes: null, error: error.message }
-        : { status: 'failed', exitCode: null, peakMemoryBytes: null, error: (error as Error).message };
+        ? ended('killed', 'killed', error.message)
+        : error instanceof PhaseFailed
+          ? ended('failed', error.failureClass, error.message, error.run)
+          : ended('failed', 'exit', (error as Error).message);
     }
     await this.report(outcome);
+  }
+
+  /** The folders, inputs and resources: what the task needs before it can run. */
+  private async prepare(dirs: ExecutionDirs): Promise<void> {
+    makeFolders(join(this.ctx.workDir, String(this.executionId)), Object.values(dirs));
+    if (!this.task.inputs.length && !this.task.resources.length) return;
+    this.phase('downloading');
+    await this.withTimeout(this.task.timeouts.download, 'download', async (signal) => {
+      for (const uri of this.task.inputs) await download(uri, dirs.input, signal);
+      const prepared = [];
+      for (const spec of this.task.resources) prepared.push(await prepareResource(spec, this.ctx.cacheDir, signal));
+      await this.useResources(prepared);
+    });
   }
 
   private async execute(dirs: ExecutionDirs): Promise<Outcome> {
@@ -209,10 +240,10 @@ export class Execution {
       handle = await this.ctx.runnerFor(this.task).start({
         executionId: this.executionId, command: this.task.command, shell: this.task.shell, container: this.task.container,
         containerOptions: this.task.container_options, env: this.task.env, dirs,
-        cpus: this.task.requirements.cpus ?? this.ctx.cpus, onOutput: this.onOutput,
+        cpus: this.task.requirements.cpus ?? this.ctx.cpus, memoryMb: this.task.requirements.memory_mb, onOutput: this.onOutput,
       });
     } catch (error) {
-      return { status: 'refused', exitCode: null, peakMemoryBytes: null, error: (error as Error).message };
+      return ended('refused', 'refused', (error as Error).message);
     }
     // Suspended before it started: stopped at once, before anything else is done.
     this.handle = handle;
@@ -246,14 +277,11 @@ export class Execution {
     } finally {
       this.runTimer?.clear();
     }
-    if (this.killGraceMs !== null) return { status: 'killed', exitCode: result.exitCode, peakMemoryBytes: result.peakMemoryBytes, error: 'killed on request' };
-    if (timedOut) return { status: 'failed', exitCode: result.exitCode, peakMemoryBytes: result.peakMemoryBytes, error: `run timed out after ${runSeconds} s` };
-    return {
-      status: result.exitCode === 0 ? 'succeeded' : 'failed',
-      exitCode: result.exitCode,
-      peakMemoryBytes: result.peakMemoryBytes,
-      error: result.error ?? (result.signal ? `ended by ${result.signal}` : null),
-    };
+    if (this.killGraceMs !== null) return ended('killed', 'killed', 'killed on request', result);
+    if (timedOut) return ended('failed', 'timeout', `run timed out after ${runSeconds} s`, result);
+    const error = result.error ?? (result.signal ? `ended by ${result.signal}` : null);
+    if (result.exitCode === 0) return ended('succeeded', null, error, result);
+    return ended('failed', result.oomKilled ? 'oom' : 'exit', error, result);
   }
 
   /** A container of an earlier run of this worker, still running or just ended: follow it to its end. */
@@ -262,13 +290,13 @@ export class Execution {
     try {
       outcome = await this.await(await attach(this.onOutput));
     } catch (error) {
-      outcome = { status: 'failed', exitCode: null, peakMemoryBytes: null, error: `re-attaching failed: ${(error as Error).message}` };
+      outcome = ended('failed', 'exit', `re-attaching failed: ${(error as Error).message}`);
     }
     if (outcome.status === 'succeeded' && this.task.output) {
       try {
         await this.uploadOutput();
       } catch (error) {
-        outcome = { status: 'failed', exitCode: outcome.exitCode, peakMemoryBytes: outcome.peakMemoryBytes, error: (error as Error).message };
+        outcome = ended('failed', 'upload', (error as Error).message, outcome);
       }
     }
     await this.report(outcome);

@@ -20,7 +20,10 @@ function wireReport(r: Report): WireReport {
     case 'output': return { kind: 'output', stream: r.stream, seq: r.seq, data: r.data };
     case 'phase': return { kind: 'phase', phase: r.phase };
     // A longer error would make the server refuse the whole exchange, with every other report in it.
-    case 'finish': return { kind: 'finish', status: r.status, exit_code: r.exitCode, peak_memory_bytes: r.peakMemoryBytes, error: r.error?.slice(0, MAX_ERROR_CHARS) ?? null };
+    case 'finish': return {
+      kind: 'finish', status: r.status, exit_code: r.exitCode, peak_memory_bytes: r.peakMemoryBytes, cpu_seconds: r.cpuSeconds ?? null,
+      ...(r.failureClass !== undefined && { failure_class: r.failureClass }), error: r.error?.slice(0, MAX_ERROR_CHARS) ?? null,
+    };
   }
 }
 

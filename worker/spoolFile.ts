@@ -6,6 +6,7 @@ import { closeSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
 import { open as openFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MAX_REPORTS_PER_EXECUTION } from '../shared/schemas/worker.js';
+import type { FailureClass } from '../shared/schemas/execution.js';
 import type { OutputStream } from './runners/types.js';
 import { writeAtomically } from './state.js';
 
@@ -15,6 +16,8 @@ export type Report =
   | {
       kind: 'finish'; executionId: number; status: 'succeeded' | 'failed' | 'killed' | 'refused';
       exitCode: number | null; peakMemoryBytes: number | null; error: string | null;
+      /** Absent from reports spooled by a worker older than failure classes. */
+      failureClass?: FailureClass | null; cpuSeconds?: number | null;
     };
 
 const READ_CHUNK_BYTES = 256 * 1024;

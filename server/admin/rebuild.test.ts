@@ -64,8 +64,10 @@ after(async () => ts.close());
 
 const count = async (query: ReturnType<typeof sql.unsafe>) => Number(await ts.server.pool.oneFirst(query));
 
-const finish = (status: 'succeeded' | 'failed' | 'killed' | 'refused', exitCode: number | null, error: string | null): Report =>
-  ({ kind: 'finish', status, exit_code: exitCode, peak_memory_bytes: exitCode === null ? null : 1024 * exitCode, error });
+const finish = (status: 'succeeded' | 'failed' | 'killed' | 'refused', exitCode: number | null, error: string | null, failure?: Partial<Report>): Report =>
+  ({ kind: 'finish', status, exit_code: exitCode, peak_memory_bytes: exitCode === null ? null : 1024 * exitCode, error, ...failure } as Report);
+/** How a failed execution says it failed: a class and its CPU time, or nothing as a worker older than classes. */
+const FAILURES = [{ failure_class: 'exit', cpu_seconds: 1.5 }, { failure_class: 'oom', cpu_seconds: null }, { failure_class: 'timeout' }, { failure_class: 'download' }, {}] as const;
 
 function simulation(r: ReturnType<typeof rng>) {
   const workflows: number[] = [];
@@ -108,7 +110,9 @@ function simulation(r: ReturnType<typeof rng>) {
         reports.push({ kind: 'output', stream, seq: held.seq[stream]++, data: Buffer.from(`${stream} ${lines}\n`).toString('base64') });
       }
     }
-    if (held.phases === PHASES.length && (reports.length === 0 || r.chance(0.8))) reports.push(r.chance(0.7) ? finish('succeeded', 0, null) : finish('failed', r.int(1, 255), null));
+    if (held.phases === PHASES.length && (reports.length === 0 || r.chance(0.8))) {
+      reports.push(r.chance(0.7) ? finish('succeeded', 0, null, { failure_class: null, cpu_seconds: 0.25 }) : finish('failed', r.int(1, 255), null, r.pick([...FAILURES])));
+    }
     return reports;
   }
 
@@ -240,6 +244,10 @@ function simulation(r: ReturnType<typeof rng>) {
         key: r.chance(0.3) ? `k${r.int(0, 400)}` : undefined,
         held: r.chance(0.05),
         max_retries: r.int(0, 2),
+        // Immediate retries, short backoffs that end during the workload, and memory curves raised after oom.
+        backoff: r.chance(0.6) ? { base_seconds: 0, cap_seconds: 0 } : { base_seconds: r.int(1, 3), cap_seconds: 10 },
+        retry_on: r.chance(0.2) ? (['exit', 'oom', 'lost'] as const).slice() : undefined,
+        requirements: r.chance(0.3) ? { memory_mb: [100, 200, 400] } : undefined,
         env: (r.chance(0.2) ? { THREADS: String(r.int(1, 8)) } : {}) as Record<string, string>,
       };
     });
@@ -330,6 +338,10 @@ async function workloadThenRebuild(seed: number) {
   const expected = Object.entries(EVENT_CATALOGUE).filter(([, entry]) => entry.stream !== 'token').map(([type]) => type);
   assert.deepEqual(expected.filter((type) => !types.has(type)), [], 'event types the workload never wrote');
   assert.deepEqual(VARIANTS.filter((kind) => !kinds.has(kind)), [], 'outcomes the workload never reached');
+  const retries = await ts.server.pool.one(sql.unsafe`
+    SELECT count(*) FILTER (WHERE data->>'retry_at' IS NOT NULL) AS backoffs, count(*) FILTER (WHERE data->>'memory_mb' IS NOT NULL) AS raised
+    FROM events WHERE type IN ('execution.finished', 'execution.lost')`);
+  assert.ok(Number(retries.backoffs) > 0 && Number(retries.raised) > 0, `retries that back off and raise memory: ${JSON.stringify(retries)}`);
 
   const tables = (await ts.server.pool.anyFirst(sql.unsafe`
     SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`)) as string[];

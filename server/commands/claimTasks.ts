@@ -3,7 +3,9 @@
 // `*`), each tag by priority then age, through the partial indexes over pending tasks, so
 // the cost does not grow with the number of finished tasks. FOR UPDATE SKIP LOCKED lets
 // concurrent claims pass each other instead of queueing; the partial unique index
-// executions_one_live is the database's own guarantee against two live executions.
+// executions_one_live is the database's own guarantee against two live executions. A task
+// backing off after a failure (retry_at still ahead) waits: the reaper wakes the polls of
+// its tag when the wait ends (commands/wakeRetries.ts).
 import { sql, type FragmentSqlToken } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import type { Task } from '../../shared/schemas/task.js';
@@ -49,7 +51,7 @@ export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, 
     const rows = await tx.any(sql.unsafe`
       SELECT t.*, nextval('execution_ids') AS next_execution_id FROM (
         SELECT ${TASK_COLUMNS} FROM tasks
-        WHERE status = 'pending' AND NOT paused AND ${lane} AND ${fits(worker)}
+        WHERE status = 'pending' AND NOT paused AND ${lane} AND ${fits(worker)} AND (retry_at IS NULL OR retry_at <= now())
         ORDER BY priority DESC, id
         LIMIT ${count - picked.length}
         FOR UPDATE SKIP LOCKED) t

@@ -23,9 +23,12 @@ export async function loseExecutions(tx: Db, executionIds: number[], reason: str
   const events = [];
   const ended: number[] = [];
   for (const x of live) {
-    const taskStatus = await taskOutcome(tx, x, 'lost', maxLost);
-    if (taskStatus !== 'pending') ended.push(x.task_id);
-    events.push({ type: 'execution.lost' as const, streamId: x.id, version: x.version + 1, data: { task_id: x.task_id, reason, task_status: taskStatus } });
+    const { task_status, retry_at = null } = await taskOutcome(tx, x, 'lost', 'lost', maxLost);
+    if (task_status !== 'pending') ended.push(x.task_id);
+    events.push({
+      type: 'execution.lost' as const, streamId: x.id, version: x.version + 1,
+      data: { task_id: x.task_id, reason, task_status, failure_class: 'lost' as const, retry_at },
+    });
   }
   await recordEvents(tx, events, meta);
   await tx.query(sql.unsafe`DELETE FROM execution_leases WHERE execution_id = ANY(${sql.array(live.map((x) => x.id), 'int8')})`);

@@ -12,7 +12,7 @@
 // has renewed its leases: a waiting task's lock is never held while waiting for a lease.
 import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
-import { isLive, LIVE_STATUSES, type LiveStatus } from '../../shared/schemas/execution.js';
+import { isLive, LIVE_STATUSES, type FailureClass, type LiveStatus } from '../../shared/schemas/execution.js';
 import { isFinalTask, type TaskStatus } from '../../shared/schemas/task.js';
 import type { ExecutionReports, Report, ReportsReceipt } from '../../shared/schemas/worker.js';
 import type { Db } from '../db/pool.js';
@@ -21,7 +21,7 @@ import type { NewEvent } from '../events/types.js';
 import type { QueueSettings } from '../settings.js';
 import { lockExecutions, type LockedExecution } from './lockExecutions.js';
 import { storeOutput, type Chunk } from './storeOutput.js';
-import { taskOutcome } from './taskOutcome.js';
+import { taskOutcome, type TaskOutcome } from './taskOutcome.js';
 
 type Finish = Extract<Report, { kind: 'finish' }>;
 
@@ -57,8 +57,10 @@ async function walk(
       events.push({ type: 'execution.phase', streamId: x.id, version: ++version, data: { task_id: x.task_id, phase: report.phase } });
       status = report.phase;
     } else if (isLive(status)) {
-      ended = await taskOutcome(tx, x, report.status, settings.maxLostExecutions);
-      events.push({ type: 'execution.finished', streamId: x.id, version: ++version, data: finishData(x, report, ended) });
+      const failureClass = failureClassOf(report);
+      const outcome = await taskOutcome(tx, x, report.status, failureClass, settings.maxLostExecutions);
+      events.push({ type: 'execution.finished', streamId: x.id, version: ++version, data: finishData(x, report, failureClass, outcome) });
+      ended = outcome.task_status;
       status = report.status;
     } else if (status !== report.status) {
       return gone(x.id, `is ${status}`);
@@ -67,9 +69,15 @@ async function walk(
   return { events, chunks, status, ended };
 }
 
-const finishData = (x: LockedExecution, report: Finish, taskStatus: TaskStatus) => ({
+/** A worker older than failure classes does not say one: its failures read as exit, killed or refused by their status. */
+function failureClassOf(report: Finish): FailureClass | null {
+  if (report.status === 'succeeded') return null;
+  return report.failure_class ?? (report.status === 'failed' ? 'exit' : report.status);
+}
+
+const finishData = (x: LockedExecution, report: Finish, failureClass: FailureClass | null, outcome: TaskOutcome) => ({
   task_id: x.task_id, status: report.status, exit_code: report.exit_code, peak_memory_bytes: report.peak_memory_bytes,
-  error: report.error, task_status: taskStatus,
+  cpu_seconds: report.cpu_seconds ?? null, error: report.error, failure_class: failureClass, ...outcome,
 });
 
 export interface ReportsScope {

@@ -71,6 +71,13 @@ function initialStatus(def: TaskDefinition, deps: Map<number, TaskStatus>): Task
   return dependencyStatus(def.depends_on.map((id) => deps.get(id)!), def.accept_failure);
 }
 
+/** A memory curve is kept apart; the requirement is the first attempt's, what the claim matches workers against. */
+function requirementsOf(def: TaskDefinition): Pick<TaskSubmittedData, 'requirements' | 'memory_curve'> {
+  const { memory_mb: memory, ...rest } = def.requirements;
+  if (!Array.isArray(memory)) return { requirements: def.requirements as TaskSubmittedData['requirements'], memory_curve: null };
+  return { requirements: { ...rest, memory_mb: memory[0] }, memory_curve: memory.length > 1 ? memory : null };
+}
+
 async function submitOnce(pool: Pool, defs: TaskDefinition[], field: (i: number) => string, meta: EventMeta): Promise<Submitted[]> {
   return pool.transaction(async (tx) => {
     const errors: FieldError[] = [];
@@ -119,9 +126,11 @@ async function submitOnce(pool: Pool, defs: TaskDefinition[], field: (i: number)
         priority: def.priority,
         depends_on: def.depends_on,
         max_retries: def.max_retries,
+        retry_on: def.retry_on,
+        backoff: def.backoff,
         timeouts: def.timeouts,
         env: def.env,
-        requirements: def.requirements,
+        ...requirementsOf(def),
         key: def.key ?? null,
         status,
         ...(def.accept_failure ? { accept_failure: true } : {}),

@@ -5,6 +5,9 @@ import type { StoredEvent } from '../events/types.js';
 import { eventRecords, streamIds } from './batch.js';
 import type { Projection } from './projection.js';
 
+/** The class of a failure reported before failure classes existed (sql/0015_retries.sql backfills the same). */
+const inferredClass = sql.fragment`CASE e.data->>'status' WHEN 'failed' THEN 'exit' WHEN 'refused' THEN 'refused' WHEN 'killed' THEN 'killed' END`;
+
 export const executionsProjection: Projection = {
   name: 'executions',
   tables: ['executions'],
@@ -29,12 +32,14 @@ export const executionsProjection: Projection = {
         await db.query(sql.unsafe`
           UPDATE executions x SET status = e.data->>'status', finished_at = e.created_at, version = e.version,
             exit_code = (e.data->>'exit_code')::int, peak_memory_bytes = (e.data->>'peak_memory_bytes')::bigint,
-            error = e.data->>'error'
+            error = e.data->>'error', cpu_seconds = (e.data->>'cpu_seconds')::float8,
+            failure_class = coalesce(e.data->>'failure_class', ${inferredClass})
           FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`);
         return;
       case 'execution.lost':
         await db.query(sql.unsafe`
-          UPDATE executions x SET status = 'lost', finished_at = e.created_at, error = e.data->>'reason', version = e.version
+          UPDATE executions x SET status = 'lost', finished_at = e.created_at, error = e.data->>'reason', version = e.version,
+            failure_class = 'lost'
           FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`);
         return;
       case 'execution.cancelled':

@@ -3,6 +3,7 @@
 // task_counts table follows it through triggers (sql/0002_projections.sql), so only
 // this row has to be right for the counts to be right.
 import { sql } from 'slonik';
+import { DEFAULT_BACKOFF, DEFAULT_RETRY_ON } from '../../shared/schemas/task.js';
 import type { Db } from '../db/pool.js';
 import type { StoredEvent } from '../events/types.js';
 import { eventRecords, streamIds, taskIds } from './batch.js';
@@ -30,7 +31,9 @@ const EDITED_COLUMNS = sql.fragment`
   tag = CASE WHEN a ? 'tag' THEN a->>'tag' ELSE t.tag END,
   requirements = CASE WHEN a ? 'requirements' THEN a->'requirements' ELSE t.requirements END,
   timeouts = CASE WHEN a ? 'timeouts' THEN a->'timeouts' ELSE t.timeouts END,
-  max_retries = CASE WHEN a ? 'max_retries' THEN (a->>'max_retries')::int ELSE t.max_retries END`;
+  max_retries = CASE WHEN a ? 'max_retries' THEN (a->>'max_retries')::int ELSE t.max_retries END,
+  retry_on = CASE WHEN a ? 'retry_on' THEN a->'retry_on' ELSE t.retry_on END,
+  backoff = CASE WHEN a ? 'backoff' THEN a->'backoff' ELSE t.backoff END`;
 
 export const tasksProjection: Projection = {
   name: 'tasks',
@@ -42,7 +45,7 @@ export const tasksProjection: Projection = {
           INSERT INTO tasks (id, workflow_id, step_id, name, command, shell, container, container_options, inputs,
                              resources, output, tag, priority, depends_on, max_retries, timeouts, env, requirements,
                              key, status, paused, accept_failure, attempts, execution_id, submitted_at, submitted_by,
-                             updated_at, version)
+                             updated_at, version, retry_on, backoff, memory_curve)
           SELECT e.stream_id, (e.data->>'workflow_id')::bigint, (e.data->>'step_id')::bigint, e.data->>'name',
                  e.data->>'command', e.data->>'shell', e.data->>'container', e.data->'container_options',
                  e.data->'inputs', e.data->'resources', e.data->>'output', e.data->>'tag',
@@ -52,7 +55,10 @@ export const tasksProjection: Projection = {
                  e.data->>'key', e.data->>'status',
                  task_paused((e.data->>'workflow_id')::bigint, (e.data->>'step_id')::bigint, e.data->>'tag'),
                  coalesce((e.data->>'accept_failure')::boolean, false), 0, NULL, e.created_at, e.meta->>'actor', e.created_at,
-                 e.version
+                 e.version,
+                 coalesce(e.data->'retry_on', ${sql.jsonb(DEFAULT_RETRY_ON)}), coalesce(e.data->'backoff', ${sql.jsonb(DEFAULT_BACKOFF)}),
+                 CASE WHEN jsonb_typeof(e.data->'memory_curve') = 'array'
+                      THEN ARRAY(SELECT jsonb_array_elements_text(e.data->'memory_curve'))::int[] END
           FROM ${eventRecords(events)}`);
         return;
       case 'task.released':
@@ -84,7 +90,7 @@ export const tasksProjection: Projection = {
       case 'execution.assigned':
         await db.query(sql.unsafe`
           UPDATE tasks t SET status = 'assigned', attempts = (e.data->>'attempt')::int, execution_id = e.stream_id,
-                             updated_at = e.created_at
+                             retry_at = NULL, updated_at = e.created_at
           FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint AND t.id = ANY(${taskIds(events)})`);
         return;
       case 'execution.phase':
@@ -95,8 +101,12 @@ export const tasksProjection: Projection = {
       case 'execution.finished':
       case 'execution.lost':
       case 'execution.cancelled':
+        // A task back to pending may wait (retry_at) and, after `oom`, need more memory.
         await db.query(sql.unsafe`
-          UPDATE tasks t SET status = e.data->>'task_status', updated_at = e.created_at
+          UPDATE tasks t SET status = e.data->>'task_status', updated_at = e.created_at,
+            retry_at = (e.data->>'retry_at')::timestamptz,
+            requirements = CASE WHEN jsonb_typeof(e.data->'memory_mb') = 'number'
+                                THEN jsonb_set(t.requirements, '{memory_mb}', e.data->'memory_mb') ELSE t.requirements END
           FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint AND t.id = ANY(${taskIds(events)})`);
         return;
     }

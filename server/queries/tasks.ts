@@ -8,8 +8,8 @@ import { containsPattern, decodeCursor, pageOf } from './pagination.js';
 
 export const TASK_COLUMNS = sql.fragment`
   id, name, command, shell, container, container_options, inputs, resources, output, workflow_id, step_id, tag,
-  priority, depends_on, max_retries, timeouts, env, requirements, key, status, paused, accept_failure, attempts, execution_id,
-  submitted_at, submitted_by, updated_at, version`;
+  priority, depends_on, max_retries, retry_on, backoff, timeouts, env, requirements, memory_curve, key, status, paused,
+  accept_failure, attempts, execution_id, retry_at, retry_base, submitted_at, submitted_by, updated_at, version`;
 
 export function taskWhere(filter: TaskFilter): FragmentSqlToken[] {
   const where: FragmentSqlToken[] = [];

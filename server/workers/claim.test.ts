@@ -500,7 +500,7 @@ test('lost executions requeue their task without counting as retries; the third 
 test('a failed execution with max_retries 1 requeues its task once, then the task fails', async (t) => {
   const ts = await server(t);
   const w = await register(ts, { tags: ['f'] });
-  const [task] = await submit(ts, [{ command: 'false', tag: 'f', max_retries: 1 }]);
+  const [task] = await submit(ts, [{ command: 'false', tag: 'f', max_retries: 1, backoff: { base_seconds: 0, cap_seconds: 0 } }]);
   const first = await poll(ts, w, { want: 1 });
   await finish(ts, first.assignments[0]!.execution_id, 'failed', 1);
   assert.equal((await ts.client.getTask(task!)).status, 'pending');

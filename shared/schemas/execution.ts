@@ -17,6 +17,23 @@ export const isLive = (status: string): status is LiveStatus => (LIVE_STATUSES a
 export const EXECUTION_ENDS = ['succeeded', 'failed', 'killed', 'refused'] as const;
 export type ExecutionStatus = z.infer<typeof ExecutionStatus>;
 
+/**
+ * Why an attempt failed: `exit` (the command ended with a non-zero code), `timeout` (the run
+ * timeout), `oom` (killed by the kernel at its memory limit), `lost` (its worker stopped
+ * answering), `killed` (stopped by a kill), `download` / `upload` (an input, resource or the
+ * output could not be transferred), `refused` (it could not start: bad image, bad options).
+ */
+export const FAILURE_CLASSES = ['exit', 'timeout', 'oom', 'lost', 'killed', 'download', 'upload', 'refused'] as const;
+export const FailureClass = z.enum(FAILURE_CLASSES);
+export type FailureClass = z.infer<typeof FailureClass>;
+/** The classes a worker may report for each way an execution ends; `lost` is the server's to say. */
+export const FAILURE_CLASSES_BY_END = {
+  succeeded: [],
+  failed: ['exit', 'timeout', 'oom', 'download', 'upload'],
+  killed: ['killed'],
+  refused: ['refused'],
+} as const satisfies Record<(typeof EXECUTION_ENDS)[number], readonly FailureClass[]>;
+
 export const Execution = z.object({
   id: Id,
   task_id: Id,
@@ -30,6 +47,8 @@ export const Execution = z.object({
   finished_at: Timestamp.nullable(),
   exit_code: z.number().int().nullable(),
   peak_memory_bytes: z.number().int().nullable(),
+  cpu_seconds: z.number().nullable().describe('CPU time the attempt used (user + system), when measured'),
+  failure_class: FailureClass.nullable().describe('why the attempt failed; null while live and when it succeeded'),
   error: z.string().nullable(),
   suspended: z.boolean().describe('the last word of a user: suspend (true) or continue (false); its worker applies it while it runs'),
   suspended_at: Timestamp.nullable().describe('when the suspension in force was asked for; null when not suspended'),

@@ -3,12 +3,12 @@
 // and what each operation answers.
 import { z } from 'zod/v4';
 import { Id, Timestamp } from './common.js';
-import { Tag, TaskFilterBody, TaskInput } from './task.js';
+import { Requirements, Tag, TaskFilterBody, TaskInput } from './task.js';
 
 /** The fields of a task that can be changed until its process starts. */
 export const EDITABLE_FIELDS = [
   'name', 'command', 'shell', 'container', 'container_options', 'inputs', 'resources', 'output', 'env', 'priority', 'tag',
-  'requirements', 'timeouts', 'max_retries',
+  'requirements', 'timeouts', 'max_retries', 'retry_on', 'backoff',
 ] as const;
 export type EditableField = (typeof EDITABLE_FIELDS)[number];
 
@@ -16,8 +16,9 @@ export type EditableField = (typeof EDITABLE_FIELDS)[number];
 const unDefaulted = (schema: z.ZodType) => (schema instanceof z.ZodDefault ? (schema.unwrap() as z.ZodType) : schema).optional();
 type EditShape = { [K in EditableField]: z.ZodOptional<z.ZodType<z.output<(typeof TaskInput.shape)[K]>, z.input<(typeof TaskInput.shape)[K]>>> };
 /** New values of some editable fields. */
+// A memory curve is given at submission; an edit sets the requirement of the next attempt.
 export const TaskChanges = z.strictObject(
-  Object.fromEntries(EDITABLE_FIELDS.map((f) => [f, unDefaulted(TaskInput.shape[f])])) as unknown as EditShape,
+  Object.fromEntries(EDITABLE_FIELDS.map((f) => [f, unDefaulted(f === 'requirements' ? Requirements : TaskInput.shape[f])])) as unknown as EditShape,
 );
 export type TaskChanges = z.output<typeof TaskChanges>;
 

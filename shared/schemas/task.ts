@@ -3,6 +3,7 @@
 import { z } from 'zod/v4';
 import { parseResource, parseUri } from '../uri.js';
 import { Id, Timestamp, csv, csvIds, PageQuery, SearchText } from './common.js';
+import { FAILURE_CLASSES, FailureClass } from './execution.js';
 
 export const TASK_STATUSES = [
   'waiting', 'blocked', 'held', 'pending', 'assigned', 'downloading', 'running', 'uploading',
@@ -41,12 +42,46 @@ export const Timeouts = z.strictObject({
   upload: Seconds.optional(),
 });
 
+const MemoryMb = z.number().int().positive().max(64 * 1024 * 1024);
+
+/** What a task needs of its worker; `memory_mb` is the requirement of the current attempt. */
 export const Requirements = z.strictObject({
   cpus: z.number().positive().max(1024).optional(),
-  memory_mb: z.number().int().positive().max(64 * 1024 * 1024).optional(),
+  memory_mb: MemoryMb.optional(),
   gpus: z.number().int().min(0).max(64).optional(),
   capabilities: z.array(z.string().regex(/^[a-z0-9_.-]{1,64}$/)).max(32).optional(),
 });
+
+/** The longest memory curve a task may give. */
+export const MAX_MEMORY_CURVE = 16;
+
+/** As submitted: `memory_mb` may be a curve, the requirement of each attempt after an `oom` failure. */
+export const RequirementsInput = Requirements.extend({
+  memory_mb: z.union([
+    MemoryMb,
+    z.array(MemoryMb).min(1).max(MAX_MEMORY_CURVE)
+      .refine((curve) => curve.every((mb, i) => i === 0 || mb > curve[i - 1]!), 'a memory curve must increase')
+      .describe('a memory curve: the first attempt needs the first value, each retry after an `oom` failure the next one'),
+  ]).optional(),
+});
+
+/** Failures retried when a task does not say: all but `refused` (it would fail the same way) and `killed` (someone meant it). */
+export const DEFAULT_RETRY_ON: FailureClass[] = FAILURE_CLASSES.filter((c) => c !== 'refused' && c !== 'killed');
+
+const BackoffSeconds = z.number().int().min(0).max(7 * 24 * 3600);
+/**
+ * The wait before retry n (n = 1 after the first failure) is min(cap, base × 2^(n−1)).
+ * Losses are retried at once: the worker failed, not the task.
+ */
+export const Backoff = z.strictObject({
+  base_seconds: BackoffSeconds.describe('the wait before the first retry; 0 retries at once'),
+  cap_seconds: BackoffSeconds.describe('the longest wait between two attempts'),
+}).refine((b) => b.cap_seconds >= b.base_seconds, { path: ['cap_seconds'], message: 'must be at least base_seconds' });
+export type Backoff = z.infer<typeof Backoff>;
+export const DEFAULT_BACKOFF: Backoff = { base_seconds: 10, cap_seconds: 600 };
+
+const RetryOn = z.array(FailureClass).max(FAILURE_CLASSES.length)
+  .refine((c) => new Set(c).size === c.length, 'failure classes must not repeat');
 
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'an environment variable name');
 
@@ -76,9 +111,11 @@ export const TaskInput = z.strictObject({
     .default([])
     .refine((ids) => new Set(ids).size === ids.length, 'task ids must not repeat'),
   max_retries: z.number().int().min(0).max(100).default(0),
+  retry_on: RetryOn.default(DEFAULT_RETRY_ON).describe('the failure classes that are retried (up to max_retries)'),
+  backoff: Backoff.default(DEFAULT_BACKOFF),
   timeouts: Timeouts.default({}),
   env: z.record(EnvName, z.string().max(64 * 1024)).default({}),
-  requirements: Requirements.default({}),
+  requirements: RequirementsInput.default({}),
   key: z.string().min(1).max(200).optional(),
   held: z.boolean().default(false).describe('submit in `held` state: not run until released'),
   accept_failure: z.boolean().default(false)
@@ -108,14 +145,19 @@ export const Task = z.object({
   priority: z.number().int(),
   depends_on: z.array(Id),
   max_retries: z.number().int(),
+  retry_on: z.array(FailureClass),
+  backoff: Backoff,
   timeouts: Timeouts,
   env: z.record(z.string(), z.string()),
   requirements: Requirements,
+  memory_curve: z.array(z.number().int()).nullable().describe('the memory curve as submitted; null when memory_mb was one value'),
   key: z.string().nullable(),
   status: TaskStatus,
   paused: z.boolean().describe('a pause of its workflow, step, tag or of everything keeps it from being claimed'),
   accept_failure: z.boolean(),
   attempts: z.number().int(),
+  retry_at: Timestamp.nullable().describe('a pending task backing off after a failure is not run before this time'),
+  retry_base: z.number().int().describe('failures of attempts up to this one no longer count against max_retries'),
   execution_id: Id.nullable(),
   submitted_at: Timestamp,
   submitted_by: z.string().nullable(),

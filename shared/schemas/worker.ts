@@ -2,7 +2,7 @@
 // sends about its executions.
 import { z } from 'zod/v4';
 import { Id, Timestamp } from './common.js';
-import { EXECUTION_ENDS } from './execution.js';
+import { EXECUTION_ENDS, FAILURE_CLASSES_BY_END, FailureClass } from './execution.js';
 import { Tag, Task } from './task.js';
 
 export const WORKER_STATUSES = ['online', 'offline', 'lost'] as const;
@@ -84,8 +84,14 @@ export const Report = z.discriminatedUnion('kind', [
     status: z.enum(EXECUTION_ENDS),
     exit_code: z.number().int().min(-(2 ** 31)).max(2 ** 31 - 1).nullable(),
     peak_memory_bytes: z.number().int().min(0).nullable(),
+    /** Absent from workers older than failure classes: the server infers it from the status. */
+    failure_class: FailureClass.nullable().optional(),
+    cpu_seconds: z.number().min(0).max(1e12).nullable().optional(),
     error: z.string().max(MAX_ERROR_CHARS).nullable(),
-  }),
+  }).refine(
+    (r) => r.failure_class == null || (FAILURE_CLASSES_BY_END[r.status] as readonly string[]).includes(r.failure_class),
+    { path: ['failure_class'], message: 'does not fit the status: succeeded has none; failed is exit, timeout, oom, download or upload; killed is killed; refused is refused' },
+  ),
 ]);
 export type Report = z.infer<typeof Report>;
 

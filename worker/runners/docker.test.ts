@@ -129,6 +129,33 @@ test('reports peak memory', async () => {
   assert.ok(result.peakMemoryBytes !== null && result.peakMemoryBytes >= 10_000_000, `peak ${result.peakMemoryBytes}`);
 });
 
+test('reports CPU time', async () => {
+  const { result } = await run('i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; sleep 2.5');
+  assert.equal(result.exitCode, 0);
+  assert.ok(result.cpuSeconds !== null && result.cpuSeconds > 0, `cpu ${result.cpuSeconds}`);
+});
+
+test('runs under the task\'s memory requirement, without swap; a task killed at that limit is reported oomKilled', async () => {
+  // dd allocates a buffer of one block: 48 MiB, beyond a 32 MiB limit; it waits for the test to look at the container first.
+  const { spec: s } = await spec('while [ ! -e go ]; do sleep 0.05; done; dd if=/dev/zero of=/dev/null bs=48M count=1', { memoryMb: 32 });
+  const handle = await runner.start(s);
+  const info = await docker.getContainer(handle.ref).inspect();
+  assert.deepEqual([info.HostConfig.Memory, info.HostConfig.MemorySwap], [32 * 1024 ** 2, 32 * 1024 ** 2]);
+  await writeFile(join(s.dirs.temp, 'go'), '');
+  const result = await handle.wait();
+  assert.notEqual(result.exitCode, 0);
+  assert.equal(result.oomKilled, true);
+  assert.match(result.error ?? '', /out of memory \(limit 32 MiB\)/);
+  assert.ok(result.peakMemoryBytes !== null && result.peakMemoryBytes >= 32 * 1024 ** 2, 'it reached its limit');
+
+  const roomy = await run('dd if=/dev/zero of=/dev/null bs=48M count=1', { memoryMb: 128 });
+  assert.deepEqual([roomy.result.exitCode, roomy.result.oomKilled], [0, false]);
+  const own = await spec('sleep 300', { memoryMb: 128, containerOptions: ['--memory=64m'] });
+  const ownHandle = await runner.start(own.spec);
+  assert.equal((await docker.getContainer(ownHandle.ref).inspect()).HostConfig.Memory, 64 * 1024 ** 2, 'the task\'s own --memory wins');
+  await ownHandle.kill(0);
+});
+
 test('kill stops the container within the grace and removes it', async () => {
   const { spec: s } = await spec('sleep 300');
   const handle = await runner.start(s);

@@ -3,7 +3,9 @@
 // env, labels, the docker-run-like options a task may carry — and the container's whole life:
 // pull, create, attach, start, stream, wait, measure, remove. Containers are labelled with
 // their execution id so a restarted worker finds the ones still running and re-attaches
-// instead of losing them.
+// instead of losing them. A task with a memory requirement runs under it as its limit, with
+// no swap beyond it, unless its own options set --memory; one the kernel kills at its limit
+// is reported as such (oomKilled), so that its retry can ask for more.
 
 import { randomBytes } from 'node:crypto';
 import { chmod, stat } from 'node:fs/promises';
@@ -21,8 +23,8 @@ export const EXECUTION_LABEL = 'labq.execution';
 /** Where the execution dirs appear inside the container. */
 const MOUNTS: ExecutionDirs = { input: '/input', output: '/output', temp: '/tmp', resource: '/resource' };
 
-/** Memory is sampled this often while a container runs (see trackPeakMemory). */
-const MEMORY_SAMPLE_MS = 1000;
+/** Memory and CPU time are sampled this often while a container runs (see trackUsage). */
+const USAGE_SAMPLE_MS = 1000;
 
 /** Credentials for one registry; handed to the engine only, never logged. */
 export interface RegistryAuth {
@@ -154,6 +156,7 @@ export class DockerRunner implements Runner {
     writeScript(spec.dirs.temp, spec.command);
     await openToContainerUser(spec.dirs);
     const env = { ...spec.env, ...opts.env, ...labqEnv(MOUNTS, spec.cpus) };
+    const requiredBytes = spec.memoryMb && opts.memoryBytes === undefined ? spec.memoryMb * 1024 * 1024 : undefined;
     const container = await this.docker.createContainer({
       name: `labq-${spec.executionId}-${randomBytes(3).toString('hex')}`,
       Image: spec.container,
@@ -175,7 +178,9 @@ export class DockerRunner implements Runner {
         // An init as PID 1 forwards SIGTERM to the script (a shell as PID 1 ignores it) and reaps zombies.
         Init: true,
         NanoCpus: opts.nanoCpus,
-        Memory: opts.memoryBytes,
+        Memory: opts.memoryBytes ?? requiredBytes,
+        // The requirement is what the task gets: swapping past it would only hide that it needs more.
+        MemorySwap: requiredBytes,
         DeviceRequests: opts.deviceRequests,
         NetworkMode: opts.networkMode,
         // Output is read through attach; the log keeps a bounded tail for re-attaching after a restart.
@@ -266,7 +271,7 @@ class DockerHandle implements RunHandle {
   ) {
     this.ref = container.id;
     const drained = demux(docker, output, onOutput);
-    const stopSampling = trackPeakMemory(container);
+    const stopSampling = trackUsage(container);
     const status: Promise<{ StatusCode: number }> = container.wait();
     this.exited = status.finally(() => { this.hasExited = true; }).catch(() => undefined);
     this.done = this.finish(status, drained, stopSampling);
@@ -318,19 +323,27 @@ class DockerHandle implements RunHandle {
   private async finish(
     status: Promise<{ StatusCode: number }>,
     drained: Promise<string | null>,
-    stopSampling: () => number | null,
+    stopSampling: () => Usage,
   ): Promise<RunResult> {
     const errors: string[] = [];
     let exitCode: number | null = null;
+    let oomKilled = false;
+    let limitBytes = 0;
     try {
       exitCode = (await status).StatusCode;
       const streamError = await drained;
       if (streamError) errors.push(`output stream: ${streamError}`);
-      if ((await this.container.inspect()).State.OOMKilled) errors.push('killed by the kernel: out of memory (--memory limit)');
+      const info = await this.container.inspect();
+      limitBytes = info.HostConfig.Memory ?? 0;
+      // A process killed at the limit whose task still succeeded (a shell that went on) is no failure.
+      oomKilled = info.State.OOMKilled && exitCode !== 0;
+      if (oomKilled) errors.push(`killed by the kernel: out of memory (limit ${Math.round(limitBytes / 1024 ** 2)} MiB)`);
     } catch (err) {
       errors.push((err as Error).message);
     }
-    const peakMemoryBytes = stopSampling();
+    const usage = stopSampling();
+    // Killed at its limit, it reached it, even if it got there between two samples.
+    const peakMemoryBytes = oomKilled && limitBytes > 0 ? Math.max(usage.peakMemoryBytes ?? 0, limitBytes) : usage.peakMemoryBytes;
     await this.container.remove({ force: true, v: true }).catch((err: { statusCode?: number; message: string }) => {
       if (err.statusCode !== 404) errors.push(`cannot remove container: ${err.message}`);
     });
@@ -340,7 +353,7 @@ class DockerHandle implements RunHandle {
       signal = this.lastSignal;
       exitCode = null;
     }
-    return { exitCode, signal, peakMemoryBytes, error: errors.length > 0 ? errors.join('; ') : null };
+    return { exitCode, signal, peakMemoryBytes, cpuSeconds: usage.cpuSeconds, oomKilled, error: errors.length > 0 ? errors.join('; ') : null };
   }
 
   private async signal(signal: NodeJS.Signals): Promise<void> {
@@ -369,30 +382,42 @@ function demux(
   });
 }
 
+interface Usage {
+  peakMemoryBytes: number | null;
+  cpuSeconds: number | null;
+}
+
 /**
- * Samples memory while the container runs and returns a stop function giving the peak.
- * Under cgroup v1 the engine reports the kernel's own peak (max_usage), so one sample is
- * exact; under cgroup v2 it reports only current usage, so the peak is the highest sample
- * (null when the task ended before the first one).
+ * Samples the engine's stats of the container (its cgroup) while it runs and returns a stop
+ * function giving the peak memory and the CPU time. The cgroup goes with the container's
+ * last process, so whatever happens after the last sample is not seen: the CPU time is the
+ * last sample's (up to an interval short; null for a task that ended before the first one).
+ * Under cgroup v1 the engine reports the kernel's own memory peak (max_usage), so a sample
+ * taken after the peak is exact; under cgroup v2 only the current usage, so the peak is the
+ * highest sample.
  */
-function trackPeakMemory(container: Dockerode.Container): () => number | null {
+function trackUsage(container: Dockerode.Container): () => Usage {
   const stop = new AbortController();
-  let peak: number | null = null;
+  const usage: Usage = { peakMemoryBytes: null, cpuSeconds: null };
   void (async () => {
     while (!stop.signal.aborted) {
       try {
-        const { memory_stats: m } = await container.stats({ stream: false, 'one-shot': true });
+        const { memory_stats: m, cpu_stats: c } = await container.stats({ stream: false, 'one-shot': true });
         const bytes = m?.max_usage ?? m?.usage;
-        if (typeof bytes === 'number' && bytes > 0 && !stop.signal.aborted) peak = Math.max(peak ?? 0, bytes);
+        const nanos = c?.cpu_usage?.total_usage;
+        if (!stop.signal.aborted) {
+          if (typeof bytes === 'number' && bytes > 0) usage.peakMemoryBytes = Math.max(usage.peakMemoryBytes ?? 0, bytes);
+          if (typeof nanos === 'number' && nanos > 0) usage.cpuSeconds = Math.max(usage.cpuSeconds ?? 0, nanos / 1e9);
+        }
       } catch {
         return; // The container is gone: there is nothing left to measure.
       }
-      await sleep(MEMORY_SAMPLE_MS, undefined, { signal: stop.signal }).catch(() => undefined);
+      await sleep(USAGE_SAMPLE_MS, undefined, { signal: stop.signal }).catch(() => undefined);
     }
   })();
   return () => {
     stop.abort();
-    return peak;
+    return { ...usage };
   };
 }
 

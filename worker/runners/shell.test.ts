@@ -53,7 +53,15 @@ async function waitForFile(path: string): Promise<string> {
 test('reports exit codes', async () => {
   assert.equal((await run('true')).result.exitCode, 0);
   const { result } = await run('exit 3');
-  assert.deepEqual(result, { exitCode: 3, signal: null, peakMemoryBytes: null, error: null });
+  assert.deepEqual({ ...result, peakMemoryBytes: null, cpuSeconds: null }, { exitCode: 3, signal: null, peakMemoryBytes: null, cpuSeconds: null, oomKilled: false, error: null });
+});
+
+test('reports the CPU time of the task and the peak memory of its process group', async () => {
+  // A busy loop for CPU time; then dd holds a 48 MiB buffer while it waits on a pipe no one reads, for a few samples.
+  const { result } = await run('i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; dd if=/dev/zero bs=48M count=1 2>/dev/null | sleep 2.5');
+  assert.equal(result.exitCode, 0);
+  assert.ok(result.cpuSeconds !== null && result.cpuSeconds > 0, `cpu ${result.cpuSeconds}`);
+  assert.ok(result.peakMemoryBytes !== null && result.peakMemoryBytes >= 48 * 1024 ** 2, `peak ${result.peakMemoryBytes}`);
 });
 
 test('keeps stdout and stderr apart and in order', async () => {

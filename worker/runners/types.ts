@@ -50,6 +50,8 @@ export interface RunSpec {
   dirs: ExecutionDirs;
   /** CPUs allotted to the task, exported as CPU. */
   cpus: number;
+  /** The task's memory requirement: a Docker task runs under this limit (unless its options set --memory). */
+  memoryMb?: number;
   onOutput(stream: OutputStream, chunk: Buffer): void;
 }
 
@@ -58,8 +60,12 @@ export interface RunResult {
   exitCode: number | null;
   /** Signal name (e.g. 'SIGKILL') when the task was ended by one (in Docker: by one labq sent). */
   signal: string | null;
-  /** Peak memory of the task as the kernel accounted it, null when not measurable. */
+  /** Peak memory of the task (see each runner for how it is measured), null when not measured. */
   peakMemoryBytes: number | null;
+  /** CPU time the task used, user + system (see each runner), null when not measured. */
+  cpuSeconds: number | null;
+  /** The kernel killed a process of the task at its memory limit, and the task failed. */
+  oomKilled: boolean;
   /** What went wrong around the task (OOM kill, cleanup failure), null when nothing did. */
   error: string | null;
 }

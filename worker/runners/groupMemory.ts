@@ -1,0 +1,61 @@
+// Peak memory of bare tasks, which have no cgroup of their own: the kernel keeps no peak for a
+// process group, so the group's processes are sampled from /proc. One scan per interval
+// serves every task of the worker process: it reads each process's stat for its group, then
+// the status (VmRSS, VmHWM) of the members. A group's peak is the largest of, over all
+// samples, the sum of its members' resident sets and the largest peak of one member (VmHWM,
+// the kernel's own peak for that process, which keeps a peak reached between samples). It is
+// a lower bound: a process that lives less than an interval is never seen, and the sum of two
+// processes' peaks reached at different times is not counted. Pages shared between members
+// are counted once per member.
+import { readdir, readFile } from 'node:fs/promises';
+
+/** Groups are sampled this often. */
+export const GROUP_SAMPLE_MS = 1000;
+
+const followed = new Map<number, { peak: number | null }>();
+let timer: NodeJS.Timeout | null = null;
+let scanning: Promise<void> | null = null;
+
+/** Follows process group `pgid` from now on; the returned function stops and gives its peak in bytes (null if never seen). */
+export function followGroupMemory(pgid: number): () => number | null {
+  const entry = { peak: null as number | null };
+  followed.set(pgid, entry);
+  timer ??= setInterval(() => void (scanning ??= scan().finally(() => (scanning = null))), GROUP_SAMPLE_MS).unref();
+  void (scanning ??= scan().finally(() => (scanning = null)));
+  return () => {
+    followed.delete(pgid);
+    if (followed.size === 0 && timer) {
+      clearInterval(timer);
+      timer = null;
+    }
+    return entry.peak;
+  };
+}
+
+async function scan(): Promise<void> {
+  const members = new Map<number, number[]>();
+  for (const name of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => null);
+    // The command name may hold spaces and parentheses: the fields start after the last ')'.
+    const pgid = stat === null ? NaN : Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    if (followed.has(pgid)) (members.get(pgid) ?? members.set(pgid, []).get(pgid)!).push(Number(name));
+  }
+  for (const [pgid, pids] of members) {
+    let resident = 0;
+    let largest = 0;
+    for (const pid of pids) {
+      const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+      resident += kilobytes(status, 'VmRSS');
+      largest = Math.max(largest, kilobytes(status, 'VmHWM'));
+    }
+    const entry = followed.get(pgid);
+    const sample = Math.max(resident, largest) * 1024;
+    if (entry && sample > 0) entry.peak = Math.max(entry.peak ?? 0, sample);
+  }
+}
+
+function kilobytes(status: string, field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+  return m ? Number(m[1]) : 0;
+}
