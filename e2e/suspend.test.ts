@@ -10,7 +10,7 @@
 // more lines than the file.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -40,6 +40,8 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'labq-suspend-'));
 });
 after(async () => {
+  // A test that failed half-way may leave a counting task behind: let it end.
+  await Promise.all(gates.map((gate) => writeFile(gate, '').catch(() => undefined)));
   for (const w of workers) await w.stop();
   await ts?.close();
 });
@@ -51,25 +53,43 @@ async function worker(options: Parameters<typeof startTestWorker>[1]) {
   return Object.assign(w, { stateDir });
 }
 
-/** A task that counts to `counts` (a file it appends to first) and to its output until `gate` exists. */
-const counter = (counts: string, gate: string) =>
-  `i=0; while [ ! -e ${gate} ]; do echo $i >> ${counts}; echo $i; i=$((i+1)); sleep 0.1; done`;
+/** The gates of the counting tasks on the host, as seen by the test. */
+const gates: string[] = [];
+
+/**
+ * A task that counts to `counts` (a file it appends to first) and to its output until `gate`
+ * exists; `hostGate` is where the test sees the gate (for a container, through its mount).
+ */
+function counter(counts: string, gate: string, hostGate = gate): string {
+  gates.push(hostGate);
+  return `i=0; while [ ! -e ${gate} ]; do echo $i >> ${counts}; echo $i; i=$((i+1)); sleep 0.1; done`;
+}
 
 const lines = (text: string) => text.split('\n').filter(Boolean);
 const counted = async (file: string) => lines(await readFile(file, 'utf8').catch(() => ''));
 const output = async (taskId: number) => lines(await ts.client.executionOutput((await ts.client.getTask(taskId)).execution_id!));
 const numbersTo = (n: number) => Array.from({ length: n }, (_, i) => String(i));
 
-/** The process group of a bare task, from the worker's state directory (written when it starts). */
+/** The process group of a bare task (its leader's pid), from the worker's state directory (written when it starts). */
 async function bareProcess(stateDir: string, executionId: number): Promise<number> {
   const file = join(stateDir, 'executions', `${executionId}.json`);
   return until(`execution ${executionId}'s process`, async () => JSON.parse(await readFile(file, 'utf8').catch(() => '{}')).process?.pid);
 }
 
-/** Whether a process is stopped by a signal: state T in /proc/PID/stat. */
-async function processStopped(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
+/**
+ * Whether a process group is stopped: some of its processes are stopped by a signal (state
+ * T) and none runs. A shell caught in a vfork (dash starts commands so) waits, in state D,
+ * for its child, stopped before its exec: the group is still frozen.
+ */
+async function groupStopped(pgid: number): Promise<boolean> {
+  const states: string[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(group) === pgid) states.push(state!);
+  }
+  return states.includes('T') && states.every((state) => state === 'T' || state === 'D');
 }
 
 async function container(executionId: number): Promise<Dockerode.Container> {
@@ -83,7 +103,7 @@ async function countingContainer(tag: string) {
   const shared = join(dir, tag);
   await mkdir(shared);
   const { tasks: [t] } = await ts.client.submitTasks({
-    command: counter('/shared/counts', '/shared/gate'), container: image, container_options: [`--volume=${shared}:/shared`], tag,
+    command: counter('/shared/counts', '/shared/gate', join(shared, 'gate')), container: image, container_options: [`--volume=${shared}:/shared`], tag,
   });
   const counts = join(shared, 'counts');
   await until('it to count', async () => (await counted(counts)).length >= 3);
@@ -127,7 +147,7 @@ test('a bare task suspended with `labq task suspend` stops, and goes on to succe
 
   const labq = (...args: string[]) => run(process.execPath, [CLI, '--server', ts.url, '--token', ts.token, 'task', ...args]);
   assert.equal((await labq('suspend', String(t!.id))).stdout, `task ${t!.id}: suspend requested (execution ${x})\n`);
-  await until('its process to be stopped', () => processStopped(pid));
+  await until('its process group to be stopped', () => groupStopped(pid));
   assert.equal((await ts.client.getTask(t!.id)).status, 'running', 'suspended is not a status of the task');
   const quietAt = await staysQuiet(counts, t!.id);
 
@@ -171,7 +191,7 @@ test('a task suspended before it starts is suspended as soon as it starts', asyn
 
   await writeFile(ahead, '');
   const pid = await bareProcess(w.stateDir, x);
-  await until('its process to be stopped', () => processStopped(pid));
+  await until('its process group to be stopped', () => groupStopped(pid));
   const quietAt = await staysQuiet(counts, t!.id);
   await ts.client.continueTask(t!.id);
   await goesOnAndSucceeds(counts, gate, t!.id, quietAt);
@@ -195,7 +215,7 @@ test('a suspended task can be killed: bare and Docker tasks end killed', async (
   const c = await container(dx);
   await ts.client.suspendTask(b!.id);
   await ts.client.suspendTask(d!.id);
-  await until('the bare task to be stopped', () => processStopped(pid));
+  await until('the bare task\'s process group to be stopped', () => groupStopped(pid));
   await until('the container to be paused', async () => (await c.inspect()).State.Paused);
 
   // A long grace: each must end by the TERM, which reaches it only once it goes on.
