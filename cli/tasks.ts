@@ -1,7 +1,7 @@
-// `labq task …`: submit, list, show, logs, kill, events.
+// `labq task …`: submit, list, show, logs, kill, suspend, continue, events.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import type { LabqClient } from '../shared/client.js';
+import { LabqApiError, type LabqClient } from '../shared/client.js';
 import type { EventRecord } from '../shared/schemas/event.js';
 import type { Execution } from '../shared/schemas/execution.js';
 import { isFinalTask, TASK_STATUSES, type TaskInput, type TaskStatus } from '../shared/schemas/task.js';
@@ -97,6 +97,29 @@ function end(x: Execution): void {
   if (x.status !== 'succeeded') throw new Error(what);
   // On stderr, so that stdout holds the output alone.
   process.stderr.write(`[labq: ${what}]\n`);
+}
+
+/**
+ * Asks the server to suspend or continue each task in turn. A refusal (not found, nothing
+ * live to signal) is told on stderr and the others are still asked; any refusal fails the
+ * command once all have been asked.
+ */
+async function signalEach(
+  ids: number[], json: boolean, call: (id: number) => Promise<{ result: string; execution_id: number }>,
+): Promise<void> {
+  const outcomes: { task_id: number; result?: string; execution_id?: number; error?: string }[] = [];
+  for (const id of ids) {
+    try {
+      outcomes.push({ task_id: id, ...(await call(id)) });
+    } catch (error) {
+      if (!(error instanceof LabqApiError)) throw error;
+      outcomes.push({ task_id: id, error: error.problem.detail ?? error.message });
+    }
+  }
+  const failed = outcomes.filter((o) => o.error !== undefined);
+  print(outcomes, json, () =>
+    outcomes.filter((o) => o.result).map((o) => `task ${o.task_id}: ${o.result!.replace('_', ' ')} (execution ${o.execution_id})`).join('\n'));
+  if (failed.length > 0) throw new Error(failed.map((o) => o.error).join('; '));
 }
 
 export function taskCommands(program: Command, flags: () => ClientFlags & { json?: boolean }): Command {
@@ -201,6 +224,22 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
       const { result } = await clientFrom(flags()).killTask(id, o.grace);
       print({ result }, !!flags().json, () => (result === 'cancelled' ? `task ${id} cancelled` : `task ${id}: kill requested`));
     });
+
+  const signals = [
+    ['suspend', "suspend running tasks (Docker pause, SIGSTOP to a bare task's process group); one not started yet is suspended as it starts",
+      (client: LabqClient, id: number) => client.suspendTask(id)],
+    ['continue', 'let suspended tasks go on', (client: LabqClient, id: number) => client.continueTask(id)],
+  ] as const;
+  for (const [name, description, call] of signals) {
+    task
+      .command(name)
+      .description(description)
+      .argument('<ids...>', 'task ids', (value, previous: number[] = []) => [...previous, int(value)])
+      .action(async (ids: number[]) => {
+        const client = clientFrom(flags());
+        await signalEach(ids, !!flags().json, (id) => call(client, id));
+      });
+  }
 
   task
     .command('events')

@@ -3,7 +3,7 @@
 // the typed client calls them, and the OpenAPI document is generated from them, so the
 // three cannot drift apart.
 import { z } from 'zod/v4';
-import { IdParam, PageQuery, page } from './schemas/common.js';
+import { Id, IdParam, PageQuery, page } from './schemas/common.js';
 import { EventPage, EventPageQuery, EventStreamQuery, LogPageQuery } from './schemas/event.js';
 import { Execution } from './schemas/execution.js';
 import { Sweep, SweepResponse } from './schemas/sweep.js';
@@ -67,6 +67,16 @@ export const routes = {
     method: 'post', path: '/tasks/:id/kill', tag: 'tasks',
     summary: 'Kill a task: TERM then KILL after the grace if it runs; cancel it if it has not started',
     params: IdParams, body: KillBody, response: z.object({ result: z.enum(['kill_requested', 'cancelled']) }),
+  },
+  suspendTask: {
+    method: 'post', path: '/tasks/:id/suspend', tag: 'tasks',
+    summary: "Suspend a task's live execution (Docker pause, SIGSTOP to a bare task's process group); one not started yet is suspended as it starts",
+    params: IdParams, response: z.object({ result: z.enum(['suspend_requested', 'already_suspended']), execution_id: Id }),
+  },
+  continueTask: {
+    method: 'post', path: '/tasks/:id/continue', tag: 'tasks',
+    summary: "Let a suspended task's execution go on (Docker unpause, SIGCONT to a bare task's process group)",
+    params: IdParams, response: z.object({ result: z.enum(['continue_requested', 'not_suspended']), execution_id: Id }),
   },
   editTask: {
     method: 'patch', path: '/tasks/:id', tag: 'steering',

@@ -156,6 +156,12 @@ export class LabqClient {
   killTask(id: number, graceSeconds?: number) {
     return this.call('killTask', { params: { id }, body: { grace_seconds: graceSeconds } });
   }
+  suspendTask(id: number) {
+    return this.call('suspendTask', { params: { id } });
+  }
+  continueTask(id: number) {
+    return this.call('continueTask', { params: { id } });
+  }
   registerWorker(body: RouteBody<'registerWorker'>) {
     return this.call('registerWorker', { body });
   }

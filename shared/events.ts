@@ -118,6 +118,9 @@ export const EVENT_CATALOGUE = {
     stream: 'execution',
     data: z.object({ task_id: Id, reason: z.string(), task_status: TaskStatus }),
   },
+  // The state the user asks for, not what the worker did: its worker applies the latest.
+  'execution.suspend_requested': { stream: 'execution', data: z.object({ task_id: Id }) },
+  'execution.continue_requested': { stream: 'execution', data: z.object({ task_id: Id }) },
   'token.revoked': { stream: 'token', data: z.object({ name: z.string() }) },
   'token.created': {
     stream: 'token',

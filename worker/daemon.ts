@@ -1,7 +1,7 @@
 // The worker daemon: registers under its name, re-attaches to containers an earlier run
 // of it left running, then exchanges with the server, one request at a time: each carries
 // the reports waiting for any of its executions and what it holds and can take, and gets
-// back work, kill orders and settings; with nothing to say, the request parks (long poll)
+// back work, kill and suspend orders and settings; with nothing to say, the request parks (long poll)
 // until there is news on either side. It keeps running its tasks while the server is
 // unreachable (reports wait in the spool, exchanges retry with backoff) and holds each
 // execution in its exchanges until all its reports have been delivered, so the server
@@ -317,6 +317,7 @@ export class WorkerDaemon {
           seq: ++this.pollSeq,
           holding: this.holding(),
           killing: [...this.executions.values()].filter((e) => e.killing).map((e) => e.executionId),
+          suspended: [...this.executions.values()].filter((e) => e.suspended).map((e) => e.executionId),
           want,
           settings_version: this.settingsVersion,
           wait_seconds: waitSeconds,
@@ -345,6 +346,9 @@ export class WorkerDaemon {
       for (const id of response.abandon) this.executions.get(id)?.abandon();
       for (const order of response.kill) this.executions.get(order.execution_id)?.kill(order.grace_seconds);
       for (const a of response.assignments) this.track(new Execution(this.context(), a.execution_id, a.attempt, a.task));
+      // A desired state: what is not listed (any more) goes on.
+      const suspend = new Set(response.suspend);
+      for (const execution of this.executions.values()) execution.setSuspended(suspend.has(execution.executionId));
       if (this.options.exitWhenEmpty && response.assignments.length === 0 && this.executions.size === 0 && want > 0) {
         // What is left to say goes out through the exchanges, which only this loop makes.
         if (this.spool.pending() === 0 && this.outbox.size === 0) {

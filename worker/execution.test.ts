@@ -35,6 +35,11 @@ class RefusingFirstKill implements Runner {
     return {
       ref: handle.ref,
       wait: () => handle.wait(),
+      get suspended() {
+        return handle.suspended;
+      },
+      suspend: () => handle.suspend(),
+      resume: () => handle.resume(),
       kill: async (graceMs) => {
         if (first) {
           first = false;

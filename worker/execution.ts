@@ -5,6 +5,8 @@
 // failure says its class: `download` (inputs and resources, or the folders for them),
 // `refused` (the runner could not start it), `timeout` (the run timeout), `oom` (killed at
 // its memory limit), `exit` (a non-zero exit or a signal), `upload`, `killed` (on order).
+// The server's suspend orders are a desired state: the run is suspended while they last
+// (from its start, when they come before it), and its run timeout does not count that time.
 import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -17,6 +19,7 @@ import type { Slots } from './slots.js';
 import { processStartTime, type ExecutionState, type StateStore } from './state.js';
 import { download, prepareResource, upload } from './transfers.js';
 import type { ExecutionDirs, OutputStream, RunHandle, RunResult, Runner } from './runners/types.js';
+import { PausableTimer } from './pausableTimer.js';
 
 export interface ExecutionContext {
   spool: Spool;
@@ -75,6 +78,14 @@ export class Execution {
   private readonly abort = new AbortController();
   private killGraceMs: number | null = null;
   private abandoned = false;
+  /**
+   * What the server's last answer said: suspended or not; null before its first word, so
+   * that a container a previous daemon paused is left as it is until the server has spoken.
+   */
+  private suspendWanted: boolean | null = null;
+  /** A suspend or resume under way: the next one waits for it, then looks again. */
+  private suspending = false;
+  private runTimer: PausableTimer | null = null;
   /** Its result is in the spool: it no longer takes a slot of the worker's capacity, only a place in its reports. */
   ended = false;
   private readonly state: ExecutionState;
@@ -122,6 +133,37 @@ export class Execution {
 
   get killing(): boolean {
     return this.killGraceMs !== null;
+  }
+
+  /**
+   * The server's word at each answer: suspended or not. Applied to the run now, or as soon
+   * as it starts; one that failed (the engine refused) is tried again at the next answer.
+   */
+  setSuspended(wanted: boolean): void {
+    this.suspendWanted = wanted;
+    this.applySuspension();
+  }
+
+  get suspended(): boolean {
+    return this.suspendWanted === true;
+  }
+
+  /** A kill lets a suspended task go on by itself, so that it gets the TERM: nothing to do then. */
+  private applySuspension(): void {
+    const handle = this.handle;
+    const wanted = this.suspendWanted;
+    if (!handle || wanted === null || this.suspending || this.killGraceMs !== null || handle.suspended === wanted) return;
+    this.suspending = true;
+    (wanted ? handle.suspend() : handle.resume())
+      .then(() => {
+        if (wanted) this.runTimer?.pause();
+        else this.runTimer?.resume();
+        this.ctx.log(`execution ${this.executionId}: ${wanted ? 'suspended' : 'continued'}`);
+      }, (error) => this.ctx.log(`execution ${this.executionId}: cannot ${wanted ? 'suspend' : 'continue'} it: ${(error as Error).message}`))
+      .finally(() => {
+        this.suspending = false;
+        if (this.suspendWanted !== wanted) this.applySuspension();
+      });
   }
 
   /** The server says this execution is no longer ours: stop it and report nothing more. */
@@ -203,6 +245,9 @@ export class Execution {
     } catch (error) {
       return ended('refused', 'refused', (error as Error).message);
     }
+    // Suspended before it started: stopped at once, before anything else is done.
+    this.handle = handle;
+    this.applySuspension();
     this.phase('running');
     if (!this.task.container) {
       const pid = Number(handle.ref);
@@ -214,20 +259,23 @@ export class Execution {
 
   private async await(handle: RunHandle): Promise<Outcome> {
     this.handle = handle;
-    if (this.killGraceMs !== null) this.signalKill(handle);
     const runSeconds = this.task.timeouts.run;
     let timedOut = false;
-    const timer = runSeconds
-      ? setTimeout(() => {
+    this.runTimer = runSeconds
+      ? new PausableTimer(runSeconds * 1000, () => {
           timedOut = true;
           this.signalKill(handle, 10_000, false);
-        }, runSeconds * 1000)
+        })
       : null;
+    // A re-attached container may have been paused by the daemon before this one.
+    if (handle.suspended) this.runTimer?.pause();
+    if (this.killGraceMs !== null) this.signalKill(handle);
+    else this.applySuspension();
     let result: RunResult;
     try {
       result = await handle.wait();
     } finally {
-      if (timer) clearTimeout(timer);
+      this.runTimer?.clear();
     }
     if (this.killGraceMs !== null) return ended('killed', 'killed', 'killed on request', result);
     if (timedOut) return ended('failed', 'timeout', `run timed out after ${runSeconds} s`, result);

@@ -3,7 +3,8 @@
 // tasks they count. The workload drives the API as users and worker daemons do:
 // workflows, steps, submissions (dependencies, keys, held tasks) and sweeps; workers that
 // register, restart, change settings, claim, report phases, output and results, carry
-// out kill orders and forget executions; kills of tasks in every state. Then the fleet
+// out kill orders and forget executions; kills of tasks in every state; suspends and
+// continues of running tasks (and refused ones of the others). Then the fleet
 // falls silent under a short lease, so the reaper loses what it held and marks every
 // worker offline, then lost, and one worker comes back. The test checks that every event
 // type a projection reads occurred, so no apply branch goes untested.
@@ -51,6 +52,8 @@ interface SimWorker {
   worker: Worker;
   held: Map<number, Held>;
   killing: Set<number>;
+  /** What the server's last answer said to hold suspended: a frozen task has nothing to report. */
+  suspended: Set<number>;
 }
 
 let ts: TestServer;
@@ -79,12 +82,14 @@ function simulation(r: ReturnType<typeof rng>) {
   const drop = (w: SimWorker, x: number) => {
     w.held.delete(x);
     w.killing.delete(x);
+    w.suspended.delete(x);
   };
 
   /** One poll holding every execution the worker runs but `forget`, which the server then loses. */
   async function poll(w: SimWorker, want: number, forget: number[] = []) {
     for (const x of forget) drop(w, x);
-    const answer = await pollWorker(ts, w.worker, { want, holding: [...w.held.keys()], killing: [...w.killing] });
+    const answer = await pollWorker(ts, w.worker, { want, holding: [...w.held.keys()], killing: [...w.killing], suspended: [...w.suspended] });
+    w.suspended = new Set(answer.suspend);
     for (const x of answer.abandon) drop(w, x);
     for (const order of answer.kill) w.killing.add(order.execution_id);
     for (const a of answer.assignments) w.held.set(a.execution_id, { taskId: a.task.id, phases: 0, seq: { stdout: 0, stderr: 0 } });
@@ -113,6 +118,7 @@ function simulation(r: ReturnType<typeof rng>) {
 
   async function report(w: SimWorker) {
     const x = r.pick([...w.held.keys()]);
+    if (w.suspended.has(x) && !w.killing.has(x)) return;
     const reports = reportsFor(w, x);
     try {
       // A daemon re-sends what it cannot prove was delivered: the copy must change nothing.
@@ -181,9 +187,30 @@ function simulation(r: ReturnType<typeof rng>) {
     }
   }
 
+  /** Tasks suspended by the workload, to continue them. */
+  const suspended = new Set<number>();
+
+  /** Suspends a task (mostly one that runs, at times any: refused unless it is live) or continues a suspended one. */
+  async function signal() {
+    const running = workers.flatMap((w) => [...w.held.values()].map((h) => h.taskId));
+    const continuing = suspended.size > 0 && r.chance(0.5);
+    const task = continuing ? r.pick([...suspended]) : running.length && r.chance(0.8) ? r.pick(running) : r.pick(tasks);
+    suspended.delete(task);
+    try {
+      if (continuing) {
+        await ts.client.continueTask(task);
+      } else {
+        await ts.client.suspendTask(task);
+        suspended.add(task);
+      }
+    } catch (error) {
+      if (!(error instanceof LabqApiError && error.status === 409)) throw error;
+    }
+  }
+
   async function register() {
     const worker = await registerWorker(ts, { tags: workerTags(), concurrency: r.int(1, 8), prefetch: r.int(0, 2), cpus: r.int(1, 16) });
-    workers.push({ worker, held: new Map(), killing: new Set() });
+    workers.push({ worker, held: new Map(), killing: new Set(), suspended: new Set() });
   }
 
   /** A daemon restarts with other flags, keeping its name and instance (its state directory). */
@@ -263,10 +290,12 @@ function simulation(r: ReturnType<typeof rng>) {
       await kill();
     } else if (roll < 0.3) {
       await steer();
-    } else if (roll < 0.32 && busy.length) {
+    } else if (roll < 0.34) {
+      await signal();
+    } else if (roll < 0.36 && busy.length) {
       const w = r.pick(busy);
       await poll(w, r.int(0, 2), [...w.held.keys()].filter(() => r.chance(0.3)));
-    } else if (roll < 0.54 || busy.length === 0) {
+    } else if (roll < 0.58 || busy.length === 0) {
       await poll(r.pick(workers), r.int(0, 8));
     } else {
       await report(r.pick(busy));

@@ -1,7 +1,9 @@
 // The first step of pausing or resuming: lock the stream of what is paused (a workflow's or
 // a step's row, or, for a tag or everything, the one `queue` stream through an advisory
-// lock), read its version and whether it is paused now. Taken before any task lock.
+// lock), read its version and whether it is paused now. Taken before any task lock; the
+// live tasks of the scope are locked after it when a pause or resume signals them.
 import { sql, type FragmentSqlToken } from 'slonik';
+import { LIVE_STATUSES } from '../../shared/schemas/execution.js';
 import type { Db } from '../db/pool.js';
 import { notFound } from '../errors.js';
 
@@ -38,4 +40,11 @@ export async function lockScope(tx: Db, scope: Scope): Promise<LockedScope> {
   }
   const paused = (await tx.maybeOneFirst(sql.unsafe`SELECT 1 FROM pauses WHERE scope = ${row.scope} AND scope_key = ${row.key}`)) !== null;
   return { version, paused, row, covers };
+}
+
+/** The live tasks of a scope, locked, for a signal to their executions. */
+export async function liveTasksOf(tx: Db, scope: LockedScope): Promise<Array<{ id: number; execution_id: number; paused: boolean }>> {
+  return (await tx.any(sql.unsafe`
+    SELECT id, execution_id, paused FROM tasks WHERE ${scope.covers} AND status = ANY(${sql.array([...LIVE_STATUSES], 'text')})
+    ORDER BY id FOR UPDATE`)) as Array<{ id: number; execution_id: number; paused: boolean }>;
 }

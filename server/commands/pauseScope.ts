@@ -5,24 +5,17 @@
 // the execution ends (kill_requeue), `suspend` stops the process until the resume.
 import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
-import { LIVE_STATUSES } from '../../shared/schemas/execution.js';
 import type { PauseResult } from '../../shared/schemas/steering.js';
 import { UNFINISHED_TASK_STATUSES } from '../../shared/schemas/task.js';
 import type { Db, Pool } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
 import { lockExecutions } from './lockExecutions.js';
-import { lockScope, type LockedScope, type Scope } from './lockScope.js';
+import { liveTasksOf, lockScope, type Scope } from './lockScope.js';
+import { suspendTasks } from './signalExecutions.js';
 
 export interface PauseRequest {
   signal: 'none' | 'suspend' | 'term' | 'kill';
   grace_seconds: number;
-}
-
-/** The live tasks of a scope, locked, for a signal to their executions. */
-export async function liveTasksOf(tx: Db, scope: LockedScope): Promise<Array<{ id: number; execution_id: number }>> {
-  return (await tx.any(sql.unsafe`
-    SELECT id, execution_id FROM tasks WHERE ${scope.covers} AND status = ANY(${sql.array([...LIVE_STATUSES], 'text')})
-    ORDER BY id FOR UPDATE`)) as Array<{ id: number; execution_id: number }>;
 }
 
 async function requeueKills(tx: Db, tasks: Array<{ id: number; execution_id: number }>, graceSeconds: number, meta: EventMeta): Promise<number> {
@@ -50,6 +43,8 @@ export async function pauseScope(pool: Pool, scope: Scope, request: PauseRequest
     let signalled = 0;
     if (request.signal === 'term' || request.signal === 'kill') {
       signalled = await requeueKills(tx, await liveTasksOf(tx, locked), request.signal === 'kill' ? 0 : request.grace_seconds, meta);
+    } else if (request.signal === 'suspend') {
+      signalled = (await suspendTasks(tx, (await liveTasksOf(tx, locked)).map((t) => t.id), meta)).affected.length;
     }
     return { paused: true, changed: !locked.paused, tasks, signalled };
   });

@@ -53,6 +53,13 @@ export const executionsProjection: Projection = {
             kill_requeue = coalesce((e.data->>'requeue')::boolean, false), version = e.version
           FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`);
         return;
+      case 'execution.suspend_requested':
+      case 'execution.continue_requested':
+        await db.query(sql.unsafe`
+          UPDATE executions x SET suspended = ${type === 'execution.suspend_requested'},
+            suspended_at = CASE WHEN ${type === 'execution.suspend_requested'} THEN e.created_at END, version = e.version
+          FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`);
+        return;
     }
   },
 };

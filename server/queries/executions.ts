@@ -5,7 +5,7 @@ import type { Db } from '../db/pool.js';
 
 export const EXECUTION_COLUMNS = sql.fragment`
   id, task_id, attempt, worker_id, status, assigned_at, downloading_at, running_at, uploading_at,
-  finished_at, exit_code, peak_memory_bytes, cpu_seconds, failure_class, error, version`;
+  finished_at, exit_code, peak_memory_bytes, cpu_seconds, failure_class, error, suspended, suspended_at, version`;
 
 export async function getExecution(db: Db, id: number): Promise<Execution | null> {
   return (await db.maybeOne(sql.unsafe`SELECT ${EXECUTION_COLUMNS} FROM executions WHERE id = ${id}`)) as Execution | null;

@@ -2,8 +2,8 @@
 // registered. One round, in one transaction under the worker's row lock: record the
 // reports it carries for any of its executions (phases, output, results), note it alive,
 // lose what it no longer holds, renew the due leases of what it holds, release the
-// dependents of tasks that ended (last: waiting tasks after leases), collect kill orders,
-// and claim tasks up to its free capacity (concurrency + prefetch minus its live
+// dependents of tasks that ended (last: waiting tasks after leases), collect kill orders
+// and the executions to hold suspended, and claim tasks up to its free capacity (concurrency + prefetch minus its live
 // executions). An exchange that carried reports is answered at once with their receipts.
 // Otherwise, when there is nothing to say, it parks on the LISTEN hub and runs another
 // round (without the reports: they are recorded) only when a change it could act on is
@@ -35,6 +35,7 @@ export interface PollRequest {
   settings_version: number;
   wait_seconds: number;
   killing: number[];
+  suspended: number[];
   reports: ExecutionReports[];
 }
 
@@ -80,7 +81,7 @@ async function pollRound(
     // re-checked under the locks below (a loss by the reaper, a kill order for the next round).
     const held = new Set(request.holding);
     let live = await tx.any(sql.unsafe`
-      SELECT id, status, kill_requested_at, kill_grace_seconds FROM executions
+      SELECT id, status, kill_requested_at, kill_grace_seconds, suspended FROM executions
       WHERE worker_id = ${workerId} AND status = ANY(${sql.array([...LIVE_STATUSES], 'text')}) ORDER BY id`);
     const reports = round === 0 ? request.reports : [];
     let receipts: ReportsReceipt[] = [];
@@ -113,6 +114,7 @@ async function pollRound(
     return {
       assignments,
       kill: kept.filter((x) => x.kill_requested_at !== null).map((x) => ({ execution_id: x.id, grace_seconds: x.kill_grace_seconds })),
+      suspend: kept.filter((x) => x.suspended).map((x) => x.id),
       abandon,
       settings: { concurrency: worker.concurrency, prefetch: worker.prefetch, tags: worker.tags, paused: worker.paused },
       settings_version: worker.settings_version,
@@ -150,10 +152,11 @@ function forWorker(tokens: ReadonlySet<string>, workerId: number, tags: string[]
   return tags.some((tag) => tokens.has(`tag:${tag}`));
 }
 
-/** Kill orders the worker already carries out do not end a parked poll: only news does. */
+/** Kill orders the worker already carries out, and the suspensions it holds, do not end a parked poll: only news does. */
 const worthAnswering = (r: PollResponse, request: PollRequest) =>
   r.reports.length > 0 || r.assignments.length > 0 || r.abandon.length > 0 || r.settings_version !== request.settings_version ||
-  r.kill.some((k) => !request.killing.includes(k.execution_id));
+  r.kill.some((k) => !request.killing.includes(k.execution_id)) ||
+  r.suspend.length !== request.suspended.length || r.suspend.some((id) => !request.suspended.includes(id));
 
 export async function poll(
   pool: Pool, hub: ListenHub, workerId: number, request: PollRequest, settings: QueueSettings, meta: EventMeta, signal: AbortSignal,

@@ -50,6 +50,8 @@ export const Execution = z.object({
   cpu_seconds: z.number().nullable().describe('CPU time the attempt used (user + system), when measured'),
   failure_class: FailureClass.nullable().describe('why the attempt failed; null while live and when it succeeded'),
   error: z.string().nullable(),
+  suspended: z.boolean().describe('the last word of a user: suspend (true) or continue (false); its worker applies it while it runs'),
+  suspended_at: Timestamp.nullable().describe('when the suspension in force was asked for; null when not suspended'),
   version: z.number().int(),
 });
 export type Execution = z.infer<typeof Execution>;

@@ -126,6 +126,11 @@ export const PollBody = z.strictObject({
   /** Executions the worker is already killing: their kill orders need not end a parked poll. */
   killing: z.array(Id).max(10_000).default([]),
   /**
+   * Executions the worker holds suspended (as the answers' `suspend` told it): while they
+   * match the server's list, that list need not end a parked poll; any change does.
+   */
+  suspended: z.array(Id).max(10_000).default([]),
+  /**
    * The worker's reports for any of its executions, recorded before anything else in the
    * exchange; a poll that carries some is answered at once, with a receipt for each.
    */
@@ -145,6 +150,11 @@ export const PollResponse = z.object({
   assignments: z.array(Assignment),
   /** Executions to kill: TERM, then KILL after the grace. */
   kill: z.array(z.object({ execution_id: Id, grace_seconds: z.number().int() })),
+  /**
+   * The worker's executions that must be suspended now, a desired state: it suspends these
+   * (those not started yet as soon as they start) and lets go on any other it suspended.
+   */
+  suspend: z.array(Id),
   /** Executions the worker holds that are no longer its own (lease expired, lost): stop them, report nothing more. */
   abandon: z.array(Id),
   settings: WorkerSettings,

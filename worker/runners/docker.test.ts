@@ -1,6 +1,6 @@
 // Docker runner against a real engine and the locally built busybox image: exit codes, output
-// streams, mounts and env, options as the engine applies them, kills, and re-attaching to a
-// container left running by another worker process. Without an engine these tests fail (run
+// streams, mounts and env, options as the engine applies them, kills, suspend and resume,
+// and re-attaching to a container left running (or paused) by another worker process. Without an engine these tests fail (run
 // scripts/ensure-docker.sh): a worker that cannot run containers must not pass.
 
 import { before, test } from 'node:test';
@@ -217,7 +217,7 @@ test('re-attaches to a container left running by a previous worker process', asy
   const containerId = stdout.trim();
 
   const listed = (await runner.listLabqContainers()).find((c) => c.executionId === s.executionId);
-  assert.deepEqual(listed, { executionId: s.executionId, containerId, running: true });
+  assert.deepEqual(listed, { executionId: s.executionId, containerId, running: true, paused: false });
 
   const out = collector();
   const handle = await runner.reattach(s.executionId, out.onOutput, 0);
@@ -227,4 +227,29 @@ test('re-attaches to a container left running by a previous worker process', asy
   assert.equal(out.text('stdout'), 'tick 1\ntick 2\ntick 3\n');
   assert.equal(out.text('stderr'), 'warn 1\nwarn 2\nwarn 3\n');
   await assertRemoved(containerId);
+});
+
+test('suspend pauses the container and resume unpauses it, each once however often asked; a re-attached paused container says so', async () => {
+  const { spec: s, out } = await spec('touch /tmp/ready\nwhile [ ! -e /tmp/go ]; do sleep 0.1; done\necho went');
+  const handle = await runner.start(s);
+  await waitForFile(join(s.dirs.temp, 'ready'));
+  await Promise.all([handle.suspend(), handle.suspend()]);
+  assert.equal(handle.suspended, true);
+  assert.equal((await docker.getContainer(handle.ref).inspect()).State.Paused, true);
+
+  // A daemon that restarts finds it paused: it must know, or it could never let it go on.
+  const listed = (await runner.listLabqContainers()).find((c) => c.executionId === s.executionId);
+  assert.deepEqual([listed?.running, listed?.paused], [false, true]);
+  const again = await runner.reattach(s.executionId, () => undefined);
+  assert.equal(again.suspended, true);
+  await again.resume();
+  await again.resume();
+  assert.equal((await docker.getContainer(handle.ref).inspect()).State.Paused, false);
+
+  await writeFile(join(s.dirs.temp, 'go'), '');
+  assert.equal((await handle.wait()).exitCode, 0);
+  assert.equal(out.text('stdout'), 'went\n');
+  await again.wait();
+  await again.suspend();
+  assert.equal(again.suspended, false, 'an ended container is not suspended');
 });

@@ -46,6 +46,8 @@ export interface LabqContainer {
   executionId: number;
   containerId: string;
   running: boolean;
+  /** Paused (a suspended task): a daemon re-attaching to it must know, to let it go on. */
+  paused: boolean;
 }
 
 /** The docker-run-like options a task may carry, as they map onto the engine API. */
@@ -203,6 +205,7 @@ export class DockerRunner implements Runner {
       executionId: Number(c.Labels[EXECUTION_LABEL]),
       containerId: c.Id,
       running: c.State === 'running',
+      paused: c.State === 'paused',
     }));
   }
 
@@ -223,7 +226,7 @@ export class DockerRunner implements Runner {
     const output = await container.logs({
       follow: true, stdout: true, stderr: true, since: dockerTimestamp(sinceUnixSeconds ?? 0),
     });
-    return new DockerHandle(this.docker, container, output, onOutput);
+    return new DockerHandle(this.docker, container, output, onOutput, found.paused);
   }
 
   private async ensureImage(image: string): Promise<void> {
@@ -256,12 +259,15 @@ class DockerHandle implements RunHandle {
   private readonly done: Promise<RunResult>;
   private hasExited = false;
   private lastSignal: NodeJS.Signals | null = null;
+  /** The engine's pause and unpause, one at a time: each decides from the state the previous one left. */
+  private pausing: Promise<void> = Promise.resolve();
 
   constructor(
     docker: Dockerode,
     private readonly container: Dockerode.Container,
     output: NodeJS.ReadableStream,
     onOutput: (stream: OutputStream, chunk: Buffer) => void,
+    private paused = false,
   ) {
     this.ref = container.id;
     const drained = demux(docker, output, onOutput);
@@ -277,10 +283,41 @@ class DockerHandle implements RunHandle {
 
   async kill(graceMs: number): Promise<void> {
     if (!this.hasExited) {
+      // A frozen container would get the TERM only once thawed; older engines refuse to signal it at all.
+      await this.resume();
       await this.signal('SIGTERM');
       if (!(await settlesWithin(this.exited, graceMs))) await this.signal('SIGKILL');
     }
     await this.done;
+  }
+
+  get suspended(): boolean {
+    return this.paused;
+  }
+
+  /** Docker pause: the cgroup freezer stops every process of the container. */
+  suspend(): Promise<void> {
+    return this.setPaused(true);
+  }
+
+  resume(): Promise<void> {
+    return this.setPaused(false);
+  }
+
+  private setPaused(paused: boolean): Promise<void> {
+    const next = this.pausing.catch(() => undefined).then(async () => {
+      if (this.paused === paused || this.hasExited) return;
+      try {
+        await (paused ? this.container.pause() : this.container.unpause());
+      } catch (err) {
+        // 404: already removed, 409: no longer running; either way there is nothing to freeze or thaw.
+        const status = (err as { statusCode?: number }).statusCode;
+        if (status !== 404 && status !== 409) throw err;
+      }
+      this.paused = paused;
+    });
+    this.pausing = next;
+    return next;
   }
 
   private async finish(

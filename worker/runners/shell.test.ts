@@ -157,3 +157,27 @@ test('refuses what it cannot run', async () => {
   await assert.rejects(runner.start((await spec('true', { shell: 'no-such-shell-labq' })).spec), /cannot start no-such-shell-labq/);
   await assert.rejects(runner.start((await spec('true', { containerOptions: ['--memory=1g'] })).spec), /need a container image/);
 });
+
+test('suspend stops the whole process group and resume lets it go on; a kill reaches a suspended task', async () => {
+  const { spec: s, out } = await spec('sh -c \'while true; do echo child >> "$TEMP/child"; sleep 0.05; done\' &\nwhile [ ! -e "$TEMP/go" ]; do sleep 0.05; done\necho went');
+  const handle = await runner.start(s);
+  const child = join(s.dirs.temp, 'child');
+  while (!existsSync(child)) await sleep(20);
+  await handle.suspend();
+  await handle.suspend();
+  assert.equal(handle.suspended, true);
+  const stat = async (pid: string) => (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]![0];
+  assert.equal(await stat(handle.ref), 'T');
+  const before = await readFile(child, 'utf8');
+  await sleep(300);
+  assert.equal(await readFile(child, 'utf8'), before, 'its child is stopped too');
+  await handle.resume();
+  assert.equal(handle.suspended, false);
+  while ((await readFile(child, 'utf8')) === before) await sleep(20);
+
+  await handle.suspend();
+  // The TERM reaches it although it was stopped: no need for the KILL of a long grace.
+  await handle.kill(600_000);
+  assert.equal((await handle.wait()).signal, 'SIGTERM');
+  assert.equal(out.text('stdout'), '');
+});

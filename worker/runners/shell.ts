@@ -88,6 +88,7 @@ class ShellHandle implements RunHandle {
   private lastSignal: NodeJS.Signals | null = null;
   private times = '';
   private readonly stopSampling: () => number | null;
+  private stopped = false;
 
   constructor(private readonly child: ChildProcess, onOutput: (stream: OutputStream, chunk: Buffer) => void) {
     this.ref = String(child.pid ?? '');
@@ -109,9 +110,28 @@ class ShellHandle implements RunHandle {
   async kill(graceMs: number): Promise<void> {
     if (!this.hasExited) {
       this.signalGroup('SIGTERM');
+      // Pending while the group is stopped: CONT delivers it.
+      await this.resume();
       if (!(await settlesWithin(this.exited, graceMs))) this.signalGroup('SIGKILL');
     }
     await this.done;
+  }
+
+  get suspended(): boolean {
+    return this.stopped;
+  }
+
+  /** SIGSTOP, which no process can catch or ignore, to the whole group: children stop too. */
+  async suspend(): Promise<void> {
+    if (this.stopped || this.hasExited) return;
+    this.signalGroup('SIGSTOP');
+    this.stopped = true;
+  }
+
+  async resume(): Promise<void> {
+    if (!this.stopped) return;
+    this.signalGroup('SIGCONT');
+    this.stopped = false;
   }
 
   private async finish(closed: Promise<void>): Promise<RunResult> {
@@ -148,7 +168,8 @@ class ShellHandle implements RunHandle {
 
   private signalGroup(signal: NodeJS.Signals): void {
     if (this.child.pid === undefined) return;
-    if (!this.hasExited) this.lastSignal = signal;
+    // STOP and CONT end nothing: the signal the task may die of is the one sent before.
+    if (!this.hasExited && signal !== 'SIGSTOP' && signal !== 'SIGCONT') this.lastSignal = signal;
     try {
       process.kill(-this.child.pid, signal);
     } catch (err) {

@@ -14,7 +14,12 @@
 // - Environment: the task's env, then INPUT OUTPUT TEMP RESOURCE CPU, which win.
 // - `wait` resolves once the task has ended, all its output has been delivered and what it
 //   leaves behind (container, stray processes) is gone.
-// - `kill(graceMs)` sends SIGTERM, then SIGKILL after graceMs, and resolves when it is gone.
+// - `kill(graceMs)` sends SIGTERM, then SIGKILL after graceMs, and resolves when it is gone;
+//   a suspended task is let go on for the TERM to reach it (a stopped process would only
+//   see it once continued).
+// - `suspend()` freezes every process of the task (Docker pause, SIGSTOP to a bare task's
+//   process group) and `resume()` lets them go on; each is a no-op when the task already is
+//   in that state or has ended, and `suspended` says which state it is in.
 //
 // The few helpers both runners share live here too, so the rules above have one implementation.
 
@@ -70,6 +75,9 @@ export interface RunHandle {
   readonly ref: string;
   wait(): Promise<RunResult>;
   kill(graceMs: number): Promise<void>;
+  readonly suspended: boolean;
+  suspend(): Promise<void>;
+  resume(): Promise<void>;
 }
 
 export interface Runner {

@@ -1,13 +1,16 @@
-// Routes of /tasks: submit (one or many), list, read one, read its events.
+// Routes of /tasks: submit (one or many), list, read one, read its events, kill, suspend
+// and continue one.
 import type Router from '@koa/router';
 import { z } from 'zod/v4';
 import { MAX_TASKS_PER_REQUEST, TaskInput } from '../../../shared/schemas/task.js';
 import { killTask } from '../../commands/killTask.js';
+import { continueTasks, suspendTasks, type SignalResult, type SignalSkipReason } from '../../commands/signalExecutions.js';
 import { submitTasks } from '../../commands/submitTasks.js';
-import { ProblemError, invalid, notFound } from '../../errors.js';
+import { ProblemError, conflict, invalid, notFound } from '../../errors.js';
 import { readSettledEventsAfter } from '../../events/readEvents.js';
 import { getTask, listTasks, taskExecutions } from '../../queries/tasks.js';
 import { bind, parseWith } from '../bind.js';
+import type { Db, Pool } from '../../db/pool.js';
 import type { ServerContext } from '../context.js';
 import { eventPage } from './events.js';
 
@@ -41,6 +44,19 @@ function parseSubmission(raw: unknown): { bulk: boolean; tasks: z.output<typeof 
   return { bulk: false, tasks: [parseWith(TaskInput, raw)] };
 }
 
+/**
+ * One task through a set-based signal command: its result, the same answer when it already
+ * is in the state asked for, 404 for an unknown task, 409 when there is nothing to signal.
+ */
+async function signalOne<Done extends string, Same extends string>(
+  pool: Pool, command: (tx: Db) => Promise<SignalResult>, done: Done, same: Same & SignalSkipReason,
+): Promise<{ result: Done | Same; execution_id: number }> {
+  const { affected: [changed], skipped: [skip] } = await pool.transaction(command);
+  if (changed) return { result: done, execution_id: changed.execution_id };
+  if (skip!.reason === same) return { result: same, execution_id: skip!.execution_id! };
+  throw skip!.reason === 'not_found' ? notFound(`task ${skip!.task_id}`) : conflict(skip!.detail);
+}
+
 export function taskRoutes(router: Router, { pool }: ServerContext): void {
   bind(router, 'submitTasks', async ({ body, meta, ctx }) => {
     const submission = body as unknown as ReturnType<typeof parseSubmission>;
@@ -59,6 +75,12 @@ export function taskRoutes(router: Router, { pool }: ServerContext): void {
   });
 
   bind(router, 'killTask', async ({ params, body, meta }) => ({ result: await killTask(pool, params.id, body.grace_seconds, meta) }));
+
+  bind(router, 'suspendTask', async ({ params, meta }) =>
+    signalOne(pool, (tx) => suspendTasks(tx, [params.id], meta), 'suspend_requested', 'already_suspended'));
+
+  bind(router, 'continueTask', async ({ params, meta }) =>
+    signalOne(pool, (tx) => continueTasks(tx, [params.id], meta), 'continue_requested', 'not_suspended'));
 
   // The /events reader with a task filter, so its ids are safe resume points. It waits a
   // little for events held back by an open older transaction: the history read right
