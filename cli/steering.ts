@@ -36,9 +36,13 @@ function filterFrom(ids: string[], o: Record<string, any>): TaskFilterBody {
   return filter;
 }
 
+/** How many ids a summary line names; --json gives the answer's whole lists. */
+const NAMED_IDS = 20;
+const idList = (ids: number[], count: number) => `${ids.slice(0, NAMED_IDS).join(' ')}${count > NAMED_IDS ? ' …' : ''}`;
+
 export function bulkSummary(verb: string, r: BulkResult): string {
-  const lines = [`${r.dry_run ? 'would have ' : ''}${verb} ${r.changed} of ${r.matched} matched task(s)${r.changed ? `: ${r.task_ids.join(' ')}${r.changed > r.task_ids.length ? ' …' : ''}` : ''}`];
-  for (const s of r.skipped) lines.push(`  left ${s.count}: ${s.reason} (${s.task_ids.join(' ')}${s.count > s.task_ids.length ? ' …' : ''})`);
+  const lines = [`${r.dry_run ? 'would change' : verb} ${r.changed} of ${r.matched} matched task(s)${r.changed ? `: ${idList(r.task_ids, r.changed)}` : ''}`];
+  for (const s of r.skipped) lines.push(`  left ${s.count}: ${s.reason} (${idList(s.task_ids, s.count)})`);
   for (const e of r.sample ?? []) {
     for (const field of Object.keys(e.after)) {
       lines.push(`  task ${e.id} ${field}: ${JSON.stringify(e.before[field])} -> ${JSON.stringify(e.after[field])}`);
@@ -47,8 +51,9 @@ export function bulkSummary(verb: string, r: BulkResult): string {
   return lines.join('\n');
 }
 
+// "Paused", not "held": held is a status of its own (labq task hold).
 const pauseSummary = (what: string, r: PauseResult) =>
-  `${what} ${r.paused ? 'paused' : 'resumed'}${r.changed ? '' : ' (it already was)'}: ${r.tasks} task(s) ${r.paused ? 'held back' : 'back in the queue'}` +
+  (r.changed ? `${what} ${r.paused ? 'paused' : 'resumed'}: ${r.tasks} task(s) ${r.paused ? 'paused' : 'no longer paused'}` : `${what} was ${r.paused ? 'already' : 'not'} paused`) +
   (r.signalled ? `, ${r.signalled} running execution(s) signalled` : '');
 
 /** Ends with status 1 when a wait saw a task fail: main prints the message. */
