@@ -52,6 +52,16 @@ export function bulkSummary(verb: string, r: BulkResult): string {
 }
 
 // "Paused", not "held": held is a status of its own (labq task hold).
+/**
+ * Prints what a bulk command did. Asked for tasks by id, a command that changed none of them
+ * fails (status 1), as its one-task route answers 409: a script can tell.
+ */
+function report(result: BulkResult, verb: string, filter: TaskFilterBody, json: boolean): void {
+  const byIdsOnly = Object.keys(filter).every((k) => k === 'ids');
+  if (byIdsOnly && !result.dry_run && result.changed === 0 && result.skipped.length) throw new Error(bulkSummary(verb, result));
+  print(result, json, () => bulkSummary(verb, result));
+}
+
 const pauseSummary = (what: string, r: PauseResult) =>
   (r.changed ? `${what} ${r.paused ? 'paused' : 'resumed'}: ${r.tasks} task(s) ${r.paused ? 'paused' : 'no longer paused'}` : `${what} was ${r.paused ? 'already' : 'not'} paused`) +
   (r.signalled ? `, ${r.signalled} running execution(s) signalled` : '');
@@ -81,8 +91,8 @@ export function steeringCommands(program: Command, task: Command, flags: Flags):
     withFilter(task.command(name).description(description))
       .option('--reason <text>', 'recorded in the event')
       .action(async (ids: string[], o) => {
-        const result = await clientFrom(flags()).call(route, { body: { filter: filterFrom(ids, o), reason: o.reason } });
-        print(result, !!flags().json, () => bulkSummary(verb, result));
+        const filter = filterFrom(ids, o);
+        report(await clientFrom(flags()).call(route, { body: { filter, reason: o.reason } }), verb, filter, !!flags().json);
       });
   bulk('hold', 'hold tasks not yet started: no worker takes them until they are released', 'held', 'holdTasks');
   bulk('release', 'release held tasks', 'released', 'releaseTasks');
@@ -92,14 +102,14 @@ export function steeringCommands(program: Command, task: Command, flags: Flags):
     .option('--reason <text>', 'recorded in the event')
     .option('-g, --grace <seconds>', 'seconds between TERM and KILL', int, 10)
     .action(async (ids: string[], o) => {
-      const result = await clientFrom(flags()).call('cancelTasks', { body: { filter: filterFrom(ids, o), reason: o.reason, grace_seconds: o.grace } });
-      print(result, !!flags().json, () => bulkSummary('cancelled', result));
+      const filter = filterFrom(ids, o);
+      report(await clientFrom(flags()).call('cancelTasks', { body: { filter, reason: o.reason, grace_seconds: o.grace } }), 'cancelled', filter, !!flags().json);
     });
 
   withFilter(task.command('edit').description('edit tasks not yet running: new field values and/or find and replace in the command'))
     .option('--command <command>', 'a new command')
     .option('--find <text>', 'text (or with --regex a regular expression) to replace in the command')
-    .option('--replace <text>', 'what replaces it (with --regex: $1, $<name> refer to groups)', '')
+    .option('--replace <text>', 'what replaces it, "" to delete it (with --regex: $1, $<name> refer to groups)')
     .option('--regex', '--find is a regular expression')
     .option('--first', 'replace the first occurrence only')
     .option('--set <FIELD=JSON>', 'any editable field, e.g. --set priority=5 --set env=\'{"T":"8"}\' (repeatable)', collect)
@@ -121,11 +131,13 @@ export function steeringCommands(program: Command, task: Command, flags: Flags):
       if (o.command !== undefined) set.command = o.command;
       if (o.priority !== undefined) set.priority = o.priority;
       if (o.newTag !== undefined) set.tag = o.newTag;
+      if ((o.find === undefined) !== (o.replace === undefined)) throw new Error('--find and --replace go together (--replace "" deletes what --find finds)');
       const replace = o.find === undefined ? undefined : { find: o.find, with: o.replace, regex: !!o.regex, all: !o.first };
+      const filter = filterFrom(ids, o);
       const result = await clientFrom(flags()).call('editTasks', {
-        body: { filter: filterFrom(ids, o), ...(Object.keys(set).length && { set }), ...(replace && { replace }), dry_run: !!o.dryRun } as any,
+        body: { filter, ...(Object.keys(set).length && { set }), ...(replace && { replace }), dry_run: !!o.dryRun } as any,
       });
-      print(result, !!flags().json, () => bulkSummary('edited', result));
+      report(result, 'edited', filter, !!flags().json);
     });
 
   withFilter(task.command('wait').description('wait until the tasks have ended; fails (status 1) if any did not succeed, like sbatch --wait'))

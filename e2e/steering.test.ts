@@ -6,9 +6,13 @@ import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
 import { startTestServer, type TestServer } from './support/server.js';
-import { startTestWorker, taskEnded, until } from './support/worker.js';
+import { CLI, startTestWorker, taskEnded, until } from './support/worker.js';
+
+const run = promisify(execFile);
 
 let ts: TestServer;
 let dir: string;
@@ -233,4 +237,41 @@ test('a task that depends on a whole step waits for every task the step holds', 
   for (const t of aligned) assert.equal((await ts.client.getTask(t.id)).status, 'succeeded');
 
   await assert.rejects(ts.client.submitTasks({ command: 'true', depends_on_steps: [999_999] }), /depends_on_steps\[0\]|step 999999 does not exist/);
+});
+
+test('the CLI steers by ids and filters, and fails when a task named by id is left as it was', async () => {
+  const labq = (...args: string[]) =>
+    run(process.execPath, [CLI, '--server', ts.url, '--token', ts.token, ...args]).then(
+      ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
+      (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
+    );
+  const s = await step('cli');
+  const { tasks } = await ts.client.submitTasks({ tasks: [1, 2].map((i) => ({ command: `echo v1 ${i}`, tag: 'cli-nobody', step_id: s.step })) });
+  const [a, b] = tasks.map((t) => String(t.id));
+
+  const held = await labq('task', 'hold', a!, '--reason', 'checking');
+  assert.equal(held.code, 0, held.stderr);
+  assert.match(held.stdout, new RegExp(`^held 1 of 1 matched task\\(s\\): ${a}`));
+  const again = await labq('task', 'hold', a!);
+  assert.equal(again.code, 1, 'nothing changed for a task named by id: status 1');
+  assert.match(again.stderr, /already held/);
+
+  const dry = await labq('task', 'edit', '--step', String(s.step), '--find', 'v1', '--replace', 'v2', '--dry-run');
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /would change 2 of 2/);
+  assert.equal((await ts.client.getTask(Number(b))).command, 'echo v1 2', 'a dry run changes nothing');
+  const noReplace = await labq('task', 'edit', b!, '--find', 'v1');
+  assert.equal(noReplace.code, 1);
+  assert.match(noReplace.stderr, /--find and --replace go together/);
+  assert.equal((await labq('task', 'edit', '--step', String(s.step), '--find', 'v1', '--replace', 'v2')).code, 0);
+  assert.equal((await ts.client.getTask(Number(b))).command, 'echo v2 2');
+
+  assert.match((await labq('step', 'pause', String(s.step))).stdout, new RegExp(`^step ${s.step} paused`));
+  assert.match((await labq('task', 'why', b!)).stdout, /paused: its step/);
+  assert.match((await labq('step', 'why', String(s.step))).stdout, /1 held/);
+  assert.match((await labq('step', 'resume', String(s.step))).stdout, new RegExp(`^step ${s.step}`));
+  assert.equal((await labq('task', 'cancel', '--step', String(s.step))).code, 0);
+  const waited = await labq('task', 'wait', a!, b!);
+  assert.equal(waited.code, 1, 'cancelled tasks did not succeed');
+  assert.match(waited.stderr, /did not succeed/);
 });

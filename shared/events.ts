@@ -111,7 +111,7 @@ export const EVENT_CATALOGUE = {
   },
   'execution.kill_requested': {
     stream: 'execution',
-    data: z.object({ task_id: Id, grace_seconds: z.number().int(), requeue: z.boolean().optional() }),
+    data: z.object({ task_id: Id, grace_seconds: z.number().int(), requeue: z.boolean().optional(), reason: z.string().optional() }),
   },
   /** An attempt that had not started when its task was edited or held: the task goes on without it. */
   'execution.cancelled': {

@@ -40,7 +40,7 @@ export async function cancelTasks(pool: Pool, filter: TaskFilter, request: Cance
       outcome.changed(t.id);
       kills.push({
         type: 'execution.kill_requested' as const, streamId: x.id, version: x.version + 1,
-        data: { task_id: t.id, grace_seconds: request.grace_seconds, requeue: false },
+        data: { task_id: t.id, grace_seconds: request.grace_seconds, requeue: false, reason: request.reason ?? 'cancelled by a user' },
       });
     }
     const reason = request.reason ?? 'cancelled by a user';

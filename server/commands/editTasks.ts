@@ -63,6 +63,9 @@ function changesOf(task: Definition, set: TaskChanges, replace: { re: RegExp; wi
 }
 
 export async function editTasks(pool: Pool, filter: TaskFilter, request: EditRequest, meta: EventMeta): Promise<BulkResult> {
+  if (!request.replace && Object.keys(request.set ?? {}).length === 0) {
+    throw invalid([{ field: 'set', message: `name at least one field to change: ${EDITABLE_FIELDS.join(', ')}` }]);
+  }
   const replace = request.replace
     ? { re: matcher(request.replace), with: request.replace.regex ? request.replace.with : request.replace.with.replace(/\$/g, '$$$$') }
     : null;

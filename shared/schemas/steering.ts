@@ -38,7 +38,9 @@ const editFields = {
   replace: CommandReplace.optional().describe('find and replace in the command'),
   dry_run: z.boolean().default(false).describe('count and show a sample of the changes without making them'),
 };
-const someChange = (b: { set?: object; replace?: object }) => (b.set !== undefined && Object.keys(b.set).length > 0) || b.replace !== undefined;
+// Whether `set` holds a field is the command's to check: a refinement here would also run,
+// and add its own error, when a field of `set` is invalid.
+const someChange = (b: { set?: object; replace?: object }) => b.set !== undefined || b.replace !== undefined;
 const NO_CHANGE = 'give `set` (new field values) and/or `replace` (find and replace in the command)';
 
 export const EditTaskBody = z.strictObject(editFields).refine(someChange, NO_CHANGE);
