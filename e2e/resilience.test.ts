@@ -46,8 +46,15 @@ function successes(events: Awaited<ReturnType<typeof history>>) {
 
 const outputOf = (ts: TestServer, executionId: number) => ts.client.executionOutput(executionId);
 
+/**
+ * The process group of the task that wrote its pid (`$$`) to `file`: the task's script runs
+ * under a wrapper shell that leads the group (worker/runners/shell.ts), so the group is the
+ * one the pid belongs to, read from /proc.
+ */
 async function readPid(file: string): Promise<number> {
-  return Number(await until(`a pid in ${file}`, async () => (await readFile(file, 'utf8').catch(() => '')).trim() || undefined));
+  const pid = Number(await until(`a pid in ${file}`, async () => (await readFile(file, 'utf8').catch(() => '')).trim() || undefined));
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
 }
 
 /** Whether any process of the group led by `pgid` is left. */

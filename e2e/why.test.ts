@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import type { TaskWhy } from '../shared/schemas/why.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { startTestWorker, taskEnded, until } from './support/worker.js';
-import { registerWorker } from './support/workerApi.js';
+import { pollWorker, registerWorker } from './support/workerApi.js';
 
 let ts: TestServer;
 let dir: string;
@@ -90,7 +90,7 @@ test('paused, backing off, workers paused, and queued behind others', async () =
   const paused = await submit({ command: 'true', tag: 'why2', step_id: step.id });
   const pausedWhy = await why(paused);
   assert.equal(pausedWhy.reasons[0]!.code, 'paused');
-  assert.match(pausedWhy.reasons[0]!.message, new RegExp(`its step ${step.id}`));
+  assert.match(pausedWhy.reasons[0]!.message, new RegExp(`^its step ${step.id} is paused`));
   assert.equal((await ts.client.call('whyStep', { params: { id: step.id } })).reasons[0]!.code, 'paused');
 
   const retrying = await submit({ command: 'exit 1', tag: 'why2', max_retries: 3, backoff: { base_seconds: 600, cap_seconds: 600 } });
@@ -129,4 +129,28 @@ test('a worker says why it takes nothing', async () => {
   await ts.client.updateWorker(registered.id, { concurrency: 0 });
   assert.deepEqual(await whyWorker(registered.id), ['full']);
   assert.equal((await ts.client.call('whyWorker', { params: { id: registered.id } })).reasons[0]!.message.includes('concurrency 0'), true);
+});
+
+test('a worker with nothing pending anywhere, one whose tasks back off, and one gone quiet say so', async () => {
+  const quiet = await startTestServer({ settings: { leaseSeconds: 3, offlineAfterSeconds: 1 } });
+  try {
+    const whyWorker = async (id: number) => (await quiet.client.call('whyWorker', { params: { id } })).reasons.map((r) => r.code);
+    const worker = await registerWorker(quiet, { tags: ['solo'], concurrency: 1 });
+    assert.deepEqual(await whyWorker(worker.id), ['no_tasks']);
+
+    await quiet.client.submitTasks({ command: 'exit 1', tag: 'solo', max_retries: 2, backoff: { base_seconds: 600, cap_seconds: 600 } });
+    const [assignment] = (await pollWorker(quiet, worker, { want: 1 })).assignments;
+    await pollWorker(quiet, worker, {
+      reports: [{
+        execution_id: assignment!.execution_id,
+        reports: [{ kind: 'phase', phase: 'running' }, { kind: 'finish', status: 'failed', exit_code: 1, peak_memory_bytes: null, error: null }],
+      }],
+    });
+    assert.deepEqual(await whyWorker(worker.id), ['backoff']);
+
+    await until('the worker to be shown offline', async () => (await quiet.client.getWorker(worker.id)).status !== 'online');
+    assert.deepEqual(await whyWorker(worker.id), ['offline']);
+  } finally {
+    await quiet.close();
+  }
 });

@@ -35,6 +35,8 @@ ALTER TABLE tasks ADD COLUMN retry_base integer NOT NULL DEFAULT 0;
 
 DROP INDEX tasks_claim;
 CREATE INDEX tasks_claim ON tasks (tag, priority DESC, id) WHERE status = 'pending' AND NOT paused;
+DROP INDEX tasks_claim_any;
+CREATE INDEX tasks_claim_any ON tasks (priority DESC, id) WHERE status = 'pending' AND NOT paused;
 
 -- A kill that a pause (or a hold) asked for puts the task back in the queue instead of
 -- cancelling it.

@@ -83,7 +83,7 @@ async function pausesOver(db: Db, t: { workflow_id: number | null; step_id: numb
   const what = rows.map((p) => (p.scope === 'all' ? 'everything' : p.scope === 'tag' ? `tag "${p.scope_key}"` : `its ${p.scope} ${p.scope_key}`));
   return {
     code: 'paused',
-    message: `paused: ${what.join(', ')} (resume to let workers take it)`,
+    message: `${what.join(' and ')} ${what.length === 1 ? 'is' : 'are'} paused (resume to let workers take it)`,
     details: { pauses: rows.map((p) => ({ scope: p.scope, key: p.scope_key, paused_at: p.paused_at, paused_by: p.paused_by })) },
   };
 }
@@ -187,7 +187,7 @@ export async function workerWhy(db: Db, worker: WorkerRow): Promise<WorkerWhy> {
   const unfit = open.filter((g) => !fit.includes(g));
   if (unfit.length) {
     const lacks = unmet(worker, { requirements: unfit[0]!.requirements, container: unfit[0]!.docker ? 'container' : null });
-    reasons.push({ code: 'requirements', message: `${plural(count(unfit), 'pending task')} of its tags need more than it has (e.g. ${lacks.join('; ')})` });
+    reasons.push({ code: 'requirements', message: `${plural(count(unfit), 'pending task')} of its tags ${count(unfit) === 1 ? 'needs' : 'need'} more than it has (e.g. ${lacks.join('; ')})` });
   }
   const paused = groups.filter((g) => g.paused);
   if (paused.length) reasons.push({ code: 'paused_tasks', message: `${plural(count(paused), 'pending task')} of its tags ${count(paused) === 1 ? 'is' : 'are'} paused` });
