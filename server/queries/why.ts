@@ -50,7 +50,7 @@ function workerVerdict(workers: readonly OnlineWorker[], task: Claimable): Reaso
     const first = lacks[0]!;
     return {
       code: 'requirements',
-      message: `none of the ${plural(takers.length, 'online worker')} that take tag "${task.tag}" satisfies its requirements (${first.name}: ${first.lacks.join('; ')})`,
+      message: `${takers.length === 1 ? `the one online worker that takes tag "${task.tag}" does not` : `none of the ${takers.length} online workers that take tag "${task.tag}"`} satisfy its requirements (${first.name}: ${first.lacks.join('; ')})`,
       details: { workers: lacks.slice(0, 20) },
     };
   }

@@ -38,10 +38,13 @@ const editFields = {
   replace: CommandReplace.optional().describe('find and replace in the command'),
   dry_run: z.boolean().default(false).describe('count and show a sample of the changes without making them'),
 };
-// Whether `set` holds a field is the command's to check: a refinement here would also run,
-// and add its own error, when a field of `set` is invalid.
+// Whether `set` holds a field is the command's to check. The refinement runs only on a body
+// with no other error: an invalid field of `set` is reported alone.
 const someChange = (b: { set?: object; replace?: object }) => b.set !== undefined || b.replace !== undefined;
-const NO_CHANGE = 'give `set` (new field values) and/or `replace` (find and replace in the command)';
+const NO_CHANGE = {
+  message: 'give `set` (new field values) and/or `replace` (find and replace in the command)',
+  when: (payload: { issues: unknown[] }) => payload.issues.length === 0,
+};
 
 export const EditTaskBody = z.strictObject(editFields).refine(someChange, NO_CHANGE);
 export const EditTasksBody = z.strictObject({ filter: TaskFilterBody, ...editFields }).refine(someChange, NO_CHANGE);
