@@ -17,6 +17,7 @@ import type { Pool } from '../db/pool.js';
 import { invalid } from '../errors.js';
 import { recordEvents } from '../events/recordEvents.js';
 import { cancelExecutions, NOT_STARTED } from './cancelExecutions.js';
+import { sharePausesLock } from './lockScope.js';
 import { BulkOutcome, lockMatchingTasks } from './matchTasks.js';
 
 export interface EditRequest {
@@ -42,14 +43,29 @@ function matcher(replace: CommandReplace): RegExp {
   }
 }
 
+/** The command after the replace (a plain `with` is literal), or a 400 when it cannot be one. */
+function replaced(command: string, replace: { re: RegExp; with: string }, taskId: number): string {
+  let result: string;
+  try {
+    result = command.replace(replace.re, replace.with);
+  } catch (error) {
+    throw invalid([{ field: 'replace', message: `task ${taskId}: ${(error as Error).message}` }]);
+  }
+  // A pattern that matches half of a surrogate pair (`.` without the u flag) would leave
+  // text that PostgreSQL cannot store.
+  if (/\p{Cs}/u.test(result)) {
+    throw invalid([{ field: 'replace', message: `task ${taskId}: the new command would split a character in two` }]);
+  }
+  return result;
+}
+
 /** The fields whose values change, old and new. */
 function changesOf(task: Definition, set: TaskChanges, replace: { re: RegExp; with: string } | null) {
   const wanted: Record<string, unknown> = { ...set };
-  if (replace) {
-    const command = (set.command ?? task.command) as string;
-    // A plain `with` is literal: `$` has no meaning in it.
-    wanted.command = command.replace(replace.re, replace.with);
-  }
+  if (replace) wanted.command = replaced((set.command ?? task.command) as string, replace, task.id);
+  // Requirements given are merged into the task's: a memory requirement a curve raised stays
+  // unless the edit names memory_mb.
+  if (set.requirements) wanted.requirements = { ...(task.requirements as object), ...set.requirements };
   const before: Record<string, unknown> = {};
   const after: Record<string, unknown> = {};
   for (const field of EDITABLE_FIELDS as readonly EditableField[]) {
@@ -70,7 +86,8 @@ export async function editTasks(pool: Pool, filter: TaskFilter, request: EditReq
     ? { re: matcher(request.replace), with: request.replace.regex ? request.replace.with : request.replace.with.replace(/\$/g, '$$$$') }
     : null;
   return pool.transaction(async (tx) => {
-    const tasks = await lockMatchingTasks(tx, filter);
+    if (!request.dry_run) await sharePausesLock(tx);
+    const tasks = await lockMatchingTasks(tx, filter, !request.dry_run);
     const outcome = new BulkOutcome(tasks.length, request.dry_run);
     const editable = tasks.filter((t) => !STARTED.includes(t.status) || (outcome.skip(t.id, `${t.status}: it has started`), false));
     const rows = editable.length === 0 ? [] : await tx.any(sql.type(Definition)`

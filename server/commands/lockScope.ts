@@ -1,6 +1,7 @@
-// The first step of pausing or resuming: lock the stream of what is paused (a workflow's or
-// a step's row, or, for a tag or everything, the one `queue` stream through an advisory
-// lock), read its version and whether it is paused now. Taken before any task lock; the
+// The first step of pausing or resuming: take the pauses lock exclusively (sharePausesLock),
+// lock the stream of what is paused (a workflow's or a step's row; the `queue` stream of
+// tags and everything has no row: the pauses lock serves it), read its version and whether
+// it is paused now. Taken before any task lock; the
 // live tasks of the scope are locked after it when a pause or resume signals them.
 import { sql, type FragmentSqlToken } from 'slonik';
 import { LIVE_STATUSES } from '../../shared/schemas/execution.js';
@@ -19,14 +20,22 @@ export interface LockedScope {
   covers: FragmentSqlToken;
 }
 
-const QUEUE_LOCK = 7_162_534_003;
+const PAUSES_LOCK = 7_162_534_003;
+
+/**
+ * Whether a task is paused is computed when it enters the queue (a submission, a relaunch,
+ * an edit) and by a pause or resume over the tasks that exist: a pause must not run while a
+ * task is entering, or one of them would miss the other's uncommitted rows. Those commands
+ * take this lock shared, before any task lock; a pause or resume takes it exclusively.
+ */
+export const sharePausesLock = (tx: Db) => tx.query(sql.unsafe`SELECT pg_advisory_xact_lock_shared(${PAUSES_LOCK})`);
 
 export async function lockScope(tx: Db, scope: Scope): Promise<LockedScope> {
   let version: number;
   let row: LockedScope['row'];
   let covers: FragmentSqlToken;
+  await tx.query(sql.unsafe`SELECT pg_advisory_xact_lock(${PAUSES_LOCK})`);
   if (scope.kind === 'queue') {
-    await tx.query(sql.unsafe`SELECT pg_advisory_xact_lock(${QUEUE_LOCK})`);
     version = Number(await tx.oneFirst(sql.unsafe`SELECT coalesce(max(version), 0) FROM events WHERE stream_type = 'queue' AND stream_id = 0`));
     row = scope.tag === null ? { scope: 'all', key: '' } : { scope: 'tag', key: scope.tag };
     covers = scope.tag === null ? sql.fragment`TRUE` : sql.fragment`tag = ${scope.tag}`;

@@ -1,5 +1,5 @@
 // The first step of every bulk operation on tasks (hold, release, cancel, relaunch, edit):
-// lock the tasks a filter matches, in id order (the first lock of the documented order),
+// lock the tasks a filter matches, in id order (waiting ones last, as in the documented order),
 // and account for what became of each in the answer. One statement whatever the number
 // of tasks, up to MAX_MATCHED: beyond, the request is refused before anything changes.
 import { sql } from 'slonik';
@@ -27,16 +27,21 @@ export const MatchedTask = z.object({
 });
 export type MatchedTask = z.infer<typeof MatchedTask>;
 
-export async function lockMatchingTasks(tx: Db, filter: TaskFilter): Promise<MatchedTask[]> {
+/**
+ * The tasks a filter matches, locked (unless `lock` is false: a dry run changes nothing).
+ * Waiting tasks are locked last, as every command that releases dependents does.
+ */
+export async function lockMatchingTasks(tx: Db, filter: TaskFilter, lock = true): Promise<MatchedTask[]> {
   const where = taskWhere(filter);
-  const rows = await tx.any(sql.type(MatchedTask)`
+  const matches = (waiting: boolean) => sql.join([...where, waiting ? sql.fragment`status = 'waiting'` : sql.fragment`status <> 'waiting'`], sql.fragment` AND `);
+  const read = (waiting: boolean) => tx.any(sql.type(MatchedTask)`
     SELECT id, status, version, execution_id, workflow_id, step_id, tag, depends_on, accept_failure, attempts
-    FROM tasks WHERE ${where.length ? sql.join(where, sql.fragment` AND `) : sql.fragment`TRUE`}
-    ORDER BY id LIMIT ${MAX_MATCHED + 1} FOR UPDATE`);
+    FROM tasks WHERE ${matches(waiting)} ORDER BY id LIMIT ${MAX_MATCHED + 1} ${lock ? sql.fragment`FOR UPDATE` : sql.fragment``}`);
+  const rows = [...(await read(false)), ...(await read(true))].sort((a, b) => a.id - b.id);
   if (rows.length > MAX_MATCHED) {
     throw new ProblemError(413, 'Too many tasks', `the filter matches more than ${MAX_MATCHED} tasks: narrow it (by step, status, tag or ids)`);
   }
-  return [...rows];
+  return rows;
 }
 
 /** What a bulk operation did with each matched task: changed, or skipped and why. */

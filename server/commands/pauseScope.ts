@@ -33,8 +33,11 @@ export async function pauseScope(pool: Pool, scope: Scope, request: PauseRequest
     const locked = await lockScope(tx, scope);
     let tasks = 0;
     if (!locked.paused) {
+      // Locked here in id order, as every command locks tasks: the projection's UPDATE would
+      // take them in the order of the table.
       tasks = Number(await tx.oneFirst(sql.unsafe`
-        SELECT count(*) FROM tasks WHERE ${locked.covers} AND status = ANY(${sql.array(UNFINISHED_TASK_STATUSES, 'text')}) AND NOT paused`));
+        SELECT count(*) FROM (SELECT 1 FROM tasks WHERE ${locked.covers} AND status = ANY(${sql.array(UNFINISHED_TASK_STATUSES, 'text')})
+                              AND NOT paused ORDER BY id FOR UPDATE) covered`));
       const data = { signal: request.signal, grace_seconds: request.grace_seconds };
       await recordEvents(tx, [scope.kind === 'queue'
         ? { type: 'queue.paused' as const, streamId: 0, version: locked.version + 1, data: { ...data, tag: scope.tag } }

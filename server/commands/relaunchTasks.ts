@@ -9,6 +9,7 @@ import type { BulkResult } from '../../shared/schemas/steering.js';
 import { isFinalTask, type TaskFilter, type TaskStatus } from '../../shared/schemas/task.js';
 import type { Db, Pool } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
+import { sharePausesLock } from './lockScope.js';
 import { BulkOutcome, lockMatchingTasks, MatchedTask } from './matchTasks.js';
 import { dependencyStatuses, statusAfterDependencies } from './releaseTasks.js';
 
@@ -16,6 +17,7 @@ const WONT_SUCCEED = ['failed', 'cancelled', 'blocked'];
 
 export async function relaunchTasks(pool: Pool, filter: TaskFilter, reason: string | undefined, meta: EventMeta): Promise<BulkResult> {
   return pool.transaction(async (tx) => {
+    await sharePausesLock(tx);
     const tasks = await lockMatchingTasks(tx, filter);
     const outcome = new BulkOutcome(tasks.length);
     const ended = tasks.filter((t) => isFinalTask(t.status) || (outcome.skip(t.id, `${t.status}: it has not ended (cancel it first)`), false));

@@ -17,7 +17,11 @@ export async function resumeScope(pool: Pool, scope: Scope, meta: EventMeta): Pr
     if (!locked.paused) return { paused: false, changed: false, tasks: 0, signalled: 0 };
     const pausedNow = () => tx.oneFirst(sql.unsafe`
       SELECT count(*) FROM tasks WHERE ${locked.covers} AND status = ANY(${sql.array(UNFINISHED_TASK_STATUSES, 'text')}) AND paused`);
-    const before = Number(await pausedNow());
+    // Locked here in id order, as every command locks tasks: the projection's UPDATE would
+    // take them in the order of the table.
+    const before = Number(await tx.oneFirst(sql.unsafe`
+      SELECT count(*) FROM (SELECT 1 FROM tasks WHERE ${locked.covers} AND status = ANY(${sql.array(UNFINISHED_TASK_STATUSES, 'text')})
+                            AND paused ORDER BY id FOR UPDATE) covered`));
     await recordEvents(tx, [scope.kind === 'queue'
       ? { type: 'queue.resumed' as const, streamId: 0, version: locked.version + 1, data: { tag: scope.tag } }
       : { type: `${scope.kind}.resumed` as const, streamId: scope.id, version: locked.version + 1, data: {} }], meta);

@@ -13,6 +13,7 @@ import type { Pool, Db } from '../db/pool.js';
 import { invalid, type FieldError } from '../errors.js';
 import { recordEvents } from '../events/recordEvents.js';
 import { dependencyStatus } from './dependencyStatus.js';
+import { sharePausesLock } from './lockScope.js';
 
 type Submitted = SubmitTasksResponse['tasks'][number];
 /** A task to create; a sweep's tasks also carry their parameters. */
@@ -113,6 +114,7 @@ const distinct = (errors: FieldError[]) => [...new Map(errors.map((e) => [`${e.f
 
 /** Creates the tasks (or finds them by key) in the caller's transaction. */
 export async function submitInTransaction(tx: Db, submitted: NewTask[], field: (i: number) => string, meta: EventMeta): Promise<Submitted[]> {
+  await sharePausesLock(tx);
   const errors: FieldError[] = [];
   const defs = await withStepDependencies(tx, submitted, field, errors);
   const workflowOf = await resolveWorkflows(tx, defs, field, errors);

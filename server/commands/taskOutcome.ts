@@ -62,7 +62,7 @@ export async function taskOutcome(
   const p = await tx.one(sql.type(Policy)`
     SELECT t.max_retries, t.retry_on, t.backoff, t.memory_curve, (t.requirements->>'memory_mb')::int AS memory_mb,
            clock_timestamp() AS now,
-           count(x.id) FILTER (WHERE x.status IN ('failed', 'refused', 'killed'))::int AS failures,
+           count(x.id) FILTER (WHERE x.status IN ('failed', 'refused', 'killed') AND NOT x.kill_requeue)::int AS failures,
            count(x.id) FILTER (WHERE x.status = 'lost')::int AS losses
     FROM tasks t LEFT JOIN executions x ON x.task_id = t.id AND x.attempt > t.retry_base
     WHERE t.id = ${execution.task_id} GROUP BY t.id`);

@@ -134,3 +134,31 @@ test('a bulk operation that matches more than the limit is refused whole', async
   );
   assert.equal(await count(sql.unsafe`SELECT count(*) FROM events`), events);
 });
+
+test('a kill a pause asked for is not a failure; an edit of requirements keeps the rest; a bad replace is a 400', async () => {
+  const worker = await registerWorker(ts, { tags: ['requeue'], concurrency: 1 });
+  const { tasks: [task] } = await ts.client.submitTasks({
+    command: 'run.sh 🧬', tag: 'requeue', max_retries: 1, backoff: { base_seconds: 0, cap_seconds: 0 }, requirements: { memory_mb: [100, 200], cpus: 1 },
+  });
+  const finish = (x: number, status: 'killed' | 'failed') => pollWorker(ts, worker, {
+    holding: [],
+    reports: [{ execution_id: x, reports: [{ kind: 'phase', phase: 'running' }, { kind: 'finish', status, exit_code: status === 'failed' ? 1 : null, peak_memory_bytes: null, error: null }] }],
+  });
+  const first = (await pollWorker(ts, worker, { want: 1 })).assignments[0]!;
+  await ts.client.call('pauseQueue', { body: { tag: 'requeue', signal: 'kill' } });
+  await finish(first.execution_id, 'killed');
+  assert.equal((await ts.client.getTask(task!.id)).status, 'pending', 'the kill of a pause puts the task back in the queue');
+  await ts.client.call('resumeQueue', { body: { tag: 'requeue' } });
+  const second = (await pollWorker(ts, worker, { want: 1 })).assignments[0]!;
+  await finish(second.execution_id, 'failed');
+  assert.equal((await ts.client.getTask(task!.id)).status, 'pending', 'its one retry is still there: the kill did not count');
+
+  const edited = await ts.client.call('editTask', { params: { id: task!.id }, body: { set: { requirements: { cpus: 2 } } } });
+  assert.deepEqual(edited.sample![0]!.after, { requirements: { cpus: 2, memory_mb: 100 } });
+  assert.deepEqual((await ts.client.getTask(task!.id)).requirements, { cpus: 2, memory_mb: 100 });
+
+  const split = await http(ts, 'PATCH', `/api/v1/tasks/${task!.id}`, { replace: { find: '^.{8}', with: 'x', regex: true } });
+  assert.equal(split.status, 400, split.text);
+  assert.equal(split.json.errors[0].field, 'replace');
+  assert.equal((await ts.client.getTask(task!.id)).command, 'run.sh 🧬');
+});

@@ -1,8 +1,8 @@
 // The pauses projection: which workflows, steps and tags are paused, or everything, and
 // the `paused` flag of the unfinished tasks they cover. The flag is what takes paused work
 // out of the claim's partial index (sql/0014_steering.sql), so a pause costs one UPDATE of
-// the tasks it covers and the claim never reads them. A finished task keeps whatever flag
-// it had; it is computed again when the task is relaunched or edited.
+// the tasks it covers and the claim never reads them. A task that ends loses its flag (the
+// tasks projection), and gets it again from task_paused() when it is relaunched or edited.
 import { sql, type FragmentSqlToken } from 'slonik';
 import { UNFINISHED_TASK_STATUSES } from '../../shared/schemas/task.js';
 import type { Db } from '../db/pool.js';

@@ -8,6 +8,7 @@ import type { Db } from '../db/pool.js';
 import type { StoredEvent } from '../events/types.js';
 import { eventRecords, streamIds, taskIds } from './batch.js';
 import type { Projection } from './projection.js';
+import { FINAL_TASK_STATUSES } from '../../shared/schemas/task.js';
 
 const TASK_EVENT_STATUS: Record<string, string> = {
   'task.held': 'held',
@@ -69,7 +70,7 @@ export const tasksProjection: Projection = {
         return;
       case 'task.relaunched':
         await db.query(sql.unsafe`
-          UPDATE tasks t SET status = e.data->>'status', retry_base = (e.data->>'retry_base')::int,
+          UPDATE tasks t SET status = e.data->>'status', retry_base = (e.data->>'retry_base')::int, retry_at = NULL,
                              paused = (e.data->>'paused')::boolean, updated_at = e.created_at, version = e.version
           FROM ${eventRecords(events)} WHERE t.id = e.stream_id AND t.id = ANY(${streamIds(events)})`);
         return;
@@ -85,7 +86,8 @@ export const tasksProjection: Projection = {
       case 'task.unblocked':
       case 'task.cancelled':
         await db.query(sql.unsafe`
-          UPDATE tasks t SET status = ${TASK_EVENT_STATUS[type]}, updated_at = e.created_at, version = e.version
+          UPDATE tasks t SET status = ${TASK_EVENT_STATUS[type]}, updated_at = e.created_at, version = e.version,
+                             paused = ${type === 'task.cancelled' ? sql.fragment`false` : sql.fragment`t.paused`}
           FROM ${eventRecords(events)} WHERE t.id = e.stream_id AND t.id = ANY(${streamIds(events)})`);
         return;
       case 'execution.assigned':
@@ -106,6 +108,8 @@ export const tasksProjection: Projection = {
         await db.query(sql.unsafe`
           UPDATE tasks t SET status = e.data->>'task_status', updated_at = e.created_at,
             retry_at = (e.data->>'retry_at')::timestamptz,
+            -- A task that ended is out of every pause: its flag no longer depends on when a pause ran.
+            paused = t.paused AND e.data->>'task_status' <> ALL(${sql.array([...FINAL_TASK_STATUSES], 'text')}),
             requirements = CASE WHEN jsonb_typeof(e.data->'memory_mb') = 'number'
                                 THEN jsonb_set(t.requirements, '{memory_mb}', e.data->'memory_mb') ELSE t.requirements END
           FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint AND t.id = ANY(${taskIds(events)})`);
