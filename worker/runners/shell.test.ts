@@ -167,6 +167,8 @@ test('suspend stops the whole process group and resume lets it go on; a kill rea
   await handle.suspend();
   assert.equal(handle.suspended, true);
   const stat = async (pid: string) => (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]![0];
+  // SIGSTOP is delivered asynchronously: the kernel shows the group stopped a moment later.
+  for (let i = 0; i < 100 && (await stat(handle.ref)) !== 'T'; i++) await sleep(10);
   assert.equal(await stat(handle.ref), 'T');
   const before = await readFile(child, 'utf8');
   await sleep(300);
