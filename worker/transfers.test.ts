@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { startTestFtp, startTestS3, type TestFtp, type TestS3 } from '../e2e/support/stores.js';
 import { download, prepareResource, upload } from './transfers.js';
 
@@ -68,7 +68,7 @@ before(async () => {
   home = await mkdtemp(join(root, 'home-'));
   await writeFile(join(home, '.netrc'), ftp.netrc, { mode: 0o600 });
   Object.assign(process.env, s3.env, { HOME: home });
-  const client = new S3Client({ endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  const client = s3.client();
   for (const [key, body] of Object.entries(TREE)) {
     await client.send(new PutObjectCommand({ Bucket: 'refs', Key: `hg38-idx/${key}`, Body: body }));
     await mkdir(join(ftp.root, 'hg38-idx', 'sub'), { recursive: true });

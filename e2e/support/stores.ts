@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
 import { FtpSrv } from 'ftp-srv';
 import S3rver from 's3rver';
 
@@ -15,6 +16,8 @@ export interface TestS3 {
   env: Record<string, string>;
   /** The folder holding the buckets' data, in s3rver's own layout. */
   root: string;
+  /** A client of this server, for a test to put and check objects (destroy it when done). */
+  client(): S3Client;
   stop(): Promise<void>;
 }
 
@@ -28,6 +31,7 @@ export async function startTestS3(buckets: string[]): Promise<TestS3> {
     endpoint,
     env: { AWS_ENDPOINT_URL: endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' },
     root,
+    client: () => new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } }),
     stop: async () => {
       await server.close();
       await rm(root, { recursive: true, force: true });
