@@ -13,21 +13,25 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { ParsedUri } from '../shared/uri.js';
 import { withRetries } from './retry.js';
 
-let shared: S3Client | undefined;
+const clients = new Map<string, S3Client>();
 
-/** One client per worker process: it resolves credentials once and reuses its connections. */
+/**
+ * One client per configuration, kept for the worker's life: it resolves credentials once and
+ * reuses its connections. The environment is read at each transfer, so a change applies.
+ */
 function client(): S3Client {
-  if (shared) return shared;
   const endpoint = process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined;
   const forced = process.env.LABQ_S3_FORCE_PATH_STYLE;
-  shared = new S3Client({
-    endpoint,
-    forcePathStyle: forced === undefined || forced === '' ? Boolean(endpoint) : forced === '1' || forced === 'true',
-    // The JS SDK reads AWS_REGION but not AWS_DEFAULT_REGION, which the AWS CLI also honours.
-    region: process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || undefined,
-    followRegionRedirects: true,
-  });
-  return shared;
+  // The JS SDK reads AWS_REGION but not AWS_DEFAULT_REGION, which the AWS CLI also honours.
+  const region = process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || undefined;
+  const forcePathStyle = forced === undefined || forced === '' ? Boolean(endpoint) : forced === '1' || forced === 'true';
+  const key = JSON.stringify([endpoint, forcePathStyle, region]);
+  let found = clients.get(key);
+  if (!found) {
+    found = new S3Client({ endpoint, forcePathStyle, region, followRegionRedirects: true });
+    clients.set(key, found);
+  }
+  return found;
 }
 
 /**

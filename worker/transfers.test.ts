@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -75,6 +75,7 @@ before(async () => {
     await writeFile(join(ftp.root, 'hg38-idx', key), body);
   }
   await client.send(new PutObjectCommand({ Bucket: 'refs', Key: 'reads.fq', Body: '@r1\nACGT\n' }));
+  await client.send(new PutObjectCommand({ Bucket: 'refs', Key: 'big.bin', Body: BIG }));
   await writeFile(join(ftp.root, 'reads.fq'), '@r1\nACGT\n');
   client.destroy();
 });
@@ -86,6 +87,37 @@ after(async () => {
   await new Promise((resolve) => server.close(resolve));
   await rm(root, { recursive: true, force: true });
 });
+
+const BIG = Buffer.alloc(1024 * 1024, 'ACGT');
+
+/** A TCP proxy to `port` that drops the connection carrying the first `GET {path}` once `bytes` of its answer went through. */
+async function droppingProxy(port: number, path: string, bytes: number): Promise<{ endpoint: string; dropped: () => boolean; close(): Promise<void> }> {
+  let dropped = false;
+  const proxy = createTcpServer((socket) => {
+    const upstream = connect(port, '127.0.0.1');
+    let victim = false;
+    let passed = 0;
+    socket.on('data', (chunk) => {
+      if (!dropped && chunk.toString('latin1').startsWith(`GET ${path}`)) victim = dropped = true;
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => {
+      passed += chunk.length;
+      if (victim && passed > bytes) {
+        socket.destroy();
+        upstream.destroy();
+      } else socket.write(chunk);
+    });
+    upstream.on('end', () => socket.end()).on('error', () => socket.destroy());
+    socket.on('end', () => upstream.end()).on('error', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    dropped: () => dropped,
+    close: () => new Promise((resolve) => proxy.close(() => resolve())),
+  };
+}
 
 /** A reference folder, in both stores as `hg38-idx/`. */
 const TREE: Record<string, string> = { 'ref.fa': '>chr1\nACGT\n', 'sub/ref.fai': 'chr1\t4\n' };
@@ -229,6 +261,19 @@ test('upload copies a nested directory to file:// and counts its files', async (
   assert.equal(await readlink(join(target, 'link.txt')), 'top.txt');
   assert.ok((await stat(join(target, 'empty'))).isDirectory());
   assert.equal(await upload(out, pathToFileURL(target).href), 4, 'uploading again overwrites');
+});
+
+test('an s3 download whose connection drops halfway is retried', async () => {
+  const proxy = await droppingProxy(Number(new URL(s3.endpoint).port), '/refs/big.bin', 256 * 1024);
+  process.env.AWS_ENDPOINT_URL = proxy.endpoint;
+  try {
+    const path = await download('s3://refs/big.bin', await scratch('dest'));
+    assert.ok(proxy.dropped(), 'the first answer was cut');
+    assert.deepEqual(await readFile(path), BIG);
+  } finally {
+    process.env.AWS_ENDPOINT_URL = s3.endpoint;
+    await proxy.close();
+  }
 });
 
 test('folders: a trailing slash delivers the content, none the folder itself, for file, s3 and ftp', async () => {
