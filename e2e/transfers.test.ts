@@ -1,12 +1,14 @@
-// Data through real tasks: a real server, a real worker daemon, and an S3 server and an FTP
-// server started here. Inputs are downloaded into $INPUT and the output folder uploaded, over
-// each scheme; folder URIs with and without a trailing slash; a resource folder mounted as its
+// Data through real tasks: a real server, a real worker daemon, and an S3 server, an FTP
+// server and an HTTP server started here. Inputs are downloaded into $INPUT and the output
+// folder uploaded, over each scheme; folder URIs with and without a trailing slash; a resource folder mounted as its
 // content; URIs with credentials refused at submission; a missing object failing with class
 // `download`, a missing bucket with class `upload` (after a failed run, the output still goes
 // up); and no credential anywhere in the event log.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -27,6 +29,8 @@ const savedEnv = { ...process.env };
 
 /** What a task leaves in $OUTPUT: its inputs as it saw them, and what its resource holds. */
 const COMMAND = 'cd "$INPUT" && find . -type f | sort > "$OUTPUT/inputs.txt" && cat reads.fq > "$OUTPUT/copy.fq" && mkdir "$OUTPUT/logs" && echo done > "$OUTPUT/logs/run.log"';
+/** What COMMAND finds in $INPUT given reads.fq, hg38-idx/ (its content) and hg38-idx (the folder). */
+const INPUTS = './hg38-idx/ref.fa\n./hg38-idx/sub/ref.fai\n./reads.fq\n./ref.fa\n./sub/ref.fai\n';
 
 before(async () => {
   ts = await startTestServer();
@@ -73,8 +77,7 @@ test('s3 both ways: a file and a folder with and without its slash in, the outpu
     output: 's3://results/s3-run/',
   });
   assert.equal(ended.status, 'succeeded', execution.error ?? '');
-  assert.equal(await s3Text('results', 's3-run/inputs.txt'),
-    './hg38-idx/ref.fa\n./hg38-idx/sub/ref.fai\n./reads.fq\n./ref.fa\n./sub/ref.fai\n');
+  assert.equal(await s3Text('results', 's3-run/inputs.txt'), INPUTS);
   assert.equal(await s3Text('results', 's3-run/copy.fq'), '@r1\nACGT\n');
   assert.equal(await s3Text('results', 's3-run/logs/run.log'), 'done\n');
 });
@@ -87,10 +90,34 @@ test('ftp both ways, with the credentials from ~/.netrc', async () => {
   });
   assert.equal(ended.status, 'succeeded', execution.error ?? '');
   const out = join(ftp.root, 'results', 'ftp-run');
-  assert.equal(await readFile(join(out, 'inputs.txt'), 'utf8'),
-    './hg38-idx/ref.fa\n./hg38-idx/sub/ref.fai\n./reads.fq\n./ref.fa\n./sub/ref.fai\n');
+  assert.equal(await readFile(join(out, 'inputs.txt'), 'utf8'), INPUTS);
   assert.equal(await readFile(join(out, 'copy.fq'), 'utf8'), '@r1\nACGT\n');
   assert.equal(await readFile(join(out, 'logs', 'run.log'), 'utf8'), 'done\n');
+});
+
+test('http and file: a file over http, a folder over file:// in, the output to file://', async () => {
+  const local = await mkdtemp(join(tmpdir(), 'labq-transfers-local-'));
+  const web = createServer((req, res) => {
+    if (req.url === '/reads.fq') res.writeHead(200).end('@r1\nACGT\n');
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+  try {
+    await mkdir(join(local, 'refs', 'hg38-idx', 'sub'), { recursive: true });
+    await writeFile(join(local, 'refs', 'hg38-idx', 'ref.fa'), '>chr1\nACGT\n');
+    await writeFile(join(local, 'refs', 'hg38-idx', 'sub', 'ref.fai'), 'chr1\t4\n');
+    const { ended, execution } = await run({
+      command: COMMAND,
+      inputs: [`http://127.0.0.1:${(web.address() as AddressInfo).port}/reads.fq`, `file://${local}/refs/hg38-idx/`, `file://${local}/refs/hg38-idx`],
+      output: `file://${local}/results`,
+    });
+    assert.equal(ended.status, 'succeeded', execution.error ?? '');
+    assert.equal(await readFile(join(local, 'results', 'inputs.txt'), 'utf8'), INPUTS);
+    assert.equal(await readFile(join(local, 'results', 'logs', 'run.log'), 'utf8'), 'done\n');
+  } finally {
+    await new Promise((resolve) => web.close(resolve));
+    await rm(local, { recursive: true, force: true });
+  }
 });
 
 test('a folder resource ending in / is mounted as its content', async () => {
