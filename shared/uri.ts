@@ -79,8 +79,3 @@ export function maskUri(text: string): string {
     return text.replace(/\/\/[^/@]*@/, '//***@');
   }
 }
-
-/** Whether a URI names a folder's content (rsync's rule: a trailing slash). */
-export function namesContent(text: string): boolean {
-  return text.split('|')[0]!.endsWith('/');
-}
