@@ -1,6 +1,6 @@
 // ~/.netrc, the file curl, wget and ftp read credentials from: `machine HOST login USER
-// password PASS` entries (any whitespace between tokens), a `default` entry, and `macdef`
-// blocks (skipped up to their blank line).
+// password PASS` entries (any whitespace between tokens, double quotes around a token with
+// spaces), a `default` entry, and `macdef` blocks (skipped up to their blank line).
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,9 @@ export interface NetrcEntry {
 
 export function parseNetrc(text: string): Map<string, NetrcEntry> {
   const entries = new Map<string, NetrcEntry>();
-  const tokens = text.replace(/^macdef[^\n]*\n(?:[^\n]+\n)*/gm, '').split(/\s+/).filter(Boolean);
+  const body = text.replace(/^macdef[^\n]*\n(?:[^\n]+\n)*/gm, '');
+  // A token is a word, or a double-quoted string (curl's extension, for passwords with spaces).
+  const tokens = [...body.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((m) => m[2] ?? m[1]!.replace(/\\(.)/g, '$1'));
   let current: NetrcEntry | null = null;
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i];
