@@ -1,6 +1,8 @@
 // URI parsing for task inputs, resources and outputs, shared by the server (which
 // validates them at submit time) and the worker (which fetches and uploads them).
 // A resource may carry post-processing steps after `|`, e.g. `s3://refs/hg38.tar.gz|untar`.
+// A URI never carries credentials: task definitions are stored, shown and logged, so the
+// worker takes them from its own environment (the AWS chain, ~/.netrc) instead.
 
 export const URI_SCHEMES = ['s3', 'ftp', 'http', 'https', 'file'] as const;
 export type UriScheme = (typeof URI_SCHEMES)[number];
@@ -34,6 +36,13 @@ export function parseUri(text: string): UriResult<ParsedUri> {
   if (!(URI_SCHEMES as readonly string[]).includes(scheme)) {
     return { ok: false, error: `unsupported scheme "${scheme}": expected one of ${URI_SCHEMES.join(', ')}` };
   }
+  if (url.username || url.password) {
+    return {
+      ok: false,
+      error: 'credentials in a URI are refused (they would be stored and shown with the task): '
+        + 'give them to the worker instead (the AWS credential chain for s3, ~/.netrc for ftp)',
+    };
+  }
   if (scheme === 'file') {
     if (!url.pathname || url.pathname === '/') return { ok: false, error: 'file URI needs a path' };
     return { ok: true, value: { scheme: 'file', host: '', path: decodeURIComponent(url.pathname), url } };
@@ -56,4 +65,17 @@ export function parseResource(text: string): UriResult<ParsedResource> {
     }
   }
   return { ok: true, value: { ...parsed.value, steps: steps as ResourceStep[] } };
+}
+
+/** The URI with any credentials masked, for messages (a username alone may be a token). */
+export function maskUri(text: string): string {
+  try {
+    const url = new URL(text);
+    if (!url.username && !url.password) return text;
+    if (url.username) url.username = '***';
+    if (url.password) url.password = '***';
+    return url.href;
+  } catch {
+    return text.replace(/\/\/[^/@]*@/, '//***@');
+  }
 }

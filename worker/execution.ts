@@ -43,7 +43,7 @@ class Killed extends Error {}
 
 /** A failure of a phase around the run (a transfer), with its class. */
 class PhaseFailed extends Error {
-  constructor(readonly failureClass: 'download' | 'upload', cause: unknown, readonly run?: Outcome) {
+  constructor(readonly failureClass: 'download', cause: unknown) {
     super((cause as Error).message);
   }
 }
@@ -206,16 +206,12 @@ export class Execution {
       } finally {
         this.ctx.slots.release();
       }
-      if (outcome.status === 'succeeded' && this.task.output) {
-        await this.uploadOutput().catch((error) => {
-          throw error instanceof Killed ? error : new PhaseFailed('upload', error, outcome);
-        });
-      }
+      outcome = await this.withOutput(outcome);
     } catch (error) {
       outcome = error instanceof Killed
         ? ended('killed', 'killed', error.message)
         : error instanceof PhaseFailed
-          ? ended('failed', error.failureClass, error.message, error.run)
+          ? ended('failed', error.failureClass, error.message)
           : ended('failed', 'exit', (error as Error).message);
     }
     await this.report(outcome);
@@ -292,14 +288,29 @@ export class Execution {
     } catch (error) {
       outcome = ended('failed', 'exit', `re-attaching failed: ${(error as Error).message}`);
     }
-    if (outcome.status === 'succeeded' && this.task.output) {
-      try {
-        await this.uploadOutput();
-      } catch (error) {
-        outcome = ended('failed', 'upload', (error as Error).message, outcome);
-      }
+    try {
+      outcome = await this.withOutput(outcome);
+    } catch (error) {
+      outcome = ended('killed', 'killed', (error as Error).message, outcome);
     }
     await this.report(outcome);
+  }
+
+  /**
+   * Uploads the output after a run that ended, failed as well as succeeded: its logs and
+   * partial results are what tells why it failed. A failed upload fails a success with class
+   * `upload`, and is added to the reason of a failure, whose class stays the run's.
+   */
+  private async withOutput(outcome: Outcome): Promise<Outcome> {
+    if (!this.task.output || (outcome.status !== 'succeeded' && outcome.status !== 'failed')) return outcome;
+    try {
+      await this.uploadOutput();
+      return outcome;
+    } catch (error) {
+      if (error instanceof Killed) throw error;
+      const message = (error as Error).message;
+      return outcome.status === 'succeeded' ? ended('failed', 'upload', message, outcome) : { ...outcome, error: `${outcome.error ?? 'failed'}; then ${message}` };
+    }
   }
 
   /**

@@ -1,6 +1,7 @@
-// Transfers against real files, a real HTTP server started here, and the real tar, gzip and
-// unzip tools: file and http downloads, the resource cache under concurrent calls, uploads
-// of nested directories, and the errors for what this worker cannot do yet.
+// Transfers against real files, a real HTTP server started here, a real S3 server (s3rver)
+// and FTP server (ftp-srv), and the real tar, gzip and unzip tools: downloads and uploads for
+// every scheme, the folder rule (a trailing slash delivers the content), the resource cache
+// under concurrent calls, a retry after a dropped connection, and failures that name the URI.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,10 +9,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { startTestFtp, startTestS3, type TestFtp, type TestS3 } from '../e2e/support/stores.js';
 import { download, prepareResource, upload } from './transfers.js';
 
 let root: string;
@@ -19,6 +22,10 @@ let server: Server;
 let base: string;
 /** Requests per path: each one is a download the cache did not spare. */
 const hits = new Map<string, number>();
+let s3: TestS3;
+let ftp: TestFtp;
+let home: string;
+const savedEnv = { ...process.env };
 
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'labq-transfers-test-'));
@@ -34,9 +41,14 @@ before(async () => {
   server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url!, 'http://x').pathname);
     hits.set(path, (hits.get(path) ?? 0) + 1);
-    if (path === '/private.txt') {
-      const expected = 'Basic ' + Buffer.from('alice:s3cret').toString('base64');
-      res.writeHead(req.headers.authorization === expected ? 200 : 401).end(req.headers.authorization === expected ? 'secret data' : '');
+    if (path === '/flaky.txt' && hits.get(path) === 1) {
+      // The connection drops halfway through the first answer.
+      res.writeHead(200, { 'content-length': 100 });
+      res.write('x'.repeat(50), () => res.destroy());
+      return;
+    }
+    if (path === '/flaky.txt') {
+      res.writeHead(200, { 'content-length': 100 }).end('x'.repeat(100));
       return;
     }
     const file = join(files, path);
@@ -49,12 +61,74 @@ before(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  s3 = await startTestS3(['refs', 'results']);
+  ftp = await startTestFtp();
+  // This process is the worker here: its environment and HOME are where it finds the stores' credentials.
+  home = await mkdtemp(join(root, 'home-'));
+  await writeFile(join(home, '.netrc'), ftp.netrc, { mode: 0o600 });
+  Object.assign(process.env, s3.env, { HOME: home });
+  const client = s3.client();
+  for (const [key, body] of Object.entries(TREE)) {
+    await client.send(new PutObjectCommand({ Bucket: 'refs', Key: `hg38-idx/${key}`, Body: body }));
+    await mkdir(join(ftp.root, 'hg38-idx', 'sub'), { recursive: true });
+    await writeFile(join(ftp.root, 'hg38-idx', key), body);
+  }
+  await client.send(new PutObjectCommand({ Bucket: 'refs', Key: 'reads.fq', Body: '@r1\nACGT\n' }));
+  await client.send(new PutObjectCommand({ Bucket: 'refs', Key: 'big.bin', Body: BIG }));
+  await writeFile(join(ftp.root, 'reads.fq'), '@r1\nACGT\n');
+  client.destroy();
 });
 
 after(async () => {
+  process.env = savedEnv;
+  await s3.stop();
+  await ftp.stop();
   await new Promise((resolve) => server.close(resolve));
   await rm(root, { recursive: true, force: true });
 });
+
+const BIG = Buffer.alloc(1024 * 1024, 'ACGT');
+
+/** A TCP proxy to `port` that drops the connection carrying the first `GET {path}` once `bytes` of its answer went through. */
+async function droppingProxy(port: number, path: string, bytes: number): Promise<{ endpoint: string; dropped: () => boolean; close(): Promise<void> }> {
+  let dropped = false;
+  const proxy = createTcpServer((socket) => {
+    const upstream = connect(port, '127.0.0.1');
+    let victim = false;
+    let passed = 0;
+    socket.on('data', (chunk) => {
+      if (!dropped && chunk.toString('latin1').startsWith(`GET ${path}`)) victim = dropped = true;
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => {
+      passed += chunk.length;
+      if (victim && passed > bytes) {
+        socket.destroy();
+        upstream.destroy();
+      } else socket.write(chunk);
+    });
+    upstream.on('end', () => socket.end()).on('error', () => socket.destroy());
+    socket.on('end', () => upstream.end()).on('error', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    dropped: () => dropped,
+    close: () => new Promise((resolve) => proxy.close(() => resolve())),
+  };
+}
+
+/** A reference folder, in both stores as `hg38-idx/`. */
+const TREE: Record<string, string> = { 'ref.fa': '>chr1\nACGT\n', 'sub/ref.fai': 'chr1\t4\n' };
+
+async function treeOf(dir: string): Promise<Record<string, string>> {
+  const tree: Record<string, string> = {};
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) tree[join(entry.parentPath, entry.name).slice(dir.length + 1)] = await readFile(join(entry.parentPath, entry.name), 'utf8');
+  }
+  return tree;
+}
 
 function hasCommand(command: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
@@ -91,20 +165,26 @@ test('http:// downloads to a file named after the path', async () => {
   assert.deepEqual(await readdir(dest), ['notes.txt']);
 });
 
-test('http:// with credentials in the URI sends them, and never shows them', async () => {
+test('a URI with credentials is refused without showing them', async () => {
   const dest = await scratch('dest');
-  const path = await download(`http://alice:s3cret@127.0.0.1:${new URL(base).port}/private.txt`, dest);
-  assert.equal(await readFile(path, 'utf8'), 'secret data');
-  await assert.rejects(download(`http://alice:wrong@127.0.0.1:${new URL(base).port}/private.txt`, dest), (error: Error) => {
-    assert.match(error.message, /GET http:\/\/\*\*\*:\*\*\*@127\.0\.0\.1:\d+\/private\.txt failed: HTTP 401/);
-    assert.doesNotMatch(error.message, /alice|wrong/);
-    return true;
-  });
+  for (const uri of [`http://alice:s3cret@127.0.0.1:${new URL(base).port}/notes.txt`, 's3://AKIAX:s3cret@refs/reads.fq', `ftp://labq:s3cret@${ftp.host}/reads.fq`]) {
+    await assert.rejects(download(uri, dest), (error: Error) => {
+      assert.match(error.message, /credentials in a URI are refused/);
+      assert.doesNotMatch(error.message, /alice|AKIAX|s3cret/);
+      return true;
+    });
+  }
+});
+
+test('a connection dropped mid-download is retried', async () => {
+  const path = await download(`${base}/flaky.txt`, await scratch('dest'));
+  assert.equal(await readFile(path, 'utf8'), 'x'.repeat(100));
+  assert.equal(hits.get('/flaky.txt'), 2);
 });
 
 test('http:// 404 fails clearly and leaves nothing behind', async () => {
   const dest = await scratch('dest');
-  await assert.rejects(download(`${base}/missing.txt`, dest), /GET http:\/\/127\.0\.0\.1:\d+\/missing\.txt failed: HTTP 404 Not Found/);
+  await assert.rejects(download(`${base}/missing.txt`, dest), /download of http:\/\/127\.0\.0\.1:\d+\/missing\.txt failed: HTTP 404 Not Found/);
   assert.deepEqual(await readdir(dest), []);
 });
 
@@ -183,12 +263,73 @@ test('upload copies a nested directory to file:// and counts its files', async (
   assert.equal(await upload(out, pathToFileURL(target).href), 4, 'uploading again overwrites');
 });
 
-test('schemes this worker cannot handle yet fail clearly', async () => {
+test('an s3 download whose connection drops halfway is retried', async () => {
+  const proxy = await droppingProxy(Number(new URL(s3.endpoint).port), '/refs/big.bin', 256 * 1024);
+  process.env.AWS_ENDPOINT_URL = proxy.endpoint;
+  try {
+    const path = await download('s3://refs/big.bin', await scratch('dest'));
+    assert.ok(proxy.dropped(), 'the first answer was cut');
+    assert.deepEqual(await readFile(path), BIG);
+  } finally {
+    process.env.AWS_ENDPOINT_URL = s3.endpoint;
+    await proxy.close();
+  }
+});
+
+test('folders: a trailing slash delivers the content, none the folder itself, for file, s3 and ftp', async () => {
+  const local = pathToFileURL(join(root, 'served', 'bundle')).href;
+  const sources = { file: [local + '/', local], s3: ['s3://refs/hg38-idx/', 's3://refs/hg38-idx'], ftp: [`ftp://${ftp.host}/hg38-idx/`, `ftp://${ftp.host}/hg38-idx`] };
+  for (const [scheme, [content, itself]] of Object.entries(sources)) {
+    const tree = scheme === 'file' ? { 'ref.fa': '>chr1\nACGT\n', 'sub/ref.fai': 'chr1\t4\n' } : TREE;
+    const a = await scratch(`${scheme}-content`);
+    assert.equal(await download(content!, a), a, scheme);
+    assert.deepEqual(await treeOf(a), tree, `${scheme}: ${content} gives the content`);
+    const b = await scratch(`${scheme}-itself`);
+    assert.equal(await download(itself!, b), join(b, itself!.split('/').at(-1)!), scheme);
+    assert.deepEqual(await treeOf(b), Object.fromEntries(Object.entries(tree).map(([k, v]) => [join(itself!.split('/').at(-1)!, k), v])), `${scheme}: ${itself} gives the folder`);
+  }
+});
+
+test('a single file over s3 and ftp', async () => {
+  for (const uri of ['s3://refs/reads.fq', `ftp://${ftp.host}/reads.fq`]) {
+    const dest = await scratch('dest');
+    assert.equal(await readFile(await download(uri, dest), 'utf8'), '@r1\nACGT\n', uri);
+    assert.deepEqual(await readdir(dest), ['reads.fq'], uri);
+  }
+});
+
+test('a folder resource with a trailing slash is mounted as its content', async () => {
+  const cache = await scratch('cache');
+  for (const spec of [pathToFileURL(join(root, 'served', 'bundle')).href + '/', 's3://refs/hg38-idx/', `ftp://${ftp.host}/hg38-idx/`]) {
+    const dir = await prepareResource(spec, cache);
+    assert.equal(await readFile(join(dir, 'ref.fa'), 'utf8'), '>chr1\nACGT\n', spec);
+  }
+  const itself = await prepareResource('s3://refs/hg38-idx', cache);
+  assert.equal(await readFile(join(itself, 'hg38-idx', 'ref.fa'), 'utf8'), '>chr1\nACGT\n');
+});
+
+test('uploads to s3 and ftp put the folder\'s content under the URI', async () => {
+  const out = await scratch('output');
+  await mkdir(join(out, 'a', 'b'), { recursive: true });
+  await writeFile(join(out, 'top.txt'), 'top');
+  await writeFile(join(out, 'a', 'b', 'deep.txt'), 'deep');
+  assert.equal(await upload(out, 's3://results/run1/S12/'), 2);
+  assert.equal(await upload(out, `ftp://${ftp.host}/results/run1/S12`), 2);
+  const back = await scratch('back');
+  await download('s3://results/run1/S12/', back);
+  assert.deepEqual(await treeOf(back), { 'top.txt': 'top', 'a/b/deep.txt': 'deep' });
+  assert.deepEqual(await treeOf(join(ftp.root, 'results', 'run1', 'S12')), { 'top.txt': 'top', 'a/b/deep.txt': 'deep' });
+});
+
+test('failures name the URI and the error', async () => {
   const dest = await scratch('dest');
-  await assert.rejects(download('s3://bucket/key.fq', dest), { message: 's3:// transfers are not supported by this worker yet' });
-  await assert.rejects(download('ftp://host/file', dest), { message: 'ftp:// transfers are not supported by this worker yet' });
-  await assert.rejects(prepareResource('s3://refs/hg38.tar.gz|untar', dest), /s3:\/\/ transfers are not supported/);
-  await assert.rejects(upload(dest, 's3://results/run/'), { message: 's3:// uploads are not supported by this worker yet' });
-  await assert.rejects(upload(dest, `${base}/upload/`), { message: 'http:// uploads are not supported by this worker yet' });
+  await assert.rejects(download('s3://refs/missing.fq', dest), { message: 'download of s3://refs/missing.fq failed: no object missing.fq and no folder missing.fq/ in bucket refs' });
+  await assert.rejects(download('s3://nobucket/x.fq', dest), /^Error: download of s3:\/\/nobucket\/x\.fq failed: NoSuchBucket/);
+  await assert.rejects(download(`ftp://${ftp.host}/missing.fq`, dest), new RegExp(`^Error: download of ftp://${ftp.host}/missing\\.fq failed: .+`));
+  const out = await scratch('output');
+  await writeFile(join(out, 'result.txt'), 'r');
+  await assert.rejects(upload(out, 's3://nobucket/run/'), /^Error: upload to s3:\/\/nobucket\/run\/ failed: NoSuchBucket/);
+  await assert.rejects(upload(dest, `${base}/upload/`), /upload to http:\/\/127\.0\.0\.1:\d+\/upload\/ failed: http:\/\/ does not take uploads/);
+  await assert.rejects(download(`${base}/folder/`, dest), /an http\(s\) URI names a file/);
   await assert.rejects(download('gopher://host/x', dest), /unsupported scheme "gopher"/);
 });

@@ -1,7 +1,10 @@
 // Moving a task's data: inputs and resources in, the output directory out, by URI
-// (shared/uri.ts). This module owns the schemes the worker speaks (file://, http(s):// for now;
-// s3:// and ftp:// come later and plug into the same three functions) and the per-worker
-// resource cache.
+// (shared/uri.ts). This module owns the folder rule and the per-worker resource cache; the
+// schemes are file:// and http(s):// here, s3:// (./s3.ts) and ftp:// (./ftp.ts).
+//
+// Folders follow rsync's rule: a URI ending in `/` delivers the folder's content, one without
+// delivers the folder itself under its name. An output URI always names a folder, whose
+// content becomes the output directory's.
 //
 // Resource cache: one directory per resource spec (sha256 of the URI with its steps), shared
 // read-only by every execution. An entry is built in a temporary directory and renamed into
@@ -10,7 +13,7 @@
 // directory both build and the first rename wins. A caller whose build was aborted by another
 // caller's signal builds again rather than failing.
 //
-// Credentials never appear in errors: URIs are shown with them masked.
+// Errors name the URI, with any credentials masked.
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -20,25 +23,45 @@ import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { parseResource, parseUri, type ParsedUri, type ResourceStep } from '../shared/uri.js';
+import { maskUri, parseResource, parseUri, type ParsedUri, type ResourceStep } from '../shared/uri.js';
+import { downloadFtp, uploadFtp } from './ftp.js';
+import { HttpStatusError, withRetries } from './retry.js';
+import { downloadS3, uploadS3 } from './s3.js';
 
-/** Fetches `uri` into `destDir` (created if needed), keeping its base name; returns the local path. */
+/**
+ * Fetches `uri` into `destDir` (created if needed): a file or folder under its own name, or a
+ * folder's content when the URI ends in `/`. Returns the local path (`destDir` for content).
+ */
 export async function download(uri: string, destDir: string, signal?: AbortSignal): Promise<string> {
   const parsed = check(parseUri(uri));
   signal?.throwIfAborted();
   await mkdir(destDir, { recursive: true });
+  try {
+    return await fetchInto(parsed, destDir, signal);
+  } catch (error) {
+    throw signal?.aborted ? error : new Error(`download of ${maskUri(uri)} failed: ${describe(error)}`, { cause: error });
+  }
+}
+
+async function fetchInto(parsed: ParsedUri, destDir: string, signal?: AbortSignal): Promise<string> {
+  const name = localName(parsed.path);
   switch (parsed.scheme) {
     case 'file': {
-      const target = join(destDir, localName(parsed.path));
+      const content = parsed.path.endsWith('/');
+      const target = content ? destDir : join(destDir, name);
       if ((await stat(parsed.path)).isDirectory()) await copyTree(parsed.path, target, signal);
+      else if (content) throw new Error('not a folder, but the URI ends in /');
       else await copyFile(parsed.path, target);
       return target;
     }
     case 'http':
     case 'https':
-      return fetchToFile(parsed, destDir, signal);
-    default:
-      throw unsupported(parsed.scheme, 'transfers');
+      if (parsed.path.endsWith('/')) throw new Error('an http(s) URI names a file: folders can only be fetched over s3, ftp or file');
+      return withRetries(() => fetchToFile(parsed, join(destDir, name), signal), signal);
+    case 's3':
+      return downloadS3(parsed, destDir, name, signal);
+    case 'ftp':
+      return downloadFtp(parsed, destDir, name, signal);
   }
 }
 
@@ -62,12 +85,24 @@ export async function prepareResource(spec: string, cacheDir: string, signal?: A
   }
 }
 
-/** Copies the contents of `sourceDir` to the `uri` directory; returns how many files went. */
+/** Copies the content of `sourceDir` into the `uri` folder; returns how many files went. */
 export async function upload(sourceDir: string, uri: string, signal?: AbortSignal): Promise<number> {
   const parsed = check(parseUri(uri));
-  if (parsed.scheme !== 'file') throw unsupported(parsed.scheme, 'uploads');
   if (!(await stat(sourceDir)).isDirectory()) throw new Error(`${sourceDir} is not a directory`);
-  return copyTree(sourceDir, parsed.path, signal);
+  try {
+    switch (parsed.scheme) {
+      case 'file':
+        return await copyTree(sourceDir, parsed.path, signal);
+      case 's3':
+        return await uploadS3(sourceDir, await listFiles(sourceDir), parsed, signal);
+      case 'ftp':
+        return await uploadFtp(sourceDir, await listFiles(sourceDir), parsed, signal);
+      default:
+        throw new Error(`${parsed.scheme}:// does not take uploads: use s3, ftp or file`);
+    }
+  } catch (error) {
+    throw signal?.aborted ? error : new Error(`upload to ${maskUri(uri)} failed: ${describe(error)}`, { cause: error });
+  }
 }
 
 /** Builds in progress, by entry, with the signal of the caller that started each. */
@@ -80,14 +115,15 @@ async function buildResource(spec: string, cacheDir: string, entry: string, sign
   const work = await mkdtemp(join(cacheDir, '.work-'));
   const staging = await mkdtemp(join(cacheDir, '.entry-'));
   try {
-    let current = await download(url.href, join(work, 'download'), signal);
+    // Without steps, the download folder is the entry: a file or folder under its name, or a folder's content.
+    const fetched = join(work, 'download');
+    let current = await download(url.href, fetched, signal);
     for (const [i, step] of steps.entries()) {
       const out = i === steps.length - 1 ? staging : await mkdtemp(join(work, 'step-'));
       current = await applyStep(step, current, out, signal);
     }
-    if (steps.length === 0) await rename(current, join(staging, basename(current)));
     try {
-      await rename(staging, entry);
+      await rename(steps.length === 0 ? fetched : staging, entry);
     } catch (error) {
       // Another process finished the same entry first; its copy is as good as ours.
       if (!['EEXIST', 'ENOTEMPTY'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
@@ -136,22 +172,12 @@ async function run(command: string, args: string[], signal: AbortSignal | undefi
   if (code !== 0) throw new Error(`${command} failed (exit ${code}): ${stderr.trim() || 'no message'}`);
 }
 
-async function fetchToFile(parsed: ParsedUri, destDir: string, signal?: AbortSignal): Promise<string> {
-  // fetch refuses URLs with credentials: they travel as a Basic authorization header instead.
-  const url = new URL(parsed.url.href);
-  const headers: Record<string, string> = {};
-  if (url.username || url.password) {
-    const user = decodeURIComponent(url.username);
-    const password = decodeURIComponent(url.password);
-    headers.authorization = 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64');
-    url.username = url.password = '';
-  }
-  const response = await fetch(url, { headers, signal });
+async function fetchToFile(parsed: ParsedUri, target: string, signal?: AbortSignal): Promise<string> {
+  const response = await fetch(parsed.url, { signal });
   if (!response.ok || !response.body) {
     await response.body?.cancel();
-    throw new Error(`GET ${redact(parsed.url)} failed: HTTP ${response.status} ${response.statusText}`.trim());
+    throw new HttpStatusError(`HTTP ${response.status} ${response.statusText}`.trim(), response.status);
   }
-  const target = join(destDir, localName(parsed.path));
   // A partial file never takes the real name, so a failed download is never mistaken for a done one.
   const partial = `${target}.part`;
   try {
@@ -162,6 +188,15 @@ async function fetchToFile(parsed: ParsedUri, destDir: string, signal?: AbortSig
     throw error;
   }
   return target;
+}
+
+/** Every file under `dir` (symlinks followed as files), for the stores that upload file by file. */
+async function listFiles(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() || entry.isSymbolicLink()) files.push(join(entry.parentPath, entry.name));
+  }
+  return files.sort();
 }
 
 /** Copies a directory's contents into `to` (created), keeping symlinks as links; returns the number of files and links. */
@@ -191,16 +226,12 @@ function check<T>(result: { ok: true; value: T } | { ok: false; error: string })
   return result.value;
 }
 
-function unsupported(scheme: string, what: string): Error {
-  return new Error(`${scheme}:// ${what} are not supported by this worker yet`);
-}
-
-/** The URL with its credentials masked (a username alone may be a token). */
-function redact(url: URL): string {
-  const copy = new URL(url.href);
-  if (copy.username) copy.username = '***';
-  if (copy.password) copy.password = '***';
-  return copy.href;
+/** An error's message, with the code or name the SDKs put beside a terse one. */
+function describe(error: unknown): string {
+  const e = error as { name?: string; code?: string; message?: string };
+  const message = e.message || String(error);
+  const label = e.code ?? (e.name && e.name !== 'Error' ? e.name : undefined);
+  return label && !message.includes(label) ? `${label}: ${message}` : message;
 }
 
 async function exists(path: string): Promise<boolean> {
