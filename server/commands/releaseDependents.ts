@@ -9,7 +9,8 @@
 // transaction that waited for such a lock then reads their dependencies again with a fresh
 // snapshot (READ COMMITTED: every statement gets one) and sees the other's commit, so the
 // last of the two releases the task. Versions are read under the lock too, so a kill racing
-// this command cannot write the same event version.
+// this command cannot write the same event version. A task submitted behind the chain while
+// this command waited for a lock joins it: the chain is read again until nothing new comes.
 import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import type { Db } from '../db/pool.js';
@@ -18,15 +19,22 @@ import { recordEvents } from '../events/recordEvents.js';
 export async function releaseDependents(tx: Db, endedTaskIds: number[], meta: EventMeta): Promise<void> {
   if (endedTaskIds.length === 0) return;
   const ended = sql.array(endedTaskIds, 'int8');
-  const concerned = (await tx.anyFirst(sql.unsafe`
+  const chain = async () => (await tx.anyFirst(sql.unsafe`
     WITH RECURSIVE chain(id) AS (
       SELECT t.id FROM tasks t WHERE t.status = 'waiting' AND t.depends_on && ${ended}
       UNION
       SELECT t.id FROM tasks t JOIN chain c ON t.depends_on @> ARRAY[c.id] WHERE t.status = 'waiting'
     )
-    SELECT id FROM chain`)) as number[];
+    SELECT id FROM chain`)).map(Number);
+  // A task submitted meanwhile behind one of the chain (its submit held that task shared,
+  // so the lock below waited for it) joins the chain only once the lock is granted: read
+  // the chain again until it holds nothing new.
+  const concerned: number[] = [];
+  for (let fresh = await chain(); fresh.length > 0; fresh = (await chain()).filter((id) => !concerned.includes(id))) {
+    await tx.query(sql.unsafe`SELECT 1 FROM tasks WHERE id = ANY(${sql.array(fresh, 'int8')}) ORDER BY id FOR UPDATE`);
+    concerned.push(...fresh);
+  }
   if (concerned.length === 0) return;
-  await tx.query(sql.unsafe`SELECT 1 FROM tasks WHERE id = ANY(${sql.array(concerned, 'int8')}) ORDER BY id FOR UPDATE`);
   const blocked = await tx.any(sql.unsafe`
     WITH RECURSIVE failed AS (
       SELECT id FROM tasks WHERE id = ANY(${ended}) AND status IN ('failed', 'cancelled')
