@@ -105,9 +105,9 @@ test('the claim does not read paused tasks: 100,000 of them ahead in the queue c
 
   // What the server's backends read through the claim's index, once their statistics are flushed.
   const stats = () => ts.server.pool.one(sql.unsafe`
-    SELECT i.idx_tup_read::bigint AS index_read, t.n_tup_upd::bigint AS updated, t.seq_tup_read::bigint AS seq_read
+    SELECT i.idx_tup_read::bigint AS index_read, t.n_tup_upd::bigint AS updated
     FROM pg_stat_user_indexes i JOIN pg_stat_user_tables t USING (relid)
-    WHERE i.indexrelname = 'tasks_claim'`) as Promise<{ index_read: number; updated: number; seq_read: number }>;
+    WHERE i.indexrelname = 'tasks_claim'`) as Promise<{ index_read: number; updated: number }>;
   const flushed = await until('statistics to settle', async () => {
     const a = await stats();
     await new Promise((r) => setTimeout(r, 1500));
@@ -121,8 +121,8 @@ test('the claim does not read paused tasks: 100,000 of them ahead in the queue c
     const s = await stats();
     return s.updated >= flushed.updated + 5 && s;
   });
-  assert.ok(after.index_read - flushed.index_read <= 50, `index entries read by the claim: ${after.index_read - flushed.index_read}`);
-  assert.equal(after.seq_read, flushed.seq_read, 'no sequential scan of tasks');
+  const read = after.index_read - flushed.index_read;
+  assert.ok(read >= 5 && read <= 50, `the claim read its 5 tasks through the index, and not the paused ones: ${read} index entries`);
 });
 
 test('a bulk operation that matches more than the limit is refused whole', async () => {
