@@ -5,6 +5,7 @@
 // live tasks of the scope are locked after it when a pause or resume signals them.
 import { sql, type FragmentSqlToken } from 'slonik';
 import { LIVE_STATUSES } from '../../shared/schemas/execution.js';
+import { UNFINISHED_TASK_STATUSES } from '../../shared/schemas/task.js';
 import type { Db } from '../db/pool.js';
 import { notFound } from '../errors.js';
 
@@ -56,4 +57,15 @@ export async function liveTasksOf(tx: Db, scope: LockedScope): Promise<Array<{ i
   return (await tx.any(sql.unsafe`
     SELECT id, execution_id, paused FROM tasks WHERE ${scope.covers} AND status = ANY(${sql.array([...LIVE_STATUSES], 'text')})
     ORDER BY id FOR UPDATE`)) as Array<{ id: number; execution_id: number; paused: boolean }>;
+}
+
+/**
+ * Locks, in id order as every command locks tasks, the unfinished tasks of the scope whose
+ * paused flag is `paused`, and counts them: the projection's UPDATE that follows would take
+ * them in the order of the table.
+ */
+export async function lockCovered(tx: Db, scope: LockedScope, paused: boolean): Promise<number> {
+  return Number(await tx.oneFirst(sql.unsafe`
+    SELECT count(*) FROM (SELECT 1 FROM tasks WHERE ${scope.covers} AND status = ANY(${sql.array(UNFINISHED_TASK_STATUSES, 'text')})
+                          AND paused = ${paused} ORDER BY id FOR UPDATE) covered`));
 }

@@ -3,14 +3,12 @@
 // submitted into it later arrive paused. Running executions go on unless a signal is
 // asked for: `term` or `kill` sends a kill order that puts the task back in the queue when
 // the execution ends (kill_requeue), `suspend` stops the process until the resume.
-import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import type { PauseResult } from '../../shared/schemas/steering.js';
-import { UNFINISHED_TASK_STATUSES } from '../../shared/schemas/task.js';
 import type { Db, Pool } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
 import { lockExecutions } from './lockExecutions.js';
-import { liveTasksOf, lockScope, type Scope } from './lockScope.js';
+import { liveTasksOf, lockCovered, lockScope, type Scope } from './lockScope.js';
 import { suspendTasks } from './signalExecutions.js';
 
 export interface PauseRequest {
@@ -33,11 +31,7 @@ export async function pauseScope(pool: Pool, scope: Scope, request: PauseRequest
     const locked = await lockScope(tx, scope);
     let tasks = 0;
     if (!locked.paused) {
-      // Locked here in id order, as every command locks tasks: the projection's UPDATE would
-      // take them in the order of the table.
-      tasks = Number(await tx.oneFirst(sql.unsafe`
-        SELECT count(*) FROM (SELECT 1 FROM tasks WHERE ${locked.covers} AND status = ANY(${sql.array(UNFINISHED_TASK_STATUSES, 'text')})
-                              AND NOT paused ORDER BY id FOR UPDATE) covered`));
+      tasks = await lockCovered(tx, locked, false);
       const data = { signal: request.signal, grace_seconds: request.grace_seconds };
       await recordEvents(tx, [scope.kind === 'queue'
         ? { type: 'queue.paused' as const, streamId: 0, version: locked.version + 1, data: { ...data, tag: scope.tag } }

@@ -25,15 +25,12 @@ export const workflowsProjection: Projection = {
         return;
       case 'workflow.paused':
       case 'workflow.resumed':
-        await db.query(sql.unsafe`
-          UPDATE workflows w SET updated_at = e.created_at, version = e.version
-          FROM ${eventRecords(events)} WHERE w.id = e.stream_id AND w.id = ANY(${streamIds(events)})`);
-        return;
       case 'step.paused':
       case 'step.resumed':
+        // The pause itself is the pauses projection's; the group's row only moves its version.
         await db.query(sql.unsafe`
-          UPDATE steps s SET updated_at = e.created_at, version = e.version
-          FROM ${eventRecords(events)} WHERE s.id = e.stream_id AND s.id = ANY(${streamIds(events)})`);
+          UPDATE ${sql.identifier([type.startsWith('step.') ? 'steps' : 'workflows'])} g SET updated_at = e.created_at, version = e.version
+          FROM ${eventRecords(events)} WHERE g.id = e.stream_id AND g.id = ANY(${streamIds(events)})`);
         return;
     }
   },
