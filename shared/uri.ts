@@ -4,7 +4,7 @@
 // A URI never carries credentials: task definitions are stored, shown and logged, so the
 // worker takes them from its own environment (the AWS chain, ~/.netrc) instead.
 
-export const URI_SCHEMES = ['s3', 'ftp', 'http', 'https', 'file'] as const;
+export const URI_SCHEMES = ['s3', 'ftp', 'ftps', 'http', 'https', 'file'] as const;
 export type UriScheme = (typeof URI_SCHEMES)[number];
 
 export const RESOURCE_STEPS = ['untar', 'gunzip', 'unzip'] as const;

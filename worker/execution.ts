@@ -223,9 +223,9 @@ export class Execution {
     if (!this.task.inputs.length && !this.task.resources.length) return;
     this.phase('downloading');
     await this.withTimeout(this.task.timeouts.download, 'download', async (signal) => {
-      for (const uri of this.task.inputs) await download(uri, dirs.input, signal);
+      for (const uri of this.task.inputs) await download(uri, dirs.input, { signal });
       const prepared = [];
-      for (const spec of this.task.resources) prepared.push(await prepareResource(spec, this.ctx.cacheDir, signal));
+      for (const spec of this.task.resources) prepared.push(await prepareResource(spec, this.ctx.cacheDir, { signal }));
       await this.useResources(prepared);
     });
   }
@@ -324,7 +324,7 @@ export class Execution {
     this.phase('uploading');
     await this.ctx.spool.flush(this.executionId);
     if (this.abandoned) throw new Error('not uploaded: the server no longer counts this execution as live');
-    await this.withTimeout(this.task.timeouts.upload, 'upload', (signal) => upload(this.dirs.output, this.task.output!, signal));
+    await this.withTimeout(this.task.timeouts.upload, 'upload', (signal) => upload(this.dirs.output, this.task.output!, { signal }));
   }
 
   /**

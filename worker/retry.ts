@@ -7,6 +7,8 @@ const FIRST_BACKOFF_MS = 500;
 const TRANSIENT_CODES = new Set([
   'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH',
   'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ERR_STREAM_PREMATURE_CLOSE',
+  // A body shorter or longer than announced: cut, or changed while it was read.
+  'LABQ_SIZE_MISMATCH',
 ]);
 
 /** Runs `attempt` up to three times while it fails with a dropped connection, backing off 0.5 s then 1 s. */

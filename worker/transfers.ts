@@ -1,6 +1,6 @@
 // Moving a task's data: inputs and resources in, the output directory out, by URI
-// (shared/uri.ts). This module owns the folder rule and the per-worker resource cache; the
-// schemes are file:// and http(s):// here, s3:// (./s3.ts) and ftp:// (./ftp.ts).
+// (shared/uri.ts), through the transfer engine (./copy.ts) and its stores (./stores). This
+// module owns what a task's fields mean and the per-worker resource cache.
 //
 // Folders follow rsync's rule: a URI ending in `/` delivers the folder's content, one without
 // delivers the folder itself under its name. An output URI always names a folder, whose
@@ -18,62 +18,43 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { copyFile, lstat, mkdir, mkdtemp, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { maskUri, parseResource, parseUri, type ParsedUri, type ResourceStep } from '../shared/uri.js';
-import { downloadFtp, uploadFtp } from './ftp.js';
-import { HttpStatusError, withRetries } from './retry.js';
-import { downloadS3, uploadS3 } from './s3.js';
+import { pathToFileURL } from 'node:url';
+import { maskUri, parseResource, parseUri, type ResourceStep } from '../shared/uri.js';
+import { copyFiles, localName, locate, sourceFiles, type CopyOptions } from './copy.js';
+import { withRetries } from './retry.js';
 
 /**
  * Fetches `uri` into `destDir` (created if needed): a file or folder under its own name, or a
  * folder's content when the URI ends in `/`. Returns the local path (`destDir` for content).
  */
-export async function download(uri: string, destDir: string, signal?: AbortSignal): Promise<string> {
-  const parsed = check(parseUri(uri));
-  signal?.throwIfAborted();
+export async function download(uri: string, destDir: string, options: CopyOptions = {}): Promise<string> {
+  const source = locate(check(parseUri(uri)));
+  options.signal?.throwIfAborted();
   await mkdir(destDir, { recursive: true });
   try {
-    return await fetchInto(parsed, destDir, signal);
+    const files = await withRetries(() => sourceFiles(source, options.signal), options.signal);
+    await copyFiles(files, source, locate(check(parseUri(pathToFileURL(destDir).href))), destDir, options);
+    return source.path === '' || source.path.endsWith('/') ? destDir : join(destDir, localName(source.uri.path));
   } catch (error) {
-    throw signal?.aborted ? error : new Error(`download of ${maskUri(uri)} failed: ${describe(error)}`, { cause: error });
-  }
-}
-
-async function fetchInto(parsed: ParsedUri, destDir: string, signal?: AbortSignal): Promise<string> {
-  const name = localName(parsed.path);
-  switch (parsed.scheme) {
-    case 'file': {
-      const content = parsed.path.endsWith('/');
-      const target = content ? destDir : join(destDir, name);
-      if ((await stat(parsed.path)).isDirectory()) await copyTree(parsed.path, target, signal);
-      else if (content) throw new Error('not a folder, but the URI ends in /');
-      else await copyFile(parsed.path, target);
-      return target;
-    }
-    case 'http':
-    case 'https':
-      if (parsed.path.endsWith('/')) throw new Error('an http(s) URI names a file: folders can only be fetched over s3, ftp or file');
-      return withRetries(() => fetchToFile(parsed, join(destDir, name), signal), signal);
-    case 's3':
-      return downloadS3(parsed, destDir, name, signal);
-    case 'ftp':
-      return downloadFtp(parsed, destDir, name, signal);
+    throw options.signal?.aborted ? error : new Error(`download of ${maskUri(uri)} failed: ${describe(error)}`, { cause: error });
+  } finally {
+    source.store.close();
   }
 }
 
 /** Makes a resource available in the cache and returns the directory to mount read-only. */
-export async function prepareResource(spec: string, cacheDir: string, signal?: AbortSignal): Promise<string> {
+export async function prepareResource(spec: string, cacheDir: string, options: CopyOptions = {}): Promise<string> {
+  const { signal } = options;
   const entry = join(cacheDir, createHash('sha256').update(spec).digest('hex'));
   for (;;) {
     signal?.throwIfAborted();
     if (await exists(entry)) return entry;
     let build = building.get(entry);
     if (!build) {
-      const promise = buildResource(spec, cacheDir, entry, signal).finally(() => building.delete(entry));
+      const promise = buildResource(spec, cacheDir, entry, options).finally(() => building.delete(entry));
       build = { promise, signal };
       building.set(entry, build);
     }
@@ -86,29 +67,25 @@ export async function prepareResource(spec: string, cacheDir: string, signal?: A
 }
 
 /** Copies the content of `sourceDir` into the `uri` folder; returns how many files went. */
-export async function upload(sourceDir: string, uri: string, signal?: AbortSignal): Promise<number> {
-  const parsed = check(parseUri(uri));
+export async function upload(sourceDir: string, uri: string, options: CopyOptions = {}): Promise<number> {
+  const destination = locate(check(parseUri(uri)));
   if (!(await stat(sourceDir)).isDirectory()) throw new Error(`${sourceDir} is not a directory`);
   try {
-    switch (parsed.scheme) {
-      case 'file':
-        return await copyTree(sourceDir, parsed.path, signal);
-      case 's3':
-        return await uploadS3(sourceDir, await listFiles(sourceDir), parsed, signal);
-      case 'ftp':
-        return await uploadFtp(sourceDir, await listFiles(sourceDir), parsed, signal);
-      default:
-        throw new Error(`${parsed.scheme}:// does not take uploads: use s3, ftp or file`);
-    }
+    if (!destination.store.writable) throw new Error(`${destination.uri.scheme}:// does not take uploads: use s3, ftp or file`);
+    const source = locate(check(parseUri(pathToFileURL(sourceDir).href + '/')));
+    return await copyFiles(await sourceFiles(source, options.signal), source, destination, destination.path, options);
   } catch (error) {
-    throw signal?.aborted ? error : new Error(`upload to ${maskUri(uri)} failed: ${describe(error)}`, { cause: error });
+    throw options.signal?.aborted ? error : new Error(`upload to ${maskUri(uri)} failed: ${describe(error)}`, { cause: error });
+  } finally {
+    destination.store.close();
   }
 }
 
 /** Builds in progress, by entry, with the signal of the caller that started each. */
 const building = new Map<string, { promise: Promise<string>; signal?: AbortSignal }>();
 
-async function buildResource(spec: string, cacheDir: string, entry: string, signal?: AbortSignal): Promise<string> {
+async function buildResource(spec: string, cacheDir: string, entry: string, options: CopyOptions): Promise<string> {
+  const { signal } = options;
   const { url, steps } = check(parseResource(spec));
   await mkdir(cacheDir, { recursive: true });
   // Dot names: scratch, never mistaken for an entry; what a crash leaves behind is safe to delete.
@@ -117,7 +94,7 @@ async function buildResource(spec: string, cacheDir: string, entry: string, sign
   try {
     // Without steps, the download folder is the entry: a file or folder under its name, or a folder's content.
     const fetched = join(work, 'download');
-    let current = await download(url.href, fetched, signal);
+    let current = await download(url.href, fetched, options);
     for (const [i, step] of steps.entries()) {
       const out = i === steps.length - 1 ? staging : await mkdtemp(join(work, 'step-'));
       current = await applyStep(step, current, out, signal);
@@ -172,55 +149,6 @@ async function run(command: string, args: string[], signal: AbortSignal | undefi
   if (code !== 0) throw new Error(`${command} failed (exit ${code}): ${stderr.trim() || 'no message'}`);
 }
 
-async function fetchToFile(parsed: ParsedUri, target: string, signal?: AbortSignal): Promise<string> {
-  const response = await fetch(parsed.url, { signal });
-  if (!response.ok || !response.body) {
-    await response.body?.cancel();
-    throw new HttpStatusError(`HTTP ${response.status} ${response.statusText}`.trim(), response.status);
-  }
-  // A partial file never takes the real name, so a failed download is never mistaken for a done one.
-  const partial = `${target}.part`;
-  try {
-    await pipeline(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), createWriteStream(partial), { signal });
-    await rename(partial, target);
-  } catch (error) {
-    await rm(partial, { force: true });
-    throw error;
-  }
-  return target;
-}
-
-/** Every file under `dir` (symlinks followed as files), for the stores that upload file by file. */
-async function listFiles(dir: string): Promise<string[]> {
-  const files: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile() || entry.isSymbolicLink()) files.push(join(entry.parentPath, entry.name));
-  }
-  return files.sort();
-}
-
-/** Copies a directory's contents into `to` (created), keeping symlinks as links; returns the number of files and links. */
-async function copyTree(from: string, to: string, signal?: AbortSignal): Promise<number> {
-  await mkdir(to, { recursive: true });
-  let files = 0;
-  for (const entry of await readdir(from, { withFileTypes: true })) {
-    signal?.throwIfAborted();
-    const source = join(from, entry.name);
-    const target = join(to, entry.name);
-    if (entry.isDirectory()) {
-      files += await copyTree(source, target, signal);
-    } else if (entry.isSymbolicLink()) {
-      await rm(target, { force: true });
-      await symlink(await readlink(source), target);
-      files++;
-    } else if (entry.isFile()) {
-      await copyFile(source, target);
-      files++;
-    }
-  }
-  return files;
-}
-
 function check<T>(result: { ok: true; value: T } | { ok: false; error: string }): T {
   if (!result.ok) throw new Error(result.error);
   return result.value;
@@ -236,12 +164,6 @@ function describe(error: unknown): string {
 
 async function exists(path: string): Promise<boolean> {
   return lstat(path).then(() => true, () => false);
-}
-
-/** The last segment of a path, never one that would climb out of the directory it lands in. */
-function localName(path: string): string {
-  const name = basename(path);
-  return name === '' || name === '.' || name === '..' ? 'download' : name;
 }
 
 /** Waits for `promise`, giving up (not cancelling it) when `signal` aborts. */

@@ -1,0 +1,169 @@
+// The transfer engine: copies what one URI names to a folder of another, over any pair of
+// stores (./stores), for task inputs, resources and outputs as for `labq fetch`.
+//
+// - What a source delivers follows rsync: a path ending in `/` delivers the folder's content,
+//   one without delivers the file or the folder itself under its name.
+// - Files go in parallel, up to a bound, each streamed from the source store into the
+//   destination store; the bytes are counted as they pass, checked against the size the source
+//   announced (and the store's checksum, which its reader checks), and reported to a progress.
+// - A file whose connection drops is tried again (./retry.ts), and the bytes it had counted
+//   are taken back from the progress; the first lasting failure stops the others.
+import { basename } from 'node:path';
+import { pipeline, Transform } from 'node:stream';
+import type { ParsedUri } from '../shared/uri.js';
+import { withRetries } from './retry.js';
+import { openStore } from './stores/index.js';
+import type { RemoteFile, Store } from './stores/types.js';
+
+/** Told of bytes as they move: the total once known (`expect`), then each chunk (`add`). */
+export interface TransferProgress {
+  expect(bytes: number): void;
+  add(bytes: number): void;
+}
+
+export interface CopyOptions {
+  signal?: AbortSignal;
+  progress?: TransferProgress;
+  /** Files in flight at once; 4 unless given. */
+  parallel?: number;
+  /** Leaves a file out when it returns true (what `sync` finds already there). */
+  skip?: (file: RemoteFile, target: string) => Promise<boolean>;
+}
+
+/** A file to copy: its facts at the source, and its path relative to the destination folder. */
+export interface SourceFile {
+  file: RemoteFile;
+  from: string;
+  to: string;
+}
+
+/** A URI opened on its store, with the path in the store's terms. */
+export interface Location {
+  uri: ParsedUri;
+  store: Store;
+  path: string;
+}
+
+export const DEFAULT_PARALLEL = 4;
+
+export function locate(uri: ParsedUri): Location {
+  // An http path keeps its query string and its encoding: it is sent back as it came.
+  const path = uri.scheme === 'http' || uri.scheme === 'https' ? uri.url.pathname + uri.url.search : uri.path;
+  return { uri, store: openStore(uri), path };
+}
+
+/**
+ * The files `source` delivers, each with its path relative to a destination folder: the
+ * content of a folder for a path ending in `/`, else the file or the folder under its name.
+ * An empty folder delivers nothing; a path that names nothing is an error.
+ */
+export async function sourceFiles(source: Location, signal?: AbortSignal): Promise<SourceFile[]> {
+  const { store, path } = source;
+  const content = path === '' || path.endsWith('/');
+  const found = content ? { kind: 'folder' as const } : await store.stat(path, signal);
+  if (!found) throw new Error(nothingAt(source));
+  const name = localName(source.uri.path);
+  if (found.kind === 'file') return [{ file: found.file, from: path, to: name }];
+  const listed = await store.list(path, signal);
+  if (content && listed.length === 0 && !(await store.stat(path, signal))) throw new Error(nothingAt(source));
+  return listed.map((file) => {
+    const to = content ? file.path : `${name}/${file.path}`;
+    if (climbs(file.path)) throw new Error(`${file.path} climbs out of its folder`);
+    return { file, from: under(path, file.path), to };
+  });
+}
+
+/** Copies `files` into the destination folder `into`; returns how many went (skipped ones not counted). */
+export async function copyFiles(files: SourceFile[], source: Location, destination: Location, into: string, options: CopyOptions = {}): Promise<number> {
+  const { signal, progress } = options;
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(signal!.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let copied = 0;
+  const queue = [...files];
+  progress?.expect(files.reduce((sum, { file }) => sum + Math.max(file.size, 0), 0));
+  const lane = async (): Promise<void> => {
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      stop.signal.throwIfAborted();
+      const target = under(into, next.to);
+      if (options.skip && (await options.skip(next.file, target))) {
+        progress?.add(Math.max(next.file.size, 0));
+        continue;
+      }
+      await copyOne(next, source.store, destination.store, target, stop.signal, progress);
+      copied++;
+    }
+  };
+  try {
+    const lanes = Array.from({ length: Math.max(1, Math.min(options.parallel ?? DEFAULT_PARALLEL, files.length)) }, () =>
+      lane().catch((error: unknown) => {
+        if (!stop.signal.aborted) stop.abort(error);
+        throw error;
+      }));
+    const results = await Promise.allSettled(lanes);
+    // The first failure is the cause; the others are the aborts it caused.
+    if (stop.signal.aborted) throw signal?.aborted ? signal.reason : stop.signal.reason;
+    for (const result of results) if (result.status === 'rejected') throw result.reason;
+    return copied;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+async function copyOne(item: SourceFile, from: Store, to: Store, target: string, signal: AbortSignal, progress?: TransferProgress): Promise<void> {
+  await withRetries(async () => {
+    let counted = 0;
+    try {
+      const body = await from.read(item.from, signal);
+      const checked = pipeline(body, measure(item.file.size, (bytes) => {
+        counted += bytes;
+        progress?.add(bytes);
+      }), () => undefined);
+      await to.write(target, checked, item.file.size, signal);
+    } catch (error) {
+      progress?.add(-counted);
+      throw error;
+    }
+  }, signal);
+}
+
+/** Counts the bytes that pass; fails at the end when they are not the `expected` many (when known). */
+function measure(expected: number, onBytes: (bytes: number) => void): Transform {
+  let total = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      total += chunk.length;
+      onBytes(chunk.length);
+      done(null, chunk);
+    },
+    flush(done) {
+      if (expected < 0 || total === expected) return done();
+      done(Object.assign(new Error(`size mismatch: ${total} bytes came of the ${expected} announced`), { code: 'LABQ_SIZE_MISMATCH' }));
+    },
+  });
+}
+
+/** `rel` under the folder `dir`, for any store's paths. */
+export function under(dir: string, rel: string): string {
+  return dir === '' || dir.endsWith('/') ? dir + rel : `${dir}/${rel}`;
+}
+
+function nothingAt({ uri, path }: Location): string {
+  if (uri.scheme === 's3') {
+    return path === '' || path.endsWith('/')
+      ? `no folder ${path || '/'} in bucket ${uri.host}`
+      : `no object ${path} and no folder ${path}/ in bucket ${uri.host}`;
+  }
+  return `no such file or folder: ${path}`;
+}
+
+function climbs(rel: string): boolean {
+  return rel.startsWith('/') || rel.split('/').some((part) => part === '..');
+}
+
+/** The last segment of a path, never one that would climb out of the folder it lands in. */
+export function localName(path: string): string {
+  const name = basename(path);
+  return name === '' || name === '.' || name === '..' ? 'download' : name;
+}
+
