@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -151,6 +151,26 @@ test('a bucket that does not exist fails with class upload; a failed run still u
   const failed = await run({ command: 'echo partial > "$OUTPUT/part.txt"; exit 3', output: 's3://results/failed-run/' });
   assert.equal(failed.execution.failure_class, 'exit');
   assert.equal(await s3Text('results', 'failed-run/part.txt'), 'partial\n');
+});
+
+test('the download and upload timeouts fail the attempt, naming the URI in flight', async () => {
+  // A server that accepts connections and never answers: an HTTP download and an FTP session both hang.
+  const sockets: Socket[] = [];
+  const silent = createTcpServer((socket) => sockets.push(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const port = (silent.address() as AddressInfo).port;
+  try {
+    const slow = await run({ command: 'true', inputs: ['s3://refs/reads.fq', `http://127.0.0.1:${port}/reads.fq`], timeouts: { download: 1 } });
+    assert.equal(slow.execution.failure_class, 'download');
+    assert.equal(slow.execution.error, `download of http://127.0.0.1:${port}/reads.fq timed out after 1 s`);
+
+    const stuck = await run({ command: 'echo r > "$OUTPUT/r.txt"', output: `ftp://127.0.0.1:${port}/out/`, timeouts: { upload: 1 } });
+    assert.equal(stuck.execution.failure_class, 'upload');
+    assert.equal(stuck.execution.error, `upload to ftp://127.0.0.1:${port}/out/ timed out after 1 s`);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    silent.close();
+  }
 });
 
 test('URIs with credentials are refused at submission, naming the field, and never stored', async () => {

@@ -180,12 +180,13 @@ export class Execution {
     if (!this.abandoned) this.ctx.spool.push({ kind: 'phase', executionId: this.executionId, phase });
   }
 
-  private withTimeout<T>(seconds: number | undefined, what: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  /** Runs a phase under its timeout; `what` says what was in flight when it ran out (`download of s3://…`). */
+  private withTimeout<T>(seconds: number | undefined, what: () => string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const signals = [this.abort.signal, ...(seconds ? [AbortSignal.timeout(seconds * 1000)] : [])];
     const signal = AbortSignal.any(signals);
     return work(signal).catch((error) => {
       if (this.abort.signal.aborted) throw this.abort.signal.reason;
-      if (signal.aborted) throw new Error(`${what} timed out after ${seconds} s`);
+      if (signal.aborted) throw new Error(`${what()} timed out after ${seconds} s`);
       throw error;
     });
   }
@@ -222,10 +223,11 @@ export class Execution {
     makeFolders(join(this.ctx.workDir, String(this.executionId)), Object.values(dirs));
     if (!this.task.inputs.length && !this.task.resources.length) return;
     this.phase('downloading');
-    await this.withTimeout(this.task.timeouts.download, 'download', async (signal) => {
-      for (const uri of this.task.inputs) await download(uri, dirs.input, { signal });
+    let current = '';
+    await this.withTimeout(this.task.timeouts.download, () => `download of ${current}`, async (signal) => {
+      for (const uri of this.task.inputs) await download((current = uri), dirs.input, { signal });
       const prepared = [];
-      for (const spec of this.task.resources) prepared.push(await prepareResource(spec, this.ctx.cacheDir, { signal }));
+      for (const spec of this.task.resources) prepared.push(await prepareResource((current = spec), this.ctx.cacheDir, { signal }));
       await this.useResources(prepared);
     });
   }
@@ -324,7 +326,7 @@ export class Execution {
     this.phase('uploading');
     await this.ctx.spool.flush(this.executionId);
     if (this.abandoned) throw new Error('not uploaded: the server no longer counts this execution as live');
-    await this.withTimeout(this.task.timeouts.upload, 'upload', (signal) => upload(this.dirs.output, this.task.output!, { signal }));
+    await this.withTimeout(this.task.timeouts.upload, () => `upload to ${this.task.output!}`, (signal) => upload(this.dirs.output, this.task.output!, { signal }));
   }
 
   /**

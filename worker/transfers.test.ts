@@ -64,7 +64,7 @@ before(async () => {
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   s3 = await startTestS3(['refs', 'results']);
-  ftp = await startTestFtp();
+  ftp = await startTestFtp({ cutFirstReadOf: ['/big.bin'] });
   // This process is the worker here: its environment and HOME are where it finds the stores' credentials.
   home = await mkdtemp(join(root, 'home-'));
   await writeFile(join(home, '.netrc'), ftp.netrc, { mode: 0o600 });
@@ -78,6 +78,7 @@ before(async () => {
   await client.send(new PutObjectCommand({ Bucket: 'refs', Key: 'reads.fq', Body: '@r1\nACGT\n' }));
   await client.send(new PutObjectCommand({ Bucket: 'refs', Key: 'big.bin', Body: BIG }));
   await writeFile(join(ftp.root, 'reads.fq'), '@r1\nACGT\n');
+  await writeFile(join(ftp.root, 'big.bin'), BIG);
   client.destroy();
 });
 
@@ -264,6 +265,14 @@ test('upload copies a nested directory to file:// and counts its files, followin
   assert.ok((await lstat(join(target, 'link.txt'))).isFile());
   assert.equal(await stat(join(target, 'empty')).catch(() => null), null);
   assert.equal(await upload(out, pathToFileURL(target).href), 4, 'uploading again overwrites');
+});
+
+test('an ftp download whose server drops the session halfway is retried', async () => {
+  const progress = { expected: 0, moved: 0, expect(bytes: number) { this.expected += bytes; }, add(bytes: number) { this.moved += bytes; } };
+  const path = await download(`ftp://${ftp.host}/big.bin`, await scratch('dest'), { progress });
+  assert.deepEqual(await readFile(path), BIG);
+  assert.deepEqual(await readdir(join(path, '..')), ['big.bin'], 'no partial file left');
+  assert.deepEqual([progress.expected, progress.moved], [BIG.length, BIG.length], 'the bytes of the cut attempt are taken back');
 });
 
 test('an s3 download whose connection drops halfway is retried', async () => {

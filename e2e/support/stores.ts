@@ -1,12 +1,13 @@
 // Data stores for transfer tests, started by the tests themselves (npm dev dependencies, no
 // Docker image): an S3 server (s3rver) and an FTP server (ftp-srv), each on a free port of
 // 127.0.0.1 with a temporary root directory that is removed when it stops.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import type { AddressInfo, Socket } from 'node:net';
+import { Transform, type Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
-import { FtpSrv } from 'ftp-srv';
+import { FileSystem, FtpSrv, type FtpConnection } from 'ftp-srv';
 import S3rver from 's3rver';
 
 export interface TestS3 {
@@ -51,16 +52,25 @@ export interface TestFtp {
   stop(): Promise<void>;
 }
 
+export interface TestFtpOptions {
+  /**
+   * Paths (as the client names them) whose first download the server cuts halfway, closing
+   * the whole session as a server that goes away does.
+   */
+  cutFirstReadOf?: string[];
+}
+
 /** An FTP server with one user (random password) whose root is a fresh temporary folder. */
-export async function startTestFtp(): Promise<TestFtp> {
+export async function startTestFtp(options: TestFtpOptions = {}): Promise<TestFtp> {
   const base = await mkdtemp(join(tmpdir(), 'labq-ftp-'));
   const root = join(base, 'root');
   await mkdir(root);
   const user = 'labq';
   const password = `pw-${Math.random().toString(36).slice(2)}`;
   const server = new FtpSrv({ url: 'ftp://127.0.0.1:0', pasv_url: '127.0.0.1', anonymous: false, greeting: 'labq test', log: silentLog() });
-  server.on('login', ({ username, password: given }, resolve, reject) => {
-    if (username === user && given === password) resolve({ root });
+  const toCut = new Set(options.cutFirstReadOf ?? []);
+  server.on('login', ({ connection, username, password: given }, resolve, reject) => {
+    if (username === user && given === password) resolve({ root, fs: new CuttingFileSystem(connection, { root, cwd: '/' }, toCut) });
     else reject(new Error('bad credentials'));
   });
   await server.listen();
@@ -77,6 +87,32 @@ export async function startTestFtp(): Promise<TestFtp> {
       await rm(base, { recursive: true, force: true });
     },
   };
+}
+
+/** ftp-srv's file system, but the first read of a path in `toCut` stops halfway and the session drops. */
+class CuttingFileSystem extends FileSystem {
+  constructor(connection: FtpConnection, where: { root: string; cwd: string }, private readonly toCut: Set<string>) {
+    super(connection, where);
+  }
+
+  override async read(fileName: string, options: { start?: unknown }): Promise<unknown> {
+    const opened = await super.read(fileName, options as { start?: never }) as { stream: Readable; clientPath: string };
+    if (!this.toCut.delete(fileName)) return opened;
+    const { size } = await stat((opened.stream as unknown as { path: string }).path);
+    let sent = 0;
+    const cut = new Transform({
+      transform: (chunk: Buffer, _encoding, done) => {
+        if (sent + chunk.length < size / 2) {
+          sent += chunk.length;
+          return done(null, chunk);
+        }
+        done(null, chunk.subarray(0, Math.max(0, Math.floor(size / 2) - sent)));
+        (this.connection as unknown as { commandSocket: Socket }).commandSocket.destroy();
+        cut.destroy(new Error('cut by the test'));
+      },
+    });
+    return { stream: opened.stream.pipe(cut), clientPath: opened.clientPath };
+  }
 }
 
 /** ftp-srv logs through bunyan by default: a logger that drops everything keeps test output readable. */

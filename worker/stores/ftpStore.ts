@@ -51,7 +51,7 @@ export class FtpStore implements Store {
   }
 
   async read(path: string, signal?: AbortSignal): Promise<Readable> {
-    const ftp = await this.take();
+    const ftp = await this.take(signal);
     const body = new PassThrough();
     const onAbort = () => ftp.close();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -84,8 +84,7 @@ export class FtpStore implements Store {
   }
 
   private async using<T>(signal: AbortSignal | undefined, work: (ftp: Client) => Promise<T>): Promise<T> {
-    signal?.throwIfAborted();
-    const ftp = await this.take();
+    const ftp = await this.take(signal);
     const onAbort = () => ftp.close();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -101,7 +100,9 @@ export class FtpStore implements Store {
     }
   }
 
-  private async take(): Promise<Client> {
+  /** An idle connection, or a new one; connecting gives up when `signal` aborts. */
+  private async take(signal?: AbortSignal): Promise<Client> {
+    signal?.throwIfAborted();
     const found = this.idle.pop();
     if (found && !found.closed) return found;
     const { url } = this.uri;
@@ -109,6 +110,8 @@ export class FtpStore implements Store {
     const secure = this.uri.scheme === 'ftps';
     const port = url.port ? Number(url.port) : 21;
     const credentials = await netrcFor(url.hostname);
+    const onAbort = () => ftp.close();
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await ftp.access({
         host: url.hostname,
@@ -119,7 +122,10 @@ export class FtpStore implements Store {
       });
     } catch (error) {
       ftp.close();
+      signal?.throwIfAborted();
       throw error;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
     return ftp;
   }
