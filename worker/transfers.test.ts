@@ -275,6 +275,17 @@ test('an ftp download whose server drops the session halfway is retried', async 
   assert.deepEqual([progress.expected, progress.moved], [BIG.length, BIG.length], 'the bytes of the cut attempt are taken back');
 });
 
+test('an s3 object whose bytes do not match its ETag fails the download with a checksum mismatch', async () => {
+  const client = s3.client();
+  await client.send(new PutObjectCommand({ Bucket: 'refs', Key: 'rotten.fq', Body: '@r1\nACGT\n' }));
+  client.destroy();
+  // The stored bytes change behind the server's back (a bad disk, say); it still serves the MD5 of the old ones.
+  await writeFile(join(s3.root, 'refs', 'rotten.fq._S3rver_object'), '@r1\nTTTT\n');
+  const dest = await scratch('dest');
+  await assert.rejects(download('s3://refs/rotten.fq', dest), /^Error: download of s3:\/\/refs\/rotten\.fq failed: checksum mismatch for s3:\/\/refs\/rotten\.fq: MD5 [0-9a-f]{32}, the store says [0-9a-f]{32}$/);
+  assert.deepEqual(await readdir(dest), [], 'nothing left under the real name, nor a partial file');
+});
+
 test('an s3 download whose connection drops halfway is retried', async () => {
   const proxy = await droppingProxy(Number(new URL(s3.endpoint).port), '/refs/big.bin', 256 * 1024);
   process.env.AWS_ENDPOINT_URL = proxy.endpoint;
