@@ -3,7 +3,7 @@ import { cpus, hostname } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { defaultDataDir } from '../server/config.js';
-import { WorkerDaemon } from '../worker/daemon.js';
+import { DEFAULT_TRANSFERS, WorkerDaemon } from '../worker/daemon.js';
 import { clientFrom, type ClientFlags } from './context.js';
 import type { PatchWorkerBody } from '../shared/schemas/worker.js';
 import { onStopSignal } from './signals.js';
@@ -20,6 +20,7 @@ export function workerCommands(program: Command, flags: () => ClientFlags & { js
     .addOption(new Option('--tags <tags>', 'routing tags in order; * takes any tag').argParser(list).default(['default']))
     .addOption(new Option('--capabilities <list>', 'extra capabilities tasks may require').argParser(list).default([]))
     .addOption(new Option('--gpus <n>', 'GPUs tasks may use').argParser(count).default(0))
+    .addOption(new Option('--transfers <n>', 'files downloading or uploading at once, for all tasks').argParser(count).default(DEFAULT_TRANSFERS))
     .addOption(new Option('--docker <mode>', 'use Docker: auto, on, off').choices(['auto', 'on', 'off']).default('auto'))
     .addOption(new Option('--state-dir <dir>', 'where the worker keeps spooled reports, caches and work folders'))
     .addOption(new Option('--exit-when-empty', 'exit once nothing is left for this worker'))
@@ -36,7 +37,7 @@ directory.`)
       const name = o.name ?? hostname();
       const daemon = new WorkerDaemon({
         server: client.server, token: client.token ?? '', name, concurrency: o.concurrency, prefetch: o.prefetch, tags: o.tags,
-        capabilities: o.capabilities, gpus: o.gpus, docker: o.docker, exitWhenEmpty: !!o.exitWhenEmpty,
+        capabilities: o.capabilities, gpus: o.gpus, transfers: o.transfers, docker: o.docker, exitWhenEmpty: !!o.exitWhenEmpty,
         stateDir: o.stateDir ?? join(f.dataDir ?? defaultDataDir(), `worker-${name}`),
       });
       onStopSignal(() => daemon.stop());

@@ -3,8 +3,9 @@
 //
 // - What a source delivers follows rsync: a path ending in `/` delivers the folder's content,
 //   one without delivers the file or the folder itself under its name.
-// - Files go in parallel, up to a bound, each streamed from the source store into the
-//   destination store; the bytes are counted as they pass, checked against the size the source
+// - Files go in parallel, up to a bound per copy (`parallel`) and, when given, a bound shared
+//   by every copy of the process (`limit`: the worker's `--transfers`), each streamed from the
+//   source store into the destination store; the bytes are counted as they pass, checked against the size the source
 //   announced (and the store's checksum, which its reader checks), and reported to a progress.
 // - A file whose connection drops is tried again (./retry.ts), and the bytes it had counted
 //   are taken back from the progress; the first lasting failure stops the others.
@@ -12,6 +13,7 @@ import { basename } from 'node:path';
 import { pipeline, Transform } from 'node:stream';
 import type { ParsedUri } from '../shared/uri.js';
 import { withRetries } from './retry.js';
+import type { Slots } from './slots.js';
 import { openStore } from './stores/index.js';
 import type { RemoteFile, Store } from './stores/types.js';
 
@@ -24,8 +26,10 @@ export interface TransferProgress {
 export interface CopyOptions {
   signal?: AbortSignal;
   progress?: TransferProgress;
-  /** Files in flight at once; 4 unless given. */
+  /** Files of this copy in flight at once; 4 unless given. */
   parallel?: number;
+  /** A bound on files in flight shared with other copies; each file holds one of its slots. */
+  limit?: Slots;
   /** Leaves a file out when it returns true (what `sync` finds already there). */
   skip?: (file: RemoteFile, target: string) => Promise<boolean>;
 }
@@ -90,7 +94,12 @@ export async function copyFiles(files: SourceFile[], source: Location, destinati
         progress?.add(Math.max(next.file.size, 0));
         continue;
       }
-      await copyOne(next, source.store, destination.store, target, stop.signal, progress);
+      await options.limit?.acquire(stop.signal);
+      try {
+        await copyOne(next, source.store, destination.store, target, stop.signal, progress);
+      } finally {
+        options.limit?.release();
+      }
       copied++;
     }
   };

@@ -38,8 +38,12 @@ export interface WorkerOptions {
   pollWaitSeconds?: number;
   capabilities?: string[];
   gpus?: number;
+  /** Files in transfer at once across all executions (downloads and uploads); 8 unless given. */
+  transfers?: number;
   log?: (line: string) => void;
 }
+
+export const DEFAULT_TRANSFERS = 8;
 
 /** Report bytes one exchange carries at most; what is left goes in the next one. */
 const EXCHANGE_REPORT_BYTES = 16 * 1024 * 1024;
@@ -77,6 +81,7 @@ export class WorkerDaemon {
   private settingsVersion = 0;
   private spool!: Spool;
   private slots: Slots;
+  private readonly transfers: Slots;
   private readonly state: StateStore;
   private readonly shell = new ShellRunner();
   private readonly cpus = cpuList().length;
@@ -101,6 +106,7 @@ export class WorkerDaemon {
       paused: false,
     };
     this.slots = new Slots(this.settings.concurrency);
+    this.transfers = new Slots(options.transfers ?? DEFAULT_TRANSFERS);
     this.state = new StateStore(join(options.stateDir, 'executions'));
     this.log = options.log ?? ((line) => process.stderr.write(`labq worker ${this.name}: ${line}\n`));
   }
@@ -171,6 +177,7 @@ export class WorkerDaemon {
       state: this.state,
       workDir: join(this.options.stateDir, 'work'),
       cacheDir: join(this.options.stateDir, 'cache'),
+      transfers: this.transfers,
       cpus: this.cpus,
       runnerFor: (task: Task): Runner => (task.container ? this.docker! : this.shell),
       freed: () => this.slotFreed?.abort(),

@@ -69,7 +69,7 @@ test('a kill that fails is logged and tried again; nothing is left unhandled', a
   const runner = new RefusingFirstKill();
   const logs: string[] = [];
   const execution = new Execution({
-    spool, slots: new Slots(1), state, workDir: join(dir, 'work'), cacheDir: join(dir, 'cache'), cpus: 1,
+    spool, slots: new Slots(1), state, workDir: join(dir, 'work'), cacheDir: join(dir, 'cache'), transfers: new Slots(8), cpus: 1,
     runnerFor: () => runner, freed: () => undefined, log: (line) => logs.push(line),
   }, 7, 1, task('echo started; sleep 300'));
 

@@ -27,6 +27,8 @@ export interface ExecutionContext {
   state: StateStore;
   workDir: string;
   cacheDir: string;
+  /** The worker's bound on files in transfer at once, shared by its executions. */
+  transfers: Slots;
   cpus: number;
   runnerFor(task: Task): Runner;
   /** A slot freed with no report to say so (an abandoned execution ended). */
@@ -223,11 +225,19 @@ export class Execution {
     makeFolders(join(this.ctx.workDir, String(this.executionId)), Object.values(dirs));
     if (!this.task.inputs.length && !this.task.resources.length) return;
     this.phase('downloading');
-    let current = '';
-    await this.withTimeout(this.task.timeouts.download, () => `download of ${current}`, async (signal) => {
-      for (const uri of this.task.inputs) await download((current = uri), dirs.input, { signal });
-      const prepared = [];
-      for (const spec of this.task.resources) prepared.push(await prepareResource((current = spec), this.ctx.cacheDir, { signal }));
+    // Inputs and resources are fetched together; the worker's transfer bound keeps it reasonable.
+    const inFlight = new Set<string>();
+    // A URI leaves the set when it is done, not when it fails: the timeout's message names it.
+    const track = <T>(uri: string, work: Promise<T>) => {
+      inFlight.add(uri);
+      return work.then((value) => (inFlight.delete(uri), value));
+    };
+    await this.withTimeout(this.task.timeouts.download, () => `download of ${[...inFlight].join(', ')}`, async (signal) => {
+      const options = { signal, limit: this.ctx.transfers };
+      const [, prepared] = await Promise.all([
+        Promise.all(this.task.inputs.map((uri) => track(uri, download(uri, dirs.input, options)))),
+        Promise.all(this.task.resources.map((spec) => track(spec, prepareResource(spec, this.ctx.cacheDir, options)))),
+      ]);
       await this.useResources(prepared);
     });
   }
@@ -326,7 +336,7 @@ export class Execution {
     this.phase('uploading');
     await this.ctx.spool.flush(this.executionId);
     if (this.abandoned) throw new Error('not uploaded: the server no longer counts this execution as live');
-    await this.withTimeout(this.task.timeouts.upload, () => `upload to ${this.task.output!}`, (signal) => upload(this.dirs.output, this.task.output!, { signal }));
+    await this.withTimeout(this.task.timeouts.upload, () => `upload to ${this.task.output!}`, (signal) => upload(this.dirs.output, this.task.output!, { signal, limit: this.ctx.transfers }));
   }
 
   /**

@@ -29,7 +29,7 @@ export function isTransient(error: unknown): boolean {
     if (typeof e.code === 'string' && TRANSIENT_CODES.has(e.code)) return true;
     if (typeof e.code === 'number' && [421, 425, 426].includes(e.code)) return true;
     if ((e.$metadata?.httpStatusCode ?? 0) >= 500 || (e.status ?? 0) >= 500) return true;
-    if (e instanceof Error && /socket hang up|terminated|closed before|premature close/i.test(e.message)) return true;
+    if (e instanceof Error && /socket hang up|terminated|closed before|premature close|FIN packet unexpectedly/i.test(e.message)) return true;
     if (e === e.cause) break;
   }
   return false;

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { startTestFtp, startTestS3, type TestFtp, type TestS3 } from '../e2e/support/stores.js';
+import { Slots } from './slots.js';
 import { download, prepareResource, upload } from './transfers.js';
 
 let root: string;
@@ -41,7 +42,12 @@ before(async () => {
   server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url!, 'http://x').pathname);
     // Downloads are counted; a HEAD asks for a file's facts, never its content.
-    if (req.method === 'GET') hits.set(path, (hits.get(path) ?? 0) + 1);
+    if (req.method === 'GET') {
+      hits.set(path, (hits.get(path) ?? 0) + 1);
+      gets.now++;
+      gets.peak = Math.max(gets.peak, gets.now);
+      res.once('close', () => gets.now--);
+    }
     if (path === '/flaky.txt' && req.method === 'GET' && hits.get(path) === 1) {
       // The connection drops halfway through the first answer.
       res.writeHead(200, { 'content-length': 100 });
@@ -91,6 +97,8 @@ after(async () => {
 });
 
 const BIG = Buffer.alloc(1024 * 1024, 'ACGT');
+/** GETs being answered now, and the most at once since `peak` was last reset. */
+const gets = { now: 0, peak: 0 };
 
 /** A TCP proxy to `port` that drops the connection carrying the first `GET {path}` once `bytes` of its answer went through. */
 async function droppingProxy(port: number, path: string, bytes: number): Promise<{ endpoint: string; dropped: () => boolean; close(): Promise<void> }> {
@@ -182,6 +190,18 @@ test('a connection dropped mid-download is retried', async () => {
   const path = await download(`${base}/flaky.txt`, await scratch('dest'));
   assert.equal(await readFile(path, 'utf8'), 'x'.repeat(100));
   assert.equal(hits.get('/flaky.txt'), 2);
+});
+
+test('downloads share the bound they are given: 6 files with 2 slots go 2 at a time', async () => {
+  const dest = await scratch('dest');
+  const names = ['a', 'b', 'c', 'd', 'e', 'f'];
+  for (const name of names) await writeFile(join(root, 'served', `${name}.txt`), name);
+  gets.peak = 0;
+  const limit = new Slots(2);
+  await Promise.all(names.map((name) => download(`${base}/${name}.txt`, dest, { limit })));
+  assert.equal(gets.peak, 2, 'in parallel, and never more than the bound');
+  assert.equal(limit.inUse, 0);
+  assert.deepEqual((await readdir(dest)).sort(), names.map((name) => `${name}.txt`));
 });
 
 test('http:// 404 fails clearly and leaves nothing behind', async () => {

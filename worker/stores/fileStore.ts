@@ -1,6 +1,8 @@
-// file:// — a path the worker sees (local disk or NFS). Writes go to `NAME.part` and are
-// renamed when complete, so a file under its real name is always whole. Symbolic links are
+// file:// — a path the worker sees (local disk or NFS). Writes go to a partial file beside the
+// target (`NAME.<random>.part`: two writers of one path never share one) and are renamed when
+// complete, so a file under its real name is always whole, and the last complete write wins. Symbolic links are
 // followed: a link in a folder delivers what it points to.
+import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
@@ -39,7 +41,7 @@ export class FileStore implements Store {
 
   async write(path: string, body: Readable, _size: number, signal?: AbortSignal): Promise<void> {
     await mkdir(dirname(path), { recursive: true });
-    const partial = `${path}.part`;
+    const partial = `${path}.${randomBytes(4).toString('hex')}.part`;
     try {
       await pipeline(body, createWriteStream(partial), { signal });
       await rename(partial, path);
