@@ -1,7 +1,7 @@
-// The resource steps with real archives, built here with node-tar, node:zlib and a small zip
-// writer (so hostile entries can be written at all), and no host tool: each step, chains
-// through the resource cache, entries that would land outside the folder, damaged archives,
-// an aborted step, and what `mv:DIR` accepts.
+// The resource steps with real archives, built here with node-tar, node:zlib and the
+// byte-level writers of e2e/support/archives.ts (so hostile entries can be written at all),
+// and no host tool: each step, chains through the resource cache, entries that would land
+// outside the folder, damaged archives, an aborted step, and what `mv:DIR` accepts.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,8 +10,9 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { crc32, deflateRawSync, gzipSync } from 'node:zlib';
-import { create as createTar, Header } from 'tar';
+import { gzipSync } from 'node:zlib';
+import { create as createTar } from 'tar';
+import { ARCHIVE_MTIME, tarArchive, zipArchive, type TarItem, type ZipItem } from '../e2e/support/archives.js';
 import { parseResource, type ResourceStep } from '../shared/uri.js';
 import { prepareResource } from './transfers.js';
 import { applyStep } from './unpack.js';
@@ -19,7 +20,6 @@ import { applyStep } from './unpack.js';
 let root: string;
 /** Spans many read chunks, so entries cross chunk boundaries. */
 const big = randomBytes(3 * 1024 * 1024 + 17);
-const MTIME = new Date('2024-05-06T07:08:10Z');
 
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'labq-unpack-test-'));
@@ -67,82 +67,6 @@ async function assertBundle(dir: string): Promise<void> {
   assert.deepEqual(await tree(dir), ['bundle/', 'bundle/big.bin', 'bundle/ref.fa', 'bundle/sub/', 'bundle/sub/ref.fai']);
   assert.equal(await readFile(join(dir, 'bundle', 'ref.fa'), 'utf8'), '>chr1\nACGT\n');
   assert.ok((await readFile(join(dir, 'bundle', 'big.bin'))).equals(big));
-}
-
-interface TarItem {
-  path: string;
-  type?: 'File' | 'Directory' | 'SymbolicLink' | 'Link' | 'FIFO';
-  body?: string;
-  linkpath?: string;
-  mode?: number;
-}
-
-/** A tar archive written block by block, so that it can hold what no archiver would write. */
-function tarArchive(items: TarItem[]): Buffer {
-  const blocks: Buffer[] = [];
-  for (const { path, type = 'File', body = '', linkpath, mode = 0o644 } of items) {
-    const data = Buffer.from(body);
-    const header = new Header({ path, type, linkpath, mode, size: data.length, uid: 12345, gid: 12345, mtime: MTIME });
-    header.encode();
-    blocks.push(header.block!, data, Buffer.alloc((512 - (data.length % 512)) % 512));
-  }
-  blocks.push(Buffer.alloc(1024));
-  return Buffer.concat(blocks);
-}
-
-interface ZipItem {
-  name: string;
-  body?: string | Buffer;
-  /** The Unix mode, file type included: a link is 0o120777. */
-  mode?: number;
-  deflate?: boolean;
-  /** Stored instead of the real CRC-32, to damage the entry. */
-  crc?: number;
-}
-
-/** A zip archive (Unix attributes, no data descriptors), so that it can hold what no archiver would write. */
-function zipArchive(items: ZipItem[]): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  const time = (MTIME.getHours() << 11) | (MTIME.getMinutes() << 5) | (MTIME.getSeconds() / 2);
-  const date = ((MTIME.getFullYear() - 1980) << 9) | ((MTIME.getMonth() + 1) << 5) | MTIME.getDate();
-  for (const { name, body = '', mode = 0o100644, deflate = false, crc } of items) {
-    const raw = Buffer.from(body);
-    const data = deflate ? deflateRawSync(raw) : raw;
-    const nameBytes = Buffer.from(name);
-    const fields = (header: Buffer, at: number) => {
-      header.writeUInt16LE(deflate ? 8 : 0, at);
-      header.writeUInt16LE(time, at + 2);
-      header.writeUInt16LE(date, at + 4);
-      header.writeUInt32LE(crc ?? crc32(raw), at + 6);
-      header.writeUInt32LE(data.length, at + 10);
-      header.writeUInt32LE(raw.length, at + 14);
-      header.writeUInt16LE(nameBytes.length, at + 18);
-    };
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    fields(local, 8);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE((3 << 8) | 20, 4);
-    central.writeUInt16LE(20, 6);
-    fields(central, 10);
-    central.writeUInt32LE((mode << 16) >>> 0, 38);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, nameBytes, data);
-    centrals.push(central, nameBytes);
-    offset += local.length + nameBytes.length + data.length;
-  }
-  const directory = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(items.length, 8);
-  end.writeUInt16LE(items.length, 10);
-  end.writeUInt32LE(directory.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, directory, end]);
 }
 
 async function archive(name: string, content: Buffer): Promise<string> {
@@ -195,7 +119,7 @@ describe('each step', () => {
     assert.equal(tool.mode & 0o100, 0o100, 'still executable');
     assert.equal((await stat(join(outDir, 'bin', 'shared'))).mode & 0o7000, 0, 'no sticky bit');
     assert.equal(tool.uid, process.getuid!(), 'not the owner the archive names');
-    assert.equal(tool.mtime.getTime(), MTIME.getTime());
+    assert.equal(tool.mtime.getTime(), ARCHIVE_MTIME.getTime());
     assert.equal(await readFile(join(outDir, 'bin', 'ref', 'copy.fa'), 'utf8'), '>chr1\n');
   });
 
@@ -214,7 +138,7 @@ describe('each step', () => {
     assert.equal(await readFile(join(outDir, 'bundle', 'current.fa'), 'utf8'), '>chr1\nACGT\n');
     const run = await stat(join(outDir, 'bundle', 'run.sh'));
     assert.equal(run.mode & 0o7777, 0o755, 'executable, without its setuid bit');
-    assert.equal(run.mtime.getTime(), MTIME.getTime());
+    assert.equal(run.mtime.getTime(), ARCHIVE_MTIME.getTime());
   });
 
   test('mv moves a file under its name, or a folder\'s content, into a folder', async () => {
