@@ -275,7 +275,7 @@ describe('damaged or wrong input fails with a clear reason', () => {
   });
 
   test('an archive step on a folder says the step needs a file', async () => {
-    await assert.rejects(applyStep(step('untar'), root, (await place()).outDir), /^Error: the untar step needs a file, but the step before it gave a folder$/);
+    await assert.rejects(applyStep(step('untar'), root, (await place()).outDir), /^Error: the untar step needs a file, but was given a folder$/);
   });
 
   test('a failed resource leaves nothing in the cache', async () => {

@@ -31,7 +31,7 @@ import type { ResourceStep } from '../shared/uri.js';
  */
 export async function applyStep(step: ResourceStep, input: string, outDir: string, signal?: AbortSignal): Promise<string> {
   if (step.kind !== 'mv' && !(await stat(input)).isFile()) {
-    throw new Error(`the ${step.kind} step needs a file, but the step before it gave a folder`);
+    throw new Error(`the ${step.kind} step needs a file, but was given a folder`);
   }
   try {
     switch (step.kind) {
@@ -89,8 +89,9 @@ async function untar(input: string, outDir: string, signal?: AbortSignal): Promi
       if (failure) break;
     }
   } finally {
-    // Ends an entry cut short, which closes its file; the truncation it reports then is ignored.
-    unpack.end();
+    // After a failure no file is open. Otherwise this ends the archive, or the entry an abort
+    // cut short, closing its file (the truncation that reports is then ignored).
+    if (!failure) unpack.end();
   }
   if (failure) {
     // What is not a tar archive fails the checksum of its first header.
