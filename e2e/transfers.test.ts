@@ -1,9 +1,10 @@
 // Data through real tasks: a real server, a real worker daemon, and an S3 server, an FTP
 // server and an HTTP server started here. Inputs are downloaded into $INPUT and the output
-// folder uploaded, over each scheme; folder URIs with and without a trailing slash; a resource folder mounted as its
-// content; URIs with credentials refused at submission; a missing object failing with class
-// `download`, a missing bucket with class `upload` (after a failed run, the output still goes
-// up); and no credential anywhere in the event log.
+// folder uploaded, over each scheme; folder URIs with and without a trailing slash; a resource
+// folder mounted as its content; resource actions (gunzip, untar, mv) as the task sees them,
+// and a hostile archive refused; URIs with credentials refused at submission; a missing object
+// failing with class `download`, a missing bucket with class `upload` (after a failed run, the
+// output still goes up); and no credential anywhere in the event log.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -11,10 +12,12 @@ import { createServer } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { sql } from 'slonik';
 import type { WorkerDaemon } from '../worker/daemon.js';
 import { API_PREFIX } from '../shared/api.js';
+import { tarArchive } from './support/archives.js';
 import { http, startTestServer, type TestServer } from './support/server.js';
 import { startTestFtp, startTestS3, type TestFtp, type TestS3 } from './support/stores.js';
 import { startTestWorker, taskEnded } from './support/worker.js';
@@ -133,6 +136,32 @@ test('a folder resource ending in / is mounted as its content', async () => {
   } finally {
     await rm(local, { recursive: true, force: true });
   }
+});
+
+test('resource actions: the task sees what gunzip|mv and untar|mv made; a hostile archive fails with class download', async () => {
+  const archives: [string, Buffer][] = [
+    ['hg38.fa.gz', gzipSync('>chr1\nACGT\n')],
+    ['idx.tar.gz', gzipSync(tarArchive([{ path: 'ref.fa', body: '>chr1\nACGT\n' }, { path: 'sub/ref.fai', body: 'chr1\t4\n' }]))],
+    ['evil.tar', tarArchive([{ path: 'passwd', type: 'SymbolicLink', linkpath: '/etc/passwd' }])],
+  ];
+  for (const [key, body] of archives) await store.send(new PutObjectCommand({ Bucket: 'refs', Key: key, Body: body }));
+  const local = await mkdtemp(join(tmpdir(), 'labq-transfers-out-'));
+  try {
+    const { ended, execution } = await run({
+      command: 'cd "$RESOURCE" && find . | sort > "$OUTPUT/resource.txt" && cat hg38/hg38.fa refs/idx/sub/ref.fai > "$OUTPUT/read.txt"',
+      resources: ['s3://refs/hg38.fa.gz|gunzip|mv:hg38', 's3://refs/idx.tar.gz|untar|mv:refs/idx'],
+      output: `file://${local}/`,
+    });
+    assert.equal(ended.status, 'succeeded', execution.error ?? '');
+    assert.equal(await readFile(join(local, 'resource.txt'), 'utf8'), '.\n./hg38\n./hg38/hg38.fa\n./refs\n./refs/idx\n./refs/idx/ref.fa\n./refs/idx/sub\n./refs/idx/sub/ref.fai\n');
+    assert.equal(await readFile(join(local, 'read.txt'), 'utf8'), '>chr1\nACGT\nchr1\t4\n');
+  } finally {
+    await rm(local, { recursive: true, force: true });
+  }
+  const { ended, execution } = await run({ command: 'true', resources: ['s3://refs/evil.tar|untar'] });
+  assert.equal(ended.status, 'failed');
+  assert.equal(execution.failure_class, 'download');
+  assert.match(execution.error ?? '', /the untar step failed on evil\.tar: link passwd -> \/etc\/passwd points outside/);
 });
 
 test('a missing object fails the attempt with class download, naming the URI', async () => {

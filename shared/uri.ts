@@ -1,14 +1,16 @@
 // URI parsing for task inputs, resources and outputs, shared by the server (which
 // validates them at submit time) and the worker (which fetches and uploads them).
-// A resource may carry post-processing steps after `|`, e.g. `s3://refs/hg38.tar.gz|untar`.
+// A resource may carry post-processing steps after `|`, e.g. `s3://refs/hg38.tar.gz|untar`
+// or `s3://refs/hg38.fa.gz|gunzip|mv:hg38` (worker/unpack.ts applies them).
 // A URI never carries credentials: task definitions are stored, shown and logged, so the
 // worker takes them from its own environment (the AWS chain, ~/.netrc) instead.
 
 export const URI_SCHEMES = ['s3', 'ftp', 'ftps', 'http', 'https', 'file'] as const;
 export type UriScheme = (typeof URI_SCHEMES)[number];
 
-export const RESOURCE_STEPS = ['untar', 'gunzip', 'unzip'] as const;
-export type ResourceStep = (typeof RESOURCE_STEPS)[number];
+/** The steps a resource may name after `|`, as written; `mv` takes a folder: `mv:DIR`. */
+export const RESOURCE_STEPS = ['gunzip', 'untar', 'unzip', 'mv:DIR'] as const;
+export type ResourceStep = { kind: 'gunzip' | 'untar' | 'unzip' } | { kind: 'mv'; dir: string };
 
 export interface ParsedUri {
   scheme: UriScheme;
@@ -56,15 +58,50 @@ export function parseUri(text: string): UriResult<ParsedUri> {
 }
 
 export function parseResource(text: string): UriResult<ParsedResource> {
-  const [uri, ...steps] = text.split('|');
+  const [uri, ...texts] = text.split('|');
   const parsed = parseUri(uri ?? '');
   if (!parsed.ok) return parsed;
-  for (const step of steps) {
-    if (!(RESOURCE_STEPS as readonly string[]).includes(step)) {
-      return { ok: false, error: `unknown resource step "${step}": expected one of ${RESOURCE_STEPS.join(', ')}` };
-    }
+  const steps: ResourceStep[] = [];
+  for (const [i, stepText] of texts.entries()) {
+    const step = parseStep(stepText);
+    if (!step.ok) return step;
+    // A step after mv would work in a fresh folder and drop the move.
+    if (step.value.kind === 'mv' && i < texts.length - 1) return { ok: false, error: 'the mv step comes last: no step may follow it' };
+    steps.push(step.value);
   }
-  return { ok: true, value: { ...parsed.value, steps: steps as ResourceStep[] } };
+  return { ok: true, value: { ...parsed.value, steps } };
+}
+
+function parseStep(text: string): UriResult<ResourceStep> {
+  const colon = text.indexOf(':');
+  const name = colon < 0 ? text : text.slice(0, colon);
+  switch (name) {
+    case 'gunzip':
+    case 'untar':
+    case 'unzip':
+      if (colon >= 0) return { ok: false, error: `the ${name} step takes no argument, but got "${text}"` };
+      return { ok: true, value: { kind: name } };
+    case 'mv': {
+      if (colon < 0) return { ok: false, error: 'the mv step needs a folder: mv:DIR, e.g. mv:hg38' };
+      const dir = text.slice(colon + 1);
+      const problem = relativeFolderProblem(dir);
+      if (problem) return { ok: false, error: `the folder of "mv:${dir}" ${problem}` };
+      return { ok: true, value: { kind: 'mv', dir } };
+    }
+    default:
+      return { ok: false, error: `unknown resource step "${text}": expected one of ${RESOURCE_STEPS.join(', ')}` };
+  }
+}
+
+/** Why `dir` cannot name a folder inside the resource, or undefined when it can. */
+function relativeFolderProblem(dir: string): string | undefined {
+  if (dir === '') return 'is empty: write mv:DIR, e.g. mv:hg38';
+  if (dir.startsWith('/')) return 'must be relative to /resource, without a leading /';
+  if (dir.includes('\0')) return 'contains a NUL character';
+  const segments = dir.split('/');
+  if (segments.includes('..')) return 'may not climb out of /resource with ..';
+  if (segments.some((s) => s === '' || s === '.')) return 'has an empty or "." segment';
+  return undefined;
 }
 
 /** The URI with any credentials masked, for messages (a username alone may be a token). */

@@ -15,16 +15,14 @@
 //
 // Errors name the URI, with any credentials masked.
 
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { maskUri, parseResource, parseUri, type ResourceStep } from '../shared/uri.js';
+import { maskUri, parseResource, parseUri } from '../shared/uri.js';
 import { copyFiles, localName, locate, sourceFiles, type CopyOptions } from './copy.js';
 import { withRetries } from './retry.js';
+import { applyStep } from './unpack.js';
 
 /**
  * Fetches `uri` into `destDir` (created if needed): a file or folder under its own name, or a
@@ -110,43 +108,6 @@ async function buildResource(spec: string, cacheDir: string, entry: string, opti
     await rm(work, { recursive: true, force: true });
     await rm(staging, { recursive: true, force: true });
   }
-}
-
-/** Runs one post-processing step on `input` (a file), writing into `outDir`; returns the result's path. */
-async function applyStep(step: ResourceStep, input: string, outDir: string, signal?: AbortSignal): Promise<string> {
-  if (!(await stat(input)).isFile()) throw new Error(`the ${step} step needs a file, but ${basename(input)} is a directory`);
-  switch (step) {
-    case 'untar':
-      await run('tar', ['-xf', input, '-C', outDir, '--no-same-owner'], signal);
-      return outDir;
-    case 'unzip':
-      await run('unzip', ['-q', '-o', input, '-d', outDir], signal);
-      return outDir;
-    case 'gunzip': {
-      const output = join(outDir, basename(input).replace(/\.tgz$/i, '.tar').replace(/\.(gz|gzip)$/i, '') || 'data');
-      await run('gunzip', ['-c', input], signal, output);
-      return output;
-    }
-  }
-}
-
-/** Runs a tool to completion; its stdout goes to `stdoutPath` when given, its stderr into the error. */
-async function run(command: string, args: string[], signal: AbortSignal | undefined, stdoutPath?: string): Promise<void> {
-  const child = spawn(command, args, { signal, stdio: ['ignore', stdoutPath ? 'pipe' : 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => {
-    if (stderr.length < 4000) stderr += text;
-  });
-  const written = stdoutPath ? pipeline(child.stdout!, createWriteStream(stdoutPath)) : undefined;
-  const [code] = await Promise.all([
-    new Promise<number | null>((resolve, reject) => {
-      child.once('error', (error: NodeJS.ErrnoException) =>
-        reject(error.code === 'ENOENT' ? new Error(`this worker has no \`${command}\` command, which the resource needs`) : error));
-      child.once('close', resolve);
-    }),
-    written,
-  ]);
-  if (code !== 0) throw new Error(`${command} failed (exit ${code}): ${stderr.trim() || 'no message'}`);
 }
 
 function check<T>(result: { ok: true; value: T } | { ok: false; error: string }): T {

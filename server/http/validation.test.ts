@@ -123,6 +123,10 @@ const FIELD_CASES: { label: string; patch: Record<string, unknown>; field: strin
   { label: 'inputs not a URI', patch: { inputs: ['s3://runs/a.fq', 'runs/b.fq'] }, field: 'inputs[1]' },
   { label: 'resources unknown step', patch: { resources: ['s3://refs/hg38.tar.gz|explode'] }, field: 'resources[0]' },
   { label: 'resources not a URI', patch: { resources: ['hg38.tar.gz'] }, field: 'resources[0]' },
+  { label: 'resources mv out of /resource', patch: { resources: ['s3://refs/hg38.fa.gz|gunzip|mv:../etc'] }, field: 'resources[0]' },
+  { label: 'resources mv absolute', patch: { resources: ['s3://refs/a.zip|unzip', 's3://refs/hg38.fa.gz|mv:/etc'] }, field: 'resources[1]' },
+  { label: 'resources mv without a folder', patch: { resources: ['s3://refs/hg38.fa.gz|gunzip|mv'] }, field: 'resources[0]' },
+  { label: 'resources step after mv', patch: { resources: ['s3://refs/hg38.tar.gz|mv:hg38|untar'] }, field: 'resources[0]' },
   { label: 'output not a URI', patch: { output: 'results/' }, field: 'output' },
   { label: 'output unsupported scheme', patch: { output: 'gopher://host/out/' }, field: 'output' },
   { label: 'workflow_id negative', patch: { workflow_id: -1 }, field: 'workflow_id' },
@@ -212,6 +216,15 @@ describe('a missing required field is called required', () => {
   test('a field of the wrong type still names the expected type (control)', async () => {
     const res = await refused('POST', `${API_PREFIX}/tasks`, { command: 5 }, 400, ['command']);
     assert.match(res.json.errors[0].message, /expected string, received number/);
+  });
+});
+
+describe('resource steps', () => {
+  test('a bad mv folder is refused with why; a good one is accepted (control)', async () => {
+    const res = await refused('POST', `${API_PREFIX}/tasks`, { ...VALID, resources: ['s3://refs/hg38.fa.gz|gunzip|mv:a/../..'] }, 400, ['resources[0]']);
+    assert.match(res.json.errors[0].message, /the folder of "mv:a\/\.\.\/\.\." may not climb out of \/resource with \.\./);
+    const ok = await http(ts, 'POST', `${API_PREFIX}/tasks`, { ...VALID, resources: ['s3://refs/hg38.fa.gz|gunzip|mv:refs/hg38'] });
+    assert.equal(ok.status, 201, ok.text);
   });
 });
 
