@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import type { ExecutionProgress } from '../shared/schemas/execution.js';
 import { http, startTestServer, type TestServer } from './support/server.js';
 import { startTestS3, type TestS3 } from './support/stores.js';
 import { TcpProxy } from './support/tcpProxy.js';
@@ -46,17 +45,19 @@ test('while a task downloads its input, its execution shows the bytes done out o
   const { tasks: [task] } = await ts.client.submitTasks({
     tag: 'progress', inputs: ['s3://big/reads.bin'], command: 'wc -c < "$INPUT/reads.bin"', timeouts: { download: 600 },
   });
-  const seen: ExecutionProgress[] = [];
-  await until('figures of the download', async () => {
-    const [execution] = (await ts.client.getTask(task!.id)).executions;
-    if (execution?.progress) seen.push(execution.progress);
-    return execution?.progress && execution.progress.bytes_done > 0;
+  const seen: number[] = [];
+  const figures = await until('figures of the download, or its end', async () => {
+    const { status, executions: [execution] } = await ts.client.getTask(task!.id);
+    const progress = execution?.progress;
+    if (progress) seen.push(progress.bytes_done);
+    if (progress && progress.bytes_done > 0) return progress;
+    return !['pending', 'assigned', 'downloading'].includes(status) && `the download ended (task ${status}) without figures`;
   });
-  const figures = seen.at(-1)!;
+  assert.ok(typeof figures !== 'string', figures as string);
   assert.equal(figures.phase, 'downloading');
   assert.equal(figures.bytes_total, SIZE, 'the object\'s size, known once the worker asked for it');
   assert.ok(figures.bytes_done > 0 && figures.bytes_done <= SIZE, JSON.stringify(figures));
-  t.diagnostic(`figures seen while downloading: ${JSON.stringify(seen.map((p) => p.bytes_done))}`);
+  t.diagnostic(`bytes done seen while downloading: ${JSON.stringify(seen)}`);
 
   const ended = await taskEnded(ts, task!.id);
   assert.equal(ended.status, 'succeeded');
