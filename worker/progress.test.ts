@@ -32,6 +32,20 @@ test('a phase counts what is expected and what moved; its figures go out once pe
   assert.deepEqual(b.take(), [{ execution_id: 7, phase: 'downloading', bytes_done: 150, bytes_total: 150 }]);
 });
 
+test('bytes of a failed attempt are taken back, never below zero', () => {
+  const { b, tick } = board();
+  const download = b.phase(8, 'downloading');
+  download.begin();
+  download.expect(100);
+  download.add(60);
+  download.add(-60);
+  download.add(-5);
+  assert.deepEqual(b.take(), [{ execution_id: 8, phase: 'downloading', bytes_done: 0, bytes_total: 100 }]);
+  tick(PROGRESS_INTERVAL_MS);
+  download.add(100);
+  assert.deepEqual(b.take(), [{ execution_id: 8, phase: 'downloading', bytes_done: 100, bytes_total: 100 }]);
+});
+
 test('the total is never below what moved, when a transfer did not announce its size', () => {
   const { b } = board();
   const upload = b.phase(3, 'uploading');

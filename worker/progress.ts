@@ -12,7 +12,7 @@ import type { ProgressReport } from '../shared/schemas/worker.js';
 export interface TransferProgress {
   /** More bytes are now known to be coming (a file's size once stat'ed or listed). */
   expect(bytes: number): void;
-  /** Bytes moved. */
+  /** Bytes moved (negative: taken back, when a file is tried again from its start). */
   add(bytes: number): void;
 }
 
@@ -48,9 +48,10 @@ export class PhaseProgress implements TransferProgress {
     this.touched();
   }
 
+  /** Bytes moved; negative takes back what a failed attempt had counted before it is tried again. */
   add(bytes: number): void {
-    if (bytes <= 0) return;
-    this.bytesDone += bytes;
+    if (bytes === 0) return;
+    this.bytesDone = Math.max(0, this.bytesDone + bytes);
     this.touched();
   }
 
