@@ -5,7 +5,7 @@
 // identical projections.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -617,6 +617,23 @@ describe('labq task logs says how the task ended, or why it never ran', () => {
       assert.equal(run.code, 0, run.stderr);
       assert.ok(run.stdout.includes(listed), `${args.join(' ')}: ${run.stdout}`);
     }
+  });
+
+  test('task show prints the transfer of a live execution on stderr, the JSON alone on stdout', async () => {
+    // A worker of its own, driven through the API: the figures are what it says they are.
+    const worker = await client.registerWorker({ name: 'cli-progress', instance: randomUUID(), hostname: 'h', cpus: 1, memory_mb: 1024, docker: false, tags: ['cli-progress'] });
+    const id = await submit('-t', 'cli-progress', '--', 'echo later');
+    const [x] = (await client.pollWorker(worker.id, { instance: worker.instance!, want: 1, wait_seconds: 0 })).assignments.map((a) => a.execution_id);
+    await client.pollWorker(worker.id, {
+      instance: worker.instance!, want: 0, holding: [x!], wait_seconds: 0,
+      reports: [{ execution_id: x!, reports: [{ kind: 'phase', phase: 'downloading' }] }],
+      progress: [{ execution_id: x!, phase: 'downloading', bytes_done: 120 * 2 ** 20, bytes_total: 200 * 2 ** 20 }],
+    });
+    const show = await labq(dataDir, ['task', 'show', String(id)]);
+    assert.equal(show.code, 0, show.stderr);
+    assert.deepEqual(JSON.parse(show.stdout).executions[0].progress.bytes_done, 120 * 2 ** 20);
+    assert.equal(show.stderr, `execution ${x}: downloading 120.0 MiB of 200.0 MiB (60%)\n`);
+    assert.equal((await labq(dataDir, ['task', 'show', '--json', String(id)])).stderr, '', '--json: nothing but the JSON');
   });
 
   test('-x refuses an execution of another task', async () => {

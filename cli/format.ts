@@ -46,6 +46,19 @@ export function port(value: string): number {
   return n;
 }
 
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+/** A size in binary units with one decimal, as `ls -h` would: 512 B, 120.0 MiB. */
+export function bytes(n: number): string {
+  let unit = 0;
+  let value = n;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${n} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
+}
+
 /** Seconds as sacct shows elapsed time: [D-]HH:MM:SS. */
 export function elapsed(seconds: number): string {
   const s = Math.round(seconds);

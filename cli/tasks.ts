@@ -6,7 +6,7 @@ import type { EventRecord } from '../shared/schemas/event.js';
 import type { Execution } from '../shared/schemas/execution.js';
 import { isFinalTask, TASK_STATUSES, type TaskInput, type TaskStatus } from '../shared/schemas/task.js';
 import { clientFrom, type ClientFlags } from './context.js';
-import { elapsed, int, print, table } from './format.js';
+import { bytes, elapsed, int, print, table } from './format.js';
 
 export const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -65,6 +65,12 @@ export function taskFromFlags(command: string[], o: Record<string, any>): TaskIn
     ...(o.held && { held: true }),
     ...(Object.keys(env).length && { env }),
   };
+}
+
+/** A transfer's figures as a line: `downloading 120.0 MiB of 200.0 MiB (60%)`. */
+export function transferLine(p: NonNullable<Execution['progress']>): string {
+  const share = p.bytes_total > 0 ? ` (${Math.floor((100 * p.bytes_done) / p.bytes_total)}%)` : '';
+  return `${p.phase} ${bytes(p.bytes_done)} of ${bytes(p.bytes_total)}${share}`;
 }
 
 /** The statuses in which a task that has not run yet may still start; in any other, it never will. */
@@ -182,11 +188,13 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
 
   task
     .command('show')
-    .description('one task with its executions')
+    .description('one task with its executions (JSON); the transfer of a live execution, on stderr')
     .argument('<id>', 'task id', int)
     .action(async (id: number) => {
       const detail = await clientFrom(flags()).getTask(id);
       print(detail, true, () => '');
+      // For a person watching: stdout stays the JSON that scripts read.
+      if (!flags().json) for (const x of detail.executions) if (x.progress) process.stderr.write(`execution ${x.id}: ${transferLine(x.progress)}\n`);
     });
 
   task

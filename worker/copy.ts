@@ -12,16 +12,11 @@
 import { basename } from 'node:path';
 import { pipeline, Transform } from 'node:stream';
 import type { ParsedUri } from '../shared/uri.js';
+import type { TransferProgress } from './progress.js';
 import { withRetries } from './retry.js';
 import type { Slots } from './slots.js';
 import { openStore } from './stores/index.js';
 import type { RemoteFile, Store } from './stores/types.js';
-
-/** Told of bytes as they move: the total once known (`expect`), then each chunk (`add`). */
-export interface TransferProgress {
-  expect(bytes: number): void;
-  add(bytes: number): void;
-}
 
 export interface CopyOptions {
   signal?: AbortSignal;

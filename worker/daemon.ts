@@ -14,6 +14,7 @@ import { VERSION } from '../shared/version.js';
 import type { Task } from '../shared/schemas/task.js';
 import { WORKER_TAKEN_OVER, type PollResponse, type WorkerSettings } from '../shared/schemas/worker.js';
 import { Outbox } from './outbox.js';
+import { PROGRESS_INTERVAL_MS, ProgressBoard } from './progress.js';
 import { Execution, type ExecutionContext } from './execution.js';
 import { holdStateDir, instanceIdentity } from './identity.js';
 import { dockerConfigCredentials } from './registryAuth.js';
@@ -93,6 +94,8 @@ export class WorkerDaemon {
   /** Cuts short an exchange that could take no work, when a slot frees. */
   private slotFreed: AbortController | null = null;
   private readonly outbox = new Outbox(() => this.parked?.abort());
+  /** The figures of transfers under way: they ride on the exchanges, never cause one. */
+  private readonly progress = new ProgressBoard();
   /** The server's lease, from its last poll answer; it bounds how long a request may hang. */
   private leaseSeconds = 30;
 
@@ -173,6 +176,7 @@ export class WorkerDaemon {
   private context(): ExecutionContext {
     return {
       spool: this.spool,
+      progress: this.progress,
       slots: this.slots,
       state: this.state,
       workDir: join(this.options.stateDir, 'work'),
@@ -312,7 +316,12 @@ export class WorkerDaemon {
       const news = new AbortController();
       this.parked = carried.length > 0 ? null : news;
       this.slotFreed = want === 0 && carried.length === 0 ? news : null;
-      const waitSeconds = this.options.exitWhenEmpty && this.executions.size === 0 ? 0 : (this.options.pollWaitSeconds ?? 20);
+      const progress = this.progress.take();
+      // While a transfer moves, an exchange parks for at most the progress interval, so that
+      // its figures go out about once a second even when nothing else happens.
+      const waitSeconds = this.options.exitWhenEmpty && this.executions.size === 0
+        ? 0
+        : Math.min(this.options.pollWaitSeconds ?? 20, this.progress.moving() ? PROGRESS_INTERVAL_MS / 1000 : Infinity);
       // The server parks an exchange for at most a third of the lease. One unanswered for half
       // a lease is on a connection that went dark (which never errors by itself): retry on a
       // new one while the leases it renews are still valid.
@@ -329,11 +338,13 @@ export class WorkerDaemon {
           settings_version: this.settingsVersion,
           wait_seconds: waitSeconds,
           reports: carried.map((entry) => entry.reports),
+          progress,
         }, AbortSignal.any([this.stopping.signal, news.signal, unanswered]));
         failures = 0;
         this.leaseSeconds = response.lease_seconds;
       } catch (error) {
         this.outbox.fail(carried, error);
+        this.progress.unsent(progress);
         if (this.stopping.signal.aborted) break;
         if (news.signal.aborted) continue;
         if (error instanceof LabqApiError && (error.status === 404 || error.problem.title === WORKER_TAKEN_OVER)) {

@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { join } from 'node:path';
 import type { FailureClass } from '../shared/schemas/execution.js';
 import type { Task } from '../shared/schemas/task.js';
+import type { PhaseProgress, ProgressBoard } from './progress.js';
 import type { Spool } from './spool.js';
 import type { Slots } from './slots.js';
 import { processStartTime, type ExecutionState, type StateStore } from './state.js';
@@ -23,6 +24,8 @@ import { PausableTimer } from './pausableTimer.js';
 
 export interface ExecutionContext {
   spool: Spool;
+  /** Where the figures of its transfers go, for the exchanges to carry. */
+  progress: ProgressBoard;
   slots: Slots;
   state: StateStore;
   workDir: string;
@@ -91,6 +94,8 @@ export class Execution {
   /** Its result is in the spool: it no longer takes a slot of the worker's capacity, only a place in its reports. */
   ended = false;
   private readonly state: ExecutionState;
+  /** What its transfers count, per phase: the bytes of its inputs and resources, then of its output. */
+  readonly progress: { downloading: PhaseProgress; uploading: PhaseProgress };
   readonly done: Promise<void>;
 
   constructor(
@@ -102,6 +107,7 @@ export class Execution {
     reattach?: { state: ExecutionState; attach: (onOutput: Execution['onOutput']) => Promise<RunHandle> },
   ) {
     this.state = reattach?.state ?? { executionId, attempt, task, container: !!task.container };
+    this.progress = { downloading: ctx.progress.phase(executionId, 'downloading'), uploading: ctx.progress.phase(executionId, 'uploading') };
     this.done = (reattach ? this.resume(reattach.attach) : this.run()).catch((error) => ctx.log(`execution ${executionId}: ${(error as Error).stack ?? error}`));
   }
 
@@ -178,8 +184,17 @@ export class Execution {
     if (!this.abandoned) this.ctx.spool.output(this.executionId, stream, chunk);
   };
 
+  /** A phase starts: it is reported, and the figures of a transfer phase go out while it lasts. */
   private phase(phase: 'downloading' | 'running' | 'uploading'): void {
-    if (!this.abandoned) this.ctx.spool.push({ kind: 'phase', executionId: this.executionId, phase });
+    this.endTransfers();
+    if (this.abandoned) return;
+    this.ctx.spool.push({ kind: 'phase', executionId: this.executionId, phase });
+    if (phase !== 'running') this.progress[phase].begin();
+  }
+
+  private endTransfers(): void {
+    this.progress.downloading.end();
+    this.progress.uploading.end();
   }
 
   /** Runs a phase under its timeout; `what` says what was in flight when it ran out (`download of s3://…`). */
@@ -233,7 +248,7 @@ export class Execution {
       return work.then((value) => (inFlight.delete(uri), value));
     };
     await this.withTimeout(this.task.timeouts.download, () => `download of ${[...inFlight].join(', ')}`, async (signal) => {
-      const options = { signal, limit: this.ctx.transfers };
+      const options = { signal, limit: this.ctx.transfers, progress: this.progress.downloading };
       const [, prepared] = await Promise.all([
         Promise.all(this.task.inputs.map((uri) => track(uri, download(uri, dirs.input, options)))),
         Promise.all(this.task.resources.map((spec) => track(spec, prepareResource(spec, this.ctx.cacheDir, options)))),
@@ -336,7 +351,7 @@ export class Execution {
     this.phase('uploading');
     await this.ctx.spool.flush(this.executionId);
     if (this.abandoned) throw new Error('not uploaded: the server no longer counts this execution as live');
-    await this.withTimeout(this.task.timeouts.upload, () => `upload to ${this.task.output!}`, (signal) => upload(this.dirs.output, this.task.output!, { signal, limit: this.ctx.transfers }));
+    await this.withTimeout(this.task.timeouts.upload, () => `upload to ${this.task.output!}`, (signal) => upload(this.dirs.output, this.task.output!, { signal, limit: this.ctx.transfers, progress: this.progress.uploading }));
   }
 
   /**
@@ -353,6 +368,7 @@ export class Execution {
 
   private async report(outcome: Outcome): Promise<void> {
     this.ended = true;
+    this.endTransfers();
     if (!this.abandoned) {
       this.ctx.spool.push({ kind: 'finish', executionId: this.executionId, ...outcome });
       await this.ctx.spool.flush(this.executionId);

@@ -7,7 +7,8 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
  * `freeze()` refuses new connections and silently drops whatever the open ones carry, now
  * and forever, without closing them (a link that goes dark, a NAT that forgets them);
  * `restore()` listens again on the same port. It also keeps what the server answered, so a
- * test can see what the worker was told.
+ * test can see what the worker was told. With `bytesPerSecond`, what comes back flows no
+ * faster than that on each connection (a slow link), so that a transfer lasts a while.
  */
 export class TcpProxy {
   private listener: Server | null = null;
@@ -16,7 +17,7 @@ export class TcpProxy {
   /** Everything the server sent back through the proxy, as latin1 text. */
   answers = '';
 
-  constructor(private readonly targetPort: number) {}
+  constructor(private readonly targetPort: number, private readonly options: { bytesPerSecond?: number } = {}) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -43,6 +44,11 @@ export class TcpProxy {
         if (!connection.live) return;
         this.answers += data.toString('latin1');
         client.write(data);
+        const rate = this.options.bytesPerSecond;
+        if (rate) {
+          upstream.pause();
+          setTimeout(() => upstream.resume(), (data.length / rate) * 1000);
+        }
       });
     });
     await new Promise<void>((resolve, reject) => {

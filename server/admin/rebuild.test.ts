@@ -30,7 +30,7 @@ const QUIET_REAPER = { leaseSeconds: 600, offlineAfterSeconds: 600 };
 // Afterwards a short lease, so that the reaper loses executions and absent workers.
 const SHORT_LEASE = { leaseSeconds: 2, offlineAfterSeconds: 1 };
 // The log, tokens (whose secrets never enter the log), and operational data that is not an event.
-const NOT_PROJECTED = ['api_tokens', 'events', 'execution_leases', 'execution_output', 'execution_output_size', 'schema_migrations', 'worker_liveness'];
+const NOT_PROJECTED = ['api_tokens', 'events', 'execution_leases', 'execution_output', 'execution_progress', 'execution_output_size', 'schema_migrations', 'worker_liveness'];
 // Outcomes each with an apply path or a meaning of their own, beyond the event types.
 const VARIANTS = [
   'task.submitted held', 'task.submitted waiting', 'task.submitted pending',
@@ -85,10 +85,16 @@ function simulation(r: ReturnType<typeof rng>) {
     w.suspended.delete(x);
   };
 
+  /** The figures of what it downloads or uploads (its last phase reported), as a daemon's exchange carries them. */
+  const progressOf = (w: SimWorker) => [...w.held].flatMap(([x, held]) =>
+    held.phases === 1 || held.phases === 3 ? [{ execution_id: x, phase: PHASES[held.phases - 1] as 'downloading' | 'uploading', bytes_done: x, bytes_total: 2 * x }] : []);
+
   /** One poll holding every execution the worker runs but `forget`, which the server then loses. */
   async function poll(w: SimWorker, want: number, forget: number[] = []) {
     for (const x of forget) drop(w, x);
-    const answer = await pollWorker(ts, w.worker, { want, holding: [...w.held.keys()], killing: [...w.killing], suspended: [...w.suspended] });
+    const answer = await pollWorker(ts, w.worker, {
+      want, holding: [...w.held.keys()], killing: [...w.killing], suspended: [...w.suspended], progress: progressOf(w),
+    });
     w.suspended = new Set(answer.suspend);
     for (const x of answer.abandon) drop(w, x);
     for (const order of answer.kill) w.killing.add(order.execution_id);
@@ -320,6 +326,9 @@ async function workloadThenRebuild(seed: number) {
   const size = () => count(sql.unsafe`
     SELECT least((SELECT count(*) FROM events) / 5200, (SELECT count(*) FROM executions) / 350, (SELECT count(*) FROM tasks) / 1100)`);
   while ((await size()) < 1) await sim.step();
+  assert.equal(await count(sql.unsafe`
+    SELECT count(*) FROM execution_progress p JOIN executions x ON x.id = p.execution_id
+    WHERE x.status <> ALL(${sql.array([...LIVE_STATUSES], 'text')})`), 0, 'transfer figures only of live executions');
   // Nothing stays paused: the worker that comes back below must find work.
   for (const pause of (await ts.client.call('listPauses')).items) {
     if (pause.scope === 'workflow') await ts.client.call('resumeWorkflow', { params: { id: pause.workflow_id! } });
@@ -334,6 +343,7 @@ async function workloadThenRebuild(seed: number) {
   ts = await startTestServer({ databaseUrl, settings: SHORT_LEASE });
   for (const w of sim.workers) await sim.poll(w, r.int(0, 4));
   await reaperDone();
+  assert.equal(await count(sql.unsafe`SELECT count(*) FROM execution_progress`), 0, 'the losses took the transfer figures along');
   // One comes back: told to abandon what the reaper took, online again, it runs a little and
   // falls silent again.
   const back = r.pick(sim.workers);

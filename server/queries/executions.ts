@@ -1,14 +1,35 @@
-// Read side of executions: one attempt, and its output in the order it was stored.
-import { sql } from 'slonik';
+// Read side of executions: one attempt with its transfer's latest figures, and its output
+// in the order it was stored.
+import { sql, type FragmentSqlToken } from 'slonik';
 import type { Execution } from '../../shared/schemas/execution.js';
 import type { Db } from '../db/pool.js';
 
-export const EXECUTION_COLUMNS = sql.fragment`
-  id, task_id, attempt, worker_id, status, assigned_at, downloading_at, running_at, uploading_at,
-  finished_at, exit_code, peak_memory_bytes, cpu_seconds, failure_class, error, suspended, suspended_at, version`;
+/**
+ * Executions with the figures of their transfer. Figures of a phase the execution has left
+ * (its worker's last word on a download that has ended since) are not shown: they stay
+ * until the upload replaces them or the execution ends and its lease takes them along.
+ */
+const EXECUTIONS_WITH_PROGRESS = sql.fragment`
+  SELECT x.id, x.task_id, x.attempt, x.worker_id, x.status, x.assigned_at, x.downloading_at, x.running_at, x.uploading_at,
+         x.finished_at, x.exit_code, x.peak_memory_bytes, x.cpu_seconds, x.failure_class, x.error, x.suspended, x.suspended_at,
+         x.version, p.bytes_done, p.bytes_total, p.updated_at AS progress_at
+  FROM executions x LEFT JOIN execution_progress p ON p.execution_id = x.id AND p.phase = x.status`;
+
+type Row = Omit<Execution, 'progress'> & { bytes_done: number | null; bytes_total: number | null; progress_at: string | null };
+
+const execution = ({ bytes_done, bytes_total, progress_at, ...x }: Row): Execution => ({
+  ...x,
+  progress: progress_at === null ? null : { phase: x.status as 'downloading' | 'uploading', bytes_done: bytes_done!, bytes_total: bytes_total!, updated_at: progress_at },
+});
+
+/** The executions a condition on `x` (executions) selects, in the order given. */
+export async function readExecutions(db: Db, where: FragmentSqlToken, orderBy: FragmentSqlToken): Promise<Execution[]> {
+  const rows = await db.any(sql.unsafe`${EXECUTIONS_WITH_PROGRESS} WHERE ${where} ORDER BY ${orderBy}`);
+  return (rows as unknown as Row[]).map(execution);
+}
 
 export async function getExecution(db: Db, id: number): Promise<Execution | null> {
-  return (await db.maybeOne(sql.unsafe`SELECT ${EXECUTION_COLUMNS} FROM executions WHERE id = ${id}`)) as Execution | null;
+  return (await readExecutions(db, sql.fragment`x.id = ${id}`, sql.fragment`x.id`))[0] ?? null;
 }
 
 /** Bytes stored per stream (the truncation mark not counted), and whether the cap was hit. */

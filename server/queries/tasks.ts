@@ -3,7 +3,7 @@ import { sql, type FragmentSqlToken } from 'slonik';
 import type { Task, TaskFilter, TaskListItem } from '../../shared/schemas/task.js';
 import type { Execution } from '../../shared/schemas/execution.js';
 import type { Db } from '../db/pool.js';
-import { EXECUTION_COLUMNS } from './executions.js';
+import { readExecutions } from './executions.js';
 import { containsPattern, decodeCursor, pageOf } from './pagination.js';
 
 export const TASK_COLUMNS = sql.fragment`
@@ -51,7 +51,6 @@ export async function getTask(db: Db, id: number): Promise<Task | null> {
 }
 
 export async function taskExecutions(db: Db, taskId: number): Promise<Execution[]> {
-  const rows = await db.any(sql.unsafe`SELECT ${EXECUTION_COLUMNS} FROM executions WHERE task_id = ${taskId} ORDER BY attempt`);
-  return rows as unknown as Execution[];
+  return readExecutions(db, sql.fragment`x.task_id = ${taskId}`, sql.fragment`x.attempt`);
 }
 

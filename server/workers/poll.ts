@@ -1,7 +1,8 @@
 // The worker's exchange with the server, the one request a worker daemon makes once
 // registered. One round, in one transaction under the worker's row lock: record the
 // reports it carries for any of its executions (phases, output, results), note it alive,
-// lose what it no longer holds, renew the due leases of what it holds, release the
+// lose what it no longer holds, renew the due leases of what it holds, keep the transfer
+// figures it sends (not a reason to answer at once: they ride on its exchanges), release the
 // dependents of tasks that ended (last: waiting tasks after leases), collect kill orders
 // and the executions to hold suspended, and claim tasks up to its free capacity (concurrency + prefetch minus its live
 // executions). An exchange that carried reports is answered at once with their receipts.
@@ -13,7 +14,7 @@ import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import type { Task } from '../../shared/schemas/task.js';
 import { LIVE_STATUSES } from '../../shared/schemas/execution.js';
-import { WORKER_TAKEN_OVER, type ExecutionReports, type PollResponse, type ReportsReceipt } from '../../shared/schemas/worker.js';
+import { WORKER_TAKEN_OVER, type ExecutionReports, type PollResponse, type ProgressReport, type ReportsReceipt } from '../../shared/schemas/worker.js';
 import type { Db, Pool } from '../db/pool.js';
 import { TASK_COLUMNS } from '../queries/tasks.js';
 import { notFound, ProblemError } from '../errors.js';
@@ -22,6 +23,7 @@ import type { QueueSettings } from '../settings.js';
 import { claimTasks, type Claimed, type ClaimingWorker } from '../commands/claimTasks.js';
 import { lockExecutions } from '../commands/lockExecutions.js';
 import { loseExecutions } from '../commands/loseExecutions.js';
+import { recordProgress } from '../commands/recordProgress.js';
 import { recordReports } from '../commands/recordReports.js';
 import { releaseDependents } from '../commands/releaseDependents.js';
 import { renewLeases } from '../commands/renewLeases.js';
@@ -37,6 +39,7 @@ export interface PollRequest {
   killing: number[];
   suspended: number[];
   reports: ExecutionReports[];
+  progress: ProgressReport[];
 }
 
 export class WorkerTakenOver extends ProblemError {
@@ -102,6 +105,7 @@ async function pollRound(
     const losses = await loseExecutions(tx, lost, 'its worker no longer holds it', settings.maxLostExecutions, meta);
     const kept = live.filter((x) => held.has(x.id) || resent.includes(x.id));
     await renewLeases(tx, kept.map((x) => x.id), settings.leaseSeconds);
+    if (round === 0) await recordProgress(tx, workerId, request.progress);
     // Waiting tasks last, after every lease: the reaper holds a lease while it releases them.
     await releaseDependents(tx, [...ended, ...losses.ended], meta);
     const abandon = await notItsOwn(tx, workerId, request.holding.filter((id) => !liveIds.has(id)));

@@ -34,6 +34,22 @@ export const FAILURE_CLASSES_BY_END = {
   refused: ['refused'],
 } as const satisfies Record<(typeof EXECUTION_ENDS)[number], readonly FailureClass[]>;
 
+/** The phases that move data, whose progress in bytes a worker reports. */
+export const TRANSFER_PHASES = ['downloading', 'uploading'] as const;
+export const TransferPhase = z.enum(TRANSFER_PHASES);
+export type TransferPhase = z.infer<typeof TransferPhase>;
+
+/** Bytes are counted past 2^32, never past what a JSON number holds exactly. */
+const Bytes = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export const ExecutionProgress = z.object({
+  phase: TransferPhase,
+  bytes_done: Bytes.describe('bytes moved so far in this phase'),
+  bytes_total: Bytes.describe('bytes known so far to make up this phase (it grows as files are found), bytes_done included'),
+  updated_at: Timestamp.describe('when the server received these figures'),
+});
+export type ExecutionProgress = z.infer<typeof ExecutionProgress>;
+
 export const Execution = z.object({
   id: Id,
   task_id: Id,
@@ -52,6 +68,7 @@ export const Execution = z.object({
   error: z.string().nullable(),
   suspended: z.boolean().describe('the last word of a user: suspend (true) or continue (false); its worker applies it while it runs'),
   suspended_at: Timestamp.nullable().describe('when the suspension in force was asked for; null when not suspended'),
+  progress: ExecutionProgress.nullable().describe("the transfer's latest figures while the execution is downloading or uploading; null otherwise"),
   version: z.number().int(),
 });
 export type Execution = z.infer<typeof Execution>;

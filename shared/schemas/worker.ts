@@ -2,7 +2,7 @@
 // sends about its executions.
 import { z } from 'zod/v4';
 import { Id, Timestamp } from './common.js';
-import { EXECUTION_ENDS, FAILURE_CLASSES_BY_END, FailureClass } from './execution.js';
+import { EXECUTION_ENDS, ExecutionProgress, FAILURE_CLASSES_BY_END, FailureClass } from './execution.js';
 import { Tag, Task } from './task.js';
 
 export const WORKER_STATUSES = ['online', 'offline', 'lost'] as const;
@@ -107,6 +107,15 @@ export const ReportsReceipt = z.object({
 });
 export type ReportsReceipt = z.infer<typeof ReportsReceipt>;
 
+/**
+ * The latest figures of one execution's transfer, as its worker counts them. Not a report:
+ * nothing is recorded in the log, only the last figures are kept, and the worker sends them
+ * only when they changed, about once a second at most.
+ */
+export const ProgressReport = ExecutionProgress.omit({ updated_at: true }).extend({ execution_id: Id }).strict()
+  .refine((p) => p.bytes_done <= p.bytes_total, { path: ['bytes_total'], message: 'must be at least bytes_done' });
+export type ProgressReport = z.infer<typeof ProgressReport>;
+
 export const PollBody = z.strictObject({
   /** The polling daemon: a poll from an instance that no longer owns the worker is refused. */
   instance: WorkerInstance,
@@ -136,6 +145,13 @@ export const PollBody = z.strictObject({
    */
   reports: z.array(ExecutionReports).max(10_000).default([])
     .refine((r) => new Set(r.map((x) => x.execution_id)).size === r.length, 'one entry per execution'),
+  /**
+   * The latest transfer figures of its executions that are downloading or uploading,
+   * recorded after the reports; they never make the exchange answer at once. Figures for an
+   * execution whose lease this worker does not hold are ignored.
+   */
+  progress: z.array(ProgressReport).max(10_000).default([])
+    .refine((p) => new Set(p.map((x) => x.execution_id)).size === p.length, 'one entry per execution'),
 });
 export type PollBody = z.input<typeof PollBody>;
 
