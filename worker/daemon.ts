@@ -14,6 +14,7 @@ import { VERSION } from '../shared/version.js';
 import type { Task } from '../shared/schemas/task.js';
 import { WORKER_TAKEN_OVER, type PollResponse, type WorkerSettings } from '../shared/schemas/worker.js';
 import { Outbox } from './outbox.js';
+import { ResourceCache } from './resourceCache.js';
 import { Execution, type ExecutionContext } from './execution.js';
 import { holdStateDir, instanceIdentity } from './identity.js';
 import { dockerConfigCredentials } from './registryAuth.js';
@@ -38,6 +39,10 @@ export interface WorkerOptions {
   pollWaitSeconds?: number;
   capabilities?: string[];
   gpus?: number;
+  /** The bound on the resource cache, in bytes; none when absent. */
+  cacheSize?: number;
+  /** How long one look at a cached resource's remote holds, in seconds (DEFAULT_CHECK_SECONDS). */
+  cacheCheckSeconds?: number;
   log?: (line: string) => void;
 }
 
@@ -78,6 +83,7 @@ export class WorkerDaemon {
   private spool!: Spool;
   private slots: Slots;
   private readonly state: StateStore;
+  private readonly resources: ResourceCache;
   private readonly shell = new ShellRunner();
   private readonly cpus = cpuList().length;
   private docker: DockerRunner | null = null;
@@ -103,6 +109,9 @@ export class WorkerDaemon {
     this.slots = new Slots(this.settings.concurrency);
     this.state = new StateStore(join(options.stateDir, 'executions'));
     this.log = options.log ?? ((line) => process.stderr.write(`labq worker ${this.name}: ${line}\n`));
+    this.resources = new ResourceCache({
+      dir: join(options.stateDir, 'cache'), maxBytes: options.cacheSize, checkSeconds: options.cacheCheckSeconds, log: this.log,
+    });
   }
 
   async start(): Promise<void> {
@@ -121,6 +130,7 @@ export class WorkerDaemon {
       onError: (error) => this.log(`delivery failed, will retry: ${(error as Error).message}`),
     });
     await this.spool.open();
+    await this.resources.open();
     this.docker = await this.detectDocker();
     await this.register();
     await this.reattach();
@@ -170,7 +180,7 @@ export class WorkerDaemon {
       slots: this.slots,
       state: this.state,
       workDir: join(this.options.stateDir, 'work'),
-      cacheDir: join(this.options.stateDir, 'cache'),
+      resources: this.resources,
       cpus: this.cpus,
       runnerFor: (task: Task): Runner => (task.container ? this.docker! : this.shell),
       freed: () => this.slotFreed?.abort(),

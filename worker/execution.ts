@@ -17,7 +17,8 @@ import type { Task } from '../shared/schemas/task.js';
 import type { Spool } from './spool.js';
 import type { Slots } from './slots.js';
 import { processStartTime, type ExecutionState, type StateStore } from './state.js';
-import { download, prepareResource, upload } from './transfers.js';
+import type { ResourceCache, ResourceHandle } from './resourceCache.js';
+import { download, upload } from './transfers.js';
 import type { ExecutionDirs, OutputStream, RunHandle, RunResult, Runner } from './runners/types.js';
 import { PausableTimer } from './pausableTimer.js';
 
@@ -26,7 +27,7 @@ export interface ExecutionContext {
   slots: Slots;
   state: StateStore;
   workDir: string;
-  cacheDir: string;
+  resources: ResourceCache;
   cpus: number;
   runnerFor(task: Task): Runner;
   /** A slot freed with no report to say so (an abandoned execution ended). */
@@ -104,6 +105,8 @@ export class Execution {
   }
 
   private resourceDir: string | null = null;
+  /** The cache entries this execution uses, released when it ends. */
+  private readonly resourceHandles: ResourceHandle[] = [];
 
   get dirs(): ExecutionDirs {
     const base = join(this.ctx.workDir, String(this.executionId));
@@ -224,9 +227,8 @@ export class Execution {
     this.phase('downloading');
     await this.withTimeout(this.task.timeouts.download, 'download', async (signal) => {
       for (const uri of this.task.inputs) await download(uri, dirs.input, { signal });
-      const prepared = [];
-      for (const spec of this.task.resources) prepared.push(await prepareResource(spec, this.ctx.cacheDir, { signal }));
-      await this.useResources(prepared);
+      for (const spec of this.task.resources) this.resourceHandles.push(await this.ctx.resources.prepare(spec, { signal }));
+      await this.useResources(this.resourceHandles.map((handle) => handle.dir));
     });
   }
 
@@ -341,6 +343,7 @@ export class Execution {
 
   private async report(outcome: Outcome): Promise<void> {
     this.ended = true;
+    for (const handle of this.resourceHandles.splice(0)) handle.release();
     if (!this.abandoned) {
       this.ctx.spool.push({ kind: 'finish', executionId: this.executionId, ...outcome });
       await this.ctx.spool.flush(this.executionId);
