@@ -3,7 +3,7 @@
 // a new entry when the remote changes by size, ETag or date (and none within the check
 // interval), the old entry kept while held, eviction of the least recently used unused entry
 // past the bound, what a crash left removed at open, and a cached copy used when the store
-// cannot be reached.
+// cannot be reached (also the old version, when the new one could not be fetched).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -21,8 +21,8 @@ let base: string;
 let s3: TestS3;
 const savedEnv = { ...process.env };
 
-/** What the HTTP server answers for each path: the body and the facts its HEAD gives. */
-const served = new Map<string, { body: string; etag?: string; modified?: string }>();
+/** What the HTTP server answers for each path: the body and the facts its HEAD gives; `drop` cuts the connection of a GET, or of any request. */
+const served = new Map<string, { body: string; etag?: string; modified?: string; drop?: 'get' | 'all' }>();
 /** Requests per method and path, e.g. `GET /a.txt`. */
 const requests = new Map<string, number>();
 const count = (method: string, path: string) => requests.get(`${method} ${path}`) ?? 0;
@@ -34,6 +34,7 @@ before(async () => {
     requests.set(`${req.method} ${path}`, count(req.method!, path) + 1);
     const file = served.get(path);
     if (!file) return void res.writeHead(404).end();
+    if (file.drop === 'all' || (file.drop === 'get' && req.method === 'GET')) return void req.socket.destroy();
     const headers = { 'content-length': Buffer.byteLength(file.body), ...(file.etag && { etag: file.etag }), ...(file.modified && { 'last-modified': file.modified }) };
     if (req.method === 'HEAD') return void res.writeHead(200, headers).end();
     res.writeHead(200, headers);
@@ -228,6 +229,25 @@ test('a store that cannot be reached: a cached copy is used, with a warning; wit
   } finally {
     process.env.AWS_ENDPOINT_URL = s3.endpoint;
   }
+});
+
+test('a new version whose download fails leaves the old entry, which stands in once the store cannot be reached', async () => {
+  const { cache, logs } = await openCache({ checkSeconds: 0 });
+  const { path, url } = serve('old\n', { etag: '"1"' });
+  const old = await cache.prepare(url);
+  old.release();
+  served.set(path, { body: 'new\n', etag: '"2"', drop: 'get' });
+  await assert.rejects(cache.prepare(url), /download of .+ failed/);
+  assert.equal(await exists(old.dir), true, 'kept until the new version is built');
+  served.set(path, { body: 'new\n', etag: '"2"', drop: 'all' });
+  const fallback = await cache.prepare(url);
+  assert.equal(fallback.dir, old.dir);
+  assert.match(logs.join('\n'), /cannot check it for changes/);
+  fallback.release();
+  served.set(path, { body: 'new\n', etag: '"2"' });
+  const fresh = await cache.prepare(url);
+  assert.equal(await readFile(join(fresh.dir, path.slice(1)), 'utf8'), 'new\n');
+  assert.equal(await exists(old.dir), false, 'replaced and unused: gone');
 });
 
 /** Polls `check` until it holds, or fails after 10 s. */

@@ -10,9 +10,9 @@
 //   directory, a directory without its .json) is removed at open.
 // - Freshness: a prepare looks at the remote again (one stat or listing) when the spec's entry
 //   was last checked more than `checkSeconds` ago, and builds a new entry, under a new name,
-//   when the fingerprint differs. The old entry stays while an execution uses it, then goes. A
-//   remote that cannot be reached while an entry exists does not fail the task: the entry is
-//   used, with a warning in the log.
+//   when the fingerprint differs. The old entry stays until the new one is built and no
+//   execution uses it. A remote that cannot be reached while an entry exists does not fail the
+//   task: the entry is used, with a warning in the log.
 // - Users: prepare returns a handle that the execution releases when it ends; an entry with
 //   handles out, or callers waiting for its build, is never removed.
 // - Eviction: past `maxBytes`, after a build and when a release leaves an entry unused, unused
@@ -55,11 +55,15 @@ interface Entry {
   bytes: number;
 }
 
-/** A spec's entry as of its last check; with the listing to build it from while it is not built. */
+/**
+ * A spec's entry as of its last check. While it is not built: the listing to build it from,
+ * and the entry it replaces, which stands in for it if the remote cannot be reached then.
+ */
 interface Latest {
   name: string;
   checkedAt: number;
   files?: SourceFile[];
+  previous?: string;
 }
 
 /** One file the remote delivered, as the fingerprint keeps it. */
@@ -150,7 +154,7 @@ export class ResourceCache {
   private async check(spec: string, key: string, signal?: AbortSignal): Promise<Latest> {
     const { url } = check(parseResource(spec));
     const seen = this.latest.get(key);
-    const cached = seen && this.entries.has(seen.name) ? seen : undefined;
+    const cached = [seen?.name, seen?.previous].find((name) => name !== undefined && this.entries.has(name));
     const checkedAt = Date.now();
     let files: SourceFile[];
     try {
@@ -159,13 +163,15 @@ export class ResourceCache {
     } catch (error) {
       if (!cached || signal?.aborted) throw error;
       this.options.log(`resource ${maskUri(url.href)}: cannot check it for changes (${(error as Error).message}); using the cached copy`);
-      cached.checkedAt = checkedAt;
-      return cached;
+      const kept = { name: cached, checkedAt };
+      this.latest.set(key, kept);
+      return kept;
     }
     const name = `${key}-${sha256(JSON.stringify(fingerprint(files))).slice(0, 16)}`;
-    const latest: Latest = this.entries.has(name) ? { name, checkedAt } : { name, checkedAt, files };
+    const built = this.entries.has(name);
+    const latest: Latest = built ? { name, checkedAt } : { name, checkedAt, files, previous: cached };
     this.latest.set(key, latest);
-    if (cached && cached.name !== name) this.settle(cached.name);
+    if (built && cached && cached !== name) this.settle(cached);
     return latest;
   }
 
@@ -191,7 +197,12 @@ export class ResourceCache {
       await rename(built, join(dir, name));
       this.entries.set(name, { key, bytes });
       const latest = this.latest.get(key);
-      if (latest?.name === name) delete latest.files;
+      if (latest?.name === name) {
+        const { previous } = latest;
+        delete latest.files;
+        delete latest.previous;
+        if (previous) this.settle(previous);
+      }
       this.evict();
     } finally {
       await rm(work, { recursive: true, force: true });
@@ -233,7 +244,8 @@ export class ResourceCache {
   private settle(name: string): void {
     const entry = this.entries.get(name);
     if (!entry || this.users.has(name)) return;
-    if (this.latest.get(entry.key)?.name !== name) this.remove(name);
+    const latest = this.latest.get(entry.key);
+    if (latest?.name !== name && latest?.previous !== name) this.remove(name);
     else this.evict();
   }
 
