@@ -2,15 +2,19 @@
 // server started here that counts downloads and whose file the test changes. Ten tasks using
 // one resource download it once; after the remote file changes, the next task gets the new
 // content while a task still running on the old entry keeps it until it ends, and the old
-// entry goes then; a store that cannot be reached does not fail a task whose resource is cached.
+// entry goes then; a store that cannot be reached does not fail a task whose resource is cached;
+// a worker restarted while a container mounts an entry keeps that entry until the container ends.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Dockerode from 'dockerode';
 import type { WorkerDaemon } from '../worker/daemon.js';
+import { ensureTestImage } from './support/images.js';
+import { processWorker, tempDir } from './support/scenario.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { startTestWorker, taskEnded, until } from './support/worker.js';
 
@@ -62,8 +66,8 @@ async function succeeded(id: number): Promise<void> {
 }
 
 /** The cache's entry directories (not their .json, not scratch). */
-async function entries(): Promise<string[]> {
-  return (await readdir(join(stateDir, 'cache'))).filter((name) => !name.startsWith('.') && !name.endsWith('.json'));
+async function entries(state = stateDir): Promise<string[]> {
+  return (await readdir(join(state, 'cache'))).filter((name) => !name.startsWith('.') && !name.endsWith('.json'));
 }
 
 test('ten tasks using one resource download it once', async () => {
@@ -104,4 +108,43 @@ test('a store that cannot be reached does not fail a task whose resource is cach
   await succeeded(id!);
   assert.equal(await readFile(join(local, 'offline', 'ref.txt'), 'utf8'), 'v2, longer\n');
   assert.ok(worker.logs.some((line) => line.includes(`resource ${resource}: cannot check it for changes`) && line.includes('using the cached copy')), worker.logs.join('\n'));
+});
+
+test('a worker restarted while a container mounts an old entry keeps that entry until the container ends', async (t) => {
+  const docker = new Dockerode();
+  const image = await ensureTestImage(docker);
+  const dir = await tempDir(t, 'resources-reattach');
+  await mkdir(join(dir, 'ref'));
+  await writeFile(join(dir, 'ref', 'ref.txt'), 'v1\n');
+  const state = join(dir, 'state');
+  const args = ['--name', 'cache-reattacher', '--state-dir', state, '--docker', 'on', '-c', '2', '--tags', 'reattach-res', '--cache-check', '0'];
+  const first = processWorker(t, ts, args);
+  const spec = { tag: 'reattach-res', resources: [`file://${dir}/ref/`] };
+  const { tasks: [mounting] } = await ts.client.submitTasks({
+    ...spec, container: image, output: `file://${dir}/out-mounting/`,
+    command: 'cat /resource/ref.txt; while [ ! -e /output/go ]; do sleep 0.2; done; cat /resource/ref.txt > /output/after.txt',
+  } as never);
+  const x = await until('the container to run', async () => (await ts.client.getTask(mounting!.id)).executions.at(-1)?.id);
+  t.after(async () => {
+    for (const c of await docker.listContainers({ all: true, filters: { label: [`labq.execution=${x}`] } })) {
+      await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    }
+  });
+  await until('the container to read its resource', async () => (await ts.client.executionOutput(x)).includes('v1\n'));
+  first.child.kill('SIGKILL');
+  await first.exited;
+
+  await writeFile(join(dir, 'ref', 'ref.txt'), 'v2, longer\n');
+  const second = processWorker(t, ts, args);
+  const { tasks: [next] } = await ts.client.submitTasks({ ...spec, output: `file://${dir}/out-next/`, command: 'cp "$RESOURCE/ref.txt" "$OUTPUT/"' } as never);
+  const ended = await taskEnded(ts, next!.id);
+  assert.equal(ended.status, 'succeeded', second.output());
+  assert.equal(await readFile(join(dir, 'out-next', 'ref.txt'), 'utf8'), 'v2, longer\n');
+  assert.equal((await entries(state)).length, 2, 'the entry the re-attached container mounts is kept');
+
+  await writeFile(join(state, 'work', String(x), 'output', 'go'), '');
+  const done = await taskEnded(ts, mounting!.id);
+  assert.equal(done.status, 'succeeded', second.output());
+  assert.equal(await readFile(join(dir, 'out-mounting', 'after.txt'), 'utf8'), 'v1\n', 'the container saw its entry to its end');
+  await until('the old entry to go', async () => (await entries(state)).length === 1);
 });

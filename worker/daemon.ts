@@ -134,6 +134,8 @@ export class WorkerDaemon {
     this.docker = await this.detectDocker();
     await this.register();
     await this.reattach();
+    // Only now is it known which older cache entries the re-attached containers still use.
+    this.resources.tidy();
     // A loop that ends in an error (another instance took the name) is reported by finished().
     const loop = this.pollLoop();
     loop.catch((error) => this.log(`stopped: ${(error as Error).message}`));

@@ -101,6 +101,7 @@ export class Execution {
     reattach?: { state: ExecutionState; attach: (onOutput: Execution['onOutput']) => Promise<RunHandle> },
   ) {
     this.state = reattach?.state ?? { executionId, attempt, task, container: !!task.container };
+    if (reattach) this.resourceHandles.push(...ctx.resources.adopt(reattach.state.resources ?? []));
     this.done = (reattach ? this.resume(reattach.attach) : this.run()).catch((error) => ctx.log(`execution ${executionId}: ${(error as Error).stack ?? error}`));
   }
 
@@ -228,7 +229,12 @@ export class Execution {
     await this.withTimeout(this.task.timeouts.download, 'download', async (signal) => {
       for (const uri of this.task.inputs) await download(uri, dirs.input, { signal });
       for (const spec of this.task.resources) this.resourceHandles.push(await this.ctx.resources.prepare(spec, { signal }));
-      await this.useResources(this.resourceHandles.map((handle) => handle.dir));
+      const resources = this.resourceHandles.map((handle) => handle.dir);
+      await this.useResources(resources);
+      if (this.task.container) {
+        this.state.resources = resources;
+        this.ctx.state.save(this.state);
+      }
     });
   }
 

@@ -54,12 +54,13 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-/** An opened cache in a fresh folder (or `dir`), collecting its log. */
+/** A cache in a fresh folder (or `dir`) opened as the daemon opens it, collecting its log. */
 async function openCache(options: Partial<ResourceCacheOptions> = {}): Promise<{ cache: ResourceCache; dir: string; logs: string[] }> {
   const logs: string[] = [];
   const dir = options.dir ?? (await mkdtemp(join(root, 'cache-')));
   const cache = new ResourceCache({ dir, log: (line) => logs.push(line), ...options });
   await cache.open();
+  cache.tidy();
   return { cache, dir, logs };
 }
 
@@ -201,11 +202,33 @@ test('at open, scratch, half-made entries and older builds are removed; the newe
 
   const restarted = await openCache({ dir, checkSeconds: 0 });
   const name = fresh.dir.split('/').at(-1)!;
-  assert.deepEqual((await readdir(dir)).sort(), [name, `${name}.json`]);
+  assert.equal(await exists(old.dir), false, 'the older build no one holds is gone');
+  // The older build's files are deleted in the background.
+  await waitFor(async () => (await readdir(dir)).sort().join() === [name, `${name}.json`].join());
   const again = await restarted.cache.prepare(url);
   assert.equal(again.dir, fresh.dir);
   assert.equal(await readFile(join(again.dir, path.slice(1)), 'utf8'), 'v2\n');
   assert.equal(count('GET', path), 2, 'no download after the restart');
+});
+
+test('after a restart, an older build that a re-attached container mounts is kept until it is released', async () => {
+  const { cache, dir } = await openCache({ checkSeconds: 0 });
+  const { path, url } = serve('v1\n', { etag: '"1"' });
+  const old = await cache.prepare(url);
+  served.set(path, { body: 'v2\n', etag: '"2"' });
+  (await cache.prepare(url)).release();
+  // The worker dies while a container mounts the old entry; its successor re-attaches to it.
+  const restarted = new ResourceCache({ dir, log: () => undefined });
+  await restarted.open();
+  const [adopted, ...more] = restarted.adopt([old.dir, join(dir, 'gone-since')]);
+  assert.equal(more.length, 0, 'an entry that is not there is not held');
+  restarted.tidy();
+  assert.equal(adopted!.dir, old.dir);
+  assert.equal(await readFile(join(old.dir, path.slice(1)), 'utf8'), 'v1\n');
+  adopted!.release();
+  assert.equal(await exists(old.dir), false, 'released, the older build goes');
+  assert.equal(await readFile(join((await restarted.prepare(url)).dir, path.slice(1)), 'utf8'), 'v2\n');
+  assert.equal(count('GET', path), 2);
 });
 
 test('a store that cannot be reached: a cached copy is used, with a warning; without one, the download fails', async () => {

@@ -7,7 +7,9 @@
 //   each file's path, size, ETag and date from the one stat or listing that the download then
 //   used. An entry is built in dot-named scratch and renamed into place after its .json, so an
 //   entry directory that exists is complete; what a crash leaves (scratch, a .json without its
-//   directory, a directory without its .json) is removed at open.
+//   directory, a directory without its .json) is removed at open; older builds of a spec go
+//   at tidy, unless a container left running by an earlier run of the worker uses them
+//   (adopt, with the entries its saved state names).
 // - Freshness: a prepare looks at the remote again (one stat or listing) when the spec's entry
 //   was last checked more than `checkSeconds` ago, and builds a new entry, under a new name,
 //   when the fingerprint differs. The old entry stays until the new one is built and no
@@ -24,7 +26,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { renameSync, rmSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { maskUri, parseResource } from '../shared/uri.js';
 import type { SourceFile } from './copy.js';
 import { applyStep, check, download, listSource } from './transfers.js';
@@ -97,27 +99,44 @@ export class ResourceCache {
     this.checkMs = (options.checkSeconds ?? DEFAULT_CHECK_SECONDS) * 1000;
   }
 
-  /** Loads the entries on disk, the newest of each spec, and removes everything else. */
+  /**
+   * Loads the entries on disk and removes what a crash left. Older builds of a spec stay until
+   * tidy(): a container that an earlier run of the worker left running may use one (adopt).
+   */
   async open(): Promise<void> {
     const { dir } = this.options;
     await mkdir(dir, { recursive: true });
     const names = new Set(await readdir(dir));
-    const newest = new Map<string, { name: string; builtAt: number; usedAt: number; entry: Entry }>();
+    const loaded: NonNullable<Awaited<ReturnType<typeof loadEntry>>>[] = [];
     for (const file of names) {
       const name = file.slice(0, -'.json'.length);
       if (file.startsWith('.') || !file.endsWith('.json') || !names.has(name)) continue;
-      const loaded = await loadEntry(join(dir, file), name);
-      const known = loaded && newest.get(loaded.entry.key);
-      if (loaded && (!known || known.builtAt < loaded.builtAt)) newest.set(loaded.entry.key, loaded);
+      const found = await loadEntry(join(dir, file), name);
+      if (found) loaded.push(found);
     }
     const kept = new Set<string>();
-    for (const { name, entry } of [...newest.values()].sort((a, b) => a.usedAt - b.usedAt)) {
+    const builtAt = new Map<string, number>();
+    for (const { name, entry, built } of loaded.sort((a, b) => a.usedAt - b.usedAt)) {
       this.entries.set(name, entry);
+      kept.add(name).add(`${name}.json`);
+      if ((builtAt.get(entry.key) ?? -Infinity) >= built) continue;
+      builtAt.set(entry.key, built);
       // Never checked by this process: the first use looks at the remote.
       this.latest.set(entry.key, { name, checkedAt: -Infinity });
-      kept.add(name).add(`${name}.json`);
     }
     await Promise.all([...names].filter((name) => !kept.has(name)).map((name) => rm(join(dir, name), { recursive: true, force: true })));
+  }
+
+  /** Holds the entries mounted at `dirs` (by a container an earlier run of the worker left running), as prepare would. */
+  adopt(dirs: string[]): ResourceHandle[] {
+    const names = dirs.map((dir) => relative(this.options.dir, dir)).filter((name) => this.entries.has(name));
+    for (const name of names) this.hold(name);
+    return names.map((name) => this.handle(name));
+  }
+
+  /** After open() and adopt(): removes the older builds no one holds, and evicts past the bound. */
+  tidy(): void {
+    for (const name of [...this.entries.keys()]) this.settle(name);
   }
 
   /** The spec's entry, fetched or refreshed when needed, held until the handle is released. */
@@ -312,12 +331,12 @@ function fingerprint(files: SourceFile[]): Fact[] {
 }
 
 /** An entry's record on disk, or null when its .json cannot be read (then it goes). */
-async function loadEntry(file: string, name: string): Promise<{ name: string; builtAt: number; usedAt: number; entry: Entry } | null> {
+async function loadEntry(file: string, name: string): Promise<{ name: string; built: number; usedAt: number; entry: Entry } | null> {
   try {
     const meta = JSON.parse(await readFile(file, 'utf8')) as Meta;
-    const builtAt = Date.parse(meta.built_at);
-    if (!Number.isFinite(meta.bytes) || !Number.isFinite(builtAt)) return null;
-    return { name, builtAt, usedAt: (await stat(file)).mtimeMs, entry: { key: name.slice(0, name.indexOf('-')), bytes: meta.bytes } };
+    const built = Date.parse(meta.built_at);
+    if (!Number.isFinite(meta.bytes) || !Number.isFinite(built)) return null;
+    return { name, built, usedAt: (await stat(file)).mtimeMs, entry: { key: name.slice(0, name.indexOf('-')), bytes: meta.bytes } };
   } catch {
     return null;
   }
