@@ -529,6 +529,15 @@ describe('help and version', () => {
     const flat = list.stdout.replace(/\s+/g, ' ');
     assert.ok(flat.includes(TASK_STATUSES.join(', ')), flat);
   });
+
+  test('labq worker lists --cache-size and --cache-check, and refuses a size it cannot read before it starts', async () => {
+    const dataDir = await freshDataDir();
+    const help = await labq(dataDir, ['worker', '--help']);
+    assert.ok(help.stdout.includes('--cache-size <size>') && help.stdout.includes('--cache-check <seconds>'), help.stdout);
+    const run = await labq(dataDir, ['worker', '--cache-size', '12 parsecs']);
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /not a size: 12 parsecs \(e\.g\. 500M, 50G\)/);
+  });
 });
 
 describe('labq task logs says how the task ended, or why it never ran', () => {

@@ -39,6 +39,13 @@ export function count(value: string): number {
   return n;
 }
 
+/** Parses a size flag: bytes, or a number with K, M, G or T (powers of 1024, as `du -h`), e.g. 500M, 1.5T. */
+export function size(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(value.trim());
+  if (!match) throw new Error(`not a size: ${value} (e.g. 500M, 50G)`);
+  return Math.floor(Number(match[1]) * 1024 ** ['', 'K', 'M', 'G', 'T'].indexOf(match[2]!.toUpperCase()));
+}
+
 /** Parses a port number. */
 export function port(value: string): number {
   const n = int(value);

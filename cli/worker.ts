@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { defaultDataDir } from '../server/config.js';
 import { DEFAULT_TRANSFERS, WorkerDaemon } from '../worker/daemon.js';
+import { DEFAULT_CHECK_SECONDS } from '../worker/resourceCache.js';
 import { clientFrom, type ClientFlags } from './context.js';
 import type { PatchWorkerBody } from '../shared/schemas/worker.js';
 import { onStopSignal } from './signals.js';
-import { count, int, list, print, table } from './format.js';
+import { count, int, list, print, size, table } from './format.js';
 
 
 export function workerCommands(program: Command, flags: () => ClientFlags & { json?: boolean }): void {
@@ -23,6 +24,8 @@ export function workerCommands(program: Command, flags: () => ClientFlags & { js
     .addOption(new Option('--transfers <n>', 'files downloading or uploading at once, for all tasks').argParser(count).default(DEFAULT_TRANSFERS))
     .addOption(new Option('--docker <mode>', 'use Docker: auto, on, off').choices(['auto', 'on', 'off']).default('auto'))
     .addOption(new Option('--state-dir <dir>', 'where the worker keeps spooled reports, caches and work folders'))
+    .addOption(new Option('--cache-size <size>', 'bound on the resource cache, e.g. 50G or 500M; least recently used unused entries go past it (default: no bound)').argParser(size))
+    .addOption(new Option('--cache-check <seconds>', 'how long a look at a cached resource\'s remote holds before the next one').argParser(count).default(DEFAULT_CHECK_SECONDS))
     .addOption(new Option('--exit-when-empty', 'exit once nothing is left for this worker'))
     .addHelpText('after', `
 The server and the token are the global options, before or after \`worker\`:
@@ -38,6 +41,7 @@ directory.`)
       const daemon = new WorkerDaemon({
         server: client.server, token: client.token ?? '', name, concurrency: o.concurrency, prefetch: o.prefetch, tags: o.tags,
         capabilities: o.capabilities, gpus: o.gpus, transfers: o.transfers, docker: o.docker, exitWhenEmpty: !!o.exitWhenEmpty,
+        cacheSize: o.cacheSize, cacheCheckSeconds: o.cacheCheck,
         stateDir: o.stateDir ?? join(f.dataDir ?? defaultDataDir(), `worker-${name}`),
       });
       onStopSignal(() => daemon.stop());

@@ -15,6 +15,7 @@ import type { Task } from '../shared/schemas/task.js';
 import { WORKER_TAKEN_OVER, type PollResponse, type WorkerSettings } from '../shared/schemas/worker.js';
 import { Outbox } from './outbox.js';
 import { PROGRESS_INTERVAL_MS, ProgressBoard } from './progress.js';
+import { ResourceCache } from './resourceCache.js';
 import { Execution, type ExecutionContext } from './execution.js';
 import { holdStateDir, instanceIdentity } from './identity.js';
 import { dockerConfigCredentials } from './registryAuth.js';
@@ -41,6 +42,10 @@ export interface WorkerOptions {
   gpus?: number;
   /** Files in transfer at once across all executions (downloads and uploads); 8 unless given. */
   transfers?: number;
+  /** The bound on the resource cache, in bytes; none when absent. */
+  cacheSize?: number;
+  /** How long one look at a cached resource's remote holds, in seconds (DEFAULT_CHECK_SECONDS). */
+  cacheCheckSeconds?: number;
   log?: (line: string) => void;
 }
 
@@ -84,6 +89,7 @@ export class WorkerDaemon {
   private slots: Slots;
   private readonly transfers: Slots;
   private readonly state: StateStore;
+  private readonly resources: ResourceCache;
   private readonly shell = new ShellRunner();
   private readonly cpus = cpuList().length;
   private docker: DockerRunner | null = null;
@@ -112,6 +118,9 @@ export class WorkerDaemon {
     this.transfers = new Slots(options.transfers ?? DEFAULT_TRANSFERS);
     this.state = new StateStore(join(options.stateDir, 'executions'));
     this.log = options.log ?? ((line) => process.stderr.write(`labq worker ${this.name}: ${line}\n`));
+    this.resources = new ResourceCache({
+      dir: join(options.stateDir, 'cache'), maxBytes: options.cacheSize, checkSeconds: options.cacheCheckSeconds, log: this.log,
+    });
   }
 
   async start(): Promise<void> {
@@ -130,9 +139,12 @@ export class WorkerDaemon {
       onError: (error) => this.log(`delivery failed, will retry: ${(error as Error).message}`),
     });
     await this.spool.open();
+    await this.resources.open();
     this.docker = await this.detectDocker();
     await this.register();
     await this.reattach();
+    // Only now is it known which older cache entries the re-attached containers still use.
+    this.resources.tidy();
     // A loop that ends in an error (another instance took the name) is reported by finished().
     const loop = this.pollLoop();
     loop.catch((error) => this.log(`stopped: ${(error as Error).message}`));
@@ -180,7 +192,7 @@ export class WorkerDaemon {
       slots: this.slots,
       state: this.state,
       workDir: join(this.options.stateDir, 'work'),
-      cacheDir: join(this.options.stateDir, 'cache'),
+      resources: this.resources,
       transfers: this.transfers,
       cpus: this.cpus,
       runnerFor: (task: Task): Runner => (task.container ? this.docker! : this.shell),

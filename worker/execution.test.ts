@@ -11,6 +11,7 @@ import { TaskInput, type Task } from '../shared/schemas/task.js';
 import { until } from '../e2e/support/worker.js';
 import { Execution, KILL_RETRY_MS } from './execution.js';
 import { ProgressBoard } from './progress.js';
+import { ResourceCache } from './resourceCache.js';
 import { ShellRunner } from './runners/shell.js';
 import type { RunHandle, Runner, RunSpec } from './runners/types.js';
 import { Slots } from './slots.js';
@@ -70,7 +71,7 @@ test('a kill that fails is logged and tried again; nothing is left unhandled', a
   const runner = new RefusingFirstKill();
   const logs: string[] = [];
   const execution = new Execution({
-    spool, progress: new ProgressBoard(), slots: new Slots(1), state, workDir: join(dir, 'work'), cacheDir: join(dir, 'cache'), transfers: new Slots(8), cpus: 1,
+    spool, progress: new ProgressBoard(), slots: new Slots(1), state, workDir: join(dir, 'work'), resources: new ResourceCache({ dir: join(dir, 'cache'), log: () => undefined }), transfers: new Slots(8), cpus: 1,
     runnerFor: () => runner, freed: () => undefined, log: (line) => logs.push(line),
   }, 7, 1, task('echo started; sleep 300'));
 

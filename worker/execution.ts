@@ -18,7 +18,8 @@ import type { PhaseProgress, ProgressBoard } from './progress.js';
 import type { Spool } from './spool.js';
 import type { Slots } from './slots.js';
 import { processStartTime, type ExecutionState, type StateStore } from './state.js';
-import { download, prepareResource, upload } from './transfers.js';
+import type { ResourceCache, ResourceHandle } from './resourceCache.js';
+import { download, upload } from './transfers.js';
 import type { ExecutionDirs, OutputStream, RunHandle, RunResult, Runner } from './runners/types.js';
 import { PausableTimer } from './pausableTimer.js';
 
@@ -29,7 +30,7 @@ export interface ExecutionContext {
   slots: Slots;
   state: StateStore;
   workDir: string;
-  cacheDir: string;
+  resources: ResourceCache;
   /** The worker's bound on files in transfer at once, shared by its executions. */
   transfers: Slots;
   cpus: number;
@@ -108,10 +109,13 @@ export class Execution {
   ) {
     this.state = reattach?.state ?? { executionId, attempt, task, container: !!task.container };
     this.progress = { downloading: ctx.progress.phase(executionId, 'downloading'), uploading: ctx.progress.phase(executionId, 'uploading') };
+    if (reattach) this.resourceHandles.push(...ctx.resources.adopt(reattach.state.resources ?? []));
     this.done = (reattach ? this.resume(reattach.attach) : this.run()).catch((error) => ctx.log(`execution ${executionId}: ${(error as Error).stack ?? error}`));
   }
 
   private resourceDir: string | null = null;
+  /** The cache entries this execution uses, released when it ends. */
+  private readonly resourceHandles: ResourceHandle[] = [];
 
   get dirs(): ExecutionDirs {
     const base = join(this.ctx.workDir, String(this.executionId));
@@ -249,11 +253,20 @@ export class Execution {
     };
     await this.withTimeout(this.task.timeouts.download, () => `download of ${[...inFlight].join(', ')}`, async (signal) => {
       const options = { signal, limit: this.ctx.transfers, progress: this.progress.downloading };
-      const [, prepared] = await Promise.all([
-        Promise.all(this.task.inputs.map((uri) => track(uri, download(uri, dirs.input, options)))),
-        Promise.all(this.task.resources.map((spec) => track(spec, prepareResource(spec, this.ctx.cacheDir, options)))),
+      // In the task's order, whichever is ready first: the order in which they merge.
+      const resources: string[] = [];
+      await Promise.all([
+        ...this.task.inputs.map((uri) => track(uri, download(uri, dirs.input, options))),
+        ...this.task.resources.map((spec, i) => track(spec, this.ctx.resources.prepare(spec, options).then((handle) => {
+          this.resourceHandles.push(handle);
+          resources[i] = handle.dir;
+        }))),
       ]);
-      await this.useResources(prepared);
+      await this.useResources(resources);
+      if (this.task.container) {
+        this.state.resources = resources;
+        this.ctx.state.save(this.state);
+      }
     });
   }
 
@@ -369,6 +382,7 @@ export class Execution {
   private async report(outcome: Outcome): Promise<void> {
     this.ended = true;
     this.endTransfers();
+    for (const handle of this.resourceHandles.splice(0)) handle.release();
     if (!this.abandoned) {
       this.ctx.spool.push({ kind: 'finish', executionId: this.executionId, ...outcome });
       await this.ctx.spool.flush(this.executionId);

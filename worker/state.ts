@@ -12,6 +12,8 @@ export interface ExecutionState {
   container: boolean;
   /** A bare task's process group, and its start time (from /proc) so that a reused pid is never taken for it. */
   process?: { pid: number; startTime: string };
+  /** The resource cache entries a container mounts: held again when it is re-attached, so that none is removed under it. */
+  resources?: string[];
 }
 
 export class StateStore {

@@ -1,8 +1,8 @@
 // Transfers against real files, a real HTTP server started here, a real S3 server (s3rver)
 // and FTP server (ftp-srv), and archives made by the real tar, gzip and zip tools: downloads
-// and uploads for every scheme, the folder rule (a trailing slash delivers the content), the
-// resource cache under concurrent calls, a retry after a dropped connection, and failures
-// that name the URI.
+// and uploads for every scheme, the folder rule (a trailing slash delivers the content), resource
+// actions, a retry after a dropped connection, and failures that name the URI. The cache itself
+// is tested in ./resourceCache.test.ts, the actions in ./unpack.test.ts.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,8 +16,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { startTestFtp, startTestS3, type TestFtp, type TestS3 } from '../e2e/support/stores.js';
+import { ResourceCache } from './resourceCache.js';
 import { Slots } from './slots.js';
-import { download, prepareResource, upload } from './transfers.js';
+import { download, upload } from './transfers.js';
 
 let root: string;
 let server: Server;
@@ -149,6 +150,14 @@ async function scratch(name: string): Promise<string> {
   return mkdtemp(join(root, `${name}-`));
 }
 
+/** A resource cache in a fresh scratch folder, whose `prepareResource` gives the entry's directory. */
+async function resourceCache(): Promise<{ dir: string; prepareResource(spec: string): Promise<string> }> {
+  const dir = await scratch('cache');
+  const cache = new ResourceCache({ dir, log: () => undefined });
+  await cache.open();
+  return { dir, prepareResource: async (spec) => (await cache.prepare(spec)).dir };
+}
+
 test('file:// downloads a file', async () => {
   const dest = await scratch('dest');
   const path = await download(pathToFileURL(join(root, 'served', 'notes.txt')).href, join(dest, 'input'));
@@ -215,56 +224,27 @@ test('an aborted download stops', async () => {
   await assert.rejects(download(`${base}/notes.txt`, await scratch('dest'), { signal: AbortSignal.abort() }), { name: 'AbortError' });
 });
 
-test('concurrent calls for one tar.gz resource download and extract it once, into one directory', async () => {
-  const cache = await scratch('cache');
-  const spec = `${base}/bundle.tar.gz|untar`;
-  const dirs = await Promise.all([prepareResource(spec, cache), prepareResource(spec, cache), prepareResource(spec, cache)]);
-  assert.equal(hits.get('/bundle.tar.gz'), 1);
-  assert.equal(new Set(dirs).size, 1);
-  const [dir] = dirs;
-  assert.equal(await readFile(join(dir, 'bundle', 'ref.fa'), 'utf8'), '>chr1\nACGT\n');
-  assert.equal(await readFile(join(dir, 'bundle', 'sub', 'ref.fai'), 'utf8'), 'chr1\t4\n');
-  assert.deepEqual(await readdir(dir), ['bundle'], 'the archive itself is not kept');
-  assert.deepEqual(await readdir(cache), [dir.split('/').at(-1)], 'no scratch left in the cache');
-
-  assert.equal(await prepareResource(spec, cache), dir, 'a later call finds the entry');
-  assert.equal(hits.get('/bundle.tar.gz'), 1);
-  assert.notEqual(await prepareResource(`${base}/bundle.tar.gz`, cache), dir, 'other steps, other entry');
-});
-
 test('a resource without steps, gunzip, and unzip', async () => {
-  const cache = await scratch('cache');
-  const plain = await prepareResource(`${base}/notes.txt`, cache);
+  const { prepareResource } = await resourceCache();
+  const plain = await prepareResource(`${base}/notes.txt`);
   assert.equal(await readFile(join(plain, 'notes.txt'), 'utf8'), 'plain text\n');
-  const gunzipped = await prepareResource(`${base}/notes.txt.gz|gunzip`, cache);
+  const gunzipped = await prepareResource(`${base}/notes.txt.gz|gunzip`);
   assert.deepEqual(await readdir(gunzipped), ['notes.txt']);
   assert.equal(await readFile(join(gunzipped, 'notes.txt'), 'utf8'), 'plain text\n');
-  const chained = await prepareResource(pathToFileURL(join(root, 'served', 'bundle.tar.gz')).href + '|gunzip|untar', cache);
+  const chained = await prepareResource(pathToFileURL(join(root, 'served', 'bundle.tar.gz')).href + '|gunzip|untar');
   assert.equal(await readFile(join(chained, 'bundle', 'ref.fa'), 'utf8'), '>chr1\nACGT\n');
   if (hasCommand('zip')) {
-    const unzipped = await prepareResource(`${base}/bundle.zip|unzip`, cache);
+    const unzipped = await prepareResource(`${base}/bundle.zip|unzip`);
     assert.equal(await readFile(join(unzipped, 'bundle', 'sub', 'ref.fai'), 'utf8'), 'chr1\t4\n');
   }
 });
 
 test('a failing resource step fails clearly and caches nothing', async () => {
-  const cache = await scratch('cache');
-  await assert.rejects(prepareResource(`${base}/notes.txt|untar`, cache), /the untar step failed on notes\.txt: not a tar archive/);
-  await assert.rejects(prepareResource(`${base}/bundle.tar.gz|untar|gunzip`, cache), /the gunzip step needs a file/);
-  await assert.rejects(prepareResource(`${base}/bundle.tar.gz|explode`, cache), /unknown resource step "explode"/);
+  const { dir: cache, prepareResource } = await resourceCache();
+  await assert.rejects(prepareResource(`${base}/notes.txt|untar`), /the untar step failed on notes\.txt: not a tar archive/);
+  await assert.rejects(prepareResource(`${base}/bundle.tar.gz|untar|gunzip`), /the gunzip step needs a file/);
+  await assert.rejects(prepareResource(`${base}/bundle.tar.gz|explode`), /unknown resource step "explode"/);
   assert.deepEqual(await readdir(cache), []);
-});
-
-test('a build aborted by one caller is redone for another', async () => {
-  const cache = await scratch('cache');
-  const spec = `${base}/bundle.tar.gz|untar`;
-  const controller = new AbortController();
-  const first = prepareResource(spec, cache, { signal: controller.signal });
-  const second = prepareResource(spec, cache);
-  setTimeout(() => controller.abort(), 10);
-  await assert.rejects(first, { name: 'AbortError' });
-  const dir = await second;
-  assert.equal(await readFile(join(dir, 'bundle', 'ref.fa'), 'utf8'), '>chr1\nACGT\n');
 });
 
 test('upload copies a nested directory to file:// and counts its files, following links', async () => {
@@ -343,12 +323,12 @@ test('a single file over s3 and ftp', async () => {
 });
 
 test('a folder resource with a trailing slash is mounted as its content', async () => {
-  const cache = await scratch('cache');
+  const { prepareResource } = await resourceCache();
   for (const spec of [pathToFileURL(join(root, 'served', 'bundle')).href + '/', 's3://refs/hg38-idx/', `ftp://${ftp.host}/hg38-idx/`]) {
-    const dir = await prepareResource(spec, cache);
+    const dir = await prepareResource(spec);
     assert.equal(await readFile(join(dir, 'ref.fa'), 'utf8'), '>chr1\nACGT\n', spec);
   }
-  const itself = await prepareResource('s3://refs/hg38-idx', cache);
+  const itself = await prepareResource('s3://refs/hg38-idx');
   assert.equal(await readFile(join(itself, 'hg38-idx', 'ref.fa'), 'utf8'), '>chr1\nACGT\n');
 });
 
