@@ -13,7 +13,7 @@ import { createServer as createTcpServer, type AddressInfo, type Socket } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { sql } from 'slonik';
 import type { WorkerDaemon } from '../worker/daemon.js';
 import { API_PREFIX } from '../shared/api.js';
@@ -138,6 +138,27 @@ test('a folder resource ending in / is mounted as its content', async () => {
   }
 });
 
+test('several resources merge in the task\'s order: a later one\'s file replaces an earlier one\'s at the same path', async () => {
+  const local = await mkdtemp(join(tmpdir(), 'labq-transfers-merge-'));
+  try {
+    await mkdir(join(local, 'old', 'sub'), { recursive: true });
+    await mkdir(join(local, 'new', 'sub'), { recursive: true });
+    await writeFile(join(local, 'old', 'sub', 'shared.txt'), 'old\n');
+    await writeFile(join(local, 'old', 'only-old.txt'), 'o\n');
+    await writeFile(join(local, 'new', 'sub', 'shared.txt'), 'new\n');
+    const { ended, execution } = await run({
+      command: 'cd "$RESOURCE" && find . -type f | sort > "$OUTPUT/files.txt" && cat sub/shared.txt > "$OUTPUT/shared.txt"',
+      resources: [`file://${local}/old/`, `file://${local}/new/`],
+      output: `file://${local}/out/`,
+    });
+    assert.equal(ended.status, 'succeeded', execution.error ?? '');
+    assert.equal(await readFile(join(local, 'out', 'files.txt'), 'utf8'), './only-old.txt\n./sub/shared.txt\n');
+    assert.equal(await readFile(join(local, 'out', 'shared.txt'), 'utf8'), 'new\n');
+  } finally {
+    await rm(local, { recursive: true, force: true });
+  }
+});
+
 test('resource actions: the task sees what gunzip|mv and untar|mv made; a hostile archive fails with class download', async () => {
   const archives: [string, Buffer][] = [
     ['hg38.fa.gz', gzipSync('>chr1\nACGT\n')],
@@ -219,11 +240,23 @@ test('URIs with credentials are refused at submission, naming the field, and nev
   assert.equal(await ts.server.pool.oneFirst(sql.unsafe`SELECT count(*) FROM events`), before, 'nothing recorded');
 });
 
-test('no credential anywhere in the event log or the worker\'s log', async () => {
+test('no credential anywhere in the event log, the tasks\' output, the uploaded results or the worker\'s log', async () => {
   const secrets = ['s3cretKey', 'AKIAEXAMPLE', ftp.password, s3.env.AWS_SECRET_ACCESS_KEY!];
+  // A task that prints what it was given, over both stores that need credentials.
+  const { ended } = await run({ command: 'ls -R "$INPUT"; cat "$INPUT/reads.fq"', inputs: ['s3://refs/reads.fq', `ftp://${ftp.host}/refs/hg38-idx/`] });
+  assert.equal(ended.status, 'succeeded');
+  const patterns = sql.array(secrets.map((s) => `%${s}%`), 'text');
   const leaks = await ts.server.pool.oneFirst(sql.unsafe`
-    SELECT count(*) FROM events WHERE data::text LIKE ANY(${sql.array(secrets.map((s) => `%${s}%`), 'text')})`);
+    SELECT (SELECT count(*) FROM events WHERE data::text LIKE ANY(${patterns}))
+         + (SELECT count(*) FROM execution_output WHERE convert_from(data, 'UTF8') LIKE ANY(${patterns}))`);
   assert.equal(Number(leaks), 0);
+  assert.ok(Number(await ts.server.pool.oneFirst(sql.unsafe`SELECT count(*) FROM execution_output`)) > 0, 'the check sees the output');
+  const listed = await store.send(new ListObjectsV2Command({ Bucket: 'results' }));
+  assert.ok((listed.Contents ?? []).length > 0, 'the check sees the results');
+  for (const object of listed.Contents ?? []) {
+    const text = await s3Text('results', object.Key!);
+    for (const secret of secrets) assert.ok(!text.includes(secret), `${object.Key} holds a credential`);
+  }
   assert.ok(Number(await ts.server.pool.oneFirst(sql.unsafe`SELECT count(*) FROM events WHERE data::text LIKE '%s3://%'`)) > 0, 'the check sees the URIs');
   for (const secret of secrets) assert.ok(!worker.logs.join('\n').includes(secret));
 });

@@ -369,7 +369,8 @@ export class Execution {
 
   /**
    * One resource is mounted straight from the worker's cache; several are merged by hard
-   * links (no copy of the data) into a folder of this execution.
+   * links (no copy of the data) into a folder of this execution, in the task's order: a later
+   * resource's file replaces an earlier one's at the same path.
    */
   private async useResources(dirs: string[]): Promise<void> {
     if (dirs.length === 1) {
