@@ -3,6 +3,7 @@
 // the typed client calls them, and the OpenAPI document is generated from them, so the
 // three cannot drift apart.
 import { z } from 'zod/v4';
+import type { Role } from './schemas/auth.js';
 import { Id, IdParam, PageQuery, page } from './schemas/common.js';
 import { EventPage, EventPageQuery, EventStreamQuery, LogPageQuery } from './schemas/event.js';
 import { Execution } from './schemas/execution.js';
@@ -32,6 +33,8 @@ export interface RouteSpec {
   /** The JSON response; 'sse' for a text/event-stream; 'text' for text/plain (or SSE when asked to follow). */
   response: z.ZodType | 'sse' | 'text';
   status?: number;
+  /** The roles that may call it (admin may call everything). */
+  roles?: readonly Role[];
 }
 
 const IdParams = z.object({ id: IdParam });

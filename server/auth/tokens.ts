@@ -4,10 +4,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
+import type { Role } from '../../shared/schemas/auth.js';
 import type { Db, Pool } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
 
-export type Role = 'admin' | 'operator' | 'viewer' | 'worker';
+export type { Role };
 
 export interface Identity {
   tokenId: number;
