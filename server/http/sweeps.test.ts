@@ -117,7 +117,7 @@ test('a task made invalid by its values after a slice was written fails the whol
   const problem = JSON.parse(res.text);
   assert.deepEqual(problem.errors, [{
     field: 'template.inputs[0]',
-    message: 'unsupported scheme "gopher": expected one of s3, ftp, http, https, file (with url=gopher://old/place.fq)',
+    message: 'unsupported scheme "gopher": expected one of s3, ftp, ftps, http, https, file (with url=gopher://old/place.fq)',
   }]);
   assert.equal(await count(sql.unsafe`SELECT count(*) FROM tasks`), tasks, 'the first slice was rolled back');
 });
