@@ -1,13 +1,17 @@
 // Data stores for transfer tests, started by the tests themselves (npm dev dependencies, no
 // Docker image): an S3 server (s3rver) and an FTP server (ftp-srv), each on a free port of
-// 127.0.0.1 with a temporary root directory that is removed when it stops.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+// 127.0.0.1 with a temporary root directory that is removed when it stops. The FTP server
+// speaks explicit TLS (ftps://) on request, with a self-signed certificate made here (no
+// openssl needed) that a client trusts through NODE_EXTRA_CA_CERTS.
+import { randomInt } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { FtpSrv } from 'ftp-srv';
 import S3rver from 's3rver';
+import { generate } from 'selfsigned';
 
 export interface TestS3 {
   /** http://127.0.0.1:PORT, for AWS_ENDPOINT_URL. */
@@ -48,17 +52,32 @@ export interface TestFtp {
   password: string;
   /** A ~/.netrc line with the user's credentials. */
   netrc: string;
+  /** With `tls`: the PEM file of the server's certificate, for NODE_EXTRA_CA_CERTS. */
+  certificate?: string;
   stop(): Promise<void>;
 }
 
-/** An FTP server with one user (random password) whose root is a fresh temporary folder. */
-export async function startTestFtp(): Promise<TestFtp> {
+/**
+ * An FTP server with one user (random password) whose root is a fresh temporary folder; with
+ * `tls`, it takes AUTH TLS (explicit FTPS, control and data connections) with a certificate
+ * for 127.0.0.1.
+ */
+export async function startTestFtp(options: { tls?: boolean } = {}): Promise<TestFtp> {
   const base = await mkdtemp(join(tmpdir(), 'labq-ftp-'));
   const root = join(base, 'root');
   await mkdir(root);
   const user = 'labq';
   const password = `pw-${Math.random().toString(36).slice(2)}`;
-  const server = new FtpSrv({ url: 'ftp://127.0.0.1:0', pasv_url: '127.0.0.1', anonymous: false, greeting: 'labq test', log: silentLog() });
+  const tls = options.tls ? await selfSigned(join(base, 'cert.pem')) : undefined;
+  // ftp-srv checks that a data port is free and listens on it a moment later; every server
+  // starting at its default of 1024, two on this machine (parallel test files) can take the
+  // same port in between, and a client then reaches the other's data connection.
+  const pasvMin = 10_000 + 100 * randomInt(200);
+  const server = new FtpSrv({
+    url: 'ftp://127.0.0.1:0', pasv_url: '127.0.0.1', pasv_min: pasvMin, pasv_max: pasvMin + 99,
+    anonymous: false, greeting: 'labq test', log: silentLog(),
+    tls: tls ? { key: tls.key, cert: tls.cert } : false,
+  });
   server.on('login', ({ username, password: given }, resolve, reject) => {
     if (username === user && given === password) resolve({ root });
     else reject(new Error('bad credentials'));
@@ -72,11 +91,28 @@ export async function startTestFtp(): Promise<TestFtp> {
     user,
     password,
     netrc: `machine 127.0.0.1 login ${user} password ${password}\n`,
+    certificate: tls?.file,
     stop: async () => {
       await server.close();
       await rm(base, { recursive: true, force: true });
     },
   };
+}
+
+/** A certificate for 127.0.0.1 (as its subjectAltName, which TLS clients check), written to `file`. */
+async function selfSigned(file: string): Promise<{ key: string; cert: string; file: string }> {
+  const pems = await generate([{ name: 'commonName', value: '127.0.0.1' }], {
+    keyType: 'ec',
+    algorithm: 'sha256',
+    extensions: [
+      { name: 'basicConstraints', cA: true },
+      { name: 'keyUsage', digitalSignature: true, keyCertSign: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] },
+    ],
+  });
+  await writeFile(file, pems.cert);
+  return { key: pems.private, cert: pems.cert, file };
 }
 
 /** ftp-srv logs through bunyan by default: a logger that drops everything keeps test output readable. */
