@@ -35,7 +35,12 @@ export function fetchCommands(program: Command, flags: () => { json?: boolean })
     .command('fetch')
     .description('list, copy, mirror, remove and read files over s3, ftp, ftps, http(s) and local paths, with your own credentials')
     // Usage errors of this group (a missing argument, an unknown option) exit 2, as a refused URI does.
-    .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));
+    .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2))
+    // The AWS SDK warns on every run under Node 20 that its releases of 2027 will need Node 22:
+    // nothing a user of this labq (which pins its SDK) can act on, and noise around a listing.
+    .hook('preAction', () => {
+      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+    });
 
   fetch
     .command('ls')
