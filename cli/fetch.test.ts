@@ -7,7 +7,7 @@
 // differs, --delete, --dry-run; rm with and without -r), the refusals (credentials, http
 // writes and listings) and a missing object's error, each with its exit status.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -42,6 +42,13 @@ before(async () => {
   const served = join(root, 'served');
   await writeTree(served, { 'notes.txt': 'served over http\n' });
   http = createServer((req, res) => {
+    if (req.url === '/stalls.bin') {
+      // A quarter of what it announces, then nothing more: a transfer that is only ever in progress.
+      res.writeHead(200, { 'content-length': 1 << 20 });
+      if (req.method === 'GET') res.write(Buffer.alloc(1 << 18));
+      else res.end();
+      return;
+    }
     readFile(join(served, new URL(req.url!, 'http://x').pathname)).then(
       (body) => res.writeHead(200, { 'content-length': body.length }).end(req.method === 'HEAD' ? undefined : body),
       () => res.writeHead(404).end(),
@@ -55,6 +62,7 @@ before(async () => {
 after(async () => {
   await s3.stop();
   await ftp.stop();
+  http.closeAllConnections();
   await new Promise((done) => http.close(done));
   await rm(root, { recursive: true, force: true });
 });
@@ -67,6 +75,10 @@ interface Run {
 
 /** `labq fetch ARGS` in the test's root; `onStdout` may stop reading (as `| head` does). */
 function fetch(args: string[], onStdout?: (chunk: Buffer, stop: () => void) => void): Promise<Run> {
+  return start(args, onStdout).done;
+}
+
+function start(args: string[], onStdout?: (chunk: Buffer, stop: () => void) => void): { child: ChildProcess; done: Promise<Run> } {
   const child = spawn(process.execPath, [MAIN, 'fetch', ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   let stderr = '';
@@ -75,7 +87,8 @@ function fetch(args: string[], onStdout?: (chunk: Buffer, stop: () => void) => v
     onStdout?.(chunk, () => child.stdout.destroy());
   });
   child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  return new Promise((done) => child.once('close', (code) => done({ code, stdout: Buffer.concat(out), stderr })));
+  const done = new Promise<Run>((resolve) => child.once('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr })));
+  return { child, done };
 }
 
 async function ok(args: string[]): Promise<string> {
@@ -306,6 +319,25 @@ describe('cat', () => {
     const run = await fetch(['cat', './src/']);
     assert.equal(run.code, 1);
     assert.equal(run.stderr, `labq: cannot read ./src/: it is a folder: cat reads one file\n`);
+  });
+});
+
+describe('interruption', () => {
+  test('Ctrl-C stops a copy in flight with status 130 and leaves no partial file', async () => {
+    const into = join(root, 'interrupted');
+    const { child, done } = start(['cp', `${web}/stalls.bin`, './interrupted/']);
+    // The partial file holds bytes: the copy is under way.
+    for (;;) {
+      const part = await stat(join(into, 'stalls.bin.part')).catch(() => undefined);
+      if (part && part.size > 0) break;
+      assert.equal(child.exitCode, null, 'the copy is still running');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill('SIGINT');
+    const run = await done;
+    assert.equal(run.code, 130);
+    assert.equal(run.stderr, 'labq: interrupted\n');
+    assert.deepEqual(await readdir(into), []);
   });
 });
 

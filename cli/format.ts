@@ -54,5 +54,16 @@ export function elapsed(seconds: number): string {
   return days ? `${days}-${hms}` : hms;
 }
 
+/** A failure that ends the command with its own status rather than 1. */
+export class CommandError extends Error {
+  constructor(message: string, readonly status: number) {
+    super(message);
+  }
+}
+
 /** A command given wrongly (a bad argument, a refused URI): status 2, where a failure is 1. */
-export class UsageError extends Error {}
+export class UsageError extends CommandError {
+  constructor(message: string) {
+    super(message, 2);
+  }
+}

@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { LabqApiError, LabqUnreachableError } from '../shared/client.js';
 import { VERSION } from '../shared/version.js';
 import { DEFAULT_HOST, DEFAULT_PORT, defaultDataDir } from '../server/config.js';
-import { port, UsageError } from './format.js';
+import { CommandError, port } from './format.js';
 import { fetchCommands } from './fetch.js';
 import { adminCommands } from './admin.js';
 import { serve } from './serve.js';
@@ -76,5 +76,5 @@ program.parseAsync(process.argv).catch((error) => {
   if (error instanceof LabqUnreachableError) {
     process.stderr.write('  is labq running? Start it on this machine with `labq up`, or give the server with --server URL or LABQ_SERVER\n');
   }
-  process.exit(error instanceof UsageError ? 2 : 1);
+  process.exit(error instanceof CommandError ? error.status : 1);
 });

@@ -4,6 +4,8 @@
 // speaks explicit TLS (ftps://) on request, with a self-signed certificate made here (no
 // openssl needed) that a client trusts through NODE_EXTRA_CA_CERTS.
 import { randomInt } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { createSecureContext, TLSSocket } from 'node:tls';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -68,6 +70,7 @@ export async function startTestFtp(options: { tls?: boolean } = {}): Promise<Tes
   await mkdir(root);
   const user = 'labq';
   const password = `pw-${Math.random().toString(36).slice(2)}`;
+  if (options.tls) closeAuthTlsRace();
   const tls = options.tls ? await selfSigned(join(base, 'cert.pem')) : undefined;
   // ftp-srv checks that a data port is free and listens on it a moment later; every server
   // starting at its default of 1024, two on this machine (parallel test files) can take the
@@ -97,6 +100,39 @@ export async function startTestFtp(options: { tls?: boolean } = {}): Promise<Tes
       await rm(base, { recursive: true, force: true });
     },
   };
+}
+
+interface FtpSrvConnection {
+  server: { options: { tls?: object | false } };
+  commandSocket: NodeJS.EventEmitter & { write(text: string): boolean };
+  secure: boolean;
+}
+type CommandHandler = (this: FtpSrvConnection, request: { command: { arg?: string } }) => Promise<unknown>;
+
+/**
+ * ftp-srv 4.6.3 answers AUTH TLS with 234 and only wraps its socket in TLS once that write is
+ * done: a client quick enough sends its TLS hello in between, ftp-srv reads it as a command and
+ * answers it in plain text, and the client fails with "wrong version number" (seen once in a
+ * few runs of four parallel connections). Here the answer is written and the socket wrapped in
+ * the same tick, before any byte of the client can be read.
+ */
+function closeAuthTlsRace(): void {
+  const registry = createRequire(import.meta.url)('ftp-srv/src/commands/registry.js') as Record<string, { handler: CommandHandler }>;
+  const auth = registry.AUTH!;
+  const original = auth.handler;
+  if ((original as { patched?: boolean }).patched) return;
+  const handler: CommandHandler = function (request) {
+    if ((request.command.arg ?? '').toUpperCase() !== 'TLS' || !this.server.options.tls || this.secure) return original.call(this, request);
+    const plain = this.commandSocket;
+    plain.write('234 Honored\r\n');
+    const secure = new TLSSocket(plain as never, { isServer: true, secureContext: createSecureContext(this.server.options.tls) });
+    // As ftp-srv does: its listeners are on the plain socket.
+    for (const event of ['data', 'timeout', 'end', 'close', 'drain', 'error']) secure.on(event, (...args: unknown[]) => plain.emit(event, ...args));
+    this.commandSocket = secure as never;
+    this.secure = true;
+    return Promise.resolve();
+  };
+  auth.handler = Object.assign(handler, { patched: true });
 }
 
 /** A certificate for 127.0.0.1 (as its subjectAltName, which TLS clients check), written to `file`. */
