@@ -73,3 +73,17 @@ export function elapsed(seconds: number): string {
   const hms = [Math.floor((s % 86400) / 3600), Math.floor((s % 3600) / 60), s % 60].map((n) => String(n).padStart(2, '0')).join(':');
   return days ? `${days}-${hms}` : hms;
 }
+
+/** A failure that ends the command with its own status rather than 1. */
+export class CommandError extends Error {
+  constructor(message: string, readonly status: number) {
+    super(message);
+  }
+}
+
+/** A command given wrongly (a bad argument, a refused URI): status 2, where a failure is 1. */
+export class UsageError extends CommandError {
+  constructor(message: string) {
+    super(message, 2);
+  }
+}

@@ -4,7 +4,8 @@ import { Command, Option } from 'commander';
 import { LabqApiError, LabqUnreachableError } from '../shared/client.js';
 import { VERSION } from '../shared/version.js';
 import { DEFAULT_HOST, DEFAULT_PORT, defaultDataDir } from '../server/config.js';
-import { port } from './format.js';
+import { CommandError, port } from './format.js';
+import { fetchCommands } from './fetch.js';
 import { adminCommands } from './admin.js';
 import { serve } from './serve.js';
 import { onStopSignal } from './signals.js';
@@ -65,6 +66,7 @@ steeringCommands(program, task, flags);
 workerCommands(program, flags);
 
 adminCommands(program, flags);
+fetchCommands(program, flags);
 
 program.parseAsync(process.argv).catch((error) => {
   process.stderr.write(`labq: ${(error as Error).message}\n`);
@@ -74,5 +76,5 @@ program.parseAsync(process.argv).catch((error) => {
   if (error instanceof LabqUnreachableError) {
     process.stderr.write('  is labq running? Start it on this machine with `labq up`, or give the server with --server URL or LABQ_SERVER\n');
   }
-  process.exit(1);
+  process.exit(error instanceof CommandError ? error.status : 1);
 });

@@ -9,6 +9,7 @@
 //   announced (and the store's checksum, which its reader checks), and reported to a progress.
 // - A file whose connection drops is tried again (./retry.ts), and the bytes it had counted
 //   are taken back from the progress; the first lasting failure stops the others.
+// - Removals (`labq fetch rm -r`, `sync --delete`) go the same way: in parallel, retried.
 import { basename } from 'node:path';
 import { pipeline, Transform } from 'node:stream';
 import type { ParsedUri } from '../shared/uri.js';
@@ -27,6 +28,8 @@ export interface CopyOptions {
   limit?: Slots;
   /** Leaves a file out when it returns true (what `sync` finds already there). */
   skip?: (file: RemoteFile, target: string) => Promise<boolean>;
+  /** Told of each file once it is whole at `target`, with the bytes that went. */
+  copied?: (item: SourceFile, target: string, bytes: number) => void;
 }
 
 /** A file to copy: its facts at the source, and its path relative to the destination folder. */
@@ -74,32 +77,54 @@ export async function sourceFiles(source: Location, signal?: AbortSignal): Promi
 
 /** Copies `files` into the destination folder `into`; returns how many went (skipped ones not counted). */
 export async function copyFiles(files: SourceFile[], source: Location, destination: Location, into: string, options: CopyOptions = {}): Promise<number> {
-  const { signal, progress } = options;
+  const { progress } = options;
+  let copied = 0;
+  progress?.expect(files.reduce((sum, { file }) => sum + Math.max(file.size, 0), 0));
+  await inLanes(files, options, async (next, signal) => {
+    const target = under(into, next.to);
+    if (options.skip && (await options.skip(next.file, target))) {
+      progress?.add(Math.max(next.file.size, 0));
+      return;
+    }
+    await options.limit?.acquire(signal);
+    let bytes: number;
+    try {
+      bytes = await copyOne(next, source.store, destination.store, target, signal, progress);
+    } finally {
+      options.limit?.release();
+    }
+    copied++;
+    options.copied?.(next, target, bytes);
+  });
+  return copied;
+}
+
+/** Removes the files at `paths` of a store, in parallel as copies go; `removed` is told of each. */
+export async function removeFiles(store: Store, paths: string[], options: { signal?: AbortSignal; parallel?: number; removed?: (path: string) => void } = {}): Promise<void> {
+  await inLanes(paths, options, async (path, signal) => {
+    await withRetries(() => store.remove(path, signal), signal);
+    options.removed?.(path);
+  });
+}
+
+/**
+ * Works through `items` in up to `parallel` lanes; the first lasting failure stops the
+ * others (their signal aborts) and is the one thrown.
+ */
+async function inLanes<T>(items: T[], options: { signal?: AbortSignal; parallel?: number }, work: (item: T, signal: AbortSignal) => Promise<void>): Promise<void> {
+  const { signal } = options;
   const stop = new AbortController();
   const onAbort = () => stop.abort(signal!.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
-  let copied = 0;
-  const queue = [...files];
-  progress?.expect(files.reduce((sum, { file }) => sum + Math.max(file.size, 0), 0));
+  const queue = [...items];
   const lane = async (): Promise<void> => {
-    for (let next = queue.shift(); next; next = queue.shift()) {
+    for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
       stop.signal.throwIfAborted();
-      const target = under(into, next.to);
-      if (options.skip && (await options.skip(next.file, target))) {
-        progress?.add(Math.max(next.file.size, 0));
-        continue;
-      }
-      await options.limit?.acquire(stop.signal);
-      try {
-        await copyOne(next, source.store, destination.store, target, stop.signal, progress);
-      } finally {
-        options.limit?.release();
-      }
-      copied++;
+      await work(next, stop.signal);
     }
   };
   try {
-    const lanes = Array.from({ length: Math.max(1, Math.min(options.parallel ?? DEFAULT_PARALLEL, files.length)) }, () =>
+    const lanes = Array.from({ length: Math.max(1, Math.min(options.parallel ?? DEFAULT_PARALLEL, items.length)) }, () =>
       lane().catch((error: unknown) => {
         if (!stop.signal.aborted) stop.abort(error);
         throw error;
@@ -108,14 +133,14 @@ export async function copyFiles(files: SourceFile[], source: Location, destinati
     // The first failure is the cause; the others are the aborts it caused.
     if (stop.signal.aborted) throw signal?.aborted ? signal.reason : stop.signal.reason;
     for (const result of results) if (result.status === 'rejected') throw result.reason;
-    return copied;
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
 }
 
-async function copyOne(item: SourceFile, from: Store, to: Store, target: string, signal: AbortSignal, progress?: TransferProgress): Promise<void> {
-  await withRetries(async () => {
+/** Copies one file, trying again when its connection drops; returns the bytes that went. */
+async function copyOne(item: SourceFile, from: Store, to: Store, target: string, signal: AbortSignal, progress?: TransferProgress): Promise<number> {
+  return withRetries(async () => {
     let counted = 0;
     try {
       const body = await from.read(item.from, signal);
@@ -124,6 +149,7 @@ async function copyOne(item: SourceFile, from: Store, to: Store, target: string,
         progress?.add(bytes);
       }), () => undefined);
       await to.write(target, checked, item.file.size, signal);
+      return counted;
     } catch (error) {
       progress?.add(-counted);
       throw error;
@@ -132,7 +158,7 @@ async function copyOne(item: SourceFile, from: Store, to: Store, target: string,
 }
 
 /** Counts the bytes that pass; fails at the end when they are not the `expected` many (when known). */
-function measure(expected: number, onBytes: (bytes: number) => void): Transform {
+export function measure(expected: number, onBytes: (bytes: number) => void): Transform {
   let total = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
@@ -152,13 +178,22 @@ export function under(dir: string, rel: string): string {
   return dir === '' || dir.endsWith('/') ? dir + rel : `${dir}/${rel}`;
 }
 
-function nothingAt({ uri, path }: Location): string {
+/** What a location that names nothing is told: the engine's own message. */
+export function nothingAt({ uri, path }: Location): string {
   if (uri.scheme === 's3') {
     return path === '' || path.endsWith('/')
       ? `no folder ${path || '/'} in bucket ${uri.host}`
       : `no object ${path} and no folder ${path}/ in bucket ${uri.host}`;
   }
   return `no such file or folder: ${path}`;
+}
+
+/** An error's message, with the code or name the SDKs put beside a terse one. */
+export function describeError(error: unknown): string {
+  const e = error as { name?: string; code?: string | number; message?: string };
+  const message = e.message || String(error);
+  const label = e.code ?? (e.name && e.name !== 'Error' ? e.name : undefined);
+  return label !== undefined && !message.includes(String(label)) ? `${label}: ${message}` : message;
 }
 
 function climbs(rel: string): boolean {

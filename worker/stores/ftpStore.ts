@@ -6,7 +6,9 @@
 //
 // One FTP connection carries one transfer at a time, so the store keeps a small pool: a
 // connection is opened when needed, reused when idle, and closed on any error (it may be the
-// one that dropped) or when the signal of the operation using it aborts.
+// one that dropped) or when the signal of the operation using it aborts. A read's connection
+// comes back only once the server has confirmed the transfer, which can be after its reader
+// has seen the last byte and the store was closed: it is closed then rather than kept.
 import { posix } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { Client, FileType } from 'basic-ftp';
@@ -19,6 +21,7 @@ const TIMEOUT_MS = 30_000;
 export class FtpStore implements Store {
   readonly writable = true;
   private readonly idle: Client[] = [];
+  private closed = false;
 
   constructor(private readonly uri: ParsedUri) {}
 
@@ -80,6 +83,7 @@ export class FtpStore implements Store {
   }
 
   close(): void {
+    this.closed = true;
     for (const ftp of this.idle.splice(0)) ftp.close();
   }
 
@@ -131,7 +135,8 @@ export class FtpStore implements Store {
   }
 
   private give(ftp: Client): void {
-    if (!ftp.closed) this.idle.push(ftp);
+    if (this.closed) ftp.close();
+    else if (!ftp.closed) this.idle.push(ftp);
   }
 }
 
