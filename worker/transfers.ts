@@ -13,7 +13,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { maskUri, parseUri } from '../shared/uri.js';
-import { copyFiles, localName, locate, sourceFiles, type CopyOptions, type SourceFile } from './copy.js';
+import { copyFiles, describeError, localName, locate, sourceFiles, type CopyOptions, type SourceFile } from './copy.js';
 import { withRetries } from './retry.js';
 
 export interface DownloadOptions extends CopyOptions {
@@ -69,7 +69,7 @@ export async function upload(sourceDir: string, uri: string, options: CopyOption
 
 /** The error a transfer of `uri` ends with: the URI (masked) and the cause, or the abort as it came. */
 function failed(what: string, uri: string, error: unknown, signal?: AbortSignal): unknown {
-  return signal?.aborted ? error : new Error(`${what} ${maskUri(uri)} failed: ${describe(error)}`, { cause: error });
+  return signal?.aborted ? error : new Error(`${what} ${maskUri(uri)} failed: ${describeError(error)}`, { cause: error });
 }
 
 /** A parse result's value; its error, thrown. */
@@ -78,10 +78,3 @@ export function check<T>(result: { ok: true; value: T } | { ok: false; error: st
   return result.value;
 }
 
-/** An error's message, with the code or name the SDKs put beside a terse one. */
-function describe(error: unknown): string {
-  const e = error as { name?: string; code?: string; message?: string };
-  const message = e.message || String(error);
-  const label = e.code ?? (e.name && e.name !== 'Error' ? e.name : undefined);
-  return label && !message.includes(label) ? `${label}: ${message}` : message;
-}
