@@ -1,5 +1,7 @@
 // The workers projection: identity, capabilities, live settings and status of each
-// worker. A worker that registers again under its name keeps its row (and id).
+// worker, and the worker token bound to it. A worker that registers again under its name
+// keeps its row (and id), and its binding unless a worker token registered it (an admin
+// registration carries no token).
 import { sql } from 'slonik';
 import type { Db } from '../db/pool.js';
 import type { StoredEvent } from '../events/types.js';
