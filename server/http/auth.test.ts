@@ -21,7 +21,8 @@ const sha256 = (value: string) => createHash('sha256').update(value, 'utf8').dig
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 before(async () => {
-  ts = await startTestServer();
+  // A lease that outlasts the file: the worker's execution stays live however slowly the routes are called.
+  ts = await startTestServer({ settings: { leaseSeconds: 600, offlineAfterSeconds: 600 } });
   db = new pg.Client({ connectionString: ts.databaseUrl });
   await db.connect();
   const { rows } = await db.query('SELECT name FROM api_tokens WHERE token_hash = $1', [sha256(ts.token)]);

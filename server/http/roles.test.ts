@@ -20,7 +20,8 @@ const tokens = {} as Record<Role, string>;
 const meta = { actor: 'test', request_id: null, source: null };
 
 before(async () => {
-  ts = await startTestServer();
+  // A lease that outlasts the file: the worker's execution stays live however slowly the routes are called.
+  ts = await startTestServer({ settings: { leaseSeconds: 600, offlineAfterSeconds: 600 } });
   tokens.admin = ts.token;
   for (const role of ROLES.filter((r) => r !== 'admin')) tokens[role] = await createToken(ts.server.pool, `roles-${role}`, role, meta);
   // The worker token registers the worker the routes act on, and so is bound to it.
