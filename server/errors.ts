@@ -44,3 +44,12 @@ export function notFound(what: string): ProblemError {
 export function conflict(detail: string): ProblemError {
   return new ProblemError(409, 'Conflict', detail);
 }
+
+export function forbidden(detail: string): ProblemError {
+  return new ProblemError(403, 'Forbidden', detail);
+}
+
+/** A worker token touching an execution of another worker's. */
+export function notItsExecution(executionId: number): ProblemError {
+  return forbidden(`execution ${executionId} is not assigned to the worker this token is bound to`);
+}

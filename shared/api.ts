@@ -33,224 +33,234 @@ export interface RouteSpec {
   /** The JSON response; 'sse' for a text/event-stream; 'text' for text/plain (or SSE when asked to follow). */
   response: z.ZodType | 'sse' | 'text';
   status?: number;
-  /** The roles that may call it (admin may call everything). */
-  roles?: readonly Role[];
+  /**
+   * The roles that may call it besides admin, which may call everything: `[]` is admin
+   * only. Checked before anything else of the request (server/http/bind.ts).
+   */
+  roles: readonly Role[];
 }
 
 const IdParams = z.object({ id: IdParam });
+
+/** Reads. */
+const READ = ['operator', 'viewer'] as const;
+/** Submitting and steering. */
+const STEER = ['operator'] as const;
+/** What the worker daemon calls; a worker token only as the worker it is bound to (server/http/access.ts). */
+const WORKER = ['worker'] as const;
 
 export const TaskDetail = Task.extend({ executions: z.array(Execution) });
 export type TaskDetail = z.infer<typeof TaskDetail>;
 
 export const routes = {
   submitTasks: {
-    method: 'post', path: '/tasks', tag: 'tasks', status: 201,
+    method: 'post', path: '/tasks', roles: STEER, tag: 'tasks', status: 201,
     summary: 'Submit one task, or up to 10,000 as { "tasks": [...] }',
     body: SubmitTasksBody, response: SubmitTasksResponse,
   },
   submitSweep: {
-    method: 'post', path: '/sweeps', tag: 'tasks', status: 201,
+    method: 'post', path: '/sweeps', roles: STEER, tag: 'tasks', status: 201,
     summary: 'Submit a parameter sweep: one task template and a grid of parameters, up to 100,000 tasks; 200 when every task existed',
     body: Sweep, response: SweepResponse,
   },
   listTasks: {
-    method: 'get', path: '/tasks', tag: 'tasks', summary: 'List tasks, filtered and paginated',
+    method: 'get', path: '/tasks', roles: READ, tag: 'tasks', summary: 'List tasks, filtered and paginated',
     query: TaskListQuery, response: page(TaskListItem),
   },
   getTask: {
-    method: 'get', path: '/tasks/:id', tag: 'tasks', summary: 'One task with its executions',
+    method: 'get', path: '/tasks/:id', roles: READ, tag: 'tasks', summary: 'One task with its executions',
     params: IdParams, response: TaskDetail,
   },
   taskEvents: {
-    method: 'get', path: '/tasks/:id/events', tag: 'tasks',
+    method: 'get', path: '/tasks/:id/events', roles: READ, tag: 'tasks',
     summary: "A page of a task's events and its executions', in the commit-safe order of /events",
     params: IdParams, query: LogPageQuery, response: EventPage,
   },
   killTask: {
-    method: 'post', path: '/tasks/:id/kill', tag: 'tasks',
+    method: 'post', path: '/tasks/:id/kill', roles: STEER, tag: 'tasks',
     summary: 'Kill a task: TERM then KILL after the grace if it runs; cancel it if it has not started',
     params: IdParams, body: KillBody, response: z.object({ result: z.enum(['kill_requested', 'cancelled']) }),
   },
   suspendTask: {
-    method: 'post', path: '/tasks/:id/suspend', tag: 'tasks',
+    method: 'post', path: '/tasks/:id/suspend', roles: STEER, tag: 'tasks',
     summary: "Suspend a task's live execution (Docker pause, SIGSTOP to a bare task's process group); one not started yet is suspended as it starts",
     params: IdParams, response: z.object({ result: z.enum(['suspend_requested', 'already_suspended']), execution_id: Id }),
   },
   continueTask: {
-    method: 'post', path: '/tasks/:id/continue', tag: 'tasks',
+    method: 'post', path: '/tasks/:id/continue', roles: STEER, tag: 'tasks',
     summary: "Let a suspended task's execution go on (Docker unpause, SIGCONT to a bare task's process group)",
     params: IdParams, response: z.object({ result: z.enum(['continue_requested', 'not_suspended']), execution_id: Id }),
   },
   editTask: {
-    method: 'patch', path: '/tasks/:id', tag: 'steering',
+    method: 'patch', path: '/tasks/:id', roles: STEER, tag: 'steering',
     summary: 'Edit a task not yet running (new field values, find/replace in the command); `dry_run` shows the change',
     params: IdParams, body: EditTaskBody, response: BulkResult,
   },
   holdTask: {
-    method: 'post', path: '/tasks/:id/hold', tag: 'steering', summary: 'Hold a task not yet started: no worker takes it until it is released',
+    method: 'post', path: '/tasks/:id/hold', roles: STEER, tag: 'steering', summary: 'Hold a task not yet started: no worker takes it until it is released',
     params: IdParams, body: TaskActionBody, response: BulkResult,
   },
   releaseTask: {
-    method: 'post', path: '/tasks/:id/release', tag: 'steering', summary: 'Release a held task',
+    method: 'post', path: '/tasks/:id/release', roles: STEER, tag: 'steering', summary: 'Release a held task',
     params: IdParams, body: TaskActionBody, response: BulkResult,
   },
   relaunchTask: {
-    method: 'post', path: '/tasks/:id/relaunch', tag: 'steering',
+    method: 'post', path: '/tasks/:id/relaunch', roles: STEER, tag: 'steering',
     summary: 'Relaunch a task that ended: a new attempt, the history kept, the retry count started again',
     params: IdParams, body: TaskActionBody, response: BulkResult,
   },
   cancelTask: {
-    method: 'post', path: '/tasks/:id/cancel', tag: 'steering',
+    method: 'post', path: '/tasks/:id/cancel', roles: STEER, tag: 'steering',
     summary: 'Cancel a task: at once if it has not started, by TERM then KILL after the grace if it runs',
     params: IdParams, body: CancelBody, response: BulkResult,
   },
   editTasks: {
-    method: 'post', path: '/tasks/edit', tag: 'steering',
+    method: 'post', path: '/tasks/edit', roles: STEER, tag: 'steering',
     summary: 'Edit every task a filter matches that is not yet running; `dry_run` counts and shows a sample',
     body: EditTasksBody, response: BulkResult,
   },
   holdTasks: {
-    method: 'post', path: '/tasks/hold', tag: 'steering', summary: 'Hold every task a filter matches that has not started',
+    method: 'post', path: '/tasks/hold', roles: STEER, tag: 'steering', summary: 'Hold every task a filter matches that has not started',
     body: BulkActionBody, response: BulkResult,
   },
   releaseTasks: {
-    method: 'post', path: '/tasks/release', tag: 'steering', summary: 'Release every held task a filter matches',
+    method: 'post', path: '/tasks/release', roles: STEER, tag: 'steering', summary: 'Release every held task a filter matches',
     body: BulkActionBody, response: BulkResult,
   },
   relaunchTasks: {
-    method: 'post', path: '/tasks/relaunch', tag: 'steering', summary: 'Relaunch every ended task a filter matches',
+    method: 'post', path: '/tasks/relaunch', roles: STEER, tag: 'steering', summary: 'Relaunch every ended task a filter matches',
     body: BulkActionBody, response: BulkResult,
   },
   cancelTasks: {
-    method: 'post', path: '/tasks/cancel', tag: 'steering', summary: 'Cancel every unfinished task a filter matches',
+    method: 'post', path: '/tasks/cancel', roles: STEER, tag: 'steering', summary: 'Cancel every unfinished task a filter matches',
     body: BulkCancelBody, response: BulkResult,
   },
   pauseWorkflow: {
-    method: 'post', path: '/workflows/:id/pause', tag: 'steering',
+    method: 'post', path: '/workflows/:id/pause', roles: STEER, tag: 'steering',
     summary: 'Pause a workflow: its tasks are not claimed until it is resumed; running ones go on unless a signal is given',
     params: IdParams, body: PauseBody, response: PauseResult,
   },
   resumeWorkflow: {
-    method: 'post', path: '/workflows/:id/resume', tag: 'steering', summary: 'Resume a paused workflow',
+    method: 'post', path: '/workflows/:id/resume', roles: STEER, tag: 'steering', summary: 'Resume a paused workflow',
     params: IdParams, response: PauseResult,
   },
   cancelWorkflow: {
-    method: 'post', path: '/workflows/:id/cancel', tag: 'steering', summary: "Cancel a workflow's unfinished tasks",
+    method: 'post', path: '/workflows/:id/cancel', roles: STEER, tag: 'steering', summary: "Cancel a workflow's unfinished tasks",
     params: IdParams, body: CancelBody, response: BulkResult,
   },
   pauseStep: {
-    method: 'post', path: '/steps/:id/pause', tag: 'steering', summary: 'Pause a step (as a workflow)',
+    method: 'post', path: '/steps/:id/pause', roles: STEER, tag: 'steering', summary: 'Pause a step (as a workflow)',
     params: IdParams, body: PauseBody, response: PauseResult,
   },
   resumeStep: {
-    method: 'post', path: '/steps/:id/resume', tag: 'steering', summary: 'Resume a paused step',
+    method: 'post', path: '/steps/:id/resume', roles: STEER, tag: 'steering', summary: 'Resume a paused step',
     params: IdParams, response: PauseResult,
   },
   cancelStep: {
-    method: 'post', path: '/steps/:id/cancel', tag: 'steering', summary: "Cancel a step's unfinished tasks",
+    method: 'post', path: '/steps/:id/cancel', roles: STEER, tag: 'steering', summary: "Cancel a step's unfinished tasks",
     params: IdParams, body: CancelBody, response: BulkResult,
   },
   pauseQueue: {
-    method: 'post', path: '/queue/pause', tag: 'steering', summary: 'Pause one routing tag, or everything',
+    method: 'post', path: '/queue/pause', roles: STEER, tag: 'steering', summary: 'Pause one routing tag, or everything',
     body: QueuePauseBody, response: PauseResult,
   },
   resumeQueue: {
-    method: 'post', path: '/queue/resume', tag: 'steering', summary: 'Resume one routing tag, or everything',
+    method: 'post', path: '/queue/resume', roles: STEER, tag: 'steering', summary: 'Resume one routing tag, or everything',
     body: QueueResumeBody, response: PauseResult,
   },
   listPauses: {
-    method: 'get', path: '/pauses', tag: 'steering', summary: 'What is paused now: everything, tags, workflows, steps',
+    method: 'get', path: '/pauses', roles: READ, tag: 'steering', summary: 'What is paused now: everything, tags, workflows, steps',
     response: z.object({ items: z.array(Pause) }),
   },
   whyTask: {
-    method: 'get', path: '/tasks/:id/why', tag: 'steering',
+    method: 'get', path: '/tasks/:id/why', roles: READ, tag: 'steering',
     summary: 'Why a task is not running: held, dependencies, paused, backing off, no worker for its tag or requirements, workers busy, queued',
     params: IdParams, response: TaskWhy,
   },
   whyStep: {
-    method: 'get', path: '/steps/:id/why', tag: 'steering', summary: "How many of a step's tasks wait, for each reason",
+    method: 'get', path: '/steps/:id/why', roles: READ, tag: 'steering', summary: "How many of a step's tasks wait, for each reason",
     params: IdParams, response: StepWhy,
   },
   whyWorker: {
-    method: 'get', path: '/workers/:id/why', tag: 'steering', summary: 'Why a worker takes no task now',
+    method: 'get', path: '/workers/:id/why', roles: READ, tag: 'steering', summary: 'Why a worker takes no task now',
     params: IdParams, response: WorkerWhy,
   },
   registerWorker: {
-    method: 'post', path: '/workers', tag: 'workers', status: 201,
+    method: 'post', path: '/workers', roles: WORKER, tag: 'workers', status: 201,
     summary: 'Register a worker (again, after a restart: the same name keeps the same id)',
     body: RegisterWorkerBody, response: Worker,
   },
   listWorkers: {
-    method: 'get', path: '/workers', tag: 'workers', summary: 'List workers with their status and settings',
+    method: 'get', path: '/workers', roles: READ, tag: 'workers', summary: 'List workers with their status and settings',
     query: PageQuery, response: page(Worker),
   },
   getWorker: {
-    method: 'get', path: '/workers/:id', tag: 'workers', summary: 'One worker', params: IdParams, response: Worker,
+    method: 'get', path: '/workers/:id', roles: READ, tag: 'workers', summary: 'One worker', params: IdParams, response: Worker,
   },
   updateWorker: {
-    method: 'patch', path: '/workers/:id', tag: 'workers',
+    method: 'patch', path: '/workers/:id', roles: STEER, tag: 'workers',
     summary: "Change a worker's concurrency, prefetch, tags or pause it; applied at its next poll",
     params: IdParams, body: PatchWorkerBody, response: Worker,
   },
   pollWorker: {
-    method: 'post', path: '/workers/:id/poll', tag: 'workers',
+    method: 'post', path: '/workers/:id/poll', roles: WORKER, tag: 'workers',
     summary: 'Long poll of a worker: renews leases, returns assignments, kill orders and settings',
     params: IdParams, body: PollBody, response: PollResponse,
   },
   getExecution: {
-    method: 'get', path: '/executions/:id', tag: 'executions', summary: 'One execution (attempt)',
+    method: 'get', path: '/executions/:id', roles: READ, tag: 'executions', summary: 'One execution (attempt)',
     params: IdParams, response: Execution,
   },
   executionReports: {
-    method: 'post', path: '/executions/:id/reports', tag: 'executions',
+    method: 'post', path: '/executions/:id/reports', roles: WORKER, tag: 'executions',
     summary: "A worker's reports about an execution: output chunks, phases, result (idempotent)",
     params: IdParams, body: ReportsBody, response: z.object({ ok: z.literal(true) }),
   },
   executionOutputSize: {
-    method: 'get', path: '/executions/:id/output/size', tag: 'executions',
+    method: 'get', path: '/executions/:id/output/size', roles: [...READ, ...WORKER], tag: 'executions',
     summary: 'Bytes of output stored per stream (a re-attaching worker resumes after them)',
     params: IdParams, response: z.object({ stdout: z.number().int(), stderr: z.number().int(), truncated: z.boolean() }),
   },
   executionOutput: {
-    method: 'get', path: '/executions/:id/output', tag: 'executions',
+    method: 'get', path: '/executions/:id/output', roles: READ, tag: 'executions',
     summary: "An execution's output as text, or with follow=1 as SSE until it ends",
     params: IdParams, query: OutputQuery, response: 'text',
   },
   createWorkflow: {
-    method: 'post', path: '/workflows', tag: 'workflows', status: 201, summary: 'Create a workflow',
+    method: 'post', path: '/workflows', roles: STEER, tag: 'workflows', status: 201, summary: 'Create a workflow',
     body: WorkflowInput, response: Workflow,
   },
   listWorkflows: {
-    method: 'get', path: '/workflows', tag: 'workflows', summary: 'List workflows with their task counts',
+    method: 'get', path: '/workflows', roles: READ, tag: 'workflows', summary: 'List workflows with their task counts',
     query: WorkflowListQuery, response: page(Workflow),
   },
   getWorkflow: {
-    method: 'get', path: '/workflows/:id', tag: 'workflows', summary: 'One workflow with its task counts by status',
+    method: 'get', path: '/workflows/:id', roles: READ, tag: 'workflows', summary: 'One workflow with its task counts by status',
     params: IdParams, response: Workflow,
   },
   createStep: {
-    method: 'post', path: '/steps', tag: 'workflows', status: 201, summary: 'Create a step in a workflow',
+    method: 'post', path: '/steps', roles: STEER, tag: 'workflows', status: 201, summary: 'Create a step in a workflow',
     body: StepInput, response: Step,
   },
   listSteps: {
-    method: 'get', path: '/steps', tag: 'workflows', summary: 'List steps with their task counts',
+    method: 'get', path: '/steps', roles: READ, tag: 'workflows', summary: 'List steps with their task counts',
     query: StepListQuery, response: page(Step),
   },
   getStep: {
-    method: 'get', path: '/steps/:id', tag: 'workflows', summary: 'One step with its task counts by status',
+    method: 'get', path: '/steps/:id', roles: READ, tag: 'workflows', summary: 'One step with its task counts by status',
     params: IdParams, response: Step,
   },
   listEvents: {
-    method: 'get', path: '/events', tag: 'events', summary: 'A page of the event log, in commit-safe order',
+    method: 'get', path: '/events', roles: READ, tag: 'events', summary: 'A page of the event log, in commit-safe order',
     query: EventPageQuery, response: EventPage,
   },
   streamEvents: {
-    method: 'get', path: '/events/stream', tag: 'events',
+    method: 'get', path: '/events/stream', roles: READ, tag: 'events',
     summary: 'Server-Sent Events: replay after Last-Event-ID (or ?lastEventId=), then live',
     query: EventStreamQuery, response: 'sse',
   },
   openapi: {
-    method: 'get', path: '/openapi.json', tag: 'meta', summary: 'This document',
+    method: 'get', path: '/openapi.json', roles: READ, tag: 'meta', summary: 'This document',
     response: z.record(z.string(), z.unknown()),
   },
 } as const satisfies Record<string, RouteSpec>;

@@ -68,6 +68,11 @@ export const EVENT_CATALOGUE = {
       name: z.string(), instance: z.string(), hostname: z.string(), cpus: z.number(), memory_mb: z.number().int(), docker: z.boolean(),
       gpus: z.number().int(), capabilities: z.array(z.string()), tags: z.array(z.string()),
       concurrency: z.number().int(), prefetch: z.number().int(), agent_version: nullableString,
+      /**
+       * The worker token registering it, which is bound to it from then on; null when an
+       * admin token registered it (a binding it had stays). Absent in events written before bindings.
+       */
+      token_id: Id.nullable().optional(),
     }),
   },
   'worker.settings_changed': {

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { sql } from 'slonik';
-import { LabqApiError } from '../../shared/client.js';
+import { LabqApiError, LabqClient } from '../../shared/client.js';
 import { EVENT_CATALOGUE } from '../../shared/events.js';
 import type { PatchWorkerBody, Report, Worker } from '../../shared/schemas/worker.js';
 import type { TaskFilterBody } from '../../shared/schemas/task.js';
@@ -20,6 +20,7 @@ import { startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { snapshotProjections } from '../../e2e/support/snapshot.js';
 import { until } from '../../e2e/support/worker.js';
 import { pollWorker, registerWorker } from '../../e2e/support/workerApi.js';
+import { createToken } from '../auth/tokens.js';
 import { LIVE_STATUSES } from '../../shared/schemas/execution.js';
 import { PROJECTIONS } from '../projections/applyEvents.js';
 import { rebuildProjections } from './rebuild.js';
@@ -39,6 +40,7 @@ const VARIANTS = [
   'worker.status_changed offline by the reaper', 'worker.status_changed lost by the reaper', 'worker.status_changed online',
 ];
 const TAGS = ['default', 'highmem', 'gpu'];
+const TOKEN_META = { actor: 'test', request_id: null, source: null };
 const STEERED = ['pending', 'waiting', 'blocked', 'held', 'assigned', 'downloading', 'failed', 'cancelled', 'succeeded'] as const;
 const PHASES = ['downloading', 'running', 'uploading'] as const;
 
@@ -50,6 +52,8 @@ interface Held {
 }
 interface SimWorker {
   worker: Worker;
+  /** Its own worker token (bound to it), or null to speak with the admin token. */
+  token: string | null;
   held: Map<number, Held>;
   killing: Set<number>;
   /** What the server's last answer said to hold suspended: a frozen task has nothing to report. */
@@ -61,6 +65,9 @@ before(async () => {
   ts = await startTestServer({ settings: QUIET_REAPER });
 });
 after(async () => ts.close());
+
+/** What a worker speaks with, to the server running now (the test restarts it). */
+const via = (w: Pick<SimWorker, 'token'>) => (w.token ? { client: new LabqClient({ server: ts.url, token: w.token }) } : ts);
 
 const count = async (query: ReturnType<typeof sql.unsafe>) => Number(await ts.server.pool.oneFirst(query));
 
@@ -92,7 +99,7 @@ function simulation(r: ReturnType<typeof rng>) {
   /** One poll holding every execution the worker runs but `forget`, which the server then loses. */
   async function poll(w: SimWorker, want: number, forget: number[] = []) {
     for (const x of forget) drop(w, x);
-    const answer = await pollWorker(ts, w.worker, {
+    const answer = await pollWorker(via(w), w.worker, {
       want, holding: [...w.held.keys()], killing: [...w.killing], suspended: [...w.suspended], progress: progressOf(w),
     });
     w.suspended = new Set(answer.suspend);
@@ -128,7 +135,7 @@ function simulation(r: ReturnType<typeof rng>) {
     const reports = reportsFor(w, x);
     try {
       // A daemon re-sends what it cannot prove was delivered: the copy must change nothing.
-      for (let copies = r.chance(0.1) ? 2 : 1; copies > 0; copies--) await ts.client.sendReports(x, { reports });
+      for (let copies = r.chance(0.1) ? 2 : 1; copies > 0; copies--) await via(w).client.sendReports(x, { reports });
     } catch (error) {
       // Cancelled before it started (its task was edited or held): the next poll says abandon.
       if (!(error instanceof LabqApiError && error.status === 409)) throw error;
@@ -215,13 +222,14 @@ function simulation(r: ReturnType<typeof rng>) {
   }
 
   async function register() {
-    const worker = await registerWorker(ts, { tags: workerTags(), concurrency: r.int(1, 8), prefetch: r.int(0, 2), cpus: r.int(1, 16) });
-    workers.push({ worker, held: new Map(), killing: new Set(), suspended: new Set() });
+    const token = r.chance(0.5) ? await createToken(ts.server.pool, `sim-${workers.length}`, 'worker', TOKEN_META) : null;
+    const worker = await registerWorker(via({ token }), { tags: workerTags(), concurrency: r.int(1, 8), prefetch: r.int(0, 2), cpus: r.int(1, 16) });
+    workers.push({ worker, token, held: new Map(), killing: new Set(), suspended: new Set() });
   }
 
   /** A daemon restarts with other flags, keeping its name and instance (its state directory). */
   async function restart(w: SimWorker) {
-    w.worker = await registerWorker(ts, { name: w.worker.name, instance: w.worker.instance!, tags: workerTags(), concurrency: r.int(1, 8) });
+    w.worker = await registerWorker(via(w), { name: w.worker.name, instance: w.worker.instance!, tags: workerTags(), concurrency: r.int(1, 8) });
     // Bare tasks die with their daemon: then it holds none of them any more.
     if (r.chance(0.5)) await poll(w, 0, [...w.held.keys()]);
   }
@@ -377,6 +385,7 @@ async function workloadThenRebuild(seed: number) {
   const before = await snapshotProjections(ts.databaseUrl);
   assert.ok(before.tasks!.length > 1000 && before.executions!.length > 300 && before.workers!.length > 5, 'a workload of some size');
   assert.ok(before.tasks!.some((t: any) => t.parameters !== null), 'tasks made by sweeps');
+  assert.ok(before.workers!.some((w: any) => w.token_id !== null) && before.workers!.some((w: any) => w.token_id === null), 'workers bound to their tokens, and not');
   const replayed = await rebuildProjections(ts.server.pool);
   assert.ok(replayed >= 5000, `replayed ${replayed}`);
   const afterRebuild = await snapshotProjections(ts.databaseUrl);

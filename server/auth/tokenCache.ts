@@ -7,7 +7,11 @@
 // valid tokens are kept, for at most TTL_MS (a last resort should a notification be lost
 // without the connection failing), and at most MAX_ENTRIES of them,
 // the least recently used going first. Unknown tokens are not cached: a guess always
-// reaches the database, and a token created elsewhere works at once.
+// reaches the database, and a token created elsewhere works at once. Nor are worker tokens
+// not yet bound to a worker: their first registration binds them (in the workers
+// projection, which notifies nothing), and the poll that follows, on this server or
+// another, must see the binding. A binding, once made, changes only when its token is
+// revoked (another token may then take the worker over), so a cached one is never stale.
 import type { Pool } from '../db/pool.js';
 import { TOKENS_CHANNEL, type ListenHub } from '../listen/hub.js';
 import { tokenHash, verifyToken, type Identity } from './tokens.js';
@@ -41,7 +45,8 @@ export class TokenCache {
     const generation = this.generation;
     this.lookups++;
     const identity = await verifyToken(this.pool, value);
-    if (identity && generation === this.generation) {
+    const unbound = identity?.role === 'worker' && identity.workerId === null;
+    if (identity && !unbound && generation === this.generation) {
       this.entries.set(key, { identity, until: Date.now() + TTL_MS });
       if (this.entries.size > MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
     }

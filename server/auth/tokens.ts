@@ -14,6 +14,8 @@ export interface Identity {
   tokenId: number;
   name: string;
   role: Role;
+  /** The worker a worker token is bound to (its first registration); null before it, and for other roles. */
+  workerId: number | null;
 }
 
 export function newTokenValue(): string {
@@ -45,8 +47,10 @@ export async function revokeToken(pool: Pool, name: string, meta: EventMeta): Pr
 
 export async function verifyToken(db: Db, value: string): Promise<Identity | null> {
   const row = await db.maybeOne(sql.unsafe`
-    SELECT id, name, role FROM api_tokens WHERE token_hash = ${sql.binary(tokenHash(value))} AND revoked_at IS NULL`);
-  return row ? { tokenId: row.id, name: row.name, role: row.role } : null;
+    SELECT t.id, t.name, t.role, w.id AS worker_id
+    FROM api_tokens t LEFT JOIN workers w ON w.token_id = t.id
+    WHERE t.token_hash = ${sql.binary(tokenHash(value))} AND t.revoked_at IS NULL`);
+  return row ? { tokenId: row.id, name: row.name, role: row.role, workerId: row.worker_id } : null;
 }
 
 export async function tokenCount(db: Db): Promise<number> {

@@ -1,5 +1,5 @@
 // The Koa application: request ids, problem+json errors, bearer-token auth on /api/v1,
-// the routes of the contract, and the open /healthz.
+// the routes of the contract (each checking its roles), and the open /healthz.
 import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
@@ -7,6 +7,7 @@ import { API_PREFIX } from '../../shared/api.js';
 import { VERSION } from '../../shared/version.js';
 import { ProblemError, problemBody } from '../errors.js';
 import type { ServerContext } from './context.js';
+import { bind } from './bind.js';
 import { openApiDocument } from './openapi.js';
 import { limitUrl } from './requestLimits.js';
 import { eventRoutes } from './routes/events.js';
@@ -33,6 +34,21 @@ function isContention(error: unknown): boolean {
 function isDatabaseDown(error: unknown): boolean {
   const name = (error as Error)?.constructor?.name ?? '';
   return /ConnectionError|BackendTerminated/.test(name) || (error as NodeJS.ErrnoException)?.code === 'ECONNREFUSED';
+}
+
+/** Every route of the contract, each bound with its role check (bind.ts). */
+export function apiRouter(context: ServerContext): Router {
+  const router = new Router({ prefix: API_PREFIX });
+  steeringRoutes(router, context);
+  taskRoutes(router, context);
+  sweepRoutes(router, context);
+  workflowRoutes(router, context);
+  eventRoutes(router, context);
+  workerRoutes(router, context);
+  executionRoutes(router, context);
+  const document = openApiDocument(VERSION);
+  bind(router, 'openapi', async () => document);
+  return router;
 }
 
 export function createApp(context: ServerContext): Koa {
@@ -87,18 +103,7 @@ export function createApp(context: ServerContext): Koa {
     await next();
   });
 
-  const router = new Router({ prefix: API_PREFIX });
-  steeringRoutes(router, context);
-  taskRoutes(router, context);
-  sweepRoutes(router, context);
-  workflowRoutes(router, context);
-  eventRoutes(router, context);
-  workerRoutes(router, context);
-  executionRoutes(router, context);
-  const document = openApiDocument(VERSION);
-  router.get('/openapi.json', (ctx: Context) => {
-    ctx.body = document;
-  });
+  const router = apiRouter(context);
   app.use(router.routes());
   // Not thrown: koa-router sets the Allow header only when it answers itself; the first
   // middleware turns the empty 405/501 into a problem and keeps the header.

@@ -3,55 +3,32 @@
 // nothing; tokens are stored only as SHA-256 hashes and never reach the event log; every
 // event written through the API records who (token name), which request and from where.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
-import { API_PREFIX, routes, type RouteSpec } from '../../shared/api.js';
+import { callRoute, routeFixtures, ROUTES, type RouteFixtures } from '../../e2e/support/routeCalls.js';
+import { API_PREFIX, type RouteSpec } from '../../shared/api.js';
 import { createToken } from '../auth/tokens.js';
 
 let ts: TestServer;
 let db: pg.Client;
 let tokenName: string;
-let workflowId: number;
-let stepId: number;
-let taskId: number;
-let workerId: number;
-let workerInstance: string;
-let executionId: number;
-/** Held tasks to kill, one per killTask request: a task can be cancelled only once. */
-const killable: number[] = [];
-/** Tasks for the one-task steering routes, one per request (refused ones included): each changes its task once. */
-const steerable: Record<string, number[]> = { hold: [], release: [], relaunch: [], cancel: [], edit: [] };
+let f: RouteFixtures;
 
 const sha256 = (value: string) => createHash('sha256').update(value, 'utf8').digest();
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 before(async () => {
-  ts = await startTestServer();
+  // A lease that outlasts the file: the worker's execution stays live however slowly the routes are called.
+  ts = await startTestServer({ settings: { leaseSeconds: 600, offlineAfterSeconds: 600 } });
   db = new pg.Client({ connectionString: ts.databaseUrl });
   await db.connect();
   const { rows } = await db.query('SELECT name FROM api_tokens WHERE token_hash = $1', [sha256(ts.token)]);
   assert.equal(rows.length, 1, 'the test token is found by its SHA-256');
   tokenName = rows[0].name;
-  workflowId = (await ts.client.createWorkflow({ name: 'auth' })).id;
-  stepId = (await ts.client.createStep({ workflow_id: workflowId, name: 'auth step' })).id;
-  taskId = (await ts.client.submitTasks({ command: 'echo auth', step_id: stepId, tag: 'auth' })).tasks[0]!.id;
-  const worker = await ts.client.registerWorker({ name: 'auth-worker', instance: randomUUID(), hostname: 'h', cpus: 1, memory_mb: 100, docker: false, tags: ['auth'] });
-  workerId = worker.id;
-  workerInstance = worker.instance!;
-  executionId = (await ts.client.pollWorker(workerId, { instance: worker.instance!, holding: [], want: 1, wait_seconds: 0 })).assignments[0]!.execution_id;
-  const held = await ts.client.submitTasks({ tasks: Array.from({ length: 40 }, () => ({ command: 'true', held: true })) });
-  killable.push(...held.tasks.map((t) => t.id));
-  const submit = async (held: boolean) => (await ts.client.submitTasks({ tasks: Array.from({ length: 16 }, () => ({ command: 'true', tag: 'nobody', held })) })).tasks.map((t) => t.id);
-  steerable.hold = await submit(false);
-  steerable.cancel = await submit(false);
-  steerable.edit = await submit(false);
-  steerable.release = await submit(true);
-  steerable.relaunch = await submit(true);
-  await ts.client.call('cancelTasks', { body: { filter: { ids: steerable.relaunch } } });
+  f = await routeFixtures(ts);
 });
 
 after(async () => {
@@ -60,84 +37,7 @@ after(async () => {
 });
 
 const eventCount = async () => Number((await db.query('SELECT count(*) FROM events')).rows[0].count);
-
-/** The route's path with its ids filled in with ids of rows that exist. */
-function concretePath(spec: RouteSpec): string {
-  const steered = spec.path.match(/^\/tasks\/:id\/(hold|release|relaunch|cancel)$/)?.[1] ?? (spec.method === 'patch' && spec.path === '/tasks/:id' ? 'edit' : null);
-  const id = spec.path.endsWith('/kill')
-    ? killable.pop()!
-    : steered ? steerable[steered]!.pop()!
-    : spec.path.startsWith('/tasks') ? taskId
-    : spec.path.startsWith('/steps') ? stepId
-    : spec.path.startsWith('/workflows') ? workflowId
-    : spec.path.startsWith('/workers') ? workerId
-    : spec.path.startsWith('/executions') ? executionId
-    : 1;
-  return API_PREFIX + spec.path.replace(/:(\w+)/g, String(id));
-}
-
-let bodies = 0;
-
-/** A body the route would accept, so that the token is the only thing wrong. */
-function validBody(name: string): unknown {
-  switch (name) {
-    case 'submitTasks':
-      return { command: 'echo unauthenticated' };
-    case 'submitSweep':
-      return { template: { command: 'echo {n}' }, parameters: { n: [++bodies] } };
-    case 'createWorkflow':
-      return { name: 'unauthenticated' };
-    case 'createStep':
-      return { workflow_id: workflowId, name: `unauthenticated ${++bodies}` };
-    case 'registerWorker':
-      return { name: `unauthenticated-${++bodies}`, instance: randomUUID(), hostname: 'h', cpus: 1, memory_mb: 100, docker: false };
-    case 'updateWorker':
-      return { concurrency: 1 };
-    case 'pollWorker':
-      return { instance: workerInstance, holding: [executionId], want: 0, wait_seconds: 0 };
-    case 'executionReports':
-      return { reports: [{ kind: 'output', stream: 'stdout', seq: ++bodies, data: Buffer.from('x').toString('base64') }] };
-    case 'editTask':
-      return { set: { priority: ++bodies } };
-    // Bulk operations on a task that does not exist: they answer 200, matching nothing.
-    case 'editTasks':
-      return { filter: { ids: [999_999] }, set: { priority: 1 } };
-    case 'holdTasks':
-    case 'releaseTasks':
-    case 'relaunchTasks':
-    case 'cancelTasks':
-      return { filter: { ids: [999_999] } };
-    case 'pauseQueue':
-    case 'resumeQueue':
-      return { tag: 'unused' };
-    default:
-      return {};
-  }
-}
-
-async function request(spec: RouteSpec, name: string, authorization: string | undefined) {
-  const controller = new AbortController();
-  const headers: Record<string, string> = {};
-  if (authorization !== undefined) headers.authorization = authorization;
-  let body: string | undefined;
-  if (spec.body) {
-    headers['content-type'] = 'application/json';
-    body = JSON.stringify(validBody(name));
-  }
-  const timer = setTimeout(() => controller.abort(), 5000);
-  try {
-    const response = await fetch(ts.url + concretePath(spec), { method: spec.method.toUpperCase(), headers, body, signal: controller.signal });
-    const type = response.headers.get('content-type') ?? '';
-    // An SSE answer never ends: read the status, then hang up.
-    const text = type.startsWith('text/event-stream') ? '' : await response.text();
-    controller.abort();
-    return { status: response.status, type, text, headers: response.headers };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-const ROUTES = Object.entries(routes) as [string, RouteSpec][];
+const request = (spec: RouteSpec, name: string, authorization: string | undefined) => callRoute(ts, f, name, spec, authorization);
 
 test('/healthz is open, with or without a token', async () => {
   for (const headers of [{}, { authorization: 'Bearer nonsense' }] as Record<string, string>[]) {
@@ -309,7 +209,7 @@ describe('events record actor, request id and source', () => {
     const response = await fetch(`${ts.url}${API_PREFIX}/tasks`, {
       method: 'POST',
       headers: { authorization: `Bearer ${ts.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ tasks: [{ command: 'echo 1' }, { command: 'echo 2', step_id: stepId }, { command: 'echo 3' }] }),
+      body: JSON.stringify({ tasks: [{ command: 'echo 1' }, { command: 'echo 2', step_id: f.stepId }, { command: 'echo 3' }] }),
     });
     const body = (await response.json()) as { tasks: { id: number }[] };
     assert.equal(response.status, 201);
@@ -331,7 +231,7 @@ describe('events record actor, request id and source', () => {
       const response = await fetch(`${ts.url}${API_PREFIX}/steps`, {
         method: 'POST',
         headers: { authorization: `Bearer ${ts.token}`, 'content-type': 'application/json', 'x-request-id': bad },
-        body: JSON.stringify({ workflow_id: workflowId, name: `step ${bad.length}` }),
+        body: JSON.stringify({ workflow_id: f.workflowId, name: `step ${bad.length}` }),
       });
       const step = (await response.json()) as { id: number };
       assert.equal(response.status, 201);

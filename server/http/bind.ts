@@ -1,12 +1,16 @@
-// Binds a handler to a route of the contract (shared/api.ts): parses and validates the
+// Binds a handler to a route of the contract (shared/api.ts): checks the caller's role
+// against the route's roles (403 before anything else is read), parses and validates the
 // path parameters, the query and the body with the route's schemas (400 with the field
-// names on failure, before the handler runs), and answers with the route's status.
+// names on failure, before the handler runs), and answers with the route's status. Every
+// route under /api/v1 is bound here, so none escapes the role check (server/http/roles.test.ts
+// compares the router with the contract).
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { z } from 'zod/v4';
-import { routes, type RouteName, type RouteResponse, type Routes } from '../../shared/api.js';
+import { routes, type RouteName, type RouteResponse, type Routes, type RouteSpec } from '../../shared/api.js';
 import type { EventMeta } from '../../shared/events.js';
 import { invalid } from '../errors.js';
+import { authorize } from './access.js';
 import { readJsonBody } from './body.js';
 import { fieldErrors, issueMessage } from './zodErrors.js';
 
@@ -40,6 +44,7 @@ export function metaOf(ctx: Context): EventMeta {
 export function bind<N extends RouteName>(router: Router, name: N, handler: Handler<N>, options: BindOptions = {}): void {
   const route = routes[name] as Routes[N] & { params?: z.ZodType; query?: z.ZodType; body?: z.ZodType; status?: number };
   router[route.method](route.path, async (ctx: Context) => {
+    authorize(routes[name] as RouteSpec, ctx.state.identity);
     const params = route.params ? parse(route.params, (ctx as any).params) : undefined;
     const query = route.query ? parse(route.query, ctx.query) : undefined;
     let body: unknown;

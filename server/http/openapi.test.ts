@@ -86,6 +86,8 @@ test('has a path and method for every route, with operationId = the route name',
     if (spec.response === 'sse') assert.ok(operation.responses[success].content['text/event-stream'], `${name} is text/event-stream`);
     else if (spec.response === 'text') assert.ok(operation.responses[success].content['text/plain'], `${name} is text/plain`);
     else assert.ok(operation.responses[success].content['application/json'], `${name} answers JSON`);
+    assert.deepEqual(operation['x-labq-roles'], ['admin', ...spec.roles], `${name} lists the roles that may call it`);
+    assert.ok(operation.responses['403']?.content?.['application/problem+json'], `${name} documents its 403`);
   }
 });
 

@@ -1,6 +1,7 @@
 // Generates the OpenAPI 3.1 document from the route contract (shared/api.ts): the same
 // zod schemas that validate requests are converted to JSON Schema here, so the document
-// can never describe an API other than the one served.
+// can never describe an API other than the one served. Each operation lists the roles that
+// may call it (`x-labq-roles`, admin first) and its 403.
 import { z } from 'zod/v4';
 import { API_PREFIX, routes, type RouteSpec } from '../../shared/api.js';
 import { Problem } from '../../shared/schemas/common.js';
@@ -46,13 +47,18 @@ export function openApiDocument(version: string): Json {
         ...(spec.body
           ? { requestBody: { required: true, content: { 'application/json': { schema: toSchema(spec.body, 'input') } } } }
           : {}),
-        responses: { [String(spec.status ?? 200)]: response, default: problemResponse },
+        responses: {
+          [String(spec.status ?? 200)]: response,
+          '403': { ...problemResponse, description: `Forbidden: a token of another role than ${['admin', ...spec.roles].join(', ')}` },
+          default: problemResponse,
+        },
+        'x-labq-roles': ['admin', ...spec.roles],
       },
     };
   }
   return {
     openapi: '3.1.0',
-    info: { title: 'labq', version, description: 'A distributed task queue for scientific work. Every route but /healthz needs `Authorization: Bearer <token>`.' },
+    info: { title: 'labq', version, description: 'A distributed task queue for scientific work. Every route but /healthz needs `Authorization: Bearer <token>`, of one of the roles its `x-labq-roles` lists (403 otherwise).' },
     servers: [{ url: '/' }],
     components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     security: [{ bearer: [] }],

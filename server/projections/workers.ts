@@ -1,5 +1,7 @@
 // The workers projection: identity, capabilities, live settings and status of each
-// worker. A worker that registers again under its name keeps its row (and id).
+// worker, and the worker token bound to it. A worker that registers again under its name
+// keeps its row (and id), and its binding unless a worker token registered it (an admin
+// registration carries no token).
 import { sql } from 'slonik';
 import type { Db } from '../db/pool.js';
 import type { StoredEvent } from '../events/types.js';
@@ -14,19 +16,20 @@ export const workersProjection: Projection = {
       case 'worker.registered':
         await db.query(sql.unsafe`
           INSERT INTO workers AS w (id, name, instance, hostname, cpus, memory_mb, docker, gpus, capabilities, tags, concurrency,
-                                    prefetch, paused, status, agent_version, registered_at, updated_at, version, settings_version)
+                                    prefetch, paused, status, agent_version, registered_at, updated_at, version, settings_version,
+                                    token_id)
           SELECT e.stream_id, e.data->>'name', e.data->>'instance', e.data->>'hostname', (e.data->>'cpus')::numeric,
                  (e.data->>'memory_mb')::bigint, (e.data->>'docker')::boolean, (e.data->>'gpus')::int,
                  e.data->'capabilities', ARRAY(SELECT jsonb_array_elements_text(e.data->'tags')),
                  (e.data->>'concurrency')::int, (e.data->>'prefetch')::int, false, 'online', e.data->>'agent_version',
-                 e.created_at, e.created_at, e.version, 1
+                 e.created_at, e.created_at, e.version, 1, (e.data->>'token_id')::bigint
           FROM ${eventRecords(events)}
           ON CONFLICT (id) DO UPDATE SET
             instance = excluded.instance, hostname = excluded.hostname, cpus = excluded.cpus, memory_mb = excluded.memory_mb, docker = excluded.docker,
             gpus = excluded.gpus, capabilities = excluded.capabilities, tags = excluded.tags,
             concurrency = excluded.concurrency, prefetch = excluded.prefetch, status = 'online',
             agent_version = excluded.agent_version, updated_at = excluded.updated_at, version = excluded.version,
-            settings_version = w.settings_version + 1`);
+            settings_version = w.settings_version + 1, token_id = coalesce(excluded.token_id, w.token_id)`);
         return;
       case 'worker.settings_changed':
         await db.query(sql.unsafe`

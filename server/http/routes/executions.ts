@@ -1,4 +1,5 @@
-// Routes of /executions: read one, take a worker's reports, and read or follow output.
+// Routes of /executions: read one, take a worker's reports, and read or follow output. A
+// worker token reports on, and reads the output size of, its own worker's executions only.
 // Following streams chunks as SSE (id = chunk number, so a reconnect resumes after the
 // last chunk seen) and ends with an `end` event once the execution has ended and every
 // chunk has been sent. Followers do not read on their own: the process's output reader
@@ -10,6 +11,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { reportExecution } from '../../commands/reportExecution.js';
 import { invalid, notFound } from '../../errors.js';
 import { getExecution, outputSize, readOutput } from '../../queries/executions.js';
+import { actsOnExecution, ownWorker } from '../access.js';
 import { bind } from '../bind.js';
 import type { ServerContext } from '../context.js';
 import { SseConnection } from '../sse.js';
@@ -25,13 +27,15 @@ export function executionRoutes(router: Router, { pool, outputs, settings, log }
     return execution;
   });
 
-  bind(router, 'executionReports', async ({ params, body, meta }) => {
-    await reportExecution(pool, params.id, body.reports, settings, meta);
+  bind(router, 'executionReports', async ({ params, body, meta, ctx }) => {
+    await reportExecution(pool, params.id, body.reports, settings, meta, ownWorker(ctx.state.identity));
     return { ok: true as const };
   });
 
-  bind(router, 'executionOutputSize', async ({ params }) => {
-    if (!(await getExecution(pool, params.id))) throw notFound(`execution ${params.id}`);
+  bind(router, 'executionOutputSize', async ({ params, ctx }) => {
+    const execution = await getExecution(pool, params.id);
+    if (!execution) throw notFound(`execution ${params.id}`);
+    actsOnExecution(ctx.state.identity, execution);
     return outputSize(pool, params.id);
   });
 

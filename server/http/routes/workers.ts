@@ -1,16 +1,20 @@
-// Routes of /workers: register, list, read, change settings, and the long poll.
+// Routes of /workers: register, list, read, change settings, and the long poll. A worker
+// token registers and polls only as the worker it is bound to (access.ts).
 import type Router from '@koa/router';
 import { registerWorker } from '../../commands/registerWorker.js';
 import { updateWorker } from '../../commands/updateWorker.js';
 import { notFound } from '../../errors.js';
 import { getWorker, listWorkers } from '../../queries/workers.js';
 import { poll } from '../../workers/poll.js';
+import type { Identity } from '../../auth/tokens.js';
+import { actsAsWorker } from '../access.js';
 import { bind } from '../bind.js';
 import type { ServerContext } from '../context.js';
 
 export function workerRoutes(router: Router, { pool, hub, settings }: ServerContext): void {
-  bind(router, 'registerWorker', async ({ body, meta }) => {
-    const id = await registerWorker(pool, body, settings.leaseSeconds, meta);
+  bind(router, 'registerWorker', async ({ body, meta, ctx }) => {
+    const { role, tokenId } = ctx.state.identity as Identity;
+    const id = await registerWorker(pool, body, settings.leaseSeconds, meta, role === 'worker' ? tokenId : null);
     return (await getWorker(pool, id))!;
   });
   bind(router, 'listWorkers', async ({ query }) => listWorkers(pool, query));
@@ -24,6 +28,7 @@ export function workerRoutes(router: Router, { pool, hub, settings }: ServerCont
     return (await getWorker(pool, params.id))!;
   });
   bind(router, 'pollWorker', async ({ params, body, meta, ctx }) => {
+    actsAsWorker(ctx.state.identity, params.id);
     const gone = new AbortController();
     // The request's own 'close' fires once its body is read; the response's tells a hang-up.
     ctx.res.on('close', () => {

@@ -1,0 +1,129 @@
+// Calls every route of the contract (shared/api.ts) with rows that exist and a body it
+// would accept, so that a test can vary one thing only — the token — and read what that
+// changed: the authentication test (no or a wrong token) and the roles test (each role).
+import { randomUUID } from 'node:crypto';
+import { API_PREFIX, routes, type RouteSpec } from '../../shared/api.js';
+import { LabqClient } from '../../shared/client.js';
+import type { Worker } from '../../shared/schemas/worker.js';
+import type { TestServer } from './server.js';
+
+export const ROUTES = Object.entries(routes) as [string, RouteSpec][];
+
+export interface RouteFixtures {
+  workflowId: number;
+  stepId: number;
+  taskId: number;
+  worker: Worker;
+  /** An execution of `worker`, which it holds. */
+  executionId: number;
+  /** Held tasks to kill, one per killTask request: a task can be cancelled only once. */
+  killable: number[];
+  /** Tasks for the one-task steering routes, one per request (refused ones included): each changes its task once. */
+  steerable: Record<'hold' | 'release' | 'relaunch' | 'cancel' | 'edit', number[]>;
+  serial: number;
+}
+
+/**
+ * Makes the rows the routes act on. The worker registers with `workerToken` when given (a
+ * worker token is then bound to it), else with the server's admin token. `perRoute`: how
+ * many requests each one-task route will get.
+ */
+export async function routeFixtures(ts: TestServer, { workerToken, perRoute = 16 }: { workerToken?: string; perRoute?: number } = {}): Promise<RouteFixtures> {
+  const admin = ts.client;
+  const workerClient = workerToken ? new LabqClient({ server: ts.url, token: workerToken }) : admin;
+  const workflowId = (await admin.createWorkflow({ name: 'routes' })).id;
+  const stepId = (await admin.createStep({ workflow_id: workflowId, name: 'routes step' })).id;
+  const taskId = (await admin.submitTasks({ command: 'echo routes', step_id: stepId, tag: 'routes' })).tasks[0]!.id;
+  const worker = await workerClient.registerWorker({ name: `routes-${randomUUID()}`, instance: randomUUID(), hostname: 'h', cpus: 1, memory_mb: 100, docker: false, tags: ['routes'] });
+  const executionId = (await workerClient.pollWorker(worker.id, { instance: worker.instance!, holding: [], want: 1, wait_seconds: 0 })).assignments[0]!.execution_id;
+  const submit = async (held: boolean, n = perRoute) =>
+    (await admin.submitTasks({ tasks: Array.from({ length: n }, () => ({ command: 'true', tag: 'nobody', held })) })).tasks.map((t) => t.id);
+  const killable = await submit(true, perRoute * 3);
+  const steerable = { hold: await submit(false), cancel: await submit(false), edit: await submit(false), release: await submit(true), relaunch: await submit(true) };
+  await admin.call('cancelTasks', { body: { filter: { ids: steerable.relaunch } } });
+  return { workflowId, stepId, taskId, worker, executionId, killable, steerable, serial: 0 };
+}
+
+/** The route's path with its ids filled in with ids of rows that exist. */
+export function concretePath(f: RouteFixtures, spec: RouteSpec): string {
+  const steered = spec.path.match(/^\/tasks\/:id\/(hold|release|relaunch|cancel)$/)?.[1] ?? (spec.method === 'patch' && spec.path === '/tasks/:id' ? 'edit' : null);
+  const id = spec.path.endsWith('/kill')
+    ? f.killable.pop()!
+    : steered ? f.steerable[steered as keyof RouteFixtures['steerable']].pop()!
+    : spec.path.startsWith('/tasks') ? f.taskId
+    : spec.path.startsWith('/steps') ? f.stepId
+    : spec.path.startsWith('/workflows') ? f.workflowId
+    : spec.path.startsWith('/workers') ? f.worker.id
+    : spec.path.startsWith('/executions') ? f.executionId
+    : 1;
+  return API_PREFIX + spec.path.replace(/:(\w+)/g, String(id));
+}
+
+/** A body the route would accept, so that the token is the only thing that may be wrong. */
+export function validBody(f: RouteFixtures, name: string): unknown {
+  switch (name) {
+    case 'submitTasks':
+      return { command: 'echo routes' };
+    case 'submitSweep':
+      return { template: { command: 'echo {n}' }, parameters: { n: [++f.serial] } };
+    case 'createWorkflow':
+      return { name: 'routes' };
+    case 'createStep':
+      return { workflow_id: f.workflowId, name: `routes ${++f.serial}` };
+    // The worker again, as its daemon would after a restart: the one name its token may register.
+    case 'registerWorker':
+      return { name: f.worker.name, instance: f.worker.instance, hostname: 'h', cpus: 1, memory_mb: 100, docker: false, tags: ['routes'] };
+    case 'updateWorker':
+      return { concurrency: 1 };
+    case 'pollWorker':
+      return { instance: f.worker.instance, holding: [f.executionId], want: 0, wait_seconds: 0 };
+    case 'executionReports':
+      return { reports: [{ kind: 'output', stream: 'stdout', seq: ++f.serial, data: Buffer.from('x').toString('base64') }] };
+    case 'editTask':
+      return { set: { priority: ++f.serial } };
+    // Bulk operations on a task that does not exist: they answer 200, matching nothing.
+    case 'editTasks':
+      return { filter: { ids: [999_999] }, set: { priority: 1 } };
+    case 'holdTasks':
+    case 'releaseTasks':
+    case 'relaunchTasks':
+    case 'cancelTasks':
+      return { filter: { ids: [999_999] } };
+    case 'pauseQueue':
+    case 'resumeQueue':
+      return { tag: 'unused' };
+    default:
+      return {};
+  }
+}
+
+export interface RouteAnswer {
+  status: number;
+  type: string;
+  text: string;
+  headers: Headers;
+}
+
+/** One request to the route; an SSE answer is read up to its status, then hung up on. */
+export async function callRoute(
+  ts: Pick<TestServer, 'url'>, f: RouteFixtures, name: string, spec: RouteSpec, authorization: string | undefined, extra: Record<string, string> = {},
+): Promise<RouteAnswer> {
+  const controller = new AbortController();
+  const headers: Record<string, string> = { ...extra };
+  if (authorization !== undefined) headers.authorization = authorization;
+  let body: string | undefined;
+  if (spec.body) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(validBody(f, name));
+  }
+  const timer = setTimeout(() => controller.abort(), 5000);
+  try {
+    const response = await fetch(ts.url + concretePath(f, spec), { method: spec.method.toUpperCase(), headers, body, signal: controller.signal });
+    const type = response.headers.get('content-type') ?? '';
+    const text = type.startsWith('text/event-stream') ? '' : await response.text();
+    controller.abort();
+    return { status: response.status, type, text, headers: response.headers };
+  } finally {
+    clearTimeout(timer);
+  }
+}
