@@ -13,6 +13,8 @@ export interface TestServer {
   url: string;
   token: string;
   client: LabqClient;
+  /** What the server logged. */
+  logs: string[];
   close(): Promise<void>;
 }
 
@@ -31,6 +33,7 @@ export async function startTestServer(
     url: server.url,
     token,
     client: new LabqClient({ server: server.url, token }),
+    logs,
     close: () => server.close(),
   };
 }

@@ -29,7 +29,7 @@ async function limited<T>(ctx: Context, work: () => Promise<T>): Promise<T> {
   }
 }
 
-export function accountRoutes(router: Router, { pool }: ServerContext): void {
+export function accountRoutes(router: Router, { pool, tokens }: ServerContext): void {
   bind(router, 'login', async ({ body, ctx, meta }) => {
     const session = await limited(ctx, () => openSession(pool, body.name, body.password, ctx.ip, meta));
     ctx.append('set-cookie', sessionCookie(session.value, ctx.secure));
@@ -81,6 +81,8 @@ export function accountRoutes(router: Router, { pool }: ServerContext): void {
   });
   bind(router, 'removeUser', async ({ params, meta }) => {
     await removeUser(pool, params.name, meta);
+    // Other servers drop their cache when the notification arrives; this one at once.
+    tokens.drop();
     return { ok: true as const };
   });
 
@@ -100,6 +102,7 @@ export function accountRoutes(router: Router, { pool }: ServerContext): void {
   });
   bind(router, 'revokeToken', async ({ params, meta }) => {
     await revokeToken(pool, params.name, meta);
+    tokens.drop();
     return { ok: true as const };
   });
 }
