@@ -47,15 +47,22 @@ export function openApiDocument(version: string): Json {
           ? { requestBody: { required: true, content: { 'application/json': { schema: toSchema(spec.body, 'input') } } } }
           : {}),
         responses: { [String(spec.status ?? 200)]: response, default: problemResponse },
+        ...(spec.public ? { security: [] } : {}),
       },
     };
   }
   return {
     openapi: '3.1.0',
-    info: { title: 'labq', version, description: 'A distributed task queue for scientific work. Every route but /healthz needs `Authorization: Bearer <token>`.' },
+    info: {
+      title: 'labq', version,
+      description: 'A distributed task queue for scientific work. Every route but /healthz and the login needs `Authorization: Bearer <token>` '
+        + 'or the labq_session cookie of a login (with `X-CSRF-Token` on every method but GET and HEAD).',
+    },
     servers: [{ url: '/' }],
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-    security: [{ bearer: [] }],
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, session: { type: 'apiKey', in: 'cookie', name: 'labq_session' } },
+    },
+    security: [{ bearer: [] }, { session: [] }],
     paths,
   };
 }

@@ -20,6 +20,9 @@ import type { ServerContext } from '../context.js';
 /** Answers that carry a CSRF token or a token's value are never stored by a cache. */
 const noStore = (ctx: Context) => ctx.set('cache-control', 'no-store');
 
+/** What the login limit counts per address (the socket's, or X-Forwarded-For's behind a trusted proxy). */
+const clientAddress = (ctx: Context) => ctx.ip || 'unknown';
+
 async function limited<T>(ctx: Context, work: () => Promise<T>): Promise<T> {
   try {
     return await work();
@@ -31,7 +34,7 @@ async function limited<T>(ctx: Context, work: () => Promise<T>): Promise<T> {
 
 export function accountRoutes(router: Router, { pool, tokens }: ServerContext): void {
   bind(router, 'login', async ({ body, ctx, meta }) => {
-    const session = await limited(ctx, () => openSession(pool, body.name, body.password, ctx.ip, meta));
+    const session = await limited(ctx, () => openSession(pool, body.name, body.password, clientAddress(ctx), meta));
     ctx.append('set-cookie', sessionCookie(session.value, ctx.secure));
     noStore(ctx);
     return { name: session.name, role: session.role, csrf_token: session.csrfToken, expires_at: session.expiresAt };
@@ -58,14 +61,14 @@ export function accountRoutes(router: Router, { pool, tokens }: ServerContext): 
     if (identity.kind !== 'session') throw conflict('a token has no password: log in as the user, or ask an admin (PATCH /users/{name})');
     // Guesses of the current password count against the same limit as logins.
     await limited(ctx, async () => {
-      const wait = await claimLoginAttempt(pool, identity.name, ctx.ip);
+      const wait = await claimLoginAttempt(pool, identity.name, clientAddress(ctx));
       if (wait !== null) throw new LoginLimited(wait);
     });
     const hash = await pool.oneFirst(sql.unsafe`SELECT password_hash FROM users WHERE id = ${identity.userId!}`);
     if (!(await verifyPassword(body.current_password, hash as string))) {
       throw invalid([{ field: 'current_password', message: 'is not the current password' }]);
     }
-    await clearLoginFailures(pool, identity.name, ctx.ip);
+    await clearLoginFailures(pool, identity.name, clientAddress(ctx));
     await updateUser(pool, identity.name, { password: body.password, keepSession: identity.sessionId }, meta);
     return { ok: true as const };
   });
