@@ -40,6 +40,13 @@ before(async () => {
   const { rows } = await db.query('SELECT name FROM api_tokens WHERE token_hash = $1', [sha256(ts.token)]);
   assert.equal(rows.length, 1, 'the test token is found by its SHA-256');
   tokenName = rows[0].name;
+  // Before the worker below registers: it never polls, and the reaper would mark it absent
+  // (writing events) if the setup took long after it.
+  for (let i = 0; i < 16; i++) {
+    removable.push((await ts.client.createUser({ name: `auth-rm-${i}`, role: 'viewer', password: 'long enough password' })).name);
+    revocable.push((await ts.client.createToken({ name: `auth-revoke-${i}`, role: 'viewer' })).name);
+  }
+  await ts.client.createUser({ name: 'auth-user', role: 'viewer', password: 'long enough password' });
   workflowId = (await ts.client.createWorkflow({ name: 'auth' })).id;
   stepId = (await ts.client.createStep({ workflow_id: workflowId, name: 'auth step' })).id;
   taskId = (await ts.client.submitTasks({ command: 'echo auth', step_id: stepId, tag: 'auth' })).tasks[0]!.id;
@@ -56,11 +63,6 @@ before(async () => {
   steerable.release = await submit(true);
   steerable.relaunch = await submit(true);
   await ts.client.call('cancelTasks', { body: { filter: { ids: steerable.relaunch } } });
-  for (let i = 0; i < 16; i++) {
-    removable.push((await ts.client.createUser({ name: `auth-rm-${i}`, role: 'viewer', password: 'long enough password' })).name);
-    revocable.push((await ts.client.createToken({ name: `auth-revoke-${i}`, role: 'viewer' })).name);
-  }
-  await ts.client.createUser({ name: 'auth-user', role: 'viewer', password: 'long enough password' });
 });
 
 after(async () => {
