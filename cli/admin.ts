@@ -1,7 +1,9 @@
 // `labq admin …`: operations that work on the database itself rather than through the API
-// — rebuilding projections, managing tokens. They use DATABASE_URL, or the embedded
+// — rebuilding projections, managing tokens, the first users. They use DATABASE_URL, or the embedded
 // database of the data directory: the running one, or started for the command.
 import { Command, Option } from 'commander';
+import { CreateUserBody } from '../shared/schemas/account.js';
+import { createUser } from '../server/commands/createUser.js';
 import { sql } from 'slonik';
 import { rebuildProjections } from '../server/admin/rebuild.js';
 import { createToken, freeTokenName, revokeToken, type Role } from '../server/auth/tokens.js';
@@ -10,6 +12,7 @@ import { runningEmbeddedUrl, startEmbeddedPostgres } from '../server/db/embedded
 import { migrate } from '../server/db/migrate.js';
 import { connectPool, type Pool } from '../server/db/pool.js';
 import { print, table } from './format.js';
+import { readPassword, roleOption } from './password.js';
 
 const meta = { actor: 'labq admin', request_id: null, source: 'local' };
 
@@ -47,12 +50,26 @@ export function adminCommands(program: Command, flags: () => { dataDir?: string;
       process.stdout.write(`rebuilt projections from ${total} events\n`);
     });
 
+  const user = admin.command('user').description('create the first users, before anyone can log in (then: labq user)');
+  user
+    .command('add')
+    .description('create a user; the password is asked without echo, or read from the first line of stdin')
+    .argument('<name>')
+    .addOption(roleOption('admin'))
+    .addOption(database())
+    .action(async (name: string, o) => {
+      const parsed = CreateUserBody.safeParse({ name, role: o.role, password: await readPassword(`password for ${name}: `) });
+      if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+      await withDatabase(dataDir(), o.databaseUrl, (pool) => createUser(pool, parsed.data, meta));
+      process.stdout.write(`user ${name} created (${o.role})\n`);
+    });
+
   const token = admin.command('token').description('create, list and revoke API tokens');
   token
     .command('create')
     .description('create a token and print it (it is shown once: only its SHA-256 is kept)')
     .argument('<name>', 'a unique name, recorded as the actor of what the token does')
-    .addOption(new Option('--role <role>', 'admin, operator, viewer or worker').choices(['admin', 'operator', 'viewer', 'worker']).default('worker'))
+    .addOption(roleOption('worker'))
     .addOption(database())
     .action(async (name: string, o) => {
       const value = await withDatabase(dataDir(), o.databaseUrl, async (pool) => {
@@ -67,8 +84,8 @@ export function adminCommands(program: Command, flags: () => { dataDir?: string;
     .addOption(database())
     .action(async (o) => {
       const rows = await withDatabase(dataDir(), o.databaseUrl, async (pool) =>
-        [...(await pool.any(sql.unsafe`SELECT name, role, created_at, revoked_at FROM api_tokens ORDER BY id`))]);
-      print(rows, !!flags().json, () => table(rows, ['name', 'role', 'created_at', 'revoked_at']));
+        [...(await pool.any(sql.unsafe`SELECT name, role, created_at, expires_at, revoked_at FROM api_tokens ORDER BY id`))]);
+      print(rows, !!flags().json, () => table(rows, ['name', 'role', 'created_at', 'expires_at', 'revoked_at']));
     });
   token
     .command('revoke')

@@ -6,6 +6,7 @@ import { VERSION } from '../shared/version.js';
 import { DEFAULT_HOST, DEFAULT_PORT, defaultDataDir } from '../server/config.js';
 import { CommandError, port } from './format.js';
 import { fetchCommands } from './fetch.js';
+import { accountCommands } from './accounts.js';
 import { adminCommands } from './admin.js';
 import { serve } from './serve.js';
 import { onStopSignal } from './signals.js';
@@ -34,10 +35,12 @@ function serverCommand(name: string, description: string, worker: boolean) {
     .addOption(new Option('--port <port>', 'port to listen on').env('LABQ_PORT').default(DEFAULT_PORT).argParser(port))
     .addOption(new Option('--database-url <url>', 'external PostgreSQL; absent: embedded').env('DATABASE_URL'))
     .addOption(new Option('--admin-token <token>', 'the first admin token').env('LABQ_ADMIN_TOKEN'))
+    .addOption(new Option('--trust-proxy', 'trust X-Forwarded-For/-Proto: only behind a reverse proxy that sets them').env('LABQ_TRUST_PROXY'))
     .action(async (o) => {
       const dataDir = flags().dataDir ?? defaultDataDir();
       const served = await serve(
-        { dataDir, host: o.host, port: o.port, databaseUrl: o.databaseUrl, adminToken: o.adminToken, worker: worker && o.worker !== false },
+        { dataDir, host: o.host, port: o.port, databaseUrl: o.databaseUrl, adminToken: o.adminToken, worker: worker && o.worker !== false,
+          trustProxy: !!o.trustProxy },
         log,
       );
       process.stdout.write(`labq is running at ${served.server.url}\n`);
@@ -64,6 +67,7 @@ sweepCommands(program, flags);
 workflowCommands(program, flags);
 steeringCommands(program, task, flags);
 workerCommands(program, flags);
+accountCommands(program, flags);
 
 adminCommands(program, flags);
 fetchCommands(program, flags);

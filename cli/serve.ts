@@ -17,6 +17,8 @@ export interface ServeOptions {
   port: number;
   databaseUrl?: string;
   adminToken?: string;
+  /** Trust X-Forwarded-For and X-Forwarded-Proto: only behind a reverse proxy that sets them. */
+  trustProxy?: boolean;
   /** Also run a worker in this process (what `labq up` does). */
   worker?: boolean;
 }
@@ -31,12 +33,17 @@ export interface Served {
 
 const meta = { actor: 'labq up', request_id: null, source: 'local' };
 
+async function isLive(pool: Pool, token: string): Promise<boolean> {
+  const found = await verifyToken(pool, token);
+  return found !== null && found !== 'expired';
+}
+
 /** The local worker's own token (role worker), made once and kept in the data dir. */
 async function localWorkerToken(pool: Pool, dataDir: string): Promise<string> {
   const file = join(dataDir, 'worker-token');
   if (existsSync(file)) {
     const saved = (await readFile(file, 'utf8')).trim();
-    if (await verifyToken(pool, saved)) return saved;
+    if (await isLive(pool, saved)) return saved;
   }
   const token = await createToken(pool, await freeTokenName(pool, 'local-worker'), 'worker', meta);
   await writeFile(file, token + '\n', { mode: 0o600 });
@@ -47,12 +54,12 @@ async function localWorkerToken(pool: Pool, dataDir: string): Promise<string> {
 async function ensureAdminToken(pool: Pool, dataDir: string, given?: string): Promise<string | null> {
   const file = tokenFile(dataDir);
   if (given) {
-    if (!(await verifyToken(pool, given))) await createToken(pool, await freeTokenName(pool, 'admin'), 'admin', meta, given);
+    if ((await verifyToken(pool, given)) === null) await createToken(pool, await freeTokenName(pool, 'admin'), 'admin', meta, { value: given });
     return given;
   }
   if (existsSync(file)) {
     const saved = (await readFile(file, 'utf8')).trim();
-    if (await verifyToken(pool, saved)) return saved;
+    if (await isLive(pool, saved)) return saved;
   }
   if ((await tokenCount(pool)) > 0 && !existsSync(file)) return null;
   const token = await createToken(pool, await freeTokenName(pool, 'admin'), 'admin', meta);
@@ -89,7 +96,7 @@ export async function serve(options: ServeOptions, log: (line: string) => void):
   }
   let server: RunningServer;
   try {
-    server = await startServer({ databaseUrl, host: options.host, port: options.port, log });
+    server = await startServer({ databaseUrl, host: options.host, port: options.port, log, trustProxy: options.trustProxy });
   } catch (error) {
     await database?.stop();
     await release();

@@ -23,6 +23,8 @@ export interface ServerOptions {
   port: number;
   log?: (line: string) => void;
   settings?: Partial<QueueSettings>;
+  /** Trust X-Forwarded-For and X-Forwarded-Proto (behind a reverse proxy that sets them). */
+  trustProxy?: boolean;
 }
 
 export interface RunningServer {
@@ -70,7 +72,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const reaper = new Reaper(options.databaseUrl, pool, settings, log);
     teardown.add(() => reaper.stop());
     reaper.start();
-    const app = createApp({ pool, hub, tailer, outputs, tokens, settings, log });
+    const app = createApp({ pool, hub, tailer, outputs, tokens, settings, log, trustProxy: options.trustProxy });
     const http = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app.callback());
     answerClientErrors(http);
     await listen(http, options.host, options.port);

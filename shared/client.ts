@@ -191,4 +191,28 @@ export class LabqClient {
     const response = await this.fetch('executionOutput', { params: { id }, query: { stream } }, 'text/plain');
     return response.text();
   }
+  me() {
+    return this.call('me');
+  }
+  listUsers() {
+    return this.call('listUsers');
+  }
+  createUser(body: RouteBody<'createUser'>) {
+    return this.call('createUser', { body });
+  }
+  updateUser(name: string, body: RouteBody<'updateUser'>) {
+    return this.call('updateUser', { params: { name }, body });
+  }
+  removeUser(name: string) {
+    return this.call('removeUser', { params: { name } });
+  }
+  listTokens() {
+    return this.call('listTokens');
+  }
+  createToken(body: RouteBody<'createToken'>) {
+    return this.call('createToken', { body });
+  }
+  revokeToken(name: string) {
+    return this.call('revokeToken', { params: { name } });
+  }
 }

@@ -3,12 +3,13 @@
 // shapes listed here; readers of the log (projections, SSE clients, auditors) can rely
 // on them. Adding a field is fine; changing the meaning of one needs a new type.
 import { z } from 'zod/v4';
+import { Role } from './schemas/auth.js';
 import { Id } from './schemas/common.js';
 import { FailureClass } from './schemas/execution.js';
 import { Task, TaskStatus } from './schemas/task.js';
 
 /** `queue` has one stream (id 0): pauses of everything or of a tag. */
-export const STREAM_TYPES = ['workflow', 'step', 'task', 'execution', 'worker', 'token', 'queue'] as const;
+export const STREAM_TYPES = ['workflow', 'step', 'task', 'execution', 'worker', 'token', 'queue', 'user', 'session'] as const;
 export type StreamType = (typeof STREAM_TYPES)[number];
 
 const nullableString = z.string().nullable();
@@ -129,8 +130,18 @@ export const EVENT_CATALOGUE = {
   'token.revoked': { stream: 'token', data: z.object({ name: z.string() }) },
   'token.created': {
     stream: 'token',
-    data: z.object({ name: z.string(), role: z.string() }),
+    // expires_at absent: the token never expires (and every token made before expiry existed).
+    data: z.object({ name: z.string(), role: z.string(), expires_at: nullableString.optional() }),
   },
+  // Accounts: never a password, a hash or a session value (sql/0021_accounts.sql).
+  'user.created': { stream: 'user', data: z.object({ name: z.string(), role: Role }) },
+  'user.password_changed': { stream: 'user', data: z.object({ name: z.string() }) },
+  'user.role_changed': { stream: 'user', data: z.object({ name: z.string(), old: Role, new: Role }) },
+  'user.removed': { stream: 'user', data: z.object({ name: z.string() }) },
+  /** A login: the stream is the session, so that concurrent logins of one user never race on a version. */
+  'session.opened': { stream: 'session', data: z.object({ name: z.string(), user_id: Id }) },
+  /** A logout, or every session of a user whose password changed or who was removed; an expiry writes nothing. */
+  'session.closed': { stream: 'session', data: z.object({ name: z.string(), reason: z.enum(['logout', 'password_changed', 'user_removed']) }) },
 } as const satisfies Record<string, { stream: StreamType; data: z.ZodType }>;
 
 export type EventType = keyof typeof EVENT_CATALOGUE;

@@ -20,6 +20,11 @@ export interface RouteFixtures {
   killable: number[];
   /** Tasks for the one-task steering routes, one per request (refused ones included): each changes its task once. */
   steerable: Record<'hold' | 'release' | 'relaunch' | 'cancel' | 'edit', number[]>;
+  /** Users to remove and tokens to revoke, one per request (refused ones included). */
+  removable: string[];
+  revocable: string[];
+  /** A user whose password the login route is given. */
+  user: { name: string; password: string };
   serial: number;
 }
 
@@ -41,11 +46,22 @@ export async function routeFixtures(ts: TestServer, { workerToken, perRoute = 16
   const killable = await submit(true, perRoute * 3);
   const steerable = { hold: await submit(false), cancel: await submit(false), edit: await submit(false), release: await submit(true), relaunch: await submit(true) };
   await admin.call('cancelTasks', { body: { filter: { ids: steerable.relaunch } } });
-  return { workflowId, stepId, taskId, worker, executionId, killable, steerable, serial: 0 };
+  const tag = randomUUID().slice(0, 8);
+  const removable: string[] = [];
+  const revocable: string[] = [];
+  for (let i = 0; i < perRoute; i++) {
+    removable.push((await admin.createUser({ name: `routes-rm-${tag}-${i}`, role: 'viewer', password: 'long enough password' })).name);
+    revocable.push((await admin.createToken({ name: `routes-revoke-${tag}-${i}`, role: 'viewer' })).name);
+  }
+  const user = { name: `routes-user-${tag}`, password: 'long enough password' };
+  await admin.createUser({ ...user, role: 'viewer' });
+  return { workflowId, stepId, taskId, worker, executionId, killable, steerable, removable, revocable, user, serial: 0 };
 }
 
 /** The route's path with its ids filled in with ids of rows that exist. */
 export function concretePath(f: RouteFixtures, spec: RouteSpec): string {
+  if (spec.path === '/users/:name') return `${API_PREFIX}/users/${spec.method === 'delete' ? f.removable.pop() : f.user.name}`;
+  if (spec.path === '/tokens/:name') return `${API_PREFIX}/tokens/${f.revocable.pop()}`;
   const steered = spec.path.match(/^\/tasks\/:id\/(hold|release|relaunch|cancel)$/)?.[1] ?? (spec.method === 'patch' && spec.path === '/tasks/:id' ? 'edit' : null);
   const id = spec.path.endsWith('/kill')
     ? f.killable.pop()!
@@ -89,6 +105,16 @@ export function validBody(f: RouteFixtures, name: string): unknown {
     case 'relaunchTasks':
     case 'cancelTasks':
       return { filter: { ids: [999_999] } };
+    case 'login':
+      return f.user;
+    case 'changeOwnPassword':
+      return { password: 'another long password', current_password: f.user.password };
+    case 'createUser':
+      return { name: `routes-new-${++f.serial}-${randomUUID().slice(0, 8)}`, role: 'viewer', password: 'long enough password' };
+    case 'updateUser':
+      return { role: 'viewer' };
+    case 'createToken':
+      return { name: `routes-new-${++f.serial}-${randomUUID().slice(0, 8)}`, role: 'viewer' };
     case 'pauseQueue':
     case 'resumeQueue':
       return { tag: 'unused' };

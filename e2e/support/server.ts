@@ -13,13 +13,19 @@ export interface TestServer {
   url: string;
   token: string;
   client: LabqClient;
+  /** What the server logged. */
+  logs: string[];
   close(): Promise<void>;
 }
 
-export async function startTestServer(options: { databaseUrl?: string; port?: number; settings?: Partial<QueueSettings> } = {}): Promise<TestServer> {
+export async function startTestServer(
+  options: { databaseUrl?: string; port?: number; settings?: Partial<QueueSettings>; trustProxy?: boolean } = {},
+): Promise<TestServer> {
   const databaseUrl = options.databaseUrl ?? (await freshDatabase());
   const logs: string[] = [];
-  const server = await startServer({ databaseUrl, host: '127.0.0.1', port: options.port ?? 0, log: (line) => logs.push(line), settings: options.settings });
+  const server = await startServer({
+    databaseUrl, host: '127.0.0.1', port: options.port ?? 0, log: (line) => logs.push(line), settings: options.settings, trustProxy: options.trustProxy,
+  });
   const token = await createToken(server.pool, `admin-${Date.now()}-${Math.random()}`, 'admin', { actor: 'test', request_id: null, source: null });
   return {
     databaseUrl,
@@ -27,6 +33,7 @@ export async function startTestServer(options: { databaseUrl?: string; port?: nu
     url: server.url,
     token,
     client: new LabqClient({ server: server.url, token }),
+    logs,
     close: () => server.close(),
   };
 }

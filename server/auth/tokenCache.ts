@@ -4,7 +4,7 @@
 // trigger on api_tokens (sql/0010_token_notify.sql) notifies labq_tokens at commit, also
 // for a row edited by hand. Every server process receives it and drops its whole cache. A
 // LISTEN reconnect drops it too, since notifications may have been missed meanwhile. Only
-// valid tokens are kept, for at most TTL_MS (a last resort should a notification be lost
+// valid tokens are kept, until they expire and for at most TTL_MS (a last resort should a notification be lost
 // without the connection failing), and at most MAX_ENTRIES of them,
 // the least recently used going first. Unknown tokens are not cached: a guess always
 // reaches the database, and a token created elsewhere works at once. Nor are worker tokens
@@ -34,7 +34,7 @@ export class TokenCache {
     });
   }
 
-  async verify(value: string): Promise<Identity | null> {
+  async verify(value: string): Promise<Identity | 'expired' | null> {
     const key = tokenHash(value).toString('base64');
     const entry = this.entries.get(key);
     this.entries.delete(key);
@@ -45,9 +45,11 @@ export class TokenCache {
     const generation = this.generation;
     this.lookups++;
     const identity = await verifyToken(this.pool, value);
-    const unbound = identity?.role === 'worker' && identity.workerId === null;
-    if (identity && !unbound && generation === this.generation) {
-      this.entries.set(key, { identity, until: Date.now() + TTL_MS });
+    const unbound = identity && identity !== 'expired' && identity.role === 'worker' && identity.workerId === null;
+    if (identity && identity !== 'expired' && !unbound && generation === this.generation) {
+      // An expiring token leaves the cache when it expires, so that the next use is refused.
+      const until = Math.min(Date.now() + TTL_MS, identity.expiresAt ? Date.parse(identity.expiresAt) : Infinity);
+      this.entries.set(key, { identity, until });
       if (this.entries.size > MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
     }
     return identity;

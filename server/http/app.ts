@@ -1,4 +1,4 @@
-// The Koa application: request ids, problem+json errors, bearer-token auth on /api/v1,
+// The Koa application: request ids, problem+json errors, who is calling (identity.ts) on /api/v1,
 // the routes of the contract (each checking its roles), and the open /healthz.
 import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
@@ -17,7 +17,8 @@ import { taskRoutes } from './routes/tasks.js';
 import { workflowRoutes } from './routes/workflows.js';
 import { workerRoutes } from './routes/workers.js';
 import { executionRoutes } from './routes/executions.js';
-
+import { accountRoutes } from './routes/accounts.js';
+import { identify } from './identity.js';
 
 function sendProblem(ctx: Context, problem: ProblemError): void {
   ctx.status = problem.status;
@@ -46,13 +47,16 @@ export function apiRouter(context: ServerContext): Router {
   eventRoutes(router, context);
   workerRoutes(router, context);
   executionRoutes(router, context);
+  accountRoutes(router, context);
   const document = openApiDocument(VERSION);
   bind(router, 'openapi', async () => document);
   return router;
 }
 
 export function createApp(context: ServerContext): Koa {
-  const app = new Koa({ proxy: false });
+  // Behind a trusted reverse proxy, X-Forwarded-For gives the client's address (the events'
+  // source, the login limit) and X-Forwarded-Proto whether it came over HTTPS (Secure cookies).
+  const app = new Koa({ proxy: context.trustProxy ?? false });
   app.silent = true;
 
   app.use(async (ctx: Context, next: Next) => {
@@ -91,17 +95,9 @@ export function createApp(context: ServerContext): Koa {
       ctx.body = { status: 'ok', version: VERSION };
       return;
     }
-    if (ctx.path === API_PREFIX || ctx.path.startsWith(API_PREFIX + '/')) {
-      const match = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'));
-      const identity = match ? await context.tokens.verify(match[1]!) : null;
-      if (!identity) {
-        ctx.set('www-authenticate', 'Bearer realm="labq"');
-        throw new ProblemError(401, 'Unauthorized', match ? 'the token is unknown or revoked' : 'send Authorization: Bearer <token>');
-      }
-      ctx.state.identity = identity;
-    }
     await next();
   });
+  app.use(identify(context));
 
   const router = apiRouter(context);
   app.use(router.routes());

@@ -38,7 +38,12 @@ function parse<T extends z.ZodType>(schema: T, value: unknown, prefix = ''): z.o
 }
 
 export function metaOf(ctx: Context): EventMeta {
-  return { actor: ctx.state.identity?.name ?? null, request_id: ctx.state.requestId ?? null, source: ctx.ip || null };
+  const identity = ctx.state.identity;
+  // A user and a token may share a name: actor_kind tells which one acted.
+  return {
+    actor: identity?.name ?? null, request_id: ctx.state.requestId ?? null, source: ctx.ip || null,
+    ...(identity ? { actor_kind: identity.kind } : {}),
+  };
 }
 
 export function bind<N extends RouteName>(router: Router, name: N, handler: Handler<N>, options: BindOptions = {}): void {

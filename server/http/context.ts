@@ -16,4 +16,6 @@ export interface ServerContext {
   tokens: TokenCache;
   settings: QueueSettings;
   log: (line: string) => void;
+  /** Trust X-Forwarded-For and X-Forwarded-Proto: only behind a reverse proxy that sets them. */
+  trustProxy?: boolean;
 }

@@ -53,15 +53,23 @@ export function openApiDocument(version: string): Json {
           default: problemResponse,
         },
         'x-labq-roles': ['admin', ...spec.roles],
+        ...(spec.public ? { security: [] } : {}),
       },
     };
   }
   return {
     openapi: '3.1.0',
-    info: { title: 'labq', version, description: 'A distributed task queue for scientific work. Every route but /healthz needs `Authorization: Bearer <token>`, of one of the roles its `x-labq-roles` lists (403 otherwise).' },
+    info: {
+      title: 'labq', version,
+      description: 'A distributed task queue for scientific work. Every route but /healthz and the login needs `Authorization: Bearer <token>` '
+        + 'or the labq_session cookie of a login (with `X-CSRF-Token` on every method but GET and HEAD), of one of the roles its '
+        + '`x-labq-roles` lists (403 otherwise).',
+    },
     servers: [{ url: '/' }],
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-    security: [{ bearer: [] }],
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, session: { type: 'apiKey', in: 'cookie', name: 'labq_session' } },
+    },
+    security: [{ bearer: [] }, { session: [] }],
     paths,
   };
 }

@@ -60,9 +60,11 @@ describe('each route with each role', () => {
         const requestId = `roles-${randomUUID()}`;
         const res = await callRoute(ts, f, name, spec, role ? `Bearer ${tokens[role]}` : undefined, { 'x-request-id': requestId });
         const where = `${role ?? 'no token'}: ${res.status} ${res.text.slice(0, 300)}`;
-        const allowed = role === 'admin' || (role !== null && spec.roles.includes(role));
+        const allowed = spec.public || role === 'admin' || (role !== null && spec.roles.includes(role));
         if (allowed) {
-          assert.ok(res.status >= 200 && res.status < 300, where);
+          // A token has no password of its own to change: that route answers 409 to every token.
+          const tokenless = name === 'changeOwnPassword' && res.status === 409;
+          assert.ok((res.status >= 200 && res.status < 300) || tokenless, where);
           continue;
         }
         assert.equal(res.status, role === null ? 401 : 403, where);

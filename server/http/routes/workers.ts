@@ -14,7 +14,7 @@ import type { ServerContext } from '../context.js';
 export function workerRoutes(router: Router, { pool, hub, settings }: ServerContext): void {
   bind(router, 'registerWorker', async ({ body, meta, ctx }) => {
     const { role, tokenId } = ctx.state.identity as Identity;
-    const id = await registerWorker(pool, body, settings.leaseSeconds, meta, role === 'worker' ? tokenId : null);
+    const id = await registerWorker(pool, body, settings.leaseSeconds, meta, role === 'worker' ? tokenId ?? null : null);
     return (await getWorker(pool, id))!;
   });
   bind(router, 'listWorkers', async ({ query }) => listWorkers(pool, query));
