@@ -89,7 +89,7 @@ export async function serve(options: ServeOptions, log: (line: string) => void):
   }
   let server: RunningServer;
   try {
-    server = await startServer({ databaseUrl, host: options.host, port: options.port, log });
+    server = await startServer({ databaseUrl, host: options.host, port: options.port, dataDir: options.dataDir, log });
   } catch (error) {
     await database?.stop();
     await release();

@@ -14,6 +14,7 @@ import { MAX_HEADER_BYTES, answerClientErrors } from './http/requestLimits.js';
 import { ListenHub } from './listen/hub.js';
 import { outputReader, type OutputReader } from './queries/outputReader.js';
 import { Reaper } from './reaper.js';
+import { assertKeyOpensSecrets, loadSecretBox, type SecretBox } from './secrets/secretBox.js';
 import { queueSettings, type QueueSettings } from './settings.js';
 import { Teardown } from './teardown.js';
 
@@ -23,6 +24,10 @@ export interface ServerOptions {
   port: number;
   log?: (line: string) => void;
   settings?: Partial<QueueSettings>;
+  /** Where the secret-key file is kept when no key is given (`labq up`/`labq server` pass theirs). */
+  dataDir?: string;
+  /** The key for secrets, base64 of 32 bytes; LABQ_SECRET_KEY when absent. */
+  secretKey?: string;
 }
 
 export interface RunningServer {
@@ -32,6 +37,7 @@ export interface RunningServer {
   tailer: LogTailer;
   outputs: OutputReader;
   tokens: TokenCache;
+  secrets: SecretBox;
   settings: QueueSettings;
   /** Whether this process leads the reaper now. */
   reaperLeads(): boolean;
@@ -53,10 +59,13 @@ async function listen(http: Server, host: string, port: number): Promise<void> {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const log = options.log ?? ((line: string) => console.error(line));
   await migrate(options.databaseUrl);
+  const secrets = await loadSecretBox({ given: options.secretKey ?? process.env.LABQ_SECRET_KEY, dataDir: options.dataDir });
   const teardown = new Teardown();
   try {
     const pool = await connectPool(options.databaseUrl, { maximumPoolSize: 20 });
     teardown.add(() => pool.end());
+    // A server that could not open the secrets the others sealed would fail every task that uses one: it does not start.
+    await assertKeyOpensSecrets(pool, secrets);
     const hub = new ListenHub(options.databaseUrl, log);
     teardown.add(() => hub.stop());
     await hub.start();
@@ -70,7 +79,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const reaper = new Reaper(options.databaseUrl, pool, settings, log);
     teardown.add(() => reaper.stop());
     reaper.start();
-    const app = createApp({ pool, hub, tailer, outputs, tokens, settings, log });
+    const app = createApp({ pool, hub, tailer, outputs, tokens, secrets, settings, log });
     const http = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app.callback());
     answerClientErrors(http);
     await listen(http, options.host, options.port);
@@ -88,6 +97,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       tailer,
       outputs,
       tokens,
+      secrets,
       settings,
       reaperLeads: () => reaper.isLeader,
       close: () => teardown.run(),

@@ -10,6 +10,8 @@ import type { ServerContext } from './context.js';
 import { openApiDocument } from './openapi.js';
 import { limitUrl } from './requestLimits.js';
 import { eventRoutes } from './routes/events.js';
+import { policyRoutes } from './routes/policy.js';
+import { secretRoutes } from './routes/secrets.js';
 import { steeringRoutes } from './routes/steering.js';
 import { sweepRoutes } from './routes/sweeps.js';
 import { taskRoutes } from './routes/tasks.js';
@@ -95,6 +97,8 @@ export function createApp(context: ServerContext): Koa {
   eventRoutes(router, context);
   workerRoutes(router, context);
   executionRoutes(router, context);
+  secretRoutes(router, context);
+  policyRoutes(router, context);
   const document = openApiDocument(VERSION);
   router.get('/openapi.json', (ctx: Context) => {
     ctx.body = document;

@@ -13,7 +13,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import Dockerode from 'dockerode';
 import { ensureTestImage } from '../../e2e/support/images.js';
-import { DockerRunner, parseContainerOptions } from './docker.js';
+import { parseContainerOptions } from '../../shared/dockerPolicy.js';
+import { DockerRunner } from './docker.js';
 import type { RunSpec } from './types.js';
 import { collector, makeDirs } from '../../e2e/support/runnerSpec.js';
 

@@ -18,7 +18,7 @@ import { delimiter, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { followGroupMemory } from './groupMemory.js';
 import {
-  labqEnv, settlesWithin, writeScript,
+  bareEnv, settlesWithin, writeScript,
   type OutputStream, type RunHandle, type Runner, type RunResult, type RunSpec,
 } from './types.js';
 
@@ -62,7 +62,7 @@ export class ShellRunner implements Runner {
       throw new Error(`container options (${spec.containerOptions.join(' ')}) need a container image`);
     }
     const script = writeScript(spec.dirs.temp, spec.command);
-    const env = { ...process.env, ...spec.env, ...labqEnv(spec.dirs, spec.cpus) };
+    const env = bareEnv(spec);
     if (!findProgram(spec.shell, env.PATH, spec.dirs.temp)) throw new Error(`cannot start ${spec.shell}: not found`);
     const child = spawn('/bin/sh', ['-c', WRAPPER, 'labq-task', spec.shell, script], {
       cwd: spec.dirs.temp,
