@@ -8,6 +8,7 @@ import { port } from './format.js';
 import { adminCommands } from './admin.js';
 import { serve } from './serve.js';
 import { onStopSignal } from './signals.js';
+import { secretCommands } from './secrets.js';
 import { steeringCommands } from './steering.js';
 import { sweepCommands } from './sweeps.js';
 import { taskCommands } from './tasks.js';
@@ -63,6 +64,7 @@ sweepCommands(program, flags);
 workflowCommands(program, flags);
 steeringCommands(program, task, flags);
 workerCommands(program, flags);
+secretCommands(program, flags);
 
 adminCommands(program, flags);
 
