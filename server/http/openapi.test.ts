@@ -108,7 +108,8 @@ test('every {parameter} of a path is declared, required, in: path', () => {
     assert.deepEqual(declared.map((p: Json) => p.name).sort(), [...inPath].sort(), name);
     for (const p of declared) {
       assert.equal(p.required, true, `${name}: ${p.name}`);
-      assert.equal(p.schema.type, 'integer', `${name}: ${p.name} is an id`);
+      // An id, or a name (of a secret).
+      assert.equal(p.schema.type, p.name === 'id' ? 'integer' : 'string', `${name}: ${p.name} is an id or a name`);
     }
     assert.equal(!!operation.requestBody, !!spec.body, `${name} has a request body exactly when the contract has one`);
   }

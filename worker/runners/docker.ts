@@ -15,7 +15,7 @@ import { constants as osConstants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Writable } from 'node:stream';
 import Dockerode from 'dockerode';
-import { containerOptionViolations, parseContainerOptions } from '../../shared/dockerPolicy.js';
+import { DEFAULT_DOCKER_POLICY, containerOptionViolations, parseContainerOptions } from '../../shared/dockerPolicy.js';
 import {
   labqEnv, settlesWithin, writeScript,
   type ExecutionDirs, type OutputStream, type RunHandle, type Runner, type RunResult, type RunSpec,
@@ -66,8 +66,8 @@ export class DockerRunner implements Runner {
 
   async start(spec: RunSpec): Promise<RunHandle> {
     if (!spec.container) throw new Error('the Docker runner needs a container image');
-    // The policy the server sent: a task submitted before it was tightened is refused here.
-    const refused = spec.dockerPolicy ? containerOptionViolations(spec.containerOptions, spec.dockerPolicy) : [];
+    // The policy the server sent (the defaults when none came): a task submitted before it was tightened is refused here.
+    const refused = containerOptionViolations(spec.containerOptions, spec.dockerPolicy ?? DEFAULT_DOCKER_POLICY);
     if (refused.length) throw new Error(refused.map((v) => `container_options[${v.index}]: ${v.reason}`).join('; '));
     const opts = parseContainerOptions(spec.containerOptions);
     await this.ensureImage(spec.container);

@@ -1,5 +1,6 @@
 // Bare shell runner: runs a task as a host process, for workers without Docker or tasks that
-// need the host's own tools. The task gets its own process group, so a kill reaches everything
+// need the host's own tools, in a clean environment (bareEnv: never the worker's credentials).
+// The task gets its own process group, so a kill reaches everything
 // it started, and when its main process ends the rest of the group is killed, as Docker does
 // when a container's main process ends: a task never leaves stray processes behind.
 //

@@ -49,7 +49,7 @@ export interface RunSpec {
   container?: string | null;
   /** docker-run-like options, see shared/dockerPolicy.ts. */
   containerOptions: string[];
-  /** The Docker policy the server sent with the assignment: the Docker runner refuses options it forbids. */
+  /** The Docker policy the server sent with the assignment (absent: the defaults): the Docker runner refuses options it forbids. */
   dockerPolicy?: DockerPolicy | null;
   /** The task's variables, secrets already resolved: never logged, never written to the state directory. */
   env: Record<string, string>;
