@@ -25,7 +25,6 @@ export const DockerPolicy = z.strictObject({
     .describe("the host's or another container's network, pid, ipc, uts, user or cgroup namespace (--network=host, --pid=host, …)"),
 });
 export type DockerPolicy = z.output<typeof DockerPolicy>;
-export type DockerPolicyInput = z.input<typeof DockerPolicy>;
 export const DEFAULT_DOCKER_POLICY: DockerPolicy = DockerPolicy.parse({});
 
 export interface DeviceMapping {

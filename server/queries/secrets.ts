@@ -1,8 +1,7 @@
 // The read side of secrets: names and dates for the API (never a value), which names exist
 // (a submission refers only to those), and the values an assignment carries.
 import { sql } from 'slonik';
-import type { SecretInfo } from '../../shared/schemas/secret.js';
-import { isSecretRef } from '../../shared/schemas/secret.js';
+import { isSecretRef, type SecretInfo } from '../../shared/schemas/secret.js';
 import type { Task } from '../../shared/schemas/task.js';
 import type { Db } from '../db/pool.js';
 import type { FieldError } from '../errors.js';
