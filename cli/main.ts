@@ -10,6 +10,7 @@ import { accountCommands } from './accounts.js';
 import { adminCommands } from './admin.js';
 import { serve } from './serve.js';
 import { onStopSignal } from './signals.js';
+import { secretCommands } from './secrets.js';
 import { steeringCommands } from './steering.js';
 import { sweepCommands } from './sweeps.js';
 import { taskCommands } from './tasks.js';
@@ -68,6 +69,7 @@ workflowCommands(program, flags);
 steeringCommands(program, task, flags);
 workerCommands(program, flags);
 accountCommands(program, flags);
+secretCommands(program, flags);
 
 adminCommands(program, flags);
 fetchCommands(program, flags);

@@ -96,7 +96,7 @@ export async function serve(options: ServeOptions, log: (line: string) => void):
   }
   let server: RunningServer;
   try {
-    server = await startServer({ databaseUrl, host: options.host, port: options.port, log, trustProxy: options.trustProxy });
+    server = await startServer({ databaseUrl, host: options.host, port: options.port, dataDir: options.dataDir, log, trustProxy: options.trustProxy });
   } catch (error) {
     await database?.stop();
     await release();

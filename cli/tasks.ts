@@ -33,19 +33,22 @@ export function taskOptions(command: Command): Command {
     .option('-d, --depends-on <id>', 'repeatable', collect)
     .option('--max-retries <n>', '', int)
     .option('-e, --env <NAME=VALUE>', 'repeatable', collect)
+    .option('--secret-env <NAME=SECRET>', 'the variable NAME gets the value of a secret (labq secret set); repeatable', collect)
     .option('-k, --key <key>', 'idempotency key within the workflow')
     .option('--held', 'submit held');
 }
 
 export function taskFromFlags(command: string[], o: Record<string, any>): TaskInput {
   if (command.length === 0) throw new Error('give the command after --, or a file with -f');
-  const env = Object.fromEntries(
-    (o.env ?? []).map((pair: string) => {
-      const eq = pair.indexOf('=');
-      if (eq < 1) throw new Error(`--env takes NAME=VALUE, got "${pair}"`);
-      return [pair.slice(0, eq), pair.slice(eq + 1)];
-    }),
-  );
+  const pairs = (flag: string, values: string[] | undefined, shape: string) => (values ?? []).map((pair) => {
+    const eq = pair.indexOf('=');
+    if (eq < 1) throw new Error(`${flag} takes ${shape}, got "${pair}"`);
+    return [pair.slice(0, eq), pair.slice(eq + 1)] as const;
+  });
+  const env = Object.fromEntries([
+    ...pairs('--env', o.env, 'NAME=VALUE'),
+    ...pairs('--secret-env', o.secretEnv, 'NAME=SECRET').map(([name, secret]) => [name, { secret }] as const),
+  ]);
   return {
     command: command.join(' '),
     ...(o.name && { name: o.name }),

@@ -87,11 +87,15 @@ test('killing a container task removes the container', async () => {
   assert.deepEqual(await docker.listContainers({ all: true, filters: { label: [`labq.execution=${x}`] } }), []);
 });
 
-test('an unknown container option refuses the execution with a clear error', async () => {
-  const { tasks: [t] } = await ts.client.submitTasks({ command: 'true', container: image, container_options: ['--privileged'], tag: 'docker' });
+test('a container option the Docker policy refuses now is refused by the worker, though it was allowed at submission', async () => {
+  await ts.client.putDockerPolicy({ allow_privileged: true });
+  const { tasks: [t] } = await ts.client.submitTasks({ command: 'true', container: image, container_options: ['--privileged'], tag: 'docker', held: true });
+  await ts.client.putDockerPolicy({});
+  await ts.client.call('releaseTask', { params: { id: t!.id }, body: {} });
   const done = await taskEnded(ts, t!.id);
   assert.equal(done.status, 'failed');
   const x = (await ts.client.getTask(t!.id)).executions[0]!;
   assert.equal(x.status, 'refused');
-  assert.match(x.error ?? '', /--privileged/);
+  assert.match(x.error ?? '', /container_options\[0\]: --privileged .*allow_privileged is false/);
+  assert.deepEqual(await docker.listContainers({ all: true, filters: { label: [`labq.execution=${x.id}`] } }), [], 'no container was made');
 });

@@ -56,7 +56,8 @@ test('timeout, refused and download failures are classed as such; exit keeps its
       { command: 'true', tag: 'bare', shell: 'no-such-shell-labq' },
       { command: 'true', tag: 'bare', inputs: [`file://${await mkdtemp(join(tmpdir(), 'labq-missing-'))}/absent.fq`] },
       { command: 'exit 3', tag: 'bare' },
-      { command: 'true', tag: 'docker', container: image, container_options: ['--no-such-option'] },
+      // The engine cannot start it: the image has no such user.
+      { command: 'true', tag: 'docker', container: image, container_options: ['--user=labq-no-such-user'] },
     ],
   });
   const classes = [];

@@ -38,6 +38,8 @@ before(async () => {
   image = await ensureTestImage(docker);
   ts = await startTestServer();
   dir = await mkdtemp(join(tmpdir(), 'labq-suspend-'));
+  // The counting tasks mount a folder of it: the Docker policy allows binds below it only.
+  await ts.client.putDockerPolicy({ allowed_mount_prefixes: [dir] });
 });
 after(async () => {
   // A test that failed half-way may leave a counting task behind: let it end.

@@ -14,6 +14,7 @@ import { MAX_HEADER_BYTES, answerClientErrors } from './http/requestLimits.js';
 import { ListenHub } from './listen/hub.js';
 import { outputReader, type OutputReader } from './queries/outputReader.js';
 import { Reaper } from './reaper.js';
+import { assertKeyOpensSecrets, loadSecretBox, type SecretBox } from './secrets/secretBox.js';
 import { queueSettings, type QueueSettings } from './settings.js';
 import { Teardown } from './teardown.js';
 
@@ -25,6 +26,10 @@ export interface ServerOptions {
   settings?: Partial<QueueSettings>;
   /** Trust X-Forwarded-For and X-Forwarded-Proto (behind a reverse proxy that sets them). */
   trustProxy?: boolean;
+  /** Where the secret-key file is kept when no key is given (`labq up`/`labq server` pass theirs). */
+  dataDir?: string;
+  /** The key for secrets, base64 of 32 bytes; LABQ_SECRET_KEY when absent. */
+  secretKey?: string;
 }
 
 export interface RunningServer {
@@ -34,6 +39,7 @@ export interface RunningServer {
   tailer: LogTailer;
   outputs: OutputReader;
   tokens: TokenCache;
+  secrets: SecretBox;
   settings: QueueSettings;
   /** Whether this process leads the reaper now. */
   reaperLeads(): boolean;
@@ -55,10 +61,13 @@ async function listen(http: Server, host: string, port: number): Promise<void> {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const log = options.log ?? ((line: string) => console.error(line));
   await migrate(options.databaseUrl);
+  const secrets = await loadSecretBox({ given: options.secretKey ?? process.env.LABQ_SECRET_KEY, dataDir: options.dataDir });
   const teardown = new Teardown();
   try {
     const pool = await connectPool(options.databaseUrl, { maximumPoolSize: 20 });
     teardown.add(() => pool.end());
+    // A server that could not open the secrets the others sealed would fail every task that uses one: it does not start.
+    await assertKeyOpensSecrets(pool, secrets);
     const hub = new ListenHub(options.databaseUrl, log);
     teardown.add(() => hub.stop());
     await hub.start();
@@ -72,7 +81,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const reaper = new Reaper(options.databaseUrl, pool, settings, log);
     teardown.add(() => reaper.stop());
     reaper.start();
-    const app = createApp({ pool, hub, tailer, outputs, tokens, settings, log, trustProxy: options.trustProxy });
+    const app = createApp({ pool, hub, tailer, outputs, tokens, secrets, settings, log, trustProxy: options.trustProxy });
     const http = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app.callback());
     answerClientErrors(http);
     await listen(http, options.host, options.port);
@@ -90,6 +99,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       tailer,
       outputs,
       tokens,
+      secrets,
       settings,
       reaperLeads: () => reaper.isLeader,
       close: () => teardown.run(),

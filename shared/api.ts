@@ -7,10 +7,12 @@ import {
   ApiToken, ChangeOwnPasswordBody, CreatedToken, CreateTokenBody, CreateUserBody, LoginBody, LoginResponse, Me, NameParams,
   PatchUserBody, User,
 } from './schemas/account.js';
+import { DockerPolicy } from './dockerPolicy.js';
 import type { Role } from './schemas/auth.js';
-import { Id, IdParam, PageQuery, page } from './schemas/common.js';
+import { Id, IdParam, PageQuery, Timestamp, page } from './schemas/common.js';
 import { EventPage, EventPageQuery, EventStreamQuery, LogPageQuery } from './schemas/event.js';
 import { Execution } from './schemas/execution.js';
+import { PutSecretBody, SecretInfo, SecretNameParams } from './schemas/secret.js';
 import { Sweep, SweepResponse } from './schemas/sweep.js';
 import { SubmitTasksBody, SubmitTasksResponse, Task, TaskListItem, TaskListQuery } from './schemas/task.js';
 import {
@@ -57,6 +59,14 @@ const WORKER = ['worker'] as const;
 
 export const TaskDetail = Task.extend({ executions: z.array(Execution) });
 export type TaskDetail = z.infer<typeof TaskDetail>;
+
+export const DockerPolicyAnswer = z.object({
+  policy: DockerPolicy,
+  version: z.number().int().describe('0 while the defaults apply'),
+  updated_at: Timestamp.nullable(),
+  updated_by: z.string().nullable(),
+});
+export type DockerPolicyAnswer = z.infer<typeof DockerPolicyAnswer>;
 
 export const routes = {
   submitTasks: {
@@ -313,6 +323,30 @@ export const routes = {
   revokeToken: {
     method: 'delete', path: '/tokens/:name', tag: 'accounts', roles: [], summary: 'Revoke a token: refused from now on, on every server',
     params: NameParams, response: z.object({ ok: z.literal(true) }),
+  },
+  putSecret: {
+    method: 'put', path: '/secrets/:name', tag: 'secrets', status: 201, roles: [],
+    summary: 'Set a secret (201) or replace its value (200); the value is stored encrypted and never shown again',
+    params: SecretNameParams, body: PutSecretBody, response: z.object({ name: z.string(), created: z.boolean() }),
+  },
+  listSecrets: {
+    method: 'get', path: '/secrets', tag: 'secrets', roles: [], summary: 'The secrets: names and dates, never values',
+    response: z.object({ items: z.array(SecretInfo) }),
+  },
+  removeSecret: {
+    method: 'delete', path: '/secrets/:name', tag: 'secrets', roles: [],
+    summary: 'Remove a secret; unfinished tasks that refer to it are refused when a worker takes them',
+    params: SecretNameParams,
+    response: z.object({ name: z.string(), unfinished_tasks: z.number().int().describe('unfinished tasks whose env refers to it') }),
+  },
+  getDockerPolicy: {
+    method: 'get', path: '/policy/docker', tag: 'policy', roles: ['operator', 'viewer'],
+    summary: "The Docker policy: which container options a task may carry", response: DockerPolicyAnswer,
+  },
+  putDockerPolicy: {
+    method: 'put', path: '/policy/docker', tag: 'policy', roles: [],
+    summary: 'Replace the Docker policy (fields left out take their defaults, which refuse)',
+    body: DockerPolicy, response: DockerPolicyAnswer,
   },
   openapi: {
     method: 'get', path: '/openapi.json', roles: READ, tag: 'meta', summary: 'This document',

@@ -186,6 +186,21 @@ export class LabqClient {
   executionOutputSize(id: number) {
     return this.call('executionOutputSize', { params: { id } });
   }
+  putSecret(name: string, value: string) {
+    return this.call('putSecret', { params: { name }, body: { value } });
+  }
+  listSecrets() {
+    return this.call('listSecrets');
+  }
+  removeSecret(name: string) {
+    return this.call('removeSecret', { params: { name } });
+  }
+  getDockerPolicy() {
+    return this.call('getDockerPolicy');
+  }
+  putDockerPolicy(body: RouteBody<'putDockerPolicy'>) {
+    return this.call('putDockerPolicy', { body });
+  }
   /** An execution's whole output so far, as text. */
   async executionOutput(id: number, stream?: 'stdout' | 'stderr'): Promise<string> {
     const response = await this.fetch('executionOutput', { params: { id }, query: { stream } }, 'text/plain');

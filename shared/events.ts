@@ -4,12 +4,13 @@
 // on them. Adding a field is fine; changing the meaning of one needs a new type.
 import { z } from 'zod/v4';
 import { Role } from './schemas/auth.js';
+import { DockerPolicy } from './dockerPolicy.js';
 import { Id } from './schemas/common.js';
 import { FailureClass } from './schemas/execution.js';
 import { Task, TaskStatus } from './schemas/task.js';
 
-/** `queue` has one stream (id 0): pauses of everything or of a tag. */
-export const STREAM_TYPES = ['workflow', 'step', 'task', 'execution', 'worker', 'token', 'queue', 'user', 'session'] as const;
+/** `queue` has one stream (id 0): pauses of everything or of a tag. `policy` has one stream per policy (POLICY_STREAMS). */
+export const STREAM_TYPES = ['workflow', 'step', 'task', 'execution', 'worker', 'token', 'queue', 'user', 'session', 'secret', 'policy'] as const;
 export type StreamType = (typeof STREAM_TYPES)[number];
 
 const nullableString = z.string().nullable();
@@ -29,6 +30,9 @@ export const TaskSubmittedData = Task.pick({
   parameters: z.record(z.string(), z.string()).optional(),
 });
 export type TaskSubmittedData = z.infer<typeof TaskSubmittedData>;
+
+/** The stream id of each policy an admin sets. */
+export const POLICY_STREAMS = { docker: 1 } as const;
 
 export const EVENT_CATALOGUE = {
   'workflow.created': {
@@ -128,6 +132,11 @@ export const EVENT_CATALOGUE = {
   'execution.suspend_requested': { stream: 'execution', data: z.object({ task_id: Id }) },
   'execution.continue_requested': { stream: 'execution', data: z.object({ task_id: Id }) },
   'token.revoked': { stream: 'token', data: z.object({ name: z.string() }) },
+  // A secret's name only: its value never enters the log. A secret set again keeps its stream.
+  'secret.set': { stream: 'secret', data: z.object({ name: z.string(), replaced: z.boolean() }) },
+  'secret.removed': { stream: 'secret', data: z.object({ name: z.string() }) },
+  /** The whole policy before and after; `old` is the defaults the first time. */
+  'policy.changed': { stream: 'policy', data: z.object({ policy: z.literal('docker'), old: DockerPolicy, new: DockerPolicy }) },
   'token.created': {
     stream: 'token',
     // expires_at absent: the token never expires (and every token made before expiry existed).

@@ -5,14 +5,14 @@
 // of a 100,000-task sweep at a time rather than all of it.
 //
 // Placeholders: `{name}` in the template's name, command, container, inputs, resources,
-// output and env values is replaced by the value of parameter `name`; `{{` and `}}` are literal braces; `${name}` is left to the shell (the
+// output and env values (not references to secrets) is replaced by the value of parameter `name`; `{{` and `}}` are literal braces; `${name}` is left to the shell (the
 // parameter is in the task's environment too, so it expands to the same value); any other
 // brace is literal, so `{print $1}` or `{1..3}` need no escaping. An unknown `{name}` is
 // an error that names the field.
 import { createHash } from 'node:crypto';
 import type { z } from 'zod/v4';
 import { MAX_SWEEP_TASKS, type SweepBody } from './schemas/sweep.js';
-import { ContainerImage, EnvValue, ResourceUri, TaskInput, Uri, type TaskDefinition } from './schemas/task.js';
+import { ContainerImage, EnvValue, ResourceUri, TaskInput, Uri, type EnvEntry, type TaskDefinition } from './schemas/task.js';
 
 export interface SweepProblem {
   field: string;
@@ -188,9 +188,10 @@ function slotsOf(base: Record<string, any>, index: Map<string, number>, errors: 
   base.inputs.forEach((text: string, i: number) => candidates.push({ path: ['inputs', i], text, schema: Uri }));
   base.resources.forEach((text: string, i: number) => candidates.push({ path: ['resources', i], text, schema: ResourceUri }));
   if (base.output) candidates.push({ path: ['output'], text: base.output, schema: Uri });
-  for (const [name, text] of Object.entries(base.env as Record<string, string>)) {
+  for (const [name, value] of Object.entries(base.env as Record<string, EnvEntry>)) {
     if (index.has(name)) errors.push({ field: `template.env.${name}`, message: 'is a parameter: the sweep sets it to the value of the parameter' });
-    else candidates.push({ path: ['env', name], text, schema: EnvValue });
+    // A reference to a secret is no text: every task refers to the same secret.
+    else if (typeof value === 'string') candidates.push({ path: ['env', name], text: value, schema: EnvValue });
   }
   const slots: Slot[] = [];
   for (const { path, text, schema } of candidates) {

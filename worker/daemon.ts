@@ -16,7 +16,7 @@ import { WORKER_TAKEN_OVER, type PollResponse, type WorkerSettings } from '../sh
 import { Outbox } from './outbox.js';
 import { PROGRESS_INTERVAL_MS, ProgressBoard } from './progress.js';
 import { ResourceCache } from './resourceCache.js';
-import { Execution, type ExecutionContext } from './execution.js';
+import { Execution, NO_GRANT, type ExecutionContext } from './execution.js';
 import { holdStateDir, instanceIdentity } from './identity.js';
 import { dockerConfigCredentials } from './registryAuth.js';
 import type { DockerRunner } from './runners/docker.js';
@@ -250,7 +250,7 @@ export class WorkerDaemon {
           if (drop < chunk.length) onOutput(stream, chunk.subarray(drop));
         });
       };
-      this.track(new Execution(this.context(), state.executionId, state.attempt, state.task, { state, attach }));
+      this.track(new Execution(this.context(), state.executionId, state.attempt, state.task, NO_GRANT, { state, attach }));
       this.log(`re-attaching to the container of execution ${state.executionId}`);
     }
   }
@@ -375,7 +375,10 @@ export class WorkerDaemon {
       this.applySettings(response.settings, response.settings_version);
       for (const id of response.abandon) this.executions.get(id)?.abandon();
       for (const order of response.kill) this.executions.get(order.execution_id)?.kill(order.grace_seconds);
-      for (const a of response.assignments) this.track(new Execution(this.context(), a.execution_id, a.attempt, a.task));
+      const dockerPolicy = response.docker_policy ?? null;
+      for (const a of response.assignments) {
+        this.track(new Execution(this.context(), a.execution_id, a.attempt, a.task, { secrets: a.secrets ?? {}, dockerPolicy }));
+      }
       // A desired state: what is not listed (any more) goes on.
       const suspend = new Set(response.suspend);
       for (const execution of this.executions.values()) execution.setSuspended(suspend.has(execution.executionId));

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { TaskInput, type Task } from '../shared/schemas/task.js';
 import { until } from '../e2e/support/worker.js';
-import { Execution, KILL_RETRY_MS } from './execution.js';
+import { Execution, KILL_RETRY_MS, NO_GRANT } from './execution.js';
 import { ProgressBoard } from './progress.js';
 import { ResourceCache } from './resourceCache.js';
 import { ShellRunner } from './runners/shell.js';
@@ -73,7 +73,7 @@ test('a kill that fails is logged and tried again; nothing is left unhandled', a
   const execution = new Execution({
     spool, progress: new ProgressBoard(), slots: new Slots(1), state, workDir: join(dir, 'work'), resources: new ResourceCache({ dir: join(dir, 'cache'), log: () => undefined }), transfers: new Slots(8), cpus: 1,
     runnerFor: () => runner, freed: () => undefined, log: (line) => logs.push(line),
-  }, 7, 1, task('echo started; sleep 300'));
+  }, 7, 1, task('echo started; sleep 300'), NO_GRANT);
 
   await until('the task to run', async () => delivered.some((r) => r.kind === 'phase' && r.phase === 'running'));
   execution.kill(0);

@@ -12,7 +12,9 @@ import { mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
+import type { DockerPolicy } from '../shared/dockerPolicy.js';
 import type { FailureClass } from '../shared/schemas/execution.js';
+import { isSecretRef } from '../shared/schemas/secret.js';
 import type { Task } from '../shared/schemas/task.js';
 import type { PhaseProgress, ProgressBoard } from './progress.js';
 import type { Spool } from './spool.js';
@@ -38,6 +40,28 @@ export interface ExecutionContext {
   /** A slot freed with no report to say so (an abandoned execution ended). */
   freed(): void;
   log(line: string): void;
+}
+
+/**
+ * What an assignment brings besides its task: the values of the secrets its env names, and
+ * the Docker policy. Held in memory only: the state directory keeps the task, whose env
+ * holds the references, and a re-attached container already has its environment.
+ */
+export interface Grant {
+  secrets: Record<string, string>;
+  dockerPolicy: DockerPolicy | null;
+}
+export const NO_GRANT: Grant = { secrets: {}, dockerPolicy: null };
+
+/** The task's variables with its secrets' values, or why it cannot have them (a name, never a value). */
+function resolveEnv(env: Task['env'], secrets: Record<string, string>): { env: Record<string, string> } | { missing: string } {
+  const resolved: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (!isSecretRef(value)) resolved[name] = value;
+    else if (Object.hasOwn(secrets, value.secret)) resolved[name] = secrets[value.secret]!;
+    else return { missing: `secret ${JSON.stringify(value.secret)} no longer exists (env.${name})` };
+  }
+  return { env: resolved };
 }
 
 type Outcome = {
@@ -104,6 +128,7 @@ export class Execution {
     readonly executionId: number,
     attempt: number,
     readonly task: Task,
+    private readonly grant: Grant,
     /** A container of an earlier run of this worker: `attach` follows it, feeding output to `onOutput`. */
     reattach?: { state: ExecutionState; attach: (onOutput: Execution['onOutput']) => Promise<RunHandle> },
   ) {
@@ -213,6 +238,9 @@ export class Execution {
   }
 
   private async run(): Promise<void> {
+    const resolved = resolveEnv(this.task.env, this.grant.secrets);
+    // A secret removed since the task was submitted: it would fail the same way on any worker.
+    if ('missing' in resolved) return this.report(ended('refused', 'refused', resolved.missing));
     // A container is found again by this state after a restart. A bare task's state is only
     // of use once it names its process (an orphan to kill): it is written when that starts.
     if (this.task.container) this.ctx.state.save(this.state);
@@ -224,7 +252,7 @@ export class Execution {
       });
       await this.ctx.slots.acquire(this.abort.signal);
       try {
-        outcome = await this.execute(this.dirs);
+        outcome = await this.execute(this.dirs, resolved.env);
       } finally {
         this.ctx.slots.release();
       }
@@ -270,12 +298,12 @@ export class Execution {
     });
   }
 
-  private async execute(dirs: ExecutionDirs): Promise<Outcome> {
+  private async execute(dirs: ExecutionDirs, env: Record<string, string>): Promise<Outcome> {
     let handle: RunHandle;
     try {
       handle = await this.ctx.runnerFor(this.task).start({
         executionId: this.executionId, command: this.task.command, shell: this.task.shell, container: this.task.container,
-        containerOptions: this.task.container_options, env: this.task.env, dirs,
+        containerOptions: this.task.container_options, dockerPolicy: this.grant.dockerPolicy, env, dirs,
         cpus: this.task.requirements.cpus ?? this.ctx.cpus, memoryMb: this.task.requirements.memory_mb, onOutput: this.onOutput,
       });
     } catch (error) {

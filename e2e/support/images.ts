@@ -14,7 +14,7 @@ export const TEST_IMAGE = 'labq-test/busybox:latest';
 const BUSYBOX = '/bin/busybox';
 
 /** Applets the tests rely on; `trap` is a builtin of busybox sh. */
-const NEEDED_APPLETS = ['sh', 'sleep', 'cat', 'echo', 'yes', 'head', 'dd', 'ls', 'id', 'env', 'mkdir', 'wc', 'true', 'false', 'kill'];
+const NEEDED_APPLETS = ['sh', 'sleep', 'cat', 'echo', 'yes', 'head', 'dd', 'ls', 'id', 'env', 'mkdir', 'wc', 'true', 'false', 'kill', 'sha256sum'];
 
 const builds = new WeakMap<Dockerode, Promise<string>>();
 

@@ -23,6 +23,8 @@ export interface RouteFixtures {
   /** Users to remove and tokens to revoke, one per request (refused ones included). */
   removable: string[];
   revocable: string[];
+  /** Secrets to remove, one per request (refused ones included). */
+  secrets: string[];
   /** A user whose password the login route is given. */
   user: { name: string; password: string };
   serial: number;
@@ -53,15 +55,22 @@ export async function routeFixtures(ts: TestServer, { workerToken, perRoute = 16
     removable.push((await admin.createUser({ name: `routes-rm-${tag}-${i}`, role: 'viewer', password: 'long enough password' })).name);
     revocable.push((await admin.createToken({ name: `routes-revoke-${tag}-${i}`, role: 'viewer' })).name);
   }
+  const secrets: string[] = [];
+  for (let i = 0; i < perRoute; i++) {
+    const name = `routes-secret-${tag}-${i}`;
+    await admin.call('putSecret', { params: { name }, body: { value: 'routes' } });
+    secrets.push(name);
+  }
   const user = { name: `routes-user-${tag}`, password: 'long enough password' };
   await admin.createUser({ ...user, role: 'viewer' });
-  return { workflowId, stepId, taskId, worker, executionId, killable, steerable, removable, revocable, user, serial: 0 };
+  return { workflowId, stepId, taskId, worker, executionId, killable, steerable, removable, revocable, secrets, user, serial: 0 };
 }
 
 /** The route's path with its ids filled in with ids of rows that exist. */
 export function concretePath(f: RouteFixtures, spec: RouteSpec): string {
   if (spec.path === '/users/:name') return `${API_PREFIX}/users/${spec.method === 'delete' ? f.removable.pop() : f.user.name}`;
   if (spec.path === '/tokens/:name') return `${API_PREFIX}/tokens/${f.revocable.pop()}`;
+  if (spec.path === '/secrets/:name') return `${API_PREFIX}/secrets/${spec.method === 'delete' ? f.secrets.pop() : `routes-new-${++f.serial}`}`;
   const steered = spec.path.match(/^\/tasks\/:id\/(hold|release|relaunch|cancel)$/)?.[1] ?? (spec.method === 'patch' && spec.path === '/tasks/:id' ? 'edit' : null);
   const id = spec.path.endsWith('/kill')
     ? f.killable.pop()!
@@ -107,6 +116,8 @@ export function validBody(f: RouteFixtures, name: string): unknown {
       return { filter: { ids: [999_999] } };
     case 'login':
       return f.user;
+    case 'putSecret':
+      return { value: 'routes' };
     case 'changeOwnPassword':
       return { password: 'another long password', current_password: f.user.password };
     case 'createUser':

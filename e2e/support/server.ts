@@ -7,33 +7,37 @@ import type { QueueSettings } from '../../server/settings.js';
 import { LabqClient } from '../../shared/client.js';
 import { freshDatabase } from './db.js';
 
+/** The key for secrets of every test server, so that several on one database open each other's. */
+export const TEST_SECRET_KEY = Buffer.alloc(32, 7).toString('base64');
+
 export interface TestServer {
   databaseUrl: string;
   server: RunningServer;
+  /** What the server logged. */
+  logs: string[];
   url: string;
   token: string;
   client: LabqClient;
-  /** What the server logged. */
-  logs: string[];
   close(): Promise<void>;
 }
 
 export async function startTestServer(
-  options: { databaseUrl?: string; port?: number; settings?: Partial<QueueSettings>; trustProxy?: boolean } = {},
+  options: { databaseUrl?: string; port?: number; settings?: Partial<QueueSettings>; trustProxy?: boolean; secretKey?: string } = {},
 ): Promise<TestServer> {
   const databaseUrl = options.databaseUrl ?? (await freshDatabase());
   const logs: string[] = [];
   const server = await startServer({
     databaseUrl, host: '127.0.0.1', port: options.port ?? 0, log: (line) => logs.push(line), settings: options.settings, trustProxy: options.trustProxy,
+    secretKey: options.secretKey ?? TEST_SECRET_KEY,
   });
   const token = await createToken(server.pool, `admin-${Date.now()}-${Math.random()}`, 'admin', { actor: 'test', request_id: null, source: null });
   return {
     databaseUrl,
     server,
+    logs,
     url: server.url,
     token,
     client: new LabqClient({ server: server.url, token }),
-    logs,
     close: () => server.close(),
   };
 }

@@ -4,7 +4,8 @@
 // workflows, steps, submissions (dependencies, keys, held tasks) and sweeps; workers that
 // register, restart, change settings, claim, report phases, output and results, carry
 // out kill orders and forget executions; kills of tasks in every state; suspends and
-// continues of running tasks (and refused ones of the others). Then the fleet
+// continues of running tasks (and refused ones of the others); secrets set, replaced,
+// removed and referred to by tasks, and Docker policy changes. Then the fleet
 // falls silent under a short lease, so the reaper loses what it held and marks every
 // worker offline, then lost, and one worker comes back. The test checks that every event
 // type a projection reads occurred, so no apply branch goes untested.
@@ -14,7 +15,7 @@ import { sql } from 'slonik';
 import { LabqApiError, LabqClient } from '../../shared/client.js';
 import { EVENT_CATALOGUE } from '../../shared/events.js';
 import type { PatchWorkerBody, Report, Worker } from '../../shared/schemas/worker.js';
-import type { TaskFilterBody } from '../../shared/schemas/task.js';
+import type { TaskFilterBody, TaskInput } from '../../shared/schemas/task.js';
 import { rng } from '../../e2e/support/random.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { snapshotProjections } from '../../e2e/support/snapshot.js';
@@ -30,10 +31,10 @@ import { rebuildProjections } from './rebuild.js';
 const QUIET_REAPER = { leaseSeconds: 600, offlineAfterSeconds: 600 };
 // Afterwards a short lease, so that the reaper loses executions and absent workers.
 const SHORT_LEASE = { leaseSeconds: 2, offlineAfterSeconds: 1 };
-// The log, credentials (tokens, users, sessions, failed logins: their secrets never enter the log, so
-// they are recorded as events but not rebuilt from them), and operational data that is not an event.
-const CREDENTIALS = ['api_tokens', 'users', 'sessions', 'login_failures'];
-const CREDENTIAL_STREAMS: string[] = ['token', 'user', 'session'];
+// The log, credentials (tokens, users, sessions, failed logins, secrets: their secrets never enter the log,
+// so they are recorded as events but not rebuilt from them), and operational data that is not an event.
+const CREDENTIALS = ['api_tokens', 'users', 'sessions', 'login_failures', 'secrets'];
+const CREDENTIAL_STREAMS: string[] = ['token', 'user', 'session', 'secret'];
 const NOT_PROJECTED = [...CREDENTIALS, 'events', 'execution_leases', 'execution_output', 'execution_progress', 'execution_output_size', 'schema_migrations', 'worker_liveness'];
 // Outcomes each with an apply path or a meaning of their own, beyond the event types.
 const VARIANTS = [
@@ -84,6 +85,8 @@ function simulation(r: ReturnType<typeof rng>) {
   const steps: { id: number; workflow: number }[] = [];
   const tasks: number[] = [];
   const workers: SimWorker[] = [];
+  /** The secrets that exist: submissions may refer to them. */
+  const secrets = new Set<string>();
 
   /** A routing list: one to three tags, `*` among them at times, in any order. */
   const workerTags = () =>
@@ -265,7 +268,7 @@ function simulation(r: ReturnType<typeof rng>) {
         backoff: r.chance(0.6) ? { base_seconds: 0, cap_seconds: 0 } : { base_seconds: r.int(1, 3), cap_seconds: 10 },
         retry_on: r.chance(0.2) ? (['exit', 'oom', 'lost'] as const).slice() : undefined,
         requirements: r.chance(0.3) ? { memory_mb: [100, 200, 400] } : undefined,
-        env: (r.chance(0.2) ? { THREADS: String(r.int(1, 8)) } : {}) as Record<string, string>,
+        env: (r.chance(0.2) ? { THREADS: String(r.int(1, 8)) } : secrets.size && r.chance(0.1) ? { KEY: { secret: r.pick([...secrets]) } } : {}) as TaskInput['env'],
       };
     });
     const result = await ts.client.submitTasks({ tasks: batch });
@@ -286,8 +289,26 @@ function simulation(r: ReturnType<typeof rng>) {
     tasks.push(...result.ids.filter((id) => !tasks.includes(id)));
   }
 
+  /** An admin's turn, in rotation: set (or replace) a secret, remove one, change the Docker policy. */
+  let adminTurns = 0;
+  async function admin() {
+    const turn = adminTurns++ % 3;
+    if (turn === 0 || (turn === 1 && secrets.size === 0)) {
+      const name = `key-${r.int(0, 3)}`;
+      await ts.client.putSecret(name, `value-${r.int(0, 1e6)}`);
+      secrets.add(name);
+    } else if (turn === 1) {
+      const name = r.pick([...secrets]);
+      await ts.client.removeSecret(name);
+      secrets.delete(name);
+    } else {
+      await ts.client.putDockerPolicy({ allowed_mount_prefixes: [`/data/${adminTurns}`], allow_devices: r.chance(0.5), allowed_capabilities: r.chance(0.3) ? ['NET_ADMIN'] : [] });
+    }
+  }
+
   /** One step of the workload, picked at random. */
   async function step() {
+    if (r.chance(0.01)) return admin();
     const roll = r.next();
     const busy = workers.filter((w) => w.held.size > 0);
     if (roll < 0.02 || workflows.length === 0) {
@@ -319,7 +340,7 @@ function simulation(r: ReturnType<typeof rng>) {
     }
   }
 
-  return { tasks, workers, step, poll, report };
+  return { tasks, workers, step, poll, report, admin };
 }
 
 /** Waits until the reaper has nothing left to do: every execution ended, every worker lost. */
@@ -336,6 +357,7 @@ async function workloadThenRebuild(seed: number) {
   // workload goes on until it has some size in every table, not only in the log.
   const size = () => count(sql.unsafe`
     SELECT least((SELECT count(*) FROM events) / 5200, (SELECT count(*) FROM executions) / 350, (SELECT count(*) FROM tasks) / 1100)`);
+  for (let turn = 0; turn < 3; turn++) await sim.admin();
   while ((await size()) < 1) await sim.step();
   assert.equal(await count(sql.unsafe`
     SELECT count(*) FROM execution_progress p JOIN executions x ON x.id = p.execution_id
@@ -395,9 +417,9 @@ async function workloadThenRebuild(seed: number) {
   await ts.client.createToken({ name: 'rebuild-token', role: 'viewer', expires_in: '1d' });
   await ts.client.revokeToken('rebuild-token');
   await ts.client.removeUser('rebuild-user');
-  const accountTypes = new Set(await ts.server.pool.anyFirst(sql.unsafe`SELECT DISTINCT type FROM events WHERE stream_type IN ('user', 'session', 'token')`));
+  const accountTypes = new Set(await ts.server.pool.anyFirst(sql.unsafe`SELECT DISTINCT type FROM events WHERE stream_type IN ('user', 'session', 'token', 'secret')`));
   const credentialTypes = Object.entries(EVENT_CATALOGUE).filter(([, entry]) => CREDENTIAL_STREAMS.includes(entry.stream)).map(([type]) => type);
-  assert.deepEqual(credentialTypes.filter((type) => !accountTypes.has(type)), [], 'account event types the workload never wrote');
+  assert.deepEqual(credentialTypes.filter((type) => !accountTypes.has(type)), [], 'credential event types the workload never wrote');
 
   const before = await snapshotProjections(ts.databaseUrl);
   assert.ok(before.tasks!.length > 1000 && before.executions!.length > 300 && before.workers!.length > 5, 'a workload of some size');

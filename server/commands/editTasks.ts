@@ -5,7 +5,9 @@
 // (cancelExecutions) and goes back to the queue, so whoever claims it next runs the new
 // definition; a running task is left alone. A task that ended can be edited too, so that a
 // relaunch runs the fixed definition. A dry run answers the same counts and a sample of
-// the changes, and writes nothing. If any new command would be invalid, nothing changes.
+// the changes, and writes nothing. If any new command would be invalid, nothing changes; nor
+// if a new env names a secret that does not exist, or new container options break the
+// Docker policy.
 import { sql } from 'slonik';
 import { z } from 'zod';
 import type { EventData, EventMeta } from '../../shared/events.js';
@@ -16,6 +18,8 @@ import type { TaskFilter } from '../../shared/schemas/task.js';
 import type { Pool } from '../db/pool.js';
 import { invalid } from '../errors.js';
 import { recordEvents } from '../events/recordEvents.js';
+import { containerPolicyErrors } from '../queries/policies.js';
+import { unknownSecrets } from '../queries/secrets.js';
 import { cancelExecutions, NOT_STARTED } from './cancelExecutions.js';
 import { sharePausesLock } from './lockScope.js';
 import { BulkOutcome, lockMatchingTasks } from './matchTasks.js';
@@ -86,6 +90,11 @@ export async function editTasks(pool: Pool, filter: TaskFilter, request: EditReq
     ? { re: matcher(request.replace), with: request.replace.regex ? request.replace.with : request.replace.with.replace(/\$/g, '$$$$') }
     : null;
   return pool.transaction(async (tx) => {
+    const refused = [
+      ...(await unknownSecrets(tx, [request.set?.env], () => 'set.')),
+      ...(await containerPolicyErrors(tx, [request.set?.container_options], () => 'set.')),
+    ];
+    if (refused.length) throw invalid(refused);
     if (!request.dry_run) await sharePausesLock(tx);
     const tasks = await lockMatchingTasks(tx, filter, !request.dry_run);
     const outcome = new BulkOutcome(tasks.length, request.dry_run);

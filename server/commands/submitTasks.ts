@@ -1,5 +1,6 @@
 // Command: submit one or many tasks (up to 10,000) in one transaction. Reads every
-// referenced step, workflow, dependency and idempotency key with one query each, then
+// referenced step, workflow, dependency, secret and idempotency key with one query each,
+// checks container options against the Docker policy, then
 // appends all task.submitted events with one INSERT. A key already used in the same
 // workflow returns the existing task instead of a duplicate; two requests racing on one
 // key meet on the tasks_workflow_key unique index and the loser re-runs, finding the
@@ -12,6 +13,8 @@ import type { SubmitTasksResponse, TaskDefinition, TaskStatus } from '../../shar
 import type { Pool, Db } from '../db/pool.js';
 import { invalid, type FieldError } from '../errors.js';
 import { recordEvents } from '../events/recordEvents.js';
+import { containerPolicyErrors } from '../queries/policies.js';
+import { unknownSecrets } from '../queries/secrets.js';
 import { dependencyStatus } from './dependencyStatus.js';
 import { sharePausesLock } from './lockScope.js';
 
@@ -119,6 +122,8 @@ export async function submitInTransaction(tx: Db, submitted: NewTask[], field: (
   const defs = await withStepDependencies(tx, submitted, field, errors);
   const workflowOf = await resolveWorkflows(tx, defs, field, errors);
   const deps = await dependencyStatuses(tx, defs, field, errors);
+  errors.push(...(await unknownSecrets(tx, defs.map((d) => d.env), field)));
+  errors.push(...(await containerPolicyErrors(tx, defs.map((d) => d.container_options), field)));
   if (errors.length) throw invalid(distinct(errors));
 
   const keyed = defs.flatMap((d, i) => (d.key ? [{ w: workflowOf[i] ?? 0, k: d.key }] : []));

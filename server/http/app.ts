@@ -11,6 +11,8 @@ import { bind } from './bind.js';
 import { openApiDocument } from './openapi.js';
 import { limitUrl } from './requestLimits.js';
 import { eventRoutes } from './routes/events.js';
+import { policyRoutes } from './routes/policy.js';
+import { secretRoutes } from './routes/secrets.js';
 import { steeringRoutes } from './routes/steering.js';
 import { sweepRoutes } from './routes/sweeps.js';
 import { taskRoutes } from './routes/tasks.js';
@@ -48,6 +50,8 @@ export function apiRouter(context: ServerContext): Router {
   workerRoutes(router, context);
   executionRoutes(router, context);
   accountRoutes(router, context);
+  secretRoutes(router, context);
+  policyRoutes(router, context);
   const document = openApiDocument(VERSION);
   bind(router, 'openapi', async () => document);
   return router;

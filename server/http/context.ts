@@ -4,6 +4,7 @@ import type { Pool } from '../db/pool.js';
 import type { LogTailer } from '../events/tailer.js';
 import type { ListenHub } from '../listen/hub.js';
 import type { OutputReader } from '../queries/outputReader.js';
+import type { SecretBox } from '../secrets/secretBox.js';
 import type { QueueSettings } from '../settings.js';
 
 export interface ServerContext {
@@ -14,6 +15,8 @@ export interface ServerContext {
   /** The one reader of new output for every output follower of the process. */
   outputs: OutputReader;
   tokens: TokenCache;
+  /** The key that seals and opens secrets. */
+  secrets: SecretBox;
   settings: QueueSettings;
   log: (line: string) => void;
   /** Trust X-Forwarded-For and X-Forwarded-Proto: only behind a reverse proxy that sets them. */

@@ -110,8 +110,8 @@ test('every {parameter} of a path is declared, required, in: path', () => {
     assert.deepEqual(declared.map((p: Json) => p.name).sort(), [...inPath].sort(), name);
     for (const p of declared) {
       assert.equal(p.required, true, `${name}: ${p.name}`);
-      // Resources are addressed by id, users and tokens by name.
-      assert.equal(p.schema.type, p.name === 'name' ? 'string' : 'integer', `${name}: ${p.name}`);
+      // Resources are addressed by id; users, tokens and secrets by name.
+      assert.equal(p.schema.type, p.name === 'id' ? 'integer' : 'string', `${name}: ${p.name} is an id or a name`);
     }
     assert.equal(!!operation.requestBody, !!spec.body, `${name} has a request body exactly when the contract has one`);
   }

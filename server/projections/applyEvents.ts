@@ -5,12 +5,13 @@ import type { Db } from '../db/pool.js';
 import type { StoredEvent } from '../events/types.js';
 import { executionsProjection } from './executions.js';
 import { pausesProjection } from './pauses.js';
+import { policiesProjection } from './policies.js';
 import type { Projection } from './projection.js';
 import { tasksProjection } from './tasks.js';
 import { workersProjection } from './workers.js';
 import { workflowsProjection } from './workflows.js';
 
-export const PROJECTIONS: Projection[] = [workflowsProjection, pausesProjection, tasksProjection, executionsProjection, workersProjection];
+export const PROJECTIONS: Projection[] = [workflowsProjection, pausesProjection, tasksProjection, executionsProjection, workersProjection, policiesProjection];
 
 function* runs(events: StoredEvent[]): Generator<StoredEvent[]> {
   let run: StoredEvent[] = [];

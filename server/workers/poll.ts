@@ -5,7 +5,7 @@
 // figures it sends (not a reason to answer at once: they ride on its exchanges), release the
 // dependents of tasks that ended (last: waiting tasks after leases), collect kill orders
 // and the executions to hold suspended, and claim tasks up to its free capacity (concurrency + prefetch minus its live
-// executions). An exchange that carried reports is answered at once with their receipts.
+// executions), the assignments carrying the values of their tasks' secrets. An exchange that carried reports is answered at once with their receipts.
 // Otherwise, when there is nothing to say, it parks on the LISTEN hub and runs another
 // round (without the reports: they are recorded) only when a change it could act on is
 // announced (labq_work: tasks of its tags became pending, or something for this very
@@ -28,6 +28,9 @@ import { recordReports } from '../commands/recordReports.js';
 import { releaseDependents } from '../commands/releaseDependents.js';
 import { renewLeases } from '../commands/renewLeases.js';
 import { touchWorker } from '../commands/touchWorker.js';
+import { dockerPolicy } from '../queries/policies.js';
+import { secretsFor } from '../queries/secrets.js';
+import type { SecretBox } from '../secrets/secretBox.js';
 
 export interface PollRequest {
   instance: string;
@@ -59,7 +62,7 @@ const roundsRun = new Map<number, number>();
 export const pollRounds = (workerId: number): number => roundsRun.get(workerId) ?? 0;
 
 async function pollRound(
-  pool: Pool, workerId: number, request: PollRequest, settings: QueueSettings, meta: EventMeta, signal: AbortSignal, round: number,
+  pool: Pool, secrets: SecretBox, workerId: number, request: PollRequest, settings: QueueSettings, meta: EventMeta, signal: AbortSignal, round: number,
 ): Promise<PollResponse> {
   return pool.transaction(async (tx) => {
     // One read of the worker (locked: its polls serialise) with the number of its last poll,
@@ -111,10 +114,15 @@ async function pollRound(
     const abandon = await notItsOwn(tx, workerId, request.holding.filter((id) => !liveIds.has(id)));
     // Nothing is claimed for a worker that hung up: it would never learn of it.
     const capacity = worker.paused || signal.aborted ? 0 : Math.max(0, worker.concurrency + worker.prefetch - kept.length);
-    const assignments = [
+    const claimed = [
       ...(await assignedAgain(tx, resent)),
       ...(await claimTasks(tx, worker as unknown as ClaimingWorker, Math.min(request.want, capacity), settings.leaseSeconds, meta)),
     ];
+    // The values of their secrets travel in this answer only (one read for the batch); the
+    // policy goes with containers, for the worker to check them again.
+    const values = await secretsFor(tx, secrets, claimed.map((c) => c.task));
+    const assignments = claimed.map((c, i) => ({ ...c, secrets: values[i]! }));
+    const policy = assignments.some((a) => a.task.container) ? { docker_policy: (await dockerPolicy(tx)).policy } : {};
     return {
       assignments,
       kill: kept.filter((x) => x.kill_requested_at !== null).map((x) => ({ execution_id: x.id, grace_seconds: x.kill_grace_seconds })),
@@ -124,6 +132,7 @@ async function pollRound(
       settings_version: worker.settings_version,
       lease_seconds: settings.leaseSeconds,
       reports: receipts,
+      ...policy,
     };
   });
 }
@@ -163,7 +172,7 @@ const worthAnswering = (r: PollResponse, request: PollRequest) =>
   r.suspend.length !== request.suspended.length || r.suspend.some((id) => !request.suspended.includes(id));
 
 export async function poll(
-  pool: Pool, hub: ListenHub, workerId: number, request: PollRequest, settings: QueueSettings, meta: EventMeta, signal: AbortSignal,
+  pool: Pool, hub: ListenHub, secrets: SecretBox, workerId: number, request: PollRequest, settings: QueueSettings, meta: EventMeta, signal: AbortSignal,
 ): Promise<PollResponse> {
   const deadline = Date.now() + Math.min(request.wait_seconds * 1000, (settings.leaseSeconds * 1000) / 3);
   let dirty = false;
@@ -184,7 +193,7 @@ export async function poll(
       dirty = false;
       // A worker that hung up would never receive what a further round claims for it.
       if (round > 0 && signal.aborted) return emptyAnswer!;
-      const response = await pollRound(pool, workerId, request, settings, meta, signal, round);
+      const response = await pollRound(pool, secrets, workerId, request, settings, meta, signal, round);
       roundsRun.set(workerId, pollRounds(workerId) + 1);
       tags = response.settings.tags;
       if (worthAnswering(response, request) || Date.now() >= deadline || signal.aborted) return response;

@@ -4,6 +4,7 @@ import { z } from 'zod/v4';
 import { parseResource, parseUri } from '../uri.js';
 import { Id, Timestamp, csv, csvIds, PageQuery, SearchText } from './common.js';
 import { FAILURE_CLASSES, FailureClass } from './execution.js';
+import { SecretRef } from './secret.js';
 
 export const TASK_STATUSES = [
   'waiting', 'blocked', 'held', 'pending', 'assigned', 'downloading', 'running', 'uploading',
@@ -39,6 +40,9 @@ export const ContainerImage = z
   .regex(/^[a-z0-9][a-zA-Z0-9._\/:@-]{0,511}$/, 'a Docker image reference, e.g. biocontainers/bwa:0.7.17');
 export const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'an environment variable name');
 export const EnvValue = z.string().max(64 * 1024);
+/** A value, or `{"secret": "name"}`: the worker receives the secret's value with the assignment, and nothing else ever shows it. */
+export const EnvEntry = z.union([EnvValue, SecretRef]);
+export type EnvEntry = z.infer<typeof EnvEntry>;
 
 const Seconds = z.number().int().positive().max(30 * 24 * 3600);
 
@@ -121,7 +125,8 @@ export const TaskInput = z.strictObject({
   retry_on: RetryOn.default(DEFAULT_RETRY_ON).describe('the failure classes that are retried (up to max_retries)'),
   backoff: Backoff.default(DEFAULT_BACKOFF),
   timeouts: Timeouts.default({}),
-  env: z.record(EnvName, EnvValue).default({}),
+  env: z.record(EnvName, EnvEntry).default({})
+    .describe('environment variables: a value, or {"secret": "name"} for a secret set with `labq secret set`'),
   requirements: RequirementsInput.default({}),
   key: z.string().min(1).max(200).optional(),
   held: z.boolean().default(false).describe('submit in `held` state: not run until released'),
@@ -155,7 +160,7 @@ export const Task = z.object({
   retry_on: z.array(FailureClass),
   backoff: Backoff,
   timeouts: Timeouts,
-  env: z.record(z.string(), z.string()),
+  env: z.record(z.string(), z.union([z.string(), SecretRef])).describe('values, and references to secrets (never their values)'),
   requirements: Requirements,
   memory_curve: z.array(z.number().int()).nullable().describe('the memory curve as submitted; null when memory_mb was one value'),
   key: z.string().nullable(),

@@ -3,6 +3,7 @@
 import { z } from 'zod/v4';
 import { Id, Timestamp } from './common.js';
 import { EXECUTION_ENDS, ExecutionProgress, FAILURE_CLASSES_BY_END, FailureClass } from './execution.js';
+import { DockerPolicy } from '../dockerPolicy.js';
 import { Tag, Task } from './task.js';
 
 export const WORKER_STATUSES = ['online', 'offline', 'lost'] as const;
@@ -159,6 +160,12 @@ export const Assignment = z.object({
   execution_id: Id,
   attempt: z.number().int(),
   task: Task,
+  /**
+   * The values of the secrets the task's env names, by secret name: what only the worker
+   * running it receives. A secret removed since the task was submitted is absent (the worker
+   * refuses the execution).
+   */
+  secrets: z.record(z.string(), z.string()).default({}),
 });
 export type Assignment = z.infer<typeof Assignment>;
 
@@ -178,6 +185,8 @@ export const PollResponse = z.object({
   lease_seconds: z.number().int(),
   /** One receipt per entry of the request's `reports`, in its order. */
   reports: z.array(ReportsReceipt),
+  /** With assignments: the Docker policy now, which the worker checks a container task's options against before it starts it. */
+  docker_policy: DockerPolicy.optional(),
 });
 export type PollResponse = z.infer<typeof PollResponse>;
 

@@ -13,7 +13,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import Dockerode from 'dockerode';
 import { ensureTestImage } from '../../e2e/support/images.js';
-import { DockerRunner, parseContainerOptions } from './docker.js';
+import { DEFAULT_DOCKER_POLICY, parseContainerOptions } from '../../shared/dockerPolicy.js';
+import { DockerRunner } from './docker.js';
 import type { RunSpec } from './types.js';
 import { collector, makeDirs } from '../../e2e/support/runnerSpec.js';
 
@@ -187,10 +188,15 @@ test('kill escalates to KILL after the grace; the container is gone 2 s later', 
   await assertRemoved(handle.ref);
 });
 
-test('refuses unknown options, naming them, and creates nothing', async () => {
-  const { spec: s } = await spec('true', { containerOptions: ['--memory=1g', '--privileged'] });
-  await assert.rejects(runner.start(s), /"--privileged"/);
-  assert.ok(!(await runner.listLabqContainers()).some((c) => c.executionId === s.executionId));
+test('refuses unknown options and those the Docker policy forbids, naming them, and creates nothing', async () => {
+  const { spec: s } = await spec('true', { containerOptions: ['--memory=1g', '--no-such-option'] });
+  await assert.rejects(runner.start(s), /"--no-such-option"/);
+  // Without a policy from the server, the defaults: nothing that reaches the host.
+  const { spec: privileged } = await spec('true', { containerOptions: ['--memory=1g', '--privileged'] });
+  await assert.rejects(runner.start(privileged), /container_options\[1\]: --privileged .*allow_privileged is false/);
+  const { spec: allowed } = await spec('true', { containerOptions: ['--cap-drop=ALL', '-v', '/srv/data:/data'], dockerPolicy: { ...DEFAULT_DOCKER_POLICY, allowed_mount_prefixes: ['/nowhere'] } });
+  await assert.rejects(runner.start(allowed), /container_options\[1\]: --volume: the host path \/srv\/data is not under .*allowed: \/nowhere/);
+  for (const refused of [s, privileged, allowed]) assert.ok(!(await runner.listLabqContainers()).some((c) => c.executionId === refused.executionId));
   assert.throws(() => parseContainerOptions(['--memory=lots']), /--memory/);
   assert.throws(() => parseContainerOptions(['--volume=data/x:/x']), /--volume/);
   assert.deepEqual(parseContainerOptions(['--gpus=all', '--network=none', '-v', '/data:/data:ro']), {

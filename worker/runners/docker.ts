@@ -1,6 +1,8 @@
 // Docker runner: runs a task in a container through the engine API (dockerode). It owns the
 // mapping from a task to a container — mounts /input /output /tmp and /resource (read-only),
-// env, labels, the docker-run-like options a task may carry — and the container's whole life:
+// env, labels, the docker-run-like options a task may carry (read by shared/dockerPolicy.ts,
+// the parse the server checks submissions with, and checked again here against the policy
+// sent with the assignment) — and the container's whole life:
 // pull, create, attach, start, stream, wait, measure, remove. Containers are labelled with
 // their execution id so a restarted worker finds the ones still running and re-attaches
 // instead of losing them. A task with a memory requirement runs under it as its limit, with
@@ -13,6 +15,7 @@ import { constants as osConstants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Writable } from 'node:stream';
 import Dockerode from 'dockerode';
+import { DEFAULT_DOCKER_POLICY, containerOptionViolations, parseContainerOptions } from '../../shared/dockerPolicy.js';
 import {
   labqEnv, settlesWithin, writeScript,
   type ExecutionDirs, type OutputStream, type RunHandle, type Runner, type RunResult, type RunSpec,
@@ -50,94 +53,6 @@ export interface LabqContainer {
   paused: boolean;
 }
 
-/** The docker-run-like options a task may carry, as they map onto the engine API. */
-export interface ContainerOptions {
-  user?: string;
-  nanoCpus?: number;
-  memoryBytes?: number;
-  deviceRequests?: Dockerode.DeviceRequest[];
-  binds: string[];
-  networkMode?: string;
-  env: Record<string, string>;
-  workingDir?: string;
-}
-
-type OptionSetter = (value: string, into: ContainerOptions) => void;
-
-const OPTION_SETTERS: Record<string, OptionSetter> = {
-  user(value, into) {
-    if (!/^[\w.-]+(:[\w.-]+)?$/.test(value)) throw new Error(`--user: expected name|uid[:group|gid], got "${value}"`);
-    into.user = value;
-  },
-  cpus(value, into) {
-    const cpus = Number(value);
-    if (!(cpus > 0) || !Number.isFinite(cpus)) throw new Error(`--cpus: expected a positive number, got "${value}"`);
-    into.nanoCpus = Math.round(cpus * 1e9);
-  },
-  memory(value, into) {
-    const m = /^(\d+(?:\.\d+)?)([bkmg]?)$/i.exec(value);
-    if (!m) throw new Error(`--memory: expected a size such as 512m or 8g, got "${value}"`);
-    const unit = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'b' | 'k' | 'm' | 'g'];
-    into.memoryBytes = Math.floor(Number(m[1]) * unit);
-  },
-  gpus(value, into) {
-    const v = value.replace(/^"|"$/g, '');
-    if (v === 'all') into.deviceRequests = [{ Driver: '', Count: -1, Capabilities: [['gpu']] }];
-    else if (/^[1-9]\d*$/.test(v)) into.deviceRequests = [{ Driver: '', Count: Number(v), Capabilities: [['gpu']] }];
-    else if (/^device=[\w,-]+$/.test(v)) into.deviceRequests = [{ Driver: '', DeviceIDs: v.slice(7).split(','), Capabilities: [['gpu']] }];
-    else throw new Error(`--gpus: expected all, a count or device=ID[,ID…], got "${value}"`);
-  },
-  volume(value, into) {
-    const [source, target, mode, ...rest] = value.split(':');
-    const namedOrAbsolute = /^(\/|[a-zA-Z0-9][\w.-]*$)/;
-    if (rest.length > 0 || !source || !namedOrAbsolute.test(source) || !target?.startsWith('/') ||
-        (mode !== undefined && mode !== 'ro' && mode !== 'rw')) {
-      throw new Error(`--volume: expected /host/path:/container/path[:ro|rw], got "${value}"`);
-    }
-    into.binds.push(value);
-  },
-  network(value, into) {
-    if (!/^[\w.:-]+$/.test(value)) throw new Error(`--network: expected none, host, bridge or a network name, got "${value}"`);
-    into.networkMode = value;
-  },
-  env(value, into) {
-    const eq = value.indexOf('=');
-    if (eq < 1 || !/^[A-Za-z_]\w*$/.test(value.slice(0, eq))) throw new Error(`--env: expected NAME=value, got "${value}"`);
-    into.env[value.slice(0, eq)] = value.slice(eq + 1);
-  },
-  workdir(value, into) {
-    if (!value.startsWith('/')) throw new Error(`--workdir: expected an absolute path, got "${value}"`);
-    into.workingDir = value;
-  },
-};
-
-const SHORT: Record<string, string> = { u: 'user', m: 'memory', v: 'volume', e: 'env', w: 'workdir' };
-const LONG_ALIASES: Record<string, string> = { net: 'network' };
-
-/**
- * Parses docker-run-like options, `--name=value` or `--name value` (and -u -m -v -e -w).
- * Anything else throws naming the option, so a task asking for something the worker would
- * silently ignore is refused instead.
- */
-export function parseContainerOptions(options: string[]): ContainerOptions {
-  const parsed: ContainerOptions = { binds: [], env: {} };
-  for (let i = 0; i < options.length; i++) {
-    const option = options[i];
-    const m = /^(?:--([a-z][a-z-]+)|-([a-z]))(?:=(.*))?$/s.exec(option);
-    const name = m && (m[1] ? (Object.hasOwn(LONG_ALIASES, m[1]) ? LONG_ALIASES[m[1]] : m[1]) : SHORT[m[2]]);
-    // hasOwn: `--constructor` must not find Object.prototype's.
-    const setter = name && Object.hasOwn(OPTION_SETTERS, name) ? OPTION_SETTERS[name] : undefined;
-    if (!m || !setter) {
-      const supported = Object.keys(OPTION_SETTERS).map((o) => `--${o}`).join(' ');
-      throw new Error(`unsupported container option "${option}" (supported: ${supported})`);
-    }
-    const value = m[3] ?? options[++i];
-    if (value === undefined) throw new Error(`container option "${option}" needs a value`);
-    setter(value, parsed);
-  }
-  return parsed;
-}
-
 export class DockerRunner implements Runner {
   private readonly docker: Dockerode;
   private readonly credentials: RegistryAuth[];
@@ -151,6 +66,9 @@ export class DockerRunner implements Runner {
 
   async start(spec: RunSpec): Promise<RunHandle> {
     if (!spec.container) throw new Error('the Docker runner needs a container image');
+    // The policy the server sent (the defaults when none came): a task submitted before it was tightened is refused here.
+    const refused = containerOptionViolations(spec.containerOptions, spec.dockerPolicy ?? DEFAULT_DOCKER_POLICY);
+    if (refused.length) throw new Error(refused.map((v) => `container_options[${v.index}]: ${v.reason}`).join('; '));
     const opts = parseContainerOptions(spec.containerOptions);
     await this.ensureImage(spec.container);
     writeScript(spec.dirs.temp, spec.command);
@@ -183,6 +101,17 @@ export class DockerRunner implements Runner {
         MemorySwap: requiredBytes,
         DeviceRequests: opts.deviceRequests,
         NetworkMode: opts.networkMode,
+        Privileged: opts.privileged,
+        CapAdd: opts.capAdd,
+        CapDrop: opts.capDrop,
+        Devices: opts.devices,
+        PidMode: opts.pidMode,
+        IpcMode: opts.ipcMode,
+        UTSMode: opts.utsMode,
+        UsernsMode: opts.usernsMode,
+        // In the Engine API since 1.41, not yet in dockerode's types.
+        ...(opts.cgroupnsMode ? ({ CgroupnsMode: opts.cgroupnsMode } as object) : {}),
+        SecurityOpt: opts.securityOpt,
         // Output is read through attach; the log keeps a bounded tail for re-attaching after a restart.
         LogConfig: { Type: 'json-file', Config: { 'max-size': '20m', 'max-file': '3' } },
       },

@@ -1,5 +1,6 @@
 // Bare shell runner: runs a task as a host process, for workers without Docker or tasks that
-// need the host's own tools. The task gets its own process group, so a kill reaches everything
+// need the host's own tools, in a clean environment (bareEnv: never the worker's credentials).
+// The task gets its own process group, so a kill reaches everything
 // it started, and when its main process ends the rest of the group is killed, as Docker does
 // when a container's main process ends: a task never leaves stray processes behind.
 //
@@ -18,7 +19,7 @@ import { delimiter, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { followGroupMemory } from './groupMemory.js';
 import {
-  labqEnv, settlesWithin, writeScript,
+  bareEnv, settlesWithin, writeScript,
   type OutputStream, type RunHandle, type Runner, type RunResult, type RunSpec,
 } from './types.js';
 
@@ -62,7 +63,7 @@ export class ShellRunner implements Runner {
       throw new Error(`container options (${spec.containerOptions.join(' ')}) need a container image`);
     }
     const script = writeScript(spec.dirs.temp, spec.command);
-    const env = { ...process.env, ...spec.env, ...labqEnv(spec.dirs, spec.cpus) };
+    const env = bareEnv(spec);
     if (!findProgram(spec.shell, env.PATH, spec.dirs.temp)) throw new Error(`cannot start ${spec.shell}: not found`);
     const child = spawn('/bin/sh', ['-c', WRAPPER, 'labq-task', spec.shell, script], {
       cwd: spec.dirs.temp,

@@ -11,7 +11,9 @@
 //   order within each stream; nothing is dropped and nothing is buffered behind the caller's
 //   back, so the caller owns batching and spooling. `onOutput` must not throw: it runs inside
 //   stream events, where an exception would escape to the process.
-// - Environment: the task's env, then INPUT OUTPUT TEMP RESOURCE CPU, which win.
+// - Environment: the task's env (its secrets resolved), then INPUT OUTPUT TEMP RESOURCE CPU,
+//   which win; nothing of the worker's own environment but what bareEnv lets through (a
+//   container has its image's environment, never the worker's).
 // - `wait` resolves once the task has ended, all its output has been delivered and what it
 //   leaves behind (container, stray processes) is gone.
 // - `kill(graceMs)` sends SIGTERM, then SIGKILL after graceMs, and resolves when it is gone;
@@ -25,6 +27,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { DockerPolicy } from '../../shared/dockerPolicy.js';
 
 export type OutputStream = 'stdout' | 'stderr';
 
@@ -44,8 +47,11 @@ export interface RunSpec {
   shell: string;
   /** Image to run in; absent or null means the bare shell runner. */
   container?: string | null;
-  /** docker-run-like options, see parseContainerOptions in docker.ts. */
+  /** docker-run-like options, see shared/dockerPolicy.ts. */
   containerOptions: string[];
+  /** The Docker policy the server sent with the assignment (absent: the defaults): the Docker runner refuses options it forbids. */
+  dockerPolicy?: DockerPolicy | null;
+  /** The task's variables, secrets already resolved: never logged, never written to the state directory. */
   env: Record<string, string>;
   dirs: ExecutionDirs;
   /** CPUs allotted to the task, exported as CPU. */
@@ -87,6 +93,20 @@ export interface Runner {
 /** Variables every task sees, whatever the runner; they win over the task's own env. */
 export function labqEnv(dirs: ExecutionDirs, cpus: number): Record<string, string> {
   return { INPUT: dirs.input, OUTPUT: dirs.output, TEMP: dirs.temp, RESOURCE: dirs.resource, CPU: String(cpus) };
+}
+
+/**
+ * What a bare task inherits of the worker's environment: where programs are, the home
+ * directory, the locale and who it runs as. Nothing else: the worker's credentials (its
+ * LABQ_TOKEN, AWS_* for its transfers, …) stay in the worker.
+ */
+export const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'USER', 'LOGNAME'] as const;
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** A bare task's whole environment: the inherited few, TMPDIR in its temp dir, its own env, then labq's variables. */
+export function bareEnv(spec: Pick<RunSpec, 'env' | 'dirs' | 'cpus'>, host: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const inherited = Object.fromEntries(INHERITED_ENV.flatMap((name) => (host[name] !== undefined ? [[name, host[name]!]] : [])));
+  return { PATH: DEFAULT_PATH, ...inherited, TMPDIR: spec.dirs.temp, ...spec.env, ...labqEnv(spec.dirs, spec.cpus) };
 }
 
 /**

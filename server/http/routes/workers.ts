@@ -11,7 +11,7 @@ import { actsAsWorker } from '../access.js';
 import { bind } from '../bind.js';
 import type { ServerContext } from '../context.js';
 
-export function workerRoutes(router: Router, { pool, hub, settings }: ServerContext): void {
+export function workerRoutes(router: Router, { pool, hub, secrets, settings }: ServerContext): void {
   bind(router, 'registerWorker', async ({ body, meta, ctx }) => {
     const { role, tokenId } = ctx.state.identity as Identity;
     const id = await registerWorker(pool, body, settings.leaseSeconds, meta, role === 'worker' ? tokenId ?? null : null);
@@ -35,6 +35,6 @@ export function workerRoutes(router: Router, { pool, hub, settings }: ServerCont
       if (!ctx.res.writableFinished) gone.abort();
     });
     ctx.req.socket.setTimeout(0);
-    return poll(pool, hub, params.id, body, settings, meta, gone.signal);
+    return poll(pool, hub, secrets, params.id, body, settings, meta, gone.signal);
   });
 }

@@ -1,0 +1,23 @@
+// Command: remove a secret. Allowed while unfinished tasks refer to it (an admin removing a
+// leaked key must not have to find them first): their next assignment lacks the value and
+// the worker refuses the execution, naming the secret. The answer counts them, so the
+// admin knows. The log records secret.removed with the name only.
+import { sql } from 'slonik';
+import type { EventMeta } from '../../shared/events.js';
+import { UNFINISHED_TASK_STATUSES } from '../../shared/schemas/task.js';
+import type { Pool } from '../db/pool.js';
+import { notFound } from '../errors.js';
+import { recordEvents } from '../events/recordEvents.js';
+
+export async function removeSecret(pool: Pool, name: string, meta: EventMeta): Promise<{ unfinished_tasks: number }> {
+  return pool.transaction(async (tx) => {
+    const row = await tx.maybeOne(sql.unsafe`DELETE FROM secrets WHERE name = ${name} RETURNING id, version`);
+    if (!row) throw notFound(`secret ${JSON.stringify(name)}`);
+    await recordEvents(tx, [{ type: 'secret.removed', streamId: Number(row.id), version: row.version + 1, data: { name } }], meta);
+    const users = await tx.oneFirst(sql.unsafe`
+      SELECT count(*) FROM tasks
+      WHERE status = ANY(${sql.array([...UNFINISHED_TASK_STATUSES], 'text')})
+        AND jsonb_path_exists(env, '$.* ? (@.secret == $name)', ${sql.jsonb({ name })})`);
+    return { unfinished_tasks: Number(users) };
+  });
+}
