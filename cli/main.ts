@@ -6,7 +6,7 @@ import { VERSION } from '../shared/version.js';
 import { DEFAULT_HOST, DEFAULT_PORT, defaultDataDir } from '../server/config.js';
 import { port } from './format.js';
 import { adminCommands } from './admin.js';
-import { serve } from './serve.js';
+import { serve, tlsFiles } from './serve.js';
 import { onStopSignal } from './signals.js';
 import { steeringCommands } from './steering.js';
 import { sweepCommands } from './sweeps.js';
@@ -33,10 +33,15 @@ function serverCommand(name: string, description: string, worker: boolean) {
     .addOption(new Option('--port <port>', 'port to listen on').env('LABQ_PORT').default(DEFAULT_PORT).argParser(port))
     .addOption(new Option('--database-url <url>', 'external PostgreSQL; absent: embedded').env('DATABASE_URL'))
     .addOption(new Option('--admin-token <token>', 'the first admin token').env('LABQ_ADMIN_TOKEN'))
+    .addOption(new Option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM, with its chain)').env('LABQ_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'the private key of --tls-cert (PEM)').env('LABQ_TLS_KEY'))
     .action(async (o) => {
       const dataDir = flags().dataDir ?? defaultDataDir();
       const served = await serve(
-        { dataDir, host: o.host, port: o.port, databaseUrl: o.databaseUrl, adminToken: o.adminToken, worker: worker && o.worker !== false },
+        {
+          dataDir, host: o.host, port: o.port, databaseUrl: o.databaseUrl, adminToken: o.adminToken, worker: worker && o.worker !== false,
+          tls: tlsFiles(o.tlsCert, o.tlsKey),
+        },
         log,
       );
       process.stdout.write(`labq is running at ${served.server.url}\n`);

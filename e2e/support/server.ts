@@ -2,7 +2,7 @@
 // tests start from.
 import { createServer, type AddressInfo } from 'node:net';
 import { createToken } from '../../server/auth/tokens.js';
-import { startServer, type RunningServer } from '../../server/server.js';
+import { startServer, type RunningServer, type TlsFiles } from '../../server/server.js';
 import type { QueueSettings } from '../../server/settings.js';
 import { LabqClient } from '../../shared/client.js';
 import { freshDatabase } from './db.js';
@@ -16,10 +16,10 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(options: { databaseUrl?: string; port?: number; settings?: Partial<QueueSettings> } = {}): Promise<TestServer> {
+export async function startTestServer(options: { databaseUrl?: string; port?: number; settings?: Partial<QueueSettings>; tls?: TlsFiles } = {}): Promise<TestServer> {
   const databaseUrl = options.databaseUrl ?? (await freshDatabase());
   const logs: string[] = [];
-  const server = await startServer({ databaseUrl, host: '127.0.0.1', port: options.port ?? 0, log: (line) => logs.push(line), settings: options.settings });
+  const server = await startServer({ databaseUrl, host: '127.0.0.1', port: options.port ?? 0, log: (line) => logs.push(line), settings: options.settings, tls: options.tls });
   const token = await createToken(server.pool, `admin-${Date.now()}-${Math.random()}`, 'admin', { actor: 'test', request_id: null, source: null });
   return {
     databaseUrl,

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { API_PREFIX } from '../../shared/api.js';
-import { MAX_TASKS_PER_REQUEST } from '../../shared/schemas/task.js';
+import { MAX_TASKS_PER_REQUEST } from '../../shared/limits.js';
 
 let ts: TestServer;
 let db: pg.Client;

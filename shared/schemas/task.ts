@@ -3,6 +3,7 @@
 import { z } from 'zod/v4';
 import { parseResource, parseUri } from '../uri.js';
 import { Id, Timestamp, csv, csvIds, PageQuery, SearchText } from './common.js';
+import { MAX_COMMAND_CHARS, MAX_ENV_CHARS, MAX_ENV_VALUE_CHARS, MAX_ENV_VARS, MAX_TASKS_PER_REQUEST } from '../limits.js';
 import { FAILURE_CLASSES, FailureClass } from './execution.js';
 
 export const TASK_STATUSES = [
@@ -18,8 +19,6 @@ export const UNSTARTED_TASK_STATUSES = ['waiting', 'blocked', 'held', 'pending']
 /** A task in one of these has not ended: a pause covers it. */
 export const UNFINISHED_TASK_STATUSES = TASK_STATUSES.filter((s) => !(FINAL_TASK_STATUSES as readonly string[]).includes(s));
 export const isFinalTask = (status: string): boolean => (FINAL_TASK_STATUSES as readonly string[]).includes(status);
-
-export const MAX_TASKS_PER_REQUEST = 10_000;
 
 export const Uri = z.string().max(4096).superRefine((s, ctx) => {
   const r = parseUri(s);
@@ -38,7 +37,14 @@ export const ContainerImage = z
   .string()
   .regex(/^[a-z0-9][a-zA-Z0-9._\/:@-]{0,511}$/, 'a Docker image reference, e.g. biocontainers/bwa:0.7.17');
 export const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'an environment variable name');
-export const EnvValue = z.string().max(64 * 1024);
+export const EnvValue = z.string().max(MAX_ENV_VALUE_CHARS);
+/** A task's variables; the total counts names and the values given as text. */
+export const Env = z.record(EnvName, EnvValue)
+  .refine((env) => Object.keys(env).length <= MAX_ENV_VARS, `at most ${MAX_ENV_VARS} variables`)
+  .refine(
+    (env) => Object.entries(env).reduce((n, [name, value]) => n + name.length + (typeof value === 'string' ? value.length : 0), 0) <= MAX_ENV_CHARS,
+    `names and values may take at most ${MAX_ENV_CHARS} characters in all`,
+  );
 
 const Seconds = z.number().int().positive().max(30 * 24 * 3600);
 
@@ -92,7 +98,7 @@ const RetryOn = z.array(FailureClass).max(FAILURE_CLASSES.length)
 
 export const TaskInput = z.strictObject({
   name: z.string().min(1).max(200).optional(),
-  command: z.string().min(1, 'must not be empty').max(1024 * 1024),
+  command: z.string().min(1, 'must not be empty').max(MAX_COMMAND_CHARS),
   shell: z
     .string()
     .regex(/^[A-Za-z0-9_.\/-]{1,200}$/, 'a program name or path, e.g. sh, bash, python3')
@@ -121,7 +127,7 @@ export const TaskInput = z.strictObject({
   retry_on: RetryOn.default(DEFAULT_RETRY_ON).describe('the failure classes that are retried (up to max_retries)'),
   backoff: Backoff.default(DEFAULT_BACKOFF),
   timeouts: Timeouts.default({}),
-  env: z.record(EnvName, EnvValue).default({}),
+  env: Env.default({}),
   requirements: RequirementsInput.default({}),
   key: z.string().min(1).max(200).optional(),
   held: z.boolean().default(false).describe('submit in `held` state: not run until released'),
