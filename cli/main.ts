@@ -8,7 +8,7 @@ import { CommandError, port } from './format.js';
 import { fetchCommands } from './fetch.js';
 import { accountCommands } from './accounts.js';
 import { adminCommands } from './admin.js';
-import { serve } from './serve.js';
+import { serve, tlsFiles } from './serve.js';
 import { onStopSignal } from './signals.js';
 import { secretCommands } from './secrets.js';
 import { steeringCommands } from './steering.js';
@@ -37,11 +37,15 @@ function serverCommand(name: string, description: string, worker: boolean) {
     .addOption(new Option('--database-url <url>', 'external PostgreSQL; absent: embedded').env('DATABASE_URL'))
     .addOption(new Option('--admin-token <token>', 'the first admin token').env('LABQ_ADMIN_TOKEN'))
     .addOption(new Option('--trust-proxy', 'trust X-Forwarded-For/-Proto: only behind a reverse proxy that sets them').env('LABQ_TRUST_PROXY'))
+    .addOption(new Option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM, with its chain)').env('LABQ_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'the private key of --tls-cert (PEM)').env('LABQ_TLS_KEY'))
     .action(async (o) => {
       const dataDir = flags().dataDir ?? defaultDataDir();
       const served = await serve(
-        { dataDir, host: o.host, port: o.port, databaseUrl: o.databaseUrl, adminToken: o.adminToken, worker: worker && o.worker !== false,
-          trustProxy: !!o.trustProxy },
+        {
+          dataDir, host: o.host, port: o.port, databaseUrl: o.databaseUrl, adminToken: o.adminToken, worker: worker && o.worker !== false,
+          trustProxy: !!o.trustProxy, tls: tlsFiles(o.tlsCert, o.tlsKey),
+        },
         log,
       );
       process.stdout.write(`labq is running at ${served.server.url}\n`);

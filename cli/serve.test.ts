@@ -1,17 +1,19 @@
 // `labq up` that cannot start its local worker (its name is in use by another live daemon)
 // fails with that reason and leaves nothing running: no server, no connection to the
-// database, no claim on the data directory.
+// database, no claim on the data directory. With a certificate and key it serves HTTPS.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { get as httpsGet } from 'node:https';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { generate } from 'selfsigned';
 import { connectionsTo } from '../e2e/support/db.js';
 import { startTestServer } from '../e2e/support/server.js';
 import { registerWorker } from '../e2e/support/workerApi.js';
 import { until } from '../e2e/support/worker.js';
-import { serve } from './serve.js';
+import { serve, tlsFiles } from './serve.js';
 
 test('labq up whose local worker is refused stops everything it started', async (t) => {
   const ts = await startTestServer();
@@ -27,4 +29,34 @@ test('labq up whose local worker is refused stops everything it started', async 
   );
   assert.equal(existsSync(join(dataDir, 'labq.pid')), false, 'the data directory is released');
   await until('no connection left to the database', async () => (await connectionsTo(ts.databaseUrl)) === 0, 10_000);
+});
+
+test('labq server --tls-cert --tls-key serves HTTPS; one flag alone or a missing file is refused before anything starts', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'labq-serve-tls-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const pems = await generate([{ name: 'commonName', value: 'labq-test' }], { keyType: 'ec' });
+  await writeFile(join(dir, 'cert.pem'), pems.cert);
+  await writeFile(join(dir, 'key.pem'), pems.private);
+  assert.throws(() => tlsFiles(join(dir, 'cert.pem'), undefined), /--tls-cert and --tls-key go together/);
+  assert.equal(tlsFiles(undefined, undefined), undefined);
+
+  const ts = await startTestServer();
+  await ts.close();
+  const dataDir = join(dir, 'data');
+  await assert.rejects(
+    serve({ dataDir, host: '127.0.0.1', port: 0, databaseUrl: ts.databaseUrl, tls: { certFile: join(dir, 'nope.pem'), keyFile: join(dir, 'key.pem') } }, () => undefined),
+    /cannot read the TLS certificate .*nope\.pem: no such file/,
+  );
+  assert.equal(existsSync(dataDir), false, 'nothing was started');
+
+  const served = await serve({ dataDir, host: '127.0.0.1', port: 0, databaseUrl: ts.databaseUrl, tls: tlsFiles(join(dir, 'cert.pem'), join(dir, 'key.pem')) }, () => undefined);
+  t.after(() => served.stop());
+  assert.match(served.server.url, /^https:/);
+  const status = await new Promise<number>((resolve, reject) =>
+    httpsGet(served.server.url + '/healthz', { ca: pems.cert, checkServerIdentity: () => undefined }, (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    }).on('error', reject),
+  );
+  assert.equal(status, 200);
 });

@@ -1,5 +1,6 @@
 // `labq up` and `labq server`: start the database (embedded unless DATABASE_URL is
-// given), the server, and make sure an admin token exists; stop everything on Ctrl-C.
+// given), the server (HTTPS when given a certificate and key), and make sure an admin
+// token exists; stop everything on Ctrl-C.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, hostname } from 'node:os';
@@ -9,7 +10,7 @@ import { createToken, freeTokenName, tokenCount, verifyToken } from '../server/a
 import { serverFile, tokenFile } from '../server/config.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../server/db/embedded.js';
 import type { Pool } from '../server/db/pool.js';
-import { startServer, type RunningServer } from '../server/server.js';
+import { startServer, type RunningServer, type TlsFiles } from '../server/server.js';
 
 export interface ServeOptions {
   dataDir: string;
@@ -21,6 +22,8 @@ export interface ServeOptions {
   trustProxy?: boolean;
   /** Also run a worker in this process (what `labq up` does). */
   worker?: boolean;
+  /** Serve HTTPS with the certificate and key in these PEM files. */
+  tls?: { certFile: string; keyFile: string };
 }
 
 export interface Served {
@@ -67,6 +70,21 @@ async function ensureAdminToken(pool: Pool, dataDir: string, given?: string): Pr
   return token;
 }
 
+/** The TLS flags as given: both or neither. */
+export function tlsFiles(certFile?: string, keyFile?: string): ServeOptions['tls'] {
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new Error('--tls-cert and --tls-key go together: give both files, or neither to serve plain HTTP');
+  return { certFile, keyFile };
+}
+
+async function readTls(files: NonNullable<ServeOptions['tls']>): Promise<TlsFiles> {
+  const read = (what: string, file: string) =>
+    readFile(file).catch((error: NodeJS.ErrnoException) => {
+      throw new Error(`cannot read the TLS ${what} ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
+    });
+  return { cert: await read('certificate', files.certFile), key: await read('key', files.keyFile) };
+}
+
 /** One labq per data directory: a second one would fight the first over its database. */
 async function claimDataDir(dataDir: string): Promise<() => Promise<void>> {
   const file = join(dataDir, 'labq.pid');
@@ -85,6 +103,8 @@ async function claimDataDir(dataDir: string): Promise<() => Promise<void>> {
 }
 
 export async function serve(options: ServeOptions, log: (line: string) => void): Promise<Served> {
+  // Read first: a missing file fails before anything starts.
+  const tls = options.tls && (await readTls(options.tls));
   await mkdir(options.dataDir, { recursive: true });
   const release = await claimDataDir(options.dataDir);
   let database: EmbeddedDatabase | null = null;
@@ -96,7 +116,7 @@ export async function serve(options: ServeOptions, log: (line: string) => void):
   }
   let server: RunningServer;
   try {
-    server = await startServer({ databaseUrl, host: options.host, port: options.port, dataDir: options.dataDir, log, trustProxy: options.trustProxy });
+    server = await startServer({ databaseUrl, host: options.host, port: options.port, dataDir: options.dataDir, log, trustProxy: options.trustProxy, tls });
   } catch (error) {
     await database?.stop();
     await release();

@@ -1,16 +1,19 @@
 // Starts one server process against a database: migrations, the slonik pool, the
 // LISTEN hub with what reads on its wake-ups (the log tailer, the output reader, the
-// token cache), the reaper and the HTTP listener. Any number of these may share one
+// token cache), the reaper and the HTTP listener (HTTPS when given a certificate and
+// its key). Any number of these may share one
 // database. When a step fails (the port is taken, say), what was started before it is
 // released, so a caller that retries or carries on leaks no connection or timer.
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { TokenCache } from './auth/tokenCache.js';
 import { connectPool, type Pool } from './db/pool.js';
 import { migrate } from './db/migrate.js';
 import { logTailer, type LogTailer } from './events/tailer.js';
 import { createApp } from './http/app.js';
-import { MAX_HEADER_BYTES, answerClientErrors } from './http/requestLimits.js';
+import { MAX_HEADER_BYTES } from '../shared/limits.js';
+import { answerClientErrors } from './http/requestLimits.js';
 import { ListenHub } from './listen/hub.js';
 import { outputReader, type OutputReader } from './queries/outputReader.js';
 import { Reaper } from './reaper.js';
@@ -30,6 +33,13 @@ export interface ServerOptions {
   dataDir?: string;
   /** The key for secrets, base64 of 32 bytes; LABQ_SECRET_KEY when absent. */
   secretKey?: string;
+  /** Serve HTTPS with this certificate (chain) and private key, both PEM. */
+  tls?: TlsFiles;
+}
+
+export interface TlsFiles {
+  cert: string | Buffer;
+  key: string | Buffer;
 }
 
 export interface RunningServer {
@@ -82,7 +92,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     teardown.add(() => reaper.stop());
     reaper.start();
     const app = createApp({ pool, hub, tailer, outputs, tokens, secrets, settings, log, trustProxy: options.trustProxy });
-    const http = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app.callback());
+    // An https.Server is an http.Server over TLS sockets: the same limits and answers apply.
+    const http: Server = options.tls
+      ? createTlsServer({ ...options.tls, maxHeaderSize: MAX_HEADER_BYTES }, app.callback())
+      : createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app.callback());
     answerClientErrors(http);
     await listen(http, options.host, options.port);
     teardown.add(async () => {
@@ -93,7 +106,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const address = http.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     return {
-      url: `http://${host}:${address.port}`,
+      url: `${options.tls ? 'https' : 'http'}://${host}:${address.port}`,
       pool,
       hub,
       tailer,

@@ -29,8 +29,8 @@ function reason(error: unknown): string {
   const code = cause?.code;
   // An AggregateError (several addresses tried, as for localhost) has a code but no message.
   const text = cause?.message;
-  if (code && text && !text.includes(code)) return `${code}: ${text}`;
-  return text || code || (error as Error).message;
+  const why = code && text && !text.includes(code) ? `${code}: ${text}` : text || code || (error as Error).message;
+  return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code ?? '') ? `${why}; a private CA is trusted with NODE_EXTRA_CA_CERTS=ca.pem` : why;
 }
 
 export interface CallInput<N extends RouteName> {

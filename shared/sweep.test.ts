@@ -3,7 +3,8 @@
 // field it names.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MAX_SWEEP_TASKS, Sweep, type SweepInput } from './schemas/sweep.js';
+import { MAX_SWEEP_TASKS } from './limits.js';
+import { Sweep, type SweepInput } from './schemas/sweep.js';
 import { compileSweep, type CompiledSweep, type SweepProblem, type SweepTask } from './sweep.js';
 
 function compiled(input: SweepInput): CompiledSweep {

@@ -11,7 +11,8 @@
 // an error that names the field.
 import { createHash } from 'node:crypto';
 import type { z } from 'zod/v4';
-import { MAX_SWEEP_TASKS, type SweepBody } from './schemas/sweep.js';
+import { MAX_SWEEP_TASKS } from './limits.js';
+import type { SweepBody } from './schemas/sweep.js';
 import { ContainerImage, EnvValue, ResourceUri, TaskInput, Uri, type EnvEntry, type TaskDefinition } from './schemas/task.js';
 
 export interface SweepProblem {

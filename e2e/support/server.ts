@@ -2,7 +2,7 @@
 // tests start from.
 import { createServer, type AddressInfo } from 'node:net';
 import { createToken } from '../../server/auth/tokens.js';
-import { startServer, type RunningServer } from '../../server/server.js';
+import { startServer, type RunningServer, type TlsFiles } from '../../server/server.js';
 import type { QueueSettings } from '../../server/settings.js';
 import { LabqClient } from '../../shared/client.js';
 import { freshDatabase } from './db.js';
@@ -22,13 +22,13 @@ export interface TestServer {
 }
 
 export async function startTestServer(
-  options: { databaseUrl?: string; port?: number; settings?: Partial<QueueSettings>; trustProxy?: boolean; secretKey?: string } = {},
+  options: { databaseUrl?: string; port?: number; settings?: Partial<QueueSettings>; trustProxy?: boolean; secretKey?: string; tls?: TlsFiles } = {},
 ): Promise<TestServer> {
   const databaseUrl = options.databaseUrl ?? (await freshDatabase());
   const logs: string[] = [];
   const server = await startServer({
     databaseUrl, host: '127.0.0.1', port: options.port ?? 0, log: (line) => logs.push(line), settings: options.settings, trustProxy: options.trustProxy,
-    secretKey: options.secretKey ?? TEST_SECRET_KEY,
+    secretKey: options.secretKey ?? TEST_SECRET_KEY, tls: options.tls,
   });
   const token = await createToken(server.pool, `admin-${Date.now()}-${Math.random()}`, 'admin', { actor: 'test', request_id: null, source: null });
   return {

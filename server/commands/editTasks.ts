@@ -10,6 +10,7 @@
 // Docker policy.
 import { sql } from 'slonik';
 import { z } from 'zod';
+import { MAX_COMMAND_CHARS } from '../../shared/limits.js';
 import type { EventData, EventMeta } from '../../shared/events.js';
 import {
   EDIT_SAMPLE_SIZE, EDITABLE_FIELDS, type BulkResult, type CommandReplace, type EditableField, type TaskChanges,
@@ -30,7 +31,6 @@ export interface EditRequest {
   dry_run: boolean;
 }
 
-const MAX_COMMAND = 1024 * 1024;
 type JsonRecord = EventData<'task.edited'>['before'];
 const STARTED = ['running', 'uploading'];
 
@@ -110,7 +110,7 @@ export async function editTasks(pool: Pool, filter: TaskFilter, request: EditReq
         outcome.skip(row.id, 'no change');
         continue;
       }
-      if ('command' in after && ((after.command as string).length === 0 || (after.command as string).length > MAX_COMMAND)) {
+      if ('command' in after && ((after.command as string).length === 0 || (after.command as string).length > MAX_COMMAND_CHARS)) {
         badCommands.push(row.id);
         continue;
       }
@@ -119,7 +119,7 @@ export async function editTasks(pool: Pool, filter: TaskFilter, request: EditReq
     if (badCommands.length) {
       throw invalid([{
         field: request.replace ? 'replace' : 'set.command',
-        message: `the new command of ${badCommands.length} task(s) would be empty or longer than ${MAX_COMMAND} characters (tasks ${badCommands.slice(0, 10).join(', ')})`,
+        message: `the new command of ${badCommands.length} task(s) would be empty or longer than ${MAX_COMMAND_CHARS} characters (tasks ${badCommands.slice(0, 10).join(', ')})`,
       }]);
     }
     edits.forEach((e) => outcome.changed(e.row.id));

@@ -1,17 +1,15 @@
 // The first step of every bulk operation on tasks (hold, release, cancel, relaunch, edit):
 // lock the tasks a filter matches, in id order (waiting ones last, as in the documented order),
 // and account for what became of each in the answer. One statement whatever the number
-// of tasks, up to MAX_MATCHED: beyond, the request is refused before anything changes.
+// of tasks, up to MAX_BULK_TASKS (shared/limits.ts): beyond, the request is refused before anything changes.
 import { sql } from 'slonik';
 import { z } from 'zod';
+import { MAX_BULK_TASKS } from '../../shared/limits.js';
 import { BULK_LISTED_IDS, type BulkResult } from '../../shared/schemas/steering.js';
 import type { TaskFilter, TaskStatus } from '../../shared/schemas/task.js';
 import type { Db } from '../db/pool.js';
 import { ProblemError } from '../errors.js';
 import { taskWhere } from '../queries/tasks.js';
-
-/** The most tasks one bulk operation changes: beyond, narrow the filter or repeat by pages of ids. */
-export const MAX_MATCHED = 100_000;
 
 export const MatchedTask = z.object({
   id: z.number(),
@@ -36,10 +34,10 @@ export async function lockMatchingTasks(tx: Db, filter: TaskFilter, lock = true)
   const matches = (waiting: boolean) => sql.join([...where, waiting ? sql.fragment`status = 'waiting'` : sql.fragment`status <> 'waiting'`], sql.fragment` AND `);
   const read = (waiting: boolean) => tx.any(sql.type(MatchedTask)`
     SELECT id, status, version, execution_id, workflow_id, step_id, tag, depends_on, accept_failure, attempts
-    FROM tasks WHERE ${matches(waiting)} ORDER BY id LIMIT ${MAX_MATCHED + 1} ${lock ? sql.fragment`FOR UPDATE` : sql.fragment``}`);
+    FROM tasks WHERE ${matches(waiting)} ORDER BY id LIMIT ${MAX_BULK_TASKS + 1} ${lock ? sql.fragment`FOR UPDATE` : sql.fragment``}`);
   const rows = [...(await read(false)), ...(await read(true))].sort((a, b) => a.id - b.id);
-  if (rows.length > MAX_MATCHED) {
-    throw new ProblemError(413, 'Too many tasks', `the filter matches more than ${MAX_MATCHED} tasks: narrow it (by step, status, tag or ids)`);
+  if (rows.length > MAX_BULK_TASKS) {
+    throw new ProblemError(413, 'Too many tasks', `the filter matches more than ${MAX_BULK_TASKS} tasks: narrow it (by step, status, tag or ids)`);
   }
   return rows;
 }

@@ -71,8 +71,9 @@ export function createApp(context: ServerContext): Koa {
       await next();
       if (ctx.body === undefined && ctx.respond !== false) {
         if (ctx.status === 404) sendProblem(ctx, new ProblemError(404, 'Not found', `no route for ${ctx.method} ${ctx.path}`));
-        if (ctx.status === 405) sendProblem(ctx, new ProblemError(405, 'Method not allowed', `${ctx.path} takes ${ctx.response.get('allow')}`));
-        if (ctx.status === 501) sendProblem(ctx, new ProblemError(501, 'Not implemented', `this server does not implement ${ctx.method}`));
+        // A method the router does not know (TRACE, PROPFIND…) is a client's mistake like any
+        // other wrong method, not a server error: 405 with what the path takes.
+        if (ctx.status === 405 || ctx.status === 501) sendProblem(ctx, new ProblemError(405, 'Method not allowed', `${ctx.path} takes ${ctx.response.get('allow')}`));
       }
     } catch (error) {
       if (ctx.respond === false) {
@@ -106,7 +107,7 @@ export function createApp(context: ServerContext): Koa {
   const router = apiRouter(context);
   app.use(router.routes());
   // Not thrown: koa-router sets the Allow header only when it answers itself; the first
-  // middleware turns the empty 405/501 into a problem and keeps the header.
+  // middleware turns the empty 405/501 into a 405 problem and keeps the header.
   app.use(router.allowedMethods());
   return app;
 }

@@ -1,9 +1,29 @@
-// Reads a JSON request body with a size cap. Too large is 413, not JSON is 400; both
-// before anything is touched.
+// Reads a JSON request body with a size cap. Too large is 413, not JSON (or nested deeper
+// than any request schema goes) is 400; all before anything is touched.
 import type { Context } from 'koa';
+import { MAX_BODY_BYTES, MAX_JSON_DEPTH } from '../../shared/limits.js';
 import { ProblemError, invalid } from '../errors.js';
 
-export const MAX_BODY_BYTES = 64 * 1024 * 1024;
+/**
+ * Whether arrays and objects nest deeper than `max` in a JSON text (valid or not). Checked
+ * before parsing because the parser's reviver recurses: a deep enough text would exhaust
+ * the stack and be refused with a message about the stack instead of the body.
+ */
+function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
 
 export async function readJsonBody(ctx: Context, limit = MAX_BODY_BYTES): Promise<unknown> {
   const declared = Number(ctx.get('content-length') || 0);
@@ -20,6 +40,9 @@ export async function readJsonBody(ctx: Context, limit = MAX_BODY_BYTES): Promis
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (!text.trim()) throw invalid([{ field: '(body)', message: 'a JSON body is required' }]);
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+    throw invalid([{ field: '(body)', message: `arrays and objects may nest at most ${MAX_JSON_DEPTH} deep` }]);
+  }
   try {
     return JSON.parse(text, (_key, value) => { if (typeof value === 'string' && /[\0\p{Cs}]/u.test(value)) throw new Error('a string holds a NUL character (\\u0000) or a lone surrogate, which cannot be stored'); return value; });
   } catch (error) {

@@ -2,6 +2,7 @@
 // last id misses nothing and receives nothing twice, even while 8 writers commit out of
 // order (each holds its transaction open for a random time after appending).
 import assert from 'node:assert/strict';
+import { Agent, request } from 'node:http';
 import { after, before, test } from 'node:test';
 import { sql } from 'slonik';
 import { rng } from '../../e2e/support/random.js';
@@ -149,4 +150,20 @@ test('the events page and the stream share cursors', async () => {
   assert.ok(next.items[0]!.position !== page.items[4]!.position);
   const { got } = await readSome(page.next_cursor, 5, false);
   assert.deepEqual(got.map((e) => e.position), next.items.map((e) => e.position));
+});
+
+test('HEAD on the event stream answers its headers at once and leaves the connection usable', async () => {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const head = (path: string) =>
+    new Promise<{ status: number; type: string }>((resolve, reject) => {
+      const req = request(`${ts.url}${path}`, { method: 'HEAD', agent, headers: { authorization: `Bearer ${ts.token}` } }, (res) => {
+        res.resume().on('end', () => resolve({ status: res.statusCode!, type: res.headers['content-type'] ?? '' }));
+      });
+      req.on('error', reject).end();
+    });
+  const stream = await head('/api/v1/events/stream');
+  assert.equal(stream.status, 200);
+  assert.match(stream.type, /text\/event-stream/);
+  assert.equal((await head('/healthz')).status, 200, 'the same connection serves the next request');
+  agent.destroy();
 });

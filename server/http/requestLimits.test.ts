@@ -7,7 +7,7 @@ import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
-import { MAX_HEADER_BYTES, MAX_URL_BYTES } from './requestLimits.js';
+import { MAX_HEADER_BYTES, MAX_URL_BYTES } from '../../shared/limits.js';
 
 let ts: TestServer;
 before(async () => {

@@ -12,12 +12,9 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Context, Next } from 'koa';
+import { MAX_HEADER_BYTES, MAX_URL_BYTES } from '../../shared/limits.js';
 import { ProblemError, problemBody } from '../errors.js';
 
-/** The request line and the headers together (Node's default, set explicitly so that no flag changes it). */
-export const MAX_HEADER_BYTES = 16 * 1024;
-/** The request target: path and query string. */
-export const MAX_URL_BYTES = 8 * 1024;
 /** How long a refused client may go on sending before its connection is cut. */
 const DRAIN_MS = 5_000;
 

@@ -57,7 +57,10 @@ export class SseConnection {
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
-    this.res.write(OPENING);
+    // A HEAD gets the stream's headers and nothing else: Node drops what is written to a
+    // HEAD answer without ever sending its headers, which would leave the client waiting.
+    if (ctx.method === 'HEAD') this.res.end();
+    else this.res.write(OPENING);
     this.closed = new Promise((resolve) => {
       const close = () => {
         this.gone = true;
@@ -67,7 +70,8 @@ export class SseConnection {
       ctx.req.once('close', close);
       this.res.once('close', close);
     });
-    track(this);
+    if (ctx.method === 'HEAD') this.gone = true;
+    else track(this);
   }
 
   get isOpen(): boolean {

@@ -2,6 +2,7 @@
 // (v4 API) so that the same definition validates requests on the server, types the
 // client, and is converted to JSON Schema for the OpenAPI document.
 import { z } from 'zod/v4';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../limits.js';
 
 export const Id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 export const IdParam = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
@@ -22,7 +23,7 @@ export type Problem = z.infer<typeof Problem>;
 
 export const PageQuery = z.object({
   cursor: z.string().max(200).optional().describe('opaque cursor from a previous page'),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(DEFAULT_PAGE_SIZE),
 });
 
 export function page<T extends z.ZodType>(item: T) {

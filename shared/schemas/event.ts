@@ -1,6 +1,6 @@
 // Events as the API shows them, and the filters of the page and stream endpoints.
 import { z } from 'zod/v4';
-import { Id, Timestamp, csv } from './common.js';
+import { Id, PageQuery, Timestamp, csv } from './common.js';
 import { STREAM_TYPES } from '../events.js';
 
 export const StreamType = z.enum(STREAM_TYPES);
@@ -38,7 +38,7 @@ export const EventFilter = z.object({
 /** Where a page of the log starts, and how long it is. */
 export const LogPageQuery = z.object({
   after: Cursor.optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  limit: PageQuery.shape.limit,
 });
 
 export const EventPageQuery = EventFilter.extend(LogPageQuery.shape);

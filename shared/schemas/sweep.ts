@@ -6,8 +6,6 @@ import { z } from 'zod/v4';
 import { Id } from './common.js';
 import { EnvName, TaskInput } from './task.js';
 
-/** A sweep may make at most this many tasks; more is refused (413) before any is expanded. */
-export const MAX_SWEEP_TASKS = 100_000;
 const MAX_SWEEP_PARAMETERS = 32;
 /** How long a template's key may be: the sweep appends `:` and a hash of the parameters. */
 const MAX_SWEEP_KEY = 150;

@@ -3,6 +3,7 @@
 import { z } from 'zod/v4';
 import { parseResource, parseUri } from '../uri.js';
 import { Id, Timestamp, csv, csvIds, PageQuery, SearchText } from './common.js';
+import { MAX_COMMAND_CHARS, MAX_ENV_CHARS, MAX_ENV_VALUE_CHARS, MAX_ENV_VARS, MAX_TASKS_PER_REQUEST } from '../limits.js';
 import { FAILURE_CLASSES, FailureClass } from './execution.js';
 import { SecretRef } from './secret.js';
 
@@ -19,8 +20,6 @@ export const UNSTARTED_TASK_STATUSES = ['waiting', 'blocked', 'held', 'pending']
 /** A task in one of these has not ended: a pause covers it. */
 export const UNFINISHED_TASK_STATUSES = TASK_STATUSES.filter((s) => !(FINAL_TASK_STATUSES as readonly string[]).includes(s));
 export const isFinalTask = (status: string): boolean => (FINAL_TASK_STATUSES as readonly string[]).includes(status);
-
-export const MAX_TASKS_PER_REQUEST = 10_000;
 
 export const Uri = z.string().max(4096).superRefine((s, ctx) => {
   const r = parseUri(s);
@@ -39,10 +38,17 @@ export const ContainerImage = z
   .string()
   .regex(/^[a-z0-9][a-zA-Z0-9._\/:@-]{0,511}$/, 'a Docker image reference, e.g. biocontainers/bwa:0.7.17');
 export const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'an environment variable name');
-export const EnvValue = z.string().max(64 * 1024);
+export const EnvValue = z.string().max(MAX_ENV_VALUE_CHARS);
 /** A value, or `{"secret": "name"}`: the worker receives the secret's value with the assignment, and nothing else ever shows it. */
 export const EnvEntry = z.union([EnvValue, SecretRef]);
 export type EnvEntry = z.infer<typeof EnvEntry>;
+/** A task's variables; the total counts names and the values given as text (a secret's value is bounded when it is set). */
+export const Env = z.record(EnvName, EnvEntry)
+  .refine((env) => Object.keys(env).length <= MAX_ENV_VARS, `at most ${MAX_ENV_VARS} variables`)
+  .refine(
+    (env) => Object.entries(env).reduce((n, [name, value]) => n + name.length + (typeof value === 'string' ? value.length : 0), 0) <= MAX_ENV_CHARS,
+    `names and values may take at most ${MAX_ENV_CHARS} characters in all`,
+  );
 
 const Seconds = z.number().int().positive().max(30 * 24 * 3600);
 
@@ -96,7 +102,7 @@ const RetryOn = z.array(FailureClass).max(FAILURE_CLASSES.length)
 
 export const TaskInput = z.strictObject({
   name: z.string().min(1).max(200).optional(),
-  command: z.string().min(1, 'must not be empty').max(1024 * 1024),
+  command: z.string().min(1, 'must not be empty').max(MAX_COMMAND_CHARS),
   shell: z
     .string()
     .regex(/^[A-Za-z0-9_.\/-]{1,200}$/, 'a program name or path, e.g. sh, bash, python3')
@@ -125,7 +131,7 @@ export const TaskInput = z.strictObject({
   retry_on: RetryOn.default(DEFAULT_RETRY_ON).describe('the failure classes that are retried (up to max_retries)'),
   backoff: Backoff.default(DEFAULT_BACKOFF),
   timeouts: Timeouts.default({}),
-  env: z.record(EnvName, EnvEntry).default({})
+  env: Env.default({})
     .describe('environment variables: a value, or {"secret": "name"} for a secret set with `labq secret set`'),
   requirements: RequirementsInput.default({}),
   key: z.string().min(1).max(200).optional(),

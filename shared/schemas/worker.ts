@@ -1,6 +1,7 @@
 // Workers: registration, live settings, the poll exchange, and the reports a worker
 // sends about its executions.
 import { z } from 'zod/v4';
+import { MAX_OUTPUT_CHUNK_CHARS } from '../limits.js';
 import { Id, Timestamp } from './common.js';
 import { EXECUTION_ENDS, ExecutionProgress, FAILURE_CLASSES_BY_END, FailureClass } from './execution.js';
 import { DockerPolicy } from '../dockerPolicy.js';
@@ -78,7 +79,7 @@ export const MAX_REPORTS_PER_EXECUTION = 10_000;
 export const MAX_ERROR_CHARS = 10_000;
 
 export const Report = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('output'), stream: z.enum(['stdout', 'stderr']), seq: z.number().int().min(0).max(2 ** 31 - 1), data: z.base64().max(8 * 1024 * 1024) }),
+  z.strictObject({ kind: z.literal('output'), stream: z.enum(['stdout', 'stderr']), seq: z.number().int().min(0).max(2 ** 31 - 1), data: z.base64().max(MAX_OUTPUT_CHUNK_CHARS) }),
   z.strictObject({ kind: z.literal('phase'), phase: z.enum(['downloading', 'running', 'uploading']) }),
   z.strictObject({
     kind: z.literal('finish'),

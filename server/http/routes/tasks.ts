@@ -2,7 +2,8 @@
 // and continue one.
 import type Router from '@koa/router';
 import { z } from 'zod/v4';
-import { MAX_TASKS_PER_REQUEST, TaskInput } from '../../../shared/schemas/task.js';
+import { MAX_TASKS_PER_REQUEST } from '../../../shared/limits.js';
+import { TaskInput } from '../../../shared/schemas/task.js';
 import { killTask } from '../../commands/killTask.js';
 import { continueTasks, suspendTasks, type SignalResult, type SignalSkipReason } from '../../commands/signalExecutions.js';
 import { submitTasks } from '../../commands/submitTasks.js';
