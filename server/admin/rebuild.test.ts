@@ -253,6 +253,8 @@ function simulation(r: ReturnType<typeof rng>) {
   async function submit() {
     const batch = Array.from({ length: r.int(1, 60) }, (_, i) => {
       const step = steps.length && r.chance(0.7) ? r.pick(steps) : null;
+      // A task with a memory curve is retried after oom, so that some curve is raised in every run, whatever the seed.
+      const curve = r.chance(0.3);
       return {
         command: `echo ${i} ${r.int(0, 1e6)}`,
         name: r.chance(0.5) ? `t${i}` : undefined,
@@ -263,11 +265,11 @@ function simulation(r: ReturnType<typeof rng>) {
         depends_on: tasks.length && r.chance(0.2) ? [r.pick(tasks)] : [],
         key: r.chance(0.3) ? `k${r.int(0, 400)}` : undefined,
         held: r.chance(0.05),
-        max_retries: r.int(0, 2),
+        max_retries: curve ? 2 : r.int(0, 2),
         // Immediate retries, short backoffs that end during the workload, and memory curves raised after oom.
         backoff: r.chance(0.6) ? { base_seconds: 0, cap_seconds: 0 } : { base_seconds: r.int(1, 3), cap_seconds: 10 },
-        retry_on: r.chance(0.2) ? (['exit', 'oom', 'lost'] as const).slice() : undefined,
-        requirements: r.chance(0.3) ? { memory_mb: [100, 200, 400] } : undefined,
+        retry_on: curve || r.chance(0.2) ? (['exit', 'oom', 'lost'] as const).slice() : undefined,
+        requirements: curve ? { memory_mb: [100, 200, 400] } : undefined,
         env: (r.chance(0.2) ? { THREADS: String(r.int(1, 8)) } : secrets.size && r.chance(0.1) ? { KEY: { secret: r.pick([...secrets]) } } : {}) as TaskInput['env'],
       };
     });
