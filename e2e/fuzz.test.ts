@@ -29,6 +29,8 @@ type Random = ReturnType<typeof rng>;
 let ts: TestServer;
 let ids: number[];
 let instance: string;
+/** Tokens of the other roles, so that requests also meet the role check (403) and a worker's binding. */
+let roleTokens: string[];
 
 before(async () => {
   ts = await startTestServer();
@@ -38,6 +40,8 @@ before(async () => {
   const step = await ts.client.createStep({ workflow_id: workflow.id, name: 'fuzz' });
   const submitted = await ts.client.submitTasks({ tasks: [{ command: 'true', step_id: step.id }, { command: 'true', held: true }] });
   ids = [1, worker.id, workflow.id, step.id, ...submitted.tasks.map((t) => t.id)];
+  roleTokens = [];
+  for (const role of ['operator', 'viewer', 'worker'] as const) roleTokens.push((await ts.client.createToken({ name: `fuzz-${role}`, role })).token);
 });
 after(async () => ts?.close());
 
@@ -302,7 +306,7 @@ test(`${REQUESTS} hostile requests: no 5xx, no reset, no event from a refused re
   const eventsBefore = Number(await ts.server.pool.oneFirst(sql.unsafe`SELECT count(*) FROM events`));
   const requests = Array.from({ length: REQUESTS }, (_, i) => {
     const [name, spec] = ROUTES[i % ROUTES.length]!;
-    return generate(r, name, spec, i, ts.token);
+    return generate(r, name, spec, i, r.chance(0.75) ? ts.token : r.pick(roleTokens));
   });
   const raws = Array.from({ length: RAW_SOCKETS }, () => rawRequest(r));
 
