@@ -59,6 +59,11 @@ export class Scheduler {
 
   /** Fires what is due; returns how long to sleep before the next due time. */
   private async round(): Promise<number> {
+    // Queued runs first: each was due before anything due now.
+    const queued = await this.pool.any(sql.unsafe`SELECT id, queued_due_at FROM schedules WHERE enabled AND queued_due_at IS NOT NULL`);
+    for (const row of queued) {
+      await fireQueued(this.pool, row.id, row.queued_due_at).catch((error: Error) => this.log(`scheduler: schedule ${row.id}: ${error.message}`));
+    }
     for (;;) {
       const due = await this.pool.any(sql.unsafe`
         SELECT id, next_due_at FROM schedules WHERE enabled AND next_due_at <= now() ORDER BY next_due_at LIMIT ${BATCH}`);
@@ -67,10 +72,6 @@ export class Scheduler {
         await fireDue(this.pool, row.id, row.next_due_at).catch((error: Error) => this.log(`scheduler: schedule ${row.id}: ${error.message}`));
       }
       if (due.length < BATCH) break;
-    }
-    const queued = await this.pool.any(sql.unsafe`SELECT id, queued_due_at FROM schedules WHERE enabled AND queued_due_at IS NOT NULL`);
-    for (const row of queued) {
-      await fireQueued(this.pool, row.id, row.queued_due_at).catch((error: Error) => this.log(`scheduler: schedule ${row.id}: ${error.message}`));
     }
     const next = await this.pool.maybeOneFirst(sql.unsafe`
       SELECT extract(epoch FROM min(next_due_at) - now()) * 1000 FROM schedules WHERE enabled`);

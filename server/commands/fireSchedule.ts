@@ -35,8 +35,8 @@ export interface FiredRun {
 
 async function previousRunLive(tx: Db, id: number): Promise<boolean> {
   return tx.exists(sql.unsafe`
-    SELECT 1 FROM tasks WHERE id = ANY(
-      (SELECT task_ids FROM schedule_runs WHERE schedule_id = ${id} AND status = 'fired' ORDER BY run DESC LIMIT 1))
+    SELECT 1 FROM tasks WHERE id = ANY(coalesce(
+      (SELECT task_ids FROM schedule_runs WHERE schedule_id = ${id} AND status = 'fired' ORDER BY run DESC LIMIT 1), '{}'))
     AND status <> ALL(${sql.array([...FINAL_TASK_STATUSES], 'text')})`);
 }
 
@@ -97,9 +97,15 @@ export async function fireDue(pool: Pool, id: number, due: string): Promise<bool
       // From the due time, not from now: a run fired a little late keeps every later due time.
       next = nextDue(row.cron, row.timezone, at)?.toISOString() ?? null;
     }
+    let queued = row.queued_due_at;
+    // A queued run whose wait is over fires before the due time that found it: it was due first.
+    if (queued !== null && !(await previousRunLive(tx, id))) {
+      await fireOrRecordFailure(tx, row, version++, new Date(queued), next, true);
+      queued = null;
+    }
     if (row.overlap !== 'allow' && (await previousRunLive(tx, id))) {
       const data = { due_at: at.toISOString(), next_due_at: next };
-      if (row.overlap === 'queue' && row.queued_due_at === null) {
+      if (row.overlap === 'queue' && queued === null) {
         await recordEvents(tx, [{ type: 'schedule.queued', streamId: id, version, data }], CLOCK);
       } else {
         await recordEvents(tx, [{ type: 'schedule.skipped', streamId: id, version, data: { ...data, reason: 'overlap' } }], CLOCK);
