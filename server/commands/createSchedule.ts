@@ -8,6 +8,7 @@ import type { Pool } from '../db/pool.js';
 import { conflict } from '../errors.js';
 import { recordEvents } from '../events/recordEvents.js';
 import { nextDue } from '../schedules/cron.js';
+import { storedSubmit } from '../schedules/plan.js';
 import { checkDefinition } from '../schedules/rows.js';
 
 export async function createSchedule(pool: Pool, body: ScheduleBody, meta: EventMeta): Promise<number> {
@@ -21,7 +22,7 @@ export async function createSchedule(pool: Pool, body: ScheduleBody, meta: Event
       const { enabled, ...fields } = definition;
       await recordEvents(tx, [{
         type: 'schedule.created', streamId: id, version: 1,
-        data: { ...fields, submit: fields.submit as Record<string, any>, enabled, next_due_at: next?.toISOString() ?? null },
+        data: { ...fields, submit: storedSubmit(fields.submit), enabled, next_due_at: next?.toISOString() ?? null },
       }], meta);
       return id;
     });

@@ -9,6 +9,7 @@ import type { Pool } from '../db/pool.js';
 import { conflict } from '../errors.js';
 import { recordEvents } from '../events/recordEvents.js';
 import { nextDue } from '../schedules/cron.js';
+import { storedSubmit } from '../schedules/plan.js';
 import { checkDefinition, lockExisting } from '../schedules/rows.js';
 
 export async function editSchedule(pool: Pool, id: number, patch: SchedulePatch, meta: EventMeta): Promise<void> {
@@ -17,15 +18,16 @@ export async function editSchedule(pool: Pool, id: number, patch: SchedulePatch,
       const row = await lockExisting(tx, id);
       const old: Record<string, any> = {};
       const changed: Record<string, any> = {};
-      for (const [field, value] of Object.entries(patch)) {
-        if (value === undefined) continue;
-        const before = row[field as keyof typeof row];
+      for (const [field, given] of Object.entries(patch)) {
+        if (given === undefined) continue;
+        const value = field === 'submit' ? storedSubmit(given as NonNullable<SchedulePatch['submit']>) : given;
+        const before = field === 'submit' ? storedSubmit(row.submit) : row[field as keyof typeof row];
         if (JSON.stringify(before) === JSON.stringify(value)) continue;
         old[field] = before;
         changed[field] = value;
       }
       if (Object.keys(changed).length === 0) return;
-      const after = { ...row, ...changed };
+      const after = { ...row, ...changed, ...(patch.submit ? { submit: patch.submit } : {}) };
       await checkDefinition(tx, after);
       if (changed.name && (await tx.exists(sql.unsafe`SELECT 1 FROM schedules WHERE name = ${changed.name} AND id <> ${id}`))) {
         throw conflict(`a schedule named "${changed.name}" exists`);

@@ -6,6 +6,7 @@
 // run is one set of new tasks, and a fire retried after a key race finds its own.
 import { compileSweep, type CompiledSweep } from '../../shared/sweep.js';
 import type { ScheduleBody } from '../../shared/schemas/schedule.js';
+import { TaskInput } from '../../shared/schemas/task.js';
 import type { FieldError } from '../errors.js';
 
 export interface RunPlan {
@@ -27,6 +28,7 @@ function placed<T extends object>(template: T, where: Placement): T {
 function renamed(errors: FieldError[], template: string, parameters: (name: string) => string): FieldError[] {
   return errors.map((e) => ({
     ...e,
+    message: e.message.replace('the parameters are  (', 'the context has no parameters ('),
     field: e.field.startsWith('template.') ? template + e.field.slice('template.'.length)
       : e.field.startsWith('parameters.') ? parameters(e.field.slice('parameters.'.length).replace(/\[\d+\]$/, ''))
       : e.field,
@@ -63,3 +65,19 @@ export function planRun(submit: Submit, where: Placement, context: Record<string
 
 /** The key of a run's tasks: the schedule and the due time. */
 export const runKey = (scheduleId: number, dueAt: Date) => `schedule-${scheduleId}@${dueAt.getTime()}`;
+
+/** A task's defaults, left out of what a schedule stores and shows: what it says is what the user said. */
+const DEFAULTS: Record<string, unknown> = TaskInput.parse({ command: '-' });
+
+function ownFields<T extends object>(template: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(template).filter(([k, v]) => k === 'command' || !(k in DEFAULTS) || JSON.stringify(v) !== JSON.stringify(DEFAULTS[k])),
+  ) as Partial<T>;
+}
+
+/** The submit without the fields that hold their defaults (they come back when it is parsed to fire). */
+export function storedSubmit(submit: Submit): Record<string, any> {
+  return 'tasks' in submit
+    ? { tasks: submit.tasks.map(ownFields) }
+    : { sweep: { ...submit.sweep, template: ownFields(submit.sweep.template) } };
+}
