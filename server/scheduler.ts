@@ -13,6 +13,7 @@ import { EVENTS_CHANNEL, type ListenHub } from './listen/hub.js';
 /** The longest the loop sleeps: clocks jump, and a missed notification costs at most this. */
 const MAX_SLEEP_MS = 60_000;
 const QUEUED_CHECK_MS = 1000;
+const RETRY_MS = 1000;
 /** Due runs fired per round: a server back after a long stop catches up every schedule, a batch at a time. */
 const BATCH = 100;
 
@@ -59,25 +60,32 @@ export class Scheduler {
 
   /** Fires what is due; returns how long to sleep before the next due time. */
   private async round(): Promise<number> {
+    // A schedule that cannot be fired (the database refusing, say) is tried again a second later, not in a tight loop.
+    let failed = false;
+    const attempt = (id: number, fire: Promise<boolean>) =>
+      fire.catch((error: Error) => {
+        failed = true;
+        this.log(`scheduler: schedule ${id}: ${error.message}`);
+      });
     // Queued runs first: each was due before anything due now.
     const queued = await this.pool.any(sql.unsafe`SELECT id, queued_due_at FROM schedules WHERE enabled AND queued_due_at IS NOT NULL`);
     for (const row of queued) {
-      await fireQueued(this.pool, row.id, row.queued_due_at).catch((error: Error) => this.log(`scheduler: schedule ${row.id}: ${error.message}`));
+      await attempt(row.id, fireQueued(this.pool, row.id, row.queued_due_at));
     }
     for (;;) {
       const due = await this.pool.any(sql.unsafe`
         SELECT id, next_due_at FROM schedules WHERE enabled AND next_due_at <= now() ORDER BY next_due_at LIMIT ${BATCH}`);
       for (const row of due) {
         if (this.stopped) return MAX_SLEEP_MS;
-        await fireDue(this.pool, row.id, row.next_due_at).catch((error: Error) => this.log(`scheduler: schedule ${row.id}: ${error.message}`));
+        await attempt(row.id, fireDue(this.pool, row.id, row.next_due_at));
       }
-      if (due.length < BATCH) break;
+      if (due.length < BATCH || failed) break;
     }
     const next = await this.pool.maybeOneFirst(sql.unsafe`
       SELECT extract(epoch FROM min(next_due_at) - now()) * 1000 FROM schedules WHERE enabled`);
     const untilNext = next === null ? MAX_SLEEP_MS : Math.max(0, Math.ceil(Number(next)));
     const stillQueued = await this.pool.exists(sql.unsafe`SELECT 1 FROM schedules WHERE enabled AND queued_due_at IS NOT NULL`);
-    return Math.min(untilNext, MAX_SLEEP_MS, stillQueued ? QUEUED_CHECK_MS : MAX_SLEEP_MS);
+    return Math.min(failed ? Math.max(untilNext, RETRY_MS) : untilNext, MAX_SLEEP_MS, stillQueued ? QUEUED_CHECK_MS : MAX_SLEEP_MS);
   }
 
   async stop(): Promise<void> {
