@@ -1,10 +1,12 @@
 // Schedules through the API on one server: refusals that name the field and change nothing,
 // run now and run with a changed context (the tasks' commands), the events of every change
-// and run, edit with old and new values, enable/disable, delete, and the overlap policies.
+// and run, edit with old and new values, enable/disable, delete; a schedule's step, and a run
+// refused at fire time recorded as failed.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { sql } from 'slonik';
 import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
+import { until } from '../../e2e/support/worker.js';
 import { API_PREFIX } from '../../shared/api.js';
 
 let ts: TestServer;
@@ -116,4 +118,30 @@ test('every change and run is an event: created, edited {old,new}, disabled, ena
     due_at: 0, fired_at: 0, by: events[4].actor, context: { x: 'b' }, task_ids: run.json.task_ids, next_due_at: events[3].data.next_due_at,
   });
   assert.ok(events.every((e) => e.actor.startsWith('admin-')));
+});
+
+test('a schedule places its tasks in its step; a run whose submission is refused is recorded as failed and the clock goes on', async () => {
+  const workflow = await ts.client.createWorkflow({ name: 'scheduled' });
+  const step = await ts.client.createStep({ workflow_id: workflow.id, name: 'nightly' });
+  await ts.client.putSecret('schedule-key', 'value');
+  const created = await http(ts, 'POST', S, {
+    name: 'with-secret', cron: '* * * * * *', step_id: step.id, submit: { tasks: [{ command: 'fetch', env: { KEY: { secret: 'schedule-key' } }, tag: 'nobody' }] },
+  });
+  assert.equal(created.status, 201, created.text);
+  const id = created.json.id;
+  const fired = await until('a run by the clock', async () => (await http(ts, 'GET', `${S}/${id}`)).json.runs.find((r: any) => r.status === 'fired'));
+  const task = await ts.client.getTask(fired.task_ids[0]);
+  assert.deepEqual([task.step_id, task.workflow_id, task.command], [step.id, workflow.id, 'fetch']);
+
+  await ts.client.removeSecret('schedule-key');
+  const refused = await http(ts, 'POST', `${S}/${id}/run`, {});
+  assert.equal(refused.status, 400, refused.text);
+  assert.match(refused.json.errors[0].message, /secret "schedule-key" does not exist/);
+  const failed = await until('two failed runs', async () => {
+    const runs = (await http(ts, 'GET', `${S}/${id}`)).json.runs.filter((r: any) => r.status === 'failed');
+    return runs.length >= 2 && runs;
+  });
+  await http(ts, 'POST', `${S}/${id}/disable`);
+  assert.match(failed[0].reason, /^failed: .*secret "schedule-key" does not exist/);
+  assert.deepEqual(failed[0].task_ids, []);
 });
