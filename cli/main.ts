@@ -10,6 +10,7 @@ import { accountCommands } from './accounts.js';
 import { adminCommands } from './admin.js';
 import { serve, tlsFiles } from './serve.js';
 import { onStopSignal } from './signals.js';
+import { scheduleCommands } from './schedules.js';
 import { secretCommands } from './secrets.js';
 import { steeringCommands } from './steering.js';
 import { sweepCommands } from './sweeps.js';
@@ -69,6 +70,7 @@ serverCommand('server', 'run a labq server (several may share one DATABASE_URL)'
 
 const task = taskCommands(program, flags);
 sweepCommands(program, flags);
+scheduleCommands(program, flags);
 workflowCommands(program, flags);
 steeringCommands(program, task, flags);
 workerCommands(program, flags);

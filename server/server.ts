@@ -1,6 +1,6 @@
 // Starts one server process against a database: migrations, the slonik pool, the
 // LISTEN hub with what reads on its wake-ups (the log tailer, the output reader, the
-// token cache), the reaper and the HTTP listener (HTTPS when given a certificate and
+// token cache), the reaper, the scheduler and the HTTP listener (HTTPS when given a certificate and
 // its key). Any number of these may share one
 // database. When a step fails (the port is taken, say), what was started before it is
 // released, so a caller that retries or carries on leaks no connection or timer.
@@ -17,6 +17,7 @@ import { answerClientErrors } from './http/requestLimits.js';
 import { ListenHub } from './listen/hub.js';
 import { outputReader, type OutputReader } from './queries/outputReader.js';
 import { Reaper } from './reaper.js';
+import { Scheduler } from './scheduler.js';
 import { assertKeyOpensSecrets, loadSecretBox, type SecretBox } from './secrets/secretBox.js';
 import { queueSettings, type QueueSettings } from './settings.js';
 import { Teardown } from './teardown.js';
@@ -91,6 +92,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const reaper = new Reaper(options.databaseUrl, pool, settings, log);
     teardown.add(() => reaper.stop());
     reaper.start();
+    const scheduler = new Scheduler(pool, hub, log);
+    teardown.add(() => scheduler.stop());
+    scheduler.start();
     const app = createApp({ pool, hub, tailer, outputs, tokens, secrets, settings, log, trustProxy: options.trustProxy });
     // An https.Server is an http.Server over TLS sockets: the same limits and answers apply.
     const http: Server = options.tls

@@ -14,6 +14,7 @@ import { EventPage, EventPageQuery, EventStreamQuery, LogPageQuery } from './sch
 import { Execution } from './schemas/execution.js';
 import { PutSecretBody, SecretInfo, SecretNameParams } from './schemas/secret.js';
 import { Sweep, SweepResponse } from './schemas/sweep.js';
+import { RunScheduleBody, Schedule, ScheduleDetail, ScheduleInput, SchedulePatch } from './schemas/schedule.js';
 import { SubmitTasksBody, SubmitTasksResponse, Task, TaskListItem, TaskListQuery } from './schemas/task.js';
 import {
   KillBody, OutputQuery, PatchWorkerBody, PollBody, PollResponse, RegisterWorkerBody, ReportsBody, Worker,
@@ -78,6 +79,44 @@ export const routes = {
     method: 'post', path: '/sweeps', roles: STEER, tag: 'tasks', status: 201,
     summary: 'Submit a parameter sweep: one task template and a grid of parameters, up to 100,000 tasks; 200 when every task existed',
     body: Sweep, response: SweepResponse,
+  },
+  createSchedule: {
+    method: 'post', path: '/schedules', roles: STEER, tag: 'schedules', status: 201,
+    summary: 'Create a schedule: tasks or a sweep submitted on a cron, in a time zone, with a context of named parameters',
+    body: ScheduleInput, response: ScheduleDetail,
+  },
+  listSchedules: {
+    method: 'get', path: '/schedules', roles: READ, tag: 'schedules', summary: 'Every schedule with its next due times',
+    response: z.object({ items: z.array(Schedule) }),
+  },
+  getSchedule: {
+    method: 'get', path: '/schedules/:id', roles: READ, tag: 'schedules', summary: 'One schedule with its latest runs and how their tasks stand',
+    params: IdParams, response: ScheduleDetail,
+  },
+  editSchedule: {
+    method: 'patch', path: '/schedules/:id', roles: STEER, tag: 'schedules',
+    summary: 'Change some fields of a schedule (recorded with old and new values); a new cron or time zone moves the next due time',
+    params: IdParams, body: SchedulePatch, response: ScheduleDetail,
+  },
+  deleteSchedule: {
+    method: 'delete', path: '/schedules/:id', roles: STEER, tag: 'schedules', summary: 'Delete a schedule (the tasks it made stay)',
+    params: IdParams, response: z.object({ ok: z.literal(true) }),
+  },
+  enableSchedule: {
+    method: 'post', path: '/schedules/:id/enable', roles: STEER, tag: 'schedules', summary: 'Enable a schedule: next due at its first due time from now',
+    params: IdParams, response: ScheduleDetail,
+  },
+  disableSchedule: {
+    method: 'post', path: '/schedules/:id/disable', roles: STEER, tag: 'schedules', summary: 'Disable a schedule: the clock no longer fires it',
+    params: IdParams, response: ScheduleDetail,
+  },
+  runSchedule: {
+    method: 'post', path: '/schedules/:id/run', roles: STEER, tag: 'schedules', status: 201,
+    summary: 'Run a schedule now, optionally with some context parameters changed for this run only',
+    params: IdParams, body: RunScheduleBody,
+    response: z.object({
+      run: z.number().int(), due_at: Timestamp, fired_at: Timestamp, task_ids: z.array(Id), context: z.record(z.string(), z.string()),
+    }),
   },
   listTasks: {
     method: 'get', path: '/tasks', roles: READ, tag: 'tasks', summary: 'List tasks, filtered and paginated',

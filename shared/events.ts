@@ -10,7 +10,7 @@ import { FailureClass } from './schemas/execution.js';
 import { Task, TaskStatus } from './schemas/task.js';
 
 /** `queue` has one stream (id 0): pauses of everything or of a tag. `policy` has one stream per policy (POLICY_STREAMS). */
-export const STREAM_TYPES = ['workflow', 'step', 'task', 'execution', 'worker', 'token', 'queue', 'user', 'session', 'secret', 'policy'] as const;
+export const STREAM_TYPES = ['workflow', 'step', 'task', 'execution', 'worker', 'token', 'queue', 'user', 'session', 'secret', 'policy', 'schedule'] as const;
 export type StreamType = (typeof STREAM_TYPES)[number];
 
 const nullableString = z.string().nullable();
@@ -33,6 +33,15 @@ export type TaskSubmittedData = z.infer<typeof TaskSubmittedData>;
 
 /** The stream id of each policy an admin sets. */
 export const POLICY_STREAMS = { docker: 1 } as const;
+
+/** The schedule fields an event carries whole (schedule.created) or in part (schedule.edited). */
+const ScheduleFields = z.object({
+  name: z.string(), cron: z.string(), timezone: z.string(), context: z.record(z.string(), z.string()),
+  submit: z.record(z.string(), z.json()), workflow_id: Id.nullable(), step_id: Id.nullable(),
+  catch_up: z.enum(['skip', 'run_once']), overlap: z.enum(['allow', 'skip', 'queue']),
+});
+/** Every schedule event says when the clock fires the schedule next (null: not while disabled), so a rebuild needs no clock. */
+const NextDue = { next_due_at: nullableString };
 
 export const EVENT_CATALOGUE = {
   'workflow.created': {
@@ -151,6 +160,35 @@ export const EVENT_CATALOGUE = {
   'session.opened': { stream: 'session', data: z.object({ name: z.string(), user_id: Id }) },
   /** A logout, or every session of a user whose password changed or who was removed; an expiry writes nothing. */
   'session.closed': { stream: 'session', data: z.object({ name: z.string(), reason: z.enum(['logout', 'password_changed', 'user_removed']) }) },
+  'schedule.created': { stream: 'schedule', data: ScheduleFields.extend({ enabled: z.boolean(), ...NextDue }) },
+  /** The fields that changed, with their values before and after. */
+  'schedule.edited': { stream: 'schedule', data: z.object({ old: ScheduleFields.partial(), new: ScheduleFields.partial(), ...NextDue }) },
+  'schedule.enabled': { stream: 'schedule', data: z.object(NextDue) },
+  'schedule.disabled': { stream: 'schedule', data: z.object({}) },
+  'schedule.deleted': { stream: 'schedule', data: z.object({ name: z.string() }) },
+  /** A run: `by` is 'clock' or the user or token that asked for it; `context` is the one it used, defaults and overrides merged. */
+  'schedule.fired': {
+    stream: 'schedule',
+    data: z.object({
+      due_at: z.string(), fired_at: z.string(), by: z.string(), context: z.record(z.string(), z.string()), task_ids: z.array(Id),
+      /** A run held back by overlap `queue`: it fires late, when the previous run has ended. */
+      queued: z.boolean().optional(),
+      ...NextDue,
+    }),
+  },
+  /**
+   * A due time not run: the previous run was live (overlap), the server was down over it
+   * (catch_up: `missed` due times from due_at to last_due_at), or its submission was refused (failed: detail says why).
+   */
+  'schedule.skipped': {
+    stream: 'schedule',
+    data: z.object({
+      due_at: z.string(), reason: z.enum(['overlap', 'catch_up', 'failed']), missed: z.number().int().optional(),
+      last_due_at: z.string().optional(), detail: z.string().optional(), ...NextDue,
+    }),
+  },
+  /** A due time held back (overlap `queue`) until the previous run's tasks have ended. */
+  'schedule.queued': { stream: 'schedule', data: z.object({ due_at: z.string(), ...NextDue }) },
 } as const satisfies Record<string, { stream: StreamType; data: z.ZodType }>;
 
 export type EventType = keyof typeof EVENT_CATALOGUE;

@@ -25,6 +25,9 @@ export interface RouteFixtures {
   revocable: string[];
   /** Secrets to remove, one per request (refused ones included). */
   secrets: string[];
+  /** A schedule the schedule routes act on, and schedules to delete, one per request (refused ones included). */
+  scheduleId: number;
+  deletableSchedules: number[];
   /** A user whose password the login route is given. */
   user: { name: string; password: string };
   serial: number;
@@ -61,9 +64,15 @@ export async function routeFixtures(ts: TestServer, { workerToken, perRoute = 16
     await admin.call('putSecret', { params: { name }, body: { value: 'routes' } });
     secrets.push(name);
   }
+  // Yearly, so that the clock never fires them while the routes are called.
+  const schedule = async (name: string) =>
+    (await admin.call('createSchedule', { body: { name, cron: '0 0 1 1 *', submit: { tasks: [{ command: 'true', tag: 'nobody' }] } } })).id;
+  const scheduleId = await schedule(`routes-schedule-${tag}`);
+  const deletableSchedules: number[] = [];
+  for (let i = 0; i < perRoute; i++) deletableSchedules.push(await schedule(`routes-schedule-${tag}-${i}`));
   const user = { name: `routes-user-${tag}`, password: 'long enough password' };
   await admin.createUser({ ...user, role: 'viewer' });
-  return { workflowId, stepId, taskId, worker, executionId, killable, steerable, removable, revocable, secrets, user, serial: 0 };
+  return { workflowId, stepId, taskId, worker, executionId, killable, steerable, removable, revocable, secrets, scheduleId, deletableSchedules, user, serial: 0 };
 }
 
 /** The route's path with its ids filled in with ids of rows that exist. */
@@ -78,6 +87,8 @@ export function concretePath(f: RouteFixtures, spec: RouteSpec): string {
     : spec.path.startsWith('/tasks') ? f.taskId
     : spec.path.startsWith('/steps') ? f.stepId
     : spec.path.startsWith('/workflows') ? f.workflowId
+    : spec.path === '/schedules/:id' && spec.method === 'delete' ? f.deletableSchedules.pop()!
+    : spec.path.startsWith('/schedules') ? f.scheduleId
     : spec.path.startsWith('/workers') ? f.worker.id
     : spec.path.startsWith('/executions') ? f.executionId
     : 1;
@@ -91,6 +102,10 @@ export function validBody(f: RouteFixtures, name: string): unknown {
       return { command: 'echo routes' };
     case 'submitSweep':
       return { template: { command: 'echo {n}' }, parameters: { n: [++f.serial] } };
+    case 'createSchedule':
+      return { name: `routes-new-${++f.serial}-${randomUUID().slice(0, 8)}`, cron: '0 0 1 1 *', submit: { tasks: [{ command: 'true', tag: 'nobody' }] } };
+    case 'editSchedule':
+      return { context: { n: String(++f.serial) } };
     case 'createWorkflow':
       return { name: 'routes' };
     case 'createStep':

@@ -5,7 +5,9 @@
 // register, restart, change settings, claim, report phases, output and results, carry
 // out kill orders and forget executions; kills of tasks in every state; suspends and
 // continues of running tasks (and refused ones of the others); secrets set, replaced,
-// removed and referred to by tasks, and Docker policy changes. Then the fleet
+// removed and referred to by tasks, and Docker policy changes; schedules created, edited,
+// disabled, enabled, run now with a changed context and deleted, and (after the workload,
+// since the clock's timing is not the seed's) one fired by the clock, queued and skipped. Then the fleet
 // falls silent under a short lease, so the reaper loses what it held and marks every
 // worker offline, then lost, and one worker comes back. The test checks that every event
 // type a projection reads occurred, so no apply branch goes untested.
@@ -291,6 +293,37 @@ function simulation(r: ReturnType<typeof rng>) {
     tasks.push(...result.ids.filter((id) => !tasks.includes(id)));
   }
 
+  /**
+   * A turn on the schedules, in rotation: create one, edit it, disable, enable, run it now
+   * with a changed context, delete. Yearly at midnight on January 1st: the clock never fires
+   * them during the workload, whose events depend on the seed alone.
+   */
+  const schedules: number[] = [];
+  let scheduleTurns = 0;
+  async function schedule() {
+    const turn = scheduleTurns++ % 6;
+    if (turn === 0 || schedules.length === 0) {
+      const step = steps.length && r.chance(0.5) ? r.pick(steps) : null;
+      const submit = r.chance(0.5)
+        ? { tasks: [{ command: 'qc {run}', tag: r.pick(TAGS) }, { command: 'report {run}', tag: r.pick(TAGS) }] }
+        : { sweep: { template: { command: 'run {sample} {run}', tag: r.pick(TAGS) }, parameters: { sample: ['S1', 'S2'] } } };
+      const created = await ts.client.call('createSchedule', {
+        body: { name: `schedule-${scheduleTurns}`, cron: '0 0 1 1 *', context: { run: 'latest' }, submit, step_id: step?.id, overlap: r.pick(['allow', 'skip', 'queue'] as const) },
+      });
+      schedules.push(created.id);
+      return;
+    }
+    const id = r.pick(schedules);
+    if (turn === 1) await ts.client.call('editSchedule', { params: { id }, body: { cron: `0 ${r.int(0, 23)} 1 1 *`, context: { run: `r${r.int(0, 9)}` } } });
+    else if (turn === 2) await ts.client.call('disableSchedule', { params: { id } });
+    else if (turn === 3) await ts.client.call('enableSchedule', { params: { id } });
+    else if (turn === 4) tasks.push(...(await ts.client.call('runSchedule', { params: { id }, body: { context: { run: `now${r.int(0, 9)}` } } })).task_ids);
+    else {
+      await ts.client.call('deleteSchedule', { params: { id } });
+      schedules.splice(schedules.indexOf(id), 1);
+    }
+  }
+
   /** An admin's turn, in rotation: set (or replace) a secret, remove one, change the Docker policy. */
   let adminTurns = 0;
   async function admin() {
@@ -311,6 +344,7 @@ function simulation(r: ReturnType<typeof rng>) {
   /** One step of the workload, picked at random. */
   async function step() {
     if (r.chance(0.01)) return admin();
+    if (r.chance(0.01)) return schedule();
     const roll = r.next();
     const busy = workers.filter((w) => w.held.size > 0);
     if (roll < 0.02 || workflows.length === 0) {
@@ -342,7 +376,7 @@ function simulation(r: ReturnType<typeof rng>) {
     }
   }
 
-  return { tasks, workers, step, poll, report, admin };
+  return { tasks, workers, step, poll, report, admin, schedule };
 }
 
 /** Waits until the reaper has nothing left to do: every execution ended, every worker lost. */
@@ -351,6 +385,20 @@ const reaperDone = () =>
     (await count(sql.unsafe`
       SELECT (SELECT count(*) FROM workers WHERE status <> 'lost')
            + (SELECT count(*) FROM executions WHERE status = ANY(${sql.array([...LIVE_STATUSES], 'text')}))`)) === 0);
+
+/**
+ * Runs the clock writes, after the workload since their timing is not the seed's: a schedule of
+ * every second whose runs overlap fires, queues one run and skips the others.
+ */
+async function clockRuns() {
+  const { id } = await ts.client.call('createSchedule', {
+    body: { name: 'clock', cron: '* * * * * *', submit: { tasks: [{ command: 'true', tag: 'nobody' }] }, overlap: 'queue' },
+  });
+  await until('a run fired, one queued and one skipped', async () => (await count(sql.unsafe`
+    SELECT count(DISTINCT type) FROM events WHERE stream_type = 'schedule' AND stream_id = ${id}
+    AND type IN ('schedule.fired', 'schedule.queued', 'schedule.skipped')`)) === 3);
+  await ts.client.call('disableSchedule', { params: { id } });
+}
 
 async function workloadThenRebuild(seed: number) {
   const r = rng(seed);
@@ -370,6 +418,9 @@ async function workloadThenRebuild(seed: number) {
     else if (pause.scope === 'step') await ts.client.call('resumeStep', { params: { id: pause.step_id! } });
     else await ts.client.call('resumeQueue', { body: { tag: pause.tag ?? undefined } });
   }
+
+  for (let turn = 0; turn < 6; turn++) await sim.schedule();
+  await clockRuns();
 
   // The fleet stops for good: a last poll from each worker renews its leases to the short
   // lease (and may claim more), then the reaper loses all they held.

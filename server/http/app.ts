@@ -12,6 +12,7 @@ import { openApiDocument } from './openapi.js';
 import { limitUrl } from './requestLimits.js';
 import { eventRoutes } from './routes/events.js';
 import { policyRoutes } from './routes/policy.js';
+import { scheduleRoutes } from './routes/schedules.js';
 import { secretRoutes } from './routes/secrets.js';
 import { steeringRoutes } from './routes/steering.js';
 import { sweepRoutes } from './routes/sweeps.js';
@@ -45,6 +46,7 @@ export function apiRouter(context: ServerContext): Router {
   steeringRoutes(router, context);
   taskRoutes(router, context);
   sweepRoutes(router, context);
+  scheduleRoutes(router, context);
   workflowRoutes(router, context);
   eventRoutes(router, context);
   workerRoutes(router, context);

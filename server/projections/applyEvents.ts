@@ -6,12 +6,13 @@ import type { StoredEvent } from '../events/types.js';
 import { executionsProjection } from './executions.js';
 import { pausesProjection } from './pauses.js';
 import { policiesProjection } from './policies.js';
+import { schedulesProjection } from './schedules.js';
 import type { Projection } from './projection.js';
 import { tasksProjection } from './tasks.js';
 import { workersProjection } from './workers.js';
 import { workflowsProjection } from './workflows.js';
 
-export const PROJECTIONS: Projection[] = [workflowsProjection, pausesProjection, tasksProjection, executionsProjection, workersProjection, policiesProjection];
+export const PROJECTIONS: Projection[] = [workflowsProjection, pausesProjection, tasksProjection, executionsProjection, workersProjection, policiesProjection, schedulesProjection];
 
 function* runs(events: StoredEvent[]): Generator<StoredEvent[]> {
   let run: StoredEvent[] = [];

@@ -1,0 +1,71 @@
+// `labq schedule …` against a test server: add from the task options, list with the next run
+// times, run with a changed context, edit, disable/enable, show the runs, refusals naming
+// the field, rm; and add from a JSON file.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { CLI } from '../e2e/support/worker.js';
+import { startTestServer, type TestServer } from '../e2e/support/server.js';
+
+let ts: TestServer;
+before(async () => {
+  ts = await startTestServer();
+});
+after(async () => ts.close());
+
+function labq(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, '--server', ts.url, '--token', ts.token, ...args], (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }));
+  });
+}
+
+test('add, list, run with a changed context, edit, disable, enable, show, rm', async () => {
+  const added = await labq(['schedule', 'add', 'nightly-qc', '0 2 * * *', '--timezone', 'Europe/Paris', '--context', 'run=latest',
+    '--overlap', 'skip', '--tag', 'qc', '--', 'qc.sh', '{run}']);
+  assert.equal(added.code, 0, added.stderr);
+  assert.match(added.stdout, /^schedule \d+: nightly-qc\ncron: +0 2 \* \* \* \(Europe\/Paris\)\nenabled: +yes; catch_up skip; overlap skip\ncontext: +run=latest\n/);
+  assert.match(added.stdout, /runs: +none yet\n$/);
+
+  const listed = await labq(['schedule', 'list']);
+  assert.match(listed.stdout, /^ID +NAME +CRON +TIMEZONE +ENABLED +OVERLAP +NEXT_RUNS\n\d+ +nightly-qc +0 2 \* \* \* +Europe\/Paris +yes +skip +\S+Z \S+Z\n$/);
+
+  const run = await labq(['--json', 'schedule', 'run', 'nightly-qc', '--context', 'run=2026-11-29']);
+  assert.equal(run.code, 0, run.stderr);
+  const { task_ids } = JSON.parse(run.stdout);
+  assert.equal((await ts.client.getTask(task_ids[0])).command, 'qc.sh 2026-11-29');
+
+  const unknown = await labq(['schedule', 'run', 'nightly-qc', '--context', 'sample=S1']);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /context\.sample: is not a parameter of schedule nightly-qc \(its parameters: run\)/);
+  const badCron = await labq(['schedule', 'edit', 'nightly-qc', '--cron', '0 25 * * *']);
+  assert.equal(badCron.code, 1);
+  assert.match(badCron.stderr, /cron: .*hour/i);
+
+  const edited = await labq(['schedule', 'edit', 'nightly-qc', '--cron', '30 3 * * *']);
+  assert.match(edited.stdout, /cron: +30 3 \* \* \* \(Europe\/Paris\)/);
+  assert.match((await labq(['schedule', 'disable', 'nightly-qc'])).stdout, /enabled: +no;[^]*next runs: \(none: disabled\)/);
+  assert.match((await labq(['schedule', 'enable', 'nightly-qc'])).stdout, /enabled: +yes;/);
+  const shown = await labq(['schedule', 'show', 'nightly-qc']);
+  assert.match(shown.stdout, /\nRUN +DUE_AT +FIRED_AT +FIRED_BY +STATUS +CONTEXT +TASKS\n2 +\S+ +\S+ +admin-\S+ +fired +run=2026-11-29 +1: pending=1\n$/);
+  assert.equal((await labq(['schedule', 'rm', 'nightly-qc'])).stdout, 'schedule nightly-qc deleted\n');
+  assert.match((await labq(['schedule', 'show', 'nightly-qc'])).stderr, /no schedule named "nightly-qc"/);
+});
+
+test('add a sweep schedule from a JSON file', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'labq-schedule-cli-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'weekly.json');
+  await writeFile(file, JSON.stringify({
+    name: 'weekly-sync', cron: '0 6 * * 1', context: { db: 'uniprot' },
+    submit: { sweep: { template: { command: 'sync {db} {part}' }, parameters: { part: [1, 2] } } },
+  }));
+  const added = await labq(['--json', 'schedule', 'add', '-f', file]);
+  assert.equal(added.code, 0, added.stderr);
+  const { id } = JSON.parse(added.stdout);
+  const run = JSON.parse((await labq(['--json', 'schedule', 'run', String(id)])).stdout);
+  assert.deepEqual(await Promise.all(run.task_ids.map(async (t: number) => (await ts.client.getTask(t)).command)), ['sync uniprot 1', 'sync uniprot 2']);
+});

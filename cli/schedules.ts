@@ -1,0 +1,153 @@
+// `labq schedule add|list|show|edit|run|enable|disable|rm`: schedules that submit tasks or a
+// sweep on a cron. A schedule is named by its id or its name. `add` takes one task from the
+// task options (the command with `{name}` placeholders of the context), or a whole schedule
+// as JSON with -f, the body of POST /schedules.
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import type { LabqClient } from '../shared/client.js';
+import type { ScheduleDetail, ScheduleInput, SchedulePatch } from '../shared/schemas/schedule.js';
+import { clientFrom, type ClientFlags } from './context.js';
+import { counts, print, table } from './format.js';
+import { collect, readStdin, taskFromFlags, taskOptions } from './tasks.js';
+
+/** --context NAME=VALUE, repeatable, into an object. */
+function contextFrom(pairs: string[] | undefined): Record<string, string> | undefined {
+  if (!pairs?.length) return undefined;
+  const context: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq < 1) throw new Error(`--context takes NAME=VALUE, got "${pair}"`);
+    context[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return context;
+}
+
+const readJson = async (file: string) => JSON.parse(file === '-' ? await readStdin() : await readFile(file, 'utf8'));
+
+/** The id of a schedule given by id or by name. */
+async function scheduleId(client: LabqClient, given: string): Promise<number> {
+  if (/^\d+$/.test(given)) return Number(given);
+  const found = (await client.call('listSchedules')).items.find((s) => s.name === given);
+  if (!found) throw new Error(`no schedule named "${given}"`);
+  return found.id;
+}
+
+function describe(s: ScheduleDetail): string {
+  const lines = [
+    `schedule ${s.id}: ${s.name}`,
+    `cron:      ${s.cron} (${s.timezone})`,
+    `enabled:   ${s.enabled ? 'yes' : 'no'}; catch_up ${s.catch_up}; overlap ${s.overlap}`,
+    `context:   ${Object.entries(s.context).map(([k, v]) => `${k}=${v}`).join(' ') || '(none)'}`,
+    `submits:   ${JSON.stringify(s.submit)}`,
+    `next runs: ${s.next_runs.join(', ') || '(none: disabled)'}`,
+  ];
+  if (s.queued_due_at) lines.push(`queued:    the run due at ${s.queued_due_at}, until the previous run's tasks end`);
+  if (s.runs.length === 0) return [...lines, 'runs:      none yet'].join('\n');
+  const runs = s.runs.map((r) => ({
+    ...r, context: r.context ? Object.entries(r.context).map(([k, v]) => `${k}=${v}`).join(' ') : '',
+    tasks: r.status === 'fired' ? `${r.task_ids.length}: ${counts(r.tasks)}` : r.reason,
+  }));
+  return [...lines, '', table(runs, ['run', 'due_at', 'fired_at', 'fired_by', 'status', 'context', 'tasks'])].join('\n');
+}
+
+export function scheduleCommands(program: Command, flags: () => ClientFlags & { json?: boolean }): void {
+  const schedule = program.command('schedule').description('schedules: tasks or a sweep submitted on a cron');
+  const client = () => clientFrom(flags());
+  const show = (s: ScheduleDetail) => print(s, !!flags().json, () => describe(s));
+
+  taskOptions(
+    schedule
+      .command('add')
+      .description('add a schedule of one task (the task options; {name} placeholders of the context), or a JSON schedule with -f')
+      .argument('[name]', 'the schedule name (unique)')
+      .argument('[cron]', 'five fields (minute hour day month weekday) or six (seconds first), quoted')
+      .argument('[command...]', 'the shell command, with {name} placeholders')
+      .option('-c, --command <command>', 'the shell command (instead of the words after --)')
+      .option('--timezone <zone>', 'IANA time zone of the cron (default UTC)')
+      .option('--context <NAME=VALUE>', 'a parameter and its default value; repeatable', collect)
+      .option('--catch-up <policy>', 'skip (default) or run_once: due times missed while no server ran')
+      .option('--overlap <policy>', 'allow (default), skip or queue: when the previous run still has live tasks')
+      .option('--disabled', 'add it disabled')
+      .option('-f, --file <file>', 'JSON: the body of POST /schedules; - for stdin'),
+  ).action(async (name: string | undefined, cron: string | undefined, words: string[], o) => {
+    let body: ScheduleInput;
+    if (o.file) {
+      if (name || cron) throw new Error('give the schedule with -f or as arguments, not both');
+      body = await readJson(o.file);
+    } else {
+      if (!name || !cron) throw new Error('give a name and a cron expression (or a JSON schedule with -f)');
+      if (o.command && words.length) throw new Error('give the command with --command or after --, not both');
+      const { workflow_id, step_id, ...task } = taskFromFlags(o.command ? [o.command] : words, o);
+      body = {
+        name, cron, timezone: o.timezone, context: contextFrom(o.context), submit: { tasks: [task] }, workflow_id, step_id,
+        catch_up: o.catchUp, overlap: o.overlap, enabled: !o.disabled,
+      };
+    }
+    show(await client().call('createSchedule', { body }));
+  });
+
+  schedule
+    .command('list')
+    .description('list schedules with their next run times')
+    .action(async () => {
+      const { items } = await client().call('listSchedules');
+      const rows = items.map((s) => ({ ...s, enabled: s.enabled ? 'yes' : 'no', next_runs: s.next_runs.slice(0, 2).join(' ') }));
+      print(items, !!flags().json, () => table(rows, ['id', 'name', 'cron', 'timezone', 'enabled', 'overlap', 'next_runs']));
+    });
+
+  schedule
+    .command('show')
+    .description('a schedule, its next run times and its latest runs (when due, when fired, by whom, the context, how its tasks stand)')
+    .argument('<schedule>', 'id or name')
+    .action(async (given: string) => show(await client().call('getSchedule', { params: { id: await scheduleId(client(), given) } })));
+
+  schedule
+    .command('edit')
+    .description('change some fields of a schedule (recorded with old and new values)')
+    .argument('<schedule>', 'id or name')
+    .option('--name <name>')
+    .option('--cron <cron>')
+    .option('--timezone <zone>')
+    .option('--context <NAME=VALUE>', 'the whole new context; repeatable', collect)
+    .option('--catch-up <policy>', 'skip or run_once')
+    .option('--overlap <policy>', 'allow, skip or queue')
+    .option('-f, --file <file>', 'JSON: the body of PATCH /schedules/{id}; - for stdin')
+    .action(async (given: string, o) => {
+      const body: SchedulePatch = o.file
+        ? await readJson(o.file)
+        : { name: o.name, cron: o.cron, timezone: o.timezone, context: contextFrom(o.context), catch_up: o.catchUp, overlap: o.overlap };
+      show(await client().call('editSchedule', { params: { id: await scheduleId(client(), given) }, body }));
+    });
+
+  schedule
+    .command('run')
+    .description('run a schedule now, optionally with some parameters changed for this run only')
+    .argument('<schedule>', 'id or name')
+    .option('--context <NAME=VALUE>', 'a parameter for this run; repeatable', collect)
+    .action(async (given: string, o) => {
+      const run = await client().call('runSchedule', { params: { id: await scheduleId(client(), given) }, body: { context: contextFrom(o.context) } });
+      const context = Object.entries(run.context).map(([k, v]) => `${k}=${v}`).join(' ');
+      print(run, !!flags().json, () => `run ${run.run} fired at ${run.fired_at}${context ? ` with ${context}` : ''}\ntasks: ${run.task_ids.join(', ')}`);
+    });
+
+  for (const [verb, route, description] of [
+    ['enable', 'enableSchedule', 'enable a schedule: next due at its first due time from now'],
+    ['disable', 'disableSchedule', 'disable a schedule: the clock no longer fires it'],
+  ] as const) {
+    schedule
+      .command(verb)
+      .description(description)
+      .argument('<schedule>', 'id or name')
+      .action(async (given: string) => show(await client().call(route, { params: { id: await scheduleId(client(), given) } })));
+  }
+
+  schedule
+    .command('rm')
+    .description('delete a schedule (the tasks it made stay)')
+    .argument('<schedule>', 'id or name')
+    .action(async (given: string) => {
+      const id = await scheduleId(client(), given);
+      const result = await client().call('deleteSchedule', { params: { id } });
+      print(result, !!flags().json, () => `schedule ${given} deleted`);
+    });
+}

@@ -1,0 +1,147 @@
+// Schedules through the API on one server: refusals that name the field and change nothing,
+// run now and run with a changed context (the tasks' commands), the events of every change
+// and run, edit with old and new values, enable/disable, delete; a schedule's step, and a run
+// refused at fire time recorded as failed.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { sql } from 'slonik';
+import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
+import { until } from '../../e2e/support/worker.js';
+import { API_PREFIX } from '../../shared/api.js';
+
+let ts: TestServer;
+before(async () => {
+  ts = await startTestServer();
+});
+after(async () => ts.close());
+
+const S = `${API_PREFIX}/schedules`;
+const eventCount = async () => Number(await ts.server.pool.oneFirst(sql.unsafe`SELECT count(*) FROM events`));
+const scheduleEvents = async (id: number) =>
+  (await ts.server.pool.any(sql.unsafe`
+    SELECT type, data, meta->>'actor' AS actor FROM events WHERE stream_type = 'schedule' AND stream_id = ${id} ORDER BY version`)) as any[];
+/** Yearly at 02:00 on January 1st: the clock never fires it during a test. */
+const YEARLY = '0 2 1 1 *';
+
+test('bad input: 400 naming the field, nothing written', async () => {
+  const before = await eventCount();
+  const base = { name: 'bad', cron: YEARLY, submit: { tasks: [{ command: 'true' }] } };
+  const cases: [unknown, string][] = [
+    [{ ...base, cron: '61 * * * *' }, 'cron'],
+    [{ ...base, cron: '* * *' }, 'cron'],
+    [{ ...base, cron: '0 0 1 1 * 2030 x' }, 'cron'],
+    [{ ...base, timezone: 'Mars/Olympus' }, 'timezone'],
+    [{ ...base, submit: { tasks: [{ command: 'qc.sh {run}' }] } }, 'submit.tasks[0].command'],
+    [{ ...base, context: { INPUT: 'x' } }, 'context.INPUT'],
+    [{ ...base, catch_up: 'sometimes' }, 'catch_up'],
+    [{ ...base, overlap: 'never' }, 'overlap'],
+    [{ ...base, step_id: 999_999 }, 'step_id'],
+    [{ ...base, submit: { sweep: { template: { command: 'x {a} {run}' }, parameters: { a: [1, 2] } } }, context: { run: 'r', a: '1' } }, 'context.a'],
+    [{ ...base, submit: { jobs: [] } }, 'submit'],
+  ];
+  for (const [body, field] of cases) {
+    const answer = await http(ts, 'POST', S, body);
+    assert.equal(answer.status, 400, `${field}: ${answer.text}`);
+    assert.match(answer.type, /problem\+json/);
+    assert.ok(answer.json.errors.some((e: any) => e.field === field), `${field} not named in ${answer.text}`);
+  }
+  assert.equal(await eventCount(), before);
+});
+
+test('run now and run with a changed context make tasks with the expected commands; an unknown parameter is refused', async () => {
+  const created = await http(ts, 'POST', S, {
+    name: 'nightly-qc', cron: '0 2 * * *', timezone: 'Europe/Paris', context: { run: 'latest', depth: 30 },
+    submit: { tasks: [{ command: 'qc.sh {run} --depth {depth}', tag: 'qc' }, { command: 'report.sh {run}', tag: 'qc' }] },
+    catch_up: 'skip', overlap: 'skip',
+  });
+  assert.equal(created.status, 201, created.text);
+  const id = created.json.id;
+  assert.deepEqual(created.json.context, { run: 'latest', depth: '30' });
+  assert.equal(created.json.next_runs.length, 5);
+  // 02:00 in Paris is 01:00 UTC in winter and 00:00 UTC in summer.
+  assert.match(created.json.next_due_at, /T0[01]:00:00\.000Z$/);
+  assert.equal(new Date(created.json.next_due_at).toLocaleString('en-GB', { timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit' }), '02:00');
+  assert.equal((await http(ts, 'POST', S, { name: 'nightly-qc', cron: YEARLY, submit: { tasks: [{ command: 'true' }] } })).status, 409);
+
+  const now = await http(ts, 'POST', `${S}/${id}/run`, {});
+  assert.equal(now.status, 201, now.text);
+  assert.equal(now.json.task_ids.length, 2);
+  const commands = async (ids: number[]) => Promise.all(ids.map(async (t) => (await ts.client.getTask(t)).command));
+  assert.deepEqual(await commands(now.json.task_ids), ['qc.sh latest --depth 30', 'report.sh latest']);
+  const task = await ts.client.getTask(now.json.task_ids[0]);
+  assert.equal(task.env.run, 'latest');
+  assert.equal(task.tag, 'qc');
+
+  const changed = await http(ts, 'POST', `${S}/${id}/run`, { context: { run: '2026-11-29' } });
+  assert.equal(changed.status, 201, changed.text);
+  assert.deepEqual(changed.json.context, { run: '2026-11-29', depth: '30' });
+  assert.deepEqual(await commands(changed.json.task_ids), ['qc.sh 2026-11-29 --depth 30', 'report.sh 2026-11-29']);
+  // The change was for that run only.
+  assert.deepEqual((await http(ts, 'GET', `${S}/${id}`)).json.context, { run: 'latest', depth: '30' });
+
+  const before = await eventCount();
+  const unknown = await http(ts, 'POST', `${S}/${id}/run`, { context: { sample: 'S1' } });
+  assert.equal(unknown.status, 400, unknown.text);
+  assert.equal(unknown.json.errors[0].field, 'context.sample');
+  assert.equal(await eventCount(), before);
+
+  const shown = await http(ts, 'GET', `${S}/${id}`);
+  assert.deepEqual(shown.json.runs.map((r: any) => [r.run, r.status, r.context.run, r.tasks]), [
+    [3, 'fired', '2026-11-29', { pending: 2 }],
+    [2, 'fired', 'latest', { pending: 2 }],
+  ]);
+  assert.ok(shown.json.runs.every((r: any) => r.fired_by.startsWith('admin-')));
+});
+
+test('every change and run is an event: created, edited {old,new}, disabled, enabled, fired, deleted', async () => {
+  const created = await http(ts, 'POST', S, { name: 'audited', cron: YEARLY, context: { x: 'a' }, submit: { sweep: { template: { command: 'echo {x} {n}' }, parameters: { n: [1, 2, 3] } } } });
+  assert.equal(created.status, 201, created.text);
+  const id = created.json.id;
+  const edited = await http(ts, 'PATCH', `${S}/${id}`, { cron: '0 3 * * *', overlap: 'queue' });
+  assert.equal(edited.status, 200, edited.text);
+  assert.equal(edited.json.cron, '0 3 * * *');
+  assert.match(edited.json.next_due_at, /T03:00:00\.000Z$/);
+  assert.equal((await http(ts, 'PATCH', `${S}/${id}`, { cron: 'every day' })).status, 400);
+  assert.equal((await http(ts, 'POST', `${S}/${id}/disable`)).json.next_due_at, null);
+  assert.equal((await http(ts, 'POST', `${S}/${id}/enable`)).json.enabled, true);
+  const run = await http(ts, 'POST', `${S}/${id}/run`, { context: { x: 'b' } });
+  assert.deepEqual(await Promise.all(run.json.task_ids.map(async (t: number) => (await ts.client.getTask(t)).command)), ['echo b 1', 'echo b 2', 'echo b 3']);
+  assert.equal((await http(ts, 'DELETE', `${S}/${id}`)).status, 200);
+  assert.equal((await http(ts, 'GET', `${S}/${id}`)).status, 404);
+  assert.equal((await http(ts, 'POST', `${S}/${id}/run`, {})).status, 404);
+
+  const events = await scheduleEvents(id);
+  assert.deepEqual(events.map((e) => e.type), ['schedule.created', 'schedule.edited', 'schedule.disabled', 'schedule.enabled', 'schedule.fired', 'schedule.deleted']);
+  assert.deepEqual(events[1].data.old, { cron: YEARLY, overlap: 'allow' });
+  assert.deepEqual(events[1].data.new, { cron: '0 3 * * *', overlap: 'queue' });
+  assert.deepEqual({ ...events[4].data, due_at: 0, fired_at: 0 }, {
+    due_at: 0, fired_at: 0, by: events[4].actor, context: { x: 'b' }, task_ids: run.json.task_ids, next_due_at: events[3].data.next_due_at,
+  });
+  assert.ok(events.every((e) => e.actor.startsWith('admin-')));
+});
+
+test('a schedule places its tasks in its step; a run whose submission is refused is recorded as failed and the clock goes on', async () => {
+  const workflow = await ts.client.createWorkflow({ name: 'scheduled' });
+  const step = await ts.client.createStep({ workflow_id: workflow.id, name: 'nightly' });
+  await ts.client.putSecret('schedule-key', 'value');
+  const created = await http(ts, 'POST', S, {
+    name: 'with-secret', cron: '* * * * * *', step_id: step.id, submit: { tasks: [{ command: 'fetch', env: { KEY: { secret: 'schedule-key' } }, tag: 'nobody' }] },
+  });
+  assert.equal(created.status, 201, created.text);
+  const id = created.json.id;
+  const fired = await until('a run by the clock', async () => (await http(ts, 'GET', `${S}/${id}`)).json.runs.find((r: any) => r.status === 'fired'));
+  const task = await ts.client.getTask(fired.task_ids[0]);
+  assert.deepEqual([task.step_id, task.workflow_id, task.command], [step.id, workflow.id, 'fetch']);
+
+  await ts.client.removeSecret('schedule-key');
+  const refused = await http(ts, 'POST', `${S}/${id}/run`, {});
+  assert.equal(refused.status, 400, refused.text);
+  assert.match(refused.json.errors[0].message, /secret "schedule-key" does not exist/);
+  const failed = await until('two failed runs', async () => {
+    const runs = (await http(ts, 'GET', `${S}/${id}`)).json.runs.filter((r: any) => r.status === 'failed');
+    return runs.length >= 2 && runs;
+  });
+  await http(ts, 'POST', `${S}/${id}/disable`);
+  assert.match(failed[0].reason, /^failed: .*secret "schedule-key" does not exist/);
+  assert.deepEqual(failed[0].task_ids, []);
+});
