@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { sql } from 'slonik';
 import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
+import { until } from '../../e2e/support/worker.js';
 import { API_PREFIX } from '../../shared/api.js';
 import { startServer } from '../server.js';
 import { loadSecretBox, secretKeyFile } from '../secrets/secretBox.js';
@@ -50,7 +51,11 @@ test('set, replace, list and remove: the value is sealed, never answered, never 
   assert.ok(!Buffer.from(row.ciphertext as Buffer).toString('latin1').includes(VALUE), 'stored encrypted');
   assert.equal(row.key_id, ts.server.secrets.keyId);
   assert.equal(row.version, 2);
-  const events = (await ts.client.listEvents({ stream_type: ['secret'] })).items;
+  // The log is read commit-safely: an event shows once older transactions of the cluster have ended.
+  const events = await until('the secret events', async () => {
+    const { items } = await ts.client.listEvents({ stream_type: ['secret'] });
+    return items.length >= 2 && items;
+  });
   assert.deepEqual(events.map((e) => [e.type, e.data]), [
     ['secret.set', { name: 'ncbi-key', replaced: false }], ['secret.set', { name: 'ncbi-key', replaced: true }],
   ]);
@@ -64,7 +69,11 @@ test('set, replace, list and remove: the value is sealed, never answered, never 
   await ts.client.putSecret('short-lived', 'x');
   const { tasks: [user] } = await ts.client.submitTasks({ command: 'true', env: { TOKEN: { secret: 'short-lived' } }, held: true });
   assert.deepEqual(await ts.client.removeSecret('short-lived'), { name: 'short-lived', unfinished_tasks: 1 });
-  assert.deepEqual((await ts.client.listEvents({ type: ['secret.removed'] })).items.map((e) => e.data), [{ name: 'short-lived' }]);
+  const removed = await until('the secret.removed event', async () => {
+    const { items } = await ts.client.listEvents({ type: ['secret.removed'] });
+    return items.length > 0 && items;
+  });
+  assert.deepEqual(removed.map((e) => e.data), [{ name: 'short-lived' }]);
   const gone = await http(ts, 'DELETE', `${API_PREFIX}/secrets/short-lived`);
   assert.equal(gone.status, 404, gone.text);
   // Set again: a new stream, and the task that refers to it finds it.
