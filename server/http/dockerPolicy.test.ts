@@ -8,6 +8,7 @@ import { sql } from 'slonik';
 import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { API_PREFIX } from '../../shared/api.js';
 import { DEFAULT_DOCKER_POLICY } from '../../shared/dockerPolicy.js';
+import { until } from '../../e2e/support/worker.js';
 
 let ts: TestServer;
 before(async () => {
@@ -88,7 +89,11 @@ test("an admin's policy: binds under its prefixes (not beside them, not through 
   assert.deepEqual(set.policy, { ...DEFAULT_DOCKER_POLICY, allowed_mount_prefixes: ['/data/runs/'], allowed_capabilities: ['NET_ADMIN'] });
   assert.equal(set.version, 1);
   assert.ok(set.updated_by);
-  const [event] = (await ts.client.listEvents({ type: 'policy.changed' })).items;
+  // The log is read commit-safely: an event shows once older transactions of the cluster have ended.
+  const [event] = await until('the policy.changed event', async () => {
+    const { items } = await ts.client.listEvents({ type: 'policy.changed' });
+    return items.length > 0 && items;
+  });
   assert.deepEqual(event!.data, { policy: 'docker', old: DEFAULT_DOCKER_POLICY, new: set.policy });
   assert.equal(await eventCount(), before + 1);
   // The same policy again changes nothing.
