@@ -89,19 +89,9 @@ export class FtpStore implements Store {
 
   private async using<T>(signal: AbortSignal | undefined, work: (ftp: Client) => Promise<T>): Promise<T> {
     const ftp = await this.take(signal);
-    const onAbort = () => ftp.close();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      const result = await work(ftp);
-      this.give(ftp);
-      return result;
-    } catch (error) {
-      ftp.close();
-      signal?.throwIfAborted();
-      throw error;
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
+    const result = await guarded(ftp, signal, () => work(ftp));
+    this.give(ftp);
+    return result;
   }
 
   /** An idle connection, or a new one; connecting gives up when `signal` aborts. */
@@ -114,29 +104,37 @@ export class FtpStore implements Store {
     const secure = this.uri.scheme === 'ftps';
     const port = url.port ? Number(url.port) : 21;
     const credentials = await netrcFor(url.hostname);
-    const onAbort = () => ftp.close();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      await ftp.access({
-        host: url.hostname,
-        port,
-        user: credentials?.login ?? 'anonymous',
-        password: credentials?.password ?? 'anonymous@',
-        secure: secure ? (port === 990 ? 'implicit' : true) : false,
-      });
-    } catch (error) {
-      ftp.close();
-      signal?.throwIfAborted();
-      throw error;
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
+    await guarded(ftp, signal, () => ftp.access({
+      host: url.hostname,
+      port,
+      user: credentials?.login ?? 'anonymous',
+      password: credentials?.password ?? 'anonymous@',
+      secure: secure ? (port === 990 ? 'implicit' : true) : false,
+    }));
     return ftp;
   }
 
   private give(ftp: Client): void {
     if (this.closed) ftp.close();
     else if (!ftp.closed) this.idle.push(ftp);
+  }
+}
+
+/**
+ * Runs `work` on `ftp`, closing the connection when `signal` aborts (which ends what it was
+ * doing) or when `work` fails (it may be the connection that dropped); an abort is thrown as such.
+ */
+async function guarded<T>(ftp: Client, signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+  const onAbort = () => ftp.close();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await work();
+  } catch (error) {
+    ftp.close();
+    signal?.throwIfAborted();
+    throw error;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
 }
 
