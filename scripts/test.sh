@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite (what `npm test` and CI run): installs dependencies when missing,
-# builds, makes sure a Docker engine runs (installing it as root on Debian), then runs
-# every test file against one embedded PostgreSQL cluster.
+# builds (the server and the UI), makes sure a Docker engine runs and a Chromium is there for the
+# UI tests (installing them as root on Debian), then runs every test file against one
+# embedded PostgreSQL cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d node_modules ]; then npm install --no-audit --no-fund; fi
 npm run build --silent
 bash scripts/ensure-docker.sh
+bash scripts/ensure-chromium.sh
 exec node dist/e2e/support/runTests.js "$@"

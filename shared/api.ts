@@ -10,7 +10,7 @@ import {
 import { DockerPolicy } from './dockerPolicy.js';
 import type { Role } from './schemas/auth.js';
 import { Id, IdParam, PageQuery, Timestamp, page } from './schemas/common.js';
-import { EventPage, EventPageQuery, EventStreamQuery, LogPageQuery } from './schemas/event.js';
+import { EventLatest, EventLatestQuery, EventPage, EventPageQuery, EventStreamQuery, LogPageQuery } from './schemas/event.js';
 import { Execution } from './schemas/execution.js';
 import { PutSecretBody, SecretInfo, SecretNameParams } from './schemas/secret.js';
 import { Sweep, SweepResponse } from './schemas/sweep.js';
@@ -308,6 +308,11 @@ export const routes = {
   listEvents: {
     method: 'get', path: '/events', roles: READ, tag: 'events', summary: 'A page of the event log, in commit-safe order',
     query: EventPageQuery, response: EventPage,
+  },
+  latestEvents: {
+    method: 'get', path: '/events/latest', roles: READ, tag: 'events',
+    summary: 'The newest events, newest first, paged backwards; with the head cursor to follow the stream from',
+    query: EventLatestQuery, response: EventLatest,
   },
   streamEvents: {
     method: 'get', path: '/events/stream', roles: READ, tag: 'events',

@@ -42,8 +42,11 @@ export interface CallInput<N extends RouteName> {
 }
 
 export interface ClientOptions {
+  /** The server's base URL; '' in a page the server itself served (same origin). */
   server: string;
   token?: string;
+  /** A browser session's CSRF token (from the login, or GET /auth/me), sent on every request that may change something. */
+  csrfToken?: string;
 }
 
 function toQueryString(query: Record<string, unknown> | undefined): string {
@@ -60,10 +63,12 @@ function toQueryString(query: Record<string, unknown> | undefined): string {
 export class LabqClient {
   readonly server: string;
   readonly token?: string;
+  readonly csrfToken?: string;
 
   constructor(options: ClientOptions) {
     this.server = options.server.replace(/\/+$/, '');
     this.token = options.token;
+    this.csrfToken = options.csrfToken;
   }
 
   url<N extends RouteName>(name: N, input: Pick<CallInput<N>, 'params' | 'query'> = {}): string {
@@ -76,6 +81,7 @@ export class LabqClient {
     const route = routes[name];
     const headers: Record<string, string> = { accept, ...input.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (this.csrfToken && route.method !== 'get') headers['x-csrf-token'] = this.csrfToken;
     if (input.body !== undefined) headers['content-type'] = 'application/json';
     const url = this.url(name, input);
     let response: Response;

@@ -22,6 +22,8 @@ export interface EventFilter {
   type?: string[];
   /** One task's history: its own stream and those of its executions. */
   task_id?: number;
+  /** Who did it (meta.actor); the audit view's filter, not the stream's. */
+  actor?: string;
 }
 
 function filterSql(filter: EventFilter): FragmentSqlToken[] {
@@ -34,6 +36,7 @@ function filterSql(filter: EventFilter): FragmentSqlToken[] {
   }
   if (filter.stream_type?.length) where.push(sql.fragment`stream_type = ANY(${sql.array(filter.stream_type, 'text')})`);
   if (filter.stream_id !== undefined) where.push(sql.fragment`stream_id = ${filter.stream_id}`);
+  if (filter.actor !== undefined) where.push(sql.fragment`meta->>'actor' = ${filter.actor}`);
   if (filter.type?.length) {
     const exact = filter.type.filter((t) => !t.endsWith('.*'));
     const prefixes = filter.type.filter((t) => t.endsWith('.*')).map((t) => t.slice(0, -1));
@@ -59,6 +62,25 @@ const READABLE = sql.fragment`xid < pg_snapshot_xmin(pg_current_snapshot())`;
  * same name, and ordering by that text would put xid 1000 before 977.
  */
 const LOG_ORDER = sql.fragment`ORDER BY events.xid, events.position`;
+
+/**
+ * The newest events before `cursor` (exclusive; null: the end of what is readable) that are
+ * safe to hand out, newest first: the audit view's pages, read backwards. The log order's
+ * index serves it in reverse, so the first page costs the same at any log size.
+ */
+export async function readEventsBefore(db: Db, cursor: string | null, filter: EventFilter, limit: number): Promise<StoredEvent[]> {
+  const where = [READABLE, ...filterSql(filter)];
+  if (cursor) {
+    const { xid, position } = parseCursor(cursor);
+    where.push(sql.fragment`(xid, position) < (${xid}::xid8, ${position})`);
+  }
+  const rows = await db.any(sql.unsafe`
+    SELECT ${STORED_EVENT_COLUMNS} FROM events
+    WHERE ${sql.join(where, sql.fragment` AND `)}
+    ORDER BY events.xid DESC, events.position DESC
+    LIMIT ${limit}`);
+  return rows as unknown as StoredEvent[];
+}
 
 /** Events after `cursor` (exclusive) that are safe to hand out, oldest first. */
 export async function readEventsAfter(db: Db, cursor: string | null, filter: EventFilter, limit: number): Promise<StoredEvent[]> {

@@ -22,6 +22,7 @@ import { workerRoutes } from './routes/workers.js';
 import { executionRoutes } from './routes/executions.js';
 import { accountRoutes } from './routes/accounts.js';
 import { identify } from './identity.js';
+import { staticUi } from './staticUi.js';
 
 function sendProblem(ctx: Context, problem: ProblemError): void {
   ctx.status = problem.status;
@@ -104,6 +105,7 @@ export function createApp(context: ServerContext): Koa {
     }
     await next();
   });
+  app.use(staticUi());
   app.use(identify(context));
 
   const router = apiRouter(context);

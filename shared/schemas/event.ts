@@ -43,6 +43,18 @@ export const LogPageQuery = z.object({
 
 export const EventPageQuery = EventFilter.extend(LogPageQuery.shape);
 
+export const EventLatestQuery = EventFilter.extend({
+  before: Cursor.optional().describe('a cursor from a previous page: the events before it'),
+  actor: z.string().min(1).max(200).optional().describe('only what this actor did (meta.actor: a user, a token or a worker)'),
+  limit: PageQuery.shape.limit,
+});
+
+export const EventLatest = z.object({
+  items: z.array(EventRecord).describe('newest first'),
+  next_before: z.string().nullable().describe('pass as `before` for the page of older events; null at the start of the log'),
+  head: z.string().nullable().describe('the cursor of the newest readable event of the whole log: follow the stream from it'),
+});
+
 export const EventStreamQuery = EventFilter.extend({
   lastEventId: Cursor.optional(),
 });

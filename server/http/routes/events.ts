@@ -6,7 +6,7 @@
 import type Router from '@koa/router';
 import { isCursor } from '../../../shared/schemas/event.js';
 import { invalid } from '../../errors.js';
-import { readEventsAfter } from '../../events/readEvents.js';
+import { readEventsAfter, readEventsBefore } from '../../events/readEvents.js';
 import { cursorOf, eventRecord, type StoredEvent } from '../../events/types.js';
 import { bind } from '../bind.js';
 import type { ServerContext } from '../context.js';
@@ -25,6 +25,16 @@ export function eventRoutes(router: Router, { pool, tailer, log }: ServerContext
   bind(router, 'listEvents', async ({ query }) => {
     const { after, limit, ...filter } = query;
     return eventPage(await readEventsAfter(pool, after ?? null, filter, limit), limit);
+  });
+
+  bind(router, 'latestEvents', async ({ query }) => {
+    const { before, limit, ...filter } = query;
+    const [events, [newest]] = await Promise.all([readEventsBefore(pool, before ?? null, filter, limit), readEventsBefore(pool, null, {}, 1)]);
+    return {
+      items: events.map(eventRecord),
+      next_before: events.length === limit ? cursorOf(events[events.length - 1]!) : null,
+      head: newest ? cursorOf(newest) : null,
+    };
   });
 
   bind(router, 'streamEvents', async ({ query, ctx }) => {

@@ -1,0 +1,93 @@
+// The page's one connection to the event stream (GET /api/v1/events/stream): every view
+// subscribes here rather than opening its own, and refreshes what an event concerns. It is
+// read with fetch rather than EventSource, which cannot send a token. After a network cut
+// or a server restart it reconnects with the last event id it saw (Last-Event-ID), so the
+// server replays what was missed and nothing is skipped; meanwhile `state` says so.
+import { LabqApiError } from '../../../shared/client.js';
+import type { EventRecord } from '../../../shared/schemas/event.js';
+import { api, session } from './session.svelte.js';
+
+export type LiveState = 'connecting' | 'live' | 'reconnecting';
+
+type Listener = (event: EventRecord) => void;
+
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 5000;
+
+class Live {
+  state = $state<LiveState>('connecting');
+  /** The cursor of the last event received: where a reconnect resumes. */
+  lastId = $state<string | null>(null);
+  /** Events received since the page loaded (the status bar shows it; tests read it). */
+  received = $state(0);
+  private listeners = new Set<Listener>();
+  private controller: AbortController | null = null;
+
+  /** Follows the log from `head` (the newest event when the page's data was read) until stop(). */
+  start(head: string | null): void {
+    this.stop();
+    this.lastId = head;
+    const controller = new AbortController();
+    this.controller = controller;
+    void this.run(controller.signal);
+  }
+
+  stop(): void {
+    this.controller?.abort();
+    this.controller = null;
+  }
+
+  /** Calls `listener` for every event from now on; returns the unsubscribe (what an $effect returns). */
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private async run(signal: AbortSignal): Promise<void> {
+    let delay = RETRY_MIN_MS;
+    while (!signal.aborted) {
+      try {
+        const stream = api().stream('streamEvents', { lastEventId: this.lastId ?? '0-0', signal });
+        this.state = 'live';
+        for await (const message of stream) {
+          delay = RETRY_MIN_MS;
+          if (message.id) this.lastId = message.id;
+          const event = JSON.parse(message.data) as EventRecord;
+          this.received++;
+          for (const listener of this.listeners) listener(event);
+        }
+      } catch (error) {
+        if (signal.aborted) return;
+        if (error instanceof LabqApiError && error.status === 401) {
+          session.expired();
+          return;
+        }
+      }
+      if (signal.aborted) return;
+      this.state = 'reconnecting';
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, RETRY_MAX_MS);
+    }
+  }
+}
+
+export const live = new Live();
+
+/**
+ * Calls `refresh` when events that `concerns` accepts arrive, at most once per `ms` (a burst
+ * of a thousand task events is one reload). Meant for an $effect: it returns the unsubscribe.
+ */
+export function refreshOn(concerns: (event: EventRecord) => boolean, refresh: () => void, ms = 250): () => void {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const unsubscribe = live.subscribe((event) => {
+    if (timer || !concerns(event)) return;
+    timer = setTimeout(() => {
+      timer = null;
+      refresh();
+    }, ms);
+  });
+  return () => {
+    unsubscribe();
+    if (timer) clearTimeout(timer);
+  };
+}

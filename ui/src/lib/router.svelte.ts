@@ -1,0 +1,80 @@
+// The URL holds the view and its filters: every view reads its state from here and writes
+// it back, so any page can be bookmarked, shared and reloaded as it is.
+export interface Route {
+  view: string;
+  id?: number;
+}
+
+const PATTERNS: [RegExp, string][] = [
+  [/^\/$/, 'overview'],
+  [/^\/workflows$/, 'workflows'],
+  [/^\/workflows\/(\d+)$/, 'workflow'],
+  [/^\/tasks$/, 'tasks'],
+  [/^\/tasks\/(\d+)$/, 'task'],
+  [/^\/workers$/, 'workers'],
+  [/^\/workers\/(\d+)$/, 'worker'],
+  [/^\/schedules$/, 'schedules'],
+  [/^\/schedules\/(\d+)$/, 'schedule'],
+  [/^\/events$/, 'events'],
+  [/^\/login$/, 'login'],
+];
+
+function parse(path: string): Route {
+  for (const [pattern, view] of PATTERNS) {
+    const match = pattern.exec(path);
+    if (match) return match[1] ? { view, id: Number(match[1]) } : { view };
+  }
+  return { view: 'notfound' };
+}
+
+class Router {
+  path = $state(location.pathname);
+  search = $state(location.search);
+  route = $derived(parse(this.path));
+  query = $derived(new URLSearchParams(this.search));
+
+  constructor() {
+    addEventListener('popstate', () => this.sync());
+  }
+
+  /** Goes to another page (a new history entry). */
+  navigate(href: string, replace = false): void {
+    if (replace) history.replaceState(null, '', href);
+    else history.pushState(null, '', href);
+    this.sync();
+    if (!replace) scrollTo(0, 0);
+  }
+
+  /** Changes query parameters of this page (null or '' removes one); filters replace the entry rather than pile up. */
+  setQuery(changes: Record<string, string | number | null | undefined>, replace = true): void {
+    const query = new URLSearchParams(this.search);
+    for (const [key, value] of Object.entries(changes)) {
+      if (value === null || value === undefined || value === '') query.delete(key);
+      else query.set(key, String(value));
+    }
+    const text = query.toString();
+    this.navigate(this.path + (text ? `?${text}` : ''), replace);
+  }
+
+  /** A query parameter of this page. */
+  param(name: string): string | null {
+    return this.query.get(name);
+  }
+
+  private sync(): void {
+    this.path = location.pathname;
+    this.search = location.search;
+  }
+}
+
+export const router = new Router();
+
+/** Follows same-origin links inside the app without a page load (plain clicks only: a ctrl-click still opens a tab). */
+export function interceptLinks(event: MouseEvent): void {
+  if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  const anchor = (event.target as Element).closest?.('a');
+  if (!anchor || anchor.target || anchor.hasAttribute('download') || anchor.origin !== location.origin) return;
+  if (anchor.pathname.startsWith('/api/')) return;
+  event.preventDefault();
+  router.navigate(anchor.pathname + anchor.search);
+}
