@@ -171,7 +171,7 @@ describe('labq up, the CLI against it, restart and rebuild', () => {
   let workflowBefore: any;
   let eventTotal: number;
 
-  test('labq up starts on a fresh data dir and prints its URL and admin token', async () => {
+  test('labq up starts on a fresh data dir, prints its URL and admin token, and serves the UI', async () => {
     dataDir = await freshDataDir();
     port = await freePort();
     up = await startUp(dataDir, port);
@@ -184,6 +184,12 @@ describe('labq up, the CLI against it, restart and rebuild', () => {
     const authed = await fetch(`${up.url}/api/v1/tasks`, { headers: { authorization: `Bearer ${adminToken}` } });
     assert.equal(authed.status, 200);
     await authed.text();
+    // The monitoring UI is served at the root, and every page path loads it.
+    for (const path of ['/', '/tasks?status=failed']) {
+      const page = await fetch(`${up.url}${path}`);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<div id="app">/);
+    }
     // The CLI finds both through the data dir.
     assert.equal(readFileSync(join(dataDir, 'server-url'), 'utf8').trim(), up.url);
     assert.equal(readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(), adminToken);
