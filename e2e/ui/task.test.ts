@@ -230,6 +230,7 @@ test('relaunching a failed task adds a second attempt to the time line', async (
     command: [
       `printf '\\033[1;34m==>\\033[0m aligning %s\\n' "$SAMPLE"`,
       `printf '\\033[32m[ok]\\033[0m reads: 1,204,332\\n'`,
+      'sleep 1',
       `if [ ! -e ${marker} ]; then touch ${marker}; printf '\\033[1;31merror:\\033[0m reference index missing\\n' >&2; exit 3; fi`,
       `printf '\\033[32m[ok]\\033[0m aligned 98.2%%\\n'`,
     ].join('\n'),
@@ -253,6 +254,7 @@ test('relaunching a failed task adds a second attempt to the time line', async (
   await ui.page.getByRole('button', { name: 'Show attempt 1' }).click();
   await ui.page.getByRole('log', { name: 'Output' }).locator('.line', { hasText: 'reference index missing' }).waitFor();
   assert.match(ui.page.url(), /attempt=1/);
+  for (const dismiss of await ui.page.getByRole('button', { name: 'Dismiss' }).all()) await dismiss.click();
   await screenshot(ui.page, 'task');
   assert.deepEqual(ui.errors, []);
   await ui.context.close();
