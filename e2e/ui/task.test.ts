@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser, openUi, screenshot, type UiSession } from '../support/browser.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { freePort, startTestServer, type TestServer } from '../support/server.js';
 import { startTestWorker, taskEnded, until } from '../support/worker.js';
 
 let browser: Browser;
@@ -129,6 +129,31 @@ test('the log of a running task shows each coloured line as it comes, follows it
   assert.equal(download.suggestedFilename(), `task-${id}-attempt-1.log`);
   assert.deepEqual(ui.errors, []);
   await ui.context.close();
+});
+
+test('when the output stream drops (a server restart), the log resumes after the last line it had, with nothing twice', async () => {
+  const port = await freePort();
+  const first = await startTestServer({ port });
+  const worker = await startTestWorker(first, {});
+  workers.push(worker);
+  const open = gate('restart');
+  const id = (await first.client.submitTasks({ command: `echo before the restart; ${waitFor(open)}; echo after the restart` })).tasks[0]!.id;
+  const ui = await openUi(browser, first, { role: 'viewer', path: `/tasks/${id}` });
+  const log = ui.page.getByRole('log', { name: 'Output' });
+  await log.locator('.line', { hasText: 'before the restart' }).waitFor();
+  await first.close();
+  await log.getByText('Reconnecting…').waitFor();
+  const again = await startTestServer({ databaseUrl: first.databaseUrl, port });
+  try {
+    await writeFile(open, '');
+    await log.locator('.line', { hasText: 'after the restart' }).waitFor({ timeout: 60_000 });
+    await ui.page.locator('[role="log"][data-ended="succeeded"]').waitFor({ timeout: 60_000 });
+    assert.deepEqual(await log.locator('.line').allInnerTexts(), ['before the restart', 'after the restart']);
+    assert.deepEqual(ui.errors, []);
+  } finally {
+    await ui.context.close();
+    await again.close();
+  }
 });
 
 test('with a token login the download is fetched with the token', async () => {
