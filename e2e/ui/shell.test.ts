@@ -73,7 +73,7 @@ test('after a server restart the page says it is reconnecting, then catches up o
   for (let i = 0; i < 3; i++) missed.push((await other.client.createWorkflow({ name: `while down ${i}` })).id);
   const again = await startTestServer({ databaseUrl: first.databaseUrl, port });
   await ui.page.locator('[data-live="live"]').waitFor({ timeout: 30_000 });
-  for (const id of missed) await ui.page.getByRole('link', { name: `workflow #${id}` }).waitFor();
+  for (const id of missed) await ui.page.getByRole('link', { name: `workflow #${id}`, exact: true }).waitFor({ timeout: 30_000 });
   assert.equal(await ui.page.evaluate(() => (globalThis as any).loaded), true, 'no reload happened');
   assert.deepEqual(ui.errors, []);
   await ui.context.close();

@@ -5,6 +5,7 @@
 // server replays what was missed and nothing is skipped; meanwhile `state` says so.
 import { LabqApiError } from '../../../shared/client.js';
 import type { EventRecord } from '../../../shared/schemas/event.js';
+import { parseSse } from '../../../shared/sse.js';
 import { api, session } from './session.svelte.js';
 
 export type LiveState = 'connecting' | 'live' | 'reconnecting';
@@ -47,9 +48,12 @@ class Live {
     let delay = RETRY_MIN_MS;
     while (!signal.aborted) {
       try {
-        const stream = api().stream('streamEvents', { lastEventId: this.lastId ?? '0-0', signal });
+        const response = await api().fetch('streamEvents', { headers: { 'last-event-id': this.lastId ?? '0-0' }, signal }, 'text/event-stream');
+        // Live once the server has answered, not when the request leaves: a page that says
+        // "Live" while its server is down would lie about what it shows.
         this.state = 'live';
-        for await (const message of stream) {
+        if (!response.body) throw new Error('the event stream has no body');
+        for await (const message of parseSse(response.body)) {
           delay = RETRY_MIN_MS;
           if (message.id) this.lastId = message.id;
           const event = JSON.parse(message.data) as EventRecord;
