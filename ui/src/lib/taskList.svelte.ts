@@ -42,9 +42,19 @@ export function filterBody(filter: TaskFilterParams): TaskFilterBody {
   return Object.keys(given).length ? given : { all: true };
 }
 
-/** The filter in words, for a confirmation: `status pending, held · q "align"`. */
+const WORDS: Record<FilterKey, (value: string) => string> = {
+  status: (v) => `status ${v.replaceAll(',', ', ')}`,
+  workflow_id: (v) => `workflow #${v}`,
+  step_id: (v) => `step #${v}`,
+  tag: (v) => `tag ${v}`,
+  q: (v) => `text "${v}"`,
+  worker_id: (v) => `worker #${v}`,
+  failure_class: (v) => `failure ${v.replaceAll(',', ', ')}`,
+};
+
+/** The filter in words, for a confirmation: `status pending, held · text "align"`. */
 export function filterText(filter: TaskFilterParams): string {
-  const parts = FILTER_KEYS.filter((k) => filter[k]).map((k) => (k === 'q' ? `text "${filter.q}"` : `${k} ${filter[k]!.replaceAll(',', ', ')}`));
+  const parts = FILTER_KEYS.filter((k) => filter[k]).map((k) => WORDS[k](filter[k]!));
   return parts.length ? parts.join(' · ') : 'no criterion: every task';
 }
 
