@@ -205,8 +205,33 @@ test('bulk actions on everything the filter matches say the count of the filter,
     await row(page, ids[4]!, status).waitFor();
   }
   assert.deepEqual(await statuses(other.ids), ['pending', 'pending'], 'tasks outside the filter are left alone');
+
+  await page.getByLabel('Select all loaded').check();
+  await page.locator('[data-selected="5"]').waitFor();
+  await page.getByRole('button', { name: 'Clear selection' }).click();
+  assert.equal(await page.getByLabel(`Select task ${ids[3]}`).isChecked(), false);
   assert.deepEqual(ui.errors, []);
   await ui.context.close();
+});
+
+test('with no filter, "all matching" is every task, and the confirmation says so', async () => {
+  const alone = await startTestServer();
+  try {
+    const { tasks } = await alone.client.submitTasks({ tasks: [1, 2, 3].map((i) => ({ command: `echo ${i}` })) });
+    const ui = await openUi(browser, alone, { role: 'operator', path: '/tasks' });
+    await row(ui.page, tasks[2]!.id).waitFor();
+    await ui.page.getByLabel(`Select task ${tasks[0]!.id}`).check();
+    await ui.page.getByRole('radio', { name: /all 3 matching the filter/ }).check();
+    await ui.page.getByRole('region', { name: 'Bulk actions' }).getByRole('button', { name: 'Cancel', exact: true }).click();
+    assert.match(await ui.page.getByRole('dialog').innerText(), /Cancel all 3 tasks matching the filter \(no criterion: every task\)/);
+    await ui.page.getByRole('dialog').getByRole('button', { name: 'Cancel 3 tasks' }).click();
+    await ui.page.getByRole('status').filter({ hasText: 'Cancelled 3 of 3 matching tasks.' }).waitFor();
+    for (const t of tasks) assert.equal((await alone.client.getTask(t.id)).status, 'cancelled');
+    assert.deepEqual(ui.errors, []);
+    await ui.context.close();
+  } finally {
+    await alone.close();
+  }
 });
 
 test('live updates pause while a selection exists, say how many changes wait, and catch up on refresh or when it is cleared', async () => {
