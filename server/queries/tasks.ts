@@ -23,7 +23,7 @@ export function taskWhere(filter: TaskFilter): FragmentSqlToken[] {
     where.push(sql.fragment`command ILIKE ${containsPattern(filter.q)}`);
   }
   // The latest attempt is the one tasks.execution_id names: a task never run matches
-  // neither. A worker's executions are found by index (sql/0024_task_list.sql); naming
+  // neither. A worker's executions are found by index (executions_by_worker); naming
   // their tasks too lets the plan fetch those by id rather than scan every task.
   if (filter.worker_id !== undefined) {
     where.push(sql.fragment`(id, execution_id) IN (SELECT task_id, id FROM executions WHERE worker_id = ${filter.worker_id})`);
