@@ -171,7 +171,7 @@ describe('labq up, the CLI against it, restart and rebuild', () => {
   let workflowBefore: any;
   let eventTotal: number;
 
-  test('labq up starts on a fresh data dir and prints its URL and admin token', async () => {
+  test('labq up starts on a fresh data dir, prints its URL and admin token, and serves the UI', async () => {
     dataDir = await freshDataDir();
     port = await freePort();
     up = await startUp(dataDir, port);
@@ -184,6 +184,12 @@ describe('labq up, the CLI against it, restart and rebuild', () => {
     const authed = await fetch(`${up.url}/api/v1/tasks`, { headers: { authorization: `Bearer ${adminToken}` } });
     assert.equal(authed.status, 200);
     await authed.text();
+    // The monitoring UI is served at the root, and every page path loads it.
+    for (const path of ['/', '/tasks?status=failed']) {
+      const page = await fetch(`${up.url}${path}`);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<div id="app">/);
+    }
     // The CLI finds both through the data dir.
     assert.equal(readFileSync(join(dataDir, 'server-url'), 'utf8').trim(), up.url);
     assert.equal(readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(), adminToken);
@@ -258,6 +264,10 @@ describe('labq up, the CLI against it, restart and rebuild', () => {
     assert.equal(paged.items.length, 2);
     const next = await labqJson(dataDir, ['task', 'list', '--limit', '2', '--cursor', paged.next_cursor, '--json']);
     assert.deepEqual([...paged.items, ...next.items].map((t: any) => t.id), [echoId, ...fileIds]);
+    const reversed = await labqJson(dataDir, ['task', 'list', '--sort', '-id', '--offset', '1', '--json']);
+    assert.deepEqual(reversed.items.map((t: any) => t.id), [echoId, ...fileIds].reverse().slice(1));
+    const neverRun = await labqJson(dataDir, ['task', 'list', '--worker', '1', '--failure-class', 'oom,exit', '--json']);
+    assert.deepEqual(neverRun.items, [], 'no task has run: none matches a worker or a failure class');
 
     const table = await labq(dataDir, ['task', 'list', '-s', String(stepId)]);
     assert.equal(table.code, 0, table.stderr);

@@ -50,6 +50,7 @@ function serverCommand(name: string, description: string, worker: boolean) {
         log,
       );
       process.stdout.write(`labq is running at ${served.server.url}\n`);
+      process.stdout.write(`UI: ${served.server.url}/ (log in with the admin token, or as a user made with \`labq user add\`)\n`);
       process.stdout.write(
         served.adminToken
           ? `admin token: ${served.adminToken}\n`

@@ -15,12 +15,14 @@ import { Execution } from './schemas/execution.js';
 import { PutSecretBody, SecretInfo, SecretNameParams } from './schemas/secret.js';
 import { Sweep, SweepResponse } from './schemas/sweep.js';
 import { RunScheduleBody, Schedule, ScheduleDetail, ScheduleInput, SchedulePatch } from './schemas/schedule.js';
-import { SubmitTasksBody, SubmitTasksResponse, Task, TaskListItem, TaskListQuery } from './schemas/task.js';
+import { Stats, StatsQuery } from './schemas/stats.js';
+import { SubmitTasksBody, SubmitTasksResponse, Task, TaskFilterQuery, TaskListItem, TaskListQuery } from './schemas/task.js';
 import {
-  KillBody, OutputQuery, PatchWorkerBody, PollBody, PollResponse, RegisterWorkerBody, ReportsBody, Worker,
+  KillBody, OutputQuery, PatchWorkerBody, PollBody, PollResponse, RegisterWorkerBody, ReportsBody, Worker, WorkerExecution,
+  WorkerExecutionsQuery,
 } from './schemas/worker.js';
 import { StepWhy, TaskWhy, WorkerWhy } from './schemas/why.js';
-import { Step, StepInput, StepListQuery, Workflow, WorkflowInput, WorkflowListQuery } from './schemas/workflow.js';
+import { Step, StepInput, StepListQuery, TaskCounts, Workflow, WorkflowInput, WorkflowListQuery } from './schemas/workflow.js';
 import {
   BulkActionBody, BulkCancelBody, BulkResult, CancelBody, EditTaskBody, EditTasksBody, Pause, PauseBody, PauseResult,
   QueuePauseBody, QueueResumeBody, TaskActionBody,
@@ -60,6 +62,12 @@ const WORKER = ['worker'] as const;
 
 export const TaskDetail = Task.extend({ executions: z.array(Execution) });
 export type TaskDetail = z.infer<typeof TaskDetail>;
+
+export const TaskCount = z.object({
+  count: z.number().int().describe('the tasks the filter matches'),
+  by_status: TaskCounts,
+});
+export type TaskCount = z.infer<typeof TaskCount>;
 
 export const DockerPolicyAnswer = z.object({
   policy: DockerPolicy,
@@ -119,8 +127,13 @@ export const routes = {
     }),
   },
   listTasks: {
-    method: 'get', path: '/tasks', roles: READ, tag: 'tasks', summary: 'List tasks, filtered and paginated',
+    method: 'get', path: '/tasks', roles: READ, tag: 'tasks', summary: 'List tasks, filtered, sorted, and paged by cursor or offset',
     query: TaskListQuery, response: page(TaskListItem),
+  },
+  countTasks: {
+    method: 'get', path: '/tasks/count', roles: READ, tag: 'tasks',
+    summary: 'How many tasks the filters of the list match, in all and by status (what a bulk action on them would see)',
+    query: TaskFilterQuery, response: TaskCount,
   },
   getTask: {
     method: 'get', path: '/tasks/:id', roles: READ, tag: 'tasks', summary: 'One task with its executions',
@@ -254,8 +267,23 @@ export const routes = {
   },
   updateWorker: {
     method: 'patch', path: '/workers/:id', roles: STEER, tag: 'workers',
-    summary: "Change a worker's concurrency, prefetch, tags or pause it; applied at its next poll",
+    summary: "Change a worker's concurrency, prefetch, tags, pause or drain it; applied at its next poll",
     params: IdParams, body: PatchWorkerBody, response: Worker,
+  },
+  streamWorkers: {
+    method: 'get', path: '/workers/stream', roles: READ, tag: 'workers',
+    summary: 'Server-Sent Events: `workers` with the whole list on connect, then `workers` with the workers that changed (metrics, settings, status, running executions); `deleted` with the ids of workers deleted since',
+    response: 'sse',
+  },
+  deleteWorker: {
+    method: 'delete', path: '/workers/:id', roles: STEER, tag: 'workers',
+    summary: 'Delete a worker that is not online (409 otherwise): it leaves the list, its executions keep their history; a daemon registering under its name again brings it back',
+    params: IdParams, response: z.object({ ok: z.literal(true) }),
+  },
+  workerExecutions: {
+    method: 'get', path: '/workers/:id/executions', roles: READ, tag: 'workers',
+    summary: "A worker's latest executions, newest first (up to 500), for its time line; also of a deleted worker",
+    params: IdParams, query: WorkerExecutionsQuery, response: z.object({ items: z.array(WorkerExecution) }),
   },
   pollWorker: {
     method: 'post', path: '/workers/:id/poll', roles: WORKER, tag: 'workers',
@@ -391,6 +419,11 @@ export const routes = {
     method: 'put', path: '/policy/docker', tag: 'policy', roles: [],
     summary: 'Replace the Docker policy (fields left out take their defaults, which refuse)',
     body: DockerPolicy, response: DockerPolicyAnswer,
+  },
+  stats: {
+    method: 'get', path: '/stats', roles: READ, tag: 'overview',
+    summary: 'The whole queue at a glance: tasks by status, finishes per minute, workers, the latest failures, why work waits',
+    query: StatsQuery, response: Stats,
   },
   openapi: {
     method: 'get', path: '/openapi.json', roles: READ, tag: 'meta', summary: 'This document',

@@ -132,6 +132,9 @@ export class LabqClient {
   listTasks(query: RouteQuery<'listTasks'> = {}) {
     return this.call('listTasks', { query });
   }
+  countTasks(query: RouteQuery<'countTasks'> = {}) {
+    return this.call('countTasks', { query });
+  }
   getTask(id: number) {
     return this.call('getTask', { params: { id } });
   }
@@ -156,6 +159,9 @@ export class LabqClient {
   getStep(id: number) {
     return this.call('getStep', { params: { id } });
   }
+  stats(query: RouteQuery<'stats'> = {}) {
+    return this.call('stats', { query });
+  }
   listEvents(query: RouteQuery<'listEvents'> = {}) {
     return this.call('listEvents', { query });
   }
@@ -179,6 +185,16 @@ export class LabqClient {
   }
   updateWorker(id: number, body: RouteBody<'updateWorker'>) {
     return this.call('updateWorker', { params: { id }, body });
+  }
+  deleteWorker(id: number) {
+    return this.call('deleteWorker', { params: { id } });
+  }
+  workerExecutions(id: number, query: RouteQuery<'workerExecutions'> = {}) {
+    return this.call('workerExecutions', { params: { id }, query });
+  }
+  /** The workers' live view: `workers` (the whole list first, then those that changed) and `deleted` (ids) messages. */
+  streamWorkers(signal?: AbortSignal) {
+    return this.stream('streamWorkers', { signal });
   }
   pollWorker(id: number, body: RouteBody<'pollWorker'>, signal?: AbortSignal) {
     return this.call('pollWorker', { params: { id }, body, signal });

@@ -65,7 +65,7 @@ test('after a server restart the page says it is reconnecting, then catches up o
   // A second server on the same database writes while the first is down: the page must get those events.
   const other = await startTestServer({ databaseUrl: first.databaseUrl });
   const ui = await openUi(browser, first, { role: 'viewer', path: '/events' });
-  await ui.page.evaluate(() => ((globalThis as unknown as { loaded: boolean }).loaded = true));
+  await ui.page.evaluate(() => ((globalThis as any).loaded = true));
   await first.close();
   await ui.page.locator('[data-live="reconnecting"]').waitFor();
   await ui.page.getByRole('status').filter({ hasText: 'reconnecting' }).waitFor();
@@ -74,7 +74,7 @@ test('after a server restart the page says it is reconnecting, then catches up o
   const again = await startTestServer({ databaseUrl: first.databaseUrl, port });
   await ui.page.locator('[data-live="live"]').waitFor({ timeout: 30_000 });
   for (const id of missed) await ui.page.getByRole('link', { name: `workflow #${id}` }).waitFor();
-  assert.equal(await ui.page.evaluate(() => (globalThis as unknown as { loaded?: boolean }).loaded), true, 'no reload happened');
+  assert.equal(await ui.page.evaluate(() => (globalThis as any).loaded), true, 'no reload happened');
   assert.deepEqual(ui.errors, []);
   await ui.context.close();
   await again.close();
@@ -89,6 +89,35 @@ test('a viewer sees no action buttons, and the server refuses the action anyway'
     return response.status;
   });
   assert.equal(refused, 403, 'without the CSRF header');
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});
+
+test('the keyboard moves between views, ? lists the keys, and the theme follows the system until chosen', async () => {
+  const ui = await openUi(browser, ts, { role: 'viewer', colorScheme: 'dark' });
+  const theme = () => ui.page.evaluate(() => (globalThis as any).document.documentElement.dataset.theme);
+  assert.equal(await theme(), 'dark', 'the system prefers dark');
+  await ui.page.keyboard.press('g');
+  await ui.page.keyboard.press('e');
+  await ui.page.waitForURL(/\/events$/);
+  await ui.page.keyboard.press('g');
+  await ui.page.keyboard.press('k');
+  await ui.page.waitForURL(/\/workers$/);
+  await ui.page.keyboard.press('?');
+  await ui.page.getByRole('dialog', { name: 'Keyboard shortcuts' }).waitFor();
+  await ui.page.keyboard.press('Escape');
+  await ui.page.getByRole('dialog', { name: 'Keyboard shortcuts' }).waitFor({ state: 'detached' });
+  await ui.page.goBack();
+  await ui.page.waitForURL(/\/events$/);
+  const background = () => ui.page.evaluate(() => (globalThis as any).getComputedStyle((globalThis as any).document.body).backgroundColor);
+  const dark = await background();
+  await ui.page.getByRole('button', { name: /^Theme:/ }).click(); // system → dark (chosen)
+  await ui.page.getByRole('button', { name: /^Theme:/ }).click(); // dark → light
+  assert.equal(await theme(), 'light');
+  assert.notEqual(await background(), dark);
+  await ui.page.reload();
+  await ui.page.locator('[data-live="live"]').waitFor();
+  assert.equal(await theme(), 'light', 'the choice is kept');
   assert.deepEqual(ui.errors, []);
   await ui.context.close();
 });
