@@ -264,6 +264,10 @@ describe('labq up, the CLI against it, restart and rebuild', () => {
     assert.equal(paged.items.length, 2);
     const next = await labqJson(dataDir, ['task', 'list', '--limit', '2', '--cursor', paged.next_cursor, '--json']);
     assert.deepEqual([...paged.items, ...next.items].map((t: any) => t.id), [echoId, ...fileIds]);
+    const reversed = await labqJson(dataDir, ['task', 'list', '--sort', '-id', '--offset', '1', '--json']);
+    assert.deepEqual(reversed.items.map((t: any) => t.id), [echoId, ...fileIds].reverse().slice(1));
+    const neverRun = await labqJson(dataDir, ['task', 'list', '--worker', '1', '--failure-class', 'oom,exit', '--json']);
+    assert.deepEqual(neverRun.items, [], 'no task has run: none matches a worker or a failure class');
 
     const table = await labq(dataDir, ['task', 'list', '-s', String(stepId)]);
     assert.equal(table.code, 0, table.stderr);

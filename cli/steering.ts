@@ -2,6 +2,7 @@
 // pause|resume|cancel`, `labq queue pause|resume|pauses`: the steering operations of the API.
 import type { Command } from 'commander';
 import type { LabqClient } from '../shared/client.js';
+import { FAILURE_CLASSES } from '../shared/schemas/execution.js';
 import { PAUSE_SIGNALS, type BulkResult, type PauseResult } from '../shared/schemas/steering.js';
 import { TASK_STATUSES, UNFINISHED_TASK_STATUSES, type TaskFilterBody } from '../shared/schemas/task.js';
 import { clientFrom, type ClientFlags } from './context.js';
@@ -19,6 +20,8 @@ function withFilter(command: Command): Command {
     .option('--status <list>', `comma-separated statuses: ${TASK_STATUSES.join(', ')}`)
     .option('-t, --tag <tag>', 'the tasks with this tag')
     .option('-q, --search <text>', 'text in the command')
+    .option('--worker <id>', 'the tasks whose latest attempt ran on this worker', int)
+    .option('--failure-class <list>', `the tasks whose latest attempt failed so, comma-separated: ${FAILURE_CLASSES.join(', ')}`)
     .option('--all', 'every task (when no other criterion is given)');
 }
 
@@ -30,9 +33,11 @@ function filterFrom(ids: string[], o: Record<string, any>): TaskFilterBody {
     ...(o.status && { status: list(o.status) as TaskFilterBody['status'] }),
     ...(o.tag && { tag: o.tag }),
     ...(o.search && { q: o.search }),
+    ...(o.worker !== undefined && { worker_id: o.worker }),
+    ...(o.failureClass && { failure_class: list(o.failureClass) as TaskFilterBody['failure_class'] }),
     ...(o.all && { all: true as const }),
   };
-  if (Object.keys(filter).length === 0) throw new Error('name the tasks: ids, or --workflow, --step, --status, --tag, --search, or --all');
+  if (Object.keys(filter).length === 0) throw new Error('name the tasks: ids, or --workflow, --step, --status, --tag, --search, --worker, --failure-class, or --all');
   return filter;
 }
 
@@ -68,7 +73,7 @@ const pauseSummary = (what: string, r: PauseResult) =>
 
 /** Ends with status 1 when a wait saw a task fail: main prints the message. */
 async function waitFor(client: LabqClient, filter: TaskFilterBody, everySeconds: number, quiet: boolean): Promise<string> {
-  const query = { ...filter, ids: filter.ids?.join(','), status: undefined, all: undefined, limit: 1 } as any;
+  const query = { ...filter, ids: filter.ids?.join(','), failure_class: filter.failure_class?.join(','), status: undefined, all: undefined, limit: 1 } as any;
   const first = await client.listTasks({ ...query });
   if (first.items.length === 0) throw new Error('no task matches');
   for (let told = ''; ;) {

@@ -3,8 +3,8 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { LabqApiError, type LabqClient } from '../shared/client.js';
 import type { EventRecord } from '../shared/schemas/event.js';
-import type { Execution } from '../shared/schemas/execution.js';
-import { isFinalTask, TASK_STATUSES, type TaskInput, type TaskStatus } from '../shared/schemas/task.js';
+import { FAILURE_CLASSES, type Execution } from '../shared/schemas/execution.js';
+import { isFinalTask, TASK_SORTS, TASK_STATUSES, type TaskInput, type TaskStatus } from '../shared/schemas/task.js';
 import { clientFrom, type ClientFlags } from './context.js';
 import { bytes, elapsed, int, print, table } from './format.js';
 
@@ -163,12 +163,17 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
     .option('-s, --step <id>', 'tasks of one step', int)
     .option('-t, --tag <tag>', 'tasks with this tag')
     .option('-q, --search <text>', 'text in the command')
+    .option('--worker <id>', 'tasks whose latest attempt ran on this worker', int)
+    .option('--failure-class <list>', `tasks whose latest attempt failed so, comma-separated: ${FAILURE_CLASSES.join(', ')}`)
+    .option('--sort <order>', `${TASK_SORTS.join(', ')} (- for descending)`, 'id')
     .option('--limit <n>', 'page size', int, 100)
+    .option('--offset <n>', 'skip this many tasks of the order', int)
     .option('--cursor <cursor>', 'the next page, as printed after more:')
     .action(async (o) => {
       const client = clientFrom(flags());
       const page = await client.listTasks({
-        ids: o.ids, status: o.status, workflow_id: o.workflow, step_id: o.step, tag: o.tag, q: o.search, limit: o.limit, cursor: o.cursor,
+        ids: o.ids, status: o.status, workflow_id: o.workflow, step_id: o.step, tag: o.tag, q: o.search, worker_id: o.worker,
+        failure_class: o.failureClass, sort: o.sort, limit: o.limit, offset: o.offset, cursor: o.cursor,
       } as any);
       // Tasks made by a sweep show their parameters, as name=value pairs in the order of the names.
       const swept = page.items.some((t) => t.parameters);

@@ -16,13 +16,13 @@ import { PutSecretBody, SecretInfo, SecretNameParams } from './schemas/secret.js
 import { Sweep, SweepResponse } from './schemas/sweep.js';
 import { RunScheduleBody, Schedule, ScheduleDetail, ScheduleInput, SchedulePatch } from './schemas/schedule.js';
 import { Stats, StatsQuery } from './schemas/stats.js';
-import { SubmitTasksBody, SubmitTasksResponse, Task, TaskListItem, TaskListQuery } from './schemas/task.js';
+import { SubmitTasksBody, SubmitTasksResponse, Task, TaskFilterQuery, TaskListItem, TaskListQuery } from './schemas/task.js';
 import {
   KillBody, OutputQuery, PatchWorkerBody, PollBody, PollResponse, RegisterWorkerBody, ReportsBody, Worker, WorkerExecution,
   WorkerExecutionsQuery,
 } from './schemas/worker.js';
 import { StepWhy, TaskWhy, WorkerWhy } from './schemas/why.js';
-import { Step, StepInput, StepListQuery, Workflow, WorkflowInput, WorkflowListQuery } from './schemas/workflow.js';
+import { Step, StepInput, StepListQuery, TaskCounts, Workflow, WorkflowInput, WorkflowListQuery } from './schemas/workflow.js';
 import {
   BulkActionBody, BulkCancelBody, BulkResult, CancelBody, EditTaskBody, EditTasksBody, Pause, PauseBody, PauseResult,
   QueuePauseBody, QueueResumeBody, TaskActionBody,
@@ -62,6 +62,12 @@ const WORKER = ['worker'] as const;
 
 export const TaskDetail = Task.extend({ executions: z.array(Execution) });
 export type TaskDetail = z.infer<typeof TaskDetail>;
+
+export const TaskCount = z.object({
+  count: z.number().int().describe('the tasks the filter matches'),
+  by_status: TaskCounts,
+});
+export type TaskCount = z.infer<typeof TaskCount>;
 
 export const DockerPolicyAnswer = z.object({
   policy: DockerPolicy,
@@ -121,8 +127,13 @@ export const routes = {
     }),
   },
   listTasks: {
-    method: 'get', path: '/tasks', roles: READ, tag: 'tasks', summary: 'List tasks, filtered and paginated',
+    method: 'get', path: '/tasks', roles: READ, tag: 'tasks', summary: 'List tasks, filtered, sorted, and paged by cursor or offset',
     query: TaskListQuery, response: page(TaskListItem),
+  },
+  countTasks: {
+    method: 'get', path: '/tasks/count', roles: READ, tag: 'tasks',
+    summary: 'How many tasks the filters of the list match, in all and by status (what a bulk action on them would see)',
+    query: TaskFilterQuery, response: TaskCount,
   },
   getTask: {
     method: 'get', path: '/tasks/:id', roles: READ, tag: 'tasks', summary: 'One task with its executions',

@@ -132,6 +132,9 @@ export class LabqClient {
   listTasks(query: RouteQuery<'listTasks'> = {}) {
     return this.call('listTasks', { query });
   }
+  countTasks(query: RouteQuery<'countTasks'> = {}) {
+    return this.call('countTasks', { query });
+  }
   getTask(id: number) {
     return this.call('getTask', { params: { id } });
   }

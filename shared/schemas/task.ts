@@ -2,7 +2,7 @@
 // filters. Field names follow ../shared/DESIGN.md ("The task, as curl sends it").
 import { z } from 'zod/v4';
 import { parseResource, parseUri } from '../uri.js';
-import { Id, Timestamp, csv, csvIds, PageQuery, SearchText } from './common.js';
+import { Id, IdParam, Timestamp, csv, csvIds, PageQuery, SearchText } from './common.js';
 import { MAX_COMMAND_CHARS, MAX_ENV_CHARS, MAX_ENV_VALUE_CHARS, MAX_ENV_VARS, MAX_TASKS_PER_REQUEST } from '../limits.js';
 import { FAILURE_CLASSES, FailureClass } from './execution.js';
 import { SecretRef } from './secret.js';
@@ -224,18 +224,48 @@ export interface TaskFilter {
   status?: TaskStatus[];
   tag?: string;
   q?: string;
+  /** The worker of the task's latest attempt. */
+  worker_id?: number;
+  /** The failure class of the task's latest attempt. */
+  failure_class?: FailureClass[];
 }
 const filterText = {
   tag: Tag.optional(),
   q: SearchText.optional().describe('text contained in the command (case-insensitive)'),
 };
+const LATEST_WORKER = 'the worker that ran (or runs) the latest attempt';
+const LATEST_FAILURE = 'the failure class of the latest attempt, one of: ' + FAILURE_CLASSES.join(', ');
 
-export const TaskListQuery = PageQuery.extend({
+/** The filter as query parameters: one set for the list and its count. */
+export const TaskFilterQuery = z.object({
   ids: csvIds.optional().describe('comma-separated task ids (at most 1,000)'),
   status: csv(TaskStatus).optional(),
   workflow_id: z.coerce.number().int().positive().optional(),
   step_id: z.coerce.number().int().positive().optional(),
   ...filterText,
+  worker_id: IdParam.optional().describe(LATEST_WORKER),
+  failure_class: csv(FailureClass).optional().describe(`comma-separated: ${LATEST_FAILURE}`),
+});
+export type TaskFilterQuery = z.input<typeof TaskFilterQuery>;
+
+/**
+ * The orders of the task list: a field, descending with a leading `-`. Ties go by id, in
+ * the same direction, so that every order is total and a cursor can resume it.
+ */
+export const TASK_SORTS = [
+  'id', '-id', 'priority', '-priority', 'submitted_at', '-submitted_at', 'updated_at', '-updated_at', 'status', '-status',
+] as const;
+export const TaskSort = z.enum(TASK_SORTS);
+export type TaskSort = z.infer<typeof TaskSort>;
+/** The deepest a list may be read by offset; further on, follow cursors. */
+export const MAX_TASK_OFFSET = 10_000_000;
+
+export const TaskListQuery = PageQuery.extend({
+  ...TaskFilterQuery.shape,
+  sort: TaskSort.default('id')
+    .describe('the order: a field, descending with a leading `-`; ties go by id in the same direction; `status` follows the life of a task (waiting first, cancelled last)'),
+  offset: z.coerce.number().int().min(0).max(MAX_TASK_OFFSET).optional()
+    .describe('skip this many tasks of the order (not with `cursor`); next_cursor then goes on from the page read'),
 });
 export type TaskListQuery = z.input<typeof TaskListQuery>;
 
@@ -249,8 +279,10 @@ export const TaskFilterBody = z
     step_id: Id.optional(),
     status: z.array(TaskStatus).min(1).max(TASK_STATUSES.length).optional(),
     ...filterText,
+    worker_id: Id.optional().describe(LATEST_WORKER),
+    failure_class: z.array(FailureClass).min(1).max(FAILURE_CLASSES.length).optional().describe(LATEST_FAILURE),
     all: z.literal(true).optional().describe('every task: required when no other criterion is given'),
   })
-  .refine((f) => Object.keys(f).length > 0, 'give at least one of ids, workflow_id, step_id, status, tag, q, or "all": true')
+  .refine((f) => Object.keys(f).length > 0, 'give at least one of ids, workflow_id, step_id, status, tag, q, worker_id, failure_class, or "all": true')
   .transform(({ all: _, ...filter }): TaskFilter => filter);
 export type TaskFilterBody = z.input<typeof TaskFilterBody>;

@@ -1,4 +1,4 @@
-// Routes of /tasks: submit (one or many), list, read one, read its events, kill, suspend
+// Routes of /tasks: submit (one or many), list, count, read one, read its events, kill, suspend
 // and continue one.
 import type Router from '@koa/router';
 import { z } from 'zod/v4';
@@ -9,7 +9,8 @@ import { continueTasks, suspendTasks, type SignalResult, type SignalSkipReason }
 import { submitTasks } from '../../commands/submitTasks.js';
 import { ProblemError, conflict, invalid, notFound } from '../../errors.js';
 import { readSettledEventsAfter } from '../../events/readEvents.js';
-import { getTask, listTasks, taskExecutions } from '../../queries/tasks.js';
+import { countTasks, listTasks } from '../../queries/taskList.js';
+import { getTask, taskExecutions } from '../../queries/tasks.js';
 import { bind, parseWith } from '../bind.js';
 import type { Db, Pool } from '../../db/pool.js';
 import type { ServerContext } from '../context.js';
@@ -68,6 +69,9 @@ export function taskRoutes(router: Router, { pool }: ServerContext): void {
   }, { parseBody: parseSubmission });
 
   bind(router, 'listTasks', async ({ query }) => listTasks(pool, query));
+
+  // Before /tasks/:id, which would take "count" for an id.
+  bind(router, 'countTasks', async ({ query }) => countTasks(pool, query));
 
   bind(router, 'getTask', async ({ params }) => {
     const task = await getTask(pool, params.id);
