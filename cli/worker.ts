@@ -51,12 +51,14 @@ directory.`)
       process.exit(0);
     });
 
-  const workers = program.command('workers').description('list workers and change their settings live');
-  workers.command('list').description('workers known to the server, with their settings').action(async () => {
+  const workers = program.command('workers').description('list workers, change their settings live, drain and delete them');
+  workers.command('list').description('workers known to the server, with their settings and host figures').action(async () => {
     const page = await clientFrom(flags()).listWorkers({ limit: 1000 });
     print(page, !!flags().json, () =>
-      table(page.items.map((w) => ({ ...w, tags: w.tags.join(','), running: w.live_executions })),
-        ['id', 'name', 'status', 'concurrency', 'prefetch', 'paused', 'tags', 'running', 'last_seen_at']),
+      table(page.items.map((w) => ({
+        ...w, tags: w.tags.join(','), running: w.live_executions,
+        cpu: w.metrics ? `${w.metrics.cpu_percent}%` : '', memory: w.metrics ? `${w.metrics.memory_used_mb}/${w.metrics.memory_total_mb}M` : '',
+      })), ['id', 'name', 'status', 'concurrency', 'prefetch', 'paused', 'draining', 'tags', 'running', 'cpu', 'memory', 'last_seen_at']),
     );
   });
   workers.command('show').description('one worker, as JSON').argument('<id>', 'worker id', int).action(async (id: number) => {
@@ -71,6 +73,8 @@ directory.`)
     .option('--tags <tags>', '', list)
     .option('--pause', 'take no new tasks')
     .option('--resume', 'take tasks again')
+    .option('--drain', 'take no new tasks; the daemon leaves once what it runs has ended')
+    .option('--no-drain', 'stop draining: take tasks again')
     .action(async (id: number, o) => {
       const body = {
         ...(o.concurrency !== undefined && { concurrency: o.concurrency }),
@@ -78,6 +82,7 @@ directory.`)
         ...(o.tags && { tags: o.tags }),
         ...(o.pause && { paused: true }),
         ...(o.resume && { paused: false }),
+        ...(o.drain !== undefined && { draining: o.drain as boolean }),
       };
       await setWorker(id, body);
     });
@@ -90,6 +95,15 @@ directory.`)
   }
 
   workers
+    .command('rm')
+    .description('delete a worker that is not online (drain it or stop its daemon first); its executions keep their history')
+    .argument('<id>', 'worker id', int)
+    .action(async (id: number) => {
+      const answer = await clientFrom(flags()).deleteWorker(id);
+      print(answer, !!flags().json, () => `worker ${id} deleted`);
+    });
+
+  workers
     .command('why')
     .description('why a worker takes no task now')
     .argument('<id>', 'worker id', int)
@@ -100,6 +114,6 @@ directory.`)
 
   async function setWorker(id: number, body: PatchWorkerBody) {
     const worker = await clientFrom(flags()).updateWorker(id, body);
-    print(worker, !!flags().json, () => `worker ${worker.id}: concurrency ${worker.concurrency}, prefetch ${worker.prefetch}, tags ${worker.tags.join(',')}${worker.paused ? ', paused' : ''}`);
+    print(worker, !!flags().json, () => `worker ${worker.id}: concurrency ${worker.concurrency}, prefetch ${worker.prefetch}, tags ${worker.tags.join(',')}${worker.paused ? ', paused' : ''}${worker.draining ? ', draining' : ''}`);
   }
 }

@@ -14,6 +14,13 @@ export interface WorkerResources {
   capabilities: string[];
 }
 
+/**
+ * Whether a worker is given new tasks at all: not while paused, nor while draining (its
+ * daemon leaves once what it runs has ended). The claim's capacity and the "why" of tasks
+ * and workers all ask this.
+ */
+export const acceptsWork = (worker: { paused: boolean; draining: boolean }) => !worker.paused && !worker.draining;
+
 /** A worker takes the tags it lists; `*` takes every tag, and is the only way to take a task tagged `*`. */
 export const takesTag = (worker: Pick<WorkerResources, 'tags'>, tag: string) => worker.tags.includes(tag) || worker.tags.includes('*');
 

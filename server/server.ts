@@ -1,5 +1,5 @@
 // Starts one server process against a database: migrations, the slonik pool, the
-// LISTEN hub with what reads on its wake-ups (the log tailer, the output reader, the
+// LISTEN hub with what reads on its wake-ups (the log tailer, the output reader, the workers feed, the
 // token cache), the reaper, the scheduler and the HTTP listener (HTTPS when given a certificate and
 // its key). Any number of these may share one
 // database. When a step fails (the port is taken, say), what was started before it is
@@ -16,6 +16,7 @@ import { MAX_HEADER_BYTES } from '../shared/limits.js';
 import { answerClientErrors } from './http/requestLimits.js';
 import { ListenHub } from './listen/hub.js';
 import { outputReader, type OutputReader } from './queries/outputReader.js';
+import { WorkerFeed } from './queries/workerFeed.js';
 import { Reaper } from './reaper.js';
 import { Scheduler } from './scheduler.js';
 import { assertKeyOpensSecrets, loadSecretBox, type SecretBox } from './secrets/secretBox.js';
@@ -49,6 +50,7 @@ export interface RunningServer {
   hub: ListenHub;
   tailer: LogTailer;
   outputs: OutputReader;
+  workerFeed: WorkerFeed;
   tokens: TokenCache;
   secrets: SecretBox;
   settings: QueueSettings;
@@ -86,6 +88,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     teardown.add(async () => tailer.stop());
     const outputs = outputReader(pool, hub, log);
     teardown.add(async () => outputs.stop());
+    const workerFeed = new WorkerFeed(pool, hub, log);
+    teardown.add(async () => workerFeed.stop());
     const tokens = new TokenCache(pool, hub);
     teardown.add(async () => tokens.stop());
     const settings = queueSettings(options.settings);
@@ -95,7 +99,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const scheduler = new Scheduler(pool, hub, log);
     teardown.add(() => scheduler.stop());
     scheduler.start();
-    const app = createApp({ pool, hub, tailer, outputs, tokens, secrets, settings, log, trustProxy: options.trustProxy });
+    const app = createApp({ pool, hub, tailer, outputs, workerFeed, tokens, secrets, settings, log, trustProxy: options.trustProxy });
     // An https.Server is an http.Server over TLS sockets: the same limits and answers apply.
     const http: Server = options.tls
       ? createTlsServer({ ...options.tls, maxHeaderSize: MAX_HEADER_BYTES }, app.callback())
@@ -115,6 +119,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       hub,
       tailer,
       outputs,
+      workerFeed,
       tokens,
       secrets,
       settings,

@@ -17,7 +17,8 @@ import { Sweep, SweepResponse } from './schemas/sweep.js';
 import { RunScheduleBody, Schedule, ScheduleDetail, ScheduleInput, SchedulePatch } from './schemas/schedule.js';
 import { SubmitTasksBody, SubmitTasksResponse, Task, TaskListItem, TaskListQuery } from './schemas/task.js';
 import {
-  KillBody, OutputQuery, PatchWorkerBody, PollBody, PollResponse, RegisterWorkerBody, ReportsBody, Worker,
+  KillBody, OutputQuery, PatchWorkerBody, PollBody, PollResponse, RegisterWorkerBody, ReportsBody, Worker, WorkerExecution,
+  WorkerExecutionsQuery,
 } from './schemas/worker.js';
 import { StepWhy, TaskWhy, WorkerWhy } from './schemas/why.js';
 import { Step, StepInput, StepListQuery, Workflow, WorkflowInput, WorkflowListQuery } from './schemas/workflow.js';
@@ -254,8 +255,23 @@ export const routes = {
   },
   updateWorker: {
     method: 'patch', path: '/workers/:id', roles: STEER, tag: 'workers',
-    summary: "Change a worker's concurrency, prefetch, tags or pause it; applied at its next poll",
+    summary: "Change a worker's concurrency, prefetch, tags, pause or drain it; applied at its next poll",
     params: IdParams, body: PatchWorkerBody, response: Worker,
+  },
+  streamWorkers: {
+    method: 'get', path: '/workers/stream', roles: READ, tag: 'workers',
+    summary: 'Server-Sent Events: `workers` with the whole list on connect, then `workers` with the workers that changed (metrics, settings, status, running executions); `deleted` with the ids of workers deleted since',
+    response: 'sse',
+  },
+  deleteWorker: {
+    method: 'delete', path: '/workers/:id', roles: STEER, tag: 'workers',
+    summary: 'Delete a worker that is not online (409 otherwise): it leaves the list, its executions keep their history; a daemon registering under its name again brings it back',
+    params: IdParams, response: z.object({ ok: z.literal(true) }),
+  },
+  workerExecutions: {
+    method: 'get', path: '/workers/:id/executions', roles: READ, tag: 'workers',
+    summary: "A worker's latest executions, newest first (up to 500), for its time line; also of a deleted worker",
+    params: IdParams, query: WorkerExecutionsQuery, response: z.object({ items: z.array(WorkerExecution) }),
   },
   pollWorker: {
     method: 'post', path: '/workers/:id/poll', roles: WORKER, tag: 'workers',

@@ -180,6 +180,16 @@ export class LabqClient {
   updateWorker(id: number, body: RouteBody<'updateWorker'>) {
     return this.call('updateWorker', { params: { id }, body });
   }
+  deleteWorker(id: number) {
+    return this.call('deleteWorker', { params: { id } });
+  }
+  workerExecutions(id: number, query: RouteQuery<'workerExecutions'> = {}) {
+    return this.call('workerExecutions', { params: { id }, query });
+  }
+  /** The workers' live view: `workers` (the whole list first, then those that changed) and `deleted` (ids) messages. */
+  streamWorkers(signal?: AbortSignal) {
+    return this.stream('streamWorkers', { signal });
+  }
   pollWorker(id: number, body: RouteBody<'pollWorker'>, signal?: AbortSignal) {
     return this.call('pollWorker', { params: { id }, body, signal });
   }

@@ -94,9 +94,13 @@ export const EVENT_CATALOGUE = {
     data: z.object({
       concurrency: z.number().int().optional(), prefetch: z.number().int().optional(),
       tags: z.array(z.string()).optional(), paused: z.boolean().optional(),
+      /** Absent in events written before draining existed. */
+      draining: z.boolean().optional(),
     }),
   },
   'worker.status_changed': { stream: 'worker', data: z.object({ status: z.enum(['online', 'offline', 'lost']) }) },
+  /** Out of the list; its row and its executions' worker_id stay, and a registration under its name revives it. */
+  'worker.deleted': { stream: 'worker', data: z.object({ name: z.string(), status: z.enum(['offline', 'lost']) }) },
   'execution.assigned': {
     stream: 'execution',
     data: z.object({

@@ -5,7 +5,10 @@
 // until there is news on either side. It keeps running its tasks while the server is
 // unreachable (reports wait in the spool, exchanges retry with backoff) and holds each
 // execution in its exchanges until all its reports have been delivered, so the server
-// never takes a task back from a worker that still has something to say about it.
+// never takes a task back from a worker that still has something to say about it. Its
+// exchanges also carry its host's figures (hostMetrics.ts) when it has a new measure. A
+// worker drained by an operator takes nothing more and, once everything it ran has ended
+// and been reported, says it leaves in a last exchange and stops.
 import { access } from 'node:fs/promises';
 import { hostname, cpus as cpuList, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +20,7 @@ import { Outbox } from './outbox.js';
 import { PROGRESS_INTERVAL_MS, ProgressBoard } from './progress.js';
 import { ResourceCache } from './resourceCache.js';
 import { Execution, NO_GRANT, type ExecutionContext } from './execution.js';
+import { HostMeter } from './hostMetrics.js';
 import { holdStateDir, instanceIdentity } from './identity.js';
 import { dockerConfigCredentials } from './registryAuth.js';
 import type { DockerRunner } from './runners/docker.js';
@@ -102,6 +106,8 @@ export class WorkerDaemon {
   private readonly outbox = new Outbox(() => this.parked?.abort());
   /** The figures of transfers under way: they ride on the exchanges, never cause one. */
   private readonly progress = new ProgressBoard();
+  /** The host's figures, measured at most every few seconds for the exchanges to carry. */
+  private readonly meter = new HostMeter();
   /** The server's lease, from its last poll answer; it bounds how long a request may hang. */
   private leaseSeconds = 30;
 
@@ -113,6 +119,7 @@ export class WorkerDaemon {
       prefetch: options.prefetch ?? 0,
       tags: options.tags?.length ? options.tags : ['default'],
       paused: false,
+      draining: false,
     };
     this.slots = new Slots(this.settings.concurrency);
     this.transfers = new Slots(options.transfers ?? DEFAULT_TRANSFERS);
@@ -269,7 +276,11 @@ export class WorkerDaemon {
 
   private track(execution: Execution): void {
     this.executions.set(execution.executionId, execution);
-    void execution.done.finally(() => this.executions.delete(execution.executionId));
+    void execution.done.finally(() => {
+      this.executions.delete(execution.executionId);
+      // A draining worker's last execution gone: its leaving exchange need not wait for a parked one.
+      if (this.drained()) this.slotFreed?.abort();
+    });
   }
 
   private applySettings(settings: WorkerSettings, version: number): void {
@@ -295,10 +306,20 @@ export class WorkerDaemon {
    * those whose result is not in the spool yet.
    */
   private want(): number {
-    if (this.settings.paused) return 0;
+    if (this.settings.paused || this.settings.draining) return 0;
+    return Math.max(0, this.settings.concurrency + this.settings.prefetch - this.unfinished());
+  }
+
+  /** Executions whose result is not in the spool yet. */
+  private unfinished(): number {
     let unfinished = 0;
     for (const execution of this.executions.values()) if (!execution.ended) unfinished++;
-    return Math.max(0, this.settings.concurrency + this.settings.prefetch - unfinished);
+    return unfinished;
+  }
+
+  /** Draining, with nothing left to run or to say: the next exchange is its last. */
+  private drained(): boolean {
+    return this.settings.draining && this.executions.size === 0 && this.spool.pending() === 0 && this.outbox.size === 0;
   }
 
   /** Resolves when reports come or a slot frees, or after `ms`. */
@@ -323,15 +344,17 @@ export class WorkerDaemon {
         want = this.want();
       }
       const carried = this.outbox.take(EXCHANGE_REPORT_BYTES);
+      const leaving = this.drained();
       // An exchange that carries reports is answered at once. One that does not may park: it
       // is cut short when reports come, or when a slot frees and it could not take work.
       const news = new AbortController();
       this.parked = carried.length > 0 ? null : news;
       this.slotFreed = want === 0 && carried.length === 0 ? news : null;
       const progress = this.progress.take();
+      const metrics = this.meter.take(this.unfinished());
       // While a transfer moves, an exchange parks for at most the progress interval, so that
       // its figures go out about once a second even when nothing else happens.
-      const waitSeconds = this.options.exitWhenEmpty && this.executions.size === 0
+      const waitSeconds = leaving || (this.options.exitWhenEmpty && this.executions.size === 0)
         ? 0
         : Math.min(this.options.pollWaitSeconds ?? 20, this.progress.moving() ? PROGRESS_INTERVAL_MS / 1000 : Infinity);
       // The server parks an exchange for at most a third of the lease. One unanswered for half
@@ -351,6 +374,8 @@ export class WorkerDaemon {
           wait_seconds: waitSeconds,
           reports: carried.map((entry) => entry.reports),
           progress,
+          ...(metrics && { metrics }),
+          ...(leaving && { leaving }),
         }, AbortSignal.any([this.stopping.signal, news.signal, unanswered]));
         failures = 0;
         this.leaseSeconds = response.lease_seconds;
@@ -372,6 +397,10 @@ export class WorkerDaemon {
         this.parked = this.slotFreed = null;
       }
       this.outbox.settle(carried, response.reports);
+      if (leaving) {
+        this.log('drained: every execution has ended and been reported; leaving');
+        break;
+      }
       this.applySettings(response.settings, response.settings_version);
       for (const id of response.abandon) this.executions.get(id)?.abandon();
       for (const order of response.kill) this.executions.get(order.execution_id)?.kill(order.grace_seconds);

@@ -28,6 +28,8 @@ export interface RouteFixtures {
   /** A schedule the schedule routes act on, and schedules to delete, one per request (refused ones included). */
   scheduleId: number;
   deletableSchedules: number[];
+  /** Offline workers to delete, one per request (refused ones included): a worker can be deleted only once. */
+  deletableWorkers: number[];
   /** A user whose password the login route is given. */
   user: { name: string; password: string };
   serial: number;
@@ -70,9 +72,16 @@ export async function routeFixtures(ts: TestServer, { workerToken, perRoute = 16
   const scheduleId = await schedule(`routes-schedule-${tag}`);
   const deletableSchedules: number[] = [];
   for (let i = 0; i < perRoute; i++) deletableSchedules.push(await schedule(`routes-schedule-${tag}-${i}`));
+  const deletableWorkers: number[] = [];
+  for (let i = 0; i < perRoute; i++) {
+    const gone = await admin.registerWorker({ name: `routes-gone-${tag}-${i}`, instance: randomUUID(), hostname: 'h', cpus: 1, memory_mb: 100, docker: false });
+    // Its daemon drained and left: offline at once.
+    await admin.pollWorker(gone.id, { instance: gone.instance!, want: 0, wait_seconds: 0, leaving: true });
+    deletableWorkers.push(gone.id);
+  }
   const user = { name: `routes-user-${tag}`, password: 'long enough password' };
   await admin.createUser({ ...user, role: 'viewer' });
-  return { workflowId, stepId, taskId, worker, executionId, killable, steerable, removable, revocable, secrets, scheduleId, deletableSchedules, user, serial: 0 };
+  return { workflowId, stepId, taskId, worker, executionId, killable, steerable, removable, revocable, secrets, scheduleId, deletableSchedules, deletableWorkers, user, serial: 0 };
 }
 
 /** The route's path with its ids filled in with ids of rows that exist. */
@@ -89,6 +98,7 @@ export function concretePath(f: RouteFixtures, spec: RouteSpec): string {
     : spec.path.startsWith('/workflows') ? f.workflowId
     : spec.path === '/schedules/:id' && spec.method === 'delete' ? f.deletableSchedules.pop()!
     : spec.path.startsWith('/schedules') ? f.scheduleId
+    : spec.path === '/workers/:id' && spec.method === 'delete' ? f.deletableWorkers.pop()!
     : spec.path.startsWith('/workers') ? f.worker.id
     : spec.path.startsWith('/executions') ? f.executionId
     : 1;

@@ -4,6 +4,7 @@ import type { Pool } from '../db/pool.js';
 import type { LogTailer } from '../events/tailer.js';
 import type { ListenHub } from '../listen/hub.js';
 import type { OutputReader } from '../queries/outputReader.js';
+import type { WorkerFeed } from '../queries/workerFeed.js';
 import type { SecretBox } from '../secrets/secretBox.js';
 import type { QueueSettings } from '../settings.js';
 
@@ -14,6 +15,8 @@ export interface ServerContext {
   tailer: LogTailer;
   /** The one reader of new output for every output follower of the process. */
   outputs: OutputReader;
+  /** The one reader of the workers' live view for every GET /workers/stream of the process. */
+  workerFeed: WorkerFeed;
   tokens: TokenCache;
   /** The key that seals and opens secrets. */
   secrets: SecretBox;

@@ -9,6 +9,7 @@
 // is skipped or sent twice. A follower is read for again only once it has written what it
 // was handed, which is the back-pressure: nothing piles up in memory for a slow client.
 import type { ListenHub } from './hub.js';
+import { Rounds } from './rounds.js';
 
 export interface FanoutRead<B> {
   /** What each cursor's followers are handed, by the cursor's key; none: nothing new. */
@@ -66,8 +67,7 @@ export class Fanout<C, B> {
   /** Rounds that read the database: what the fan-out saves is visible here. */
   reads = 0;
   private readonly followers = new Set<Follower<C, B>>();
-  private running = false;
-  private again = false;
+  private readonly rounds = new Rounds(() => this.round(), () => this.stopped);
   private stopped = false;
   private lookAgain: NodeJS.Timeout | null = null;
   private readonly safety: NodeJS.Timeout;
@@ -120,21 +120,7 @@ export class Fanout<C, B> {
   }
 
   private schedule(): void {
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = true;
-    // Deferred to the next turn, so that followers woken together share the round.
-    setImmediate(() => void this.run());
-  }
-
-  private async run(): Promise<void> {
-    do {
-      this.again = false;
-      await this.round();
-    } while (this.again && !this.stopped);
-    this.running = false;
+    this.rounds.request();
   }
 
   private async round(): Promise<void> {

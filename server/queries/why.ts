@@ -8,12 +8,12 @@ import { isLive, LIVE_STATUSES } from '../../shared/schemas/execution.js';
 import { isFinalTask, UNSTARTED_TASK_STATUSES, type Requirements, type TaskStatus } from '../../shared/schemas/task.js';
 import type { Reason, StepWhy, TaskWaitReason, TaskWhy, WorkerWhy } from '../../shared/schemas/why.js';
 import type { Db } from '../db/pool.js';
-import { takesTag, unmet, type WorkerResources } from '../requirements.js';
+import { acceptsWork, takesTag, unmet, type WorkerResources } from '../requirements.js';
 
 const OnlineWorker = z.object({
   id: z.number(), name: z.string(), tags: z.array(z.string()), cpus: z.number(), memory_mb: z.number(), gpus: z.number(),
-  docker: z.boolean(), capabilities: z.array(z.string()), paused: z.boolean(), concurrency: z.number(), prefetch: z.number(),
-  live: z.number(),
+  docker: z.boolean(), capabilities: z.array(z.string()), paused: z.boolean(), draining: z.boolean(), concurrency: z.number(),
+  prefetch: z.number(), live: z.number(),
 });
 type OnlineWorker = z.infer<typeof OnlineWorker>;
 
@@ -31,9 +31,10 @@ type WorkerRow = z.infer<typeof WorkerRow>;
 
 /** Workers as the claim sees them, with their live executions. */
 const workers = (where: FragmentSqlToken) => sql.type(WorkerRow)`
-  SELECT w.id, w.name, w.tags, w.cpus, w.memory_mb, w.docker, w.gpus, w.capabilities, w.paused, w.concurrency, w.prefetch, w.status,
+  SELECT w.id, w.name, w.tags, w.cpus, w.memory_mb, w.docker, w.gpus, w.capabilities, w.paused, w.draining, w.concurrency, w.prefetch,
+         w.status,
          (SELECT count(*) FROM executions x WHERE x.worker_id = w.id AND x.status = ANY(${sql.array([...LIVE_STATUSES], 'text')}))::int AS live
-  FROM workers w WHERE ${where} ORDER BY w.id`;
+  FROM workers w WHERE ${where} AND w.deleted_at IS NULL ORDER BY w.id`;
 
 const onlineWorkers = (db: Db) => db.any(workers(sql.fragment`w.status = 'online'`));
 export const workerForWhy = (db: Db, id: number) => db.maybeOne(workers(sql.fragment`w.id = ${id}`));
@@ -54,9 +55,9 @@ function workerVerdict(workers: readonly OnlineWorker[], task: Claimable): Reaso
       details: { workers: lacks.slice(0, 20) },
     };
   }
-  const active = fitting.filter((w) => !w.paused && w.concurrency > 0);
+  const active = fitting.filter((w) => acceptsWork(w) && w.concurrency > 0);
   if (active.length === 0) {
-    return { code: 'workers_paused', message: `the ${plural(fitting.length, 'worker')} that can run it ${fitting.length === 1 ? 'is' : 'are'} paused or at concurrency 0: ${fitting.map((w) => w.name).join(', ')}` };
+    return { code: 'workers_paused', message: `the ${plural(fitting.length, 'worker')} that can run it ${fitting.length === 1 ? 'is' : 'are'} paused, draining or at concurrency 0: ${fitting.map((w) => `${w.name}${w.draining ? ' (draining)' : ''}`).join(', ')}` };
   }
   const free = active.filter((w) => w.live < w.concurrency + w.prefetch);
   if (free.length === 0) {
@@ -172,6 +173,9 @@ const PendingGroup = z.object({
 export async function workerWhy(db: Db, worker: WorkerRow): Promise<WorkerWhy> {
   const why = (...reasons: WorkerWhy['reasons']): WorkerWhy => ({ worker_id: worker.id, reasons });
   if (worker.status !== 'online') return why({ code: 'offline', message: `${worker.status}: the server has not heard from it lately (is its daemon running?)` });
+  if (worker.draining) {
+    return why({ code: 'draining', message: `draining: it takes no new task, and its daemon leaves once its ${plural(worker.live, 'live execution')} ${worker.live === 1 ? 'has' : 'have'} ended (labq workers set ${worker.id} --no-drain to keep it)` });
+  }
   if (worker.paused) return why({ code: 'paused', message: 'paused: it takes no new task (resume it)' });
   const slots = worker.concurrency + worker.prefetch;
   if (worker.live >= slots) return why({ code: 'full', message: `every slot is taken: ${worker.live} of ${slots} (concurrency ${worker.concurrency}, prefetch ${worker.prefetch})` });

@@ -2,19 +2,22 @@
 // registered. One round, in one transaction under the worker's row lock: record the
 // reports it carries for any of its executions (phases, output, results), note it alive,
 // lose what it no longer holds, renew the due leases of what it holds, keep the transfer
-// figures it sends (not a reason to answer at once: they ride on its exchanges), release the
+// figures and host metrics it sends (not a reason to answer at once: they ride on its exchanges), release the
 // dependents of tasks that ended (last: waiting tasks after leases), collect kill orders
 // and the executions to hold suspended, and claim tasks up to its free capacity (concurrency + prefetch minus its live
 // executions), the assignments carrying the values of their tasks' secrets. An exchange that carried reports is answered at once with their receipts.
 // Otherwise, when there is nothing to say, it parks on the LISTEN hub and runs another
 // round (without the reports: they are recorded) only when a change it could act on is
 // announced (labq_work: tasks of its tags became pending, or something for this very
-// worker), until its wait expires.
+// worker), until its wait expires. A daemon that leaves (it drained) says so in its last
+// exchange: it is claimed nothing, answered at once, and shown offline at once.
 import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import type { Task } from '../../shared/schemas/task.js';
 import { LIVE_STATUSES } from '../../shared/schemas/execution.js';
-import { WORKER_TAKEN_OVER, type ExecutionReports, type PollResponse, type ProgressReport, type ReportsReceipt } from '../../shared/schemas/worker.js';
+import {
+  WORKER_TAKEN_OVER, type ExecutionReports, type HostMetrics, type PollResponse, type ProgressReport, type ReportsReceipt,
+} from '../../shared/schemas/worker.js';
 import type { Db, Pool } from '../db/pool.js';
 import { TASK_COLUMNS } from '../queries/tasks.js';
 import { notFound, ProblemError } from '../errors.js';
@@ -23,12 +26,14 @@ import type { QueueSettings } from '../settings.js';
 import { claimTasks, type Claimed, type ClaimingWorker } from '../commands/claimTasks.js';
 import { lockExecutions } from '../commands/lockExecutions.js';
 import { loseExecutions } from '../commands/loseExecutions.js';
+import { recordMetrics } from '../commands/recordMetrics.js';
 import { recordProgress } from '../commands/recordProgress.js';
 import { recordReports } from '../commands/recordReports.js';
 import { releaseDependents } from '../commands/releaseDependents.js';
 import { renewLeases } from '../commands/renewLeases.js';
 import { touchWorker } from '../commands/touchWorker.js';
 import { dockerPolicy } from '../queries/policies.js';
+import { acceptsWork } from '../requirements.js';
 import { secretsFor } from '../queries/secrets.js';
 import type { SecretBox } from '../secrets/secretBox.js';
 
@@ -43,6 +48,8 @@ export interface PollRequest {
   suspended: number[];
   reports: ExecutionReports[];
   progress: ProgressReport[];
+  metrics?: HostMetrics;
+  leaving?: boolean;
 }
 
 export class WorkerTakenOver extends ProblemError {
@@ -70,10 +77,12 @@ async function pollRound(
     // worker's settings.
     const worker = await tx.maybeOne(sql.unsafe`
       SELECT w.id, w.name, w.instance, w.cpus, w.memory_mb, w.docker, w.gpus, w.capabilities, w.tags, w.concurrency,
-             w.prefetch, w.paused, w.status, w.version, w.settings_version, coalesce(l.poll_seq, 0) AS poll_seq
+             w.prefetch, w.paused, w.draining, w.deleted_at, w.status, w.version, w.settings_version, coalesce(l.poll_seq, 0) AS poll_seq
       FROM workers w LEFT JOIN worker_liveness l ON l.worker_id = w.id
       WHERE w.id = ${workerId} FOR UPDATE OF w`);
     if (!worker) throw notFound(`worker ${workerId}`);
+    // Its daemon registers again on a 404, which brings the worker back.
+    if (worker.deleted_at !== null) throw new ProblemError(404, 'Not found', `worker ${workerId} was deleted: register again`);
     // Another daemon registered under this name since: its holdings are not this one's to declare.
     if (worker.instance !== request.instance) throw new WorkerTakenOver(worker.name);
     // A poll the worker gave up on, served after a newer one: what it holds is out of date.
@@ -81,7 +90,9 @@ async function pollRound(
     // The first round notes the worker alive and the poll's number; the rounds of a parked
     // poll write nothing (it parks for at most a third of a lease), unless the worker was
     // shown offline meanwhile.
-    if (round === 0 || worker.status !== 'online') await touchWorker(tx, worker, meta, request.seq);
+    if (round === 0 || worker.status !== 'online') await touchWorker(tx, worker, meta, request.seq, request.leaving ? 'offline' : 'online');
+    // Under the worker's lock, with its liveness: only this worker's own exchanges write its row.
+    if (round === 0 && request.metrics) await recordMetrics(tx, workerId, request.metrics);
     // Its live executions, read once for the round. Only this worker's own polls (which
     // this lock serialises) make executions live for it; what may change meanwhile is
     // re-checked under the locks below (a loss by the reaper, a kill order for the next round).
@@ -103,7 +114,7 @@ async function pollRound(
     }
     const liveIds = new Set(live.map((x) => x.id));
     const unheld = live.filter((x) => !held.has(x.id));
-    const resent = request.seq === undefined ? [] : unheld.filter((x) => x.status === 'assigned').map((x) => x.id);
+    const resent = request.seq === undefined || request.leaving ? [] : unheld.filter((x) => x.status === 'assigned').map((x) => x.id);
     const lost = unheld.map((x) => x.id).filter((id) => !resent.includes(id));
     const losses = await loseExecutions(tx, lost, 'its worker no longer holds it', settings.maxLostExecutions, meta);
     const kept = live.filter((x) => held.has(x.id) || resent.includes(x.id));
@@ -113,7 +124,7 @@ async function pollRound(
     await releaseDependents(tx, [...ended, ...losses.ended], meta);
     const abandon = await notItsOwn(tx, workerId, request.holding.filter((id) => !liveIds.has(id)));
     // Nothing is claimed for a worker that hung up: it would never learn of it.
-    const capacity = worker.paused || signal.aborted ? 0 : Math.max(0, worker.concurrency + worker.prefetch - kept.length);
+    const capacity = !acceptsWork(worker) || request.leaving || signal.aborted ? 0 : Math.max(0, worker.concurrency + worker.prefetch - kept.length);
     const claimed = [
       ...(await assignedAgain(tx, resent)),
       ...(await claimTasks(tx, worker as unknown as ClaimingWorker, Math.min(request.want, capacity), settings.leaseSeconds, meta)),
@@ -128,7 +139,7 @@ async function pollRound(
       kill: kept.filter((x) => x.kill_requested_at !== null).map((x) => ({ execution_id: x.id, grace_seconds: x.kill_grace_seconds })),
       suspend: kept.filter((x) => x.suspended).map((x) => x.id),
       abandon,
-      settings: { concurrency: worker.concurrency, prefetch: worker.prefetch, tags: worker.tags, paused: worker.paused },
+      settings: { concurrency: worker.concurrency, prefetch: worker.prefetch, tags: worker.tags, paused: worker.paused, draining: worker.draining },
       settings_version: worker.settings_version,
       lease_seconds: settings.leaseSeconds,
       reports: receipts,
@@ -196,7 +207,7 @@ export async function poll(
       const response = await pollRound(pool, secrets, workerId, request, settings, meta, signal, round);
       roundsRun.set(workerId, pollRounds(workerId) + 1);
       tags = response.settings.tags;
-      if (worthAnswering(response, request) || Date.now() >= deadline || signal.aborted) return response;
+      if (request.leaving || worthAnswering(response, request) || Date.now() >= deadline || signal.aborted) return response;
       emptyAnswer = response;
       if (!dirty) {
         await new Promise<void>((resolve) => {

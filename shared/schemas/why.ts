@@ -33,7 +33,7 @@ export const StepWhy = z.object({
 });
 export type StepWhy = z.infer<typeof StepWhy>;
 
-export const WORKER_IDLE_REASONS = ['offline', 'paused', 'full', 'can_take', 'no_tasks', 'other_tags', 'requirements', 'paused_tasks', 'backoff'] as const;
+export const WORKER_IDLE_REASONS = ['offline', 'draining', 'paused', 'full', 'can_take', 'no_tasks', 'other_tags', 'requirements', 'paused_tasks', 'backoff'] as const;
 export const WorkerWhy = z.object({
   worker_id: Id,
   reasons: z.array(Reason.extend({ code: z.enum(WORKER_IDLE_REASONS) })).describe('why it takes no task now; the first is the main one'),

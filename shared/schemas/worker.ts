@@ -3,7 +3,7 @@
 import { z } from 'zod/v4';
 import { MAX_OUTPUT_CHUNK_CHARS } from '../limits.js';
 import { Id, Timestamp } from './common.js';
-import { EXECUTION_ENDS, ExecutionProgress, FAILURE_CLASSES_BY_END, FailureClass } from './execution.js';
+import { EXECUTION_ENDS, ExecutionProgress, ExecutionStatus, FAILURE_CLASSES_BY_END, FailureClass } from './execution.js';
 import { DockerPolicy } from '../dockerPolicy.js';
 import { Tag, Task } from './task.js';
 
@@ -17,6 +17,7 @@ export const WorkerSettings = z.object({
   prefetch: z.number().int().min(0).max(1024),
   tags: Tags,
   paused: z.boolean(),
+  draining: z.boolean().describe('takes no new task; its daemon leaves once what it runs has ended (a registration clears it)'),
 });
 export type WorkerSettings = z.infer<typeof WorkerSettings>;
 
@@ -48,9 +49,33 @@ export const PatchWorkerBody = z
     prefetch: z.number().int().min(0).max(1024).optional(),
     tags: Tags.optional(),
     paused: z.boolean().optional(),
+    draining: z.boolean().optional(),
   })
-  .refine((b) => Object.keys(b).length > 0, 'give at least one of concurrency, prefetch, tags, paused');
+  .refine((b) => Object.keys(b).length > 0, 'give at least one of concurrency, prefetch, tags, paused, draining');
 export type PatchWorkerBody = z.input<typeof PatchWorkerBody>;
+
+/**
+ * What a worker daemon measures on its host, at most every 5 s, and sends in an exchange
+ * only when it has a new measure. Not an event: only the latest figures are kept.
+ */
+export const HostMetrics = z.strictObject({
+  load1: z.number().min(0).max(1e6).describe('load average over 1 minute'),
+  cpu_percent: z.number().min(0).max(100).describe('CPU use of the whole host, all cores, since the previous measure'),
+  memory_used_mb: z.number().int().min(0).max(1024 ** 3),
+  memory_total_mb: z.number().int().min(0).max(1024 ** 3),
+  running: z.number().int().min(0).max(100_000).describe('executions the daemon was working on (any phase)'),
+}).refine((m) => m.memory_used_mb <= m.memory_total_mb, { path: ['memory_used_mb'], message: 'must be at most memory_total_mb' });
+export type HostMetrics = z.infer<typeof HostMetrics>;
+
+export const WorkerMetrics = z.object({
+  load1: z.number(),
+  cpu_percent: z.number(),
+  memory_used_mb: z.number().int(),
+  memory_total_mb: z.number().int(),
+  running: z.number().int(),
+  updated_at: Timestamp.describe('when the server received them'),
+});
+export type WorkerMetrics = z.infer<typeof WorkerMetrics>;
 
 export const Worker = WorkerSettings.extend({
   id: Id,
@@ -70,8 +95,28 @@ export const Worker = WorkerSettings.extend({
   live_executions: z.number().int(),
   version: z.number().int(),
   settings_version: z.number().int().describe('changes only when the settings do; what polls compare'),
+  metrics: WorkerMetrics.nullable().describe('the latest host figures its daemon sent; null before the first'),
 });
 export type Worker = z.infer<typeof Worker>;
+
+export const WorkerExecutionsQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+/** One execution on a worker's time line. */
+export const WorkerExecution = z.object({
+  id: Id,
+  task_id: Id,
+  task_name: z.string().nullable(),
+  attempt: z.number().int(),
+  status: ExecutionStatus,
+  assigned_at: Timestamp,
+  running_at: Timestamp.nullable(),
+  finished_at: Timestamp.nullable(),
+  exit_code: z.number().int().nullable(),
+  failure_class: FailureClass.nullable(),
+});
+export type WorkerExecution = z.infer<typeof WorkerExecution>;
 
 /** Reports of one execution in one request: a worker's spool cuts its batches at this many. */
 export const MAX_REPORTS_PER_EXECUTION = 10_000;
@@ -154,6 +199,13 @@ export const PollBody = z.strictObject({
    */
   progress: z.array(ProgressReport).max(10_000).default([])
     .refine((p) => new Set(p.map((x) => x.execution_id)).size === p.length, 'one entry per execution'),
+  /** The host's latest figures, when the daemon has a new measure; kept with the worker (GET /workers). */
+  metrics: HostMetrics.optional(),
+  /**
+   * The daemon stops after this exchange (it drained): it takes nothing, the answer comes at
+   * once, and the worker shows offline at once instead of after a silence.
+   */
+  leaving: z.boolean().optional(),
 });
 export type PollBody = z.input<typeof PollBody>;
 
