@@ -162,14 +162,11 @@ test('a drained daemon finishes its running task, takes no other and exits 0, sa
   const history = await ts.client.workerExecutions(worker.id);
   assert.deepEqual(history.items.map((x) => [x.task_id, x.task_name, x.status]), [[long!.id, 'long', 'succeeded']]);
 
-  // A daemon started again under its name brings it back, same id, put back to work.
-  const again = spawnWorker(ts.url, ts.token, ['--name', 'drainer', '--tags', 'drain', '--docker', 'off', '--state-dir', join(dir, 'drainer'), '--exit-when-empty']);
-  stops.push(async () => {
-    again.child.kill('SIGTERM');
-    await again.exited;
-  });
+  // The daemon started again (its state directory, so the same instance) brings it back, same id, put back to work.
+  const again = await startTestWorker(ts, { name: 'drainer', tags: ['drain'], stateDir: join(dir, 'drainer') });
+  stops.push(() => again.stop());
+  assert.equal(again.id, worker.id);
   assert.equal((await taskEnded(ts, next!.id)).status, 'succeeded');
-  assert.equal(await again.exited, 0, again.output());
   const back = await ts.client.getWorker(worker.id);
   assert.equal(back.draining, false);
   assert.equal((await ts.client.workerExecutions(worker.id)).items.length, 2);

@@ -2,8 +2,9 @@
 // identical to the ones the commands maintained inline, and the counts agree with the
 // tasks they count. The workload drives the API as users and worker daemons do:
 // workflows, steps, submissions (dependencies, keys, held tasks) and sweeps; workers that
-// register, restart, change settings, claim, report phases, output and results, carry
-// out kill orders and forget executions; kills of tasks in every state; suspends and
+// register, restart, change settings (drains included), claim, report phases, output, host
+// figures and results, carry out kill orders and forget executions, leave once drained, are
+// deleted and come back under their name; kills of tasks in every state; suspends and
 // continues of running tasks (and refused ones of the others); secrets set, replaced,
 // removed and referred to by tasks, and Docker policy changes; schedules created, edited,
 // disabled, enabled, run now with a changed context and deleted, and (after the workload,
@@ -37,13 +38,17 @@ const SHORT_LEASE = { leaseSeconds: 2, offlineAfterSeconds: 1 };
 // so they are recorded as events but not rebuilt from them), and operational data that is not an event.
 const CREDENTIALS = ['api_tokens', 'users', 'sessions', 'login_failures', 'secrets'];
 const CREDENTIAL_STREAMS: string[] = ['token', 'user', 'session', 'secret'];
-const NOT_PROJECTED = [...CREDENTIALS, 'events', 'execution_leases', 'execution_output', 'execution_progress', 'execution_output_size', 'schema_migrations', 'worker_liveness'];
+const NOT_PROJECTED = [
+  ...CREDENTIALS, 'events', 'execution_leases', 'execution_output', 'execution_progress', 'execution_output_size', 'schema_migrations',
+  'worker_liveness', 'worker_metrics',
+];
 // Outcomes each with an apply path or a meaning of their own, beyond the event types.
 const VARIANTS = [
   'task.submitted held', 'task.submitted waiting', 'task.submitted pending',
   'execution.finished succeeded', 'execution.finished failed', 'execution.finished killed', 'execution.finished refused',
   'execution.lost', 'execution.lost by the reaper', 'task.relaunched pending',
   'worker.status_changed offline by the reaper', 'worker.status_changed lost by the reaper', 'worker.status_changed online',
+  'worker.status_changed offline',
 ];
 const TAGS = ['default', 'highmem', 'gpu'];
 const TOKEN_META = { actor: 'test', request_id: null, source: null };
@@ -109,7 +114,9 @@ function simulation(r: ReturnType<typeof rng>) {
     for (const x of forget) drop(w, x);
     const answer = await pollWorker(via(w), w.worker, {
       want, holding: [...w.held.keys()], killing: [...w.killing], suspended: [...w.suspended], progress: progressOf(w),
+      ...(r.chance(0.3) && { metrics: { load1: r.int(0, 800) / 100, cpu_percent: r.int(0, 100), memory_used_mb: r.int(0, 1000), memory_total_mb: 1000, running: w.held.size } }),
     });
+    if (w.worker.draining) assert.equal(answer.assignments.length, 0, 'a draining worker is given no new task');
     w.suspended = new Set(answer.suspend);
     for (const x of answer.abandon) drop(w, x);
     for (const order of answer.kill) w.killing.add(order.execution_id);
@@ -230,7 +237,7 @@ function simulation(r: ReturnType<typeof rng>) {
   }
 
   async function register() {
-    const token = r.chance(0.5) ? await createToken(ts.server.pool, `sim-${workers.length}`, 'worker', TOKEN_META) : null;
+    const token = r.chance(0.5) ? await createToken(ts.server.pool, `sim-${workers.length + deleted.length}`, 'worker', TOKEN_META) : null;
     const worker = await registerWorker(via({ token }), { tags: workerTags(), concurrency: r.int(1, 8), prefetch: r.int(0, 2), cpus: r.int(1, 16) });
     workers.push({ worker, token, held: new Map(), killing: new Set(), suspended: new Set() });
   }
@@ -242,9 +249,39 @@ function simulation(r: ReturnType<typeof rng>) {
     if (r.chance(0.5)) await poll(w, 0, [...w.held.keys()]);
   }
 
+  /** Workers deleted, which may come back under their name. */
+  const deleted: SimWorker[] = [];
+
+  /**
+   * A drained daemon leaves once it holds nothing: shown offline at once; then at times
+   * deleted (out of the workload until it registers again) or brought back to work.
+   */
+  async function leave(w: SimWorker) {
+    if (w.held.size > 0) return;
+    w.worker = await ts.client.updateWorker(w.worker.id, { draining: true });
+    await pollWorker(via(w), w.worker, { want: 0, leaving: true });
+    if (r.chance(0.7)) {
+      await ts.client.deleteWorker(w.worker.id);
+      workers.splice(workers.indexOf(w), 1);
+      deleted.push(w);
+    } else {
+      w.worker = await registerWorker(via(w), { name: w.worker.name, instance: w.worker.instance!, tags: workerTags() });
+    }
+  }
+
+  /** A deleted worker's daemon starts again under its name: the same worker, back in the list. */
+  async function revive() {
+    const w = deleted.splice(r.int(0, deleted.length - 1), 1)[0]!;
+    const before = w.worker.id;
+    w.worker = await registerWorker(via(w), { name: w.worker.name, instance: w.worker.instance!, tags: workerTags(), concurrency: r.int(1, 8) });
+    assert.equal(w.worker.id, before);
+    workers.push(w);
+  }
+
   async function changeSettings(w: SimWorker) {
     const changes: PatchWorkerBody = {
       paused: r.chance(0.2),
+      ...(r.chance(0.2) && { draining: r.chance(0.5) }),
       ...(r.chance(0.5) && { concurrency: r.int(0, 8) }),
       ...(r.chance(0.3) && { prefetch: r.int(0, 2) }),
       ...(r.chance(0.3) && { tags: workerTags() }),
@@ -358,6 +395,10 @@ function simulation(r: ReturnType<typeof rng>) {
       await register();
     } else if (roll < 0.15) {
       await restart(r.pick(workers));
+    } else if (roll < 0.155 && workers.length > 2) {
+      await leave(r.pick(workers));
+    } else if (roll < 0.157 && deleted.length) {
+      await revive();
     } else if (roll < 0.18) {
       await changeSettings(r.pick(workers));
     } else if (roll < 0.22) {
@@ -379,11 +420,11 @@ function simulation(r: ReturnType<typeof rng>) {
   return { tasks, workers, step, poll, report, admin, schedule };
 }
 
-/** Waits until the reaper has nothing left to do: every execution ended, every worker lost. */
+/** Waits until the reaper has nothing left to do: every execution ended, every worker lost (but the deleted, which it leaves alone). */
 const reaperDone = () =>
   until('the reaper to take every execution back and mark every worker lost', async () =>
     (await count(sql.unsafe`
-      SELECT (SELECT count(*) FROM workers WHERE status <> 'lost')
+      SELECT (SELECT count(*) FROM workers WHERE status <> 'lost' AND deleted_at IS NULL)
            + (SELECT count(*) FROM executions WHERE status = ANY(${sql.array([...LIVE_STATUSES], 'text')}))`)) === 0);
 
 /**
@@ -434,7 +475,7 @@ async function workloadThenRebuild(seed: number) {
   // falls silent again.
   const back = r.pick(sim.workers);
   const taken = [...back.held.keys()];
-  back.worker = await ts.client.updateWorker(back.worker.id, { paused: false, tags: ['*'], concurrency: 4 });
+  back.worker = await ts.client.updateWorker(back.worker.id, { paused: false, draining: false, tags: ['*'], concurrency: 4 });
   const answer = await sim.poll(back, 4);
   assert.deepEqual([...answer.abandon].sort(), taken.sort(), 'what the worker held was taken back by the reaper');
   assert.ok(answer.assignments.length > 0, 'it claims again');

@@ -280,7 +280,7 @@ test('a parked poll returns when its settings change, and at once when it knows 
   await ts.client.updateWorker(w.id, { concurrency: 7, tags: ['s', 't'] });
   const response = await noHang('a parked poll after a settings change', parked.response);
   assert.ok(response.settings_version > settings_version);
-  assert.deepEqual(response.settings, { concurrency: 7, prefetch: 0, tags: ['s', 't'], paused: false });
+  assert.deepEqual(response.settings, { concurrency: 7, prefetch: 0, tags: ['s', 't'], paused: false, draining: false });
   assert.deepEqual(response.assignments, []);
 
   // A poll with a stale version does not park: the worker must learn its settings first.
