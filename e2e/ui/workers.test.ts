@@ -1,0 +1,222 @@
+// The workers views in Chromium against a real server and real worker daemons: host figures
+// that change on the page without a reload, concurrency, prefetch and tags edited in place
+// (the worker runs more at once), pause and resume, drain of a daemon with a running task
+// (it finishes, the daemon exits, the page shows it offline), delete of the offline worker,
+// the time line of a worker's executions; each action in the event log with the user who
+// clicked; a viewer sees no button or edit field.
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import type { Page } from 'playwright-core';
+import type { TaskInput } from '../../shared/schemas/task.js';
+import { openUi, screenshot } from '../support/browser.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { startTestWorker, taskEnded, until } from '../support/worker.js';
+import { loggedBy, uiFixture } from './steering.js';
+
+const fixture = uiFixture();
+
+/** Tasks that run until `open()` is called; open at the end of the test whatever happens. */
+async function gate(t: TestContext) {
+  const file = join(await mkdtemp(join(tmpdir(), 'labq-ui-gate-')), 'open');
+  const open = () => writeFile(file, '');
+  t.after(open);
+  return { command: `while [ ! -e ${file} ]; do sleep 0.05; done`, open };
+}
+
+/** A worker daemon stopped at the end of the test whatever happens. */
+async function daemonFor(t: TestContext, ts: TestServer, options: Parameters<typeof startTestWorker>[1]) {
+  const daemon = await startTestWorker(ts, options);
+  t.after(() => daemon.stop());
+  return daemon;
+}
+
+async function submit(ts: TestServer, tasks: TaskInput[]): Promise<number[]> {
+  return (await ts.client.submitTasks({ tasks })).tasks.map((t) => t.id);
+}
+
+function row(page: Page, id: number) {
+  return page.locator(`tr[data-worker="${id}"]`);
+}
+
+test("a daemon's host figures show on the list and change without a reload", async (t) => {
+  const daemon = await daemonFor(t, fixture.ts, { tags: ['ui-metrics'], pollWaitSeconds: 1 });
+  const ui = await openUi(fixture.browser, fixture.ts, { role: 'viewer', path: '/workers' });
+  await ui.page.evaluate(() => ((globalThis as unknown as { loaded: boolean }).loaded = true));
+  const cpu = row(ui.page, daemon.id).locator('[data-metrics-updated]');
+  await cpu.waitFor({ timeout: 30_000 });
+  const first = await cpu.getAttribute('data-metrics-updated');
+  const api = (await fixture.ts.client.getWorker(daemon.id)).metrics!;
+  assert.ok(Number(await row(ui.page, daemon.id).locator('[data-memory-used]').getAttribute('data-memory-used')) > 0);
+  assert.ok(Date.parse(first!) <= Date.parse(api.updated_at));
+  await ui.page.locator(`tr[data-worker="${daemon.id}"] [data-metrics-updated]:not([data-metrics-updated="${first}"])`).waitFor({ timeout: 30_000 });
+  assert.equal(await ui.page.evaluate(() => (globalThis as unknown as { loaded?: boolean }).loaded), true, 'no reload happened');
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});
+
+test('concurrency, prefetch and tags edited in place change the worker, and it runs more at once', async (t) => {
+  const blocker = await gate(t);
+  const daemon = await daemonFor(t, fixture.ts, { tags: ['ui-conc'], concurrency: 1 });
+  const ids = await submit(fixture.ts, [1, 2, 3].map((i) => ({ name: `blocked-${i}`, command: blocker.command, tag: 'ui-conc' })));
+  const ui = await openUi(fixture.browser, fixture.ts, { role: 'operator', path: '/workers' });
+  const name = (await fixture.ts.client.getWorker(daemon.id)).name;
+  await row(ui.page, daemon.id).locator('[data-running="1"]').waitFor();
+
+  await ui.page.getByRole('button', { name: `Concurrency of ${name}: 1, edit` }).click();
+  await ui.page.getByLabel(`Concurrency of ${name}`).fill('3');
+  await ui.page.getByLabel(`Concurrency of ${name}`).press('Enter');
+  await row(ui.page, daemon.id).locator('[data-running="3"]').waitFor();
+  const widened = await fixture.ts.client.getWorker(daemon.id);
+  assert.equal(widened.concurrency, 3);
+  assert.equal(widened.live_executions, 3);
+  const changed = await loggedBy(fixture.ts, ui.user.name, { stream_type: 'worker', stream_id: daemon.id, type: 'worker.settings_changed' });
+  assert.equal((changed.data as { concurrency?: number }).concurrency, 3);
+
+  await ui.page.getByRole('button', { name: `Prefetch of ${name}: 0, edit` }).click();
+  await ui.page.getByLabel(`Prefetch of ${name}`).fill('2');
+  await ui.page.getByLabel(`Prefetch of ${name}`).press('Enter');
+  await until('prefetch 2', async () => (await fixture.ts.client.getWorker(daemon.id)).prefetch === 2);
+  await ui.page.getByRole('button', { name: `Tags of ${name}: ui-conc, edit` }).click();
+  await ui.page.getByLabel(`Tags of ${name}`).fill('ui-conc, gpu');
+  await ui.page.getByLabel(`Tags of ${name}`).blur();
+  await ui.page.getByRole('button', { name: `Tags of ${name}: ui-conc, gpu, edit` }).waitFor();
+  assert.deepEqual((await fixture.ts.client.getWorker(daemon.id)).tags, ['ui-conc', 'gpu']);
+  const tagged = await loggedBy(fixture.ts, ui.user.name, { stream_type: 'worker', stream_id: daemon.id, type: 'worker.settings_changed' });
+  assert.deepEqual((tagged.data as { tags?: string[] }).tags, ['ui-conc', 'gpu']);
+
+  // A refused value names the field and changes nothing; Escape gives up.
+  await ui.page.getByRole('button', { name: `Concurrency of ${name}: 3, edit` }).click();
+  await ui.page.getByLabel(`Concurrency of ${name}`).fill('5000');
+  await ui.page.getByLabel(`Concurrency of ${name}`).press('Enter');
+  await ui.page.getByRole('alert').filter({ hasText: 'concurrency' }).waitFor();
+  await ui.page.getByLabel(`Concurrency of ${name}`).press('Escape');
+  assert.equal((await fixture.ts.client.getWorker(daemon.id)).concurrency, 3);
+
+  await blocker.open();
+  for (const id of ids) assert.equal((await taskEnded(fixture.ts, id)).status, 'succeeded');
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});
+
+test('pause and resume on the worker page; why it takes nothing says so', async (t) => {
+  const daemon = await daemonFor(t, fixture.ts, { tags: ['ui-pause'] });
+  const name = (await fixture.ts.client.getWorker(daemon.id)).name;
+  const ui = await openUi(fixture.browser, fixture.ts, { role: 'operator', path: `/workers/${daemon.id}` });
+  await ui.page.locator('[data-why]').first().waitFor();
+  await ui.page.getByRole('button', { name: `Pause ${name}` }).click();
+  await ui.page.locator('.page-head [data-status="paused"]').waitFor();
+  await ui.page.locator('[data-why="paused"]').waitFor();
+  assert.equal((await fixture.ts.client.getWorker(daemon.id)).paused, true);
+  const paused = await loggedBy(fixture.ts, ui.user.name, { stream_type: 'worker', stream_id: daemon.id, type: 'worker.settings_changed' });
+  assert.equal((paused.data as { paused?: boolean }).paused, true);
+
+  await ui.page.getByRole('button', { name: `Resume ${name}` }).click();
+  await ui.page.getByRole('button', { name: `Pause ${name}` }).waitFor();
+  assert.equal((await fixture.ts.client.getWorker(daemon.id)).paused, false);
+  const resumed = await loggedBy(fixture.ts, ui.user.name, { stream_type: 'worker', stream_id: daemon.id, type: 'worker.settings_changed' });
+  assert.equal((resumed.data as { paused?: boolean }).paused, false);
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});
+
+test('a drained daemon finishes its running task and exits, the page shows it offline; delete removes it', async (t) => {
+  const blocker = await gate(t);
+  const daemon = await daemonFor(t, fixture.ts, { tags: ['ui-drain'], concurrency: 1 });
+  const name = (await fixture.ts.client.getWorker(daemon.id)).name;
+  const [running, next] = await submit(fixture.ts, [
+    { name: 'long', command: blocker.command, tag: 'ui-drain', priority: 1 }, { name: 'next', command: 'true', tag: 'ui-drain' },
+  ]);
+  const ui = await openUi(fixture.browser, fixture.ts, { role: 'operator', path: `/workers/${daemon.id}` });
+  await ui.page.getByRole('list', { name: 'Running tasks' }).getByRole('link', { name: `#${running} long` }).waitFor();
+
+  await ui.page.getByRole('button', { name: `Drain ${name}` }).click();
+  await ui.page.getByRole('dialog').getByRole('button', { name: 'Drain' }).click();
+  await ui.page.locator('.page-head [data-status="draining"]').waitFor();
+  assert.equal((await fixture.ts.client.getWorker(daemon.id)).draining, true);
+  const drained = await loggedBy(fixture.ts, ui.user.name, { stream_type: 'worker', stream_id: daemon.id, type: 'worker.settings_changed' });
+  assert.equal((drained.data as { draining?: boolean }).draining, true);
+  await ui.page.locator('[data-why="draining"]').waitFor();
+
+  await blocker.open();
+  await daemon.finished();
+  assert.equal((await fixture.ts.client.getTask(running!)).status, 'succeeded');
+  assert.equal((await fixture.ts.client.getTask(next!)).status, 'pending', 'the drained worker took no other task');
+  await ui.page.locator('.page-head [data-status="offline"]').waitFor();
+
+  await ui.page.getByRole('link', { name: 'Workers', exact: true }).first().click();
+  await row(ui.page, daemon.id).waitFor();
+  await ui.page.getByRole('button', { name: `Delete ${name}` }).click();
+  await ui.page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  await row(ui.page, daemon.id).waitFor({ state: 'detached' });
+  assert.ok(!(await fixture.ts.client.listWorkers({ limit: 500 })).items.some((w) => w.id === daemon.id));
+  await loggedBy(fixture.ts, ui.user.name, { stream_type: 'worker', stream_id: daemon.id, type: 'worker.deleted' });
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});
+
+test("the worker page's time line and table show its executions, new ones live", async (t) => {
+  const daemon = await daemonFor(t, fixture.ts, { tags: ['ui-timeline'], concurrency: 2 });
+  const ids = await submit(fixture.ts, [{ name: 'ok', command: 'true' }, { name: 'bad', command: 'exit 7' }].map((t) => ({ ...t, tag: 'ui-timeline' })));
+  for (const id of ids) await taskEnded(fixture.ts, id);
+  const ui = await openUi(fixture.browser, fixture.ts, { role: 'viewer', path: `/workers/${daemon.id}` });
+  const timeline = ui.page.locator('[data-worker-timeline]');
+  await timeline.getByRole('link', { name: `#${ids[0]} ok` }).waitFor();
+  await timeline.locator('[role="listitem"][data-status="failed"]').getByRole('link', { name: `#${ids[1]} bad` }).waitFor();
+
+  const [later] = await submit(fixture.ts, [{ name: 'later', command: 'true', tag: 'ui-timeline' }]);
+  await taskEnded(fixture.ts, later!);
+  await timeline.locator('[role="listitem"][data-status="succeeded"]').getByRole('link', { name: `#${later} later` }).waitFor();
+  const { items } = await fixture.ts.client.workerExecutions(daemon.id);
+  assert.equal(await timeline.getByRole('listitem').count(), items.length);
+
+  await ui.page.getByRole('tab', { name: 'Table' }).click();
+  const failed = ui.page.locator('tr[data-execution]').filter({ hasText: `#${ids[1]} bad` });
+  await failed.waitFor();
+  assert.match(await failed.innerText(), /failed\s+.*\b7\b.*exit/s);
+  assert.match(ui.page.url(), /executions=table/);
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});
+
+test('a viewer sees workers and their figures, but no button or edit field', async (t) => {
+  const daemon = await daemonFor(t, fixture.ts, { tags: ['ui-viewer'] });
+  const ui = await openUi(fixture.browser, fixture.ts, { role: 'viewer', path: '/workers' });
+  await row(ui.page, daemon.id).waitFor();
+  assert.equal(await ui.page.locator('main button').count(), 0);
+  await ui.page.getByRole('link', { name: (await fixture.ts.client.getWorker(daemon.id)).name, exact: true }).click();
+  await ui.page.locator('[data-why]').first().waitFor();
+  assert.equal(await ui.page.locator('main button').count(), 0);
+  assert.equal(await ui.page.locator('main :is(input, select, textarea)').count(), 0);
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});
+
+test('screenshot: a small fleet at work', async (t) => {
+  const shot: TestServer = await startTestServer();
+  const blocker = await gate(t);
+  const fleet = [
+    { name: 'gpu-node-01', tags: ['gpu', 'default'], concurrency: 4 },
+    { name: 'gpu-node-02', tags: ['gpu', 'default'], concurrency: 4 },
+    { name: 'cpu-big-01', tags: ['default', 'bigmem'], concurrency: 8, prefetch: 2 },
+    { name: 'cpu-small-03', tags: ['default'], concurrency: 2 },
+    { name: 'lab-desktop', tags: ['lab'], concurrency: 1 },
+  ];
+  const daemons = [];
+  for (const w of fleet) daemons.push(await daemonFor(t, shot, { ...w, pollWaitSeconds: 1 }));
+  t.after(() => shot.close());
+  const workflow = await shot.client.createWorkflow({ name: 'rnaseq-batch-12' });
+  await submit(shot, Array.from({ length: 24 }, (_, i) => ({ name: `align-S${i + 1}`, command: i % 7 === 6 ? 'exit 1' : blocker.command, tag: i % 3 ? 'default' : 'gpu', workflow_id: workflow.id })));
+  await shot.client.updateWorker(daemons[3]!.id, { paused: true });
+  const ui = await openUi(fixture.browser, shot, { role: 'operator', path: '/workers' });
+  for (const d of daemons) await row(ui.page, d.id).locator('[data-metrics-updated]').waitFor({ timeout: 30_000 });
+  await shot.client.updateWorker(daemons[4]!.id, { draining: true });
+  await daemons[4]!.finished();
+  await row(ui.page, daemons[4]!.id).locator('[data-status="offline"]').waitFor();
+  await screenshot(ui.page, 'workers');
+  await blocker.open();
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});
