@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d node_modules ]; then npm install --no-audit --no-fund; fi
 npm run build --silent
+npm run check:ui --silent
 bash scripts/ensure-docker.sh
 bash scripts/ensure-chromium.sh
 exec node dist/e2e/support/runTests.js "$@"
