@@ -335,3 +335,18 @@ test('a realistic list: several workflows and workers; the failure class and wor
   assert.deepEqual(ui.errors, []);
   await ui.context.close();
 });
+
+test('a link to some tasks by id (/tasks?ids=…, as a schedule run gives) lists those, says so, and a bulk action acts on them only', async () => {
+  const { ids } = await workflowOf(4, 'by-ids');
+  const chosen = [ids[0]!, ids[2]!];
+  const ui = await openUi(browser, ts, { role: 'operator', path: `/tasks?ids=${chosen.join(',')}` });
+  await ui.page.locator('[data-total="2"]').waitFor();
+  assert.match(await ui.page.locator('[data-filter="ids"]').innerText(), new RegExp(`#${chosen[0]}, #${chosen[1]}`));
+  await ui.page.getByLabel(`Select task ${chosen[0]}`).check();
+  await ui.page.getByRole('radio', { name: /all 2 matching the filter/ }).check();
+  await bulk(ui, 'Hold', 'Held', 2);
+  assert.deepEqual(await statuses(ids), ['held', 'pending', 'held', 'pending']);
+  await logged('task.held', chosen, ui.user.name);
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});

@@ -8,7 +8,7 @@ import { describe } from './load.svelte.js';
 import { api } from './session.svelte.js';
 
 /** The filter's parameters, named in the URL as in the API's query (status and failure_class comma-separated). */
-export const FILTER_KEYS = ['status', 'workflow_id', 'step_id', 'tag', 'q', 'worker_id', 'failure_class'] as const;
+export const FILTER_KEYS = ['ids', 'status', 'workflow_id', 'step_id', 'tag', 'q', 'worker_id', 'failure_class'] as const;
 export type FilterKey = (typeof FILTER_KEYS)[number];
 export type TaskFilterParams = Partial<Record<FilterKey, string>>;
 
@@ -30,6 +30,7 @@ export function filterBody(filter: TaskFilterParams): TaskFilterBody {
   const list = (value: string | undefined) => value?.split(',').filter(Boolean);
   const id = (value: string | undefined) => (value ? Number(value) : undefined);
   const body = {
+    ids: list(filter.ids)?.map(Number),
     status: list(filter.status) as TaskFilterBody['status'],
     workflow_id: id(filter.workflow_id),
     step_id: id(filter.step_id),
@@ -43,6 +44,7 @@ export function filterBody(filter: TaskFilterParams): TaskFilterBody {
 }
 
 const WORDS: Record<FilterKey, (value: string) => string> = {
+  ids: (v) => `tasks #${v.replaceAll(',', ', #')}`,
   status: (v) => `status ${v.replaceAll(',', ', ')}`,
   workflow_id: (v) => `workflow #${v}`,
   step_id: (v) => `step #${v}`,
