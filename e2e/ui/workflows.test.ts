@@ -19,6 +19,8 @@ before(async () => {
   ts = await startTestServer();
 });
 after(async () => {
+  // A worker stops once its tasks have ended.
+  await ts?.client.call('cancelTasks', { body: { filter: { all: true }, grace_seconds: 0 } });
   for (const worker of workers) await worker.stop();
   await browser?.close();
   await ts?.close();
@@ -94,15 +96,16 @@ test('the list and a workflow show progress by status that moves live as a real 
 
 test('pause a step: workers stop taking its tasks while another step runs; resume: they run', async () => {
   const run = await workflowWithSteps('pause-step', 'held back', 'goes on');
-  const held = await submit(run.steps[0]!, ['true', 'true', 'true']);
+  const tag = { tag: 'pausing' };
+  const held = await submit(run.steps[0]!, ['true', 'true', 'true'], tag);
   const ui = await openUi(browser, ts, { role: 'operator', path: `/workflows/${run.id}` });
   const step = `[data-step-id="${run.steps[0]}"]`;
   await steer(ui.page, step, 'pause', /3 unfinished tasks/, 'Pause step');
   await ui.page.locator(`${step} [data-flag="paused"]`).waitFor();
   await eventBy(ui, 'step.paused', 'step', run.steps[0]!);
 
-  const control = await submit(run.steps[1]!, ['true']);
-  await worker();
+  const control = await submit(run.steps[1]!, ['true'], tag);
+  await worker({ tags: ['pausing'] });
   await until('the other step to run', async () => (await ts.client.getTask(control[0]!)).status === 'succeeded');
   for (const id of held) assert.equal((await ts.client.getTask(id)).status, 'pending', 'a paused step is not claimed');
 
@@ -117,7 +120,7 @@ test('pause a step: workers stop taking its tasks while another step runs; resum
 test('pause a workflow and suspend what runs, resume it, then cancel it: each confirmed with its count and logged with the operator', async () => {
   const run = await workflowWithSteps('long-runs', 'simulate');
   await worker({ tags: ['long'] });
-  const ids = await submit(run.steps[0]!, ['sleep 600', 'sleep 600', 'sleep 600'], { tag: 'long' });
+  const ids = await submit(run.steps[0]!, ['sleep 60', 'sleep 60', 'sleep 60'], { tag: 'long' });
   await until('two tasks running', async () => (await ts.client.listTasks({ ids: ids.join(','), status: 'running' })).items.length === 2);
   const ui = await openUi(browser, ts, { role: 'operator', path: `/workflows/${run.id}` });
   const head = `[data-workflow-id="${run.id}"]`;
