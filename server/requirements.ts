@@ -1,7 +1,9 @@
 // Whether a worker can run a task: its tags and its resources against the task's tag,
 // requirements and container. The claim asks it in SQL over many tasks at once (fitsSql);
-// "why is it waiting" asks it in code to say which requirement a worker misses (unmet).
-// Both are written here, side by side, so that they cannot drift apart.
+// "why is it waiting" asks it in code to say which requirement a worker misses (unmet);
+// a step or workflow is stuck when none of its pending tasks passes it with any worker
+// (takesSql, many tasks against many workers in one statement).
+// All are written here, side by side, so that they cannot drift apart.
 import { sql, type FragmentSqlToken } from 'slonik';
 import type { Requirements } from '../shared/schemas/task.js';
 
@@ -17,14 +19,44 @@ export interface WorkerResources {
 /** A worker takes the tags it lists; `*` takes every tag, and is the only way to take a task tagged `*`. */
 export const takesTag = (worker: Pick<WorkerResources, 'tags'>, tag: string) => worker.tags.includes(tag) || worker.tags.includes('*');
 
+/** A worker's resources as SQL: its values (one worker, the claim) or a row's columns (many workers at once). */
+interface WorkerSql {
+  cpus: FragmentSqlToken;
+  memory_mb: FragmentSqlToken;
+  gpus: FragmentSqlToken;
+  docker: FragmentSqlToken;
+  capabilities: FragmentSqlToken;
+}
+
+/** The condition on a task's `requirements` and `container` (of the row `task`, or unqualified) that the worker satisfies. */
+function fits(worker: WorkerSql, task?: string): FragmentSqlToken {
+  const column = (name: string) => sql.identifier(task ? [task, name] : [name]);
+  const requirements = column('requirements');
+  return sql.fragment`
+    coalesce((${requirements}->>'cpus')::numeric, 0) <= ${worker.cpus}
+    AND coalesce((${requirements}->>'memory_mb')::bigint, 0) <= ${worker.memory_mb}
+    AND coalesce((${requirements}->>'gpus')::int, 0) <= ${worker.gpus}
+    AND (${column('container')} IS NULL OR ${worker.docker})
+    AND coalesce(${requirements}->'capabilities', '[]'::jsonb) <@ ${worker.capabilities}`;
+}
+
 /** The condition on tasks (their `requirements` and `container` columns) that this worker satisfies. */
 export function fitsSql(worker: WorkerResources): FragmentSqlToken {
-  return sql.fragment`
-    coalesce((requirements->>'cpus')::numeric, 0) <= ${worker.cpus}
-    AND coalesce((requirements->>'memory_mb')::bigint, 0) <= ${worker.memory_mb}
-    AND coalesce((requirements->>'gpus')::int, 0) <= ${worker.gpus}
-    AND (container IS NULL OR ${worker.docker})
-    AND coalesce(requirements->'capabilities', '[]'::jsonb) <@ ${sql.jsonb(worker.capabilities)}`;
+  return fits({
+    cpus: sql.fragment`${worker.cpus}`, memory_mb: sql.fragment`${worker.memory_mb}`, gpus: sql.fragment`${worker.gpus}`,
+    docker: sql.fragment`${worker.docker}`, capabilities: sql.fragment`${sql.jsonb(worker.capabilities)}`,
+  });
+}
+
+/**
+ * That the worker of the row `worker` (a row of `workers`) takes the task of the row `task`
+ * (its `tag`, `requirements` and `container`): takesTag and fitsSql together, for checks
+ * of many tasks against many workers in one statement.
+ */
+export function takesSql(worker: string, task: string): FragmentSqlToken {
+  const w = (name: string) => sql.fragment`${sql.identifier([worker, name])}`;
+  return sql.fragment`(${sql.identifier([task, 'tag'])} = ANY(${w('tags')}) OR '*' = ANY(${w('tags')}))
+    AND ${fits({ cpus: w('cpus'), memory_mb: w('memory_mb'), gpus: w('gpus'), docker: w('docker'), capabilities: w('capabilities') }, task)}`;
 }
 
 /** What the worker lacks to run the task, in words; empty when it can. */

@@ -15,6 +15,7 @@ import { Execution } from './schemas/execution.js';
 import { PutSecretBody, SecretInfo, SecretNameParams } from './schemas/secret.js';
 import { Sweep, SweepResponse } from './schemas/sweep.js';
 import { RunScheduleBody, Schedule, ScheduleDetail, ScheduleInput, SchedulePatch } from './schemas/schedule.js';
+import { Stats, StatsQuery } from './schemas/stats.js';
 import { SubmitTasksBody, SubmitTasksResponse, Task, TaskListItem, TaskListQuery } from './schemas/task.js';
 import {
   KillBody, OutputQuery, PatchWorkerBody, PollBody, PollResponse, RegisterWorkerBody, ReportsBody, Worker,
@@ -391,6 +392,11 @@ export const routes = {
     method: 'put', path: '/policy/docker', tag: 'policy', roles: [],
     summary: 'Replace the Docker policy (fields left out take their defaults, which refuse)',
     body: DockerPolicy, response: DockerPolicyAnswer,
+  },
+  stats: {
+    method: 'get', path: '/stats', roles: READ, tag: 'overview',
+    summary: 'The whole queue at a glance: tasks by status, finishes per minute, workers, the latest failures, why work waits',
+    query: StatsQuery, response: Stats,
   },
   openapi: {
     method: 'get', path: '/openapi.json', roles: READ, tag: 'meta', summary: 'This document',

@@ -156,6 +156,9 @@ export class LabqClient {
   getStep(id: number) {
     return this.call('getStep', { params: { id } });
   }
+  stats(query: RouteQuery<'stats'> = {}) {
+    return this.call('stats', { query });
+  }
   listEvents(query: RouteQuery<'listEvents'> = {}) {
     return this.call('listEvents', { query });
   }

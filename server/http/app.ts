@@ -13,6 +13,7 @@ import { limitUrl } from './requestLimits.js';
 import { eventRoutes } from './routes/events.js';
 import { policyRoutes } from './routes/policy.js';
 import { scheduleRoutes } from './routes/schedules.js';
+import { statsRoutes } from './routes/stats.js';
 import { secretRoutes } from './routes/secrets.js';
 import { steeringRoutes } from './routes/steering.js';
 import { sweepRoutes } from './routes/sweeps.js';
@@ -55,6 +56,7 @@ export function apiRouter(context: ServerContext): Router {
   accountRoutes(router, context);
   secretRoutes(router, context);
   policyRoutes(router, context);
+  statsRoutes(router, context);
   const document = openApiDocument(VERSION);
   bind(router, 'openapi', async () => document);
   return router;

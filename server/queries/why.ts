@@ -136,19 +136,29 @@ const Group = z.object({
   requirements: z.record(z.string(), z.unknown()).transform((r) => r as Requirements), docker: z.boolean(), n: z.number(),
 });
 
-const STATUS_REASON: Record<string, Reason & { code: TaskWaitReason }> = {
+export const STATUS_REASON: Record<string, Reason & { code: TaskWaitReason }> = {
   held: { code: 'held', message: 'held (release them to run them)' },
   waiting: { code: 'dependencies', message: 'waiting for dependencies' },
   blocked: { code: 'blocked', message: 'blocked: a dependency will not succeed' },
 };
 
-/** Each not-started task of the step under its main reason, from one grouped read of them. */
-export async function stepWhy(db: Db, stepId: number): Promise<StepWhy> {
+type WaitingReason = StepWhy['reasons'][number];
+
+/**
+ * Each not-started task that `where` selects under its main reason, from one grouped read of
+ * them; most frequent first. With `sample`, only the oldest `limit` tasks of `status` are
+ * read, their ids first from the index of (status, id) alone, then each row by its id:
+ * asked for whole rows in id order, the planner walks the primary key, through every
+ * older task, or scans the whole table.
+ */
+export async function waitingReasons(db: Db, where: FragmentSqlToken, sample?: { status: TaskStatus; limit: number }): Promise<WaitingReason[]> {
+  const tasks = sample
+    ? sql.fragment`(SELECT * FROM tasks WHERE id = ANY(ARRAY(SELECT id FROM tasks WHERE ${where} AND status = ${sample.status} ORDER BY id LIMIT ${sample.limit})))`
+    : sql.fragment`(SELECT * FROM tasks WHERE ${where} AND status = ANY(${sql.array([...UNSTARTED_TASK_STATUSES], 'text')}))`;
   const groups = await db.any(sql.type(Group)`
     SELECT status, paused, coalesce(retry_at > now(), false) AS backing_off, tag, requirements, container IS NOT NULL AS docker,
            count(*)::int AS n
-    FROM tasks WHERE step_id = ${stepId} AND status = ANY(${sql.array([...UNSTARTED_TASK_STATUSES], 'text')})
-    GROUP BY 1, 2, 3, 4, 5, 6`);
+    FROM ${tasks} t GROUP BY 1, 2, 3, 4, 5, 6`);
   const workers = groups.some((g) => g.status === 'pending') ? await onlineWorkers(db) : [];
   const byCode = new Map<TaskWaitReason, { count: number; message: string }>();
   for (const g of groups) {
@@ -159,7 +169,11 @@ export async function stepWhy(db: Db, stepId: number): Promise<StepWhy> {
     const seen = byCode.get(reason.code);
     byCode.set(reason.code, { count: (seen?.count ?? 0) + g.n, message: seen?.message ?? reason.message });
   }
-  const reasons = [...byCode].map(([code, r]) => ({ code, ...r })).sort((a, b) => b.count - a.count);
+  return [...byCode].map(([code, r]) => ({ code, ...r })).sort((a, b) => b.count - a.count);
+}
+
+export async function stepWhy(db: Db, stepId: number): Promise<StepWhy> {
+  const reasons = await waitingReasons(db, sql.fragment`step_id = ${stepId}`);
   return { step_id: stepId, waiting: reasons.reduce((n, r) => n + r.count, 0), reasons };
 }
 

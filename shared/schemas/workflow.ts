@@ -26,6 +26,7 @@ const TaskGroup = z.object({
   version: z.number().int(),
   paused: z.boolean().describe('paused itself (a pause of a workflow also holds back its steps, which do not show it)'),
   counts: TaskCounts,
+  stuck: z.boolean().describe('it has pending tasks (not paused) that no online, unpaused worker takes: no worker serves their tag or meets their requirements'),
 });
 
 export const Workflow = TaskGroup;
