@@ -55,7 +55,7 @@ async function steer(page: Page, scope: string, action: string, says: RegExp, co
 }
 
 /** The event of `type` on a stream, done by the UI's user, once the commit-safe log shows it. */
-function eventBy(ui: UiSession, type: string, streamType: 'task' | 'step' | 'workflow', streamId: number) {
+function eventBy(ui: UiSession, type: string, streamType: 'task' | 'execution' | 'step' | 'workflow', streamId: number) {
   return until(`${type} on ${streamType} ${streamId} by ${ui.user.name}`, async () => {
     const page = await ts.client.call('latestEvents', { query: { type, stream_type: streamType, stream_id: streamId, limit: 10 } });
     return page.items.find((e) => e.meta.actor === ui.user.name);
@@ -140,8 +140,12 @@ test('pause a workflow and suspend what runs, resume it, then cancel it: each co
   await steer(ui.page, head, 'cancel', /Cancel the 3 unfinished tasks.*2 running tasks get TERM/s, 'Cancel workflow');
   await countText(ui.page, head, 'cancelled').filter({ hasText: '3 cancelled' }).waitFor();
   for (const id of ids) {
-    assert.equal((await ts.client.getTask(id)).status, 'cancelled');
-    await eventBy(ui, 'task.cancelled', 'task', id);
+    const task = await ts.client.getTask(id);
+    assert.equal(task.status, 'cancelled');
+    // A running task is cancelled through a kill order for its execution; one not started, at once.
+    const execution = task.executions.at(-1);
+    if (execution) await eventBy(ui, 'execution.kill_requested', 'execution', execution.id);
+    else await eventBy(ui, 'task.cancelled', 'task', id);
   }
   assert.equal(await ui.page.locator(`${head} [data-action="cancel"]`).count(), 0, 'nothing left to cancel');
   assert.deepEqual(ui.errors, []);
@@ -167,6 +171,27 @@ test('relaunch failed: the failed tasks of a step get a new attempt, and the but
     await eventBy(ui, 'task.relaunched', 'task', id);
   }
   assert.equal((await ts.client.getTask(ids[2]!)).executions.length, 1, 'the succeeded task is left alone');
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});
+
+test('a step whose tag no worker serves is flagged stuck, and unflagged when a worker with that tag starts', async () => {
+  const run = await workflowWithSteps('stuck-work', 'gpu', 'cpu');
+  await submit(run.steps[0]!, ['true', 'true'], { tag: 'gpu-nobody' });
+  const ui = await openUi(browser, ts, { role: 'operator', path: '/workflows' });
+  const row = ui.page.locator(`[data-workflow-row="${run.id}"]`);
+  await row.locator('[data-flag="stuck"]').waitFor();
+  await row.getByRole('link', { name: 'stuck-work' }).click();
+  const step = ui.page.locator(`[data-step-id="${run.steps[0]}"]`);
+  await step.locator('[data-flag="stuck"]').filter({ hasText: 'pending work, no worker can take it' }).waitFor();
+  assert.equal(await ui.page.locator(`[data-step-id="${run.steps[1]}"][data-stuck="false"]`).count(), 1, 'an empty step is not stuck');
+  await step.getByRole('button', { name: 'Why?' }).click();
+  await step.locator('[data-reason="no_worker_for_tag"]').filter({ hasText: '2' }).waitFor();
+
+  await worker({ tags: ['gpu-nobody'] });
+  await ui.page.locator(`[data-step-id="${run.steps[0]}"][data-stuck="false"]`).waitFor();
+  await countText(ui.page, `[data-step-id="${run.steps[0]}"]`, 'succeeded').filter({ hasText: '2 succeeded' }).waitFor();
+  assert.equal(await ui.page.locator('[data-flag="stuck"]').count(), 0, 'neither the step nor the workflow is flagged');
   assert.deepEqual(ui.errors, []);
   await ui.context.close();
 });
