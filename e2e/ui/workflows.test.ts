@@ -3,44 +3,23 @@
 // through the API, its event with the operator's name), the deep link to a step and what a
 // viewer sees.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import type { WorkerDaemon } from '../../worker/daemon.js';
-import { launchBrowser, openUi, type UiSession } from '../support/browser.js';
-import { startTestServer, type TestServer } from '../support/server.js';
-import { startTestWorker, until } from '../support/worker.js';
+import { test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { openUi, type UiSession } from '../support/browser.js';
+import { until } from '../support/worker.js';
+import { testBed } from './testBed.js';
 
-let browser: Browser;
-let ts: TestServer;
-const workers: WorkerDaemon[] = [];
-
-before(async () => {
-  browser = await launchBrowser();
-  ts = await startTestServer();
-});
-after(async () => {
-  // A worker stops once its tasks have ended.
-  await ts?.client.call('cancelTasks', { body: { filter: { all: true }, grace_seconds: 0 } });
-  for (const worker of workers) await worker.stop();
-  await browser?.close();
-  await ts?.close();
-});
-
-async function worker(options: Parameters<typeof startTestWorker>[1] = {}) {
-  const daemon = await startTestWorker(ts, { concurrency: 2, ...options });
-  workers.push(daemon);
-  return daemon;
-}
+const bed = testBed();
 
 async function workflowWithSteps(name: string, ...steps: string[]) {
-  const workflow = await ts.client.createWorkflow({ name });
+  const workflow = await bed.ts.client.createWorkflow({ name });
   const ids: number[] = [];
-  for (const step of steps) ids.push((await ts.client.createStep({ workflow_id: workflow.id, name: step })).id);
+  for (const step of steps) ids.push((await bed.ts.client.createStep({ workflow_id: workflow.id, name: step })).id);
   return { id: workflow.id, steps: ids };
 }
 
 async function submit(stepId: number, commands: string[], extra: Record<string, unknown> = {}) {
-  const answer = await ts.client.submitTasks({ tasks: commands.map((command, i) => ({ command, step_id: stepId, name: `t${i}`, ...extra })) });
+  const answer = await bed.ts.client.submitTasks({ tasks: commands.map((command, i) => ({ command, step_id: stepId, name: `t${i}`, ...extra })) });
   return answer.tasks.map((t) => t.id);
 }
 
@@ -57,7 +36,7 @@ async function steer(page: Page, scope: string, action: string, says: RegExp, co
 /** The event of `type` on a stream, done by the UI's user, once the commit-safe log shows it. */
 function eventBy(ui: UiSession, type: string, streamType: 'task' | 'execution' | 'step' | 'workflow', streamId: number) {
   return until(`${type} on ${streamType} ${streamId} by ${ui.user.name}`, async () => {
-    const page = await ts.client.call('latestEvents', { query: { type, stream_type: streamType, stream_id: streamId, limit: 10 } });
+    const page = await bed.ts.client.call('latestEvents', { query: { type, stream_type: streamType, stream_id: streamId, limit: 10 } });
     return page.items.find((e) => e.meta.actor === ui.user.name);
   });
 }
@@ -68,13 +47,13 @@ test('the list and a workflow show progress by status that moves live as a real 
   const run = await workflowWithSteps('rnaseq-2026-11', 'align', 'count');
   await submit(run.steps[0]!, ['true', 'true', 'true', 'exit 3']);
   await submit(run.steps[1]!, ['true', 'true']);
-  const ui = await openUi(browser, ts, { role: 'operator', path: '/workflows' });
+  const ui = await openUi(bed.browser, bed.ts, { role: 'operator', path: '/workflows' });
   const row = `[data-workflow-row="${run.id}"]`;
   await ui.page.locator(row).getByRole('link', { name: 'rnaseq-2026-11' }).waitFor();
   assert.equal(await countText(ui.page, row, 'pending').innerText(), '6 pending');
   await ui.page.evaluate(() => ((globalThis as unknown as { loaded: boolean }).loaded = true));
 
-  await worker();
+  await bed.worker({ concurrency: 2 });
   await countText(ui.page, row, 'succeeded').filter({ hasText: '5 succeeded' }).waitFor();
   await countText(ui.page, row, 'failed').filter({ hasText: '1 failed' }).waitFor();
   assert.equal(await ui.page.locator(`${row} [data-count-status="pending"]`).count(), 0);
@@ -98,16 +77,16 @@ test('pause a step: workers stop taking its tasks while another step runs; resum
   const run = await workflowWithSteps('pause-step', 'held back', 'goes on');
   const tag = { tag: 'pausing' };
   const held = await submit(run.steps[0]!, ['true', 'true', 'true'], tag);
-  const ui = await openUi(browser, ts, { role: 'operator', path: `/workflows/${run.id}` });
+  const ui = await openUi(bed.browser, bed.ts, { role: 'operator', path: `/workflows/${run.id}` });
   const step = `[data-step-id="${run.steps[0]}"]`;
   await steer(ui.page, step, 'pause', /3 unfinished tasks/, 'Pause step');
   await ui.page.locator(`${step} [data-flag="paused"]`).waitFor();
   await eventBy(ui, 'step.paused', 'step', run.steps[0]!);
 
   const control = await submit(run.steps[1]!, ['true'], tag);
-  await worker({ tags: ['pausing'] });
-  await until('the other step to run', async () => (await ts.client.getTask(control[0]!)).status === 'succeeded');
-  for (const id of held) assert.equal((await ts.client.getTask(id)).status, 'pending', 'a paused step is not claimed');
+  await bed.worker({ tags: ['pausing'] });
+  await until('the other step to run', async () => (await bed.ts.client.getTask(control[0]!)).status === 'succeeded');
+  for (const id of held) assert.equal((await bed.ts.client.getTask(id)).status, 'pending', 'a paused step is not claimed');
 
   await steer(ui.page, step, 'resume', /3 unfinished tasks/, 'Resume step');
   await countText(ui.page, step, 'succeeded').filter({ hasText: '3 succeeded' }).waitFor();
@@ -119,10 +98,10 @@ test('pause a step: workers stop taking its tasks while another step runs; resum
 
 test('pause a workflow and suspend what runs, resume it, then cancel it: each confirmed with its count and logged with the operator', async () => {
   const run = await workflowWithSteps('long-runs', 'simulate');
-  await worker({ tags: ['long'] });
+  await bed.worker({ tags: ['long'], concurrency: 2 });
   const ids = await submit(run.steps[0]!, ['sleep 60', 'sleep 60', 'sleep 60'], { tag: 'long' });
-  await until('two tasks running', async () => (await ts.client.listTasks({ ids: ids.join(','), status: 'running' })).items.length === 2);
-  const ui = await openUi(browser, ts, { role: 'operator', path: `/workflows/${run.id}` });
+  await until('two tasks running', async () => (await bed.ts.client.listTasks({ ids: ids.join(','), status: 'running' })).items.length === 2);
+  const ui = await openUi(bed.browser, bed.ts, { role: 'operator', path: `/workflows/${run.id}` });
   const head = `[data-workflow-id="${run.id}"]`;
   await countText(ui.page, head, 'running').filter({ hasText: '2 running' }).waitFor();
 
@@ -140,7 +119,7 @@ test('pause a workflow and suspend what runs, resume it, then cancel it: each co
   await steer(ui.page, head, 'cancel', /Cancel the 3 unfinished tasks.*2 running tasks get TERM/s, 'Cancel workflow');
   await countText(ui.page, head, 'cancelled').filter({ hasText: '3 cancelled' }).waitFor();
   for (const id of ids) {
-    const task = await ts.client.getTask(id);
+    const task = await bed.ts.client.getTask(id);
     assert.equal(task.status, 'cancelled');
     // A running task is cancelled through a kill order for its execution; one not started, at once.
     const execution = task.executions.at(-1);
@@ -154,9 +133,9 @@ test('pause a workflow and suspend what runs, resume it, then cancel it: each co
 
 test('relaunch failed: the failed tasks of a step get a new attempt, and the button says how many', async () => {
   const run = await workflowWithSteps('flaky', 'fit');
-  await worker({ tags: ['flaky'] });
+  await bed.worker({ tags: ['flaky'] });
   const ids = await submit(run.steps[0]!, ['exit 4', 'exit 4', 'true'], { tag: 'flaky', max_retries: 0 });
-  const ui = await openUi(browser, ts, { role: 'operator', path: `/workflows/${run.id}` });
+  const ui = await openUi(bed.browser, bed.ts, { role: 'operator', path: `/workflows/${run.id}` });
   const step = `[data-step-id="${run.steps[0]}"]`;
   await countText(ui.page, step, 'failed').filter({ hasText: '2 failed' }).waitFor();
   assert.equal(await ui.page.locator(`${step} [data-action="relaunch-failed"]`).innerText(), 'Relaunch 2 failed');
@@ -165,12 +144,12 @@ test('relaunch failed: the failed tasks of a step get a new attempt, and the but
   await ui.page.getByRole('status').filter({ hasText: /Relaunched 2 tasks/ }).waitFor();
   for (const id of ids.slice(0, 2)) {
     await until(`task ${id} to fail again`, async () => {
-      const task = await ts.client.getTask(id);
+      const task = await bed.ts.client.getTask(id);
       return task.executions.length === 2 && task.status === 'failed';
     });
     await eventBy(ui, 'task.relaunched', 'task', id);
   }
-  assert.equal((await ts.client.getTask(ids[2]!)).executions.length, 1, 'the succeeded task is left alone');
+  assert.equal((await bed.ts.client.getTask(ids[2]!)).executions.length, 1, 'the succeeded task is left alone');
   assert.deepEqual(ui.errors, []);
   await ui.context.close();
 });
@@ -178,7 +157,7 @@ test('relaunch failed: the failed tasks of a step get a new attempt, and the but
 test('a step whose tag no worker serves is flagged stuck, and unflagged when a worker with that tag starts', async () => {
   const run = await workflowWithSteps('stuck-work', 'gpu', 'cpu');
   await submit(run.steps[0]!, ['true', 'true'], { tag: 'gpu-nobody' });
-  const ui = await openUi(browser, ts, { role: 'operator', path: '/workflows' });
+  const ui = await openUi(bed.browser, bed.ts, { role: 'operator', path: '/workflows' });
   const row = ui.page.locator(`[data-workflow-row="${run.id}"]`);
   await row.locator('[data-flag="stuck"]').waitFor();
   await row.getByRole('link', { name: 'stuck-work' }).click();
@@ -188,7 +167,7 @@ test('a step whose tag no worker serves is flagged stuck, and unflagged when a w
   await step.getByRole('button', { name: 'Why?' }).click();
   await step.locator('[data-reason="no_worker_for_tag"]').filter({ hasText: '2' }).waitFor();
 
-  await worker({ tags: ['gpu-nobody'] });
+  await bed.worker({ tags: ['gpu-nobody'] });
   await ui.page.locator(`[data-step-id="${run.steps[0]}"][data-stuck="false"]`).waitFor();
   await countText(ui.page, `[data-step-id="${run.steps[0]}"]`, 'succeeded').filter({ hasText: '2 succeeded' }).waitFor();
   assert.equal(await ui.page.locator('[data-flag="stuck"]').count(), 0, 'neither the step nor the workflow is flagged');
@@ -199,7 +178,7 @@ test('a step whose tag no worker serves is flagged stuck, and unflagged when a w
 test('?step=ID opens and highlights the step with why its tasks wait; a viewer sees no button', async () => {
   const run = await workflowWithSteps('deep-link', 'first', 'second');
   await submit(run.steps[1]!, ['true', 'true'], { tag: 'nobody-serves-this' });
-  const ui = await openUi(browser, ts, { role: 'viewer', path: `/workflows/${run.id}?step=${run.steps[1]}` });
+  const ui = await openUi(bed.browser, bed.ts, { role: 'viewer', path: `/workflows/${run.id}?step=${run.steps[1]}` });
   const step = ui.page.locator(`[data-step-id="${run.steps[1]}"]`);
   await step.locator('[data-reason]').first().waitFor();
   assert.match(await step.getAttribute('class') ?? '', /highlighted/);
@@ -210,7 +189,7 @@ test('?step=ID opens and highlights the step with why its tasks wait; a viewer s
   await ui.page.waitForURL(`**/workflows/${run.id}?step=${run.steps[0]}`);
   assert.equal(await ui.page.locator('[data-action]').count(), 0, 'a viewer sees no steering button');
   assert.equal(await ui.page.getByRole('group', { name: /Actions on/ }).count(), 0);
-  await ui.page.goto(`${ts.url}/workflows`);
+  await ui.page.goto(`${bed.ts.url}/workflows`);
   await ui.page.locator(`[data-workflow-row="${run.id}"]`).waitFor();
   assert.equal(await ui.page.locator('[data-action]').count(), 0);
   assert.deepEqual(ui.errors, []);
