@@ -175,7 +175,7 @@ test('a step whose tag no worker serves is flagged stuck, and unflagged when a w
   await ui.context.close();
 });
 
-test('?step=ID opens and highlights the step with why its tasks wait; a viewer sees no button', async () => {
+test('?step=ID opens and highlights the step with why its tasks wait; a viewer sees no button; j/k and Enter in the list', async () => {
   const run = await workflowWithSteps('deep-link', 'first', 'second');
   await submit(run.steps[1]!, ['true', 'true'], { tag: 'nobody-serves-this' });
   const ui = await openUi(bed.browser, bed.ts, { role: 'viewer', path: `/workflows/${run.id}?step=${run.steps[1]}` });
@@ -192,6 +192,12 @@ test('?step=ID opens and highlights the step with why its tasks wait; a viewer s
   await ui.page.goto(`${bed.ts.url}/workflows`);
   await ui.page.locator(`[data-workflow-row="${run.id}"]`).waitFor();
   assert.equal(await ui.page.locator('[data-action]').count(), 0);
+  // The keyboard: j twice selects the second row, k goes back to the first, Enter opens it.
+  const first = await ui.page.locator('[data-workflow-row]').first().getAttribute('data-workflow-row');
+  for (const key of ['j', 'j', 'k']) await ui.page.keyboard.press(key);
+  assert.equal(await ui.page.locator('[data-workflow-row][aria-selected="true"]').getAttribute('data-workflow-row'), first);
+  await ui.page.keyboard.press('Enter');
+  await ui.page.waitForURL(`**/workflows/${first}`);
   assert.deepEqual(ui.errors, []);
   await ui.context.close();
 });
