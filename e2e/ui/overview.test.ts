@@ -1,0 +1,107 @@
+// The overview in Chromium against a real server and real worker daemons running bare tasks:
+// counts, the chart of finishes, the workers, the recent failures with their class and why
+// work waits, all moving live. The last test fills a realistic queue (several workflows,
+// dozens of tasks, several workers) and takes the pictures of the overview and the workflows.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { openUi, screenshot } from '../support/browser.js';
+import { until } from '../support/worker.js';
+import { testBed } from './testBed.js';
+
+const bed = testBed();
+
+const tile = (page: Page, status: string) => page.locator(`[data-status-count="${status}"] .n`);
+
+async function tileShows(page: Page, status: string, n: number) {
+  await page.locator(`[data-status-count="${status}"]`).filter({ has: page.locator('.n', { hasText: new RegExp(`^${n}$`) }) }).waitFor();
+}
+
+test('counts, workers, the chart and the recent failures move live as a real worker runs the tasks', async () => {
+  const ids = (await bed.ts.client.submitTasks({
+    tasks: [
+      { name: 'fine-1', command: 'true', tag: 'ov' },
+      { name: 'fine-2', command: 'true', tag: 'ov' },
+      { name: 'broken', command: 'echo nope >&2; exit 7', tag: 'ov' },
+      { name: 'too-slow', command: 'sleep 30', tag: 'ov', timeouts: { run: 1 } },
+    ],
+  })).tasks.map((t) => t.id);
+  const ui = await openUi(bed.browser, bed.ts, { role: 'viewer', path: '/' });
+  await tileShows(ui.page, 'pending', 4);
+  await ui.page.locator('[data-reason="no_worker_for_tag"]').filter({ hasText: '4' }).waitFor();
+  assert.equal(await ui.page.locator('[data-workers="online"]').innerText(), '0');
+  assert.equal(await ui.page.locator('figure.chart').getAttribute('data-succeeded'), '0');
+  assert.equal(await ui.page.getByRole('link', { name: '4 pending' }).getAttribute('href'), '/tasks?status=pending');
+  await ui.page.evaluate(() => ((globalThis as unknown as { loaded: boolean }).loaded = true));
+
+  await bed.worker({ tags: ['ov'], concurrency: 2, prefetch: 1 });
+  await ui.page.locator('[data-workers="online"]', { hasText: /^1$/ }).waitFor();
+  assert.equal(await ui.page.locator('.slots').getAttribute('data-slots'), '3', 'concurrency + prefetch');
+  await tileShows(ui.page, 'succeeded', 2);
+  await tileShows(ui.page, 'failed', 2);
+  assert.equal(await tile(ui.page, 'pending').innerText(), '0');
+
+  const chart = ui.page.locator('figure.chart[data-succeeded="2"][data-failed="2"]');
+  await chart.waitFor();
+  const minute = ui.page.locator('g.minute[data-succeeded="2"]');
+  assert.equal(await minute.count(), 1, 'both successes in one minute bar');
+
+  const broken = ui.page.locator(`[data-failure-task="${ids[2]}"]`);
+  await broken.waitFor();
+  assert.equal(await broken.getAttribute('data-failure-class'), 'exit');
+  assert.match(await broken.innerText(), /broken[\s\S]*exit[\s\S]*exit 7/);
+  assert.equal(await broken.getByRole('link', { name: 'broken' }).getAttribute('href'), `/tasks/${ids[2]}`);
+  assert.equal(await ui.page.locator(`[data-failure-task="${ids[3]}"]`).getAttribute('data-failure-class'), 'timeout');
+  await ui.page.getByText('No task waits').waitFor();
+
+  assert.equal(await ui.page.evaluate(() => (globalThis as unknown as { loaded?: boolean }).loaded), true, 'no reload happened');
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});
+
+test('a realistic queue: the tiles add up to what the API counts; pictures of the overview and the workflows', async () => {
+  const submit = (stepId: number, n: number, command: (i: number) => string, extra: Record<string, unknown> = {}) =>
+    bed.ts.client.submitTasks({ tasks: Array.from({ length: n }, (_, i) => ({ name: `${stepId}-${i + 1}`, command: command(i), step_id: stepId, tag: 'lab', ...extra })) });
+  const workflow = async (name: string, steps: string[]) => {
+    const w = await bed.ts.client.createWorkflow({ name });
+    return { id: w.id, steps: await Promise.all(steps.map(async (s) => (await bed.ts.client.createStep({ workflow_id: w.id, name: s })).id)) };
+  };
+  const ended = (counts: { succeeded?: number; failed?: number }) => (counts.succeeded ?? 0) + (counts.failed ?? 0);
+  const endedBefore = ended((await bed.ts.client.call('stats', {})).counts);
+  const rnaseq = await workflow('rnaseq-2026-11', ['align', 'quantify', 'report']);
+  const variants = await workflow('variant-calling', ['call', 'joint-genotype']);
+  const qc = await workflow('qc-nightly', ['fastqc']);
+  await submit(rnaseq.steps[0]!, 16, (i) => (i === 5 || i === 11 ? 'echo "bwa: truncated file" >&2; exit 1' : 'sleep 0.2'));
+  await submit(rnaseq.steps[1]!, 12, (i) => (i < 4 ? 'sleep 300' : 'sleep 0.2'));
+  await submit(rnaseq.steps[2]!, 1, () => 'sleep 0.2', { priority: -1 });
+  await submit(variants.steps[0]!, 10, (i) => (i === 2 ? 'exit 3' : 'sleep 0.2'));
+  await submit(variants.steps[1]!, 2, () => 'sleep 1', { tag: 'gpu' });
+  await bed.ts.client.call('pauseWorkflow', { params: { id: qc.id }, body: {} });
+  await submit(qc.steps[0]!, 6, () => 'sleep 0.2');
+  await bed.worker({ name: 'node-a', tags: ['lab'], concurrency: 3 });
+  await bed.worker({ name: 'node-b', tags: ['lab'], concurrency: 2 });
+  await bed.worker({ name: 'node-c', tags: ['lab'], concurrency: 1, prefetch: 1 });
+  await until('the short tasks to end and the long ones to run', async () => {
+    const stats = await bed.ts.client.call('stats', {});
+    // A short task prefetched by a worker busy with a long one stays assigned.
+    return stats.counts.running === 4 && ended(stats.counts) + (stats.counts.assigned ?? 0) === endedBefore + 16 + 8 + 1 + 10;
+  });
+
+  const ui = await openUi(bed.browser, bed.ts, { role: 'operator', path: '/' });
+  const stats = await bed.ts.client.call('stats', {});
+  for (const status of ['succeeded', 'failed', 'running', 'pending'] as const) await tileShows(ui.page, status, stats.counts[status] ?? 0);
+  await ui.page.locator('[data-workers="online"]', { hasText: new RegExp(`^${stats.workers.online}$`) }).waitFor();
+  assert.ok(stats.workers.online >= 3);
+  await ui.page.locator('[data-failure-class="exit"]').nth(2).waitFor();
+  await ui.page.locator('[data-reason="paused"]').filter({ hasText: '6' }).waitFor();
+  await ui.page.locator('[data-reason="no_worker_for_tag"]').filter({ hasText: '2' }).waitFor();
+  await ui.page.mouse.move(0, 0);
+  await screenshot(ui.page, 'overview');
+
+  await ui.page.getByRole('link', { name: 'Workflows' }).click();
+  await ui.page.locator(`[data-workflow-row="${variants.id}"] [data-flag="stuck"]`).waitFor();
+  await ui.page.locator(`[data-workflow-row="${qc.id}"] [data-flag="paused"]`).waitFor();
+  await screenshot(ui.page, 'workflows');
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});

@@ -1,0 +1,43 @@
+// What the browser tests of a view share: one browser and one server for the file, the
+// worker daemons a test starts, and at the end every task cancelled and ended before the
+// workers stop (a stopping worker lets its tasks finish, and no longer hears kill orders).
+import { after, before } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { UNFINISHED_TASK_STATUSES } from '../../shared/schemas/task.js';
+import type { WorkerDaemon } from '../../worker/daemon.js';
+import { launchBrowser } from '../support/browser.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { startTestWorker, until } from '../support/worker.js';
+
+/** Set by the file's `before` hook, so read inside tests. */
+export class TestBed {
+  browser!: Browser;
+  ts!: TestServer;
+  readonly workers: WorkerDaemon[] = [];
+
+  /** A worker daemon running bare tasks, stopped after the file's tests. */
+  async worker(options: Parameters<typeof startTestWorker>[1] = {}): Promise<WorkerDaemon> {
+    const daemon = await startTestWorker(this.ts, options);
+    this.workers.push(daemon);
+    return daemon;
+  }
+}
+
+export function testBed(): TestBed {
+  const bed = new TestBed();
+  before(async () => {
+    bed.browser = await launchBrowser();
+    bed.ts = await startTestServer();
+  });
+  after(async () => {
+    if (bed.ts) {
+      await bed.ts.client.call('cancelTasks', { body: { filter: { all: true }, grace_seconds: 0 } });
+      const unfinished = UNFINISHED_TASK_STATUSES.join(',');
+      await until('every task to end', async () => (await bed.ts.client.listTasks({ status: unfinished, limit: 1 })).items.length === 0);
+    }
+    for (const worker of bed.workers) await worker.stop();
+    await bed.browser?.close();
+    await bed.ts?.close();
+  });
+  return bed;
+}
