@@ -11,9 +11,9 @@ import type { ScheduleInput } from '../../shared/schemas/schedule.js';
 import { openUi, screenshot } from '../support/browser.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { startTestWorker, until } from '../support/worker.js';
-import { loggedBy, uiFixture } from './steering.js';
+import { loggedBy, testBed } from './testBed.js';
 
-const fixture = uiFixture();
+const fixture = testBed();
 
 function createSchedule(fields: Partial<ScheduleInput> = {}, on: TestServer = fixture.ts) {
   return on.client.call('createSchedule', {

@@ -1,25 +1,15 @@
 // The UI's shell in Chromium against a real server: logins, deep links, the live event
 // stream, its reconnection after a server restart with nothing missed, and what a viewer sees.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { launchBrowser, openUi, screenshot } from '../support/browser.js';
-import { freePort, startTestServer, type TestServer } from '../support/server.js';
+import { test } from 'node:test';
+import { openUi, screenshot } from '../support/browser.js';
+import { freePort, startTestServer } from '../support/server.js';
+import { testBed } from './testBed.js';
 
-let browser: Browser;
-let ts: TestServer;
-
-before(async () => {
-  browser = await launchBrowser();
-  ts = await startTestServer();
-});
-after(async () => {
-  await browser?.close();
-  await ts?.close();
-});
+const bed = testBed();
 
 test('a password login opens the overview; the session survives a reload; logging out ends it', async () => {
-  const ui = await openUi(browser, ts, { role: 'operator' });
+  const ui = await openUi(bed.browser, bed.ts, { role: 'operator' });
   await ui.page.getByText(`${ui.user.name} · operator`).waitFor();
   await ui.page.reload();
   await ui.page.getByText(`${ui.user.name} · operator`).waitFor();
@@ -32,9 +22,9 @@ test('a password login opens the overview; the session survives a reload; loggin
 });
 
 test('a wrong password is refused with the reason, and the page stays on the login', async () => {
-  const context = await browser.newContext();
+  const context = await bed.browser.newContext();
   const page = await context.newPage();
-  await page.goto(ts.url + '/');
+  await page.goto(bed.ts.url + '/');
   await page.getByLabel('Name').fill('nobody');
   await page.getByLabel('Password').fill('wrong password here');
   await page.getByRole('button', { name: 'Log in' }).click();
@@ -43,15 +33,15 @@ test('a wrong password is refused with the reason, and the page stays on the log
 });
 
 test('a deep link keeps its filters through the login, and the events view shows new events live, with who did them', async () => {
-  const ui = await openUi(browser, ts, { role: 'operator', via: 'token', path: '/events?stream_type=workflow' });
+  const ui = await openUi(bed.browser, bed.ts, { role: 'operator', via: 'token', path: '/events?stream_type=workflow' });
   await ui.page.locator('[aria-current="page"]', { hasText: 'Events' }).waitFor();
   assert.equal(await ui.page.getByLabel('Stream type').inputValue(), 'workflow');
-  await ts.client.createWorkflow({ name: 'seen live' });
+  await bed.ts.client.createWorkflow({ name: 'seen live' });
   const row = ui.page.locator('tr[data-event-type="workflow.created"]').first();
   await row.waitFor();
   assert.match(await row.innerText(), /admin-/);
-  await ts.client.submitTasks({ command: 'echo not a workflow event' });
-  await ts.client.createWorkflow({ name: 'second' });
+  await bed.ts.client.submitTasks({ command: 'echo not a workflow event' });
+  await bed.ts.client.createWorkflow({ name: 'second' });
   await ui.page.locator('tr[data-event-type="workflow.created"]').nth(1).waitFor();
   assert.equal(await ui.page.locator('tr[data-event-type="task.submitted"]').count(), 0, 'the filter holds for live events too');
   await screenshot(ui.page, 'events');
@@ -64,7 +54,7 @@ test('after a server restart the page says it is reconnecting, then catches up o
   const first = await startTestServer({ port });
   // A second server on the same database writes while the first is down: the page must get those events.
   const other = await startTestServer({ databaseUrl: first.databaseUrl });
-  const ui = await openUi(browser, first, { role: 'viewer', path: '/events' });
+  const ui = await openUi(bed.browser, first, { role: 'viewer', path: '/events' });
   await ui.page.evaluate(() => ((globalThis as any).loaded = true));
   await first.close();
   await ui.page.locator('[data-live="reconnecting"]').waitFor();
@@ -82,7 +72,7 @@ test('after a server restart the page says it is reconnecting, then catches up o
 });
 
 test('a viewer sees no action buttons, and the server refuses the action anyway', async () => {
-  const ui = await openUi(browser, ts, { role: 'viewer' });
+  const ui = await openUi(bed.browser, bed.ts, { role: 'viewer' });
   await ui.page.getByText(`· viewer`).waitFor();
   const refused = await ui.page.evaluate(async () => {
     const response = await fetch('/api/v1/workflows', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"x"}' });
@@ -94,7 +84,7 @@ test('a viewer sees no action buttons, and the server refuses the action anyway'
 });
 
 test('the keyboard moves between views, ? lists the keys, and the theme follows the system until chosen', async () => {
-  const ui = await openUi(browser, ts, { role: 'viewer', colorScheme: 'dark' });
+  const ui = await openUi(bed.browser, bed.ts, { role: 'viewer', colorScheme: 'dark' });
   const theme = () => ui.page.evaluate(() => (globalThis as any).document.documentElement.dataset.theme);
   assert.equal(await theme(), 'dark', 'the system prefers dark');
   await ui.page.keyboard.press('g');
@@ -123,12 +113,12 @@ test('the keyboard moves between views, ? lists the keys, and the theme follows 
 });
 
 test('pages are served with a strict content security policy, and unknown pages load the app', async () => {
-  const page = await fetch(ts.url + '/tasks/12345?status=failed');
+  const page = await fetch(bed.ts.url + '/tasks/12345?status=failed');
   assert.equal(page.status, 200);
   assert.match(await page.text(), /<div id="app">/);
   assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/);
-  const missing = await fetch(ts.url + '/assets/nope.js');
+  const missing = await fetch(bed.ts.url + '/assets/nope.js');
   assert.equal(missing.status, 404);
-  const api = await fetch(ts.url + '/api/v1/nope');
+  const api = await fetch(bed.ts.url + '/api/v1/nope');
   assert.equal(api.status, 401);
 });

@@ -8,31 +8,22 @@ import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { test } from 'node:test';
+import type { Page } from 'playwright-core';
 import type { TaskStatus } from '../../shared/schemas/task.js';
-import { launchBrowser, openUi, screenshot, type UiSession } from '../support/browser.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { openUi, screenshot, type UiSession } from '../support/browser.js';
+import { startTestServer } from '../support/server.js';
+import { testBed } from './testBed.js';
 import { startTestWorker, taskEnded, until } from '../support/worker.js';
 
-let browser: Browser;
-let ts: TestServer;
-
-before(async () => {
-  browser = await launchBrowser();
-  ts = await startTestServer();
-});
-after(async () => {
-  await browser?.close();
-  await ts?.close();
-});
+const bed = testBed();
 
 /** A workflow of `n` tasks that stay pending (their tag has no worker), to scope a test's list. */
 async function workflowOf(n: number, name: string): Promise<{ workflow: number; ids: number[] }> {
-  const workflow = (await ts.client.createWorkflow({ name })).id;
+  const workflow = (await bed.ts.client.createWorkflow({ name })).id;
   const tag = `idle-${randomUUID().slice(0, 8)}`;
   const tasks = Array.from({ length: n }, (_, i) => ({ command: `echo ${name} ${i}`, name: `${name}-${i}`, workflow_id: workflow, tag }));
-  const { tasks: made } = await ts.client.submitTasks({ tasks });
+  const { tasks: made } = await bed.ts.client.submitTasks({ tasks });
   return { workflow, ids: made.map((t) => t.id) };
 }
 
@@ -41,13 +32,13 @@ function row(page: Page, id: number, status?: TaskStatus) {
 }
 
 async function statuses(ids: number[]): Promise<string[]> {
-  return Promise.all(ids.map(async (id) => (await ts.client.getTask(id)).status));
+  return Promise.all(ids.map(async (id) => (await bed.ts.client.getTask(id)).status));
 }
 
 /** Waits until the event log holds an event of `type` for each task, done by `actor`. */
 async function logged(type: string, ids: number[], actor: string): Promise<void> {
   await until(`${type} of ${ids.join(',')} by ${actor}`, async () => {
-    const { items } = await ts.client.call('latestEvents', { query: { type, actor, stream_type: 'task', limit: 1000 } });
+    const { items } = await bed.ts.client.call('latestEvents', { query: { type, actor, stream_type: 'task', limit: 1000 } });
     const seen = new Set(items.map((e) => e.stream_id));
     return ids.every((id) => seen.has(id));
   });
@@ -67,12 +58,12 @@ async function bulk(ui: UiSession, label: string, done: string, n: number): Prom
 test("a task's row goes pending, running, succeeded as a real worker runs it, without a reload", async () => {
   const tag = `live-${randomUUID().slice(0, 8)}`;
   const flag = join(tmpdir(), `labq-ui-${randomUUID()}`);
-  const workflow = (await ts.client.createWorkflow({ name: 'live rows' })).id;
-  const [task] = (await ts.client.submitTasks({ command: `while [ ! -e ${flag} ]; do sleep 0.1; done`, workflow_id: workflow, tag })).tasks;
-  const ui = await openUi(browser, ts, { role: 'viewer', path: `/tasks?workflow_id=${workflow}` });
+  const workflow = (await bed.ts.client.createWorkflow({ name: 'live rows' })).id;
+  const [task] = (await bed.ts.client.submitTasks({ command: `while [ ! -e ${flag} ]; do sleep 0.1; done`, workflow_id: workflow, tag })).tasks;
+  const ui = await openUi(bed.browser, bed.ts, { role: 'viewer', path: `/tasks?workflow_id=${workflow}` });
   await ui.page.evaluate(() => ((globalThis as unknown as { loaded: boolean }).loaded = true));
   await row(ui.page, task!.id, 'pending').waitFor();
-  const worker = await startTestWorker(ts, { tags: [tag] });
+  const worker = await startTestWorker(bed.ts, { tags: [tag] });
   try {
     await row(ui.page, task!.id, 'running').waitFor();
     assert.equal(await row(ui.page, task!.id).locator('[data-col="worker"]').innerText(), worker.name);
@@ -100,7 +91,7 @@ test('100,000 tasks: the list scrolls to the last one with few rows in the page;
     // The last four: items 99997 to 100000.
     await big.client.call('holdTasks', { body: { filter: { ids: ids.slice(-4) } } });
 
-    const ui = await openUi(browser, big, { role: 'operator', path: '/tasks' });
+    const ui = await openUi(bed.browser, big, { role: 'operator', path: '/tasks' });
     await ui.page.locator('[data-total="100000"]').waitFor();
     await row(ui.page, ids[0]!).waitFor();
     const table = ui.page.getByRole('table', { name: 'Tasks' });
@@ -137,7 +128,7 @@ test('100,000 tasks: the list scrolls to the last one with few rows in the page;
 
 test('bulk actions on a selection (a shift-click range, x on a row) change those tasks, say how many, and are logged with the user', async () => {
   const { workflow, ids } = await workflowOf(6, 'picked');
-  const ui = await openUi(browser, ts, { role: 'operator', path: `/tasks?workflow_id=${workflow}` });
+  const ui = await openUi(bed.browser, bed.ts, { role: 'operator', path: `/tasks?workflow_id=${workflow}` });
   const { page } = ui;
   await row(page, ids[5]!).waitFor();
 
@@ -186,7 +177,7 @@ test('bulk actions on a selection (a shift-click range, x on a row) change those
 test('bulk actions on everything the filter matches say the count of the filter, act on it, and are logged with the user', async () => {
   const { workflow, ids } = await workflowOf(5, 'filtered');
   const other = await workflowOf(2, 'untouched');
-  const ui = await openUi(browser, ts, { role: 'admin', path: `/tasks?workflow_id=${workflow}` });
+  const ui = await openUi(bed.browser, bed.ts, { role: 'admin', path: `/tasks?workflow_id=${workflow}` });
   const { page } = ui;
   await row(page, ids[4]!).waitFor();
 
@@ -218,7 +209,7 @@ test('with no filter, "all matching" is every task, and the confirmation says so
   const alone = await startTestServer();
   try {
     const { tasks } = await alone.client.submitTasks({ tasks: [1, 2, 3].map((i) => ({ command: `echo ${i}` })) });
-    const ui = await openUi(browser, alone, { role: 'operator', path: '/tasks' });
+    const ui = await openUi(bed.browser, alone, { role: 'operator', path: '/tasks' });
     await row(ui.page, tasks[2]!.id).waitFor();
     await ui.page.getByLabel(`Select task ${tasks[0]!.id}`).check();
     await ui.page.getByRole('radio', { name: /all 3 matching the filter/ }).check();
@@ -236,13 +227,13 @@ test('with no filter, "all matching" is every task, and the confirmation says so
 
 test('live updates pause while a selection exists, say how many changes wait, and catch up on refresh or when it is cleared', async () => {
   const { workflow, ids } = await workflowOf(3, 'paused');
-  const ui = await openUi(browser, ts, { role: 'operator', path: `/tasks?workflow_id=${workflow}` });
+  const ui = await openUi(bed.browser, bed.ts, { role: 'operator', path: `/tasks?workflow_id=${workflow}` });
   const { page } = ui;
   await row(page, ids[2]!, 'pending').waitFor();
 
   await page.getByLabel(`Select task ${ids[0]}`).check();
   await page.getByRole('status').filter({ hasText: 'Live updates paused while you select' }).waitFor();
-  await ts.client.call('holdTask', { params: { id: ids[2]! }, body: {} });
+  await bed.ts.client.call('holdTask', { params: { id: ids[2]! }, body: {} });
   await page.locator('[data-live-paused="1"]').waitFor();
   assert.match(await page.locator('[data-live-paused]').innerText(), /1 change waiting/);
   assert.equal(await row(page, ids[2]!, 'pending').count(), 1, 'the list held still');
@@ -251,7 +242,7 @@ test('live updates pause while a selection exists, say how many changes wait, an
   await row(page, ids[2]!, 'held').waitFor();
   assert.equal(await page.getByLabel(`Select task ${ids[0]}`).isChecked(), true, 'a refresh keeps the selection');
 
-  await ts.client.call('releaseTask', { params: { id: ids[2]! }, body: {} });
+  await bed.ts.client.call('releaseTask', { params: { id: ids[2]! }, body: {} });
   await page.locator('[data-live-paused="1"]').waitFor();
   await page.getByRole('button', { name: 'Clear selection' }).click();
   await row(page, ids[2]!, 'pending').waitFor();
@@ -262,7 +253,7 @@ test('live updates pause while a selection exists, say how many changes wait, an
 
 test('a viewer sees the list with no check boxes and no bulk action; j/k and Enter open a task', async () => {
   const { workflow, ids } = await workflowOf(3, 'viewed');
-  const ui = await openUi(browser, ts, { role: 'viewer', path: `/tasks?workflow_id=${workflow}` });
+  const ui = await openUi(bed.browser, bed.ts, { role: 'viewer', path: `/tasks?workflow_id=${workflow}` });
   const { page } = ui;
   await row(page, ids[2]!).waitFor();
   assert.equal(await page.getByRole('table', { name: 'Tasks' }).locator('input[type="checkbox"]').count(), 0);
@@ -287,9 +278,9 @@ test('a viewer sees the list with no check boxes and no bulk action; j/k and Ent
 
 test('a realistic list: several workflows and workers; the failure class and worker filters narrow it (screenshot)', async () => {
   const tag = `demo-${randomUUID().slice(0, 8)}`;
-  const align = (await ts.client.createWorkflow({ name: 'rna-seq align' })).id;
-  const qc = (await ts.client.createWorkflow({ name: 'nightly qc' })).id;
-  const submitted = await ts.client.submitTasks({
+  const align = (await bed.ts.client.createWorkflow({ name: 'rna-seq align' })).id;
+  const qc = (await bed.ts.client.createWorkflow({ name: 'nightly qc' })).id;
+  const submitted = await bed.ts.client.submitTasks({
     tasks: [
       ...Array.from({ length: 14 }, (_, i) => ({
         name: `align-S${String(i + 1).padStart(2, '0')}`, workflow_id: align, tag, priority: i % 3,
@@ -300,21 +291,21 @@ test('a realistic list: several workflows and workers; the failure class and wor
       })),
     ],
   });
-  const workers = await Promise.all(['gpu-node-1', 'cpu-node-2', 'cpu-node-3'].map((name) => startTestWorker(ts, { name, tags: [tag] })));
+  const workers = await Promise.all(['gpu-node-1', 'cpu-node-2', 'cpu-node-3'].map((name) => startTestWorker(bed.ts, { name, tags: [tag] })));
   try {
-    for (const t of submitted.tasks) await taskEnded(ts, t.id);
+    for (const t of submitted.tasks) await taskEnded(bed.ts, t.id);
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
   }
-  const reports = await ts.client.submitTasks({
+  const reports = await bed.ts.client.submitTasks({
     tasks: Array.from({ length: 12 }, (_, i) => ({
       name: `report-${i + 1}`, workflow_id: qc, tag, held: i < 3, command: `python3 make_report.py --lane ${i + 1} --out /data/reports/lane${i + 1}.html`,
     })),
   });
-  const failed = (await Promise.all(submitted.tasks.map((t) => ts.client.getTask(t.id)))).filter((t) => t.status === 'failed').map((t) => t.id);
+  const failed = (await Promise.all(submitted.tasks.map((t) => bed.ts.client.getTask(t.id)))).filter((t) => t.status === 'failed').map((t) => t.id);
   assert.equal(failed.length, 3);
 
-  const ui = await openUi(browser, ts, { role: 'operator', path: `/tasks?tag=${tag}&sort=-id` });
+  const ui = await openUi(bed.browser, bed.ts, { role: 'operator', path: `/tasks?tag=${tag}&sort=-id` });
   const { page } = ui;
   await page.locator('[data-total="36"]').waitFor();
   await page.locator('details[data-pick="Failure"] summary').click();
@@ -324,7 +315,7 @@ test('a realistic list: several workflows and workers; the failure class and wor
   await page.getByRole('group', { name: 'Failure' }).getByRole('button', { name: 'any' }).click();
   await page.locator('[data-total="36"]').waitFor();
   const worker = workers[1]!;
-  const ran = (await ts.client.listTasks({ tag, limit: 100 })).items.filter((t) => t.latest?.worker_name === worker.name).length;
+  const ran = (await bed.ts.client.listTasks({ tag, limit: 100 })).items.filter((t) => t.latest?.worker_name === worker.name).length;
   await page.getByLabel('Worker').selectOption({ label: worker.name });
   await page.locator(`[data-total="${ran}"]`).waitFor();
   await page.getByLabel('Worker').selectOption('');
@@ -339,7 +330,7 @@ test('a realistic list: several workflows and workers; the failure class and wor
 test('a link to some tasks by id (/tasks?ids=…, as a schedule run gives) lists those, says so, and a bulk action acts on them only', async () => {
   const { ids } = await workflowOf(4, 'by-ids');
   const chosen = [ids[0]!, ids[2]!];
-  const ui = await openUi(browser, ts, { role: 'operator', path: `/tasks?ids=${chosen.join(',')}` });
+  const ui = await openUi(bed.browser, bed.ts, { role: 'operator', path: `/tasks?ids=${chosen.join(',')}` });
   await ui.page.locator('[data-total="2"]').waitFor();
   assert.match(await ui.page.locator('[data-filter="ids"]').innerText(), new RegExp(`#${chosen[0]}, #${chosen[1]}`));
   await ui.page.getByLabel(`Select task ${chosen[0]}`).check();

@@ -1,8 +1,12 @@
 // What the browser tests of a view share: one browser and one server for the file, the
 // worker daemons a test starts, and at the end every task cancelled and ended before the
-// workers stop (a stopping worker lets its tasks finish, and no longer hears kill orders).
+// workers stop (a stopping worker lets its tasks finish, and no longer hears kill orders);
+// and the check after a click that the event log has the action with the user who clicked
+// as its actor (the log is read commit-safe, so the read waits for it).
 import { after, before } from 'node:test';
 import type { Browser } from 'playwright-core';
+import type { RouteQuery } from '../../shared/api.js';
+import type { EventRecord } from '../../shared/schemas/event.js';
 import { UNFINISHED_TASK_STATUSES } from '../../shared/schemas/task.js';
 import type { WorkerDaemon } from '../../worker/daemon.js';
 import { launchBrowser } from '../support/browser.js';
@@ -30,7 +34,8 @@ export function testBed(): TestBed {
     bed.ts = await startTestServer();
   });
   after(async () => {
-    if (bed.ts) {
+    // Only where the bed's own workers run tasks: files that stop their workers themselves clean up after themselves.
+    if (bed.ts && bed.workers.length) {
       await bed.ts.client.call('cancelTasks', { body: { filter: { all: true }, grace_seconds: 0 } });
       const unfinished = UNFINISHED_TASK_STATUSES.join(',');
       await until('every task to end', async () => (await bed.ts.client.listTasks({ status: unfinished, limit: 1 })).items.length === 0);
@@ -40,4 +45,12 @@ export function testBed(): TestBed {
     await bed.ts?.close();
   });
   return bed;
+}
+
+/** The newest event the query matches that `actor` did, once the log shows it. */
+export function loggedBy(ts: Pick<TestServer, 'client'>, actor: string, query: RouteQuery<'latestEvents'>): Promise<EventRecord> {
+  return until(`${query.type ?? 'an event'} by ${actor} in the log`, async () => {
+    const { items } = await ts.client.call('latestEvents', { query: { ...query, actor, limit: 10 } });
+    return items[0];
+  });
 }

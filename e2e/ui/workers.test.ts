@@ -14,9 +14,9 @@ import type { TaskInput } from '../../shared/schemas/task.js';
 import { openUi, screenshot } from '../support/browser.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { startTestWorker, taskEnded, until } from '../support/worker.js';
-import { loggedBy, uiFixture } from './steering.js';
+import { loggedBy, testBed } from './testBed.js';
 
-const fixture = uiFixture();
+const fixture = testBed();
 
 /** Tasks that run until `open()` is called; open at the end of the test whatever happens. */
 async function gate(t: TestContext) {
