@@ -51,7 +51,7 @@ test('run now makes tasks that show in the runs list; run with a changed context
   const made = await fixture.ts.client.getTask(task!);
   assert.equal(made.command, 'echo sample S42');
   assert.equal(made.env.sample, 'S42');
-  const withContext = await loggedBy(fixture.ts, ui.user.name, { stream_type: 'schedule', stream_id: schedule.id, type: 'schedule.fired' });
+  const withContext = await loggedBy(fixture.ts, ui.user.name, { stream_type: 'schedule', stream_id: schedule.id, type: 'schedule.fired' }, { context: { sample: 'S42' } });
   assert.deepEqual((withContext.data as { context: unknown }).context, { sample: 'S42' });
   assert.equal((await fixture.ts.client.call('getSchedule', { params: { id: schedule.id } })).context.sample, 'S1', 'the default stays');
 

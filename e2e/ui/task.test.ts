@@ -11,6 +11,7 @@ import type { Browser, Page } from 'playwright-core';
 import { launchBrowser, openUi, screenshot, type UiSession } from '../support/browser.js';
 import { freePort, startTestServer, type TestServer } from '../support/server.js';
 import { startTestWorker, taskEnded, until } from '../support/worker.js';
+import { loggedBy } from './testBed.js';
 
 let browser: Browser;
 let ts: TestServer;
@@ -46,12 +47,9 @@ async function submit(body: Parameters<TestServer['client']['submitTasks']>[0]):
   return answer.tasks[0]!.id;
 }
 
-/** The latest event of `type` about a stream, once the commit-safe log shows it. */
+/** The latest event of `type` about a stream by the UI's user, once the commit-safe log shows it. */
 function eventBy(ui: UiSession, type: string, streamId: number) {
-  return until(`${type} by ${ui.user.name}`, async () => {
-    const page = await ts.client.call('latestEvents', { query: { type, stream_id: streamId, limit: 5 } });
-    return page.items.find((e) => e.meta.actor === ui.user.name);
-  });
+  return loggedBy(ts, ui.user.name, { type, stream_id: streamId });
 }
 
 const actions = (page: Page) => page.getByRole('group', { name: 'Task actions' });

@@ -4,6 +4,7 @@
 // and the check after a click that the event log has the action with the user who clicked
 // as its actor (the log is read commit-safe, so the read waits for it).
 import { after, before } from 'node:test';
+import { isDeepStrictEqual } from 'node:util';
 import type { Browser } from 'playwright-core';
 import type { RouteQuery } from '../../shared/api.js';
 import type { EventRecord } from '../../shared/schemas/event.js';
@@ -47,10 +48,17 @@ export function testBed(): TestBed {
   return bed;
 }
 
-/** The newest event the query matches that `actor` did, once the log shows it. */
-export function loggedBy(ts: Pick<TestServer, 'client'>, actor: string, query: RouteQuery<'latestEvents'>): Promise<EventRecord> {
-  return until(`${query.type ?? 'an event'} by ${actor} in the log`, async () => {
+/**
+ * The newest event the query matches that `actor` did and whose data holds `data` (each key
+ * equal), once the log shows it. `data` tells an action from an earlier one of the same type:
+ * the log is read commit-safe, so the newest readable event may still be the earlier one.
+ */
+export function loggedBy(
+  ts: Pick<TestServer, 'client'>, actor: string, query: RouteQuery<'latestEvents'>, data: Record<string, unknown> = {},
+): Promise<EventRecord> {
+  const holds = (event: EventRecord) => Object.entries(data).every(([key, value]) => isDeepStrictEqual(event.data[key], value));
+  return until(`${query.type ?? 'an event'} by ${actor} with ${JSON.stringify(data)} in the log`, async () => {
     const { items } = await ts.client.call('latestEvents', { query: { ...query, actor, limit: 10 } });
-    return items[0];
+    return items.find(holds);
   });
 }

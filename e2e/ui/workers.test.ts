@@ -72,7 +72,7 @@ test('concurrency, prefetch and tags edited in place change the worker, and it r
   const widened = await fixture.ts.client.getWorker(daemon.id);
   assert.equal(widened.concurrency, 3);
   assert.equal(widened.live_executions, 3);
-  const changed = await loggedBy(fixture.ts, ui.user.name, { stream_type: 'worker', stream_id: daemon.id, type: 'worker.settings_changed' });
+  const changed = await loggedBy(fixture.ts, ui.user.name, { stream_type: 'worker', stream_id: daemon.id, type: 'worker.settings_changed' }, { concurrency: 3 });
   assert.equal((changed.data as { concurrency?: number }).concurrency, 3);
 
   await ui.page.getByRole('button', { name: `Prefetch of ${name}: 0, edit` }).click();
@@ -84,7 +84,7 @@ test('concurrency, prefetch and tags edited in place change the worker, and it r
   await ui.page.getByLabel(`Tags of ${name}`).blur();
   await ui.page.getByRole('button', { name: `Tags of ${name}: ui-conc, gpu, edit` }).waitFor();
   assert.deepEqual((await fixture.ts.client.getWorker(daemon.id)).tags, ['ui-conc', 'gpu']);
-  const tagged = await loggedBy(fixture.ts, ui.user.name, { stream_type: 'worker', stream_id: daemon.id, type: 'worker.settings_changed' });
+  const tagged = await loggedBy(fixture.ts, ui.user.name, { stream_type: 'worker', stream_id: daemon.id, type: 'worker.settings_changed' }, { tags: ['ui-conc', 'gpu'] });
   assert.deepEqual((tagged.data as { tags?: string[] }).tags, ['ui-conc', 'gpu']);
 
   // A refused value names the field and changes nothing; Escape gives up.
@@ -110,13 +110,13 @@ test('pause and resume on the worker page; why it takes nothing says so', async 
   await ui.page.locator('.page-head [data-status="paused"]').waitFor();
   await ui.page.locator('[data-why="paused"]').waitFor();
   assert.equal((await fixture.ts.client.getWorker(daemon.id)).paused, true);
-  const paused = await loggedBy(fixture.ts, ui.user.name, { stream_type: 'worker', stream_id: daemon.id, type: 'worker.settings_changed' });
+  const paused = await loggedBy(fixture.ts, ui.user.name, { stream_type: 'worker', stream_id: daemon.id, type: 'worker.settings_changed' }, { paused: true });
   assert.equal((paused.data as { paused?: boolean }).paused, true);
 
   await ui.page.getByRole('button', { name: `Resume ${name}` }).click();
   await ui.page.getByRole('button', { name: `Pause ${name}` }).waitFor();
   assert.equal((await fixture.ts.client.getWorker(daemon.id)).paused, false);
-  const resumed = await loggedBy(fixture.ts, ui.user.name, { stream_type: 'worker', stream_id: daemon.id, type: 'worker.settings_changed' });
+  const resumed = await loggedBy(fixture.ts, ui.user.name, { stream_type: 'worker', stream_id: daemon.id, type: 'worker.settings_changed' }, { paused: false });
   assert.equal((resumed.data as { paused?: boolean }).paused, false);
   assert.deepEqual(ui.errors, []);
   await ui.context.close();
@@ -136,7 +136,7 @@ test('a drained daemon finishes its running task and exits, the page shows it of
   await ui.page.getByRole('dialog').getByRole('button', { name: 'Drain' }).click();
   await ui.page.locator('.page-head [data-status="draining"]').waitFor();
   assert.equal((await fixture.ts.client.getWorker(daemon.id)).draining, true);
-  const drained = await loggedBy(fixture.ts, ui.user.name, { stream_type: 'worker', stream_id: daemon.id, type: 'worker.settings_changed' });
+  const drained = await loggedBy(fixture.ts, ui.user.name, { stream_type: 'worker', stream_id: daemon.id, type: 'worker.settings_changed' }, { draining: true });
   assert.equal((drained.data as { draining?: boolean }).draining, true);
   await ui.page.locator('[data-why="draining"]').waitFor();
 

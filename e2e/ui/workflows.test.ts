@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { openUi, type UiSession } from '../support/browser.js';
 import { until } from '../support/worker.js';
-import { testBed } from './testBed.js';
+import { loggedBy, testBed } from './testBed.js';
 
 const bed = testBed();
 
@@ -35,10 +35,7 @@ async function steer(page: Page, scope: string, action: string, says: RegExp, co
 
 /** The event of `type` on a stream, done by the UI's user, once the commit-safe log shows it. */
 function eventBy(ui: UiSession, type: string, streamType: 'task' | 'execution' | 'step' | 'workflow', streamId: number) {
-  return until(`${type} on ${streamType} ${streamId} by ${ui.user.name}`, async () => {
-    const page = await bed.ts.client.call('latestEvents', { query: { type, stream_type: streamType, stream_id: streamId, limit: 10 } });
-    return page.items.find((e) => e.meta.actor === ui.user.name);
-  });
+  return loggedBy(bed.ts, ui.user.name, { type, stream_type: streamType, stream_id: streamId });
 }
 
 const countText = (page: Page, scope: string, status: string) => page.locator(`${scope} [data-count-status="${status}"]`).first();
