@@ -256,11 +256,11 @@ function simulation(r: ReturnType<typeof rng>) {
    * A drained daemon leaves once it holds nothing: shown offline at once; then at times
    * deleted (out of the workload until it registers again) or brought back to work.
    */
-  async function leave(w: SimWorker) {
+  async function leave(w: SimWorker, remove = r.chance(0.7)) {
     if (w.held.size > 0) return;
     w.worker = await ts.client.updateWorker(w.worker.id, { draining: true });
     await pollWorker(via(w), w.worker, { want: 0, leaving: true });
-    if (r.chance(0.7)) {
+    if (remove) {
       await ts.client.deleteWorker(w.worker.id);
       workers.splice(workers.indexOf(w), 1);
       deleted.push(w);
@@ -417,7 +417,13 @@ function simulation(r: ReturnType<typeof rng>) {
     }
   }
 
-  return { tasks, workers, step, poll, report, admin, schedule };
+  /** Whatever the seed, one worker drains, leaves and is deleted: a new one, which holds nothing. */
+  async function removeOne() {
+    await register();
+    await leave(workers[workers.length - 1]!, true);
+  }
+
+  return { tasks, workers, step, poll, report, admin, schedule, removeOne };
 }
 
 /** Waits until the reaper has nothing left to do: every execution ended, every worker lost (but the deleted, which it leaves alone). */
@@ -450,6 +456,7 @@ async function workloadThenRebuild(seed: number) {
     SELECT least((SELECT count(*) FROM events) / 5200, (SELECT count(*) FROM executions) / 350, (SELECT count(*) FROM tasks) / 1100)`);
   for (let turn = 0; turn < 3; turn++) await sim.admin();
   while ((await size()) < 1) await sim.step();
+  await sim.removeOne();
   assert.equal(await count(sql.unsafe`
     SELECT count(*) FROM execution_progress p JOIN executions x ON x.id = p.execution_id
     WHERE x.status <> ALL(${sql.array([...LIVE_STATUSES], 'text')})`), 0, 'transfer figures only of live executions');

@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { until } from '../../e2e/support/worker.js';
 import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { callRoute, routeFixtures, ROUTES, type RouteFixtures } from '../../e2e/support/routeCalls.js';
 import { API_PREFIX, type RouteSpec } from '../../shared/api.js';
@@ -112,7 +113,11 @@ describe('every /api/v1 route refuses requests without a valid token', () => {
     const ok = await http({ ...ts, token }, 'GET', `${API_PREFIX}/tasks`);
     assert.equal(ok.status, 200, ok.text);
     await db.query('UPDATE api_tokens SET revoked_at = now() WHERE name = $1', [name]);
-    const res = await http({ ...ts, token }, 'GET', `${API_PREFIX}/tasks`);
+    // The server drops its cached tokens when the revocation's notification arrives, a moment after the commit.
+    const res = await until('the revocation reaches the server', async () => {
+      const answer = await http({ ...ts, token }, 'GET', `${API_PREFIX}/tasks`);
+      return answer.status !== 200 && answer;
+    });
     assert.equal(res.status, 401, res.text);
     assert.match(res.type, /^application\/problem\+json\b/);
   });

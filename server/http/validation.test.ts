@@ -448,7 +448,9 @@ describe('routes and methods', () => {
     await refused('GET', `${API_PREFIX}/nope`, undefined, 404);
     await refused('GET', `${API_PREFIX}/tasks/${existingTask}/nope`, undefined, 404);
     await refused('POST', `${API_PREFIX}/nope`, { command: 'echo' }, 404);
-    await refused('GET', '/nope', undefined, 404);
+    // A page path outside the API loads the UI, which shows its own "not found"; a file that is not there is a 404.
+    await refused('GET', '/assets/nope.js', undefined, 404);
+    await refused('POST', '/nope', { command: 'echo' }, 404);
   });
 
   test('wrong method → 405 problem+json', async () => {
