@@ -2,7 +2,7 @@
 // stream, its reconnection after a server restart with nothing missed, and what a viewer sees.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { openUi, screenshot } from '../support/browser.js';
+import { openUi, screenshot, type UiSession } from '../support/browser.js';
 import { freePort, startTestServer } from '../support/server.js';
 import { testBed } from './testBed.js';
 
@@ -71,16 +71,31 @@ test('after a server restart the page says it is reconnecting, then catches up o
   await other.close();
 });
 
-test('a viewer sees no action buttons, and the server refuses the action anyway', async () => {
-  const ui = await openUi(bed.browser, bed.ts, { role: 'viewer' });
-  await ui.page.getByText(`· viewer`).waitFor();
-  const refused = await ui.page.evaluate(async () => {
-    const response = await fetch('/api/v1/workflows', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"x"}' });
-    return response.status;
+test('a viewer sees no action buttons, and the server refuses the action anyway, for its role and not for want of the CSRF token', async () => {
+  const workflow = (await bed.ts.client.createWorkflow({ name: 'roles' })).id;
+  await bed.ts.client.submitTasks({ command: 'true', workflow_id: workflow, tag: 'nobody-serves-this' });
+  /** A request the page makes through its own session: with the session's CSRF token, and without. */
+  const create = (ui: UiSession) => ui.page.evaluate(async () => {
+    const me = (await (await fetch('/api/v1/auth/me')).json()) as { csrf_token: string };
+    const post = (headers: Record<string, string>) =>
+      fetch('/api/v1/workflows', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"name":"from the page"}' });
+    const withToken = await post({ 'x-csrf-token': me.csrf_token });
+    return { without: (await post({})).status, with: withToken.status, detail: ((await withToken.json()) as { detail?: string }).detail };
   });
-  assert.equal(refused, 403, 'without the CSRF header');
-  assert.deepEqual(ui.errors, []);
-  await ui.context.close();
+  const operator = await openUi(bed.browser, bed.ts, { role: 'operator', path: `/workflows/${workflow}` });
+  await operator.page.getByRole('button', { name: /^Cancel/ }).first().waitFor();
+  assert.deepEqual(await create(operator), { without: 403, with: 201, detail: undefined });
+  const viewer = await openUi(bed.browser, bed.ts, { role: 'viewer', path: `/workflows/${workflow}` });
+  await viewer.page.getByText('· viewer').waitFor();
+  await viewer.page.getByText('1 pending').first().waitFor();
+  assert.equal(await viewer.page.getByRole('button', { name: /^(Cancel|Pause|Resume|Relaunch)/ }).count(), 0);
+  const refused = await create(viewer);
+  assert.equal(refused.without, 403);
+  assert.equal(refused.with, 403);
+  assert.match(refused.detail ?? '', /operator/, 'refused for its role');
+  assert.deepEqual([...operator.errors, ...viewer.errors], []);
+  await operator.context.close();
+  await viewer.context.close();
 });
 
 test('the keyboard moves between views, ? lists the keys, and the theme follows the system until chosen', async () => {

@@ -2,8 +2,9 @@
 export function ago(iso: string | null | undefined, now = Date.now()): string {
   if (!iso) return '—';
   const seconds = Math.round((now - Date.parse(iso)) / 1000);
+  // A few seconds either way is now: the server's clock and a page's ticking clock never agree to the second.
+  if (Math.abs(seconds) < 5) return 'just now';
   if (seconds < 0) return `in ${duration(-seconds)}`;
-  if (seconds < 5) return 'just now';
   return `${duration(seconds)} ago`;
 }
 
