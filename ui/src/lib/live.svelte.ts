@@ -58,7 +58,15 @@ class Live {
           if (message.id) this.lastId = message.id;
           const event = JSON.parse(message.data) as EventRecord;
           this.received++;
-          for (const listener of this.listeners) listener(event);
+          // One view's failing listener must not end the stream: the cursor has moved past
+          // this event, and the listeners after it would never get it. The error is reported.
+          for (const listener of this.listeners) {
+            try {
+              listener(event);
+            } catch (error) {
+              reportError(error);
+            }
+          }
         }
       } catch (error) {
         if (signal.aborted) return;
