@@ -41,6 +41,7 @@ export async function capacity(o: CapacityOptions): Promise<void> {
     const st0 = await o.stats(db.name);
     const counters0 = await o.labqCounters(db.url);
     const sampler = rssSampler({ server: server.pid });
+    await o.statements.start(db.url);
     const cpu0 = cpuSeconds(server.pid);
     const ownCpu0 = process.cpuUsage();
     const load0 = load();
@@ -90,6 +91,7 @@ export async function capacity(o: CapacityOptions): Promise<void> {
     await o.reportLabqCounters(db.url, counters0, completed);
     fig('errors (requests that failed)', `${errors}${lastError ? ` (last: ${lastError.slice(0, 120)})` : ''}`);
     fig('server RSS at rest (200 workers registered) / peak', `${mib(restRss)} / ${mib(peak.server!)}`);
+    await o.statements.print(db.url, completed);
   } finally {
     await server.stop();
   }

@@ -71,7 +71,9 @@ export async function startLabqServer(databaseUrl: string): Promise<LabqServer> 
   const port = await freePort();
   const token = `labq_${randomBytes(32).toString('base64url')}`;
   const dataDir = await tempDir('labq-bench-server-');
-  const child = await start([labqMain, 'server', '--host', '127.0.0.1', '--port', String(port)], {
+  // LABQ_BENCH_SERVER_NODE_ARGS: node's own options for the server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+  const nodeArgs = (process.env.LABQ_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = await start([...nodeArgs, labqMain, 'server', '--host', '127.0.0.1', '--port', String(port)], {
     DATABASE_URL: databaseUrl, LABQ_ADMIN_TOKEN: token, LABQ_DATA_DIR: dataDir,
   }, /labq is running at/);
   return { ...child, url: `http://127.0.0.1:${port}`, token };

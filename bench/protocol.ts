@@ -4,7 +4,7 @@
 // clients following output and the event stream on one server process. Prints figures
 // and ratios, never pass/fail on time. Every count is an environment variable (see
 // docs/performance.md); every loop is bounded in count and time; all load goes to 127.0.0.1.
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 
 import os from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +31,7 @@ const SCALE_TIMEOUT_S = env('LABQ_BENCH_SCALE_TIMEOUT', 420);
 const FOLLOWERS = env('LABQ_BENCH_FOLLOWERS', 1000);
 const FOLLOW_EXECUTIONS = env('LABQ_BENCH_FOLLOW_EXECUTIONS', 100);
 const SWEEP_TASKS = env('LABQ_BENCH_SWEEP_TASKS', 100_000);
+const STATEMENTS = env('LABQ_BENCH_STATEMENTS', 0);
 const PARTS = new Set((process.env.LABQ_BENCH_PARTS ?? 'compare,capacity,scale,follow,sweep').split(','));
 const quietLogger = new Logger(() => () => undefined);
 
@@ -105,6 +106,7 @@ async function dispatchLatency(submit: (command: string) => Promise<void>): Prom
 const deadlockLog: string[] = [];
 let capture = 0;
 function watchDeadlocks(message: string): void {
+  if (process.env.LABQ_BENCH_PG_LOG) appendFileSync(process.env.LABQ_BENCH_PG_LOG, message + '\n');
   if (/deadlock detected/.test(message)) capture = 6;
   if (capture > 0) {
     capture--;
@@ -253,11 +255,40 @@ async function compare(): Promise<void> {
   }
 }
 
+/**
+ * With LABQ_BENCH_STATEMENTS=N, the profile of a load: `start` resets pg_stat_statements in
+ * the run's database, `print` shows its N most expensive statements (nested ones included:
+ * triggers and functions) by total time.
+ */
+const statements = {
+  async start(url: string): Promise<void> {
+    if (STATEMENTS <= 0) return;
+    await admin(async (c) => {
+      await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+      await c.query('SELECT pg_stat_statements_reset()');
+    }, url);
+  },
+  async print(url: string, done: number): Promise<void> {
+    if (STATEMENTS <= 0) return;
+    const rows = await admin(async (c) => (await c.query(`
+      SELECT calls, total_exec_time, rows, toplevel, regexp_replace(query, '\\s+', ' ', 'g') AS query
+      FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+      ORDER BY total_exec_time DESC LIMIT $1`, [STATEMENTS])).rows, url);
+    line(`  statements by total time (ms per finished task, calls, rows per call; * nested):`);
+    for (const r of rows) {
+      const perTask = Number(r.total_exec_time) / Math.max(1, done);
+      line(`    ${perTask.toFixed(3).padStart(7)} ms ${String(r.calls).padStart(7)} ${(Number(r.rows) / Math.max(1, Number(r.calls))).toFixed(1).padStart(6)} ${r.toplevel ? ' ' : '*'} ${String(r.query).slice(0, 150)}`);
+    }
+  },
+};
+
 // ---------------------------------------------------------------- main
 
 async function main(): Promise<void> {
   const dataDir = await tempDir('labq-bench-pg-');
-  cluster = await startEmbeddedPostgres({ dataDir, database: 'labq_bench', pgLog: watchDeadlocks });
+  const settings: Record<string, string> = STATEMENTS > 0 ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {};
+  Object.assign(settings, JSON.parse(process.env.LABQ_BENCH_PG_SETTINGS ?? '{}'));
+  cluster = await startEmbeddedPostgres({ dataDir, database: 'labq_bench', pgLog: watchDeadlocks, settings });
   postmaster = postmasterPid(join(dataDir, 'pg'));
   line(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, load ${load()}`);
   line('figures from a shared machine vary from run to run; compare figures of one run');
@@ -265,7 +296,7 @@ async function main(): Promise<void> {
   line(`PostgreSQL ${pgVersion} (embedded, fsync on), one cluster, a fresh database per run`);
   try {
     if (PARTS.has('compare')) await compare();
-    const helpers: Helpers = { labqCounters, reportLabqCounters, stats, reportDb, freshDatabase, admin, line, fig, results };
+    const helpers: Helpers = { labqCounters, reportLabqCounters, stats, reportDb, freshDatabase, admin, line, fig, results, statements };
     if (PARTS.has('capacity')) await (await import('./capacity.js')).capacity({ ...helpers, CAPACITY_WORKERS, CAPACITY_SECONDS, CAPACITY_TASKS });
     if (PARTS.has('scale')) await (await import('./scale.js')).scale({ ...helpers, SCALE_TASKS, SCALE_TIMEOUT_S, schemaBytes });
     if (PARTS.has('follow')) await (await import('./follow.js')).follow({ ...helpers, FOLLOWERS, FOLLOW_EXECUTIONS });
@@ -287,6 +318,7 @@ export type Helpers = {
   line: typeof line;
   fig: typeof fig;
   results: typeof results;
+  statements: typeof statements;
 };
 
 

@@ -33,15 +33,22 @@ export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, 
   if (worker.tags.includes('*')) lanes.push(sql.fragment`tag <> ALL(${sql.array(explicit, 'text')})`);
   for (const lane of lanes) {
     if (picked.length >= count) break;
-    // The execution ids are drawn with the rows: one round trip less on the dispatch path.
+    // The execution ids are drawn, and their leases written, with the rows: no round trip of
+    // their own on the dispatch path. A lease of an execution not yet inserted locks nothing and
+    // is seen by no one before the commit (the table has no foreign key).
     const rows = await tx.any(sql.unsafe`
-      SELECT t.*, nextval('execution_ids') AS next_execution_id FROM (
-        SELECT ${TASK_COLUMNS} FROM tasks
-        WHERE status = 'pending' AND NOT paused AND ${lane} AND ${fitsSql(worker)} AND (retry_at IS NULL OR retry_at <= now())
-        ORDER BY priority DESC, id
-        LIMIT ${count - picked.length}
-        FOR UPDATE SKIP LOCKED) t
-      ORDER BY t.priority DESC, t.id`);
+      WITH picked AS (
+        SELECT t.*, nextval('execution_ids') AS next_execution_id FROM (
+          SELECT ${TASK_COLUMNS} FROM tasks
+          WHERE status = 'pending' AND NOT paused AND ${lane} AND ${fitsSql(worker)} AND (retry_at IS NULL OR retry_at <= now())
+          ORDER BY priority DESC, id
+          LIMIT ${count - picked.length}
+          FOR UPDATE SKIP LOCKED) t
+      ), leased AS (
+        INSERT INTO execution_leases (execution_id, worker_id, expires_at)
+        SELECT next_execution_id, ${worker.id}, clock_timestamp() + make_interval(secs => ${leaseSeconds}) FROM picked
+      )
+      SELECT * FROM picked ORDER BY priority DESC, id`);
     picked.push(...(rows as unknown as typeof picked));
   }
   if (picked.length === 0) return [];
@@ -56,9 +63,5 @@ export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, 
       shell: c.task.shell, container: c.task.container, launched_by: c.task.submitted_by,
     },
   })), meta);
-  await tx.query(sql.unsafe`
-    INSERT INTO execution_leases (execution_id, worker_id, expires_at)
-    SELECT x, ${worker.id}, clock_timestamp() + make_interval(secs => ${leaseSeconds})
-    FROM unnest(${sql.array(ids, 'int8')}) AS x`);
   return claimed.map((c) => ({ ...c, task: { ...c.task, status: 'assigned', attempts: c.attempt, execution_id: c.execution_id } }));
 }

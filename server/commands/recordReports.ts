@@ -33,6 +33,8 @@ export interface RecordedReports {
   missing: number[];
   /** Tasks that ended for good (succeeded, failed, cancelled): their dependents are the caller's to release. */
   ended: number[];
+  /** The executions whose end these reports recorded. */
+  finished: number[];
 }
 
 const gone = (executionId: number, why: string): ReportsReceipt =>
@@ -132,5 +134,5 @@ export async function recordReports(
   if (finished.length) {
     await tx.query(sql.unsafe`DELETE FROM execution_leases WHERE execution_id = ANY(${sql.array(finished.sort((a, b) => a - b), 'int8')})`);
   }
-  return { receipts, live, missing, ended: endedTasks };
+  return { receipts, live, missing, ended: endedTasks, finished };
 }

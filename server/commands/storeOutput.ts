@@ -1,4 +1,4 @@
-// Stores output chunks of any number of executions in three statements. A batch re-sent
+// Stores output chunks of any number of executions in two statements. A batch re-sent
 // after a lost answer stores nothing twice: chunks at or below the last number seen per
 // stream are skipped, and the key (execution, stream, seq) backs that up. Past the
 // per-execution cap, chunks are dropped and counted (once, even when re-sent), and one
@@ -53,15 +53,17 @@ export async function storeOutput(tx: Db, chunksByExecution: Map<number, Chunk[]
     }
     updates.push({ execution_id: size.execution_id, bytes, dropped, stdout_seen: seen.stdout, stderr_seen: seen.stderr });
   }
-  if (keep.length) {
-    await tx.query(sql.unsafe`
+  // The chunks and the counters in one statement (one round trip): different tables, no row
+  // read twice. No INSERT at all without chunks: its trigger would announce output anyway.
+  const stored = keep.length === 0 ? sql.fragment`` : sql.fragment`
+    WITH stored AS (
       INSERT INTO execution_output (execution_id, stream, seq, data)
       SELECT x, s, q, decode(d, 'base64')
       FROM unnest(${sql.array(keep.map((c) => c.execution_id), 'int8')}, ${sql.array(keep.map((c) => c.stream), 'text')},
                   ${sql.array(keep.map((c) => c.seq), 'int4')}, ${sql.array(keep.map((c) => c.data.toString('base64')), 'text')}) AS u(x, s, q, d)
-      ON CONFLICT (execution_id, stream, seq) DO NOTHING`);
-  }
-  await tx.query(sql.unsafe`
+      ON CONFLICT (execution_id, stream, seq) DO NOTHING
+    )`;
+  await tx.query(sql.unsafe`${stored}
     UPDATE execution_output_size o SET bytes = u.bytes, dropped = o.dropped + u.dropped, stdout_seen = u.so, stderr_seen = u.se
     FROM unnest(${sql.array(updates.map((u) => u.execution_id), 'int8')}, ${sql.array(updates.map((u) => u.bytes), 'int8')},
                 ${sql.array(updates.map((u) => u.dropped), 'int8')}, ${sql.array(updates.map((u) => u.stdout_seen), 'int4')},

@@ -25,6 +25,8 @@ export interface EmbeddedOptions {
   log?: (line: string) => void;
   /** PostgreSQL's output (initdb, server log). */
   pgLog?: (line: string) => void;
+  /** Further server settings (`-c name=value`): what a benchmark's profile needs. */
+  settings?: Record<string, string>;
 }
 
 export async function freePort(): Promise<number> {
@@ -103,7 +105,10 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     persistent: true,
     createPostgresUser: isRoot,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=on'],
+    postgresFlags: [
+      '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=on',
+      ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+    ],
     onLog: (message) => options.pgLog?.(String(message).trimEnd()),
     onError: (message) => options.pgLog?.(String(message instanceof Error ? message.message : message).trimEnd()),
   });

@@ -30,7 +30,7 @@ import { recordMetrics } from '../commands/recordMetrics.js';
 import { recordProgress } from '../commands/recordProgress.js';
 import { recordReports } from '../commands/recordReports.js';
 import { releaseDependents } from '../commands/releaseDependents.js';
-import { renewLeases } from '../commands/renewLeases.js';
+import { leaseDue, renewLeases } from '../commands/renewLeases.js';
 import { touchWorker } from '../commands/touchWorker.js';
 import { dockerPolicy } from '../queries/policies.js';
 import { acceptsWork } from '../requirements.js';
@@ -97,18 +97,21 @@ async function pollRound(
     // this lock serialises) make executions live for it; what may change meanwhile is
     // re-checked under the locks below (a loss by the reaper, a kill order for the next round).
     const held = new Set(request.holding);
+    // With whether each lease is due for renewal: most rounds renew none and skip that statement.
     let live = await tx.any(sql.unsafe`
-      SELECT id, status, kill_requested_at, kill_grace_seconds, suspended FROM executions
-      WHERE worker_id = ${workerId} AND status = ANY(${sql.array([...LIVE_STATUSES], 'text')}) ORDER BY id`);
+      SELECT x.id, x.status, x.kill_requested_at, x.kill_grace_seconds, x.suspended, coalesce(${leaseDue(settings.leaseSeconds)}, false) AS lease_due
+      FROM executions x LEFT JOIN execution_leases l ON l.execution_id = x.id
+      WHERE x.worker_id = ${workerId} AND x.status = ANY(${sql.array([...LIVE_STATUSES], 'text')}) ORDER BY x.id`);
     const reports = round === 0 ? request.reports : [];
     let receipts: ReportsReceipt[] = [];
     let ended: number[] = [];
+    let finished: number[] = [];
     if (reports.length > 0) {
       // What it reports on and what it may lose are locked in one go, tasks before
       // executions: a second wave of task locks could meet a kill coming the other way.
       const locked = await lockExecutions(tx, [...reports.map((r) => r.execution_id), ...live.filter((x) => !held.has(x.id)).map((x) => x.id)]);
       const recorded = await recordReports(tx, reports, settings, meta, { workerId, locked });
-      ({ receipts, ended } = recorded);
+      ({ receipts, ended, finished } = recorded);
       const reported = new Set(reports.map((r) => r.execution_id));
       live = live.flatMap((x) => (!reported.has(x.id) ? [x] : recorded.live.has(x.id) ? [{ ...x, status: recorded.live.get(x.id)! }] : []));
     }
@@ -118,11 +121,13 @@ async function pollRound(
     const lost = unheld.map((x) => x.id).filter((id) => !resent.includes(id));
     const losses = await loseExecutions(tx, lost, 'its worker no longer holds it', settings.maxLostExecutions, meta);
     const kept = live.filter((x) => held.has(x.id) || resent.includes(x.id));
-    await renewLeases(tx, kept.map((x) => x.id), settings.leaseSeconds);
+    await renewLeases(tx, kept.filter((x) => x.lease_due).map((x) => x.id), settings.leaseSeconds);
     if (round === 0) await recordProgress(tx, workerId, request.progress);
     // Waiting tasks last, after every lease: the reaper holds a lease while it releases them.
     await releaseDependents(tx, [...ended, ...losses.ended], meta);
-    const abandon = await notItsOwn(tx, workerId, request.holding.filter((id) => !liveIds.has(id)));
+    // What it finished in this very exchange is its own: no need to read it again.
+    const endedNow = new Set(finished);
+    const abandon = await notItsOwn(tx, workerId, request.holding.filter((id) => !liveIds.has(id) && !endedNow.has(id)));
     // Nothing is claimed for a worker that hung up: it would never learn of it.
     const capacity = !acceptsWork(worker) || request.leaving || signal.aborted ? 0 : Math.max(0, worker.concurrency + worker.prefetch - kept.length);
     const claimed = [
