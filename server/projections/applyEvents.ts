@@ -32,8 +32,32 @@ function* runs(events: StoredEvent[]): Generator<StoredEvent[]> {
   if (run.length > 0) yield run;
 }
 
+const EXECUTION_ENDS = new Set(['execution.finished', 'execution.lost', 'execution.cancelled']);
+
+/**
+ * The phases whose execution ends later in the same batch (a short task's `running` and its
+ * result in one exchange). The end sets the task's status and time over what the phase set,
+ * so the task row, its counts and its notifications come out the same without the phase:
+ * the tasks projection skips them, one UPDATE of the hot rows less. The executions
+ * projection still applies them (the phase's time stays on the execution).
+ */
+function phasesOverwritten(events: StoredEvent[]): Set<StoredEvent> {
+  const overwritten = new Set<StoredEvent>();
+  const ending = new Set<unknown>();
+  for (let i = events.length - 1; i >= 0; i--) {
+    const event = events[i]!;
+    if (EXECUTION_ENDS.has(event.type)) ending.add(event.stream_id);
+    else if (event.type === 'execution.phase' && ending.has(event.stream_id)) overwritten.add(event);
+  }
+  return overwritten;
+}
+
 export async function applyEvents(db: Db, events: StoredEvent[]): Promise<void> {
+  const overwritten = phasesOverwritten(events);
   for (const run of runs(events)) {
-    for (const projection of PROJECTIONS) await projection.apply(db, run[0]!.type, run);
+    for (const projection of PROJECTIONS) {
+      const applied = projection === tasksProjection && overwritten.size > 0 ? run.filter((e) => !overwritten.has(e)) : run;
+      if (applied.length > 0) await projection.apply(db, run[0]!.type, applied);
+    }
   }
 }
