@@ -3,20 +3,20 @@
 // database of the data directory: the running one, or started for the command.
 import { Command, Option } from 'commander';
 import { CreateUserBody } from '../shared/schemas/account.js';
-import { createUser } from '../server/commands/createUser.js';
-import { sql } from 'slonik';
-import { rebuildProjections } from '../server/admin/rebuild.js';
-import { createToken, freeTokenName, revokeToken, type Role } from '../server/auth/tokens.js';
+import type { Role } from '../server/auth/tokens.js';
 import { defaultDataDir } from '../server/config.js';
-import { runningEmbeddedUrl, startEmbeddedPostgres } from '../server/db/embedded.js';
-import { migrate } from '../server/db/migrate.js';
-import { connectPool, type Pool } from '../server/db/pool.js';
+import type { Pool } from '../server/db/pool.js';
 import { print, table } from './format.js';
 import { readPassword, roleOption } from './password.js';
 
 const meta = { actor: 'labq admin', request_id: null, source: 'local' };
 
+// The server's modules (PostgreSQL's driver, slonik, the commands) load when an admin
+// command runs, not with the CLI: `labq worker` and every API command would carry them.
 async function withDatabase<T>(dataDir: string, databaseUrl: string | undefined, work: (pool: Pool) => Promise<T>): Promise<T> {
+  const [{ runningEmbeddedUrl, startEmbeddedPostgres }, { migrate }, { connectPool }] = await Promise.all([
+    import('../server/db/embedded.js'), import('../server/db/migrate.js'), import('../server/db/pool.js'),
+  ]);
   // Next to a running labq, use its database (commands wait for a rebuild); else start it.
   const running = databaseUrl ? null : await runningEmbeddedUrl(dataDir);
   const embedded = databaseUrl || running ? null : await startEmbeddedPostgres({ dataDir });
@@ -44,6 +44,7 @@ export function adminCommands(program: Command, flags: () => { dataDir?: string;
     .description('replay the whole event log into fresh projections')
     .addOption(database())
     .action(async (o) => {
+      const { rebuildProjections } = await import('../server/admin/rebuild.js');
       const total = await withDatabase(dataDir(), o.databaseUrl, (pool) =>
         rebuildProjections(pool, (n) => process.stderr.write(`\rreplayed ${n} events`)));
       process.stderr.write('\n');
@@ -60,6 +61,7 @@ export function adminCommands(program: Command, flags: () => { dataDir?: string;
     .action(async (name: string, o) => {
       const parsed = CreateUserBody.safeParse({ name, role: o.role, password: await readPassword(`password for ${name}: `) });
       if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+      const { createUser } = await import('../server/commands/createUser.js');
       await withDatabase(dataDir(), o.databaseUrl, (pool) => createUser(pool, parsed.data, meta));
       process.stdout.write(`user ${name} created (${o.role})\n`);
     });
@@ -72,6 +74,7 @@ export function adminCommands(program: Command, flags: () => { dataDir?: string;
     .addOption(roleOption('worker'))
     .addOption(database())
     .action(async (name: string, o) => {
+      const { createToken, freeTokenName } = await import('../server/auth/tokens.js');
       const value = await withDatabase(dataDir(), o.databaseUrl, async (pool) => {
         if ((await freeTokenName(pool, name)) !== name) throw new Error(`a token named "${name}" exists already`);
         return createToken(pool, name, o.role as Role, meta);
@@ -83,6 +86,7 @@ export function adminCommands(program: Command, flags: () => { dataDir?: string;
     .description('tokens (names and roles, never the secrets)')
     .addOption(database())
     .action(async (o) => {
+      const { sql } = await import('slonik');
       const rows = await withDatabase(dataDir(), o.databaseUrl, async (pool) =>
         [...(await pool.any(sql.unsafe`SELECT name, role, created_at, expires_at, revoked_at FROM api_tokens ORDER BY id`))]);
       print(rows, !!flags().json, () => table(rows, ['name', 'role', 'created_at', 'expires_at', 'revoked_at']));
@@ -93,6 +97,7 @@ export function adminCommands(program: Command, flags: () => { dataDir?: string;
     .argument('<name>')
     .addOption(database())
     .action(async (name: string, o) => {
+      const { revokeToken } = await import('../server/auth/tokens.js');
       await withDatabase(dataDir(), o.databaseUrl, (pool) => revokeToken(pool, name, meta));
       process.stdout.write(`token ${name} revoked\n`);
     });

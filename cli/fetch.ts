@@ -49,7 +49,7 @@ export function fetchCommands(program: Command, flags: () => { json?: boolean })
     .argument('<uri>', 'a URI or a local path')
     .option('-r, --recursive', 'every file under the folder')
     .action(async (uri: string, o: { recursive?: boolean }) => {
-      const at = place(uri);
+      const at = await place(uri);
       const entries = await attempt(`list ${maskUri(uri)}`, [at], (signal) => listing(at, !!o.recursive, signal));
       print(entries, !!flags().json, () => entries.map(line).join('\n'));
     });
@@ -61,8 +61,8 @@ export function fetchCommands(program: Command, flags: () => { json?: boolean })
     .argument('<dst>', 'a folder (ends in /, or exists), or a file path when SRC is one file')
     .option('-j, --parallel <n>', 'files in flight at once', parallelism, DEFAULT_PARALLEL)
     .action(async (src: string, dst: string, o: { parallel: number }) => {
-      const from = place(src);
-      const to = writable(place(dst));
+      const from = await place(src);
+      const to = writable(await place(dst));
       const result = await attempt(`copy ${maskUri(src)} to ${maskUri(dst)}`, [from, to], async (signal) => {
         const files = await withRetries(() => sourceFiles(from, signal), signal);
         const { into, items } = await targets(from, files, to, signal);
@@ -80,8 +80,8 @@ export function fetchCommands(program: Command, flags: () => { json?: boolean })
     .option('--delete', 'remove the files of DST that SRC does not have')
     .option('--dry-run', 'print what would be copied and deleted, and change nothing')
     .action(async (src: string, dst: string, o: { parallel: number; delete?: boolean; dryRun?: boolean }) => {
-      const from = place(src);
-      const to = writable(place(dst));
+      const from = await place(src);
+      const to = writable(await place(dst));
       const result = await attempt(`sync ${maskUri(src)} to ${maskUri(dst)}`, [from, to], async (signal) => {
         const plan = await planSync(from, to, !!o.delete, signal);
         if (o.dryRun) return dryRun(plan, from, to);
@@ -101,7 +101,7 @@ export function fetchCommands(program: Command, flags: () => { json?: boolean })
     .option('-r, --recursive', 'remove every file under the folder')
     .option('-j, --parallel <n>', 'removals in flight at once', parallelism, DEFAULT_PARALLEL)
     .action(async (uri: string, o: { recursive?: boolean; parallel: number }) => {
-      const at = writable(place(uri));
+      const at = writable(await place(uri));
       const removed = await attempt(`remove ${maskUri(uri)}`, [at], async (signal) => {
         const files = await withRetries(() => sourceFiles(at, signal), signal);
         if (!oneFile(at, files) && !o.recursive) throw new Error('it is a folder: give -r to remove every file under it');
@@ -116,7 +116,7 @@ export function fetchCommands(program: Command, flags: () => { json?: boolean })
     .description('write one file to standard output')
     .argument('<uri>', 'a URI or a local path')
     .action(async (uri: string) => {
-      const at = place(uri);
+      const at = await place(uri);
       await attempt(`read ${maskUri(uri)}`, [at], (signal) => cat(at, signal));
     });
 }
@@ -125,7 +125,7 @@ export function fetchCommands(program: Command, flags: () => { json?: boolean })
  * A URI, or a local path taken as file:// (relative to the current folder, keeping a
  * trailing slash). A URI with credentials is refused without showing them.
  */
-function place(arg: string): Location {
+async function place(arg: string): Promise<Location> {
   const text = /^[a-z][a-z0-9+.-]*:\/\//i.test(arg) ? arg : localUri(arg);
   const url = URL.canParse(text) ? new URL(text) : undefined;
   if (url && (url.username || url.password)) {

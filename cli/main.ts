@@ -8,7 +8,6 @@ import { CommandError, port } from './format.js';
 import { fetchCommands } from './fetch.js';
 import { accountCommands } from './accounts.js';
 import { adminCommands } from './admin.js';
-import { serve, tlsFiles } from './serve.js';
 import { onStopSignal } from './signals.js';
 import { scheduleCommands } from './schedules.js';
 import { secretCommands } from './secrets.js';
@@ -41,6 +40,8 @@ function serverCommand(name: string, description: string, worker: boolean) {
     .addOption(new Option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM, with its chain)').env('LABQ_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'the private key of --tls-cert (PEM)').env('LABQ_TLS_KEY'))
     .action(async (o) => {
+      // The server (and its database driver) loads only for the commands that run it.
+      const { serve, tlsFiles } = await import('./serve.js');
       const dataDir = flags().dataDir ?? defaultDataDir();
       const served = await serve(
         {

@@ -48,10 +48,10 @@ export interface Location {
 
 export const DEFAULT_PARALLEL = 4;
 
-export function locate(uri: ParsedUri): Location {
+export async function locate(uri: ParsedUri): Promise<Location> {
   // An http path keeps its query string and its encoding: it is sent back as it came.
   const path = uri.scheme === 'http' || uri.scheme === 'https' ? uri.url.pathname + uri.url.search : uri.path;
-  return { uri, store: openStore(uri), path };
+  return { uri, store: await openStore(uri), path };
 }
 
 /**

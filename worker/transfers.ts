@@ -26,12 +26,12 @@ export interface DownloadOptions extends CopyOptions {
  * folder's content when the URI ends in `/`. Returns the local path (`destDir` for content).
  */
 export async function download(uri: string, destDir: string, options: DownloadOptions = {}): Promise<string> {
-  const source = locate(check(parseUri(uri)));
+  const source = await locate(check(parseUri(uri)));
   options.signal?.throwIfAborted();
   await mkdir(destDir, { recursive: true });
   try {
     const files = options.files ?? await withRetries(() => sourceFiles(source, options.signal), options.signal);
-    await copyFiles(files, source, locate(check(parseUri(pathToFileURL(destDir).href))), destDir, options);
+    await copyFiles(files, source, await locate(check(parseUri(pathToFileURL(destDir).href))), destDir, options);
     return source.path === '' || source.path.endsWith('/') ? destDir : join(destDir, localName(source.uri.path));
   } catch (error) {
     throw failed('download of', uri, error, options.signal);
@@ -42,7 +42,7 @@ export async function download(uri: string, destDir: string, options: DownloadOp
 
 /** What `uri` delivers, with each file's facts (one stat or listing), failing as a download of it would. */
 export async function listSource(uri: string, signal?: AbortSignal): Promise<SourceFile[]> {
-  const source = locate(check(parseUri(uri)));
+  const source = await locate(check(parseUri(uri)));
   try {
     return await withRetries(() => sourceFiles(source, signal), signal);
   } catch (error) {
@@ -54,11 +54,11 @@ export async function listSource(uri: string, signal?: AbortSignal): Promise<Sou
 
 /** Copies the content of `sourceDir` into the `uri` folder; returns how many files went. */
 export async function upload(sourceDir: string, uri: string, options: CopyOptions = {}): Promise<number> {
-  const destination = locate(check(parseUri(uri)));
+  const destination = await locate(check(parseUri(uri)));
   if (!(await stat(sourceDir)).isDirectory()) throw new Error(`${sourceDir} is not a directory`);
   try {
     if (!destination.store.writable) throw new Error(`${destination.uri.scheme}:// does not take uploads: use s3, ftp or file`);
-    const source = locate(check(parseUri(pathToFileURL(sourceDir).href + '/')));
+    const source = await locate(check(parseUri(pathToFileURL(sourceDir).href + '/')));
     return await copyFiles(await sourceFiles(source, options.signal), source, destination, destination.path, options);
   } catch (error) {
     throw failed('upload to', uri, error, options.signal);

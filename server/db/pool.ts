@@ -1,6 +1,7 @@
 // The slonik pool every server-side query goes through, with type parsers chosen for a
 // JSON API: int8 ids as numbers (they stay below 2^53), times as ISO strings.
 import { createPool, type DatabasePool, type CommonQueryMethods } from 'slonik';
+import { preparedDriverFactory } from './preparedDriver.js';
 
 export type Db = CommonQueryMethods;
 export type Pool = DatabasePool;
@@ -27,12 +28,13 @@ export async function connectPool(url: string, options: PoolOptions = {}): Promi
     // below the oldest running transaction): never let one idle for long.
     idleInTransactionSessionTimeout: 60_000,
     connectionTimeout: 10_000,
-    // slonik's default reset (DISCARD ALL on every release) throws away each session's plans,
-    // those of the triggers' PL/pgSQL included, so every transaction planned them again: a
-    // third of PostgreSQL's time on the exchange. labq keeps no session state on a pooled
-    // connection (no session SET, temporary table, LISTEN or advisory lock: those live on
-    // dedicated clients), so there is nothing to reset; and a connection idle for a minute,
-    // not five seconds, keeps its caches warm between bursts.
+    driverFactory: preparedDriverFactory(),
+    // slonik's default reset (DISCARD ALL on every release) would drop the prepared
+    // statements behind the driver's back, and it threw away each session's plans, those of
+    // the triggers' PL/pgSQL included, so every transaction planned them again. labq keeps
+    // no session state on a pooled connection (no session SET, temporary table, LISTEN or
+    // advisory lock: those live on dedicated clients), so there is nothing to reset; and a
+    // connection idle for a minute, not five seconds, keeps its caches warm between bursts.
     resetConnection: async () => undefined,
     idleTimeout: 60_000,
   });

@@ -1,12 +1,12 @@
-// The store for a URI's scheme and bucket or host.
+// The store for a URI's scheme and bucket or host. The S3 and FTP clients are loaded on
+// their first use: a worker that runs bare tasks never pays their 25–40 MiB, and every
+// process it forks is cheaper for it (a fork costs in proportion to the parent's memory).
 import type { ParsedUri } from '../../shared/uri.js';
 import { FileStore } from './fileStore.js';
-import { FtpStore } from './ftpStore.js';
 import { HttpStore } from './httpStore.js';
-import { S3Store } from './s3Store.js';
 import type { Store } from './types.js';
 
-export function openStore(uri: ParsedUri): Store {
+export async function openStore(uri: ParsedUri): Promise<Store> {
   switch (uri.scheme) {
     case 'file':
       return new FileStore();
@@ -14,9 +14,9 @@ export function openStore(uri: ParsedUri): Store {
     case 'https':
       return new HttpStore(uri.url.origin);
     case 's3':
-      return new S3Store(uri.host);
+      return new (await import('./s3Store.js')).S3Store(uri.host);
     case 'ftp':
     case 'ftps':
-      return new FtpStore(uri);
+      return new (await import('./ftpStore.js')).FtpStore(uri);
   }
 }

@@ -1,0 +1,58 @@
+// slonik's own PostgreSQL driver, with its parameterised statements prepared once per
+// connection (named after a hash of their text) instead of parsed and planned again at every
+// call. The exchange runs the same twenty-odd statements for every worker: preparing them took
+// a third of PostgreSQL's CPU per completed task off (docs/performance.md). A connection
+// prepares at most PREPARED_PER_CONNECTION distinct texts (the hot path's come first); the
+// rest (rare filters of the task list, one-off admin queries) run unnamed as before, so a
+// backend's plan memory stays bounded. Statements without parameters run unnamed.
+//
+// The driver is the very copy slonik loads (resolved from slonik's own folder), so its errors
+// are the classes `slonik` exports and `instanceof` checks keep working. The pool must not
+// reset connections with DISCARD ALL (server/db/pool.ts): that drops the prepared statements
+// behind the driver's back.
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import type { DriverClient, DriverFactory } from 'slonik';
+
+const PREPARED_PER_CONNECTION = 200;
+
+const requireFromSlonik = createRequire(createRequire(import.meta.url).resolve('slonik'));
+const { createPgDriverFactory } = requireFromSlonik('@slonik/pg-driver') as { createPgDriverFactory: () => DriverFactory };
+
+// Names by text, for the whole process: a lookup instead of a hash at every call.
+const names = new Map<string, string>();
+const nameOf = (text: string): string => {
+  let name = names.get(text);
+  if (name === undefined) {
+    name = `labq_${createHash('sha1').update(text).digest('base64url')}`;
+    if (names.size < PREPARED_PER_CONNECTION * 10) names.set(text, name);
+  }
+  return name;
+};
+
+function preparing(client: DriverClient): DriverClient {
+  const prepared = new Set<string>();
+  const query = client.query;
+  return {
+    ...client,
+    query: (text, values) => {
+      if (!values?.length) return query(text, values);
+      const name = nameOf(text);
+      if (!prepared.has(name)) {
+        if (prepared.size >= PREPARED_PER_CONNECTION) return query(text, values);
+        prepared.add(name);
+      }
+      // node-postgres takes a query config where the driver passes the text: it prepares the
+      // statement on its first use on this connection and only binds it afterwards.
+      return query({ name, text } as unknown as string, values);
+    },
+  };
+}
+
+export function preparedDriverFactory(): DriverFactory {
+  const pgDriverFactory = createPgDriverFactory();
+  return async (options) => {
+    const driver = await pgDriverFactory(options);
+    return { ...driver, createClient: async () => preparing(await driver.createClient()) };
+  };
+}
