@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, hostname } from 'node:os';
 import { join } from 'node:path';
-import { WorkerDaemon } from '../worker/daemon.js';
+import type { WorkerDaemon } from '../worker/daemon.js';
 import { createToken, freeTokenName, tokenCount, verifyToken } from '../server/auth/tokens.js';
 import { serverFile, tokenFile } from '../server/config.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../server/db/embedded.js';
@@ -128,6 +128,8 @@ export async function serve(options: ServeOptions, log: (line: string) => void):
     adminToken = await ensureAdminToken(server.pool, options.dataDir, options.adminToken);
     await writeFile(serverFile(options.dataDir), server.url + '\n');
     if (options.worker) {
+      // `labq server` alone does not carry the worker's code.
+      const { WorkerDaemon } = await import('../worker/daemon.js');
       worker = new WorkerDaemon({
         server: server.url, token: await localWorkerToken(server.pool, options.dataDir), name: `local-${hostname()}`,
         concurrency: cpus().length, stateDir: join(options.dataDir, 'worker'), log,
