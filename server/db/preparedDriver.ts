@@ -6,6 +6,10 @@
 // rest (rare filters of the task list, one-off admin queries) run unnamed as before, so a
 // backend's plan memory stays bounded. Statements without parameters run unnamed.
 //
+// A prepared statement whose result columns changed under it (a newer server's migration
+// added a column to a table read with `*`) fails once: slonik then replaces the connection,
+// as after any error it does not know, and the next call prepares it afresh (tested).
+//
 // The driver is the very copy slonik loads (resolved from slonik's own folder), so its errors
 // are the classes `slonik` exports and `instanceof` checks keep working. The pool must not
 // reset connections with DISCARD ALL (server/db/pool.ts): that drops the prepared statements

@@ -1,0 +1,64 @@
+// The pool's statements are prepared once per connection: a parameterised statement shows in
+// the connection's pg_prepared_statements and is bound again without a new Parse; a statement
+// without parameters is not prepared; a connection goes back to the pool with its statements
+// (no DISCARD ALL); slonik's error classes still match; and a statement whose result columns
+// changed under it (a migration by a newer server) fails once: slonik replaces the connection,
+// and the next call prepares it again.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import pg from 'pg';
+import { sql, UniqueIntegrityConstraintViolationError } from 'slonik';
+import { freshDatabase } from '../../e2e/support/db.js';
+import { connectPool, type Pool } from './pool.js';
+
+let url: string;
+let pool: Pool;
+let admin: pg.Client;
+
+before(async () => {
+  url = await freshDatabase();
+  admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query('CREATE TABLE things (id int PRIMARY KEY, label text)');
+  await admin.query("INSERT INTO things VALUES (1, 'one'), (2, 'two')");
+  pool = await connectPool(url, { maximumPoolSize: 1 });
+});
+after(async () => {
+  await pool.end();
+  await admin.end();
+});
+
+const preparedTexts = (db: Pool) => db.anyFirst(sql.unsafe`SELECT statement FROM pg_prepared_statements WHERE name LIKE 'labq_%'`);
+
+test('a parameterised statement is prepared on its connection, and kept when the connection goes back to the pool', async () => {
+  assert.equal(await pool.oneFirst(sql.unsafe`SELECT label FROM things WHERE id = ${1}`), 'one');
+  // One connection in the pool: this is the same session, after its release.
+  const texts = await preparedTexts(pool);
+  assert.ok(texts.some((t) => String(t).includes('SELECT label FROM things WHERE id = $1')), `prepared: ${JSON.stringify(texts)}`);
+  // Used again with another value: the same statement, bound, not a second one.
+  assert.equal(await pool.oneFirst(sql.unsafe`SELECT label FROM things WHERE id = ${2}`), 'two');
+  const again = await preparedTexts(pool);
+  assert.equal(again.filter((t) => String(t).includes('FROM things WHERE id = $1')).length, 1);
+});
+
+test('a statement without parameters is not prepared', async () => {
+  await pool.query(sql.unsafe`SELECT count(*) FROM things WHERE label <> 'none'`);
+  const texts = await preparedTexts(pool);
+  assert.ok(!texts.some((t) => String(t).includes("label <> 'none'")));
+});
+
+test("errors keep slonik's classes", async () => {
+  await assert.rejects(
+    pool.query(sql.unsafe`INSERT INTO things (id, label) VALUES (${1}, ${'again'})`),
+    (error) => error instanceof UniqueIntegrityConstraintViolationError,
+  );
+});
+
+test('a statement whose result columns changed under it fails once, then is prepared afresh', async () => {
+  const read = () => pool.transaction((tx) => tx.any(sql.unsafe`SELECT * FROM things WHERE id = ${1}`));
+  assert.deepEqual([...(await read())], [{ id: 1, label: 'one' }]);
+  await admin.query('ALTER TABLE things ADD COLUMN note text');
+  await assert.rejects(read(), /cached plan must not change result type/);
+  assert.deepEqual([...(await read())], [{ id: 1, label: 'one', note: null }]);
+  assert.deepEqual([...(await read())], [{ id: 1, label: 'one', note: null }]);
+});
