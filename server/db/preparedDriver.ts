@@ -1,7 +1,7 @@
 // slonik's own PostgreSQL driver, with its parameterised statements prepared once per
 // connection (named after a hash of their text) instead of parsed and planned again at every
 // call. The exchange runs the same twenty-odd statements for every worker: preparing them took
-// a third of PostgreSQL's CPU per completed task off (docs/performance.md). A connection
+// about a quarter of PostgreSQL's CPU per completed task off (docs/performance.md). A connection
 // prepares at most PREPARED_PER_CONNECTION distinct texts (the hot path's come first); the
 // rest (rare filters of the task list, one-off admin queries) run unnamed as before, so a
 // backend's plan memory stays bounded. Statements without parameters run unnamed.
