@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `labq` command.
+import './heap.js';
 import { Command, Option } from 'commander';
 import { LabqApiError, LabqUnreachableError } from '../shared/client.js';
 import { VERSION } from '../shared/version.js';
