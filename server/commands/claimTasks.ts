@@ -36,7 +36,9 @@ export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, 
     // The execution ids are drawn, and their leases written, with the rows: no round trip of
     // their own on the dispatch path. A lease of an execution not yet inserted locks nothing and
     // is seen by no one before the commit (the table has no foreign key).
+    // Planned at each call (see PLAN_EACH_CALL): the plan must use the index of this lane's tag.
     const rows = await tx.any(sql.unsafe`
+      /* plan each call */
       WITH picked AS (
         SELECT t.*, nextval('execution_ids') AS next_execution_id FROM (
           SELECT ${TASK_COLUMNS} FROM tasks
