@@ -29,22 +29,27 @@ export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, 
   if (count <= 0) return [];
   const picked: Array<Task & { next_execution_id: number }> = [];
   const explicit = worker.tags.filter((t) => t !== '*');
-  const lanes: FragmentSqlToken[] = explicit.map((tag) => sql.fragment`tag = ${tag}`);
-  if (worker.tags.includes('*')) lanes.push(sql.fragment`tag <> ALL(${sql.array(explicit, 'text')})`);
+  // The tags and the count are literals, not parameters: the statement is prepared
+  // (server/db/preparedDriver.ts), and after five runs PostgreSQL may keep a generic plan,
+  // chosen without its parameters' values. Without the tag's value that plan read the pending
+  // tasks of every tag by priority and filtered them by tag (server/http/steering.test.ts);
+  // with it, one statement per tag and count, the plan reads that tag's index entries only.
+  const lanes: FragmentSqlToken[] = explicit.map((tag) => sql.fragment`tag = ${sql.literalValue(tag)}`);
+  if (worker.tags.includes('*')) {
+    lanes.push(sql.fragment`tag <> ALL(ARRAY[${sql.join([sql.literalValue(''), ...explicit.map((t) => sql.literalValue(t))], sql.fragment`, `)}]::text[])`);
+  }
   for (const lane of lanes) {
     if (picked.length >= count) break;
     // The execution ids are drawn, and their leases written, with the rows: no round trip of
     // their own on the dispatch path. A lease of an execution not yet inserted locks nothing and
     // is seen by no one before the commit (the table has no foreign key).
-    // Planned at each call (see PLAN_EACH_CALL): the plan must use the index of this lane's tag.
     const rows = await tx.any(sql.unsafe`
-      /* plan each call */
       WITH picked AS (
         SELECT t.*, nextval('execution_ids') AS next_execution_id FROM (
           SELECT ${TASK_COLUMNS} FROM tasks
           WHERE status = 'pending' AND NOT paused AND ${lane} AND ${fitsSql(worker)} AND (retry_at IS NULL OR retry_at <= now())
           ORDER BY priority DESC, id
-          LIMIT ${count - picked.length}
+          LIMIT ${sql.literalValue(String(count - picked.length))}
           FOR UPDATE SKIP LOCKED) t
       ), leased AS (
         INSERT INTO execution_leases (execution_id, worker_id, expires_at)

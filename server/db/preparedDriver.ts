@@ -4,8 +4,9 @@
 // about a quarter of PostgreSQL's CPU per completed task off (docs/performance.md). A connection
 // prepares at most PREPARED_PER_CONNECTION distinct texts (the hot path's come first); the
 // rest (rare filters of the task list, one-off admin queries) run unnamed as before, so a
-// backend's plan memory stays bounded. Statements without parameters run unnamed, and so do
-// those marked PLAN_EACH_CALL, whose best plan depends on their parameters' values.
+// backend's plan memory stays bounded. Statements without parameters run unnamed. After five
+// runs PostgreSQL may keep a generic plan, made without the parameters' values: a statement
+// whose plan must follow a value puts it in its text as a literal (the claim's tag).
 //
 // A prepared statement whose result columns changed under it (a newer server's migration
 // added a column to a table read with `*`) fails once: slonik then replaces the connection,
@@ -20,15 +21,6 @@ import { createRequire } from 'node:module';
 import type { DriverClient, DriverFactory } from 'slonik';
 
 const PREPARED_PER_CONNECTION = 200;
-
-/**
- * A statement whose text holds this comment is never prepared. After five runs PostgreSQL may
- * keep a generic plan for a prepared statement, one chosen without its parameters' values;
- * for the claim that plan reads the pending tasks of every tag by priority and filters them
- * by tag, where the plan made for the worker's tag reads only that tag's index entries:
- * a cost that grows with the queue (server/http/steering.test.ts catches it).
- */
-export const PLAN_EACH_CALL = '/* plan each call */';
 
 const requireFromSlonik = createRequire(createRequire(import.meta.url).resolve('slonik'));
 const { createPgDriverFactory } = requireFromSlonik('@slonik/pg-driver') as { createPgDriverFactory: () => DriverFactory };
@@ -50,7 +42,7 @@ function preparing(client: DriverClient): DriverClient {
   return {
     ...client,
     query: (text, values) => {
-      if (!values?.length || text.includes(PLAN_EACH_CALL)) return query(text, values);
+      if (!values?.length) return query(text, values);
       const name = nameOf(text);
       if (!prepared.has(name)) {
         if (prepared.size >= PREPARED_PER_CONNECTION) return query(text, values);
