@@ -36,7 +36,7 @@ export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, 
   // with it, one statement per tag and count, the plan reads that tag's index entries only.
   const lanes: FragmentSqlToken[] = explicit.map((tag) => sql.fragment`tag = ${sql.literalValue(tag)}`);
   if (worker.tags.includes('*')) {
-    lanes.push(sql.fragment`tag <> ALL(ARRAY[${sql.join([sql.literalValue(''), ...explicit.map((t) => sql.literalValue(t))], sql.fragment`, `)}]::text[])`);
+    lanes.push(explicit.length === 0 ? sql.fragment`TRUE` : sql.fragment`tag NOT IN (${sql.join(explicit.map((t) => sql.literalValue(t)), sql.fragment`, `)})`);
   }
   for (const lane of lanes) {
     if (picked.length >= count) break;
