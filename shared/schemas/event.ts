@@ -1,6 +1,6 @@
 // Events as the API shows them, and the filters of the page and stream endpoints.
 import { z } from 'zod/v4';
-import { Id, PageQuery, Timestamp, csv } from './common.js';
+import { Id, PageQuery, Timestamp, csv, SearchText } from './common.js';
 import { STREAM_TYPES } from '../events.js';
 
 export const StreamType = z.enum(STREAM_TYPES);
@@ -45,7 +45,7 @@ export const EventPageQuery = EventFilter.extend(LogPageQuery.shape);
 
 export const EventLatestQuery = EventFilter.extend({
   before: Cursor.optional().describe('a cursor from a previous page: the events before it'),
-  actor: z.string().min(1).max(200).optional().describe('only what this actor did (meta.actor: a user, a token or a worker)'),
+  actor: SearchText.optional().describe('only what this actor did (meta.actor: a user, a token or a worker)'),
   limit: PageQuery.shape.limit,
 });
 
