@@ -114,6 +114,8 @@ test('100,000 tasks: the list scrolls to the last one with few rows in the page;
     await ui.page.getByRole('group', { name: 'Status' }).getByLabel('held').check();
     await ui.page.locator('[data-total="3"]').waitFor();
     await ui.page.waitForURL(/status=held/);
+    // The count and the page are two requests: wait for the page's rows too.
+    await ui.page.locator('[role="row"][data-task-id]').nth(2).waitFor();
     assert.equal(await ui.page.locator('[role="row"][data-task-id]').count(), 3);
 
     await ui.page.reload();
