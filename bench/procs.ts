@@ -82,8 +82,10 @@ export async function startLabqServer(databaseUrl: string): Promise<LabqServer> 
 /** `labq worker` with bare shell tasks (Docker off) and a state directory of its own. */
 export async function startLabqWorker(server: LabqServer, name: string, concurrency: number): Promise<Child> {
   const stateDir = await tempDir('labq-bench-worker-');
+  // LABQ_BENCH_WORKER_NODE_ARGS: node's own options for each worker, as for the server.
+  const nodeArgs = (process.env.LABQ_BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const proc = spawn(process.execPath, [
-    labqMain, 'worker', '--server', server.url, '--token', server.token, '--name', name,
+    ...nodeArgs, labqMain, 'worker', '--server', server.url, '--token', server.token, '--name', name,
     '--concurrency', String(concurrency), '--prefetch', process.env.LABQ_BENCH_PREFETCH ?? '0', '--docker', 'off', '--state-dir', stateDir,
   ], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LABQ_DATA_DIR: stateDir } });
   proc.stderr!.resume();
@@ -109,16 +111,22 @@ export function rss(pid: number): number {
 }
 
 const ticks = 100; // USER_HZ on Linux
-/** User + system CPU seconds of a process (its own threads, not its children). */
-export function cpuSeconds(pid: number): number {
+/** Two clock-tick fields of /proc/PID/stat summed, in seconds (counted after the command name); 0 once the process is gone. */
+function statSeconds(pid: number, field: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / ticks;
+    return (Number(fields[field]) + Number(fields[field + 1])) / ticks;
   } catch {
     return 0;
   }
 }
+
+/** User + system CPU seconds of a process (its own threads, not its children). */
+export const cpuSeconds = (pid: number): number => statSeconds(pid, 11);
+
+/** CPU seconds of the children a process waited for (cutime + cstime): a worker's task processes. */
+export const childCpuSeconds = (pid: number): number => statSeconds(pid, 13);
 
 /** Samples the RSS of some processes every 250 ms; peak() gives each one's maximum. */
 export function rssSampler(pids: Record<string, number>) {

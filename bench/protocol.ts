@@ -14,7 +14,7 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from '../server/db/embed
 import { LabqClient } from '../shared/client.js';
 import {
   cpuSeconds, dbStats, diffStats, load, postmasterPid, mib, removeTempDirs, rss, rssSampler, startGraphileWorker, startLabqServer,
-  startLabqWorker, tempDir, type Child, type DbStats,
+  startLabqWorker, tempDir, type Child, type DbStats, childCpuSeconds,
 } from './procs.js';
 import { percentile, percentiles, sleep } from './support.js';
 
@@ -139,6 +139,20 @@ async function reportLabqCounters(url: string, before: { rounds: number; events:
 
 // ---------------------------------------------------------------- part 1: beside graphile-worker
 
+/** The worker processes' own CPU seconds and those of the task processes they waited for, summed (less `since`). */
+function workersCpu(workers: Child[], since = { own: 0, tasks: 0 }): { own: number; tasks: number } {
+  return {
+    own: workers.reduce((sum, w) => sum + cpuSeconds(w.pid), 0) - since.own,
+    tasks: workers.reduce((sum, w) => sum + childCpuSeconds(w.pid), 0) - since.tasks,
+  };
+}
+
+function reportWorkersCpu(cpu: { own: number; tasks: number }, done: number): void {
+  const per = (s: number) => ((s / Math.max(1, done)) * 1000).toFixed(2);
+  fig('worker processes\' CPU per finished task: own / its task processes', `${per(cpu.own)} ms / ${per(cpu.tasks)} ms`);
+}
+
+
 async function labqRun(slots: number, latency: boolean): Promise<void> {
   const db = await freshDatabase('labq');
   const server = await startLabqServer(db.url);
@@ -153,6 +167,7 @@ async function labqRun(slots: number, latency: boolean): Promise<void> {
     const st0 = await stats(db.name);
     const counters0 = await labqCounters(db.url);
     const cpu0 = cpuSeconds(server.pid);
+    const workerCpu0 = workersCpu(workers);
     const sampler = rssSampler({ server: server.pid, worker1: workers[0]!.pid, worker2: workers[1]!.pid });
     const load0 = load();
     const t0 = performance.now();
@@ -165,6 +180,7 @@ async function labqRun(slots: number, latency: boolean): Promise<void> {
     const done = await finished();
     const peak = sampler.stop();
     const cpu = cpuSeconds(server.pid) - cpu0;
+    const workerCpu = workersCpu(workers, workerCpu0);
     await sleep(1500); // pg_stat_database is flushed about once a second
     const st = diffStats(st0, await stats(db.name));
     const outcome = await admin(async (c) => (await c.query(`
@@ -178,6 +194,7 @@ async function labqRun(slots: number, latency: boolean): Promise<void> {
     reportDb(st, done);
     await reportLabqCounters(db.url, counters0, done);
     fig('server CPU per finished task', `${((cpu / Math.max(1, done)) * 1000).toFixed(2)} ms (${cpu.toFixed(1)} s in all)`);
+    reportWorkersCpu(workerCpu, done);
     fig('RSS at rest: server / worker', `${mib(rest.server)} / ${mib(rest.worker)}`);
     fig('RSS peak under load: server / worker', `${mib(peak.server!)} / ${mib(Math.max(peak.worker1!, peak.worker2!))}`);
     if (latency) {
@@ -209,6 +226,7 @@ async function graphileRun(slots: number, latency: boolean): Promise<void> {
     await sleep(1000);
     const rest = Math.max(...workers.map((w) => rss(w.pid)));
     const st0 = await stats(db.name);
+    const workerCpu0 = workersCpu(workers);
     const sampler = rssSampler({ worker1: workers[0]!.pid, worker2: workers[1]!.pid });
     const load0 = load();
     const remaining = () => admin(async (c) => Number((await c.query('SELECT count(*) FROM graphile_worker._private_jobs')).rows[0].count), db.url);
@@ -220,12 +238,14 @@ async function graphileRun(slots: number, latency: boolean): Promise<void> {
     const seconds = (performance.now() - t0) / 1000;
     const done = TASKS - (await remaining());
     const peak = sampler.stop();
+    const workerCpu = workersCpu(workers, workerCpu0);
     await sleep(1500);
     const st = diffStats(st0, await stats(db.name));
     results[`gw_${slots}`] = done / seconds;
     line(`graphile-worker 0.18.0, ${TASKS} jobs spawning \`sh -c true\`, 2 worker processes × concurrency ${slots} (load before/after: ${load0} / ${load()})`);
     fig('throughput', `${(done / seconds).toFixed(1)} tasks/s (${done} finished in ${seconds.toFixed(1)} s)`);
     reportDb(st, done);
+    reportWorkersCpu(workerCpu, done);
     fig('RSS at rest / peak under load: worker', `${mib(rest)} / ${mib(Math.max(peak.worker1!, peak.worker2!))}`);
     if (latency) {
       const samples = await dispatchLatency(async (cmd) => {

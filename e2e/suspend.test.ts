@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -22,6 +22,7 @@ import { startTestServer, type TestServer } from './support/server.js';
 import { sql } from 'slonik';
 import { processWorker } from './support/scenario.js';
 import { CLI, startTestWorker, taskEnded, until } from './support/worker.js';
+import { bareTaskGroups } from '../worker/orphans.js';
 
 const run = promisify(execFile);
 /** How long a suspended task is watched for output that should not come: long enough for ten lines of a running one. */
@@ -72,10 +73,9 @@ const counted = async (file: string) => lines(await readFile(file, 'utf8').catch
 const output = async (taskId: number) => lines(await ts.client.executionOutput((await ts.client.getTask(taskId)).execution_id!));
 const numbersTo = (n: number) => Array.from({ length: n }, (_, i) => String(i));
 
-/** The process group of a bare task (its leader's pid), from the worker's state directory (written when it starts). */
+/** The process group of a bare task (its leader's pid), found as the worker finds its orphans. */
 async function bareProcess(stateDir: string, executionId: number): Promise<number> {
-  const file = join(stateDir, 'executions', `${executionId}.json`);
-  return until(`execution ${executionId}'s process`, async () => JSON.parse(await readFile(file, 'utf8').catch(() => '{}')).process?.pid);
+  return until(`execution ${executionId}'s process`, async () => (await bareTaskGroups(resolve(stateDir, 'work'), executionId))[0]);
 }
 
 /**

@@ -11,7 +11,7 @@
 // and been reported, says it leaves in a last exchange and stops.
 import { access } from 'node:fs/promises';
 import { hostname, cpus as cpuList, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { LabqApiError, LabqClient } from '../shared/client.js';
 import { VERSION } from '../shared/version.js';
 import type { Task } from '../shared/schemas/task.js';
@@ -28,7 +28,9 @@ import { ShellRunner } from './runners/shell.js';
 import type { Runner } from './runners/types.js';
 import { Slots } from './slots.js';
 import { Spool, type Report } from './spool.js';
-import { processStartTime, StateStore, type ExecutionState } from './state.js';
+import { killOrphans } from './orphans.js';
+import { StateStore } from './state.js';
+import { WorkFolders } from './workFolders.js';
 
 export interface WorkerOptions {
   server: string;
@@ -93,6 +95,9 @@ export class WorkerDaemon {
   private slots: Slots;
   private readonly transfers: Slots;
   private readonly state: StateStore;
+  /** Where executions' folders are (absolute: bare tasks see these paths, and their orphans are found by them). */
+  private readonly workDir: string;
+  private readonly folders: WorkFolders;
   private readonly resources: ResourceCache;
   private readonly shell = new ShellRunner();
   private readonly cpus = cpuList().length;
@@ -124,6 +129,8 @@ export class WorkerDaemon {
     this.slots = new Slots(this.settings.concurrency);
     this.transfers = new Slots(options.transfers ?? DEFAULT_TRANSFERS);
     this.state = new StateStore(join(options.stateDir, 'executions'));
+    this.workDir = resolve(options.stateDir, 'work');
+    this.folders = new WorkFolders(this.workDir);
     this.log = options.log ?? ((line) => process.stderr.write(`labq worker ${this.name}: ${line}\n`));
     this.resources = new ResourceCache({
       dir: join(options.stateDir, 'cache'), maxBytes: options.cacheSize, checkSeconds: options.cacheCheckSeconds, log: this.log,
@@ -148,6 +155,7 @@ export class WorkerDaemon {
     await this.spool.open();
     await this.resources.open();
     this.docker = await this.detectDocker();
+    this.folders.open();
     await this.register();
     await this.reattach();
     // Only now is it known which older cache entries the re-attached containers still use.
@@ -198,7 +206,8 @@ export class WorkerDaemon {
       progress: this.progress,
       slots: this.slots,
       state: this.state,
-      workDir: join(this.options.stateDir, 'work'),
+      workDir: this.workDir,
+      folders: this.folders,
       resources: this.resources,
       transfers: this.transfers,
       cpus: this.cpus,
@@ -232,15 +241,16 @@ export class WorkerDaemon {
   /**
    * What an earlier run of this worker left: containers are followed to their end; bare
    * tasks cannot be (their output went to the dead worker), so their process groups are
-   * killed and the server loses them at the next poll.
+   * killed (orphans.ts) and the server loses them at the next poll.
    */
   private async reattach(): Promise<void> {
+    const killed = await killOrphans(this.workDir);
+    if (killed > 0) this.log(`killed ${killed} bare task(s) an earlier run of this worker left running`);
     const saved = await this.state.open();
     const containers = this.docker ? await this.docker.listLabqContainers() : [];
     for (const state of saved) {
       const container = containers.find((c) => c.executionId === state.executionId);
       if (!container || !this.docker) {
-        await killOrphan(state);
         this.state.remove(state.executionId);
         continue;
       }
@@ -420,16 +430,5 @@ export class WorkerDaemon {
         if (this.outbox.size === 0) await sleep(50, this.stopping.signal);
       }
     }
-  }
-}
-
-/** Kills the process group of a bare task left by an earlier run, if that very process still runs. */
-async function killOrphan(state: ExecutionState): Promise<void> {
-  if (!state.process) return;
-  if ((await processStartTime(state.process.pid)) !== state.process.startTime) return;
-  try {
-    process.kill(-state.process.pid, 'SIGKILL');
-  } catch {
-    // already gone
   }
 }

@@ -17,6 +17,7 @@ import type { RunHandle, Runner, RunSpec } from './runners/types.js';
 import { Slots } from './slots.js';
 import { Spool, type Report } from './spool.js';
 import { StateStore } from './state.js';
+import { WorkFolders } from './workFolders.js';
 
 function task(command: string): Task {
   return {
@@ -68,10 +69,12 @@ test('a kill that fails is logged and tried again; nothing is left unhandled', a
   t.after(() => spool.close());
   const state = new StateStore(join(dir, 'executions'));
   await state.open();
+  const folders = new WorkFolders(join(dir, 'work'));
+  folders.open();
   const runner = new RefusingFirstKill();
   const logs: string[] = [];
   const execution = new Execution({
-    spool, progress: new ProgressBoard(), slots: new Slots(1), state, workDir: join(dir, 'work'), resources: new ResourceCache({ dir: join(dir, 'cache'), log: () => undefined }), transfers: new Slots(8), cpus: 1,
+    spool, progress: new ProgressBoard(), slots: new Slots(1), state, workDir: join(dir, 'work'), folders, resources: new ResourceCache({ dir: join(dir, 'cache'), log: () => undefined }), transfers: new Slots(8), cpus: 1,
     runnerFor: () => runner, freed: () => undefined, log: (line) => logs.push(line),
   }, 7, 1, task('echo started; sleep 300'), NO_GRANT);
 

@@ -8,7 +8,6 @@
 // The server's suspend orders are a desired state: the run is suspended while they last
 // (from its start, when they come before it), and its run timeout does not count that time.
 import { execFile } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
@@ -19,11 +18,12 @@ import type { Task } from '../shared/schemas/task.js';
 import type { PhaseProgress, ProgressBoard } from './progress.js';
 import type { Spool } from './spool.js';
 import type { Slots } from './slots.js';
-import { processStartTime, type ExecutionState, type StateStore } from './state.js';
+import type { ExecutionState, StateStore } from './state.js';
 import type { ResourceCache, ResourceHandle } from './resourceCache.js';
 import { download, upload } from './transfers.js';
 import type { ExecutionDirs, OutputStream, RunHandle, RunResult, Runner } from './runners/types.js';
 import { PausableTimer } from './pausableTimer.js';
+import { makeFolders, SUBFOLDERS, type WorkFolders } from './workFolders.js';
 
 export interface ExecutionContext {
   spool: Spool;
@@ -32,6 +32,8 @@ export interface ExecutionContext {
   slots: Slots;
   state: StateStore;
   workDir: string;
+  /** The pool of bare executions' folders, under workDir. */
+  folders: WorkFolders;
   resources: ResourceCache;
   /** The worker's bound on files in transfer at once, shared by its executions. */
   transfers: Slots;
@@ -88,21 +90,6 @@ export const KILL_RETRY_MS = 5000;
 
 const execFileAsync = promisify(execFile);
 
-/**
- * An execution's folders under its base: one recursive mkdir for the base, then plain ones
- * (a recursive mkdir costs about twice a plain one on ext4, four times per task).
- */
-function makeFolders(base: string, dirs: string[]): void {
-  mkdirSync(base, { recursive: true });
-  for (const dir of dirs) {
-    try {
-      mkdirSync(dir);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-  }
-}
-
 export class Execution {
   private handle: RunHandle | null = null;
   private readonly abort = new AbortController();
@@ -139,12 +126,21 @@ export class Execution {
   }
 
   private resourceDir: string | null = null;
+  /** Its folders are a set of the worker's pool (a bare task), given back when it ends. */
+  private pooled = false;
   /** The cache entries this execution uses, released when it ends. */
   private readonly resourceHandles: ResourceHandle[] = [];
 
+  private get base(): string {
+    return join(this.ctx.workDir, String(this.executionId));
+  }
+
   get dirs(): ExecutionDirs {
-    const base = join(this.ctx.workDir, String(this.executionId));
-    return { input: join(base, 'input'), output: join(base, 'output'), temp: join(base, 'tmp'), resource: this.resourceDir ?? join(base, 'resource') };
+    const base = this.base;
+    return {
+      input: join(base, SUBFOLDERS.input), output: join(base, SUBFOLDERS.output), temp: join(base, SUBFOLDERS.temp),
+      resource: this.resourceDir ?? join(base, SUBFOLDERS.resource),
+    };
   }
 
   /** A kill order from the server: TERM, then KILL after the grace. */
@@ -241,8 +237,8 @@ export class Execution {
     const resolved = resolveEnv(this.task.env, this.grant.secrets);
     // A secret removed since the task was submitted: it would fail the same way on any worker.
     if ('missing' in resolved) return this.report(ended('refused', 'refused', resolved.missing));
-    // A container is found again by this state after a restart. A bare task's state is only
-    // of use once it names its process (an orphan to kill): it is written when that starts.
+    // A container is found again by this state after a restart; a bare task left running by a
+    // worker killed with -9 is found by its environment (orphans.ts), with no file of its own.
     if (this.task.container) this.ctx.state.save(this.state);
     const dirs = this.dirs;
     let outcome: Outcome;
@@ -269,7 +265,12 @@ export class Execution {
 
   /** The folders, inputs and resources: what the task needs before it can run. */
   private async prepare(dirs: ExecutionDirs): Promise<void> {
-    makeFolders(join(this.ctx.workDir, String(this.executionId)), Object.values(dirs));
+    // A bare task's folders come from the worker's pool and go back to it; a container's are its own.
+    if (this.task.container) makeFolders(this.base);
+    else {
+      this.ctx.folders.take(this.base);
+      this.pooled = true;
+    }
     if (!this.task.inputs.length && !this.task.resources.length) return;
     this.phase('downloading');
     // Inputs and resources are fetched together; the worker's transfer bound keeps it reasonable.
@@ -313,11 +314,6 @@ export class Execution {
     this.handle = handle;
     this.applySuspension();
     this.phase('running');
-    if (!this.task.container) {
-      const pid = Number(handle.ref);
-      const startTime = await processStartTime(pid);
-      if (startTime) this.ctx.state.save({ ...this.state, process: { pid, startTime } });
-    }
     return this.await(handle);
   }
 
@@ -420,7 +416,8 @@ export class Execution {
       // Abandoned: the server refuses anything more about it, so its spool files would stay forever.
       await this.ctx.spool.drop(this.executionId).catch(() => undefined);
     }
-    this.ctx.state.remove(this.executionId);
-    await rm(join(this.ctx.workDir, String(this.executionId)), { recursive: true, force: true }).catch(() => undefined);
+    if (this.task.container) this.ctx.state.remove(this.executionId);
+    if (this.pooled) await this.ctx.folders.give(this.base);
+    else await rm(this.base, { recursive: true, force: true }).catch(() => undefined);
   }
 }

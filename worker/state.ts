@@ -1,5 +1,5 @@
-// What a worker keeps on disk about its executions, so that a restarted worker knows
-// which containers are its own to follow, and which bare processes are its orphans.
+// What a worker keeps on disk about its container executions, so that a restarted worker
+// knows which containers are its own to follow (bare tasks have none: orphans.ts).
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,8 +10,6 @@ export interface ExecutionState {
   attempt: number;
   task: Task;
   container: boolean;
-  /** A bare task's process group, and its start time (from /proc) so that a reused pid is never taken for it. */
-  process?: { pid: number; startTime: string };
   /** The resource cache entries a container mounts: held again when it is re-attached, so that none is removed under it. */
   resources?: string[];
 }

@@ -25,7 +25,7 @@
 //
 // The few helpers both runners share live here too, so the rules above have one implementation.
 
-import { writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DockerPolicy } from '../../shared/dockerPolicy.js';
 
@@ -109,13 +109,35 @@ export function bareEnv(spec: Pick<RunSpec, 'env' | 'dirs' | 'cpus'>, host: Node
   return { PATH: DEFAULT_PATH, ...inherited, TMPDIR: spec.dirs.temp, ...spec.env, ...labqEnv(spec.dirs, spec.cpus) };
 }
 
+/** The script file of a task's command, in its temp dir. */
+export const COMMAND_FILE = '.labq-command';
+
 /**
  * Writes the command to a script file in the temp dir and returns its path; a dot-file so
  * `ls $TEMP` stays clean, world-readable so a container running as another user can read it.
+ * A bare execution's folders are reused (workFolders.ts), the file with them: it is
+ * overwritten in place, but never through a link a task left there (O_NOFOLLOW, one link only).
  */
 export function writeScript(tempDir: string, command: string): string {
-  const path = join(tempDir, '.labq-command');
-  writeFileSync(path, command.endsWith('\n') ? command : command + '\n', { mode: 0o644 });
+  const path = join(tempDir, COMMAND_FILE);
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+    // Truncated only once known to be this file alone: another name would lose its content.
+    if (fstatSync(fd).nlink !== 1) {
+      closeSync(fd);
+      throw new Error('linked elsewhere');
+    }
+    ftruncateSync(fd, 0);
+  } catch {
+    rmSync(path, { force: true, recursive: true });
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+  }
+  try {
+    writeFileSync(fd, command.endsWith('\n') ? command : command + '\n');
+  } finally {
+    closeSync(fd);
+  }
   return path;
 }
 

@@ -1,0 +1,120 @@
+// The pool of bare executions' folders: a set comes back empty and as it was made, whatever
+// the task did to it, and nothing outside it is ever touched through a link it left.
+import assert from 'node:assert/strict';
+import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { COMMAND_FILE, writeScript } from './runners/types.js';
+import { SUBFOLDERS, WorkFolders } from './workFolders.js';
+
+async function pool(t: { after: (fn: () => Promise<void>) => void }) {
+  const dir = await mkdtemp(join(tmpdir(), 'labq-folders-test-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const work = join(dir, 'work');
+  const folders = new WorkFolders(work);
+  folders.open();
+  return { dir, work, folders };
+}
+
+const names = (dir: string) => readdirSync(dir).sort();
+
+test('a set given back is reused by the next execution, emptied, with its command file overwritten in place', async (t) => {
+  const { work, folders } = await pool(t);
+  const first = join(work, '1');
+  folders.take(first);
+  assert.deepEqual(names(first), Object.values(SUBFOLDERS).sort());
+  const script = writeScript(join(first, SUBFOLDERS.temp), 'echo first');
+  writeFileSync(join(first, SUBFOLDERS.output, 'result.txt'), 'data');
+  mkdirSync(join(first, SUBFOLDERS.temp, 'deep', 'er'), { recursive: true });
+  writeFileSync(join(first, SUBFOLDERS.temp, 'deep', 'er', 'f'), 'x');
+  writeFileSync(join(first, 'beside'), 'x');
+  const inode = statSync(first).ino;
+  const scriptInode = statSync(script).ino;
+  await folders.give(first);
+  assert.deepEqual(readdirSync(work), ['.free'], 'the execution\'s own name is free again');
+
+  const second = join(work, '2');
+  folders.take(second);
+  assert.equal(statSync(second).ino, inode, 'the same folder, renamed: no new inode');
+  assert.deepEqual(names(second), Object.values(SUBFOLDERS).sort());
+  for (const name of [SUBFOLDERS.input, SUBFOLDERS.output, SUBFOLDERS.resource]) assert.deepEqual(names(join(second, name)), []);
+  assert.deepEqual(names(join(second, SUBFOLDERS.temp)), [COMMAND_FILE]);
+  const again = writeScript(join(second, SUBFOLDERS.temp), 'echo second');
+  assert.equal(statSync(again).ino, scriptInode, 'the command file is overwritten, not made anew');
+  assert.equal(readFileSync(again, 'utf8'), 'echo second\n');
+});
+
+test('links a task left are removed, never followed: their targets are untouched', async (t) => {
+  const { dir, work, folders } = await pool(t);
+  const outside = join(dir, 'outside');
+  mkdirSync(outside);
+  writeFileSync(join(outside, 'precious'), 'keep me');
+  const victim = join(dir, 'victim');
+  writeFileSync(victim, 'unchanged');
+  const base = join(work, '1');
+  folders.take(base);
+  await rm(join(base, SUBFOLDERS.output), { recursive: true });
+  symlinkSync(outside, join(base, SUBFOLDERS.output));
+  symlinkSync(victim, join(base, SUBFOLDERS.temp, COMMAND_FILE));
+  await folders.give(base);
+  assert.equal(readFileSync(join(outside, 'precious'), 'utf8'), 'keep me');
+
+  const next = join(work, '2');
+  folders.take(next);
+  assert.ok(lstatSync(join(next, SUBFOLDERS.output)).isDirectory(), 'the output folder is a folder again');
+  writeScript(join(next, SUBFOLDERS.temp), 'echo hello');
+  assert.equal(readFileSync(victim, 'utf8'), 'unchanged');
+  assert.equal(readFileSync(join(next, SUBFOLDERS.temp, COMMAND_FILE), 'utf8'), 'echo hello\n');
+});
+
+test('a command file with a second link is made anew, so the other name keeps its content', async (t) => {
+  const { dir, work, folders } = await pool(t);
+  const base = join(work, '1');
+  folders.take(base);
+  const script = writeScript(join(base, SUBFOLDERS.temp), 'echo one');
+  const other = join(dir, 'other');
+  linkSync(script, other);
+  // As one planted after the set went back to the pool (by a process that left its task's group).
+  assert.equal(writeScript(join(base, SUBFOLDERS.temp), 'echo two'), script);
+  assert.equal(readFileSync(other, 'utf8'), 'echo one\n', 'written to a new file, not through the link');
+  assert.equal(readFileSync(script, 'utf8'), 'echo two\n');
+});
+
+test('a folder whose mode the task changed, or that it removed, is made anew', async (t) => {
+  const { work, folders } = await pool(t);
+  const base = join(work, '1');
+  folders.take(base);
+  const mode = statSync(join(base, SUBFOLDERS.input)).mode;
+  chmodSync(join(base, SUBFOLDERS.input), 0o777);
+  await rm(join(base, SUBFOLDERS.resource), { recursive: true });
+  await folders.give(base);
+  const next = join(work, '2');
+  folders.take(next);
+  assert.equal(statSync(join(next, SUBFOLDERS.input)).mode, mode);
+  assert.ok(statSync(join(next, SUBFOLDERS.resource)).isDirectory());
+});
+
+test('a set whose base the task changed is not kept; a new one is made', async (t) => {
+  const { work, folders } = await pool(t);
+  const base = join(work, '1');
+  folders.take(base);
+  const mode = statSync(base).mode;
+  chmodSync(base, 0o700);
+  await folders.give(base);
+  assert.deepEqual(readdirSync(join(work, '.free')), []);
+  const next = join(work, '2');
+  folders.take(next);
+  assert.equal(statSync(next).mode, mode);
+  assert.deepEqual(names(next), Object.values(SUBFOLDERS).sort());
+});
+
+test('opening the pool again removes what an earlier run left in it', async (t) => {
+  const { work, folders } = await pool(t);
+  folders.take(join(work, '1'));
+  await folders.give(join(work, '1'));
+  assert.equal(readdirSync(join(work, '.free')).length, 1);
+  new WorkFolders(work).open();
+  assert.deepEqual(readdirSync(join(work, '.free')), []);
+});

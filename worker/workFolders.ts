@@ -1,0 +1,119 @@
+// The folders of bare executions, reused. Every execution gets `work/<id>` with `input`,
+// `output`, `tmp` and `resource` in it, and its command written to `tmp/.labq-command`.
+// Made and removed anew for each task, those six inodes were most of a worker's CPU with
+// short tasks: ext4 without a journal makes each new inode skip past the ones freed in the
+// last minutes (`recently_deleted`), a cost that grows with the rate of tasks. So a bare
+// execution's folders come from a pool of emptied sets, renamed to `work/<id>` (a rename
+// allocates no inode), and go back to the pool, emptied, when it ends; the command file is
+// kept and overwritten. A set that cannot be emptied, or one past the pool's bound, is
+// removed as before. Container executions keep folders of their own: a container
+// re-attached after a restart still mounts them, and they were opened to its user.
+import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { COMMAND_FILE } from './runners/types.js';
+
+/** The folders of an execution, under its base, and the names the runners give them. */
+export const SUBFOLDERS = { input: 'input', output: 'output', temp: 'tmp', resource: 'resource' } as const;
+const NAMES = new Set<string>(Object.values(SUBFOLDERS));
+/** Emptied sets kept for reuse at most: a worker runs about that many tasks at once at most. */
+const POOL_MAX = 256;
+
+/**
+ * An execution's folders under its base: one recursive mkdir for the base, then plain ones
+ * (a recursive mkdir costs about twice a plain one on ext4).
+ */
+export function makeFolders(base: string): void {
+  mkdirSync(base, { recursive: true });
+  for (const name of NAMES) {
+    try {
+      mkdirSync(join(base, name));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+}
+
+/**
+ * Removes everything in `dir` but the entries `keep` names; never follows a link. Most tasks
+ * leave nothing, and a look costs one read of the folder; what is there (a large output, say)
+ * is removed off the event loop.
+ */
+async function emptyFolder(dir: string, keep: (name: string) => boolean): Promise<void> {
+  for (const name of readdirSync(dir)) if (!keep(name)) await rm(join(dir, name), { recursive: true, force: true });
+}
+
+export class WorkFolders {
+  private readonly free: string[] = [];
+  private made = 0;
+  private readonly pool: string;
+  /** The mode a folder made here gets (the umask's): a set whose folders a task changed is mended. */
+  private mode = 0o755;
+
+  constructor(workDir: string) {
+    this.pool = join(workDir, '.free');
+  }
+
+  /** Starts with an empty pool: the sets an earlier run left are removed once. */
+  open(): void {
+    rmSync(this.pool, { recursive: true, force: true });
+    mkdirSync(this.pool, { recursive: true });
+    this.mode = lstatSync(this.pool).mode & 0o7777;
+  }
+
+  /** Gives `base` its four empty folders, from the pool when it has a set. */
+  take(base: string): void {
+    const set = this.free.pop();
+    if (set !== undefined) {
+      try {
+        renameSync(set, base);
+        return;
+      } catch {
+        rmSync(set, { recursive: true, force: true });
+      }
+    }
+    makeFolders(base);
+  }
+
+  /**
+   * Empties `base` and keeps it for another execution. Whatever the task did to its folders
+   * is undone: what it left is removed, a folder it replaced (by a link, say), removed or
+   * whose mode or owner it changed is made anew, and the command file is kept only as a plain
+   * file of one link. Nothing is ever followed through a link.
+   */
+  async give(base: string): Promise<void> {
+    try {
+      if (this.free.length >= POOL_MAX || !this.intact(base)) throw new Error('not kept');
+      await emptyFolder(base, (name) => NAMES.has(name));
+      for (const name of NAMES) {
+        const dir = join(base, name);
+        if (this.intact(dir)) {
+          await emptyFolder(dir, (entry) => name === SUBFOLDERS.temp && entry === COMMAND_FILE && plainFile(join(dir, entry)));
+        } else {
+          await rm(dir, { recursive: true, force: true });
+          mkdirSync(dir);
+        }
+      }
+      const set = join(this.pool, String(this.made++));
+      renameSync(base, set);
+      this.free.push(set);
+    } catch {
+      await rm(base, { recursive: true, force: true });
+    }
+  }
+
+  /** A folder as this worker made it: a real one, its mode and owner unchanged. */
+  private intact(dir: string): boolean {
+    try {
+      const st = lstatSync(dir);
+      return st.isDirectory() && (st.mode & 0o7777) === this.mode && st.uid === process.getuid?.();
+    } catch {
+      return false;
+    }
+  }
+}
+
+function plainFile(path: string): boolean {
+  const st = lstatSync(path);
+  return st.isFile() && st.nlink === 1;
+}
