@@ -1,7 +1,8 @@
 // Peak memory of bare tasks, which have no cgroup of their own: the kernel keeps no peak for a
 // process group, so the group's processes are sampled from /proc. One scan per interval
 // serves every task of the worker process: it reads each process's stat for its group, then
-// the status (VmRSS, VmHWM) of the members. A group's peak is the largest of, over all
+// the status (VmRSS, VmHWM) of the members; a group's leader alone is also looked at when it
+// starts. A group's peak is the largest of, over all
 // samples, the sum of its members' resident sets and the largest peak of one member (VmHWM,
 // the kernel's own peak for that process, which keeps a peak reached between samples). It is
 // a lower bound: a process that lives less than an interval is never seen, and the sum of two
@@ -21,7 +22,9 @@ export function followGroupMemory(pgid: number): () => number | null {
   const entry = { peak: null as number | null };
   followed.set(pgid, entry);
   timer ??= setInterval(() => void (scanning ??= scan().finally(() => (scanning = null))), GROUP_SAMPLE_MS).unref();
-  void (scanning ??= scan().finally(() => (scanning = null)));
+  // A first look at its leader alone: a scan of every process for each task started would
+  // run without pause under short tasks, and the interval's scans see the rest.
+  void sampleLeader(pgid, entry);
   return () => {
     followed.delete(pgid);
     if (followed.size === 0 && timer) {
@@ -53,6 +56,12 @@ async function scan(): Promise<void> {
     const sample = Math.max(resident, largest) * 1024;
     if (entry && sample > 0) entry.peak = Math.max(entry.peak ?? 0, sample);
   }
+}
+
+async function sampleLeader(pgid: number, entry: { peak: number | null }): Promise<void> {
+  const status = await readFile(`/proc/${pgid}/status`, 'utf8').catch(() => '');
+  const sample = Math.max(kilobytes(status, 'VmRSS'), kilobytes(status, 'VmHWM')) * 1024;
+  if (sample > 0) entry.peak = Math.max(entry.peak ?? 0, sample);
 }
 
 function kilobytes(status: string, field: string): number {

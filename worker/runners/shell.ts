@@ -37,8 +37,27 @@ const GROUP_POLL_MS = 10;
  */
 const WRAPPER = 'trap : TERM INT HUP; "$@" 3>&-; s=$?; times >&3; exit $s';
 
+/** Where interpreters named without a folder were found, by name and PATH: a look through PATH for each task cost more than its fork. */
+const found = new Map<string, { path: string; until: number }>();
+/** How long a program found is believed to be there (one removed meanwhile fails to start, and the task is refused as it would be). */
+const FOUND_MS = 10_000;
+
 /** The path the task's interpreter would be run from, or null: found now, so that a missing one refuses the task. */
 function findProgram(name: string, path: string | undefined, cwd: string): string | null {
+  if (name.includes('/')) return lookUp(name, path, cwd);
+  const key = `${name}\u0000${path ?? ''}`;
+  const known = found.get(key);
+  if (known && known.until > Date.now()) return known.path;
+  const program = lookUp(name, path, cwd);
+  if (program === null) found.delete(key);
+  else {
+    if (found.size >= 100) found.clear();
+    found.set(key, { path: program, until: Date.now() + FOUND_MS });
+  }
+  return program;
+}
+
+function lookUp(name: string, path: string | undefined, cwd: string): string | null {
   const candidates = name.includes('/') ? [resolve(cwd, name)] : (path ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, name));
   for (const candidate of candidates) {
     try {

@@ -25,7 +25,7 @@
 //
 // The few helpers both runners share live here too, so the rules above have one implementation.
 
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DockerPolicy } from '../../shared/dockerPolicy.js';
 
@@ -103,9 +103,14 @@ export function labqEnv(dirs: ExecutionDirs, cpus: number): Record<string, strin
 export const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'USER', 'LOGNAME'] as const;
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+let workerInherited: Record<string, string> | undefined;
+const inheritedFrom = (host: NodeJS.ProcessEnv) =>
+  Object.fromEntries(INHERITED_ENV.flatMap((name) => (host[name] !== undefined ? [[name, host[name]!]] : []))) as Record<string, string>;
+
 /** A bare task's whole environment: the inherited few, TMPDIR in its temp dir, its own env, then labq's variables. */
 export function bareEnv(spec: Pick<RunSpec, 'env' | 'dirs' | 'cpus'>, host: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  const inherited = Object.fromEntries(INHERITED_ENV.flatMap((name) => (host[name] !== undefined ? [[name, host[name]!]] : [])));
+  // The worker's own environment does not change while it runs: read once (process.env is slow to read).
+  const inherited = host === process.env ? (workerInherited ??= inheritedFrom(host)) : inheritedFrom(host);
   return { PATH: DEFAULT_PATH, ...inherited, TMPDIR: spec.dirs.temp, ...spec.env, ...labqEnv(spec.dirs, spec.cpus) };
 }
 
@@ -123,18 +128,21 @@ export function writeScript(tempDir: string, command: string): string {
   let fd: number;
   try {
     fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
-    // Truncated only once known to be this file alone: another name would lose its content.
+    // Written over only once known to be this file alone: another name would lose its content.
     if (fstatSync(fd).nlink !== 1) {
       closeSync(fd);
       throw new Error('linked elsewhere');
     }
-    ftruncateSync(fd, 0);
   } catch {
     rmSync(path, { force: true, recursive: true });
     fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
   }
   try {
-    writeFileSync(fd, command.endsWith('\n') ? command : command + '\n');
+    // Written over from the start, then cut to its length: truncating to nothing first would
+    // free the file's block for the write to allocate again, each task.
+    const text = Buffer.from(command.endsWith('\n') ? command : command + '\n');
+    for (let done = 0; done < text.length;) done += writeSync(fd, text, done, text.length - done, done);
+    ftruncateSync(fd, text.length);
   } finally {
     closeSync(fd);
   }
