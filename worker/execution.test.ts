@@ -3,6 +3,7 @@
 // nobody awaits it (which would crash the worker and, under `labq up`, the server), and the
 // kill is tried again once the server's standing order comes back.
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,4 +92,7 @@ test('a kill that fails is logged and tried again; nothing is left unhandled', a
   const finish = delivered.find((r) => r.kind === 'finish');
   assert.equal(finish?.kind === 'finish' && finish.status, 'killed');
   assert.deepEqual(unhandled, []);
+  // A bare execution's folders go back to the worker's pool, emptied, for the next one.
+  assert.deepEqual(readdirSync(join(dir, 'work')), ['.free']);
+  assert.equal(readdirSync(join(dir, 'work', '.free')).length, 1);
 });
