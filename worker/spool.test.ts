@@ -305,3 +305,43 @@ test('a task that ends within the linger sends its phase, output and result in o
   assert.deepEqual(fake.calls.filter((c) => c.executionId === 2).map((c) => c.reports.map((r) => r.kind)), [['phase'], ['finish']]);
   await spool.close();
 });
+
+test('reports delivered within the tick never touch the disk; one the server is slow to take is written meanwhile', async () => {
+  const dir = await tempDir();
+  const seen: string[][] = [];
+  let slow = false;
+  const spool = await openSpool(dir, async (_id, reports) => {
+    seen.push(await readdir(dir));
+    if (slow) await sleep(300);
+    void reports;
+  }, { ...fast, flushIntervalMs: 50 });
+  spool.push(phase(1, 'running'));
+  spool.output(1, 'stdout', Buffer.from('quick\n'));
+  spool.push(finish(1));
+  await spool.flush(1);
+  assert.deepEqual(seen, [[]], 'delivered from memory: no file when it went');
+  assert.deepEqual(await readdir(dir), []);
+
+  slow = true;
+  spool.push(phase(2, 'running'));
+  spool.push(finish(2));
+  await sleep(150);
+  assert.deepEqual(await readdir(dir), ['2.jsonl'], 'on disk within the tick while the server takes its time');
+  await spool.flush(2);
+  assert.deepEqual(await readdir(dir), [], 'and gone once delivered');
+  await spool.close();
+});
+
+test('output of an execution still going, delivered from memory, keeps its next seq across a restart', async () => {
+  const dir = await tempDir();
+  const fake = server();
+  const first = await openSpool(dir, fake.deliver);
+  first.output(3, 'stdout', Buffer.from('one'));
+  await first.flush(3);
+  assert.equal(fake.received(3).length, 1);
+  await first.close();
+
+  const second = await openSpool(dir, server().deliver);
+  assert.equal(second.nextSeq(3, 'stdout'), 1, 'the seq the server already has is not handed out again');
+  await second.close();
+});

@@ -5,13 +5,17 @@
 //
 // On disk, per execution, in `dir`:
 // - `<id>.jsonl`: the reports, one JSON line each, in push order, appended at least every
-//   flushIntervalMs (no fsync: we guard against the worker process dying, not the machine).
+//   flushIntervalMs (no fsync: we guard against the worker process dying, not the machine),
+//   unless delivered before: the reports of a short task, which reach the server within that
+//   time, never touch the disk (creating and removing a file per task was a large part of a
+//   worker's CPU on ext4). A worker killed meanwhile loses at most that much, as it always did
+//   for output; the server then loses the execution at the end of its lease and runs the task again.
 // - `<id>.state.json`, replaced atomically: `head`, the byte offset of the first undelivered
 //   line, and `next`, the next seq per output stream, which must outlive the lines that
 //   carried the earlier ones.
 // The file is the queue: delivery reads its batches back from `head` (from the page cache, in
 // practice), so memory holds only what is not written yet and one batch, however long the
-// backlog. Delivered lines are not rewritten away batch by batch (a long backlog would be
+// backlog; once everything on disk is delivered, the next batch is taken from memory. Delivered lines are not rewritten away batch by batch (a long backlog would be
 // copied over and over): `head` moves, the file is truncated once all is delivered, compacted
 // once the delivered part outweighs the rest, and deleted once the finish report is delivered.
 // Each step leaves the files so that a crash anywhere can cause a redelivery, which the server
@@ -41,9 +45,13 @@ import { appendFileSync, truncateSync } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OutputStream } from './runners/types.js';
+import { MAX_REPORTS_PER_EXECUTION } from '../shared/schemas/worker.js';
 import { advanceSeq, compact, Lane, parseReport, readBatch, readLines, readState, removeFiles, saveState, type Report } from './spoolFile.js';
 
 export type { Report };
+
+/** Reports to deliver, their bytes in the log, and, when read from memory, how many entries and the lane's write count then. */
+interface Batch { reports: Report[]; bytes: number; fromMemory?: { lines: number; written: number } }
 
 export type Deliver = (executionId: number, reports: Report[]) => Promise<void>;
 
@@ -140,7 +148,6 @@ export class Spool {
     const lane = this.lanes.get(executionId);
     if (!lane) return;
     this.seal(lane);
-    if (lane.unwritten.length > 0) this.write(lane);
     if (lane.delivered >= lane.pushed) return;
     await new Promise<void>((resolve, reject) => lane.waiters.push({ target: lane.pushed, resolve, reject }));
   }
@@ -218,12 +225,13 @@ export class Spool {
       lane.wake?.();
     }
     const line = JSON.stringify(report) + '\n';
-    lane.unwritten.push(line);
-    lane.unwrittenBytes += Buffer.byteLength(line);
+    const bytes = Buffer.byteLength(line);
+    lane.unwritten.push({ report, line, bytes });
+    lane.unwrittenBytes += bytes;
     lane.pending++;
     lane.pushed++;
-    // Phases and results go out at once; only output waits to be batched.
-    if (report.kind !== 'output' || lane.unwrittenBytes >= WRITE_AHEAD_BYTES) this.write(lane);
+    // Written at the next tick, unless delivered before: a short task's reports never touch the disk.
+    if (lane.unwrittenBytes >= WRITE_AHEAD_BYTES) this.write(lane);
     else this.scheduleTick();
     void this.pump(lane);
   }
@@ -270,13 +278,13 @@ export class Spool {
           await this.sleep(lane, this.options.lingerMs);
           if (this.stopped(lane)) return;
         }
+        let batch: Batch;
         try {
-          const batch = await this.io(lane, () => this.nextBatch(lane));
+          batch = await this.io(lane, () => this.nextBatch(lane));
           if (this.stopped(lane)) return;
           await this.deliver(lane.id, batch.reports);
           if (this.stopped(lane)) return;
           delay = retry.initialMs;
-          lane.head += batch.bytes;
           lane.pending -= batch.reports.length;
           lane.delivered += batch.reports.length;
           lane.finished ||= batch.reports.some((report) => report.kind === 'finish');
@@ -288,7 +296,10 @@ export class Spool {
           continue;
         }
         // The batch is delivered: failing to record that on disk only risks a redelivery.
-        await this.io(lane, () => this.acknowledge(lane)).catch(onError);
+        await this.io(lane, () => {
+          this.consume(lane, batch);
+          return this.acknowledge(lane, batch.reports.some((report) => report.kind === 'output'));
+        }).catch(onError);
         lane.waiters = lane.waiters.filter((waiter) => waiter.target > lane.delivered || (waiter.resolve(), false));
       }
     } finally {
@@ -308,23 +319,61 @@ export class Spool {
     });
   }
 
-  /** The undelivered reports at the head of the log, written out first. */
-  private async nextBatch(lane: Lane): Promise<{ reports: Report[]; bytes: number }> {
+  /**
+   * The undelivered reports at the head of the log. When everything on disk is delivered,
+   * they are the ones in memory, not written yet (and not written for the batch: the tick
+   * writes them if the delivery takes longer); otherwise the log is written out and read.
+   */
+  private async nextBatch(lane: Lane): Promise<Batch> {
+    if (lane.head === lane.fileBytes && lane.unwritten.length > 0) {
+      const { maxBatchBytes } = this.options;
+      let lines = 0;
+      let bytes = 0;
+      for (const entry of lane.unwritten) {
+        if (lines >= MAX_REPORTS_PER_EXECUTION || (lines > 0 && bytes + entry.bytes > maxBatchBytes)) break;
+        lines++;
+        bytes += entry.bytes;
+      }
+      return { reports: lane.unwritten.slice(0, lines).map((entry) => entry.report), bytes, fromMemory: { lines, written: lane.written } };
+    }
     await this.writeOut(lane);
     return readBatch(lane, this.options.maxBatchBytes);
   }
 
-  /** Records delivered lines on disk: moves `head`, or truncates, compacts or deletes the files. */
-  private async acknowledge(lane: Lane): Promise<void> {
+  /** A delivered batch leaves the lane: from memory if it is still there, else from the log, whose `head` moves past it. */
+  private consume(lane: Lane, batch: Batch): void {
+    if (batch.fromMemory && lane.written === batch.fromMemory.written) {
+      lane.unwritten.splice(0, batch.fromMemory.lines);
+      lane.unwrittenBytes -= batch.bytes;
+    } else {
+      // Read from the log, or written to it (first, at the head) while it was delivered.
+      lane.head += batch.bytes;
+    }
+  }
+
+  /**
+   * Records delivered lines on disk: moves `head`, or truncates, compacts or deletes the
+   * files. A lane with no log file has nothing to record, except the next output seq once
+   * output of an execution still going was delivered from memory: it must outlive a restart.
+   */
+  private async acknowledge(lane: Lane, deliveredOutput: boolean): Promise<void> {
     if (this.stopped(lane)) return;
     if (lane.finished && lane.pending === 0 && !lane.collecting) {
-      removeFiles(lane);
+      if (lane.onDisk) removeFiles(lane);
+      lane.onDisk = false;
       lane.head = lane.fileBytes = 0;
       // Reports pushed meanwhile (there should be none after a finish) start a fresh log.
       if (lane.pending === 0 && !lane.collecting) this.retire(lane);
     } else if (lane.head === lane.fileBytes) {
-      saveState(lane, 0);
-      truncateSync(lane.log, 0);
+      if (lane.onDisk) {
+        saveState(lane, 0);
+        truncateSync(lane.log, 0);
+      } else if (deliveredOutput) {
+        // A state file is only kept beside a log (open() removes a lone one).
+        appendFileSync(lane.log, '');
+        lane.onDisk = true;
+        saveState(lane, 0);
+      }
       lane.head = lane.fileBytes = 0;
     } else if (lane.head >= COMPACT_MIN_BYTES && lane.head >= lane.fileBytes - lane.head) {
       await compact(lane);
@@ -348,7 +397,9 @@ export class Spool {
     lane.unwritten = [];
     lane.unwrittenBytes = 0;
     try {
-      appendFileSync(lane.log, lines.join(''));
+      appendFileSync(lane.log, lines.map((entry) => entry.line).join(''));
+      lane.onDisk = true;
+      lane.written += lines.length;
     } catch (error) {
       // A partial append would glue the retried lines onto a broken one.
       try {
@@ -366,6 +417,7 @@ export class Spool {
   /** Rebuilds an execution's lane from the files a previous process left. */
   private async recover(id: number): Promise<void> {
     const lane = new Lane(this.dir, id, Promise.resolve());
+    lane.onDisk = true;
     lane.fileBytes = (await stat(lane.log)).size;
     const saved = await readState(lane.state);
     lane.next = saved.next;

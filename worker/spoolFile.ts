@@ -24,14 +24,20 @@ const READ_CHUNK_BYTES = 256 * 1024;
 
 export interface Waiter { target: number; resolve: () => void; reject: (error: Error) => void }
 
+export interface Unwritten { report: Report; line: string; bytes: number }
+
 export class Lane {
   readonly log: string;
   readonly state: string;
   next: Record<OutputStream, number> = { stdout: 0, stderr: 0 };
   collecting: { stream: OutputStream; chunks: Buffer[]; bytes: number } | null = null;
-  /** Lines pushed but not appended to the log yet. */
-  unwritten: string[] = [];
+  /** Reports pushed but not appended to the log yet, with their lines. */
+  unwritten: Unwritten[] = [];
   unwrittenBytes = 0;
+  /** Lines appended to the log by this process: a batch read from memory tells by it whether the lines went to disk meanwhile. */
+  written = 0;
+  /** Its log file exists (a lane delivered from memory alone never has one). */
+  onDisk = false;
   pending = 0;
   pushed = 0;
   delivered = 0;
