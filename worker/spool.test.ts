@@ -345,3 +345,22 @@ test('output of an execution still going, delivered from memory, keeps its next 
   assert.equal(second.nextSeq(3, 'stdout'), 1, 'the seq the server already has is not handed out again');
   await second.close();
 });
+
+test('a report pushed just before another lane\'s tick still has its whole interval to be delivered from memory', async () => {
+  const dir = await tempDir();
+  const seen: string[][] = [];
+  const spool = await openSpool(dir, async (id) => {
+    if (id === 1) return sleep(300);
+    await sleep(40);
+    seen.push(await readdir(dir));
+  }, { ...fast, flushIntervalMs: 60 });
+  spool.push(phase(1, 'running'));
+  await sleep(45);
+  spool.push(phase(2, 'running'));
+  spool.push(finish(2));
+  await spool.flush(2);
+  assert.deepEqual(seen, [['1.jsonl']], 'the first lane was written at its tick, the second not: it was delivered within its own interval');
+  spool.push(finish(1));
+  await spool.flush(1);
+  await spool.close();
+});

@@ -129,7 +129,7 @@ export class Spool {
     const lane = this.lane(executionId);
     if (lane.collecting && lane.collecting.stream !== stream) this.seal(lane);
     for (let rest = chunk; rest.length > 0;) {
-      const collecting = (lane.collecting ??= { stream, chunks: [], bytes: 0 });
+      const collecting = (lane.collecting ??= { stream, chunks: [], bytes: 0, since: Date.now() });
       const part = rest.subarray(0, OUTPUT_REPORT_BYTES - collecting.bytes);
       collecting.chunks.push(part);
       collecting.bytes += part.length;
@@ -214,10 +214,10 @@ export class Spool {
     if (!collecting) return;
     lane.collecting = null;
     const data = Buffer.concat(collecting.chunks, collecting.bytes).toString('base64');
-    this.enqueue(lane, { kind: 'output', executionId: lane.id, stream: collecting.stream, seq: lane.next[collecting.stream], data });
+    this.enqueue(lane, { kind: 'output', executionId: lane.id, stream: collecting.stream, seq: lane.next[collecting.stream], data }, collecting.since);
   }
 
-  private enqueue(lane: Lane, report: Report): void {
+  private enqueue(lane: Lane, report: Report, since = Date.now()): void {
     advanceSeq(lane, report);
     if (report.kind === 'finish') {
       lane.finishing = true;
@@ -226,6 +226,7 @@ export class Spool {
     }
     const line = JSON.stringify(report) + '\n';
     const bytes = Buffer.byteLength(line);
+    if (lane.unwritten.length === 0) lane.unwrittenSince = since;
     lane.unwritten.push({ report, line, bytes });
     lane.unwrittenBytes += bytes;
     lane.pending++;
@@ -236,15 +237,31 @@ export class Spool {
     void this.pump(lane);
   }
 
-  private scheduleTick(): void {
+  /**
+   * Each lane's output is sealed, and its reports written, flushIntervalMs after the oldest
+   * came, unless delivered by then: a tick writes the lanes that are due and comes back for
+   * the others, so a report pushed just before a tick still has its whole interval to be
+   * delivered from memory.
+   */
+  private scheduleTick(delay = this.options.flushIntervalMs): void {
     if (this.timer || this.closed) return;
     this.timer = setTimeout(() => {
       this.timer = null;
+      const now = Date.now();
+      let next = Infinity;
       for (const lane of this.lanes.values()) {
+        const since = Math.min(lane.collecting?.since ?? Infinity, lane.unwritten.length > 0 ? lane.unwrittenSince : Infinity);
+        if (since === Infinity) continue;
+        const due = since + this.options.flushIntervalMs;
+        if (due > now) {
+          next = Math.min(next, due);
+          continue;
+        }
         this.seal(lane);
         if (lane.unwritten.length > 0) this.write(lane);
       }
-    }, this.options.flushIntervalMs);
+      if (next !== Infinity) this.scheduleTick(next - now);
+    }, delay);
   }
 
   /** Writes buffered lines soon, even while delivery is waiting out an outage. */

@@ -30,10 +30,13 @@ export class Lane {
   readonly log: string;
   readonly state: string;
   next: Record<OutputStream, number> = { stdout: 0, stderr: 0 };
-  collecting: { stream: OutputStream; chunks: Buffer[]; bytes: number } | null = null;
+  /** Output being collected into a report, since its first chunk came (ms). */
+  collecting: { stream: OutputStream; chunks: Buffer[]; bytes: number; since: number } | null = null;
   /** Reports pushed but not appended to the log yet, with their lines. */
   unwritten: Unwritten[] = [];
   unwrittenBytes = 0;
+  /** When the oldest of them was pushed (or its output began to be collected), in ms: it is written by then + the tick. */
+  unwrittenSince = 0;
   /** Lines appended to the log by this process: a batch read from memory tells by it whether the lines went to disk meanwhile. */
   written = 0;
   /** Its log file exists (a lane delivered from memory alone never has one). */

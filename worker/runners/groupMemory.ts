@@ -8,6 +8,7 @@
 // a lower bound: a process that lives less than an interval is never seen, and the sum of two
 // processes' peaks reached at different times is not counted. Pages shared between members
 // are counted once per member.
+import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 
 /** Groups are sampled this often. */
@@ -24,7 +25,7 @@ export function followGroupMemory(pgid: number): () => number | null {
   timer ??= setInterval(() => void (scanning ??= scan().finally(() => (scanning = null))), GROUP_SAMPLE_MS).unref();
   // A first look at its leader alone: a scan of every process for each task started would
   // run without pause under short tasks, and the interval's scans see the rest.
-  void sampleLeader(pgid, entry);
+  sampleLeader(pgid, entry);
   return () => {
     followed.delete(pgid);
     if (followed.size === 0 && timer) {
@@ -58,8 +59,14 @@ async function scan(): Promise<void> {
   }
 }
 
-async function sampleLeader(pgid: number, entry: { peak: number | null }): Promise<void> {
-  const status = await readFile(`/proc/${pgid}/status`, 'utf8').catch(() => '');
+/** Read at once: one small file of /proc costs less than a trip through the thread pool. */
+function sampleLeader(pgid: number, entry: { peak: number | null }): void {
+  let status = '';
+  try {
+    status = readFileSync(`/proc/${pgid}/status`, 'utf8');
+  } catch {
+    // gone already
+  }
   const sample = Math.max(kilobytes(status, 'VmRSS'), kilobytes(status, 'VmHWM')) * 1024;
   if (sample > 0) entry.peak = Math.max(entry.peak ?? 0, sample);
 }
