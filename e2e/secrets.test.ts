@@ -102,10 +102,11 @@ test('a bare task sees its secret and none of the worker\'s variables; the value
   for (const name of ['PATH', 'HOME', 'TMPDIR', 'MINE', 'INPUT', 'OUTPUT', 'TEMP', 'RESOURCE', 'CPU']) assert.ok(names.includes(name), `${name} in ${names}`);
   assert.match(env, /^TMPDIR=.*\/tmp$/m);
 
-  // While it runs: its hash is out, its state is in the worker's state directory, without the value.
+  // While it runs: its hash is out, and its folders and command file, all the worker keeps of
+  // it (a bare task has no state file), are in the state directory, without the value.
   const x = await until('the secret task to run', async () => (await ts.client.getTask(secret!.id)).execution_id ?? undefined);
   await until('its hash', async () => (await ts.client.executionOutput(x)) === hashed);
-  await until('its state to name its process', async () => (await filesUnder(join(bareState, 'executions'))).length > 0);
+  assert.ok((await filesUnder(join(bareState, 'work', String(x)))).some((f) => f.path.endsWith('.labq-command')), 'its command file');
   await assertNotInStateDir(bareState);
   await writeFile(gate, '');
   assert.equal((await taskEnded(ts, secret!.id)).status, 'succeeded');
