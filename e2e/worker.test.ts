@@ -3,7 +3,7 @@
 // concurrency change and --exit-when-empty.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -32,6 +32,25 @@ async function worker(options: Parameters<typeof startTestWorker>[1] = {}) {
   return w;
 }
 
+
+test('a worker given a relative --state-dir gives its tasks absolute folders', async () => {
+  const cwd = join(dir, 'relative-cwd');
+  await mkdir(cwd);
+  const w = spawnWorker(ts.url, ts.token, ['--name', 'relative', '--state-dir', 'state', '--docker', 'off', '--tags', 'relative'], {}, cwd);
+  workers.push({
+    stop: async () => {
+      w.child.kill('SIGTERM');
+      await w.exited;
+    },
+  });
+  const { tasks: [t] } = await ts.client.submitTasks({ command: 'echo "$TEMP"; echo "$OUTPUT"; pwd', tag: 'relative' });
+  assert.equal((await taskEnded(ts, t!.id)).status, 'succeeded');
+  const [temp, output, pwd] = (await ts.client.executionOutput((await ts.client.getTask(t!.id)).execution_id!)).trim().split('\n');
+  const x = (await ts.client.getTask(t!.id)).execution_id!;
+  assert.equal(temp, join(cwd, 'state', 'work', String(x), 'tmp'));
+  assert.equal(output, join(cwd, 'state', 'work', String(x), 'output'));
+  assert.equal(pwd, temp, 'it runs in its temp folder');
+});
 
 test('a task runs through its phases; exit codes, env and retries are reported', async () => {
   await worker({ tags: ['bare'], concurrency: 2 });

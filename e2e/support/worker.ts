@@ -33,9 +33,10 @@ export interface WorkerProcess {
 }
 
 /** `labq worker …` as a child process, with its output collected. */
-export function spawnWorker(server: string, token: string, args: string[], env: Record<string, string> = {}): WorkerProcess {
+export function spawnWorker(server: string, token: string, args: string[], env: Record<string, string> = {}, cwd?: string): WorkerProcess {
   const child = spawn(process.execPath, [CLI, '--server', server, '--token', token, 'worker', ...args], {
     env: { ...process.env, ...env },
+    cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';
