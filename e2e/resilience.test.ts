@@ -12,6 +12,7 @@
 // Short leases (4 s, offline after 2 s) keep the waits short; every wait is an `until` with
 // a generous timeout, only there to turn a hang into a failure.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -389,8 +390,11 @@ test('a worker restarted after kill -9 kills the bare task its earlier run left 
   await first.exited;
   assert.ok(groupAlive(pid), 'a bare task outlives a worker killed with -9');
 
+  const left = join(dir, 'state', 'work', String(x));
+  assert.ok(existsSync(left), 'the dead worker left the execution\'s folders');
   processWorker(t, ts, args);
   await until('the orphaned task to be killed', async () => !groupAlive(pid));
+  await until('the folders it left to be removed', async () => !existsSync(left));
   await executionStatus(ts, x, 'lost');
   await taskStatus(ts, submitted!.id, 'succeeded');
   const task = await ts.client.getTask(submitted!.id);

@@ -247,14 +247,14 @@ export class WorkerDaemon {
     const killed = await killOrphans(this.workDir);
     if (killed > 0) this.log(`killed ${killed} bare task(s) an earlier run of this worker left running`);
     const saved = await this.state.open();
-    const containers = this.docker ? await this.docker.listLabqContainers() : [];
-    for (const state of saved) {
-      const container = containers.find((c) => c.executionId === state.executionId);
-      if (!container || !this.docker) {
-        this.state.remove(state.executionId);
-        continue;
-      }
-      const docker = this.docker;
+    const docker = this.docker;
+    const containers = docker ? await docker.listLabqContainers() : [];
+    const followed = docker ? saved.filter((state) => containers.some((c) => c.executionId === state.executionId)) : [];
+    for (const state of saved) if (!followed.includes(state)) this.state.remove(state.executionId);
+    // Before any execution of this run: one the server sends again may have a folder there.
+    await this.folders.removeLeftovers(new Set(followed.map((state) => state.executionId)));
+    if (!docker) return;
+    for (const state of followed) {
       const attach = async (onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void) => {
         // The log is replayed from its start: skip exactly what the server already stored,
         // once everything the dead worker spooled has been delivered.

@@ -118,3 +118,15 @@ test('opening the pool again removes what an earlier run left in it', async (t) 
   new WorkFolders(work).open();
   assert.deepEqual(readdirSync(join(work, '.free')), []);
 });
+
+test('a restarted worker removes the folders its earlier run left, but those of the containers it re-attaches to', async (t) => {
+  const { work, folders } = await pool(t);
+  folders.take(join(work, '5'));
+  folders.take(join(work, '6'));
+  writeFileSync(join(work, '6', SUBFOLDERS.output, 'partial'), 'x');
+  folders.take(join(work, '7'));
+  await folders.give(join(work, '7'));
+  await folders.removeLeftovers(new Set([5]));
+  assert.deepEqual(names(work), ['.free', '5']);
+  assert.equal(readdirSync(join(work, '.free')).length, 1, 'the pool is kept');
+});

@@ -9,7 +9,7 @@
 // removed as before. Container executions keep folders of their own: a container
 // re-attached after a restart still mounts them, and they were opened to its user.
 import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { COMMAND_FILE } from './runners/types.js';
 
@@ -50,7 +50,7 @@ export class WorkFolders {
   /** The mode a folder made here gets (the umask's): a set whose folders a task changed is mended. */
   private mode = 0o755;
 
-  constructor(workDir: string) {
+  constructor(private readonly workDir: string) {
     this.pool = join(workDir, '.free');
   }
 
@@ -59,6 +59,17 @@ export class WorkFolders {
     rmSync(this.pool, { recursive: true, force: true });
     mkdirSync(this.pool, { recursive: true });
     this.mode = lstatSync(this.pool).mode & 0o7777;
+  }
+
+  /**
+   * Removes the folders an earlier run of the worker left under `work/` (it was killed with
+   * -9 while its tasks ran), but those of the executions named: the containers it re-attaches to.
+   */
+  async removeLeftovers(keep: ReadonlySet<number>): Promise<void> {
+    for (const name of await readdir(this.workDir).catch(() => [] as string[])) {
+      if (join(this.workDir, name) === this.pool || keep.has(Number(name))) continue;
+      await rm(join(this.workDir, name), { recursive: true, force: true });
+    }
   }
 
   /** Gives `base` its four empty folders, from the pool when it has a set. */
