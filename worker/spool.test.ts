@@ -6,7 +6,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -362,5 +362,36 @@ test('a report pushed just before another lane\'s tick still has its whole inter
   assert.deepEqual(seen, [['1.jsonl']], 'the first lane was written at its tick, the second not: it was delivered within its own interval');
   spool.push(finish(1));
   await spool.flush(1);
+  await spool.close();
+});
+
+test('a write that failed is tried again at the next tick, though deliveries from memory keep failing', async () => {
+  const dir = await tempDir();
+  const errors: unknown[] = [];
+  const spool = await openSpool(dir, server(() => true).deliver, { ...fast, flushIntervalMs: 20, onError: (e) => errors.push(e) });
+  // Its log's name taken by a folder: the append fails until it is gone.
+  await mkdir(join(dir, '1.jsonl'));
+  spool.push(finish(1));
+  await until('the write to fail', async () => errors.some((e) => (e as NodeJS.ErrnoException).code === 'EISDIR'));
+  await rm(join(dir, '1.jsonl'), { recursive: true });
+  await until('the report to be on disk', async () => (await readFile(join(dir, '1.jsonl'), 'utf8').catch(() => '')).includes('"finish"'));
+  await spool.close();
+});
+
+test('a lane not due at a tick is written when it is due, not a whole interval later', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const dir = await tempDir();
+  const spool = await openSpool(dir, server(() => true).deliver, { ...fast, flushIntervalMs: 200 });
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+  spool.output(1, 'stdout', Buffer.from('collected'));
+  t.mock.timers.tick(150);
+  spool.push(phase(2, 'running'));
+  t.mock.timers.tick(50); // 200: the output of 1 is sealed and written, 2 is due at 350
+  for (let i = 0; i < 5; i++) await settle();
+  assert.deepEqual((await readdir(dir)).sort(), ['1.jsonl']);
+  t.mock.timers.tick(150); // 350
+  for (let i = 0; i < 5; i++) await settle();
+  assert.deepEqual((await readdir(dir)).sort(), ['1.jsonl', '2.jsonl']);
+  t.mock.timers.reset();
   await spool.close();
 });

@@ -41,7 +41,7 @@
 // undelivered reports, output being collected counting as one; drop() forgets an execution
 // and its files; close() writes what is buffered and stops.
 
-import { appendFileSync, truncateSync } from 'node:fs';
+import { appendFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OutputStream } from './runners/types.js';
@@ -85,6 +85,7 @@ export class Spool {
   private readonly retiring = new Map<number, Promise<void>>();
   private readonly options: Required<SpoolOptions>;
   private timer: NodeJS.Timeout | null = null;
+  private ticking = false;
   private opened = false;
   private closed = false;
 
@@ -244,9 +245,11 @@ export class Spool {
    * delivered from memory.
    */
   private scheduleTick(delay = this.options.flushIntervalMs): void {
-    if (this.timer || this.closed) return;
+    if (this.timer || this.ticking || this.closed) return;
     this.timer = setTimeout(() => {
       this.timer = null;
+      // What the tick itself seals is written by it: the next tick is the one it sets at the end.
+      this.ticking = true;
       const now = Date.now();
       let next = Infinity;
       for (const lane of this.lanes.values()) {
@@ -260,6 +263,7 @@ export class Spool {
         this.seal(lane);
         if (lane.unwritten.length > 0) this.write(lane);
       }
+      this.ticking = false;
       if (next !== Infinity) this.scheduleTick(next - now);
     }, delay);
   }
@@ -271,7 +275,11 @@ export class Spool {
     this.io(lane, () => {
       lane.writeQueued = false;
       return this.writeOut(lane);
-    }).catch(this.options.onError);
+    }).catch((error) => {
+      this.options.onError(error);
+      // The lines are back in memory, and a delivery from memory never writes: try again.
+      this.scheduleTick();
+    });
   }
 
   private io<T>(lane: Lane, op: () => Promise<T>): Promise<T> {
@@ -384,12 +392,16 @@ export class Spool {
     } else if (lane.head === lane.fileBytes) {
       if (lane.onDisk) {
         saveState(lane, 0);
-        truncateSync(lane.log, 0);
-      } else if (deliveredOutput) {
-        // A state file is only kept beside a log (open() removes a lone one).
-        appendFileSync(lane.log, '');
+        // Emptied, or made: an append that failed may have left none.
+        writeFileSync(lane.log, '');
+      } else if (deliveredOutput || lane.nextUnsaved) {
+        // A state file is only kept beside a log (open() removes a lone one). Until it is
+        // saved, every acknowledgement tries again.
+        lane.nextUnsaved = true;
         lane.onDisk = true;
+        appendFileSync(lane.log, '');
         saveState(lane, 0);
+        lane.nextUnsaved = false;
       }
       lane.head = lane.fileBytes = 0;
     } else if (lane.head >= COMPACT_MIN_BYTES && lane.head >= lane.fileBytes - lane.head) {
@@ -414,8 +426,9 @@ export class Spool {
     lane.unwritten = [];
     lane.unwrittenBytes = 0;
     try {
-      appendFileSync(lane.log, lines.map((entry) => entry.line).join(''));
+      // Before the append, which may create the file and then fail.
       lane.onDisk = true;
+      appendFileSync(lane.log, lines.map((entry) => entry.line).join(''));
       lane.written += lines.length;
     } catch (error) {
       // A partial append would glue the retried lines onto a broken one.

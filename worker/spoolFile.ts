@@ -39,8 +39,10 @@ export class Lane {
   unwrittenSince = 0;
   /** Lines appended to the log by this process: a batch read from memory tells by it whether the lines went to disk meanwhile. */
   written = 0;
-  /** Its log file exists (a lane delivered from memory alone never has one). */
+  /** Its log file exists, or may (a lane delivered from memory alone never has one). */
   onDisk = false;
+  /** Output delivered from memory whose next seq is not on disk yet: it must outlive a restart. */
+  nextUnsaved = false;
   pending = 0;
   pushed = 0;
   delivered = 0;
