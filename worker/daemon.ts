@@ -9,9 +9,9 @@
 // exchanges also carry its host's figures (hostMetrics.ts) when it has a new measure. A
 // worker drained by an operator takes nothing more and, once everything it ran has ended
 // and been reported, says it leaves in a last exchange and stops.
-import { access } from 'node:fs/promises';
+import { access, realpath } from 'node:fs/promises';
 import { hostname, cpus as cpuList, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { LabqApiError, LabqClient } from '../shared/client.js';
 import { VERSION } from '../shared/version.js';
 import type { Task } from '../shared/schemas/task.js';
@@ -95,9 +95,12 @@ export class WorkerDaemon {
   private slots: Slots;
   private readonly transfers: Slots;
   private readonly state: StateStore;
-  /** Where executions' folders are (absolute: bare tasks see these paths, and their orphans are found by them). */
-  private readonly workDir: string;
-  private readonly folders: WorkFolders;
+  /**
+   * Where executions' folders are: the state directory's real path, whatever spelling it was
+   * given (bare tasks see these paths, and a later run finds their orphans by them).
+   */
+  private workDir = '';
+  private folders!: WorkFolders;
   private readonly resources: ResourceCache;
   private readonly shell = new ShellRunner();
   private readonly cpus = cpuList().length;
@@ -129,8 +132,6 @@ export class WorkerDaemon {
     this.slots = new Slots(this.settings.concurrency);
     this.transfers = new Slots(options.transfers ?? DEFAULT_TRANSFERS);
     this.state = new StateStore(join(options.stateDir, 'executions'));
-    this.workDir = resolve(options.stateDir, 'work');
-    this.folders = new WorkFolders(this.workDir);
     this.log = options.log ?? ((line) => process.stderr.write(`labq worker ${this.name}: ${line}\n`));
     this.resources = new ResourceCache({
       dir: join(options.stateDir, 'cache'), maxBytes: options.cacheSize, checkSeconds: options.cacheCheckSeconds, log: this.log,
@@ -149,6 +150,8 @@ export class WorkerDaemon {
 
   private async startHolding(): Promise<void> {
     this.instance = await instanceIdentity(this.options.stateDir);
+    this.workDir = join(await realpath(this.options.stateDir), 'work');
+    this.folders = new WorkFolders(this.workDir);
     this.spool = new Spool(join(this.options.stateDir, 'spool'), (id, reports) => this.deliver(id, reports), {
       onError: (error) => this.log(`delivery failed, will retry: ${(error as Error).message}`),
     });
@@ -252,7 +255,7 @@ export class WorkerDaemon {
     const followed = docker ? saved.filter((state) => containers.some((c) => c.executionId === state.executionId)) : [];
     for (const state of saved) if (!followed.includes(state)) this.state.remove(state.executionId);
     // Before any execution of this run: one the server sends again may have a folder there.
-    await this.folders.removeLeftovers(new Set(followed.map((state) => state.executionId)));
+    await this.folders.removeLeftovers(new Set(followed.map((state) => state.executionId)), this.log);
     if (!docker) return;
     for (const state of followed) {
       const attach = async (onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void) => {

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -56,14 +57,10 @@ class RefusingFirstKill implements Runner {
   }
 }
 
-test('a kill that fails is logged and tried again; nothing is left unhandled', async (t) => {
+/** An execution's surroundings as the daemon makes them, in a temporary folder; `delivered` gets its reports. */
+async function surroundings(t: { after: (fn: () => unknown) => void }, runner: Runner) {
   const dir = await mkdtemp(join(tmpdir(), 'labq-execution-test-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  const unhandled: unknown[] = [];
-  const onUnhandled = (reason: unknown) => unhandled.push(reason);
-  process.on('unhandledRejection', onUnhandled);
-  t.after(() => process.off('unhandledRejection', onUnhandled));
-
   const delivered: Report[] = [];
   const spool = new Spool(join(dir, 'spool'), async (_id, reports) => void delivered.push(...reports));
   await spool.open();
@@ -72,12 +69,23 @@ test('a kill that fails is logged and tried again; nothing is left unhandled', a
   await state.open();
   const folders = new WorkFolders(join(dir, 'work'));
   folders.open();
-  const runner = new RefusingFirstKill();
   const logs: string[] = [];
-  const execution = new Execution({
+  const context = {
     spool, progress: new ProgressBoard(), slots: new Slots(1), state, workDir: join(dir, 'work'), folders, resources: new ResourceCache({ dir: join(dir, 'cache'), log: () => undefined }), transfers: new Slots(8), cpus: 1,
-    runnerFor: () => runner, freed: () => undefined, log: (line) => logs.push(line),
-  }, 7, 1, task('echo started; sleep 300'), NO_GRANT);
+    runnerFor: () => runner, freed: () => undefined, log: (line: string) => logs.push(line),
+  };
+  return { dir, delivered, logs, context };
+}
+
+test('a kill that fails is logged and tried again; nothing is left unhandled', async (t) => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  t.after(() => process.off('unhandledRejection', onUnhandled));
+
+  const runner = new RefusingFirstKill();
+  const { dir, delivered, logs, context } = await surroundings(t, runner);
+  const execution = new Execution(context, 7, 1, task('echo started; sleep 300'), NO_GRANT);
 
   await until('the task to run', async () => delivered.some((r) => r.kind === 'phase' && r.phase === 'running'));
   execution.kill(0);
@@ -95,4 +103,32 @@ test('a kill that fails is logged and tried again; nothing is left unhandled', a
   // A bare execution's folders go back to the worker's pool, emptied, for the next one.
   assert.deepEqual(readdirSync(join(dir, 'work')), ['.free']);
   assert.equal(readdirSync(join(dir, 'work', '.free')).length, 1);
+});
+
+test('a failed download stops the others: none goes on writing into folders given back for another execution', async (t) => {
+  let started: () => void;
+  const endless = new Promise<void>((resolve) => (started = resolve));
+  let aborted = false;
+  // One input never ends; the other fails, but only once the first is under way.
+  const slow = createServer((req, res) => {
+    if (req.url === '/endless') {
+      res.writeHead(200, { 'content-length': String(10 ** 9) });
+      res.write('x');
+      req.socket.on('close', () => (aborted = true));
+      started();
+    } else void endless.then(() => res.writeHead(404).end());
+  });
+  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    slow.closeAllConnections();
+    return new Promise((resolve) => slow.close(resolve));
+  });
+  const { delivered, context } = await surroundings(t, new ShellRunner());
+  const port = (slow.address() as { port: number }).port;
+  const inputs = [`http://127.0.0.1:${port}/endless`, `http://127.0.0.1:${port}/missing`];
+  const execution = new Execution(context, 8, 1, { ...task('true'), inputs }, NO_GRANT);
+  await execution.done;
+  const finish = delivered.find((r) => r.kind === 'finish');
+  assert.equal(finish?.kind === 'finish' && finish.failureClass, 'download');
+  await until('the endless download to be stopped', async () => aborted, 10_000);
 });

@@ -24,6 +24,7 @@ import { download, upload } from './transfers.js';
 import type { ExecutionDirs, OutputStream, RunHandle, RunResult, Runner } from './runners/types.js';
 import { PausableTimer } from './pausableTimer.js';
 import { makeFolders, SUBFOLDERS, type WorkFolders } from './workFolders.js';
+import { strayProcess } from './orphans.js';
 
 export interface ExecutionContext {
   spool: Spool;
@@ -281,16 +282,25 @@ export class Execution {
       return work.then((value) => (inFlight.delete(uri), value));
     };
     await this.withTimeout(this.task.timeouts.download, () => `download of ${[...inFlight].join(', ')}`, async (signal) => {
-      const options = { signal, limit: this.ctx.transfers, progress: this.progress.downloading };
+      // The first failure stops the others, and all have ended before this goes on: none
+      // writes into the folders once they are emptied for another execution.
+      const failed = new AbortController();
+      const failures: unknown[] = [];
+      const stopOthers = (error: unknown) => {
+        failures.push(error);
+        failed.abort(error);
+      };
+      const options = { signal: AbortSignal.any([signal, failed.signal]), limit: this.ctx.transfers, progress: this.progress.downloading };
       // In the task's order, whichever is ready first: the order in which they merge.
       const resources: string[] = [];
       await Promise.all([
-        ...this.task.inputs.map((uri) => track(uri, download(uri, dirs.input, options))),
+        ...this.task.inputs.map((uri) => track(uri, download(uri, dirs.input, options)).catch(stopOthers)),
         ...this.task.resources.map((spec, i) => track(spec, this.ctx.resources.prepare(spec, options).then((handle) => {
           this.resourceHandles.push(handle);
           resources[i] = handle.dir;
-        }))),
+        })).catch(stopOthers)),
       ]);
+      if (failures.length > 0) throw failures[0];
       await this.useResources(resources);
       if (this.task.container) {
         this.state.resources = resources;
@@ -417,7 +427,8 @@ export class Execution {
       await this.ctx.spool.drop(this.executionId).catch(() => undefined);
     }
     if (this.task.container) this.ctx.state.remove(this.executionId);
-    if (this.pooled) await this.ctx.folders.give(this.base);
+    // A process its task left running (out of its group) may still use the folders: not for another execution then.
+    if (this.pooled) await this.ctx.folders.give(this.base, !this.handle || !strayProcess(this.base, Number(this.handle.ref)));
     else await rm(this.base, { recursive: true, force: true }).catch(() => undefined);
   }
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { until } from '../e2e/support/worker.js';
-import { bareTaskGroups, killOrphans } from './orphans.js';
+import { bareTaskGroups, killOrphans, strayProcess } from './orphans.js';
 
 function groupAlive(pgid: number): boolean {
   try {
@@ -42,4 +42,21 @@ test('the groups of bare tasks under a work folder are found and killed; another
   await until('the orphans to be gone', async () => mine.every((pid) => !groupAlive(pid)));
   assert.ok(groupAlive(other), 'a task of another work folder lives on');
   assert.ok(groupAlive(prefixOnly), 'a folder whose name merely starts alike is another one');
+});
+
+test('a process a task left running is seen as using its folders until it is gone', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'labq-orphans-test-'));
+  const base = join(dir, 'work', '9');
+  const before = spawn('/bin/true');
+  await new Promise((resolve) => before.once('exit', resolve));
+  assert.equal(strayProcess(base, before.pid!), false);
+  const stray = task(join(base, 'tmp'));
+  t.after(async () => {
+    if (groupAlive(stray)) process.kill(-stray, 'SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
+  assert.equal(strayProcess(base, before.pid!), true);
+  assert.equal(strayProcess(join(dir, 'work', '90'), before.pid!), false, 'another execution\'s folders');
+  process.kill(-stray, 'SIGKILL');
+  await until('the stray to be gone', async () => !strayProcess(base, before.pid!));
 });

@@ -32,7 +32,7 @@ test('a set given back is reused by the next execution, emptied, with its comman
   writeFileSync(join(first, 'beside'), 'x');
   const inode = statSync(first).ino;
   const scriptInode = statSync(script).ino;
-  await folders.give(first);
+  await folders.give(first, true);
   assert.deepEqual(readdirSync(work), ['.free'], 'the execution\'s own name is free again');
 
   const second = join(work, '2');
@@ -58,7 +58,7 @@ test('links a task left are removed, never followed: their targets are untouched
   await rm(join(base, SUBFOLDERS.output), { recursive: true });
   symlinkSync(outside, join(base, SUBFOLDERS.output));
   symlinkSync(victim, join(base, SUBFOLDERS.temp, COMMAND_FILE));
-  await folders.give(base);
+  await folders.give(base, true);
   assert.equal(readFileSync(join(outside, 'precious'), 'utf8'), 'keep me');
 
   const next = join(work, '2');
@@ -89,7 +89,7 @@ test('a folder whose mode the task changed, or that it removed, is made anew', a
   const mode = statSync(join(base, SUBFOLDERS.input)).mode;
   chmodSync(join(base, SUBFOLDERS.input), 0o777);
   await rm(join(base, SUBFOLDERS.resource), { recursive: true });
-  await folders.give(base);
+  await folders.give(base, true);
   const next = join(work, '2');
   folders.take(next);
   assert.equal(statSync(join(next, SUBFOLDERS.input)).mode, mode);
@@ -102,7 +102,7 @@ test('a set whose base the task changed is not kept; a new one is made', async (
   folders.take(base);
   const mode = statSync(base).mode;
   chmodSync(base, 0o700);
-  await folders.give(base);
+  await folders.give(base, true);
   assert.deepEqual(readdirSync(join(work, '.free')), []);
   const next = join(work, '2');
   folders.take(next);
@@ -113,7 +113,7 @@ test('a set whose base the task changed is not kept; a new one is made', async (
 test('opening the pool again removes what an earlier run left in it', async (t) => {
   const { work, folders } = await pool(t);
   folders.take(join(work, '1'));
-  await folders.give(join(work, '1'));
+  await folders.give(join(work, '1'), true);
   assert.equal(readdirSync(join(work, '.free')).length, 1);
   new WorkFolders(work).open();
   assert.deepEqual(readdirSync(join(work, '.free')), []);
@@ -125,8 +125,30 @@ test('a restarted worker removes the folders its earlier run left, but those of 
   folders.take(join(work, '6'));
   writeFileSync(join(work, '6', SUBFOLDERS.output, 'partial'), 'x');
   folders.take(join(work, '7'));
-  await folders.give(join(work, '7'));
-  await folders.removeLeftovers(new Set([5]));
+  await folders.give(join(work, '7'), true);
+  await folders.removeLeftovers(new Set([5]), () => undefined);
   assert.deepEqual(names(work), ['.free', '5']);
   assert.equal(readdirSync(join(work, '.free')).length, 1, 'the pool is kept');
+});
+
+test('a set its task may still be using is removed, not kept', async (t) => {
+  const { work, folders } = await pool(t);
+  folders.take(join(work, '1'));
+  await folders.give(join(work, '1'), false);
+  assert.deepEqual(readdirSync(work), ['.free']);
+  assert.deepEqual(readdirSync(join(work, '.free')), []);
+});
+
+test('a command file whose mode the task changed is made anew', async (t) => {
+  const { work, folders } = await pool(t);
+  const base = join(work, '1');
+  folders.take(base);
+  const script = writeScript(join(base, SUBFOLDERS.temp), 'echo one');
+  const mode = statSync(script).mode;
+  chmodSync(script, 0o666);
+  await folders.give(base, true);
+  const next = join(work, '2');
+  folders.take(next);
+  assert.deepEqual(names(join(next, SUBFOLDERS.temp)), []);
+  assert.equal(statSync(writeScript(join(next, SUBFOLDERS.temp), 'echo two')).mode, mode);
 });

@@ -5,13 +5,14 @@
 // last minutes (`recently_deleted`), a cost that grows with the rate of tasks. So a bare
 // execution's folders come from a pool of emptied sets, renamed to `work/<id>` (a rename
 // allocates no inode), and go back to the pool, emptied, when it ends; the command file is
-// kept and overwritten. A set that cannot be emptied, or one past the pool's bound, is
+// kept and overwritten. A set that cannot be emptied, one past the pool's bound, or one a
+// process of its task may still use (it left the task's group and runs on: orphans.ts) is
 // removed as before. Container executions keep folders of their own: a container
 // re-attached after a restart still mounts them, and they were opened to its user.
 import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { COMMAND_FILE } from './runners/types.js';
+import { COMMAND_FILE, COMMAND_MODE } from './runners/types.js';
 
 /** The folders of an execution, under its base, and the names the runners give them. */
 export const SUBFOLDERS = { input: 'input', output: 'output', temp: 'tmp', resource: 'resource' } as const;
@@ -65,10 +66,11 @@ export class WorkFolders {
    * Removes the folders an earlier run of the worker left under `work/` (it was killed with
    * -9 while its tasks ran), but those of the executions named: the containers it re-attaches to.
    */
-  async removeLeftovers(keep: ReadonlySet<number>): Promise<void> {
+  async removeLeftovers(keep: ReadonlySet<number>, log: (line: string) => void): Promise<void> {
     for (const name of await readdir(this.workDir).catch(() => [] as string[])) {
       if (join(this.workDir, name) === this.pool || keep.has(Number(name))) continue;
-      await rm(join(this.workDir, name), { recursive: true, force: true });
+      // One that cannot be removed (a task made it read-only) stays, as it would have: the worker starts.
+      await rm(join(this.workDir, name), { recursive: true, force: true }).catch((error) => log(`cannot remove ${name} from ${this.workDir}: ${(error as Error).message}`));
     }
   }
 
@@ -92,9 +94,9 @@ export class WorkFolders {
    * whose mode or owner it changed is made anew, and the command file is kept only as a plain
    * file of one link. Nothing is ever followed through a link.
    */
-  async give(base: string): Promise<void> {
+  async give(base: string, reusable: boolean): Promise<void> {
     try {
-      if (this.free.length >= POOL_MAX || !this.intact(base)) throw new Error('not kept');
+      if (!reusable || this.free.length >= POOL_MAX || !this.intact(base)) throw new Error('not kept');
       await emptyFolder(base, (name) => NAMES.has(name));
       for (const name of NAMES) {
         const dir = join(base, name);
@@ -109,7 +111,8 @@ export class WorkFolders {
       renameSync(base, set);
       this.free.push(set);
     } catch {
-      await rm(base, { recursive: true, force: true });
+      // What cannot be removed (a task made it read-only) stays, as it always did.
+      await rm(base, { recursive: true, force: true }).catch(() => undefined);
     }
   }
 
@@ -124,7 +127,8 @@ export class WorkFolders {
   }
 }
 
+/** The command file as writeScript made it: one link, its mode and owner unchanged. */
 function plainFile(path: string): boolean {
   const st = lstatSync(path);
-  return st.isFile() && st.nlink === 1;
+  return st.isFile() && st.nlink === 1 && (st.mode & 0o7777) === COMMAND_MODE && st.uid === process.getuid?.();
 }

@@ -114,8 +114,9 @@ export function bareEnv(spec: Pick<RunSpec, 'env' | 'dirs' | 'cpus'>, host: Node
   return { PATH: DEFAULT_PATH, ...inherited, TMPDIR: spec.dirs.temp, ...spec.env, ...labqEnv(spec.dirs, spec.cpus) };
 }
 
-/** The script file of a task's command, in its temp dir. */
+/** The script file of a task's command, in its temp dir, and its mode. */
 export const COMMAND_FILE = '.labq-command';
+export const COMMAND_MODE = 0o644;
 
 /**
  * Writes the command to a script file in the temp dir and returns its path; a dot-file so
@@ -127,7 +128,7 @@ export function writeScript(tempDir: string, command: string): string {
   const path = join(tempDir, COMMAND_FILE);
   let fd: number;
   try {
-    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, COMMAND_MODE);
     // Written over only once known to be this file alone: another name would lose its content.
     if (fstatSync(fd).nlink !== 1) {
       closeSync(fd);
@@ -135,7 +136,7 @@ export function writeScript(tempDir: string, command: string): string {
     }
   } catch {
     rmSync(path, { force: true, recursive: true });
-    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, COMMAND_MODE);
   }
   try {
     // Written over from the start, then cut to its length: truncating to nothing first would
