@@ -5,7 +5,12 @@
 // concurrent claims pass each other instead of queueing; the partial unique index
 // executions_one_live is the database's own guarantee against two live executions. A task
 // backing off after a failure (retry_at still ahead) waits: the reaper wakes the polls of
-// its tag when the wait ends (commands/wakeRetries.ts).
+// its tag when the wait ends (commands/wakeRetries.ts). The log is read in the order of the
+// writing transactions' ids (sql/0001_event_log.sql), and a poll's transaction takes its id
+// when it locks its worker, before the claim: a task made pending by a transaction that took
+// its id later (submitted meanwhile) waits for the next round (`age(xmin) >= 0`), or its
+// `execution.assigned` would come before its `task.submitted` in the log. That submit's
+// notification, come during this round, runs the next one at once.
 import { sql, type FragmentSqlToken } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import type { Task } from '../../shared/schemas/task.js';
@@ -48,6 +53,7 @@ export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, 
         SELECT t.*, nextval('execution_ids') AS next_execution_id FROM (
           SELECT ${TASK_COLUMNS} FROM tasks
           WHERE status = 'pending' AND NOT paused AND ${lane} AND ${fitsSql(worker)} AND (retry_at IS NULL OR retry_at <= now())
+            AND age(xmin) >= 0
           ORDER BY priority DESC, id
           LIMIT ${sql.literalValue(String(count - picked.length))}
           FOR UPDATE SKIP LOCKED) t

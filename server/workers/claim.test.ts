@@ -11,6 +11,7 @@ import { sql, UniqueIntegrityConstraintViolationError } from 'slonik';
 import { LabqApiError } from '../../shared/client.js';
 import type { TaskInput } from '../../shared/schemas/task.js';
 import type { PollResponse, Report } from '../../shared/schemas/worker.js';
+import { claimTasks, type ClaimingWorker } from '../commands/claimTasks.js';
 import type { QueueSettings } from '../settings.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { until } from '../../e2e/support/worker.js';
@@ -664,4 +665,19 @@ test('the reaper passes by an execution whose report is being recorded, instead 
   }
   // Released: the reaper gets to it at a later tick.
   await until('the reaper to lose the reported execution', async () => (await ts.client.getExecution(reported!)).status === 'lost', HANG_MS);
+});
+
+test('a task made pending after the claiming transaction took its id waits for a later claim: its assignment never comes before its submission in the log', async (t) => {
+  const ts = await server(t);
+  const w = await register(ts, { tags: ['xid'] });
+  let id = 0;
+  await ts.server.pool.transaction(async (tx) => {
+    // Takes this transaction's id now, as a poll's lock on its worker does.
+    await tx.query(sql.unsafe`SELECT pg_current_xact_id()`);
+    [id] = await submit(ts, [{ command: 'late', tag: 'xid' }]);
+    const worker = (await tx.one(sql.unsafe`SELECT * FROM workers WHERE id = ${w.id}`)) as unknown as ClaimingWorker;
+    assert.deepEqual(await claimTasks(tx, worker, 1, 60, { actor: 'test', request_id: null, source: null }), []);
+  });
+  assert.deepEqual(taskIds(await poll(ts, w, { want: 1 })), [id]);
+  assert.deepEqual((await ts.client.taskEvents(id)).items.map((e) => e.type), ['task.submitted', 'execution.assigned']);
 });
