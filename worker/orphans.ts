@@ -7,6 +7,7 @@
 // worker re-attaches to them instead.
 import { readdirSync, readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
+import { processGroup } from './procStat.js';
 
 /** The process groups whose processes were started with a TEMP under `workDir` (or that of one execution). */
 export async function bareTaskGroups(workDir: string, executionId?: number): Promise<number[]> {
@@ -73,11 +74,4 @@ function startsAVariable(environ: Buffer, prefix: Buffer): boolean {
     if (at === 0 || environ[at - 1] === 0) return true;
   }
   return false;
-}
-
-/** A process's group (field 5 of /proc/PID/stat), null once it is gone. */
-async function processGroup(pid: number): Promise<number | null> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
-  if (stat === null) return null;
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
 }

@@ -3,6 +3,7 @@
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { processStat } from './procStat.js';
 import type { Task } from '../shared/schemas/task.js';
 
 export interface ExecutionState {
@@ -49,10 +50,5 @@ export function writeAtomically(file: string, text: string): void {
 
 /** When a process started, in clock ticks since boot (field 22 of /proc/PID/stat); null if it is gone. */
 export async function processStartTime(pid: number): Promise<string | null> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
+  return (await processStat(pid))?.[19] ?? null;
 }

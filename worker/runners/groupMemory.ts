@@ -10,6 +10,7 @@
 // are counted once per member.
 import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
+import { processGroup } from '../procStat.js';
 
 /** Groups are sampled this often. */
 export const GROUP_SAMPLE_MS = 1000;
@@ -40,9 +41,7 @@ async function scan(): Promise<void> {
   const members = new Map<number, number[]>();
   for (const name of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(name)) continue;
-    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => null);
-    // The command name may hold spaces and parentheses: the fields start after the last ')'.
-    const pgid = stat === null ? NaN : Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    const pgid = (await processGroup(name)) ?? NaN;
     if (followed.has(pgid)) (members.get(pgid) ?? members.set(pgid, []).get(pgid)!).push(Number(name));
   }
   for (const [pgid, pids] of members) {

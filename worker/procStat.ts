@@ -1,0 +1,16 @@
+// The fields of /proc/PID/stat after the command name, which may hold spaces and parentheses:
+// they start after its last ')'. Field 0 here is the state (the third of the file), 2 the
+// process group, 19 the start time.
+import { readFile } from 'node:fs/promises';
+
+/** The fields of a process's stat, null once it is gone. */
+export async function processStat(pid: number | string): Promise<string[] | null> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  return stat === null ? null : stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** A process's group, null once it is gone. */
+export async function processGroup(pid: number | string): Promise<number | null> {
+  const fields = await processStat(pid);
+  return fields ? Number(fields[2]) : null;
+}
