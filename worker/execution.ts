@@ -24,7 +24,6 @@ import { download, upload } from './transfers.js';
 import type { ExecutionDirs, OutputStream, RunHandle, RunResult, Runner } from './runners/types.js';
 import { PausableTimer } from './pausableTimer.js';
 import { makeFolders, SUBFOLDERS, type WorkFolders } from './workFolders.js';
-import { strayProcess } from './orphans.js';
 
 export interface ExecutionContext {
   spool: Spool;
@@ -428,7 +427,7 @@ export class Execution {
     }
     if (this.task.container) this.ctx.state.remove(this.executionId);
     // A process its task left running (out of its group) may still use the folders: not for another execution then.
-    if (this.pooled) await this.ctx.folders.give(this.base, !this.handle || !strayProcess(this.base, Number(this.handle.ref)));
+    if (this.pooled) await this.ctx.folders.give(this.base, Number(this.handle?.ref) || null);
     else await rm(this.base, { recursive: true, force: true }).catch(() => undefined);
   }
 }

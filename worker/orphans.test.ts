@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { until } from '../e2e/support/worker.js';
-import { bareTaskGroups, killOrphans, strayProcess } from './orphans.js';
+import { bareTaskGroups, bareTaskProcesses, killOrphans } from './orphans.js';
 
 function groupAlive(pgid: number): boolean {
   try {
@@ -44,19 +44,23 @@ test('the groups of bare tasks under a work folder are found and killed; another
   assert.ok(groupAlive(prefixOnly), 'a folder whose name merely starts alike is another one');
 });
 
-test('a process a task left running is seen as using its folders until it is gone', async (t) => {
+test('the processes started since a pid are read, each with its execution; older ones are not', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'labq-orphans-test-'));
-  const base = join(dir, 'work', '9');
+  const work = join(dir, 'work');
+  const older = task(join(work, '8', 'tmp'));
   const before = spawn('/bin/true');
   await new Promise((resolve) => before.once('exit', resolve));
-  assert.equal(strayProcess(base, before.pid!), false);
-  const stray = task(join(base, 'tmp'));
+  const stray = task(join(work, '9', 'tmp'));
+  const elsewhere = task(join(dir, 'work-other', '9', 'tmp'));
   t.after(async () => {
-    if (groupAlive(stray)) process.kill(-stray, 'SIGKILL');
+    for (const pid of [older, stray, elsewhere]) if (groupAlive(pid)) process.kill(-pid, 'SIGKILL');
     await rm(dir, { recursive: true, force: true });
   });
-  assert.equal(strayProcess(base, before.pid!), true);
-  assert.equal(strayProcess(join(dir, 'work', '90'), before.pid!), false, 'another execution\'s folders');
+  const executions = (from?: number) => [...new Set(bareTaskProcesses(work, from).map((p) => p.executionId))].sort();
+  await until('the tasks to start', async () => executions().length === 2);
+  assert.deepEqual(executions(), [8, 9]);
+  assert.deepEqual(executions(before.pid!), [9], 'only those started since');
+  assert.ok(bareTaskProcesses(work, before.pid!).some((p) => p.pid === stray));
   process.kill(-stray, 'SIGKILL');
-  await until('the stray to be gone', async () => !strayProcess(base, before.pid!));
+  await until('the stray to be gone', async () => executions(before.pid!).length === 0);
 });

@@ -1,58 +1,65 @@
-// Bare tasks that an earlier run of this worker left running (it was killed with -9 and could
-// not end them) are found by their environment, not by a file written for every task: each
-// bare task's TEMP lies in its worker's work folder (runners/types.ts, labqEnv), and
+// Bare tasks' processes are found by their environment, not by a file written for every task:
+// each bare task's TEMP lies in its worker's work folder (runners/types.ts, labqEnv), and
 // /proc/PID/environ keeps the environment a process was started with. A task's processes
-// form a group of their own, led by the runner's wrapper, whose environment nothing changes;
-// the whole group goes. Containers are not found so (their TEMP is a path inside them): the
-// worker re-attaches to them instead.
+// form a group of their own, led by the runner's wrapper, whose environment nothing changes.
+// Two questions are asked so: at start, which groups an earlier run of this worker left
+// running (it was killed with -9 and could not end them; the whole group goes), and after a
+// task ended, whether a process it started still runs out of its group (workFolders.ts).
+// Containers are not found so (their TEMP is a path inside them): the worker re-attaches to
+// them instead.
 import { readdirSync, readFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
 import { processGroup } from './procStat.js';
 
-/** The process groups whose processes were started with a TEMP under `workDir` (or that of one execution). */
-export async function bareTaskGroups(workDir: string, executionId?: number): Promise<number[]> {
-  const prefix = Buffer.from(executionId === undefined ? `TEMP=${workDir}/` : `TEMP=${workDir}/${executionId}/`);
-  const own = await processGroup(process.pid);
-  const groups = new Set<number>();
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    const environ = await readFile(`/proc/${name}/environ`).catch(() => null);
-    if (!environ || !startsAVariable(environ, prefix)) continue;
-    const group = await processGroup(Number(name));
-    if (group !== null && group > 1 && group !== own) groups.add(group);
-  }
-  return [...groups];
+export interface BareTaskProcess {
+  pid: number;
+  /** The execution whose TEMP the process was started with. */
+  executionId: number;
 }
 
 /**
- * Whether a process started by the bare task of `base` still runs once its group is gone: one
- * that left the group (setsid, a daemon) keeps its environment, and may keep a folder of the
- * execution as its own, so those folders must not serve another execution. Only processes
- * started since the task's own (`firstPid`) are read: pids grow until they wrap, and the
- * kernel says the last one it gave (`ns_last_pid`); when that cannot be told, all are read.
+ * The processes started with a TEMP under `workDir`, with the execution each belongs to. With
+ * `fromPid`, only those started since that pid are read: pids grow until they wrap, and the
+ * kernel says the last one it gave (`ns_last_pid`); when that cannot be told, or the pids
+ * wrapped, all are read. The worker's own process is never one.
  */
-export function strayProcess(base: string, firstPid: number): boolean {
-  const prefix = Buffer.from(`TEMP=${base}/`);
+export function bareTaskProcesses(workDir: string, fromPid?: number): BareTaskProcess[] {
+  const prefix = Buffer.from(`TEMP=${workDir}/`);
   let last = NaN;
-  try {
-    last = Number(readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
-  } catch {
-    // not told: every process is read
+  if (fromPid !== undefined) {
+    try {
+      last = Number(readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
+    } catch {
+      // not told: every process is read
+    }
   }
-  const range = Number.isFinite(last) && last >= firstPid;
+  const range = fromPid !== undefined && Number.isFinite(last) && last >= fromPid;
+  const found: BareTaskProcess[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
-    if (pid === process.pid || (range && (pid < firstPid || pid > last))) continue;
+    if (pid === process.pid || (range && (pid < fromPid! || pid > last))) continue;
     let environ: Buffer;
     try {
       environ = readFileSync(`/proc/${name}/environ`);
     } catch {
       continue;
     }
-    if (startsAVariable(environ, prefix)) return true;
+    const executionId = executionOf(environ, prefix);
+    if (executionId !== null) found.push({ pid, executionId });
   }
-  return false;
+  return found;
+}
+
+/** The process groups of the bare tasks under `workDir` (or of one execution): never the worker's own. */
+export async function bareTaskGroups(workDir: string, executionId?: number): Promise<number[]> {
+  const own = await processGroup(process.pid);
+  const groups = new Set<number>();
+  for (const p of bareTaskProcesses(workDir)) {
+    if (executionId !== undefined && p.executionId !== executionId) continue;
+    const group = await processGroup(p.pid);
+    if (group !== null && group > 1 && group !== own) groups.add(group);
+  }
+  return [...groups];
 }
 
 /** Kills the groups of the bare tasks an earlier run left; returns how many. */
@@ -68,10 +75,14 @@ export async function killOrphans(workDir: string): Promise<number> {
   return groups.length;
 }
 
-/** Whether one of the NUL-separated variables of `environ` starts with `prefix`. */
-function startsAVariable(environ: Buffer, prefix: Buffer): boolean {
+/** The execution named by the variable of `environ` (NUL-separated) that starts with `prefix` and goes on with `<id>/`, if any. */
+function executionOf(environ: Buffer, prefix: Buffer): number | null {
   for (let at = environ.indexOf(prefix); at !== -1; at = environ.indexOf(prefix, at + 1)) {
-    if (at === 0 || environ[at - 1] === 0) return true;
+    if (at !== 0 && environ[at - 1] !== 0) continue;
+    const start = at + prefix.length;
+    let end = start;
+    while (end < environ.length && environ[end]! >= 0x30 && environ[end]! <= 0x39) end++;
+    if (end > start && environ[end] === 0x2f) return Number(environ.subarray(start, end).toString());
   }
-  return false;
+  return null;
 }

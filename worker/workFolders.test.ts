@@ -1,11 +1,13 @@
 // The pool of bare executions' folders: a set comes back empty and as it was made, whatever
 // the task did to it, and nothing outside it is ever touched through a link it left.
 import assert from 'node:assert/strict';
-import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { until } from '../e2e/support/worker.js';
 import { COMMAND_FILE, writeScript } from './runners/types.js';
 import { SUBFOLDERS, WorkFolders } from './workFolders.js';
 
@@ -32,7 +34,7 @@ test('a set given back is reused by the next execution, emptied, with its comman
   writeFileSync(join(first, 'beside'), 'x');
   const inode = statSync(first).ino;
   const scriptInode = statSync(script).ino;
-  await folders.give(first, true);
+  await folders.give(first, null);
   assert.deepEqual(readdirSync(work), ['.free'], 'the execution\'s own name is free again');
 
   const second = join(work, '2');
@@ -58,7 +60,7 @@ test('links a task left are removed, never followed: their targets are untouched
   await rm(join(base, SUBFOLDERS.output), { recursive: true });
   symlinkSync(outside, join(base, SUBFOLDERS.output));
   symlinkSync(victim, join(base, SUBFOLDERS.temp, COMMAND_FILE));
-  await folders.give(base, true);
+  await folders.give(base, null);
   assert.equal(readFileSync(join(outside, 'precious'), 'utf8'), 'keep me');
 
   const next = join(work, '2');
@@ -89,7 +91,7 @@ test('a folder whose mode the task changed, or that it removed, is made anew', a
   const mode = statSync(join(base, SUBFOLDERS.input)).mode;
   chmodSync(join(base, SUBFOLDERS.input), 0o777);
   await rm(join(base, SUBFOLDERS.resource), { recursive: true });
-  await folders.give(base, true);
+  await folders.give(base, null);
   const next = join(work, '2');
   folders.take(next);
   assert.equal(statSync(join(next, SUBFOLDERS.input)).mode, mode);
@@ -102,7 +104,7 @@ test('a set whose base the task changed is not kept; a new one is made', async (
   folders.take(base);
   const mode = statSync(base).mode;
   chmodSync(base, 0o700);
-  await folders.give(base, true);
+  await folders.give(base, null);
   assert.deepEqual(readdirSync(join(work, '.free')), []);
   const next = join(work, '2');
   folders.take(next);
@@ -113,7 +115,7 @@ test('a set whose base the task changed is not kept; a new one is made', async (
 test('opening the pool again removes what an earlier run left in it', async (t) => {
   const { work, folders } = await pool(t);
   folders.take(join(work, '1'));
-  await folders.give(join(work, '1'), true);
+  await folders.give(join(work, '1'), null);
   assert.equal(readdirSync(join(work, '.free')).length, 1);
   new WorkFolders(work).open();
   assert.deepEqual(readdirSync(join(work, '.free')), []);
@@ -125,18 +127,48 @@ test('a restarted worker removes the folders its earlier run left, but those of 
   folders.take(join(work, '6'));
   writeFileSync(join(work, '6', SUBFOLDERS.output, 'partial'), 'x');
   folders.take(join(work, '7'));
-  await folders.give(join(work, '7'), true);
+  await folders.give(join(work, '7'), null);
   await folders.removeLeftovers(new Set([5]), () => undefined);
   assert.deepEqual(names(work), ['.free', '5']);
   assert.equal(readdirSync(join(work, '.free')).length, 1, 'the pool is kept');
 });
 
-test('a set its task may still be using is removed, not kept', async (t) => {
+test('a set a process of its task still uses is removed at the next look; one whose processes are gone is kept', async (t) => {
   const { work, folders } = await pool(t);
+  const first = spawn('/bin/true');
+  await new Promise((resolve) => first.once('exit', resolve));
+  // As a task's process that left its group and runs on: started after the task's first, with its TEMP.
+  const stray = spawn('/bin/sh', ['-c', 'sleep 300'], { detached: true, stdio: 'ignore', env: { PATH: process.env.PATH, TEMP: join(work, '1', 'tmp') } });
+  t.after(() => void stray.kill('SIGKILL'));
+  await new Promise((resolve) => stray.once('spawn', resolve));
+  for (const id of ['1', '2', '12']) folders.take(join(work, id));
+  await folders.give(join(work, '1'), first.pid!);
+  await folders.give(join(work, '2'), first.pid!);
+  await folders.give(join(work, '12'), first.pid!);
+  assert.equal(readdirSync(join(work, '.free')).length, 3, 'emptied, waiting for the look');
+  folders.take(join(work, '3'));
+  assert.equal(readdirSync(join(work, '.free')).length, 3, 'a set waiting for the look is not given out');
+  folders.settle();
+  assert.equal(readdirSync(join(work, '.free')).length, 2, 'the stray\'s set is removed, the others kept');
+  folders.take(join(work, '4'));
+  folders.take(join(work, '5'));
+  assert.deepEqual(readdirSync(join(work, '.free')), [], 'both kept sets serve again');
+  assert.deepEqual(names(work), ['.free', '3', '4', '5']);
+});
+
+test('sets given back are looked at within a tick, without a call', async (t) => {
+  const { work, folders } = await pool(t);
+  const first = spawn('/bin/true');
+  await new Promise((resolve) => first.once('exit', resolve));
   folders.take(join(work, '1'));
-  await folders.give(join(work, '1'), false);
-  assert.deepEqual(readdirSync(work), ['.free']);
-  assert.deepEqual(readdirSync(join(work, '.free')), []);
+  await folders.give(join(work, '1'), first.pid!);
+  await until('the set to be kept', async () => {
+    folders.take(join(work, '2'));
+    if (readdirSync(join(work, '.free')).length === 0) return true;
+    // Still waiting for the look: take made a new set.
+    rmSync(join(work, '2'), { recursive: true });
+    return false;
+  });
 });
 
 test('a command file whose mode the task changed is made anew', async (t) => {
@@ -146,7 +178,7 @@ test('a command file whose mode the task changed is made anew', async (t) => {
   const script = writeScript(join(base, SUBFOLDERS.temp), 'echo one');
   const mode = statSync(script).mode;
   chmodSync(script, 0o666);
-  await folders.give(base, true);
+  await folders.give(base, null);
   const next = join(work, '2');
   folders.take(next);
   assert.deepEqual(names(join(next, SUBFOLDERS.temp)), []);

@@ -5,13 +5,17 @@
 // last minutes (`recently_deleted`), a cost that grows with the rate of tasks. So a bare
 // execution's folders come from a pool of emptied sets, renamed to `work/<id>` (a rename
 // allocates no inode), and go back to the pool, emptied, when it ends; the command file is
-// kept and overwritten. A set that cannot be emptied, one past the pool's bound, or one a
-// process of its task may still use (it left the task's group and runs on: orphans.ts) is
-// removed as before. Container executions keep folders of their own: a container
+// kept and overwritten. A set that cannot be emptied, or one past the pool's bound, is
+// removed as before. So is one a process of its task may still use (it left the task's group
+// and runs on): an emptied set waits until a look through /proc (orphans.ts) finds no process
+// started with its TEMP. That look reads every process started since the task's own, a cost
+// that grows with the rate of tasks, so it is made for all the sets given back within a
+// tick at once. Container executions keep folders of their own: a container
 // re-attached after a restart still mounts them, and they were opened to its user.
 import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { bareTaskProcesses } from './orphans.js';
 import { COMMAND_FILE, COMMAND_MODE } from './runners/types.js';
 
 /** The folders of an execution, under its base, and the names the runners give them. */
@@ -19,6 +23,15 @@ export const SUBFOLDERS = { input: 'input', output: 'output', temp: 'tmp', resou
 const NAMES = new Set<string>(Object.values(SUBFOLDERS));
 /** Emptied sets kept for reuse at most: a worker runs about that many tasks at once at most. */
 const POOL_MAX = 256;
+/** How long emptied sets gather before one look for processes still using them. */
+const SETTLE_MS = 100;
+
+/** An emptied set whose task started processes: kept once none of them runs on. */
+interface Settling {
+  set: string;
+  executionId: number;
+  firstPid: number;
+}
 
 /**
  * An execution's folders under its base: one recursive mkdir for the base, then plain ones
@@ -46,6 +59,8 @@ async function emptyFolder(dir: string, keep: (name: string) => boolean): Promis
 
 export class WorkFolders {
   private readonly free: string[] = [];
+  private settling: Settling[] = [];
+  private timer: NodeJS.Timeout | null = null;
   private made = 0;
   private readonly pool: string;
   /** The mode a folder made here gets (the umask's): a set whose folders a task changed is mended. */
@@ -92,11 +107,13 @@ export class WorkFolders {
    * Empties `base` and keeps it for another execution. Whatever the task did to its folders
    * is undone: what it left is removed, a folder it replaced (by a link, say), removed or
    * whose mode or owner it changed is made anew, and the command file is kept only as a plain
-   * file of one link. Nothing is ever followed through a link.
+   * file of one link. Nothing is ever followed through a link. `firstPid` is the task's
+   * first process, once its group is gone (null when none was started): the set is kept
+   * only after the next look finds none of its processes running on.
    */
-  async give(base: string, reusable: boolean): Promise<void> {
+  async give(base: string, firstPid: number | null): Promise<void> {
     try {
-      if (!reusable || this.free.length >= POOL_MAX || !this.intact(base)) throw new Error('not kept');
+      if (this.free.length + this.settling.length >= POOL_MAX || !this.intact(base)) throw new Error('not kept');
       await emptyFolder(base, (name) => NAMES.has(name));
       for (const name of NAMES) {
         const dir = join(base, name);
@@ -109,10 +126,30 @@ export class WorkFolders {
       }
       const set = join(this.pool, String(this.made++));
       renameSync(base, set);
-      this.free.push(set);
+      if (firstPid === null) this.free.push(set);
+      else {
+        this.settling.push({ set, executionId: Number(basename(base)), firstPid });
+        this.timer ??= setTimeout(() => this.settle(), SETTLE_MS).unref();
+      }
     } catch {
       // What cannot be removed (a task made it read-only) stays, as it always did.
       await rm(base, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * One look through /proc for all the sets given back since the last: a set none of whose
+   * processes runs on is kept; the others are removed, with what a stray may have written.
+   */
+  settle(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const settling = this.settling.splice(0);
+    if (settling.length === 0) return;
+    const used = new Set(bareTaskProcesses(this.workDir, Math.min(...settling.map((s) => s.firstPid))).map((p) => p.executionId));
+    for (const { set, executionId } of settling) {
+      if (!used.has(executionId)) this.free.push(set);
+      else rmSync(set, { recursive: true, force: true });
     }
   }
 
