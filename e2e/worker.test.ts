@@ -187,6 +187,9 @@ test('labq worker --exit-when-empty exits once nothing is left for it', async ()
   assert.equal(await child.exited, 0, child.output());
   for (const t of tasks) assert.equal((await ts.client.getTask(t.id)).status, 'succeeded');
   assert.match(child.output(), /nothing left to do/);
+  // It said it was leaving: offline at once, not lost once its liveness runs out.
+  const emptier = (await ts.client.listWorkers()).items.find((w) => w.name === 'emptier')!;
+  assert.equal(emptier.status, 'offline');
 });
 
 test('prefetch: with one run slot, the next task downloads while the first runs, then waits for the slot', async () => {

@@ -111,6 +111,8 @@ export class WorkerDaemon {
   private parked: AbortController | null = null;
   /** Cuts short an exchange that could take no work, when a slot frees. */
   private slotFreed: AbortController | null = null;
+  /** --exit-when-empty found nothing left: the next exchange is the last. */
+  private emptied = false;
   private readonly outbox = new Outbox(() => this.parked?.abort());
   /** The figures of transfers under way: they ride on the exchanges, never cause one. */
   private readonly progress = new ProgressBoard();
@@ -331,8 +333,9 @@ export class WorkerDaemon {
   }
 
   /** Draining, with nothing left to run or to say: the next exchange is its last. */
+  /** Whether the daemon may leave: drained, or (--exit-when-empty) found nothing left; everything reported. */
   private drained(): boolean {
-    return this.settings.draining && this.executions.size === 0 && this.spool.pending() === 0 && this.outbox.size === 0;
+    return (this.settings.draining || this.emptied) && this.executions.size === 0 && this.spool.pending() === 0 && this.outbox.size === 0;
   }
 
   /** Resolves when reports come or a slot frees, or after `ms`. */
@@ -411,7 +414,7 @@ export class WorkerDaemon {
       }
       this.outbox.settle(carried, response.reports);
       if (leaving) {
-        this.log('drained: every execution has ended and been reported; leaving');
+        if (!this.emptied) this.log('drained: every execution has ended and been reported; leaving');
         break;
       }
       this.applySettings(response.settings, response.settings_version);
@@ -426,9 +429,11 @@ export class WorkerDaemon {
       for (const execution of this.executions.values()) execution.setSuspended(suspend.has(execution.executionId));
       if (this.options.exitWhenEmpty && response.assignments.length === 0 && this.executions.size === 0 && want > 0) {
         // What is left to say goes out through the exchanges, which only this loop makes.
+        // It leaves as a drained daemon does (shown offline at once), in an exchange that claims nothing.
         if (this.spool.pending() === 0 && this.outbox.size === 0) {
           this.log('nothing left to do: exiting');
-          break;
+          this.emptied = true;
+          continue;
         }
         if (this.outbox.size === 0) await sleep(50, this.stopping.signal);
       }
