@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { sql } from 'slonik';
 import { startTestServer, type TestServer } from './support/server.js';
+import { TcpProxy } from './support/tcpProxy.js';
 import { CLI, spawnWorker, startTestWorker, taskEnded, until } from './support/worker.js';
 
 const run = promisify(execFile);
@@ -190,6 +191,23 @@ test('labq worker --exit-when-empty exits once nothing is left for it', async ()
   // It said it was leaving: offline at once, not lost once its liveness runs out.
   const emptier = (await ts.client.listWorkers()).items.find((w) => w.name === 'emptier')!;
   assert.equal(emptier.status, 'offline');
+});
+
+test('--exit-when-empty exits even when the server cannot take its goodbye', { timeout: 60_000 }, async () => {
+  const proxy = new TcpProxy(Number(new URL(ts.url).port));
+  await proxy.restore();
+  const { tasks: [task] } = await ts.client.submitTasks({ command: 'true', tag: 'goodbye' });
+  // The server goes away between the exchange that found nothing left and the one that says so.
+  const lines: string[] = [];
+  const log = (line: string) => {
+    lines.push(line);
+    if (/nothing left to do/.test(line)) void proxy.cut();
+  };
+  const w = await startTestWorker({ url: proxy.url, token: ts.token }, { tags: ['goodbye'], exitWhenEmpty: true, log });
+  workers.push(w);
+  await w.finished();
+  assert.equal((await ts.client.getTask(task!.id)).status, 'succeeded');
+  assert.match(lines.join('\n'), /could not say it is leaving/);
 });
 
 test('prefetch: with one run slot, the next task downloads while the first runs, then waits for the slot', async () => {

@@ -399,6 +399,11 @@ export class WorkerDaemon {
         this.outbox.fail(carried, error);
         this.progress.unsent(progress);
         if (this.stopping.signal.aborted) break;
+        // Everything was reported before: a server that cannot take the goodbye only shows the worker lost later.
+        if (leaving && this.emptied) {
+          this.log(`could not say it is leaving (${(error as Error).message}); exiting`);
+          break;
+        }
         if (news.signal.aborted) continue;
         if (error instanceof LabqApiError && (error.status === 404 || error.problem.title === WORKER_TAKEN_OVER)) {
           // Registering again is refused while another live instance holds the name, which ends this daemon.

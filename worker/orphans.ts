@@ -18,26 +18,28 @@ export interface BareTaskProcess {
 
 /**
  * The processes started with a TEMP under `workDir`, with the execution each belongs to. With
- * `fromPid`, only those started since that pid are read: pids grow until they wrap, and the
- * kernel says the last one it gave (`ns_last_pid`); when that cannot be told, or the pids
- * wrapped, all are read. The worker's own process is never one.
+ * `startedSince`, only those started since the earliest of these pids are read: pids grow
+ * until they wrap, and the kernel says the last one it gave (`ns_last_pid`). When that cannot
+ * be told, or the pids wrapped since one of them, all are read; a caller that cannot rule
+ * out a whole turn of the pids (forksSinceBoot) passes none. The worker's own process is never one.
  */
-export function bareTaskProcesses(workDir: string, fromPid?: number): BareTaskProcess[] {
+export function bareTaskProcesses(workDir: string, startedSince?: number[]): BareTaskProcess[] {
   const prefix = Buffer.from(`TEMP=${workDir}/`);
   let last = NaN;
-  if (fromPid !== undefined) {
+  if (startedSince?.length) {
     try {
       last = Number(readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
     } catch {
       // not told: every process is read
     }
   }
-  const range = fromPid !== undefined && Number.isFinite(last) && last >= fromPid;
+  const from = startedSince?.length ? Math.min(...startedSince) : NaN;
+  const range = Number.isFinite(last) && startedSince!.every((pid) => pid <= last);
   const found: BareTaskProcess[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
-    if (pid === process.pid || (range && (pid < fromPid! || pid > last))) continue;
+    if (pid === process.pid || (range && (pid < from || pid > last))) continue;
     let environ: Buffer;
     try {
       environ = readFileSync(`/proc/${name}/environ`);
@@ -49,6 +51,24 @@ export function bareTaskProcesses(workDir: string, fromPid?: number): BareTaskPr
   }
   return found;
 }
+
+/** How many processes (and threads) the kernel has started since boot: a whole turn of the pids takes about `pid_max` of them. */
+export function forksSinceBoot(): number {
+  try {
+    return Number(/^processes (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
+}
+
+/** The largest pid plus one: after that many starts at most, pids have come round again. */
+export const PID_MAX = (() => {
+  try {
+    return Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+  } catch {
+    return NaN;
+  }
+})();
 
 /** The process groups of the bare tasks under `workDir` (or of one execution): never the worker's own. */
 export async function bareTaskGroups(workDir: string, executionId?: number): Promise<number[]> {

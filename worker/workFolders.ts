@@ -15,7 +15,7 @@
 import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { bareTaskProcesses } from './orphans.js';
+import { bareTaskProcesses, forksSinceBoot, PID_MAX } from './orphans.js';
 import { COMMAND_FILE, COMMAND_MODE } from './runners/types.js';
 
 /** The folders of an execution, under its base, and the names the runners give them. */
@@ -31,6 +31,8 @@ interface Settling {
   set: string;
   executionId: number;
   firstPid: number;
+  /** forksSinceBoot() when the set was taken: enough starts since, and the pids may have come round past firstPid. */
+  forks: number;
 }
 
 /**
@@ -61,6 +63,8 @@ export class WorkFolders {
   private readonly free: string[] = [];
   private settling: Settling[] = [];
   private timer: NodeJS.Timeout | null = null;
+  /** forksSinceBoot() when each set out was taken. */
+  private readonly takenAt = new Map<string, number>();
   private made = 0;
   private readonly pool: string;
   /** The mode a folder made here gets (the umask's): a set whose folders a task changed is mended. */
@@ -91,6 +95,7 @@ export class WorkFolders {
 
   /** Gives `base` its four empty folders, from the pool when it has a set. */
   take(base: string): void {
+    this.takenAt.set(base, forksSinceBoot());
     const set = this.free.pop();
     if (set !== undefined) {
       try {
@@ -112,6 +117,8 @@ export class WorkFolders {
    * only after the next look finds none of its processes running on.
    */
   async give(base: string, firstPid: number | null): Promise<void> {
+    const forks = this.takenAt.get(base) ?? NaN;
+    this.takenAt.delete(base);
     try {
       if (this.free.length + this.settling.length >= POOL_MAX || !this.intact(base)) throw new Error('not kept');
       await emptyFolder(base, (name) => NAMES.has(name));
@@ -128,7 +135,7 @@ export class WorkFolders {
       renameSync(base, set);
       if (firstPid === null) this.free.push(set);
       else {
-        this.settling.push({ set, executionId: Number(basename(base)), firstPid });
+        this.settling.push({ set, executionId: Number(basename(base)), firstPid, forks });
         this.timer ??= setTimeout(() => this.settle(), SETTLE_MS).unref();
       }
     } catch {
@@ -146,10 +153,20 @@ export class WorkFolders {
     this.timer = null;
     const settling = this.settling.splice(0);
     if (settling.length === 0) return;
-    const used = new Set(bareTaskProcesses(this.workDir, Math.min(...settling.map((s) => s.firstPid))).map((p) => p.executionId));
+    // Half a turn of the pids is a safe bound: a pid is given again only after the others.
+    const now = forksSinceBoot();
+    const turned = settling.some((s) => !(now - s.forks < PID_MAX / 2));
+    let used: Set<number>;
+    try {
+      used = new Set(bareTaskProcesses(this.workDir, turned ? undefined : settling.map((s) => s.firstPid)).map((p) => p.executionId));
+    } catch {
+      // /proc could not be read: none is known to be free.
+      used = new Set(settling.map((s) => s.executionId));
+    }
     for (const { set, executionId } of settling) {
       if (!used.has(executionId)) this.free.push(set);
-      else rmSync(set, { recursive: true, force: true });
+      // A stray may still be writing into it: removed off the event loop, and what it keeps stays.
+      else void rm(set, { recursive: true, force: true }).catch(() => undefined);
     }
   }
 

@@ -6,17 +6,14 @@
 //
 // The group's leader is a small /bin/sh wrapper that runs the task's interpreter and, once it
 // has ended, writes the CPU time of everything the task waited for (the shell's `times`, to
-// the clock tick: 10 ms) to a pipe of its own, then exits with the task's status. When the
-// interpreter is /bin/sh itself (the default `sh`), the wrapper reads the script in a
-// subshell instead of starting a second shell: a fork without an exec, about 0.6 ms of CPU
-// less per task, the same script with the same `$0` and no arguments. Processes the
+// the clock tick: 10 ms) to a pipe of its own, then exits with the task's status. Processes the
 // task left running when it ended, and a task killed with SIGKILL, are not counted (null).
 // Peak memory is sampled from /proc (groupMemory.ts). The kernel's OOM killer cannot be told
 // apart from any other SIGKILL for a bare task, which has no memory limit of its own: such a
 // task fails with exit code 137, never `oom`.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, realpathSync } from 'node:fs';
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -39,44 +36,33 @@ const GROUP_POLL_MS = 10;
  * to report its CPU time; fd 3 is the wrapper's, closed for the task.
  */
 const WRAPPER = 'trap : TERM INT HUP; "$@" 3>&-; s=$?; times >&3; exit $s';
-/**
- * The wrapper for a script of /bin/sh itself, `$0` its path: a subshell resets the caught
- * traps, so the task meets TERM as `sh script` would.
- */
-const SOURCING_WRAPPER = 'trap : TERM INT HUP; (set --; . "$0") 3>&-; s=$?; times >&3; exit $s';
-
-/** An interpreter found, and whether it is /bin/sh itself. */
-interface Program {
-  path: string;
-  isSh: boolean;
-}
 
 /** Where interpreters named without a folder were found, by name and PATH: a look through PATH for each task cost more than its fork. */
-const found = new Map<string, Program & { until: number }>();
+const found = new Map<string, { path: string; until: number }>();
 /** How long a program found is believed to be there (one removed meanwhile fails to start, and the task is refused as it would be). */
 const FOUND_MS = 10_000;
 
-/** The task's interpreter as it would be run, or null: found now, so that a missing one refuses the task. */
-function findProgram(name: string, path: string | undefined, cwd: string): Program | null {
+/** The path the task's interpreter would be run from, or null: found now, so that a missing one refuses the task. */
+function findProgram(name: string, path: string | undefined, cwd: string): string | null {
   if (name.includes('/')) return lookUp(name, path, cwd);
   const key = `${name}\u0000${path ?? ''}`;
   const known = found.get(key);
-  if (known && known.until > Date.now()) return known;
+  if (known && known.until > Date.now()) return known.path;
   const program = lookUp(name, path, cwd);
   if (program === null) found.delete(key);
   else {
     if (found.size >= 100) found.clear();
-    found.set(key, { ...program, until: Date.now() + FOUND_MS });
+    found.set(key, { path: program, until: Date.now() + FOUND_MS });
   }
   return program;
 }
 
-function lookUp(name: string, path: string | undefined, cwd: string): Program | null {
+function lookUp(name: string, path: string | undefined, cwd: string): string | null {
   const candidates = name.includes('/') ? [resolve(cwd, name)] : (path ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, name));
   for (const candidate of candidates) {
     try {
       accessSync(candidate, fsConstants.X_OK);
-      return { path: candidate, isSh: realpathSync(candidate) === realpathSync('/bin/sh') };
+      return candidate;
     } catch {
       // Not there, or not executable: the next one.
     }
@@ -95,11 +81,10 @@ export class ShellRunner implements Runner {
     if (spec.containerOptions.length > 0) {
       throw new Error(`container options (${spec.containerOptions.join(' ')}) need a container image`);
     }
-    const script = resolve(writeScript(spec.dirs.temp, spec.command));
+    const script = writeScript(spec.dirs.temp, spec.command);
     const env = bareEnv(spec);
-    const program = findProgram(spec.shell, env.PATH, spec.dirs.temp);
-    if (!program) throw new Error(`cannot start ${spec.shell}: not found`);
-    const child = spawn('/bin/sh', program.isSh ? ['-c', SOURCING_WRAPPER, script] : ['-c', WRAPPER, 'labq-task', spec.shell, script], {
+    if (!findProgram(spec.shell, env.PATH, spec.dirs.temp)) throw new Error(`cannot start ${spec.shell}: not found`);
+    const child = spawn('/bin/sh', ['-c', WRAPPER, 'labq-task', spec.shell, script], {
       cwd: spec.dirs.temp,
       env,
       detached: true,
