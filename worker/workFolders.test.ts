@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { until } from '../e2e/support/worker.js';
 import { COMMAND_FILE, writeScript } from './runners/types.js';
+import { PID_MAX } from './orphans.js';
 import { SUBFOLDERS, WorkFolders } from './workFolders.js';
 
 async function pool(t: { after: (fn: () => Promise<void>) => void }) {
@@ -155,6 +156,28 @@ test('a set a process of its task still uses is removed at the next look; one wh
   folders.take(join(work, '5'));
   assert.deepEqual(readdirSync(join(work, '.free')), [], 'both kept sets serve again');
   assert.deepEqual(names(work), ['.free', '3', '4', '5']);
+});
+
+test('a set taken half a turn of the pids ago is looked for among all processes, not only those since its first pid', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'labq-folders-test-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const work = join(dir, 'work');
+  let forks = 1000;
+  const folders = new WorkFolders(work, () => forks);
+  folders.open();
+  // A stray of execution 1 started before the pid given as the task's first: as if the pids had come round since.
+  const stray = spawn('/bin/sh', ['-c', 'sleep 300'], { detached: true, stdio: 'ignore', env: { PATH: process.env.PATH, TEMP: join(work, '1', 'tmp') } });
+  t.after(() => void stray.kill('SIGKILL'));
+  await new Promise((resolve) => stray.once('spawn', resolve));
+  const later = spawn('/bin/true');
+  await new Promise((resolve) => later.once('exit', resolve));
+  for (const id of ['1', '2']) folders.take(join(work, id));
+  await folders.give(join(work, '2'), later.pid!);
+  forks += 10;
+  await folders.give(join(work, '1'), later.pid!);
+  forks += PID_MAX / 2;
+  folders.settle();
+  await until('the stray\'s set to be removed', async () => readdirSync(join(work, '.free')).length === 1);
 });
 
 test('sets given back are looked at within a tick, without a call', async (t) => {

@@ -70,7 +70,8 @@ export class WorkFolders {
   /** The mode a folder made here gets (the umask's): a set whose folders a task changed is mended. */
   private mode = 0o755;
 
-  constructor(private readonly workDir: string) {
+  /** `forks` counts the processes the kernel has started (forksSinceBoot; a test stands in for it). */
+  constructor(private readonly workDir: string, private readonly forks: () => number = forksSinceBoot) {
     this.pool = join(workDir, '.free');
   }
 
@@ -95,7 +96,7 @@ export class WorkFolders {
 
   /** Gives `base` its four empty folders, from the pool when it has a set. */
   take(base: string): void {
-    this.takenAt.set(base, forksSinceBoot());
+    this.takenAt.set(base, this.forks());
     const set = this.free.pop();
     if (set !== undefined) {
       try {
@@ -154,7 +155,7 @@ export class WorkFolders {
     const settling = this.settling.splice(0);
     if (settling.length === 0) return;
     // Half a turn of the pids is a safe bound: a pid is given again only after the others.
-    const now = forksSinceBoot();
+    const now = this.forks();
     const turned = settling.some((s) => !(now - s.forks < PID_MAX / 2));
     let used: Set<number>;
     try {
