@@ -98,8 +98,9 @@ test('kill -9 of a worker mid-task: its execution is lost after the lease, anoth
   const first = await executionOf(ts, taskId);
   await executionStatus(ts, first, 'running');
   const pid = await readPid(pidFile);
-  const workerA = (await ts.client.getExecution(first)).worker_id;
+  const { worker_id: workerA, worker_name: nameA } = await ts.client.getExecution(first);
   assert.equal((await ts.client.getWorker(workerA)).name, 'kill9-a');
+  assert.equal(nameA, 'kill9-a', 'an execution names its worker');
 
   a.child.kill('SIGKILL');
   await a.exited;

@@ -265,6 +265,10 @@ test('relaunching a failed task adds a second attempt to the time line', async (
   await click(ui.page, 'Relaunch');
   await eventBy(ui, 'task.relaunched', id);
   await ui.page.locator('tr[data-attempt="2"][data-status="succeeded"]').waitFor();
+  // The attempt names its worker, as the API says, with no read of the worker of its own.
+  const second = (await ts.client.getTask(id)).executions.at(-1)!;
+  assert.equal(second.worker_name, (await ts.client.getWorker(second.worker_id)).name);
+  assert.equal(await ui.page.locator('tr[data-attempt="2"] a[href^="/workers/"]').innerText(), second.worker_name);
   assert.equal(await ui.page.getByRole('list', { name: 'Time line' }).getByRole('listitem').count(), 2);
   await ui.page.getByRole('log', { name: 'Output' }).locator('.line', { hasText: 'aligned 98.2%' }).waitFor();
   assert.equal(await ui.page.getByRole('log', { name: 'Output' }).locator('.line').count(), 3);

@@ -1,5 +1,5 @@
-// Read side of executions: one attempt with its transfer's latest figures, and its output
-// in the order it was stored.
+// Read side of executions: one attempt with its worker's name and its transfer's latest
+// figures, and its output in the order it was stored.
 import { sql, type FragmentSqlToken } from 'slonik';
 import type { Execution } from '../../shared/schemas/execution.js';
 import type { Db } from '../db/pool.js';
@@ -10,10 +10,11 @@ import type { Db } from '../db/pool.js';
  * until the upload replaces them or the execution ends and its lease takes them along.
  */
 const EXECUTIONS_WITH_PROGRESS = sql.fragment`
-  SELECT x.id, x.task_id, x.attempt, x.worker_id, x.status, x.assigned_at, x.downloading_at, x.running_at, x.uploading_at,
-         x.finished_at, x.exit_code, x.peak_memory_bytes, x.cpu_seconds, x.failure_class, x.error, x.suspended, x.suspended_at,
-         x.version, p.bytes_done, p.bytes_total, p.updated_at AS progress_at
-  FROM executions x LEFT JOIN execution_progress p ON p.execution_id = x.id AND p.phase = x.status`;
+  SELECT x.id, x.task_id, x.attempt, x.worker_id, w.name AS worker_name, x.status, x.assigned_at, x.downloading_at, x.running_at,
+         x.uploading_at, x.finished_at, x.exit_code, x.peak_memory_bytes, x.cpu_seconds, x.failure_class, x.error, x.suspended,
+         x.suspended_at, x.version, p.bytes_done, p.bytes_total, p.updated_at AS progress_at
+  FROM executions x LEFT JOIN execution_progress p ON p.execution_id = x.id AND p.phase = x.status
+  LEFT JOIN workers w ON w.id = x.worker_id`;
 
 type Row = Omit<Execution, 'progress'> & { bytes_done: number | null; bytes_total: number | null; progress_at: string | null };
 

@@ -55,6 +55,7 @@ export const Execution = z.object({
   task_id: Id,
   attempt: z.number().int(),
   worker_id: Id,
+  worker_name: z.string().nullable().describe('the name of its worker'),
   status: ExecutionStatus,
   assigned_at: Timestamp,
   downloading_at: Timestamp.nullable(),
