@@ -332,8 +332,7 @@ export class WorkerDaemon {
     return unfinished;
   }
 
-  /** Draining, with nothing left to run or to say: the next exchange is its last. */
-  /** Whether the daemon may leave: drained, or (--exit-when-empty) found nothing left; everything reported. */
+  /** Draining, or (--exit-when-empty) found nothing left, with nothing left to run or to say: the next exchange is its last. */
   private drained(): boolean {
     return (this.settings.draining || this.emptied) && this.executions.size === 0 && this.spool.pending() === 0 && this.outbox.size === 0;
   }

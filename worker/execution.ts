@@ -284,11 +284,7 @@ export class Execution {
       // The first failure stops the others, and all have ended before this goes on: none
       // writes into the folders once they are emptied for another execution.
       const failed = new AbortController();
-      const failures: unknown[] = [];
-      const stopOthers = (error: unknown) => {
-        failures.push(error);
-        failed.abort(error);
-      };
+      const stopOthers = (error: unknown) => failed.abort(error);
       const options = { signal: AbortSignal.any([signal, failed.signal]), limit: this.ctx.transfers, progress: this.progress.downloading };
       // In the task's order, whichever is ready first: the order in which they merge.
       const resources: string[] = [];
@@ -299,7 +295,8 @@ export class Execution {
           resources[i] = handle.dir;
         })).catch(stopOthers)),
       ]);
-      if (failures.length > 0) throw failures[0];
+      // The first failure is the abort's reason (a later abort changes nothing).
+      if (failed.signal.aborted) throw failed.signal.reason;
       await this.useResources(resources);
       if (this.task.container) {
         this.state.resources = resources;

@@ -61,10 +61,11 @@ async function emptyFolder(dir: string, keep: (name: string) => boolean): Promis
 
 export class WorkFolders {
   private readonly free: string[] = [];
-  private settling: Settling[] = [];
+  private readonly settling: Settling[] = [];
   private timer: NodeJS.Timeout | null = null;
-  /** forksSinceBoot() when each set out was taken. */
+  /** The kernel's count of started processes when each set out was taken (read at most once a tick: see forksLately). */
   private readonly takenAt = new Map<string, number>();
+  private forksRead = { at: -Infinity, count: NaN };
   private made = 0;
   private readonly pool: string;
   /** The mode a folder made here gets (the umask's): a set whose folders a task changed is mended. */
@@ -96,7 +97,7 @@ export class WorkFolders {
 
   /** Gives `base` its four empty folders, from the pool when it has a set. */
   take(base: string): void {
-    this.takenAt.set(base, this.forks());
+    this.takenAt.set(base, this.forksLately());
     const set = this.free.pop();
     if (set !== undefined) {
       try {
@@ -143,6 +144,17 @@ export class WorkFolders {
       // What cannot be removed (a task made it read-only) stays, as it always did.
       await rm(base, { recursive: true, force: true }).catch(() => undefined);
     }
+  }
+
+  /**
+   * The count of started processes, read again at most once a tick: /proc/stat grows with
+   * the host's CPUs and interrupts, and is not worth a read per task. An older count only
+   * makes the look read every process sooner.
+   */
+  private forksLately(): number {
+    const now = Date.now();
+    if (now - this.forksRead.at >= SETTLE_MS) this.forksRead = { at: now, count: this.forks() };
+    return this.forksRead.count;
   }
 
   /**
