@@ -14,7 +14,7 @@ import { EventLatest, EventLatestQuery, EventPage, EventPageQuery, EventStreamQu
 import { Execution } from './schemas/execution.js';
 import { PutSecretBody, SecretInfo, SecretNameParams } from './schemas/secret.js';
 import { Sweep, SweepResponse } from './schemas/sweep.js';
-import { RunScheduleBody, Schedule, ScheduleDetail, ScheduleInput, SchedulePatch } from './schemas/schedule.js';
+import { RunScheduleBody, ScheduleDetail, ScheduleInput, ScheduleListItem, SchedulePatch } from './schemas/schedule.js';
 import { Stats, StatsQuery } from './schemas/stats.js';
 import { SubmitTasksBody, SubmitTasksResponse, Task, TaskFilterQuery, TaskListItem, TaskListQuery } from './schemas/task.js';
 import {
@@ -94,8 +94,8 @@ export const routes = {
     body: ScheduleInput, response: ScheduleDetail,
   },
   listSchedules: {
-    method: 'get', path: '/schedules', roles: READ, tag: 'schedules', summary: 'Every schedule with its next due times',
-    response: z.object({ items: z.array(Schedule) }),
+    method: 'get', path: '/schedules', roles: READ, tag: 'schedules', summary: 'Every schedule with its next due times and its latest run',
+    response: z.object({ items: z.array(ScheduleListItem) }),
   },
   getSchedule: {
     method: 'get', path: '/schedules/:id', roles: READ, tag: 'schedules', summary: 'One schedule with its latest runs and how their tasks stand',

@@ -93,6 +93,21 @@ test('run now and run with a changed context make tasks with the expected comman
   assert.ok(shown.json.runs.every((r: any) => r.fired_by.startsWith('admin-')));
 });
 
+test('the list gives each schedule its latest run, as its own page gives it, and null before its first', async () => {
+  const made = async (name: string) => (await http(ts, 'POST', S, { name, cron: YEARLY, submit: { tasks: [{ command: 'true' }] } })).json.id as number;
+  const [ran, idle] = [await made('list-ran'), await made('list-idle')];
+  for (let i = 0; i < 3; i++) assert.equal((await http(ts, 'POST', `${S}/${ran}/run`, {})).status, 201);
+  const list = await http(ts, 'GET', S);
+  assert.equal(list.status, 200, list.text);
+  const item = (id: number) => list.json.items.find((s: any) => s.id === id);
+  const newest = (await http(ts, 'GET', `${S}/${ran}`)).json.runs[0];
+  assert.equal(newest.run, 4);
+  assert.deepEqual(item(ran).last_run, newest);
+  assert.deepEqual(item(ran).last_run.tasks, { pending: 1 });
+  assert.equal(item(idle).last_run, null);
+  assert.ok(list.json.items.every((s: any) => !('runs' in s)));
+});
+
 test('every change and run is an event: created, edited {old,new}, disabled, enabled, fired, deleted', async () => {
   const created = await http(ts, 'POST', S, { name: 'audited', cron: YEARLY, context: { x: 'a' }, submit: { sweep: { template: { command: 'echo {x} {n}' }, parameters: { n: [1, 2, 3] } } } });
   assert.equal(created.status, 201, created.text);

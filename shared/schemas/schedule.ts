@@ -101,5 +101,9 @@ export const Schedule = z.object({
 });
 export type Schedule = z.infer<typeof Schedule>;
 
+/** A schedule as the list gives it: with its latest run, read in the same query (a list of schedules shows how each last went). */
+export const ScheduleListItem = Schedule.extend({ last_run: ScheduleRun.nullable().describe('the latest run, null before the first') });
+export type ScheduleListItem = z.infer<typeof ScheduleListItem>;
+
 export const ScheduleDetail = Schedule.extend({ runs: z.array(ScheduleRun).describe('the latest 20 runs, newest first') });
 export type ScheduleDetail = z.infer<typeof ScheduleDetail>;
