@@ -3,12 +3,9 @@
 // task, read through the API while it downloads, shows the bytes done so far out of the
 // object's size; once the task has run, the figures are gone.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { http, startTestServer, type TestServer } from './support/server.js';
-import { startTestS3, type TestS3 } from './support/stores.js';
-import { TcpProxy } from './support/tcpProxy.js';
+import { slowS3Object, type SlowS3Object } from './support/slowS3.js';
 import { startTestWorker, taskEnded, until } from './support/worker.js';
 
 const SIZE = 30 * 2 ** 20;
@@ -16,34 +13,23 @@ const SIZE = 30 * 2 ** 20;
 const LINK_BYTES_PER_SECOND = 5 * 2 ** 20;
 
 let ts: TestServer;
-let s3: TestS3;
-let link: TcpProxy;
-const savedEnv = { ...process.env };
+let object: SlowS3Object;
 
 before(async () => {
   ts = await startTestServer();
-  s3 = await startTestS3(['big']);
-  const store = s3.client();
-  await store.send(new PutObjectCommand({ Bucket: 'big', Key: 'reads.bin', Body: randomBytes(SIZE) }));
-  store.destroy();
-  link = new TcpProxy(Number(new URL(s3.endpoint).port), { bytesPerSecond: LINK_BYTES_PER_SECOND });
-  await link.restore();
-  // The in-process worker reads its S3 endpoint where a `labq worker` would: its environment.
-  Object.assign(process.env, s3.env, { AWS_ENDPOINT_URL: link.url });
+  object = await slowS3Object('big', 'reads.bin', SIZE, LINK_BYTES_PER_SECOND);
 });
 
 after(async () => {
-  await link.cut();
-  await s3.stop();
+  await object.stop();
   await ts.close();
-  process.env = savedEnv;
 });
 
 test('while a task downloads its input, its execution shows the bytes done out of the size', async (t) => {
   const worker = await startTestWorker(ts, { tags: ['progress'] });
   t.after(() => worker.stop());
   const { tasks: [task] } = await ts.client.submitTasks({
-    tag: 'progress', inputs: ['s3://big/reads.bin'], command: 'wc -c < "$INPUT/reads.bin"', timeouts: { download: 600 },
+    tag: 'progress', inputs: [object.url], command: 'wc -c < "$INPUT/reads.bin"', timeouts: { download: 600 },
   });
   const seen: number[] = [];
   const figures = await until('figures of the download, or its end', async () => {

@@ -4,7 +4,8 @@
 // The clock is the board's own, moved by the test: what is checked is the rule, not timing.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PROGRESS_INTERVAL_MS, ProgressBoard, QUIET_AFTER_MS } from './progress.js';
+import { PROGRESS_INTERVAL_MS } from '../shared/schemas/execution.js';
+import { ProgressBoard, QUIET_AFTER_MS } from './progress.js';
 
 function board() {
   let now = 1_000_000;

@@ -5,7 +5,7 @@
 // and they never make an exchange happen by themselves. While a transfer moves, the daemon
 // parks its exchanges for at most PROGRESS_INTERVAL_MS so that figures go out about once a
 // second; a transfer that has not moved for QUIET_AFTER_MS no longer shortens them.
-import type { TransferPhase } from '../shared/schemas/execution.js';
+import { PROGRESS_INTERVAL_MS, type TransferPhase } from '../shared/schemas/execution.js';
 import type { ProgressReport } from '../shared/schemas/worker.js';
 
 /** What a transfer tells as it goes. */
@@ -16,8 +16,6 @@ export interface TransferProgress {
   add(bytes: number): void;
 }
 
-/** An execution's figures go out at most this often. */
-export const PROGRESS_INTERVAL_MS = 1000;
 /** A transfer that has not moved for this long no longer shortens the daemon's exchanges. */
 export const QUIET_AFTER_MS = 5000;
 

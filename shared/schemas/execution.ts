@@ -39,6 +39,9 @@ export const TRANSFER_PHASES = ['downloading', 'uploading'] as const;
 export const TransferPhase = z.enum(TRANSFER_PHASES);
 export type TransferPhase = z.infer<typeof TransferPhase>;
 
+/** How often a worker sends an execution's transfer figures: also how often a view that shows them reads them again. */
+export const PROGRESS_INTERVAL_MS = 1000;
+
 /** Bytes are counted past 2^32, never past what a JSON number holds exactly. */
 const Bytes = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
