@@ -1,6 +1,8 @@
 // A real labq server on a fresh database, on a free port, with an admin token: what most
 // tests start from.
+import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
+import { sql } from 'slonik';
 import { createToken } from '../../server/auth/tokens.js';
 import { startServer, type RunningServer, type TlsFiles } from '../../server/server.js';
 import type { QueueSettings } from '../../server/settings.js';
@@ -61,6 +63,21 @@ export async function http(ts: TestServer, method: string, path: string, body?: 
     json = null;
   }
   return { status: response.status, type: response.headers.get('content-type') ?? '', json, text };
+}
+
+/**
+ * Sends a request that must be refused with a 400 (problem+json) naming `field` alone with a
+ * reason matching `reason`, and checks that no event and no task was written.
+ */
+export async function refusedField(ts: TestServer, method: string, path: string, body: unknown, field: string, reason: RegExp): Promise<void> {
+  const counts = async () => ts.server.pool.one(sql.unsafe`SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM tasks) AS tasks`);
+  const before = await counts();
+  const answer = await http(ts, method, path, body);
+  assert.equal(answer.status, 400, answer.text);
+  assert.match(answer.type, /problem\+json/);
+  assert.deepEqual(answer.json.errors.map((e: { field: string }) => e.field), [field], answer.text);
+  assert.match(answer.json.errors[0].message, reason);
+  assert.deepEqual(await counts(), before, 'nothing recorded');
 }
 
 /** A port nothing listens on now, for a server that must come back on the same address. */

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { sql } from 'slonik';
-import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
+import { refusedField, startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { API_PREFIX } from '../../shared/api.js';
 import { DEFAULT_DOCKER_POLICY } from '../../shared/dockerPolicy.js';
 import { until } from '../../e2e/support/worker.js';
@@ -18,19 +18,10 @@ after(async () => ts.close());
 
 const count = async (query: ReturnType<typeof sql.unsafe>) => Number(await ts.server.pool.oneFirst(query));
 const eventCount = () => count(sql.unsafe`SELECT count(*) FROM events`);
-const taskCount = () => count(sql.unsafe`SELECT count(*) FROM tasks`);
 const image = 'alpine:3';
 
-/** Submits, expects a 400 whose first error names `field` with a reason matching `reason`, and that nothing was written. */
-async function refused(path: string, body: unknown, field: string, reason: RegExp, method = 'POST') {
-  const [events, tasks] = [await eventCount(), await taskCount()];
-  const answer = await http(ts, method, `${API_PREFIX}${path}`, body);
-  assert.equal(answer.status, 400, answer.text);
-  assert.match(answer.type, /problem\+json/);
-  assert.equal(answer.json.errors[0].field, field, answer.text);
-  assert.match(answer.json.errors[0].message, reason);
-  assert.deepEqual([await eventCount(), await taskCount()], [events, tasks], 'nothing recorded');
-}
+const refused = (path: string, body: unknown, field: string, reason: RegExp, method = 'POST') =>
+  refusedField(ts, method, `${API_PREFIX}${path}`, body, field, reason);
 
 const REFUSED: Array<{ options: string[]; field?: number; reason: RegExp }> = [
   { options: ['--privileged'], reason: /allow_privileged is false/ },

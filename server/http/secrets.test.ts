@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { sql } from 'slonik';
-import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
+import { http, refusedField, startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { until } from '../../e2e/support/worker.js';
 import { API_PREFIX } from '../../shared/api.js';
 import { startServer } from '../server.js';
@@ -24,16 +24,9 @@ after(async () => ts.close());
 
 const VALUE = `sk-${randomBytes(12).toString('hex')}`;
 const count = async (query: ReturnType<typeof sql.unsafe>) => Number(await ts.server.pool.oneFirst(query));
-const eventCount = () => count(sql.unsafe`SELECT count(*) FROM events`);
 
-async function refused(method: string, path: string, body: unknown, field: string, reason: RegExp) {
-  const [events, tasks] = [await eventCount(), await count(sql.unsafe`SELECT count(*) FROM tasks`)];
-  const answer = await http(ts, method, `${API_PREFIX}${path}`, body);
-  assert.equal(answer.status, 400, answer.text);
-  assert.deepEqual(answer.json.errors.map((e: { field: string }) => e.field), [field], answer.text);
-  assert.match(answer.json.errors[0].message, reason);
-  assert.deepEqual([await eventCount(), await count(sql.unsafe`SELECT count(*) FROM tasks`)], [events, tasks], 'nothing recorded');
-}
+const refused = (method: string, path: string, body: unknown, field: string, reason: RegExp) =>
+  refusedField(ts, method, `${API_PREFIX}${path}`, body, field, reason);
 
 test('set, replace, list and remove: the value is sealed, never answered, never in the log', async () => {
   const created = await http(ts, 'PUT', `${API_PREFIX}/secrets/ncbi-key`, { value: 'first' });
