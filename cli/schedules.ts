@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { LabqClient } from '../shared/client.js';
-import type { ScheduleDetail, ScheduleInput, SchedulePatch } from '../shared/schemas/schedule.js';
+import type { ScheduleDetail, ScheduleInput, SchedulePatch, ScheduleRun } from '../shared/schemas/schedule.js';
 import { clientFrom, type ClientFlags } from './context.js';
 import { counts, print, table } from './format.js';
 import { collect, readStdin, taskFromFlags, taskOptions } from './tasks.js';
@@ -50,6 +50,12 @@ function describe(s: ScheduleDetail): string {
   return [...lines, '', table(runs, ['run', 'due_at', 'fired_at', 'fired_by', 'status', 'context', 'tasks'])].join('\n');
 }
 
+/** A run in a cell: how its tasks stand when it fired, else why not (`run 5: succeeded=2`, `run 3: skipped (overlap)`). */
+function lastRun(r: ScheduleRun | null): string {
+  if (!r) return 'none yet';
+  return `run ${r.run}: ${r.status === 'fired' ? counts(r.tasks) : `${r.status} (${r.reason})`}`;
+}
+
 export function scheduleCommands(program: Command, flags: () => ClientFlags & { json?: boolean }): void {
   const schedule = program.command('schedule').description('schedules: tasks or a sweep submitted on a cron');
   const client = () => clientFrom(flags());
@@ -90,9 +96,12 @@ export function scheduleCommands(program: Command, flags: () => ClientFlags & { 
     .command('list')
     .description('list schedules with their next run times')
     .action(async () => {
-      const { items } = await client().call('listSchedules');
-      const rows = items.map((s) => ({ ...s, enabled: s.enabled ? 'yes' : 'no', next_runs: s.next_runs.slice(0, 2).join(' ') }));
-      print(items, !!flags().json, () => table(rows, ['id', 'name', 'cron', 'timezone', 'enabled', 'overlap', 'next_runs']));
+      const answer = await client().call('listSchedules');
+      const rows = answer.items.map((s) => ({
+        ...s, enabled: s.enabled ? 'yes' : 'no', next_runs: s.next_runs.slice(0, 2).join(' '),
+        last_run: lastRun(s.last_run),
+      }));
+      print(answer, !!flags().json, () => table(rows, ['id', 'name', 'cron', 'timezone', 'enabled', 'overlap', 'next_runs', 'last_run']));
     });
 
   schedule
@@ -127,7 +136,7 @@ export function scheduleCommands(program: Command, flags: () => ClientFlags & { 
     .action(async (given: string, o) => {
       const run = await client().call('runSchedule', { params: { id: await scheduleId(client(), given) }, body: { context: contextFrom(o.context) } });
       const context = Object.entries(run.context).map(([k, v]) => `${k}=${v}`).join(' ');
-      print(run, !!flags().json, () => `run ${run.run} fired at ${run.fired_at}${context ? ` with ${context}` : ''}\ntasks: ${run.task_ids.join(', ')}`);
+      print(run, !!flags().json, () => `run ${run.run} fired at ${run.fired_at}${context ? ` with ${context}` : ''}\ntask ids: ${run.task_ids.join(', ')}`);
     });
 
   for (const [verb, route, description] of [
