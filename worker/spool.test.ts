@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { until } from '../e2e/support/worker.js';
+import { ShellRunner } from './runners/shell.js';
+import type { ExecutionDirs } from './runners/types.js';
 import { OUTPUT_REPORT_BYTES, Spool, type Report, type SpoolOptions } from './spool.js';
 
 const scratch: string[] = [];
@@ -262,6 +264,33 @@ test('close rejects flushes still waiting; the reports stay on disk', async () =
   await rejected;
   assert.throws(() => spool.push(phase(8, 'uploading')), /closed/);
   assert.deepEqual(await readdir(dir), ['8.jsonl']);
+});
+
+test('output of a task that outlives its stopping worker is dropped after close, without a throw in its stream', async () => {
+  const dir = await tempDir();
+  const spool = await openSpool(dir, server(() => true).deliver);
+  const dirs = Object.fromEntries(await Promise.all(['input', 'output', 'temp', 'resource'].map(async (k) => {
+    await mkdir(join(dir, k));
+    return [k, join(dir, k)];
+  }))) as unknown as ExecutionDirs;
+  const chunks: number[] = [];
+  const task = await new ShellRunner().start({
+    executionId: 9, command: 'while :; do echo tick; sleep 0.01; done', shell: 'sh', containerOptions: [], env: {}, dirs, cpus: 1,
+    onOutput: (stream, chunk) => {
+      chunks.push(chunk.length);
+      spool.output(9, stream, chunk);
+    },
+  });
+  try {
+    await until('output before the close', async () => chunks.length > 0);
+    await spool.close();
+    const spooled = (await readFile(join(dir, '9.jsonl'))).length;
+    const seen = chunks.length;
+    await until('output after the close', async () => chunks.length > seen + 3);
+    assert.equal((await readFile(join(dir, '9.jsonl'))).length, spooled, 'nothing spooled after the close');
+  } finally {
+    await task.kill(0);
+  }
 });
 
 test('drop forgets an execution and its files, others are untouched', async () => {

@@ -125,7 +125,13 @@ export class Spool {
     this.enqueue(lane, report);
   }
 
+  /**
+   * Output that comes after close is dropped: a bare task outlives its stopping worker (the
+   * restarted one kills it), and its output arrives in a stream event, where a throw would
+   * end the process before it has stopped in order.
+   */
   output(executionId: number, stream: OutputStream, chunk: Buffer): void {
+    if (this.closed) return;
     this.assertUsable();
     const lane = this.lane(executionId);
     if (lane.collecting && lane.collecting.stream !== stream) this.seal(lane);
