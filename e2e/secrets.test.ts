@@ -63,9 +63,10 @@ async function filesUnder(root: string): Promise<Array<{ path: string; text: str
   return Promise.all(files.map(async (path) => ({ path, text: await readFile(path, 'latin1').catch(() => '') })));
 }
 
-async function assertNotInStateDir(root: string) {
+/** While a task runs, the state directory holds its files (the look is not vacuous); once it ended, it may hold none. */
+async function assertNotInStateDir(root: string, running = true) {
   const files = await filesUnder(root);
-  assert.ok(files.length > 0, `${root} holds files`);
+  if (running) assert.ok(files.length > 0, `${root} holds files`);
   for (const file of files) assert.ok(!file.text.includes(VALUE), `${file.path} holds the secret`);
 }
 
@@ -110,7 +111,7 @@ test('a bare task sees its secret and none of the worker\'s variables; the value
   await assertNotInStateDir(bareState);
   await writeFile(gate, '');
   assert.equal((await taskEnded(ts, secret!.id)).status, 'succeeded');
-  await assertNotInStateDir(bareState);
+  await assertNotInStateDir(bareState, false);
   await assertNowhere(secret!.id, bare.output());
 });
 
@@ -128,7 +129,7 @@ test('a Docker task sees its secret in its environment; the state kept for re-at
   await assertNotInStateDir(dockerState);
   await writeFile(join(gates, 'go'), '');
   assert.equal((await taskEnded(ts, t!.id)).status, 'succeeded');
-  await assertNotInStateDir(dockerState);
+  await assertNotInStateDir(dockerState, false);
   await assertNowhere(t!.id, inDocker.logs.join('\n'));
 });
 

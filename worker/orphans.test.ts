@@ -49,6 +49,8 @@ test('the processes started since a pid are read, each with its execution; older
   const dir = await mkdtemp(join(tmpdir(), 'labq-orphans-test-'));
   const work = join(dir, 'work');
   const older = task(join(work, '8', 'tmp'));
+  // Its shell and the sleep it forks, both started before the pid the look starts from.
+  await until('the older task to start', async () => bareTaskProcesses(work).length === 2);
   const before = spawn('/bin/true');
   await new Promise((resolve) => before.once('exit', resolve));
   const stray = task(join(work, '9', 'tmp'));

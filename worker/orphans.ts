@@ -8,7 +8,7 @@
 // Containers are not found so (their TEMP is a path inside them): the worker re-attaches to
 // them instead.
 import { readdirSync, readFileSync } from 'node:fs';
-import { processGroup } from './procStat.js';
+import { processGroup, statFields } from './procStat.js';
 
 export interface BareTaskProcess {
   pid: number;
@@ -25,6 +25,8 @@ export interface BareTaskProcess {
  */
 export function bareTaskProcesses(workDir: string, startedSince?: number[]): BareTaskProcess[] {
   const prefix = Buffer.from(`TEMP=${workDir}/`);
+  // Listed before the last pid is read: every pid listed was given by then.
+  const names = readdirSync('/proc');
   let last = NaN;
   if (startedSince?.length) {
     try {
@@ -36,7 +38,7 @@ export function bareTaskProcesses(workDir: string, startedSince?: number[]): Bar
   const from = startedSince?.length ? Math.min(...startedSince) : NaN;
   const range = Number.isFinite(last) && startedSince!.every((pid) => pid <= last);
   const found: BareTaskProcess[] = [];
-  for (const name of readdirSync('/proc')) {
+  for (const name of names) {
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
     if (pid === process.pid || (range && (pid < from || pid > last))) continue;
@@ -50,6 +52,33 @@ export function bareTaskProcesses(workDir: string, startedSince?: number[]): Bar
     if (executionId !== null) found.push({ pid, executionId });
   }
   return found;
+}
+
+/**
+ * The process groups of the session `sid` leads, its own first. A bare task's wrapper leads a
+ * session of its own, and what the task runs may make groups in it (`timeout`, a shell's
+ * `set -m`, a subprocess started in a new group): a signal meant for the task goes to each.
+ */
+export function sessionGroups(sid: number): number[] {
+  const groups = new Set<number>([sid]);
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return [sid];
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const fields = statFields(stat);
+    if (Number(fields[3]) === sid) groups.add(Number(fields[2]));
+  }
+  return [...groups];
 }
 
 /** How many processes (and threads) the kernel has started since boot: a whole turn of the pids takes about `pid_max` of them. */

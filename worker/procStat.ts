@@ -1,12 +1,15 @@
 // The fields of /proc/PID/stat after the command name, which may hold spaces and parentheses:
 // they start after its last ')'. Field 0 here is the state (the third of the file), 2 the
-// process group, 19 the start time.
+// process group, 3 the session, 19 the start time.
 import { readFile } from 'node:fs/promises';
+
+/** The fields of a stat file's text, from the state on. */
+export const statFields = (stat: string): string[] => stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 
 /** The fields of a process's stat, null once it is gone. */
 export async function processStat(pid: number | string): Promise<string[] | null> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
-  return stat === null ? null : stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return stat === null ? null : statFields(stat);
 }
 
 /** A process's group, null once it is gone. */

@@ -149,8 +149,10 @@ test('a set a process of its task still uses is removed at the next look; one wh
   assert.equal(readdirSync(join(work, '.free')).length, 3, 'emptied, waiting for the look');
   folders.take(join(work, '3'));
   assert.equal(readdirSync(join(work, '.free')).length, 3, 'a set waiting for the look is not given out');
+  const strayGone = new Promise((resolve) => stray.once('exit', (_code, signal) => resolve(signal)));
   folders.settle();
-  // The stray's set is removed (off the event loop), the others kept.
+  // The stray is killed, its set removed (off the event loop), the others kept.
+  assert.equal(await strayGone, 'SIGKILL');
   await until('the stray\'s set to be removed', async () => readdirSync(join(work, '.free')).length === 2);
   folders.take(join(work, '4'));
   folders.take(join(work, '5'));
@@ -178,6 +180,22 @@ test('a set taken half a turn of the pids ago is looked for among all processes,
   forks += PID_MAX / 2;
   folders.settle();
   await until('the stray\'s set to be removed', async () => readdirSync(join(work, '.free')).length === 1);
+});
+
+test('a set something wrote into after it was emptied is not kept, though no process of its task runs on', async (t) => {
+  const { work, folders } = await pool(t);
+  const first = spawn('/bin/true');
+  await new Promise((resolve) => first.once('exit', resolve));
+  for (const id of ['1', '2']) folders.take(join(work, id));
+  await folders.give(join(work, '1'), first.pid!);
+  await folders.give(join(work, '2'), first.pid!);
+  // As a stray that left the task's group, wrote through its working folder and ended before the look.
+  const [written] = readdirSync(join(work, '.free'));
+  writeFileSync(join(work, '.free', written!, 'output', 'left-behind'), 'stale');
+  folders.settle();
+  await until('the written set to be removed', async () => readdirSync(join(work, '.free')).length === 1);
+  folders.take(join(work, '3'));
+  assert.deepEqual(readdirSync(join(work, '3', 'output')), []);
 });
 
 test('sets given back are looked at within a tick, without a call', async (t) => {

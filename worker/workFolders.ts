@@ -8,9 +8,11 @@
 // kept and overwritten. A set that cannot be emptied, or one past the pool's bound, is
 // removed as before. So is one a process of its task may still use (it left the task's group
 // and runs on): an emptied set waits until a look through /proc (orphans.ts) finds no process
-// started with its TEMP. That look reads every process started since the task's own, a cost
-// that grows with the rate of tasks, so it is made for all the sets given back within a
-// tick at once. Container executions keep folders of their own: a container
+// started with its TEMP; such a stray is killed, as a container's last processes are when its
+// main one ends, and its set removed. A set found free is looked at once more before it is
+// kept: a stray may have written into it after it was emptied and ended before the look.
+// The look reads every process started since the task's own, a cost that grows with the rate
+// of tasks, so it is made for all the sets given back within a tick at once. Container executions keep folders of their own: a container
 // re-attached after a restart still mounts them, and they were opened to its user.
 import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
@@ -97,17 +99,19 @@ export class WorkFolders {
 
   /** Gives `base` its four empty folders, from the pool when it has a set. */
   take(base: string): void {
-    this.takenAt.set(base, this.forksLately());
+    const forks = this.forksLately();
     const set = this.free.pop();
+    let reused = false;
     if (set !== undefined) {
       try {
         renameSync(set, base);
-        return;
+        reused = true;
       } catch {
         rmSync(set, { recursive: true, force: true });
       }
     }
-    makeFolders(base);
+    if (!reused) makeFolders(base);
+    this.takenAt.set(base, forks);
   }
 
   /**
@@ -159,7 +163,8 @@ export class WorkFolders {
 
   /**
    * One look through /proc for all the sets given back since the last: a set none of whose
-   * processes runs on is kept; the others are removed, with what a stray may have written.
+   * processes runs on is kept if it is still empty; the strays of the others are killed and
+   * their sets removed, with what they may have written.
    */
   settle(): void {
     if (this.timer) clearTimeout(this.timer);
@@ -171,15 +176,38 @@ export class WorkFolders {
     const turned = settling.some((s) => !(now - s.forks < PID_MAX / 2));
     let used: Set<number>;
     try {
-      used = new Set(bareTaskProcesses(this.workDir, turned ? undefined : settling.map((s) => s.firstPid)).map((p) => p.executionId));
+      const ended = new Set(settling.map((s) => s.executionId));
+      const strays = bareTaskProcesses(this.workDir, turned ? undefined : settling.map((s) => s.firstPid)).filter((p) => ended.has(p.executionId));
+      for (const { pid } of strays) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile, or not this worker's to kill
+        }
+      }
+      used = new Set(strays.map((p) => p.executionId));
     } catch {
       // /proc could not be read: none is known to be free.
       used = new Set(settling.map((s) => s.executionId));
     }
     for (const { set, executionId } of settling) {
-      if (!used.has(executionId)) this.free.push(set);
-      // A stray may still be writing into it: removed off the event loop, and what it keeps stays.
+      if (!used.has(executionId) && this.stillEmpty(set)) this.free.push(set);
+      // A stray may have written into it: removed off the event loop, and what it keeps stays.
       else void rm(set, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  /** Whether a set is as give() left it: its folders intact and empty, but for the command file. */
+  private stillEmpty(set: string): boolean {
+    try {
+      if (readdirSync(set).some((name) => !NAMES.has(name))) return false;
+      for (const name of NAMES) {
+        const dir = join(set, name);
+        if (!this.intact(dir) || readdirSync(dir).some((entry) => !(name === SUBFOLDERS.temp && entry === COMMAND_FILE))) return false;
+      }
+      return true;
+    } catch {
+      return false;
     }
   }
 

@@ -190,3 +190,24 @@ test('suspend stops the whole process group and resume lets it go on; a kill rea
   assert.equal((await handle.wait()).signal, 'SIGTERM');
   assert.equal(out.text('stdout'), '');
 });
+
+test('suspend, resume and kill reach what the task runs in a group of its own (timeout), not only the wrapper\'s group', async () => {
+  // coreutils `timeout` puts itself and its command in a new process group of the task's session.
+  const { spec: s } = await spec('timeout 300 sh -c \'echo $$ > worker.pid; while true; do echo x >> "$TEMP/count"; sleep 0.05; done\'');
+  const handle = await runner.start(s);
+  const worker = Number(await waitForFile(join(s.dirs.temp, 'worker.pid')));
+  const count = join(s.dirs.temp, 'count');
+  const group = async (pid: number) => Number((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')[2]);
+  assert.notEqual(await group(worker), Number(handle.ref), 'the loop runs in a group other than the wrapper\'s');
+  await handle.suspend();
+  await sleep(200);
+  const before = await readFile(count, 'utf8');
+  await sleep(400);
+  assert.equal(await readFile(count, 'utf8'), before, 'the loop went on while the task was suspended');
+  await handle.resume();
+  while ((await readFile(count, 'utf8')) === before) await sleep(20);
+  await handle.kill(5000);
+  assert.equal((await handle.wait()).signal, 'SIGTERM');
+  assert.ok(!isAlive(worker), 'the loop survived the kill');
+});
+

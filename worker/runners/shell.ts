@@ -1,8 +1,11 @@
 // Bare shell runner: runs a task as a host process, for workers without Docker or tasks that
 // need the host's own tools, in a clean environment (bareEnv: never the worker's credentials).
-// The task gets its own process group, so a kill reaches everything
-// it started, and when its main process ends the rest of the group is killed, as Docker does
-// when a container's main process ends: a task never leaves stray processes behind.
+// The task gets a session of its own, whose first process group its wrapper leads: a kill,
+// a suspension and its end reach every group of the session (what `timeout` or `set -m` in
+// the task made too), and when its main process ends the rest of its group is killed, as
+// Docker does when a container's main process ends. What still runs after that (a process
+// that made a session of its own, or another group of the task's) is killed by the worker's
+// next look for strays (workFolders.ts).
 //
 // The group's leader is a small /bin/sh wrapper that runs the task's interpreter and, once it
 // has ended, writes the CPU time of everything the task waited for (the shell's `times`, to
@@ -17,6 +20,7 @@ import { accessSync, constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { sessionGroups } from '../orphans.js';
 import { followGroupMemory } from './groupMemory.js';
 import {
   bareEnv, settlesWithin, writeScript,
@@ -158,7 +162,7 @@ class ShellHandle implements RunHandle {
     let { code, signal } = await this.exited;
     this.hasExited = true;
     const peakMemoryBytes = this.stopSampling();
-    this.signalGroup('SIGKILL');
+    this.signalGroup('SIGKILL', false);
     let error: string | null = null;
     if (!(await settlesWithin(closed, PIPE_DRAIN_MS))) {
       this.child.stdout!.destroy();
@@ -186,14 +190,22 @@ class ShellHandle implements RunHandle {
     }
   }
 
-  private signalGroup(signal: NodeJS.Signals): void {
+  /**
+   * To every group of the task's session (one look through /proc: kills and suspensions are
+   * rare), or, with `wholeSession` false, to the wrapper's group alone, as at every task's
+   * end, where the look for strays that follows takes care of the rest.
+   */
+  private signalGroup(signal: NodeJS.Signals, wholeSession = true): void {
     if (this.child.pid === undefined) return;
     // STOP and CONT end nothing: the signal the task may die of is the one sent before.
     if (!this.hasExited && signal !== 'SIGSTOP' && signal !== 'SIGCONT') this.lastSignal = signal;
-    try {
-      process.kill(-this.child.pid, signal);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    for (const group of wholeSession ? sessionGroups(this.child.pid) : [this.child.pid]) {
+      try {
+        process.kill(-group, signal);
+      } catch (err) {
+        // Gone, or only processes this worker may not signal are left (a task's `sudo`).
+        if (!['ESRCH', 'EPERM'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      }
     }
   }
 }
