@@ -17,3 +17,9 @@ export async function processGroup(pid: number | string): Promise<number | null>
   const fields = await processStat(pid);
   return fields ? Number(fields[2]) : null;
 }
+
+/** A process's session, null once it is gone. */
+export async function processSession(pid: number | string): Promise<number | null> {
+  const fields = await processStat(pid);
+  return fields ? Number(fields[3]) : null;
+}

@@ -64,6 +64,12 @@ test('reports the CPU time of the task and the peak memory of its process group'
   assert.ok(result.peakMemoryBytes !== null && result.peakMemoryBytes >= 48 * 1024 ** 2, `peak ${result.peakMemoryBytes}`);
 });
 
+test('the peak memory counts what the task runs in another group of its session (timeout)', async () => {
+  const { result } = await run('timeout 60 sh -c \'dd if=/dev/zero bs=48M count=1 2>/dev/null | sleep 2.5\'');
+  assert.equal(result.exitCode, 0);
+  assert.ok(result.peakMemoryBytes !== null && result.peakMemoryBytes >= 48 * 1024 ** 2, `peak ${result.peakMemoryBytes}`);
+});
+
 test('a script that signals its own shell ($$) ends as `sh script` would; $0 is its path and it has no arguments', async () => {
   // A watchdog in the script itself: the shell's own pid must be the script's, not a wrapper's that traps TERM.
   const { result, out } = await run('echo "$# $(basename "$0")"; ( sleep 0.2; kill $$ ) & sleep 5; echo survived');

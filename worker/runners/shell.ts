@@ -11,7 +11,7 @@
 // has ended, writes the CPU time of everything the task waited for (the shell's `times`, to
 // the clock tick: 10 ms) to a pipe of its own, then exits with the task's status. Processes the
 // task left running when it ended, and a task killed with SIGKILL, are not counted (null).
-// Peak memory is sampled from /proc (groupMemory.ts). The kernel's OOM killer cannot be told
+// Peak memory is sampled from /proc (sessionMemory.ts). The kernel's OOM killer cannot be told
 // apart from any other SIGKILL for a bare task, which has no memory limit of its own: such a
 // task fails with exit code 137, never `oom`.
 
@@ -21,7 +21,7 @@ import { constants as osConstants } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sessionGroups } from '../orphans.js';
-import { followGroupMemory } from './groupMemory.js';
+import { followSessionMemory } from './sessionMemory.js';
 import {
   bareEnv, settlesWithin, writeScript,
   type OutputStream, type RunHandle, type Runner, type RunResult, type RunSpec,
@@ -121,7 +121,7 @@ class ShellHandle implements RunHandle {
     const timesPipe = child.stdio[3] as NodeJS.ReadableStream;
     timesPipe.on('data', (chunk: Buffer) => (this.times += chunk.toString()));
     timesPipe.on('error', () => undefined);
-    this.stopSampling = child.pid === undefined ? () => null : followGroupMemory(child.pid);
+    this.stopSampling = child.pid === undefined ? () => null : followSessionMemory(child.pid);
     const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     this.done = this.finish(closed);
