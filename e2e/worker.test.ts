@@ -3,7 +3,8 @@
 // concurrency change and --exit-when-empty.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -136,6 +137,34 @@ test('a burst of output is kept whole up to the cap, then truncated with a mark'
   assert.ok(bigOut.length <= 256 * 1024 + 200);
   assert.match(bigOut, /^b+\n\[labq: output truncated: more than 262144 bytes; the rest was dropped\]\n$/);
   assert.equal((await ts.client.getTask(big!.id)).status, 'succeeded');
+});
+
+test('a runaway task while the server is away: the worker spools its output up to the cap only, and the server marks the truncation', { timeout: 120_000 }, async (t) => {
+  const proxy = new TcpProxy(Number(new URL(ts.url).port));
+  await proxy.restore();
+  t.after(() => proxy.cut());
+  const stateDir = await mkdtemp(join(tmpdir(), 'labq-runaway-'));
+  await worker({ tags: ['runaway'], stateDir, server: proxy.url });
+  const { tasks: [task] } = await ts.client.submitTasks({
+    command: 'while [ ! -e "$TEMP/go" ]; do sleep 0.05; done; head -c 20000000 /dev/zero | tr "\\0" "r"; touch "$TEMP/done"', tag: 'runaway',
+  });
+  const x = await until('the task to run', async () => {
+    const { status, execution_id } = await ts.client.getTask(task!.id);
+    return status === 'running' && execution_id;
+  });
+  await proxy.cut();
+  const temp = join(stateDir, 'work', String(x), 'tmp');
+  await writeFile(join(temp, 'go'), '');
+  await until('the 20 MB to be written', async () => existsSync(join(temp, 'done')), 60_000);
+  const spooled = (await readdir(join(stateDir, 'spool'), { withFileTypes: true }))
+    .filter((e) => e.isFile()).reduce((sum, e) => sum + statSync(join(stateDir, 'spool', e.name)).size, 0);
+  // 256 KiB in base64 with the chunk that passes it, against 27 MB for the whole output.
+  assert.ok(spooled < 2 * 2 ** 20, `the spool holds ${spooled} bytes`);
+  await proxy.restore();
+  assert.equal((await taskEnded(ts, task!.id)).status, 'succeeded');
+  const out = await ts.client.executionOutput(x as number);
+  assert.ok(out.length <= 256 * 1024 + 200, `${out.length} bytes kept`);
+  assert.match(out, /^r+\n\[labq: output truncated: more than 262144 bytes; the rest was dropped\]\n$/);
 });
 
 test('kill: a running task and its children die, a pending one is cancelled', async () => {

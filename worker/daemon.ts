@@ -121,6 +121,8 @@ export class WorkerDaemon {
   private readonly meter = new HostMeter();
   /** The server's lease, from its last poll answer; it bounds how long a request may hang. */
   private leaseSeconds = 30;
+  /** Told by the server at every exchange; none until the first. */
+  private outputCapBytes = Infinity;
 
   constructor(private readonly options: WorkerOptions) {
     this.name = options.name ?? hostname();
@@ -217,6 +219,7 @@ export class WorkerDaemon {
       resources: this.resources,
       transfers: this.transfers,
       cpus: this.cpus,
+      outputCapBytes: () => this.outputCapBytes,
       runnerFor: (task: Task): Runner => (task.container ? this.docker! : this.shell),
       freed: () => this.slotFreed?.abort(),
       log: this.log,
@@ -395,6 +398,7 @@ export class WorkerDaemon {
         }, AbortSignal.any([this.stopping.signal, news.signal, unanswered]));
         failures = 0;
         this.leaseSeconds = response.lease_seconds;
+        this.outputCapBytes = response.output_cap_bytes ?? Infinity;
       } catch (error) {
         this.outbox.fail(carried, error);
         this.progress.unsent(progress);

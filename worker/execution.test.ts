@@ -71,7 +71,7 @@ async function surroundings(t: { after: (fn: () => unknown) => void }, runner: R
   folders.open();
   const logs: string[] = [];
   const context = {
-    spool, progress: new ProgressBoard(), slots: new Slots(1), state, workDir: join(dir, 'work'), folders, resources: new ResourceCache({ dir: join(dir, 'cache'), log: () => undefined }), transfers: new Slots(8), cpus: 1,
+    spool, progress: new ProgressBoard(), slots: new Slots(1), state, workDir: join(dir, 'work'), folders, resources: new ResourceCache({ dir: join(dir, 'cache'), log: () => undefined }), transfers: new Slots(8), cpus: 1, outputCapBytes: () => Infinity,
     runnerFor: () => runner, freed: () => undefined, log: (line: string) => logs.push(line),
   };
   return { dir, delivered, logs, context };

@@ -38,6 +38,8 @@ export interface ExecutionContext {
   /** The worker's bound on files in transfer at once, shared by its executions. */
   transfers: Slots;
   cpus: number;
+  /** The output the server keeps of one execution: past it (and the chunk that passes it), output is not spooled. */
+  outputCapBytes(): number;
   runnerFor(task: Task): Runner;
   /** A slot freed with no report to say so (an abandoned execution ended). */
   freed(): void;
@@ -205,8 +207,13 @@ export class Execution {
     this.kill(0);
   }
 
+  /** Bytes of output spooled: once past the server's cap, the rest would only be dropped there. */
+  private outputBytes = 0;
+
   onOutput = (stream: OutputStream, chunk: Buffer): void => {
-    if (!this.abandoned) this.ctx.spool.output(this.executionId, stream, chunk);
+    if (this.abandoned || this.outputBytes > this.ctx.outputCapBytes()) return;
+    this.outputBytes += chunk.length;
+    this.ctx.spool.output(this.executionId, stream, chunk);
   };
 
   /** A phase starts: it is reported, and the figures of a transfer phase go out while it lasts. */

@@ -147,6 +147,7 @@ async function pollRound(
       settings: { concurrency: worker.concurrency, prefetch: worker.prefetch, tags: worker.tags, paused: worker.paused, draining: worker.draining },
       settings_version: worker.settings_version,
       lease_seconds: settings.leaseSeconds,
+      output_cap_bytes: settings.outputCapBytes,
       reports: receipts,
       ...policy,
     };

@@ -236,6 +236,12 @@ export const PollResponse = z.object({
   settings: WorkerSettings,
   settings_version: z.number().int(),
   lease_seconds: z.number().int(),
+  /**
+   * The output the server keeps of one execution (LABQ_OUTPUT_CAP_BYTES): the worker spools
+   * no more than that (and the chunk that passes it, for the server to mark the truncation),
+   * so that a runaway task cannot fill its disk while the server is away.
+   */
+  output_cap_bytes: z.number().int().optional(),
   /** One receipt per entry of the request's `reports`, in its order. */
   reports: z.array(ReportsReceipt),
   /** With assignments: the Docker policy now, which the worker checks a container task's options against before it starts it. */
