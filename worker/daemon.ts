@@ -20,7 +20,7 @@ import { WORKER_TAKEN_OVER, type PollResponse, type WorkerSettings } from '../sh
 import { Outbox } from './outbox.js';
 import { ProgressBoard } from './progress.js';
 import { ResourceCache } from './resourceCache.js';
-import { Execution, NO_GRANT, type ExecutionContext } from './execution.js';
+import { Execution, NO_GRANT, type Attach, type ExecutionContext } from './execution.js';
 import { HostMeter } from './hostMetrics.js';
 import { holdStateDir, instanceIdentity } from './identity.js';
 import { dockerConfigCredentials } from './registryAuth.js';
@@ -264,12 +264,13 @@ export class WorkerDaemon {
     await this.folders.removeLeftovers(new Set(followed.map((state) => state.executionId)), this.log);
     if (!docker) return;
     for (const state of followed) {
-      const attach = async (onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void) => {
+      const attach: Attach = async (onOutput, storedBytes) => {
         // The log is replayed from its start: skip exactly what the server already stored,
         // once everything the dead worker spooled has been delivered.
         await this.spool.flush(state.executionId);
         const stored = await this.withRetry(() => this.client.executionOutputSize(state.executionId));
         const skip = { stdout: stored.truncated ? Infinity : stored.stdout, stderr: stored.truncated ? Infinity : stored.stderr };
+        storedBytes(stored.stdout + stored.stderr);
         return docker.reattach(state.executionId, (stream, chunk) => {
           const drop = Math.min(skip[stream], chunk.length);
           skip[stream] -= drop;

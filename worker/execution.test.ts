@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { TaskInput, type Task } from '../shared/schemas/task.js';
 import { until } from '../e2e/support/worker.js';
-import { Execution, KILL_RETRY_MS, NO_GRANT } from './execution.js';
+import { Execution, KILL_RETRY_MS, NO_GRANT, type Attach } from './execution.js';
 import { ProgressBoard } from './progress.js';
 import { ResourceCache } from './resourceCache.js';
 import { ShellRunner } from './runners/shell.js';
@@ -132,3 +132,26 @@ test('a failed download stops the others: none goes on writing into folders give
   assert.equal(finish?.kind === 'finish' && finish.failureClass, 'download');
   await until('the endless download to be stopped', async () => aborted, 10_000);
 });
+
+test('a re-attached container counts what the server already stored toward the output cap', async (t) => {
+  const spooled = async (stored: number) => {
+    const { delivered, context } = await surroundings(t, new ShellRunner());
+    const capped = { ...context, outputCapBytes: () => 1000 };
+    const handle: RunHandle = {
+      ref: 'container', suspended: false, suspend: async () => undefined, resume: async () => undefined, kill: async () => undefined,
+      wait: async () => ({ exitCode: 0, signal: null, peakMemoryBytes: null, cpuSeconds: null, oomKilled: false, error: null }),
+    };
+    const attach: Attach = async (onOutput, storedBytes) => {
+      storedBytes(stored);
+      onOutput('stdout', Buffer.from('more of the log\n'));
+      return handle;
+    };
+    const x = { ...task('true'), container: 'alpine' };
+    const execution = new Execution(capped, 9, 1, x, NO_GRANT, { state: { executionId: 9, attempt: 1, task: x, container: true }, attach });
+    await execution.done;
+    return delivered.filter((r) => r.kind === 'output').length;
+  };
+  assert.equal(await spooled(500), 1, 'under the cap: sent');
+  assert.equal(await spooled(1001), 0, 'past the cap already: nothing more');
+});
+

@@ -46,6 +46,9 @@ export interface ExecutionContext {
   log(line: string): void;
 }
 
+/** Follows a re-attached container: its output to `onOutput`, the bytes the server already stored to `stored`. */
+export type Attach = (onOutput: (stream: OutputStream, chunk: Buffer) => void, stored: (bytes: number) => void) => Promise<RunHandle>;
+
 /**
  * What an assignment brings besides its task: the values of the secrets its env names, and
  * the Docker policy. Held in memory only: the state directory keeps the task, whose env
@@ -118,8 +121,11 @@ export class Execution {
     attempt: number,
     readonly task: Task,
     private readonly grant: Grant,
-    /** A container of an earlier run of this worker: `attach` follows it, feeding output to `onOutput`. */
-    reattach?: { state: ExecutionState; attach: (onOutput: Execution['onOutput']) => Promise<RunHandle> },
+    /**
+     * A container of an earlier run of this worker: `attach` follows it, feeding output to
+     * `onOutput`, and says how much output the server already holds (it counts to the cap).
+     */
+    reattach?: { state: ExecutionState; attach: Attach },
   ) {
     this.state = reattach?.state ?? { executionId, attempt, task, container: !!task.container };
     this.progress = { downloading: ctx.progress.phase(executionId, 'downloading'), uploading: ctx.progress.phase(executionId, 'uploading') };
@@ -358,10 +364,10 @@ export class Execution {
   }
 
   /** A container of an earlier run of this worker, still running or just ended: follow it to its end. */
-  private async resume(attach: (onOutput: Execution['onOutput']) => Promise<RunHandle>): Promise<void> {
+  private async resume(attach: Attach): Promise<void> {
     let outcome: Outcome;
     try {
-      outcome = await this.await(await attach(this.onOutput));
+      outcome = await this.await(await attach(this.onOutput, (bytes) => (this.outputBytes = bytes)));
     } catch (error) {
       outcome = ended('failed', 'exit', `re-attaching failed: ${(error as Error).message}`);
     }

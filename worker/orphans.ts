@@ -58,14 +58,23 @@ export function bareTaskProcesses(workDir: string, startedSince?: number[]): Bar
  * The process groups of the session `sid` leads, its own first. A bare task's wrapper leads a
  * session of its own, and what the task runs may make groups in it (`timeout`, a shell's
  * `set -m`, a subprocess started in a new group): a signal meant for the task goes to each.
+ * One walk of /proc serves every call of the same turn of the event loop: a server that
+ * stops a hundred tasks at once costs one walk, not a hundred.
  */
 export function sessionGroups(sid: number): number[] {
-  const groups = new Set<number>([sid]);
-  let names: string[];
+  return [...new Set([sid, ...(groupsBySession().get(sid) ?? [])])];
+}
+
+let sessionsThisTurn: Map<number, number[]> | null = null;
+
+function groupsBySession(): Map<number, number[]> {
+  if (sessionsThisTurn) return sessionsThisTurn;
+  const sessions = new Map<number, number[]>();
+  let names: string[] = [];
   try {
     names = readdirSync('/proc');
   } catch {
-    return [sid];
+    // not told: each session is its leader's group alone
   }
   for (const name of names) {
     if (!/^\d+$/.test(name)) continue;
@@ -76,9 +85,12 @@ export function sessionGroups(sid: number): number[] {
       continue;
     }
     const fields = statFields(stat);
-    if (Number(fields[3]) === sid) groups.add(Number(fields[2]));
+    const sid = Number(fields[3]);
+    (sessions.get(sid) ?? sessions.set(sid, []).get(sid)!).push(Number(fields[2]));
   }
-  return [...groups];
+  sessionsThisTurn = sessions;
+  setImmediate(() => (sessionsThisTurn = null));
+  return sessions;
 }
 
 /** How many processes (and threads) the kernel has started since boot: a whole turn of the pids takes about `pid_max` of them. */

@@ -198,6 +198,22 @@ test('a set something wrote into after it was emptied is not kept, though no pro
   assert.deepEqual(readdirSync(join(work, '3', 'output')), []);
 });
 
+test('a stray of a task whose set is not kept (it changed its folders) is killed all the same', async (t) => {
+  const { work, folders } = await pool(t);
+  const first = spawn('/bin/true');
+  await new Promise((resolve) => first.once('exit', resolve));
+  const stray = spawn('/bin/sh', ['-c', 'sleep 300'], { detached: true, stdio: 'ignore', env: { PATH: process.env.PATH, TEMP: join(work, '1', 'tmp') } });
+  t.after(() => void stray.kill('SIGKILL'));
+  await new Promise((resolve) => stray.once('spawn', resolve));
+  const strayGone = new Promise((resolve) => stray.once('exit', (_code, signal) => resolve(signal)));
+  folders.take(join(work, '1'));
+  chmodSync(join(work, '1'), 0o700);
+  await folders.give(join(work, '1'), first.pid!);
+  assert.deepEqual(readdirSync(join(work, '.free')), [], 'not kept');
+  folders.settle();
+  assert.equal(await strayGone, 'SIGKILL');
+});
+
 test('sets given back are looked at within a tick, without a call', async (t) => {
   const { work, folders } = await pool(t);
   const first = spawn('/bin/true');

@@ -30,7 +30,8 @@ const SETTLE_MS = 100;
 
 /** An emptied set whose task started processes: kept once none of them runs on. */
 interface Settling {
-  set: string;
+  /** Null when the set was not kept: the look is for its strays alone. */
+  set: string | null;
   executionId: number;
   firstPid: number;
   /** forksSinceBoot() when the set was taken: enough starts since, and the pids may have come round past firstPid. */
@@ -140,14 +141,17 @@ export class WorkFolders {
       const set = join(this.pool, String(this.made++));
       renameSync(base, set);
       if (firstPid === null) this.free.push(set);
-      else {
-        this.settling.push({ set, executionId: Number(basename(base)), firstPid, forks });
-        this.timer ??= setTimeout(() => this.settle(), SETTLE_MS).unref();
-      }
+      else this.lookAt(set, Number(basename(base)), firstPid, forks);
     } catch {
       // What cannot be removed (a task made it read-only) stays, as it always did.
       await rm(base, { recursive: true, force: true }).catch(() => undefined);
+      if (firstPid !== null) this.lookAt(null, Number(basename(base)), firstPid, forks);
     }
+  }
+
+  private lookAt(set: string | null, executionId: number, firstPid: number, forks: number): void {
+    this.settling.push({ set, executionId, firstPid, forks });
+    this.timer ??= setTimeout(() => this.settle(), SETTLE_MS).unref();
   }
 
   /**
@@ -191,6 +195,7 @@ export class WorkFolders {
       used = new Set(settling.map((s) => s.executionId));
     }
     for (const { set, executionId } of settling) {
+      if (set === null) continue;
       if (!used.has(executionId) && this.stillEmpty(set)) this.free.push(set);
       // A stray may have written into it: removed off the event loop, and what it keeps stays.
       else void rm(set, { recursive: true, force: true }).catch(() => undefined);

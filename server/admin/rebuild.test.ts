@@ -58,6 +58,8 @@ const PHASES = ['downloading', 'running', 'uploading'] as const;
 /** What a simulated daemon knows of one execution it runs. */
 interface Held {
   taskId: number;
+  /** The first attempt of a task with a memory curve: it ends in oom, so that a curve is raised whatever the seed. */
+  oomFirst: boolean;
   phases: number;
   seq: { stdout: number; stderr: number };
 }
@@ -120,7 +122,10 @@ function simulation(r: ReturnType<typeof rng>) {
     w.suspended = new Set(answer.suspend);
     for (const x of answer.abandon) drop(w, x);
     for (const order of answer.kill) w.killing.add(order.execution_id);
-    for (const a of answer.assignments) w.held.set(a.execution_id, { taskId: a.task.id, phases: 0, seq: { stdout: 0, stderr: 0 } });
+    for (const a of answer.assignments) {
+      const oomFirst = a.attempt === 1 && a.task.memory_curve !== null;
+      w.held.set(a.execution_id, { taskId: a.task.id, oomFirst, phases: 0, seq: { stdout: 0, stderr: 0 } });
+    }
     return answer;
   }
 
@@ -139,7 +144,9 @@ function simulation(r: ReturnType<typeof rng>) {
       }
     }
     if (held.phases === PHASES.length && (reports.length === 0 || r.chance(0.8))) {
-      reports.push(r.chance(0.7) ? finish('succeeded', 0, null, { failure_class: null, cpu_seconds: 0.25 }) : finish('failed', r.int(1, 255), null, r.pick([...FAILURES])));
+      const ending = held.oomFirst ? finish('failed', 137, null, { failure_class: 'oom', cpu_seconds: null })
+        : r.chance(0.7) ? finish('succeeded', 0, null, { failure_class: null, cpu_seconds: 0.25 }) : finish('failed', r.int(1, 255), null, r.pick([...FAILURES]));
+      reports.push(ending);
     }
     return reports;
   }
@@ -292,7 +299,7 @@ function simulation(r: ReturnType<typeof rng>) {
   async function submit() {
     const batch = Array.from({ length: r.int(1, 60) }, (_, i) => {
       const step = steps.length && r.chance(0.7) ? r.pick(steps) : null;
-      // A task with a memory curve is retried after oom, so that some curve is raised in every run, whatever the seed.
+      // A task with a memory curve is retried after oom, and its first attempt ends in oom (reportsFor): some curve is raised in every run, whatever the seed.
       const curve = r.chance(0.3);
       return {
         command: `echo ${i} ${r.int(0, 1e6)}`,
