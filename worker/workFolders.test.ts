@@ -23,6 +23,21 @@ async function pool(t: { after: (fn: () => Promise<void>) => void }) {
 
 const names = (dir: string) => readdirSync(dir).sort();
 
+/** A process that has ended, whose pid stands for a task's first. */
+async function ended(): Promise<number> {
+  const first = spawn('/bin/true');
+  await new Promise((resolve) => first.once('exit', resolve));
+  return first.pid!;
+}
+
+/** As a task's process that left its group and runs on, with the TEMP of execution `id`; `killedBy` resolves with the signal it dies of. */
+async function strayOf(t: { after: (fn: () => void) => void }, work: string, id: string) {
+  const stray = spawn('/bin/sh', ['-c', 'sleep 300'], { detached: true, stdio: 'ignore', env: { PATH: process.env.PATH, TEMP: join(work, id, 'tmp') } });
+  t.after(() => void stray.kill('SIGKILL'));
+  await new Promise((resolve) => stray.once('spawn', resolve));
+  return { killedBy: new Promise((resolve) => stray.once('exit', (_code, signal) => resolve(signal))) };
+}
+
 test('a set given back is reused by the next execution, emptied, with its command file overwritten in place', async (t) => {
   const { work, folders } = await pool(t);
   const first = join(work, '1');
@@ -136,23 +151,19 @@ test('a restarted worker removes the folders its earlier run left, but those of 
 
 test('a set a process of its task still uses is removed at the next look; one whose processes are gone is kept', async (t) => {
   const { work, folders } = await pool(t);
-  const first = spawn('/bin/true');
-  await new Promise((resolve) => first.once('exit', resolve));
-  // As a task's process that left its group and runs on: started after the task's first, with its TEMP.
-  const stray = spawn('/bin/sh', ['-c', 'sleep 300'], { detached: true, stdio: 'ignore', env: { PATH: process.env.PATH, TEMP: join(work, '1', 'tmp') } });
-  t.after(() => void stray.kill('SIGKILL'));
-  await new Promise((resolve) => stray.once('spawn', resolve));
+  const first = await ended();
+  // Started after the task's first.
+  const stray = await strayOf(t, work, '1');
   for (const id of ['1', '2', '12']) folders.take(join(work, id));
-  await folders.give(join(work, '1'), first.pid!);
-  await folders.give(join(work, '2'), first.pid!);
-  await folders.give(join(work, '12'), first.pid!);
+  await folders.give(join(work, '1'), first);
+  await folders.give(join(work, '2'), first);
+  await folders.give(join(work, '12'), first);
   assert.equal(readdirSync(join(work, '.free')).length, 3, 'emptied, waiting for the look');
   folders.take(join(work, '3'));
   assert.equal(readdirSync(join(work, '.free')).length, 3, 'a set waiting for the look is not given out');
-  const strayGone = new Promise((resolve) => stray.once('exit', (_code, signal) => resolve(signal)));
   folders.settle();
   // The stray is killed, its set removed (off the event loop), the others kept.
-  assert.equal(await strayGone, 'SIGKILL');
+  assert.equal(await stray.killedBy, 'SIGKILL');
   await until('the stray\'s set to be removed', async () => readdirSync(join(work, '.free')).length === 2);
   folders.take(join(work, '4'));
   folders.take(join(work, '5'));
@@ -168,15 +179,12 @@ test('a set taken half a turn of the pids ago is looked for among all processes,
   const folders = new WorkFolders(work, () => forks);
   folders.open();
   // A stray of execution 1 started before the pid given as the task's first: as if the pids had come round since.
-  const stray = spawn('/bin/sh', ['-c', 'sleep 300'], { detached: true, stdio: 'ignore', env: { PATH: process.env.PATH, TEMP: join(work, '1', 'tmp') } });
-  t.after(() => void stray.kill('SIGKILL'));
-  await new Promise((resolve) => stray.once('spawn', resolve));
-  const later = spawn('/bin/true');
-  await new Promise((resolve) => later.once('exit', resolve));
+  await strayOf(t, work, '1');
+  const later = await ended();
   for (const id of ['1', '2']) folders.take(join(work, id));
-  await folders.give(join(work, '2'), later.pid!);
+  await folders.give(join(work, '2'), later);
   forks += 10;
-  await folders.give(join(work, '1'), later.pid!);
+  await folders.give(join(work, '1'), later);
   forks += PID_MAX / 2;
   folders.settle();
   await until('the stray\'s set to be removed', async () => readdirSync(join(work, '.free')).length === 1);
@@ -184,11 +192,10 @@ test('a set taken half a turn of the pids ago is looked for among all processes,
 
 test('a set something wrote into after it was emptied is not kept, though no process of its task runs on', async (t) => {
   const { work, folders } = await pool(t);
-  const first = spawn('/bin/true');
-  await new Promise((resolve) => first.once('exit', resolve));
+  const first = await ended();
   for (const id of ['1', '2']) folders.take(join(work, id));
-  await folders.give(join(work, '1'), first.pid!);
-  await folders.give(join(work, '2'), first.pid!);
+  await folders.give(join(work, '1'), first);
+  await folders.give(join(work, '2'), first);
   // As a stray that left the task's group, wrote through its working folder and ended before the look.
   const [written] = readdirSync(join(work, '.free'));
   writeFileSync(join(work, '.free', written!, 'output', 'left-behind'), 'stale');
@@ -200,26 +207,21 @@ test('a set something wrote into after it was emptied is not kept, though no pro
 
 test('a stray of a task whose set is not kept (it changed its folders) is killed all the same', async (t) => {
   const { work, folders } = await pool(t);
-  const first = spawn('/bin/true');
-  await new Promise((resolve) => first.once('exit', resolve));
-  const stray = spawn('/bin/sh', ['-c', 'sleep 300'], { detached: true, stdio: 'ignore', env: { PATH: process.env.PATH, TEMP: join(work, '1', 'tmp') } });
-  t.after(() => void stray.kill('SIGKILL'));
-  await new Promise((resolve) => stray.once('spawn', resolve));
-  const strayGone = new Promise((resolve) => stray.once('exit', (_code, signal) => resolve(signal)));
+  const first = await ended();
+  const stray = await strayOf(t, work, '1');
   folders.take(join(work, '1'));
   chmodSync(join(work, '1'), 0o700);
-  await folders.give(join(work, '1'), first.pid!);
+  await folders.give(join(work, '1'), first);
   assert.deepEqual(readdirSync(join(work, '.free')), [], 'not kept');
   folders.settle();
-  assert.equal(await strayGone, 'SIGKILL');
+  assert.equal(await stray.killedBy, 'SIGKILL');
 });
 
 test('sets given back are looked at within a tick, without a call', async (t) => {
   const { work, folders } = await pool(t);
-  const first = spawn('/bin/true');
-  await new Promise((resolve) => first.once('exit', resolve));
+  const first = await ended();
   folders.take(join(work, '1'));
-  await folders.give(join(work, '1'), first.pid!);
+  await folders.give(join(work, '1'), first);
   await until('the set to be kept', async () => {
     folders.take(join(work, '2'));
     if (readdirSync(join(work, '.free')).length === 0) return true;
