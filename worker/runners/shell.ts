@@ -1,8 +1,8 @@
 // Bare shell runner: runs a task as a host process, for workers without Docker or tasks that
 // need the host's own tools, in a clean environment (bareEnv: never the worker's credentials).
-// The task gets a session of its own, whose first process group its wrapper leads: a kill,
-// a suspension and its end reach every group of the session (what `timeout` or `set -m` in
-// the task made too), and when its main process ends the rest of its group is killed, as
+// The task gets a session of its own, whose first process group its wrapper leads: a kill
+// and a suspension reach every group of the session (what `timeout` or `set -m` in the
+// task made too), and when its main process ends the rest of its group is killed, as
 // Docker does when a container's main process ends. What still runs after that (a process
 // that made a session of its own, or another group of the task's) is killed by the worker's
 // next look for strays (workFolders.ts).
