@@ -58,7 +58,7 @@ export function bareTaskProcesses(workDir: string, startedSince?: number[]): Bar
  * The process groups of the session `sid` leads, its own first. A bare task's wrapper leads a
  * session of its own, and what the task runs may make groups in it (`timeout`, a shell's
  * `set -m`, a subprocess started in a new group): a signal meant for the task goes to each.
- * One walk of /proc serves every call of the same turn of the event loop: a server that
+ * One walk of /proc serves every call of the same turn of the event loop: a worker that
  * stops a hundred tasks at once costs one walk, not a hundred.
  */
 export function sessionGroups(sid: number): number[] {

@@ -132,7 +132,7 @@ export class WorkFolders {
       for (const name of NAMES) {
         const dir = join(base, name);
         if (this.intact(dir)) {
-          await emptyFolder(dir, (entry) => name === SUBFOLDERS.temp && entry === COMMAND_FILE && plainFile(join(dir, entry)));
+          await emptyFolder(dir, (entry) => keptIn(name, entry) && plainFile(join(dir, entry)));
         } else {
           await rm(dir, { recursive: true, force: true });
           mkdirSync(dir);
@@ -208,7 +208,7 @@ export class WorkFolders {
       if (readdirSync(set).some((name) => !NAMES.has(name))) return false;
       for (const name of NAMES) {
         const dir = join(set, name);
-        if (!this.intact(dir) || readdirSync(dir).some((entry) => !(name === SUBFOLDERS.temp && entry === COMMAND_FILE))) return false;
+        if (!this.intact(dir) || readdirSync(dir).some((entry) => !keptIn(name, entry))) return false;
       }
       return true;
     } catch {
@@ -226,6 +226,9 @@ export class WorkFolders {
     }
   }
 }
+
+/** What an emptied set keeps in its folder `name`: the command file, in the temp folder. */
+const keptIn = (name: string, entry: string): boolean => name === SUBFOLDERS.temp && entry === COMMAND_FILE;
 
 /** The command file as writeScript made it: one link, its mode and owner unchanged. */
 function plainFile(path: string): boolean {
