@@ -79,9 +79,10 @@ test('200 SSE clients each receive every event once, in order, for one log read 
     const reads = ts.server.tailer.reads - readsBefore;
     t.diagnostic(`${clients} clients, ${transactions} write transactions: ${reads} log reads`);
     for (const got of received) assert.deepEqual(got, written);
-    // One wake-up per transaction, and a few more for events held back at a wake-up; a read
-    // per client would be at least clients × transactions.
-    assert.ok(reads <= 3 * transactions, `${reads} reads`);
+    // One wake-up per transaction, and more for events held back at a wake-up (another test's
+    // transaction in the same cluster holds back the snapshot's xmin: 69 reads were seen under
+    // a full suite); a read per client would be at least clients × transactions.
+    assert.ok(reads < clients, `${reads} reads`);
   } finally {
     controller.abort();
     await Promise.all(readers);
