@@ -17,6 +17,7 @@ import { answerClientErrors } from './http/requestLimits.js';
 import { ListenHub } from './listen/hub.js';
 import { outputReader, type OutputReader } from './queries/outputReader.js';
 import { WorkerFeed } from './queries/workerFeed.js';
+import { ExchangeRounds } from './workers/exchangeRounds.js';
 import { Reaper } from './reaper.js';
 import { Scheduler } from './scheduler.js';
 import { assertKeyOpensSecrets, loadSecretBox, type SecretBox } from './secrets/secretBox.js';
@@ -51,6 +52,7 @@ export interface RunningServer {
   tailer: LogTailer;
   outputs: OutputReader;
   workerFeed: WorkerFeed;
+  rounds: ExchangeRounds;
   tokens: TokenCache;
   secrets: SecretBox;
   settings: QueueSettings;
@@ -99,7 +101,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const scheduler = new Scheduler(pool, hub, log);
     teardown.add(() => scheduler.stop());
     scheduler.start();
-    const app = createApp({ pool, hub, tailer, outputs, workerFeed, tokens, secrets, settings, log, trustProxy: options.trustProxy });
+    const rounds = new ExchangeRounds(pool, secrets, settings);
+    const app = createApp({ pool, hub, tailer, outputs, workerFeed, rounds, tokens, secrets, settings, log, trustProxy: options.trustProxy });
     // An https.Server is an http.Server over TLS sockets: the same limits and answers apply.
     const http: Server = options.tls
       ? createTlsServer({ ...options.tls, maxHeaderSize: MAX_HEADER_BYTES }, app.callback())
@@ -120,6 +123,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       tailer,
       outputs,
       workerFeed,
+      rounds,
       tokens,
       secrets,
       settings,

@@ -30,7 +30,12 @@ export interface Claimed {
   task: Task;
 }
 
-export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, leaseSeconds: number, meta: EventMeta): Promise<Claimed[]> {
+/**
+ * Picks up to `count` pending tasks for the worker and writes their leases; `taken`: the
+ * tasks this transaction picked already for other workers, since SKIP LOCKED does not skip
+ * a transaction's own locks. Their events are recordClaims'.
+ */
+export async function pickTasks(tx: Db, worker: ClaimingWorker, count: number, leaseSeconds: number, taken: number[] = []): Promise<Claimed[]> {
   if (count <= 0) return [];
   const picked: Array<Task & { next_execution_id: number }> = [];
   const explicit = worker.tags.filter((t) => t !== '*');
@@ -43,6 +48,7 @@ export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, 
   if (worker.tags.includes('*')) {
     lanes.push(explicit.length === 0 ? sql.fragment`TRUE` : sql.fragment`tag NOT IN (${sql.join(explicit.map((t) => sql.literalValue(t)), sql.fragment`, `)})`);
   }
+  const notTaken = taken.length === 0 ? sql.fragment`TRUE` : sql.fragment`id <> ALL(${sql.array(taken, 'int8')})`;
   for (const lane of lanes) {
     if (picked.length >= count) break;
     // The execution ids are drawn, and their leases written, with the rows: no round trip of
@@ -53,7 +59,7 @@ export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, 
         SELECT t.*, nextval('execution_ids') AS next_execution_id FROM (
           SELECT ${TASK_COLUMNS} FROM tasks
           WHERE status = 'pending' AND NOT paused AND ${lane} AND ${fitsSql(worker)} AND (retry_at IS NULL OR retry_at <= now())
-            AND age(xmin) >= 0
+            AND age(xmin) >= 0 AND ${notTaken}
           ORDER BY priority DESC, id
           LIMIT ${sql.literalValue(String(count - picked.length))}
           FOR UPDATE SKIP LOCKED) t
@@ -64,17 +70,35 @@ export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, 
       SELECT * FROM picked ORDER BY priority DESC, id`);
     picked.push(...(rows as unknown as typeof picked));
   }
-  if (picked.length === 0) return [];
-  const ids = picked.map((row) => Number(row.next_execution_id));
-  const claimed = picked.map(({ next_execution_id: _, ...task }, i) => ({ execution_id: ids[i]!, attempt: task.attempts + 1, task }));
-  await recordEvents(tx, claimed.map((c) => ({
+  return picked.map(({ next_execution_id: id, ...task }) => {
+    const executionId = Number(id);
+    const attempt = task.attempts + 1;
+    return { execution_id: executionId, attempt, task: { ...task, status: 'assigned' as const, attempts: attempt, execution_id: executionId } };
+  });
+}
+
+/** An assignment picked for a worker, with the meta of the request it answers when it differs from the batch's. */
+export interface Claim extends Claimed {
+  worker: ClaimingWorker;
+  meta?: EventMeta;
+}
+
+/** Appends the `execution.assigned` events of assignments picked for any number of workers, in one append. */
+export async function recordClaims(tx: Db, claims: Claim[], meta: EventMeta): Promise<void> {
+  await recordEvents(tx, claims.map((c) => ({
     type: 'execution.assigned' as const,
     streamId: c.execution_id,
     version: 1,
     data: {
-      task_id: c.task.id, worker_id: worker.id, worker_name: worker.name, attempt: c.attempt, command: c.task.command,
+      task_id: c.task.id, worker_id: c.worker.id, worker_name: c.worker.name, attempt: c.attempt, command: c.task.command,
       shell: c.task.shell, container: c.task.container, launched_by: c.task.submitted_by,
     },
+    meta: c.meta,
   })), meta);
-  return claimed.map((c) => ({ ...c, task: { ...c.task, status: 'assigned', attempts: c.attempt, execution_id: c.execution_id } }));
+}
+
+export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, leaseSeconds: number, meta: EventMeta): Promise<Claimed[]> {
+  const claimed = await pickTasks(tx, worker, count, leaseSeconds);
+  await recordClaims(tx, claimed.map((c) => ({ ...c, worker })), meta);
+  return claimed;
 }

@@ -42,7 +42,7 @@ const gone = (executionId: number, why: string): ReportsReceipt =>
 
 /** One execution's reports turned into events and chunks, or the reason they are refused. */
 async function walk(
-  tx: Db, x: LockedExecution, reports: Report[], settings: QueueSettings,
+  tx: Db, x: LockedExecution, reports: Report[], settings: QueueSettings, meta: EventMeta | undefined,
 ): Promise<{ events: NewEvent[]; chunks: Chunk[]; status: string; ended: TaskStatus | null } | ReportsReceipt> {
   let status = x.status;
   let version = x.version;
@@ -56,12 +56,12 @@ async function walk(
     } else if (report.kind === 'phase') {
       if (status === 'lost') return gone(x.id, 'is lost');
       if (!isLive(status) || LIVE_STATUSES.indexOf(report.phase) <= LIVE_STATUSES.indexOf(status)) continue;
-      events.push({ type: 'execution.phase', streamId: x.id, version: ++version, data: { task_id: x.task_id, phase: report.phase } });
+      events.push({ type: 'execution.phase', streamId: x.id, version: ++version, data: { task_id: x.task_id, phase: report.phase }, meta });
       status = report.phase;
     } else if (isLive(status)) {
       const failureClass = failureClassOf(report);
       const outcome = await taskOutcome(tx, x, report.status, failureClass, settings.maxLostExecutions);
-      events.push({ type: 'execution.finished', streamId: x.id, version: ++version, data: finishData(x, report, failureClass, outcome) });
+      events.push({ type: 'execution.finished', streamId: x.id, version: ++version, data: finishData(x, report, failureClass, outcome), meta });
       ended = outcome.task_status;
       status = report.status;
     } else if (status !== report.status) {
@@ -82,8 +82,11 @@ const finishData = (x: LockedExecution, report: Finish, failureClass: FailureCla
   cpu_seconds: report.cpu_seconds ?? null, error: report.error, failure_class: failureClass, ...outcome,
 });
 
+/** One execution's reports; in a transaction that serves several workers, with the worker that sent them and its request's meta. */
+export type ReportBatch = ExecutionReports & { worker_id?: number; meta?: EventMeta };
+
 export interface ReportsScope {
-  /** Only this worker's executions may be reported on. */
+  /** Only this worker's executions may be reported on (a batch's own worker_id comes first). */
   workerId?: number;
   /** The reported executions, already locked by the caller (lockExecutions); else they are locked here. */
   locked?: Map<number, LockedExecution>;
@@ -91,7 +94,7 @@ export interface ReportsScope {
 
 /** Records the reports, after any lock the caller took on the worker. */
 export async function recordReports(
-  tx: Db, batches: ExecutionReports[], settings: QueueSettings, meta: EventMeta, { workerId, locked: held }: ReportsScope = {},
+  tx: Db, batches: ReportBatch[], settings: QueueSettings, meta: EventMeta, { workerId, locked: held }: ReportsScope = {},
 ): Promise<RecordedReports> {
   const locked = held ?? (await lockExecutions(tx, batches.map((b) => b.execution_id)));
   const receipts: ReportsReceipt[] = [];
@@ -110,11 +113,12 @@ export async function recordReports(
       receipts.push({ execution_id: batch.execution_id, recorded: false, detail: `execution ${batch.execution_id} does not exist` });
       continue;
     }
-    if (workerId !== undefined && x.worker_id !== workerId) {
+    const owner = batch.worker_id ?? workerId;
+    if (owner !== undefined && x.worker_id !== owner) {
       receipts.push(gone(x.id, `belongs to worker ${x.worker_id}`));
       continue;
     }
-    const applied = await walk(tx, x, batch.reports, settings);
+    const applied = await walk(tx, x, batch.reports, settings, batch.meta);
     if ('recorded' in applied) {
       receipts.push(applied);
       continue;

@@ -14,7 +14,7 @@ import type { RegisterWorkerBody } from '../../shared/schemas/worker.js';
 import type { Db, Pool } from '../db/pool.js';
 import { forbidden, ProblemError } from '../errors.js';
 import { recordEvents } from '../events/recordEvents.js';
-import { touchWorker } from './touchWorker.js';
+import { touchWorkers } from './touchWorker.js';
 
 type Registration = z4.output<typeof RegisterWorkerBody>;
 
@@ -77,7 +77,7 @@ async function registerOnce(pool: Pool, body: Registration, leaseSeconds: number
       },
     }], meta);
     // worker.registered leaves it online: only the liveness row is left to write.
-    await touchWorker(tx, { id, status: 'online', version: 0 }, meta, 0);
+    await touchWorkers(tx, [{ worker: { id, status: 'online', version: 0 }, meta, seq: 0 }]);
     return id;
   });
 }

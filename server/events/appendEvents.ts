@@ -2,7 +2,8 @@
 // 10,000 tasks is one INSERT). Every event is checked against the catalogue first, so a
 // programming error can never write a malformed event. The per-stream version is unique
 // with the stream: two writers racing on one stream make one of them fail, which is the
-// optimistic concurrency the projections rely on.
+// optimistic concurrency the projections rely on. An event carries the batch's meta unless
+// it has its own (a transaction that serves the exchanges of many workers).
 import { sql, UniqueIntegrityConstraintViolationError } from 'slonik';
 import { EVENT_CATALOGUE, type EventMeta } from '../../shared/events.js';
 import type { Db } from '../db/pool.js';
@@ -33,12 +34,12 @@ export async function appendEvents(db: Db, events: NewEvent[], meta: EventMeta):
     if (!parsed.success) {
       throw new Error(`event ${event.type} does not match the catalogue: ${parsed.error.message}`);
     }
-    return { i: index, stream_type: entry.stream, stream_id: event.streamId, version: event.version, type: event.type, data: parsed.data };
+    return { i: index, stream_type: entry.stream, stream_id: event.streamId, version: event.version, type: event.type, data: parsed.data, meta: event.meta };
   });
   const stored = await db.any(sql.unsafe`
     INSERT INTO events (stream_type, stream_id, version, type, data, meta)
-    SELECT e.stream_type, e.stream_id, e.version, e.type, e.data, ${sql.jsonb(meta as any)}
-    FROM jsonb_to_recordset(${sql.jsonb(rows)}) AS e(i int, stream_type text, stream_id bigint, version int, type text, data jsonb)
+    SELECT e.stream_type, e.stream_id, e.version, e.type, e.data, coalesce(e.meta, ${sql.jsonb(meta as any)})
+    FROM jsonb_to_recordset(${sql.jsonb(rows as any)}) AS e(i int, stream_type text, stream_id bigint, version int, type text, data jsonb, meta jsonb)
     ORDER BY e.i
     RETURNING ${STORED_EVENT_COLUMNS}`).catch((error) => {
     if (error instanceof UniqueIntegrityConstraintViolationError && error.constraint === 'events_stream_version') {

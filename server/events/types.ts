@@ -8,6 +8,8 @@ export interface NewEvent<T extends EventType = EventType> {
   /** The stream's version after this event: the expected current version + 1. */
   version: number;
   data: EventData<T>;
+  /** Who and what request caused it, when it differs from the rest of its batch (the exchanges of many workers in one transaction). */
+  meta?: EventMeta;
 }
 
 export interface StoredEvent {

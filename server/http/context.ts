@@ -5,6 +5,7 @@ import type { LogTailer } from '../events/tailer.js';
 import type { ListenHub } from '../listen/hub.js';
 import type { OutputReader } from '../queries/outputReader.js';
 import type { WorkerFeed } from '../queries/workerFeed.js';
+import type { ExchangeRounds } from '../workers/exchangeRounds.js';
 import type { SecretBox } from '../secrets/secretBox.js';
 import type { QueueSettings } from '../settings.js';
 
@@ -17,6 +18,8 @@ export interface ServerContext {
   outputs: OutputReader;
   /** The one reader of the workers' live view for every GET /workers/stream of the process. */
   workerFeed: WorkerFeed;
+  /** The one writer of the workers' exchange rounds, many workers' rounds per transaction. */
+  rounds: ExchangeRounds;
   tokens: TokenCache;
   /** The key that seals and opens secrets. */
   secrets: SecretBox;

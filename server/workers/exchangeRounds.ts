@@ -1,0 +1,317 @@
+// The rounds of the workers' exchanges, served many at once: a group commit across workers.
+// Each round is what poll.ts describes (record the reports, note the worker alive, lose what
+// it no longer holds, renew its due leases, release dependents, claim up to its free
+// capacity), and the rounds that arrive while earlier ones are being written are served
+// together in one transaction, each step one set-based statement for all of them. A round
+// costs about twenty statements whatever the number of its executions, and on this
+// design's hot path a statement's round trip costs more than the rows it writes (the
+// capacity part of bench/protocol.ts): 200 workers of 4 slots each paid those twenty per
+// exchange of about four tasks. What stays per worker is what differs per worker: its
+// claim (its tags and resources), its metrics and progress figures, and the rare losses and
+// releases of dependents, whose events carry its request's meta.
+//
+// At most IN_FLIGHT transactions run at once, so an idle server serves a lone round at once
+// and a busy one gathers what arrives meanwhile. The workers' rows are locked first, in id
+// order, then everything else in the order of every command (tasks, executions, leases,
+// waiting dependents). A round refused for its own reason (unknown or deleted worker,
+// another instance, a stale poll) is answered with that error and the others go on; an
+// error of the whole transaction runs each of its rounds again alone, so it reaches only
+// the worker whose round causes it.
+import { sql } from 'slonik';
+import { z } from 'zod';
+import type { EventMeta } from '../../shared/events.js';
+import type { Task } from '../../shared/schemas/task.js';
+import { LIVE_STATUSES } from '../../shared/schemas/execution.js';
+import { WORKER_TAKEN_OVER, type PollResponse, type ReportsReceipt } from '../../shared/schemas/worker.js';
+import type { Db, Pool } from '../db/pool.js';
+import { TASK_COLUMNS } from '../queries/tasks.js';
+import { notFound, ProblemError } from '../errors.js';
+import type { QueueSettings } from '../settings.js';
+import { pickTasks, recordClaims, type Claim, type Claimed } from '../commands/claimTasks.js';
+import { lockExecutions, type LockedExecution } from '../commands/lockExecutions.js';
+import { loseExecutions } from '../commands/loseExecutions.js';
+import { recordMetrics } from '../commands/recordMetrics.js';
+import { recordProgress } from '../commands/recordProgress.js';
+import { recordReports } from '../commands/recordReports.js';
+import { dependedOn, releaseDependents } from '../commands/releaseDependents.js';
+import { leaseDue, renewLeases } from '../commands/renewLeases.js';
+import { touchWorkers } from '../commands/touchWorker.js';
+import { dockerPolicy } from '../queries/policies.js';
+import { acceptsWork } from '../requirements.js';
+import { secretsFor } from '../queries/secrets.js';
+import type { SecretBox } from '../secrets/secretBox.js';
+import type { PollRequest } from './poll.js';
+
+/** Rounds in one transaction at most: a bound on how long the workers' row locks are held. */
+const BATCH = 64;
+/** Transactions at once: one being written while the next gathers, and room for one stuck behind a lock. */
+const IN_FLIGHT = 3;
+
+export class WorkerTakenOver extends ProblemError {
+  constructor(name: string) {
+    super(409, WORKER_TAKEN_OVER, `another worker daemon instance registered as "${name}" since this one did: register again, or stop this daemon`);
+  }
+}
+
+export class StalePoll extends ProblemError {
+  constructor(seq: number, seen: number) {
+    super(409, 'Stale poll', `poll ${seq} of this worker was overtaken by poll ${seen}: the worker gave up on it`);
+  }
+}
+
+export interface Round {
+  workerId: number;
+  request: PollRequest;
+  meta: EventMeta;
+  /** The worker hung up: nothing is claimed for it, it would never learn of it. */
+  signal: AbortSignal;
+  /** The first round of an exchange records its reports and notes the worker alive; a parked poll's later rounds write nothing of their own. */
+  first: boolean;
+}
+
+interface Queued extends Round {
+  resolve(response: PollResponse): void;
+  reject(error: unknown): void;
+}
+
+const WorkerRow = z.object({
+  id: z.number(), name: z.string(), instance: z.string().nullable(), cpus: z.number(), memory_mb: z.number(), docker: z.boolean(),
+  gpus: z.number(), capabilities: z.array(z.string()), tags: z.array(z.string()), concurrency: z.number(), prefetch: z.number(),
+  paused: z.boolean(), draining: z.boolean(), deleted_at: z.string().nullable(), status: z.string(), version: z.number(),
+  settings_version: z.number(), poll_seq: z.number(),
+});
+type WorkerRow = z.infer<typeof WorkerRow>;
+
+const LiveRow = z.object({
+  id: z.number(), worker_id: z.number(), status: z.string(), kill_requested_at: z.string().nullable(), kill_grace_seconds: z.number().nullable(),
+  suspended: z.boolean(), lease_due: z.boolean(),
+});
+type LiveRow = z.infer<typeof LiveRow>;
+
+/** A round under way in its transaction. */
+interface Serving {
+  round: Queued;
+  worker: WorkerRow;
+  live: LiveRow[];
+  held: Set<number>;
+  /** What it holds that is no longer live, less what it finished in this very exchange. */
+  gone: number[];
+  receipts: ReportsReceipt[];
+  /** Tasks its reports or losses ended for good. */
+  ended: number[];
+  /** Executions whose end its reports recorded. */
+  finished: number[];
+  kept: LiveRow[];
+  resent: number[];
+  claimed: Claimed[];
+}
+
+export class ExchangeRounds {
+  private queue: Queued[] = [];
+  private running = 0;
+
+  constructor(private readonly pool: Pool, private readonly secrets: SecretBox, private readonly settings: QueueSettings) {}
+
+  /** Serves one round, with whatever other rounds arrive meanwhile. */
+  serve(round: Round): Promise<PollResponse> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ...round, resolve, reject });
+      this.next();
+    });
+  }
+
+  private next(): void {
+    while (this.running < IN_FLIGHT && this.queue.length > 0) {
+      // A worker's second round (a poll it gave up on, and its next) waits for the next
+      // transaction: its rounds are served in order, as its row lock would serve them.
+      const batch: Queued[] = [];
+      const rest: Queued[] = [];
+      const workers = new Set<number>();
+      for (const round of this.queue) {
+        if (batch.length < BATCH && !workers.has(round.workerId)) {
+          batch.push(round);
+          workers.add(round.workerId);
+        } else {
+          rest.push(round);
+        }
+      }
+      this.queue = rest;
+      this.running++;
+      void this.write(batch).finally(() => {
+        this.running--;
+        this.next();
+      });
+    }
+  }
+
+  private async write(batch: Queued[]): Promise<void> {
+    let answers: Map<Queued, PollResponse | Error>;
+    try {
+      answers = await this.pool.transaction((tx) => this.rounds(tx, batch));
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]!.reject(error);
+        return;
+      }
+      await Promise.all(batch.map((round) => this.write([round])));
+      return;
+    }
+    for (const [round, answer] of answers) {
+      if (answer instanceof Error) round.reject(answer);
+      else round.resolve(answer);
+    }
+  }
+
+  private async rounds(tx: Db, batch: Queued[]): Promise<Map<Queued, PollResponse | Error>> {
+    const { settings } = this;
+    const answers = new Map<Queued, PollResponse | Error>();
+    // One read of the workers (locked: a worker's polls serialise) with the number of each
+    // one's last poll, and one of their live executions, serve the whole batch; nothing in
+    // it changes the workers' settings.
+    const rows = await tx.any(sql.type(WorkerRow)`
+      SELECT w.id, w.name, w.instance, w.cpus, w.memory_mb, w.docker, w.gpus, w.capabilities, w.tags, w.concurrency,
+             w.prefetch, w.paused, w.draining, w.deleted_at, w.status, w.version, w.settings_version, coalesce(l.poll_seq, 0) AS poll_seq
+      FROM workers w LEFT JOIN worker_liveness l ON l.worker_id = w.id
+      WHERE w.id = ANY(${sql.array(batch.map((r) => r.workerId), 'int8')}) ORDER BY w.id FOR UPDATE OF w`);
+    const workers = new Map(rows.map((w) => [w.id, w]));
+    const serving: Serving[] = [];
+    for (const round of batch) {
+      const worker = workers.get(round.workerId);
+      const refused = refusal(round, worker);
+      if (refused) answers.set(round, refused);
+      else serving.push({ round, worker: worker!, live: [], held: new Set(round.request.holding), gone: [], receipts: [], ended: [], finished: [], kept: [], resent: [], claimed: [] });
+    }
+    if (serving.length === 0) return answers;
+    // The first round notes the worker alive and the poll's number; the rounds of a parked
+    // poll write nothing (it parks for at most a third of a lease), unless the worker was
+    // shown offline meanwhile.
+    await touchWorkers(tx, serving.filter((s) => s.round.first || s.worker.status !== 'online').map((s) => ({
+      worker: s.worker, meta: s.round.meta, seq: s.round.request.seq, status: s.round.request.leaving ? 'offline' as const : 'online' as const,
+    })));
+    // Under each worker's lock, with its liveness: only that worker's own exchanges write its row.
+    for (const s of serving) if (s.round.first && s.round.request.metrics) await recordMetrics(tx, s.worker.id, s.round.request.metrics);
+    // Their live executions, read once. Only a worker's own polls (which its lock serialises)
+    // make executions live for it; what may change meanwhile is re-checked under the locks
+    // below (a loss by the reaper, a kill order for the next round). With whether each lease
+    // is due for renewal: most rounds renew none.
+    const byWorker = new Map(serving.map((s) => [s.worker.id, s]));
+    const live = await tx.any(sql.type(LiveRow)`
+      SELECT x.id, x.worker_id, x.status, x.kill_requested_at, x.kill_grace_seconds, x.suspended, coalesce(${leaseDue(settings.leaseSeconds)}, false) AS lease_due
+      FROM executions x LEFT JOIN execution_leases l ON l.execution_id = x.id
+      WHERE x.worker_id = ANY(${sql.array([...byWorker.keys()], 'int8')}) AND x.status = ANY(${sql.array([...LIVE_STATUSES], 'text')}) ORDER BY x.id`);
+    for (const x of live) byWorker.get(x.worker_id)!.live.push(x);
+    // What they report on and what they may lose are locked in one go, tasks before
+    // executions: a second wave of task locks could meet a kill or a cancel coming the other way.
+    const locked = await lockExecutions(tx, serving.flatMap((s) => [
+      ...(s.round.first ? s.round.request.reports.map((r) => r.execution_id) : []), ...s.live.filter((x) => !s.held.has(x.id)).map((x) => x.id),
+    ]));
+    await this.record(tx, serving.filter((s) => s.round.first && s.round.request.reports.length > 0), locked);
+    for (const s of serving) {
+      const liveIds = new Set(s.live.map((x) => x.id));
+      const unheld = s.live.filter((x) => !s.held.has(x.id));
+      const { request } = s.round;
+      s.resent = request.seq === undefined || request.leaving ? [] : unheld.filter((x) => x.status === 'assigned').map((x) => x.id);
+      const lost = unheld.map((x) => x.id).filter((id) => !s.resent.includes(id));
+      const losses = await loseExecutions(tx, lost, 'its worker no longer holds it', settings.maxLostExecutions, s.round.meta);
+      s.ended.push(...losses.ended);
+      s.kept = s.live.filter((x) => s.held.has(x.id) || s.resent.includes(x.id));
+      const endedNow = new Set(s.finished);
+      s.gone = request.holding.filter((id) => !liveIds.has(id) && !endedNow.has(id));
+    }
+    await renewLeases(tx, serving.flatMap((s) => s.kept.filter((x) => x.lease_due).map((x) => x.id)), settings.leaseSeconds);
+    for (const s of serving) if (s.round.first) await recordProgress(tx, s.worker.id, s.round.request.progress);
+    // Waiting tasks last, after every lease: the reaper holds a lease while it releases them.
+    // Most ended tasks have no dependents: one look for the batch finds those that have.
+    const concerned = await dependedOn(tx, serving.flatMap((s) => s.ended));
+    for (const s of serving) await releaseDependents(tx, s.ended.filter((id) => concerned.has(id)), s.round.meta);
+    const abandon = await notTheirOwn(tx, serving);
+    const again = await assignedAgain(tx, serving.flatMap((s) => s.resent));
+    const claims: Claim[] = [];
+    for (const s of serving) {
+      // Nothing is claimed for a worker that hung up: it would never learn of it.
+      const { request } = s.round;
+      const capacity = !acceptsWork(s.worker) || request.leaving || s.round.signal.aborted ? 0 : Math.max(0, s.worker.concurrency + s.worker.prefetch - s.kept.length);
+      const picked = await pickTasks(tx, s.worker, Math.min(request.want, capacity), settings.leaseSeconds, claims.map((c) => c.task.id));
+      claims.push(...picked.map((c) => ({ ...c, worker: s.worker, meta: s.round.meta })));
+      s.claimed = [...s.resent.map((id) => again.get(id)!), ...picked];
+    }
+    await recordClaims(tx, claims, serving[0]!.round.meta);
+    // The values of their secrets travel in this answer only (one read for the batch); the
+    // policy goes with containers, for the worker to check them again.
+    const all = serving.flatMap((s) => s.claimed);
+    const values = await secretsFor(tx, this.secrets, all.map((c) => c.task));
+    const policy = all.some((c) => c.task.container) ? { docker_policy: (await dockerPolicy(tx)).policy } : {};
+    let i = 0;
+    for (const s of serving) {
+      answers.set(s.round, {
+        assignments: s.claimed.map((c) => ({ ...c, secrets: values[i++]! })),
+        kill: s.kept.filter((x) => x.kill_requested_at !== null).map((x) => ({ execution_id: x.id, grace_seconds: x.kill_grace_seconds! })),
+        suspend: s.kept.filter((x) => x.suspended).map((x) => x.id),
+        abandon: abandon.get(s) ?? [],
+        settings: { concurrency: s.worker.concurrency, prefetch: s.worker.prefetch, tags: s.worker.tags, paused: s.worker.paused, draining: s.worker.draining },
+        settings_version: s.worker.settings_version,
+        lease_seconds: settings.leaseSeconds,
+        output_cap_bytes: settings.outputCapBytes,
+        reports: s.receipts,
+        ...(s.claimed.some((c) => c.task.container) ? policy : {}),
+      });
+    }
+    return answers;
+  }
+
+  /** The reports of these rounds, recorded together (their executions locked by the caller). */
+  private async record(tx: Db, reporting: Serving[], locked: Map<number, LockedExecution>): Promise<void> {
+    if (reporting.length === 0) return;
+    const recorded = await recordReports(
+      tx, reporting.flatMap((s) => s.round.request.reports.map((r) => ({ ...r, worker_id: s.worker.id, meta: s.round.meta }))),
+      this.settings, reporting[0]!.round.meta, { locked },
+    );
+    const finished = new Set(recorded.finished);
+    const endedTasks = new Set(recorded.ended);
+    let at = 0;
+    for (const s of reporting) {
+      const reports = s.round.request.reports;
+      // One receipt per execution reported on, in the order they were sent.
+      s.receipts = recorded.receipts.slice(at, at + reports.length);
+      at += reports.length;
+      const reported = new Set(reports.map((r) => r.execution_id));
+      s.finished = [...reported].filter((id) => finished.has(id));
+      s.ended = [...new Set(s.finished.map((id) => locked.get(id)!.task_id).filter((id) => endedTasks.has(id)))];
+      s.live = s.live.flatMap((x) => (!reported.has(x.id) ? [x] : recorded.live.has(x.id) ? [{ ...x, status: recorded.live.get(x.id)! }] : []));
+    }
+  }
+}
+
+/** Why this round is not served, if it is not. */
+function refusal(round: Round, worker: WorkerRow | undefined): Error | null {
+  if (!worker) return notFound(`worker ${round.workerId}`);
+  // Its daemon registers again on a 404, which brings the worker back.
+  if (worker.deleted_at !== null) return new ProblemError(404, 'Not found', `worker ${round.workerId} was deleted: register again`);
+  // Another daemon registered under this name since: its holdings are not this one's to declare.
+  if (worker.instance !== round.request.instance) return new WorkerTakenOver(worker.name);
+  // A poll the worker gave up on, served after a newer one: what it holds is out of date.
+  if (round.request.seq !== undefined && round.request.seq < worker.poll_seq) return new StalePoll(round.request.seq, worker.poll_seq);
+  return null;
+}
+
+/**
+ * Of the executions each worker holds that are no longer live (`gone`), those it must abandon: lost, cancelled before they started, another worker's, or unknown.
+ * One it ended itself has had its result recorded (in this exchange or an earlier one whose
+ * receipt it has not processed yet): nothing to stop.
+ */
+async function notTheirOwn(tx: Db, serving: Serving[]): Promise<Map<Serving, number[]>> {
+  const asked = serving.filter((s) => s.gone.length > 0);
+  if (asked.length === 0) return new Map();
+  const own = new Set((await tx.any(sql.type(z.object({ id: z.number(), worker_id: z.number() }))`
+    SELECT id, worker_id FROM executions
+    WHERE id = ANY(${sql.array(asked.flatMap((s) => s.gone), 'int8')}) AND status NOT IN ('lost', 'cancelled')`)).map((x) => `${x.worker_id}:${x.id}`));
+  return new Map(asked.map((s) => [s, s.gone.filter((id) => !own.has(`${s.worker.id}:${id}`))]));
+}
+
+/** The assignments of these executions, as the claim that made them answered. */
+async function assignedAgain(tx: Db, executionIds: number[]): Promise<Map<number, Claimed>> {
+  if (executionIds.length === 0) return new Map();
+  const tasks = (await tx.any(sql.unsafe`
+    SELECT ${TASK_COLUMNS} FROM tasks WHERE execution_id = ANY(${sql.array(executionIds, 'int8')}) ORDER BY id`)) as unknown as Task[];
+  return new Map(tasks.map((task) => [task.execution_id!, { execution_id: task.execution_id!, attempt: task.attempts, task }]));
+}
