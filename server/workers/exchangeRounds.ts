@@ -14,9 +14,12 @@
 // and a busy one gathers what arrives meanwhile. The workers' rows are locked first, in id
 // order, then everything else in the order of every command (tasks, executions, leases,
 // waiting dependents). A round refused for its own reason (unknown or deleted worker,
-// another instance, a stale poll) is answered with that error and the others go on; an
-// error of the whole transaction runs each of its rounds again alone, so it reaches only
-// the worker whose round causes it.
+// another instance, a stale poll) is answered with that error and the others go on. A lock
+// held elsewhere (a bulk cancel, a worker's settings) would hold every round of a batch and
+// then every batch: a batch waits at most LOCK_WAIT for a lock. When it fails, for that or
+// any reason, each of its rounds runs again alone, outside the IN_FLIGHT count and waiting
+// as long as it takes: only the worker whose round meets the lock or the error waits or
+// gets the error.
 import { sql } from 'slonik';
 import { z } from 'zod';
 import type { EventMeta } from '../../shared/events.js';
@@ -45,7 +48,9 @@ import type { PollRequest } from './poll.js';
 /** Rounds in one transaction at most: a bound on how long the workers' row locks are held. */
 const BATCH = 64;
 /** Transactions at once: one being written while the next gathers, and room for one stuck behind a lock. */
-const IN_FLIGHT = 3;
+export const IN_FLIGHT = 3;
+/** How long a batch waits for a lock before its rounds are run alone. */
+const LOCK_WAIT = '500ms';
 
 export class WorkerTakenOver extends ProblemError {
   constructor(name: string) {
@@ -147,18 +152,22 @@ export class ExchangeRounds {
   private async write(batch: Queued[]): Promise<void> {
     let answers: Map<Queued, PollResponse | Error>;
     try {
-      answers = await this.pool.transaction((tx) => this.rounds(tx, batch));
-    } catch (error) {
-      if (batch.length === 1) {
-        batch[0]!.reject(error);
-        return;
-      }
-      await Promise.all(batch.map((round) => this.write([round])));
+      answers = await this.pool.transaction(async (tx) => {
+        await tx.query(sql.unsafe`SET LOCAL lock_timeout = ${sql.literalValue(LOCK_WAIT)}`);
+        return this.rounds(tx, batch);
+      });
+    } catch {
+      for (const round of batch) void this.alone(round);
       return;
     }
-    for (const [round, answer] of answers) {
-      if (answer instanceof Error) round.reject(answer);
-      else round.resolve(answer);
+    answer(answers);
+  }
+
+  private async alone(round: Queued): Promise<void> {
+    try {
+      answer(await this.pool.transaction((tx) => this.rounds(tx, [round])));
+    } catch (error) {
+      round.reject(error);
     }
   }
 
@@ -279,6 +288,13 @@ export class ExchangeRounds {
       s.ended = [...new Set(s.finished.map((id) => locked.get(id)!.task_id).filter((id) => endedTasks.has(id)))];
       s.live = s.live.flatMap((x) => (!reported.has(x.id) ? [x] : recorded.live.has(x.id) ? [{ ...x, status: recorded.live.get(x.id)! }] : []));
     }
+  }
+}
+
+function answer(answers: Map<Queued, PollResponse | Error>): void {
+  for (const [round, response] of answers) {
+    if (response instanceof Error) round.reject(response);
+    else round.resolve(response);
   }
 }
 

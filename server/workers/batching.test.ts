@@ -1,0 +1,100 @@
+// The rounds of many workers' exchanges written in one transaction (exchangeRounds.ts):
+// each worker still gets its own answer, receipts, assignments and refusal, its events carry
+// its own request, and a lock held elsewhere holds back only the rounds of the worker it is on.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { sql } from 'slonik';
+import type { PollResponse, Report, Worker } from '../../shared/schemas/worker.js';
+import { startTestServer, type TestServer } from '../../e2e/support/server.js';
+import { until } from '../../e2e/support/worker.js';
+import { pollWorker, registerWorker } from '../../e2e/support/workerApi.js';
+import { LabqApiError } from '../../shared/client.js';
+import { IN_FLIGHT } from './exchangeRounds.js';
+
+let ts: TestServer;
+before(async () => {
+  ts = await startTestServer();
+});
+after(async () => ts.close());
+
+const reports = (text: string): Report[] => [
+  { kind: 'phase', phase: 'running' },
+  { kind: 'output', stream: 'stdout', seq: 0, data: Buffer.from(text).toString('base64') },
+  { kind: 'finish', status: 'succeeded', exit_code: 0, peak_memory_bytes: null, error: null },
+];
+
+/** Backends of this database waiting for a lock. */
+const lockWaits = async () => Number(await ts.server.pool.oneFirst(sql.unsafe`
+  SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`));
+
+test('rounds that arrive together are written in one transaction, each answered as its own, and a lock elsewhere holds back only its worker', { timeout: 120_000 }, async () => {
+  const decoys: Worker[] = [];
+  for (let i = 0; i < IN_FLIGHT; i++) decoys.push(await registerWorker(ts, { tags: ['batch-decoy'] }));
+  const workers: Worker[] = [];
+  for (let i = 0; i < 12; i++) workers.push(await registerWorker(ts, { tags: ['batch'], concurrency: 2 }));
+  await ts.client.submitTasks({ tasks: Array.from({ length: 48 }, (_, i) => ({ command: `echo ${i}`, tag: 'batch' })) });
+  const held = new Map<number, number[]>();
+  for (const w of workers) held.set(w.id, (await pollWorker(ts, w, { seq: 1, want: 2 })).assignments.map((a) => a.execution_id));
+
+  // Another transaction holds the decoys' rows (as a change of their settings would, for longer).
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let holding!: () => void;
+  const isHolding = new Promise<void>((resolve) => (holding = resolve));
+  const holder = ts.server.pool.transaction(async (tx) => {
+    await tx.query(sql.unsafe`SELECT 1 FROM workers WHERE id = ANY(${sql.array(decoys.map((d) => d.id), 'int8')}) ORDER BY id FOR UPDATE`);
+    holding();
+    await released;
+  });
+  await isHolding;
+  // The decoys' rounds fill every transaction slot, each waiting for its worker's row.
+  let decoysAnswered = false;
+  const decoyAnswers = Promise.all(decoys.map((d) => pollWorker(ts, d, { seq: 1, want: 1 })));
+  void decoyAnswers.then(() => (decoysAnswered = true), () => (decoysAnswered = true));
+  await until('the decoys to wait for their rows', async () => (await lockWaits()) >= IN_FLIGHT);
+
+  // Each worker reports its two executions and takes two more; one round comes from a daemon the name no longer belongs to.
+  const [intruder, ...rest] = workers;
+  const answers = await Promise.allSettled([
+    pollWorker(ts, { id: intruder!.id, instance: '00000000-0000-4000-8000-000000000000' }, { seq: 2, want: 2, holding: held.get(intruder!.id)! }),
+    ...rest.map((w) => pollWorker(ts, w, {
+      seq: 2, want: 2, holding: held.get(w.id)!, reports: held.get(w.id)!.map((id) => ({ execution_id: id, reports: reports(`from ${w.id}\n`) })),
+    })),
+  ]);
+  assert.equal(decoysAnswered, false, 'the rounds of other workers did not wait for the decoys\' rows');
+  const refused = answers[0]!;
+  assert.ok(refused.status === 'rejected' && refused.reason instanceof LabqApiError && refused.reason.status === 409, 'the intruder is refused on its own');
+  const given = new Set<number>();
+  for (const [i, w] of rest.entries()) {
+    const settled = answers[i + 1]!;
+    assert.equal(settled.status, 'fulfilled', `worker ${w.id}: ${settled.status === 'rejected' ? settled.reason : ''}`);
+    const answer = (settled as PromiseFulfilledResult<PollResponse>).value;
+    assert.deepEqual(answer.reports, held.get(w.id)!.map((id) => ({ execution_id: id, recorded: true, detail: null })), `worker ${w.id}'s own receipts`);
+    assert.equal(answer.assignments.length, 2, `worker ${w.id} took its two`);
+    for (const a of answer.assignments) {
+      assert.ok(!given.has(a.task.id), `task ${a.task.id} was given once`);
+      given.add(a.task.id);
+    }
+    assert.deepEqual(answer.abandon, []);
+  }
+  // One transaction wrote them (fewer transactions than rounds at least), and each event carries its own worker's request.
+  const events = await ts.server.pool.any(sql.unsafe`
+    SELECT e.xid::text AS xid, x.worker_id, e.meta->>'request_id' AS request_id FROM events e JOIN executions x ON x.id = e.stream_id
+    WHERE e.stream_type = 'execution' AND x.worker_id = ANY(${sql.array(rest.map((w) => w.id), 'int8')})
+      AND (e.type = 'execution.finished' OR (e.type = 'execution.assigned' AND e.stream_id <> ALL(${sql.array([...held.values()].flat(), 'int8')})))`);
+  assert.equal(events.length, rest.length * 4, 'two ends and two assignments per worker');
+  assert.ok(new Set(events.map((e) => e.xid)).size < rest.length, `rounds shared transactions: ${new Set(events.map((e) => e.xid)).size} for ${rest.length}`);
+  for (const w of rest) {
+    const own = new Set(events.filter((e) => e.worker_id === w.id).map((e) => e.request_id));
+    assert.equal(own.size, 1, `worker ${w.id}'s events carry one request`);
+  }
+  assert.equal(new Set(events.map((e) => e.request_id)).size, rest.length, 'each worker its own request');
+  const finished = Number(await ts.server.pool.oneFirst(sql.unsafe`
+    SELECT count(*) FROM tasks WHERE tag = 'batch' AND status = 'succeeded'`));
+  assert.equal(finished, rest.length * 2);
+
+  release();
+  await holder;
+  const decoyResponses = await decoyAnswers;
+  assert.deepEqual(decoyResponses.map((r) => r.assignments.length), decoys.map(() => 0), 'the decoys are answered once their rows are free');
+});
