@@ -6,6 +6,7 @@
 // All are written here, side by side, so that they cannot drift apart.
 import { sql, type FragmentSqlToken } from 'slonik';
 import type { Requirements } from '../shared/schemas/task.js';
+import { jsonb } from './db/jsonb.js';
 
 export interface WorkerResources {
   tags: string[];
@@ -51,7 +52,7 @@ function fits(worker: WorkerSql, task?: string): FragmentSqlToken {
 export function fitsSql(worker: WorkerResources): FragmentSqlToken {
   return fits({
     cpus: sql.fragment`${worker.cpus}`, memory_mb: sql.fragment`${worker.memory_mb}`, gpus: sql.fragment`${worker.gpus}`,
-    docker: sql.fragment`${worker.docker}`, capabilities: sql.fragment`${sql.jsonb(worker.capabilities)}`,
+    docker: sql.fragment`${worker.docker}`, capabilities: sql.fragment`${jsonb(worker.capabilities)}`,
   });
 }
 

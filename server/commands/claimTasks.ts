@@ -1,5 +1,6 @@
-// Claims up to `count` pending tasks for a worker in one transaction. Tasks are taken tag
-// by tag in the worker's order (`*` last: any tag, and the only way to take a task tagged
+// Claims pending tasks for workers: for one worker (claimTasks), or for all the workers of
+// one shape whose exchanges share a transaction (pickTasks, then recordClaims for all of
+// them; workers/exchangeRounds.ts). Tasks are taken tag by tag in the worker's order (`*` last: any tag, and the only way to take a task tagged
 // `*`), each tag by priority then age, through the partial indexes over pending tasks, so
 // the cost does not grow with the number of finished tasks. FOR UPDATE SKIP LOCKED lets
 // concurrent claims pass each other instead of queueing; the partial unique index
@@ -30,51 +31,61 @@ export interface Claimed {
   task: Task;
 }
 
+/** Tasks wanted by a worker; the workers of one call share their tags and resources (shapeOf). */
+export interface Want {
+  worker: ClaimingWorker;
+  count: number;
+}
+
+/** What makes two workers take the same tasks: their tags and resources. */
+export const shapeOf = (w: WorkerResources): string => JSON.stringify([w.tags, w.cpus, w.memory_mb, w.gpus, w.docker, [...w.capabilities].sort()]);
+
+const byRank = (a: Task, b: Task) => b.priority - a.priority || a.id - b.id;
+
 /**
- * Picks up to `count` pending tasks for the worker and writes their leases; `taken`: the
- * tasks this transaction picked already for other workers, since SKIP LOCKED does not skip
- * a transaction's own locks. Their events are recordClaims'.
+ * Picks pending tasks for workers of one shape, one statement per tag whatever their
+ * number, and hands them out in order: each worker's list, as many as it wants and there
+ * are. `taken`: the tasks this transaction picked already (for workers of another shape),
+ * since SKIP LOCKED does not skip a transaction's own locks. Their leases and events are
+ * recordClaims'.
  */
-export async function pickTasks(tx: Db, worker: ClaimingWorker, count: number, leaseSeconds: number, taken: number[] = []): Promise<Claimed[]> {
-  if (count <= 0) return [];
-  const picked: Array<Task & { next_execution_id: number }> = [];
-  const explicit = worker.tags.filter((t) => t !== '*');
-  // The tags and the count are literals, not parameters: the statement is prepared
-  // (server/db/preparedDriver.ts), and after five runs PostgreSQL may keep a generic plan,
-  // chosen without its parameters' values. Without the tag's value that plan read the pending
-  // tasks of every tag by priority and filtered them by tag (server/http/steering.test.ts);
-  // with it, one statement per tag and count, the plan reads that tag's index entries only.
+export async function pickTasks(tx: Db, wants: Want[], taken: number[] = []): Promise<Claimed[][]> {
+  const lists: Claimed[][] = wants.map(() => []);
+  const shape = wants[0]?.worker;
+  if (!shape) return lists;
+  const explicit = shape.tags.filter((t) => t !== '*');
+  // The tags and the bound of the inner LIMIT are literals, not parameters: the statement is
+  // prepared (server/db/preparedDriver.ts), and after five runs PostgreSQL may keep a generic
+  // plan, chosen without its parameters' values. Without the tag's value that plan read the
+  // pending tasks of every tag by priority and filtered them by tag (server/http/steering.test.ts);
+  // with it, one statement per tag and power of two, the plan reads that tag's index entries
+  // only. The outer LIMIT, a parameter, takes exactly what is wanted: rows are locked (and
+  // execution ids drawn) only as it pulls them.
   const lanes: FragmentSqlToken[] = explicit.map((tag) => sql.fragment`tag = ${sql.literalValue(tag)}`);
-  if (worker.tags.includes('*')) {
+  if (shape.tags.includes('*')) {
     lanes.push(explicit.length === 0 ? sql.fragment`TRUE` : sql.fragment`tag NOT IN (${sql.join(explicit.map((t) => sql.literalValue(t)), sql.fragment`, `)})`);
   }
   const notTaken = taken.length === 0 ? sql.fragment`TRUE` : sql.fragment`id <> ALL(${sql.array(taken, 'int8')})`;
   for (const lane of lanes) {
-    if (picked.length >= count) break;
-    // The execution ids are drawn, and their leases written, with the rows: no round trip of
-    // their own on the dispatch path. A lease of an execution not yet inserted locks nothing and
-    // is seen by no one before the commit (the table has no foreign key).
-    const rows = await tx.any(sql.unsafe`
-      WITH picked AS (
-        SELECT t.*, nextval('execution_ids') AS next_execution_id FROM (
-          SELECT ${TASK_COLUMNS} FROM tasks
-          WHERE status = 'pending' AND NOT paused AND ${lane} AND ${fitsSql(worker)} AND (retry_at IS NULL OR retry_at <= now())
-            AND age(xmin) >= 0 AND ${notTaken}
-          ORDER BY priority DESC, id
-          LIMIT ${sql.literalValue(String(count - picked.length))}
-          FOR UPDATE SKIP LOCKED) t
-      ), leased AS (
-        INSERT INTO execution_leases (execution_id, worker_id, expires_at)
-        SELECT next_execution_id, ${worker.id}, clock_timestamp() + make_interval(secs => ${leaseSeconds}) FROM picked
-      )
-      SELECT * FROM picked ORDER BY priority DESC, id`);
-    picked.push(...(rows as unknown as typeof picked));
+    const owners = wants.flatMap((w, i) => Array.from({ length: Math.max(0, w.count - lists[i]!.length) }, () => i));
+    if (owners.length === 0) break;
+    const bound = 2 ** Math.ceil(Math.log2(owners.length));
+    const rows = (await tx.any(sql.unsafe`
+      SELECT t.*, nextval('execution_ids') AS next_execution_id FROM (
+        SELECT ${TASK_COLUMNS} FROM tasks
+        WHERE status = 'pending' AND NOT paused AND ${lane} AND ${fitsSql(shape)} AND (retry_at IS NULL OR retry_at <= now())
+          AND age(xmin) >= 0 AND ${notTaken}
+        ORDER BY priority DESC, id
+        LIMIT ${sql.literalValue(String(bound))}
+        FOR UPDATE SKIP LOCKED) t
+      LIMIT ${owners.length}`)) as unknown as Array<Task & { next_execution_id: number }>;
+    [...rows].sort(byRank).forEach(({ next_execution_id: id, ...task }, j) => {
+      const executionId = Number(id);
+      const attempt = task.attempts + 1;
+      lists[owners[j]!]!.push({ execution_id: executionId, attempt, task: { ...task, status: 'assigned', attempts: attempt, execution_id: executionId } });
+    });
   }
-  return picked.map(({ next_execution_id: id, ...task }) => {
-    const executionId = Number(id);
-    const attempt = task.attempts + 1;
-    return { execution_id: executionId, attempt, task: { ...task, status: 'assigned' as const, attempts: attempt, execution_id: executionId } };
-  });
+  return lists;
 }
 
 /** An assignment picked for a worker, with the meta of the request it answers when it differs from the batch's. */
@@ -83,8 +94,17 @@ export interface Claim extends Claimed {
   meta?: EventMeta;
 }
 
-/** Appends the `execution.assigned` events of assignments picked for any number of workers, in one append. */
-export async function recordClaims(tx: Db, claims: Claim[], meta: EventMeta): Promise<void> {
+/**
+ * Writes the leases and appends the `execution.assigned` events of assignments picked for
+ * any number of workers: one statement each. A lease of an execution not yet inserted locks
+ * nothing and is seen by no one before the commit (the table has no foreign key).
+ */
+export async function recordClaims(tx: Db, claims: Claim[], leaseSeconds: number, meta: EventMeta): Promise<void> {
+  if (claims.length === 0) return;
+  await tx.query(sql.unsafe`
+    INSERT INTO execution_leases (execution_id, worker_id, expires_at)
+    SELECT x, w, clock_timestamp() + make_interval(secs => ${leaseSeconds})
+    FROM unnest(${sql.array(claims.map((c) => c.execution_id), 'int8')}, ${sql.array(claims.map((c) => c.worker.id), 'int8')}) AS l(x, w)`);
   await recordEvents(tx, claims.map((c) => ({
     type: 'execution.assigned' as const,
     streamId: c.execution_id,
@@ -98,7 +118,8 @@ export async function recordClaims(tx: Db, claims: Claim[], meta: EventMeta): Pr
 }
 
 export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, leaseSeconds: number, meta: EventMeta): Promise<Claimed[]> {
-  const claimed = await pickTasks(tx, worker, count, leaseSeconds);
-  await recordClaims(tx, claimed.map((c) => ({ ...c, worker })), meta);
-  return claimed;
+  if (count <= 0) return [];
+  const [claimed] = await pickTasks(tx, [{ worker, count }]);
+  await recordClaims(tx, claimed!.map((c) => ({ ...c, worker })), leaseSeconds, meta);
+  return claimed!;
 }

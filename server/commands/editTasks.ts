@@ -24,6 +24,7 @@ import { unknownSecrets } from '../queries/secrets.js';
 import { cancelExecutions, NOT_STARTED } from './cancelExecutions.js';
 import { sharePausesLock } from './lockScope.js';
 import { BulkOutcome, lockMatchingTasks } from './matchTasks.js';
+import { jsonb } from '../db/jsonb.js';
 
 export interface EditRequest {
   set?: TaskChanges;
@@ -132,7 +133,7 @@ export async function editTasks(pool: Pool, filter: TaskFilter, request: EditReq
     // A new tag may fall under a pause, or out of one.
     const paused = new Map((await tx.any(sql.unsafe`
       SELECT x.id, task_paused(x.workflow_id, x.step_id, x.tag) AS paused
-      FROM jsonb_to_recordset(${sql.jsonb(edits.map((e) => ({ id: e.row.id, workflow_id: e.row.workflow_id, step_id: e.row.step_id, tag: (e.after.tag ?? e.row.tag) as string })))})
+      FROM jsonb_to_recordset(${jsonb(edits.map((e) => ({ id: e.row.id, workflow_id: e.row.workflow_id, step_id: e.row.step_id, tag: (e.after.tag ?? e.row.tag) as string })))})
         AS x(id bigint, workflow_id bigint, step_id bigint, tag text)`)).map((r) => [Number(r.id), r.paused as boolean]));
     await recordEvents(tx, edits.map((e) => ({
       type: 'task.edited' as const, streamId: e.row.id, version: byId.get(e.row.id)!.version + 1,

@@ -11,6 +11,7 @@
 import { sql } from 'slonik';
 import type { ProgressReport } from '../../shared/schemas/worker.js';
 import type { Db } from '../db/pool.js';
+import { jsonb } from '../db/jsonb.js';
 
 export async function recordProgress(tx: Db, workerId: number, figures: ProgressReport[]): Promise<void> {
   if (figures.length === 0) return;
@@ -21,7 +22,7 @@ export async function recordProgress(tx: Db, workerId: number, figures: Progress
       ORDER BY execution_id FOR KEY SHARE)
     INSERT INTO execution_progress (execution_id, phase, bytes_done, bytes_total, updated_at)
     SELECT f.execution_id, f.phase, f.bytes_done, f.bytes_total, clock_timestamp()
-    FROM jsonb_to_recordset(${sql.jsonb(figures)}) AS f(execution_id bigint, phase text, bytes_done bigint, bytes_total bigint)
+    FROM jsonb_to_recordset(${jsonb(figures)}) AS f(execution_id bigint, phase text, bytes_done bigint, bytes_total bigint)
       JOIN held USING (execution_id)
     ORDER BY f.execution_id
     ON CONFLICT (execution_id) DO UPDATE

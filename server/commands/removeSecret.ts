@@ -8,6 +8,7 @@ import { UNFINISHED_TASK_STATUSES } from '../../shared/schemas/task.js';
 import type { Pool } from '../db/pool.js';
 import { notFound } from '../errors.js';
 import { recordEvents } from '../events/recordEvents.js';
+import { jsonb } from '../db/jsonb.js';
 
 export async function removeSecret(pool: Pool, name: string, meta: EventMeta): Promise<{ unfinished_tasks: number }> {
   return pool.transaction(async (tx) => {
@@ -17,7 +18,7 @@ export async function removeSecret(pool: Pool, name: string, meta: EventMeta): P
     const users = await tx.oneFirst(sql.unsafe`
       SELECT count(*) FROM tasks
       WHERE status = ANY(${sql.array([...UNFINISHED_TASK_STATUSES], 'text')})
-        AND jsonb_path_exists(env, '$.* ? (@.secret == $name)', ${sql.jsonb({ name })})`);
+        AND jsonb_path_exists(env, '$.* ? (@.secret == $name)', ${jsonb({ name })})`);
     return { unfinished_tasks: Number(users) };
   });
 }

@@ -17,6 +17,7 @@ import { containerPolicyErrors } from '../queries/policies.js';
 import { unknownSecrets } from '../queries/secrets.js';
 import { dependencyStatus } from './dependencyStatus.js';
 import { sharePausesLock } from './lockScope.js';
+import { jsonb } from '../db/jsonb.js';
 
 type Submitted = SubmitTasksResponse['tasks'][number];
 /** A task to create; a sweep's tasks also carry their parameters. */
@@ -131,7 +132,7 @@ export async function submitInTransaction(tx: Db, submitted: NewTask[], field: (
   if (keyed.length) {
     const rows = await tx.any(sql.unsafe`
       SELECT t.id, t.status, t.workflow_id, t.key FROM tasks t
-      JOIN jsonb_to_recordset(${sql.jsonb(keyed)}) AS q(w bigint, k text)
+      JOIN jsonb_to_recordset(${jsonb(keyed)}) AS q(w bigint, k text)
         ON coalesce(t.workflow_id, 0) = q.w AND t.key = q.k`);
     for (const row of rows) existing.set(scopeKey(row.workflow_id, row.key), { id: row.id, status: row.status });
   }

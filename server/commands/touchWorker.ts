@@ -7,6 +7,7 @@ import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import type { Db } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
+import { jsonb } from '../db/jsonb.js';
 
 export interface Touch {
   worker: { id: number; status: string; version: number };
@@ -23,7 +24,7 @@ export async function touchWorkers(tx: Db, touches: Touch[]): Promise<void> {
   if (touches.length === 0) return;
   const rows = touches.map((t) => ({ worker_id: t.worker.id, seq: t.seq ?? null })).sort((a, b) => a.worker_id - b.worker_id);
   await tx.query(sql.unsafe`
-    WITH heard AS (SELECT * FROM jsonb_to_recordset(${sql.jsonb(rows)}) AS h(worker_id bigint, seq bigint))
+    WITH heard AS (SELECT * FROM jsonb_to_recordset(${jsonb(rows)}) AS h(worker_id bigint, seq bigint))
     INSERT INTO worker_liveness AS l (worker_id, last_seen_at, poll_seq)
     SELECT worker_id, clock_timestamp(), coalesce(seq, 0) FROM heard ORDER BY worker_id
     ON CONFLICT (worker_id) DO UPDATE SET last_seen_at = excluded.last_seen_at,

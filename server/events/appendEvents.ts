@@ -8,6 +8,7 @@ import { sql, UniqueIntegrityConstraintViolationError } from 'slonik';
 import { EVENT_CATALOGUE, type EventMeta } from '../../shared/events.js';
 import type { Db } from '../db/pool.js';
 import type { NewEvent, StoredEvent } from './types.js';
+import { jsonb } from '../db/jsonb.js';
 
 /**
  * Another transaction appended to one of these streams first. It carries SQLSTATE 40001
@@ -38,8 +39,8 @@ export async function appendEvents(db: Db, events: NewEvent[], meta: EventMeta):
   });
   const stored = await db.any(sql.unsafe`
     INSERT INTO events (stream_type, stream_id, version, type, data, meta)
-    SELECT e.stream_type, e.stream_id, e.version, e.type, e.data, coalesce(e.meta, ${sql.jsonb(meta as any)})
-    FROM jsonb_to_recordset(${sql.jsonb(rows as any)}) AS e(i int, stream_type text, stream_id bigint, version int, type text, data jsonb, meta jsonb)
+    SELECT e.stream_type, e.stream_id, e.version, e.type, e.data, coalesce(e.meta, ${jsonb(meta as any)})
+    FROM jsonb_to_recordset(${jsonb(rows as any)}) AS e(i int, stream_type text, stream_id bigint, version int, type text, data jsonb, meta jsonb)
     ORDER BY e.i
     RETURNING ${STORED_EVENT_COLUMNS}`).catch((error) => {
     if (error instanceof UniqueIntegrityConstraintViolationError && error.constraint === 'events_stream_version') {

@@ -5,9 +5,10 @@
 // an UPDATE also says which ids it touches (`t.id = ANY(…)`), which it plans as index look-ups.
 import { sql } from 'slonik';
 import type { StoredEvent } from '../events/types.js';
+import { jsonb } from '../db/jsonb.js';
 
 export function eventRecords(events: StoredEvent[]) {
-  return sql.fragment`jsonb_to_recordset(${sql.jsonb(
+  return sql.fragment`jsonb_to_recordset(${jsonb(
     events.map((e) => ({ stream_id: e.stream_id, version: e.version, data: e.data, meta: e.meta, created_at: e.created_at })) as any,
   )}) AS e(stream_id bigint, version int, data jsonb, meta jsonb, created_at timestamptz)`;
 }

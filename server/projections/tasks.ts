@@ -9,6 +9,7 @@ import type { StoredEvent } from '../events/types.js';
 import { eventRecords, streamIds, taskIds } from './batch.js';
 import type { Projection } from './projection.js';
 import { FINAL_TASK_STATUSES } from '../../shared/schemas/task.js';
+import { jsonb } from '../db/jsonb.js';
 
 const TASK_EVENT_STATUS: Record<string, string> = {
   'task.held': 'held',
@@ -57,7 +58,7 @@ export const tasksProjection: Projection = {
                  task_paused((e.data->>'workflow_id')::bigint, (e.data->>'step_id')::bigint, e.data->>'tag'),
                  coalesce((e.data->>'accept_failure')::boolean, false), 0, NULL, e.created_at, e.meta->>'actor', e.created_at,
                  e.version,
-                 coalesce(e.data->'retry_on', ${sql.jsonb(DEFAULT_RETRY_ON)}), coalesce(e.data->'backoff', ${sql.jsonb(DEFAULT_BACKOFF)}),
+                 coalesce(e.data->'retry_on', ${jsonb(DEFAULT_RETRY_ON)}), coalesce(e.data->'backoff', ${jsonb(DEFAULT_BACKOFF)}),
                  CASE WHEN jsonb_typeof(e.data->'memory_curve') = 'array'
                       THEN ARRAY(SELECT jsonb_array_elements_text(e.data->'memory_curve'))::int[] END,
                  e.data->'parameters'

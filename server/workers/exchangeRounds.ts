@@ -30,7 +30,7 @@ import type { Db, Pool } from '../db/pool.js';
 import { TASK_COLUMNS } from '../queries/tasks.js';
 import { notFound, ProblemError } from '../errors.js';
 import type { QueueSettings } from '../settings.js';
-import { pickTasks, recordClaims, type Claim, type Claimed } from '../commands/claimTasks.js';
+import { pickTasks, recordClaims, shapeOf, type Claim, type Claimed } from '../commands/claimTasks.js';
 import { lockExecutions, type LockedExecution } from '../commands/lockExecutions.js';
 import { loseExecutions } from '../commands/loseExecutions.js';
 import { recordMetrics } from '../commands/recordMetrics.js';
@@ -47,8 +47,8 @@ import type { PollRequest } from './poll.js';
 
 /** Rounds in one transaction at most: a bound on how long the workers' row locks are held. */
 const BATCH = 64;
-/** Transactions at once: one being written while the next gathers, and room for one stuck behind a lock. */
-export const IN_FLIGHT = 3;
+/** Transactions at once: one being written while the next gathers (three gave smaller batches and no more completions). */
+export const IN_FLIGHT = 2;
 /** How long a batch waits for a lock before its rounds are run alone. */
 const LOCK_WAIT = '500ms';
 
@@ -235,16 +235,24 @@ export class ExchangeRounds {
     for (const s of serving) await releaseDependents(tx, s.ended.filter((id) => concerned.has(id)), s.round.meta);
     const abandon = await notTheirOwn(tx, serving);
     const again = await assignedAgain(tx, serving.flatMap((s) => s.resent));
-    const claims: Claim[] = [];
+    // Workers of one shape (tags and resources) take their tasks in one statement.
+    const shapes = new Map<string, Serving[]>();
     for (const s of serving) {
-      // Nothing is claimed for a worker that hung up: it would never learn of it.
-      const { request } = s.round;
-      const capacity = !acceptsWork(s.worker) || request.leaving || s.round.signal.aborted ? 0 : Math.max(0, s.worker.concurrency + s.worker.prefetch - s.kept.length);
-      const picked = await pickTasks(tx, s.worker, Math.min(request.want, capacity), settings.leaseSeconds, claims.map((c) => c.task.id));
-      claims.push(...picked.map((c) => ({ ...c, worker: s.worker, meta: s.round.meta })));
-      s.claimed = [...s.resent.map((id) => again.get(id)!), ...picked];
+      const key = shapeOf(s.worker);
+      if (!shapes.has(key)) shapes.set(key, []);
+      shapes.get(key)!.push(s);
     }
-    await recordClaims(tx, claims, serving[0]!.round.meta);
+    const claims: Claim[] = [];
+    const picked = new Map<Serving, Claimed[]>();
+    for (const group of shapes.values()) {
+      const lists = await pickTasks(tx, group.map((s) => ({ worker: s.worker, count: Math.min(s.round.request.want, freeCapacity(s)) })), claims.map((c) => c.task.id));
+      group.forEach((s, i) => {
+        picked.set(s, lists[i]!);
+        claims.push(...lists[i]!.map((c) => ({ ...c, worker: s.worker, meta: s.round.meta })));
+      });
+    }
+    for (const s of serving) s.claimed = [...s.resent.map((id) => again.get(id)!), ...picked.get(s)!];
+    await recordClaims(tx, claims, settings.leaseSeconds, serving[0]!.round.meta);
     // The values of their secrets travel in this answer only (one read for the batch); the
     // policy goes with containers, for the worker to check them again.
     const all = serving.flatMap((s) => s.claimed);
@@ -296,6 +304,12 @@ function answer(answers: Map<Queued, PollResponse | Error>): void {
     if (response instanceof Error) round.reject(response);
     else round.resolve(response);
   }
+}
+
+/** How many more executions the worker may hold: none for a worker that hung up, it would never learn of what is claimed for it. */
+function freeCapacity(s: Serving): number {
+  const { request, signal } = s.round;
+  return !acceptsWork(s.worker) || request.leaving || signal.aborted ? 0 : Math.max(0, s.worker.concurrency + s.worker.prefetch - s.kept.length);
 }
 
 /** Why this round is not served, if it is not. */
