@@ -31,7 +31,8 @@ test('rounds that arrive together are written in one transaction, each answered 
   const decoys: Worker[] = [];
   for (let i = 0; i < IN_FLIGHT; i++) decoys.push(await registerWorker(ts, { tags: ['batch-decoy'] }));
   const workers: Worker[] = [];
-  for (let i = 0; i < 12; i++) workers.push(await registerWorker(ts, { tags: ['batch'], concurrency: 2 }));
+  // Two shapes that take the same tasks: one statement picks for each, and the second skips what the first took.
+  for (let i = 0; i < 12; i++) workers.push(await registerWorker(ts, { tags: i % 2 ? ['batch', 'batch-other'] : ['batch'], concurrency: 2 }));
   await ts.client.submitTasks({ tasks: Array.from({ length: 48 }, (_, i) => ({ command: `echo ${i}`, tag: 'batch' })) });
   const held = new Map<number, number[]>();
   for (const w of workers) held.set(w.id, (await pollWorker(ts, w, { seq: 1, want: 2 })).assignments.map((a) => a.execution_id));
