@@ -17,7 +17,7 @@ import { answerClientErrors } from './http/requestLimits.js';
 import { ListenHub } from './listen/hub.js';
 import { outputReader, type OutputReader } from './queries/outputReader.js';
 import { WorkerFeed } from './queries/workerFeed.js';
-import { ExchangeRounds } from './workers/exchangeRounds.js';
+import { ExchangeRounds, IN_FLIGHT, LOCK_WAIT } from './workers/exchangeRounds.js';
 import { Reaper } from './reaper.js';
 import { Scheduler } from './scheduler.js';
 import { assertKeyOpensSecrets, loadSecretBox, type SecretBox } from './secrets/secretBox.js';
@@ -101,7 +101,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const scheduler = new Scheduler(pool, hub, log);
     teardown.add(() => scheduler.stop());
     scheduler.start();
-    const rounds = new ExchangeRounds(pool, secrets, settings);
+    // The exchanges' batches have connections of their own, which wait for a lock at most LOCK_WAIT.
+    const batches = await connectPool(options.databaseUrl, { maximumPoolSize: IN_FLIGHT, lockTimeout: LOCK_WAIT });
+    teardown.add(() => batches.end());
+    const rounds = new ExchangeRounds(batches, pool, secrets, settings);
     const app = createApp({ pool, hub, tailer, outputs, workerFeed, rounds, tokens, secrets, settings, log, trustProxy: options.trustProxy });
     // An https.Server is an http.Server over TLS sockets: the same limits and answers apply.
     const http: Server = options.tls

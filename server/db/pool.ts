@@ -17,10 +17,20 @@ const typeParsers = [
 
 export interface PoolOptions {
   maximumPoolSize?: number;
+  /** How long a statement of this pool waits for a lock before it fails (PostgreSQL's lock_timeout, e.g. `500ms`); by default, as long as it takes. */
+  lockTimeout?: string;
+}
+
+/** The URL with a setting of every session added to its `options` (those it names stay). */
+function withSetting(url: string, name: string, value: string): string {
+  const parsed = new URL(url);
+  const options = parsed.searchParams.get('options');
+  parsed.searchParams.set('options', `${options ? `${options} ` : ''}-c ${name}=${value}`);
+  return parsed.toString();
 }
 
 export async function connectPool(url: string, options: PoolOptions = {}): Promise<Pool> {
-  return createPool(url, {
+  return createPool(options.lockTimeout ? withSetting(url, 'lock_timeout', options.lockTimeout) : url, {
     typeParsers,
     maximumPoolSize: options.maximumPoolSize ?? 10,
     statementTimeout: 'DISABLE_TIMEOUT',

@@ -49,8 +49,8 @@ import type { PollRequest } from './poll.js';
 const BATCH = 64;
 /** Transactions at once: one being written while the next gathers (three gave smaller batches and no more completions). */
 export const IN_FLIGHT = 2;
-/** How long a batch waits for a lock before its rounds are run alone. */
-const LOCK_WAIT = '500ms';
+/** How long a batch waits for a lock before its rounds are run alone: the lock_timeout of the batches' own connections. */
+export const LOCK_WAIT = '500ms';
 
 export class WorkerTakenOver extends ProblemError {
   constructor(name: string) {
@@ -115,7 +115,13 @@ export class ExchangeRounds {
   private queue: Queued[] = [];
   private running = 0;
 
-  constructor(private readonly pool: Pool, private readonly secrets: SecretBox, private readonly settings: QueueSettings) {}
+  /**
+   * `batches`: IN_FLIGHT connections whose lock_timeout is LOCK_WAIT; `pool`: the server's,
+   * for a round run alone, which waits for its locks as long as it takes.
+   */
+  constructor(
+    private readonly batches: Pool, private readonly pool: Pool, private readonly secrets: SecretBox, private readonly settings: QueueSettings,
+  ) {}
 
   /** Serves one round, with whatever other rounds arrive meanwhile. */
   serve(round: Round): Promise<PollResponse> {
@@ -152,10 +158,7 @@ export class ExchangeRounds {
   private async write(batch: Queued[]): Promise<void> {
     let answers: Map<Queued, PollResponse | Error>;
     try {
-      answers = await this.pool.transaction(async (tx) => {
-        await tx.query(sql.unsafe`SET LOCAL lock_timeout = ${sql.literalValue(LOCK_WAIT)}`);
-        return this.rounds(tx, batch);
-      });
+      answers = await this.batches.transaction((tx) => this.rounds(tx, batch));
     } catch {
       for (const round of batch) void this.alone(round);
       return;
