@@ -1,6 +1,6 @@
-// The pool's statements are prepared once per connection: a parameterised statement shows in
-// the connection's pg_prepared_statements and is bound again without a new Parse; a statement
-// without parameters is not prepared; a connection goes back to the pool with its statements
+// The pool's statements are prepared once per connection: a parameterised statement of a
+// transaction shows in the connection's pg_prepared_statements and is bound again without a
+// new Parse; a statement without parameters, or outside a transaction, is not prepared; a connection goes back to the pool with its statements
 // (no DISCARD ALL); slonik's error classes still match; and a statement whose result columns
 // changed under it (a migration by a newer server) fails once: slonik replaces the
 // connection, and the next call prepares it again.
@@ -30,15 +30,23 @@ after(async () => {
 
 const preparedTexts = (db: Pool) => db.anyFirst(sql.unsafe`SELECT statement FROM pg_prepared_statements WHERE name LIKE 'labq_%'`);
 
-test('a parameterised statement is prepared on its connection, and kept when the connection goes back to the pool', async () => {
-  assert.equal(await pool.oneFirst(sql.unsafe`SELECT label FROM things WHERE id = ${1}`), 'one');
+test('a parameterised statement of a transaction is prepared on its connection, and kept when the connection goes back to the pool', async () => {
+  const label = (id: number) => pool.transaction((tx) => tx.oneFirst(sql.unsafe`SELECT label FROM things WHERE id = ${id}`));
+  assert.equal(await label(1), 'one');
   // One connection in the pool: this is the same session, after its release.
   const texts = await preparedTexts(pool);
   assert.ok(texts.some((t) => String(t).includes('SELECT label FROM things WHERE id = $1')), `prepared: ${JSON.stringify(texts)}`);
   // Used again with another value: the same statement, bound, not a second one.
-  assert.equal(await pool.oneFirst(sql.unsafe`SELECT label FROM things WHERE id = ${2}`), 'two');
+  assert.equal(await label(2), 'two');
   const again = await preparedTexts(pool);
   assert.equal(again.filter((t) => String(t).includes('FROM things WHERE id = $1')).length, 1);
+});
+
+test('a statement outside a transaction is planned at every call, also after a transaction on its connection ended', async () => {
+  await pool.transaction((tx) => tx.query(sql.unsafe`SELECT 1 FROM things WHERE id = ${1}`));
+  for (let i = 0; i < 7; i++) assert.equal(await pool.oneFirst(sql.unsafe`SELECT label FROM things WHERE id > ${0} ORDER BY id LIMIT 1`), 'one');
+  const texts = await preparedTexts(pool);
+  assert.ok(!texts.some((t) => String(t).includes('WHERE id > $1')), `prepared: ${JSON.stringify(texts)}`);
 });
 
 test('a statement without parameters is not prepared', async () => {
