@@ -104,7 +104,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     // The exchanges' batches have connections of their own, which wait for a lock at most LOCK_WAIT.
     const batches = await connectPool(options.databaseUrl, { maximumPoolSize: IN_FLIGHT, lockTimeout: LOCK_WAIT });
     teardown.add(() => batches.end());
-    const rounds = new ExchangeRounds(batches, pool, secrets, settings);
+    const rounds = new ExchangeRounds(batches, pool, secrets, settings, log);
     const app = createApp({ pool, hub, tailer, outputs, workerFeed, rounds, tokens, secrets, settings, log, trustProxy: options.trustProxy });
     // An https.Server is an http.Server over TLS sockets: the same limits and answers apply.
     const http: Server = options.tls

@@ -13,17 +13,18 @@ import type { ProgressReport } from '../../shared/schemas/worker.js';
 import type { Db } from '../db/pool.js';
 import { jsonb } from '../db/jsonb.js';
 
-export async function recordProgress(tx: Db, workerId: number, figures: ProgressReport[]): Promise<void> {
+/** The figures of any number of workers (a transaction that serves several exchanges): one statement, its leases locked in one order. */
+export async function recordProgress(tx: Db, figures: Array<ProgressReport & { worker_id: number }>): Promise<void> {
   if (figures.length === 0) return;
   await tx.query(sql.unsafe`
     WITH held AS (
-      SELECT execution_id FROM execution_leases
-      WHERE execution_id = ANY(${sql.array(figures.map((f) => f.execution_id), 'int8')}) AND worker_id = ${workerId}
+      SELECT execution_id, worker_id FROM execution_leases
+      WHERE execution_id = ANY(${sql.array(figures.map((f) => f.execution_id), 'int8')})
       ORDER BY execution_id FOR KEY SHARE)
     INSERT INTO execution_progress (execution_id, phase, bytes_done, bytes_total, updated_at)
     SELECT f.execution_id, f.phase, f.bytes_done, f.bytes_total, clock_timestamp()
-    FROM jsonb_to_recordset(${jsonb(figures)}) AS f(execution_id bigint, phase text, bytes_done bigint, bytes_total bigint)
-      JOIN held USING (execution_id)
+    FROM jsonb_to_recordset(${jsonb(figures)}) AS f(execution_id bigint, worker_id bigint, phase text, bytes_done bigint, bytes_total bigint)
+      JOIN held USING (execution_id, worker_id)
     ORDER BY f.execution_id
     ON CONFLICT (execution_id) DO UPDATE
       SET phase = excluded.phase, bytes_done = excluded.bytes_done, bytes_total = excluded.bytes_total, updated_at = excluded.updated_at`);

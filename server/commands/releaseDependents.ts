@@ -16,16 +16,14 @@ import type { EventMeta } from '../../shared/events.js';
 import type { Db } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
 
-/** Of these tasks, those some waiting task depends on directly: the others have no dependents to move. */
-export async function dependedOn(tx: Db, taskIds: number[]): Promise<Set<number>> {
-  if (taskIds.length === 0) return new Set();
-  const ids = sql.array(taskIds, 'int8');
-  return new Set((await tx.anyFirst(sql.unsafe`
-    SELECT DISTINCT d FROM tasks t, unnest(t.depends_on) AS d WHERE t.status = 'waiting' AND t.depends_on && ${ids} AND d = ANY(${ids})`)).map(Number));
-}
-
-export async function releaseDependents(tx: Db, endedTaskIds: number[], meta: EventMeta): Promise<void> {
-  if (endedTaskIds.length === 0) return;
+/**
+ * Locks the waiting tasks that depend, directly or through other waiting tasks, on these
+ * tasks, in id order; returns their ids. A transaction that serves the exchanges of several
+ * workers locks the chains of all of them here first, so that each one's release (with its
+ * own request's meta) finds its waiting tasks locked already: one wave of locks in id order.
+ */
+export async function lockDependents(tx: Db, endedTaskIds: number[]): Promise<number[]> {
+  if (endedTaskIds.length === 0) return [];
   const ended = sql.array(endedTaskIds, 'int8');
   const chain = async () => (await tx.anyFirst(sql.unsafe`
     WITH RECURSIVE chain(id) AS (
@@ -42,7 +40,13 @@ export async function releaseDependents(tx: Db, endedTaskIds: number[], meta: Ev
     await tx.query(sql.unsafe`SELECT 1 FROM tasks WHERE id = ANY(${sql.array(fresh, 'int8')}) ORDER BY id FOR UPDATE`);
     concerned.push(...fresh);
   }
+  return concerned;
+}
+
+export async function releaseDependents(tx: Db, endedTaskIds: number[], meta: EventMeta): Promise<void> {
+  const concerned = await lockDependents(tx, endedTaskIds);
   if (concerned.length === 0) return;
+  const ended = sql.array(endedTaskIds, 'int8');
   const blocked = await tx.any(sql.unsafe`
     WITH RECURSIVE failed AS (
       SELECT id FROM tasks WHERE id = ANY(${ended}) AND status IN ('failed', 'cancelled')

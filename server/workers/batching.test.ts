@@ -27,17 +27,15 @@ const reports = (text: string): Report[] => [
 const lockWaits = async () => Number(await ts.server.pool.oneFirst(sql.unsafe`
   SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`));
 
-test('rounds that arrive together are written in one transaction, each answered as its own, and a lock elsewhere holds back only its worker', { timeout: 120_000 }, async () => {
+/**
+ * Fills every transaction slot with the rounds of IN_FLIGHT decoy workers, each waiting for
+ * its worker's row, which another transaction holds (as a change of their settings would,
+ * for longer): the rounds sent next queue, and are written together once the decoys' batches
+ * give up waiting. `release` lets the decoys go and checks they are answered then.
+ */
+async function holdDecoys() {
   const decoys: Worker[] = [];
   for (let i = 0; i < IN_FLIGHT; i++) decoys.push(await registerWorker(ts, { tags: ['batch-decoy'] }));
-  const workers: Worker[] = [];
-  // Two shapes that take the same tasks: one statement picks for each, and the second skips what the first took.
-  for (let i = 0; i < 12; i++) workers.push(await registerWorker(ts, { tags: i % 2 ? ['batch', 'batch-other'] : ['batch'], concurrency: 2 }));
-  await ts.client.submitTasks({ tasks: Array.from({ length: 48 }, (_, i) => ({ command: `echo ${i}`, tag: 'batch' })) });
-  const held = new Map<number, number[]>();
-  for (const w of workers) held.set(w.id, (await pollWorker(ts, w, { seq: 1, want: 2 })).assignments.map((a) => a.execution_id));
-
-  // Another transaction holds the decoys' rows (as a change of their settings would, for longer).
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
   let holding!: () => void;
@@ -48,21 +46,41 @@ test('rounds that arrive together are written in one transaction, each answered 
     await released;
   });
   await isHolding;
-  // The decoys' rounds fill every transaction slot, each waiting for its worker's row.
-  let decoysAnswered = false;
-  const decoyAnswers = Promise.all(decoys.map((d) => pollWorker(ts, d, { seq: 1, want: 1 })));
-  void decoyAnswers.then(() => (decoysAnswered = true), () => (decoysAnswered = true));
+  let answered = false;
+  const answers = Promise.all(decoys.map((d) => pollWorker(ts, d, { seq: 1, want: 1 })));
+  void answers.then(() => (answered = true), () => (answered = true));
   await until('the decoys to wait for their rows', async () => (await lockWaits()) >= IN_FLIGHT);
+  return {
+    answered: () => answered,
+    release: async () => {
+      release();
+      await holder;
+      assert.deepEqual((await answers).map((r) => r.assignments.length), decoys.map(() => 0), 'the decoys are answered once their rows are free');
+    },
+  };
+}
 
+test('rounds that arrive together are written in one transaction, each answered as its own, and a lock elsewhere holds back only its worker', { timeout: 120_000 }, async () => {
+  const workers: Worker[] = [];
+  // Two shapes that take the same tasks: one statement picks for each, and the second skips what the first took.
+  for (let i = 0; i < 12; i++) workers.push(await registerWorker(ts, { tags: i % 2 ? ['batch', 'batch-other'] : ['batch'], concurrency: 2 }));
+  await ts.client.submitTasks({ tasks: Array.from({ length: 48 }, (_, i) => ({ command: `echo ${i}`, tag: 'batch' })) });
+  const held = new Map<number, number[]>();
+  for (const w of workers) held.set(w.id, (await pollWorker(ts, w, { seq: 1, want: 2 })).assignments.map((a) => a.execution_id));
+
+  const decoys = await holdDecoys();
   // Each worker reports its two executions and takes two more; one round comes from a daemon the name no longer belongs to.
+  // And one claims to hold, and reports the end of, an execution of the next one, which reports it too.
   const [intruder, ...rest] = workers;
+  const foreign = held.get(rest[1]!.id)![0]!;
   const answers = await Promise.allSettled([
     pollWorker(ts, { id: intruder!.id, instance: '00000000-0000-4000-8000-000000000000' }, { seq: 2, want: 2, holding: held.get(intruder!.id)! }),
-    ...rest.map((w) => pollWorker(ts, w, {
-      seq: 2, want: 2, holding: held.get(w.id)!, reports: held.get(w.id)!.map((id) => ({ execution_id: id, reports: reports(`from ${w.id}\n`) })),
-    })),
+    ...rest.map((w, i) => {
+      const executions = i === 0 ? [...held.get(w.id)!, foreign] : held.get(w.id)!;
+      return pollWorker(ts, w, { seq: 2, want: 2, holding: executions, reports: executions.map((id) => ({ execution_id: id, reports: reports(`from ${w.id}\n`) })) });
+    }),
   ]);
-  assert.equal(decoysAnswered, false, 'the rounds of other workers did not wait for the decoys\' rows');
+  assert.equal(decoys.answered(), false, 'the rounds of other workers did not wait for the decoys\' rows');
   const refused = answers[0]!;
   assert.ok(refused.status === 'rejected' && refused.reason instanceof LabqApiError && refused.reason.status === 409, 'the intruder is refused on its own');
   const given = new Set<number>();
@@ -70,13 +88,20 @@ test('rounds that arrive together are written in one transaction, each answered 
     const settled = answers[i + 1]!;
     assert.equal(settled.status, 'fulfilled', `worker ${w.id}: ${settled.status === 'rejected' ? settled.reason : ''}`);
     const answer = (settled as PromiseFulfilledResult<PollResponse>).value;
-    assert.deepEqual(answer.reports, held.get(w.id)!.map((id) => ({ execution_id: id, recorded: true, detail: null })), `worker ${w.id}'s own receipts`);
+    assert.deepEqual(answer.reports.slice(0, 2), held.get(w.id)!.map((id) => ({ execution_id: id, recorded: true, detail: null })), `worker ${w.id}'s own receipts`);
     assert.equal(answer.assignments.length, 2, `worker ${w.id} took its two`);
     for (const a of answer.assignments) {
       assert.ok(!given.has(a.task.id), `task ${a.task.id} was given once`);
       given.add(a.task.id);
     }
-    assert.deepEqual(answer.abandon, []);
+    if (i === 0) {
+      // The other worker's end of it was recorded in the same transaction: it is still not this one's.
+      assert.equal(answer.reports[2]?.recorded, false);
+      assert.match(answer.reports[2]!.detail!, new RegExp(`belongs to worker ${rest[1]!.id}`));
+      assert.deepEqual(answer.abandon, [foreign], 'an execution it holds that is another worker\'s is abandoned');
+    } else {
+      assert.deepEqual(answer.abandon, []);
+    }
   }
   // One transaction wrote them (fewer transactions than rounds at least), and each event carries its own worker's request.
   const events = await ts.server.pool.any(sql.unsafe`
@@ -94,8 +119,24 @@ test('rounds that arrive together are written in one transaction, each answered 
     SELECT count(*) FROM tasks WHERE tag = 'batch' AND status = 'succeeded'`));
   assert.equal(finished, rest.length * 2);
 
-  release();
-  await holder;
-  const decoyResponses = await decoyAnswers;
-  assert.deepEqual(decoyResponses.map((r) => r.assignments.length), decoys.map(() => 0), 'the decoys are answered once their rows are free');
+  await decoys.release();
+});
+
+test('two workers whose rounds share a transaction each end a dependency of one waiting task: it is released once', { timeout: 120_000 }, async () => {
+  const [a, b] = [await registerWorker(ts, { tags: ['dep-a'] }), await registerWorker(ts, { tags: ['dep-b'] })];
+  const { tasks: [first, second] } = await ts.client.submitTasks({ tasks: [{ command: 'one', tag: 'dep-a' }, { command: 'two', tag: 'dep-b' }] });
+  const { tasks: [after] } = await ts.client.submitTasks({ tasks: [{ command: 'after both', tag: 'dep-after', depends_on: [first!.id, second!.id] }] });
+  const xa = (await pollWorker(ts, a, { seq: 1, want: 1 })).assignments[0]!.execution_id;
+  const xb = (await pollWorker(ts, b, { seq: 1, want: 1 })).assignments[0]!.execution_id;
+  const decoys = await holdDecoys();
+  await Promise.all([[a, xa], [b, xb]].map(([w, x]) => pollWorker(ts, w as Worker, { seq: 2, holding: [x as number], reports: [{ execution_id: x as number, reports: reports('done\n') }] })));
+  const events = await ts.server.pool.any(sql.unsafe`
+    SELECT e.type, e.xid::text AS xid FROM events e
+    WHERE (e.stream_type = 'task' AND e.stream_id = ${after!.id}) OR (e.stream_type = 'execution' AND e.stream_id = ANY(${sql.array([xa, xb], 'int8')}) AND e.type = 'execution.finished')
+    ORDER BY e.position`);
+  assert.equal(events.filter((e) => e.type === 'execution.finished').length, 2);
+  assert.equal(new Set(events.filter((e) => e.type === 'execution.finished').map((e) => e.xid)).size, 1, 'both ends in one transaction');
+  assert.deepEqual(events.filter((e) => e.type === 'task.released').length, 1, 'released once');
+  assert.equal((await ts.client.getTask(after!.id)).status, 'pending');
+  await decoys.release();
 });

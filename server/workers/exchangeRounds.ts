@@ -19,7 +19,8 @@
 // then every batch: a batch waits at most LOCK_WAIT for a lock. When it fails, for that or
 // any reason, each of its rounds runs again alone, outside the IN_FLIGHT count and waiting
 // as long as it takes: only the worker whose round meets the lock or the error waits or
-// gets the error.
+// gets the error. A worker whose round failed alone is served alone for SUSPECT_MS, so that
+// a round that always fails does not fail every batch it joins.
 import { sql } from 'slonik';
 import { z } from 'zod';
 import type { EventMeta } from '../../shared/events.js';
@@ -36,7 +37,7 @@ import { loseExecutions } from '../commands/loseExecutions.js';
 import { recordMetrics } from '../commands/recordMetrics.js';
 import { recordProgress } from '../commands/recordProgress.js';
 import { recordReports } from '../commands/recordReports.js';
-import { dependedOn, releaseDependents } from '../commands/releaseDependents.js';
+import { lockDependents, releaseDependents } from '../commands/releaseDependents.js';
 import { leaseDue, renewLeases } from '../commands/renewLeases.js';
 import { touchWorkers } from '../commands/touchWorker.js';
 import { dockerPolicy } from '../queries/policies.js';
@@ -49,8 +50,14 @@ import type { PollRequest } from './poll.js';
 const BATCH = 64;
 /** Transactions at once: one being written while the next gathers (three gave smaller batches and no more completions). */
 export const IN_FLIGHT = 2;
-/** How long a batch waits for a lock before its rounds are run alone: the lock_timeout of the batches' own connections. */
-export const LOCK_WAIT = '500ms';
+/**
+ * How long a batch waits for a lock before its rounds are run alone: the lock_timeout of the
+ * batches' own connections. Longer than PostgreSQL's deadlock_timeout (1 s), so that a
+ * deadlock is still found, and counted, as one.
+ */
+export const LOCK_WAIT = '2s';
+/** How long a worker whose round failed alone is served alone. */
+const SUSPECT_MS = 30_000;
 
 export class WorkerTakenOver extends ProblemError {
   constructor(name: string) {
@@ -114,6 +121,8 @@ interface Serving {
 export class ExchangeRounds {
   private queue: Queued[] = [];
   private running = 0;
+  /** Workers served alone until then (ms since the epoch). */
+  private readonly suspects = new Map<number, number>();
 
   /**
    * `batches`: IN_FLIGHT connections whose lock_timeout is LOCK_WAIT; `pool`: the server's,
@@ -121,12 +130,19 @@ export class ExchangeRounds {
    */
   constructor(
     private readonly batches: Pool, private readonly pool: Pool, private readonly secrets: SecretBox, private readonly settings: QueueSettings,
+    private readonly log: (line: string) => void,
   ) {}
 
   /** Serves one round, with whatever other rounds arrive meanwhile. */
   serve(round: Round): Promise<PollResponse> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ ...round, resolve, reject });
+      const queued = { ...round, resolve, reject };
+      if ((this.suspects.get(round.workerId) ?? 0) > Date.now()) {
+        void this.alone(queued);
+        return;
+      }
+      this.suspects.delete(round.workerId);
+      this.queue.push(queued);
       this.next();
     });
   }
@@ -159,7 +175,8 @@ export class ExchangeRounds {
     let answers: Map<Queued, PollResponse | Error>;
     try {
       answers = await this.batches.transaction((tx) => this.rounds(tx, batch));
-    } catch {
+    } catch (error) {
+      this.log(`the exchange rounds of ${batch.length} worker(s) failed together (${(error as Error).message}); each runs alone`);
       for (const round of batch) void this.alone(round);
       return;
     }
@@ -170,6 +187,7 @@ export class ExchangeRounds {
     try {
       answer(await this.pool.transaction((tx) => this.rounds(tx, [round])));
     } catch (error) {
+      this.suspects.set(round.workerId, Date.now() + SUSPECT_MS);
       round.reject(error);
     }
   }
@@ -231,11 +249,13 @@ export class ExchangeRounds {
       s.gone = request.holding.filter((id) => !liveIds.has(id) && !endedNow.has(id));
     }
     await renewLeases(tx, serving.flatMap((s) => s.kept.filter((x) => x.lease_due).map((x) => x.id)), settings.leaseSeconds);
-    for (const s of serving) if (s.round.first) await recordProgress(tx, s.worker.id, s.round.request.progress);
+    await recordProgress(tx, serving.flatMap((s) => (s.round.first ? s.round.request.progress.map((f) => ({ ...f, worker_id: s.worker.id })) : [])));
     // Waiting tasks last, after every lease: the reaper holds a lease while it releases them.
-    // Most ended tasks have no dependents: one look for the batch finds those that have.
-    const concerned = await dependedOn(tx, serving.flatMap((s) => s.ended));
-    for (const s of serving) await releaseDependents(tx, s.ended.filter((id) => concerned.has(id)), s.round.meta);
+    // Those of the whole batch are locked in one wave, in id order; then each worker's
+    // release finds its own locked already. Most ended tasks have none: one statement.
+    if ((await lockDependents(tx, serving.flatMap((s) => s.ended))).length > 0) {
+      for (const s of serving) await releaseDependents(tx, s.ended, s.round.meta);
+    }
     const abandon = await notTheirOwn(tx, serving);
     const again = await assignedAgain(tx, serving.flatMap((s) => s.resent));
     // Workers of one shape (tags and resources) take their tasks in one statement.
@@ -254,7 +274,8 @@ export class ExchangeRounds {
         claims.push(...lists[i]!.map((c) => ({ ...c, worker: s.worker, meta: s.round.meta })));
       });
     }
-    for (const s of serving) s.claimed = [...s.resent.map((id) => again.get(id)!), ...picked.get(s)!];
+    // An assignment to offer again whose task has moved on since the live executions were read (lost meanwhile, and claimed again) is not offered.
+    for (const s of serving) s.claimed = [...s.resent.flatMap((id) => again.get(id) ?? []), ...picked.get(s)!];
     await recordClaims(tx, claims, settings.leaseSeconds, serving[0]!.round.meta);
     // The values of their secrets travel in this answer only (one read for the batch); the
     // policy goes with containers, for the worker to check them again.
@@ -295,7 +316,8 @@ export class ExchangeRounds {
       s.receipts = recorded.receipts.slice(at, at + reports.length);
       at += reports.length;
       const reported = new Set(reports.map((r) => r.execution_id));
-      s.finished = [...reported].filter((id) => finished.has(id));
+      // Only what its own receipts recorded: another worker may have finished an execution this one reported on.
+      s.finished = s.receipts.filter((r) => r.recorded && finished.has(r.execution_id)).map((r) => r.execution_id);
       s.ended = [...new Set(s.finished.map((id) => locked.get(id)!.task_id).filter((id) => endedTasks.has(id)))];
       s.live = s.live.flatMap((x) => (!reported.has(x.id) ? [x] : recorded.live.has(x.id) ? [{ ...x, status: recorded.live.get(x.id)! }] : []));
     }
