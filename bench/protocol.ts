@@ -1,5 +1,6 @@
 // `npm run bench`: the worker protocol at speed. labq beside graphile-worker 0.18 on one
-// embedded PostgreSQL (a fresh database per run), then labq's server capacity under 200
+// embedded PostgreSQL (a fresh database per run), then the floor of a dispatch on this
+// machine (bench/floor.ts), then labq's server capacity under 200
 // simulated workers, then labq with 1,000,000 pending tasks against 1,000, then 1,000 SSE
 // clients following output and the event stream on one server process. Prints figures
 // and ratios, never pass/fail on time. Every count is an environment variable (see
@@ -32,7 +33,7 @@ const FOLLOWERS = env('LABQ_BENCH_FOLLOWERS', 1000);
 const FOLLOW_EXECUTIONS = env('LABQ_BENCH_FOLLOW_EXECUTIONS', 100);
 const SWEEP_TASKS = env('LABQ_BENCH_SWEEP_TASKS', 100_000);
 const STATEMENTS = env('LABQ_BENCH_STATEMENTS', 0);
-const PARTS = new Set((process.env.LABQ_BENCH_PARTS ?? 'compare,capacity,scale,follow,sweep').split(','));
+const PARTS = new Set((process.env.LABQ_BENCH_PARTS ?? 'compare,floor,capacity,scale,follow,sweep').split(','));
 const quietLogger = new Logger(() => () => undefined);
 
 const line = (s: string) => process.stdout.write(s + '\n');
@@ -317,6 +318,7 @@ async function main(): Promise<void> {
   try {
     if (PARTS.has('compare')) await compare();
     const helpers: Helpers = { labqCounters, reportLabqCounters, stats, reportDb, freshDatabase, admin, line, fig, results, statements };
+    if (PARTS.has('floor')) await (await import('./floor.js')).floor({ ...helpers, LATENCY_SAMPLES });
     if (PARTS.has('capacity')) await (await import('./capacity.js')).capacity({ ...helpers, CAPACITY_WORKERS, CAPACITY_SECONDS, CAPACITY_TASKS });
     if (PARTS.has('scale')) await (await import('./scale.js')).scale({ ...helpers, SCALE_TASKS, SCALE_TIMEOUT_S, schemaBytes });
     if (PARTS.has('follow')) await (await import('./follow.js')).follow({ ...helpers, FOLLOWERS, FOLLOW_EXECUTIONS });
