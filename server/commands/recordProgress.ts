@@ -17,14 +17,14 @@ import { jsonb } from '../db/jsonb.js';
 export async function recordProgress(tx: Db, figures: Array<ProgressReport & { worker_id: number }>): Promise<void> {
   if (figures.length === 0) return;
   await tx.query(sql.unsafe`
-    WITH held AS (
-      SELECT execution_id, worker_id FROM execution_leases
-      WHERE execution_id = ANY(${sql.array(figures.map((f) => f.execution_id), 'int8')})
-      ORDER BY execution_id FOR KEY SHARE)
+    WITH f AS (
+      SELECT * FROM jsonb_to_recordset(${jsonb(figures)}) AS f(execution_id bigint, worker_id bigint, phase text, bytes_done bigint, bytes_total bigint)
+    ), held AS (
+      SELECT l.execution_id FROM execution_leases l JOIN f ON f.execution_id = l.execution_id AND f.worker_id = l.worker_id
+      ORDER BY l.execution_id FOR KEY SHARE OF l)
     INSERT INTO execution_progress (execution_id, phase, bytes_done, bytes_total, updated_at)
     SELECT f.execution_id, f.phase, f.bytes_done, f.bytes_total, clock_timestamp()
-    FROM jsonb_to_recordset(${jsonb(figures)}) AS f(execution_id bigint, worker_id bigint, phase text, bytes_done bigint, bytes_total bigint)
-      JOIN held USING (execution_id, worker_id)
+    FROM f JOIN held USING (execution_id)
     ORDER BY f.execution_id
     ON CONFLICT (execution_id) DO UPDATE
       SET phase = excluded.phase, bytes_done = excluded.bytes_done, bytes_total = excluded.bytes_total, updated_at = excluded.updated_at`);

@@ -16,6 +16,14 @@ import type { EventMeta } from '../../shared/events.js';
 import type { Db } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
 
+/** Of these tasks, those some waiting task depends on directly: the others have no dependents to move. */
+export async function dependedOn(tx: Db, taskIds: number[]): Promise<Set<number>> {
+  if (taskIds.length === 0) return new Set();
+  const ids = sql.array(taskIds, 'int8');
+  return new Set((await tx.anyFirst(sql.unsafe`
+    SELECT DISTINCT d FROM tasks t, unnest(t.depends_on) AS d WHERE t.status = 'waiting' AND t.depends_on && ${ids} AND d = ANY(${ids})`)).map(Number));
+}
+
 /**
  * Locks the waiting tasks that depend, directly or through other waiting tasks, on these
  * tasks, in id order; returns their ids. A transaction that serves the exchanges of several

@@ -19,8 +19,9 @@
 // then every batch: a batch waits at most LOCK_WAIT for a lock. When it fails, for that or
 // any reason, each of its rounds runs again alone, outside the IN_FLIGHT count and waiting
 // as long as it takes: only the worker whose round meets the lock or the error waits or
-// gets the error. A worker whose round failed alone is served alone for SUSPECT_MS, so that
-// a round that always fails does not fail every batch it joins.
+// gets the error. A worker whose round failed alone while the others of its batch were
+// served is served alone for SUSPECT_MS, so that a round that always fails does not fail
+// every batch it joins.
 import { sql } from 'slonik';
 import { z } from 'zod';
 import type { EventMeta } from '../../shared/events.js';
@@ -37,7 +38,7 @@ import { loseExecutions } from '../commands/loseExecutions.js';
 import { recordMetrics } from '../commands/recordMetrics.js';
 import { recordProgress } from '../commands/recordProgress.js';
 import { recordReports } from '../commands/recordReports.js';
-import { lockDependents, releaseDependents } from '../commands/releaseDependents.js';
+import { dependedOn, lockDependents, releaseDependents } from '../commands/releaseDependents.js';
 import { leaseDue, renewLeases } from '../commands/renewLeases.js';
 import { touchWorkers } from '../commands/touchWorker.js';
 import { dockerPolicy } from '../queries/policies.js';
@@ -56,7 +57,7 @@ export const IN_FLIGHT = 2;
  * deadlock is still found, and counted, as one.
  */
 export const LOCK_WAIT = '2s';
-/** How long a worker whose round failed alone is served alone. */
+/** How long a worker whose round alone failed its batch is served alone. */
 const SUSPECT_MS = 30_000;
 
 export class WorkerTakenOver extends ProblemError {
@@ -176,19 +177,29 @@ export class ExchangeRounds {
     try {
       answers = await this.batches.transaction((tx) => this.rounds(tx, batch));
     } catch (error) {
-      this.log(`the exchange rounds of ${batch.length} worker(s) failed together (${(error as Error).message}); each runs alone`);
-      for (const round of batch) void this.alone(round);
+      this.log(`the exchange rounds of ${batch.length} worker(s) failed together (${error instanceof Error ? error.message : String(error)}); each runs alone`);
+      // A round that fails alone while others of its batch succeed is its worker's own
+      // trouble: that worker is served alone for a while. When all fail (the database is
+      // away), no one is.
+      void Promise.all(batch.map((round) => this.alone(round))).then((served) => {
+        if (!served.some(Boolean)) return;
+        batch.forEach((round, i) => {
+          if (!served[i]) this.suspects.set(round.workerId, Date.now() + SUSPECT_MS);
+        });
+      });
       return;
     }
     answer(answers);
   }
 
-  private async alone(round: Queued): Promise<void> {
+  /** Serves a round in a transaction of its own on the server's pool; whether it was served. */
+  private async alone(round: Queued): Promise<boolean> {
     try {
       answer(await this.pool.transaction((tx) => this.rounds(tx, [round])));
+      return true;
     } catch (error) {
-      this.suspects.set(round.workerId, Date.now() + SUSPECT_MS);
       round.reject(error);
+      return false;
     }
   }
 
@@ -240,7 +251,8 @@ export class ExchangeRounds {
       const liveIds = new Set(s.live.map((x) => x.id));
       const unheld = s.live.filter((x) => !s.held.has(x.id));
       const { request } = s.round;
-      s.resent = request.seq === undefined || request.leaving ? [] : unheld.filter((x) => x.status === 'assigned').map((x) => x.id);
+      // Still assigned under its lock: one lost or cancelled since the read is not offered again.
+      s.resent = request.seq === undefined || request.leaving ? [] : unheld.filter((x) => x.status === 'assigned' && locked.get(x.id)?.status === 'assigned').map((x) => x.id);
       const lost = unheld.map((x) => x.id).filter((id) => !s.resent.includes(id));
       const losses = await loseExecutions(tx, lost, 'its worker no longer holds it', settings.maxLostExecutions, s.round.meta);
       s.ended.push(...losses.ended);
@@ -253,8 +265,10 @@ export class ExchangeRounds {
     // Waiting tasks last, after every lease: the reaper holds a lease while it releases them.
     // Those of the whole batch are locked in one wave, in id order; then each worker's
     // release finds its own locked already. Most ended tasks have none: one statement.
-    if ((await lockDependents(tx, serving.flatMap((s) => s.ended))).length > 0) {
-      for (const s of serving) await releaseDependents(tx, s.ended, s.round.meta);
+    const depended = await dependedOn(tx, serving.flatMap((s) => s.ended));
+    if (depended.size > 0) {
+      await lockDependents(tx, [...depended]);
+      for (const s of serving) await releaseDependents(tx, s.ended.filter((id) => depended.has(id)), s.round.meta);
     }
     const abandon = await notTheirOwn(tx, serving);
     const again = await assignedAgain(tx, serving.flatMap((s) => s.resent));
