@@ -82,19 +82,17 @@ const finishData = (x: LockedExecution, report: Finish, failureClass: FailureCla
   cpu_seconds: report.cpu_seconds ?? null, error: report.error, failure_class: failureClass, ...outcome,
 });
 
-/** One execution's reports; in a transaction that serves several workers, with the worker that sent them and its request's meta. */
+/** One execution's reports; from an exchange, with the worker that sent them (only its own executions may be reported on) and its request's meta. */
 export type ReportBatch = ExecutionReports & { worker_id?: number; meta?: EventMeta };
 
 export interface ReportsScope {
-  /** Only this worker's executions may be reported on (a batch's own worker_id comes first). */
-  workerId?: number;
   /** The reported executions, already locked by the caller (lockExecutions); else they are locked here. */
   locked?: Map<number, LockedExecution>;
 }
 
 /** Records the reports, after any lock the caller took on the worker. */
 export async function recordReports(
-  tx: Db, batches: ReportBatch[], settings: QueueSettings, meta: EventMeta, { workerId, locked: held }: ReportsScope = {},
+  tx: Db, batches: ReportBatch[], settings: QueueSettings, meta: EventMeta, { locked: held }: ReportsScope = {},
 ): Promise<RecordedReports> {
   const locked = held ?? (await lockExecutions(tx, batches.map((b) => b.execution_id)));
   const receipts: ReportsReceipt[] = [];
@@ -113,8 +111,7 @@ export async function recordReports(
       receipts.push({ execution_id: batch.execution_id, recorded: false, detail: `execution ${batch.execution_id} does not exist` });
       continue;
     }
-    const owner = batch.worker_id ?? workerId;
-    if (owner !== undefined && x.worker_id !== owner) {
+    if (batch.worker_id !== undefined && x.worker_id !== batch.worker_id) {
       receipts.push(gone(x.id, `belongs to worker ${x.worker_id}`));
       continue;
     }

@@ -7,8 +7,8 @@
 // design's hot path a statement's round trip costs more than the rows it writes (the
 // capacity part of bench/protocol.ts): 200 workers of 4 slots each paid those twenty per
 // exchange of about four tasks. What stays per worker is what differs per worker: its
-// claim (its tags and resources), its metrics and progress figures, and the rare losses and
-// releases of dependents, whose events carry its request's meta.
+// metrics, and the rare losses and releases of dependents, whose events carry its request's
+// meta; the claim is one statement per shape of worker (its tags and resources).
 //
 // At most IN_FLIGHT transactions run at once, so an idle server serves a lone round at once
 // and a busy one gathers what arrives meanwhile. The workers' rows are locked first, in id
