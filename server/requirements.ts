@@ -6,7 +6,6 @@
 // All are written here, side by side, so that they cannot drift apart.
 import { sql, type FragmentSqlToken } from 'slonik';
 import type { Requirements } from '../shared/schemas/task.js';
-import { jsonb } from './db/jsonb.js';
 
 export interface WorkerResources {
   tags: string[];
@@ -50,9 +49,14 @@ function fits(worker: WorkerSql, task?: string): FragmentSqlToken {
 
 /** The condition on tasks (their `requirements` and `container` columns) that this worker satisfies. */
 export function fitsSql(worker: WorkerResources): FragmentSqlToken {
+  // Literals, not parameters: the planner estimates each condition from the statistics of
+  // its expression (sql/0027_claim_any_order.sql), which a parameter of a generic plan would
+  // not let it do, and the claim's plan hangs on how many tasks it expects to pass.
+  const number = (n: number) => sql.literalValue(String(n));
   return fits({
-    cpus: sql.fragment`${worker.cpus}`, memory_mb: sql.fragment`${worker.memory_mb}`, gpus: sql.fragment`${worker.gpus}`,
-    docker: sql.fragment`${worker.docker}`, capabilities: sql.fragment`${jsonb(worker.capabilities)}`,
+    cpus: number(worker.cpus), memory_mb: number(worker.memory_mb), gpus: number(worker.gpus),
+    docker: worker.docker ? sql.fragment`TRUE` : sql.fragment`FALSE`,
+    capabilities: sql.fragment`${sql.literalValue(JSON.stringify(worker.capabilities))}::jsonb`,
   });
 }
 

@@ -63,7 +63,10 @@ export async function pickTasks(tx: Db, wants: Want[], taken: number[] = []): Pr
   // execution ids drawn) only as it pulls them.
   const lanes: FragmentSqlToken[] = explicit.map((tag) => sql.fragment`tag = ${sql.literalValue(tag)}`);
   if (shape.tags.includes('*')) {
-    lanes.push(explicit.length === 0 ? sql.fragment`TRUE` : sql.fragment`tag NOT IN (${sql.join(explicit.map((t) => sql.literalValue(t)), sql.fragment`, `)})`);
+    // The priority range (true of every task) is what lets this lane, and no tag's, read
+    // tasks_claim_any (sql/0027_claim_any_order.sql).
+    const range = sql.fragment`priority BETWEEN -1000 AND 1000`;
+    lanes.push(explicit.length === 0 ? range : sql.fragment`${range} AND tag NOT IN (${sql.join(explicit.map((t) => sql.literalValue(t)), sql.fragment`, `)})`);
   }
   const notTaken = taken.length === 0 ? sql.fragment`TRUE` : sql.fragment`id <> ALL(${sql.array(taken, 'int8')})`;
   for (const lane of lanes) {
