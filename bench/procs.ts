@@ -128,6 +128,28 @@ export const cpuSeconds = (pid: number): number => statSeconds(pid, 11);
 /** CPU seconds of the children a process waited for (cutime + cstime): a worker's task processes. */
 export const childCpuSeconds = (pid: number): number => statSeconds(pid, 13);
 
+/**
+ * The CPU seconds of a worker's task launcher (worker/runners/launcher.ts, a perl child that
+ * lives as long as the worker): its own, and its children's (the task processes it reaped),
+ * which the worker's own cutime never sees while the launcher runs. Zeros without one.
+ */
+export function launcherCpu(worker: number): { own: number; tasks: number } {
+  const sum = { own: 0, tasks: 0 };
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) !== worker || !stat.includes('(perl)')) continue;
+      sum.own += (Number(fields[11]) + Number(fields[12])) / ticks;
+      sum.tasks += (Number(fields[13]) + Number(fields[14])) / ticks;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return sum;
+}
+
 /** Samples the RSS of some processes every 250 ms; peak() gives each one's maximum. */
 export function rssSampler(pids: Record<string, number>) {
   const peak: Record<string, number> = {};

@@ -14,7 +14,7 @@ import { makeWorkerUtils, runMigrations, Logger } from 'graphile-worker';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../server/db/embedded.js';
 import { LabqClient } from '../shared/client.js';
 import {
-  cpuSeconds, dbStats, diffStats, load, postmasterPid, mib, removeTempDirs, rss, rssSampler, startGraphileWorker, startLabqServer,
+  cpuSeconds, dbStats, launcherCpu, diffStats, load, postmasterPid, mib, removeTempDirs, rss, rssSampler, startGraphileWorker, startLabqServer,
   startLabqWorker, tempDir, type Child, type DbStats, childCpuSeconds,
 } from './procs.js';
 import { percentile, percentiles, sleep } from './support.js';
@@ -140,11 +140,16 @@ async function reportLabqCounters(url: string, before: { rounds: number; events:
 
 // ---------------------------------------------------------------- part 1: beside graphile-worker
 
-/** The worker processes' own CPU seconds and those of the task processes they waited for, summed (less `since`). */
+/**
+ * The worker processes' own CPU seconds and those of the task processes they waited for,
+ * summed (less `since`); a labq worker's task launcher counts as the worker, what it reaped
+ * as its task processes.
+ */
 function workersCpu(workers: Child[], since = { own: 0, tasks: 0 }): { own: number; tasks: number } {
+  const launchers = workers.map((w) => launcherCpu(w.pid));
   return {
-    own: workers.reduce((sum, w) => sum + cpuSeconds(w.pid), 0) - since.own,
-    tasks: workers.reduce((sum, w) => sum + childCpuSeconds(w.pid), 0) - since.tasks,
+    own: workers.reduce((sum, w, i) => sum + cpuSeconds(w.pid) + launchers[i]!.own, 0) - since.own,
+    tasks: workers.reduce((sum, w, i) => sum + childCpuSeconds(w.pid) + launchers[i]!.tasks, 0) - since.tasks,
   };
 }
 

@@ -32,10 +32,14 @@ test('a spooled backlog of more reports of one execution than a request takes is
   t.after(() => w.stop());
   const gate = join(dir, 'gate');
   const printed = join(dir, 'printed');
+  const stop = join(dir, 'stop');
+  // A report is sealed each time the output changes streams as the worker reads it; how much
+  // it reads at once depends on the load (26,000 to 71,000 reports for 250,000 rounds in
+  // quiet runs, 3,750 in a busy one): the task prints until the spool holds enough.
   const { tasks: [chatty] } = await ts.client.submitTasks({
     tasks: [{
       tag: 'poison',
-      command: `while [ ! -e ${gate} ]; do sleep 0.05; done; i=0; while [ $i -lt 250000 ]; do echo o; echo e >&2; i=$((i+1)); done; touch ${printed}`,
+      command: `while [ ! -e ${gate} ]; do sleep 0.05; done; while [ ! -e ${stop} ]; do echo o; echo e >&2; done; touch ${printed}`,
     }],
   });
   await until('chatty to run', async () => (await ts.client.getTask(chatty!.id)).status === 'running');
@@ -43,6 +47,9 @@ test('a spooled backlog of more reports of one execution than a request takes is
   // The server is unreachable while the task prints.
   await proxy.cut();
   await writeFile(gate, '');
+  const spooled = async () => (await readFile(join(stateDir, 'spool', `${x}.jsonl`), 'utf8').catch(() => '')).split('\n').length - 1;
+  await until('more reports spooled than a request takes', async () => (await spooled()) > MAX_REPORTS_PER_EXECUTION * 1.5, 120_000);
+  await writeFile(stop, '');
   await until('the task to print everything', async () => access(printed).then(() => true, () => false));
   await until('its result in the spool', async () =>
     (await readFile(join(stateDir, 'spool', `${x}.jsonl`), 'utf8').catch(() => '')).includes('"kind":"finish"'));

@@ -1,19 +1,15 @@
 // Bare shell runner against real processes: exit codes, output streams, scripts in several
 // interpreters, the environment contract, large output, and kills that reach every child.
 
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ShellRunner } from './shell.js';
 import type { RunSpec } from './types.js';
 import { collector, makeDirs } from '../../e2e/support/runnerSpec.js';
-
-const runner = new ShellRunner();
-
-
 
 async function spec(command: string, extra: Partial<RunSpec> = {}) {
   const out = collector();
@@ -24,7 +20,7 @@ async function spec(command: string, extra: Partial<RunSpec> = {}) {
   return { spec: s, out };
 }
 
-async function run(command: string, extra: Partial<RunSpec> = {}) {
+async function runWith(runner: ShellRunner, command: string, extra: Partial<RunSpec> = {}) {
   const { spec: s, out } = await spec(command, extra);
   const result = await (await runner.start(s)).wait();
   return { result, out, dirs: s.dirs };
@@ -50,170 +46,229 @@ async function waitForFile(path: string): Promise<string> {
   throw new Error(`${path} never appeared`);
 }
 
-test('reports exit codes', async () => {
-  assert.equal((await run('true')).result.exitCode, 0);
-  const { result } = await run('exit 3');
-  assert.deepEqual({ ...result, peakMemoryBytes: null, cpuSeconds: null }, { exitCode: 3, signal: null, peakMemoryBytes: null, cpuSeconds: null, oomKilled: false, error: null });
+// Both ways of starting a task (shell.ts) keep every rule: the perl launcher, and the fork
+// from the worker with its wrapper shell where there is no perl.
+for (const launcher of [true, false]) {
+  describe(launcher ? 'started by the launcher' : 'forked from the worker, under its wrapper', () => {
+    const runner = new ShellRunner({ launcher });
+    const run = (command: string, extra: Partial<RunSpec> = {}) => runWith(runner, command, extra);
+
+    test('reports exit codes', async () => {
+      assert.equal((await run('true')).result.exitCode, 0);
+      const { result } = await run('exit 3');
+      assert.deepEqual({ ...result, peakMemoryBytes: null, cpuSeconds: null }, { exitCode: 3, signal: null, peakMemoryBytes: null, cpuSeconds: null, oomKilled: false, error: null });
+    });
+
+    test('reports the CPU time of the task and the peak memory of its process group', async () => {
+      // A busy loop for CPU time; then dd holds a 48 MiB buffer while it waits on a pipe no one reads, for a few samples.
+      const { result } = await run('i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; dd if=/dev/zero bs=48M count=1 2>/dev/null | sleep 2.5');
+      assert.equal(result.exitCode, 0);
+      assert.ok(result.cpuSeconds !== null && result.cpuSeconds > 0, `cpu ${result.cpuSeconds}`);
+      assert.ok(result.peakMemoryBytes !== null && result.peakMemoryBytes >= 48 * 1024 ** 2, `peak ${result.peakMemoryBytes}`);
+    });
+
+    test('the peak memory counts what the task runs in another group of its session (timeout)', async () => {
+      const { result } = await run('timeout 60 sh -c \'dd if=/dev/zero bs=48M count=1 2>/dev/null | sleep 2.5\'');
+      assert.equal(result.exitCode, 0);
+      assert.ok(result.peakMemoryBytes !== null && result.peakMemoryBytes >= 48 * 1024 ** 2, `peak ${result.peakMemoryBytes}`);
+    });
+
+    test('a script that signals its own shell ($$) ends as `sh script` would; $0 is its path and it has no arguments', async () => {
+      // A watchdog in the script itself: the shell's own pid must be the script's, not a wrapper's that traps TERM.
+      const { result, out } = await run('echo "$# $(basename "$0")"; ( sleep 0.2; kill $$ ) & sleep 5; echo survived');
+      assert.equal(out.text('stdout'), '0 .labq-command\n');
+      assert.equal(result.exitCode, 143, 'the shell died of its TERM');
+    });
+
+    test('keeps stdout and stderr apart and in order', async () => {
+      const { out } = await run('echo out1; echo err1 >&2; sleep 0.2; echo out2; sleep 0.2; echo err2 >&2');
+      assert.equal(out.text('stdout'), 'out1\nout2\n');
+      assert.equal(out.text('stderr'), 'err1\nerr2\n');
+      assert.deepEqual(out.order.slice(-2), ['stdout', 'stderr']);
+    });
+
+    test('runs a multi-line bash script', async () => {
+      const script = 'set -e\nwords=(alpha beta)\nfor w in "${words[@]}"; do\n  echo "$w"\ndone\n[[ -n "$BASH_VERSION" ]] && echo bash';
+      const { result, out } = await run(script, { shell: 'bash' });
+      assert.equal(result.exitCode, 0);
+      assert.equal(out.text('stdout'), 'alpha\nbeta\nbash\n');
+    });
+
+    test('runs a multi-line python3 script', async () => {
+      const script = 'import os, sys\nfor i in range(2):\n    print(i)\nprint(os.environ["CPU"], file=sys.stderr)\nsys.exit(4)';
+      const { result, out } = await run(script, { shell: 'python3', cpus: 3 });
+      assert.equal(result.exitCode, 4);
+      assert.equal(out.text('stdout'), '0\n1\n');
+      assert.equal(out.text('stderr'), '3\n');
+    });
+
+    test('exports INPUT OUTPUT TEMP RESOURCE CPU and the task env, runs in TEMP', async () => {
+      const { result, out, dirs } = await run(
+        'echo "$INPUT|$OUTPUT|$TEMP|$RESOURCE|$CPU|$FOO|$(pwd)"; test -n "$PATH"',
+        { env: { FOO: 'bar baz', CPU: 'overridden by labq' }, cpus: 4 },
+      );
+      assert.equal(result.exitCode, 0);
+      assert.equal(out.text('stdout'), `${dirs.input}|${dirs.output}|${dirs.temp}|${dirs.resource}|4|bar baz|${dirs.temp}\n`);
+    });
+
+    test('a file written to $OUTPUT appears in the output dir', async () => {
+      const { result, dirs } = await run('echo result > "$OUTPUT/answer.txt"');
+      assert.equal(result.exitCode, 0);
+      assert.equal(await readFile(join(dirs.output, 'answer.txt'), 'utf8'), 'result\n');
+    });
+
+    test('a 5 MB burst on each stream arrives complete', async () => {
+      const size = 5 * 1024 * 1024;
+      const { result, out } = await run(`yes 0123456789 | head -c ${size} & yes abc | head -c ${size} >&2; wait`);
+      assert.equal(result.exitCode, 0);
+      const expected = (line: string) => line.repeat(Math.ceil(size / line.length)).slice(0, size);
+      assert.equal(out.text('stdout').length, size);
+      assert.equal(out.text('stdout'), expected('0123456789\n'));
+      assert.equal(out.text('stderr'), expected('abc\n'));
+    });
+
+    test('kill sends TERM to the whole group, children included', async () => {
+      const { spec: s } = await spec('sleep 300 & echo $! > child.pid; sleep 300');
+      const handle = await runner.start(s);
+      const child = Number(await waitForFile(join(s.dirs.temp, 'child.pid')));
+      assert.ok(isAlive(child));
+      await handle.kill(5000);
+      const result = await handle.wait();
+      assert.equal(result.exitCode, null);
+      assert.equal(result.signal, 'SIGTERM');
+      assert.ok(!isAlive(child), 'the background sleep survived the kill');
+    });
+
+    test('kill honours a TERM trap within the grace', async () => {
+      const { spec: s, out } = await spec("trap 'echo cleaning up; exit 7' TERM\necho ready > ready\nsleep 300 &\nwait");
+      const handle = await runner.start(s);
+      await waitForFile(join(s.dirs.temp, 'ready'));
+      const started = Date.now();
+      await handle.kill(10_000);
+      assert.ok(Date.now() - started < 5000, 'kill waited for the grace although the task had ended');
+      assert.equal((await handle.wait()).exitCode, 7);
+      assert.equal(out.text('stdout'), 'cleaning up\n');
+    });
+
+    test('kill escalates to KILL after the grace when TERM is ignored', async () => {
+      const { spec: s } = await spec("trap '' TERM\nsleep 300 & echo $! > child.pid\nwhile true; do sleep 1; done");
+      const handle = await runner.start(s);
+      const child = Number(await waitForFile(join(s.dirs.temp, 'child.pid')));
+      const started = Date.now();
+      await handle.kill(500);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 450 && elapsed < 2500, `kill took ${elapsed} ms`);
+      assert.equal((await handle.wait()).signal, 'SIGKILL');
+      assert.ok(!isAlive(child), 'the child ignoring TERM survived SIGKILL');
+    });
+
+    test('processes left behind by a finished task are killed', async () => {
+      const { spec: s } = await spec('sleep 300 & echo $! > child.pid');
+      const result = await (await runner.start(s)).wait();
+      assert.equal(result.exitCode, 0);
+      assert.ok(!isAlive(Number(await waitForFile(join(s.dirs.temp, 'child.pid')))));
+    });
+
+    test('refuses what it cannot run', async () => {
+      await assert.rejects(runner.start((await spec('true', { shell: 'no-such-shell-labq' })).spec), /cannot start no-such-shell-labq/);
+      await assert.rejects(runner.start((await spec('true', { containerOptions: ['--memory=1g'] })).spec), /need a container image/);
+    });
+
+    test('suspend stops the whole process group and resume lets it go on; a kill reaches a suspended task', async () => {
+      const { spec: s, out } = await spec('sh -c \'while true; do echo child >> "$TEMP/child"; sleep 0.05; done\' &\nwhile [ ! -e "$TEMP/go" ]; do sleep 0.05; done\necho went');
+      const handle = await runner.start(s);
+      const child = join(s.dirs.temp, 'child');
+      while (!existsSync(child)) await sleep(20);
+      await handle.suspend();
+      await handle.suspend();
+      assert.equal(handle.suspended, true);
+      const stat = async (pid: string) => (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]![0];
+      // SIGSTOP is delivered asynchronously: the kernel shows the group stopped a moment later.
+      for (let i = 0; i < 100 && (await stat(handle.ref)) !== 'T'; i++) await sleep(10);
+      assert.equal(await stat(handle.ref), 'T');
+      const before = await readFile(child, 'utf8');
+      await sleep(300);
+      assert.equal(await readFile(child, 'utf8'), before, 'its child is stopped too');
+      await handle.resume();
+      assert.equal(handle.suspended, false);
+      while ((await readFile(child, 'utf8')) === before) await sleep(20);
+
+      await handle.suspend();
+      // The TERM reaches it although it was stopped: no need for the KILL of a long grace.
+      await handle.kill(600_000);
+      assert.equal((await handle.wait()).signal, 'SIGTERM');
+      assert.equal(out.text('stdout'), '');
+    });
+
+    test('suspend, resume and kill reach what the task runs in a group of its own (timeout), not only the wrapper\'s group', async () => {
+      // coreutils `timeout` puts itself and its command in a new process group of the task's session.
+      const { spec: s } = await spec('timeout 300 sh -c \'echo $$ > worker.pid; while true; do echo x >> "$TEMP/count"; sleep 0.05; done\'');
+      const handle = await runner.start(s);
+      const worker = Number(await waitForFile(join(s.dirs.temp, 'worker.pid')));
+      const count = join(s.dirs.temp, 'count');
+      const group = async (pid: number) => Number((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')[2]);
+      assert.notEqual(await group(worker), Number(handle.ref), 'the loop runs in a group other than the wrapper\'s');
+      await handle.suspend();
+      await sleep(200);
+      const before = await readFile(count, 'utf8');
+      await sleep(400);
+      assert.equal(await readFile(count, 'utf8'), before, 'the loop went on while the task was suspended');
+      await handle.resume();
+      while ((await readFile(count, 'utf8')) === before) await sleep(20);
+      await handle.kill(5000);
+      assert.equal((await handle.wait()).signal, 'SIGTERM');
+      assert.ok(!isAlive(worker), 'the loop survived the kill');
+    });
+  });
+}
+
+describe('the launcher (shell.ts, launcher.ts)', () => {
+  const runner = new ShellRunner({ launcher: true });
+  const run = (command: string, extra: Partial<RunSpec> = {}) => runWith(runner, command, extra);
+  const parentOf = async (pid: string) => Number((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')[1]);
+
+  test('a task that ends of its own SIGKILL still has its CPU time counted, and exits 137', async () => {
+    const { result } = await run('i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; kill -9 $$');
+    assert.equal(result.exitCode, 137);
+    assert.equal(result.signal, null);
+    assert.ok(result.cpuSeconds !== null && result.cpuSeconds > 0, `cpu ${result.cpuSeconds}`);
+  });
+
+  test('200 short tasks, 50 at a time, through reused pipes: each has its own output and its own status', async () => {
+    for (let round = 0; round < 4; round++) {
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => run(`echo out${round}-${i}; echo err${round}-${i} >&2; exit ${i % 7}`)));
+      results.forEach(({ result, out }, i) => {
+        assert.equal(out.text('stdout'), `out${round}-${i}\n`);
+        assert.equal(out.text('stderr'), `err${round}-${i}\n`);
+        assert.equal(result.exitCode, i % 7);
+      });
+    }
+  });
+
+  test('pipes a process kept open past the drain are not reused: what it prints later reaches no other task', async () => {
+    // The task ends once the stray has left its group: a SIGKILL to the group could take it before.
+    const first = await run('setsid sh -c \'echo $$ > stray.pid; sleep 3; echo late; echo late >&2\' & while [ ! -s stray.pid ]; do sleep 0.01; done; echo first');
+    assert.equal(first.out.text('stdout'), 'first\n');
+    assert.match(first.result.error ?? '', /kept its output open/);
+    const next = await run('sleep 2; echo next');
+    assert.equal(next.out.text('stdout'), 'next\n');
+    assert.equal(next.out.text('stderr'), '');
+  });
+
+  test('when the helper dies, what it started goes on, its output still arrives, and it ends with its status unknown; the next task gets a new helper', async () => {
+    const { spec: s, out } = await spec('echo started; while [ ! -e go ]; do sleep 0.05; done; echo after');
+    const handle = await runner.start(s);
+    while (out.text('stdout') === '') await sleep(20);
+    const helper = await parentOf(handle.ref);
+    process.kill(helper, 'SIGKILL');
+    while (isAlive(helper) && (await readFile(`/proc/${helper}/stat`, 'utf8').catch(() => '')).split(') ')[1]?.[0] !== 'Z') await sleep(20);
+    await writeFile(join(s.dirs.temp, 'go'), '');
+    const result = await handle.wait();
+    assert.equal(out.text('stdout'), 'started\nafter\n');
+    assert.deepEqual([result.exitCode, result.signal, result.cpuSeconds], [null, null, null]);
+    assert.match(result.error ?? '', /launcher ended while the task ran/);
+    const again = await runner.start((await spec('sleep 1')).spec);
+    assert.notEqual(await parentOf(again.ref), helper);
+    assert.equal((await again.wait()).exitCode, 0);
+  });
 });
-
-test('reports the CPU time of the task and the peak memory of its process group', async () => {
-  // A busy loop for CPU time; then dd holds a 48 MiB buffer while it waits on a pipe no one reads, for a few samples.
-  const { result } = await run('i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; dd if=/dev/zero bs=48M count=1 2>/dev/null | sleep 2.5');
-  assert.equal(result.exitCode, 0);
-  assert.ok(result.cpuSeconds !== null && result.cpuSeconds > 0, `cpu ${result.cpuSeconds}`);
-  assert.ok(result.peakMemoryBytes !== null && result.peakMemoryBytes >= 48 * 1024 ** 2, `peak ${result.peakMemoryBytes}`);
-});
-
-test('the peak memory counts what the task runs in another group of its session (timeout)', async () => {
-  const { result } = await run('timeout 60 sh -c \'dd if=/dev/zero bs=48M count=1 2>/dev/null | sleep 2.5\'');
-  assert.equal(result.exitCode, 0);
-  assert.ok(result.peakMemoryBytes !== null && result.peakMemoryBytes >= 48 * 1024 ** 2, `peak ${result.peakMemoryBytes}`);
-});
-
-test('a script that signals its own shell ($$) ends as `sh script` would; $0 is its path and it has no arguments', async () => {
-  // A watchdog in the script itself: the shell's own pid must be the script's, not a wrapper's that traps TERM.
-  const { result, out } = await run('echo "$# $(basename "$0")"; ( sleep 0.2; kill $$ ) & sleep 5; echo survived');
-  assert.equal(out.text('stdout'), '0 .labq-command\n');
-  assert.equal(result.exitCode, 143, 'the shell died of its TERM');
-});
-
-test('keeps stdout and stderr apart and in order', async () => {
-  const { out } = await run('echo out1; echo err1 >&2; sleep 0.2; echo out2; sleep 0.2; echo err2 >&2');
-  assert.equal(out.text('stdout'), 'out1\nout2\n');
-  assert.equal(out.text('stderr'), 'err1\nerr2\n');
-  assert.deepEqual(out.order.slice(-2), ['stdout', 'stderr']);
-});
-
-test('runs a multi-line bash script', async () => {
-  const script = 'set -e\nwords=(alpha beta)\nfor w in "${words[@]}"; do\n  echo "$w"\ndone\n[[ -n "$BASH_VERSION" ]] && echo bash';
-  const { result, out } = await run(script, { shell: 'bash' });
-  assert.equal(result.exitCode, 0);
-  assert.equal(out.text('stdout'), 'alpha\nbeta\nbash\n');
-});
-
-test('runs a multi-line python3 script', async () => {
-  const script = 'import os, sys\nfor i in range(2):\n    print(i)\nprint(os.environ["CPU"], file=sys.stderr)\nsys.exit(4)';
-  const { result, out } = await run(script, { shell: 'python3', cpus: 3 });
-  assert.equal(result.exitCode, 4);
-  assert.equal(out.text('stdout'), '0\n1\n');
-  assert.equal(out.text('stderr'), '3\n');
-});
-
-test('exports INPUT OUTPUT TEMP RESOURCE CPU and the task env, runs in TEMP', async () => {
-  const { result, out, dirs } = await run(
-    'echo "$INPUT|$OUTPUT|$TEMP|$RESOURCE|$CPU|$FOO|$(pwd)"; test -n "$PATH"',
-    { env: { FOO: 'bar baz', CPU: 'overridden by labq' }, cpus: 4 },
-  );
-  assert.equal(result.exitCode, 0);
-  assert.equal(out.text('stdout'), `${dirs.input}|${dirs.output}|${dirs.temp}|${dirs.resource}|4|bar baz|${dirs.temp}\n`);
-});
-
-test('a file written to $OUTPUT appears in the output dir', async () => {
-  const { result, dirs } = await run('echo result > "$OUTPUT/answer.txt"');
-  assert.equal(result.exitCode, 0);
-  assert.equal(await readFile(join(dirs.output, 'answer.txt'), 'utf8'), 'result\n');
-});
-
-test('a 5 MB burst on each stream arrives complete', async () => {
-  const size = 5 * 1024 * 1024;
-  const { result, out } = await run(`yes 0123456789 | head -c ${size} & yes abc | head -c ${size} >&2; wait`);
-  assert.equal(result.exitCode, 0);
-  const expected = (line: string) => line.repeat(Math.ceil(size / line.length)).slice(0, size);
-  assert.equal(out.text('stdout').length, size);
-  assert.equal(out.text('stdout'), expected('0123456789\n'));
-  assert.equal(out.text('stderr'), expected('abc\n'));
-});
-
-test('kill sends TERM to the whole group, children included', async () => {
-  const { spec: s } = await spec('sleep 300 & echo $! > child.pid; sleep 300');
-  const handle = await runner.start(s);
-  const child = Number(await waitForFile(join(s.dirs.temp, 'child.pid')));
-  assert.ok(isAlive(child));
-  await handle.kill(5000);
-  const result = await handle.wait();
-  assert.equal(result.exitCode, null);
-  assert.equal(result.signal, 'SIGTERM');
-  assert.ok(!isAlive(child), 'the background sleep survived the kill');
-});
-
-test('kill honours a TERM trap within the grace', async () => {
-  const { spec: s, out } = await spec("trap 'echo cleaning up; exit 7' TERM\necho ready > ready\nsleep 300 &\nwait");
-  const handle = await runner.start(s);
-  await waitForFile(join(s.dirs.temp, 'ready'));
-  const started = Date.now();
-  await handle.kill(10_000);
-  assert.ok(Date.now() - started < 5000, 'kill waited for the grace although the task had ended');
-  assert.equal((await handle.wait()).exitCode, 7);
-  assert.equal(out.text('stdout'), 'cleaning up\n');
-});
-
-test('kill escalates to KILL after the grace when TERM is ignored', async () => {
-  const { spec: s } = await spec("trap '' TERM\nsleep 300 & echo $! > child.pid\nwhile true; do sleep 1; done");
-  const handle = await runner.start(s);
-  const child = Number(await waitForFile(join(s.dirs.temp, 'child.pid')));
-  const started = Date.now();
-  await handle.kill(500);
-  const elapsed = Date.now() - started;
-  assert.ok(elapsed >= 450 && elapsed < 2500, `kill took ${elapsed} ms`);
-  assert.equal((await handle.wait()).signal, 'SIGKILL');
-  assert.ok(!isAlive(child), 'the child ignoring TERM survived SIGKILL');
-});
-
-test('processes left behind by a finished task are killed', async () => {
-  const { spec: s } = await spec('sleep 300 & echo $! > child.pid');
-  const result = await (await runner.start(s)).wait();
-  assert.equal(result.exitCode, 0);
-  assert.ok(!isAlive(Number(await waitForFile(join(s.dirs.temp, 'child.pid')))));
-});
-
-test('refuses what it cannot run', async () => {
-  await assert.rejects(runner.start((await spec('true', { shell: 'no-such-shell-labq' })).spec), /cannot start no-such-shell-labq/);
-  await assert.rejects(runner.start((await spec('true', { containerOptions: ['--memory=1g'] })).spec), /need a container image/);
-});
-
-test('suspend stops the whole process group and resume lets it go on; a kill reaches a suspended task', async () => {
-  const { spec: s, out } = await spec('sh -c \'while true; do echo child >> "$TEMP/child"; sleep 0.05; done\' &\nwhile [ ! -e "$TEMP/go" ]; do sleep 0.05; done\necho went');
-  const handle = await runner.start(s);
-  const child = join(s.dirs.temp, 'child');
-  while (!existsSync(child)) await sleep(20);
-  await handle.suspend();
-  await handle.suspend();
-  assert.equal(handle.suspended, true);
-  const stat = async (pid: string) => (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]![0];
-  // SIGSTOP is delivered asynchronously: the kernel shows the group stopped a moment later.
-  for (let i = 0; i < 100 && (await stat(handle.ref)) !== 'T'; i++) await sleep(10);
-  assert.equal(await stat(handle.ref), 'T');
-  const before = await readFile(child, 'utf8');
-  await sleep(300);
-  assert.equal(await readFile(child, 'utf8'), before, 'its child is stopped too');
-  await handle.resume();
-  assert.equal(handle.suspended, false);
-  while ((await readFile(child, 'utf8')) === before) await sleep(20);
-
-  await handle.suspend();
-  // The TERM reaches it although it was stopped: no need for the KILL of a long grace.
-  await handle.kill(600_000);
-  assert.equal((await handle.wait()).signal, 'SIGTERM');
-  assert.equal(out.text('stdout'), '');
-});
-
-test('suspend, resume and kill reach what the task runs in a group of its own (timeout), not only the wrapper\'s group', async () => {
-  // coreutils `timeout` puts itself and its command in a new process group of the task's session.
-  const { spec: s } = await spec('timeout 300 sh -c \'echo $$ > worker.pid; while true; do echo x >> "$TEMP/count"; sleep 0.05; done\'');
-  const handle = await runner.start(s);
-  const worker = Number(await waitForFile(join(s.dirs.temp, 'worker.pid')));
-  const count = join(s.dirs.temp, 'count');
-  const group = async (pid: number) => Number((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')[2]);
-  assert.notEqual(await group(worker), Number(handle.ref), 'the loop runs in a group other than the wrapper\'s');
-  await handle.suspend();
-  await sleep(200);
-  const before = await readFile(count, 'utf8');
-  await sleep(400);
-  assert.equal(await readFile(count, 'utf8'), before, 'the loop went on while the task was suspended');
-  await handle.resume();
-  while ((await readFile(count, 'utf8')) === before) await sleep(20);
-  await handle.kill(5000);
-  assert.equal((await handle.wait()).signal, 'SIGTERM');
-  assert.ok(!isAlive(worker), 'the loop survived the kill');
-});
-

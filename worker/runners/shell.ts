@@ -1,30 +1,36 @@
 // Bare shell runner: runs a task as a host process, for workers without Docker or tasks that
 // need the host's own tools, in a clean environment (bareEnv: never the worker's credentials).
-// The task gets a session of its own, whose first process group its wrapper leads: a kill
+// The task gets a session of its own, whose first process group its leader leads: a kill
 // and a suspension reach every group of the session (what `timeout` or `set -m` in the
 // task made too), and when its main process ends the rest of its group is killed, as
 // Docker does when a container's main process ends. What still runs after that (a process
 // that made a session of its own, or another group of the task's) is killed by the worker's
 // next look for strays (workFolders.ts).
 //
-// The group's leader is a small /bin/sh wrapper that runs the task's interpreter and, once it
-// has ended, writes the CPU time of everything the task waited for (the shell's `times`, to
-// the clock tick: 10 ms) to a pipe of its own, then exits with the task's status. Processes the
-// task left running when it ended, and a task killed with SIGKILL, are not counted (null).
+// Two ways to start it, the same for the task. Where perl is found, a small helper process
+// starts the task's interpreter itself, as the session's leader, and counts its CPU time when
+// it reaps it (launcher.ts): a fork of the worker costs several times more. Without perl, the
+// worker spawns it, and the group's leader is a small /bin/sh wrapper that runs the task's
+// interpreter and, once it has ended, writes the CPU time of everything the task waited for
+// (the shell's `times`) to a pipe of its own, then exits with the task's status; a task
+// killed with SIGKILL is then not counted (null). Either way the CPU time is to the clock tick
+// (10 ms), and processes the task left running when it ended are not counted.
 // Peak memory is sampled from /proc (sessionMemory.ts). The kernel's OOM killer cannot be told
 // apart from any other SIGKILL for a bare task, which has no memory limit of its own: such a
 // task fails with exit code 137, never `oom`.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sessionGroups } from '../orphans.js';
+import { groupExists, Launcher } from './launcher.js';
 import { followSessionMemory } from './sessionMemory.js';
 import {
   bareEnv, settlesWithin, writeScript,
-  type OutputStream, type RunHandle, type Runner, type RunResult, type RunSpec,
+  type RunHandle, type Runner, type RunResult, type RunSpec,
 } from './types.js';
 
 /**
@@ -35,7 +41,7 @@ const PIPE_DRAIN_MS = 2000;
 const GROUP_POLL_MS = 10;
 
 /**
- * The wrapper: `$1` is the task's interpreter, `$2` its script. A trapped TERM (unlike an
+ * The wrapper, without the launcher: `$1` is the task's interpreter, `$2` its script. A trapped TERM (unlike an
  * ignored one, which the task would inherit) lets the wrapper outlive a kill the task traps,
  * to report its CPU time; fd 3 is the wrapper's, closed for the task.
  */
@@ -80,51 +86,122 @@ function childrenCpuSeconds(times: string): number | null {
   return values.length >= 4 ? Math.round((values[2]! + values[3]!) * 1000) / 1000 : null;
 }
 
+/** A started task's process, however it was started. */
+interface TaskProcess {
+  pid: number | undefined;
+  stdout: Readable;
+  stderr: Readable;
+  /** The leader's end; `error` when it is unknown. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: string }>;
+  /** Every output stream ended. */
+  closed: Promise<void>;
+  /** Known once the leader ended and its output closed (or was dropped). */
+  cpuSeconds(): number | null;
+  /** Ends the output streams at once: a process that left the group holds them. */
+  drop(): void;
+}
+
+export interface ShellRunnerOptions {
+  /** Start tasks from the perl helper (default: when perl is found on the worker's PATH). */
+  launcher?: boolean;
+}
+
 export class ShellRunner implements Runner {
+  private readonly launcher: Launcher | null;
+
+  constructor(options: ShellRunnerOptions = {}) {
+    const perl = options.launcher === false ? null : findProgram('perl', process.env.PATH, '/');
+    if (options.launcher && !perl) throw new Error('the task launcher needs perl, which is not on the PATH');
+    this.launcher = perl ? new Launcher(perl) : null;
+  }
+
+  /** How tasks are started: by the perl helper, or forked from the worker with a wrapper shell. */
+  get launches(): 'launcher' | 'wrapper' {
+    return this.launcher ? 'launcher' : 'wrapper';
+  }
+
   async start(spec: RunSpec): Promise<RunHandle> {
     if (spec.containerOptions.length > 0) {
       throw new Error(`container options (${spec.containerOptions.join(' ')}) need a container image`);
     }
     const script = writeScript(spec.dirs.temp, spec.command);
     const env = bareEnv(spec);
-    if (!findProgram(spec.shell, env.PATH, spec.dirs.temp)) throw new Error(`cannot start ${spec.shell}: not found`);
-    const child = spawn('/bin/sh', ['-c', WRAPPER, 'labq-task', spec.shell, script], {
-      cwd: spec.dirs.temp,
-      env,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-    });
-    // Listeners go on before the first tick so no early output is missed.
-    const handle = new ShellHandle(child, spec.onOutput);
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve);
-      child.once('error', (err) => reject(new Error(`cannot start ${spec.shell}: ${err.message}`)));
-    });
-    return handle;
+    const program = findProgram(spec.shell, env.PATH, spec.dirs.temp);
+    if (!program) throw new Error(`cannot start ${spec.shell}: not found`);
+    const task = this.launcher
+      ? await launched(this.launcher, { cwd: spec.dirs.temp, program, name: spec.shell, script, env }, spec.onOutput)
+      : await wrapped(spec, script, env);
+    return new ShellHandle(task);
   }
+}
+
+/** Started by the perl helper; output listeners go on before the first tick so none is missed. */
+async function launched(launcher: Launcher, spec: Parameters<Launcher['launch']>[0], onOutput: RunSpec['onOutput']): Promise<TaskProcess> {
+  const task = await launcher.launch(spec);
+  task.stdout.on('data', (chunk: Buffer) => onOutput('stdout', chunk));
+  task.stderr.on('data', (chunk: Buffer) => onOutput('stderr', chunk));
+  const ended = (stream: Readable) => new Promise<void>((resolve) => stream.once('close', () => resolve()));
+  let drained = true;
+  const closed = Promise.all([ended(task.stdout), ended(task.stderr)]).then(() => task.release(drained));
+  let cpu: number | null = null;
+  return {
+    pid: task.pid, stdout: task.stdout, stderr: task.stderr, closed,
+    exited: task.exited.then(({ cpuSeconds, ...end }) => {
+      cpu = cpuSeconds;
+      return end;
+    }),
+    cpuSeconds: () => cpu,
+    drop: () => {
+      drained = false;
+      task.stdout.destroy();
+      task.stderr.destroy();
+    },
+  };
+}
+
+/** Forked from the worker, the wrapper leading; output listeners go on before the first tick so none is missed. */
+async function wrapped(spec: RunSpec, script: string, env: Record<string, string>): Promise<TaskProcess> {
+  const child = spawn('/bin/sh', ['-c', WRAPPER, 'labq-task', spec.shell, script], {
+    cwd: spec.dirs.temp,
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (chunk: Buffer) => spec.onOutput('stdout', chunk));
+  child.stderr!.on('data', (chunk: Buffer) => spec.onOutput('stderr', chunk));
+  const timesPipe = child.stdio[3] as Readable;
+  let times = '';
+  timesPipe.on('data', (chunk: Buffer) => (times += chunk.toString()));
+  timesPipe.on('error', () => undefined);
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', (err) => reject(new Error(`cannot start ${spec.shell}: ${err.message}`)));
+  });
+  return {
+    pid: child.pid, stdout: child.stdout!, stderr: child.stderr!, exited, closed,
+    cpuSeconds: () => childrenCpuSeconds(times),
+    drop: () => {
+      child.stdout!.destroy();
+      child.stderr!.destroy();
+      timesPipe.destroy();
+    },
+  };
 }
 
 class ShellHandle implements RunHandle {
   readonly ref: string;
-  private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly done: Promise<RunResult>;
   private hasExited = false;
   private lastSignal: NodeJS.Signals | null = null;
-  private times = '';
   private readonly stopSampling: () => number | null;
   private stopped = false;
 
-  constructor(private readonly child: ChildProcess, onOutput: (stream: OutputStream, chunk: Buffer) => void) {
-    this.ref = String(child.pid ?? '');
-    child.stdout!.on('data', (chunk: Buffer) => onOutput('stdout', chunk));
-    child.stderr!.on('data', (chunk: Buffer) => onOutput('stderr', chunk));
-    const timesPipe = child.stdio[3] as NodeJS.ReadableStream;
-    timesPipe.on('data', (chunk: Buffer) => (this.times += chunk.toString()));
-    timesPipe.on('error', () => undefined);
-    this.stopSampling = child.pid === undefined ? () => null : followSessionMemory(child.pid);
-    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-    this.done = this.finish(closed);
+  constructor(private readonly task: TaskProcess) {
+    this.ref = String(task.pid ?? '');
+    this.stopSampling = task.pid === undefined ? () => null : followSessionMemory(task.pid);
+    this.done = this.finish();
   }
 
   wait(): Promise<RunResult> {
@@ -136,7 +213,7 @@ class ShellHandle implements RunHandle {
       this.signalGroup('SIGTERM');
       // Pending while the group is stopped: CONT delivers it.
       await this.resume();
-      if (!(await settlesWithin(this.exited, graceMs))) this.signalGroup('SIGKILL');
+      if (!(await settlesWithin(this.task.exited, graceMs))) this.signalGroup('SIGKILL');
     }
     await this.done;
   }
@@ -158,36 +235,30 @@ class ShellHandle implements RunHandle {
     this.stopped = false;
   }
 
-  private async finish(closed: Promise<void>): Promise<RunResult> {
-    let { code, signal } = await this.exited;
+  private async finish(): Promise<RunResult> {
+    let { code, signal, error = null } = await this.task.exited;
     this.hasExited = true;
     const peakMemoryBytes = this.stopSampling();
     this.signalGroup('SIGKILL', false);
-    let error: string | null = null;
-    if (!(await settlesWithin(closed, PIPE_DRAIN_MS))) {
-      this.child.stdout!.destroy();
-      this.child.stderr!.destroy();
-      (this.child.stdio[3] as NodeJS.ReadableStream & { destroy(): void }).destroy();
-      error = 'a process that left the task\'s process group kept its output open; output after the task ended was dropped';
+    if (!(await settlesWithin(this.task.closed, PIPE_DRAIN_MS))) {
+      this.task.drop();
+      error ??= 'a process that left the task\'s process group kept its output open; output after the task ended was dropped';
     }
     // SIGKILL is delivered asynchronously; the task is over only when no member is left.
     const deadline = Date.now() + PIPE_DRAIN_MS;
-    while (this.groupExists() && Date.now() < deadline) await sleep(GROUP_POLL_MS);
-    // The wrapper exits with 128+N when the task died of signal N; when labq sent it, say so as a process would.
+    while (this.task.pid !== undefined && groupExists(this.task.pid) && Date.now() < deadline) await sleep(GROUP_POLL_MS);
+    // One shape whoever started it, and as Docker gives it: a task that died of a signal
+    // labq did not send exits with 128+N, as a shell reports it (the wrapper exits so); one
+    // that died of the signal labq sent says so.
+    if (signal !== null && signal !== this.lastSignal) {
+      code = 128 + osConstants.signals[signal];
+      signal = null;
+    }
     if (code !== null && this.lastSignal && code === 128 + osConstants.signals[this.lastSignal]) {
       signal = this.lastSignal;
       code = null;
     }
-    return { exitCode: code, signal, peakMemoryBytes, cpuSeconds: childrenCpuSeconds(this.times), oomKilled: false, error };
-  }
-
-  private groupExists(): boolean {
-    try {
-      process.kill(-this.child.pid!, 0);
-      return true;
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-    }
+    return { exitCode: code, signal, peakMemoryBytes, cpuSeconds: this.task.cpuSeconds(), oomKilled: false, error };
   }
 
   /**
@@ -196,10 +267,10 @@ class ShellHandle implements RunHandle {
    * end, where the look for strays that follows takes care of the rest.
    */
   private signalGroup(signal: NodeJS.Signals, wholeSession = true): void {
-    if (this.child.pid === undefined) return;
+    if (this.task.pid === undefined) return;
     // STOP and CONT end nothing: the signal the task may die of is the one sent before.
     if (!this.hasExited && signal !== 'SIGSTOP' && signal !== 'SIGCONT') this.lastSignal = signal;
-    for (const group of wholeSession ? sessionGroups(this.child.pid) : [this.child.pid]) {
+    for (const group of wholeSession ? sessionGroups(this.task.pid) : [this.task.pid]) {
       try {
         process.kill(-group, signal);
       } catch (err) {

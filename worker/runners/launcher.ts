@@ -1,0 +1,269 @@
+// Starts bare tasks from a small helper process rather than from the worker itself. A
+// `spawn` from node forks the whole worker (about 90 MiB): its page tables are copied and
+// torn down again for each task, and the worker's thread waits meanwhile, 1.8 ms of an idle
+// worker's CPU and more under load (docs/performance.md). The helper, a perl script of a few
+// MiB (perl-base is essential on Debian and its kin), forks in a tenth of that.
+//
+// The helper also counts each task's CPU: it reaps its children one at a time and reads its
+// own `times` of waited-for children before and after each, which is that task's user and
+// system time with everything the task waited for, to the clock tick. So the task's own
+// interpreter leads its session, with no wrapper shell above it, and a task killed with
+// SIGKILL is counted too.
+//
+// Output goes through named pipes the worker reads: perl cannot hand a pipe's end to node.
+// The worker opens the reading end of a pair before asking for the start, so nothing a fast
+// task writes is lost; a reader that opened before any writer does not see the end of the
+// file until a writer came and went (Linux's FIFO semantics), and the helper opens the
+// writing ends before it forks. Pairs are reused once both ends saw their end of file; a pair
+// whose writer outlived the drain (a process that left the task's session) is thrown away.
+//
+// Protocol, one line each way per message, every field hex: `fifo ID PATH…` makes pipes;
+// `start ID CWD PROGRAM NAME SCRIPT OUT ERR VAR=VALUE…` starts a task; the helper answers
+// `ok ID [PID]` or `failed ID MESSAGE`, and `exit PID WAIT_STATUS CPU_SECONDS` when a task
+// ends. The helper ends when the worker closes its input; tasks still running go on as
+// orphans, as they would after the worker itself died (orphans.ts finds them).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as fsConstants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { constants as osConstants, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const SCRIPT = String.raw`
+use strict; use POSIX (); use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK O_WRONLY);
+$| = 1;
+$SIG{CHLD} = sub {};
+my ($cu, $cs) = (times)[2, 3];
+my $live = 0;
+my $hex = sub { unpack 'H*', $_[0] };
+sub reap {
+  while ((my $pid = waitpid(-1, POSIX::WNOHANG())) > 0) {
+    my $status = $?;
+    my ($u, $s) = (times)[2, 3];
+    printf "exit %d %d %.3f\n", $pid, $status, ($u - $cu) + ($s - $cs);
+    ($cu, $cs) = ($u, $s);
+    $live--;
+  }
+}
+sub start {
+  my ($id, $cwd, $path, $name, $script, $out, $err, @env) = @_;
+  my @ends;
+  for my $fifo ($out, $err) {
+    sysopen(my $end, $fifo, O_WRONLY | O_NONBLOCK) or return print "failed $id ", $hex->("cannot open $fifo: $!"), "\n";
+    fcntl($end, F_SETFL, fcntl($end, F_GETFL, 0) & ~O_NONBLOCK);
+    push @ends, $end;
+  }
+  my $pid = fork;
+  return print "failed $id ", $hex->("cannot fork: $!"), "\n" unless defined $pid;
+  if ($pid == 0) {
+    POSIX::setsid();
+    open STDIN, '<', '/dev/null';
+    POSIX::dup2(fileno $ends[0], 1);
+    POSIX::dup2(fileno $ends[1], 2);
+    chdir $cwd or do { print STDERR "cannot enter $cwd: $!\n"; POSIX::_exit(127) };
+    %ENV = map { split /=/, $_, 2 } @env;
+    exec { $path } $name, $script;
+    print STDERR "cannot start $name: $!\n";
+    POSIX::_exit(127);
+  }
+  $live++;
+  print "ok $id $pid\n";
+}
+my @made;
+# The worker closed its end: the pipes go, tasks still running keep the ones they hold.
+sub leave { unlink @made; rmdir $1 if @made && $made[0] =~ m{^(.*)/[^/]*$}; exit 0 }
+my $buf = '';
+while (1) {
+  reap();
+  my $rin = ''; vec($rin, 0, 1) = 1;
+  # A child that ends between the reap and the select wakes nothing (perl runs its signal
+  # handlers between operations): while tasks run, look again every 20 ms.
+  next if select(my $rout = $rin, undef, undef, $live > 0 ? 0.02 : undef) <= 0;
+  my $read = sysread STDIN, $buf, 65536, length $buf;
+  if (!defined $read) { next if $!{EINTR} || $!{EAGAIN}; leave() }
+  leave() if $read == 0;
+  while ((my $i = index $buf, "\n") >= 0) {
+    my ($verb, $id, @fields) = split / /, substr($buf, 0, $i + 1, '');
+    chomp(@fields); chomp($id);
+    @fields = map { pack 'H*', $_ } @fields;
+    if ($verb eq 'fifo') {
+      my @failed = grep { !POSIX::mkfifo($_, 0600) } @fields;
+      push @made, @fields;
+      print @failed ? "failed $id " . $hex->("cannot make $failed[0]: $!") . "\n" : "ok $id\n";
+    } elsif ($verb eq 'start') {
+      start($id, @fields);
+    }
+  }
+}
+`;
+
+/** How a task started by the helper ended: its wait status decoded, and its CPU time. */
+export interface LaunchedExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  cpuSeconds: number | null;
+  /** Set when the helper itself ended while the task ran: its end is then unknown. */
+  error?: string;
+}
+
+export interface Launched {
+  pid: number;
+  stdout: Socket;
+  stderr: Socket;
+  exited: Promise<LaunchedExit>;
+  /** Gives the pipes back once both streams ended (reused), or after the drain gave up (thrown away). */
+  release(drained: boolean): void;
+}
+
+export interface LaunchSpec {
+  cwd: string;
+  /** The interpreter's path, and the name it is started under (its argv[0]). */
+  program: string;
+  name: string;
+  script: string;
+  env: Record<string, string>;
+}
+
+interface Pair { out: string; err: string }
+
+const GROUP_POLL_MS = 100;
+const hex = (text: string) => Buffer.from(text).toString('hex');
+const fromHex = (text: string) => Buffer.from(text, 'hex').toString();
+const signalName = (n: number) => (Object.entries(osConstants.signals).find(([, v]) => v === n)?.[0] ?? null) as NodeJS.Signals | null;
+
+export class Launcher {
+  private child: ChildProcess | null = null;
+  private dir: string | null = null;
+  private serial = 0;
+  private pairs = 0;
+  private readonly free: Pair[] = [];
+  private readonly answers = new Map<string, { resolve(fields: string[]): void; reject(error: Error): void }>();
+  private readonly exits = new Map<number, (exit: LaunchedExit) => void>();
+  /** Ends read before the start's answer was taken up (see launch). */
+  private readonly ended = new Map<number, LaunchedExit>();
+
+  /** `perl`'s path, or null when there is none: the shell runner then forks from the worker. */
+  constructor(private readonly perl: string) {}
+
+  async launch(spec: LaunchSpec): Promise<Launched> {
+    const pair = this.free.pop() ?? (await this.makePair());
+    // Opened before the start, without waiting for a writer (O_NONBLOCK): see the header.
+    const open = (path: string) => new Socket({ fd: openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK), readable: true, writable: false });
+    const stdout = open(pair.out);
+    const stderr = open(pair.err);
+    let pid: number;
+    try {
+      const env = Object.entries(spec.env).map(([name, value]) => `${name}=${value}`);
+      [pid] = (await this.ask('start', [spec.cwd, spec.program, spec.name, spec.script, pair.out, pair.err, ...env])).map(Number) as [number];
+    } catch (error) {
+      stdout.destroy();
+      stderr.destroy();
+      this.free.push(pair);
+      throw error;
+    }
+    // Its end may have come in the same read as its start, before this line ran.
+    const early = this.ended.get(pid);
+    this.ended.delete(pid);
+    const exited = early ? Promise.resolve(early) : new Promise<LaunchedExit>((resolve) => this.exits.set(pid, resolve));
+    this.holdOpen();
+    return {
+      pid, stdout, stderr, exited,
+      release: (drained) => {
+        if (drained) this.free.push(pair);
+        else for (const path of [pair.out, pair.err]) rmSync(path, { force: true });
+      },
+    };
+  }
+
+  private async makePair(): Promise<Pair> {
+    this.dir ??= mkdtempSync(join(tmpdir(), 'labq-launch-'));
+    const n = ++this.pairs;
+    const pair = { out: join(this.dir, `${n}.out`), err: join(this.dir, `${n}.err`) };
+    await this.ask('fifo', [pair.out, pair.err]);
+    return pair;
+  }
+
+  private ask(verb: string, fields: string[]): Promise<string[]> {
+    const child = this.helper();
+    const id = String(++this.serial);
+    return new Promise((resolve, reject) => {
+      this.answers.set(id, { resolve, reject });
+      this.holdOpen();
+      child.stdin!.write(`${verb} ${id} ${fields.map(hex).join(' ')}\n`);
+    });
+  }
+
+  /** The helper's answers keep the worker's process alive only while some are awaited: an idle helper holds nothing. */
+  private holdOpen(): void {
+    const stdout = this.child?.stdout as Socket | undefined;
+    if (this.answers.size + this.exits.size > 0) stdout?.ref();
+    else stdout?.unref();
+  }
+
+  private helper(): ChildProcess {
+    if (this.child) return this.child;
+    const child = spawn(this.perl, ['-e', SCRIPT], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+    this.child = child;
+    child.stdin!.on('error', () => undefined);
+    createInterface({ input: child.stdout! }).on('line', (line) => this.onLine(line));
+    child.once('exit', () => this.onEnd(child));
+    child.once('error', () => this.onEnd(child));
+    child.unref();
+    (child.stdout as Socket).unref();
+    return child;
+  }
+
+  private onLine(line: string): void {
+    const [verb, id, ...fields] = line.split(' ');
+    if (verb === 'exit') {
+      const pid = Number(id);
+      const status = Number(fields[0]);
+      const signal = status & 0x7f;
+      const exit = { code: signal ? null : status >> 8, signal: signal ? signalName(signal) : null, cpuSeconds: Number(fields[1]) };
+      const waiting = this.exits.get(pid);
+      if (waiting) waiting(exit);
+      else this.ended.set(pid, exit);
+      this.exits.delete(pid);
+    } else {
+      const answer = this.answers.get(id!);
+      this.answers.delete(id!);
+      if (verb === 'ok') answer?.resolve(fields);
+      else answer?.reject(new Error(fromHex(fields[0] ?? '')));
+    }
+    this.holdOpen();
+  }
+
+  /**
+   * The helper ended (killed, say): what it was asked fails. The tasks it ran go on, orphans
+   * now, and their output still flows; each ends, with its status unknown, once its group is gone.
+   */
+  private onEnd(child: ChildProcess): void {
+    if (this.child !== child) return;
+    this.child = null;
+    for (const { reject } of this.answers.values()) reject(new Error('labq\'s task launcher ended'));
+    this.answers.clear();
+    const orphans = [...this.exits];
+    this.exits.clear();
+    // The pipes of the tasks it ran may still be written to: none is reused.
+    this.free.length = 0;
+    const timer = setInterval(() => {
+      for (const [i, [pid, exit]] of [...orphans.entries()].reverse()) {
+        if (groupExists(pid)) continue;
+        exit({ code: null, signal: null, cpuSeconds: null, error: 'labq\'s task launcher ended while the task ran: its exit status is unknown' });
+        orphans.splice(i, 1);
+      }
+      if (orphans.length === 0) clearInterval(timer);
+    }, GROUP_POLL_MS);
+  }
+}
+
+/** Whether any process of the group `pid` leads is left. */
+export function groupExists(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
