@@ -1,7 +1,8 @@
 // Bare tasks' processes are found by their environment, not by a file written for every task:
 // each bare task's TEMP lies in its worker's work folder (runners/types.ts, labqEnv), and
 // /proc/PID/environ keeps the environment a process was started with. A task's processes
-// form a group of their own, led by the runner's wrapper, whose environment nothing changes.
+// form a session of their own, led by the task's interpreter (or, without the launcher, the
+// runner's wrapper), whose environment nothing changes.
 // Two questions are asked so: at start, which groups an earlier run of this worker left
 // running (it was killed with -9 and could not end them; the whole group goes), and after a
 // task ended, whether a process it started still runs out of its group (workFolders.ts).
@@ -54,8 +55,29 @@ export function bareTaskProcesses(workDir: string, startedSince?: number[]): Bar
   return found;
 }
 
+/** The processes started with exactly this TEMP: those of one execution, whatever its folders' layout. */
+export function startedWithTemp(temp: string): number[] {
+  const entry = Buffer.from(`TEMP=${temp}\0`);
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const environ = readFileSync(`/proc/${name}/environ`);
+      for (let at = environ.indexOf(entry); at !== -1; at = environ.indexOf(entry, at + 1)) {
+        if (at === 0 || environ[at - 1] === 0) {
+          found.push(Number(name));
+          break;
+        }
+      }
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return found;
+}
+
 /**
- * The process groups of the session `sid` leads, its own first. A bare task's wrapper leads a
+ * The process groups of the session `sid` leads, its own first. A bare task leads a
  * session of its own, and what the task runs may make groups in it (`timeout`, a shell's
  * `set -m`, a subprocess started in a new group): a signal meant for the task goes to each.
  * One walk of /proc serves every call of the same turn of the event loop: a worker that

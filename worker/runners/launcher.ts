@@ -54,9 +54,12 @@ sub start {
     fcntl($end, F_SETFL, fcntl($end, F_GETFL, 0) & ~O_NONBLOCK);
     push @ends, $end;
   }
+  my $parent = $$;
   my $pid = fork;
   return print "failed $id ", $hex->("cannot fork: $!"), "\n" unless defined $pid;
   if ($pid == 0) {
+    # A helper that died since the fork never told the worker of this task: it must not run.
+    POSIX::_exit(127) if getppid() != $parent;
     POSIX::setsid();
     open STDIN, '<', '/dev/null';
     POSIX::dup2(fileno $ends[0], 1);
@@ -64,8 +67,9 @@ sub start {
     chdir $cwd or do { print STDERR "cannot enter $cwd: $!\n"; POSIX::_exit(127) };
     %ENV = map { split /=/, $_, 2 } @env;
     exec { $path } $name, $script;
+    my $status = $!{EACCES} ? 126 : 127;
     print STDERR "cannot start $name: $!\n";
-    POSIX::_exit(127);
+    POSIX::_exit($status);
   }
   $live++;
   print "ok $id $pid\n";
@@ -97,6 +101,13 @@ while (1) {
   }
 }
 `;
+
+/** The helper died while asked something: a start it was asked for may have forked the task. */
+export class LauncherEnded extends Error {
+  constructor() {
+    super('labq\'s task launcher ended');
+  }
+}
 
 /** How a task started by the helper ended: its wait status decoded, and its CPU time. */
 export interface LaunchedExit {
@@ -146,22 +157,29 @@ export class Launcher {
   /** `perl`'s path, or null when there is none: the shell runner then forks from the worker. */
   constructor(private readonly perl: string) {}
 
+  /**
+   * Starts a task. Rejects with LauncherEnded when the helper died while asked: the task may
+   * then have been forked (the caller makes sure it does not run on); any other rejection
+   * means nothing was started.
+   */
   async launch(spec: LaunchSpec): Promise<Launched> {
     const pair = this.free.pop() ?? (await this.makePair());
     // Opened before the start, without waiting for a writer (O_NONBLOCK): see the header.
-    const open = (path: string) => new Socket({ fd: openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK), readable: true, writable: false });
-    const stdout = open(pair.out);
-    const stderr = open(pair.err);
+    const streams: Socket[] = [];
     let pid: number;
     try {
+      for (const path of [pair.out, pair.err]) streams.push(new Socket({ fd: openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK), readable: true, writable: false }));
       const env = Object.entries(spec.env).map(([name, value]) => `${name}=${value}`);
       [pid] = (await this.ask('start', [spec.cwd, spec.program, spec.name, spec.script, pair.out, pair.err, ...env])).map(Number) as [number];
     } catch (error) {
-      stdout.destroy();
-      stderr.destroy();
-      this.free.push(pair);
+      for (const stream of streams) stream.destroy();
+      // A task forked before the helper died may hold the pair: it is never reused.
+      for (const path of [pair.out, pair.err]) rmSync(path, { force: true });
+      // The folder of the pipes went (a cleaner of the temporary directory): a new one for the next.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') this.forgetPipes();
       throw error;
     }
+    const [stdout, stderr] = streams as [Socket, Socket];
     // Its end may have come in the same read as its start, before this line ran.
     const early = this.ended.get(pid);
     this.ended.delete(pid);
@@ -180,8 +198,19 @@ export class Launcher {
     this.dir ??= mkdtempSync(join(tmpdir(), 'labq-launch-'));
     const n = ++this.pairs;
     const pair = { out: join(this.dir, `${n}.out`), err: join(this.dir, `${n}.err`) };
-    await this.ask('fifo', [pair.out, pair.err]);
+    try {
+      await this.ask('fifo', [pair.out, pair.err]);
+    } catch (error) {
+      this.forgetPipes();
+      throw error;
+    }
     return pair;
+  }
+
+  /** The free pairs and their folder are dropped: the next pair is made in a new folder. */
+  private forgetPipes(): void {
+    for (const pair of this.free.splice(0)) for (const path of [pair.out, pair.err]) rmSync(path, { force: true });
+    this.dir = null;
   }
 
   private ask(verb: string, fields: string[]): Promise<string[]> {
@@ -190,6 +219,11 @@ export class Launcher {
     return new Promise((resolve, reject) => {
       this.answers.set(id, { resolve, reject });
       this.holdOpen();
+      // The starts of one tick (an exchange's assignments) go in one write.
+      if (child.stdin!.writableCorked === 0) {
+        child.stdin!.cork();
+        process.nextTick(() => child.stdin!.uncork());
+      }
       child.stdin!.write(`${verb} ${id} ${fields.map(hex).join(' ')}\n`);
     });
   }
@@ -203,11 +237,14 @@ export class Launcher {
 
   private helper(): ChildProcess {
     if (this.child) return this.child;
-    const child = spawn(this.perl, ['-e', SCRIPT], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+    // Its own environment holds nothing of the worker's (its token, its transfer credentials):
+    // a task's is set whole before its exec.
+    const child = spawn(this.perl, ['-e', SCRIPT], { stdio: ['pipe', 'pipe', 'inherit'], detached: true, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' } });
     this.child = child;
     child.stdin!.on('error', () => undefined);
     createInterface({ input: child.stdout! }).on('line', (line) => this.onLine(line));
-    child.once('exit', () => this.onEnd(child));
+    // 'close', not 'exit': the lines it wrote before it ended are read first.
+    child.once('close', () => this.onEnd(child));
     child.once('error', () => this.onEnd(child));
     child.unref();
     (child.stdout as Socket).unref();
@@ -220,7 +257,9 @@ export class Launcher {
       const pid = Number(id);
       const status = Number(fields[0]);
       const signal = status & 0x7f;
-      const exit = { code: signal ? null : status >> 8, signal: signal ? signalName(signal) : null, cpuSeconds: Number(fields[1]) };
+      // A signal node has no name for (a real-time one) is told as a shell tells it: 128 + N.
+      const name = signal ? signalName(signal) : null;
+      const exit = { code: signal ? (name ? null : 128 + signal) : status >> 8, signal: name, cpuSeconds: Number(fields[1]) };
       const waiting = this.exits.get(pid);
       if (waiting) waiting(exit);
       else this.ended.set(pid, exit);
@@ -241,12 +280,11 @@ export class Launcher {
   private onEnd(child: ChildProcess): void {
     if (this.child !== child) return;
     this.child = null;
-    for (const { reject } of this.answers.values()) reject(new Error('labq\'s task launcher ended'));
+    for (const { reject } of this.answers.values()) reject(new LauncherEnded());
     this.answers.clear();
     const orphans = [...this.exits];
     this.exits.clear();
-    // The pipes of the tasks it ran may still be written to: none is reused.
-    this.free.length = 0;
+    this.forgetPipes();
     const timer = setInterval(() => {
       for (const [i, [pid, exit]] of [...orphans.entries()].reverse()) {
         if (groupExists(pid)) continue;

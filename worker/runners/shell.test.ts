@@ -26,6 +26,8 @@ async function runWith(runner: ShellRunner, command: string, extra: Partial<RunS
   return { result, out, dirs: s.dirs };
 }
 
+const pick = ({ exitCode, signal }: { exitCode: number | null; signal: string | null }) => ({ exitCode, signal });
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -78,6 +80,11 @@ for (const launcher of [true, false]) {
       const { result, out } = await run('echo "$# $(basename "$0")"; ( sleep 0.2; kill $$ ) & sleep 5; echo survived');
       assert.equal(out.text('stdout'), '0 .labq-command\n');
       assert.equal(result.exitCode, 143, 'the shell died of its TERM');
+    });
+
+    test('a task that dies of a signal labq did not send exits 128 + its number, a real-time one too', async () => {
+      assert.deepEqual(pick((await run('kill -USR1 $$')).result), { exitCode: 138, signal: null });
+      assert.deepEqual(pick((await run('kill -34 $$')).result), { exitCode: 162, signal: null });
     });
 
     test('keeps stdout and stderr apart and in order', async () => {
@@ -235,13 +242,30 @@ describe('the launcher (shell.ts, launcher.ts)', () => {
   });
 
   test('200 short tasks, 50 at a time, through reused pipes: each has its own output and its own status', async () => {
+    const pipes = new Set<string>();
     for (let round = 0; round < 4; round++) {
-      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => run(`echo out${round}-${i}; echo err${round}-${i} >&2; exit ${i % 7}`)));
+      // Each names the pipe its stdout is (a FIFO has a path).
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => run(`echo out${round}-${i}; p=$(readlink /proc/$$/fd/1); echo "$p" >&2; exit ${i % 7}`)));
       results.forEach(({ result, out }, i) => {
         assert.equal(out.text('stdout'), `out${round}-${i}\n`);
-        assert.equal(out.text('stderr'), `err${round}-${i}\n`);
+        assert.match(out.text('stderr'), /\/labq-launch-[^/]+\/\d+\.out\n$/);
+        pipes.add(out.text('stderr'));
         assert.equal(result.exitCode, i % 7);
       });
+    }
+    assert.ok(pipes.size <= 60, `the pipes of a round are those of the rounds before: ${pipes.size} pairs for 200 tasks`);
+  });
+
+  test('neither the helper nor a task sees the worker\'s own variables', async () => {
+    process.env.LABQ_WORKER_SECRET = 'worker-only';
+    try {
+      const fresh = new ShellRunner({ launcher: true });
+      const { spec: s, out } = await spec('echo "task ${LABQ_WORKER_SECRET-unset}"; tr "\\0" "\\n" < /proc/$PPID/environ | grep -c LABQ_WORKER_SECRET || true; sleep 0.5');
+      const result = await (await fresh.start(s)).wait();
+      assert.equal(result.exitCode, 0);
+      assert.equal(out.text('stdout'), 'task unset\n0\n');
+    } finally {
+      delete process.env.LABQ_WORKER_SECRET;
     }
   });
 

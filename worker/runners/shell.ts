@@ -25,8 +25,8 @@ import { constants as osConstants } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sessionGroups } from '../orphans.js';
-import { groupExists, Launcher } from './launcher.js';
+import { sessionGroups, startedWithTemp } from '../orphans.js';
+import { groupExists, Launcher, LauncherEnded, type LaunchSpec } from './launcher.js';
 import { followSessionMemory } from './sessionMemory.js';
 import {
   bareEnv, settlesWithin, writeScript,
@@ -39,6 +39,8 @@ import {
  */
 const PIPE_DRAIN_MS = 2000;
 const GROUP_POLL_MS = 10;
+/** Longer than a forked task takes from its helper's check to its exec. */
+const EXEC_WINDOW_MS = 200;
 
 /**
  * The wrapper, without the launcher: `$1` is the task's interpreter, `$2` its script. A trapped TERM (unlike an
@@ -128,15 +130,36 @@ export class ShellRunner implements Runner {
     const env = bareEnv(spec);
     const program = findProgram(spec.shell, env.PATH, spec.dirs.temp);
     if (!program) throw new Error(`cannot start ${spec.shell}: not found`);
-    const task = this.launcher
-      ? await launched(this.launcher, { cwd: spec.dirs.temp, program, name: spec.shell, script, env }, spec.onOutput)
-      : await wrapped(spec, script, env);
+    const task = this.launcher ? await this.launched(spec, { cwd: spec.dirs.temp, program, name: spec.shell, script, env }) : await wrapped(spec, script, env);
     return new ShellHandle(task);
+  }
+
+  /**
+   * A start the helper died during is refused; a task it forked meanwhile must not run on
+   * unknown to the worker. Such a task checks that its helper lives just before its exec, so
+   * once it could have run that far, what was started with the execution's TEMP is killed.
+   */
+  private async launched(spec: RunSpec, launch: LaunchSpec): Promise<TaskProcess> {
+    try {
+      return await launched(this.launcher!, launch, spec.onOutput);
+    } catch (error) {
+      if (error instanceof LauncherEnded) {
+        await sleep(EXEC_WINDOW_MS);
+        for (const pid of startedWithTemp(spec.dirs.temp)) {
+          try {
+            process.kill(-pid, 'SIGKILL');
+          } catch {
+            // gone, or not a group's leader yet: its helper is gone, so it ends before its exec
+          }
+        }
+      }
+      throw error;
+    }
   }
 }
 
 /** Started by the perl helper; output listeners go on before the first tick so none is missed. */
-async function launched(launcher: Launcher, spec: Parameters<Launcher['launch']>[0], onOutput: RunSpec['onOutput']): Promise<TaskProcess> {
+async function launched(launcher: Launcher, spec: LaunchSpec, onOutput: RunSpec['onOutput']): Promise<TaskProcess> {
   const task = await launcher.launch(spec);
   task.stdout.on('data', (chunk: Buffer) => onOutput('stdout', chunk));
   task.stderr.on('data', (chunk: Buffer) => onOutput('stderr', chunk));
