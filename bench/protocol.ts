@@ -85,21 +85,48 @@ async function waitFor(what: string, timeoutS: number, done: () => Promise<boole
   return false;
 }
 
+/** One dispatch: when the submit was sent and answered and the task ran (epoch ms), and what the submit returned. */
+interface Dispatch<T> { submitted: number; answered: number; ran: number; id: T }
+
 /** Submit one task at a time to idle workers; the task writes `date +%s%N` into a file. */
-async function dispatchLatency(submit: (command: string) => Promise<void>): Promise<number[]> {
+async function dispatchLatency<T>(submit: (command: string) => Promise<T>): Promise<{ samples: number[]; dispatches: Array<Dispatch<T>> }> {
   const dir = await tempDir('labq-bench-latency-');
-  const samples: number[] = [];
+  const dispatches: Array<Dispatch<T>> = [];
   const deadline = Date.now() + RUN_TIMEOUT_S * 1000;
   for (let i = 0; i < LATENCY_SAMPLES && Date.now() < deadline; i++) {
     await sleep(100); // let the workers park again
     const file = join(dir, String(i));
     const submitted = performance.timeOrigin + performance.now();
-    await submit(`date +%s%N > ${file}.tmp && mv ${file}.tmp ${file}`);
+    const id = await submit(`date +%s%N > ${file}.tmp && mv ${file}.tmp ${file}`);
+    const answered = performance.timeOrigin + performance.now();
     const gotIt = await waitFor(`latency sample ${i}`, 10, async () => existsSync(file), 2);
     if (!gotIt) continue;
-    samples.push(Number(readFileSync(file, 'utf8').trim()) / 1e6 - submitted);
+    dispatches.push({ submitted, answered, ran: Number(readFileSync(file, 'utf8').trim()) / 1e6, id });
   }
-  return samples.sort((a, b) => a - b);
+  return { samples: dispatches.map((d) => d.ran - d.submitted).sort((a, b) => a - b), dispatches };
+}
+
+/**
+ * Where a labq dispatch goes, p50 of each step: the transactions' start times are the
+ * events' `created_at` (`now()`), on the same clock as the benchmark's.
+ */
+async function explainDispatches(url: string, dispatches: Array<Dispatch<number>>): Promise<string> {
+  const starts = await admin(async (c) => (await c.query(`
+    SELECT t.id, extract(epoch FROM s.created_at) * 1000 AS submit_tx, extract(epoch FROM a.created_at) * 1000 AS claim_tx
+    FROM unnest($1::int8[]) AS t(id)
+    JOIN events s ON s.type = 'task.submitted' AND s.stream_id = t.id
+    JOIN events a ON a.type = 'execution.assigned' AND (a.data->>'task_id')::int8 = t.id`, [dispatches.map((d) => d.id)])).rows, url);
+  const byId = new Map(starts.map((r) => [Number(r.id), { submit: Number(r.submit_tx), claim: Number(r.claim_tx) }]));
+  const steps = { 'request → submit\'s transaction': [] as number[], '→ claim\'s transaction': [] as number[], '→ the task runs': [] as number[], 'submit answered after': [] as number[] };
+  for (const d of dispatches) {
+    const tx = byId.get(d.id);
+    if (!tx) continue;
+    steps['request → submit\'s transaction'].push(tx.submit - d.submitted);
+    steps['→ claim\'s transaction'].push(tx.claim - tx.submit);
+    steps['→ the task runs'].push(d.ran - tx.claim);
+    steps['submit answered after'].push(d.answered - d.submitted);
+  }
+  return Object.entries(steps).map(([name, values]) => `${name} ${percentile(values.sort((a, b) => a - b), 50).toFixed(1)} ms`).join('; ');
 }
 
 // PostgreSQL's own account of its deadlocks (which statements waited for which): the
@@ -204,11 +231,10 @@ async function labqRun(slots: number, latency: boolean): Promise<void> {
     fig('RSS at rest: server / worker', `${mib(rest.server)} / ${mib(rest.worker)}`);
     fig('RSS peak under load: server / worker', `${mib(peak.server!)} / ${mib(Math.max(peak.worker1!, peak.worker2!))}`);
     if (latency) {
-      const samples = await dispatchLatency(async (command) => {
-        await client.submitTasks({ command, tag: 'default' });
-      });
+      const { samples, dispatches } = await dispatchLatency(async (command) => (await client.submitTasks({ command, tag: 'default' })).tasks[0]!.id);
       results.labq_latency_p50 = percentile(samples, 50);
       fig(`dispatch latency, ${samples.length} samples, p50 / p95 / p99`, percentiles(samples));
+      fig('dispatch, each step\'s p50', await explainDispatches(db.url, dispatches));
       await sleep(1000);
       const after = await schemaBytes(db.url, 'public');
       const n = await finished();
@@ -254,7 +280,7 @@ async function graphileRun(slots: number, latency: boolean): Promise<void> {
     reportWorkersCpu(workerCpu, done);
     fig('RSS at rest / peak under load: worker', `${mib(rest)} / ${mib(Math.max(peak.worker1!, peak.worker2!))}`);
     if (latency) {
-      const samples = await dispatchLatency(async (cmd) => {
+      const { samples } = await dispatchLatency(async (cmd) => {
         await utils.addJob('sh', { cmd });
       });
       results.gw_latency_p50 = percentile(samples, 50);
