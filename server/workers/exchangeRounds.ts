@@ -11,7 +11,7 @@
 // meta; the claim is one statement per shape of worker (its tags and resources).
 //
 // At most IN_FLIGHT transactions run at once, so an idle server serves a lone round at once
-// and a busy one gathers what arrives meanwhile. The workers' rows are locked first, in id
+// (with those of the same turn of the event loop) and a busy one gathers what arrives meanwhile. The workers' rows are locked first, in id
 // order, then everything else in the order of every command (tasks, executions, leases,
 // waiting dependents). A round refused for its own reason (unknown or deleted worker,
 // another instance, a stale poll) is answered with that error and the others go on. A lock
@@ -122,6 +122,7 @@ interface Serving {
 export class ExchangeRounds {
   private queue: Queued[] = [];
   private running = 0;
+  private gathering = false;
   /** Workers served alone until then (ms since the epoch). */
   private readonly suspects = new Map<number, number>();
 
@@ -144,7 +145,16 @@ export class ExchangeRounds {
       }
       this.suspects.delete(round.workerId);
       this.queue.push(queued);
-      this.next();
+      // The rounds of one turn of the event loop go together: one notification wakes every
+      // parked poll of its tag at once, and two transactions racing for the same new task
+      // (their statements interleaved on this one thread) took twice as long to commit it.
+      if (!this.gathering) {
+        this.gathering = true;
+        setImmediate(() => {
+          this.gathering = false;
+          this.next();
+        });
+      }
     });
   }
 
