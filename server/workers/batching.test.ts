@@ -140,3 +140,31 @@ test('two workers whose rounds share a transaction each end a dependency of one 
   assert.equal((await ts.client.getTask(after!.id)).status, 'pending');
   await decoys.release();
 });
+
+test('a failure and a success in one transaction: a strict dependent and its own dependent are blocked, one that accepts failures released, each once', { timeout: 120_000 }, async () => {
+  const [a, b] = [await registerWorker(ts, { tags: ['mix-a'] }), await registerWorker(ts, { tags: ['mix-b'] })];
+  const { tasks: [failing, passing] } = await ts.client.submitTasks({ tasks: [{ command: 'fails', tag: 'mix-a', max_retries: 0 }, { command: 'passes', tag: 'mix-b' }] });
+  const both = [failing!.id, passing!.id];
+  const { tasks: [strict, tolerant] } = await ts.client.submitTasks({
+    tasks: [{ command: 'strict', tag: 'mix-after', depends_on: both }, { command: 'tolerant', tag: 'mix-after', depends_on: both, accept_failure: true }],
+  });
+  const { tasks: [chained] } = await ts.client.submitTasks({ tasks: [{ command: 'chained', tag: 'mix-after', depends_on: [strict!.id] }] });
+  const xa = (await pollWorker(ts, a, { seq: 1, want: 1 })).assignments[0]!.execution_id;
+  const xb = (await pollWorker(ts, b, { seq: 1, want: 1 })).assignments[0]!.execution_id;
+  const decoys = await holdDecoys();
+  const failed: Report[] = [{ kind: 'phase', phase: 'running' }, { kind: 'finish', status: 'failed', exit_code: 1, peak_memory_bytes: null, error: null }];
+  await Promise.all([
+    pollWorker(ts, a, { seq: 2, holding: [xa], reports: [{ execution_id: xa, reports: failed }] }),
+    pollWorker(ts, b, { seq: 2, holding: [xb], reports: [{ execution_id: xb, reports: reports('ok\n') }] }),
+  ]);
+  const events = await ts.server.pool.any(sql.unsafe`
+    SELECT e.type, e.stream_id, e.xid::text AS xid FROM events e
+    WHERE (e.stream_type = 'task' AND e.stream_id = ANY(${sql.array([strict!.id, tolerant!.id, chained!.id], 'int8')}) AND e.type <> 'task.submitted')
+       OR (e.stream_type = 'execution' AND e.stream_id = ANY(${sql.array([xa, xb], 'int8')}) AND e.type = 'execution.finished')
+    ORDER BY e.position`) as unknown as Array<{ type: string; stream_id: number; xid: string }>;
+  assert.equal(new Set(events.map((e) => e.xid)).size, 1, 'both ends and every move of their dependents in one transaction');
+  const moves = events.filter((e) => e.type !== 'execution.finished').map((e) => `${e.type} ${e.stream_id}`).sort();
+  assert.deepEqual(moves, [`task.blocked ${strict!.id}`, `task.blocked ${chained!.id}`, `task.released ${tolerant!.id}`].sort());
+  assert.deepEqual(await Promise.all([strict, tolerant, chained].map(async (t) => (await ts.client.getTask(t!.id)).status)), ['blocked', 'pending', 'blocked']);
+  await decoys.release();
+});
