@@ -128,33 +128,43 @@ export const cpuSeconds = (pid: number): number => statSeconds(pid, 11);
 /** CPU seconds of the children a process waited for (cutime + cstime): a worker's task processes. */
 export const childCpuSeconds = (pid: number): number => statSeconds(pid, 13);
 
-/**
- * The CPU seconds of a worker's task launcher (worker/runners/launcher.ts, a perl child that
- * lives as long as the worker): its own, and its children's (the task processes it reaped),
- * which the worker's own cutime never sees while the launcher runs. Zeros without one.
- */
-export function launcherCpu(worker: number): { own: number; tasks: number } {
-  const sum = { own: 0, tasks: 0 };
+/** The task launchers a labq worker started (worker/runners/launcher.ts: perl children that live as long as it). */
+function launchers(worker: number): number[] {
+  const found: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) !== worker || !stat.includes('(perl)')) continue;
-      sum.own += (Number(fields[11]) + Number(fields[12])) / ticks;
-      sum.tasks += (Number(fields[13]) + Number(fields[14])) / ticks;
+      if (stat.includes('(perl)') && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === worker) found.push(Number(entry));
     } catch {
       // gone meanwhile
     }
   }
+  return found;
+}
+
+/**
+ * The CPU seconds of a worker's task launcher: its own, and its children's (the task
+ * processes it reaped), which the worker's own cutime never sees while the launcher runs.
+ * Zeros without one.
+ */
+export function launcherCpu(worker: number): { own: number; tasks: number } {
+  const sum = { own: 0, tasks: 0 };
+  for (const pid of launchers(worker)) {
+    sum.own += cpuSeconds(pid);
+    sum.tasks += childCpuSeconds(pid);
+  }
   return sum;
 }
 
-/** Samples the RSS of some processes every 250 ms; peak() gives each one's maximum. */
-export function rssSampler(pids: Record<string, number>) {
+/** A labq worker's resident memory: its process and its task launcher's. */
+export const workerRss = (worker: number): number => rss(worker) + launchers(worker).reduce((sum, pid) => sum + rss(pid), 0);
+
+/** Samples the RSS of some processes (a pid, or a function that measures) every 250 ms; peak() gives each one's maximum. */
+export function rssSampler(sources: Record<string, number | (() => number)>) {
   const peak: Record<string, number> = {};
   const sample = () => {
-    for (const [name, pid] of Object.entries(pids)) peak[name] = Math.max(peak[name] ?? 0, rss(pid));
+    for (const [name, source] of Object.entries(sources)) peak[name] = Math.max(peak[name] ?? 0, typeof source === 'number' ? rss(source) : source());
   };
   sample();
   const timer = setInterval(sample, 250);

@@ -14,7 +14,7 @@ import { makeWorkerUtils, runMigrations, Logger } from 'graphile-worker';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../server/db/embedded.js';
 import { LabqClient } from '../shared/client.js';
 import {
-  cpuSeconds, dbStats, launcherCpu, diffStats, load, postmasterPid, mib, removeTempDirs, rss, rssSampler, startGraphileWorker, startLabqServer,
+  cpuSeconds, dbStats, launcherCpu, workerRss, diffStats, load, postmasterPid, mib, removeTempDirs, rss, rssSampler, startGraphileWorker, startLabqServer,
   startLabqWorker, tempDir, type Child, type DbStats, childCpuSeconds,
 } from './procs.js';
 import { percentile, percentiles, sleep } from './support.js';
@@ -196,12 +196,12 @@ async function labqRun(slots: number, latency: boolean): Promise<void> {
     workers.push(await startLabqWorker(server, 'bench-1', slots), await startLabqWorker(server, 'bench-2', slots));
     await waitFor('2 labq workers online', 30, async () => (await client.listWorkers({ limit: 10 })).items.filter((w) => w.status === 'online').length === 2, 200);
     await sleep(1000);
-    const rest = { server: rss(server.pid), worker: Math.max(...workers.map((w) => rss(w.pid))) };
+    const rest = { server: rss(server.pid), worker: Math.max(...workers.map((w) => workerRss(w.pid))) };
     const st0 = await stats(db.name);
     const counters0 = await labqCounters(db.url);
     const cpu0 = cpuSeconds(server.pid);
     const workerCpu0 = workersCpu(workers);
-    const sampler = rssSampler({ server: server.pid, worker1: workers[0]!.pid, worker2: workers[1]!.pid });
+    const sampler = rssSampler({ server: server.pid, worker1: () => workerRss(workers[0]!.pid), worker2: () => workerRss(workers[1]!.pid) });
     const load0 = load();
     const t0 = performance.now();
     for (let done = 0; done < TASKS; done += 10_000) {
