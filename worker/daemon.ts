@@ -103,7 +103,7 @@ export class WorkerDaemon {
   private workDir = '';
   private folders!: WorkFolders;
   private readonly resources: ResourceCache;
-  private readonly shell = new ShellRunner();
+  private readonly shell = new ShellRunner({ onFallBack: (why) => this.log(`${why}; bare tasks are started by the worker itself from now on`) });
   private readonly cpus = cpuList().length;
   private docker: DockerRunner | null = null;
   private readonly log: (line: string) => void;

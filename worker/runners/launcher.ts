@@ -109,6 +109,13 @@ export class LauncherEnded extends Error {
   }
 }
 
+/** Named pipes cannot be made in the temporary directory (none, or a file system without them): nothing was started. */
+export class NoPipes extends Error {
+  constructor(cause: Error) {
+    super(`labq's task launcher cannot make its pipes in ${tmpdir()}: ${cause.message}`);
+  }
+}
+
 /** How a task started by the helper ended: its wait status decoded, and its CPU time. */
 export interface LaunchedExit {
   code: number | null;
@@ -195,16 +202,16 @@ export class Launcher {
   }
 
   private async makePair(): Promise<Pair> {
-    this.dir ??= mkdtempSync(join(tmpdir(), 'labq-launch-'));
-    const n = ++this.pairs;
-    const pair = { out: join(this.dir, `${n}.out`), err: join(this.dir, `${n}.err`) };
     try {
+      this.dir ??= mkdtempSync(join(tmpdir(), 'labq-launch-'));
+      const n = ++this.pairs;
+      const pair = { out: join(this.dir, `${n}.out`), err: join(this.dir, `${n}.err`) };
       await this.ask('fifo', [pair.out, pair.err]);
+      return pair;
     } catch (error) {
       this.forgetPipes();
-      throw error;
+      throw error instanceof LauncherEnded ? error : new NoPipes(error as Error);
     }
-    return pair;
   }
 
   /** The free pairs and their folder are dropped: the next pair is made in a new folder. */

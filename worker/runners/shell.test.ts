@@ -256,6 +256,27 @@ describe('the launcher (shell.ts, launcher.ts)', () => {
     assert.ok(pipes.size <= 60, `the pipes of a round are those of the rounds before: ${pipes.size} pairs for 200 tasks`);
   });
 
+  test('where named pipes cannot be made, the task runs all the same, forked by the worker, and so do the next', async () => {
+    const specs = [await spec('echo ran 1'), await spec('echo ran 2')];
+    const tmp = process.env.TMPDIR;
+    process.env.TMPDIR = '/nonexistent-labq-tmp';
+    const told: string[] = [];
+    try {
+      const fresh = new ShellRunner({ launcher: true, onFallBack: (why) => told.push(why) });
+      for (const [i, { spec: s, out }] of specs.entries()) {
+        const n = i + 1;
+        assert.equal((await (await fresh.start(s)).wait()).exitCode, 0);
+        assert.equal(out.text('stdout'), `ran ${n}\n`);
+      }
+      assert.equal(fresh.launches, 'wrapper');
+      assert.equal(told.length, 1);
+      assert.match(told[0]!, /cannot make its pipes in \/nonexistent-labq-tmp/);
+    } finally {
+      if (tmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmp;
+    }
+  });
+
   test('neither the helper nor a task sees the worker\'s own variables', async () => {
     process.env.LABQ_WORKER_SECRET = 'worker-only';
     try {

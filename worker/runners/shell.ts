@@ -26,7 +26,7 @@ import { delimiter, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sessionGroups, startedWithTemp } from '../orphans.js';
-import { groupExists, Launcher, LauncherEnded, type LaunchSpec } from './launcher.js';
+import { groupExists, Launcher, LauncherEnded, NoPipes, type LaunchSpec } from './launcher.js';
 import { followSessionMemory } from './sessionMemory.js';
 import {
   bareEnv, settlesWithin, writeScript,
@@ -106,15 +106,19 @@ interface TaskProcess {
 export interface ShellRunnerOptions {
   /** Start tasks from the perl helper (default: when perl is found on the worker's PATH). */
   launcher?: boolean;
+  /** Told why, when the helper cannot serve and the worker forks its tasks itself from then on. */
+  onFallBack?: (why: string) => void;
 }
 
 export class ShellRunner implements Runner {
-  private readonly launcher: Launcher | null;
+  private launcher: Launcher | null;
+  private readonly onFallBack: ShellRunnerOptions['onFallBack'];
 
   constructor(options: ShellRunnerOptions = {}) {
     const perl = options.launcher === false ? null : findProgram('perl', process.env.PATH, '/');
     if (options.launcher && !perl) throw new Error('the task launcher needs perl, which is not on the PATH');
     this.launcher = perl ? new Launcher(perl) : null;
+    this.onFallBack = options.onFallBack;
   }
 
   /** How tasks are started: by the perl helper, or forked from the worker with a wrapper shell. */
@@ -143,6 +147,12 @@ export class ShellRunner implements Runner {
     try {
       return await launched(this.launcher!, launch, spec.onOutput);
     } catch (error) {
+      // Where named pipes cannot be made, the worker forks its tasks itself from then on.
+      if (error instanceof NoPipes) {
+        this.launcher = null;
+        this.onFallBack?.(error.message);
+        return wrapped(spec, launch.script, launch.env);
+      }
       if (error instanceof LauncherEnded) {
         await sleep(EXEC_WINDOW_MS);
         for (const pid of startedWithTemp(spec.dirs.temp)) {
