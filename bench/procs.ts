@@ -2,7 +2,7 @@
 // daemons and graphile-worker pools as real processes; their resident memory and CPU time
 // from /proc; the machine's load; PostgreSQL's deadlock counter.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -128,8 +128,16 @@ export const cpuSeconds = (pid: number): number => statSeconds(pid, 11);
 /** CPU seconds of the children a process waited for (cutime + cstime): a worker's task processes. */
 export const childCpuSeconds = (pid: number): number => statSeconds(pid, 13);
 
-/** The task launchers a labq worker started (worker/runners/launcher.ts: perl children that live as long as it). */
+const knownLaunchers = new Map<number, number[]>();
+
+/**
+ * The task launchers a labq worker started (worker/runners/launcher.ts: perl children that
+ * live as long as it). Looked for through /proc once found only when one has gone: the
+ * memory sampler asks four times a second.
+ */
 function launchers(worker: number): number[] {
+  const known = knownLaunchers.get(worker);
+  if (known?.length && known.every((pid) => existsSync(`/proc/${pid}`))) return known;
   const found: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -140,6 +148,7 @@ function launchers(worker: number): number[] {
       // gone meanwhile
     }
   }
+  knownLaunchers.set(worker, found);
   return found;
 }
 

@@ -108,14 +108,16 @@ async function dispatchLatency<T>(submit: (command: string) => Promise<T>): Prom
 
 /**
  * Where a labq dispatch goes, p50 of each step: the transactions' start times are the
- * events' `created_at` (`now()`), on the same clock as the benchmark's.
+ * events' `created_at` (`now()`), on the same clock as the benchmark's; a task's first
+ * assignment is its dispatch.
  */
 async function explainDispatches(url: string, dispatches: Array<Dispatch<number>>): Promise<string> {
   const starts = await admin(async (c) => (await c.query(`
-    SELECT t.id, extract(epoch FROM s.created_at) * 1000 AS submit_tx, extract(epoch FROM a.created_at) * 1000 AS claim_tx
+    SELECT DISTINCT ON (t.id) t.id, extract(epoch FROM s.created_at) * 1000 AS submit_tx, extract(epoch FROM a.created_at) * 1000 AS claim_tx
     FROM unnest($1::int8[]) AS t(id)
-    JOIN events s ON s.type = 'task.submitted' AND s.stream_id = t.id
-    JOIN events a ON a.type = 'execution.assigned' AND (a.data->>'task_id')::int8 = t.id`, [dispatches.map((d) => d.id)])).rows, url);
+    JOIN events s ON s.stream_type = 'task' AND s.stream_id = t.id AND s.type = 'task.submitted'
+    JOIN events a ON a.stream_type = 'execution' AND a.type = 'execution.assigned' AND (a.data->>'task_id')::int8 = t.id
+    ORDER BY t.id, a.position`, [dispatches.map((d) => d.id)])).rows, url);
   const byId = new Map(starts.map((r) => [Number(r.id), { submit: Number(r.submit_tx), claim: Number(r.claim_tx) }]));
   const steps = { 'request → submit\'s transaction': [] as number[], '→ claim\'s transaction': [] as number[], '→ the task runs': [] as number[], 'submit answered after': [] as number[] };
   for (const d of dispatches) {
@@ -126,6 +128,7 @@ async function explainDispatches(url: string, dispatches: Array<Dispatch<number>
     steps['→ the task runs'].push(d.ran - tx.claim);
     steps['submit answered after'].push(d.answered - d.submitted);
   }
+  if (steps['→ the task runs'].length === 0) return 'no dispatch found in the log';
   return Object.entries(steps).map(([name, values]) => `${name} ${percentile(values.sort((a, b) => a - b), 50).toFixed(1)} ms`).join('; ');
 }
 

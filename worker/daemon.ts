@@ -190,7 +190,8 @@ export class WorkerDaemon {
 
   /**
    * The Docker runner, when an engine answers. Its client library is large (a worker's
-   * size makes every fork of a bare task slower), so it is loaded only where an engine may be.
+   * size makes every fork it makes slower: a bare task's, where there is no perl), so it is
+   * loaded only where an engine may be.
    */
   private async detectDocker(): Promise<DockerRunner | null> {
     if (this.options.docker === 'off') return null;

@@ -47,9 +47,15 @@ async function holdDecoys() {
   });
   await isHolding;
   let answered = false;
-  const answers = Promise.all(decoys.map((d) => pollWorker(ts, d, { seq: 1, want: 1 })));
+  // One at a time: rounds that arrive in one turn of the event loop share a transaction, and
+  // each decoy must hold a transaction of its own.
+  const polls: Array<Promise<PollResponse>> = [];
+  for (const [i, d] of decoys.entries()) {
+    polls.push(pollWorker(ts, d, { seq: 1, want: 1 }));
+    await until(`decoy ${i + 1} to wait for its row`, async () => (await lockWaits()) >= i + 1);
+  }
+  const answers = Promise.all(polls);
   void answers.then(() => (answered = true), () => (answered = true));
-  await until('the decoys to wait for their rows', async () => (await lockWaits()) >= IN_FLIGHT);
   return {
     answered: () => answered,
     release: async () => {
