@@ -114,7 +114,8 @@ async function claimReads(tags: string[], want: number): Promise<{ read: number;
     return JSON.stringify(a) === JSON.stringify(b) && b;
   });
   const worker = await registerWorker(ts, { tags, concurrency: want });
-  const claimed = (await pollWorker(ts, worker, { want })).assignments.map((a) => a.task.id);
+  const assignments = (await pollWorker(ts, worker, { want })).assignments;
+  const claimed = assignments.map((a) => a.task.id);
   // A backend flushes its statistics when idle, at most once a second and at the latest ten
   // seconds later, each entry (the table's, the index's) when its lock is free: wait for both.
   const after = await until('the claim to show in the statistics', async () => {
@@ -122,6 +123,15 @@ async function claimReads(tags: string[], want: number): Promise<{ read: number;
     return s.updated >= flushed.updated + claimed.length && s.index_read >= flushed.index_read + claimed.length && s;
   }).catch(async (error: Error) => {
     throw new Error(`${error.message}: before the claim ${JSON.stringify(flushed)}, now ${JSON.stringify(await stats())}`);
+  });
+  // Its tasks end and it leaves, so that nothing of it is left for the reaper to write while
+  // later tests count the events.
+  await pollWorker(ts, worker, {
+    leaving: true,
+    reports: assignments.map((a) => ({
+      execution_id: a.execution_id,
+      reports: [{ kind: 'phase', phase: 'running' }, { kind: 'finish', status: 'succeeded', exit_code: 0, peak_memory_bytes: null, error: null }],
+    })),
   });
   return { read: after.index_read - flushed.index_read, claimed };
 }

@@ -58,9 +58,14 @@ sub start {
     push @ends, $end;
   }
   my $parent = $$;
+  # Closed by the child's exec (perl opens it close-on-exec): the answer waits for it, so
+  # that the task leads its session when the worker hears of it, and a signal sent to its
+  # group at once (a suspension asked before the start, a kill) reaches it.
+  pipe(my $execed, my $execing) or return print "failed $id ", $hex->("cannot make a pipe: $!"), "\n";
   my $pid = fork;
   return print "failed $id ", $hex->("cannot fork: $!"), "\n" unless defined $pid;
   if ($pid == 0) {
+    close $execed;
     # A helper that died since the fork never told the worker of this task: it must not run.
     POSIX::_exit(127) if getppid() != $parent;
     POSIX::setsid();
@@ -74,6 +79,9 @@ sub start {
     print STDERR "cannot start $name: $!\n";
     POSIX::_exit($status);
   }
+  close $execing;
+  1 while !defined sysread($execed, my $byte, 1) && $!{EINTR};
+  close $execed;
   $live++;
   # Its pidfd (pidfd_open, 434 on every architecture; Linux 5.3 and later) wakes the select
   # when it ends, even in the moment between a reap and the select, where a SIGCHLD wakes

@@ -87,6 +87,20 @@ for (const launcher of [true, false]) {
       assert.deepEqual(pick((await run('kill -34 $$')).result), { exitCode: 162, signal: null });
     });
 
+    test('a suspension sent as soon as the start resolves reaches the task', async () => {
+      // The group must exist by then: a task not yet leading its session would miss the signal.
+      const { spec: s, out } = await spec('sleep 0.5; echo started');
+      const handle = await runner.start(s);
+      const [, , , session] = (await readFile(`/proc/${handle.ref}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+      assert.equal(session, handle.ref, 'it leads its session once started');
+      await handle.suspend();
+      await sleep(1500);
+      assert.equal(out.text('stdout'), '', 'it did not go on');
+      await handle.resume();
+      assert.equal((await handle.wait()).exitCode, 0);
+      assert.equal(out.text('stdout'), 'started\n');
+    });
+
     test('keeps stdout and stderr apart and in order', async () => {
       const { out } = await run('echo out1; echo err1 >&2; sleep 0.2; echo out2; sleep 0.2; echo err2 >&2');
       assert.equal(out.text('stdout'), 'out1\nout2\n');
