@@ -174,3 +174,32 @@ test('a failure and a success in one transaction: a strict dependent and its own
   assert.deepEqual(await Promise.all([strict, tolerant, chained].map(async (t) => (await ts.client.getTask(t!.id)).status)), ['blocked', 'pending', 'blocked']);
   await decoys.release();
 });
+
+test('a poll given up on and its successor both waiting for their worker\'s row: the successor is served, the one given up on refused as stale', { timeout: 120_000 }, async () => {
+  const w = await registerWorker(ts, { tags: ['stale-race'] });
+  await pollWorker(ts, w, { seq: 1 });
+  await ts.client.submitTasks({ tasks: [{ command: 'x', tag: 'stale-race' }] });
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let holding!: () => void;
+  const isHolding = new Promise<void>((resolve) => (holding = resolve));
+  const holder = ts.server.pool.transaction(async (tx) => {
+    await tx.query(sql.unsafe`SELECT 1 FROM workers WHERE id = ${w.id} FOR UPDATE`);
+    holding();
+    await released;
+  });
+  await isHolding;
+  // Poll 3 waits for the row first; poll 2, given up on, comes after. Served at once in a
+  // second transaction, poll 2 would wait behind poll 3 and, once it had the row, still read
+  // the poll number from before its wait: poll 3's assignment would be offered to it again.
+  const newer = pollWorker(ts, w, { seq: 3, want: 1 });
+  await until('poll 3 to wait for the row', async () => (await lockWaits()) >= 1);
+  const older = pollWorker(ts, w, { seq: 2 });
+  older.catch(() => undefined);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  release();
+  await holder;
+  const x = (await newer).assignments[0]!.execution_id;
+  await assert.rejects(older, /409 Stale poll: poll 2 of this worker was overtaken by poll 3/);
+  assert.equal((await ts.client.getExecution(x)).status, 'assigned');
+});

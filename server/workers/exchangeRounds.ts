@@ -123,6 +123,8 @@ export class ExchangeRounds {
   private queue: Queued[] = [];
   private running = 0;
   private gathering = false;
+  /** Workers with a round in a transaction. */
+  private readonly busy = new Set<number>();
   /** Workers served alone until then (ms since the epoch). */
   private readonly suspects = new Map<number, number>();
 
@@ -159,20 +161,23 @@ export class ExchangeRounds {
   }
 
   private next(): void {
-    while (this.running < IN_FLIGHT && this.queue.length > 0) {
-      // A worker's second round (a poll it gave up on, and its next) waits for the next
-      // transaction: its rounds are served in order, as its row lock would serve them.
+    while (this.running < IN_FLIGHT) {
+      // A worker's second round (a poll it gave up on, and its next) waits until its first
+      // has ended, in this transaction or another: its rounds are served in order. Two of
+      // them at once would meet at its row lock, and the second, once it had the lock, would
+      // still read the poll number its statement saw before the wait (only the locked row is
+      // read again): a poll given up on was then served as if it were the latest.
       const batch: Queued[] = [];
       const rest: Queued[] = [];
-      const workers = new Set<number>();
       for (const round of this.queue) {
-        if (batch.length < BATCH && !workers.has(round.workerId)) {
+        if (batch.length < BATCH && !this.busy.has(round.workerId)) {
           batch.push(round);
-          workers.add(round.workerId);
+          this.busy.add(round.workerId);
         } else {
           rest.push(round);
         }
       }
+      if (batch.length === 0) return;
       this.queue = rest;
       this.running++;
       void this.write(batch).finally(() => {
@@ -180,6 +185,11 @@ export class ExchangeRounds {
         this.next();
       });
     }
+  }
+
+  /** Its worker's next round may go. */
+  private done(round: Queued): void {
+    this.busy.delete(round.workerId);
   }
 
   private async write(batch: Queued[]): Promise<void> {
@@ -190,8 +200,11 @@ export class ExchangeRounds {
       this.log(`the exchange rounds of ${batch.length} worker(s) failed together (${error instanceof Error ? error.message : String(error)}); each runs alone`);
       // A round that fails alone while others of its batch succeed is its worker's own
       // trouble: that worker is served alone for a while. When all fail (the database is
-      // away), no one is.
-      void Promise.all(batch.map((round) => this.alone(round))).then((served) => {
+      // away), no one is. Each worker's next round waits for its own round run alone.
+      void Promise.all(batch.map((round) => this.alone(round).finally(() => {
+        this.done(round);
+        this.next();
+      }))).then((served) => {
         if (!served.some(Boolean)) return;
         batch.forEach((round, i) => {
           if (!served[i]) this.suspects.set(round.workerId, Date.now() + SUSPECT_MS);
@@ -199,6 +212,7 @@ export class ExchangeRounds {
       });
       return;
     }
+    for (const round of batch) this.done(round);
     answer(answers);
   }
 
