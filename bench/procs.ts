@@ -138,16 +138,7 @@ const knownLaunchers = new Map<number, number[]>();
 function launchers(worker: number): number[] {
   const known = knownLaunchers.get(worker);
   if (known?.length && known.every((pid) => existsSync(`/proc/${pid}`))) return known;
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (stat.includes('(perl)') && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === worker) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
+  const found = childrenOf(worker, 'perl');
   knownLaunchers.set(worker, found);
   return found;
 }
@@ -217,18 +208,23 @@ export function diffStats(a: DbStats, b: DbStats): DbStats {
 
 /** CPU seconds of the live children of a process (a backend that ended meanwhile is missed). */
 function childrenCpu(parent: number): number {
-  let total = 0;
+  return childrenOf(parent).reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+}
+
+/** The live children of a process, those whose command is `name` when given. */
+function childrenOf(parent: number, name?: string): number[] {
+  const found: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === parent) total += (Number(fields[11]) + Number(fields[12])) / ticks;
+      const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent && (name === undefined || command === name)) found.push(Number(entry));
     } catch {
       // gone meanwhile
     }
   }
-  return total;
+  return found;
 }
 
 export function postmasterPid(pgDataDir: string): number {

@@ -145,7 +145,7 @@ export class ShellRunner implements Runner {
    */
   private async launched(spec: RunSpec, launch: LaunchSpec): Promise<TaskProcess> {
     try {
-      return await launched(this.launcher!, launch, spec.onOutput);
+      return await fromLauncher(this.launcher!, launch, spec.onOutput);
     } catch (error) {
       // Where named pipes cannot be made, the worker forks its tasks itself from then on.
       if (error instanceof NoPipes) {
@@ -169,7 +169,7 @@ export class ShellRunner implements Runner {
 }
 
 /** Started by the perl helper; output listeners go on before the first tick so none is missed. */
-async function launched(launcher: Launcher, spec: LaunchSpec, onOutput: RunSpec['onOutput']): Promise<TaskProcess> {
+async function fromLauncher(launcher: Launcher, spec: LaunchSpec, onOutput: RunSpec['onOutput']): Promise<TaskProcess> {
   const task = await launcher.launch(spec);
   task.stdout.on('data', (chunk: Buffer) => onOutput('stdout', chunk));
   task.stderr.on('data', (chunk: Buffer) => onOutput('stderr', chunk));
