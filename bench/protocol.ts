@@ -175,17 +175,20 @@ async function reportLabqCounters(url: string, before: { rounds: number; events:
  * summed (less `since`); a labq worker's task launcher counts as the worker, what it reaped
  * as its task processes.
  */
-function workersCpu(workers: Child[], since = { own: 0, tasks: 0 }): { own: number; tasks: number } {
+function workersCpu(workers: Child[], since = { own: 0, launcher: 0, tasks: 0 }): { own: number; launcher: number; tasks: number } {
   const launchers = workers.map((w) => launcherCpu(w.pid));
+  const launcher = launchers.reduce((sum, l) => sum + l.own, 0);
   return {
-    own: workers.reduce((sum, w, i) => sum + cpuSeconds(w.pid) + launchers[i]!.own, 0) - since.own,
+    own: workers.reduce((sum, w) => sum + cpuSeconds(w.pid), 0) + launcher - since.own,
+    launcher: launcher - since.launcher,
     tasks: workers.reduce((sum, w, i) => sum + childCpuSeconds(w.pid) + launchers[i]!.tasks, 0) - since.tasks,
   };
 }
 
-function reportWorkersCpu(cpu: { own: number; tasks: number }, done: number): void {
+function reportWorkersCpu(cpu: { own: number; launcher: number; tasks: number }, done: number): void {
   const per = (s: number) => ((s / Math.max(1, done)) * 1000).toFixed(2);
-  fig('worker processes\' CPU per finished task: own / its task processes', `${per(cpu.own)} ms / ${per(cpu.tasks)} ms`);
+  const launcher = cpu.launcher > 0 ? ` (of which the task launchers ${per(cpu.launcher)} ms)` : '';
+  fig('worker processes\' CPU per finished task: own / its task processes', `${per(cpu.own)} ms${launcher} / ${per(cpu.tasks)} ms`);
 }
 
 

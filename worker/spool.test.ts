@@ -24,8 +24,11 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-/** No linger here: these tests decide when each delivery starts; the linger has its own test. */
-const fast: SpoolOptions = { retry: { initialMs: 5, maxMs: 20 }, lingerMs: 0 };
+/**
+ * No linger here: these tests decide when each delivery starts; the linger has its own test.
+ * Reports are written after 50 ms, the interval of output, as the tests of the disk expect.
+ */
+const fast: SpoolOptions = { retry: { initialMs: 5, maxMs: 20 }, lingerMs: 0, writeAfterMs: 50 };
 
 /** A fake server: records every call, fails while `failing` says so. */
 function server(failing: (executionId: number, reports: Report[]) => boolean = () => false) {
@@ -382,7 +385,7 @@ test('a report pushed just before another lane\'s tick still has its whole inter
     if (id === 1) return sleep(300);
     await sleep(40);
     seen.push(await readdir(dir));
-  }, { ...fast, flushIntervalMs: 60 });
+  }, { ...fast, flushIntervalMs: 60, writeAfterMs: 60 });
   spool.push(phase(1, 'running'));
   await sleep(45);
   spool.push(phase(2, 'running'));
@@ -410,7 +413,7 @@ test('a write that failed is tried again at the next tick, though deliveries fro
 test('a lane not due at a tick is written when it is due, not a whole interval later', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   const dir = await tempDir();
-  const spool = await openSpool(dir, server(() => true).deliver, { ...fast, flushIntervalMs: 200 });
+  const spool = await openSpool(dir, server(() => true).deliver, { ...fast, flushIntervalMs: 200, writeAfterMs: 200 });
   const settle = () => new Promise((resolve) => setImmediate(resolve));
   spool.output(1, 'stdout', Buffer.from('collected'));
   t.mock.timers.tick(150);
@@ -420,6 +423,36 @@ test('a lane not due at a tick is written when it is due, not a whole interval l
   assert.deepEqual((await readdir(dir)).sort(), ['1.jsonl']);
   t.mock.timers.tick(150); // 350
   for (let i = 0; i < 5; i++) await settle();
+  assert.deepEqual((await readdir(dir)).sort(), ['1.jsonl', '2.jsonl']);
+  t.mock.timers.reset();
+  await spool.close();
+});
+
+test('by default output goes out after 50 ms, and a report the server has not taken is written after a second', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const dir = await tempDir();
+  const sent: Report[][] = [];
+  // The server takes its time: nothing is ever delivered.
+  const spool = await openSpool(dir, (_id, reports) => {
+    sent.push(reports);
+    return new Promise(() => {});
+  }, { retry: fast.retry, lingerMs: 0 });
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+  spool.push(phase(1, 'running'));
+  await settle();
+  t.mock.timers.tick(600);
+  spool.output(2, 'stdout', Buffer.from('line\n'));
+  t.mock.timers.tick(50); // 650: the output of 2 is sealed and sent, nothing is written yet
+  await settle();
+  assert.deepEqual(sent.map((reports) => reports.map((r) => r.kind)), [['phase'], ['output']]);
+  assert.deepEqual(await readdir(dir), []);
+  t.mock.timers.tick(350); // 1000: the phase of 1 has waited a second
+  await settle();
+  assert.deepEqual(await readdir(dir), ['1.jsonl']);
+  t.mock.timers.tick(600); // 1600: the output of 2, sealed at 650 from a chunk of 600
+  await settle();
   assert.deepEqual((await readdir(dir)).sort(), ['1.jsonl', '2.jsonl']);
   t.mock.timers.reset();
   await spool.close();

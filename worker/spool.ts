@@ -4,12 +4,13 @@
 // worker restart loses nothing and reorders nothing.
 //
 // On disk, per execution, in `dir`:
-// - `<id>.jsonl`: the reports, one JSON line each, in push order, appended at least every
-//   flushIntervalMs (no fsync: we guard against the worker process dying, not the machine),
-//   unless delivered before: the reports of a short task, which reach the server within that
-//   time, never touch the disk (creating and removing a file per task was a large part of a
-//   worker's CPU on ext4). A worker killed meanwhile loses at most that much, as it always did
-//   for output; the server then loses the execution at the end of its lease and runs the task again.
+// - `<id>.jsonl`: the reports, one JSON line each, in push order, each appended writeAfterMs
+//   after it was pushed (no fsync: we guard against the worker process dying, not the
+//   machine), unless delivered before: the reports of a short task, which reach the server
+//   within that time, never touch the disk (creating and removing a file per task was a large
+//   part of a worker's CPU on ext4, and at 24 busy slots a delivery takes longer than 50 ms).
+//   A worker killed meanwhile loses at most that much; the server then loses the execution at
+//   the end of its lease and runs the task again.
 // - `<id>.state.json`, replaced atomically: `head`, the byte offset of the first undelivered
 //   line, and `next`, the next seq per output stream, which must outlive the lines that
 //   carried the earlier ones.
@@ -58,8 +59,14 @@ export type Deliver = (executionId: number, reports: Report[]) => Promise<void>;
 export interface SpoolOptions {
   /** Serialized size of one deliver call (default 4 MiB; and at most MAX_REPORTS_PER_EXECUTION reports); a single larger report goes alone. */
   maxBatchBytes?: number;
-  /** How often collected output is sealed and buffered reports are written (default 50 ms). */
+  /** How long output is collected before it is sealed into a report and sent (default 50 ms). */
   flushIntervalMs?: number;
+  /**
+   * How long a report waits in memory for its delivery before it is written to the spool's
+   * file (default 1 s): what a worker killed with -9 may lose, and what spares a busy
+   * worker's short tasks a file each.
+   */
+  writeAfterMs?: number;
   /**
    * How long a delivery waits for more reports of its execution before it goes (default
    * 20 ms), unless the result is already there: a task that ends within it sends its
@@ -85,6 +92,8 @@ export class Spool {
   private readonly retiring = new Map<number, Promise<void>>();
   private readonly options: Required<SpoolOptions>;
   private timer: NodeJS.Timeout | null = null;
+  /** When the timer fires: something due sooner moves it. */
+  private timerAt = Infinity;
   private ticking = false;
   private opened = false;
   private closed = false;
@@ -93,6 +102,7 @@ export class Spool {
     this.options = {
       maxBatchBytes: options.maxBatchBytes ?? 4 * 1024 * 1024,
       flushIntervalMs: options.flushIntervalMs ?? 50,
+      writeAfterMs: options.writeAfterMs ?? 1000,
       lingerMs: options.lingerMs ?? 20,
       retry: options.retry ?? { initialMs: 250, maxMs: 5000 },
       onError: options.onError ?? (() => {}),
@@ -143,7 +153,7 @@ export class Spool {
       rest = rest.subarray(part.length);
       if (collecting.bytes === OUTPUT_REPORT_BYTES) this.seal(lane);
     }
-    this.scheduleTick();
+    if (lane.collecting) this.scheduleTick(lane.collecting.since + this.options.flushIntervalMs - Date.now());
   }
 
   async flush(executionId?: number): Promise<void> {
@@ -240,34 +250,38 @@ export class Spool {
     lane.pushed++;
     // Written at the next tick, unless delivered before: a short task's reports never touch the disk.
     if (lane.unwrittenBytes >= WRITE_AHEAD_BYTES) this.write(lane);
-    else this.scheduleTick();
+    else this.scheduleTick(lane.unwrittenSince + this.options.writeAfterMs - Date.now());
     void this.pump(lane);
   }
 
   /**
-   * Each lane's output is sealed, and its reports written, flushIntervalMs after the oldest
-   * came, unless delivered by then: a tick writes the lanes that are due and comes back for
-   * the others, so a report pushed just before a tick still has its whole interval to be
-   * delivered from memory.
+   * Each lane's output is sealed flushIntervalMs after its first chunk came, and its reports
+   * written writeAfterMs after the oldest was pushed, unless delivered by then: a tick does
+   * what is due and comes back when the next thing is, so a report pushed just before a tick
+   * still has its whole interval to be delivered from memory.
    */
-  private scheduleTick(delay = this.options.flushIntervalMs): void {
-    if (this.timer || this.ticking || this.closed) return;
+  private scheduleTick(delay = Math.min(this.options.flushIntervalMs, this.options.writeAfterMs)): void {
+    if (this.ticking || this.closed) return;
+    const at = Date.now() + Math.max(0, delay);
+    if (this.timer) {
+      if (this.timerAt <= at) return;
+      clearTimeout(this.timer);
+    }
+    this.timerAt = at;
     this.timer = setTimeout(() => {
       this.timer = null;
-      // What the tick itself seals is written by it: the next tick is the one it sets at the end.
+      this.timerAt = Infinity;
+      // What the tick itself seals is written by it if due: the next tick is the one it sets at the end.
       this.ticking = true;
       const now = Date.now();
       let next = Infinity;
+      const dueAt = (at: number) => {
+        if (at > now) next = Math.min(next, at);
+        return at <= now;
+      };
       for (const lane of this.lanes.values()) {
-        const since = Math.min(lane.collecting?.since ?? Infinity, lane.unwritten.length > 0 ? lane.unwrittenSince : Infinity);
-        if (since === Infinity) continue;
-        const due = since + this.options.flushIntervalMs;
-        if (due > now) {
-          next = Math.min(next, due);
-          continue;
-        }
-        this.seal(lane);
-        if (lane.unwritten.length > 0) this.write(lane);
+        if (lane.collecting && dueAt(lane.collecting.since + this.options.flushIntervalMs)) this.seal(lane);
+        if (lane.unwritten.length > 0 && dueAt(lane.unwrittenSince + this.options.writeAfterMs)) this.write(lane);
       }
       this.ticking = false;
       if (next !== Infinity) this.scheduleTick(next - now);

@@ -190,7 +190,7 @@ test('a set taken half a turn of the pids ago is looked for among all processes,
   await until('the stray\'s set to be removed', async () => readdirSync(join(work, '.free')).length === 1);
 });
 
-test('a set something wrote into after it was emptied is not kept, though no process of its task runs on', async (t) => {
+test('what a process of the task wrote before the look is gone when the set serves again', async (t) => {
   const { work, folders } = await pool(t);
   const first = await ended();
   for (const id of ['1', '2']) folders.take(join(work, id));
@@ -200,9 +200,11 @@ test('a set something wrote into after it was emptied is not kept, though no pro
   const [written] = readdirSync(join(work, '.free'));
   writeFileSync(join(work, '.free', written!, 'output', 'left-behind'), 'stale');
   folders.settle();
-  await until('the written set to be removed', async () => readdirSync(join(work, '.free')).length === 1);
+  await until('both sets to be kept, emptied', async () => readdirSync(join(work, '.free', written!, 'output')).length === 0);
   folders.take(join(work, '3'));
-  assert.deepEqual(readdirSync(join(work, '3', 'output')), []);
+  folders.take(join(work, '4'));
+  assert.deepEqual(readdirSync(join(work, '.free')), [], 'both sets serve again');
+  for (const id of ['3', '4']) assert.deepEqual(readdirSync(join(work, id, 'output')), []);
 });
 
 test('a stray of a task whose set is not kept (it changed its folders) is killed all the same', async (t) => {

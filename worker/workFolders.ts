@@ -7,10 +7,11 @@
 // allocates no inode), and go back to the pool, emptied, when it ends; the command file is
 // kept and overwritten. A set that cannot be emptied, or one past the pool's bound, is
 // removed as before. So is one a process of its task may still use (it left the task's group
-// and runs on): an emptied set waits until a look through /proc (orphans.ts) finds no process
-// started with its TEMP; such a stray is killed, as a container's last processes are when its
-// main one ends, and its set removed. A set found free is looked at once more before it is
-// kept: a stray may have written into it after it was emptied and ended before the look.
+// and runs on): a set given back waits until a look through /proc (orphans.ts) finds no
+// process started with its TEMP; such a stray is killed, as a container's last processes are
+// when its main one ends, and its set removed. A set is emptied only once the look found none
+// of its processes running on, so nothing can write into it after: one read of its folders
+// does, where emptying before the look needed a second read after it.
 // The look reads every process started since the task's own, a cost that grows with the rate
 // of tasks, so it is made for all the sets given back within a tick at once. Container executions keep folders of their own: a container
 // re-attached after a restart still mounts them, and they were opened to its user.
@@ -25,10 +26,12 @@ export const SUBFOLDERS = { input: 'input', output: 'output', temp: 'tmp', resou
 const NAMES = new Set<string>(Object.values(SUBFOLDERS));
 /** Emptied sets kept for reuse at most: a worker runs about that many tasks at once at most. */
 const POOL_MAX = 256;
-/** How long emptied sets gather before one look for processes still using them. */
+/** This process's user, asked once: process.getuid() is a system call at each call. */
+const UID = process.getuid?.();
+/** How long sets given back gather before one look for processes still using them. */
 const SETTLE_MS = 100;
 
-/** An emptied set whose task started processes: kept once none of them runs on. */
+/** A set given back whose task started processes: emptied and kept once none of them runs on. */
 interface Settling {
   /** Null when the set was not kept: the look is for its strays alone. */
   set: string | null;
@@ -116,21 +119,44 @@ export class WorkFolders {
   }
 
   /**
-   * Empties `base` and keeps it for another execution. Whatever the task did to its folders
-   * is undone: what it left is removed, a folder it replaced (by a link, say), removed or
-   * whose mode or owner it changed is made anew, and the command file is kept only as a plain
-   * file of one link. Nothing is ever followed through a link. `firstPid` is the task's
-   * first process, once its group is gone (null when none was started): the set is kept
-   * only after the next look finds none of its processes running on.
+   * Keeps `base` for another execution, emptied. `firstPid` is the task's first process, once
+   * its group is gone (null when none was started): the set is emptied and kept only after
+   * the next look finds none of its processes running on. A base the task changed (a link
+   * in its place, another mode or owner) is removed.
    */
   async give(base: string, firstPid: number | null): Promise<void> {
     const forks = this.takenAt.get(base) ?? NaN;
     this.takenAt.delete(base);
+    if (this.free.length + this.settling.length < POOL_MAX && this.intact(base)) {
+      const set = join(this.pool, String(this.made++));
+      try {
+        renameSync(base, set);
+        if (firstPid === null) await this.reclaim(set);
+        else this.lookAt(set, Number(basename(base)), firstPid, forks);
+        return;
+      } catch {
+        // Removed below, from wherever it is.
+        await rm(set, { recursive: true, force: true }).catch(() => undefined);
+      }
+    }
+    // What cannot be removed (a task made it read-only) stays, as it always did.
+    await rm(base, { recursive: true, force: true }).catch(() => undefined);
+    if (firstPid !== null) this.lookAt(null, Number(basename(base)), firstPid, forks);
+  }
+
+  /**
+   * Empties a set no process uses and puts it in the pool. Whatever the task did to its
+   * folders is undone: what it left is removed, a folder it replaced (by a link, say),
+   * removed or whose mode or owner it changed is made anew, and the command file is kept
+   * only as a plain file of one link. Nothing is ever followed through a link. A set that
+   * cannot be emptied is removed.
+   */
+  private async reclaim(set: string): Promise<void> {
     try {
-      if (this.free.length + this.settling.length >= POOL_MAX || !this.intact(base)) throw new Error('not kept');
-      await emptyFolder(base, (name) => NAMES.has(name));
+      if (!this.intact(set)) throw new Error('not kept');
+      await emptyFolder(set, (name) => NAMES.has(name));
       for (const name of NAMES) {
-        const dir = join(base, name);
+        const dir = join(set, name);
         if (this.intact(dir)) {
           await emptyFolder(dir, (entry) => keptIn(name, entry) && plainFile(join(dir, entry)));
         } else {
@@ -138,14 +164,9 @@ export class WorkFolders {
           mkdirSync(dir);
         }
       }
-      const set = join(this.pool, String(this.made++));
-      renameSync(base, set);
-      if (firstPid === null) this.free.push(set);
-      else this.lookAt(set, Number(basename(base)), firstPid, forks);
+      this.free.push(set);
     } catch {
-      // What cannot be removed (a task made it read-only) stays, as it always did.
-      await rm(base, { recursive: true, force: true }).catch(() => undefined);
-      if (firstPid !== null) this.lookAt(null, Number(basename(base)), firstPid, forks);
+      await rm(set, { recursive: true, force: true }).catch(() => undefined);
     }
   }
 
@@ -196,23 +217,9 @@ export class WorkFolders {
     }
     for (const { set, executionId } of settling) {
       if (set === null) continue;
-      if (!used.has(executionId) && this.stillEmpty(set)) this.free.push(set);
+      if (!used.has(executionId)) void this.reclaim(set);
       // A stray may have written into it: removed off the event loop, and what it keeps stays.
       else void rm(set, { recursive: true, force: true }).catch(() => undefined);
-    }
-  }
-
-  /** Whether a set is as give() left it: its folders intact and empty, but for the command file. */
-  private stillEmpty(set: string): boolean {
-    try {
-      if (readdirSync(set).some((name) => !NAMES.has(name))) return false;
-      for (const name of NAMES) {
-        const dir = join(set, name);
-        if (!this.intact(dir) || readdirSync(dir).some((entry) => !keptIn(name, entry))) return false;
-      }
-      return true;
-    } catch {
-      return false;
     }
   }
 
@@ -220,7 +227,7 @@ export class WorkFolders {
   private intact(dir: string): boolean {
     try {
       const st = lstatSync(dir);
-      return st.isDirectory() && (st.mode & 0o7777) === this.mode && st.uid === process.getuid?.();
+      return st.isDirectory() && (st.mode & 0o7777) === this.mode && st.uid === UID;
     } catch {
       return false;
     }
@@ -233,5 +240,5 @@ const keptIn = (name: string, entry: string): boolean => name === SUBFOLDERS.tem
 /** The command file as writeScript made it: one link, its mode and owner unchanged. */
 function plainFile(path: string): boolean {
   const st = lstatSync(path);
-  return st.isFile() && st.nlink === 1 && (st.mode & 0o7777) === COMMAND_MODE && st.uid === process.getuid?.();
+  return st.isFile() && st.nlink === 1 && (st.mode & 0o7777) === COMMAND_MODE && st.uid === UID;
 }
