@@ -80,6 +80,28 @@ test('a task runs through its phases; exit codes, env and retries are reported',
   assert.ok(x.assigned_at <= x.running_at! && x.running_at! <= x.finished_at!);
 });
 
+test('an execution whose result the server recorded is not declared held in the next exchanges', async () => {
+  const w = await worker({ concurrency: 2, tags: ['resulted'] });
+  type Client = { pollWorker: (id: number, body: { holding: number[]; reports: { execution_id: number; reports: { kind: string }[] }[] }, signal?: AbortSignal) => Promise<{ reports: { execution_id: number; recorded: boolean }[] }> };
+  const client = (w as unknown as { client: Client }).client;
+  const original = client.pollWorker.bind(client);
+  const exchanges: { holding: number[]; recorded: number[] }[] = [];
+  client.pollWorker = async (id, body, signal) => {
+    const response = await original(id, body, signal);
+    const finishes = new Set(body.reports.filter((r) => r.reports.some((k) => k.kind === 'finish')).map((r) => r.execution_id));
+    exchanges.push({ holding: body.holding, recorded: response.reports.filter((r) => r.recorded && finishes.has(r.execution_id)).map((r) => r.execution_id) });
+    return response;
+  };
+  const { tasks } = await ts.client.submitTasks({ tasks: Array.from({ length: 6 }, () => ({ command: 'true', tag: 'resulted' })) });
+  for (const task of tasks) assert.equal((await taskEnded(ts, task.id)).status, 'succeeded');
+  const resulted = exchanges.flatMap((e, i) => e.recorded.map((x) => ({ x, i })));
+  assert.equal(resulted.length, 6, 'every result was carried by an exchange seen here');
+  for (const { x, i } of resulted) {
+    const later = exchanges.slice(i + 1).findIndex((e) => e.holding.includes(x));
+    assert.equal(later, -1, `execution ${x}, recorded in exchange ${i}, declared held in exchange ${i + 1 + later}`);
+  }
+});
+
 test('dependencies: released when they succeed, blocked when they fail', async () => {
   await worker({ tags: ['deps'] });
   const { tasks: [a, f] } = await ts.client.submitTasks({ tasks: [{ command: 'true', tag: 'deps' }, { command: 'false', tag: 'deps' }] });

@@ -89,6 +89,8 @@ export class WorkerDaemon {
   private pollSeq = 0;
   private readonly client: LabqClient;
   private readonly executions = new Map<number, Execution>();
+  /** Executions still here whose result an exchange's receipt says the server recorded. */
+  private readonly resulted = new Set<number>();
   private readonly stopping = new AbortController();
   private settings: WorkerSettings;
   private settingsVersion = 0;
@@ -299,6 +301,7 @@ export class WorkerDaemon {
     this.executions.set(execution.executionId, execution);
     void execution.done.finally(() => {
       this.executions.delete(execution.executionId);
+      this.resulted.delete(execution.executionId);
       // A draining worker's last execution gone: its leaving exchange need not wait for a parked one.
       if (this.drained()) this.slotFreed?.abort();
     });
@@ -351,9 +354,13 @@ export class WorkerDaemon {
     this.parked = this.slotFreed = null;
   }
 
-  /** What this worker holds: what it runs, and what it still has reports to deliver about. */
+  /**
+   * What this worker holds: what it runs, and what it still has reports to deliver about;
+   * not an execution whose result the server has recorded, which is still here for a moment
+   * (its folders go back) and would only make the server look up why it is held.
+   */
   private holding(): number[] {
-    return [...new Set([...this.executions.keys(), ...this.spool.undelivered()])];
+    return [...new Set([...this.executions.keys(), ...this.spool.undelivered()])].filter((id) => !this.resulted.has(id));
   }
 
   private async pollLoop(): Promise<void> {
@@ -423,7 +430,7 @@ export class WorkerDaemon {
       } finally {
         this.parked = this.slotFreed = null;
       }
-      this.outbox.settle(carried, response.reports);
+      for (const id of this.outbox.settle(carried, response.reports)) if (this.executions.has(id)) this.resulted.add(id);
       if (leaving) {
         if (!this.emptied) this.log('drained: every execution has ended and been reported; leaving');
         break;

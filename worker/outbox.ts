@@ -61,14 +61,17 @@ export class Outbox {
     return taken;
   }
 
-  /** The exchange answered: each taken delivery gets its receipt. */
-  settle(taken: Entry[], receipts: ReportsReceipt[]): void {
+  /** The exchange answered: each taken delivery gets its receipt. Returns the executions whose result the server recorded. */
+  settle(taken: Entry[], receipts: ReportsReceipt[]): number[] {
     const byId = new Map(receipts.map((r) => [r.execution_id, r]));
+    const finished: number[] = [];
     for (const entry of taken) {
       const receipt = byId.get(entry.reports.execution_id);
       if (receipt) entry.resolve(receipt);
       else entry.reject(new Error(`the server sent no receipt for execution ${entry.reports.execution_id}`));
+      if (receipt?.recorded && entry.reports.reports.some((r) => r.kind === 'finish')) finished.push(entry.reports.execution_id);
     }
+    return finished;
   }
 
   /** The exchange failed, or what is waiting will never be carried: each delivery fails and its lane retries. */
