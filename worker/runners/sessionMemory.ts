@@ -71,7 +71,10 @@ function sampleLeader(sid: number, entry: { peak: number | null }): void {
   if (sample > 0) entry.peak = Math.max(entry.peak ?? 0, sample);
 }
 
-function kilobytes(status: string, field: string): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+/** The fields read from /proc/PID/status, compiled once: they are read at every task's start. */
+const FIELDS = { VmRSS: /^VmRSS:\s+(\d+) kB/m, VmHWM: /^VmHWM:\s+(\d+) kB/m };
+
+function kilobytes(status: string, field: keyof typeof FIELDS): number {
+  const m = FIELDS[field].exec(status);
   return m ? Number(m[1]) : 0;
 }
