@@ -85,11 +85,14 @@ test('an execution whose result the server recorded is not declared held in the 
   type Client = { pollWorker: (id: number, body: { holding: number[]; reports: { execution_id: number; reports: { kind: string }[] }[] }, signal?: AbortSignal) => Promise<{ reports: { execution_id: number; recorded: boolean }[] }> };
   const client = (w as unknown as { client: Client }).client;
   const original = client.pollWorker.bind(client);
+  // Each exchange as it is made (one cut short or still parked counts too), with the results its answer recorded.
   const exchanges: { holding: number[]; recorded: number[] }[] = [];
   client.pollWorker = async (id, body, signal) => {
+    const exchange = { holding: body.holding, recorded: [] as number[] };
+    exchanges.push(exchange);
     const response = await original(id, body, signal);
     const finishes = new Set(body.reports.filter((r) => r.reports.some((k) => k.kind === 'finish')).map((r) => r.execution_id));
-    exchanges.push({ holding: body.holding, recorded: response.reports.filter((r) => r.recorded && finishes.has(r.execution_id)).map((r) => r.execution_id) });
+    exchange.recorded = response.reports.filter((r) => r.recorded && finishes.has(r.execution_id)).map((r) => r.execution_id);
     return response;
   };
   const { tasks } = await ts.client.submitTasks({ tasks: Array.from({ length: 6 }, () => ({ command: 'true', tag: 'resulted' })) });

@@ -4,8 +4,8 @@
 // worker restart loses nothing and reorders nothing.
 //
 // On disk, per execution, in `dir`:
-// - `<id>.jsonl`: the reports, one JSON line each, in push order, each appended writeAfterMs
-//   after it was pushed (no fsync: we guard against the worker process dying, not the
+// - `<id>.jsonl`: the reports, one JSON line each, in push order, each appended at most
+//   writeAfterMs after it was pushed (no fsync: we guard against the worker process dying, not the
 //   machine), unless delivered before: the reports of a short task, which reach the server
 //   within that time, never touch the disk (creating and removing a file per task was a large
 //   part of a worker's CPU on ext4, and at 24 busy slots a delivery takes longer than 50 ms).

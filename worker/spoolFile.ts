@@ -35,7 +35,7 @@ export class Lane {
   /** Reports pushed but not appended to the log yet, with their lines. */
   unwritten: Unwritten[] = [];
   unwrittenBytes = 0;
-  /** When the oldest of them was pushed (or its output began to be collected), in ms: it is written by then + the tick. */
+  /** When the oldest of them was pushed (or its output began to be collected), in ms: it is written by then + writeAfterMs. */
   unwrittenSince = 0;
   /** Lines appended to the log by this process: a batch read from memory tells by it whether the lines went to disk meanwhile. */
   written = 0;

@@ -158,10 +158,10 @@ test('a set a process of its task still uses is removed at the next look; one wh
   await folders.give(join(work, '1'), first);
   await folders.give(join(work, '2'), first);
   await folders.give(join(work, '12'), first);
-  assert.equal(readdirSync(join(work, '.free')).length, 3, 'emptied, waiting for the look');
+  assert.equal(readdirSync(join(work, '.free')).length, 3, 'given back, waiting for the look');
   folders.take(join(work, '3'));
   assert.equal(readdirSync(join(work, '.free')).length, 3, 'a set waiting for the look is not given out');
-  folders.settle();
+  await folders.settle();
   // The stray is killed, its set removed (off the event loop), the others kept.
   assert.equal(await stray.killedBy, 'SIGKILL');
   await until('the stray\'s set to be removed', async () => readdirSync(join(work, '.free')).length === 2);
@@ -186,7 +186,7 @@ test('a set taken half a turn of the pids ago is looked for among all processes,
   forks += 10;
   await folders.give(join(work, '1'), later);
   forks += PID_MAX / 2;
-  folders.settle();
+  await folders.settle();
   await until('the stray\'s set to be removed', async () => readdirSync(join(work, '.free')).length === 1);
 });
 
@@ -199,8 +199,7 @@ test('what a process of the task wrote before the look is gone when the set serv
   // As a stray that left the task's group, wrote through its working folder and ended before the look.
   const [written] = readdirSync(join(work, '.free'));
   writeFileSync(join(work, '.free', written!, 'output', 'left-behind'), 'stale');
-  folders.settle();
-  await until('both sets to be kept, emptied', async () => readdirSync(join(work, '.free', written!, 'output')).length === 0);
+  await folders.settle();
   folders.take(join(work, '3'));
   folders.take(join(work, '4'));
   assert.deepEqual(readdirSync(join(work, '.free')), [], 'both sets serve again');
@@ -215,7 +214,7 @@ test('a stray of a task whose set is not kept (it changed its folders) is killed
   chmodSync(join(work, '1'), 0o700);
   await folders.give(join(work, '1'), first);
   assert.deepEqual(readdirSync(join(work, '.free')), [], 'not kept');
-  folders.settle();
+  await folders.settle();
   assert.equal(await stray.killedBy, 'SIGKILL');
 });
 

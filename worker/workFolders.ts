@@ -10,8 +10,8 @@
 // and runs on): a set given back waits until a look through /proc (orphans.ts) finds no
 // process started with its TEMP; such a stray is killed, as a container's last processes are
 // when its main one ends, and its set removed. A set is emptied only once the look found none
-// of its processes running on, so nothing can write into it after: one read of its folders
-// does, where emptying before the look needed a second read after it.
+// of its processes running on, so none the look can see writes into it after: one read of
+// its folders does, where emptying before the look needed a second read after it.
 // The look reads every process started since the task's own, a cost that grows with the rate
 // of tasks, so it is made for all the sets given back within a tick at once. Container executions keep folders of their own: a container
 // re-attached after a restart still mounts them, and they were opened to its user.
@@ -73,6 +73,8 @@ export class WorkFolders {
   private readonly takenAt = new Map<string, number>();
   private forksRead = { at: -Infinity, count: NaN };
   private made = 0;
+  /** Sets being emptied: they count to the pool's bound. */
+  private reclaiming = 0;
   private readonly pool: string;
   /** The mode a folder made here gets (the umask's): a set whose folders a task changed is mended. */
   private mode = 0o755;
@@ -127,7 +129,7 @@ export class WorkFolders {
   async give(base: string, firstPid: number | null): Promise<void> {
     const forks = this.takenAt.get(base) ?? NaN;
     this.takenAt.delete(base);
-    if (this.free.length + this.settling.length < POOL_MAX && this.intact(base)) {
+    if (this.free.length + this.settling.length + this.reclaiming < POOL_MAX && this.intact(base)) {
       const set = join(this.pool, String(this.made++));
       try {
         renameSync(base, set);
@@ -152,6 +154,7 @@ export class WorkFolders {
    * cannot be emptied is removed.
    */
   private async reclaim(set: string): Promise<void> {
+    this.reclaiming++;
     try {
       if (!this.intact(set)) throw new Error('not kept');
       await emptyFolder(set, (name) => NAMES.has(name));
@@ -167,12 +170,14 @@ export class WorkFolders {
       this.free.push(set);
     } catch {
       await rm(set, { recursive: true, force: true }).catch(() => undefined);
+    } finally {
+      this.reclaiming--;
     }
   }
 
   private lookAt(set: string | null, executionId: number, firstPid: number, forks: number): void {
     this.settling.push({ set, executionId, firstPid, forks });
-    this.timer ??= setTimeout(() => this.settle(), SETTLE_MS).unref();
+    this.timer ??= setTimeout(() => void this.settle(), SETTLE_MS).unref();
   }
 
   /**
@@ -188,10 +193,10 @@ export class WorkFolders {
 
   /**
    * One look through /proc for all the sets given back since the last: a set none of whose
-   * processes runs on is kept if it is still empty; the strays of the others are killed and
-   * their sets removed, with what they may have written.
+   * processes runs on is emptied and kept; the strays of the others are killed and their
+   * sets removed, with what they may have written. Resolves once the sets kept are in the pool.
    */
-  settle(): void {
+  async settle(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const settling = this.settling.splice(0);
@@ -215,12 +220,14 @@ export class WorkFolders {
       // /proc could not be read: none is known to be free.
       used = new Set(settling.map((s) => s.executionId));
     }
+    const reclaims: Promise<void>[] = [];
     for (const { set, executionId } of settling) {
       if (set === null) continue;
-      if (!used.has(executionId)) void this.reclaim(set);
+      if (!used.has(executionId)) reclaims.push(this.reclaim(set));
       // A stray may have written into it: removed off the event loop, and what it keeps stays.
       else void rm(set, { recursive: true, force: true }).catch(() => undefined);
     }
+    await Promise.all(reclaims);
   }
 
   /** A folder as this worker made it: a real one, its mode and owner unchanged. */

@@ -1,5 +1,7 @@
-// What both runner test files need: scratch execution folders, removed after the file,
-// and an output collector that keeps the streams apart and remembers their order.
+// What both runner test files need: scratch execution folders, removed after the file, an
+// output collector that keeps the streams apart and remembers their order, and the checks
+// every runner must pass.
+import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,4 +30,12 @@ export function collector() {
     text: (stream: OutputStream) => Buffer.concat(chunks[stream]).toString(),
     order,
   };
+}
+
+/** Every runner keeps stdout and stderr apart, each in order, and tells which came last. */
+export async function assertStreamsApart(run: (command: string) => Promise<{ out: ReturnType<typeof collector> }>): Promise<void> {
+  const { out } = await run('echo out1; echo err1 >&2; sleep 0.2; echo out2; sleep 0.2; echo err2 >&2');
+  assert.equal(out.text('stdout'), 'out1\nout2\n');
+  assert.equal(out.text('stderr'), 'err1\nerr2\n');
+  assert.deepEqual(out.order.slice(-2), ['stdout', 'stderr']);
 }

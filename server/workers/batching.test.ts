@@ -203,3 +203,40 @@ test('a poll given up on and its successor both waiting for their worker\'s row:
   await assert.rejects(older, /409 Stale poll: poll 2 of this worker was overtaken by poll 3/);
   assert.equal((await ts.client.getExecution(x)).status, 'assigned');
 });
+
+test('a worker whose round fails its batch alone is served alone for a while: the batches of the others no longer fail with it', { timeout: 120_000 }, async () => {
+  const [bad, ...good] = [
+    await registerWorker(ts, { name: `suspect-bad-${process.pid}`, tags: ['suspect'] }),
+    await registerWorker(ts, { tags: ['suspect'] }),
+    await registerWorker(ts, { tags: ['suspect'] }),
+  ];
+  // A fault of this worker's own: every write of its liveness fails.
+  await ts.server.pool.query(sql.unsafe`
+    CREATE FUNCTION test_fail_suspect() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF (SELECT name FROM workers WHERE id = NEW.worker_id) LIKE 'suspect-bad-%' THEN RAISE EXCEPTION 'injected failure of the suspect'; END IF;
+      RETURN NEW;
+    END $$`);
+  await ts.server.pool.query(sql.unsafe`CREATE TRIGGER test_fail_suspect BEFORE INSERT OR UPDATE ON worker_liveness FOR EACH ROW EXECUTE FUNCTION test_fail_suspect()`);
+  try {
+    const failedTogether = () => ts.logs.filter((line) => /failed together .*injected failure of the suspect/.test(line)).length;
+    const round = (seq: number) => Promise.allSettled([bad, ...good].map((w) => pollWorker(ts, w!, { seq })));
+    const check = (answers: PromiseSettledResult<PollResponse>[]) => {
+      const [mine, ...others] = answers;
+      assert.ok(mine!.status === 'rejected' && mine.reason instanceof LabqApiError && mine.reason.status >= 500, 'the worker at fault gets its error');
+      for (const other of others) assert.equal(other.status, 'fulfilled', other.status === 'rejected' ? String(other.reason) : '');
+    };
+    // Queued behind the decoys, the three rounds go in one batch, which fails; each then runs alone.
+    const decoys = await holdDecoys();
+    check(await round(1));
+    assert.equal(failedTogether(), 1, 'the batch of the three failed once');
+    // Its next rounds are served alone, however they arrive: no batch fails with it again.
+    check(await round(2));
+    check(await round(3));
+    assert.equal(failedTogether(), 1, 'no batch failed with it since');
+    await decoys.release();
+  } finally {
+    await ts.server.pool.query(sql.unsafe`DROP TRIGGER test_fail_suspect ON worker_liveness`);
+    await ts.server.pool.query(sql.unsafe`DROP FUNCTION test_fail_suspect()`);
+  }
+});

@@ -16,7 +16,7 @@ import { ensureTestImage } from '../../e2e/support/images.js';
 import { DEFAULT_DOCKER_POLICY, parseContainerOptions } from '../../shared/dockerPolicy.js';
 import { DockerRunner } from './docker.js';
 import type { RunSpec } from './types.js';
-import { collector, makeDirs } from '../../e2e/support/runnerSpec.js';
+import { assertStreamsApart, collector, makeDirs } from '../../e2e/support/runnerSpec.js';
 
 const docker = new Dockerode();
 const runner = new DockerRunner({ docker });
@@ -61,12 +61,7 @@ test('reports exit codes and removes the container', async () => {
   await assertRemoved(handle.ref);
 });
 
-test('keeps stdout and stderr apart and in order', async () => {
-  const { out } = await run('echo out1; echo err1 >&2; sleep 0.2; echo out2; sleep 0.2; echo err2 >&2');
-  assert.equal(out.text('stdout'), 'out1\nout2\n');
-  assert.equal(out.text('stderr'), 'err1\nerr2\n');
-  assert.deepEqual(out.order.slice(-2), ['stdout', 'stderr']);
-});
+test('keeps stdout and stderr apart and in order', () => assertStreamsApart(run));
 
 test('runs a multi-line script with the chosen shell', async () => {
   const script = 'set -e\ngreet() {\n  echo "hello $1"\n}\nfor n in 1 2; do\n  greet "$n"\ndone\nexit 2';

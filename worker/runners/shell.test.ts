@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ShellRunner } from './shell.js';
 import type { RunSpec } from './types.js';
-import { collector, makeDirs } from '../../e2e/support/runnerSpec.js';
+import { assertStreamsApart, collector, makeDirs } from '../../e2e/support/runnerSpec.js';
 
 async function spec(command: string, extra: Partial<RunSpec> = {}) {
   const out = collector();
@@ -101,12 +101,7 @@ for (const launcher of [true, false]) {
       assert.equal(out.text('stdout'), 'started\n');
     });
 
-    test('keeps stdout and stderr apart and in order', async () => {
-      const { out } = await run('echo out1; echo err1 >&2; sleep 0.2; echo out2; sleep 0.2; echo err2 >&2');
-      assert.equal(out.text('stdout'), 'out1\nout2\n');
-      assert.equal(out.text('stderr'), 'err1\nerr2\n');
-      assert.deepEqual(out.order.slice(-2), ['stdout', 'stderr']);
-    });
+    test('keeps stdout and stderr apart and in order', () => assertStreamsApart(run));
 
     test('runs a multi-line bash script', async () => {
       const script = 'set -e\nwords=(alpha beta)\nfor w in "${words[@]}"; do\n  echo "$w"\ndone\n[[ -n "$BASH_VERSION" ]] && echo bash';
