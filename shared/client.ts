@@ -23,9 +23,12 @@ export class LabqUnreachableError extends Error {
   }
 }
 
-/** Why fetch failed, from undici's cause: `connect ECONNREFUSED 127.0.0.1:7420`, `getaddrinfo ENOTFOUND host`… */
+/**
+ * Why no answer came: from fetch's cause (undici wraps the error), or the error itself from
+ * another transport: `connect ECONNREFUSED 127.0.0.1:7420`, `getaddrinfo ENOTFOUND host`…
+ */
 function reason(error: unknown): string {
-  const cause = (error as Error).cause as (Error & { code?: string }) | undefined;
+  const cause = ((error as Error).cause ?? error) as (Error & { code?: string }) | undefined;
   const code = cause?.code;
   // An AggregateError (several addresses tried, as for localhost) has a code but no message.
   const text = cause?.message;
@@ -41,12 +44,45 @@ export interface CallInput<N extends RouteName> {
   signal?: AbortSignal;
 }
 
+/** A request as the client sends it, whatever carries it. */
+export interface Outgoing {
+  method: string;
+  headers: Record<string, string>;
+  body?: string;
+  signal?: AbortSignal;
+}
+
+/** An answer read whole. */
+export interface BufferedAnswer {
+  status: number;
+  statusText: string;
+  text: string;
+}
+
+/**
+ * Sends a request and reads its answer whole; rejects, as fetch does, when no answer came
+ * (an abort with the signal's abort). The worker's goes over node:http (worker/httpTransport.ts).
+ */
+export type Transport = (url: string, request: Outgoing) => Promise<BufferedAnswer>;
+
 export interface ClientOptions {
   /** The server's base URL; '' in a page the server itself served (same origin). */
   server: string;
   token?: string;
   /** A browser session's CSRF token (from the login, or GET /auth/me), sent on every request that may change something. */
   csrfToken?: string;
+  /** What carries the calls that answer JSON (`call`); fetch by default. Streams and text always go through fetch. */
+  transport?: Transport;
+}
+
+function apiError(status: number, statusText: string, text: string): LabqApiError {
+  let problem: Problem;
+  try {
+    problem = JSON.parse(text);
+  } catch {
+    problem = { type: 'about:blank', title: statusText, status, detail: text.slice(0, 500) };
+  }
+  return new LabqApiError(problem);
 }
 
 function toQueryString(query: Record<string, unknown> | undefined): string {
@@ -64,11 +100,13 @@ export class LabqClient {
   readonly server: string;
   readonly token?: string;
   readonly csrfToken?: string;
+  private readonly transport?: Transport;
 
   constructor(options: ClientOptions) {
     this.server = options.server.replace(/\/+$/, '');
     this.token = options.token;
     this.csrfToken = options.csrfToken;
+    this.transport = options.transport;
   }
 
   url<N extends RouteName>(name: N, input: Pick<CallInput<N>, 'params' | 'query'> = {}): string {
@@ -77,42 +115,44 @@ export class LabqClient {
     return `${this.server}${API_PREFIX}${path}${toQueryString(input.query as Record<string, unknown>)}`;
   }
 
-  async fetch<N extends RouteName>(name: N, input: CallInput<N>, accept: string): Promise<Response> {
+  private outgoing<N extends RouteName>(name: N, input: CallInput<N>, accept: string): Outgoing {
     const route = routes[name];
     const headers: Record<string, string> = { accept, ...input.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (this.csrfToken && route.method !== 'get') headers['x-csrf-token'] = this.csrfToken;
     if (input.body !== undefined) headers['content-type'] = 'application/json';
+    return { method: route.method.toUpperCase(), headers, body: input.body === undefined ? undefined : JSON.stringify(input.body), signal: input.signal };
+  }
+
+  /** No answer came: an abort or timeout is the caller's own doing (the worker ends its polls so) and stays as it is. */
+  private failure(error: unknown, url: string, signal: AbortSignal | undefined): unknown {
+    if (signal?.aborted || ['AbortError', 'TimeoutError'].includes((error as Error).name)) return error;
+    return new LabqUnreachableError(this.server, url, error);
+  }
+
+  async fetch<N extends RouteName>(name: N, input: CallInput<N>, accept: string): Promise<Response> {
     const url = this.url(name, input);
     let response: Response;
     try {
-      response = await fetch(url, {
-        method: route.method.toUpperCase(),
-        headers,
-        body: input.body === undefined ? undefined : JSON.stringify(input.body),
-        signal: input.signal,
-      });
+      response = await fetch(url, this.outgoing(name, input, accept));
     } catch (error) {
-      // An abort or timeout is the caller's own doing (the worker ends its polls so): keep it as it is.
-      if (input.signal?.aborted || ['AbortError', 'TimeoutError'].includes((error as Error).name)) throw error;
-      throw new LabqUnreachableError(this.server, url, error);
+      throw this.failure(error, url, input.signal);
     }
-    if (!response.ok) {
-      const text = await response.text();
-      let problem: Problem;
-      try {
-        problem = JSON.parse(text);
-      } catch {
-        problem = { type: 'about:blank', title: response.statusText, status: response.status, detail: text.slice(0, 500) };
-      }
-      throw new LabqApiError(problem);
-    }
+    if (!response.ok) throw apiError(response.status, response.statusText, await response.text());
     return response;
   }
 
   async call<N extends RouteName>(name: N, input: CallInput<N> = {}): Promise<RouteResponse<N>> {
-    const response = await this.fetch(name, input, 'application/json');
-    return (await response.json()) as RouteResponse<N>;
+    if (!this.transport) return (await (await this.fetch(name, input, 'application/json')).json()) as RouteResponse<N>;
+    const url = this.url(name, input);
+    let answer: BufferedAnswer;
+    try {
+      answer = await this.transport(url, this.outgoing(name, input, 'application/json'));
+    } catch (error) {
+      throw this.failure(error, url, input.signal);
+    }
+    if (answer.status < 200 || answer.status > 299) throw apiError(answer.status, answer.statusText, answer.text);
+    return JSON.parse(answer.text) as RouteResponse<N>;
   }
 
   /** Follows an SSE route; ends when `signal` aborts or the server closes the stream. */

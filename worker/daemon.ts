@@ -13,6 +13,7 @@ import { access, realpath } from 'node:fs/promises';
 import { hostname, cpus as cpuList, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { LabqApiError, LabqClient } from '../shared/client.js';
+import { nodeTransport } from './httpTransport.js';
 import { VERSION } from '../shared/version.js';
 import { PROGRESS_INTERVAL_MS } from '../shared/schemas/execution.js';
 import type { Task } from '../shared/schemas/task.js';
@@ -128,7 +129,7 @@ export class WorkerDaemon {
 
   constructor(private readonly options: WorkerOptions) {
     this.name = options.name ?? hostname();
-    this.client = new LabqClient({ server: options.server, token: options.token });
+    this.client = new LabqClient({ server: options.server, token: options.token, transport: nodeTransport });
     this.settings = {
       concurrency: options.concurrency ?? 1,
       prefetch: options.prefetch ?? 0,
