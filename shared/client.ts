@@ -61,7 +61,7 @@ export interface BufferedAnswer {
 
 /**
  * Sends a request and reads its answer whole; rejects, as fetch does, when no answer came
- * (an abort with the signal's abort). The worker's goes over node:http (worker/httpTransport.ts).
+ * (an abort with the signal's reason). The worker's goes over node:http (worker/httpTransport.ts).
  */
 export type Transport = (url: string, request: Outgoing) => Promise<BufferedAnswer>;
 
