@@ -38,42 +38,44 @@ export function bareTaskProcesses(workDir: string, startedSince?: number[]): Bar
   }
   const from = startedSince?.length ? Math.min(...startedSince) : NaN;
   const range = Number.isFinite(last) && startedSince!.every((pid) => pid <= last);
-  const found: BareTaskProcess[] = [];
-  for (const name of names) {
-    if (!/^\d+$/.test(name)) continue;
-    const pid = Number(name);
-    if (pid === process.pid || (range && (pid < from || pid > last))) continue;
-    let environ: Buffer;
-    try {
-      environ = readFileSync(`/proc/${name}/environ`);
-    } catch {
-      continue;
-    }
-    const executionId = executionOf(environ, prefix);
-    if (executionId !== null) found.push({ pid, executionId });
-  }
-  return found;
+  return withEnviron(names, (environ) => executionOf(environ, prefix), (pid) => range && (pid < from || pid > last))
+    .map(({ pid, found }) => ({ pid, executionId: found }));
 }
 
 /** The processes started with exactly this TEMP: those of one execution, whatever its folders' layout. */
 export function startedWithTemp(temp: string): number[] {
   const entry = Buffer.from(`TEMP=${temp}\0`);
-  const found: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+  return withEnviron(readdirSync('/proc'), (environ) => (variablesAt(environ, entry).next().done ? null : true)).map(({ pid }) => pid);
+}
+
+/**
+ * The processes of `names` (a listing of /proc), but this one and those `skip` rules out,
+ * whose environment `match` finds something in, with what it found.
+ */
+function withEnviron<T>(names: string[], match: (environ: Buffer) => T | null, skip: (pid: number) => boolean = () => false): Array<{ pid: number; found: T }> {
+  const out: Array<{ pid: number; found: T }> = [];
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid === process.pid || skip(pid)) continue;
+    let environ: Buffer;
     try {
-      const environ = readFileSync(`/proc/${name}/environ`);
-      for (let at = environ.indexOf(entry); at !== -1; at = environ.indexOf(entry, at + 1)) {
-        if (at === 0 || environ[at - 1] === 0) {
-          found.push(Number(name));
-          break;
-        }
-      }
+      environ = readFileSync(`/proc/${name}/environ`);
     } catch {
       // gone meanwhile, or not ours to read
+      continue;
     }
+    const found = match(environ);
+    if (found !== null) out.push({ pid, found });
   }
-  return found;
+  return out;
+}
+
+/** Where the variables of `environ` (NUL-separated) that start with `prefix` begin. */
+function* variablesAt(environ: Buffer, prefix: Buffer): Generator<number> {
+  for (let at = environ.indexOf(prefix); at !== -1; at = environ.indexOf(prefix, at + 1)) {
+    if (at === 0 || environ[at - 1] === 0) yield at;
+  }
 }
 
 /**
@@ -160,8 +162,7 @@ export async function killOrphans(workDir: string): Promise<number> {
 
 /** The execution named by the variable of `environ` (NUL-separated) that starts with `prefix` and goes on with `<id>/`, if any. */
 function executionOf(environ: Buffer, prefix: Buffer): number | null {
-  for (let at = environ.indexOf(prefix); at !== -1; at = environ.indexOf(prefix, at + 1)) {
-    if (at !== 0 && environ[at - 1] !== 0) continue;
+  for (const at of variablesAt(environ, prefix)) {
     const start = at + prefix.length;
     let end = start;
     while (end < environ.length && environ[end]! >= 0x30 && environ[end]! <= 0x39) end++;

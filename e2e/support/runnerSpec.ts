@@ -39,3 +39,14 @@ export async function assertStreamsApart(run: (command: string) => Promise<{ out
   assert.equal(out.text('stderr'), 'err1\nerr2\n');
   assert.deepEqual(out.order.slice(-2), ['stdout', 'stderr']);
 }
+
+/** Every runner delivers a burst of 5 MB on each stream whole, each stream apart. */
+export async function assertBurstsWhole(run: (command: string) => Promise<{ result: { exitCode: number | null }; out: ReturnType<typeof collector> }>): Promise<void> {
+  const size = 5 * 1024 * 1024;
+  const { result, out } = await run(`yes 0123456789 | head -c ${size} & yes abc | head -c ${size} >&2; wait`);
+  assert.equal(result.exitCode, 0);
+  const expected = (line: string) => line.repeat(Math.ceil(size / line.length)).slice(0, size);
+  assert.equal(out.text('stdout').length, size);
+  assert.equal(out.text('stdout'), expected('0123456789\n'));
+  assert.equal(out.text('stderr'), expected('abc\n'));
+}
