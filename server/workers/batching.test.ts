@@ -240,3 +240,22 @@ test('a worker whose round fails its batch alone is served alone for a while: th
     await ts.server.pool.query(sql.unsafe`DROP FUNCTION test_fail_suspect()`);
   }
 });
+
+test('rounds that arrive in one turn of the event loop go in one transaction, with nothing queued before them', { timeout: 120_000 }, async () => {
+  const [a, b] = [await registerWorker(ts, { tags: ['gather-a'] }), await registerWorker(ts, { tags: ['gather-b'] })];
+  await ts.client.submitTasks({ tasks: [{ command: 'one', tag: 'gather-a' }, { command: 'two', tag: 'gather-b' }] });
+  const xa = (await pollWorker(ts, a, { seq: 1, want: 1 })).assignments[0]!.execution_id;
+  const xb = (await pollWorker(ts, b, { seq: 1, want: 1 })).assignments[0]!.execution_id;
+  const round = (w: Worker, x: number) => ts.server.rounds.serve({
+    workerId: w.id, first: true, signal: new AbortController().signal, meta: { actor: 'test', request_id: null, source: null },
+    request: {
+      instance: w.instance!, seq: 2, holding: [x], want: 0, settings_version: 0, wait_seconds: 0, killing: [], suspended: [], progress: [],
+      reports: [{ execution_id: x, reports: reports('done\n') }],
+    },
+  });
+  // Served from the same turn: the first does not start a transaction of its own before the second comes.
+  await Promise.all([round(a, xa), round(b, xb)]);
+  const xids = await ts.server.pool.anyFirst(sql.unsafe`
+    SELECT DISTINCT xid::text FROM events WHERE stream_type = 'execution' AND type = 'execution.finished' AND stream_id = ANY(${sql.array([xa, xb], 'int8')})`);
+  assert.equal(xids.length, 1, 'both ends in one transaction');
+});

@@ -140,13 +140,7 @@ export class ExchangeRounds {
   /** Serves one round, with whatever other rounds arrive meanwhile. */
   serve(round: Round): Promise<PollResponse> {
     return new Promise((resolve, reject) => {
-      const queued = { ...round, resolve, reject };
-      if ((this.suspects.get(round.workerId) ?? 0) > Date.now()) {
-        void this.alone(queued);
-        return;
-      }
-      this.suspects.delete(round.workerId);
-      this.queue.push(queued);
+      this.queue.push({ ...round, resolve, reject });
       // The rounds of one turn of the event loop go together: one notification wakes every
       // parked poll of its tag at once, and two transactions racing for the same new task
       // (their statements interleaved on this one thread) took twice as long to commit it.
@@ -167,24 +161,42 @@ export class ExchangeRounds {
       // them at once would meet at its row lock, and the second, once it had the lock, would
       // still read the poll number its statement saw before the wait (only the locked row is
       // read again): a poll given up on was then served as if it were the latest.
+      // A suspect's round keeps that order too, and runs alone.
       const batch: Queued[] = [];
       const rest: Queued[] = [];
+      const now = Date.now();
       for (const round of this.queue) {
-        if (batch.length < BATCH && !this.busy.has(round.workerId)) {
-          batch.push(round);
-          this.busy.add(round.workerId);
-        } else {
+        const alone = this.suspect(round, now);
+        if (this.busy.has(round.workerId) || (!alone && batch.length >= BATCH)) {
           rest.push(round);
+          continue;
+        }
+        this.busy.add(round.workerId);
+        if (!alone) batch.push(round);
+        else {
+          void this.alone(round).finally(() => {
+            this.done(round);
+            this.next();
+          });
         }
       }
-      if (batch.length === 0) return;
       this.queue = rest;
+      if (batch.length === 0) return;
       this.running++;
       void this.write(batch).finally(() => {
         this.running--;
         this.next();
       });
     }
+  }
+
+  /** Whether its worker is served alone now; a mark that ran out is dropped. */
+  private suspect(round: Queued, now: number): boolean {
+    const until = this.suspects.get(round.workerId);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.suspects.delete(round.workerId);
+    return false;
   }
 
   /** Its worker's next round may go. */
