@@ -112,24 +112,20 @@ async function dispatchLatency<T>(submit: (command: string) => Promise<T>): Prom
  * assignment is its dispatch.
  */
 async function explainDispatches(url: string, dispatches: Array<Dispatch<number>>): Promise<string> {
+  // The projections keep both start times: a task's submitted_at, its executions' assigned_at.
   const starts = await admin(async (c) => (await c.query(`
-    SELECT DISTINCT ON (t.id) t.id, extract(epoch FROM s.created_at) * 1000 AS submit_tx, extract(epoch FROM a.created_at) * 1000 AS claim_tx
-    FROM unnest($1::int8[]) AS t(id)
-    JOIN events s ON s.stream_type = 'task' AND s.stream_id = t.id AND s.type = 'task.submitted'
-    JOIN events a ON a.stream_type = 'execution' AND a.type = 'execution.assigned' AND (a.data->>'task_id')::int8 = t.id
-    ORDER BY t.id, a.position`, [dispatches.map((d) => d.id)])).rows, url);
+    SELECT t.id, extract(epoch FROM t.submitted_at) * 1000 AS submit_tx, extract(epoch FROM min(x.assigned_at)) * 1000 AS claim_tx
+    FROM tasks t JOIN executions x ON x.task_id = t.id WHERE t.id = ANY($1::int8[]) GROUP BY t.id`, [dispatches.map((d) => d.id)])).rows, url);
   const byId = new Map(starts.map((r) => [Number(r.id), { submit: Number(r.submit_tx), claim: Number(r.claim_tx) }]));
-  const steps = { 'request → submit\'s transaction': [] as number[], '→ claim\'s transaction': [] as number[], '→ the task runs': [] as number[], 'submit answered after': [] as number[] };
-  for (const d of dispatches) {
-    const tx = byId.get(d.id);
-    if (!tx) continue;
-    steps['request → submit\'s transaction'].push(tx.submit - d.submitted);
-    steps['→ claim\'s transaction'].push(tx.claim - tx.submit);
-    steps['→ the task runs'].push(d.ran - tx.claim);
-    steps['submit answered after'].push(d.answered - d.submitted);
-  }
-  if (steps['→ the task runs'].length === 0) return 'no dispatch found in the log';
-  return Object.entries(steps).map(([name, values]) => `${name} ${percentile(values.sort((a, b) => a - b), 50).toFixed(1)} ms`).join('; ');
+  const found = dispatches.flatMap((d) => (byId.has(d.id) ? [{ ...d, tx: byId.get(d.id)! }] : []));
+  if (found.length === 0) return 'no dispatch found in the log';
+  const steps: Array<[string, (d: (typeof found)[number]) => number]> = [
+    ['request → submit\'s transaction', (d) => d.tx.submit - d.submitted],
+    ['→ claim\'s transaction', (d) => d.tx.claim - d.tx.submit],
+    ['→ the task runs', (d) => d.ran - d.tx.claim],
+    ['submit answered after', (d) => d.answered - d.submitted],
+  ];
+  return steps.map(([name, step]) => `${name} ${percentile(found.map(step).sort((a, b) => a - b), 50).toFixed(1)} ms`).join('; ');
 }
 
 // PostgreSQL's own account of its deadlocks (which statements waited for which): the

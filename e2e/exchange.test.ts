@@ -47,13 +47,13 @@ test('a spooled backlog of more reports of one execution than a request takes is
   // The server is unreachable while the task prints.
   await proxy.cut();
   await writeFile(gate, '');
-  const spooled = async () => (await readFile(join(stateDir, 'spool', `${x}.jsonl`), 'utf8').catch(() => '')).split('\n').length - 1;
+  const spool = () => readFile(join(stateDir, 'spool', `${x}.jsonl`), 'utf8').catch(() => '');
+  const spooled = async () => (await spool()).split('\n').length - 1;
   await until('more reports spooled than a request takes', async () => (await spooled()) > MAX_REPORTS_PER_EXECUTION * 1.5, 120_000);
   await writeFile(stop, '');
   await until('the task to print everything', async () => access(printed).then(() => true, () => false));
-  await until('its result in the spool', async () =>
-    (await readFile(join(stateDir, 'spool', `${x}.jsonl`), 'utf8').catch(() => '')).includes('"kind":"finish"'));
-  const lines = (await readFile(join(stateDir, 'spool', `${x}.jsonl`), 'utf8')).split('\n').length - 1;
+  await until('its result in the spool', async () => (await spool()).includes('"kind":"finish"'));
+  const lines = await spooled();
   t.diagnostic(`reports spooled for execution ${x}: ${lines}`);
   assert.ok(lines > MAX_REPORTS_PER_EXECUTION, `the scenario needs more than ${MAX_REPORTS_PER_EXECUTION} reports spooled, got ${lines}`);
   await proxy.restore();

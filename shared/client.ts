@@ -75,6 +75,12 @@ export interface ClientOptions {
   transport?: Transport;
 }
 
+/** fetch, read whole: the default transport of the JSON calls. */
+const fetchTransport: Transport = async (url, request) => {
+  const response = await fetch(url, request);
+  return { status: response.status, statusText: response.statusText, text: await response.text() };
+};
+
 function apiError(status: number, statusText: string, text: string): LabqApiError {
   let problem: Problem;
   try {
@@ -100,13 +106,13 @@ export class LabqClient {
   readonly server: string;
   readonly token?: string;
   readonly csrfToken?: string;
-  private readonly transport?: Transport;
+  private readonly transport: Transport;
 
   constructor(options: ClientOptions) {
     this.server = options.server.replace(/\/+$/, '');
     this.token = options.token;
     this.csrfToken = options.csrfToken;
-    this.transport = options.transport;
+    this.transport = options.transport ?? fetchTransport;
   }
 
   url<N extends RouteName>(name: N, input: Pick<CallInput<N>, 'params' | 'query'> = {}): string {
@@ -143,7 +149,6 @@ export class LabqClient {
   }
 
   async call<N extends RouteName>(name: N, input: CallInput<N> = {}): Promise<RouteResponse<N>> {
-    if (!this.transport) return (await (await this.fetch(name, input, 'application/json')).json()) as RouteResponse<N>;
     const url = this.url(name, input);
     let answer: BufferedAnswer;
     try {
