@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { freePort } from '../server/db/embedded.js';
+import { statFields } from '../worker/procStat.js';
 
 const distDir = dirname(dirname(fileURLToPath(import.meta.url)));
 const labqMain = join(distDir, 'cli', 'main.js');
@@ -114,8 +115,7 @@ const ticks = 100; // USER_HZ on Linux
 /** Two clock-tick fields of /proc/PID/stat summed, in seconds (counted after the command name); 0 once the process is gone. */
 function statSeconds(pid: number, field: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const fields = statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
     return (Number(fields[field]) + Number(fields[field + 1])) / ticks;
   } catch {
     return 0;
@@ -219,7 +219,7 @@ function childrenOf(parent: number, name?: string): number[] {
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent && (name === undefined || command === name)) found.push(Number(entry));
+      if (Number(statFields(stat)[1]) === parent && (name === undefined || command === name)) found.push(Number(entry));
     } catch {
       // gone meanwhile
     }

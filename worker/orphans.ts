@@ -3,9 +3,11 @@
 // /proc/PID/environ keeps the environment a process was started with. A task's processes
 // form a session of their own, led by the task's interpreter (or, without the launcher, the
 // runner's wrapper), whose environment nothing changes.
-// Two questions are asked so: at start, which groups an earlier run of this worker left
-// running (it was killed with -9 and could not end them; the whole group goes), and after a
-// task ended, whether a process it started still runs out of its group (workFolders.ts).
+// Three questions are asked so: at start, which groups an earlier run of this worker left
+// running (it was killed with -9 and could not end them; the whole group goes); after a
+// task ended, whether a process it started still runs out of its group (workFolders.ts);
+// and after the task launcher died during a start, which processes that start left
+// (runners/shell.ts).
 // Containers are not found so (their TEMP is a path inside them): the worker re-attaches to
 // them instead.
 import { readdirSync, readFileSync } from 'node:fs';
@@ -169,4 +171,14 @@ function executionOf(environ: Buffer, prefix: Buffer): number | null {
     if (end > start && environ[end] === 0x2f) return Number(environ.subarray(start, end).toString());
   }
   return null;
+}
+
+/** Whether any process of the group `pid` leads is left. */
+export function groupExists(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
 }

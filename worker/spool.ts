@@ -153,7 +153,7 @@ export class Spool {
       rest = rest.subarray(part.length);
       if (collecting.bytes === OUTPUT_REPORT_BYTES) this.seal(lane);
     }
-    if (lane.collecting) this.scheduleTick(lane.collecting.since + this.options.flushIntervalMs - Date.now());
+    if (lane.collecting) this.scheduleTick(lane.collecting.since + this.options.flushIntervalMs);
   }
 
   async flush(executionId?: number): Promise<void> {
@@ -250,19 +250,18 @@ export class Spool {
     lane.pushed++;
     // Written at the next tick, unless delivered before: a short task's reports never touch the disk.
     if (lane.unwrittenBytes >= WRITE_AHEAD_BYTES) this.write(lane);
-    else this.scheduleTick(lane.unwrittenSince + this.options.writeAfterMs - Date.now());
+    else this.scheduleTick(lane.unwrittenSince + this.options.writeAfterMs);
     void this.pump(lane);
   }
 
   /**
-   * Each lane's output is sealed flushIntervalMs after its first chunk came, and its reports
+   * A tick at `at` (ms since the epoch), unless one comes sooner. Each lane's output is sealed flushIntervalMs after its first chunk came, and its reports
    * written writeAfterMs after the oldest was pushed, unless delivered by then: a tick does
    * what is due and comes back when the next thing is, so a report pushed just before a tick
    * still has its whole interval to be delivered from memory.
    */
-  private scheduleTick(delay = Math.min(this.options.flushIntervalMs, this.options.writeAfterMs)): void {
+  private scheduleTick(at: number): void {
     if (this.ticking || this.closed) return;
-    const at = Date.now() + Math.max(0, delay);
     if (this.timer) {
       if (this.timerAt <= at) return;
       clearTimeout(this.timer);
@@ -284,8 +283,8 @@ export class Spool {
         if (lane.unwritten.length > 0 && dueAt(lane.unwrittenSince + this.options.writeAfterMs)) this.write(lane);
       }
       this.ticking = false;
-      if (next !== Infinity) this.scheduleTick(next - now);
-    }, delay);
+      if (next !== Infinity) this.scheduleTick(next);
+    }, Math.max(0, at - Date.now()));
   }
 
   /** Writes buffered lines soon, even while delivery is waiting out an outage. */
@@ -297,8 +296,8 @@ export class Spool {
       return this.writeOut(lane);
     }).catch((error) => {
       this.options.onError(error);
-      // The lines are back in memory, and a delivery from memory never writes: try again.
-      this.scheduleTick();
+      // The lines are back in memory, and a delivery from memory never writes: try again at the next tick.
+      this.scheduleTick(Date.now() + Math.min(this.options.flushIntervalMs, this.options.writeAfterMs));
     });
   }
 

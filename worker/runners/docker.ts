@@ -11,13 +11,12 @@
 
 import { randomBytes } from 'node:crypto';
 import { chmod, stat } from 'node:fs/promises';
-import { constants as osConstants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Writable } from 'node:stream';
 import Dockerode from 'dockerode';
 import { DEFAULT_DOCKER_POLICY, containerOptionViolations, parseContainerOptions } from '../../shared/dockerPolicy.js';
 import {
-  labqEnv, settlesWithin, writeScript,
+  endOf, labqEnv, settlesWithin, writeScript,
   type ExecutionDirs, type OutputStream, type RunHandle, type Runner, type RunResult, type RunSpec,
 } from './types.js';
 
@@ -276,13 +275,8 @@ class DockerHandle implements RunHandle {
     await this.container.remove({ force: true, v: true }).catch((err: { statusCode?: number; message: string }) => {
       if (err.statusCode !== 404) errors.push(`cannot remove container: ${err.message}`);
     });
-    // The init reports death by signal N as 128+N; when it is the signal we sent, say so as a process would.
-    let signal: string | null = null;
-    if (exitCode !== null && this.lastSignal && exitCode === 128 + osConstants.signals[this.lastSignal]) {
-      signal = this.lastSignal;
-      exitCode = null;
-    }
-    return { exitCode, signal, peakMemoryBytes, cpuSeconds: usage.cpuSeconds, oomKilled, error: errors.length > 0 ? errors.join('; ') : null };
+    // The init reports death by signal N as 128+N, as a shell does.
+    return { ...endOf(exitCode, this.lastSignal), peakMemoryBytes, cpuSeconds: usage.cpuSeconds, oomKilled, error: errors.length > 0 ? errors.join('; ') : null };
   }
 
   private async signal(signal: NodeJS.Signals): Promise<void> {

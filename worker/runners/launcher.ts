@@ -27,9 +27,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { constants as osConstants, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { groupExists } from '../orphans.js';
 
 const SCRIPT = String.raw`
 use strict; use POSIX (); use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK O_WRONLY);
@@ -133,10 +134,9 @@ export class NoPipes extends Error {
   }
 }
 
-/** How a task started by the helper ended: its wait status decoded, and its CPU time. */
+/** How a task started by the helper ended: its code as a shell tells it (128 + N for signal N), and its CPU time. */
 export interface LaunchedExit {
   code: number | null;
-  signal: NodeJS.Signals | null;
   cpuSeconds: number | null;
   /** Set when the helper itself ended while the task ran: its end is then unknown. */
   error?: string;
@@ -160,12 +160,11 @@ export interface LaunchSpec {
   env: Record<string, string>;
 }
 
-interface Pair { out: string; err: string }
+interface Pair { dir: string; out: string; err: string }
 
 const GROUP_POLL_MS = 100;
 const hex = (text: string) => Buffer.from(text).toString('hex');
 const fromHex = (text: string) => Buffer.from(text, 'hex').toString();
-const signalName = (n: number) => (Object.entries(osConstants.signals).find(([, v]) => v === n)?.[0] ?? null) as NodeJS.Signals | null;
 
 export class Launcher {
   private child: ChildProcess | null = null;
@@ -178,7 +177,7 @@ export class Launcher {
   /** Ends read before the start's answer was taken up (see launch). */
   private readonly ended = new Map<number, LaunchedExit>();
 
-  /** `perl`'s path, or null when there is none: the shell runner then forks from the worker. */
+  /** `perl`'s path (where there is none, the shell runner forks from the worker instead). */
   constructor(private readonly perl: string) {}
 
   /**
@@ -211,8 +210,9 @@ export class Launcher {
     this.holdOpen();
     return {
       pid, stdout, stderr, exited,
+      // A pair of a folder given up since (its helper died) is not reused: the folder went.
       release: (drained) => {
-        if (drained) this.free.push(pair);
+        if (drained && pair.dir === this.dir) this.free.push(pair);
         else for (const path of [pair.out, pair.err]) rmSync(path, { force: true });
       },
     };
@@ -222,7 +222,7 @@ export class Launcher {
     try {
       this.dir ??= mkdtempSync(join(tmpdir(), 'labq-launch-'));
       const n = ++this.pairs;
-      const pair = { out: join(this.dir, `${n}.out`), err: join(this.dir, `${n}.err`) };
+      const pair = { dir: this.dir, out: join(this.dir, `${n}.out`), err: join(this.dir, `${n}.err`) };
       await this.ask('fifo', [pair.out, pair.err]);
       return pair;
     } catch (error) {
@@ -231,9 +231,13 @@ export class Launcher {
     }
   }
 
-  /** The free pairs and their folder are dropped: the next pair is made in a new folder. */
+  /**
+   * The pipes and their folder are dropped: the next pair is made in a new folder. Tasks
+   * still running keep the pipes they hold open.
+   */
   private forgetPipes(): void {
-    for (const pair of this.free.splice(0)) for (const path of [pair.out, pair.err]) rmSync(path, { force: true });
+    this.free.length = 0;
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
     this.dir = null;
   }
 
@@ -281,9 +285,7 @@ export class Launcher {
       const pid = Number(id);
       const status = Number(fields[0]);
       const signal = status & 0x7f;
-      // A signal node has no name for (a real-time one) is told as a shell tells it: 128 + N.
-      const name = signal ? signalName(signal) : null;
-      const exit = { code: signal ? (name ? null : 128 + signal) : status >> 8, signal: name, cpuSeconds: Number(fields[1]) };
+      const exit = { code: signal ? 128 + signal : status >> 8, cpuSeconds: Number(fields[1]) };
       const waiting = this.exits.get(pid);
       if (waiting) waiting(exit);
       else this.ended.set(pid, exit);
@@ -312,20 +314,10 @@ export class Launcher {
     const timer = setInterval(() => {
       for (const [i, [pid, exit]] of [...orphans.entries()].reverse()) {
         if (groupExists(pid)) continue;
-        exit({ code: null, signal: null, cpuSeconds: null, error: 'labq\'s task launcher ended while the task ran: its exit status is unknown' });
+        exit({ code: null, cpuSeconds: null, error: 'labq\'s task launcher ended while the task ran: its exit status is unknown' });
         orphans.splice(i, 1);
       }
       if (orphans.length === 0) clearInterval(timer);
     }, GROUP_POLL_MS);
-  }
-}
-
-/** Whether any process of the group `pid` leads is left. */
-export function groupExists(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }

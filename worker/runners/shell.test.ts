@@ -3,9 +3,9 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ShellRunner } from './shell.js';
 import type { RunSpec } from './types.js';
@@ -67,6 +67,13 @@ for (const launcher of [true, false]) {
       assert.equal(result.exitCode, 0);
       assert.ok(result.cpuSeconds !== null && result.cpuSeconds > 0, `cpu ${result.cpuSeconds}`);
       assert.ok(result.peakMemoryBytes !== null && result.peakMemoryBytes >= 48 * 1024 ** 2, `peak ${result.peakMemoryBytes}`);
+    });
+
+    test('each task is charged its own CPU time, not that of a task before it', async () => {
+      const busy = (await run('i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done')).result;
+      const short = (await run('true')).result;
+      assert.ok(busy.cpuSeconds !== null && busy.cpuSeconds >= 0.1, `busy ${busy.cpuSeconds}`);
+      assert.ok(short.cpuSeconds !== null && short.cpuSeconds < 0.05, `short ${short.cpuSeconds}`);
     });
 
     test('the peak memory counts what the task runs in another group of its session (timeout)', async () => {
@@ -306,6 +313,7 @@ describe('the launcher (shell.ts, launcher.ts)', () => {
     const handle = await runner.start(s);
     while (out.text('stdout') === '') await sleep(20);
     const helper = await parentOf(handle.ref);
+    const pipes = dirname(readlinkSync(`/proc/${handle.ref}/fd/1`));
     process.kill(helper, 'SIGKILL');
     while (isAlive(helper) && (await readFile(`/proc/${helper}/stat`, 'utf8').catch(() => '')).split(') ')[1]?.[0] !== 'Z') await sleep(20);
     await writeFile(join(s.dirs.temp, 'go'), '');
@@ -313,6 +321,7 @@ describe('the launcher (shell.ts, launcher.ts)', () => {
     assert.equal(out.text('stdout'), 'started\nafter\n');
     assert.deepEqual([result.exitCode, result.signal, result.cpuSeconds], [null, null, null]);
     assert.match(result.error ?? '', /launcher ended while the task ran/);
+    assert.ok(!existsSync(pipes), `the dead helper's pipe folder ${pipes} is removed`);
     const again = await runner.start((await spec('sleep 1')).spec);
     assert.notEqual(await parentOf(again.ref), helper);
     assert.equal((await again.wait()).exitCode, 0);

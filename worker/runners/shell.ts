@@ -25,11 +25,11 @@ import { constants as osConstants } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sessionGroups, startedWithTemp } from '../orphans.js';
-import { groupExists, Launcher, LauncherEnded, NoPipes, type LaunchSpec } from './launcher.js';
+import { groupExists, sessionGroups, startedWithTemp } from '../orphans.js';
+import { Launcher, LauncherEnded, NoPipes, type LaunchSpec } from './launcher.js';
 import { followSessionMemory } from './sessionMemory.js';
 import {
-  bareEnv, settlesWithin, writeScript,
+  bareEnv, endOf, settlesWithin, writeScript,
   type RunHandle, type Runner, type RunResult, type RunSpec,
 } from './types.js';
 
@@ -90,11 +90,12 @@ function childrenCpuSeconds(times: string): number | null {
 
 /** A started task's process, however it was started. */
 interface TaskProcess {
-  pid: number | undefined;
+  pid: number;
   stdout: Readable;
   stderr: Readable;
   /** The leader's end; `error` when it is unknown. */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: string }>;
+  /** Its code as a shell tells it (128 + N for signal N); null and `error` when it is unknown. */
+  exited: Promise<{ code: number | null; error?: string }>;
   /** Every output stream ended. */
   closed: Promise<void>;
   /** Known once the leader ended and its output closed (or was dropped). */
@@ -207,13 +208,13 @@ async function wrapped(spec: RunSpec, script: string, env: Record<string, string
   timesPipe.on('data', (chunk: Buffer) => (times += chunk.toString()));
   timesPipe.on('error', () => undefined);
   const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code: signal ? 128 + osConstants.signals[signal] : code })));
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
     child.once('error', (err) => reject(new Error(`cannot start ${spec.shell}: ${err.message}`)));
   });
   return {
-    pid: child.pid, stdout: child.stdout!, stderr: child.stderr!, exited, closed,
+    pid: child.pid!, stdout: child.stdout!, stderr: child.stderr!, exited, closed,
     cpuSeconds: () => childrenCpuSeconds(times),
     drop: () => {
       child.stdout!.destroy();
@@ -232,8 +233,8 @@ class ShellHandle implements RunHandle {
   private stopped = false;
 
   constructor(private readonly task: TaskProcess) {
-    this.ref = String(task.pid ?? '');
-    this.stopSampling = task.pid === undefined ? () => null : followSessionMemory(task.pid);
+    this.ref = String(task.pid);
+    this.stopSampling = followSessionMemory(task.pid);
     this.done = this.finish();
   }
 
@@ -269,7 +270,8 @@ class ShellHandle implements RunHandle {
   }
 
   private async finish(): Promise<RunResult> {
-    let { code, signal, error = null } = await this.task.exited;
+    const { code, error: unknown } = await this.task.exited;
+    let error = unknown ?? null;
     this.hasExited = true;
     const peakMemoryBytes = this.stopSampling();
     this.signalGroup('SIGKILL', false);
@@ -279,19 +281,8 @@ class ShellHandle implements RunHandle {
     }
     // SIGKILL is delivered asynchronously; the task is over only when no member is left.
     const deadline = Date.now() + PIPE_DRAIN_MS;
-    while (this.task.pid !== undefined && groupExists(this.task.pid) && Date.now() < deadline) await sleep(GROUP_POLL_MS);
-    // One shape whoever started it, and as Docker gives it: a task that died of a signal
-    // labq did not send exits with 128+N, as a shell reports it (the wrapper exits so); one
-    // that died of the signal labq sent says so.
-    if (signal !== null && signal !== this.lastSignal) {
-      code = 128 + osConstants.signals[signal];
-      signal = null;
-    }
-    if (code !== null && this.lastSignal && code === 128 + osConstants.signals[this.lastSignal]) {
-      signal = this.lastSignal;
-      code = null;
-    }
-    return { exitCode: code, signal, peakMemoryBytes, cpuSeconds: this.task.cpuSeconds(), oomKilled: false, error };
+    while (groupExists(this.task.pid) && Date.now() < deadline) await sleep(GROUP_POLL_MS);
+    return { ...endOf(code, this.lastSignal), peakMemoryBytes, cpuSeconds: this.task.cpuSeconds(), oomKilled: false, error };
   }
 
   /**
@@ -300,7 +291,6 @@ class ShellHandle implements RunHandle {
    * end, where the look for strays that follows takes care of the rest.
    */
   private signalGroup(signal: NodeJS.Signals, wholeSession = true): void {
-    if (this.task.pid === undefined) return;
     // STOP and CONT end nothing: the signal the task may die of is the one sent before.
     if (!this.hasExited && signal !== 'SIGSTOP' && signal !== 'SIGCONT') this.lastSignal = signal;
     for (const group of wholeSession ? sessionGroups(this.task.pid) : [this.task.pid]) {

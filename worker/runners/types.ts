@@ -26,6 +26,7 @@
 // The few helpers both runners share live here too, so the rules above have one implementation.
 
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, rmSync, writeSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import type { DockerPolicy } from '../../shared/dockerPolicy.js';
 
@@ -159,4 +160,14 @@ export async function settlesWithin(promise: Promise<unknown>, ms: number): Prom
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * A task's end as labq tells it, whoever ran it: `code` as a shell reports it (128 + N when it
+ * died of signal N). A task that died of the signal labq sent it says so, as a process would;
+ * one that died of another signal keeps its 128 + N.
+ */
+export function endOf(code: number | null, lastSignal: NodeJS.Signals | null): { exitCode: number | null; signal: NodeJS.Signals | null } {
+  if (code !== null && lastSignal && code === 128 + osConstants.signals[lastSignal]) return { exitCode: null, signal: lastSignal };
+  return { exitCode: code, signal: null };
 }
