@@ -105,6 +105,36 @@ test('an execution whose result the server recorded is not declared held in the 
   }
 });
 
+test('after an exchange that brought work, the next waits until the new tasks have started (or a tick has passed)', async () => {
+  const w = await worker({ concurrency: 4, tags: ['starting'] });
+  type Client = { pollWorker: (id: number, body: unknown, signal?: AbortSignal) => Promise<{ assignments: { execution_id: number }[] }> };
+  const client = (w as unknown as { client: Client }).client;
+  const executions = (w as unknown as { executions: Map<number, { handle: unknown }> }).executions;
+  const original = client.pollWorker.bind(client);
+  // For each exchange that followed an answer with work: how long after that answer it was
+  // made, and whether every task of that work had been started by then.
+  const followers: { after: number; started: boolean }[] = [];
+  let brought: { at: number; ids: number[] } | null = null;
+  client.pollWorker = async (id, body, signal) => {
+    if (brought) {
+      const { at, ids } = brought;
+      followers.push({ after: performance.now() - at, started: ids.every((x) => executions.get(x)?.handle) });
+      brought = null;
+    }
+    const response = await original(id, body, signal);
+    if (response.assignments.length > 0) brought = { at: performance.now(), ids: response.assignments.map((a) => a.execution_id) };
+    return response;
+  };
+  // The first may come to the exchange parked before the wrapper was in place.
+  for (let i = 0; i < 4; i++) {
+    const { tasks: [task] } = await ts.client.submitTasks({ command: 'sleep 0.2', tag: 'starting' });
+    assert.equal((await taskEnded(ts, task!.id)).status, 'succeeded');
+  }
+  assert.ok(followers.length >= 3, `${followers.length} exchanges followed one that brought work`);
+  // BUSY_TICK_MS (worker/daemon.ts) bounds the wait: a start that takes longer does not hold the exchanges up.
+  for (const f of followers) assert.ok(f.started || f.after >= 25, `an exchange went ${f.after.toFixed(1)} ms after work came, its tasks not started`);
+});
+
 test('dependencies: released when they succeed, blocked when they fail', async () => {
   await worker({ tags: ['deps'] });
   const { tasks: [a, f] } = await ts.client.submitTasks({ tasks: [{ command: 'true', tag: 'deps' }, { command: 'false', tag: 'deps' }] });

@@ -114,6 +114,9 @@ export class Execution {
   /** What its transfers count, per phase: the bytes of its inputs and resources, then of its output. */
   readonly progress: { downloading: PhaseProgress; uploading: PhaseProgress };
   readonly done: Promise<void>;
+  /** Resolves once its first phase has begun (its task started, or its downloads did), or it ended without one. */
+  readonly begun: Promise<void>;
+  private markBegun: () => void = () => undefined;
 
   constructor(
     private readonly ctx: ExecutionContext,
@@ -130,7 +133,9 @@ export class Execution {
     this.state = reattach?.state ?? { executionId, attempt, task, container: !!task.container };
     this.progress = { downloading: ctx.progress.phase(executionId, 'downloading'), uploading: ctx.progress.phase(executionId, 'uploading') };
     if (reattach) this.resourceHandles.push(...ctx.resources.adopt(reattach.state.resources ?? []));
+    this.begun = new Promise((resolve) => (this.markBegun = resolve));
     this.done = (reattach ? this.resume(reattach.attach) : this.run()).catch((error) => ctx.log(`execution ${executionId}: ${(error as Error).stack ?? error}`));
+    void this.done.finally(this.markBegun);
   }
 
   private resourceDir: string | null = null;
@@ -224,6 +229,7 @@ export class Execution {
 
   /** A phase starts: it is reported, and the figures of a transfer phase go out while it lasts. */
   private phase(phase: 'downloading' | 'running' | 'uploading'): void {
+    this.markBegun();
     this.endTransfers();
     if (this.abandoned) return;
     this.ctx.spool.push({ kind: 'phase', executionId: this.executionId, phase });
