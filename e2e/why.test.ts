@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { TaskWhy } from '../shared/schemas/why.js';
+import { finished, running } from './support/reports.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { startTestWorker, taskEnded, until } from './support/worker.js';
 import { pollWorker, registerWorker } from './support/workerApi.js';
@@ -143,7 +144,7 @@ test('a worker with nothing pending anywhere, one whose tasks back off, and one 
     await pollWorker(quiet, worker, {
       reports: [{
         execution_id: assignment!.execution_id,
-        reports: [{ kind: 'phase', phase: 'running' }, { kind: 'finish', status: 'failed', exit_code: 1, peak_memory_bytes: null, error: null }],
+        reports: [running, finished('failed')],
       }],
     });
     assert.deepEqual(await whyWorker(worker.id), ['backoff']);

@@ -20,6 +20,7 @@ import { EVENT_CATALOGUE } from '../../shared/events.js';
 import type { PatchWorkerBody, Report, Worker } from '../../shared/schemas/worker.js';
 import type { TaskFilterBody, TaskInput } from '../../shared/schemas/task.js';
 import { rng } from '../../e2e/support/random.js';
+import { finished, type FinishReport } from '../../e2e/support/reports.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { snapshotProjections } from '../../e2e/support/snapshot.js';
 import { until } from '../../e2e/support/worker.js';
@@ -84,8 +85,8 @@ const via = (w: Pick<SimWorker, 'token'>) => (w.token ? { client: new LabqClient
 
 const count = async (query: ReturnType<typeof sql.unsafe>) => Number(await ts.server.pool.oneFirst(query));
 
-const finish = (status: 'succeeded' | 'failed' | 'killed' | 'refused', exitCode: number | null, error: string | null, failure?: Partial<Report>): Report =>
-  ({ kind: 'finish', status, exit_code: exitCode, peak_memory_bytes: exitCode === null ? null : 1024 * exitCode, error, ...failure } as Report);
+const finish = (status: FinishReport['status'], exitCode: number | null, error: string | null, failure: Partial<FinishReport> = {}): Report =>
+  finished(status, { exit_code: exitCode, peak_memory_bytes: exitCode === null ? null : 1024 * exitCode, error, ...failure });
 /** How a failed execution says it failed: a class and its CPU time, or nothing as a worker older than classes. */
 const FAILURES = [{ failure_class: 'exit', cpu_seconds: 1.5 }, { failure_class: 'oom', cpu_seconds: null }, { failure_class: 'timeout' }, { failure_class: 'download' }, {}] as const;
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { LabqApiError } from '../../shared/client.js';
 import type { EventMeta } from '../../shared/events.js';
+import { finished } from '../../e2e/support/reports.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { until } from '../../e2e/support/worker.js';
 import { parkedPoll, pollWorker as poll, registerWorker as register } from '../../e2e/support/workerApi.js';
@@ -75,7 +76,7 @@ test('the routes refuse an unknown task (404) and a task with no live execution 
 
   const { w, task, x } = await claimedTask('ended');
   await ts.client.suspendTask(task);
-  await ts.client.sendReports(x, { reports: [{ kind: 'finish', status: 'succeeded', exit_code: 0, peak_memory_bytes: null, error: null }] });
+  await ts.client.sendReports(x, { reports: [finished()] });
   await rejectsWith(409, ts.client.suspendTask(task), /is succeeded: it has no live execution/);
   await rejectsWith(409, ts.client.continueTask(task), /is succeeded: it has no live execution/);
   assert.deepEqual((await poll(ts, w)).suspend, [], 'an ended execution is no longer listed');

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { sql } from 'slonik';
 import { rng } from '../../e2e/support/random.js';
+import { finished } from '../../e2e/support/reports.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { pollWorker, registerWorker } from '../../e2e/support/workerApi.js';
 import { until } from '../../e2e/support/worker.js';
@@ -159,7 +160,7 @@ test('followers of several executions each get exactly their output, read for al
   }
   for (const id of ids) {
     requests++;
-    await ts.client.sendReports(id, { reports: [{ kind: 'finish', status: 'succeeded', exit_code: 0, peak_memory_bytes: null, error: null }] });
+    await ts.client.sendReports(id, { reports: [finished()] });
   }
   await Promise.all(following);
   const reads = ts.server.outputs.reads - readsBefore;

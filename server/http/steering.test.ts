@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { sql } from 'slonik';
 import { LabqApiError } from '../../shared/client.js';
+import { finished, running } from '../../e2e/support/reports.js';
 import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { until } from '../../e2e/support/worker.js';
 import { pollWorker, registerWorker } from '../../e2e/support/workerApi.js';
@@ -130,7 +131,7 @@ async function claimReads(tags: string[], want: number): Promise<{ read: number;
     leaving: true,
     reports: assignments.map((a) => ({
       execution_id: a.execution_id,
-      reports: [{ kind: 'phase', phase: 'running' }, { kind: 'finish', status: 'succeeded', exit_code: 0, peak_memory_bytes: null, error: null }],
+      reports: [running, finished()],
     })),
   });
   return { read: after.index_read - flushed.index_read, claimed };
@@ -179,7 +180,7 @@ test('a kill a pause asked for is not a failure; an edit of requirements keeps t
   });
   const finish = (x: number, status: 'killed' | 'failed') => pollWorker(ts, worker, {
     holding: [],
-    reports: [{ execution_id: x, reports: [{ kind: 'phase', phase: 'running' }, { kind: 'finish', status, exit_code: status === 'failed' ? 1 : null, peak_memory_bytes: null, error: null }] }],
+    reports: [{ execution_id: x, reports: [running, finished(status)] }],
   });
   const first = (await pollWorker(ts, worker, { want: 1 })).assignments[0]!;
   await ts.client.call('pauseQueue', { body: { tag: 'requeue', signal: 'kill' } });

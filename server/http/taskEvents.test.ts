@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { sql } from 'slonik';
+import { finished } from '../../e2e/support/reports.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { pollWorker, registerWorker } from '../../e2e/support/workerApi.js';
 import { appendEvents } from '../events/appendEvents.js';
@@ -53,7 +54,7 @@ test("a task's history pages with next_cursor, includes its executions' events, 
   const worker = await registerWorker(ts, { name: 'pager', cpus: 1, memory_mb: 1024, tags: ['pager'] });
   const { assignments: [assignment] } = await pollWorker(ts, worker, { want: 1 });
   assert.equal(assignment!.task.id, id);
-  await ts.client.sendReports(assignment!.execution_id, { reports: [{ kind: 'finish', status: 'succeeded', exit_code: 0, peak_memory_bytes: null, error: null }] });
+  await ts.client.sendReports(assignment!.execution_id, { reports: [finished()] });
 
   const all = await ts.client.taskEvents(id);
   assert.deepEqual(all.items.map((e) => e.stream_type), ['task', 'task', 'task', 'task', 'task', 'task', 'execution', 'execution']);

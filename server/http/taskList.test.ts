@@ -9,6 +9,7 @@ import { API_PREFIX } from '../../shared/api.js';
 import type { FailureClass } from '../../shared/schemas/execution.js';
 import { TASK_SORTS, TASK_STATUSES, type TaskListItem, type TaskListQuery } from '../../shared/schemas/task.js';
 import type { Report } from '../../shared/schemas/worker.js';
+import { finished, running } from '../../e2e/support/reports.js';
 import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { pollWorker, registerWorker } from '../../e2e/support/workerApi.js';
 
@@ -18,9 +19,7 @@ before(async () => {
 });
 after(async () => ts.close());
 
-const finish = (failureClass?: FailureClass): Report => failureClass
-  ? { kind: 'finish', status: 'failed', exit_code: failureClass === 'exit' ? 1 : null, peak_memory_bytes: null, error: null, failure_class: failureClass }
-  : { kind: 'finish', status: 'succeeded', exit_code: 0, peak_memory_bytes: null, error: null };
+const finish = (failureClass?: FailureClass): Report => (failureClass ? finished('failed', { failure_class: failureClass }) : finished());
 
 /** Claims `want` pending tasks of the worker's tags, starts them, and ends each as `outcome` says (undefined: it goes on running). */
 async function run(worker: Awaited<ReturnType<typeof registerWorker>>, want: number, outcome: (taskId: number) => Report | undefined): Promise<number[]> {
@@ -28,7 +27,7 @@ async function run(worker: Awaited<ReturnType<typeof registerWorker>>, want: num
   assert.equal(assignments.length, want, 'every task claimed');
   for (const a of assignments) {
     const end = outcome(a.task.id);
-    await ts.client.sendReports(a.execution_id, { reports: [{ kind: 'phase', phase: 'running' }, ...(end ? [end] : [])] });
+    await ts.client.sendReports(a.execution_id, { reports: [running, ...(end ? [end] : [])] });
   }
   return assignments.map((a) => a.task.id).sort((x, y) => x - y);
 }

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { sql } from 'slonik';
+import { finished } from '../../e2e/support/reports.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { pollWorker, registerWorker } from '../../e2e/support/workerApi.js';
 import { LabqApiError, LabqClient } from '../../shared/client.js';
@@ -66,7 +67,7 @@ test('its own worker works: register, claim, report in the exchange and on their
   assert.deepEqual(await a.client.executionOutputSize(executionId), { stdout: 4, stderr: 0, truncated: false });
   const answer = await pollWorker(a, worker, {
     holding: [executionId],
-    reports: [{ execution_id: executionId, reports: [{ kind: 'finish', status: 'succeeded', exit_code: 0, peak_memory_bytes: null, error: null }] }],
+    reports: [{ execution_id: executionId, reports: [finished()] }],
   });
   assert.deepEqual(answer.reports.map((r) => r.recorded), [true]);
   // Registering again under its name (a restart) is fine.

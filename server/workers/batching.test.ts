@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { sql } from 'slonik';
 import type { PollResponse, Report, Worker } from '../../shared/schemas/worker.js';
+import { finished, running } from '../../e2e/support/reports.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { until } from '../../e2e/support/worker.js';
 import { pollWorker, registerWorker } from '../../e2e/support/workerApi.js';
@@ -18,9 +19,9 @@ before(async () => {
 after(async () => ts.close());
 
 const reports = (text: string): Report[] => [
-  { kind: 'phase', phase: 'running' },
+  running,
   { kind: 'output', stream: 'stdout', seq: 0, data: Buffer.from(text).toString('base64') },
-  { kind: 'finish', status: 'succeeded', exit_code: 0, peak_memory_bytes: null, error: null },
+  finished(),
 ];
 
 /** Backends of this database waiting for a lock. */
@@ -158,7 +159,7 @@ test('a failure and a success in one transaction: a strict dependent and its own
   const xa = (await pollWorker(ts, a, { seq: 1, want: 1 })).assignments[0]!.execution_id;
   const xb = (await pollWorker(ts, b, { seq: 1, want: 1 })).assignments[0]!.execution_id;
   const decoys = await holdDecoys();
-  const failed: Report[] = [{ kind: 'phase', phase: 'running' }, { kind: 'finish', status: 'failed', exit_code: 1, peak_memory_bytes: null, error: null }];
+  const failed: Report[] = [running, finished('failed')];
   await Promise.all([
     pollWorker(ts, a, { seq: 2, holding: [xa], reports: [{ execution_id: xa, reports: failed }] }),
     pollWorker(ts, b, { seq: 2, holding: [xb], reports: [{ execution_id: xb, reports: reports('ok\n') }] }),

@@ -13,6 +13,7 @@ import type { TaskInput } from '../../shared/schemas/task.js';
 import type { PollResponse, Report } from '../../shared/schemas/worker.js';
 import { claimTasks, type ClaimingWorker } from '../commands/claimTasks.js';
 import type { QueueSettings } from '../settings.js';
+import { finished, running } from '../../e2e/support/reports.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { until } from '../../e2e/support/worker.js';
 import { parkedPoll, pollWorker as poll, registerWorker as register } from '../../e2e/support/workerApi.js';
@@ -30,8 +31,8 @@ async function submit(ts: TestServer, tasks: TaskInput[]): Promise<number[]> {
   return (await ts.client.submitTasks({ tasks })).tasks.map((t) => t.id);
 }
 
-function finish(ts: TestServer, executionId: number, status: 'succeeded' | 'failed' | 'killed' = 'succeeded', exitCode: number | null = status === 'succeeded' ? 0 : 1) {
-  return ts.client.sendReports(executionId, { reports: [{ kind: 'finish', status, exit_code: exitCode, peak_memory_bytes: null, error: null }] });
+function finish(ts: TestServer, executionId: number, status: 'succeeded' | 'failed' | 'killed' = 'succeeded', exitCode?: number | null) {
+  return ts.client.sendReports(executionId, { reports: [finished(status, exitCode === undefined ? {} : { exit_code: exitCode })] });
 }
 
 const taskIds = (r: PollResponse) => r.assignments.map((a) => a.task.id);
@@ -436,7 +437,7 @@ test('reports about a lost execution are refused with 409 and change nothing', a
   await rejectsWith(409, ts.client.sendReports(x, { reports: [output] }), 'output');
   await rejectsWith(409, ts.client.sendReports(x, { reports: [{ kind: 'phase', phase: 'running' }] }), 'phase');
   await rejectsWith(409, finish(ts, x), 'finish');
-  await rejectsWith(409, ts.client.sendReports(x, { reports: [output, { kind: 'phase', phase: 'running' }, { kind: 'finish', status: 'succeeded', exit_code: 0, peak_memory_bytes: null, error: null }] }), 'all at once');
+  await rejectsWith(409, ts.client.sendReports(x, { reports: [output, running, finished()] }), 'all at once');
   await rejectsWith(404, finish(ts, 987_654_321), 'an unknown execution');
 
   assert.equal(Number(await ts.server.pool.oneFirst(sql.unsafe`SELECT count(*) FROM execution_output WHERE execution_id = ${x}`)), 0);
@@ -458,7 +459,7 @@ test('reports are idempotent: the same output seq stores once, the same phase an
   await ts.client.sendReports(x, { reports: batch });
   await ts.client.sendReports(x, { reports: batch });
   await ts.client.sendReports(x, { reports: [{ kind: 'output', stream: 'stdout', seq: 0, data: b64('hello\n') }, { kind: 'output', stream: 'stdout', seq: 1, data: b64('world\n') }] });
-  const done: Report = { kind: 'finish', status: 'succeeded', exit_code: 0, peak_memory_bytes: 1234, error: null };
+  const done = finished('succeeded', { peak_memory_bytes: 1234 });
   await ts.client.sendReports(x, { reports: [done] });
   await ts.client.sendReports(x, { reports: [done] });
   await ts.client.sendReports(x, { reports: [...batch, done] });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { sql } from 'slonik';
 import type { Report } from '../../shared/schemas/worker.js';
+import { finished, running } from '../../e2e/support/reports.js';
 import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { pollWorker, registerWorker } from '../../e2e/support/workerApi.js';
 
@@ -14,8 +15,7 @@ before(async () => {
 });
 after(async () => ts.close());
 
-const running: Report = { kind: 'phase', phase: 'running' };
-const succeeded: Report = { kind: 'finish', status: 'succeeded', exit_code: 0, peak_memory_bytes: null, error: null };
+const succeeded = finished();
 const out = (seq: number, text: string): Report => ({ kind: 'output', stream: 'stdout', seq, data: Buffer.from(text).toString('base64') });
 
 async function eventsOf(executionIds: number[]) {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { sql } from 'slonik';
 import type { Report } from '../../shared/schemas/worker.js';
+import { finished } from '../../e2e/support/reports.js';
 import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { parkedPoll, pollWorker, registerWorker } from '../../e2e/support/workerApi.js';
 
@@ -16,7 +17,6 @@ before(async () => {
 after(async () => ts.close());
 
 const phase = (p: 'downloading' | 'running' | 'uploading'): Report => ({ kind: 'phase', phase: p });
-const succeeded: Report = { kind: 'finish', status: 'succeeded', exit_code: 0, peak_memory_bytes: null, error: null };
 
 const progressRows = async (ids: number[]) =>
   Number(await ts.server.pool.oneFirst(sql.unsafe`SELECT count(*) FROM execution_progress WHERE execution_id = ANY(${sql.array(ids, 'int8')})`));
@@ -73,7 +73,7 @@ test('figures of a phase the execution has left are not shown; the upload has it
   assert.deepEqual(uploading, { phase: 'uploading', bytes_done: 500, bytes_total: 1000 });
   assert.ok(updated_at);
   // The result and the last figures in one exchange: the figures come after the reports, and the execution is over.
-  await pollWorker(ts, w, { seq: 6, holding: [x!], reports: [{ execution_id: x!, reports: [succeeded] }], progress: figures('uploading', 1000) });
+  await pollWorker(ts, w, { seq: 6, holding: [x!], reports: [{ execution_id: x!, reports: [finished()] }], progress: figures('uploading', 1000) });
   const ended = await ts.client.getExecution(x!);
   assert.equal(ended.status, 'succeeded');
   assert.equal(ended.progress, null);

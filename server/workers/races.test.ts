@@ -3,6 +3,7 @@
 // and reports whose numbers do not fit the database.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { finished } from '../../e2e/support/reports.js';
 import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { until } from '../../e2e/support/worker.js';
 import { hubSubscribers, parkedPoll, pollWorker, registerWorker } from '../../e2e/support/workerApi.js';
@@ -14,8 +15,7 @@ before(async () => {
 after(async () => ts.close());
 
 const register = (tag: string, concurrency = 50) => registerWorker(ts, { tags: [tag], concurrency });
-const finish = (x: number, status: 'succeeded' | 'failed' = 'succeeded') =>
-  ts.client.sendReports(x, { reports: [{ kind: 'finish', status, exit_code: status === 'succeeded' ? 0 : 1, peak_memory_bytes: null, error: null }] });
+const finish = (x: number, status: 'succeeded' | 'failed' = 'succeeded') => ts.client.sendReports(x, { reports: [finished(status)] });
 
 test('two dependencies ending at the same moment release their dependent', async () => {
   const w = await register('deps');
@@ -85,7 +85,7 @@ test('reports with numbers beyond the database’s integers are refused with 400
   const seq = await http(ts, 'POST', `/api/v1/executions/${x1}/reports`, { reports: [{ kind: 'output', stream: 'stdout', seq: 2 ** 31, data: 'aGk=' }] });
   assert.equal(seq.status, 400);
   assert.equal(seq.json.errors[0].field, 'reports[0].seq');
-  const exit = await http(ts, 'POST', `/api/v1/executions/${x2}/reports`, { reports: [{ kind: 'finish', status: 'failed', exit_code: 2 ** 31, peak_memory_bytes: null, error: null }] });
+  const exit = await http(ts, 'POST', `/api/v1/executions/${x2}/reports`, { reports: [finished('failed', { exit_code: 2 ** 31 })] });
   assert.equal(exit.status, 400);
   assert.equal(exit.json.errors[0].field, 'reports[0].exit_code');
 });

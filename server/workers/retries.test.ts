@@ -8,6 +8,7 @@ import { sql } from 'slonik';
 import type { FailureClass } from '../../shared/schemas/execution.js';
 import type { TaskInput } from '../../shared/schemas/task.js';
 import type { Report } from '../../shared/schemas/worker.js';
+import { finished } from '../../e2e/support/reports.js';
 import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { parkedPoll, pollWorker as poll, registerWorker as register } from '../../e2e/support/workerApi.js';
 import { backoffSeconds, nextMemory } from '../commands/taskOutcome.js';
@@ -27,8 +28,7 @@ async function submit(ts: TestServer, task: TaskInput): Promise<number> {
   return (await ts.client.submitTasks(task)).tasks[0]!.id;
 }
 
-const failed = (failureClass?: FailureClass, status: 'failed' | 'refused' | 'killed' = 'failed'): Report =>
-  ({ kind: 'finish', status, exit_code: failureClass === 'exit' ? 1 : null, peak_memory_bytes: null, error: null, ...(failureClass && { failure_class: failureClass }) });
+const failed = (failureClass: FailureClass, status: 'failed' | 'refused' | 'killed' = 'failed'): Report => finished(status, { failure_class: failureClass });
 
 async function claimOne(ts: TestServer, w: Awaited<ReturnType<typeof register>>): Promise<number> {
   const claim = await poll(ts, w, { want: 1 });
@@ -112,8 +112,8 @@ test('a worker that says no class: its failures read as exit, refused or killed,
   const ts = await server(t);
   const w = await register(ts, { tags: ['old'] });
   const task = await submit(ts, { command: 'x', tag: 'old', max_retries: 1, backoff: AT_ONCE });
-  await ts.client.sendReports(await claimOne(ts, w), { reports: [{ kind: 'finish', status: 'failed', exit_code: 2, peak_memory_bytes: 10, error: null }] });
-  await ts.client.sendReports(await claimOne(ts, w), { reports: [{ kind: 'finish', status: 'refused', exit_code: null, peak_memory_bytes: null, error: 'no' }] });
+  await ts.client.sendReports(await claimOne(ts, w), { reports: [finished('failed', { exit_code: 2, peak_memory_bytes: 10 })] });
+  await ts.client.sendReports(await claimOne(ts, w), { reports: [finished('refused', { error: 'no' })] });
   const detail = await ts.client.getTask(task);
   assert.equal(detail.status, 'failed');
   assert.deepEqual(detail.executions.map((x) => [x.failure_class, x.cpu_seconds]), [['exit', null], ['refused', null]]);
