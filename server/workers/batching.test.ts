@@ -205,13 +205,8 @@ test('a poll given up on and its successor both waiting for their worker\'s row:
   assert.equal((await ts.client.getExecution(x)).status, 'assigned');
 });
 
-test('a worker whose round fails its batch alone is served alone for a while: the batches of the others no longer fail with it', { timeout: 120_000 }, async () => {
-  const [bad, ...good] = [
-    await registerWorker(ts, { name: `suspect-bad-${process.pid}`, tags: ['suspect'] }),
-    await registerWorker(ts, { tags: ['suspect'] }),
-    await registerWorker(ts, { tags: ['suspect'] }),
-  ];
-  // A fault of this worker's own: every write of its liveness fails.
+/** While `during` runs, every write of the liveness of workers named `suspect-bad-…` fails: a fault of those workers' own. */
+async function withSuspectFault(during: () => Promise<void>): Promise<void> {
   await ts.server.pool.query(sql.unsafe`
     CREATE FUNCTION test_fail_suspect() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -220,26 +215,77 @@ test('a worker whose round fails its batch alone is served alone for a while: th
     END $$`);
   await ts.server.pool.query(sql.unsafe`CREATE TRIGGER test_fail_suspect BEFORE INSERT OR UPDATE ON worker_liveness FOR EACH ROW EXECUTE FUNCTION test_fail_suspect()`);
   try {
-    const failedTogether = () => ts.logs.filter((line) => /failed together .*injected failure of the suspect/.test(line)).length;
-    const round = (seq: number) => Promise.allSettled([bad, ...good].map((w) => pollWorker(ts, w!, { seq })));
-    const check = (answers: PromiseSettledResult<PollResponse>[]) => {
-      const [mine, ...others] = answers;
-      assert.ok(mine!.status === 'rejected' && mine.reason instanceof LabqApiError && mine.reason.status >= 500, 'the worker at fault gets its error');
-      for (const other of others) assert.equal(other.status, 'fulfilled', other.status === 'rejected' ? String(other.reason) : '');
-    };
-    // Queued behind the decoys, the three rounds go in one batch, which fails; each then runs alone.
-    const decoys = await holdDecoys();
-    check(await round(1));
-    assert.equal(failedTogether(), 1, 'the batch of the three failed once');
-    // Its next rounds are served alone, however they arrive: no batch fails with it again.
-    check(await round(2));
-    check(await round(3));
-    assert.equal(failedTogether(), 1, 'no batch failed with it since');
-    await decoys.release();
+    await during();
   } finally {
     await ts.server.pool.query(sql.unsafe`DROP TRIGGER test_fail_suspect ON worker_liveness`);
     await ts.server.pool.query(sql.unsafe`DROP FUNCTION test_fail_suspect()`);
   }
+}
+
+const failedTogether = () => ts.logs.filter((line) => /failed together .*injected failure of the suspect/.test(line)).length;
+
+/** The worker at fault gets its error, the others their answers. */
+function faultIsItsOwn(answers: PromiseSettledResult<PollResponse>[]): void {
+  const [mine, ...others] = answers;
+  assert.ok(mine!.status === 'rejected' && mine.reason instanceof LabqApiError && mine.reason.status >= 500, 'the worker at fault gets its error');
+  for (const other of others) assert.equal(other.status, 'fulfilled', other.status === 'rejected' ? String(other.reason) : '');
+}
+
+test('a worker whose round fails its batch alone is served alone for a while: the batches of the others no longer fail with it', { timeout: 120_000 }, async () => {
+  const workers = [
+    await registerWorker(ts, { name: `suspect-bad-${process.pid}`, tags: ['suspect'] }),
+    await registerWorker(ts, { tags: ['suspect'] }),
+    await registerWorker(ts, { tags: ['suspect'] }),
+  ];
+  await withSuspectFault(async () => {
+    const before = failedTogether();
+    const round = (seq: number) => Promise.allSettled(workers.map((w) => pollWorker(ts, w, { seq })));
+    // Queued behind the decoys, the three rounds go in one batch, which fails; each then runs alone.
+    const decoys = await holdDecoys();
+    faultIsItsOwn(await round(1));
+    assert.equal(failedTogether() - before, 1, 'the batch of the three failed once');
+    // Its next rounds are served alone, however they arrive: no batch fails with it again.
+    faultIsItsOwn(await round(2));
+    faultIsItsOwn(await round(3));
+    assert.equal(failedTogether() - before, 1, 'no batch failed with it since');
+    await decoys.release();
+  });
+});
+
+test('a suspect\'s poll given up on and its successor keep their order: the successor is served, the one given up on refused as stale', { timeout: 120_000 }, async () => {
+  const bad = await registerWorker(ts, { name: `suspect-bad-order-${process.pid}`, tags: ['suspect-order'] });
+  const other = await registerWorker(ts, { tags: ['suspect-order'] });
+  await withSuspectFault(async () => {
+    const before = failedTogether();
+    const decoys = await holdDecoys();
+    faultIsItsOwn(await Promise.allSettled([pollWorker(ts, bad, { seq: 1 }), pollWorker(ts, other, { seq: 1 })]));
+    assert.equal(failedTogether() - before, 1, 'it failed the batch it shared');
+    await decoys.release();
+  });
+  // Its fault is gone and it is still served alone: the race of the stale-poll test above,
+  // for a suspect, whose rounds must keep their order all the same. Sent to a transaction of
+  // its own at once, poll 2 would wait for the row behind poll 3 and then be served as the latest.
+  await ts.client.submitTasks({ tasks: [{ command: 'x', tag: 'suspect-order' }] });
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let holding!: () => void;
+  const isHolding = new Promise<void>((resolve) => (holding = resolve));
+  const holder = ts.server.pool.transaction(async (tx) => {
+    await tx.query(sql.unsafe`SELECT 1 FROM workers WHERE id = ${bad.id} FOR UPDATE`);
+    holding();
+    await released;
+  });
+  await isHolding;
+  const newer = pollWorker(ts, bad, { seq: 3, want: 1 });
+  await until('poll 3 to wait for the row', async () => (await lockWaits()) >= 1);
+  const older = pollWorker(ts, bad, { seq: 2 });
+  older.catch(() => undefined);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  release();
+  await holder;
+  const x = (await newer).assignments[0]!.execution_id;
+  await assert.rejects(older, /409 Stale poll: poll 2 of this worker was overtaken by poll 3/);
+  assert.equal((await ts.client.getExecution(x)).status, 'assigned');
 });
 
 test('rounds that arrive in one turn of the event loop go in one transaction, with nothing queued before them', { timeout: 120_000 }, async () => {
