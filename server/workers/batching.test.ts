@@ -176,10 +176,14 @@ test('a failure and a success in one transaction: a strict dependent and its own
   await decoys.release();
 });
 
-test('a poll given up on and its successor both waiting for their worker\'s row: the successor is served, the one given up on refused as stale', { timeout: 120_000 }, async () => {
-  const w = await registerWorker(ts, { tags: ['stale-race'] });
-  await pollWorker(ts, w, { seq: 1 });
-  await ts.client.submitTasks({ tasks: [{ command: 'x', tag: 'stale-race' }] });
+/**
+ * A worker's poll 3 waits for its row, which another transaction holds, and its poll 2, given
+ * up on, comes after; a pending task of its tag waits. Served at once in a second transaction,
+ * poll 2 would wait behind poll 3 and, once it had the row, still read the poll number from
+ * before its wait: poll 3's assignment would be offered to it again. The successor must be
+ * served and the one given up on refused as stale.
+ */
+async function pollsOvertaken(w: Worker): Promise<void> {
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
   let holding!: () => void;
@@ -190,9 +194,6 @@ test('a poll given up on and its successor both waiting for their worker\'s row:
     await released;
   });
   await isHolding;
-  // Poll 3 waits for the row first; poll 2, given up on, comes after. Served at once in a
-  // second transaction, poll 2 would wait behind poll 3 and, once it had the row, still read
-  // the poll number from before its wait: poll 3's assignment would be offered to it again.
   const newer = pollWorker(ts, w, { seq: 3, want: 1 });
   await until('poll 3 to wait for the row', async () => (await lockWaits()) >= 1);
   const older = pollWorker(ts, w, { seq: 2 });
@@ -203,6 +204,13 @@ test('a poll given up on and its successor both waiting for their worker\'s row:
   const x = (await newer).assignments[0]!.execution_id;
   await assert.rejects(older, /409 Stale poll: poll 2 of this worker was overtaken by poll 3/);
   assert.equal((await ts.client.getExecution(x)).status, 'assigned');
+}
+
+test('a poll given up on and its successor both waiting for their worker\'s row: the successor is served, the one given up on refused as stale', { timeout: 120_000 }, async () => {
+  const w = await registerWorker(ts, { tags: ['stale-race'] });
+  await pollWorker(ts, w, { seq: 1 });
+  await ts.client.submitTasks({ tasks: [{ command: 'x', tag: 'stale-race' }] });
+  await pollsOvertaken(w);
 });
 
 /** While `during` runs, every write of the liveness of workers named `suspect-bad-…` fails: a fault of those workers' own. */
@@ -262,30 +270,9 @@ test('a suspect\'s poll given up on and its successor keep their order: the succ
     assert.equal(failedTogether() - before, 1, 'it failed the batch it shared');
     await decoys.release();
   });
-  // Its fault is gone and it is still served alone: the race of the stale-poll test above,
-  // for a suspect, whose rounds must keep their order all the same. Sent to a transaction of
-  // its own at once, poll 2 would wait for the row behind poll 3 and then be served as the latest.
+  // Its fault is gone and it is still served alone: its rounds must keep their order all the same.
   await ts.client.submitTasks({ tasks: [{ command: 'x', tag: 'suspect-order' }] });
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  let holding!: () => void;
-  const isHolding = new Promise<void>((resolve) => (holding = resolve));
-  const holder = ts.server.pool.transaction(async (tx) => {
-    await tx.query(sql.unsafe`SELECT 1 FROM workers WHERE id = ${bad.id} FOR UPDATE`);
-    holding();
-    await released;
-  });
-  await isHolding;
-  const newer = pollWorker(ts, bad, { seq: 3, want: 1 });
-  await until('poll 3 to wait for the row', async () => (await lockWaits()) >= 1);
-  const older = pollWorker(ts, bad, { seq: 2 });
-  older.catch(() => undefined);
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  release();
-  await holder;
-  const x = (await newer).assignments[0]!.execution_id;
-  await assert.rejects(older, /409 Stale poll: poll 2 of this worker was overtaken by poll 3/);
-  assert.equal((await ts.client.getExecution(x)).status, 'assigned');
+  await pollsOvertaken(bad);
 });
 
 test('rounds that arrive in one turn of the event loop go in one transaction, with nothing queued before them', { timeout: 120_000 }, async () => {
