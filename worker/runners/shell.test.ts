@@ -326,4 +326,23 @@ describe('the launcher (shell.ts, launcher.ts)', () => {
     assert.notEqual(await parentOf(again.ref), helper);
     assert.equal((await again.wait()).exitCode, 0);
   });
+
+  test('when the helper dies while asked to start a task, the start is refused and the task never runs; the next task gets a new helper', async () => {
+    const first = await runner.start((await spec('sleep 0.2')).spec);
+    const helper = await parentOf(first.ref);
+    await first.wait();
+    // Stopped, the helper cannot read the start; it dies with the start unanswered.
+    process.kill(helper, 'SIGSTOP');
+    const { spec: s } = await spec('touch ran');
+    const refused = runner.start(s);
+    refused.catch(() => undefined);
+    await sleep(100);
+    process.kill(helper, 'SIGKILL');
+    await assert.rejects(refused, /launcher ended/);
+    await sleep(300);
+    assert.ok(!existsSync(join(s.dirs.temp, 'ran')), 'the refused task did not run');
+    const again = await runner.start((await spec('sleep 0.2')).spec);
+    assert.notEqual(await parentOf(again.ref), helper);
+    assert.equal((await again.wait()).exitCode, 0);
+  });
 });
