@@ -86,11 +86,16 @@ test('each execution is recorded or refused on its own, and a re-sent exchange c
 test('an exchange that carries reports is answered at once; a bad one is refused naming the field and changes nothing', async () => {
   const w = await registerWorker(ts, { tags: ['xc'] });
   await ts.client.submitTasks({ command: 'x', tag: 'xc' });
-  const [x] = (await pollWorker(ts, w, { want: 1, seq: 1 })).assignments.map((a) => a.execution_id);
+  const claimed = await pollWorker(ts, w, { want: 1, seq: 1 });
+  const [x] = claimed.assignments.map((a) => a.execution_id);
   const started = Date.now();
-  const answer = await pollWorker(ts, w, { seq: 2, holding: [x!], wait_seconds: 30, reports: [{ execution_id: x!, reports: [running] }] });
+  // With the settings it knows, nothing but its reports ends the poll at once.
+  const answer = await pollWorker(ts, w, {
+    seq: 2, holding: [x!], wait_seconds: 30, settings_version: claimed.settings_version, reports: [{ execution_id: x!, reports: [running] }],
+  });
   assert.deepEqual(answer.reports.map((r) => r.recorded), [true]);
-  assert.ok(Date.now() - started < 20_000, 'it did not park');
+  // Parked, it would have been answered after a third of the 30 s lease: 10 s.
+  assert.ok(Date.now() - started < 5_000, `it did not park (answered after ${Date.now() - started} ms)`);
   const response = await http(ts, 'POST', `/api/v1/workers/${w.id}/poll`, {
     instance: w.instance, want: 0, holding: [x], reports: [{ execution_id: x, reports: [succeeded] }, { execution_id: x, reports: [succeeded] }],
   });
