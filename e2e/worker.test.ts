@@ -131,8 +131,11 @@ test('after an exchange that brought work, the next waits until the new tasks ha
     assert.equal((await taskEnded(ts, task!.id)).status, 'succeeded');
   }
   assert.ok(followers.length >= 3, `${followers.length} exchanges followed one that brought work`);
-  // BUSY_TICK_MS (worker/daemon.ts) bounds the wait: a start that takes longer does not hold the exchanges up.
-  for (const f of followers) assert.ok(f.started || f.after >= 25, `an exchange went ${f.after.toFixed(1)} ms after work came, its tasks not started`);
+  // BUSY_TICK_MS (worker/daemon.ts, 25 ms) bounds the wait: a start that takes longer does not
+  // hold the exchanges up. A timer's 25 ms can measure a little less from here (the event loop's
+  // clock is cached, and `at` is taken before the daemon sets its timer); without the wait, the
+  // next exchange goes within a millisecond or two.
+  for (const f of followers) assert.ok(f.started || f.after >= 20, `an exchange went ${f.after.toFixed(1)} ms after work came, its tasks not started`);
 });
 
 test('dependencies: released when they succeed, blocked when they fail', async () => {

@@ -64,7 +64,8 @@ const EXCHANGE_REPORT_BYTES = 16 * 1024 * 1024;
 /**
  * How long a worker whose slots are all busy waits for reports before it parks an exchange
  * without them: a short task's result then travels with the next exchange, instead of
- * cutting short one that just parked.
+ * cutting short one that just parked. Also the most a worker with free slots waits, after an
+ * exchange that brought tasks, for them to begin (`starting`).
  */
 const BUSY_TICK_MS = 25;
 
@@ -462,12 +463,14 @@ export class WorkerDaemon {
 
   /**
    * Work came, and nothing waits to be said: the next exchange waits until the new tasks have
-   * begun, for at most BUSY_TICK_MS, or until reports come. Sent at once, that exchange, the
-   * server's round for it and PostgreSQL took the two cores of the benchmark's machine while
-   * the tasks were being started, the very moments a dispatch waits on (docs/performance.md).
+   * begun, for at most BUSY_TICK_MS, or until reports come or a slot frees. Sent at once, that
+   * exchange, the server's round for it and PostgreSQL took the two cores of the benchmark's
+   * machine while the tasks were being started, the very moments a dispatch waits on
+   * (docs/performance.md). A worker with no slot left waits for reports at the top of the
+   * loop anyway.
    */
   private async starting(assigned: Execution[]): Promise<void> {
-    if (this.outbox.size > 0) return;
+    if (this.outbox.size > 0 || this.want() === 0) return;
     const news = new AbortController();
     this.parked = this.slotFreed = news;
     await Promise.race([

@@ -271,6 +271,8 @@ test('a suspect\'s poll given up on and its successor keep their order: the succ
     await decoys.release();
   });
   // Its fault is gone and it is still served alone: its rounds must keep their order all the same.
+  const suspects = (ts.server.rounds as unknown as { suspects: Map<number, number> }).suspects;
+  assert.ok((suspects.get(bad.id) ?? 0) > Date.now() + 5_000, 'it is still a suspect for the race below');
   await ts.client.submitTasks({ tasks: [{ command: 'x', tag: 'suspect-order' }] });
   await pollsOvertaken(bad);
 });

@@ -336,8 +336,11 @@ describe('the launcher (shell.ts, launcher.ts)', () => {
     const { spec: s } = await spec('touch ran');
     const refused = runner.start(s);
     refused.catch(() => undefined);
-    await sleep(100);
-    process.kill(helper, 'SIGKILL');
+    try {
+      await sleep(100);
+    } finally {
+      process.kill(helper, 'SIGKILL');
+    }
     await assert.rejects(refused, /launcher ended/);
     await sleep(300);
     assert.ok(!existsSync(join(s.dirs.temp, 'ran')), 'the refused task did not run');
