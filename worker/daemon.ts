@@ -91,8 +91,6 @@ export class WorkerDaemon {
   private pollSeq = 0;
   private readonly client: LabqClient;
   private readonly executions = new Map<number, Execution>();
-  /** Executions still here whose result an exchange's receipt says the server recorded. */
-  private readonly resulted = new Set<number>();
   private readonly stopping = new AbortController();
   private settings: WorkerSettings;
   private settingsVersion = 0;
@@ -303,7 +301,6 @@ export class WorkerDaemon {
     this.executions.set(execution.executionId, execution);
     void execution.done.finally(() => {
       this.executions.delete(execution.executionId);
-      this.resulted.delete(execution.executionId);
       // A draining worker's last execution gone: its leaving exchange need not wait for a parked one.
       if (this.drained()) this.slotFreed?.abort();
     });
@@ -349,12 +346,15 @@ export class WorkerDaemon {
     return (this.settings.draining || this.emptied) && this.executions.size === 0 && this.spool.pending() === 0 && this.outbox.size === 0;
   }
 
-  /** Resolves when reports come or a slot frees, or after `ms`. */
-  private async news(ms: number): Promise<void> {
+  /** Resolves when reports come or a slot frees, or `until` settles, or after `ms`. */
+  private async news(ms: number, until?: Promise<unknown>): Promise<void> {
     const news = new AbortController();
     this.parked = this.slotFreed = news;
-    await sleep(ms, AbortSignal.any([news.signal, this.stopping.signal]));
+    const waited = sleep(ms, AbortSignal.any([news.signal, this.stopping.signal]));
+    await (until ? Promise.race([until, waited]) : waited);
     this.parked = this.slotFreed = null;
+    // Ends the wait's timer when `until` came first.
+    news.abort();
   }
 
   /**
@@ -363,7 +363,7 @@ export class WorkerDaemon {
    * (its folders go back) and would only make the server look up why it is held.
    */
   private holding(): number[] {
-    return [...new Set([...this.executions.keys(), ...this.spool.undelivered()])].filter((id) => !this.resulted.has(id));
+    return [...new Set([...this.executions.keys(), ...this.spool.undelivered()])].filter((id) => !this.executions.get(id)?.resultRecorded);
   }
 
   private async pollLoop(): Promise<void> {
@@ -433,7 +433,10 @@ export class WorkerDaemon {
       } finally {
         this.parked = this.slotFreed = null;
       }
-      for (const id of this.outbox.settle(carried, response.reports)) if (this.executions.has(id)) this.resulted.add(id);
+      for (const id of this.outbox.settle(carried, response.reports)) {
+        const execution = this.executions.get(id);
+        if (execution) execution.resultRecorded = true;
+      }
       if (leaving) {
         if (!this.emptied) this.log('drained: every execution has ended and been reported; leaving');
         break;
@@ -471,13 +474,6 @@ export class WorkerDaemon {
    */
   private async starting(assigned: Execution[]): Promise<void> {
     if (this.outbox.size > 0 || this.want() === 0) return;
-    const news = new AbortController();
-    this.parked = this.slotFreed = news;
-    await Promise.race([
-      Promise.all(assigned.map((execution) => execution.begun)),
-      sleep(BUSY_TICK_MS, AbortSignal.any([this.stopping.signal, news.signal])),
-    ]);
-    this.parked = this.slotFreed = null;
-    news.abort();
+    await this.news(BUSY_TICK_MS, Promise.all(assigned.map((execution) => execution.begun)));
   }
 }

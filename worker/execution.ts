@@ -110,6 +110,8 @@ export class Execution {
   private runTimer: PausableTimer | null = null;
   /** Its result is in the spool: it no longer takes a slot of the worker's capacity, only a place in its reports. */
   ended = false;
+  /** An exchange's receipt says the server recorded its result: the worker no longer holds it, though it is here a moment more. */
+  resultRecorded = false;
   private readonly state: ExecutionState;
   /** What its transfers count, per phase: the bytes of its inputs and resources, then of its output. */
   readonly progress: { downloading: PhaseProgress; uploading: PhaseProgress };
