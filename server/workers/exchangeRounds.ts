@@ -21,7 +21,8 @@
 // as long as it takes: only the worker whose round meets the lock or the error waits or
 // gets the error. A worker whose round failed alone while the others of its batch were
 // served is served alone for SUSPECT_MS, so that a round that always fails does not fail
-// every batch it joins.
+// every batch it joins; its rounds still go in its order, one at a time, each in its turn
+// from the queue.
 import { sql } from 'slonik';
 import { z } from 'zod';
 import type { EventMeta } from '../../shared/events.js';
@@ -173,12 +174,7 @@ export class ExchangeRounds {
         }
         this.busy.add(round.workerId);
         if (!alone) batch.push(round);
-        else {
-          void this.alone(round).finally(() => {
-            this.done(round);
-            this.next();
-          });
-        }
+        else void this.solo(round);
       }
       this.queue = rest;
       if (batch.length === 0) return;
@@ -213,10 +209,7 @@ export class ExchangeRounds {
       // A round that fails alone while others of its batch succeed is its worker's own
       // trouble: that worker is served alone for a while. When all fail (the database is
       // away), no one is. Each worker's next round waits for its own round run alone.
-      void Promise.all(batch.map((round) => this.alone(round).finally(() => {
-        this.done(round);
-        this.next();
-      }))).then((served) => {
+      void Promise.all(batch.map((round) => this.solo(round))).then((served) => {
         if (!served.some(Boolean)) return;
         batch.forEach((round, i) => {
           if (!served[i]) this.suspects.set(round.workerId, Date.now() + SUSPECT_MS);
@@ -226,6 +219,14 @@ export class ExchangeRounds {
     }
     for (const round of batch) this.done(round);
     answer(answers);
+  }
+
+  /** A round served alone; its worker's next round may go once it has ended. Whether it was served. */
+  private solo(round: Queued): Promise<boolean> {
+    return this.alone(round).finally(() => {
+      this.done(round);
+      this.next();
+    });
   }
 
   /** Serves a round in a transaction of its own on the server's pool; whether it was served. */
