@@ -19,8 +19,11 @@ const agents = { http: new http.Agent({ keepAlive: true, timeout: IDLE_MS }), ht
 export const nodeTransport: Transport = (url, request) => new Promise<BufferedAnswer>((resolve, reject) => {
   const target = new URL(url);
   const secure = target.protocol === 'https:';
-  const signal = request.signal ?? AbortSignal.timeout(ANSWER_MS);
-  const fail = (error: unknown) => reject(signal.aborted ? signal.reason : error);
+  // The caller's abort keeps its reason; this transport's own timeout is a server that did not answer.
+  const timeout = request.signal ? undefined : AbortSignal.timeout(ANSWER_MS);
+  const signal = request.signal ?? timeout!;
+  const fail = (error: unknown) =>
+    reject(request.signal?.aborted ? request.signal.reason : timeout?.aborted ? new Error(`no answer within ${ANSWER_MS / 1000} s`) : error);
   const sent = (secure ? https : http).request(target, {
     method: request.method, headers: request.headers, agent: secure ? agents.https : agents.http, signal,
   }, (response) => {
