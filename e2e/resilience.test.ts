@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Dockerode from 'dockerode';
 import pg from 'pg';
+import { processGroup } from '../worker/procStat.js';
 import { EXECUTION_LABEL } from '../worker/runners/docker.js';
 import { parseReport } from '../worker/spoolFile.js';
 import { ensureTestImage } from './support/images.js';
@@ -54,8 +55,9 @@ const outputOf = (ts: TestServer, executionId: number) => ts.client.executionOut
  */
 async function readPid(file: string): Promise<number> {
   const pid = Number(await until(`a pid in ${file}`, async () => (await readFile(file, 'utf8').catch(() => '')).trim() || undefined));
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+  const group = await processGroup(pid);
+  if (group === null) throw new Error(`process ${pid} (from ${file}) is gone`);
+  return group;
 }
 
 /** Whether any process of the group led by `pgid` is left. */

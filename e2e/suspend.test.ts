@@ -23,6 +23,7 @@ import { sql } from 'slonik';
 import { processWorker } from './support/scenario.js';
 import { CLI, startTestWorker, taskEnded, until } from './support/worker.js';
 import { bareTaskGroups } from '../worker/orphans.js';
+import { processStat } from '../worker/procStat.js';
 
 const run = promisify(execFile);
 /** How long a suspended task is watched for output that should not come: long enough for ten lines of a running one. */
@@ -87,8 +88,7 @@ async function groupStopped(pgid: number): Promise<boolean> {
   const states: string[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const [state, , group] = (await processStat(entry)) ?? [];
     if (Number(group) === pgid) states.push(state!);
   }
   return states.includes('T') && states.every((state) => state === 'T' || state === 'D');
