@@ -107,18 +107,17 @@ async function dispatchLatency<T>(submit: (command: string) => Promise<T>): Prom
 }
 
 /**
- * Where a labq dispatch goes, p50 of each step: the transactions' start times are the
- * events' `created_at` (`now()`), on the same clock as the benchmark's; a task's first
- * assignment is its dispatch.
+ * Where a labq dispatch goes, p50 of each step: the transactions' start times, which the
+ * projections keep from the events' `created_at` (`now()`: the task's `submitted_at`, its
+ * first execution's `assigned_at`), on the same clock as the benchmark's.
  */
 async function explainDispatches(url: string, dispatches: Array<Dispatch<number>>): Promise<string> {
-  // The projections keep both start times: a task's submitted_at, its executions' assigned_at.
   const starts = await admin(async (c) => (await c.query(`
     SELECT t.id, extract(epoch FROM t.submitted_at) * 1000 AS submit_tx, extract(epoch FROM min(x.assigned_at)) * 1000 AS claim_tx
     FROM tasks t JOIN executions x ON x.task_id = t.id WHERE t.id = ANY($1::int8[]) GROUP BY t.id`, [dispatches.map((d) => d.id)])).rows, url);
   const byId = new Map(starts.map((r) => [Number(r.id), { submit: Number(r.submit_tx), claim: Number(r.claim_tx) }]));
   const found = dispatches.flatMap((d) => (byId.has(d.id) ? [{ ...d, tx: byId.get(d.id)! }] : []));
-  if (found.length === 0) return 'no dispatch found in the log';
+  if (found.length === 0) return 'no dispatch found among the tasks';
   const steps: Array<[string, (d: (typeof found)[number]) => number]> = [
     ['request → submit\'s transaction', (d) => d.tx.submit - d.submitted],
     ['→ claim\'s transaction', (d) => d.tx.claim - d.tx.submit],
