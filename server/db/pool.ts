@@ -19,6 +19,14 @@ export interface PoolOptions {
   maximumPoolSize?: number;
   /** How long a statement of this pool waits for a lock before it fails (PostgreSQL's lock_timeout, e.g. `500ms`); by default, as long as it takes. */
   lockTimeout?: string;
+  /**
+   * Plan every prepared statement once per connection, whatever its parameters' values
+   * (PostgreSQL's plan_cache_mode=force_generic_plan): for a pool whose statements are the
+   * same few on every call and read by keys, where planning them again at each call is the
+   * cost (the exchanges' batches). A statement whose plan must follow a value puts that
+   * value in its text as a literal (the claim's tag).
+   */
+  genericPlans?: boolean;
 }
 
 /** The URL with a setting of every session added to its `options` (those it names stay). */
@@ -30,7 +38,10 @@ function withSetting(url: string, name: string, value: string): string {
 }
 
 export async function connectPool(url: string, options: PoolOptions = {}): Promise<Pool> {
-  return createPool(options.lockTimeout ? withSetting(url, 'lock_timeout', options.lockTimeout) : url, {
+  let session = url;
+  if (options.lockTimeout) session = withSetting(session, 'lock_timeout', options.lockTimeout);
+  if (options.genericPlans) session = withSetting(session, 'plan_cache_mode', 'force_generic_plan');
+  return createPool(session, {
     typeParsers,
     maximumPoolSize: options.maximumPoolSize ?? 10,
     statementTimeout: 'DISABLE_TIMEOUT',

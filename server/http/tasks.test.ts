@@ -2,7 +2,9 @@
 // filters and cursor pagination, idempotency keys, dependencies and counts.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'slonik';
+import { lockScope } from '../commands/lockScope.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
 
 let ts: TestServer;
@@ -110,4 +112,30 @@ test('status at submit follows dependencies and hold', async () => {
   });
   assert.deepEqual(tasks.map((t) => t.status), ['waiting', 'held', 'pending']);
   assert.deepEqual((await ts.client.getTask(tasks[0]!.id)).depends_on, [dep!.id]);
+});
+
+test('a submit waits for a pause being written, before it locks its dependencies: it takes the pauses lock first', async () => {
+  const dependency = (await ts.client.submitTasks({ tasks: [{ command: 'true', tag: 'lock-wait' }] })).tasks[0]!.id;
+  for (const dependsOn of [[], [dependency]]) {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    // A pause: the pauses lock, then the tasks it covers (NOWAIT: a submit holding one of
+    // them while it waits for the pauses lock would be a deadlock).
+    const pause = ts.server.pool.transaction(async (tx) => {
+      await lockScope(tx, { kind: 'queue', tag: null });
+      locked();
+      await released;
+      await tx.query(sql.unsafe`SELECT id FROM tasks WHERE id = ${dependency} FOR UPDATE NOWAIT`);
+    });
+    await isLocked;
+    let settled = false;
+    const submit = ts.client.submitTasks({ tasks: [{ command: 'true', tag: 'lock-wait', depends_on: dependsOn }] }).finally(() => (settled = true));
+    await sleep(300);
+    assert.equal(settled, false, `a submit with ${dependsOn.length} dependencies went past a pause being written`);
+    release();
+    await pause;
+    assert.equal((await submit).tasks[0]!.created, true);
+  }
 });

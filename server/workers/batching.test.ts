@@ -110,6 +110,11 @@ test('rounds that arrive together are written in one transaction, each answered 
       assert.deepEqual(answer.abandon, []);
     }
   }
+  // Each new execution's lease, written by the statement that picked it for several workers at once, names the worker it went to.
+  const owner = new Map(rest.flatMap((w, i) => (answers[i + 1] as PromiseFulfilledResult<PollResponse>).value.assignments.map((a) => [a.execution_id, w.id] as const)));
+  const leases = await ts.server.pool.any(sql.unsafe`
+    SELECT execution_id, worker_id FROM execution_leases WHERE execution_id = ANY(${sql.array([...owner.keys()], 'int8')})`);
+  assert.deepEqual(new Map(leases.map((l) => [Number(l.execution_id), Number(l.worker_id)])), owner);
   // One transaction wrote them (fewer transactions than rounds at least), and each event carries its own worker's request.
   const events = await ts.server.pool.any(sql.unsafe`
     SELECT e.xid::text AS xid, x.worker_id, e.meta->>'request_id' AS request_id FROM events e JOIN executions x ON x.id = e.stream_id

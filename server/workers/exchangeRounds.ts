@@ -319,7 +319,7 @@ export class ExchangeRounds {
     const claims: Claim[] = [];
     const picked = new Map<Serving, Claimed[]>();
     for (const group of shapes.values()) {
-      const lists = await pickTasks(tx, group.map((s) => ({ worker: s.worker, count: Math.min(s.round.request.want, freeCapacity(s)) })), claims.map((c) => c.task.id));
+      const lists = await pickTasks(tx, group.map((s) => ({ worker: s.worker, count: Math.min(s.round.request.want, freeCapacity(s)) })), settings.leaseSeconds, claims.map((c) => c.task.id));
       group.forEach((s, i) => {
         picked.set(s, lists[i]!);
         claims.push(...lists[i]!.map((c) => ({ ...c, worker: s.worker, meta: s.round.meta })));
@@ -327,7 +327,7 @@ export class ExchangeRounds {
     }
     // An assignment to offer again whose task has moved on since the live executions were read (lost meanwhile, and claimed again) is not offered.
     for (const s of serving) s.claimed = [...s.resent.flatMap((id) => again.get(id) ?? []), ...picked.get(s)!];
-    await recordClaims(tx, claims, settings.leaseSeconds, serving[0]!.round.meta);
+    await recordClaims(tx, claims, serving[0]!.round.meta);
     // The values of their secrets travel in this answer only (one read for the batch); the
     // policy goes with containers, for the worker to check them again.
     const all = serving.flatMap((s) => s.claimed);
