@@ -56,7 +56,7 @@ export async function pickTasks(tx: Db, wants: Want[], leaseSeconds: number, tak
   const explicit = shape.tags.filter((t) => t !== '*');
   // The tags and the bound of the inner LIMIT are literals, not parameters: the statement is
   // prepared (server/db/preparedDriver.ts), and after five runs PostgreSQL may keep a generic
-  // plan, chosen without its parameters' values. Without the tag's value that plan read the
+  // plan, chosen without its parameters' values (the exchanges' batches use no other). Without the tag's value that plan read the
   // pending tasks of every tag by priority and filtered them by tag (server/http/steering.test.ts);
   // with it, one statement per tag and power of two, the plan reads that tag's index entries
   // only. The outer LIMIT, a parameter, takes exactly what is wanted: rows are locked (and

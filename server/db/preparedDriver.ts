@@ -11,8 +11,9 @@
 // prepares at most PREPARED_PER_CONNECTION distinct texts (the hot path's come first); the
 // rest (rare filters of the task list, one-off admin queries) run unnamed as before, so a
 // backend's plan memory stays bounded. Statements without parameters run unnamed. After five
-// runs PostgreSQL may keep a generic plan, made without the parameters' values: a statement
-// whose plan must follow a value puts it in its text as a literal (the claim's tag).
+// runs PostgreSQL may keep a generic plan, made without the parameters' values (the exchanges'
+// batches' connections make no other, server/db/pool.ts): a statement whose plan must follow
+// a value puts it in its text as a literal (the claim's tag, the statuses of live executions).
 //
 // A prepared statement whose result columns changed under it (a newer server's migration
 // added a column to a table read with `*`) fails once: slonik then replaces the connection,
