@@ -1,7 +1,6 @@
 // A real labq server on a fresh database, on a free port, with an admin token: what most
 // tests start from.
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo } from 'node:net';
 import { sql } from 'slonik';
 import { createToken } from '../../server/auth/tokens.js';
 import { startServer, type RunningServer, type TlsFiles } from '../../server/server.js';
@@ -81,10 +80,4 @@ export async function refusedField(ts: TestServer, method: string, path: string,
 }
 
 /** A port nothing listens on now, for a server that must come back on the same address. */
-export async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
+export { freePort } from '../../server/db/embedded.js';
