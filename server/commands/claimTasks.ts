@@ -15,6 +15,7 @@
 import { sql, type FragmentSqlToken } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import type { Task } from '../../shared/schemas/task.js';
+import { literalList } from '../db/literals.js';
 import type { Db } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
 import { TASK_COLUMNS } from '../queries/tasks.js';
@@ -66,7 +67,7 @@ export async function pickTasks(tx: Db, wants: Want[], leaseSeconds: number, tak
     // The priority range (true of every task) is what lets this lane, and no tag's, read
     // tasks_claim_any (sql/0027_claim_any_order.sql).
     const range = sql.fragment`priority BETWEEN -1000 AND 1000`;
-    lanes.push(explicit.length === 0 ? range : sql.fragment`${range} AND tag NOT IN (${sql.join(explicit.map((t) => sql.literalValue(t)), sql.fragment`, `)})`);
+    lanes.push(explicit.length === 0 ? range : sql.fragment`${range} AND tag NOT IN (${literalList(explicit)})`);
   }
   const notTaken = taken.length === 0 ? sql.fragment`TRUE` : sql.fragment`id <> ALL(${sql.array(taken, 'int8')})`;
   for (const lane of lanes) {

@@ -24,8 +24,8 @@ export interface PoolOptions {
    * (PostgreSQL's plan_cache_mode=force_generic_plan): for a pool whose statements are the
    * same few on every call and read by keys, where planning them again at each call is the
    * cost (the exchanges' batches). A statement whose plan must follow a value puts that
-   * value in its text as a literal: the claim's tag, the statuses of live executions, which
-   * a partial index's condition can only be matched against in the text.
+   * value in its text as a literal (server/db/literals.ts): the claim's tag, the statuses of
+   * live executions, which a partial index's condition can only be matched against in the text.
    */
   genericPlans?: boolean;
 }

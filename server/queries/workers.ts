@@ -3,6 +3,7 @@
 // are out of the list and of a look-up by id, but their executions stay readable.
 import { sql, type FragmentSqlToken } from 'slonik';
 import type { Worker, WorkerExecution } from '../../shared/schemas/worker.js';
+import { LIVE_STATUS_LIST } from '../db/literals.js';
 import type { Db } from '../db/pool.js';
 import { decodeCursor, pageOf } from './pagination.js';
 
@@ -11,7 +12,7 @@ const select = (where: FragmentSqlToken) => sql.unsafe`
          w.prefetch, w.paused, w.draining, w.status, w.agent_version, w.registered_at, w.updated_at, w.version, w.settings_version,
          l.last_seen_at,
          (SELECT count(*) FROM executions x WHERE x.worker_id = w.id
-            AND x.status IN ('assigned', 'downloading', 'running', 'uploading'))::int AS live_executions,
+            AND x.status IN (${LIVE_STATUS_LIST}))::int AS live_executions,
          CASE WHEN m.worker_id IS NOT NULL THEN jsonb_build_object(
            'load1', m.load1, 'cpu_percent', m.cpu_percent, 'memory_used_mb', m.memory_used_mb, 'memory_total_mb', m.memory_total_mb,
            'running', m.running, 'updated_at', m.updated_at) END AS metrics

@@ -27,8 +27,8 @@ import { sql } from 'slonik';
 import { z } from 'zod';
 import type { EventMeta } from '../../shared/events.js';
 import type { Task } from '../../shared/schemas/task.js';
-import { LIVE_STATUSES } from '../../shared/schemas/execution.js';
 import { WORKER_TAKEN_OVER, type PollResponse, type ReportsReceipt } from '../../shared/schemas/worker.js';
+import { LIVE_STATUS_LIST } from '../db/literals.js';
 import type { Db, Pool } from '../db/pool.js';
 import { TASK_COLUMNS } from '../queries/tasks.js';
 import { notFound, ProblemError } from '../errors.js';
@@ -47,8 +47,6 @@ import { acceptsWork } from '../requirements.js';
 import { secretsFor } from '../queries/secrets.js';
 import type { SecretBox } from '../secrets/secretBox.js';
 import type { PollRequest } from './poll.js';
-
-const LIVE_STATUS_LITERALS = sql.join(LIVE_STATUSES.map((status) => sql.literalValue(status)), sql.fragment`, `);
 
 /** Rounds in one transaction at most: a bound on how long the workers' row locks are held. */
 const BATCH = 64;
@@ -273,14 +271,13 @@ export class ExchangeRounds {
     // Their live executions, read once. Only a worker's own polls (which its lock serialises)
     // make executions live for it; what may change meanwhile is re-checked under the locks
     // below (a loss by the reaper, a kill order for the next round). With whether each lease
-    // is due for renewal: most rounds renew none. The statuses are literals: a plan made
-    // without the values (these connections make no other) can use the index of live
-    // executions only when its condition is in the text, or it reads the worker's whole history.
+    // is due for renewal: most rounds renew none. The statuses are in the text (literals.ts),
+    // or the plan made without them reads each worker's whole history.
     const byWorker = new Map(serving.map((s) => [s.worker.id, s]));
     const live = await tx.any(sql.type(LiveRow)`
       SELECT x.id, x.worker_id, x.status, x.kill_requested_at, x.kill_grace_seconds, x.suspended, coalesce(${leaseDue(settings.leaseSeconds)}, false) AS lease_due
       FROM executions x LEFT JOIN execution_leases l ON l.execution_id = x.id
-      WHERE x.worker_id = ANY(${sql.array([...byWorker.keys()], 'int8')}) AND x.status IN (${LIVE_STATUS_LITERALS}) ORDER BY x.id`);
+      WHERE x.worker_id = ANY(${sql.array([...byWorker.keys()], 'int8')}) AND x.status IN (${LIVE_STATUS_LIST}) ORDER BY x.id`);
     for (const x of live) byWorker.get(x.worker_id)!.live.push(x);
     // What they report on and what they may lose are locked in one go, tasks before
     // executions: a second wave of task locks could meet a kill or a cancel coming the other way.
