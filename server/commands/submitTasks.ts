@@ -16,7 +16,7 @@ import { recordEvents } from '../events/recordEvents.js';
 import { containerPolicyErrors } from '../queries/policies.js';
 import { unknownSecrets } from '../queries/secrets.js';
 import { dependencyStatus } from './dependencyStatus.js';
-import { SHARED_PAUSES_LOCK, sharePausesLock } from './lockScope.js';
+import { SHARED_PAUSES_LOCK } from './lockScope.js';
 import { jsonb } from '../db/jsonb.js';
 
 type Submitted = SubmitTasksResponse['tasks'][number];
@@ -87,9 +87,12 @@ async function dependencyStatuses(tx: Db, defs: TaskDefinition[], field: (i: num
   const ids = [...new Set(defs.flatMap((d) => d.depends_on))];
   const statuses = new Map<number, TaskStatus>();
   // FOR SHARE: a dependency ending meanwhile either waits for this submit (and then sees the
-  // new task among its dependents) or has ended before these statuses are read.
+  // new task among its dependents) or has ended before these statuses are read. The pauses
+  // lock comes first, in the same statement (submitInTransaction).
   if (ids.length) {
-    for (const row of await tx.any(sql.unsafe`SELECT id, status FROM tasks WHERE id = ANY(${sql.array(ids, 'int8')}) ORDER BY id FOR SHARE`)) {
+    for (const row of await tx.any(sql.unsafe`
+      WITH locked AS MATERIALIZED (SELECT ${SHARED_PAUSES_LOCK})
+      SELECT id, status FROM locked, tasks WHERE id = ANY(${sql.array(ids, 'int8')}) ORDER BY id FOR SHARE OF tasks`)) {
       statuses.set(row.id, row.status);
     }
   }
@@ -121,10 +124,9 @@ export async function submitInTransaction(tx: Db, submitted: NewTask[], field: (
   const errors: FieldError[] = [];
   const defs = await withStepDependencies(tx, submitted, field, errors);
   const workflowOf = await resolveWorkflows(tx, defs, field, errors);
-  // The pauses lock comes before the first task lock: the dependencies' when there are
-  // some; else it is taken by the statement that draws the new tasks' ids, one round trip
-  // less on most submits (taken twice, a shared lock is simply held).
-  if (defs.some((d) => d.depends_on.length > 0)) await sharePausesLock(tx);
+  // The pauses lock comes before the first task lock. No statement of its own: the one that
+  // locks the dependencies takes it first, and the one that draws the new tasks' ids (a
+  // shared lock taken twice is simply held), so a submit without dependencies has it too.
   const deps = await dependencyStatuses(tx, defs, field, errors);
   errors.push(...(await unknownSecrets(tx, defs.map((d) => d.env), field)));
   errors.push(...(await containerPolicyErrors(tx, defs.map((d) => d.container_options), field)));

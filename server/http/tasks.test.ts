@@ -2,10 +2,10 @@
 // filters and cursor pagination, idempotency keys, dependencies and counts.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'slonik';
 import { lockScope } from '../commands/lockScope.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
+import { until } from '../../e2e/support/worker.js';
 
 let ts: TestServer;
 before(async () => {
@@ -132,7 +132,9 @@ test('a submit waits for a pause being written, before it locks its dependencies
     await isLocked;
     let settled = false;
     const submit = ts.client.submitTasks({ tasks: [{ command: 'true', tag: 'lock-wait', depends_on: dependsOn }] }).finally(() => (settled = true));
-    await sleep(300);
+    // Either the submit waits for the pauses lock, or it ends (and the assertion below fails).
+    await until('the submit to wait for the pauses lock, or to end', async () => settled || Number(await ts.server.pool.oneFirst(sql.unsafe`
+      SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`)) > 0);
     assert.equal(settled, false, `a submit with ${dependsOn.length} dependencies went past a pause being written`);
     release();
     await pause;
