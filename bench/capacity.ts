@@ -5,6 +5,7 @@
 // output chunk, the result), and takes up to 4 new tasks. No process is started: the
 // figure is what the server (and PostgreSQL) can carry, not the workers.
 import { randomUUID } from 'node:crypto';
+import { finished, running } from '../e2e/support/reports.js';
 import { LabqClient } from '../shared/client.js';
 import { cpuSeconds, diffStats, load, mib, rss, rssSampler, startLabqServer } from './procs.js';
 import type { Helpers } from './protocol.js';
@@ -60,8 +61,7 @@ export async function capacity(o: CapacityOptions): Promise<void> {
           const answer = await client.pollWorker(w.id, {
             instance: w.instance, seq, want: 4, holding: held, wait_seconds: held.length > 0 ? 0 : 1,
             reports: held.map((id) => ({ execution_id: id, reports: [
-              { kind: 'phase', phase: 'running' }, { kind: 'output', stream: 'stdout', seq: 0, data: chunk },
-              { kind: 'finish', status: 'succeeded', exit_code: 0, peak_memory_bytes: null, error: null },
+              running, { kind: 'output', stream: 'stdout', seq: 0, data: chunk }, finished(),
             ] })),
           });
           exchangeMs.push(performance.now() - p0);

@@ -7,6 +7,7 @@
 // thousand readers cost it (latency, CPU, memory) and whether any reader misses something.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+import { finished } from '../e2e/support/reports.js';
 import { LabqClient } from '../shared/client.js';
 import type { ExecutionReports } from '../shared/schemas/worker.js';
 import { cpuSeconds, load, mib, rss, rssSampler, startLabqServer } from './procs.js';
@@ -155,7 +156,7 @@ export async function follow(o: FollowOptions): Promise<void> {
     const sent = recorded.reduce((a, n) => a + n, 0);
     const short = received.flatMap((n, i) => (n === expected(i) ? [] : [`client ${i} ${n}/${expected(i)}`]));
     // The executions end, so that no lease expires into the second measurement; each follower gets its `end`.
-    await exchange(executions.map((id) => ({ execution_id: id, reports: [{ kind: 'finish', status: 'succeeded', exit_code: 0, peak_memory_bytes: null, error: null }] })));
+    await exchange(executions.map((id) => ({ execution_id: id, reports: [finished()] })));
     await Promise.race([Promise.all(output.clients.map((c) => c.ended)), sleep(DELIVERY_TIMEOUT_MS)]);
     line(`  output: ${F} clients on GET /executions/{id}/output?follow=1, ${N} executions, ${OUTPUT_SECONDS} s (load before/after: ${load0} / ${load()})`);
     fig('clients connected in', `${output.seconds.toFixed(1)} s`);

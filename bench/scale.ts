@@ -4,6 +4,7 @@
 // and filtered pages of GET /api/v1/tasks, and the submit rate; then the bytes PostgreSQL
 // holds per pending task.
 import { randomUUID } from 'node:crypto';
+import { finished, running } from '../e2e/support/reports.js';
 import { LabqClient } from '../shared/client.js';
 import { load, mib, rss, rssSampler, startLabqServer } from './procs.js';
 import type { Helpers } from './protocol.js';
@@ -53,7 +54,7 @@ export async function scale(o: ScaleOptions): Promise<void> {
         const answer = await client.pollWorker(probe.id, { instance, want: 1, holding: [], wait_seconds: 0 });
         const spent = performance.now() - t0;
         for (const a of answer.assignments) {
-          await client.sendReports(a.execution_id, { reports: [{ kind: 'phase', phase: 'running' }, { kind: 'finish', status: 'succeeded', exit_code: 0, peak_memory_bytes: null, error: null }] });
+          await client.sendReports(a.execution_id, { reports: [running, finished()] });
         }
         return spent;
       });

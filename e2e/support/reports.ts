@@ -1,4 +1,4 @@
-// The reports a worker sends on the wire, for the tests that drive the worker API by hand:
+// The reports a worker sends on the wire, for the tests and benchmarks that drive the worker API by hand:
 // one spelling of the finish report, so that a field the schema gains gets its default here
 // and not in every test that ends an execution.
 import type { Report } from '../../shared/schemas/worker.js';
