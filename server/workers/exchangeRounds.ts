@@ -415,10 +415,15 @@ async function notTheirOwn(tx: Db, serving: Serving[]): Promise<Map<Serving, num
   return new Map(asked.map((s) => [s, s.gone.filter((id) => !own.has(`${s.worker.id}:${id}`))]));
 }
 
-/** The assignments of these executions, as the claim that made them answered. */
+/**
+ * The assignments of these executions, as the claim that made them answered. Their tasks are
+ * found through the executions (by primary keys): `tasks.execution_id` has no index.
+ */
 async function assignedAgain(tx: Db, executionIds: number[]): Promise<Map<number, Claimed>> {
   if (executionIds.length === 0) return new Map();
+  const ids = sql.array(executionIds, 'int8');
   const tasks = (await tx.any(sql.unsafe`
-    SELECT ${TASK_COLUMNS} FROM tasks WHERE execution_id = ANY(${sql.array(executionIds, 'int8')}) ORDER BY id`)) as unknown as Task[];
+    SELECT ${TASK_COLUMNS} FROM tasks
+    WHERE id IN (SELECT task_id FROM executions WHERE id = ANY(${ids})) AND execution_id = ANY(${ids}) ORDER BY id`)) as unknown as Task[];
   return new Map(tasks.map((task) => [task.execution_id!, { execution_id: task.execution_id!, attempt: task.attempts, task }]));
 }
