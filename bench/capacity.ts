@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { finished, running } from '../e2e/support/reports.js';
 import { LabqClient } from '../shared/client.js';
+import { nodeTransport } from '../worker/httpTransport.js';
 import { cpuSeconds, diffStats, load, mib, rss, rssSampler, startLabqServer } from './procs.js';
 import type { Helpers } from './protocol.js';
 import { percentiles, sleep } from './support.js';
@@ -25,7 +26,9 @@ export async function capacity(o: CapacityOptions): Promise<void> {
   const db = await o.freshDatabase('labq_capacity');
   const server = await startLabqServer(db.url);
   try {
-    const client = new LabqClient({ server: server.url, token: server.token });
+    // The simulated workers talk as the daemon does (node:http, kept-alive connections): with
+    // fetch, the load generator took more of the shared two cores than the server's answer needed.
+    const client = new LabqClient({ server: server.url, token: server.token, transport: nodeTransport });
     for (let done = 0; done < o.CAPACITY_TASKS; done += 10_000) {
       await client.submitTasks({ tasks: Array.from({ length: Math.min(10_000, o.CAPACITY_TASKS - done) }, () => ({ command: 'true', tag: 'default' })) });
     }

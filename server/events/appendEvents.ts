@@ -5,6 +5,7 @@
 // optimistic concurrency the projections rely on. An event carries the batch's meta unless
 // it has its own (a transaction that serves the exchanges of many workers).
 import { sql, UniqueIntegrityConstraintViolationError } from 'slonik';
+import { z } from 'zod';
 import { EVENT_CATALOGUE, type EventMeta } from '../../shared/events.js';
 import type { Db } from '../db/pool.js';
 import type { NewEvent, StoredEvent } from './types.js';
@@ -26,6 +27,8 @@ export const STORED_EVENT_COLUMNS = sql.fragment`
   position, xid::text AS xid, stream_type, stream_id, version, type, data, meta,
   to_json(created_at) #>> '{}' AS created_at`;
 
+const GivenColumns = z.object({ position: z.number(), xid: z.string(), created_at: z.string() });
+
 export async function appendEvents(db: Db, events: NewEvent[], meta: EventMeta): Promise<StoredEvent[]> {
   if (events.length === 0) return [];
   const rows = events.map((event, index) => {
@@ -37,16 +40,25 @@ export async function appendEvents(db: Db, events: NewEvent[], meta: EventMeta):
     }
     return { i: index, stream_type: entry.stream, stream_id: event.streamId, version: event.version, type: event.type, data: parsed.data, meta: event.meta };
   });
-  const stored = await db.any(sql.unsafe`
+  // Only what PostgreSQL gives each event comes back: its data and meta are the values just
+  // sent, and reading them back as jsonb made, parsed and collected a second copy of every event.
+  const given = await db.any(sql.type(GivenColumns)`
     INSERT INTO events (stream_type, stream_id, version, type, data, meta)
     SELECT e.stream_type, e.stream_id, e.version, e.type, e.data, coalesce(e.meta, ${jsonb(meta as any)})
     FROM jsonb_to_recordset(${jsonb(rows as any)}) AS e(i int, stream_type text, stream_id bigint, version int, type text, data jsonb, meta jsonb)
     ORDER BY e.i
-    RETURNING ${STORED_EVENT_COLUMNS}`).catch((error) => {
+    RETURNING position, xid::text AS xid, to_json(created_at) #>> '{}' AS created_at`).catch((error) => {
     if (error instanceof UniqueIntegrityConstraintViolationError && error.constraint === 'events_stream_version') {
       throw new StreamVersionConflict();
     }
     throw error;
   });
-  return [...stored].sort((a, b) => a.position - b.position) as StoredEvent[];
+  // The identity is drawn row by row in the SELECT's order, so the n-th position is the n-th event's.
+  return [...given].sort((a, b) => a.position - b.position).map((g, index) => {
+    const row = rows[index]!;
+    return {
+      position: g.position, xid: g.xid, stream_type: row.stream_type, stream_id: row.stream_id, version: row.version,
+      type: row.type, data: row.data as Record<string, any>, meta: row.meta ?? meta, created_at: g.created_at,
+    };
+  });
 }

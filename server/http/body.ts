@@ -25,6 +25,22 @@ function nestsDeeperThan(text: string, max: number): boolean {
   return false;
 }
 
+/**
+ * Whether a JSON text holds a `\\u` escape. A NUL or a lone surrogate can only reach a parsed
+ * string through one: JSON refuses a raw NUL (a control character) inside a string, and the
+ * UTF-8 decoding above turns any surrogate's bytes into U+FFFD. Without one, the text parses
+ * with no reviver, which calls back on every value and took about 4 % of the server's busy
+ * time under the workers' exchanges.
+ */
+const textEscapes = (text: string) => text.includes('\\u');
+
+function refuseUnstorable(_key: string, value: unknown): unknown {
+  if (typeof value === 'string' && /[\0\p{Cs}]/u.test(value)) {
+    throw new Error('a string holds a NUL character (\\u0000) or a lone surrogate, which cannot be stored');
+  }
+  return value;
+}
+
 export async function readJsonBody(ctx: Context, limit = MAX_BODY_BYTES): Promise<unknown> {
   const declared = Number(ctx.get('content-length') || 0);
   if (declared > limit) throw new ProblemError(413, 'Payload too large', `the body is larger than ${limit} bytes`);
@@ -44,7 +60,7 @@ export async function readJsonBody(ctx: Context, limit = MAX_BODY_BYTES): Promis
     throw invalid([{ field: '(body)', message: `arrays and objects may nest at most ${MAX_JSON_DEPTH} deep` }]);
   }
   try {
-    return JSON.parse(text, (_key, value) => { if (typeof value === 'string' && /[\0\p{Cs}]/u.test(value)) throw new Error('a string holds a NUL character (\\u0000) or a lone surrogate, which cannot be stored'); return value; });
+    return textEscapes(text) ? JSON.parse(text, refuseUnstorable) : JSON.parse(text);
   } catch (error) {
     throw invalid([{ field: '(body)', message: `not valid JSON: ${(error as Error).message}` }]);
   }

@@ -7,10 +7,20 @@ import { sql } from 'slonik';
 import type { StoredEvent } from '../events/types.js';
 import { jsonb } from '../db/jsonb.js';
 
-export function eventRecords(events: StoredEvent[]) {
+// A run of events is applied by each projection it concerns (an execution's end by the
+// executions' and the tasks'): its records are made once and serve them all.
+const built = new WeakMap<StoredEvent[], ReturnType<typeof build>>();
+
+function build(events: StoredEvent[]) {
   return sql.fragment`jsonb_to_recordset(${jsonb(
     events.map((e) => ({ stream_id: e.stream_id, version: e.version, data: e.data, meta: e.meta, created_at: e.created_at })) as any,
   )}) AS e(stream_id bigint, version int, data jsonb, meta jsonb, created_at timestamptz)`;
+}
+
+export function eventRecords(events: StoredEvent[]) {
+  let records = built.get(events);
+  if (!records) built.set(events, (records = build(events)));
+  return records;
 }
 
 /** The ids of the streams of a run, for an UPDATE's `id = ANY(…)`. */

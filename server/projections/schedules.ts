@@ -14,6 +14,8 @@ export const schedulesProjection: Projection = {
   name: 'schedules',
   tables: ['schedules', 'schedule_runs'],
   async apply(db: Db, type: string, events: StoredEvent[]) {
+    // Every run of events passes by every projection: the records are built for this one's only.
+    if (!type.startsWith('schedule.')) return;
     const rows = eventRecords(events);
     const ids = streamIds(events);
     switch (type) {
