@@ -469,8 +469,8 @@ export class WorkerDaemon {
    * begun, for at most BUSY_TICK_MS, or until reports come or a slot frees. Sent at once, that
    * exchange, the server's round for it and PostgreSQL took the two cores of the benchmark's
    * machine while the tasks were being started, the very moments a dispatch waits on
-   * (docs/performance.md). A worker with no slot left waits for reports at the top of the
-   * loop anyway.
+   * (docs/performance.md). A task claimed ahead of a free slot (prefetch) counts as begun once
+   * it waits for one. A worker with no slot left waits for reports at the top of the loop anyway.
    */
   private async starting(assigned: Execution[]): Promise<void> {
     if (this.outbox.size > 0 || this.want() === 0) return;

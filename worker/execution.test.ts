@@ -9,6 +9,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TaskInput, type Task } from '../shared/schemas/task.js';
 import { until } from '../e2e/support/worker.js';
 import { Execution, KILL_RETRY_MS, NO_GRANT, type Attach } from './execution.js';
@@ -155,3 +156,18 @@ test('a re-attached container counts what the server already stored toward the o
   assert.equal(await spooled(1001), 0, 'past the cap already: nothing more');
 });
 
+
+test('a task claimed ahead of a free slot counts as begun while it waits for one, and runs once a slot frees', async (t) => {
+  const { delivered, context } = await surroundings(t, new ShellRunner());
+  // Another task holds the worker's one slot.
+  await context.slots.acquire();
+  const execution = new Execution(context, 10, 1, task('true'), NO_GRANT);
+  const first = await Promise.race([execution.begun.then(() => 'begun'), execution.done.then(() => 'ended'), sleep(10_000, 'still waiting', { ref: false })]);
+  assert.equal(first, 'begun', 'the exchange that brought it need not wait for a slot to free');
+  assert.ok(!delivered.some((r) => r.kind === 'phase'), 'nothing has run yet: no phase reported');
+  context.slots.release();
+  await execution.done;
+  const finish = delivered.find((r) => r.kind === 'finish');
+  assert.equal(finish?.kind === 'finish' && finish.status, 'succeeded');
+  assert.ok(delivered.some((r) => r.kind === 'phase' && r.phase === 'running'));
+});

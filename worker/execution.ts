@@ -116,7 +116,7 @@ export class Execution {
   /** What its transfers count, per phase: the bytes of its inputs and resources, then of its output. */
   readonly progress: { downloading: PhaseProgress; uploading: PhaseProgress };
   readonly done: Promise<void>;
-  /** Resolves once its first phase has begun (its task started, or its downloads did), or it ended without one. */
+  /** Resolves once its first phase has begun (its task started, or its downloads did), it waits for a run slot, or it ended without one. */
   readonly begun: Promise<void>;
   private markBegun: () => void = () => undefined;
 
@@ -267,6 +267,9 @@ export class Execution {
       await this.prepare(dirs).catch((error) => {
         throw error instanceof Killed ? error : new PhaseFailed('download', error);
       });
+      // Claimed ahead (prefetch), it has done all it can until a slot frees: the exchange that
+      // brought it need not wait for it to begin (the daemon's `starting`).
+      if (this.ctx.slots.full) this.markBegun();
       await this.ctx.slots.acquire(this.abort.signal);
       try {
         outcome = await this.execute(this.dirs, resolved.env);

@@ -16,6 +16,11 @@ export class Slots {
     return this.used;
   }
 
+  /** Whether an `acquire` now would wait. */
+  get full(): boolean {
+    return this.used >= this.size || this.waiting.length > 0;
+  }
+
   acquire(signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.used < this.size && this.waiting.length === 0) {
