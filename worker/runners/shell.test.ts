@@ -7,6 +7,7 @@ import { existsSync, readlinkSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { processGroup, processSession, processStat } from '../procStat.js';
 import { ShellRunner } from './shell.js';
 import type { RunSpec } from './types.js';
 import { assertBurstsWhole, assertStreamsApart, collector, makeDirs } from '../../e2e/support/runnerSpec.js';
@@ -98,8 +99,7 @@ for (const launcher of [true, false]) {
       // The group must exist by then: a task not yet leading its session would miss the signal.
       const { spec: s, out } = await spec('sleep 0.5; echo started');
       const handle = await runner.start(s);
-      const [, , , session] = (await readFile(`/proc/${handle.ref}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-      assert.equal(session, handle.ref, 'it leads its session once started');
+      assert.equal(await processSession(handle.ref), Number(handle.ref), 'it leads its session once started');
       await handle.suspend();
       await sleep(1500);
       assert.equal(out.text('stdout'), '', 'it did not go on');
@@ -197,7 +197,7 @@ for (const launcher of [true, false]) {
       await handle.suspend();
       await handle.suspend();
       assert.equal(handle.suspended, true);
-      const stat = async (pid: string) => (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]![0];
+      const stat = async (pid: string) => (await processStat(pid))?.[0];
       // SIGSTOP is delivered asynchronously: the kernel shows the group stopped a moment later.
       for (let i = 0; i < 100 && (await stat(handle.ref)) !== 'T'; i++) await sleep(10);
       assert.equal(await stat(handle.ref), 'T');
@@ -221,7 +221,7 @@ for (const launcher of [true, false]) {
       const handle = await runner.start(s);
       const worker = Number(await waitForFile(join(s.dirs.temp, 'worker.pid')));
       const count = join(s.dirs.temp, 'count');
-      const group = async (pid: number) => Number((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')[2]);
+      const group = processGroup;
       assert.notEqual(await group(worker), Number(handle.ref), 'the loop runs in a group other than the wrapper\'s');
       await handle.suspend();
       await sleep(200);
@@ -240,7 +240,7 @@ for (const launcher of [true, false]) {
 describe('the launcher (shell.ts, launcher.ts)', () => {
   const runner = new ShellRunner({ launcher: true });
   const run = (command: string, extra: Partial<RunSpec> = {}) => runWith(runner, command, extra);
-  const parentOf = async (pid: string) => Number((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')[1]);
+  const parentOf = async (pid: string) => Number((await processStat(pid))?.[1]);
 
   test('a task that ends of its own SIGKILL still has its CPU time counted, and exits 137', async () => {
     const { result } = await run('i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; kill -9 $$');
@@ -315,7 +315,7 @@ describe('the launcher (shell.ts, launcher.ts)', () => {
     const helper = await parentOf(handle.ref);
     const pipes = dirname(readlinkSync(`/proc/${handle.ref}/fd/1`));
     process.kill(helper, 'SIGKILL');
-    while (isAlive(helper) && (await readFile(`/proc/${helper}/stat`, 'utf8').catch(() => '')).split(') ')[1]?.[0] !== 'Z') await sleep(20);
+    while (isAlive(helper) && (await processStat(helper))?.[0] !== 'Z') await sleep(20);
     await writeFile(join(s.dirs.temp, 'go'), '');
     const result = await handle.wait();
     assert.equal(out.text('stdout'), 'started\nafter\n');
