@@ -1,6 +1,5 @@
-// Claims pending tasks for workers: for one worker (claimTasks), or for all the workers of
-// one shape whose exchanges share a transaction (pickTasks, then recordClaims for all of
-// them; workers/exchangeRounds.ts). Tasks are taken tag by tag in the worker's order (`*` last: any tag, and the only way to take a task tagged
+// Claims pending tasks for the workers whose exchanges share a transaction: pickTasks for
+// all of them, then recordClaims for all of them (workers/exchangeRounds.ts). Tasks are taken tag by tag in the worker's order (`*` last: any tag, and the only way to take a task tagged
 // `*`), each tag by priority then age, through the partial indexes over pending tasks, so
 // the cost does not grow with the number of finished tasks. FOR UPDATE SKIP LOCKED lets
 // concurrent claims pass each other instead of queueing; the partial unique index
@@ -120,11 +119,4 @@ export async function recordClaims(tx: Db, claims: Claim[], meta: EventMeta): Pr
     },
     meta: c.meta,
   })), meta);
-}
-
-export async function claimTasks(tx: Db, worker: ClaimingWorker, count: number, leaseSeconds: number, meta: EventMeta): Promise<Claimed[]> {
-  if (count <= 0) return [];
-  const [claimed] = await pickTasks(tx, [{ worker, count }], leaseSeconds);
-  await recordClaims(tx, claimed!.map((c) => ({ ...c, worker })), meta);
-  return claimed!;
 }

@@ -11,7 +11,7 @@ import { sql, UniqueIntegrityConstraintViolationError } from 'slonik';
 import { LabqApiError } from '../../shared/client.js';
 import type { TaskInput } from '../../shared/schemas/task.js';
 import type { PollResponse, Report } from '../../shared/schemas/worker.js';
-import { claimTasks, type ClaimingWorker } from '../commands/claimTasks.js';
+import { pickTasks, type ClaimingWorker } from '../commands/claimTasks.js';
 import type { QueueSettings } from '../settings.js';
 import { finished, running } from '../../e2e/support/reports.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
@@ -677,7 +677,7 @@ test('a task made pending after the claiming transaction took its id waits for a
     await tx.query(sql.unsafe`SELECT pg_current_xact_id()`);
     [id] = await submit(ts, [{ command: 'late', tag: 'xid' }]);
     const worker = (await tx.one(sql.unsafe`SELECT * FROM workers WHERE id = ${w.id}`)) as unknown as ClaimingWorker;
-    assert.deepEqual(await claimTasks(tx, worker, 1, 60, { actor: 'test', request_id: null, source: null }), []);
+    assert.deepEqual(await pickTasks(tx, [{ worker, count: 1 }], 60), [[]]);
   });
   assert.deepEqual(taskIds(await poll(ts, w, { want: 1 })), [id]);
   assert.deepEqual((await ts.client.taskEvents(id)).items.map((e) => e.type), ['task.submitted', 'execution.assigned']);
