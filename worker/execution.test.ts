@@ -171,3 +171,27 @@ test('a task claimed ahead of a free slot counts as begun while it waits for one
   assert.equal(finish?.kind === 'finish' && finish.status, 'succeeded');
   assert.ok(delivered.some((r) => r.kind === 'phase' && r.phase === 'running'));
 });
+
+test('with a slot free, a task counts as begun only once it has started', async (t) => {
+  let startCalled!: () => void;
+  const called = new Promise<void>((resolve) => (startCalled = resolve));
+  let refuse!: (error: Error) => void;
+  const starting: Runner = {
+    start: () => {
+      startCalled();
+      return new Promise<RunHandle>((_resolve, reject) => (refuse = reject));
+    },
+  };
+  const { delivered, context } = await surroundings(t, starting);
+  const execution = new Execution(context, 11, 1, task('true'), NO_GRANT);
+  let begun = false;
+  void execution.begun.then(() => (begun = true));
+  await called;
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(begun, false, 'it took its slot and is being started, not begun');
+  refuse(new Error('no such program'));
+  await execution.done;
+  await execution.begun; // an execution that ended without a phase counts as begun
+  const finish = delivered.find((r) => r.kind === 'finish');
+  assert.equal(finish?.kind === 'finish' && finish.status, 'refused', 'a task that could not be started');
+});

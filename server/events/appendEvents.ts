@@ -27,7 +27,7 @@ export const STORED_EVENT_COLUMNS = sql.fragment`
   position, xid::text AS xid, stream_type, stream_id, version, type, data, meta,
   to_json(created_at) #>> '{}' AS created_at`;
 
-const GivenColumns = z.object({ position: z.number(), xid: z.string(), created_at: z.string() });
+const GivenColumns = z.object({ position: z.number(), xid: z.string(), created_at: z.string(), stream_type: z.string(), stream_id: z.number(), version: z.number() });
 
 export async function appendEvents(db: Db, events: NewEvent[], meta: EventMeta): Promise<StoredEvent[]> {
   if (events.length === 0) return [];
@@ -47,15 +47,19 @@ export async function appendEvents(db: Db, events: NewEvent[], meta: EventMeta):
     SELECT e.stream_type, e.stream_id, e.version, e.type, e.data, coalesce(e.meta, ${jsonb(meta as any)})
     FROM jsonb_to_recordset(${jsonb(rows as any)}) AS e(i int, stream_type text, stream_id bigint, version int, type text, data jsonb, meta jsonb)
     ORDER BY e.i
-    RETURNING position, xid::text AS xid, to_json(created_at) #>> '{}' AS created_at`).catch((error) => {
+    RETURNING position, xid::text AS xid, to_json(created_at) #>> '{}' AS created_at, stream_type, stream_id, version`).catch((error) => {
     if (error instanceof UniqueIntegrityConstraintViolationError && error.constraint === 'events_stream_version') {
       throw new StreamVersionConflict();
     }
     throw error;
   });
-  // The identity is drawn row by row in the SELECT's order, so the n-th position is the n-th event's.
+  // The identity is drawn row by row in the SELECT's order, so the n-th position is the n-th
+  // event's; each row's stream and version say so, or the batch fails before it is applied.
   return [...given].sort((a, b) => a.position - b.position).map((g, index) => {
     const row = rows[index]!;
+    if (g.stream_type !== row.stream_type || g.stream_id !== row.stream_id || g.version !== row.version) {
+      throw new Error(`event ${index} came back as ${g.stream_type} ${g.stream_id}@${g.version}, not ${row.stream_type} ${row.stream_id}@${row.version}`);
+    }
     return {
       position: g.position, xid: g.xid, stream_type: row.stream_type, stream_id: row.stream_id, version: row.version,
       type: row.type, data: row.data as Record<string, any>, meta: row.meta ?? meta, created_at: g.created_at,

@@ -221,7 +221,11 @@ for (const launcher of [true, false]) {
       const handle = await runner.start(s);
       const worker = Number(await waitForFile(join(s.dirs.temp, 'worker.pid')));
       const count = join(s.dirs.temp, 'count');
-      const group = processGroup;
+      const group = async (pid: number) => {
+        const found = await processGroup(pid);
+        assert.ok(found !== null, `process ${pid} is still there`);
+        return found;
+      };
       assert.notEqual(await group(worker), Number(handle.ref), 'the loop runs in a group other than the wrapper\'s');
       await handle.suspend();
       await sleep(200);
@@ -240,7 +244,11 @@ for (const launcher of [true, false]) {
 describe('the launcher (shell.ts, launcher.ts)', () => {
   const runner = new ShellRunner({ launcher: true });
   const run = (command: string, extra: Partial<RunSpec> = {}) => runWith(runner, command, extra);
-  const parentOf = async (pid: string) => Number((await processStat(pid))?.[1]);
+  const parentOf = async (pid: string) => {
+    const fields = await processStat(pid);
+    assert.ok(fields, `process ${pid} is still there`);
+    return Number(fields[1]);
+  };
 
   test('a task that ends of its own SIGKILL still has its CPU time counted, and exits 137', async () => {
     const { result } = await run('i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; kill -9 $$');
