@@ -1,6 +1,5 @@
 // The executions projection: one row per attempt, with its phase times and outcome.
-import { sql } from 'slonik';
-import type { Db } from '../db/pool.js';
+import { sql, type FragmentSqlToken } from 'slonik';
 import type { StoredEvent } from '../events/types.js';
 import { eventRecords, streamIds } from './batch.js';
 import type { Projection } from './projection.js';
@@ -11,55 +10,49 @@ const inferredClass = sql.fragment`CASE e.data->>'status' WHEN 'failed' THEN 'ex
 export const executionsProjection: Projection = {
   name: 'executions',
   tables: ['executions'],
-  async apply(db: Db, type: string, events: StoredEvent[]) {
+  statements(type: string, events: StoredEvent[]): FragmentSqlToken[] {
     switch (type) {
       case 'execution.assigned':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           INSERT INTO executions (id, task_id, attempt, worker_id, status, assigned_at, version)
           SELECT e.stream_id, (e.data->>'task_id')::bigint, (e.data->>'attempt')::int, (e.data->>'worker_id')::bigint,
                  'assigned', e.created_at, e.version
-          FROM ${eventRecords(events)}`);
-        return;
+          FROM ${eventRecords(events)}`];
       case 'execution.phase':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE executions x SET status = e.data->>'phase', version = e.version,
             downloading_at = CASE WHEN e.data->>'phase' = 'downloading' THEN e.created_at ELSE x.downloading_at END,
             running_at     = CASE WHEN e.data->>'phase' = 'running'     THEN e.created_at ELSE x.running_at END,
             uploading_at   = CASE WHEN e.data->>'phase' = 'uploading'   THEN e.created_at ELSE x.uploading_at END
-          FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`);
-        return;
+          FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`];
       case 'execution.finished':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE executions x SET status = e.data->>'status', finished_at = e.created_at, version = e.version,
             exit_code = (e.data->>'exit_code')::int, peak_memory_bytes = (e.data->>'peak_memory_bytes')::bigint,
             error = e.data->>'error', cpu_seconds = (e.data->>'cpu_seconds')::float8,
             failure_class = coalesce(e.data->>'failure_class', ${inferredClass})
-          FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`);
-        return;
+          FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`];
       case 'execution.lost':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE executions x SET status = 'lost', finished_at = e.created_at, error = e.data->>'reason', version = e.version,
             failure_class = 'lost'
-          FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`);
-        return;
+          FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`];
       case 'execution.cancelled':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE executions x SET status = 'cancelled', finished_at = e.created_at, error = e.data->>'reason', version = e.version
-          FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`);
-        return;
+          FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`];
       case 'execution.kill_requested':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE executions x SET kill_requested_at = e.created_at, kill_grace_seconds = (e.data->>'grace_seconds')::int,
             kill_requeue = coalesce((e.data->>'requeue')::boolean, false), version = e.version
-          FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`);
-        return;
+          FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`];
       case 'execution.suspend_requested':
       case 'execution.continue_requested':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE executions x SET suspended = ${type === 'execution.suspend_requested'},
             suspended_at = CASE WHEN ${type === 'execution.suspend_requested'} THEN e.created_at END, version = e.version
-          FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`);
-        return;
+          FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`];
     }
+    return [];
   },
 };

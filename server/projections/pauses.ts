@@ -5,7 +5,6 @@
 // tasks projection), and gets it again from task_paused() when it is relaunched or edited.
 import { sql, type FragmentSqlToken } from 'slonik';
 import { UNFINISHED_TASK_STATUSES } from '../../shared/schemas/task.js';
-import type { Db } from '../db/pool.js';
 import type { StoredEvent } from '../events/types.js';
 import { eventRecords } from './batch.js';
 import type { Projection } from './projection.js';
@@ -32,26 +31,29 @@ function scopeOf(event: StoredEvent): { scope: string; key: string; covers: Frag
 export const pausesProjection: Projection = {
   name: 'pauses',
   tables: ['pauses'],
-  async apply(db: Db, type: string, events: StoredEvent[]) {
+  statements(type: string, events: StoredEvent[]): FragmentSqlToken[] {
     const paused = type === 'workflow.paused' || type === 'step.paused' || type === 'queue.paused';
     const resumed = type === 'workflow.resumed' || type === 'step.resumed' || type === 'queue.resumed';
-    if (!paused && !resumed) return;
+    if (!paused && !resumed) return [];
     // Pauses are rare and each covers a different scope: one event at a time keeps each
-    // UPDATE on its own index (workflow, step, tag).
-    for (const event of events) {
+    // UPDATE on its own index (workflow, step, tag). The second statement of each reads what
+    // the first wrote (task_paused() reads the pauses), so they stay apart.
+    return events.flatMap((event) => {
       const { scope, key, covers } = scopeOf(event);
-      if (paused) {
-        await db.query(sql.unsafe`
-          INSERT INTO pauses (scope, scope_key, paused_at, paused_by)
-          SELECT ${scope}, ${key}, e.created_at, e.meta->>'actor' FROM ${eventRecords([event])}
-          ON CONFLICT (scope, scope_key) DO NOTHING`);
-        await db.query(sql.unsafe`UPDATE tasks SET paused = true WHERE ${covers} AND ${unfinished} AND NOT paused`);
-      } else {
-        await db.query(sql.unsafe`DELETE FROM pauses WHERE scope = ${scope} AND scope_key = ${key}`);
-        await db.query(sql.unsafe`
-          UPDATE tasks SET paused = false
-          WHERE ${covers} AND ${unfinished} AND paused AND NOT task_paused(workflow_id, step_id, tag)`);
-      }
-    }
+      return paused
+        ? [
+          sql.fragment`
+            INSERT INTO pauses (scope, scope_key, paused_at, paused_by)
+            SELECT ${scope}, ${key}, e.created_at, e.meta->>'actor' FROM ${eventRecords([event])}
+            ON CONFLICT (scope, scope_key) DO NOTHING`,
+          sql.fragment`UPDATE tasks SET paused = true WHERE ${covers} AND ${unfinished} AND NOT paused`,
+        ]
+        : [
+          sql.fragment`DELETE FROM pauses WHERE scope = ${scope} AND scope_key = ${key}`,
+          sql.fragment`
+            UPDATE tasks SET paused = false
+            WHERE ${covers} AND ${unfinished} AND paused AND NOT task_paused(workflow_id, step_id, tag)`,
+        ];
+    });
   },
 };

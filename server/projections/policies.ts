@@ -1,8 +1,7 @@
 // The policies projection: the policy an admin set last, one row per policy (`docker`). No
 // row reads as the defaults (shared/dockerPolicy.ts), so a database that never had a
 // policy.changed event and one rebuilt from its log read the same.
-import { sql } from 'slonik';
-import type { Db } from '../db/pool.js';
+import { sql, type FragmentSqlToken } from 'slonik';
 import type { StoredEvent } from '../events/types.js';
 import { eventRecords } from './batch.js';
 import type { Projection } from './projection.js';
@@ -10,12 +9,12 @@ import type { Projection } from './projection.js';
 export const policiesProjection: Projection = {
   name: 'policies',
   tables: ['policies'],
-  async apply(db: Db, type: string, events: StoredEvent[]) {
-    if (type !== 'policy.changed') return;
-    await db.query(sql.unsafe`
+  statements(type: string, events: StoredEvent[]): FragmentSqlToken[] {
+    if (type !== 'policy.changed') return [];
+    return [sql.fragment`
       INSERT INTO policies (name, value, version, updated_at, updated_by)
       SELECT e.data->>'policy', e.data->'new', e.version, e.created_at, e.meta->>'actor' FROM ${eventRecords(events)}
       ON CONFLICT (name) DO UPDATE SET
-        value = excluded.value, version = excluded.version, updated_at = excluded.updated_at, updated_by = excluded.updated_by`);
+        value = excluded.value, version = excluded.version, updated_at = excluded.updated_at, updated_by = excluded.updated_by`];
   },
 };

@@ -1,8 +1,7 @@
 // The schedules projection: one row per schedule not deleted (schedules) and one per run,
 // fired or skipped (schedule_runs). Each event carries the next due time it leaves, so the
 // rows rebuilt from the log are the rows written inline.
-import { sql } from 'slonik';
-import type { Db } from '../db/pool.js';
+import { sql, type FragmentSqlToken } from 'slonik';
 import type { StoredEvent } from '../events/types.js';
 import { eventRecords, streamIds } from './batch.js';
 import type { Projection } from './projection.js';
@@ -13,23 +12,22 @@ const touch = sql.fragment`updated_at = e.created_at, version = e.version, next_
 export const schedulesProjection: Projection = {
   name: 'schedules',
   tables: ['schedules', 'schedule_runs'],
-  async apply(db: Db, type: string, events: StoredEvent[]) {
+  statements(type: string, events: StoredEvent[]): FragmentSqlToken[] {
     // Every run of events passes by every projection: the records are built for this one's only.
-    if (!type.startsWith('schedule.')) return;
+    if (!type.startsWith('schedule.')) return [];
     const rows = eventRecords(events);
     const ids = streamIds(events);
     switch (type) {
       case 'schedule.created':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           INSERT INTO schedules (id, name, cron, timezone, context, submit, workflow_id, step_id, catch_up, overlap, enabled,
                                  next_due_at, created_at, created_by, updated_at, version)
           SELECT e.stream_id, e.data->>'name', e.data->>'cron', e.data->>'timezone', e.data->'context', e.data->'submit',
                  (e.data->>'workflow_id')::bigint, (e.data->>'step_id')::bigint, e.data->>'catch_up', e.data->>'overlap',
                  (e.data->>'enabled')::boolean, (e.data->>'next_due_at')::timestamptz, e.created_at, e.meta->>'actor', e.created_at, e.version
-          FROM ${rows}`);
-        return;
+          FROM ${rows}`];
       case 'schedule.edited':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE schedules s SET ${touch},
             name = coalesce(e.data->'new'->>'name', s.name), cron = coalesce(e.data->'new'->>'cron', s.cron),
             timezone = coalesce(e.data->'new'->>'timezone', s.timezone), context = coalesce(e.data->'new'->'context', s.context),
@@ -37,32 +35,29 @@ export const schedulesProjection: Projection = {
             workflow_id = CASE WHEN e.data->'new' ? 'workflow_id' THEN (e.data->'new'->>'workflow_id')::bigint ELSE s.workflow_id END,
             step_id = CASE WHEN e.data->'new' ? 'step_id' THEN (e.data->'new'->>'step_id')::bigint ELSE s.step_id END,
             catch_up = coalesce(e.data->'new'->>'catch_up', s.catch_up), overlap = coalesce(e.data->'new'->>'overlap', s.overlap)
-          FROM ${rows} WHERE s.id = e.stream_id AND s.id = ANY(${ids})`);
-        return;
+          FROM ${rows} WHERE s.id = e.stream_id AND s.id = ANY(${ids})`];
       case 'schedule.enabled':
       case 'schedule.disabled':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE schedules s SET ${touch}, enabled = ${type === 'schedule.enabled'}, queued_due_at = NULL
-          FROM ${rows} WHERE s.id = e.stream_id AND s.id = ANY(${ids})`);
-        return;
+          FROM ${rows} WHERE s.id = e.stream_id AND s.id = ANY(${ids})`];
       case 'schedule.deleted':
-        await db.query(sql.unsafe`DELETE FROM schedule_runs WHERE schedule_id = ANY(${ids})`);
-        await db.query(sql.unsafe`DELETE FROM schedules WHERE id = ANY(${ids})`);
-        return;
+        return [
+          sql.fragment`DELETE FROM schedule_runs WHERE schedule_id = ANY(${ids})`,
+          sql.fragment`DELETE FROM schedules WHERE id = ANY(${ids})`,
+        ];
       case 'schedule.queued':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE schedules s SET ${touch}, queued_due_at = (e.data->>'due_at')::timestamptz
-          FROM ${rows} WHERE s.id = e.stream_id AND s.id = ANY(${ids})`);
-        return;
+          FROM ${rows} WHERE s.id = e.stream_id AND s.id = ANY(${ids})`];
       case 'schedule.fired':
       case 'schedule.skipped': {
         const fired = type === 'schedule.fired';
         // A queued run that fires (or is given up) frees the queue.
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE schedules s SET ${touch},
             queued_due_at = CASE WHEN s.queued_due_at = (e.data->>'due_at')::timestamptz THEN NULL ELSE s.queued_due_at END
-          FROM ${rows} WHERE s.id = e.stream_id AND s.id = ANY(${ids})`);
-        await db.query(sql.unsafe`
+          FROM ${rows} WHERE s.id = e.stream_id AND s.id = ANY(${ids})`, sql.fragment`
           INSERT INTO schedule_runs (schedule_id, run, due_at, fired_at, fired_by, context, task_ids, status, reason)
           SELECT e.stream_id, e.version, (e.data->>'due_at')::timestamptz,
                  ${fired ? sql.fragment`(e.data->>'fired_at')::timestamptz` : sql.fragment`NULL`},
@@ -71,9 +66,9 @@ export const schedulesProjection: Projection = {
                  ${fired ? sql.fragment`ARRAY(SELECT jsonb_array_elements_text(e.data->'task_ids')::bigint)` : sql.fragment`'{}'::bigint[]`},
                  ${fired ? sql.fragment`'fired'` : sql.fragment`CASE WHEN e.data->>'reason' = 'failed' THEN 'failed' ELSE 'skipped' END`},
                  ${fired ? sql.fragment`NULL` : sql.fragment`concat_ws(': ', e.data->>'reason', e.data->>'detail')`}
-          FROM ${rows}`);
-        return;
+          FROM ${rows}`];
       }
     }
+    return [];
   },
 };

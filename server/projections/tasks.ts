@@ -2,9 +2,8 @@
 // follows the task's own events and those of its executions. The
 // task_counts table follows it through triggers (sql/0002_projections.sql), so only
 // this row has to be right for the counts to be right.
-import { sql } from 'slonik';
+import { sql, type FragmentSqlToken } from 'slonik';
 import { DEFAULT_BACKOFF, DEFAULT_RETRY_ON } from '../../shared/schemas/task.js';
-import type { Db } from '../db/pool.js';
 import type { StoredEvent } from '../events/types.js';
 import { eventRecords, streamIds, taskIds } from './batch.js';
 import type { Projection } from './projection.js';
@@ -40,10 +39,10 @@ const EDITED_COLUMNS = sql.fragment`
 export const tasksProjection: Projection = {
   name: 'tasks',
   tables: ['tasks', 'task_counts'],
-  async apply(db: Db, type: string, events: StoredEvent[]) {
+  statements(type: string, events: StoredEvent[]): FragmentSqlToken[] {
     switch (type) {
       case 'task.submitted':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           INSERT INTO tasks (id, workflow_id, step_id, name, command, shell, container, container_options, inputs,
                              resources, output, tag, priority, depends_on, max_retries, timeouts, env, requirements,
                              key, status, paused, accept_failure, attempts, execution_id, submitted_at, submitted_by,
@@ -62,59 +61,52 @@ export const tasksProjection: Projection = {
                  CASE WHEN jsonb_typeof(e.data->'memory_curve') = 'array'
                       THEN ARRAY(SELECT jsonb_array_elements_text(e.data->'memory_curve'))::int[] END,
                  e.data->'parameters'
-          FROM ${eventRecords(events)}`);
-        return;
+          FROM ${eventRecords(events)}`];
       case 'task.released':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE tasks t SET status = coalesce(e.data->>'status', 'pending'), updated_at = e.created_at, version = e.version
-          FROM ${eventRecords(events)} WHERE t.id = e.stream_id AND t.id = ANY(${streamIds(events)})`);
-        return;
+          FROM ${eventRecords(events)} WHERE t.id = e.stream_id AND t.id = ANY(${streamIds(events)})`];
       case 'task.relaunched':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE tasks t SET status = e.data->>'status', retry_base = (e.data->>'retry_base')::int, retry_at = NULL,
                              paused = (e.data->>'paused')::boolean, updated_at = e.created_at, version = e.version
-          FROM ${eventRecords(events)} WHERE t.id = e.stream_id AND t.id = ANY(${streamIds(events)})`);
-        return;
+          FROM ${eventRecords(events)} WHERE t.id = e.stream_id AND t.id = ANY(${streamIds(events)})`];
       case 'task.edited':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE tasks t SET ${EDITED_COLUMNS}, paused = (e.data->>'paused')::boolean, updated_at = e.created_at,
                              version = e.version
           FROM ${eventRecords(events)}, LATERAL (SELECT e.data->'after' AS a) edit
-          WHERE t.id = e.stream_id AND t.id = ANY(${streamIds(events)})`);
-        return;
+          WHERE t.id = e.stream_id AND t.id = ANY(${streamIds(events)})`];
       case 'task.held':
       case 'task.blocked':
       case 'task.unblocked':
       case 'task.cancelled':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE tasks t SET status = ${TASK_EVENT_STATUS[type]}, updated_at = e.created_at, version = e.version,
                              paused = ${type === 'task.cancelled' ? sql.fragment`false` : sql.fragment`t.paused`}
-          FROM ${eventRecords(events)} WHERE t.id = e.stream_id AND t.id = ANY(${streamIds(events)})`);
-        return;
+          FROM ${eventRecords(events)} WHERE t.id = e.stream_id AND t.id = ANY(${streamIds(events)})`];
       case 'execution.assigned':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE tasks t SET status = 'assigned', attempts = (e.data->>'attempt')::int, execution_id = e.stream_id,
                              retry_at = NULL, updated_at = e.created_at
-          FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint AND t.id = ANY(${taskIds(events)})`);
-        return;
+          FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint AND t.id = ANY(${taskIds(events)})`];
       case 'execution.phase':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE tasks t SET status = e.data->>'phase', updated_at = e.created_at
-          FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint AND t.id = ANY(${taskIds(events)})`);
-        return;
+          FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint AND t.id = ANY(${taskIds(events)})`];
       case 'execution.finished':
       case 'execution.lost':
       case 'execution.cancelled':
         // A task back to pending may wait (retry_at) and, after `oom`, need more memory.
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE tasks t SET status = e.data->>'task_status', updated_at = e.created_at,
             retry_at = (e.data->>'retry_at')::timestamptz,
             -- A task that ended is out of every pause: its flag no longer depends on when a pause ran.
             paused = t.paused AND e.data->>'task_status' <> ALL(${sql.array([...FINAL_TASK_STATUSES], 'text')}),
             requirements = CASE WHEN jsonb_typeof(e.data->'memory_mb') = 'number'
                                 THEN jsonb_set(t.requirements, '{memory_mb}', e.data->'memory_mb') ELSE t.requirements END
-          FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint AND t.id = ANY(${taskIds(events)})`);
-        return;
+          FROM ${eventRecords(events)} WHERE t.id = (e.data->>'task_id')::bigint AND t.id = ANY(${taskIds(events)})`];
     }
+    return [];
   },
 };

@@ -4,8 +4,7 @@
 // registration carries no token). A registration also ends a drain (a daemon started again
 // is meant to work) and brings a deleted worker back; a deletion only marks the row, which
 // its executions still name.
-import { sql } from 'slonik';
-import type { Db } from '../db/pool.js';
+import { sql, type FragmentSqlToken } from 'slonik';
 import type { StoredEvent } from '../events/types.js';
 import { eventRecords, streamIds } from './batch.js';
 import type { Projection } from './projection.js';
@@ -13,10 +12,10 @@ import type { Projection } from './projection.js';
 export const workersProjection: Projection = {
   name: 'workers',
   tables: ['workers'],
-  async apply(db: Db, type: string, events: StoredEvent[]) {
+  statements(type: string, events: StoredEvent[]): FragmentSqlToken[] {
     switch (type) {
       case 'worker.registered':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           INSERT INTO workers AS w (id, name, instance, hostname, cpus, memory_mb, docker, gpus, capabilities, tags, concurrency,
                                     prefetch, paused, draining, status, agent_version, registered_at, updated_at, version, settings_version,
                                     token_id)
@@ -31,10 +30,9 @@ export const workersProjection: Projection = {
             gpus = excluded.gpus, capabilities = excluded.capabilities, tags = excluded.tags,
             concurrency = excluded.concurrency, prefetch = excluded.prefetch, draining = false, deleted_at = NULL, status = 'online',
             agent_version = excluded.agent_version, updated_at = excluded.updated_at, version = excluded.version,
-            settings_version = w.settings_version + 1, token_id = coalesce(excluded.token_id, w.token_id)`);
-        return;
+            settings_version = w.settings_version + 1, token_id = coalesce(excluded.token_id, w.token_id)`];
       case 'worker.settings_changed':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE workers w SET
             concurrency = coalesce((e.data->>'concurrency')::int, w.concurrency),
             prefetch = coalesce((e.data->>'prefetch')::int, w.prefetch),
@@ -42,18 +40,16 @@ export const workersProjection: Projection = {
             paused = coalesce((e.data->>'paused')::boolean, w.paused),
             draining = coalesce((e.data->>'draining')::boolean, w.draining),
             updated_at = e.created_at, version = e.version, settings_version = w.settings_version + 1
-          FROM ${eventRecords(events)} WHERE w.id = e.stream_id AND w.id = ANY(${streamIds(events)})`);
-        return;
+          FROM ${eventRecords(events)} WHERE w.id = e.stream_id AND w.id = ANY(${streamIds(events)})`];
       case 'worker.status_changed':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE workers w SET status = e.data->>'status', updated_at = e.created_at, version = e.version
-          FROM ${eventRecords(events)} WHERE w.id = e.stream_id AND w.id = ANY(${streamIds(events)})`);
-        return;
+          FROM ${eventRecords(events)} WHERE w.id = e.stream_id AND w.id = ANY(${streamIds(events)})`];
       case 'worker.deleted':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE workers w SET deleted_at = e.created_at, updated_at = e.created_at, version = e.version
-          FROM ${eventRecords(events)} WHERE w.id = e.stream_id AND w.id = ANY(${streamIds(events)})`);
-        return;
+          FROM ${eventRecords(events)} WHERE w.id = e.stream_id AND w.id = ANY(${streamIds(events)})`];
     }
+    return [];
   },
 };

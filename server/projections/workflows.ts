@@ -1,6 +1,5 @@
 // The workflows and steps projections: one row per workflow and per step.
-import { sql } from 'slonik';
-import type { Db } from '../db/pool.js';
+import { sql, type FragmentSqlToken } from 'slonik';
 import type { StoredEvent } from '../events/types.js';
 import { eventRecords, streamIds } from './batch.js';
 import type { Projection } from './projection.js';
@@ -8,30 +7,28 @@ import type { Projection } from './projection.js';
 export const workflowsProjection: Projection = {
   name: 'workflows',
   tables: ['workflows', 'steps'],
-  async apply(db: Db, type: string, events: StoredEvent[]) {
+  statements(type: string, events: StoredEvent[]): FragmentSqlToken[] {
     switch (type) {
       case 'workflow.created':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           INSERT INTO workflows (id, name, description, created_at, created_by, updated_at, version)
           SELECT e.stream_id, e.data->>'name', e.data->>'description', e.created_at, e.meta->>'actor', e.created_at, e.version
-          FROM ${eventRecords(events)}`);
-        return;
+          FROM ${eventRecords(events)}`];
       case 'step.created':
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           INSERT INTO steps (id, workflow_id, name, description, created_at, created_by, updated_at, version)
           SELECT e.stream_id, (e.data->>'workflow_id')::bigint, e.data->>'name', e.data->>'description',
                  e.created_at, e.meta->>'actor', e.created_at, e.version
-          FROM ${eventRecords(events)}`);
-        return;
+          FROM ${eventRecords(events)}`];
       case 'workflow.paused':
       case 'workflow.resumed':
       case 'step.paused':
       case 'step.resumed':
         // The pause itself is the pauses projection's; the group's row only moves its version.
-        await db.query(sql.unsafe`
+        return [sql.fragment`
           UPDATE ${sql.identifier([type.startsWith('step.') ? 'steps' : 'workflows'])} g SET updated_at = e.created_at, version = e.version
-          FROM ${eventRecords(events)} WHERE g.id = e.stream_id AND g.id = ANY(${streamIds(events)})`);
-        return;
+          FROM ${eventRecords(events)} WHERE g.id = e.stream_id AND g.id = ANY(${streamIds(events)})`];
     }
+    return [];
   },
 };
