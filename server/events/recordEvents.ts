@@ -1,13 +1,15 @@
 // The write path of every command: append the events and apply them to the projections
-// in the caller's transaction, so the API always reads its own writes. A large batch (a
+// in the caller's transaction, so the API always reads its own writes. The first run of
+// events is applied in the statement that appends them all, when its projections' statements
+// may share one (applyEvents.ts): a round trip less for every command. A large batch (a
 // bulk submit of 10,000 tasks) goes in slices of CHUNK events, each appended and applied
 // before the next is built: the same statements per event, but the server holds one
 // slice's parameters and returned rows at a time instead of the whole batch's (a
 // 10,000-task submit peaked near 400 MiB of resident memory).
 import type { EventMeta } from '../../shared/events.js';
 import type { Db } from '../db/pool.js';
-import { applyEvents } from '../projections/applyEvents.js';
-import { appendEvents } from './appendEvents.js';
+import { applySteps, joinable, stepsOf } from '../projections/applyEvents.js';
+import { appendEvents, checkEvents } from './appendEvents.js';
 import type { NewEvent } from './types.js';
 
 const CHUNK = 1000;
@@ -16,8 +18,13 @@ const CHUNK = 1000;
 export async function recordEvents(tx: Db, events: NewEvent[], meta: EventMeta): Promise<number[]> {
   const positions: number[] = [];
   for (let start = 0; start < events.length; start += CHUNK) {
-    const stored = await appendEvents(tx, events.slice(start, start + CHUNK), meta);
-    await applyEvents(tx, stored);
+    const checked = checkEvents(events.slice(start, start + CHUNK), meta);
+    const steps = stepsOf(checked);
+    // The first run's statements go in the insert's statement when they may share one: a
+    // submit's tasks, an exchange's claims, the first results of its reports.
+    const first = steps.length > 0 && joinable(steps[0]!) ? steps.shift()!.statements : [];
+    const stored = await appendEvents(tx, checked, meta, first);
+    await applySteps(tx, steps);
     for (const event of stored) positions.push(event.position);
   }
   return positions;

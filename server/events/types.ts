@@ -25,6 +25,13 @@ export interface StoredEvent {
   created_at: string;
 }
 
+/**
+ * What the projections read of an event: a stored one (a rebuild), or one written in the
+ * same statement as its first projections, whose time is then the transaction's, now()
+ * (the log's default), and not known before.
+ */
+export type ProjectedEvent = Pick<StoredEvent, 'stream_type' | 'stream_id' | 'version' | 'type' | 'data' | 'meta'> & { created_at?: string };
+
 /** The cursor of a reader of the log: the event's transaction id and position. */
 export function cursorOf(event: Pick<StoredEvent, 'xid' | 'position'>): string {
   return `${event.xid}-${event.position}`;

@@ -8,7 +8,7 @@ import { sql } from 'slonik';
 import { finished } from '../../e2e/support/reports.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { pollWorker, registerWorker } from '../../e2e/support/workerApi.js';
-import { appendEvents } from '../events/appendEvents.js';
+import { appendEvents, checkEvents } from '../events/appendEvents.js';
 
 let ts: TestServer;
 before(async () => {
@@ -27,11 +27,11 @@ test("a cursor from a task's history resumes without skipping an event that comm
 
   let commitOlder!: () => void;
   const older = ts.server.pool.transaction(async (tx) => {
-    await appendEvents(tx, released(id, 2), meta); // the smaller xid and the smaller position
+    await appendEvents(tx, checkEvents(released(id, 2), meta), meta); // the smaller xid and the smaller position
     await new Promise<void>((resolve) => (commitOlder = resolve));
   });
   while (!commitOlder) await new Promise((resolve) => setTimeout(resolve, 10));
-  await ts.server.pool.transaction(async (tx) => appendEvents(tx, released(id, 3), meta)); // committed first
+  await ts.server.pool.transaction(async (tx) => appendEvents(tx, checkEvents(released(id, 3), meta), meta)); // committed first
 
   const first = await ts.client.taskEvents(id);
   assert.deepEqual(first.items.map((e) => e.type), ['task.submitted'], 'the younger commit is held back while the older transaction is open');
@@ -50,7 +50,7 @@ test("a cursor from a task's history resumes without skipping an event that comm
 test("a task's history pages with next_cursor, includes its executions' events, and 404s for no task", async () => {
   const { tasks: [task] } = await ts.client.submitTasks({ command: 'echo paged', tag: 'pager' });
   const id = task!.id;
-  for (let version = 2; version <= 6; version++) await ts.server.pool.transaction(async (tx) => appendEvents(tx, released(id, version), meta));
+  for (let version = 2; version <= 6; version++) await ts.server.pool.transaction(async (tx) => appendEvents(tx, checkEvents(released(id, version), meta), meta));
   const worker = await registerWorker(ts, { name: 'pager', cpus: 1, memory_mb: 1024, tags: ['pager'] });
   const { assignments: [assignment] } = await pollWorker(ts, worker, { want: 1 });
   assert.equal(assignment!.task.id, id);
@@ -74,7 +74,7 @@ test("a task's history pages with next_cursor, includes its executions' events, 
 
 test('a history read just after a change holds it, once an older open transaction ends', async () => {
   const older = ts.server.pool.transaction(async (tx) => {
-    await appendEvents(tx, [{ type: 'workflow.created', streamId: 1_000_000, version: 1, data: { name: 'older', description: null } }], meta);
+    await appendEvents(tx, checkEvents([{ type: 'workflow.created', streamId: 1_000_000, version: 1, data: { name: 'older', description: null } }], meta), meta);
     await tx.query(sql.unsafe`SELECT pg_sleep(0.5)`);
   });
   await new Promise((resolve) => setTimeout(resolve, 50));

@@ -1,9 +1,9 @@
 // Applies stored events to every projection. Events are cut into runs of one type in
 // which no stream repeats, so each run can be applied by one set-based statement per
 // projection while the order of events on any one stream is kept.
-import { sql } from 'slonik';
+import { sql, type FragmentSqlToken } from 'slonik';
 import type { Db } from '../db/pool.js';
-import type { StoredEvent } from '../events/types.js';
+import type { ProjectedEvent } from '../events/types.js';
 import { executionsProjection } from './executions.js';
 import { pausesProjection } from './pauses.js';
 import { policiesProjection } from './policies.js';
@@ -15,8 +15,8 @@ import { workflowsProjection } from './workflows.js';
 
 export const PROJECTIONS: Projection[] = [workflowsProjection, pausesProjection, tasksProjection, executionsProjection, workersProjection, policiesProjection, schedulesProjection];
 
-function* runs(events: StoredEvent[]): Generator<StoredEvent[]> {
-  let run: StoredEvent[] = [];
+function* runs(events: ProjectedEvent[]): Generator<ProjectedEvent[]> {
+  let run: ProjectedEvent[] = [];
   let streams = new Set<string>();
   for (const event of events) {
     const keys = [`${event.stream_type}:${event.stream_id}`];
@@ -42,8 +42,8 @@ const EXECUTION_ENDS = new Set(['execution.finished', 'execution.lost', 'executi
  * the tasks projection skips them, one UPDATE of the hot rows less. The executions
  * projection still applies them (the phase's time stays on the execution).
  */
-function phasesOverwritten(events: StoredEvent[]): Set<StoredEvent> {
-  const overwritten = new Set<StoredEvent>();
+function phasesOverwritten(events: ProjectedEvent[]): Set<ProjectedEvent> {
+  const overwritten = new Set<ProjectedEvent>();
   const ending = new Set<unknown>();
   for (let i = events.length - 1; i >= 0; i--) {
     const event = events[i]!;
@@ -63,19 +63,48 @@ function phasesOverwritten(events: StoredEvent[]): Set<StoredEvent> {
  */
 const ONE_STATEMENT = new Set(['execution.assigned', 'execution.phase', ...EXECUTION_ENDS]);
 
-export async function applyEvents(db: Db, events: StoredEvent[]): Promise<void> {
+/** A run of events, and the statements that apply it, in order. */
+export interface Step {
+  type: string;
+  statements: FragmentSqlToken[];
+}
+
+/** What applying `events` takes, run by run. */
+export function stepsOf(events: ProjectedEvent[]): Step[] {
   const overwritten = phasesOverwritten(events);
-  for (const run of runs(events)) {
+  return [...runs(events)].map((run) => {
     const type = run[0]!.type;
-    const statements = PROJECTIONS.flatMap((projection) => {
-      const applied = projection === tasksProjection && overwritten.size > 0 ? run.filter((e) => !overwritten.has(e)) : run;
-      return applied.length > 0 ? projection.statements(type, applied) : [];
-    });
-    if (statements.length > 1 && ONE_STATEMENT.has(type)) {
-      const parts = statements.map((statement, i) => sql.fragment`${sql.identifier([`p${i}`])} AS (${statement})`);
-      await db.query(sql.unsafe`WITH ${sql.join(parts, sql.fragment`, `)} SELECT 1`);
+    return {
+      type,
+      statements: PROJECTIONS.flatMap((projection) => {
+        const applied = projection === tasksProjection && overwritten.size > 0 ? run.filter((e) => !overwritten.has(e)) : run;
+        return applied.length > 0 ? projection.statements(type, applied) : [];
+      }),
+    };
+  });
+}
+
+/**
+ * Whether a step's statements may go as data-modifying CTEs of one statement, with each
+ * other and with the insert of their events (no projection reads the log).
+ */
+export const joinable = (step: Step): boolean => step.statements.length <= 1 || ONE_STATEMENT.has(step.type);
+
+/** The data-modifying CTEs p0, p1… of one statement, one per statement. */
+export function ctes(statements: FragmentSqlToken[]) {
+  return sql.join(statements.map((statement, i) => sql.fragment`${sql.identifier([`p${i}`])} AS (${statement})`), sql.fragment`, `);
+}
+
+export async function applySteps(db: Db, steps: Step[]): Promise<void> {
+  for (const step of steps) {
+    if (step.statements.length > 1 && joinable(step)) {
+      await db.query(sql.unsafe`WITH ${ctes(step.statements)} SELECT 1`);
     } else {
-      for (const statement of statements) await db.query(sql.unsafe`${statement}`);
+      for (const statement of step.statements) await db.query(sql.unsafe`${statement}`);
     }
   }
+}
+
+export async function applyEvents(db: Db, events: ProjectedEvent[]): Promise<void> {
+  await applySteps(db, stepsOf(events));
 }

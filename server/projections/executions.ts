@@ -1,6 +1,6 @@
 // The executions projection: one row per attempt, with its phase times and outcome.
 import { sql, type FragmentSqlToken } from 'slonik';
-import type { StoredEvent } from '../events/types.js';
+import type { ProjectedEvent } from '../events/types.js';
 import { eventRecords, streamIds } from './batch.js';
 import type { Projection } from './projection.js';
 
@@ -10,7 +10,7 @@ const inferredClass = sql.fragment`CASE e.data->>'status' WHEN 'failed' THEN 'ex
 export const executionsProjection: Projection = {
   name: 'executions',
   tables: ['executions'],
-  statements(type: string, events: StoredEvent[]): FragmentSqlToken[] {
+  statements(type: string, events: ProjectedEvent[]): FragmentSqlToken[] {
     switch (type) {
       case 'execution.assigned':
         return [sql.fragment`

@@ -5,7 +5,7 @@
 // tasks projection), and gets it again from task_paused() when it is relaunched or edited.
 import { sql, type FragmentSqlToken } from 'slonik';
 import { UNFINISHED_TASK_STATUSES } from '../../shared/schemas/task.js';
-import type { StoredEvent } from '../events/types.js';
+import type { ProjectedEvent } from '../events/types.js';
 import { eventRecords } from './batch.js';
 import type { Projection } from './projection.js';
 
@@ -13,7 +13,7 @@ import type { Projection } from './projection.js';
 const unfinished = sql.fragment`status = ANY(${sql.array(UNFINISHED_TASK_STATUSES, 'text')})`;
 
 /** The pauses row an event names, and the tasks it covers. */
-function scopeOf(event: StoredEvent): { scope: string; key: string; covers: FragmentSqlToken } {
+function scopeOf(event: ProjectedEvent): { scope: string; key: string; covers: FragmentSqlToken } {
   switch (event.stream_type) {
     case 'workflow':
       return { scope: 'workflow', key: String(event.stream_id), covers: sql.fragment`workflow_id = ${event.stream_id}` };
@@ -31,7 +31,7 @@ function scopeOf(event: StoredEvent): { scope: string; key: string; covers: Frag
 export const pausesProjection: Projection = {
   name: 'pauses',
   tables: ['pauses'],
-  statements(type: string, events: StoredEvent[]): FragmentSqlToken[] {
+  statements(type: string, events: ProjectedEvent[]): FragmentSqlToken[] {
     const paused = type === 'workflow.paused' || type === 'step.paused' || type === 'queue.paused';
     const resumed = type === 'workflow.resumed' || type === 'step.resumed' || type === 'queue.resumed';
     if (!paused && !resumed) return [];

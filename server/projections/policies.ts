@@ -2,14 +2,14 @@
 // row reads as the defaults (shared/dockerPolicy.ts), so a database that never had a
 // policy.changed event and one rebuilt from its log read the same.
 import { sql, type FragmentSqlToken } from 'slonik';
-import type { StoredEvent } from '../events/types.js';
+import type { ProjectedEvent } from '../events/types.js';
 import { eventRecords } from './batch.js';
 import type { Projection } from './projection.js';
 
 export const policiesProjection: Projection = {
   name: 'policies',
   tables: ['policies'],
-  statements(type: string, events: StoredEvent[]): FragmentSqlToken[] {
+  statements(type: string, events: ProjectedEvent[]): FragmentSqlToken[] {
     if (type !== 'policy.changed') return [];
     return [sql.fragment`
       INSERT INTO policies (name, value, version, updated_at, updated_by)

@@ -4,7 +4,7 @@
 // its statements rather than running them, so that applyEvents can send the statements of
 // several projections for one run of events as one (applyEvents.ts).
 import type { FragmentSqlToken } from 'slonik';
-import type { StoredEvent } from '../events/types.js';
+import type { ProjectedEvent } from '../events/types.js';
 
 export interface Projection {
   name: string;
@@ -14,5 +14,5 @@ export interface Projection {
    * The statements, in order, that apply a run of events that all have type `type` and touch
    * distinct streams; none for a type this projection does not follow.
    */
-  statements(type: string, events: StoredEvent[]): FragmentSqlToken[];
+  statements(type: string, events: ProjectedEvent[]): FragmentSqlToken[];
 }

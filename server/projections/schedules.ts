@@ -2,7 +2,7 @@
 // fired or skipped (schedule_runs). Each event carries the next due time it leaves, so the
 // rows rebuilt from the log are the rows written inline.
 import { sql, type FragmentSqlToken } from 'slonik';
-import type { StoredEvent } from '../events/types.js';
+import type { ProjectedEvent } from '../events/types.js';
 import { eventRecords, streamIds } from './batch.js';
 import type { Projection } from './projection.js';
 
@@ -12,7 +12,7 @@ const touch = sql.fragment`updated_at = e.created_at, version = e.version, next_
 export const schedulesProjection: Projection = {
   name: 'schedules',
   tables: ['schedules', 'schedule_runs'],
-  statements(type: string, events: StoredEvent[]): FragmentSqlToken[] {
+  statements(type: string, events: ProjectedEvent[]): FragmentSqlToken[] {
     // Every run of events passes by every projection: the records are built for this one's only.
     if (!type.startsWith('schedule.')) return [];
     const rows = eventRecords(events);

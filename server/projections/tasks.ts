@@ -4,7 +4,7 @@
 // this row has to be right for the counts to be right.
 import { sql, type FragmentSqlToken } from 'slonik';
 import { DEFAULT_BACKOFF, DEFAULT_RETRY_ON } from '../../shared/schemas/task.js';
-import type { StoredEvent } from '../events/types.js';
+import type { ProjectedEvent } from '../events/types.js';
 import { eventRecords, streamIds, taskIds } from './batch.js';
 import type { Projection } from './projection.js';
 import { FINAL_TASK_STATUSES } from '../../shared/schemas/task.js';
@@ -39,7 +39,7 @@ const EDITED_COLUMNS = sql.fragment`
 export const tasksProjection: Projection = {
   name: 'tasks',
   tables: ['tasks', 'task_counts'],
-  statements(type: string, events: StoredEvent[]): FragmentSqlToken[] {
+  statements(type: string, events: ProjectedEvent[]): FragmentSqlToken[] {
     switch (type) {
       case 'task.submitted':
         return [sql.fragment`

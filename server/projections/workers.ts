@@ -5,14 +5,14 @@
 // is meant to work) and brings a deleted worker back; a deletion only marks the row, which
 // its executions still name.
 import { sql, type FragmentSqlToken } from 'slonik';
-import type { StoredEvent } from '../events/types.js';
+import type { ProjectedEvent } from '../events/types.js';
 import { eventRecords, streamIds } from './batch.js';
 import type { Projection } from './projection.js';
 
 export const workersProjection: Projection = {
   name: 'workers',
   tables: ['workers'],
-  statements(type: string, events: StoredEvent[]): FragmentSqlToken[] {
+  statements(type: string, events: ProjectedEvent[]): FragmentSqlToken[] {
     switch (type) {
       case 'worker.registered':
         return [sql.fragment`

@@ -1,13 +1,13 @@
 // The workflows and steps projections: one row per workflow and per step.
 import { sql, type FragmentSqlToken } from 'slonik';
-import type { StoredEvent } from '../events/types.js';
+import type { ProjectedEvent } from '../events/types.js';
 import { eventRecords, streamIds } from './batch.js';
 import type { Projection } from './projection.js';
 
 export const workflowsProjection: Projection = {
   name: 'workflows',
   tables: ['workflows', 'steps'],
-  statements(type: string, events: StoredEvent[]): FragmentSqlToken[] {
+  statements(type: string, events: ProjectedEvent[]): FragmentSqlToken[] {
     switch (type) {
       case 'workflow.created':
         return [sql.fragment`
