@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { sql, type DatabasePoolConnection } from 'slonik';
+import { recording } from '../../e2e/support/recording.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { recordEvents } from './recordEvents.js';
 
@@ -12,19 +13,6 @@ before(async () => {
   ts = await startTestServer();
 });
 after(async () => ts.close());
-
-/** The connection, with the text of every statement sent through it kept in `sent`. */
-function recording(connection: DatabasePoolConnection, sent: string[]): DatabasePoolConnection {
-  return new Proxy(connection, {
-    get: (target, key) => key === 'query' || key === 'any'
-      ? (query: { sql: string }) => {
-        sent.push(query.sql);
-        return (target[key] as (q: unknown) => Promise<unknown>)(query);
-      }
-      : Reflect.get(target, key),
-  });
-}
-
 const meta = { actor: 'test', request_id: null, source: null };
 
 test('the first run of events is applied in the statement that appends them, with the events\' own time', async () => {

@@ -4,8 +4,9 @@
 // back from the log and applied again over rows set back to `running`.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { sql, type DatabasePoolConnection } from 'slonik';
+import { sql } from 'slonik';
 import { finished, running } from '../../e2e/support/reports.js';
+import { recording } from '../../e2e/support/recording.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { pollWorker, registerWorker } from '../../e2e/support/workerApi.js';
 import { STORED_EVENT_COLUMNS } from '../events/appendEvents.js';
@@ -17,18 +18,6 @@ before(async () => {
   ts = await startTestServer();
 });
 after(async () => ts.close());
-
-/** The connection, with the text of every statement sent through it kept in `sent`. */
-function recording(connection: DatabasePoolConnection, sent: string[]): DatabasePoolConnection {
-  return new Proxy(connection, {
-    get: (target, key) => key === 'query'
-      ? (query: { sql: string }) => {
-        sent.push(query.sql);
-        return target.query(query as Parameters<typeof target.query>[0]);
-      }
-      : Reflect.get(target, key),
-  });
-}
 
 test('the results of an exchange change their executions and their tasks in one statement', async () => {
   const worker = await registerWorker(ts, { tags: ['one-statement'] });
