@@ -69,7 +69,8 @@ export async function appendEvents(db: Db, events: ProjectedEvent[], meta: Event
     throw error;
   });
   // The identity is drawn row by row in the SELECT's order, so the n-th position is the n-th
-  // event's; each row's stream and version say so, or the batch fails before it is applied.
+  // event's; each row's stream and version say so, or the command fails and its transaction
+  // rolls back (the first projections ran in the same statement).
   return [...given].sort((a, b) => a.position - b.position).map((g, index) => {
     const event = events[index]!;
     if (g.stream_type !== event.stream_type || g.stream_id !== event.stream_id || g.version !== event.version) {

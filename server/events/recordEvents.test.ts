@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import { sql, type DatabasePoolConnection } from 'slonik';
 import { recording } from '../../e2e/support/recording.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
+import { StreamVersionConflict } from './appendEvents.js';
 import { recordEvents } from './recordEvents.js';
 
 let ts: TestServer;
@@ -35,4 +36,17 @@ test('the first run of events is applied in the statement that appends them, wit
     FROM events e LEFT JOIN workflows w ON e.stream_type = 'workflow' AND w.id = e.stream_id LEFT JOIN steps s ON e.stream_type = 'step' AND s.id = e.stream_id
     WHERE (e.stream_type, e.stream_id) IN (('workflow', ${workflowId}), ('step', ${stepId})) ORDER BY e.position`);
   assert.deepEqual(rows.map((r) => [r.stream_type, r.same_time, r.created_by]), [['workflow', true, 'test'], ['step', true, 'test']]);
+});
+
+test('a second writer of a stream\'s version fails as a conflict to retry, with the first run\'s statements in the insert', async () => {
+  const streamId = 900_003;
+  const created = [{ type: 'workflow.created' as const, streamId, version: 1, data: { name: 'first writer', description: null } }];
+  await ts.server.pool.transaction(async (tx) => recordEvents(tx, created, meta));
+  const events = Number(await ts.server.pool.oneFirst(sql.unsafe`SELECT count(*) FROM events`));
+  await assert.rejects(
+    ts.server.pool.transaction(async (tx) => recordEvents(tx, [{ ...created[0]!, data: { name: 'second writer', description: null } }], meta)),
+    (error: unknown) => error instanceof StreamVersionConflict && error.code === '40001',
+  );
+  assert.equal(Number(await ts.server.pool.oneFirst(sql.unsafe`SELECT count(*) FROM events`)), events);
+  assert.equal(await ts.server.pool.oneFirst(sql.unsafe`SELECT name FROM workflows WHERE id = ${streamId}`), 'first writer');
 });

@@ -14,7 +14,11 @@ import type { NewEvent } from './types.js';
 
 const CHUNK = 1000;
 
-/** Returns the events' positions in the log, in order. */
+/**
+ * Returns the events' positions in the log, in order. `tx` is a transaction: the events'
+ * time is its start (now()), which the projections of the first run read in the insert's
+ * statement and those of the others in theirs.
+ */
 export async function recordEvents(tx: Db, events: NewEvent[], meta: EventMeta): Promise<number[]> {
   const positions: number[] = [];
   for (let start = 0; start < events.length; start += CHUNK) {

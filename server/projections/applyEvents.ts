@@ -60,6 +60,10 @@ function phasesOverwritten(events: ProjectedEvent[]): Set<ProjectedEvent> {
  * PostgreSQL as one, each a data-modifying CTE of a single statement: one round trip for
  * both rows, where every exchange paid two per run (its results, its claims). Other runs
  * keep one statement per step: a pause's second statement reads what its first wrote.
+ * PostgreSQL runs such CTEs last to first (executions, then tasks), against the lock
+ * order: every command that writes execution events has locked both rows before (its
+ * tasks, then its executions: lockExecutions, the claim's FOR UPDATE), so the statement
+ * takes no lock of its own on them.
  */
 const ONE_STATEMENT = new Set(['execution.assigned', 'execution.phase', ...EXECUTION_ENDS]);
 
