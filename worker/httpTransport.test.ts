@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { freePort } from '../server/db/embedded.js';
 import { LabqApiError, LabqClient, LabqUnreachableError } from '../shared/client.js';
-import { nodeTransport } from './httpTransport.js';
+import { httpTransport, nodeTransport } from './httpTransport.js';
 
 let server: http.Server;
 let base = '';
@@ -68,6 +68,11 @@ test('an abort while the answer is awaited rejects with the signal\'s reason', a
   const aborted = new AbortController();
   aborted.abort(new Error('news came'));
   await assert.rejects(nodeTransport(`${base}/never`, { method: 'GET', headers: {}, signal: aborted.signal }), /news came/);
+});
+
+test('a call without a signal gives up on a server that does not answer, and says so', async () => {
+  // nodeTransport waits five minutes, as fetch does; the same transport with a shorter wait.
+  await assert.rejects(httpTransport(200)(`${base}/never`, { method: 'GET', headers: {} }), /^Error: no answer within 0\.2 s$/);
 });
 
 test('a server that hangs up in the middle of its answer fails the call', async () => {

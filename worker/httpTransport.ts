@@ -16,14 +16,15 @@ const ANSWER_MS = 300_000;
 
 const agents = { http: new http.Agent({ keepAlive: true, timeout: IDLE_MS }), https: new https.Agent({ keepAlive: true, timeout: IDLE_MS }) };
 
-export const nodeTransport: Transport = (url, request) => new Promise<BufferedAnswer>((resolve, reject) => {
+/** The transport, giving up on a call without a signal after `answerMs` without an answer. */
+export const httpTransport = (answerMs = ANSWER_MS): Transport => (url, request) => new Promise<BufferedAnswer>((resolve, reject) => {
   const target = new URL(url);
   const secure = target.protocol === 'https:';
   // The caller's abort keeps its reason; this transport's own timeout is a server that did not answer.
-  const timeout = request.signal ? undefined : AbortSignal.timeout(ANSWER_MS);
+  const timeout = request.signal ? undefined : AbortSignal.timeout(answerMs);
   const signal = request.signal ?? timeout!;
   const fail = (error: unknown) =>
-    reject(request.signal?.aborted ? request.signal.reason : timeout?.aborted ? new Error(`no answer within ${ANSWER_MS / 1000} s`) : error);
+    reject(request.signal?.aborted ? request.signal.reason : timeout?.aborted ? new Error(`no answer within ${answerMs / 1000} s`) : error);
   const sent = (secure ? https : http).request(target, {
     method: request.method, headers: request.headers, agent: secure ? agents.https : agents.http, signal,
   }, (response) => {
@@ -35,3 +36,5 @@ export const nodeTransport: Transport = (url, request) => new Promise<BufferedAn
   sent.on('error', fail);
   sent.end(request.body);
 });
+
+export const nodeTransport: Transport = httpTransport();

@@ -70,3 +70,15 @@ test('a statement whose result columns changed under it fails once, then is prep
   assert.deepEqual([...(await read())], [{ id: 1, label: 'one', note: null }]);
   assert.deepEqual([...(await read())], [{ id: 1, label: 'one', note: null }]);
 });
+
+test('a pool for generic plans (the exchanges\' batches) plans once on every connection; the others keep PostgreSQL\'s choice', async () => {
+  const generic = await connectPool(url, { maximumPoolSize: 2, genericPlans: true, lockTimeout: '500ms' });
+  try {
+    assert.equal(await generic.oneFirst(sql.unsafe`SHOW plan_cache_mode`), 'force_generic_plan');
+    assert.equal(await generic.oneFirst(sql.unsafe`SHOW lock_timeout`), '500ms', 'with the other settings of its sessions');
+    assert.equal(await generic.transaction((tx) => tx.oneFirst(sql.unsafe`SHOW plan_cache_mode`)), 'force_generic_plan');
+  } finally {
+    await generic.end();
+  }
+  assert.equal(await pool.oneFirst(sql.unsafe`SHOW plan_cache_mode`), 'auto');
+});
