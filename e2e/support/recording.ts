@@ -1,4 +1,5 @@
-// A database connection that keeps the text of every statement sent through it: for tests
+// A database connection that keeps the text of every statement sent through its `query` and
+// `any` (what the write paths under test use; the other methods are not seen): for tests
 // that check how many statements a write path takes, on a real database.
 import type { DatabasePoolConnection } from 'slonik';
 

@@ -8,7 +8,7 @@
 // 10,000-task submit peaked near 400 MiB of resident memory).
 import type { EventMeta } from '../../shared/events.js';
 import type { Db } from '../db/pool.js';
-import { applySteps, joinable, stepsOf } from '../projections/applyEvents.js';
+import { applyPlans, joinable, plansOf } from '../projections/applyEvents.js';
 import { appendEvents, checkEvents } from './appendEvents.js';
 import type { NewEvent } from './types.js';
 
@@ -23,13 +23,12 @@ export async function recordEvents(tx: Db, events: NewEvent[], meta: EventMeta):
   const positions: number[] = [];
   for (let start = 0; start < events.length; start += CHUNK) {
     const checked = checkEvents(events.slice(start, start + CHUNK), meta);
-    const steps = stepsOf(checked);
+    const plans = plansOf(checked);
     // The first run's statements go in the insert's statement when they may share one: a
     // submit's tasks, an exchange's claims, the first results of its reports.
-    const first = steps.length > 0 && joinable(steps[0]!) ? steps.shift()!.statements : [];
-    const stored = await appendEvents(tx, checked, meta, first);
-    await applySteps(tx, steps);
-    for (const event of stored) positions.push(event.position);
+    const first = plans.length > 0 && joinable(plans[0]!) ? plans.shift()!.statements : [];
+    positions.push(...await appendEvents(tx, checked, meta, first));
+    await applyPlans(tx, plans);
   }
   return positions;
 }

@@ -1,7 +1,10 @@
-// Applies stored events to every projection. Events are cut into runs of one type in
-// which no stream repeats, so each run can be applied by one set-based statement per
-// projection while the order of events on any one stream is kept.
+// Applies events to every projection. Events are cut into runs of one type in which no
+// stream repeats, so each run can be applied by set-based statements (each projection's)
+// while the order of events on any one stream is kept. The statements of a run that do not
+// depend on each other go as one (ONE_STATEMENT); recordEvents sends the first run's with
+// the events' insert (`joinable`).
 import { sql, type FragmentSqlToken } from 'slonik';
+import { ctes } from '../db/ctes.js';
 import type { Db } from '../db/pool.js';
 import type { ProjectedEvent } from '../events/types.js';
 import { executionsProjection } from './executions.js';
@@ -59,7 +62,7 @@ function phasesOverwritten(events: ProjectedEvent[]): Set<ProjectedEvent> {
  * tasks and executions read only their own transition tables). Their statements go to
  * PostgreSQL as one, each a data-modifying CTE of a single statement: one round trip for
  * both rows, where every exchange paid two per run (its results, its claims). Other runs
- * keep one statement per step: a pause's second statement reads what its first wrote.
+ * send their statements one by one: a pause's second statement reads what its first wrote.
  * PostgreSQL runs such CTEs last to first (executions, then tasks), against the lock
  * order: every command that writes execution events has locked both rows before (its
  * tasks, then its executions: lockExecutions, the claim's FOR UPDATE), so the statement
@@ -68,20 +71,20 @@ function phasesOverwritten(events: ProjectedEvent[]): Set<ProjectedEvent> {
 const ONE_STATEMENT = new Set(['execution.assigned', 'execution.phase', ...EXECUTION_ENDS]);
 
 /** A run of events, and the statements that apply it, in order. */
-export interface Step {
+interface RunPlan {
   type: string;
   statements: FragmentSqlToken[];
 }
 
 /** What applying `events` takes, run by run. */
-export function stepsOf(events: ProjectedEvent[]): Step[] {
+export function plansOf(events: ProjectedEvent[]): RunPlan[] {
   const overwritten = phasesOverwritten(events);
   return [...runs(events)].map((run) => {
     const type = run[0]!.type;
     return {
       type,
       statements: PROJECTIONS.flatMap((projection) => {
-        const applied = projection === tasksProjection && overwritten.size > 0 ? run.filter((e) => !overwritten.has(e)) : run;
+        const applied = projection === tasksProjection && run.some((e) => overwritten.has(e)) ? run.filter((e) => !overwritten.has(e)) : run;
         return applied.length > 0 ? projection.statements(type, applied) : [];
       }),
     };
@@ -89,26 +92,21 @@ export function stepsOf(events: ProjectedEvent[]): Step[] {
 }
 
 /**
- * Whether a step's statements may go as data-modifying CTEs of one statement, with each
+ * Whether a plan's statements may go as data-modifying CTEs of one statement, with each
  * other and with the insert of their events (no projection reads the log).
  */
-export const joinable = (step: Step): boolean => step.statements.length <= 1 || ONE_STATEMENT.has(step.type);
+export const joinable = (plan: RunPlan): boolean => plan.statements.length <= 1 || ONE_STATEMENT.has(plan.type);
 
-/** The data-modifying CTEs p0, p1… of one statement, one per statement. */
-export function ctes(statements: FragmentSqlToken[]) {
-  return sql.join(statements.map((statement, i) => sql.fragment`${sql.identifier([`p${i}`])} AS (${statement})`), sql.fragment`, `);
-}
-
-export async function applySteps(db: Db, steps: Step[]): Promise<void> {
-  for (const step of steps) {
-    if (step.statements.length > 1 && joinable(step)) {
-      await db.query(sql.unsafe`WITH ${ctes(step.statements)} SELECT 1`);
+export async function applyPlans(db: Db, plans: RunPlan[]): Promise<void> {
+  for (const plan of plans) {
+    if (plan.statements.length > 1 && joinable(plan)) {
+      await db.query(sql.unsafe`WITH ${ctes(plan.statements)} SELECT 1`);
     } else {
-      for (const statement of step.statements) await db.query(sql.unsafe`${statement}`);
+      for (const statement of plan.statements) await db.query(sql.unsafe`${statement}`);
     }
   }
 }
 
 export async function applyEvents(db: Db, events: ProjectedEvent[]): Promise<void> {
-  await applySteps(db, stepsOf(events));
+  await applyPlans(db, plansOf(events));
 }

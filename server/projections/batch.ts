@@ -1,6 +1,6 @@
-// Helpers for set-based apply functions: a run of events is passed to PostgreSQL as one
-// jsonb array and unpacked with jsonb_to_recordset, so applying 10,000 events of one
-// type is one statement. The planner cannot see how many rows a jsonb_to_recordset gives
+// Helpers for the projections' set-based statements: a run of events is passed to
+// PostgreSQL as one jsonb array and unpacked with jsonb_to_recordset, so applying 10,000
+// events of one type takes one statement per projection. The planner cannot see how many rows a jsonb_to_recordset gives
 // (it guesses 100), and with a guess that large it may join by reading the whole table:
 // an UPDATE also says which ids it touches (`t.id = ANY(…)`), which it plans as index look-ups.
 import { sql } from 'slonik';
