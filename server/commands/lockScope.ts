@@ -29,10 +29,15 @@ const PAUSES_LOCK = 7_162_534_003;
  * task is entering, or one of them would miss the other's uncommitted rows. Those commands
  * take this lock shared, before any task lock; a pause or resume takes it exclusively.
  */
+const SHARED_PAUSES_LOCK = sql.fragment`pg_advisory_xact_lock_shared(${PAUSES_LOCK})`;
+
 export const sharePausesLock = (tx: Db) => tx.query(sql.unsafe`SELECT ${SHARED_PAUSES_LOCK}`);
 
-/** The same, as an expression for a statement that has other work to do (a submit's ids). */
-export const SHARED_PAUSES_LOCK = sql.fragment`pg_advisory_xact_lock_shared(${PAUSES_LOCK})`;
+/**
+ * The same, as the first CTE of a statement that has other work to do (a submit's ids, its
+ * dependencies' locks): the statement reads `locked` so that the lock comes first.
+ */
+export const WITH_PAUSES_LOCK = sql.fragment`WITH locked AS MATERIALIZED (SELECT ${SHARED_PAUSES_LOCK})`;
 
 export async function lockScope(tx: Db, scope: Scope): Promise<LockedScope> {
   let version: number;

@@ -16,7 +16,7 @@ import { recordEvents } from '../events/recordEvents.js';
 import { containerPolicyErrors } from '../queries/policies.js';
 import { unknownSecrets } from '../queries/secrets.js';
 import { dependencyStatus } from './dependencyStatus.js';
-import { SHARED_PAUSES_LOCK } from './lockScope.js';
+import { WITH_PAUSES_LOCK } from './lockScope.js';
 import { jsonb } from '../db/jsonb.js';
 
 type Submitted = SubmitTasksResponse['tasks'][number];
@@ -91,7 +91,7 @@ async function dependencyStatuses(tx: Db, defs: TaskDefinition[], field: (i: num
   // lock comes first, in the same statement (submitInTransaction).
   if (ids.length) {
     for (const row of await tx.any(sql.unsafe`
-      WITH locked AS MATERIALIZED (SELECT ${SHARED_PAUSES_LOCK})
+      ${WITH_PAUSES_LOCK}
       SELECT id, status FROM locked, tasks WHERE id = ANY(${sql.array(ids, 'int8')}) ORDER BY id FOR SHARE OF tasks`)) {
       statuses.set(row.id, row.status);
     }
@@ -145,7 +145,7 @@ export async function submitInTransaction(tx: Db, submitted: NewTask[], field: (
   const fresh = defs.filter((d, i) => !(d.key && existing.has(scopeKey(workflowOf[i]!, d.key))));
   const ids = fresh.length
     ? ((await tx.anyFirst(sql.unsafe`
-      WITH locked AS MATERIALIZED (SELECT ${SHARED_PAUSES_LOCK})
+      ${WITH_PAUSES_LOCK}
       SELECT nextval('task_ids') FROM locked, generate_series(1, ${fresh.length})`)) as number[]).map(Number)
     : [];
   let next = 0;

@@ -6,8 +6,9 @@ import { ProblemError, invalid } from '../errors.js';
 
 /**
  * Whether arrays and objects nest deeper than `max` in a JSON text (valid or not). Checked
- * before parsing because the parser's reviver recurses: a deep enough text would exhaust
- * the stack and be refused with a message about the stack instead of the body.
+ * before parsing because a deep enough text would exhaust the stack (of the reviver, when a
+ * `\u` escape calls for it, or of the request's schema) and be refused with a message about
+ * the stack instead of the body.
  */
 function nestsDeeperThan(text: string, max: number): boolean {
   let depth = 0;

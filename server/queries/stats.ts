@@ -3,9 +3,9 @@
 // costs the same whether the log holds a thousand tasks or millions: counts come from the
 // task_counts deltas, finishes and failures from the executions finished in the window.
 import { sql } from 'slonik';
-import { LIVE_STATUSES } from '../../shared/schemas/execution.js';
 import type { Stats } from '../../shared/schemas/stats.js';
 import type { TaskCounts } from '../../shared/schemas/workflow.js';
+import { LIVE_STATUS_LIST } from '../db/literals.js';
 import type { Db } from '../db/pool.js';
 import { taskCounts } from './counts.js';
 import { STATUS_REASON, waitingReasons } from './why.js';
@@ -31,7 +31,7 @@ const workerFigures = async (db: Db) => (await db.one(sql.unsafe`
          count(*) FILTER (WHERE w.status = 'lost')::int AS lost,
          coalesce(sum(w.concurrency + w.prefetch) FILTER (WHERE w.status = 'online' AND NOT w.paused), 0)::int AS slots,
          (SELECT count(*) FROM executions x JOIN workers a ON a.id = x.worker_id
-          WHERE x.status = ANY(${sql.array([...LIVE_STATUSES], 'text')}) AND a.status = 'online' AND NOT a.paused)::int AS busy
+          WHERE x.status IN (${LIVE_STATUS_LIST}) AND a.status = 'online' AND NOT a.paused)::int AS busy
   FROM workers w`)) as Stats['workers'];
 
 const recentFailures = async (db: Db) => (await db.any(sql.unsafe`

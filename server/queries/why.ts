@@ -4,9 +4,10 @@
 // (server/requirements.ts), so the answer is what the next claim would do.
 import { sql, type FragmentSqlToken } from 'slonik';
 import { z } from 'zod';
-import { isLive, LIVE_STATUSES } from '../../shared/schemas/execution.js';
+import { isLive } from '../../shared/schemas/execution.js';
 import { isFinalTask, UNSTARTED_TASK_STATUSES, type Requirements, type TaskStatus } from '../../shared/schemas/task.js';
 import type { Reason, StepWhy, TaskWaitReason, TaskWhy, WorkerWhy } from '../../shared/schemas/why.js';
+import { LIVE_STATUS_LIST } from '../db/literals.js';
 import type { Db } from '../db/pool.js';
 import { acceptsWork, takesTag, unmet, type WorkerResources } from '../requirements.js';
 
@@ -33,7 +34,7 @@ type WorkerRow = z.infer<typeof WorkerRow>;
 const workers = (where: FragmentSqlToken) => sql.type(WorkerRow)`
   SELECT w.id, w.name, w.tags, w.cpus, w.memory_mb, w.docker, w.gpus, w.capabilities, w.paused, w.draining, w.concurrency, w.prefetch,
          w.status,
-         (SELECT count(*) FROM executions x WHERE x.worker_id = w.id AND x.status = ANY(${sql.array([...LIVE_STATUSES], 'text')}))::int AS live
+         (SELECT count(*) FROM executions x WHERE x.worker_id = w.id AND x.status IN (${LIVE_STATUS_LIST}))::int AS live
   FROM workers w WHERE ${where} AND w.deleted_at IS NULL ORDER BY w.id`;
 
 const onlineWorkers = (db: Db) => db.any(workers(sql.fragment`w.status = 'online'`));
