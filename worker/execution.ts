@@ -116,7 +116,7 @@ export class Execution {
   /** What its transfers count, per phase: the bytes of its inputs and resources, then of its output. */
   readonly progress: { downloading: PhaseProgress; uploading: PhaseProgress };
   readonly done: Promise<void>;
-  /** Resolves once its first phase has begun (its task started, or its downloads did), it waits for a run slot, or it ended without one. */
+  /** Resolves once its first phase has begun (its task started, or its downloads did), once it waits for a run slot, or once it ended before any of these. */
   readonly begun: Promise<void>;
   private markBegun: () => void = () => undefined;
 

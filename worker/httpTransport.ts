@@ -1,8 +1,9 @@
 // The worker's way to its server: node:http with kept-alive connections, where fetch
 // (undici) cost about a sixth of a busy worker's own CPU in its profile: 0.25–0.3 ms of CPU
 // per request against about 0.05 ms this way (docs/performance.md). Each answer is read
-// whole, as the worker's calls answer JSON. As with fetch, a call without a signal gives up
-// after five minutes without an answer, and an abort rejects with the signal's reason. Unlike
+// whole, as the worker's calls answer JSON. A call without a signal gives up after `answerMs`
+// without an answer (five minutes for nodeTransport, as with fetch), and an abort rejects
+// with the signal's reason. Unlike
 // fetch it follows no redirect (the server sends none to its API's calls). A kept connection
 // idle for IDLE_MS is closed, well within the server's keep-alive (65 s), so that one the
 // server closed is not used again (Node's agent does not time out idle sockets by itself).

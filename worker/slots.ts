@@ -23,7 +23,7 @@ export class Slots {
 
   acquire(signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.used < this.size && this.waiting.length === 0) {
+    if (!this.full) {
       this.used++;
       return Promise.resolve();
     }
