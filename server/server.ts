@@ -18,6 +18,7 @@ import { ListenHub } from './listen/hub.js';
 import { outputReader, type OutputReader } from './queries/outputReader.js';
 import { WorkerFeed } from './queries/workerFeed.js';
 import { ExchangeRounds, IN_FLIGHT, LOCK_WAIT } from './workers/exchangeRounds.js';
+import { ParkedPolls } from './workers/wakeups.js';
 import { Reaper } from './reaper.js';
 import { Scheduler } from './scheduler.js';
 import { assertKeyOpensSecrets, loadSecretBox, type SecretBox } from './secrets/secretBox.js';
@@ -53,6 +54,7 @@ export interface RunningServer {
   outputs: OutputReader;
   workerFeed: WorkerFeed;
   rounds: ExchangeRounds;
+  polls: ParkedPolls;
   tokens: TokenCache;
   secrets: SecretBox;
   settings: QueueSettings;
@@ -108,7 +110,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const batches = await connectPool(options.databaseUrl, { maximumPoolSize: IN_FLIGHT, lockTimeout: LOCK_WAIT, genericPlans: true });
     teardown.add(() => batches.end());
     const rounds = new ExchangeRounds(batches, pool, secrets, settings, log);
-    const app = createApp({ pool, hub, tailer, outputs, workerFeed, rounds, tokens, secrets, settings, log, trustProxy: options.trustProxy });
+    const polls = new ParkedPolls(hub);
+    teardown.add(async () => polls.stop());
+    const app = createApp({ pool, hub, tailer, outputs, workerFeed, rounds, polls, tokens, secrets, settings, log, trustProxy: options.trustProxy });
     // An https.Server is an http.Server over TLS sockets: the same limits and answers apply.
     const http: Server = options.tls
       ? createTlsServer({ ...options.tls, maxHeaderSize: MAX_HEADER_BYTES }, app.callback())
@@ -130,6 +134,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       outputs,
       workerFeed,
       rounds,
+      polls,
       tokens,
       secrets,
       settings,

@@ -43,10 +43,9 @@ export async function parkedPoll(ts: Pick<TestServer, 'client' | 'server'>, work
 }
 
 /**
- * How many wake-up subscribers (parked polls, event streams, output followers) the server
- * process serves now. The hub does not publish it; a test reads it to see a poll end on the
- * server's side, which leaves nothing else to observe when its worker has hung up.
+ * How many exchanges the server process serves now: what a test reads to see a poll end on
+ * the server's side, which leaves nothing else to observe when its worker has hung up.
  */
-export function hubSubscribers(ts: Pick<TestServer, 'server'>): number {
-  return (ts.server.hub as unknown as { subscribers: Set<unknown> }).subscribers.size;
+export function pollsServed(ts: Pick<TestServer, 'server'>): number {
+  return ts.server.polls.size;
 }

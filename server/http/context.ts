@@ -6,6 +6,7 @@ import type { ListenHub } from '../listen/hub.js';
 import type { OutputReader } from '../queries/outputReader.js';
 import type { WorkerFeed } from '../queries/workerFeed.js';
 import type { ExchangeRounds } from '../workers/exchangeRounds.js';
+import type { ParkedPolls } from '../workers/wakeups.js';
 import type { SecretBox } from '../secrets/secretBox.js';
 import type { QueueSettings } from '../settings.js';
 
@@ -20,6 +21,8 @@ export interface ServerContext {
   workerFeed: WorkerFeed;
   /** The one writer of the workers' exchange rounds, many workers' rounds per transaction. */
   rounds: ExchangeRounds;
+  /** Which exchanges parked on this process a change wakes. */
+  polls: ParkedPolls;
   tokens: TokenCache;
   /** The key that seals and opens secrets. */
   secrets: SecretBox;

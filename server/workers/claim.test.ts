@@ -15,7 +15,7 @@ import { pickTasks, type ClaimingWorker } from '../commands/claimTasks.js';
 import type { QueueSettings } from '../settings.js';
 import { finished, running } from '../../e2e/support/reports.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
-import { until } from '../../e2e/support/worker.js';
+import { settles, until } from '../../e2e/support/worker.js';
 import { parkedPoll, pollWorker as poll, registerWorker as register } from '../../e2e/support/workerApi.js';
 
 /** Only to turn a hang into a failure; never an assertion about how long anything took. */
@@ -38,19 +38,7 @@ function finish(ts: TestServer, executionId: number, status: 'succeeded' | 'fail
 const taskIds = (r: PollResponse) => r.assignments.map((a) => a.task.id);
 
 /** Resolves with the promise, or fails if it has not settled within HANG_MS. */
-async function noHang<T>(what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: still waiting after ${HANG_MS} ms (hung)`)), HANG_MS);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const noHang = <T>(what: string, promise: Promise<T>) => settles(what, promise, HANG_MS);
 
 async function rejectsWith(status: number, promise: Promise<unknown>, what: string): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
@@ -333,11 +321,11 @@ test('the rounds of a parked poll write nothing', async (t) => {
   const writes = async () => ts.server.pool.one(sql.unsafe`
     SELECT (SELECT last_seen_at::text FROM worker_liveness WHERE worker_id = ${w.id}) AS seen,
            (SELECT expires_at::text FROM execution_leases WHERE execution_id = ${x}) AS lease`);
-  // It can take nothing more (want 0): a task of its tag wakes it, it looks, and parks again.
-  const parked = await parkedPoll(ts, w, { seq: 2, want: 0, holding: [x], settings_version: claim.settings_version });
+  // A task of its tag that it cannot take (more GPUs than it has) wakes it: it looks, and parks again.
+  const parked = await parkedPoll(ts, w, { seq: 2, want: 1, holding: [x], settings_version: claim.settings_version });
   const before = await writes();
   const rounds = parked.roundsSeen();
-  await submit(ts, [{ command: 'wakes it', tag: 'quiet' }]);
+  await submit(ts, [{ command: 'wakes it', tag: 'quiet', requirements: { gpus: 1 } }]);
   await until('the parked poll to look', async () => parked.roundsSeen() > rounds, HANG_MS);
   assert.equal(parked.settled(), false, 'nothing for it: it parks again');
   assert.deepEqual(await writes(), before, 'neither its liveness nor its lease was written');

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { finished } from '../../e2e/support/reports.js';
 import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { until } from '../../e2e/support/worker.js';
-import { hubSubscribers, parkedPoll, pollWorker, registerWorker } from '../../e2e/support/workerApi.js';
+import { pollsServed, parkedPoll, pollWorker, registerWorker } from '../../e2e/support/workerApi.js';
 
 let ts: TestServer;
 before(async () => {
@@ -39,10 +39,10 @@ test('a poll whose worker hung up claims nothing for it', async () => {
     const w = await registerWorker(patient, { tags: ['hangup'], concurrency: 5 });
     const hangUp = new AbortController();
     const parked = await parkedPoll(patient, w, { want: 1, settings_version: w.settings_version }, hangUp.signal);
-    const serving = hubSubscribers(patient);
+    const serving = pollsServed(patient);
     hangUp.abort();
     await assert.rejects(parked.response);
-    await until('the server to end the poll its worker hung up on', async () => hubSubscribers(patient) < serving, 30_000);
+    await until('the server to end the poll its worker hung up on', async () => pollsServed(patient) < serving, 30_000);
     const { tasks: [t] } = await patient.client.submitTasks({ command: 'true', tag: 'hangup' });
     // The worker polls again: the task is still there for it, never handed to the dead poll.
     const again = await pollWorker(patient, w, { want: 1 });

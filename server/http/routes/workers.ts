@@ -14,7 +14,7 @@ import { bind } from '../bind.js';
 import type { ServerContext } from '../context.js';
 import { SseConnection } from '../sse.js';
 
-export function workerRoutes(router: Router, { pool, hub, rounds, settings, workerFeed }: ServerContext): void {
+export function workerRoutes(router: Router, { pool, polls, rounds, settings, workerFeed }: ServerContext): void {
   bind(router, 'registerWorker', async ({ body, meta, ctx }) => {
     const { role, tokenId } = ctx.state.identity as Identity;
     const id = await registerWorker(pool, body, settings.leaseSeconds, meta, role === 'worker' ? tokenId ?? null : null);
@@ -58,6 +58,6 @@ export function workerRoutes(router: Router, { pool, hub, rounds, settings, work
       if (!ctx.res.writableFinished) gone.abort();
     });
     ctx.req.socket.setTimeout(0);
-    return poll(rounds, hub, params.id, body, settings, meta, gone.signal);
+    return poll(rounds, polls, params.id, body, settings, meta, gone.signal);
   });
 }

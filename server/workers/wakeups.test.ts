@@ -1,0 +1,98 @@
+// Which parked polls a change wakes (wakeups.ts): as many as the new tasks need, not every
+// poll of their tag; the rest handed on when a woken poll cannot take them. Real server,
+// real PostgreSQL; polls driven through the API as a daemon drives them.
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import type { PollResponse, Worker } from '../../shared/schemas/worker.js';
+import { startTestServer, type TestServer } from '../../e2e/support/server.js';
+import { settles } from '../../e2e/support/worker.js';
+import { parkedPoll, pollWorker, registerWorker } from '../../e2e/support/workerApi.js';
+import { pollRounds } from './poll.js';
+
+/** Only to turn a hang into a failure; never an assertion about how long anything took. */
+const HANG_MS = 30_000;
+/** Polls park 60 s (a third of the lease is more): only a wake-up answers one within HANG_MS. */
+const LONG_PARK = { leaseSeconds: 600 };
+
+async function server(t: TestContext): Promise<TestServer> {
+  const ts = await startTestServer({ settings: LONG_PARK });
+  t.after(() => ts.close());
+  return ts;
+}
+
+const noHang = <T>(what: string, promise: Promise<T>) => settles(what, promise, HANG_MS);
+
+type Parked = Awaited<ReturnType<typeof parkedPoll>>;
+
+async function park(ts: TestServer, worker: Worker, want: number): Promise<Parked> {
+  const { settings_version } = await pollWorker(ts, worker);
+  return parkedPoll(ts, worker, { want, settings_version });
+}
+
+/**
+ * A worker of a tag of its own, parked: once a task of that tag, submitted after whatever
+ * came before, has reached it, the rounds those earlier notifications woke have run
+ * (notifications are taken in order, and rounds queue in the order they are woken).
+ */
+async function barrier(ts: TestServer, tag: string): Promise<void> {
+  const sentinel = await registerWorker(ts, { tags: [tag] });
+  const parked = await park(ts, sentinel, 1);
+  await ts.client.submitTasks({ command: 'barrier', tag });
+  assert.equal((await noHang('the sentinel poll', parked.response)).assignments.length, 1);
+}
+
+const rounds = (workers: Worker[]) => workers.map((w) => pollRounds(w.id));
+
+test('new tasks wake as many parked polls as they need, not every poll of their tag', async (t) => {
+  const ts = await server(t);
+  const workers = await Promise.all(Array.from({ length: 6 }, () => registerWorker(ts, { tags: ['herd'] })));
+  const parked: Parked[] = [];
+  for (const w of workers) parked.push(await park(ts, w, 1));
+  const before = rounds(workers);
+
+  const { tasks } = await ts.client.submitTasks({ tasks: [{ command: 'a', tag: 'herd' }, { command: 'b', tag: 'herd' }] });
+  const answered = await noHang('two polls answered', new Promise<PollResponse[]>((resolve) => {
+    const got: PollResponse[] = [];
+    for (const p of parked) void p.response.then((r) => (got.push(r), got.length === 2 && resolve(got)), () => undefined);
+  }));
+  assert.deepEqual(answered.flatMap((r) => r.assignments.map((a) => a.task.id)).sort(), tasks.map((x) => x.id).sort(), 'each woken poll took one');
+  await barrier(ts, 'herd-barrier');
+
+  const ran = rounds(workers).map((n, i) => n - before[i]!);
+  assert.equal(ran.reduce((a, b) => a + b, 0), 2, `one round for each new task, not one for each parked poll (rounds run: ${ran.join(', ')})`);
+  assert.equal(parked.filter((p) => p.settled()).length, 2, 'the other four stay parked');
+});
+
+test('a task the woken poll cannot take is handed on to a parked poll that can', async (t) => {
+  const ts = await server(t);
+  // Parked first, so woken first: it has no GPU.
+  const plain = await registerWorker(ts, { tags: ['fit'] });
+  const gpu = await registerWorker(ts, { tags: ['fit'], gpus: 1 });
+  const plainParked = await park(ts, plain, 1);
+  const gpuParked = await park(ts, gpu, 1);
+  const [plainBefore] = rounds([plain]);
+
+  const { tasks: [task] } = await ts.client.submitTasks({ command: 'needs a gpu', tag: 'fit', requirements: { gpus: 1 } });
+  const answer = await noHang('the GPU worker\'s parked poll', gpuParked.response);
+  assert.deepEqual(answer.assignments.map((a) => a.task.id), [task!.id]);
+  assert.ok(pollRounds(plain.id) > plainBefore!, 'the poll woken first looked, and handed the task on');
+  assert.equal(plainParked.settled(), false, 'it found nothing it could take and parked again');
+});
+
+test('a parked poll without a free slot is not woken by new tasks; one for its worker still is', async (t) => {
+  const ts = await server(t);
+  const full = await registerWorker(ts, { tags: ['slots'] });
+  const free = await registerWorker(ts, { tags: ['slots'] });
+  const fullParked = await park(ts, full, 0);
+  const freeParked = await park(ts, free, 1);
+  const [fullBefore] = rounds([full]);
+
+  await ts.client.submitTasks({ command: 'one', tag: 'slots' });
+  assert.equal((await noHang('the poll with a free slot', freeParked.response)).assignments.length, 1);
+  await barrier(ts, 'slots-barrier');
+  assert.equal(pollRounds(full.id), fullBefore, 'no round for a poll that could take nothing');
+
+  await ts.client.updateWorker(full.id, { concurrency: 3 });
+  const changed = await noHang('the full worker\'s poll after a settings change', fullParked.response);
+  assert.equal(changed.settings.concurrency, 3);
+});

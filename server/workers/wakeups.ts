@@ -1,0 +1,163 @@
+// Which of the exchanges parked on this server process a change wakes. A labq_work
+// notification names who could act on it (sql/0009_work_notify.sql, sql/0028_wake_counts.sql):
+// `worker:N` wakes that worker's poll; `tag:T:N` says that N tasks of tag T became claimable
+// and wakes the polls that take T, the one woken least lately first, until their free slots
+// cover N. It used to wake every poll of the tag: with a hundred idle workers, one new task
+// cost a hundred rounds, ninety-nine of which found nothing.
+//
+// A woken round that claims fewer tasks of T than it was woken for hands the rest on to the
+// next polls of T that this wave has not woken yet: the task may not fit it (its resources,
+// its capabilities), or the worker's own count of free slots may be higher than the server's.
+// A poll that ends before it could look (its deadline, its worker hung up, a round answered
+// for another reason) hands on what it was woken for as well. So a task that some parked
+// poll can take is never left to the polls' deadlines, and at worst a wave wakes every poll
+// of its tag, as before.
+//
+// `*`, a `tag:T` without a count, and a reconnect of the LISTEN connection (notifications
+// may have been missed) wake every poll. NOTIFY stays a hint: a poll looks at its deadline.
+import type { PollResponse } from '../../shared/schemas/worker.js';
+import { WORK_CHANNEL, type ListenHub } from '../listen/hub.js';
+
+/** The polls one notification's tasks of one tag woke, handed on among themselves. */
+type Wave = Set<Waiter>;
+
+/** Tasks of a tag a poll was woken for and has not looked for yet. */
+interface Owed { tag: string; count: number; wave: Wave }
+
+/** One exchange on this server process, from its first round until it is answered. */
+export class Waiter {
+  /** Its worker's tags, once a round has read them: until then any tag may be for it. */
+  tags: string[] | null = null;
+  /** Tasks it could take now (0: paused, draining, or no free slot). */
+  capacity: number;
+  /** Something it could act on came since its round began: it looks again before parking. */
+  dirty = false;
+  owed: Owed[] = [];
+  private resume: (() => void) | null = null;
+
+  constructor(readonly workerId: number, want: number) {
+    this.capacity = want;
+  }
+
+  takes(tag: string): boolean {
+    return this.tags === null || this.tags.includes('*') || this.tags.includes(tag);
+  }
+
+  /** Free slots not yet promised to a wave. */
+  free(): number {
+    return this.capacity - this.owed.reduce((sum, o) => sum + o.count, 0);
+  }
+
+  wake(): void {
+    this.dirty = true;
+    this.resume?.();
+  }
+
+  /** Waits until woken or `deadline` (ms since the epoch); returns at once if woken meanwhile. */
+  async park(deadline: number): Promise<void> {
+    if (this.dirty) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+      this.resume = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.resume = null;
+  }
+}
+
+export class ParkedPolls {
+  /** In the order they were last woken by a tag, least lately first. */
+  private readonly waiters = new Set<Waiter>();
+  private readonly unsubscribe: () => void;
+
+  constructor(hub: ListenHub) {
+    this.unsubscribe = hub.subscribe((channel, changed) => {
+      if (channel === null || changed === null) this.wakeAll();
+      else if (channel === WORK_CHANNEL) this.notified(changed);
+    });
+  }
+
+  /** Exchanges being served: what a test reads to see one end on the server's side. */
+  get size(): number {
+    return this.waiters.size;
+  }
+
+  enter(workerId: number, want: number): Waiter {
+    const waiter = new Waiter(workerId, want);
+    this.waiters.add(waiter);
+    return waiter;
+  }
+
+  /** What a round is about to look for: the tasks its poll was woken for until now. */
+  begin(waiter: Waiter): Owed[] {
+    waiter.dirty = false;
+    return waiter.owed.splice(0);
+  }
+
+  /** A round ended: what it was woken for and did not claim goes on to other polls. */
+  served(waiter: Waiter, due: Owed[], response: PollResponse, want: number): void {
+    const { settings } = response;
+    waiter.tags = settings.tags;
+    waiter.capacity = settings.paused || settings.draining ? 0 : Math.min(want, settings.concurrency + settings.prefetch);
+    const claimed = new Map<string, number>();
+    for (const a of response.assignments) claimed.set(a.task.tag, (claimed.get(a.task.tag) ?? 0) + 1);
+    for (const o of due) {
+      const took = Math.min(o.count, claimed.get(o.tag) ?? 0);
+      claimed.set(o.tag, (claimed.get(o.tag) ?? 0) - took);
+      if (o.count > took) this.hand(o.tag, o.count - took, o.wave);
+    }
+  }
+
+  /** Its exchange was answered (or dropped): what it was woken for and never looked for goes on. */
+  leave(waiter: Waiter): void {
+    this.waiters.delete(waiter);
+    for (const o of waiter.owed.splice(0)) this.hand(o.tag, o.count, o.wave);
+  }
+
+  stop(): void {
+    this.unsubscribe();
+  }
+
+  private notified(tokens: ReadonlySet<string>): void {
+    if (tokens.has('*')) return this.wakeAll();
+    for (const token of tokens) {
+      if (token.startsWith('worker:')) {
+        const id = Number(token.slice('worker:'.length));
+        for (const waiter of this.waiters) if (waiter.workerId === id) waiter.wake();
+      } else if (token.startsWith('tag:')) {
+        const named = token.slice('tag:'.length);
+        const colon = named.lastIndexOf(':');
+        const count = colon < 0 ? Infinity : Number(named.slice(colon + 1));
+        this.hand(colon < 0 ? named : named.slice(0, colon), Number.isNaN(count) ? Infinity : count, new Set());
+      }
+    }
+  }
+
+  /** Wakes polls that take `tag` and have free slots, not yet in `wave`, until they cover `count`. */
+  private hand(tag: string, count: number, wave: Wave): void {
+    const woken: Waiter[] = [];
+    for (const waiter of this.waiters) {
+      if (count <= 0) break;
+      if (wave.has(waiter) || !waiter.takes(tag)) continue;
+      const free = waiter.free();
+      if (free <= 0) continue;
+      const share = Math.min(count, free);
+      wave.add(waiter);
+      waiter.owed.push({ tag, count: share, wave });
+      count -= share;
+      woken.push(waiter);
+    }
+    for (const waiter of woken) {
+      // Woken last: the next wave starts with the polls this one did not wake.
+      this.waiters.delete(waiter);
+      this.waiters.add(waiter);
+      waiter.wake();
+    }
+  }
+
+  private wakeAll(): void {
+    for (const waiter of this.waiters) waiter.wake();
+  }
+}
