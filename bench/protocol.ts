@@ -25,6 +25,7 @@ const SLOTS = (process.env.LABQ_BENCH_SLOTS ?? '4,24').split(',').map(Number);
 const LATENCY_SAMPLES = env('LABQ_BENCH_LATENCY_SAMPLES', 200);
 const RUN_TIMEOUT_S = env('LABQ_BENCH_RUN_TIMEOUT', 240);
 const CAPACITY_WORKERS = env('LABQ_BENCH_CAPACITY_WORKERS', 200);
+const IDLE_WORKERS = env('LABQ_BENCH_IDLE_WORKERS', 200);
 const CAPACITY_SECONDS = env('LABQ_BENCH_CAPACITY_SECONDS', 30);
 const CAPACITY_TASKS = env('LABQ_BENCH_CAPACITY_TASKS', 60_000);
 const SCALE_TASKS = env('LABQ_BENCH_SCALE_TASKS', 1_000_000);
@@ -33,7 +34,7 @@ const FOLLOWERS = env('LABQ_BENCH_FOLLOWERS', 1000);
 const FOLLOW_EXECUTIONS = env('LABQ_BENCH_FOLLOW_EXECUTIONS', 100);
 const SWEEP_TASKS = env('LABQ_BENCH_SWEEP_TASKS', 100_000);
 const STATEMENTS = env('LABQ_BENCH_STATEMENTS', 0);
-const PARTS = new Set((process.env.LABQ_BENCH_PARTS ?? 'compare,floor,capacity,scale,follow,sweep').split(','));
+const PARTS = new Set((process.env.LABQ_BENCH_PARTS ?? 'compare,floor,capacity,idle,scale,follow,sweep').split(','));
 const quietLogger = new Logger(() => () => undefined);
 
 const line = (s: string) => process.stdout.write(s + '\n');
@@ -352,6 +353,7 @@ async function main(): Promise<void> {
     const helpers: Helpers = { labqCounters, reportLabqCounters, stats, reportDb, freshDatabase, admin, line, fig, results, statements };
     if (PARTS.has('floor')) await (await import('./floor.js')).floor({ ...helpers, LATENCY_SAMPLES });
     if (PARTS.has('capacity')) await (await import('./capacity.js')).capacity({ ...helpers, CAPACITY_WORKERS, CAPACITY_SECONDS, CAPACITY_TASKS });
+    if (PARTS.has('idle')) await (await import('./idle.js')).idle({ ...helpers, IDLE_WORKERS, LATENCY_SAMPLES });
     if (PARTS.has('scale')) await (await import('./scale.js')).scale({ ...helpers, SCALE_TASKS, SCALE_TIMEOUT_S, schemaBytes });
     if (PARTS.has('follow')) await (await import('./follow.js')).follow({ ...helpers, FOLLOWERS, FOLLOW_EXECUTIONS });
     if (PARTS.has('sweep')) await (await import('./sweep.js')).sweep({ ...helpers, SWEEP_TASKS });

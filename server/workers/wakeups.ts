@@ -1,9 +1,9 @@
 // Which of the exchanges parked on this server process a change wakes. A labq_work
 // notification names who could act on it (sql/0009_work_notify.sql, sql/0028_wake_counts.sql):
 // `worker:N` wakes that worker's poll; `tag:T:N` says that N tasks of tag T became claimable
-// and wakes the polls that take T, the one woken least lately first, until their free slots
-// cover N. It used to wake every poll of the tag: with a hundred idle workers, one new task
-// cost a hundred rounds, ninety-nine of which found nothing.
+// and wakes the polls that take T, the one that has waited longest for a task first, until
+// their free slots cover N. It used to wake every poll of the tag: with a hundred idle
+// workers, one new task cost a hundred rounds, ninety-nine of which found nothing.
 //
 // A woken round that claims fewer tasks of T than it was woken for hands the rest on to the
 // next polls of T that this wave has not woken yet: the task may not fit it (its resources,
@@ -68,7 +68,7 @@ export class Waiter {
 }
 
 export class ParkedPolls {
-  /** In the order they were last woken by a tag, least lately first. */
+  /** Longest waiting for a task first: a poll comes in last, and goes last again when a tag wakes it. */
   private readonly waiters = new Set<Waiter>();
   private readonly unsubscribe: () => void;
 
