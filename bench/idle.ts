@@ -32,20 +32,23 @@ export async function idle(o: IdleOptions): Promise<void> {
       const w = await client.registerWorker({
         name: `idle-${i}`, instance, hostname: 'bench', cpus: 4, memory_mb: 4096, docker: false, concurrency: 4, tags: ['default'],
       });
-      workers.push({ id: w.id, instance });
+      workers.push({ id: w.id, instance, settingsVersion: w.settings_version });
     }
     const reached = new Map<number, number>();
     const taken = new Set<number>();
     let errors = 0;
     fleet = Promise.all(workers.map(async (w) => {
       let held: number[] = [];
+      // A poll that knows an older settings version is answered at once, to tell it the new one.
+      let settingsVersion = w.settingsVersion;
       for (let seq = 1; !stop.signal.aborted; seq++) {
         try {
           const answer = await client.pollWorker(w.id, {
-            instance: w.instance, seq, want: 4, holding: held, wait_seconds: 20,
+            instance: w.instance, seq, want: 4, holding: held, wait_seconds: 20, settings_version: settingsVersion,
             reports: held.map((id) => ({ execution_id: id, reports: [running, finished()] })),
           }, stop.signal);
           held = answer.assignments.map((a) => a.execution_id);
+          settingsVersion = answer.settings_version;
           for (const a of answer.assignments) {
             if (!reached.has(a.task.id)) reached.set(a.task.id, performance.now());
             taken.add(a.task.id);
