@@ -56,7 +56,13 @@ export async function poll(
       // A worker that hung up would never receive what a further round claims for it.
       if (round > 0 && signal.aborted) return emptyAnswer!;
       const due = polls.begin(waiter);
-      const response = await rounds.serve({ workerId, request, meta, signal, first: round === 0 });
+      let response: PollResponse;
+      try {
+        response = await rounds.serve({ workerId, request, meta, signal, first: round === 0 });
+      } catch (error) {
+        polls.served(waiter, due, null, request.want);
+        throw error;
+      }
       roundsRun.set(workerId, pollRounds(workerId) + 1);
       polls.served(waiter, due, response, request.want);
       if (request.leaving || worthAnswering(response, request) || Date.now() >= deadline || signal.aborted) return response;

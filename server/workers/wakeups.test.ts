@@ -96,3 +96,19 @@ test('a parked poll without a free slot is not woken by new tasks; one for its w
   const changed = await noHang('the full worker\'s poll after a settings change', fullParked.response);
   assert.equal(changed.settings.concurrency, 3);
 });
+
+test('a woken poll whose round fails hands the task on', async (t) => {
+  const ts = await server(t);
+  const stale = await registerWorker(ts, { tags: ['failing'] });
+  const other = await registerWorker(ts, { tags: ['failing'] });
+  const { settings_version } = await pollWorker(ts, stale, { seq: 1 });
+  // Parked first, so woken first; then overtaken by its worker's next poll, so its round is refused.
+  const late = await parkedPoll(ts, stale, { seq: 2, want: 1, settings_version });
+  await pollWorker(ts, stale, { seq: 3, want: 0, settings_version });
+  const otherParked = await park(ts, other, 1);
+
+  const { tasks: [task] } = await ts.client.submitTasks({ command: 'one', tag: 'failing' });
+  await assert.rejects(noHang('the overtaken poll', late.response), /409 Stale poll/);
+  const answer = await noHang('the other worker\'s parked poll', otherParked.response);
+  assert.deepEqual(answer.assignments.map((a) => a.task.id), [task!.id]);
+});

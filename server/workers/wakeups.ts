@@ -96,13 +96,15 @@ export class ParkedPolls {
     return waiter.owed.splice(0);
   }
 
-  /** A round ended: what it was woken for and did not claim goes on to other polls. */
-  served(waiter: Waiter, due: Owed[], response: PollResponse, want: number): void {
-    const { settings } = response;
-    waiter.tags = settings.tags;
-    waiter.capacity = settings.paused || settings.draining ? 0 : Math.min(want, settings.concurrency + settings.prefetch);
+  /** A round ended (failed: no response): what it was woken for and did not claim goes on to other polls. */
+  served(waiter: Waiter, due: Owed[], response: PollResponse | null, want: number): void {
     const claimed = new Map<string, number>();
-    for (const a of response.assignments) claimed.set(a.task.tag, (claimed.get(a.task.tag) ?? 0) + 1);
+    if (response) {
+      const { settings } = response;
+      waiter.tags = settings.tags;
+      waiter.capacity = settings.paused || settings.draining ? 0 : Math.min(want, settings.concurrency + settings.prefetch);
+      for (const a of response.assignments) claimed.set(a.task.tag, (claimed.get(a.task.tag) ?? 0) + 1);
+    }
     for (const o of due) {
       const took = Math.min(o.count, claimed.get(o.tag) ?? 0);
       claimed.set(o.tag, (claimed.get(o.tag) ?? 0) - took);
