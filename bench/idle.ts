@@ -5,6 +5,7 @@
 // again. The figures are what one new task costs the server and PostgreSQL when many workers
 // could take it (server/workers/wakeups.ts), and how long it takes to reach one of them.
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { finished, running } from '../e2e/support/reports.js';
 import { LabqClient } from '../shared/client.js';
 import { nodeTransport } from '../worker/httpTransport.js';
@@ -23,6 +24,8 @@ export async function idle(o: IdleOptions): Promise<void> {
   const db = await o.freshDatabase('labq_idle');
   const server = await startLabqServer(db.url);
   const stop = new AbortController();
+  // Every exchange of the fleet listens to it.
+  setMaxListeners(Infinity, stop.signal);
   let fleet: Promise<unknown> = Promise.resolve();
   try {
     const client = new LabqClient({ server: server.url, token: server.token, transport: nodeTransport });

@@ -2,6 +2,17 @@
 -- claimable in the statement, so that a server process wakes only as many of its parked
 -- polls as have free slots for them (server/workers/wakeups.ts) instead of every poll of the
 -- tag. Same bodies as 0014 otherwise. A payload too long still becomes `*` (work_notify).
+--
+-- PostgreSQL delivers the identical notifications of one transaction once: two statements of
+-- one transaction that each made one task of a tag claimable (the releases of two workers'
+-- dependents in one exchange batch) would be one `tag:T:1`, and one poll fewer woken. A
+-- serial number (`#N`, which readers pass by) makes every payload its own.
+CREATE SEQUENCE work_notify_serial;
+
+CREATE OR REPLACE FUNCTION work_notify(tokens text) RETURNS void LANGUAGE sql AS $$
+  SELECT pg_notify('labq_work', CASE WHEN length(tokens) > 7000 THEN '*' ELSE tokens || ',#' || nextval('work_notify_serial') END)
+  WHERE tokens IS NOT NULL
+$$;
 CREATE OR REPLACE FUNCTION tasks_on_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO task_counts (scope, scope_id, status, n)

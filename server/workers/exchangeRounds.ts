@@ -142,8 +142,8 @@ export class ExchangeRounds {
   serve(round: Round): Promise<PollResponse> {
     return new Promise((resolve, reject) => {
       this.queue.push({ ...round, resolve, reject });
-      // The rounds of one turn of the event loop go together: one notification wakes every
-      // parked poll of its tag at once, and two transactions racing for the same new task
+      // The rounds of one turn of the event loop go together: the parked polls one
+      // notification wakes come at once, and two transactions racing for the same new task
       // (their statements interleaved on this one thread) took twice as long to commit it.
       if (!this.gathering) {
         this.gathering = true;

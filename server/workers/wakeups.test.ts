@@ -3,9 +3,11 @@
 // real PostgreSQL; polls driven through the API as a daemon drives them.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
+import pg from 'pg';
+import { sql } from 'slonik';
 import type { PollResponse, Worker } from '../../shared/schemas/worker.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
-import { settles } from '../../e2e/support/worker.js';
+import { settles, until } from '../../e2e/support/worker.js';
 import { parkedPoll, pollWorker, registerWorker } from '../../e2e/support/workerApi.js';
 import { pollRounds } from './poll.js';
 
@@ -111,4 +113,25 @@ test('a woken poll whose round fails hands the task on', async (t) => {
   await assert.rejects(noHang('the overtaken poll', late.response), /409 Stale poll/);
   const answer = await noHang('the other worker\'s parked poll', otherParked.response);
   assert.deepEqual(answer.assignments.map((a) => a.task.id), [task!.id]);
+});
+
+test('two statements of one transaction that each make a task claimable are two notifications', async (t) => {
+  const ts = await server(t);
+  const { tasks: [first] } = await ts.client.submitTasks({ command: 'first', tag: 'blocker' });
+  const { tasks } = await ts.client.submitTasks({ tasks: [{ command: 'a', tag: 'twice', depends_on: [first!.id] }, { command: 'b', tag: 'twice', depends_on: [first!.id] }] });
+  const listener = new pg.Client({ connectionString: ts.databaseUrl });
+  await listener.connect();
+  t.after(() => listener.end());
+  const payloads: string[] = [];
+  listener.on('notification', (n) => payloads.push(n.payload ?? ''));
+  await listener.query('LISTEN labq_work');
+  // As the releases of two workers' dependents in one exchange batch: a statement each.
+  await ts.server.pool.transaction(async (tx) => {
+    for (const task of tasks) await tx.query(sql.unsafe`UPDATE tasks SET status = 'pending' WHERE id = ${task.id} AND status = 'waiting'`);
+  });
+  // A notification the listener's own connection sends after the transaction arrives after its notifications.
+  await listener.query(`NOTIFY labq_work, 'end'`);
+  await until('the end marker', async () => payloads.includes('end'), HANG_MS);
+  const counts = payloads.flatMap((p) => p.split(',')).filter((token) => token.startsWith('tag:twice:'));
+  assert.deepEqual(counts, ['tag:twice:1', 'tag:twice:1'], `payloads: ${JSON.stringify(payloads)}`);
 });

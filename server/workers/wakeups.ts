@@ -5,13 +5,15 @@
 // their free slots cover N. It used to wake every poll of the tag: with a hundred idle
 // workers, one new task cost a hundred rounds, ninety-nine of which found nothing.
 //
-// A woken round that claims fewer tasks of T than it was woken for hands the rest on to the
-// next polls of T that this wave has not woken yet: the task may not fit it (its resources,
-// its capabilities), or the worker's own count of free slots may be higher than the server's.
-// A poll that ends before it could look (its deadline, its worker hung up, a round answered
-// for another reason) hands on what it was woken for as well. So a task that some parked
-// poll can take is never left to the polls' deadlines, and at worst a wave wakes every poll
-// of its tag, as before.
+// A woken round that claims fewer tasks of T than it was woken for wakes, at once, every poll
+// of T with free slots that this wave has not woken yet: the task may not fit it (its
+// resources, its capabilities), the worker's own count of free slots may be higher than the
+// server's, a round in flight or another server process may have taken it, or it is backing
+// off. Their rounds go together, a few transactions for them all, as every wake-up of a tag
+// did before; a hand-on from one poll to the next would walk a fleet one transaction after
+// another. A poll that ends before it could look (its deadline, its worker hung up, a round
+// answered for another reason) hands on what it was woken for to as many polls as it needs.
+// So a task that some parked poll can take is never left to the polls' deadlines.
 //
 // `*`, a `tag:T` without a count, and a reconnect of the LISTEN connection (notifications
 // may have been missed) wake every poll. NOTIFY stays a hint: a poll looks at its deadline.
@@ -108,7 +110,7 @@ export class ParkedPolls {
     for (const o of due) {
       const took = Math.min(o.count, claimed.get(o.tag) ?? 0);
       claimed.set(o.tag, (claimed.get(o.tag) ?? 0) - took);
-      if (o.count > took) this.hand(o.tag, o.count - took, o.wave);
+      if (o.count > took) this.hand(o.tag, o.count - took, o.wave, true);
     }
   }
 
@@ -137,18 +139,19 @@ export class ParkedPolls {
     }
   }
 
-  /** Wakes polls that take `tag` and have free slots, not yet in `wave`, until they cover `count`. */
-  private hand(tag: string, count: number, wave: Wave): void {
+  /** Wakes polls that take `tag` and have free slots, not yet in `wave`, until they cover `count`, or (`all`) every one. */
+  private hand(tag: string, count: number, wave: Wave, all = false): void {
     const woken: Waiter[] = [];
+    let left = count;
     for (const waiter of this.waiters) {
-      if (count <= 0) break;
+      if (left <= 0 && !all) break;
       if (wave.has(waiter) || !waiter.takes(tag)) continue;
       const free = waiter.free();
       if (free <= 0) continue;
       const share = Math.min(count, free);
       wave.add(waiter);
       waiter.owed.push({ tag, count: share, wave });
-      count -= share;
+      left -= share;
       woken.push(waiter);
     }
     for (const waiter of woken) {
