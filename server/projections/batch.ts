@@ -12,12 +12,13 @@ import { jsonb } from '../db/jsonb.js';
 const built = new WeakMap<ProjectedEvent[], ReturnType<typeof build>>();
 
 // An event written in the same statement has no time yet: it is the transaction's (now()).
+// Of the meta, the projections keep only who acted: the rest of it stays in the log.
 function build(events: ProjectedEvent[]) {
   return sql.fragment`(
-    SELECT r.stream_id, r.version, r.data, r.meta, coalesce(r.created_at, now()) AS created_at
+    SELECT r.stream_id, r.version, r.data, r.actor, coalesce(r.created_at, now()) AS created_at
     FROM jsonb_to_recordset(${jsonb(
-      events.map((e) => ({ stream_id: e.stream_id, version: e.version, data: e.data, meta: e.meta, created_at: e.created_at })) as any,
-    )}) AS r(stream_id bigint, version int, data jsonb, meta jsonb, created_at timestamptz)) AS e`;
+      events.map((e) => ({ stream_id: e.stream_id, version: e.version, data: e.data, actor: e.meta.actor ?? null, created_at: e.created_at })) as any,
+    )}) AS r(stream_id bigint, version int, data jsonb, actor text, created_at timestamptz)) AS e`;
 }
 
 export function eventRecords(events: ProjectedEvent[]) {

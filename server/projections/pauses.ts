@@ -44,7 +44,7 @@ export const pausesProjection: Projection = {
         ? [
           sql.fragment`
             INSERT INTO pauses (scope, scope_key, paused_at, paused_by)
-            SELECT ${scope}, ${key}, e.created_at, e.meta->>'actor' FROM ${eventRecords([event])}
+            SELECT ${scope}, ${key}, e.created_at, e.actor FROM ${eventRecords([event])}
             ON CONFLICT (scope, scope_key) DO NOTHING`,
           sql.fragment`UPDATE tasks SET paused = true WHERE ${covers} AND ${unfinished} AND NOT paused`,
         ]

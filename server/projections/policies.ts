@@ -13,7 +13,7 @@ export const policiesProjection: Projection = {
     if (type !== 'policy.changed') return [];
     return [sql.fragment`
       INSERT INTO policies (name, value, version, updated_at, updated_by)
-      SELECT e.data->>'policy', e.data->'new', e.version, e.created_at, e.meta->>'actor' FROM ${eventRecords(events)}
+      SELECT e.data->>'policy', e.data->'new', e.version, e.created_at, e.actor FROM ${eventRecords(events)}
       ON CONFLICT (name) DO UPDATE SET
         value = excluded.value, version = excluded.version, updated_at = excluded.updated_at, updated_by = excluded.updated_by`];
   },

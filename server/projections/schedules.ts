@@ -24,7 +24,7 @@ export const schedulesProjection: Projection = {
                                  next_due_at, created_at, created_by, updated_at, version)
           SELECT e.stream_id, e.data->>'name', e.data->>'cron', e.data->>'timezone', e.data->'context', e.data->'submit',
                  (e.data->>'workflow_id')::bigint, (e.data->>'step_id')::bigint, e.data->>'catch_up', e.data->>'overlap',
-                 (e.data->>'enabled')::boolean, (e.data->>'next_due_at')::timestamptz, e.created_at, e.meta->>'actor', e.created_at, e.version
+                 (e.data->>'enabled')::boolean, (e.data->>'next_due_at')::timestamptz, e.created_at, e.actor, e.created_at, e.version
           FROM ${rows}`];
       case 'schedule.edited':
         return [sql.fragment`

@@ -55,7 +55,7 @@ export const tasksProjection: Projection = {
                  (e.data->>'max_retries')::int, e.data->'timeouts', e.data->'env', e.data->'requirements',
                  e.data->>'key', e.data->>'status',
                  task_paused((e.data->>'workflow_id')::bigint, (e.data->>'step_id')::bigint, e.data->>'tag'),
-                 coalesce((e.data->>'accept_failure')::boolean, false), 0, NULL, e.created_at, e.meta->>'actor', e.created_at,
+                 coalesce((e.data->>'accept_failure')::boolean, false), 0, NULL, e.created_at, e.actor, e.created_at,
                  e.version,
                  coalesce(e.data->'retry_on', ${jsonb(DEFAULT_RETRY_ON)}), coalesce(e.data->'backoff', ${jsonb(DEFAULT_BACKOFF)}),
                  CASE WHEN jsonb_typeof(e.data->'memory_curve') = 'array'

@@ -12,13 +12,13 @@ export const workflowsProjection: Projection = {
       case 'workflow.created':
         return [sql.fragment`
           INSERT INTO workflows (id, name, description, created_at, created_by, updated_at, version)
-          SELECT e.stream_id, e.data->>'name', e.data->>'description', e.created_at, e.meta->>'actor', e.created_at, e.version
+          SELECT e.stream_id, e.data->>'name', e.data->>'description', e.created_at, e.actor, e.created_at, e.version
           FROM ${eventRecords(events)}`];
       case 'step.created':
         return [sql.fragment`
           INSERT INTO steps (id, workflow_id, name, description, created_at, created_by, updated_at, version)
           SELECT e.stream_id, (e.data->>'workflow_id')::bigint, e.data->>'name', e.data->>'description',
-                 e.created_at, e.meta->>'actor', e.created_at, e.version
+                 e.created_at, e.actor, e.created_at, e.version
           FROM ${eventRecords(events)}`];
       case 'workflow.paused':
       case 'workflow.resumed':
