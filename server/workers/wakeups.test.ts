@@ -135,3 +135,13 @@ test('two statements of one transaction that each make a task claimable are two 
   const counts = payloads.flatMap((p) => p.split(',')).filter((token) => token.startsWith('tag:twice:'));
   assert.deepEqual(counts, ['tag:twice:1', 'tag:twice:1'], `payloads: ${JSON.stringify(payloads)}`);
 });
+
+test('a notification too long to name its tags wakes every parked poll', async (t) => {
+  const ts = await server(t);
+  const w = await registerWorker(ts, { tags: ['wide-0007'] });
+  const parked = await park(ts, w, 1);
+  // 600 tags in one statement: a payload past 7,000 characters is sent as `*`.
+  const { tasks } = await ts.client.submitTasks({ tasks: Array.from({ length: 600 }, (_, i) => ({ command: 'x', tag: `wide-${String(i).padStart(4, '0')}` })) });
+  const answer = await noHang('the parked poll', parked.response);
+  assert.deepEqual(answer.assignments.map((a) => a.task.id), [tasks[7]!.id]);
+});
