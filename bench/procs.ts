@@ -67,15 +67,15 @@ export interface LabqServer extends Child {
   token: string;
 }
 
-/** `labq server` against an existing database, on a free port, with a known admin token. */
-export async function startLabqServer(databaseUrl: string): Promise<LabqServer> {
+/** `labq server` against an existing database, on a free port, with a known admin token; `env`: further settings (LABQ_LEASE_SECONDS…). */
+export async function startLabqServer(databaseUrl: string, env: Record<string, string> = {}): Promise<LabqServer> {
   const port = await freePort();
   const token = `labq_${randomBytes(32).toString('base64url')}`;
   const dataDir = await tempDir('labq-bench-server-');
   // LABQ_BENCH_SERVER_NODE_ARGS: node's own options for the server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
   const nodeArgs = (process.env.LABQ_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = await start([...nodeArgs, labqMain, 'server', '--host', '127.0.0.1', '--port', String(port)], {
-    DATABASE_URL: databaseUrl, LABQ_ADMIN_TOKEN: token, LABQ_DATA_DIR: dataDir,
+    DATABASE_URL: databaseUrl, LABQ_ADMIN_TOKEN: token, LABQ_DATA_DIR: dataDir, ...env,
   }, /labq is running at/);
   return { ...child, url: `http://127.0.0.1:${port}`, token };
 }

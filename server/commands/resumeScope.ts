@@ -1,6 +1,7 @@
 // Command: resume a paused workflow, step, tag or everything. Its tasks return to the claim
 // unless another pause still covers them (the pauses projection clears only the flags that
-// no pause keeps); parked polls of the workers that take them wake (the tasks trigger).
+// no pause keeps); parked polls of the workers that take them wake, as many as the tasks
+// need (the tasks trigger, server/workers/wakeups.ts).
 // Executions a pause suspended continue, unless another pause still covers their task.
 import type { EventMeta } from '../../shared/events.js';
 import type { PauseResult } from '../../shared/schemas/steering.js';

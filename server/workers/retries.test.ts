@@ -10,6 +10,7 @@ import type { TaskInput } from '../../shared/schemas/task.js';
 import type { Report } from '../../shared/schemas/worker.js';
 import { finished } from '../../e2e/support/reports.js';
 import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
+import { settles } from '../../e2e/support/worker.js';
 import { parkedPoll, pollWorker as poll, registerWorker as register } from '../../e2e/support/workerApi.js';
 import { backoffSeconds, nextMemory } from '../commands/taskOutcome.js';
 import type { QueueSettings } from '../settings.js';
@@ -65,11 +66,7 @@ test('a failure waits out its backoff: not claimed before retry_at, claimed afte
 
   // Parked for up to 60 s (a lease of 600 s): an answer before HANG_MS comes from a wake-up.
   const parked = await parkedPoll(ts, w, { want: 1, settings_version: w.settings_version });
-  let timer: NodeJS.Timeout | undefined;
-  const answer = await Promise.race([
-    parked.response,
-    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('the parked poll was never woken')), HANG_MS); }),
-  ]).finally(() => clearTimeout(timer));
+  const answer = await settles('the parked poll woken', parked.response, HANG_MS);
   assert.deepEqual(answer.assignments.map((a) => [a.task.id, a.attempt]), [[task, 2]]);
   const second = await ts.client.getExecution(answer.assignments[0]!.execution_id);
   assert.ok(Date.parse(second.assigned_at) >= Date.parse(end.retry_at), `claimed at ${second.assigned_at}, not before ${end.retry_at}`);

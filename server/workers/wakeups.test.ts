@@ -145,3 +145,23 @@ test('a notification too long to name its tags wakes every parked poll', async (
   const answer = await noHang('the parked poll', parked.response);
   assert.deepEqual(answer.assignments.map((a) => a.task.id), [tasks[7]!.id]);
 });
+
+test('a task taken by a poll of another server process wakes no more polls of this one', async (t) => {
+  const one = await server(t);
+  const two = await startTestServer({ databaseUrl: one.databaseUrl, settings: LONG_PARK });
+  t.after(() => two.close());
+  const workers = await Promise.all(Array.from({ length: 4 }, () => registerWorker(one, { tags: ['shared'] })));
+  // Two polls on each process, the first of each parked first: each process wakes its first for the task.
+  const parked = [await park(one, workers[0]!, 1), await park(two, workers[1]!, 1), await park(one, workers[2]!, 1), await park(two, workers[3]!, 1)];
+  const before = rounds(workers);
+
+  const { tasks: [task] } = await one.client.submitTasks({ command: 'one', tag: 'shared' });
+  const winner = await noHang('one of the woken polls', Promise.race([parked[0]!.response, parked[1]!.response]));
+  assert.deepEqual(winner.assignments.map((x) => x.task.id), [task!.id]);
+  // Ordered after the task's notification on both processes, and after the look the loser's short round made.
+  await barrier(one, 'shared-barrier-1');
+  await barrier(two, 'shared-barrier-2');
+  const ran = rounds(workers).map((n, i) => n - before[i]!);
+  assert.deepEqual(ran, [1, 1, 0, 0], 'each process woke one poll; the loser found the task taken and woke no other');
+  assert.equal(parked.filter((p) => p.settled()).length, 1);
+});

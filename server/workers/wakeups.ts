@@ -5,23 +5,30 @@
 // their free slots cover N. It used to wake every poll of the tag: with a hundred idle
 // workers, one new task cost a hundred rounds, ninety-nine of which found nothing.
 //
-// A woken round that claims fewer tasks of T than it was woken for wakes, at once, every poll
-// of T with free slots that this wave has not woken yet: the task may not fit it (its
-// resources, its capabilities), the worker's own count of free slots may be higher than the
-// server's, a round in flight or another server process may have taken it, or it is backing
-// off. Their rounds go together, a few transactions for them all, as every wake-up of a tag
-// did before; a hand-on from one poll to the next would walk a fleet one transaction after
-// another. A poll that ends before it could look (its deadline, its worker hung up, a round
-// answered for another reason) hands on what it was woken for to as many polls as it needs.
-// So a task that some parked poll can take is never left to the polls' deadlines.
+// A woken round may claim fewer tasks of T than it was woken for: the task does not fit it
+// (its resources, its capabilities), the server counts fewer free slots than its worker said,
+// or someone else took it first (a round in flight, a poll woken with it, a poll of another
+// server process, each of which wakes its own polls for the same tasks). Then one look at the
+// tasks (queries/claimable.ts) tells whether one of T is still there for a claim; if one is,
+// every poll of T with free slots that the wave has not woken yet is woken at once, and their
+// rounds go together in a few transactions (a hand-on from one poll to the next would walk a
+// fleet one transaction after another); if none is, nobody else is woken. A wave looks once.
+// A poll that ends before it could look (its deadline, its worker hung up, a round answered
+// for another reason) hands on what it was woken for to as many polls as it needs. So a task
+// that some parked poll can take is never left to the polls' deadlines.
 //
-// `*`, a `tag:T` without a count, and a reconnect of the LISTEN connection (notifications
-// may have been missed) wake every poll. NOTIFY stays a hint: a poll looks at its deadline.
+// `*` and a reconnect of the LISTEN connection (notifications may have been missed) wake
+// every poll; a `tag:T` without a count, every poll of T with a free slot. NOTIFY stays a
+// hint: a poll looks at its deadline.
 import type { PollResponse } from '../../shared/schemas/worker.js';
 import { WORK_CHANNEL, type ListenHub } from '../listen/hub.js';
 
 /** The polls one notification's tasks of one tag woke, handed on among themselves. */
-type Wave = Set<Waiter>;
+interface Wave {
+  members: Set<Waiter>;
+  /** A round of it came up short and looked whether a task is left: the wave does so once. */
+  looked: boolean;
+}
 
 /** Tasks of a tag a poll was woken for and has not looked for yet. */
 interface Owed { tag: string; count: number; wave: Wave }
@@ -74,7 +81,8 @@ export class ParkedPolls {
   private readonly waiters = new Set<Waiter>();
   private readonly unsubscribe: () => void;
 
-  constructor(hub: ListenHub) {
+  /** `claimable`: whether a task of the tag is still there for a claim (queries/claimable.ts). */
+  constructor(hub: ListenHub, private readonly claimable: (tag: string) => Promise<boolean>) {
     this.unsubscribe = hub.subscribe((channel, changed) => {
       if (channel === null || changed === null) this.wakeAll();
       else if (channel === WORK_CHANNEL) this.notified(changed);
@@ -110,8 +118,18 @@ export class ParkedPolls {
     for (const o of due) {
       const took = Math.min(o.count, claimed.get(o.tag) ?? 0);
       claimed.set(o.tag, (claimed.get(o.tag) ?? 0) - took);
-      if (o.count > took) this.hand(o.tag, o.count - took, o.wave, true);
+      if (o.count > took) this.short(o.tag, o.count - took, o.wave);
     }
+  }
+
+  /** A round of `wave` claimed fewer tasks of `tag` than it was woken for: the rest of the wave looks, if one is left. */
+  private short(tag: string, count: number, wave: Wave): void {
+    if (wave.looked) return;
+    wave.looked = true;
+    // A look that fails (the database is away) wakes them: a round that finds nothing costs less than a task left.
+    void this.claimable(tag).catch(() => true).then((left) => {
+      if (left) this.hand(tag, count, wave, true);
+    });
   }
 
   /** Its exchange was answered (or dropped): what it was woken for and never looked for goes on. */
@@ -134,7 +152,7 @@ export class ParkedPolls {
         const named = token.slice('tag:'.length);
         const colon = named.lastIndexOf(':');
         const count = colon < 0 ? Infinity : Number(named.slice(colon + 1));
-        this.hand(colon < 0 ? named : named.slice(0, colon), Number.isNaN(count) ? Infinity : count, new Set());
+        this.hand(colon < 0 ? named : named.slice(0, colon), Number.isNaN(count) ? Infinity : count, { members: new Set(), looked: false });
       }
     }
   }
@@ -145,11 +163,12 @@ export class ParkedPolls {
     let left = count;
     for (const waiter of this.waiters) {
       if (left <= 0 && !all) break;
-      if (wave.has(waiter) || !waiter.takes(tag)) continue;
+      if (wave.members.has(waiter) || !waiter.takes(tag)) continue;
       const free = waiter.free();
       if (free <= 0) continue;
-      const share = Math.min(count, free);
-      wave.add(waiter);
+      // Each of `all` may take all of them: whoever comes first.
+      const share = Math.min(all ? count : left, free);
+      wave.members.add(waiter);
       waiter.owed.push({ tag, count: share, wave });
       left -= share;
       woken.push(waiter);
