@@ -60,11 +60,11 @@ export async function poll(
       try {
         response = await rounds.serve({ workerId, request, meta, signal, first: round === 0 });
       } catch (error) {
-        polls.served(waiter, due, null, request.want);
+        polls.served(waiter, due, null);
         throw error;
       }
       roundsRun.set(workerId, pollRounds(workerId) + 1);
-      polls.served(waiter, due, response, request.want);
+      polls.served(waiter, due, response);
       if (request.leaving || worthAnswering(response, request) || Date.now() >= deadline || signal.aborted) return response;
       emptyAnswer = response;
       await waiter.park(deadline);

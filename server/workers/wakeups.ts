@@ -44,7 +44,8 @@ export class Waiter {
   owed: Owed[] = [];
   private resume: (() => void) | null = null;
 
-  constructor(readonly workerId: number, want: number) {
+  /** `want`: the free slots its worker said it has. */
+  constructor(readonly workerId: number, readonly want: number) {
     this.capacity = want;
   }
 
@@ -107,12 +108,12 @@ export class ParkedPolls {
   }
 
   /** A round ended (failed: no response): what it was woken for and did not claim goes on to other polls. */
-  served(waiter: Waiter, due: Owed[], response: PollResponse | null, want: number): void {
+  served(waiter: Waiter, due: Owed[], response: PollResponse | null): void {
     const claimed = new Map<string, number>();
     if (response) {
       const { settings } = response;
       waiter.tags = settings.tags;
-      waiter.capacity = settings.paused || settings.draining ? 0 : Math.min(want, settings.concurrency + settings.prefetch);
+      waiter.capacity = settings.paused || settings.draining ? 0 : Math.min(waiter.want, settings.concurrency + settings.prefetch);
       for (const a of response.assignments) claimed.set(a.task.tag, (claimed.get(a.task.tag) ?? 0) + 1);
     }
     for (const o of due) {
