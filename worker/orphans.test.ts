@@ -1,5 +1,6 @@
 // Bare tasks left by an earlier run are found by the TEMP they were started with: those of
-// this worker's work folder (of one execution, when asked), never another worker's.
+// this worker's work folder (of one execution, when asked), never another worker's. A group
+// whose processes are all zombies no one reaps is gone.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -8,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { until } from '../e2e/support/worker.js';
-import { bareTaskGroups, bareTaskProcesses, killOrphans } from './orphans.js';
+import { bareTaskGroups, bareTaskProcesses, groupExists, killOrphans, startedWithTemp } from './orphans.js';
 
 function groupAlive(pgid: number): boolean {
   try {
@@ -70,4 +71,54 @@ test('the processes started since a pid are read, each with its execution; older
   assert.deepEqual(executions(before.pid!, last + 1000), [8, 9], 'after a wrap, all are read');
   process.kill(-stray, 'SIGKILL');
   await until('the stray to be gone', async () => executions(before.pid!).length === 0);
+});
+
+test('the processes of one execution are found by their exact TEMP: not those of a folder below it or named alike', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'labq-orphans-test-'));
+  const temp = join(dir, 'work', '7', 'tmp');
+  const mine = task(temp);
+  const below = task(join(temp, 'sub'));
+  const alike = task(`${temp}2`);
+  t.after(async () => {
+    for (const pid of [mine, below, alike]) if (groupAlive(pid)) process.kill(-pid, 'SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
+  // The task's shell and the sleep it forked.
+  await until('the task to start', async () => startedWithTemp(temp).length === 2);
+  const found = startedWithTemp(temp);
+  assert.ok(found.includes(mine), 'its leader is found');
+  for (const pid of found) assert.equal(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2], String(mine), 'each found process is of its group');
+});
+
+/**
+ * A process (perl: no shell reaps for it) that forks a child leading a group of its own and
+ * never reaps it, as a worker run as PID 1 does with the tasks of a dead launcher. With
+ * `keep`, the child leaves a process of its group running when it exits.
+ */
+async function zombieLeader(keep: boolean): Promise<{ parent: number; leader: number }> {
+  const script = `$| = 1; my $p = fork // die; if (!$p) { setpgrp(0, 0); ${keep ? 'if (!fork) { close STDOUT; sleep 300; exit 0 } ' : ''}exit 0 } print "$p\\n"; sleep 300`;
+  const parent = spawn('perl', ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const leader = await new Promise<number>((resolve, reject) => {
+    parent.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+    parent.once('error', reject);
+  });
+  await until('the group leader to be a zombie', async () => readFileSync(`/proc/${leader}/stat`, 'utf8').split(') ')[1]!.startsWith('Z'));
+  return { parent: parent.pid!, leader };
+}
+
+test('a group whose leader is a zombie no one reaps is gone, unless another process of it lives', async (t) => {
+  const alone = await zombieLeader(false);
+  const kept = await zombieLeader(true);
+  t.after(() => {
+    if (groupAlive(kept.leader)) process.kill(-kept.leader, 'SIGKILL');
+    for (const { parent } of [alone, kept]) process.kill(parent, 'SIGKILL');
+  });
+  assert.ok(groupAlive(alone.leader), 'signals still reach the zombie: counted so, the task would never end');
+  assert.equal(groupExists(alone.leader), false, 'a zombie alone is no live process');
+  assert.equal(groupExists(kept.leader), true, 'a live process of the group is left');
+  const running = task(join(tmpdir(), 'labq-orphans-none'));
+  t.after(() => process.kill(-running, 'SIGKILL'));
+  assert.equal(groupExists(running), true, 'a live leader');
+  process.kill(-kept.leader, 'SIGKILL');
+  await until('the kept process to be gone', async () => !groupExists(kept.leader));
 });

@@ -173,12 +173,48 @@ function executionOf(environ: Buffer, prefix: Buffer): number | null {
   return null;
 }
 
-/** Whether any process of the group `pid` leads is left. */
+/**
+ * Whether any live process of the group `pid` leads is left. A zombie is not one: a worker
+ * run as PID 1 without an init (a container's entry point) inherits the tasks of a launcher
+ * that died, and never reaps them, since Node waits only for the children it started. Their
+ * signals still reach the zombie leader, and counted so, the task would never end.
+ */
 export function groupExists(pid: number): boolean {
   try {
     process.kill(-pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
+  const leader = stateOf(pid);
+  return (leader !== null && leader !== 'Z') || liveMember(pid);
+}
+
+/** A process's state letter (its stat's third field), null once it is gone. */
+function stateOf(pid: number | string): string | null {
+  try {
+    return statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[0] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a process of the group `group` is alive: a walk of /proc, asked only once its leader is a zombie or gone. */
+function liveMember(group: number): boolean {
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return true;
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    let fields: string[];
+    try {
+      fields = statFields(readFileSync(`/proc/${name}/stat`, 'utf8'));
+    } catch {
+      continue;
+    }
+    if (Number(fields[2]) === group && fields[0] !== 'Z') return true;
+  }
+  return false;
 }
