@@ -547,7 +547,21 @@ describe('help and version', () => {
     assert.ok(help.stdout.includes('--cache-size <size>') && help.stdout.includes('--cache-check <seconds>'), help.stdout);
     const run = await labq(dataDir, ['worker', '--cache-size', '12 parsecs']);
     assert.notEqual(run.code, 0);
-    assert.match(run.stderr, /not a size: 12 parsecs \(e\.g\. 500M, 50G\)/);
+    assert.match(run.stderr, /option '--cache-size <size>' argument '12 parsecs' is invalid\. It must be a size: .*\(e\.g\. 500M, 50G\)/);
+  });
+
+  test('a value the CLI cannot read is refused naming the option, argument or variable it came from; an edit that changes nothing is refused', async () => {
+    const dataDir = await freshDataDir();
+    const refused = async (args: string[], expected: RegExp, env: Record<string, string> = {}) => {
+      const run = await labq(dataDir, args, env);
+      assert.equal(run.code, 1, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, expected);
+    };
+    await refused(['server'], /value 'abc' from env 'LABQ_PORT' is invalid\. It must be a whole number\./, { LABQ_PORT: 'abc' });
+    await refused(['up', '--port', '70000'], /'--port <port>' argument '70000' is invalid\. It must be a port number/);
+    await refused(['task', 'hold', '1', 'x'], /value 'x' is invalid for argument 'ids'\. It must be a whole number\./);
+    await refused(['task', 'submit', '-d', 'y', '--', 'true'], /'-d, --depends-on <id>' argument 'y' is invalid/);
+    await refused(['task', 'edit', '1'], /^labq: nothing to change: give --command, .*--find with --replace/);
   });
 });
 

@@ -1,5 +1,6 @@
 // Terminal input and output of the CLI: flag parsers, aligned tables for people, JSON for
 // scripts (--json).
+import { InvalidArgumentError } from 'commander';
 import { TASK_STATUSES } from '../shared/schemas/task.js';
 import type { TaskCounts } from '../shared/schemas/workflow.js';
 
@@ -20,12 +21,19 @@ export function counts(c: TaskCounts): string {
   return parts.length ? parts.join(' ') : 'no tasks';
 }
 
-/** Parses a whole-number flag, refusing anything else before a request is sent. */
+// The parsers of flags, arguments and their environment variables throw commander's
+// InvalidArgumentError, so that the refusal names the option (or variable) the value came
+// from, before any request is sent.
+
+/** Parses a whole number. */
 export function int(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n)) throw new Error(`not a whole number: ${value}`);
+  if (value.trim() === '' || !Number.isInteger(n)) throw new InvalidArgumentError('It must be a whole number.');
   return n;
 }
+
+/** Collects whole numbers (ids) given one by one, each refused as it is parsed. */
+export const collectInts = (value: string, previous: number[] = []): number[] => [...previous, int(value)];
 
 /** Parses a comma-separated flag. */
 export function list(value: string): string[] {
@@ -35,21 +43,21 @@ export function list(value: string): string[] {
 /** Parses a count flag (concurrency, prefetch, GPUs): a whole number, zero or more. */
 export function count(value: string): number {
   const n = int(value);
-  if (n < 0) throw new Error(`must not be negative: ${value}`);
+  if (n < 0) throw new InvalidArgumentError('It must not be negative.');
   return n;
 }
 
 /** Parses a size flag: bytes, or a number with K, M, G or T (powers of 1024, as `du -h`), e.g. 500M, 1.5T. */
 export function size(value: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(value.trim());
-  if (!match) throw new Error(`not a size: ${value} (e.g. 500M, 50G)`);
+  if (!match) throw new InvalidArgumentError('It must be a size: bytes, or a number with K, M, G or T (e.g. 500M, 50G).');
   return Math.floor(Number(match[1]) * 1024 ** ['', 'K', 'M', 'G', 'T'].indexOf(match[2]!.toUpperCase()));
 }
 
 /** Parses a port number. */
 export function port(value: string): number {
   const n = int(value);
-  if (n < 0 || n > 65535) throw new Error(`not a port number: ${value}`);
+  if (n < 0 || n > 65535) throw new InvalidArgumentError('It must be a port number, 0 to 65535.');
   return n;
 }
 

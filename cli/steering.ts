@@ -6,7 +6,7 @@ import { FAILURE_CLASSES } from '../shared/schemas/execution.js';
 import { PAUSE_SIGNALS, type BulkResult, type PauseResult } from '../shared/schemas/steering.js';
 import { TASK_STATUSES, UNFINISHED_TASK_STATUSES, type TaskFilterBody } from '../shared/schemas/task.js';
 import { clientFrom, type ClientFlags } from './context.js';
-import { int, list, print, table } from './format.js';
+import { collectInts, int, list, print, table } from './format.js';
 import { collect } from './tasks.js';
 
 type Flags = () => ClientFlags & { json?: boolean };
@@ -14,7 +14,7 @@ type Flags = () => ClientFlags & { json?: boolean };
 /** The filter flags every bulk task command takes, besides ids as arguments. */
 function withFilter(command: Command): Command {
   return command
-    .argument('[ids...]', 'task ids')
+    .argument('[ids...]', 'task ids', collectInts)
     .option('-w, --workflow <id>', 'the tasks of a workflow', int)
     .option('-s, --step <id>', 'the tasks of a step', int)
     .option('--status <list>', `comma-separated statuses: ${TASK_STATUSES.join(', ')}`)
@@ -25,9 +25,9 @@ function withFilter(command: Command): Command {
     .option('--all', 'every task (when no other criterion is given)');
 }
 
-function filterFrom(ids: string[], o: Record<string, any>): TaskFilterBody {
+function filterFrom(ids: number[], o: Record<string, any>): TaskFilterBody {
   const filter: TaskFilterBody = {
-    ...(ids.length && { ids: ids.map(int) }),
+    ...(ids.length && { ids }),
     ...(o.workflow !== undefined && { workflow_id: o.workflow }),
     ...(o.step !== undefined && { step_id: o.step }),
     ...(o.status && { status: list(o.status) as TaskFilterBody['status'] }),
@@ -95,7 +95,7 @@ export function steeringCommands(program: Command, task: Command, flags: Flags):
   const bulk = (name: string, description: string, verb: string, route: 'holdTasks' | 'releaseTasks' | 'relaunchTasks') =>
     withFilter(task.command(name).description(description))
       .option('--reason <text>', 'recorded in the event')
-      .action(async (ids: string[], o) => {
+      .action(async (ids: number[] = [], o) => {
         const filter = filterFrom(ids, o);
         report(await clientFrom(flags()).call(route, { body: { filter, reason: o.reason } }), verb, filter, !!flags().json);
       });
@@ -106,7 +106,7 @@ export function steeringCommands(program: Command, task: Command, flags: Flags):
   withFilter(task.command('cancel').description('cancel tasks: pending ones at once, running ones by TERM then KILL'))
     .option('--reason <text>', 'recorded in the event')
     .option('-g, --grace <seconds>', 'seconds between TERM and KILL', int, 10)
-    .action(async (ids: string[], o) => {
+    .action(async (ids: number[] = [], o) => {
       const filter = filterFrom(ids, o);
       report(await clientFrom(flags()).call('cancelTasks', { body: { filter, reason: o.reason, grace_seconds: o.grace } }), 'cancelled', filter, !!flags().json);
     });
@@ -121,7 +121,7 @@ export function steeringCommands(program: Command, task: Command, flags: Flags):
     .option('-p, --priority <n>', 'new priority', int)
     .option('--new-tag <tag>', 'new routing tag')
     .option('-n, --dry-run', 'show how many tasks and a sample of the changes, change nothing')
-    .action(async (ids: string[], o) => {
+    .action(async (ids: number[] = [], o) => {
       const set: Record<string, unknown> = {};
       for (const pair of o.set ?? []) {
         const eq = pair.indexOf('=');
@@ -138,6 +138,7 @@ export function steeringCommands(program: Command, task: Command, flags: Flags):
       if (o.newTag !== undefined) set.tag = o.newTag;
       if ((o.find === undefined) !== (o.replace === undefined)) throw new Error('--find and --replace go together (--replace "" deletes what --find finds)');
       const replace = o.find === undefined ? undefined : { find: o.find, with: o.replace, regex: !!o.regex, all: !o.first };
+      if (!Object.keys(set).length && !replace) throw new Error('nothing to change: give --command, -p/--priority, --new-tag, --set FIELD=VALUE, or --find with --replace');
       const filter = filterFrom(ids, o);
       const result = await clientFrom(flags()).call('editTasks', {
         body: { filter, ...(Object.keys(set).length && { set }), ...(replace && { replace }), dry_run: !!o.dryRun } as any,
@@ -147,7 +148,7 @@ export function steeringCommands(program: Command, task: Command, flags: Flags):
 
   withFilter(task.command('wait').description('wait until the tasks have ended; fails (status 1) if any did not succeed, like sbatch --wait'))
     .option('--every <seconds>', 'seconds between looks', int, 2)
-    .action(async (ids: string[], o) => {
+    .action(async (ids: number[] = [], o) => {
       const outcome = await waitFor(clientFrom(flags()), filterFrom(ids, o), o.every, !!flags().json);
       print({ ok: true }, !!flags().json, () => outcome);
     });

@@ -6,7 +6,7 @@ import type { EventRecord } from '../shared/schemas/event.js';
 import { FAILURE_CLASSES, type Execution } from '../shared/schemas/execution.js';
 import { isFinalTask, TASK_SORTS, TASK_STATUSES, type TaskInput, type TaskStatus } from '../shared/schemas/task.js';
 import { clientFrom, type ClientFlags } from './context.js';
-import { bytes, elapsed, int, print, table } from './format.js';
+import { bytes, collectInts, elapsed, int, print, table } from './format.js';
 
 export const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -30,7 +30,7 @@ export function taskOptions(command: Command): Command {
     .option('-s, --step <id>', 'step id', int)
     .option('-t, --tag <tag>')
     .option('-p, --priority <n>', 'higher runs first', int)
-    .option('-d, --depends-on <id>', 'repeatable', collect)
+    .option('-d, --depends-on <id>', 'repeatable', collectInts)
     .option('--max-retries <n>', '', int)
     .option('-e, --env <NAME=VALUE>', 'repeatable', collect)
     .option('--secret-env <NAME=SECRET>', 'the variable NAME gets the value of a secret (labq secret set); repeatable', collect)
@@ -62,7 +62,7 @@ export function taskFromFlags(command: string[], o: Record<string, any>): TaskIn
     ...(o.step !== undefined && { step_id: o.step }),
     ...(o.tag && { tag: o.tag }),
     ...(o.priority !== undefined && { priority: o.priority }),
-    ...(o.dependsOn && { depends_on: o.dependsOn.map(int) }),
+    ...(o.dependsOn && { depends_on: o.dependsOn }),
     ...(o.maxRetries !== undefined && { max_retries: o.maxRetries }),
     ...(o.key && { key: o.key }),
     ...(o.held && { held: true }),
@@ -250,7 +250,7 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
     task
       .command(name)
       .description(description)
-      .argument('<ids...>', 'task ids', (value, previous: number[] = []) => [...previous, int(value)])
+      .argument('<ids...>', 'task ids', collectInts)
       .action(async (ids: number[]) => {
         const client = clientFrom(flags());
         await signalEach(ids, !!flags().json, (id) => call(client, id));

@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { startTestServer, type TestServer } from './support/server.js';
 import { startTestWorker, until } from './support/worker.js';
+import { pollWorker, registerWorker } from './support/workerApi.js';
 
 let ts: TestServer;
 let db: pg.Client;
@@ -56,6 +57,20 @@ test('audit_executions: task, command, worker, who submitted and launched, phase
   assert.equal(failed.final_status, 'failed');
   assert.equal(failed.exit_code, 4);
   assert.equal(failed.downloading_at, null, 'no download phase without inputs');
+});
+
+test('audit_executions: an attempt cancelled before it started (its task edited) ended cancelled, at that time', async () => {
+  const worker = await registerWorker(ts, { tags: ['audit-edit'] });
+  const { tasks: [task] } = await ts.client.submitTasks({ command: 'echo old', tag: 'audit-edit' });
+  const { assignments: [assigned] } = await pollWorker(ts, worker, { want: 1 });
+  assert.equal(assigned!.task.id, task!.id);
+  await ts.client.call('editTask', { params: { id: task!.id }, body: { set: { command: 'echo new' } } });
+  const { rows: [row] } = await db.query('SELECT * FROM audit_executions WHERE execution_id = $1', [assigned!.execution_id]);
+  const cancelled = (await db.query("SELECT created_at FROM events WHERE stream_type = 'execution' AND stream_id = $1 AND type = 'execution.cancelled'", [assigned!.execution_id])).rows[0];
+  assert.equal(row.final_status, 'cancelled');
+  assert.deepEqual(row.finished_at, cancelled.created_at);
+  assert.equal(row.command, 'echo old', 'what the attempt was given');
+  assert.equal(row.running_at, null);
 });
 
 test('audit_log: who did what, with the request id and source address', async () => {

@@ -33,7 +33,12 @@ async function daemon(options: Parameters<typeof startTestWorker>[1]) {
   return d;
 }
 
-const why = (id: number) => ts.client.call('whyTask', { params: { id } });
+/** A reason's message does not say its code again: the CLI and the UI show both, side by side. */
+function plain<T extends { reasons: { code: string; message: string }[] }>(answer: T): T {
+  for (const r of answer.reasons) assert.ok(!r.message.toLowerCase().startsWith(`${r.code.replace(/_/g, ' ')}:`), `${r.code}: ${r.message}`);
+  return answer;
+}
+const why = async (id: number) => plain(await ts.client.call('whyTask', { params: { id } }));
 const codes = (w: TaskWhy) => w.reasons.map((r) => r.code);
 const submit = async (task: Parameters<typeof ts.client.submitTasks>[0]) => (await ts.client.submitTasks(task)).tasks[0]!.id;
 
@@ -66,7 +71,7 @@ test('a task says why it waits, for each reason, and a step sums them up', async
   assert.match((await why(tooBig)).reasons[0]!.message, /memory_mb 67108864 > \d+/);
   assert.match((await why(container)).reasons[0]!.message, /docker/);
 
-  const stepWhy = await ts.client.call('whyStep', { params: { id: step.id } });
+  const stepWhy = plain(await ts.client.call('whyStep', { params: { id: step.id } }));
   assert.deepEqual(Object.fromEntries(stepWhy.reasons.map((r) => [r.code, r.count])), {
     workers_busy: 1, dependencies: 1, held: 1, no_worker_for_tag: 1,
   });
@@ -113,7 +118,7 @@ test('paused, backing off, workers paused, and queued behind others', async () =
 
 test('a worker says why it takes nothing', async () => {
   const idle = await daemon({ tags: ['idle'], concurrency: 1 });
-  const whyWorker = async (id: number) => (await ts.client.call('whyWorker', { params: { id } })).reasons.map((r) => r.code);
+  const whyWorker = async (id: number) => plain(await ts.client.call('whyWorker', { params: { id } })).reasons.map((r) => r.code);
   assert.deepEqual(await whyWorker(idle.id), ['other_tags']);
 
   await ts.client.submitTasks({ command: 'true', tag: 'idle', requirements: { gpus: 8 } });
@@ -135,7 +140,7 @@ test('a worker says why it takes nothing', async () => {
 test('a worker with nothing pending anywhere, one whose tasks back off, and one gone quiet say so', async () => {
   const quiet = await startTestServer({ settings: { leaseSeconds: 3, offlineAfterSeconds: 1 } });
   try {
-    const whyWorker = async (id: number) => (await quiet.client.call('whyWorker', { params: { id } })).reasons.map((r) => r.code);
+    const whyWorker = async (id: number) => plain(await quiet.client.call('whyWorker', { params: { id } })).reasons.map((r) => r.code);
     const worker = await registerWorker(quiet, { tags: ['solo'], concurrency: 1 });
     assert.deepEqual(await whyWorker(worker.id), ['no_tasks']);
 

@@ -114,7 +114,7 @@ export async function taskWhy(db: Db, id: number): Promise<TaskWhy | null> {
     const tasks = deps.map((d) => ({ id: d.id, status: d.status }));
     if (t.status === 'blocked') {
       const bad = deps.filter((d) => ['failed', 'cancelled', 'blocked'].includes(d.status));
-      return why({ code: 'blocked', message: `blocked: ${plural(bad.length, 'dependency', 'dependencies')} will not succeed: ${bad.map((d) => `${d.id} (${d.status})`).join(', ')} (relaunch ${bad.length === 1 ? 'it' : 'them'}, or cancel this task)`, details: { tasks } });
+      return why({ code: 'blocked', message: `${plural(bad.length, 'dependency', 'dependencies')} will not succeed: ${bad.map((d) => `${d.id} (${d.status})`).join(', ')} (relaunch ${bad.length === 1 ? 'it' : 'them'}, or cancel this task)`, details: { tasks } });
     }
     return why({ code: 'dependencies', message: `waiting for ${plural(deps.length, 'dependency', 'dependencies')}${t.accept_failure ? ' to end' : ' to succeed'}: ${list}`, details: { tasks } });
   }
@@ -141,7 +141,7 @@ const Group = z.object({
 export const STATUS_REASON: Record<string, Reason & { code: TaskWaitReason }> = {
   held: { code: 'held', message: 'held (release them to run them)' },
   waiting: { code: 'dependencies', message: 'waiting for dependencies' },
-  blocked: { code: 'blocked', message: 'blocked: a dependency will not succeed' },
+  blocked: { code: 'blocked', message: 'a dependency will not succeed' },
 };
 
 type WaitingReason = StepWhy['reasons'][number];
@@ -187,11 +187,11 @@ const PendingGroup = z.object({
 /** Why a worker takes nothing now: its own state first, then the pending tasks of its tags. */
 export async function workerWhy(db: Db, worker: WorkerRow): Promise<WorkerWhy> {
   const why = (...reasons: WorkerWhy['reasons']): WorkerWhy => ({ worker_id: worker.id, reasons });
-  if (worker.status !== 'online') return why({ code: 'offline', message: `${worker.status}: the server has not heard from it lately (is its daemon running?)` });
+  if (worker.status !== 'online') return why({ code: 'offline', message: `${worker.status === 'offline' ? '' : `${worker.status}: `}the server has not heard from it lately (is its daemon running?)` });
   if (worker.draining) {
-    return why({ code: 'draining', message: `draining: it takes no new task, and its daemon leaves once its ${plural(worker.live, 'live execution')} ${worker.live === 1 ? 'has' : 'have'} ended (labq workers set ${worker.id} --no-drain to keep it)` });
+    return why({ code: 'draining', message: `it takes no new task, and its daemon leaves once its ${plural(worker.live, 'live execution')} ${worker.live === 1 ? 'has' : 'have'} ended (labq workers set ${worker.id} --no-drain to keep it)` });
   }
-  if (worker.paused) return why({ code: 'paused', message: 'paused: it takes no new task (resume it)' });
+  if (worker.paused) return why({ code: 'paused', message: 'it takes no new task (resume it)' });
   const slots = worker.concurrency + worker.prefetch;
   if (worker.live >= slots) return why({ code: 'full', message: `every slot is taken: ${worker.live} of ${slots} (concurrency ${worker.concurrency}, prefetch ${worker.prefetch})` });
   const mine = worker.tags.includes('*') ? sql.fragment`TRUE` : sql.fragment`tag = ANY(${sql.array(worker.tags, 'text')})`;
