@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import type { z } from 'zod/v4';
 import { MAX_SWEEP_TASKS } from './limits.js';
 import type { SweepBody } from './schemas/sweep.js';
-import { ContainerImage, EnvValue, ResourceUri, TaskInput, Uri, type EnvEntry, type TaskDefinition } from './schemas/task.js';
+import { ContainerImage, EnvValue, InputUri, OutputUri, ResourceUri, TaskInput, type EnvEntry, type TaskDefinition } from './schemas/task.js';
 
 export interface SweepProblem {
   field: string;
@@ -186,9 +186,9 @@ function slotsOf(base: Record<string, any>, index: Map<string, number>, errors: 
   if (base.name !== undefined) candidates.push({ path: ['name'], text: base.name, schema: TaskInput.shape.name });
   candidates.push({ path: ['command'], text: base.command, schema: TaskInput.shape.command });
   if (base.container) candidates.push({ path: ['container'], text: base.container, schema: ContainerImage });
-  base.inputs.forEach((text: string, i: number) => candidates.push({ path: ['inputs', i], text, schema: Uri }));
+  base.inputs.forEach((text: string, i: number) => candidates.push({ path: ['inputs', i], text, schema: InputUri }));
   base.resources.forEach((text: string, i: number) => candidates.push({ path: ['resources', i], text, schema: ResourceUri }));
-  if (base.output) candidates.push({ path: ['output'], text: base.output, schema: Uri });
+  if (base.output) candidates.push({ path: ['output'], text: base.output, schema: OutputUri });
   for (const [name, value] of Object.entries(base.env as Record<string, EnvEntry>)) {
     if (index.has(name)) errors.push({ field: `template.env.${name}`, message: 'is a parameter: the sweep sets it to the value of the parameter' });
     // A reference to a secret is no text: every task refers to the same secret.

@@ -46,6 +46,10 @@ export function parseUri(text: string): UriResult<ParsedUri> {
     };
   }
   if (scheme === 'file') {
+    // `file://data/x` reads `data` as a host, which the worker would drop: /x, not data/x.
+    if (url.hostname && url.hostname !== 'localhost') {
+      return { ok: false, error: `a file URI names a path on the worker, after three slashes (file:///PATH): "${url.hostname}" would be read as a host` };
+    }
     if (!url.pathname || url.pathname === '/') return { ok: false, error: 'file URI needs a path' };
     return { ok: true, value: { scheme: 'file', host: '', path: decodeURIComponent(url.pathname), url } };
   }
@@ -57,9 +61,31 @@ export function parseUri(text: string): UriResult<ParsedUri> {
   };
 }
 
+/** The schemes that take uploads: an output names one of them. */
+export const WRITABLE_SCHEMES: readonly UriScheme[] = ['s3', 'ftp', 'ftps', 'file'];
+
+/** What an output URI's scheme is refused with, when it takes no uploads. */
+export const noUploads = (scheme: string): string => `${scheme}:// takes no uploads: use ${WRITABLE_SCHEMES.join(', ')}`;
+
+/** An input's (or a resource's) URI: an http(s) one names a file, since HTTP lists no folder. */
+export function parseSource(text: string): UriResult<ParsedUri> {
+  const parsed = parseUri(text);
+  if (parsed.ok && (parsed.value.scheme === 'http' || parsed.value.scheme === 'https') && parsed.value.path.endsWith('/')) {
+    return { ok: false, error: 'an http(s) URI names a file, without a trailing slash: folders are fetched over s3, ftp, ftps or file' };
+  }
+  return parsed;
+}
+
+/** An output's URI: a scheme that takes uploads. */
+export function parseDestination(text: string): UriResult<ParsedUri> {
+  const parsed = parseUri(text);
+  if (parsed.ok && !WRITABLE_SCHEMES.includes(parsed.value.scheme)) return { ok: false, error: noUploads(parsed.value.scheme) };
+  return parsed;
+}
+
 export function parseResource(text: string): UriResult<ParsedResource> {
   const [uri, ...texts] = text.split('|');
-  const parsed = parseUri(uri ?? '');
+  const parsed = parseSource(uri ?? '');
   if (!parsed.ok) return parsed;
   const steps: ResourceStep[] = [];
   for (const [i, stepText] of texts.entries()) {

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { http, startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { API_PREFIX } from '../../shared/api.js';
-import { MAX_TASKS_PER_REQUEST } from '../../shared/limits.js';
+import { MAX_ENV_VALUE_CHARS, MAX_TASKS_PER_REQUEST } from '../../shared/limits.js';
 
 let ts: TestServer;
 let db: pg.Client;
@@ -127,7 +127,12 @@ const FIELD_CASES: { label: string; patch: Record<string, unknown>; field: strin
   { label: 'resources mv absolute', patch: { resources: ['s3://refs/a.zip|unzip', 's3://refs/hg38.fa.gz|mv:/etc'] }, field: 'resources[1]' },
   { label: 'resources mv without a folder', patch: { resources: ['s3://refs/hg38.fa.gz|gunzip|mv'] }, field: 'resources[0]' },
   { label: 'resources step after mv', patch: { resources: ['s3://refs/hg38.tar.gz|mv:hg38|untar'] }, field: 'resources[0]' },
+  { label: 'inputs http(s) folder', patch: { inputs: ['https://example.org/reads/'] }, field: 'inputs[0]' },
+  { label: 'inputs file URI with a host', patch: { inputs: ['file://data/reads.fq'] }, field: 'inputs[0]' },
+  { label: 'resources http(s) folder', patch: { resources: ['https://example.org/refs/'] }, field: 'resources[0]' },
   { label: 'output not a URI', patch: { output: 'results/' }, field: 'output' },
+  { label: 'output over https, which takes no uploads', patch: { output: 'https://example.org/up/' }, field: 'output' },
+  { label: 'output file URI with a host', patch: { output: 'file://results/run1/' }, field: 'output' },
   { label: 'output unsupported scheme', patch: { output: 'gopher://host/out/' }, field: 'output' },
   { label: 'workflow_id negative', patch: { workflow_id: -1 }, field: 'workflow_id' },
   { label: 'workflow_id a string', patch: { workflow_id: '1' }, field: 'workflow_id' },
@@ -169,6 +174,15 @@ const FIELD_CASES: { label: string; patch: Record<string, unknown>; field: strin
 ];
 
 describe('every task field refuses an invalid value', () => {
+  test('URIs of every kind the worker can use are accepted: an http(s) file, a file URI on localhost', async () => {
+    const res = await http(ts, 'POST', `${API_PREFIX}/tasks`, {
+      ...VALID, name: 'uris', held: true,
+      inputs: ['https://example.org/hg38.fa.gz', 'file://localhost/nfs/reads.fq', 'ftps://ftp.example.org/reads/'],
+      resources: ['https://example.org/idx.tar.gz|untar'], output: 'ftps://ftp.example.org/out/',
+    });
+    assert.equal(res.status, 201, res.text);
+  });
+
   test('the valid task used below is accepted on its own', async () => {
     const before = await snapshot();
     const res = await http(ts, 'POST', `${API_PREFIX}/tasks`, { tasks: [VALID, { ...VALID, name: 'valid 2' }] });
@@ -187,6 +201,18 @@ describe('every task field refuses an invalid value', () => {
       await refused('POST', `${API_PREFIX}/tasks`, { tasks: [VALID, { ...VALID, ...patch }] }, 400, [`tasks[1].${field}`]);
     });
   }
+
+  test('a value that is one of several shapes (an env value or a secret) says why the shape it has is wrong, not only "Invalid input"', async () => {
+    const messages = async (env: unknown) => {
+      const res = await refused('POST', `${API_PREFIX}/tasks`, { ...VALID, env }, 400);
+      return Object.fromEntries((res.json.errors as { field: string; message: string }[]).map((e) => [e.field, e.message]));
+    };
+    assert.deepEqual(await messages({ V: 'v'.repeat(MAX_ENV_VALUE_CHARS + 1) }), { 'env.V': `Too big: expected string to have <=${MAX_ENV_VALUE_CHARS} characters` });
+    assert.deepEqual(Object.keys(await messages({ K: { secret: 'bad name!' } })), ['env.K.secret']);
+    assert.match((await messages({ K: { secret: 'bad name!' } }))['env.K.secret']!, /a secret name is letters, digits/);
+    assert.deepEqual(await messages({ K: { secret: 'ok', more: 1 } }), { 'env.K.more': 'unknown field' });
+    assert.deepEqual(await messages({ K: 8 }), { 'env.K': 'Invalid input: expected string or object, received number' });
+  });
 
   test('bulk: every invalid item is reported, each under its own index', async () => {
     await refused(

@@ -17,9 +17,29 @@ export function fieldPath(path: readonly PropertyKey[], prefix = ''): string {
 export const issueMessage: z.core.$ZodErrorMap = (issue) =>
   issue.code === 'invalid_type' && issue.input === undefined ? 'required' : undefined;
 
+const rootType = (issue: z.core.$ZodIssue): issue is z.core.$ZodIssueInvalidType => issue.code === 'invalid_type' && issue.path.length === 0;
+
+/**
+ * What a union's failure stands for. Zod says only "Invalid input" for a value that matches
+ * none of its options: a string too long for an env value, a bad secret name in
+ * `{"secret": …}`. The option the value had the type of tells why (the fewest issues among
+ * several), at its own field; a value of no option's type gets the types it could have had.
+ */
+function unionIssues(issue: z.core.$ZodIssueInvalidUnion): z.core.$ZodIssue[] {
+  if (issue.errors.length === 0) return [issue];
+  const typed = issue.errors.filter((option) => !option.some(rootType)).sort((a, b) => a.length - b.length)[0];
+  if (typed) return typed.flatMap((i) => expanded({ ...i, path: [...issue.path, ...i.path] } as z.core.$ZodIssue));
+  const expected = [...new Set(issue.errors.flat().filter(rootType).map((i) => i.expected))];
+  const received = /received (\S+)$/.exec(issue.errors[0]?.[0]?.message ?? '')?.[1];
+  const types = expected.length > 1 ? `${expected.slice(0, -1).join(', ')} or ${expected.at(-1)}` : expected[0];
+  return [{ ...issue, message: `Invalid input: expected ${types}${received ? `, received ${received}` : ''}` }];
+}
+
+const expanded = (issue: z.core.$ZodIssue): z.core.$ZodIssue[] => (issue.code === 'invalid_union' ? unionIssues(issue) : [issue]);
+
 export function fieldErrors(error: z.ZodError, prefix = ''): FieldError[] {
   const errors: FieldError[] = [];
-  for (const issue of error.issues) {
+  for (const issue of error.issues.flatMap(expanded)) {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) errors.push({ field: fieldPath([...issue.path, key], prefix), message: 'unknown field' });
     } else if (issue.code === 'invalid_key') {

@@ -1,7 +1,7 @@
 // The task: what a user submits (TaskInput), what the API returns (Task), and the list
 // filters. Field names follow ../shared/DESIGN.md ("The task, as curl sends it").
 import { z } from 'zod/v4';
-import { parseResource, parseUri } from '../uri.js';
+import { parseDestination, parseResource, parseSource, type UriResult } from '../uri.js';
 import { Id, IdParam, Timestamp, csv, csvIds, PageQuery, SearchText } from './common.js';
 import { MAX_COMMAND_CHARS, MAX_ENV_CHARS, MAX_ENV_VALUE_CHARS, MAX_ENV_VARS, MAX_TASKS_PER_REQUEST } from '../limits.js';
 import { FAILURE_CLASSES, FailureClass } from './execution.js';
@@ -21,14 +21,13 @@ export const UNSTARTED_TASK_STATUSES = ['waiting', 'blocked', 'held', 'pending']
 export const UNFINISHED_TASK_STATUSES = TASK_STATUSES.filter((s) => !(FINAL_TASK_STATUSES as readonly string[]).includes(s));
 export const isFinalTask = (status: string): boolean => (FINAL_TASK_STATUSES as readonly string[]).includes(status);
 
-export const Uri = z.string().max(4096).superRefine((s, ctx) => {
-  const r = parseUri(s);
+const uriOf = (parse: (text: string) => UriResult<unknown>) => z.string().max(4096).superRefine((s, ctx) => {
+  const r = parse(s);
   if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error });
 });
-export const ResourceUri = z.string().max(4096).superRefine((s, ctx) => {
-  const r = parseResource(s);
-  if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error });
-});
+export const InputUri = uriOf(parseSource);
+export const ResourceUri = uriOf(parseResource);
+export const OutputUri = uriOf(parseDestination);
 
 export const Tag = z
   .string()
@@ -109,9 +108,9 @@ export const TaskInput = z.strictObject({
     .default('sh'),
   container: ContainerImage.nullable().optional(),
   container_options: z.array(z.string().min(1).max(1000)).max(100).default([]),
-  inputs: z.array(Uri).max(10_000).default([]),
+  inputs: z.array(InputUri).max(10_000).default([]),
   resources: z.array(ResourceUri).max(1000).default([]),
-  output: Uri.nullable().optional(),
+  output: OutputUri.nullable().optional(),
   workflow_id: Id.optional(),
   step_id: Id.optional(),
   tag: Tag.default('default'),

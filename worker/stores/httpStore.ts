@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { HttpStatusError } from '../retry.js';
 import { Unsupported, type RemoteFile, type Stat, type Store } from './types.js';
+import { noUploads } from '../../shared/uri.js';
 
 export class HttpStore implements Store {
   readonly writable = false;
@@ -42,7 +43,7 @@ export class HttpStore implements Store {
   }
 
   write(): Promise<void> {
-    throw new Unsupported('http(s):// does not take uploads: use s3, ftp or file');
+    throw new Unsupported(noUploads('http(s)'));
   }
 
   remove(): Promise<void> {
