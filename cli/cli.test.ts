@@ -562,6 +562,7 @@ describe('help and version', () => {
     await refused(['task', 'hold', '1', 'x'], /value 'x' is invalid for argument 'ids'\. It must be a whole number\./);
     await refused(['task', 'submit', '-d', 'y', '--', 'true'], /'-d, --depends-on <id>' argument 'y' is invalid/);
     await refused(['task', 'edit', '1'], /^labq: nothing to change: give --command, .*--find with --replace/);
+    await refused(['worker', '--transfers', '0'], /'--transfers <n>' argument '0' is invalid\. It must be a whole number, 1 or more\./);
   });
 });
 

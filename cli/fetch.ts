@@ -10,7 +10,7 @@
 import { resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { maskUri, parseUri } from '../shared/uri.js';
 import {
   copyFiles, DEFAULT_PARALLEL, describeError, locate, localName, measure, nothingAt, removeFiles, sourceFiles,
@@ -19,7 +19,7 @@ import {
 import { withRetries } from '../worker/retry.js';
 import type { RemoteFile } from '../worker/stores/types.js';
 import { Unsupported } from '../worker/stores/types.js';
-import { CommandError, print, UsageError } from './format.js';
+import { CommandError, positive, print, UsageError } from './format.js';
 import { bytes, progressOnStderr, type FetchProgress } from './fetchProgress.js';
 import { planSync, type SyncPlan } from './fetchSync.js';
 
@@ -59,7 +59,7 @@ export function fetchCommands(program: Command, flags: () => { json?: boolean })
     .description('copy a file or folder (a trailing / copies the folder\'s content) into a folder, or one file to a file path')
     .argument('<src>', 'a URI or a local path')
     .argument('<dst>', 'a folder (ends in /, or exists), or a file path when SRC is one file')
-    .option('-j, --parallel <n>', 'files in flight at once', parallelism, DEFAULT_PARALLEL)
+    .option('-j, --parallel <n>', 'files in flight at once', positive, DEFAULT_PARALLEL)
     .action(async (src: string, dst: string, o: { parallel: number }) => {
       const from = await place(src);
       const to = writable(await place(dst));
@@ -76,7 +76,7 @@ export function fetchCommands(program: Command, flags: () => { json?: boolean })
     .description('make DST hold SRC\'s content: copy only the files that differ (size, or an older date); --delete removes the others')
     .argument('<src>', 'a folder (its content is synced, with or without the /) or a file')
     .argument('<dst>', 'the folder to bring up to date')
-    .option('-j, --parallel <n>', 'files in flight at once', parallelism, DEFAULT_PARALLEL)
+    .option('-j, --parallel <n>', 'files in flight at once', positive, DEFAULT_PARALLEL)
     .option('--delete', 'remove the files of DST that SRC does not have')
     .option('--dry-run', 'print what would be copied and deleted, and change nothing')
     .action(async (src: string, dst: string, o: { parallel: number; delete?: boolean; dryRun?: boolean }) => {
@@ -99,7 +99,7 @@ export function fetchCommands(program: Command, flags: () => { json?: boolean })
     .description('remove one file, or with -r every file under a folder')
     .argument('<uri>', 'a URI or a local path')
     .option('-r, --recursive', 'remove every file under the folder')
-    .option('-j, --parallel <n>', 'removals in flight at once', parallelism, DEFAULT_PARALLEL)
+    .option('-j, --parallel <n>', 'removals in flight at once', positive, DEFAULT_PARALLEL)
     .action(async (uri: string, o: { recursive?: boolean; parallel: number }) => {
       const at = writable(await place(uri));
       const removed = await attempt(`remove ${maskUri(uri)}`, [at], async (signal) => {
@@ -171,12 +171,6 @@ async function attempt<T>(what: string, places: Location[], work: (signal: Abort
   } finally {
     for (const { store } of places) store.close();
   }
-}
-
-function parallelism(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('It must be a whole number, 1 or more.');
-  return n;
 }
 
 /** What the engine found is the one file SRC names (rather than a folder's files). */

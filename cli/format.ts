@@ -47,6 +47,13 @@ export function count(value: string): number {
   return n;
 }
 
+/** Parses a count that must be 1 or more (files in transfer at once). */
+export function positive(value: string): number {
+  const n = int(value);
+  if (n < 1) throw new InvalidArgumentError('It must be a whole number, 1 or more.');
+  return n;
+}
+
 /** Parses a size flag: bytes, or a number with K, M, G or T (powers of 1024, as `du -h`), e.g. 500M, 1.5T. */
 export function size(value: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(value.trim());

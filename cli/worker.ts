@@ -8,7 +8,7 @@ import { DEFAULT_CHECK_SECONDS } from '../worker/resourceCache.js';
 import { clientFrom, type ClientFlags } from './context.js';
 import type { PatchWorkerBody } from '../shared/schemas/worker.js';
 import { onStopSignal } from './signals.js';
-import { count, int, list, print, size, table } from './format.js';
+import { count, int, list, positive, print, size, table } from './format.js';
 
 
 export function workerCommands(program: Command, flags: () => ClientFlags & { json?: boolean }): void {
@@ -21,7 +21,7 @@ export function workerCommands(program: Command, flags: () => ClientFlags & { js
     .addOption(new Option('--tags <tags>', 'routing tags in order; * takes any tag').argParser(list).default(['default']))
     .addOption(new Option('--capabilities <list>', 'extra capabilities tasks may require').argParser(list).default([]))
     .addOption(new Option('--gpus <n>', 'GPUs tasks may use').argParser(count).default(0))
-    .addOption(new Option('--transfers <n>', 'files downloading or uploading at once, for all tasks').argParser(count).default(DEFAULT_TRANSFERS))
+    .addOption(new Option('--transfers <n>', 'files downloading or uploading at once, for all tasks (1 or more)').argParser(positive).default(DEFAULT_TRANSFERS))
     .addOption(new Option('--docker <mode>', 'use Docker: auto, on, off').choices(['auto', 'on', 'off']).default('auto'))
     .addOption(new Option('--state-dir <dir>', 'where the worker keeps spooled reports, caches and work folders'))
     .addOption(new Option('--cache-size <size>', 'bound on the resource cache, e.g. 50G or 500M; least recently used unused entries go past it (default: no bound)').argParser(size))

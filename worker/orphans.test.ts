@@ -91,9 +91,9 @@ test('the processes of one execution are found by their exact TEMP: not those of
 });
 
 /**
- * A process (perl: no shell reaps for it) that forks a child leading a group of its own and
- * never reaps it, as a worker run as PID 1 does with the tasks of a dead launcher. With
- * `keep`, the child leaves a process of its group running when it exits.
+ * A process (perl) that forks a child leading a group of its own and never reaps it, as a
+ * worker run as PID 1 never reaps the tasks of a dead launcher. With `keep`, the child
+ * leaves a process of its group running when it exits.
  */
 async function zombieLeader(keep: boolean): Promise<{ parent: number; leader: number }> {
   const script = `$| = 1; my $p = fork // die; if (!$p) { setpgrp(0, 0); ${keep ? 'if (!fork) { close STDOUT; sleep 300; exit 0 } ' : ''}exit 0 } print "$p\\n"; sleep 300`;
@@ -106,7 +106,7 @@ async function zombieLeader(keep: boolean): Promise<{ parent: number; leader: nu
   return { parent: parent.pid!, leader };
 }
 
-test('a group whose leader is a zombie no one reaps is gone, unless another process of it lives', async (t) => {
+test('a group whose processes are all zombies no one will reap is gone; one with a live process, or zombies their parent will reap, is not', async (t) => {
   const alone = await zombieLeader(false);
   const kept = await zombieLeader(true);
   t.after(() => {
@@ -114,11 +114,12 @@ test('a group whose leader is a zombie no one reaps is gone, unless another proc
     for (const { parent } of [alone, kept]) process.kill(parent, 'SIGKILL');
   });
   assert.ok(groupAlive(alone.leader), 'signals still reach the zombie: counted so, the task would never end');
-  assert.equal(groupExists(alone.leader), false, 'a zombie alone is no live process');
-  assert.equal(groupExists(kept.leader), true, 'a live process of the group is left');
+  assert.equal(groupExists(alone.leader, alone.parent), false, 'a zombie of a parent that never reaps is no live process');
+  assert.equal(groupExists(alone.leader), true, 'this process is not PID 1: a zombie is its parent\'s to reap, and waited for');
+  assert.equal(groupExists(kept.leader, kept.parent), true, 'a live process of the group is left');
   const running = task(join(tmpdir(), 'labq-orphans-none'));
   t.after(() => process.kill(-running, 'SIGKILL'));
-  assert.equal(groupExists(running), true, 'a live leader');
+  assert.equal(groupExists(running, process.pid), true, 'a live leader');
   process.kill(-kept.leader, 'SIGKILL');
-  await until('the kept process to be gone', async () => !groupExists(kept.leader));
+  await until('the kept process to be gone', async () => !groupExists(kept.leader, kept.parent));
 });

@@ -174,32 +174,41 @@ function executionOf(environ: Buffer, prefix: Buffer): number | null {
 }
 
 /**
- * Whether any live process of the group `pid` leads is left. A zombie is not one: a worker
- * run as PID 1 without an init (a container's entry point) inherits the tasks of a launcher
- * that died, and never reaps them, since Node waits only for the children it started. Their
- * signals still reach the zombie leader, and counted so, the task would never end.
+ * Whose zombies no one will reap: this process's when it is PID 1 (a container's entry point
+ * without an init). It inherits the tasks of a launcher that died, and Node waits only for
+ * the children it started itself. Anyone else's zombie is reaped soon by its parent.
  */
-export function groupExists(pid: number): boolean {
+const NEVER_REAPED = process.pid === 1 ? process.pid : null;
+
+/**
+ * Whether any process of the group `pid` leads is left, not counting the zombies of
+ * `unreaped`: their signals still reach the group, and counted, the task would never end.
+ */
+export function groupExists(pid: number, unreaped: number | null = NEVER_REAPED): boolean {
   try {
     process.kill(-pid, 0);
   } catch (err) {
     return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
-  const leader = stateOf(pid);
-  return (leader !== null && leader !== 'Z') || liveMember(pid);
+  if (unreaped === null) return true;
+  const leader = statOf(pid);
+  return (leader !== null && !reapedNever(leader, unreaped) && Number(leader[2]) === pid) || liveMember(pid, unreaped);
 }
 
-/** A process's state letter (its stat's third field), null once it is gone. */
-function stateOf(pid: number | string): string | null {
+/** A process's stat fields (from its state on), null once it is gone. */
+function statOf(pid: number | string): string[] | null {
   try {
-    return statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[0] ?? null;
+    return statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return null;
   }
 }
 
-/** Whether a process of the group `group` is alive: a walk of /proc, asked only once its leader is a zombie or gone. */
-function liveMember(group: number): boolean {
+/** A zombie whose parent is `unreaped`. */
+const reapedNever = (fields: string[], unreaped: number) => fields[0] === 'Z' && Number(fields[1]) === unreaped;
+
+/** Whether a process of the group `group` is left that is not a zombie of `unreaped`: a walk of /proc. */
+function liveMember(group: number, unreaped: number): boolean {
   let names: string[];
   try {
     names = readdirSync('/proc');
@@ -208,13 +217,8 @@ function liveMember(group: number): boolean {
   }
   for (const name of names) {
     if (!/^\d+$/.test(name)) continue;
-    let fields: string[];
-    try {
-      fields = statFields(readFileSync(`/proc/${name}/stat`, 'utf8'));
-    } catch {
-      continue;
-    }
-    if (Number(fields[2]) === group && fields[0] !== 'Z') return true;
+    const fields = statOf(name);
+    if (fields && Number(fields[2]) === group && !reapedNever(fields, unreaped)) return true;
   }
   return false;
 }

@@ -48,7 +48,7 @@ async function fire(
   const plan = planRun(row.submit, row, context, runKey(row.id, due));
   if (Array.isArray(plan)) throw invalid(plan);
   const ids: number[] = [];
-  for (const sweep of plan.sweeps) ids.push(...(await submitSweepInTransaction(tx, sweep, meta)).ids);
+  for (const { sweep, field } of plan.sweeps) ids.push(...(await submitSweepInTransaction(tx, sweep, meta, field)).ids);
   const firedAt = new Date().toISOString();
   const data = { due_at: due.toISOString(), fired_at: firedAt, by, context, task_ids: ids, next_due_at: next, ...(queued ? { queued } : {}) };
   await recordEvents(tx, [{ type: 'schedule.fired', streamId: row.id, version, data }], meta);

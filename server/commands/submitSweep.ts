@@ -31,13 +31,17 @@ function expand(sweep: CompiledSweep, from: number, to: number): NewTask[] {
   return tasks;
 }
 
-/** Submits the sweep in the caller's transaction (a schedule submits it along with its own events). */
-export async function submitSweepInTransaction(tx: Db, sweep: CompiledSweep, meta: EventMeta): Promise<SweepResponse> {
+/**
+ * Submits the sweep in the caller's transaction (a schedule submits it along with its own
+ * events); what its tasks are refused for (a secret that does not exist) is named under
+ * `field`, where the template sits in the request.
+ */
+export async function submitSweepInTransaction(tx: Db, sweep: CompiledSweep, meta: EventMeta, field = 'template.'): Promise<SweepResponse> {
   const ids: number[] = [];
   let created = 0;
   for (let from = 0; from < sweep.size; from += SWEEP_SLICE) {
     const slice = expand(sweep, from, Math.min(sweep.size, from + SWEEP_SLICE));
-    for (const task of await submitInTransaction(tx, slice, () => 'template.', meta)) {
+    for (const task of await submitInTransaction(tx, slice, () => field, meta)) {
       ids.push(task.id);
       if (task.created) created++;
     }

@@ -152,11 +152,12 @@ test('a schedule places its tasks in its step; a run whose submission is refused
   const refused = await http(ts, 'POST', `${S}/${id}/run`, {});
   assert.equal(refused.status, 400, refused.text);
   assert.match(refused.json.errors[0].message, /secret "schedule-key" does not exist/);
+  assert.equal(refused.json.errors[0].field, 'submit.tasks[0].env.KEY', 'named where it sits in the schedule');
   const failed = await until('two failed runs', async () => {
     const runs = (await http(ts, 'GET', `${S}/${id}`)).json.runs.filter((r: any) => r.status === 'failed');
     return runs.length >= 2 && runs;
   });
   await http(ts, 'POST', `${S}/${id}/disable`);
-  assert.match(failed[0].reason, /^failed: .*secret "schedule-key" does not exist/);
+  assert.match(failed[0].reason, /^failed: submit\.tasks\[0\]\.env\.KEY: secret "schedule-key" does not exist/);
   assert.deepEqual(failed[0].task_ids, []);
 });

@@ -22,13 +22,15 @@ const rootType = (issue: z.core.$ZodIssue): issue is z.core.$ZodIssueInvalidType
 /**
  * What a union's failure stands for. Zod says only "Invalid input" for a value that matches
  * none of its options: a string too long for an env value, a bad secret name in
- * `{"secret": …}`. The option the value had the type of tells why (the fewest issues among
- * several), at its own field; a value of no option's type gets the types it could have had.
+ * `{"secret": …}`. The one option the value had the type of tells why, at its own field; a
+ * value of no option's type gets the types it could have had. Where several options have its
+ * type (two shapes of object), none is surer than another: the union's own message stays.
  */
 function unionIssues(issue: z.core.$ZodIssueInvalidUnion): z.core.$ZodIssue[] {
   if (issue.errors.length === 0) return [issue];
-  const typed = issue.errors.filter((option) => !option.some(rootType)).sort((a, b) => a.length - b.length)[0];
-  if (typed) return typed.flatMap((i) => expanded({ ...i, path: [...issue.path, ...i.path] } as z.core.$ZodIssue));
+  const typed = issue.errors.filter((option) => !option.some(rootType));
+  if (typed.length > 1) return [issue];
+  if (typed.length === 1) return typed[0]!.flatMap((i) => expanded({ ...i, path: [...issue.path, ...i.path] } as z.core.$ZodIssue));
   const expected = [...new Set(issue.errors.flat().filter(rootType).map((i) => i.expected))];
   const received = /received (\S+)$/.exec(issue.errors[0]?.[0]?.message ?? '')?.[1];
   const types = expected.length > 1 ? `${expected.slice(0, -1).join(', ')} or ${expected.at(-1)}` : expected[0];

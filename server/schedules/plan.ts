@@ -10,7 +10,8 @@ import { TaskInput } from '../../shared/schemas/task.js';
 import type { FieldError } from '../errors.js';
 
 export interface RunPlan {
-  sweeps: CompiledSweep[];
+  /** Each sweep with where its template sits in the schedule (`submit.tasks[0].`): what an error found when it is submitted names. */
+  sweeps: Array<{ sweep: CompiledSweep; field: string }>;
 }
 
 type Submit = ScheduleBody['submit'];
@@ -37,14 +38,14 @@ function renamed(errors: FieldError[], template: string, parameters: (name: stri
 
 export function planRun(submit: Submit, where: Placement, context: Record<string, string>, key: string): RunPlan | FieldError[] {
   const single = Object.fromEntries(Object.entries(context).map(([k, v]) => [k, [v]]));
-  const sweeps: CompiledSweep[] = [];
+  const sweeps: RunPlan['sweeps'] = [];
   const errors: FieldError[] = [];
   const add = (compiled: ReturnType<typeof compileSweep>, template: string, parameters: (name: string) => string) => {
     if (!compiled.ok) return errors.push(...renamed(compiled.errors, template, parameters));
     // The whole grid is checked when it is submitted; its first task shows most mistakes now.
     const first = compiled.sweep.task(0);
     if (Array.isArray(first)) errors.push(...renamed(first, template, parameters));
-    else sweeps.push(compiled.sweep);
+    else sweeps.push({ sweep: compiled.sweep, field: template });
   };
   if ('tasks' in submit) {
     submit.tasks.forEach((task, i) => {
