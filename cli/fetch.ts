@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
-import { maskUri, parseUri } from '../shared/uri.js';
+import { maskUri, noUploads, parseUri } from '../shared/uri.js';
 import {
   copyFiles, DEFAULT_PARALLEL, describeError, locate, localName, measure, nothingAt, removeFiles, sourceFiles,
   under, type Location, type SourceFile,
@@ -144,7 +144,7 @@ function localUri(path: string): string {
 }
 
 function writable(at: Location): Location {
-  if (!at.store.writable) throw new UsageError(`${at.uri.url.href}: ${at.uri.scheme}:// takes no uploads or removals: use s3, ftp, ftps or file`);
+  if (!at.store.writable) throw new UsageError(`${at.uri.url.href}: ${noUploads(at.uri.scheme, 'uploads or removals')}`);
   return at;
 }
 

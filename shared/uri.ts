@@ -61,17 +61,22 @@ export function parseUri(text: string): UriResult<ParsedUri> {
   };
 }
 
-/** The schemes that take uploads: an output names one of them. */
+/** The schemes that take uploads and list folders: all but http(s). */
 export const WRITABLE_SCHEMES: readonly UriScheme[] = ['s3', 'ftp', 'ftps', 'file'];
+const writableList = `${WRITABLE_SCHEMES.slice(0, -1).join(', ')} or ${WRITABLE_SCHEMES.at(-1)}`;
 
 /** What an output URI's scheme is refused with, when it takes no uploads. */
-export const noUploads = (scheme: string): string => `${scheme}:// takes no uploads: use ${WRITABLE_SCHEMES.join(', ')}`;
+export const noUploads = (scheme: string, what = 'uploads'): string => `${scheme}:// takes no ${what}: use ${writableList}`;
+
+/** Why an http(s) URI cannot name a folder. */
+export const HTTP_NAMES_FILES = `an http(s) URI names a file: folders are fetched over ${writableList}`;
 
 /** An input's (or a resource's) URI: an http(s) one names a file, since HTTP lists no folder. */
 export function parseSource(text: string): UriResult<ParsedUri> {
   const parsed = parseUri(text);
-  if (parsed.ok && (parsed.value.scheme === 'http' || parsed.value.scheme === 'https') && parsed.value.path.endsWith('/')) {
-    return { ok: false, error: 'an http(s) URI names a file, without a trailing slash: folders are fetched over s3, ftp, ftps or file' };
+  if (parsed.ok && (parsed.value.scheme === 'http' || parsed.value.scheme === 'https')) {
+    if (parsed.value.path === '/') return { ok: false, error: 'an http(s) URI names a file: give its path after the host' };
+    if (parsed.value.path.endsWith('/')) return { ok: false, error: `${HTTP_NAMES_FILES} (no trailing slash)` };
   }
   return parsed;
 }

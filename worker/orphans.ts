@@ -11,7 +11,7 @@
 // Containers are not found so (their TEMP is a path inside them): the worker re-attaches to
 // them instead.
 import { readdirSync, readFileSync } from 'node:fs';
-import { processGroup, statFields } from './procStat.js';
+import { processGroup, processStatSync } from './procStat.js';
 
 export interface BareTaskProcess {
   pid: number;
@@ -104,13 +104,8 @@ function groupsBySession(): Map<number, number[]> {
   }
   for (const name of names) {
     if (!/^\d+$/.test(name)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    const fields = statFields(stat);
+    const fields = processStatSync(name);
+    if (!fields) continue;
     const sid = Number(fields[3]);
     (sessions.get(sid) ?? sessions.set(sid, []).get(sid)!).push(Number(fields[2]));
   }
@@ -191,17 +186,8 @@ export function groupExists(pid: number, unreaped: number | null = NEVER_REAPED)
     return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
   if (unreaped === null) return true;
-  const leader = statOf(pid);
+  const leader = processStatSync(pid);
   return (leader !== null && !reapedNever(leader, unreaped) && Number(leader[2]) === pid) || liveMember(pid, unreaped);
-}
-
-/** A process's stat fields (from its state on), null once it is gone. */
-function statOf(pid: number | string): string[] | null {
-  try {
-    return statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return null;
-  }
 }
 
 /** A zombie whose parent is `unreaped`. */
@@ -217,7 +203,7 @@ function liveMember(group: number, unreaped: number): boolean {
   }
   for (const name of names) {
     if (!/^\d+$/.test(name)) continue;
-    const fields = statOf(name);
+    const fields = processStatSync(name);
     if (fields && Number(fields[2]) === group && !reapedNever(fields, unreaped)) return true;
   }
   return false;

@@ -1,6 +1,7 @@
 // The fields of /proc/PID/stat after the command name, which may hold spaces and parentheses:
 // they start after its last ')'. Field 0 here is the state (the third of the file), 2 the
 // process group, 3 the session, 19 the start time.
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
 /** The fields of a stat file's text, from the state on. */
@@ -10,6 +11,15 @@ export const statFields = (stat: string): string[] => stat.slice(stat.lastIndexO
 export async function processStat(pid: number | string): Promise<string[] | null> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
   return stat === null ? null : statFields(stat);
+}
+
+/** The same, read at once: for a walk of /proc within one turn of the event loop. */
+export function processStatSync(pid: number | string): string[] | null {
+  try {
+    return statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return null;
+  }
 }
 
 /** A process's group, null once it is gone. */

@@ -353,7 +353,7 @@ test('failures name the URI and the error', async () => {
   const out = await scratch('output');
   await writeFile(join(out, 'result.txt'), 'r');
   await assert.rejects(upload(out, 's3://nobucket/run/'), /^Error: upload to s3:\/\/nobucket\/run\/ failed: NoSuchBucket/);
-  await assert.rejects(upload(dest, `${base}/upload/`), /upload to http:\/\/127\.0\.0\.1:\d+\/upload\/ failed: http:\/\/ takes no uploads: use s3, ftp, ftps, file/);
+  await assert.rejects(upload(dest, `${base}/upload/`), /upload to http:\/\/127\.0\.0\.1:\d+\/upload\/ failed: http:\/\/ takes no uploads: use s3, ftp, ftps or file/);
   await assert.rejects(download(`${base}/folder/`, dest), /http\(s\) has no folder listing/);
   await assert.rejects(download('gopher://host/x', dest), /unsupported scheme "gopher"/);
 });

@@ -38,6 +38,10 @@ test('bad input: 400 naming the field, nothing written', async () => {
     [{ ...base, step_id: 999_999 }, 'step_id'],
     [{ ...base, submit: { sweep: { template: { command: 'x {a} {run}' }, parameters: { a: [1, 2] } } }, context: { run: 'r', a: '1' } }, 'context.a'],
     [{ ...base, submit: { jobs: [] } }, 'submit'],
+    // A field of a task of `{"tasks": …}`, one of the two shapes of submit: named, not only `submit`.
+    [{ ...base, submit: { tasks: [{ command: 'x', env: { A: 5 } }] } }, 'submit.tasks[0].env.A'],
+    [{ ...base, submit: { tasks: [{ command: 'x', priority: 'high' }] } }, 'submit.tasks[0].priority'],
+    [{ ...base, submit: { sweep: { template: { command: 'x {a}', tag: 'a b' }, parameters: { a: [1] } } } }, 'submit.sweep.template.tag'],
   ];
   for (const [body, field] of cases) {
     const answer = await http(ts, 'POST', S, body);

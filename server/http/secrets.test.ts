@@ -85,7 +85,7 @@ test('a task refers to a secret by name: the reference is kept, an unknown name 
   await refused('POST', '/tasks', { command: 'true', env: { API_KEY: { secret: 'nope' } } }, 'env.API_KEY', /secret "nope" does not exist/);
   await refused('POST', '/tasks', { tasks: [{ command: 'true' }, { command: 'true', env: { A: { secret: 'api' }, B: { secret: 'nope' } } }] },
     'tasks[1].env.B', /"nope" does not exist/);
-  await refused('POST', '/tasks', { command: 'true', env: { API_KEY: { secret: 'api', value: 'x' } } }, 'env.API_KEY', /./);
+  await refused('POST', '/tasks', { command: 'true', env: { API_KEY: { secret: 'api', value: 'x' } } }, 'env.API_KEY.value', /unknown field/);
   await refused('POST', '/sweeps', { template: { command: 'run {n}', env: { KEY: { secret: 'nope' } } }, parameters: { n: [1, 2] } },
     'template.env.KEY', /"nope" does not exist/);
   await refused('PATCH', `/tasks/${t!.id}`, { set: { env: { API_KEY: { secret: 'nope' } } } }, 'set.env.API_KEY', /does not exist/);

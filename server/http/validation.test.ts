@@ -212,6 +212,8 @@ describe('every task field refuses an invalid value', () => {
     assert.match((await messages({ K: { secret: 'bad name!' } }))['env.K.secret']!, /a secret name is letters, digits/);
     assert.deepEqual(await messages({ K: { secret: 'ok', more: 1 } }), { 'env.K.more': 'unknown field' });
     assert.deepEqual(await messages({ K: 8 }), { 'env.K': 'Invalid input: expected string or object, received number' });
+    const memory = await refused('POST', `${API_PREFIX}/tasks`, { ...VALID, requirements: { memory_mb: 1.5 } }, 400, ['requirements.memory_mb']);
+    assert.match(memory.json.errors[0].message, /expected int, received number/, 'a number that is not whole is of the number option, not of no type');
   });
 
   test('bulk: every invalid item is reported, each under its own index', async () => {

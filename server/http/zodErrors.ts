@@ -17,20 +17,27 @@ export function fieldPath(path: readonly PropertyKey[], prefix = ''): string {
 export const issueMessage: z.core.$ZodErrorMap = (issue) =>
   issue.code === 'invalid_type' && issue.input === undefined ? 'required' : undefined;
 
-const rootType = (issue: z.core.$ZodIssue): issue is z.core.$ZodIssueInvalidType => issue.code === 'invalid_type' && issue.path.length === 0;
+/** The value is not of the option's type at all (not a number that is not whole: zod reports that as a type too, with a format). */
+const rootType = (issue: z.core.$ZodIssue): issue is z.core.$ZodIssueInvalidType =>
+  issue.code === 'invalid_type' && issue.path.length === 0 && !('format' in issue);
+/** An object option whose own fields are not the value's (`{"tasks": …}` for the `{"sweep": …}` option). */
+const otherShape = (issue: z.core.$ZodIssue) => issue.code === 'unrecognized_keys' && issue.path.length === 0;
 
 /**
  * What a union's failure stands for. Zod says only "Invalid input" for a value that matches
  * none of its options: a string too long for an env value, a bad secret name in
- * `{"secret": …}`. The one option the value had the type of tells why, at its own field; a
- * value of no option's type gets the types it could have had. Where several options have its
- * type (two shapes of object), none is surer than another: the union's own message stays.
+ * `{"secret": …}`, a bad field in a schedule's `{"tasks": …}`. The one option the value had
+ * the type (and, for objects, the fields) of tells why, at its own field; a value of no
+ * option's type gets the types it could have had. Where several options fit as well (an object
+ * with the fields of none), none is surer than another: the union's own message stays.
  */
 function unionIssues(issue: z.core.$ZodIssueInvalidUnion): z.core.$ZodIssue[] {
   if (issue.errors.length === 0) return [issue];
   const typed = issue.errors.filter((option) => !option.some(rootType));
-  if (typed.length > 1) return [issue];
-  if (typed.length === 1) return typed[0]!.flatMap((i) => expanded({ ...i, path: [...issue.path, ...i.path] } as z.core.$ZodIssue));
+  const shaped = typed.filter((option) => !option.some(otherShape));
+  const fit = typed.length === 1 ? typed[0] : shaped.length === 1 ? shaped[0] : undefined;
+  if (fit) return fit.flatMap((i) => expanded({ ...i, path: [...issue.path, ...i.path] } as z.core.$ZodIssue));
+  if (typed.length > 0) return [issue];
   const expected = [...new Set(issue.errors.flat().filter(rootType).map((i) => i.expected))];
   const received = /received (\S+)$/.exec(issue.errors[0]?.[0]?.message ?? '')?.[1];
   const types = expected.length > 1 ? `${expected.slice(0, -1).join(', ')} or ${expected.at(-1)}` : expected[0];

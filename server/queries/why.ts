@@ -139,7 +139,7 @@ const Group = z.object({
 });
 
 export const STATUS_REASON: Record<string, Reason & { code: TaskWaitReason }> = {
-  held: { code: 'held', message: 'held (release them to run them)' },
+  held: { code: 'held', message: 'release them to run them' },
   waiting: { code: 'dependencies', message: 'waiting for dependencies' },
   blocked: { code: 'blocked', message: 'a dependency will not succeed' },
 };
@@ -165,8 +165,8 @@ export async function waitingReasons(db: Db, where: FragmentSqlToken, sample?: {
   const byCode = new Map<TaskWaitReason, { count: number; message: string }>();
   for (const g of groups) {
     const reason = STATUS_REASON[g.status]
-      ?? (g.paused ? { code: 'paused' as const, message: 'paused (their step, workflow, tag or everything)' }
-        : g.backing_off ? { code: 'backoff' as const, message: 'backing off after a failure' }
+      ?? (g.paused ? { code: 'paused' as const, message: 'their step, workflow, tag or everything is paused' }
+        : g.backing_off ? { code: 'backoff' as const, message: 'waiting to retry after a failure' }
         : workerVerdict(workers, { tag: g.tag, requirements: g.requirements, container: g.docker ? 'container' : null }));
     const seen = byCode.get(reason.code);
     byCode.set(reason.code, { count: (seen?.count ?? 0) + g.n, message: seen?.message ?? reason.message });

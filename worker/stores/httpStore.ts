@@ -4,14 +4,14 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { HttpStatusError } from '../retry.js';
 import { Unsupported, type RemoteFile, type Stat, type Store } from './types.js';
-import { noUploads } from '../../shared/uri.js';
+import { HTTP_NAMES_FILES, noUploads } from '../../shared/uri.js';
 
 export class HttpStore implements Store {
   readonly writable = false;
   constructor(private readonly origin: string) {}
 
   async stat(path: string, signal?: AbortSignal): Promise<Stat> {
-    if (path.endsWith('/')) throw new Unsupported('an http(s) URI names a file: folders can only be fetched over s3, ftp or file');
+    if (path.endsWith('/')) throw new Unsupported(HTTP_NAMES_FILES);
     const response = await fetch(this.origin + path, { method: 'HEAD', signal });
     if (response.status === 404 || response.status === 410) throw new HttpStatusError(`HTTP ${response.status} ${response.statusText}`.trim(), response.status);
     // Some servers refuse HEAD (a presigned GET URL, say); the GET will tell whether the file is there.
@@ -30,7 +30,7 @@ export class HttpStore implements Store {
   }
 
   list(): Promise<RemoteFile[]> {
-    throw new Unsupported('http(s) has no folder listing: folders can only be fetched over s3, ftp or file');
+    throw new Unsupported(`http(s) has no folder listing: ${HTTP_NAMES_FILES}`);
   }
 
   async read(path: string, signal?: AbortSignal): Promise<Readable> {
