@@ -47,11 +47,14 @@ export function metaOf(ctx: Context): EventMeta {
 }
 
 export function bind<N extends RouteName>(router: Router, name: N, handler: Handler<N>, options: BindOptions = {}): void {
-  const route = routes[name] as Routes[N] & { params?: z.ZodType; query?: z.ZodType; body?: z.ZodType; status?: number };
+  const route = routes[name] as Routes[N] & { params?: z.ZodType; query?: z.ZodObject; body?: z.ZodType; status?: number };
+  // A parameter the route does not know is refused, as a body's unknown field is: taken
+  // silently, `GET /events?actor=ada` would answer every actor's events as if filtered.
+  const querySchema = route.query?.strict();
   router[route.method](route.path, async (ctx: Context) => {
     authorize(routes[name] as RouteSpec, ctx.state.identity);
     const params = route.params ? parse(route.params, (ctx as any).params) : undefined;
-    const query = route.query ? parse(route.query, ctx.query) : undefined;
+    const query = querySchema ? parse(querySchema, ctx.query) : undefined;
     let body: unknown;
     if (route.body) {
       const raw = await readJsonBody(ctx);

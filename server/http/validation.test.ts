@@ -390,6 +390,13 @@ describe('list query parameters', () => {
     await refused('GET', `${API_PREFIX}/tasks?cursor=${Buffer.from('{"after":-1}').toString('base64url')}`, undefined, 400, ['cursor']);
   });
 
+  test('a parameter the route does not take is refused, not ignored as if it filtered', async () => {
+    const res = await refused('GET', `${API_PREFIX}/events?actor=ada`, undefined, 400, ['actor']);
+    assert.equal(res.json.errors[0].message, 'unknown field');
+    await refused('GET', `${API_PREFIX}/tasks?colour=red&status=pending`, undefined, 400, ['colour']);
+    await refused('GET', `${API_PREFIX}/stats?foo=1`, undefined, 400, ['foo']);
+  });
+
   test('GET /workflows and /steps refuse bad parameters too', async () => {
     await refused('GET', `${API_PREFIX}/workflows?limit=0`, undefined, 400, ['limit']);
     await refused('GET', `${API_PREFIX}/workflows?cursor=garbage`, undefined, 400, ['cursor']);
