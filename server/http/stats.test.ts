@@ -37,13 +37,14 @@ test('the overview counts real tasks and executions, and lists a failure with it
   for (const id of [...ok, download]) await taskEnded(ts, id);
   await submit({ command: 'true', tag: 'stats', held: true });
   await submit({ command: 'true', tag: 'nobody-serves-this' });
-  await submit({ command: 'true', tag: 'nobody-serves-this' });
+  await submit({ command: 'true', tag: 'nor-this' });
 
   const stats = await ts.client.stats();
   assert.deepEqual(stats.counts, { held: 1, pending: 2, succeeded: 3, failed: 2 });
   assert.deepEqual(waitingBy(stats.waiting), { no_worker_for_tag: 2, held: 1 });
   assert.equal(stats.waiting[0]!.reason, 'no_worker_for_tag', 'most frequent first');
   assert.match(stats.waiting[0]!.message, /nobody-serves-this/);
+  assert.match(stats.waiting[0]!.message, /nor-this/, 'one reason over two tags names both');
   assert.equal(stats.waiting_estimated, false);
   assert.deepEqual(stats.workers, { online: 1, offline: 0, lost: 0, slots: 2, busy: 0 });
 

@@ -146,6 +146,10 @@ export const STATUS_REASON: Record<string, Reason & { code: TaskWaitReason }> = 
 
 type WaitingReason = StepWhy['reasons'][number];
 
+const SAID_AT_MOST = 3;
+const joined = (messages: string[]) =>
+  messages.slice(0, SAID_AT_MOST).join('; ') + (messages.length > SAID_AT_MOST ? `; and ${messages.length - SAID_AT_MOST} more` : '');
+
 /**
  * Each not-started task that `where` selects under its main reason, from one grouped read of
  * them; most frequent first. With `sample`, only the oldest `limit` tasks of `status` are
@@ -162,16 +166,18 @@ export async function waitingReasons(db: Db, where: FragmentSqlToken, sample?: {
            count(*)::int AS n
     FROM ${tasks} t GROUP BY 1, 2, 3, 4, 5, 6`);
   const workers = groups.some((g) => g.status === 'pending') ? await onlineWorkers(db) : [];
-  const byCode = new Map<TaskWaitReason, { count: number; message: string }>();
+  const byCode = new Map<TaskWaitReason, { count: number; messages: string[] }>();
   for (const g of groups) {
     const reason = STATUS_REASON[g.status]
       ?? (g.paused ? { code: 'paused' as const, message: 'their step, workflow, tag or everything is paused' }
         : g.backing_off ? { code: 'backoff' as const, message: 'waiting to retry after a failure' }
         : workerVerdict(workers, { tag: g.tag, requirements: g.requirements, container: g.docker ? 'container' : null }));
-    const seen = byCode.get(reason.code);
-    byCode.set(reason.code, { count: (seen?.count ?? 0) + g.n, message: seen?.message ?? reason.message });
+    const seen = byCode.get(reason.code) ?? byCode.set(reason.code, { count: 0, messages: [] }).get(reason.code)!;
+    seen.count += g.n;
+    if (!seen.messages.includes(reason.message)) seen.messages.push(reason.message);
   }
-  return [...byCode].map(([code, r]) => ({ code, ...r })).sort((a, b) => b.count - a.count);
+  // Groups of one reason may say different things (a tag no worker takes, for each tag): each is told.
+  return [...byCode].map(([code, r]) => ({ code, count: r.count, message: joined(r.messages) })).sort((a, b) => b.count - a.count);
 }
 
 export async function stepWhy(db: Db, stepId: number): Promise<StepWhy> {
