@@ -27,6 +27,8 @@ function parse(path: string): Route {
   return { view: 'notfound' };
 }
 
+const QUERY_COALESCE_MS = 1000;
+
 class Router {
   path = $state(location.pathname);
   search = $state(location.search);
@@ -37,23 +39,33 @@ class Router {
     addEventListener('popstate', () => this.sync());
   }
 
-  /** Goes to another page (a new history entry). */
-  navigate(href: string, replace = false): void {
+  private lastQueryAt = 0;
+
+  /** Goes to another page (a new history entry), at its top. */
+  navigate(href: string, replace = false, top = !replace): void {
     if (replace) history.replaceState(null, '', href);
     else history.pushState(null, '', href);
     this.sync();
-    if (!replace) scrollTo(0, 0);
+    if (top) scrollTo(0, 0);
   }
 
-  /** Changes query parameters of this page (null or '' removes one); filters replace the entry rather than pile up. */
-  setQuery(changes: Record<string, string | number | null | undefined>, replace = true): void {
+  /**
+   * Changes query parameters of this page (null or '' removes one), where it is scrolled. A
+   * change is a history entry of its own, so Back returns to the filter before; one that
+   * follows another within QUERY_COALESCE_MS (the keys of a search typed, a row of clicks)
+   * replaces the entry the first made, so that they do not pile up.
+   */
+  setQuery(changes: Record<string, string | number | null | undefined>): void {
     const query = new URLSearchParams(this.search);
     for (const [key, value] of Object.entries(changes)) {
       if (value === null || value === undefined || value === '') query.delete(key);
       else query.set(key, String(value));
     }
     const text = query.toString();
-    this.navigate(this.path + (text ? `?${text}` : ''), replace);
+    const now = Date.now();
+    const replace = now - this.lastQueryAt < QUERY_COALESCE_MS;
+    this.lastQueryAt = now;
+    this.navigate(this.path + (text ? `?${text}` : ''), replace, false);
   }
 
   /** A query parameter of this page. */
