@@ -199,6 +199,9 @@ test('bad input is refused with the field and why, and changes nothing', async (
   const before = await eventCount();
   const cases: [string, string, unknown, number, RegExp][] = [
     ['PATCH', `/api/v1/workers/${worker.id}`, { draining: 'yes' }, 400, /draining/],
+    // The bad field alone: not also "give at least one of …", which it did give.
+    ['PATCH', `/api/v1/workers/${worker.id}`, { concurrency: -1 }, 400, /^concurrency: Too small: expected number to be >=0$/],
+    ['PATCH', `/api/v1/workers/${worker.id}`, {}, 400, /^\(body\): give at least one of concurrency/],
     ['PATCH', '/api/v1/workers/999999', { draining: true }, 404, /worker 999999/],
     ['DELETE', '/api/v1/workers/abc', undefined, 400, /id/],
     ['DELETE', '/api/v1/workers/999999', undefined, 404, /worker 999999/],
