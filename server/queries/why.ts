@@ -148,7 +148,7 @@ type WaitingReason = StepWhy['reasons'][number];
 
 const SAID_AT_MOST = 3;
 const joined = (messages: string[]) =>
-  messages.slice(0, SAID_AT_MOST).join('; ') + (messages.length > SAID_AT_MOST ? `; and ${messages.length - SAID_AT_MOST} more` : '');
+  messages.slice(0, SAID_AT_MOST).join(' | ') + (messages.length > SAID_AT_MOST ? ` | and ${messages.length - SAID_AT_MOST} more` : '');
 
 /**
  * Each not-started task that `where` selects under its main reason, from one grouped read of
@@ -164,7 +164,7 @@ export async function waitingReasons(db: Db, where: FragmentSqlToken, sample?: {
   const groups = await db.any(sql.type(Group)`
     SELECT status, paused, coalesce(retry_at > now(), false) AS backing_off, tag, requirements, container IS NOT NULL AS docker,
            count(*)::int AS n
-    FROM ${tasks} t GROUP BY 1, 2, 3, 4, 5, 6`);
+    FROM ${tasks} t GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY n DESC`);
   const workers = groups.some((g) => g.status === 'pending') ? await onlineWorkers(db) : [];
   const byCode = new Map<TaskWaitReason, { count: number; messages: string[] }>();
   for (const g of groups) {
@@ -176,7 +176,8 @@ export async function waitingReasons(db: Db, where: FragmentSqlToken, sample?: {
     seen.count += g.n;
     if (!seen.messages.includes(reason.message)) seen.messages.push(reason.message);
   }
-  // Groups of one reason may say different things (a tag no worker takes, for each tag): each is told.
+  // Groups of one reason may say different things (a tag no worker takes, for each tag): each is
+  // told, the largest first, apart by ` | ` (a message may hold a `;`).
   return [...byCode].map(([code, r]) => ({ code, count: r.count, message: joined(r.messages) })).sort((a, b) => b.count - a.count);
 }
 

@@ -4,15 +4,19 @@ export function ago(iso: string | null | undefined, now = Date.now()): string {
   const seconds = Math.round((now - Date.parse(iso)) / 1000);
   // A few seconds either way is now: the server's clock and a page's ticking clock never agree to the second.
   if (Math.abs(seconds) < 5) return 'just now';
-  return seconds < 0 ? `in ${roughly(-seconds)}` : `${roughly(seconds)} ago`;
+  return seconds < 0 ? `in ${roughly(-seconds, Math.ceil)}` : `${roughly(seconds, Math.floor)} ago`;
 }
 
-/** A span in its largest unit alone ("4 min", not "4 min 36 s"): a relative time says when, about; its title says exactly. */
-function roughly(seconds: number): string {
+/**
+ * A span in its largest unit alone ("4 min", not "4 min 36 s"): a relative time says when,
+ * about; its title says exactly. A past one rounds down, a coming one up ("in 2 h", not
+ * "in 1 h", for 1 h 59 min).
+ */
+function roughly(seconds: number, round: (n: number) => number): string {
   if (seconds < 60) return `${seconds} s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min`;
-  if (seconds < 48 * 3600) return `${Math.floor(seconds / 3600)} h`;
-  return `${Math.floor(seconds / 86400)} d`;
+  if (seconds < 3600) return `${round(seconds / 60)} min`;
+  if (seconds < 48 * 3600) return `${round(seconds / 3600)} h`;
+  return `${round(seconds / 86400)} d`;
 }
 
 export function duration(seconds: number | null | undefined): string {

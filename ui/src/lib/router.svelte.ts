@@ -36,13 +36,18 @@ class Router {
   query = $derived(new URLSearchParams(this.search));
 
   constructor() {
-    addEventListener('popstate', () => this.sync());
+    addEventListener('popstate', () => {
+      // A change right after Back is a new entry, not a replacement of the one gone back to.
+      this.lastQueryAt = 0;
+      this.sync();
+    });
   }
 
   private lastQueryAt = 0;
 
   /** Goes to another page (a new history entry), at its top. */
-  navigate(href: string, replace = false, top = !replace): void {
+  navigate(href: string, replace = false, top = !replace, fromQuery = false): void {
+    if (!fromQuery) this.lastQueryAt = 0;
     if (replace) history.replaceState(null, '', href);
     else history.pushState(null, '', href);
     this.sync();
@@ -53,9 +58,10 @@ class Router {
    * Changes query parameters of this page (null or '' removes one), where it is scrolled. A
    * change is a history entry of its own, so Back returns to the filter before; one that
    * follows another within QUERY_COALESCE_MS (the keys of a search typed, a row of clicks)
-   * replaces the entry the first made, so that they do not pile up.
+   * replaces the entry the first made, so that they do not pile up. `replace` closes a passing
+   * state (an editor) without leaving a step to reopen it.
    */
-  setQuery(changes: Record<string, string | number | null | undefined>): void {
+  setQuery(changes: Record<string, string | number | null | undefined>, replace?: boolean): void {
     const query = new URLSearchParams(this.search);
     for (const [key, value] of Object.entries(changes)) {
       if (value === null || value === undefined || value === '') query.delete(key);
@@ -63,9 +69,9 @@ class Router {
     }
     const text = query.toString();
     const now = Date.now();
-    const replace = now - this.lastQueryAt < QUERY_COALESCE_MS;
+    const coalesced = replace ?? now - this.lastQueryAt < QUERY_COALESCE_MS;
     this.lastQueryAt = now;
-    this.navigate(this.path + (text ? `?${text}` : ''), replace, false);
+    this.navigate(this.path + (text ? `?${text}` : ''), coalesced, false, true);
   }
 
   /** A query parameter of this page. */
