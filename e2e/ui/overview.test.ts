@@ -107,3 +107,20 @@ test('a realistic queue: the tiles add up to what the API counts; pictures of th
   assert.deepEqual(ui.errors, []);
   await ui.context.close();
 });
+
+test('a tag paused from the CLI is shown on the overview with who paused it, and resumed there', async () => {
+  await bed.ts.client.call('pauseQueue', { body: { tag: 'resume-me' } });
+  const ui = await openUi(bed.browser, bed.ts, { role: 'operator', path: '/' });
+  const paused = ui.page.locator('[data-pause="tag:resume-me"]');
+  await paused.waitFor();
+  assert.match(await paused.innerText(), /tag “resume-me” paused .* by /);
+  await paused.getByRole('button', { name: 'Resume' }).click();
+  const dialog = ui.page.getByRole('dialog');
+  await dialog.waitFor();
+  assert.match(await dialog.innerText(), /Workers may take the tasks of tag “resume-me” again/);
+  await dialog.getByRole('button', { name: 'Resume tag resume-me' }).click();
+  await paused.waitFor({ state: 'detached' });
+  assert.deepEqual((await bed.ts.client.call('listPauses', {})).items.filter((p) => p.tag === 'resume-me'), [], 'resumed on the server');
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});
