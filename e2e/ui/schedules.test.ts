@@ -118,7 +118,9 @@ test('an edit of the cron, time zone, policy and context shows the new next runs
   await ui.page.getByRole('button', { name: 'Edit' }).click();
   await ui.page.getByLabel('Cron').fill('0 25 * * *');
   await ui.page.getByRole('button', { name: 'Save' }).click();
-  await ui.page.getByRole('alert').filter({ hasText: 'cron' }).waitFor();
+  // Under the field, not in a passing notice.
+  await ui.page.locator('[data-error-for="cron"]').waitFor();
+  assert.match(await ui.page.locator('[data-error-for="cron"]').innerText(), /25/);
   assert.equal((await fixture.ts.client.call('getSchedule', { params: { id: schedule.id } })).cron, '30 4 * * 1');
   await ui.page.getByRole('button', { name: 'Cancel' }).click();
 
