@@ -92,6 +92,10 @@ test('concurrency, prefetch and tags edited in place change the worker, and it r
   await ui.page.getByLabel(`Concurrency of ${name}`).fill('5000');
   await ui.page.getByLabel(`Concurrency of ${name}`).press('Enter');
   await ui.page.getByRole('alert').filter({ hasText: 'concurrency' }).waitFor();
+  // An empty field is not sent as null: the page says what to give.
+  await ui.page.getByLabel(`Concurrency of ${name}`).fill('');
+  await ui.page.getByLabel(`Concurrency of ${name}`).press('Enter');
+  await ui.page.getByRole('alert').filter({ hasText: 'give a whole number, 0 or more' }).waitFor();
   await ui.page.getByLabel(`Concurrency of ${name}`).press('Escape');
   assert.equal((await fixture.ts.client.getWorker(daemon.id)).concurrency, 3);
 
