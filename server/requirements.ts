@@ -7,6 +7,13 @@
 import { sql, type FragmentSqlToken } from 'slonik';
 import type { Requirements } from '../shared/schemas/task.js';
 
+/**
+ * A task a claim may take now, whatever its tag and shape: pending, not paused, not backing
+ * off. The claim, the look of a short wake-up round and "why" read the same rule. No
+ * parameter, so the claim's prepared text is the same at every call.
+ */
+export const CLAIMABLE = sql.fragment`status = 'pending' AND NOT paused AND (retry_at IS NULL OR retry_at <= now())`;
+
 export interface WorkerResources {
   tags: string[];
   cpus: number;

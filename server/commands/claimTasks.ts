@@ -18,7 +18,7 @@ import { literalList } from '../db/literals.js';
 import type { Db } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
 import { TASK_COLUMNS } from '../queries/tasks.js';
-import { fitsSql, type WorkerResources } from '../requirements.js';
+import { CLAIMABLE, fitsSql, type WorkerResources } from '../requirements.js';
 
 export interface ClaimingWorker extends WorkerResources {
   id: number;
@@ -79,7 +79,7 @@ export async function pickTasks(tx: Db, wants: Want[], leaseSeconds: number, tak
       WITH picked AS (
         SELECT t.*, nextval('execution_ids') AS next_execution_id FROM (
           SELECT ${TASK_COLUMNS} FROM tasks
-          WHERE status = 'pending' AND NOT paused AND ${lane} AND ${fitsSql(shape)} AND (retry_at IS NULL OR retry_at <= now())
+          WHERE ${CLAIMABLE} AND ${lane} AND ${fitsSql(shape)}
             AND age(xmin) >= 0 AND ${notTaken}
           ORDER BY priority DESC, id
           LIMIT ${sql.literalValue(String(bound))}

@@ -6,12 +6,13 @@
 import { sql } from 'slonik';
 import { z } from 'zod';
 import type { Db } from '../db/pool.js';
+import { CLAIMABLE } from '../requirements.js';
 
 export async function claimableTask(db: Db, tag: string): Promise<boolean> {
   // Locked for as long as this one statement lasts: a claim that runs meanwhile skips it, as it skips any claim's.
   const found = await db.maybeOne(sql.type(z.object({ id: z.number() }))`
     SELECT id FROM tasks
-    WHERE status = 'pending' AND NOT paused AND tag = ${tag} AND (retry_at IS NULL OR retry_at <= now())
+    WHERE ${CLAIMABLE} AND tag = ${tag}
     ORDER BY priority DESC, id
     LIMIT 1
     FOR UPDATE SKIP LOCKED`);

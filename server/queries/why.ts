@@ -9,7 +9,7 @@ import { isFinalTask, UNSTARTED_TASK_STATUSES, type Requirements, type TaskStatu
 import type { Reason, StepWhy, TaskWaitReason, TaskWhy, WorkerWhy } from '../../shared/schemas/why.js';
 import { LIVE_STATUS_LIST } from '../db/literals.js';
 import type { Db } from '../db/pool.js';
-import { acceptsWork, takesTag, unmet, type WorkerResources } from '../requirements.js';
+import { acceptsWork, CLAIMABLE, takesTag, unmet, type WorkerResources } from '../requirements.js';
 
 const OnlineWorker = z.object({
   id: z.number(), name: z.string(), tags: z.array(z.string()), cpus: z.number(), memory_mb: z.number(), gpus: z.number(),
@@ -124,7 +124,7 @@ export async function taskWhy(db: Db, id: number): Promise<TaskWhy | null> {
   const verdict = workerVerdict(await onlineWorkers(db), t);
   if (verdict.code === 'queued' && reasons.length === 0) {
     const ahead = Number(await db.oneFirst(sql.unsafe`
-      SELECT count(*) FROM tasks WHERE status = 'pending' AND NOT paused AND tag = ${t.tag} AND (retry_at IS NULL OR retry_at <= now())
+      SELECT count(*) FROM tasks WHERE ${CLAIMABLE} AND tag = ${t.tag}
         AND (priority > ${t.priority} OR (priority = ${t.priority} AND id < ${t.id}))`));
     verdict.message = `in the queue behind ${plural(ahead, 'task')} of tag "${t.tag}"; ${verdict.message}`;
     verdict.details = { ...verdict.details, ahead };
