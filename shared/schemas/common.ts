@@ -48,8 +48,8 @@ export const csvIds = z
   .pipe(z.array(IdParam).min(1).max(1000) as unknown as z.ZodType<number[], string[]>);
 
 /**
- * A refinement that an object be given at least one field, said only when its fields are
+ * The message of a refinement that a body say something, said only when its fields are
  * otherwise valid: a field refused is dropped before object refinements run, and "give at
  * least one of" would be said beside the real reason.
  */
-export const someField = (message: string) => ({ message, when: (payload: { issues: readonly unknown[] }) => payload.issues.length === 0 });
+export const onlyWhenValid = (message: string) => ({ message, when: (payload: { issues: readonly unknown[] }) => payload.issues.length === 0 });

@@ -2,7 +2,7 @@
 // all that match a filter), to pause and resume a workflow, a step, a tag or everything,
 // and what each operation answers.
 import { z } from 'zod/v4';
-import { Id, Timestamp } from './common.js';
+import { Id, onlyWhenValid, Timestamp } from './common.js';
 import { Requirements, Tag, TaskFilterBody, TaskInput } from './task.js';
 
 /** The fields of a task that can be changed until its process starts. */
@@ -38,13 +38,9 @@ const editFields = {
   replace: CommandReplace.optional().describe('find and replace in the command'),
   dry_run: z.boolean().default(false).describe('count and show a sample of the changes without making them'),
 };
-// Whether `set` holds a field is the command's to check. The refinement runs only on a body
-// with no other error: an invalid field of `set` is reported alone.
+// Whether `set` holds a field is the command's to check.
 const someChange = (b: { set?: object; replace?: object }) => b.set !== undefined || b.replace !== undefined;
-const NO_CHANGE = {
-  message: 'give `set` (new field values) and/or `replace` (find and replace in the command)',
-  when: (payload: { issues: unknown[] }) => payload.issues.length === 0,
-};
+const NO_CHANGE = onlyWhenValid('give `set` (new field values) and/or `replace` (find and replace in the command)');
 
 export const EditTaskBody = z.strictObject(editFields).refine(someChange, NO_CHANGE);
 export const EditTasksBody = z.strictObject({ filter: TaskFilterBody, ...editFields }).refine(someChange, NO_CHANGE);

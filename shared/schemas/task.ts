@@ -2,7 +2,7 @@
 // filters. Field names follow ../shared/DESIGN.md ("The task, as curl sends it").
 import { z } from 'zod/v4';
 import { parseDestination, parseResource, parseSource, type UriResult } from '../uri.js';
-import { Id, IdParam, Timestamp, csv, csvIds, PageQuery, SearchText, someField } from './common.js';
+import { Id, IdParam, Timestamp, csv, csvIds, PageQuery, SearchText, onlyWhenValid } from './common.js';
 import { MAX_COMMAND_CHARS, MAX_ENV_CHARS, MAX_ENV_VALUE_CHARS, MAX_ENV_VARS, MAX_TASKS_PER_REQUEST } from '../limits.js';
 import { FAILURE_CLASSES, FailureClass } from './execution.js';
 import { SecretRef } from './secret.js';
@@ -282,6 +282,6 @@ export const TaskFilterBody = z
     failure_class: z.array(FailureClass).min(1).max(FAILURE_CLASSES.length).optional().describe(LATEST_FAILURE),
     all: z.literal(true).optional().describe('every task: required when no other criterion is given'),
   })
-  .refine((f) => Object.keys(f).length > 0, someField('give at least one of ids, workflow_id, step_id, status, tag, q, worker_id, failure_class, or "all": true'))
+  .refine((f) => Object.keys(f).length > 0, onlyWhenValid('give at least one of ids, workflow_id, step_id, status, tag, q, worker_id, failure_class, or "all": true'))
   .transform(({ all: _, ...filter }): TaskFilter => filter);
 export type TaskFilterBody = z.input<typeof TaskFilterBody>;

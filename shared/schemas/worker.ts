@@ -2,7 +2,7 @@
 // sends about its executions.
 import { z } from 'zod/v4';
 import { MAX_OUTPUT_CHUNK_CHARS } from '../limits.js';
-import { Id, someField, Timestamp } from './common.js';
+import { Id, onlyWhenValid, Timestamp } from './common.js';
 import { EXECUTION_ENDS, ExecutionProgress, ExecutionStatus, FAILURE_CLASSES_BY_END, FailureClass } from './execution.js';
 import { DockerPolicy } from '../dockerPolicy.js';
 import { Tag, Task } from './task.js';
@@ -51,7 +51,7 @@ export const PatchWorkerBody = z
     paused: z.boolean().optional(),
     draining: z.boolean().optional(),
   })
-  .refine((b) => Object.keys(b).length > 0, someField('give at least one of concurrency, prefetch, tags, paused, draining'));
+  .refine((b) => Object.keys(b).length > 0, onlyWhenValid('give at least one of concurrency, prefetch, tags, paused, draining'));
 export type PatchWorkerBody = z.input<typeof PatchWorkerBody>;
 
 /**
