@@ -46,12 +46,16 @@ class Router {
   private lastQueryAt = 0;
 
   /** Goes to another page (a new history entry), at its top. */
-  navigate(href: string, replace = false, top = !replace, fromQuery = false): void {
-    if (!fromQuery) this.lastQueryAt = 0;
+  navigate(href: string, replace = false): void {
+    this.lastQueryAt = 0;
+    this.go(href, replace);
+    if (!replace) scrollTo(0, 0);
+  }
+
+  private go(href: string, replace: boolean): void {
     if (replace) history.replaceState(null, '', href);
     else history.pushState(null, '', href);
     this.sync();
-    if (top) scrollTo(0, 0);
   }
 
   /**
@@ -71,7 +75,7 @@ class Router {
     const now = Date.now();
     const coalesced = replace ?? now - this.lastQueryAt < QUERY_COALESCE_MS;
     this.lastQueryAt = now;
-    this.navigate(this.path + (text ? `?${text}` : ''), coalesced, false, true);
+    this.go(this.path + (text ? `?${text}` : ''), coalesced);
   }
 
   /** A query parameter of this page. */
