@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { until } from '../e2e/support/worker.js';
-import { bareTaskGroups, bareTaskProcesses, groupExists, killOrphans, startedWithTemp } from './orphans.js';
+import { bareTaskGroups, bareTaskProcesses, groupExists, killOrphans, neverReaped, startedWithTemp } from './orphans.js';
 
 function groupAlive(pgid: number): boolean {
   try {
@@ -116,6 +116,7 @@ test('a group whose processes are all zombies no one will reap is gone; one with
   assert.ok(groupAlive(alone.leader), 'signals still reach the zombie: counted so, the task would never end');
   assert.equal(groupExists(alone.leader, alone.parent), false, 'a zombie of a parent that never reaps is no live process');
   assert.equal(groupExists(alone.leader), true, 'this process is not PID 1: a zombie is its parent\'s to reap, and waited for');
+  assert.deepEqual([neverReaped(1), neverReaped(process.pid)], [1, null], 'only a worker that is PID 1 leaves zombies unreaped: its own');
   assert.equal(groupExists(kept.leader, kept.parent), true, 'a live process of the group is left');
   const running = task(join(tmpdir(), 'labq-orphans-none'));
   t.after(() => process.kill(-running, 'SIGKILL'));

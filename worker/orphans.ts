@@ -173,7 +173,8 @@ function executionOf(environ: Buffer, prefix: Buffer): number | null {
  * without an init). It inherits the tasks of a launcher that died, and Node waits only for
  * the children it started itself. Anyone else's zombie is reaped soon by its parent.
  */
-const NEVER_REAPED = process.pid === 1 ? process.pid : null;
+export const neverReaped = (pid: number): number | null => (pid === 1 ? pid : null);
+const NEVER_REAPED = neverReaped(process.pid);
 
 /**
  * Whether any process of the group `pid` leads is left, not counting the zombies of
