@@ -86,8 +86,7 @@ export async function idle(o: IdleOptions): Promise<void> {
     fig('tasks reached a worker', `${latency.length} of ${o.LATENCY_SAMPLES}`);
     fig('submit → a worker has the task, p50 / p95 / p99', percentiles(latency));
     fig('server CPU per task', `${((cpu / n) * 1000).toFixed(2)} ms (${cpu.toFixed(2)} s)`);
-    fig('PostgreSQL CPU per task (all backends)', `${((st.pgCpu / n) * 1000).toFixed(2)} ms`);
-    fig('transactions per task, read-only included', `${(st.commits / n).toFixed(1)}`);
+    o.reportDb(st, n);
     fig('errors (requests that failed)', `${errors}`);
   } finally {
     stop.abort();
