@@ -23,7 +23,8 @@ after(async () => ts.close());
 
 test('a spooled backlog of more reports of one execution than a request takes is delivered in batches', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'labq-exchange-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  // The stopped worker may still be emptying a folder it gave back (ENOTEMPTY): retried.
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 5 }));
   const proxy = new TcpProxy(Number(new URL(ts.url).port));
   await proxy.restore();
   t.after(() => proxy.cut());
