@@ -23,8 +23,7 @@ after(async () => ts.close());
 
 test('a spooled backlog of more reports of one execution than a request takes is delivered in batches', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'labq-exchange-'));
-  // The stopped worker may still be emptying a folder it gave back (ENOTEMPTY): retried.
-  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 5 }));
+  t.after(() => rm(dir, { recursive: true, force: true }));
   const proxy = new TcpProxy(Number(new URL(ts.url).port));
   await proxy.restore();
   t.after(() => proxy.cut());

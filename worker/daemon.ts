@@ -185,6 +185,7 @@ export class WorkerDaemon {
     this.stopping.abort();
     await this.loop?.catch(() => undefined);
     await this.spool.close();
+    await this.folders.close();
     this.outbox.fail('all', new Error('the worker is stopping'));
     await this.releaseStateDir?.();
     this.releaseStateDir = null;

@@ -245,3 +245,23 @@ test('a command file whose mode the task changed is made anew', async (t) => {
   assert.deepEqual(names(join(next, SUBFOLDERS.temp)), []);
   assert.equal(statSync(writeScript(join(next, SUBFOLDERS.temp), 'echo two')).mode, mode);
 });
+
+test('close settles the sets given back at once and resolves only when nothing is being emptied or removed', async (t) => {
+  const { work, folders } = await pool(t);
+  const first = await ended();
+  const stray = await strayOf(t, work, '1');
+  for (const id of ['1', '2']) folders.take(join(work, id));
+  // Enough for the removal of the stray's set to outlast the other's emptying.
+  writeFileSync(join(work, '2', SUBFOLDERS.output, 'f'), 'x');
+  mkdirSync(join(work, '1', SUBFOLDERS.output, 'deep'));
+  for (let i = 0; i < 2000; i++) writeFileSync(join(work, '1', SUBFOLDERS.output, 'deep', `f${i}`), 'x');
+  await folders.give(join(work, '1'), first);
+  await folders.give(join(work, '2'), first);
+  await folders.close();
+  const free = readdirSync(join(work, '.free'));
+  assert.equal(free.length, 1, 'the stray\'s set removed, the other kept');
+  assert.deepEqual(readdirSync(join(work, '.free', free[0]!, SUBFOLDERS.output)), [], 'and emptied');
+  // What close leaves is still: a plain removal, without retries, succeeds.
+  rmSync(work, { recursive: true });
+  assert.equal(await stray.killedBy, 'SIGKILL', 'the look was made without waiting for its tick');
+});

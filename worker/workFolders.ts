@@ -78,6 +78,8 @@ export class WorkFolders {
   private readonly pool: string;
   /** The mode a folder made here gets (the umask's): a set whose folders a task changed is mended. */
   private mode = 0o755;
+  /** Sets being given back, emptied or removed: close() waits for them. */
+  private readonly underWay = new Set<Promise<unknown>>();
 
   /** `forks` counts the processes the kernel has started (forksSinceBoot; a test stands in for it). */
   constructor(private readonly workDir: string, private readonly forks: () => number = forksSinceBoot) {
@@ -126,7 +128,29 @@ export class WorkFolders {
    * the next look finds none of its processes running on. A base the task changed (a link
    * in its place, another mode or owner) is removed.
    */
-  async give(base: string, firstPid: number | null): Promise<void> {
+  give(base: string, firstPid: number | null): Promise<void> {
+    return this.track(this.giveBack(base, firstPid));
+  }
+
+  /**
+   * Settles the sets given back now rather than at the next tick, and resolves once every set
+   * is in the pool or removed: a stopped worker leaves nothing writing under its folder (the
+   * one who stopped it may remove it next).
+   */
+  async close(): Promise<void> {
+    while (this.settling.length || this.underWay.size) {
+      await this.settle();
+      await Promise.all(this.underWay);
+    }
+  }
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.underWay.add(work);
+    void work.finally(() => this.underWay.delete(work)).catch(() => undefined);
+    return work;
+  }
+
+  private async giveBack(base: string, firstPid: number | null): Promise<void> {
     const forks = this.takenAt.get(base) ?? NaN;
     this.takenAt.delete(base);
     if (this.free.length + this.settling.length + this.reclaiming < POOL_MAX && this.intact(base)) {
@@ -225,9 +249,9 @@ export class WorkFolders {
       if (set === null) continue;
       if (!used.has(executionId)) reclaims.push(this.reclaim(set));
       // A stray may have written into it: removed off the event loop, and what it keeps stays.
-      else void rm(set, { recursive: true, force: true }).catch(() => undefined);
+      else void this.track(rm(set, { recursive: true, force: true }).catch(() => undefined));
     }
-    await Promise.all(reclaims);
+    await this.track(Promise.all(reclaims));
   }
 
   /** A folder as this worker made it: a real one, its mode and owner unchanged. */
