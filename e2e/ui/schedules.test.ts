@@ -171,7 +171,7 @@ test('screenshot: several schedules with their last runs, which the list brings 
   });
   await ui.page.reload();
   await ui.page.locator(`tr[data-schedule="${made[2]!.id}"] [data-status="failed"]`).waitFor();
-  for (const s of made.slice(0, 4)) await ui.page.locator(`tr[data-schedule="${s.id}"] [data-run="2"]`).waitFor();
+  for (const s of made.slice(0, 4)) await ui.page.locator(`tr[data-schedule="${s.id}"] [data-run="1"]`).waitFor();
   assert.deepEqual(perSchedule, []);
   await screenshot(ui.page, 'schedules');
   assert.deepEqual(ui.errors, []);

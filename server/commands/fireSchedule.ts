@@ -10,6 +10,7 @@
 // (a secret removed since, say) is recorded as failed and the clock moves on. Lock order:
 // the schedule's row, then what submitting tasks locks (commands/submitTasks.ts).
 import { sql } from 'slonik';
+import { z } from 'zod';
 import type { EventMeta } from '../../shared/events.js';
 import { FINAL_TASK_STATUSES } from '../../shared/schemas/task.js';
 import type { Db, Pool } from '../db/pool.js';
@@ -52,7 +53,9 @@ async function fire(
   const firedAt = new Date().toISOString();
   const data = { due_at: due.toISOString(), fired_at: firedAt, by, context, task_ids: ids, next_due_at: next, ...(queued ? { queued } : {}) };
   await recordEvents(tx, [{ type: 'schedule.fired', streamId: row.id, version, data }], meta);
-  return { run: version, due_at: data.due_at, fired_at: firedAt, task_ids: ids, context };
+  // Its number, as the projection just gave it: the place among the runs, not the event's version.
+  const run = await tx.oneFirst(sql.type(z.object({ run: z.number() }))`SELECT max(run) AS run FROM schedule_runs WHERE schedule_id = ${row.id}`);
+  return { run, due_at: data.due_at, fired_at: firedAt, task_ids: ids, context };
 }
 
 /** Runs a firing in a savepoint: refused, it is recorded as a failed run instead, and the clock moves on. */

@@ -69,6 +69,7 @@ test('run now and run with a changed context make tasks with the expected comman
 
   const now = await http(ts, 'POST', `${S}/${id}/run`, {});
   assert.equal(now.status, 201, now.text);
+  assert.equal(now.json.run, 1, 'the first run is run 1, whatever the versions of the schedule\'s events');
   assert.equal(now.json.task_ids.length, 2);
   const commands = async (ids: number[]) => Promise.all(ids.map(async (t) => (await ts.client.getTask(t)).command));
   assert.deepEqual(await commands(now.json.task_ids), ['qc.sh latest --depth 30', 'report.sh latest']);
@@ -91,8 +92,8 @@ test('run now and run with a changed context make tasks with the expected comman
 
   const shown = await http(ts, 'GET', `${S}/${id}`);
   assert.deepEqual(shown.json.runs.map((r: any) => [r.run, r.status, r.context.run, r.tasks]), [
-    [3, 'fired', '2026-11-29', { pending: 2 }],
-    [2, 'fired', 'latest', { pending: 2 }],
+    [2, 'fired', '2026-11-29', { pending: 2 }],
+    [1, 'fired', 'latest', { pending: 2 }],
   ]);
   assert.ok(shown.json.runs.every((r: any) => r.fired_by.startsWith('admin-')));
 });
@@ -105,7 +106,7 @@ test('the list gives each schedule its latest run, as its own page gives it, and
   assert.equal(list.status, 200, list.text);
   const item = (id: number) => list.json.items.find((s: any) => s.id === id);
   const newest = (await http(ts, 'GET', `${S}/${ran}`)).json.runs[0];
-  assert.equal(newest.run, 4);
+  assert.equal(newest.run, 3);
   assert.deepEqual(item(ran).last_run, newest);
   assert.deepEqual(item(ran).last_run.tasks, { pending: 1 });
   assert.equal(item(idle).last_run, null);
@@ -124,6 +125,7 @@ test('every change and run is an event: created, edited {old,new}, disabled, ena
   assert.equal((await http(ts, 'POST', `${S}/${id}/disable`)).json.next_due_at, null);
   assert.equal((await http(ts, 'POST', `${S}/${id}/enable`)).json.enabled, true);
   const run = await http(ts, 'POST', `${S}/${id}/run`, { context: { x: 'b' } });
+  assert.equal(run.json.run, 1, 'edits, pauses and resumes are not runs');
   assert.deepEqual(await Promise.all(run.json.task_ids.map(async (t: number) => (await ts.client.getTask(t)).command)), ['echo b 1', 'echo b 2', 'echo b 3']);
   assert.equal((await http(ts, 'DELETE', `${S}/${id}`)).status, 200);
   assert.equal((await http(ts, 'GET', `${S}/${id}`)).status, 404);

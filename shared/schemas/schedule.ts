@@ -67,7 +67,7 @@ export const RunScheduleBody = z.strictObject({
 });
 
 export const ScheduleRun = z.object({
-  run: z.number().int().describe('the number of the run: the version of its event in the schedule stream'),
+  run: z.number().int().describe("the number of the run: its place among the schedule's runs (fired, skipped or failed), 1 for the first"),
   due_at: Timestamp,
   fired_at: Timestamp.nullable(),
   fired_by: z.string().describe("'clock', or the name of the user or token that ran it"),
