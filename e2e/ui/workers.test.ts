@@ -1,8 +1,9 @@
 // The workers views in Chromium against a real server and real worker daemons: host figures
 // that change on the page without a reload, concurrency, prefetch and tags edited in place
-// (the worker runs more at once), pause and resume, drain of a daemon with a running task
-// (it finishes, the daemon exits, the page shows it offline), delete of the offline worker,
-// the time line of a worker's executions; each action in the event log with the user who
+// (the worker runs more at once; a refused value is shown under its field and changes
+// nothing), pause and resume, drain of a daemon with a running task (it finishes, the daemon
+// exits, the page shows it offline), delete of the offline worker, the time line of a
+// worker's executions; each action in the event log with the user who
 // clicked; a viewer sees no button or edit field.
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -87,20 +88,57 @@ test('concurrency, prefetch and tags edited in place change the worker, and it r
   const tagged = await loggedBy(fixture.ts, ui.user.name, { stream_type: 'worker', stream_id: daemon.id, type: 'worker.settings_changed' }, { tags: ['ui-conc', 'gpu'] });
   assert.deepEqual((tagged.data as { tags?: string[] }).tags, ['ui-conc', 'gpu']);
 
-  // A refused value names the field and changes nothing; Escape gives up.
-  await ui.page.getByRole('button', { name: `Concurrency of ${name}: 3, edit` }).click();
-  await ui.page.getByLabel(`Concurrency of ${name}`).fill('5000');
-  await ui.page.getByLabel(`Concurrency of ${name}`).press('Enter');
-  await ui.page.getByRole('alert').filter({ hasText: 'concurrency' }).waitFor();
-  // An empty field is not sent as null: the page says what to give.
-  await ui.page.getByLabel(`Concurrency of ${name}`).fill('');
-  await ui.page.getByLabel(`Concurrency of ${name}`).press('Enter');
-  await ui.page.getByRole('alert').filter({ hasText: 'give a whole number, 0 or more' }).waitFor();
-  await ui.page.getByLabel(`Concurrency of ${name}`).press('Escape');
-  assert.equal((await fixture.ts.client.getWorker(daemon.id)).concurrency, 3);
-
   await blocker.open();
   for (const id of ids) assert.equal((await taskEnded(fixture.ts, id)).status, 'succeeded');
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});
+
+test('a refused setting shows its reason under the field, which stays open, and changes nothing', async (t) => {
+  const daemon = await daemonFor(t, fixture.ts, { tags: ['ui-refused'], concurrency: 2 });
+  const before = await fixture.ts.client.getWorker(daemon.id);
+  const ui = await openUi(fixture.browser, fixture.ts, { role: 'operator', path: '/workers' });
+  const field = (setting: string) => ui.page.getByLabel(`${setting} of ${before.name}`);
+  const reason = (setting: string) => row(ui.page, daemon.id).locator(`.field-error[role="alert"][data-error-for="${setting}"]`);
+
+  /** The reason stands below its open field, in the field's own cell. */
+  async function refusedBelow(setting: string, key: string, says: RegExp): Promise<void> {
+    const shown = reason(key);
+    await shown.waitFor();
+    assert.match(await shown.innerText(), says);
+    assert.ok(await field(setting).isEditable(), 'the field stays open and usable');
+    const [input, text] = [await field(setting).boundingBox(), await shown.boundingBox()];
+    assert.ok(input && text && text.y >= input.y + input.height - 1, 'the reason is under the field');
+    assert.equal(await row(ui.page, daemon.id).locator('td', { has: field(setting) }).locator(`[data-error-for="${key}"]`).count(), 1);
+  }
+
+  await ui.page.getByRole('button', { name: `Concurrency of ${before.name}: 2, edit` }).click();
+  await field('Concurrency').fill('5000');
+  await field('Concurrency').press('Enter');
+  await refusedBelow('Concurrency', 'concurrency', /1024/);
+  // Typing again clears the reason; an empty field is refused on the page, with what to give.
+  await field('Concurrency').fill('');
+  await reason('concurrency').waitFor({ state: 'detached' });
+  await field('Concurrency').press('Enter');
+  await refusedBelow('Concurrency', 'concurrency', /give a whole number, 0 or more/);
+  await field('Concurrency').press('Escape');
+  await ui.page.getByRole('button', { name: `Concurrency of ${before.name}: 2, edit` }).waitFor();
+  assert.equal(await reason('concurrency').count(), 0, 'cancelling clears the reason');
+
+  // A tag the server refuses is named by its place in the list.
+  await ui.page.getByRole('button', { name: `Tags of ${before.name}: ui-refused, edit` }).click();
+  await field('Tags').fill('bad tag!');
+  await field('Tags').press('Enter');
+  await refusedBelow('Tags', 'tags', /^entry 2: a tag is/);
+  await field('Tags').fill('ui-refused, ok');
+  await field('Tags').press('Enter');
+  await ui.page.getByRole('button', { name: `Tags of ${before.name}: ui-refused, ok, edit` }).waitFor();
+  assert.equal(await reason('tags').count(), 0, 'saving clears the reason');
+
+  const after = await fixture.ts.client.getWorker(daemon.id);
+  assert.equal(after.concurrency, 2);
+  assert.deepEqual(after.tags, ['ui-refused', 'ok']);
+  assert.equal(after.settings_version, before.settings_version + 1, 'only the accepted change reached the server');
   assert.deepEqual(ui.errors, []);
   await ui.context.close();
 });
