@@ -3,7 +3,7 @@
 // (the worker runs more at once; a refused value is shown under its field and changes
 // nothing), pause and resume, drain of a daemon with a running task (it finishes, the daemon
 // exits, the page shows it offline), delete of the offline worker, the time line of a
-// worker's executions; each action in the event log with the user who
+// worker's executions (a bar per attempt); each action in the event log with the user who
 // clicked; a viewer sees no button or edit field.
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -201,16 +201,26 @@ test('a drained daemon finishes its running task and exits, the page shows it of
 
 test("the worker page's time line and table show its executions, new ones live", async (t) => {
   const daemon = await daemonFor(t, fixture.ts, { tags: ['ui-timeline'], concurrency: 2 });
-  const ids = await submit(fixture.ts, [{ name: 'ok', command: 'true' }, { name: 'bad', command: 'exit 7' }].map((t) => ({ ...t, tag: 'ui-timeline' })));
+  const ids = await submit(fixture.ts, [
+    { name: 'ok', command: 'true' }, { name: 'bad', command: 'exit 7' },
+    { name: 'flaky-alignment-S12', command: 'exit 3', max_retries: 1, backoff: { base_seconds: 0, cap_seconds: 0 } },
+  ].map((t) => ({ ...t, tag: 'ui-timeline' })));
   for (const id of ids) await taskEnded(fixture.ts, id);
   const ui = await openUi(fixture.browser, fixture.ts, { role: 'viewer', path: `/workers/${daemon.id}` });
   const timeline = ui.page.locator('[data-worker-timeline]');
-  await timeline.getByRole('link', { name: `#${ids[0]} ok` }).waitFor();
-  await timeline.locator('[role="listitem"][data-status="failed"]').getByRole('link', { name: `#${ids[1]} bad` }).waitFor();
+  await timeline.getByRole('link', { name: `#${ids[0]} ok · attempt 1`, exact: true }).waitFor();
+  await timeline.locator('[role="listitem"][data-status="failed"]').getByRole('link', { name: `#${ids[1]} bad · attempt 1`, exact: true }).waitFor();
+  // A task retried on this worker has a bar per attempt, each with its number in view however long the task's name.
+  for (const attempt of [1, 2]) {
+    const bar = timeline.getByRole('link', { name: `#${ids[2]} flaky-alignment-S12 · attempt ${attempt}`, exact: true });
+    await bar.waitFor();
+    const [label, number] = [await bar.locator('..').boundingBox(), await bar.getByText(`attempt ${attempt}`).boundingBox()];
+    assert.ok(label && number && number.width > 0 && number.x + number.width <= label.x + label.width + 1, 'the attempt is not cut off');
+  }
 
   const [later] = await submit(fixture.ts, [{ name: 'later', command: 'true', tag: 'ui-timeline' }]);
   await taskEnded(fixture.ts, later!);
-  await timeline.locator('[role="listitem"][data-status="succeeded"]').getByRole('link', { name: `#${later} later` }).waitFor();
+  await timeline.locator('[role="listitem"][data-status="succeeded"]').getByRole('link', { name: `#${later} later · attempt 1`, exact: true }).waitFor();
   const { items } = await fixture.ts.client.workerExecutions(daemon.id);
   assert.equal(await timeline.getByRole('listitem').count(), items.length);
 
@@ -218,6 +228,8 @@ test("the worker page's time line and table show its executions, new ones live",
   const failed = ui.page.locator('tr[data-execution]').filter({ hasText: `#${ids[1]} bad` });
   await failed.waitFor();
   assert.match(await failed.innerText(), /failed\s+.*\b7\b.*exit/s);
+  const retried = ui.page.locator('tr[data-execution]').filter({ hasText: `#${ids[2]} flaky-alignment-S12` });
+  assert.deepEqual((await retried.locator('td:nth-child(2)').allInnerTexts()).sort(), ['1', '2']);
   assert.match(ui.page.url(), /executions=table/);
   assert.deepEqual(ui.errors, []);
   await ui.context.close();
