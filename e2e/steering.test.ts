@@ -224,8 +224,9 @@ test('cancel a step: pending work is cancelled, running work is killed, its depe
   assert.equal(await status(pending!.id), 'cancelled');
   assert.equal(await status(dependent!.id), 'blocked');
   const again = await ts.client.call('cancelStep', { params: { id: s.step }, body: {} });
-  assert.equal(again.changed, 0);
-  assert.deepEqual(again.skipped.map((g) => g.reason), ['cancelled: it has ended']);
+  assert.deepEqual([again.matched, again.changed, again.skipped], [0, 0, []], 'ended tasks are not what a step\'s cancel matches');
+  await assert.rejects(ts.client.call('cancelStep', { params: { id: 999_999 }, body: {} }), (e: any) => e.status === 404);
+  await assert.rejects(ts.client.call('cancelWorkflow', { params: { id: 999_999 }, body: {} }), (e: any) => e.status === 404);
 });
 
 test('a task that depends on a whole step waits for every task the step holds', async () => {

@@ -3,7 +3,7 @@
 // request by an indexed lookup. The creation is recorded as an event without the secret.
 // A token may expire (expires_at); one past it is refused with "token expired".
 import { createHash, randomBytes } from 'node:crypto';
-import { sql } from 'slonik';
+import { sql, UniqueIntegrityConstraintViolationError } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import type { Role } from '../../shared/schemas/auth.js';
 import type { Db, Pool } from '../db/pool.js';
@@ -46,14 +46,18 @@ export interface TokenOptions {
 export async function createToken(pool: Pool, name: string, role: Role, meta: EventMeta, options: TokenOptions = {}): Promise<string> {
   const value = options.value ?? newTokenValue();
   const expiresAt = options.expiresAt ?? null;
+  const taken = () => conflict(`a token named "${name}" exists already`);
   await pool.transaction(async (tx) => {
-    if (await tx.exists(sql.unsafe`SELECT 1 FROM api_tokens WHERE name = ${name}`)) throw conflict(`a token named "${name}" exists already`);
+    if (await tx.exists(sql.unsafe`SELECT 1 FROM api_tokens WHERE name = ${name}`)) throw taken();
     const id = Number(await tx.oneFirst(sql.unsafe`SELECT nextval('token_ids')`));
     await tx.query(sql.unsafe`
       INSERT INTO api_tokens (id, name, role, token_hash, expires_at, created_by, created_by_user)
       VALUES (${id}, ${name}, ${role}, ${sql.binary(tokenHash(value))}, ${expiresAt}, ${meta.actor}, ${options.createdByUser ?? null})`);
     const data = expiresAt ? { name, role, expires_at: expiresAt } : { name, role };
     await recordEvents(tx, [{ type: 'token.created', streamId: id, version: 1, data }], meta);
+  }).catch((error: unknown) => {
+    // Another request made the name between the look and the insert.
+    throw error instanceof UniqueIntegrityConstraintViolationError && error.constraint === 'api_tokens_name_key' ? taken() : error;
   });
   return value;
 }

@@ -26,6 +26,17 @@ export function ownWorker(identity: Identity): number | undefined {
   return identity.workerId;
 }
 
+/**
+ * The worker token that registers a worker, bound to it from then on; null for an admin, bound
+ * to nothing. A worker's session (a user of role worker who logged in) is refused: it has no
+ * token to bind, so the binding's checks could not hold it, and it could never poll.
+ */
+export function registeringToken(identity: Identity): number | null {
+  if (identity.role !== 'worker') return null;
+  if (identity.kind !== 'token' || identity.tokenId === undefined) throw forbidden('a worker registers with a worker token (labq admin token create NAME --role worker), not in a session');
+  return identity.tokenId;
+}
+
 /** A worker token may act only as its own worker (admin tokens as any). */
 export function actsAsWorker(identity: Identity, workerId: number): void {
   const own = ownWorker(identity);

@@ -366,6 +366,28 @@ describe('tokens', () => {
     assert.equal((await asAdmin(a, 'GET', '/tokens')).json.items.find((t: any) => t.name === name).status, 'expired');
   });
 
+  test('tokens of one name created at once: one is made, the others are a 409, never a 500', async () => {
+    for (let round = 0; round < 5; round++) {
+      const name = `raced-${++serial}`;
+      const answers = await Promise.all([a, b, a, b].map((server) => asAdmin(server, 'POST', '/tokens', { name, role: 'viewer' })));
+      assert.deepEqual(answers.map((r) => r.status).sort(), [201, 409, 409, 409], answers.map((r) => r.text).join('\n'));
+      assert.ok(answers.filter((r) => r.status === 409).every((r) => r.json.detail === `a token named "${name}" exists already`));
+    }
+  });
+
+  test('a user of role worker may not register a worker in a session: it has no token to bind it to', async () => {
+    const user = await newUser('worker');
+    const session = await loggedIn(a, user);
+    const before = await eventCount();
+    const answer = await withSession(a, session, 'POST', '/workers', {
+      name: `session-worker-${serial}`, instance: '6f1c1a52-7d2e-4d56-9a57-6a4b1f0c2e11', hostname: 'h', cpus: 1, memory_mb: 1, docker: false, gpus: 0,
+      capabilities: [], tags: ['session'], concurrency: 1, prefetch: 0,
+    });
+    assert.equal(answer.status, 403, answer.text);
+    assert.match(answer.json.detail, /registers with a worker token/);
+    assert.equal(await eventCount(), before);
+  });
+
   test('a revoked token is refused at once by the server that revoked it, and by the others after the notification', async () => {
     const created = await asAdmin(a, 'POST', '/tokens', { name: `revoked-${++serial}`, role: 'viewer' });
     const get = (ts: TestServer) => call(ts, 'GET', '/tasks?limit=1', { headers: { authorization: `Bearer ${created.json.token}` } });

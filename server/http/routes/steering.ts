@@ -5,6 +5,7 @@
 // it was" into 409 with the reason, so curl gets the status a single resource deserves.
 import type Router from '@koa/router';
 import type { BulkResult } from '../../../shared/schemas/steering.js';
+import { UNFINISHED_TASK_STATUSES, type TaskFilter } from '../../../shared/schemas/task.js';
 import { cancelTasks } from '../../commands/cancelTasks.js';
 import { editTasks } from '../../commands/editTasks.js';
 import { holdTasks } from '../../commands/holdTasks.js';
@@ -15,7 +16,8 @@ import { resumeScope } from '../../commands/resumeScope.js';
 import { conflict, notFound } from '../../errors.js';
 import { listPauses } from '../../queries/pauses.js';
 import { stepWhy, taskWhy, workerForWhy, workerWhy } from '../../queries/why.js';
-import { getStep } from '../../queries/workflows.js';
+import { getStep, getWorkflow } from '../../queries/workflows.js';
+import type { Pool } from '../../db/pool.js';
 import { bind } from '../bind.js';
 import type { ServerContext } from '../context.js';
 
@@ -23,6 +25,16 @@ function one(taskId: number, result: BulkResult): BulkResult {
   if (result.matched === 0) throw notFound(`task ${taskId}`);
   if (result.changed === 0 && result.skipped.length) throw conflict(`task ${taskId} is left as it is: ${result.skipped[0]!.reason}`);
   return result;
+}
+
+/**
+ * The filter of a workflow's or a step's cancel: its tasks that have not ended, so that the
+ * ended ones, however many, neither count to a bulk request's bound nor fill its answer. An
+ * unknown workflow or step is a 404, as its pause is.
+ */
+async function unfinishedOf(pool: Pool, kind: 'workflow' | 'step', id: number): Promise<TaskFilter> {
+  if (!(await (kind === 'workflow' ? getWorkflow(pool, id) : getStep(pool, id)))) throw notFound(`${kind} ${id}`);
+  return { [`${kind}_id`]: id, status: [...UNFINISHED_TASK_STATUSES] };
 }
 
 export function steeringRoutes(router: Router, { pool }: ServerContext): void {
@@ -40,10 +52,10 @@ export function steeringRoutes(router: Router, { pool }: ServerContext): void {
 
   bind(router, 'pauseWorkflow', async ({ params, body, meta }) => pauseScope(pool, { kind: 'workflow', id: params.id }, body, meta));
   bind(router, 'resumeWorkflow', async ({ params, meta }) => resumeScope(pool, { kind: 'workflow', id: params.id }, meta));
-  bind(router, 'cancelWorkflow', async ({ params, body, meta }) => cancelTasks(pool, { workflow_id: params.id }, body, meta));
+  bind(router, 'cancelWorkflow', async ({ params, body, meta }) => cancelTasks(pool, await unfinishedOf(pool, 'workflow', params.id), body, meta));
   bind(router, 'pauseStep', async ({ params, body, meta }) => pauseScope(pool, { kind: 'step', id: params.id }, body, meta));
   bind(router, 'resumeStep', async ({ params, meta }) => resumeScope(pool, { kind: 'step', id: params.id }, meta));
-  bind(router, 'cancelStep', async ({ params, body, meta }) => cancelTasks(pool, { step_id: params.id }, body, meta));
+  bind(router, 'cancelStep', async ({ params, body, meta }) => cancelTasks(pool, await unfinishedOf(pool, 'step', params.id), body, meta));
   bind(router, 'pauseQueue', async ({ body, meta }) => pauseScope(pool, { kind: 'queue', tag: body.tag ?? null }, body, meta));
   bind(router, 'resumeQueue', async ({ body, meta }) => resumeScope(pool, { kind: 'queue', tag: body.tag ?? null }, meta));
 

@@ -9,15 +9,14 @@ import { notFound } from '../../errors.js';
 import { getWorker, listWorkers, workerExecutions, workerExists } from '../../queries/workers.js';
 import { poll } from '../../workers/poll.js';
 import type { Identity } from '../../auth/tokens.js';
-import { actsAsWorker } from '../access.js';
+import { actsAsWorker, registeringToken } from '../access.js';
 import { bind } from '../bind.js';
 import type { ServerContext } from '../context.js';
 import { SseConnection } from '../sse.js';
 
 export function workerRoutes(router: Router, { pool, polls, rounds, settings, workerFeed }: ServerContext): void {
   bind(router, 'registerWorker', async ({ body, meta, ctx }) => {
-    const { role, tokenId } = ctx.state.identity as Identity;
-    const id = await registerWorker(pool, body, settings.leaseSeconds, meta, role === 'worker' ? tokenId ?? null : null);
+    const id = await registerWorker(pool, body, settings.leaseSeconds, meta, registeringToken(ctx.state.identity as Identity));
     return (await getWorker(pool, id))!;
   });
   bind(router, 'listWorkers', async ({ query }) => listWorkers(pool, query));
