@@ -183,12 +183,15 @@ export class WorkerDaemon {
 
   async stop(): Promise<void> {
     this.stopping.abort();
-    await this.loop?.catch(() => undefined);
-    await this.spool.close();
-    await this.folders.close();
-    this.outbox.fail('all', new Error('the worker is stopping'));
-    await this.releaseStateDir?.();
-    this.releaseStateDir = null;
+    try {
+      await this.loop?.catch(() => undefined);
+      await this.spool.close();
+      await this.folders.close();
+    } finally {
+      this.outbox.fail('all', new Error('the worker is stopping'));
+      await this.releaseStateDir?.();
+      this.releaseStateDir = null;
+    }
   }
 
   /**

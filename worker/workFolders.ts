@@ -225,11 +225,11 @@ export class WorkFolders {
     this.timer = null;
     const settling = this.settling.splice(0);
     if (settling.length === 0) return;
-    // Half a turn of the pids is a safe bound: a pid is given again only after the others.
-    const now = this.forks();
-    const turned = settling.some((s) => !(now - s.forks < PID_MAX / 2));
     let used: Set<number>;
     try {
+      // Half a turn of the pids is a safe bound: a pid is given again only after the others.
+      const now = this.forks();
+      const turned = settling.some((s) => !(now - s.forks < PID_MAX / 2));
       const ended = new Set(settling.map((s) => s.executionId));
       const strays = bareTaskProcesses(this.workDir, turned ? undefined : settling.map((s) => s.firstPid)).filter((p) => ended.has(p.executionId));
       for (const { pid } of strays) {

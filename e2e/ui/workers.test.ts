@@ -126,14 +126,22 @@ test('a refused setting shows its reason under the field, which stays open, and 
   assert.equal(await reason('concurrency').count(), 0, 'cancelling clears the reason');
 
   // A tag the server refuses is named by its place in the list.
+  const patches: string[] = [];
+  ui.page.on('request', (r) => {
+    if (r.method() === 'PATCH') patches.push(r.url());
+  });
   await ui.page.getByRole('button', { name: `Tags of ${before.name}: ui-refused, edit` }).click();
   await field('Tags').fill('bad tag!');
   await field('Tags').press('Enter');
+  await refusedBelow('Tags', 'tags', /^entry 2: a tag is/);
+  // Leaving the field does not send the refused value again (nor pull the focus back).
+  await field('Tags').blur();
   await refusedBelow('Tags', 'tags', /^entry 2: a tag is/);
   await field('Tags').fill('ui-refused, ok');
   await field('Tags').press('Enter');
   await ui.page.getByRole('button', { name: `Tags of ${before.name}: ui-refused, ok, edit` }).waitFor();
   assert.equal(await reason('tags').count(), 0, 'saving clears the reason');
+  assert.equal(patches.length, 2, `the refused value and the accepted one, once each: ${patches.join(' ')}`);
 
   const after = await fixture.ts.client.getWorker(daemon.id);
   assert.equal(after.concurrency, 2);
@@ -216,6 +224,7 @@ test("the worker page's time line and table show its executions, new ones live",
     await bar.waitFor();
     const [label, number] = [await bar.locator('..').boundingBox(), await bar.getByText(`attempt ${attempt}`).boundingBox()];
     assert.ok(label && number && number.width > 0 && number.x + number.width <= label.x + label.width + 1, 'the attempt is not cut off');
+    assert.ok(await bar.locator('.name').evaluate((e) => e.scrollWidth > e.clientWidth), 'while the name is');
   }
 
   const [later] = await submit(fixture.ts, [{ name: 'later', command: 'true', tag: 'ui-timeline' }]);

@@ -1,8 +1,10 @@
 // The schedules projection: one row per schedule not deleted (schedules) and one per run,
 // fired or skipped (schedule_runs). Each event carries the next due time it leaves, so the
 // rows rebuilt from the log are the rows written inline. A run is numbered by its place among
-// its schedule's runs (the schedule's row is locked while one is recorded, and rebuilds apply
-// events in order), not by its event's version, which edits and pauses also take.
+// its schedule's runs, the one after the last (one look-up of the key), not by its event's
+// version, which edits and pauses also take: the schedule's row is locked while a run is
+// recorded, and a run of events never holds two of one stream (applyEvents), so each
+// statement numbers one run per schedule.
 import { sql, type FragmentSqlToken } from 'slonik';
 import type { ProjectedEvent } from '../events/types.js';
 import { eventRecords, streamIds } from './batch.js';
@@ -61,9 +63,7 @@ export const schedulesProjection: Projection = {
             queued_due_at = CASE WHEN s.queued_due_at = (e.data->>'due_at')::timestamptz THEN NULL ELSE s.queued_due_at END
           FROM ${rows} WHERE s.id = e.stream_id AND s.id = ANY(${ids})`, sql.fragment`
           INSERT INTO schedule_runs (schedule_id, run, due_at, fired_at, fired_by, context, task_ids, status, reason)
-          SELECT e.stream_id,
-                 (SELECT count(*) FROM schedule_runs r WHERE r.schedule_id = e.stream_id)
-                   + row_number() OVER (PARTITION BY e.stream_id ORDER BY e.version),
+          SELECT e.stream_id, (SELECT coalesce(max(r.run), 0) + 1 FROM schedule_runs r WHERE r.schedule_id = e.stream_id),
                  (e.data->>'due_at')::timestamptz,
                  ${fired ? sql.fragment`(e.data->>'fired_at')::timestamptz` : sql.fragment`NULL`},
                  ${fired ? sql.fragment`e.data->>'by'` : sql.fragment`'clock'`},
