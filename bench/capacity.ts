@@ -4,12 +4,12 @@
 // one assigned, what a worker running a short task says (a `running` phase, a small
 // output chunk, the result), and takes up to 4 new tasks. No process is started: the
 // figure is what the server (and PostgreSQL) can carry, not the workers.
-import { randomUUID } from 'node:crypto';
 import { finished, running } from '../e2e/support/reports.js';
 import { LabqClient } from '../shared/client.js';
 import { nodeTransport } from '../worker/httpTransport.js';
 import { cpuSeconds, diffStats, load, mib, rss, rssSampler, startLabqServer } from './procs.js';
 import type { Helpers } from './protocol.js';
+import { registerSimulatedWorkers } from './simulatedWorkers.js';
 import { percentiles, sleep } from './support.js';
 
 export interface CapacityOptions extends Helpers {
@@ -32,14 +32,7 @@ export async function capacity(o: CapacityOptions): Promise<void> {
     for (let done = 0; done < o.CAPACITY_TASKS; done += 10_000) {
       await client.submitTasks({ tasks: Array.from({ length: Math.min(10_000, o.CAPACITY_TASKS - done) }, () => ({ command: 'true', tag: 'default' })) });
     }
-    const workers = [];
-    for (let i = 0; i < o.CAPACITY_WORKERS; i++) {
-      const instance = randomUUID();
-      const w = await client.registerWorker({
-        name: `sim-${i}`, instance, hostname: 'bench', cpus: 4, memory_mb: 4096, docker: false, concurrency: 4, tags: ['default'],
-      });
-      workers.push({ id: w.id, instance });
-    }
+    const workers = await registerSimulatedWorkers(client, 'sim', o.CAPACITY_WORKERS, 4);
     await sleep(1000);
     const restRss = rss(server.pid);
     const st0 = await o.stats(db.name);

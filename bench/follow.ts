@@ -5,13 +5,13 @@
 // (GET /events/stream) while tasks are submitted one a request. A server process reads
 // once per wake-up for all its followers (listen/fanout.ts): the figures say what a
 // thousand readers cost it (latency, CPU, memory) and whether any reader misses something.
-import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { finished } from '../e2e/support/reports.js';
 import { LabqClient } from '../shared/client.js';
 import type { ExecutionReports } from '../shared/schemas/worker.js';
 import { cpuSeconds, load, mib, rss, rssSampler, startLabqServer } from './procs.js';
 import type { Helpers } from './protocol.js';
+import { registerSimulatedWorkers } from './simulatedWorkers.js';
 import { percentiles, sleep } from './support.js';
 
 export interface FollowOptions extends Helpers {
@@ -101,19 +101,16 @@ export async function follow(o: FollowOptions): Promise<void> {
   const clients: SseClient[] = [];
   try {
     const client = new LabqClient({ server: server.url, token: server.token });
-    const instance = randomUUID();
-    const worker = await client.registerWorker({
-      name: 'sim-follow', instance, hostname: 'bench', cpus: 4, memory_mb: 4096, docker: false, concurrency: N, tags: ['default'],
-    });
+    const { id: workerId, instance } = (await registerSimulatedWorkers(client, 'sim-follow', 1, N))[0]!;
     await client.submitTasks({ tasks: Array.from({ length: N }, () => ({ command: 'true', tag: 'default' })) });
-    const claim = await client.pollWorker(worker.id, { instance, seq: 1, want: N, holding: [], wait_seconds: 0 });
+    const claim = await client.pollWorker(workerId, { instance, seq: 1, want: N, holding: [], wait_seconds: 0 });
     const executions = claim.assignments.map((a) => a.execution_id);
     if (executions.length !== N) throw new Error(`claimed ${executions.length} executions of ${N}`);
     let seq = 1;
     let refused = 0;
     /** One exchange of the simulated worker, holding every execution; gives the executions whose reports were recorded. */
     const exchange = async (reports: ExecutionReports[]): Promise<number[]> => {
-      const answer = await client.pollWorker(worker.id, { instance, seq: ++seq, want: 0, holding: executions, wait_seconds: 0, reports });
+      const answer = await client.pollWorker(workerId, { instance, seq: ++seq, want: 0, holding: executions, wait_seconds: 0, reports });
       refused += answer.reports.filter((r) => !r.recorded).length;
       return answer.reports.filter((r) => r.recorded).map((r) => r.execution_id);
     };

@@ -4,13 +4,13 @@
 // taken. A worker that is handed a task reports it finished in its next exchange and parks
 // again. The figures are what one new task costs the server and PostgreSQL when many workers
 // could take it (server/workers/wakeups.ts), and how long it takes to reach one of them.
-import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { finished, running } from '../e2e/support/reports.js';
 import { LabqClient } from '../shared/client.js';
 import { nodeTransport } from '../worker/httpTransport.js';
 import { cpuSeconds, diffStats, startLabqServer } from './procs.js';
 import type { Helpers } from './protocol.js';
+import { registerSimulatedWorkers } from './simulatedWorkers.js';
 import { percentiles, sleep } from './support.js';
 
 export interface IdleOptions extends Helpers {
@@ -30,14 +30,7 @@ export async function idle(o: IdleOptions): Promise<void> {
   let fleet: Promise<unknown> = Promise.resolve();
   try {
     const client = new LabqClient({ server: server.url, token: server.token, transport: nodeTransport });
-    const workers = [];
-    for (let i = 0; i < o.IDLE_WORKERS; i++) {
-      const instance = randomUUID();
-      const w = await client.registerWorker({
-        name: `idle-${i}`, instance, hostname: 'bench', cpus: 4, memory_mb: 4096, docker: false, concurrency: 4, tags: ['default'],
-      });
-      workers.push({ id: w.id, instance, settingsVersion: w.settings_version });
-    }
+    const workers = await registerSimulatedWorkers(client, 'idle', o.IDLE_WORKERS, 4);
     const reached = new Map<number, number>();
     let errors = 0;
     fleet = Promise.all(workers.map(async (w) => {

@@ -3,11 +3,11 @@
 // SQL insert). At each size: the claim latency of a worker poll with want=1, the first page
 // and filtered pages of GET /api/v1/tasks, and the submit rate; then the bytes PostgreSQL
 // holds per pending task.
-import { randomUUID } from 'node:crypto';
 import { finished, running } from '../e2e/support/reports.js';
 import { LabqClient } from '../shared/client.js';
 import { load, mib, rss, rssSampler, startLabqServer } from './procs.js';
 import type { Helpers } from './protocol.js';
+import { registerSimulatedWorkers } from './simulatedWorkers.js';
 import { percentile } from './support.js';
 
 export interface ScaleOptions extends Helpers {
@@ -25,8 +25,7 @@ export async function scale(o: ScaleOptions): Promise<void> {
   const server = await startLabqServer(db.url);
   try {
     const client = new LabqClient({ server: server.url, token: server.token });
-    const instance = randomUUID();
-    const probe = await client.registerWorker({ name: 'probe', instance, hostname: 'bench', cpus: 4, memory_mb: 4096, docker: false, concurrency: 1000, tags: ['default'] });
+    const { id: probe, instance } = (await registerSimulatedWorkers(client, 'probe', 1, 1000))[0]!;
     let submitted = 0;
     const submit = async (n: number): Promise<number> => {
       const tasks = Array.from({ length: n }, (_, i) => {
@@ -51,7 +50,7 @@ export async function scale(o: ScaleOptions): Promise<void> {
       line(`  with ${submitted.toLocaleString('en')} tasks pending (load ${load()}):`);
       const claims = await timed(20, async () => {
         const t0 = performance.now();
-        const answer = await client.pollWorker(probe.id, { instance, want: 1, holding: [], wait_seconds: 0 });
+        const answer = await client.pollWorker(probe, { instance, want: 1, holding: [], wait_seconds: 0 });
         const spent = performance.now() - t0;
         for (const a of answer.assignments) {
           await client.sendReports(a.execution_id, { reports: [running, finished()] });

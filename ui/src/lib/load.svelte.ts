@@ -34,7 +34,7 @@ export class Loaded<T> {
 /** What went wrong, in a sentence the user can act on. */
 export function describe(error: unknown): string {
   if (error instanceof LabqApiError) {
-    const fields = (error.problem as { errors?: { field: string; message: string }[] }).errors;
+    const fields = error.problem.errors;
     const detail = fields?.length ? fields.map((f) => `${f.field}: ${f.message}`).join('; ') : error.problem.detail;
     return `${error.problem.title}${detail ? ` — ${detail}` : ''}`;
   }
