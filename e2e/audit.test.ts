@@ -57,6 +57,29 @@ test('audit_executions: task, command, worker, who submitted and launched, phase
   assert.equal(failed.final_status, 'failed');
   assert.equal(failed.exit_code, 4);
   assert.equal(failed.downloading_at, null, 'no download phase without inputs');
+  assert.equal(good.submitted_by_kind, 'token');
+  // How each ended, as the API tells it from its projection.
+  for (const row of rows) {
+    const x = await ts.client.getExecution(row.execution_id);
+    assert.deepEqual([row.failure_class, row.error, row.cpu_seconds], [x.failure_class, x.error, x.cpu_seconds], `execution ${row.execution_id}`);
+  }
+  assert.equal(failed.failure_class, 'exit');
+  assert.ok(failed.cpu_seconds >= 0);
+});
+
+test('audit_executions: a lost attempt is of class lost, with why', async () => {
+  const worker = await registerWorker(ts, { tags: ['audit-lost'] });
+  const { tasks: [task] } = await ts.client.submitTasks({ command: 'true', tag: 'audit-lost' });
+  const { assignments: [assigned] } = await pollWorker(ts, worker, { seq: 1, want: 1 });
+  assert.equal(assigned!.task.id, task!.id);
+  await ts.client.sendReports(assigned!.execution_id, { reports: [{ kind: 'phase', phase: 'running' }] });
+  // The next exchange no longer holds the attempt it started: the worker dropped it.
+  await pollWorker(ts, worker, { seq: 2 });
+  const x = await ts.client.getExecution(assigned!.execution_id);
+  assert.equal(x.status, 'lost');
+  const { rows: [row] } = await db.query('SELECT * FROM audit_executions WHERE execution_id = $1', [assigned!.execution_id]);
+  assert.deepEqual([row.final_status, row.failure_class, row.error], ['lost', 'lost', x.error]);
+  assert.ok(row.error, 'why it was lost');
 });
 
 test('audit_executions: an attempt cancelled before it started (its task edited) ended cancelled, at that time', async () => {
@@ -73,6 +96,27 @@ test('audit_executions: an attempt cancelled before it started (its task edited)
   assert.equal(row.running_at, null);
 });
 
+test('audit_log: the query of docs/auditing.md finds who cancelled a task, started or not', async () => {
+  const { tasks: [running, waiting] } = await ts.client.submitTasks({
+    tasks: [{ command: 'sleep 600', tag: 'audit' }, { command: 'true', tag: 'audit', held: true }],
+  });
+  await until('the task to run', async () => (await ts.client.getTask(running!.id)).status === 'running');
+  for (const t of [running!, waiting!]) await ts.client.call('cancelTask', { params: { id: t.id }, body: { grace_seconds: 0 } });
+  await until('the running task to end', async () => (await ts.client.getTask(running!.id)).status === 'cancelled');
+  const { rows } = await db.query(`
+    SELECT * FROM (
+      SELECT stream_id AS task_id, actor, actor_kind, created_at FROM audit_log WHERE type = 'task.cancelled'
+      UNION ALL
+      SELECT (k.data->>'task_id')::bigint, k.actor, k.actor_kind, k.created_at
+      FROM audit_log k JOIN audit_log f
+        ON f.stream_type = 'execution' AND f.stream_id = k.stream_id
+       AND f.type = 'execution.finished' AND f.data->>'task_status' = 'cancelled'
+      WHERE k.type = 'execution.kill_requested'
+    ) c WHERE task_id = ANY($1) ORDER BY created_at`, [[running!.id, waiting!.id]]);
+  const admin = (await db.query("SELECT meta->>'actor' AS actor FROM events WHERE type = 'task.submitted' AND stream_id = $1", [running!.id])).rows[0].actor;
+  assert.deepEqual(rows.map((r) => [Number(r.task_id), r.actor, r.actor_kind]).sort(), [[running!.id, admin, 'token'], [waiting!.id, admin, 'token']].sort());
+});
+
 test('audit_log: who did what, with the request id and source address', async () => {
   const response = await fetch(`${ts.url}/api/v1/workflows`, {
     method: 'POST',
@@ -87,4 +131,5 @@ test('audit_log: who did what, with the request id and source address', async ()
   assert.match(rows[0].source, /127\.0\.0\.1/);
   assert.equal(rows[0].actor, (await db.query("SELECT name FROM api_tokens ORDER BY id DESC LIMIT 1")).rows[0].name);
   assert.equal(rows[0].data.name, 'audited');
+  assert.equal(rows[0].actor_kind, 'token', 'a user and a token may share a name: the kind tells which acted');
 });

@@ -136,6 +136,14 @@ test('a replaced value that makes a field invalid fails that task, naming the fi
   assert.match(problems[0]!.message, /unsupported scheme "gopher".* \(with scheme=gopher v=1\)$/);
 });
 
+test('a value that made the credentials of a refused URI is masked where the refusal names the parameters', () => {
+  const sweep = compiled({ template: { command: 'x', inputs: ['s3://{cred}@bucket/{sample}.fq'] }, parameters: { cred: ['bob:hunter2pw'], sample: ['S1'] } });
+  const problems = sweep.task(0) as SweepProblem[];
+  assert.deepEqual(problems.map((p) => p.field), ['template.inputs[0]']);
+  assert.match(problems[0]!.message, /credentials in a URI are refused.* \(with cred=\*\*\* sample=S1\)$/);
+  assert.ok(!problems[0]!.message.includes('hunter2pw'), problems[0]!.message);
+});
+
 test('the body schema refuses bad parameter names, empty lists and other values', () => {
   const bad = Sweep.safeParse({ template: { command: 'x' }, parameters: { '1bad': [1], OUTPUT: [1], empty: [], obj: [{}] } });
   assert.ok(!bad.success);

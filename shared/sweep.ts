@@ -88,6 +88,15 @@ function check(schema: z.ZodType, value: string, field: string, context: string)
   return result.success ? null : { field, message: result.error.issues[0]!.message + context };
 }
 
+/**
+ * A parameter's value as a refusal names it: masked when it went into the credentials of the
+ * URI it made (refused for them), which must not come back in an answer or a log.
+ */
+function shownBeside(text: string, value: string): string {
+  const userinfo = /\/\/([^/@]*)@/.exec(text)?.[1];
+  return userinfo && value && userinfo.includes(value) ? '***' : value;
+}
+
 const byName = ([a]: readonly [string, unknown], [b]: readonly [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** JSON with the keys of every object sorted, so equal values give equal text. */
@@ -237,7 +246,7 @@ export function compileSweep(sweep: SweepBody): CompileResult {
         const problems: SweepProblem[] = [];
         for (const slot of slots) {
           const text = render(slot.parts, values);
-          const problem = check(slot.schema, text, slot.field, ` (with ${names.map((n, p) => `${n}=${values[p]}`).join(' ')})`);
+          const problem = check(slot.schema, text, slot.field, ` (with ${names.map((n, p) => `${n}=${shownBeside(text, values[p]!)}`).join(' ')})`);
           if (problem) problems.push(problem);
           put(definition, slot.path, text);
         }

@@ -44,7 +44,7 @@ export async function openSession(pool: Pool, name: string, password: string, ad
       INSERT INTO sessions (id, user_id, session_hash, csrf_token, expires_at)
       VALUES (${id}, ${user.id}, ${sql.binary(tokenHash(value))}, ${csrfToken}, now() + make_interval(secs => ${SESSION_SECONDS}))
       RETURNING expires_at`);
-    await recordEvents(tx, [{ type: 'session.opened', streamId: id, version: 1, data: { name: user.name, user_id: user.id } }], { ...meta, actor: user.name });
+    await recordEvents(tx, [{ type: 'session.opened', streamId: id, version: 1, data: { name: user.name, user_id: user.id } }], { ...meta, actor: user.name, actor_kind: 'session' });
     return { value, csrfToken, name: user.name, role: user.role, expiresAt: expiresAt as string };
   });
 }

@@ -220,6 +220,7 @@ describe('sessions', () => {
     assert.equal((await login(c, user.name, 'attacker once more', from('203.0.113.7'))).status, 429, "the user's success did not reset the count");
     const { rows } = await db.query("SELECT meta FROM events WHERE type = 'session.opened' AND data->>'name' = $1", [user.name]);
     assert.equal(rows[0].meta.source, '198.51.100.2', "behind a trusted proxy, the client's address is recorded");
+    assert.deepEqual([rows[0].meta.actor, rows[0].meta.actor_kind], [user.name, 'session'], 'the user opened it, not a token of that name');
 
     // One address guessing many names.
     const names = Array.from({ length: MAX_PER_ADDRESS }, (_, i) => `spray-${serial}-${i}`);

@@ -50,10 +50,17 @@ export async function readJsonBody(ctx: Context, limit = MAX_BODY_BYTES): Promis
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new ProblemError(413, 'Payload too large', `the body is larger than ${limit} bytes`);
-    chunks.push(chunk as Buffer);
+  try {
+    for await (const chunk of ctx.req) {
+      size += (chunk as Buffer).length;
+      if (size > limit) throw new ProblemError(413, 'Payload too large', `the body is larger than ${limit} bytes`);
+      chunks.push(chunk as Buffer);
+    }
+  } catch (error) {
+    // A client that hung up before its whole body came (a worker stopped mid-exchange) is
+    // not a fault of the server's: answered, to no one, as a bad request, not logged as one.
+    if (error instanceof ProblemError || !ctx.req.destroyed) throw error;
+    throw new ProblemError(400, 'Bad request', 'the client closed the connection before the whole body arrived');
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (!text.trim()) throw invalid([{ field: '(body)', message: 'a JSON body is required' }]);

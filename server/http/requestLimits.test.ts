@@ -89,3 +89,19 @@ test('a URL over the URL limit that fits the header limit is a 414 from the appl
   const atLimit = `/api/v1/tasks?tag=x&q=${'a'.repeat(MAX_URL_BYTES - '/api/v1/tasks?tag=x&q='.length)}`;
   assert.equal((await http(ts, 'GET', atLimit)).status, 400, 'a URL at the limit is read (and its q refused as too long)');
 });
+
+test('a client that hangs up before its whole body arrived is not logged as an internal error', async () => {
+  const { hostname, port } = new URL(ts.url);
+  const socket = net.connect(Number(port), hostname);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const body = JSON.stringify({ command: 'true' });
+  socket.write(`POST /api/v1/tasks HTTP/1.1\r\nHost: labq\r\nAuthorization: Bearer ${ts.token}\r\nContent-Type: application/json\r\nContent-Length: ${body.length + 100}\r\n\r\n${body}`);
+  const before = ts.logs.length;
+  // The server is reading the body (its first part came): then the client goes.
+  await sleep(100);
+  socket.destroy();
+  // Whatever the server made of it is logged by the time a next request is answered.
+  await sleep(100);
+  assert.equal((await http(ts, 'GET', '/healthz')).status, 200);
+  assert.deepEqual(ts.logs.slice(before).filter((line) => /internal error/.test(line)), []);
+});
