@@ -147,6 +147,28 @@ test('a dependency chain fails, is relaunched and recovers; a task that accepts 
   assert.equal(await outputOf(c!.id), 'c\n');
 });
 
+test('relaunching a dependency makes its released dependents that have not started wait for it again', async () => {
+  await worker({ tags: ['unrel'], concurrency: 2 });
+  const { tasks: [a] } = await ts.client.submitTasks({ command: 'true', tag: 'unrel' });
+  // No worker takes their tag: released, they stay pending.
+  const { tasks: [b] } = await ts.client.submitTasks({ command: 'echo b', tag: 'unrel-idle', depends_on: [a!.id] });
+  const { tasks: [d] } = await ts.client.submitTasks({ command: 'echo d', tag: 'unrel-idle', depends_on: [a!.id], accept_failure: true });
+  assert.equal((await taskEnded(ts, a!.id)).status, 'succeeded');
+  await statusIs(b!.id, 'pending');
+  await statusIs(d!.id, 'pending');
+
+  await ts.client.call('editTask', { params: { id: a!.id }, body: { set: { command: 'exit 3' } } });
+  await ts.client.call('relaunchTask', { params: { id: a!.id }, body: {} });
+  // In the relaunch's own transaction: no worker may take them in between.
+  assert.deepEqual([await status(b!.id), await status(d!.id)], ['waiting', 'waiting']);
+  const unreleased = (await ts.client.taskEvents(b!.id)).items.find((e) => e.type === 'task.unreleased');
+  assert.deepEqual(unreleased?.data, { dependency: a!.id });
+  assert.equal((await taskEnded(ts, a!.id)).status, 'failed');
+  await statusIs(b!.id, 'blocked');
+  await statusIs(d!.id, 'pending');
+  assert.equal((await ts.client.getTask(b!.id)).executions.length, 0, 'it never ran on a dependency that failed');
+});
+
 test('a paused step is not claimed while another step keeps running; resumed, it runs', async () => {
   await worker({ tags: ['steps'], concurrency: 2 });
   const paused = await step('paused');

@@ -65,6 +65,8 @@ export const EVENT_CATALOGUE = {
   'task.blocked': { stream: 'task', data: z.object({ dependency: Id }) },
   /** A blocked task waits again: the dependency that blocked it was relaunched. */
   'task.unblocked': { stream: 'task', data: z.object({ dependency: Id }) },
+  /** A task released (pending, not started) whose dependency was relaunched: it waits for it again. */
+  'task.unreleased': { stream: 'task', data: z.object({ dependency: Id }) },
   'task.cancelled': { stream: 'task', data: z.object({ reason: z.string() }) },
   /** The fields that changed, with their values before and after; `paused` follows a new tag. */
   'task.edited': {

@@ -475,6 +475,14 @@ async function workloadThenRebuild(seed: number) {
     else await ts.client.call('resumeQueue', { body: { tag: pause.tag ?? undefined } });
   }
 
+  // Whatever the seed: a relaunch whose dependent it had released (pending, not started) makes it wait again.
+  const { tasks: [upstream] } = await ts.client.submitTasks({ command: 'echo upstream', held: true });
+  const { tasks: [downstream] } = await ts.client.submitTasks({ command: 'echo downstream', depends_on: [upstream!.id], accept_failure: true });
+  await ts.client.call('cancelTask', { params: { id: upstream!.id }, body: {} });
+  assert.equal((await ts.client.getTask(downstream!.id)).status, 'pending');
+  await ts.client.call('relaunchTask', { params: { id: upstream!.id }, body: {} });
+  assert.equal((await ts.client.getTask(downstream!.id)).status, 'waiting');
+
   for (let turn = 0; turn < 6; turn++) await sim.schedule();
   await clockRuns();
 

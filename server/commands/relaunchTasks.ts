@@ -2,8 +2,12 @@
 // attempt, its history is kept, and only failures after this point count against
 // max_retries (retry_base). It goes where its dependencies put it (pending, waiting or
 // blocked), and the tasks its failure had blocked wait again (task.unblocked), transitively,
-// unless something else they depend on still will not succeed.
+// unless something else they depend on still will not succeed. Its dependents that its end
+// had released and that have not started (pending) wait again too (task.unreleased): they
+// were ready only because it had ended, and must not run if this attempt fails. Dependents
+// locked after the relaunched tasks, in id order, as the blocked chain is.
 import { sql } from 'slonik';
+import { z } from 'zod';
 import type { EventMeta } from '../../shared/events.js';
 import type { BulkResult } from '../../shared/schemas/steering.js';
 import { isFinalTask, type TaskFilter, type TaskStatus } from '../../shared/schemas/task.js';
@@ -14,6 +18,8 @@ import { BulkOutcome, lockMatchingTasks, MatchedTask } from './matchTasks.js';
 import { dependencyStatuses, statusAfterDependencies } from './releaseTasks.js';
 
 const WONT_SUCCEED = ['failed', 'cancelled', 'blocked'];
+
+const Released = z.object({ id: z.number(), version: z.number(), depends_on: z.array(z.number()) });
 
 export async function relaunchTasks(pool: Pool, filter: TaskFilter, reason: string | undefined, meta: EventMeta): Promise<BulkResult> {
   return pool.transaction(async (tx) => {
@@ -37,6 +43,7 @@ export async function relaunchTasks(pool: Pool, filter: TaskFilter, reason: stri
       };
     }), meta);
     await unblockDependents(tx, statuses, meta);
+    await unreleaseDependents(tx, [...statuses.keys()], meta);
     return outcome.result();
   });
 }
@@ -69,5 +76,16 @@ async function unblockDependents(tx: Db, relaunched: Map<number, TaskStatus>, me
   await recordEvents(tx, [...candidates.values()].map((t) => ({
     type: 'task.unblocked' as const, streamId: t.id, version: t.version + 1,
     data: { dependency: t.depends_on.find((id) => relaunched.has(id) || candidates.has(id))! },
+  })), meta);
+}
+
+/** The pending tasks that depend on the relaunched ones wait for them again. */
+async function unreleaseDependents(tx: Db, relaunched: number[], meta: EventMeta): Promise<void> {
+  const ids = sql.array(relaunched, 'int8');
+  const released = await tx.any(sql.type(Released)`
+    SELECT id, version, depends_on FROM tasks WHERE status = 'pending' AND depends_on && ${ids} ORDER BY id FOR UPDATE`);
+  await recordEvents(tx, released.map((t) => ({
+    type: 'task.unreleased' as const, streamId: t.id, version: t.version + 1,
+    data: { dependency: t.depends_on.find((id) => relaunched.includes(id))! },
   })), meta);
 }

@@ -14,6 +14,7 @@ const TASK_EVENT_STATUS: Record<string, string> = {
   'task.held': 'held',
   'task.blocked': 'blocked',
   'task.unblocked': 'waiting',
+  'task.unreleased': 'waiting',
   'task.cancelled': 'cancelled',
 };
 
@@ -80,6 +81,7 @@ export const tasksProjection: Projection = {
       case 'task.held':
       case 'task.blocked':
       case 'task.unblocked':
+      case 'task.unreleased':
       case 'task.cancelled':
         return [sql.fragment`
           UPDATE tasks t SET status = ${TASK_EVENT_STATUS[type]}, updated_at = e.created_at, version = e.version,
