@@ -73,11 +73,18 @@ const pauseSummary = (what: string, r: PauseResult) =>
 
 /** Ends with status 1 when a wait saw a task fail: main prints the message. */
 async function waitFor(client: LabqClient, filter: TaskFilterBody, everySeconds: number, quiet: boolean): Promise<string> {
-  const query = { ...filter, ids: filter.ids?.join(','), failure_class: filter.failure_class?.join(','), status: undefined, all: undefined, limit: 1 } as any;
+  // A wait is for tasks to end, whatever they are now: a status would change under it.
+  if (filter.status || filter.failure_class) throw new Error('--status and --failure-class do not go with wait: it waits until the tasks named end');
+  const query = { ...filter, ids: filter.ids?.join(','), all: undefined, limit: 1 } as any;
   const first = await client.listTasks({ ...query });
   if (first.items.length === 0) throw new Error('no task matches');
+  if (filter.ids) {
+    const found = new Set((await client.listTasks({ ...query, limit: filter.ids.length })).items.map((t) => t.id));
+    const unknown = filter.ids.filter((id) => !found.has(id));
+    if (unknown.length) throw new Error(`no such task: ${unknown.join(' ')}`);
+  }
   for (let told = ''; ;) {
-    const open = await client.listTasks({ ...query, status: (filter.status ?? UNFINISHED_TASK_STATUSES).filter((s) => s !== 'blocked').join(',') });
+    const open = await client.listTasks({ ...query, status: UNFINISHED_TASK_STATUSES.filter((s) => s !== 'blocked').join(',') });
     if (open.items.length === 0) break;
     const line = `waiting for task ${open.items[0]!.id} (${open.items[0]!.status}) and any others`;
     if (!quiet && line !== told) process.stderr.write(`[labq: ${line}]\n`);

@@ -286,6 +286,17 @@ test('the CLI steers by ids and filters, and fails when a task named by id is le
   const again = await labq('task', 'hold', a!);
   assert.equal(again.code, 1, 'nothing changed for a task named by id: status 1');
   assert.match(again.stderr, /already held/);
+  // An id no task has is named, not passed over: alone it is a failure, beside others a line of its own.
+  const typo = await labq('task', 'hold', '999999');
+  assert.equal(typo.code, 1, typo.stdout);
+  assert.match(typo.stderr, /left 1: no such task \(999999\)/);
+  const mixed = await labq('task', 'release', a!, '999999');
+  assert.equal(mixed.code, 0, mixed.stderr);
+  assert.match(mixed.stdout, new RegExp(`^released 1 of 1 matched task\\(s\\): ${a}\n  left 1: no such task \\(999999\\)`));
+  await labq('task', 'hold', a!);
+  const missing = await ts.client.call('holdTasks', { body: { filter: { ids: [Number(b), 999_998, 999_999] } } });
+  assert.deepEqual([missing.matched, missing.changed, missing.skipped], [1, 1, [{ reason: 'no such task', count: 2, task_ids: [999_998, 999_999] }]]);
+  await labq('task', 'release', b!);
 
   const dry = await labq('task', 'edit', '--step', String(s.step), '--find', 'v1', '--replace', 'v2', '--dry-run');
   assert.equal(dry.code, 0, dry.stderr);
@@ -305,4 +316,10 @@ test('the CLI steers by ids and filters, and fails when a task named by id is le
   const waited = await labq('task', 'wait', a!, b!);
   assert.equal(waited.code, 1, 'cancelled tasks did not succeed');
   assert.match(waited.stderr, /did not succeed/);
+  const unknownWait = await labq('task', 'wait', a!, '999999');
+  assert.equal(unknownWait.code, 1);
+  assert.match(unknownWait.stderr, /no such task: 999999/);
+  const byStatus = await labq('task', 'wait', '--status', 'succeeded', '--step', String(s.step));
+  assert.equal(byStatus.code, 1, 'refused, where it waited for ever');
+  assert.match(byStatus.stderr, /--status and --failure-class do not go with wait/);
 });

@@ -10,7 +10,7 @@ import { isFinalTask, type TaskFilter } from '../../shared/schemas/task.js';
 import type { Pool } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
 import { lockExecutions } from './lockExecutions.js';
-import { BulkOutcome, lockMatchingTasks } from './matchTasks.js';
+import { openBulk } from './matchTasks.js';
 import { releaseDependents } from './releaseDependents.js';
 
 export interface CancelRequest {
@@ -20,8 +20,7 @@ export interface CancelRequest {
 
 export async function cancelTasks(pool: Pool, filter: TaskFilter, request: CancelRequest, meta: EventMeta): Promise<BulkResult> {
   return pool.transaction(async (tx) => {
-    const tasks = await lockMatchingTasks(tx, filter);
-    const outcome = new BulkOutcome(tasks.length);
+    const { tasks, outcome } = await openBulk(tx, filter);
     const unstarted = [];
     const live = [];
     for (const t of tasks) {

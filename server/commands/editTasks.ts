@@ -23,7 +23,7 @@ import { containerPolicyErrors } from '../queries/policies.js';
 import { unknownSecrets } from '../queries/secrets.js';
 import { cancelExecutions, NOT_STARTED } from './cancelExecutions.js';
 import { sharePausesLock } from './lockScope.js';
-import { BulkOutcome, lockMatchingTasks } from './matchTasks.js';
+import { openBulk } from './matchTasks.js';
 import { jsonb } from '../db/jsonb.js';
 
 export interface EditRequest {
@@ -97,8 +97,7 @@ export async function editTasks(pool: Pool, filter: TaskFilter, request: EditReq
     ];
     if (refused.length) throw invalid(refused);
     if (!request.dry_run) await sharePausesLock(tx);
-    const tasks = await lockMatchingTasks(tx, filter, !request.dry_run);
-    const outcome = new BulkOutcome(tasks.length, request.dry_run);
+    const { tasks, outcome } = await openBulk(tx, filter, request.dry_run);
     const editable = tasks.filter((t) => !STARTED.includes(t.status) || (outcome.skip(t.id, `${t.status}: it has started`), false));
     const rows = editable.length === 0 ? [] : await tx.any(sql.type(Definition)`
       SELECT id, workflow_id, step_id, ${sql.join(EDITABLE_FIELDS.map((f) => sql.identifier([f])), sql.fragment`, `)}

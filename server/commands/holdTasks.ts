@@ -8,14 +8,13 @@ import { isFinalTask, type TaskFilter } from '../../shared/schemas/task.js';
 import type { Pool } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
 import { cancelExecutions, NOT_STARTED } from './cancelExecutions.js';
-import { BulkOutcome, lockMatchingTasks } from './matchTasks.js';
+import { openBulk } from './matchTasks.js';
 
 const HOLDABLE = ['pending', 'waiting', 'blocked', ...NOT_STARTED] as const;
 
 export async function holdTasks(pool: Pool, filter: TaskFilter, reason: string | undefined, meta: EventMeta): Promise<BulkResult> {
   return pool.transaction(async (tx) => {
-    const tasks = await lockMatchingTasks(tx, filter);
-    const outcome = new BulkOutcome(tasks.length);
+    const { tasks, outcome } = await openBulk(tx, filter);
     const held = tasks.filter((t) => {
       if ((HOLDABLE as readonly string[]).includes(t.status)) return true;
       outcome.skip(t.id, t.status === 'held' ? 'already held' : isFinalTask(t.status) ? `${t.status}: it has ended` : `${t.status}: it has started (suspend or cancel it instead)`);

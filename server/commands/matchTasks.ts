@@ -29,7 +29,7 @@ export type MatchedTask = z.infer<typeof MatchedTask>;
  * The tasks a filter matches, locked (unless `lock` is false: a dry run changes nothing).
  * Waiting tasks are locked last, as every command that releases dependents does.
  */
-export async function lockMatchingTasks(tx: Db, filter: TaskFilter, lock = true): Promise<MatchedTask[]> {
+async function lockMatchingTasks(tx: Db, filter: TaskFilter, lock = true): Promise<MatchedTask[]> {
   const where = taskWhere(filter);
   const matches = (waiting: boolean) => sql.join([...where, waiting ? sql.fragment`status = 'waiting'` : sql.fragment`status <> 'waiting'`], sql.fragment` AND `);
   const read = (waiting: boolean) => tx.any(sql.type(MatchedTask)`
@@ -40,6 +40,24 @@ export async function lockMatchingTasks(tx: Db, filter: TaskFilter, lock = true)
     throw new ProblemError(413, 'Too many tasks', `the filter matches more than ${MAX_BULK_TASKS} tasks: narrow it (by step, status, tag or ids)`);
   }
   return rows;
+}
+
+/** Why an id a filter names is skipped when no task has it: a typo must not pass unseen. */
+export const NO_SUCH_TASK = 'no such task';
+
+/**
+ * The start of every bulk operation: the tasks the filter matches, locked unless it is a dry
+ * run, and its outcome with the ids the filter names that no task has already skipped.
+ */
+export async function openBulk(tx: Db, filter: TaskFilter, dryRun = false): Promise<{ tasks: MatchedTask[]; outcome: BulkOutcome }> {
+  const tasks = await lockMatchingTasks(tx, filter, !dryRun);
+  const outcome = new BulkOutcome(tasks.length, dryRun);
+  if (filter.ids && tasks.length < filter.ids.length) {
+    const unknown = await tx.anyFirst(sql.type(z.object({ id: z.number() }))`
+      SELECT n.id FROM unnest(${sql.array(filter.ids, 'int8')}::int8[]) AS n(id) WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = n.id) ORDER BY n.id`);
+    for (const id of unknown) outcome.skip(id, NO_SUCH_TASK);
+  }
+  return { tasks, outcome };
 }
 
 /** What a bulk operation did with each matched task: changed, or skipped and why. */

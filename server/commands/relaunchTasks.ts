@@ -14,7 +14,7 @@ import { isFinalTask, type TaskFilter, type TaskStatus } from '../../shared/sche
 import type { Db, Pool } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
 import { sharePausesLock } from './lockScope.js';
-import { BulkOutcome, lockMatchingTasks, MatchedTask } from './matchTasks.js';
+import { MatchedTask, openBulk } from './matchTasks.js';
 import { dependencyStatuses, statusAfterDependencies } from './releaseTasks.js';
 
 const WONT_SUCCEED = ['failed', 'cancelled', 'blocked'];
@@ -24,8 +24,7 @@ const Released = z.object({ id: z.number(), version: z.number(), depends_on: z.a
 export async function relaunchTasks(pool: Pool, filter: TaskFilter, reason: string | undefined, meta: EventMeta): Promise<BulkResult> {
   return pool.transaction(async (tx) => {
     await sharePausesLock(tx);
-    const tasks = await lockMatchingTasks(tx, filter);
-    const outcome = new BulkOutcome(tasks.length);
+    const { tasks, outcome } = await openBulk(tx, filter);
     const ended = tasks.filter((t) => isFinalTask(t.status) || (outcome.skip(t.id, `${t.status}: it has not ended (cancel it first)`), false));
     if (ended.length === 0) return outcome.result();
     const deps = await dependencyStatuses(tx, ended);

@@ -8,7 +8,7 @@ import type { TaskFilter, TaskStatus } from '../../shared/schemas/task.js';
 import type { Db, Pool } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
 import { dependencyStatus } from './dependencyStatus.js';
-import { BulkOutcome, lockMatchingTasks, type MatchedTask } from './matchTasks.js';
+import { type MatchedTask, openBulk } from './matchTasks.js';
 
 /**
  * The statuses of the dependencies of these tasks, read once and share-locked, as a
@@ -27,8 +27,7 @@ export const statusAfterDependencies = (t: MatchedTask, deps: Map<number, TaskSt
 
 export async function releaseTasks(pool: Pool, filter: TaskFilter, reason: string | undefined, meta: EventMeta): Promise<BulkResult> {
   return pool.transaction(async (tx) => {
-    const tasks = await lockMatchingTasks(tx, filter);
-    const outcome = new BulkOutcome(tasks.length);
+    const { tasks, outcome } = await openBulk(tx, filter);
     const held = tasks.filter((t) => t.status === 'held' || (outcome.skip(t.id, `${t.status}: not held`), false));
     const deps = await dependencyStatuses(tx, held);
     await recordEvents(tx, held.map((t) => {
