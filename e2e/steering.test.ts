@@ -169,6 +169,33 @@ test('relaunching a dependency makes its released dependents that have not start
   assert.equal((await ts.client.getTask(b!.id)).executions.length, 0, 'it never ran on a dependency that failed');
 });
 
+test('a kill asked for again with a shorter grace brings the KILL forward; the same order again changes nothing', async () => {
+  await worker({ tags: ['escalate'], concurrency: 2 });
+  // Ignores TERM, as a hung program may (it says it got one): only the KILL ends it.
+  const stubborn = (tag: string) => ({ command: `trap 'echo got-term' TERM; echo started; while :; do sleep 0.1; done`, tag });
+  const { tasks: [a, b] } = await ts.client.submitTasks({ tasks: [stubborn('escalate'), stubborn('escalate')] });
+  for (const t of [a!, b!]) await statusIs(t.id, 'running');
+  const orders = async (id: number) => (await ts.client.taskEvents(id)).items.filter((e) => e.type === 'execution.kill_requested').map((e) => e.data.grace_seconds);
+
+  const cancelled = await ts.client.call('cancelTasks', { body: { filter: { ids: [a!.id] }, grace_seconds: 3600 } });
+  assert.equal(cancelled.changed, 1);
+  const same = await ts.client.call('cancelTasks', { body: { filter: { ids: [a!.id] }, grace_seconds: 3600 } });
+  assert.deepEqual(same.skipped.map((g) => g.reason), ['already being killed'], 'the same order again');
+  await ts.client.call('killTask', { params: { id: a!.id }, body: { grace_seconds: 3600 } });
+  assert.deepEqual(await orders(a!.id), [3600], 'a kill no sooner than the order under way writes nothing');
+  const sooner = await ts.client.call('cancelTasks', { body: { filter: { ids: [a!.id] }, grace_seconds: 0 } });
+  assert.equal(sooner.changed, 1);
+  assert.deepEqual(await orders(a!.id), [3600, 0]);
+  assert.equal((await taskEnded(ts, a!.id)).status, 'cancelled');
+
+  await ts.client.call('killTask', { params: { id: b!.id }, body: { grace_seconds: 3600 } });
+  await until('the worker to carry out the first order', async () => (await outputOf(b!.id)).includes('got-term'));
+  await ts.client.call('killTask', { params: { id: b!.id }, body: { grace_seconds: 1 } });
+  assert.deepEqual(await orders(b!.id), [3600, 1]);
+  const ended = await taskEnded(ts, b!.id);
+  assert.equal(ended.executions.at(-1)!.status, 'killed');
+});
+
 test('a paused step is not claimed while another step keeps running; resumed, it runs', async () => {
   await worker({ tags: ['steps'], concurrency: 2 });
   const paused = await step('paused');

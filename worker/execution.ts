@@ -99,6 +99,8 @@ export class Execution {
   private handle: RunHandle | null = null;
   private readonly abort = new AbortController();
   private killGraceMs: number | null = null;
+  /** When the KILL of the kill order under way is due (ms since the epoch). */
+  private killDueAt = Infinity;
   private abandoned = false;
   /**
    * What the server's last answer said: suspended or not; null before its first word, so
@@ -158,10 +160,16 @@ export class Execution {
     };
   }
 
-  /** A kill order from the server: TERM, then KILL after the grace. */
+  /**
+   * A kill order from the server: TERM, then KILL after the grace. The server repeats its order
+   * at every answer, which changes nothing; a new one with a shorter grace (a user who will not
+   * wait) brings the KILL forward.
+   */
   kill(graceSeconds: number): void {
-    if (this.killGraceMs !== null) return;
+    const due = Date.now() + graceSeconds * 1000;
+    if (this.killGraceMs !== null && due >= this.killDueAt) return;
     this.killGraceMs = graceSeconds * 1000;
+    this.killDueAt = due;
     this.abort.abort(new Killed('killed on request'));
     if (this.handle) this.signalKill(this.handle);
   }
@@ -175,7 +183,12 @@ export class Execution {
   private signalKill(handle: RunHandle, graceMs = this.killGraceMs ?? 0, retry = true): void {
     handle.kill(graceMs).catch((error) => {
       this.ctx.log(`execution ${this.executionId}: the kill failed: ${(error as Error).message}`);
-      if (retry) setTimeout(() => (this.killGraceMs = null), KILL_RETRY_MS).unref();
+      if (retry) {
+        setTimeout(() => {
+          this.killGraceMs = null;
+          this.killDueAt = Infinity;
+        }, KILL_RETRY_MS).unref();
+      }
     });
   }
 

@@ -9,7 +9,7 @@ import type { BulkResult } from '../../shared/schemas/steering.js';
 import { isFinalTask, type TaskFilter } from '../../shared/schemas/task.js';
 import type { Pool } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
-import { lockExecutions } from './lockExecutions.js';
+import { killIsNews, lockExecutions } from './lockExecutions.js';
 import { openBulk } from './matchTasks.js';
 import { releaseDependents } from './releaseDependents.js';
 
@@ -32,7 +32,7 @@ export async function cancelTasks(pool: Pool, filter: TaskFilter, request: Cance
     const kills = [];
     for (const t of live) {
       const x = executions.get(t.execution_id!)!;
-      if (x.kill_requested_at !== null && !x.kill_requeue) {
+      if (!killIsNews(x, request.grace_seconds)) {
         outcome.skip(t.id, 'already being killed');
         continue;
       }

@@ -14,6 +14,8 @@ export const LockedExecution = z.object({
   version: z.number(),
   kill_requested_at: z.string().nullable(),
   kill_requeue: z.boolean(),
+  /** Seconds until the KILL of the kill asked for is due (negative once past), by the database's clock; null without one. */
+  kill_left_seconds: z.number().nullable(),
 });
 export type LockedExecution = z.infer<typeof LockedExecution>;
 
@@ -23,7 +25,19 @@ export async function lockExecutions(tx: Db, executionIds: number[]): Promise<Ma
   await tx.query(sql.unsafe`
     SELECT 1 FROM tasks WHERE id IN (SELECT task_id FROM executions WHERE id = ANY(${ids})) ORDER BY id FOR UPDATE`);
   const rows = await tx.any(sql.type(LockedExecution)`
-    SELECT id, task_id, worker_id, status, version, kill_requested_at, kill_requeue FROM executions
+    SELECT id, task_id, worker_id, status, version, kill_requested_at, kill_requeue,
+           extract(epoch FROM kill_requested_at + make_interval(secs => kill_grace_seconds) - now())::float8 AS kill_left_seconds
+    FROM executions
     WHERE id = ANY(${ids}) ORDER BY id FOR UPDATE`);
   return new Map(rows.map((x) => [x.id, x]));
+}
+
+/**
+ * Whether a kill with this grace is news to the execution: none was asked for, the one asked
+ * for sends its task back to the queue (a pause's), or its KILL is due later than this one's
+ * would be. A kill asked for again with a shorter grace so comes sooner, as `scancel -s KILL`
+ * after a first scancel does; the same order again changes nothing.
+ */
+export function killIsNews(x: LockedExecution, graceSeconds: number): boolean {
+  return x.kill_requested_at === null || x.kill_requeue || graceSeconds < (x.kill_left_seconds ?? Infinity);
 }
