@@ -63,8 +63,12 @@ test('a task says why it waits, for each reason, and a step sums them up', async
   const busy = await submit({ command: 'true', tag: 'why', step_id: step.id });
   const waiting = await submit({ command: 'true', tag: 'why', step_id: step.id, depends_on: [running] });
   const held = await submit({ command: 'true', tag: 'why', step_id: step.id, held: true });
-  const failing = await submit({ command: 'exit 4', tag: 'why' });
+  // On a worker of its own: it fails while the gate task still runs.
+  await daemon({ tags: ['why-fail'], concurrency: 1 });
+  const failing = await submit({ command: 'exit 4', tag: 'why-fail' });
   const blocked = await submit({ command: 'true', tag: 'why', depends_on: [failing] });
+  const blockedAfter = await submit({ command: 'true', tag: 'why', depends_on: [blocked] });
+  const accepting = await submit({ command: 'true', tag: 'why', depends_on: [failing, running], accept_failure: true });
   const noTag = await submit({ command: 'true', tag: 'nobody-takes-this', step_id: step.id });
   const tooBig = await submit({ command: 'true', tag: 'why', requirements: { memory_mb: 64 * 1024 * 1024 } });
   const container = await submit({ command: 'true', tag: 'why', container: 'busybox:latest' });
@@ -90,10 +94,20 @@ test('a task says why it waits, for each reason, and a step sums them up', async
   await ts.client.call('holdTask', { params: { id: held }, body: { reason: 'inputs not uploaded yet' } });
   assert.match((await why(held)).reasons[0]!.message, /^held by admin.*: inputs not uploaded yet/);
 
-  await writeFile(gate, '');
+  await ts.client.call('suspendTask', { params: { id: running } });
+  await until('the suspension to show', async () => /suspended: it stays where it is until continued/.test((await why(running)).reasons[0]!.message));
+  await ts.client.call('continueTask', { params: { id: running } });
+
   assert.equal((await taskEnded(ts, failing)).status, 'failed');
   assert.deepEqual(codes(await why(blocked)), ['blocked']);
-  assert.match((await why(blocked)).reasons[0]!.message, new RegExp(`${failing} \\(failed\\)`));
+  assert.match((await why(blocked)).reasons[0]!.message, new RegExp(`${failing} \\(failed\\) \\(relaunch it, or cancel this task\\)`));
+  // Blocked behind a blocked task: what to relaunch is up the chain (the blocked one has not ended).
+  await until('the chain to be blocked', async () => (await ts.client.getTask(blockedAfter)).status === 'blocked');
+  assert.match((await why(blockedAfter)).reasons[0]!.message,
+    new RegExp(`will not succeed: ${blocked} \\(blocked\\) \\(relaunch ${failing} \\(failed\\), on which it depends, or cancel this task\\)`));
+  // One that accepts failures waits only for what has not ended.
+  assert.match((await why(accepting)).reasons[0]!.message, new RegExp(`^waiting for 1 dependency to end: ${running} \\(running\\)$`));
+  await writeFile(gate, '');
   assert.deepEqual(codes(await why(failing)), ['ended']);
 });
 
@@ -110,6 +124,8 @@ test('paused, backing off, workers paused, and queued behind others', async () =
   const retrying = await submit({ command: 'exit 1', tag: 'why2', max_retries: 3, backoff: { base_seconds: 600, cap_seconds: 600 } });
   await until('the failure to back off', async () => (await ts.client.getTask(retrying)).retry_at !== null);
   assert.equal((await why(retrying)).reasons[0]!.code, 'backoff');
+  // A worker could take it, but not before the backoff is over: said so, not as if it ran now.
+  assert.match((await why(retrying)).reasons.at(-1)!.message, /^once its backoff is over: /);
 
   await ts.client.updateWorker(worker.id, { paused: true });
   const idle = await submit({ command: 'true', tag: 'why2' });

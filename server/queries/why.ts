@@ -90,6 +90,37 @@ async function pausesOver(db: Db, t: { workflow_id: number | null; step_id: numb
   };
 }
 
+const Dependency = z.object({ id: z.number(), status: z.string() });
+type Dependency = z.infer<typeof Dependency>;
+/** What a dependency can be that will never succeed unless relaunched, itself or upstream. */
+const WONT_SUCCEED = ['failed', 'cancelled', 'blocked'];
+const named = (deps: readonly Dependency[]) => deps.map((d) => `${d.id} (${d.status})`).join(', ');
+
+/**
+ * What to relaunch for a blocked task to wait again: its dependencies that failed or were
+ * cancelled, and for those blocked in turn, the failed or cancelled tasks up their chain (a
+ * blocked task cannot be relaunched: it has not ended).
+ */
+async function whatToRelaunch(db: Db, bad: readonly Dependency[]): Promise<string> {
+  const ended = bad.filter((d) => d.status !== 'blocked');
+  const blocked = bad.filter((d) => d.status === 'blocked').map((d) => d.id);
+  const roots = blocked.length === 0 ? [] : await db.any(sql.type(Dependency)`
+    WITH RECURSIVE up(id, status, depends_on) AS (
+      SELECT id, status, depends_on FROM tasks WHERE id = ANY(${sql.array(blocked, 'int8')})
+      UNION
+      SELECT t.id, t.status, t.depends_on FROM tasks t JOIN up ON t.id = ANY(up.depends_on) WHERE up.status = 'blocked'
+    )
+    SELECT DISTINCT id, status FROM up WHERE status IN ('failed', 'cancelled') ORDER BY id LIMIT ${ROOTS_SAID + 1}`);
+  const upstream = roots.filter((r) => !ended.some((d) => d.id === r.id));
+  const more = upstream.length > ROOTS_SAID ? ' and more' : '';
+  if (upstream.length === 0) return `relaunch ${ended.length === 1 ? 'it' : 'them'}`;
+  const up = `${named(upstream.slice(0, ROOTS_SAID))}${more}, on which ${blocked.length === 1 ? 'it depends' : 'they depend'}`;
+  return ended.length ? `relaunch ${named(ended)} and ${up}` : `relaunch ${up}`;
+}
+
+/** Failed or cancelled tasks up a blocked chain named at most. */
+const ROOTS_SAID = 5;
+
 export async function taskWhy(db: Db, id: number): Promise<TaskWhy | null> {
   const t = await db.maybeOne(sql.type(TaskRow)`
     SELECT id, status, paused, tag, priority, requirements, container, depends_on, accept_failure, retry_at,
@@ -98,8 +129,10 @@ export async function taskWhy(db: Db, id: number): Promise<TaskWhy | null> {
   if (!t) return null;
   const why = (...reasons: Array<Reason & { code: TaskWaitReason }>): TaskWhy => ({ task_id: t.id, status: t.status, reasons });
   if (isLive(t.status)) {
-    const name = await db.maybeOneFirst(sql.unsafe`SELECT w.name FROM executions x JOIN workers w ON w.id = x.worker_id WHERE x.id = ${t.execution_id}`);
-    return why({ code: 'running', message: `not waiting: ${t.status} on worker ${name} (execution ${t.execution_id})` });
+    const x = await db.maybeOne(sql.type(z.object({ name: z.string(), suspended: z.boolean() }))`
+      SELECT w.name, x.suspended FROM executions x JOIN workers w ON w.id = x.worker_id WHERE x.id = ${t.execution_id}`);
+    const suspended = x?.suspended ? '; suspended: it stays where it is until continued (labq task continue)' : '';
+    return why({ code: 'running', message: `not waiting: ${t.status} on worker ${x?.name} (execution ${t.execution_id})${suspended}` });
   }
   if (isFinalTask(t.status)) return why({ code: 'ended', message: `not waiting: it ${t.status === 'cancelled' ? 'was cancelled' : t.status} (relaunch it to run it again)` });
   if (t.status === 'held') {
@@ -109,19 +142,24 @@ export async function taskWhy(db: Db, id: number): Promise<TaskWhy | null> {
     return why({ code: 'held', message: held ? `held by ${held.actor ?? 'someone'} at ${held.created_at}: ${held.reason} (release it to run it)` : 'submitted held (release it to run it)' });
   }
   if (t.status === 'waiting' || t.status === 'blocked') {
-    const deps = await db.any(sql.unsafe`SELECT id, status FROM tasks WHERE id = ANY(${sql.array(t.depends_on, 'int8')}) AND status <> 'succeeded' ORDER BY id`);
-    const list = deps.map((d) => `${d.id} (${d.status})`).join(', ');
+    const deps = await db.any(sql.type(Dependency)`SELECT id, status FROM tasks WHERE id = ANY(${sql.array(t.depends_on, 'int8')}) AND status <> 'succeeded' ORDER BY id`);
     const tasks = deps.map((d) => ({ id: d.id, status: d.status }));
     if (t.status === 'blocked') {
-      const bad = deps.filter((d) => ['failed', 'cancelled', 'blocked'].includes(d.status));
-      return why({ code: 'blocked', message: `${plural(bad.length, 'dependency', 'dependencies')} will not succeed: ${bad.map((d) => `${d.id} (${d.status})`).join(', ')} (relaunch ${bad.length === 1 ? 'it' : 'them'}, or cancel this task)`, details: { tasks } });
+      const bad = deps.filter((d) => WONT_SUCCEED.includes(d.status));
+      return why({ code: 'blocked', message: `${plural(bad.length, 'dependency', 'dependencies')} will not succeed: ${named(bad)} (${await whatToRelaunch(db, bad)}, or cancel this task)`, details: { tasks } });
     }
-    return why({ code: 'dependencies', message: `waiting for ${plural(deps.length, 'dependency', 'dependencies')}${t.accept_failure ? ' to end' : ' to succeed'}: ${list}`, details: { tasks } });
+    // One that accepts failures waits only for those that have not ended (a blocked one counts as ended).
+    const open = t.accept_failure ? deps.filter((d) => !WONT_SUCCEED.includes(d.status)) : deps;
+    return why({ code: 'dependencies', message: `waiting for ${plural(open.length, 'dependency', 'dependencies')}${t.accept_failure ? ' to end' : ' to succeed'}: ${named(open)}`, details: { tasks } });
   }
   const reasons: Array<Reason & { code: TaskWaitReason }> = [];
   if (t.paused) reasons.push(await pausesOver(db, t) as Reason & { code: 'paused' });
   if (t.backing_off) reasons.push({ code: 'backoff', message: `backing off after a failure until ${t.retry_at}`, details: { retry_at: t.retry_at } });
   const verdict = workerVerdict(await onlineWorkers(db), t);
+  // A worker could run it, but not before what holds it back now is over.
+  if (verdict.code === 'queued' && reasons.length > 0) {
+    verdict.message = `once ${reasons.map((r) => (r.code === 'paused' ? 'resumed' : 'its backoff is over')).join(' and ')}: ${verdict.message}`;
+  }
   if (verdict.code === 'queued' && reasons.length === 0) {
     const ahead = Number(await db.oneFirst(sql.unsafe`
       SELECT count(*) FROM tasks WHERE ${CLAIMABLE} AND tag = ${t.tag}
