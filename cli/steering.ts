@@ -205,8 +205,9 @@ export function steeringCommands(program: Command, task: Command, flags: Flags):
       .description(`cancel the unfinished tasks of a ${kind}`)
       .argument('<id>', `${kind} id`, int)
       .option('-g, --grace <seconds>', 'seconds between TERM and KILL', int, 10)
+      .option('--reason <text>', 'recorded in the event')
       .action(async (id: number, o) => {
-        const result = await clientFrom(flags()).call(`cancel${Kind}`, { params: { id }, body: { grace_seconds: o.grace } });
+        const result = await clientFrom(flags()).call(`cancel${Kind}`, { params: { id }, body: { grace_seconds: o.grace, reason: o.reason } });
         print(result, !!flags().json, () => bulkSummary('cancelled', result));
       });
   }

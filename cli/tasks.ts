@@ -122,11 +122,12 @@ async function signalEach(
       outcomes.push({ task_id: id, ...(await call(id)) });
     } catch (error) {
       if (!(error instanceof LabqApiError)) throw error;
-      outcomes.push({ task_id: id, error: error.problem.detail ?? error.message });
+      outcomes.push({ task_id: id, error: error.message });
     }
   }
   const failed = outcomes.filter((o) => o.error !== undefined);
-  print(outcomes, json, () =>
+  // Nothing done is said on stderr alone, as by the other commands: no empty line on stdout.
+  if (json || failed.length < outcomes.length) print(outcomes, json, () =>
     outcomes.filter((o) => o.result).map((o) => `task ${o.task_id}: ${o.result!.replace('_', ' ')} (execution ${o.execution_id})`).join('\n'));
   if (failed.length > 0) throw new Error(failed.map((o) => o.error).join('; '));
 }
