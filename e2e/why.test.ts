@@ -126,6 +126,10 @@ test('paused, backing off, workers paused, and queued behind others', async () =
   assert.equal((await why(retrying)).reasons[0]!.code, 'backoff');
   // A worker could take it, but not before the backoff is over: said so, not as if it ran now.
   assert.match((await why(retrying)).reasons.at(-1)!.message, /^once its backoff is over: /);
+  // Held and released, it runs at once: its backoff of ten minutes is over.
+  await ts.client.call('holdTask', { params: { id: retrying }, body: {} });
+  await ts.client.call('releaseTask', { params: { id: retrying }, body: {} });
+  await until('a second attempt', async () => (await ts.client.getTask(retrying)).executions.length === 2);
 
   await ts.client.updateWorker(worker.id, { paused: true });
   const idle = await submit({ command: 'true', tag: 'why2' });

@@ -64,8 +64,9 @@ export const tasksProjection: Projection = {
                  e.data->'parameters'
           FROM ${eventRecords(events)}`];
       case 'task.released':
+        // A task held while it backed off after a failure is released to run now: the user has spoken.
         return [sql.fragment`
-          UPDATE tasks t SET status = coalesce(e.data->>'status', 'pending'), updated_at = e.created_at, version = e.version
+          UPDATE tasks t SET status = coalesce(e.data->>'status', 'pending'), retry_at = NULL, updated_at = e.created_at, version = e.version
           FROM ${eventRecords(events)} WHERE t.id = e.stream_id AND t.id = ANY(${streamIds(events)})`];
       case 'task.relaunched':
         return [sql.fragment`
