@@ -81,7 +81,7 @@ async function waitFor(client: LabqClient, filter: TaskFilterBody, everySeconds:
   if (filter.ids) {
     const found = new Set((await client.listTasks({ ...query, limit: filter.ids.length })).items.map((t) => t.id));
     const unknown = filter.ids.filter((id) => !found.has(id));
-    if (unknown.length) throw new Error(`no such task: ${unknown.join(' ')}`);
+    if (unknown.length) throw new Error(`${Object.keys(filter).length > 1 ? 'no task of the filter' : 'no such task'}: ${unknown.join(' ')}`);
   }
   for (let told = ''; ;) {
     const open = await client.listTasks({ ...query, status: UNFINISHED_TASK_STATUSES.filter((s) => s !== 'blocked').join(',') });

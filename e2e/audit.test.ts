@@ -101,18 +101,21 @@ test('audit_log: the query of docs/auditing.md finds who cancelled a task, start
     tasks: [{ command: 'sleep 600', tag: 'audit' }, { command: 'true', tag: 'audit', held: true }],
   });
   await until('the task to run', async () => (await ts.client.getTask(running!.id)).status === 'running');
-  for (const t of [running!, waiting!]) await ts.client.call('cancelTask', { params: { id: t.id }, body: { grace_seconds: 0 } });
+  // The running one twice: a long grace, then none (two kill orders, one cancel).
+  await ts.client.call('cancelTasks', { body: { filter: { ids: [running!.id] }, grace_seconds: 3600 } });
+  for (const t of [running!, waiting!]) await ts.client.call('cancelTasks', { body: { filter: { ids: [t.id] }, grace_seconds: 0 } });
   await until('the running task to end', async () => (await ts.client.getTask(running!.id)).status === 'cancelled');
-  const { rows } = await db.query(`
-    SELECT * FROM (
+  const { rows } = await db.query(`SELECT * FROM (
       SELECT stream_id AS task_id, actor, actor_kind, created_at FROM audit_log WHERE type = 'task.cancelled'
       UNION ALL
-      SELECT (k.data->>'task_id')::bigint, k.actor, k.actor_kind, k.created_at
-      FROM audit_log k JOIN audit_log f
-        ON f.stream_type = 'execution' AND f.stream_id = k.stream_id
-       AND f.type = 'execution.finished' AND f.data->>'task_status' = 'cancelled'
-      WHERE k.type = 'execution.kill_requested'
-    ) c WHERE task_id = ANY($1) ORDER BY created_at`, [[running!.id, waiting!.id]]);
+      (SELECT DISTINCT ON (f.stream_id) (f.data->>'task_id')::bigint, k.actor, k.actor_kind, k.created_at
+       FROM audit_log f JOIN audit_log k
+         ON k.stream_type = 'execution' AND k.stream_id = f.stream_id
+        AND k.type = 'execution.kill_requested' AND k.position < f.position
+       WHERE f.stream_type = 'execution' AND f.type IN ('execution.finished', 'execution.lost')
+         AND f.data->>'task_status' = 'cancelled'
+       ORDER BY f.stream_id, k.position DESC)
+  ) c WHERE task_id = ANY($1) ORDER BY created_at`, [[running!.id, waiting!.id]]);
   const admin = (await db.query("SELECT meta->>'actor' AS actor FROM events WHERE type = 'task.submitted' AND stream_id = $1", [running!.id])).rows[0].actor;
   assert.deepEqual(rows.map((r) => [Number(r.task_id), r.actor, r.actor_kind]).sort(), [[running!.id, admin, 'token'], [waiting!.id, admin, 'token']].sort());
 });

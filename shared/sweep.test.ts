@@ -142,6 +142,15 @@ test('a value that made the credentials of a refused URI is masked where the ref
   assert.deepEqual(problems.map((p) => p.field), ['template.inputs[0]']);
   assert.match(problems[0]!.message, /credentials in a URI are refused.* \(with cred=\*\*\* sample=S1\)$/);
   assert.ok(!problems[0]!.message.includes('hunter2pw'), problems[0]!.message);
+  // Nor where another field is refused, nor a value with an @ of its own, nor a repeat.
+  const other = compiled({ template: { command: 'x', inputs: ['s3://{cred}@bucket/x'], output: 'gopher://{s}/' }, parameters: { cred: ['bob:p@ss'], s: ['S1'] } });
+  const messages = (other.task(0) as SweepProblem[]).map((p) => p.message);
+  assert.equal(messages.length, 2);
+  assert.ok(messages.every((m) => m.includes('cred=***') && !m.includes('p@ss')), messages.join(' | '));
+  const repeated = refusal({ template: { command: 'x', inputs: ['s3://{cred}@bucket/x'] }, parameters: { cred: ['bob:pw', 'bob:pw'] } });
+  assert.ok(repeated.errors.every((e) => !e.message.includes('bob:pw')), JSON.stringify(repeated.errors));
+  const zipped = refusal({ mode: 'zip', template: { command: 'x', inputs: ['s3://{cred}@bucket/{s}'] }, parameters: { cred: ['bob:pw', 'bob:pw'], s: ['S1', 'S1'] } });
+  assert.ok(zipped.errors.every((e) => !e.message.includes('bob:pw') && e.message.includes('cred=***')), JSON.stringify(zipped.errors));
 });
 
 test('the body schema refuses bad parameter names, empty lists and other values', () => {

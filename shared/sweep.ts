@@ -89,13 +89,22 @@ function check(schema: z.ZodType, value: string, field: string, context: string)
 }
 
 /**
- * A parameter's value as a refusal names it: masked when it went into the credentials of the
- * URI it made (refused for them), which must not come back in an answer or a log.
+ * The parameters whose placeholder sits in the credentials of a URI of the template (before
+ * the last `@` of its authority): such a URI is refused, and their values must not come back
+ * in any refusal, an answer or a log line, whatever field the refusal is about.
  */
-function shownBeside(text: string, value: string): string {
-  const userinfo = /\/\/([^/@]*)@/.exec(text)?.[1];
-  return userinfo && value && userinfo.includes(value) ? '***' : value;
+function credentialParameters(template: SweepBody['template'], names: string[]): Set<number> {
+  const found = new Set<number>();
+  for (const uri of [...template.inputs, ...template.resources, ...(template.output ? [template.output] : [])]) {
+    const authority = /^[^:/?#]+:\/\/([^/?#]*)/.exec(uri)?.[1] ?? '';
+    const userinfo = authority.slice(0, Math.max(0, authority.lastIndexOf('@')));
+    names.forEach((name, p) => userinfo.includes(`{${name}}`) && found.add(p));
+  }
+  return found;
 }
+
+/** Parameter `p`'s value as a refusal names it. */
+type Shown = (p: number, value: string) => string;
 
 const byName = ([a]: readonly [string, unknown], [b]: readonly [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -158,7 +167,7 @@ function gridSize(lists: string[][], mode: SweepBody['mode'], names: string[]): 
 }
 
 /** Product: no value twice in a list. Zip: no combination twice. Either way every task of the grid is distinct. */
-function repeats(lists: string[][], mode: SweepBody['mode'], names: string[], size: number): SweepProblem[] {
+function repeats(lists: string[][], mode: SweepBody['mode'], names: string[], size: number, shown: Shown): SweepProblem[] {
   const errors: SweepProblem[] = [];
   if (mode === 'product') {
     lists.forEach((list, p) => {
@@ -166,7 +175,7 @@ function repeats(lists: string[][], mode: SweepBody['mode'], names: string[], si
       list.forEach((value, i) => {
         const seen = first.get(value);
         if (seen === undefined) first.set(value, i);
-        else errors.push({ field: `parameters.${names[p]}[${i}]`, message: `repeats parameters.${names[p]}[${seen}] (${JSON.stringify(value)})` });
+        else errors.push({ field: `parameters.${names[p]}[${i}]`, message: `repeats parameters.${names[p]}[${seen}] (${JSON.stringify(shown(p, value))})` });
       });
     });
     return errors.slice(0, MAX_PROBLEMS);
@@ -176,7 +185,7 @@ function repeats(lists: string[][], mode: SweepBody['mode'], names: string[], si
     const combination = JSON.stringify(lists.map((l) => l[i]));
     const seen = first.get(combination);
     if (seen === undefined) first.set(combination, i);
-    else errors.push({ field: 'parameters', message: `combination ${i} repeats combination ${seen}: ${names.map((n, p) => `${n}=${lists[p]![i]}`).join(' ')}` });
+    else errors.push({ field: 'parameters', message: `combination ${i} repeats combination ${seen}: ${names.map((n, p) => `${n}=${shown(p, lists[p]![i]!)}`).join(' ')}` });
   }
   return errors;
 }
@@ -224,7 +233,9 @@ export function compileSweep(sweep: SweepBody): CompileResult {
   if ('status' in grid) return { ok: false, ...grid };
   const { size } = grid;
   const index = new Map(names.map((n, i) => [n, i]));
-  const errors = repeats(lists, sweep.mode, names, size);
+  const secret = credentialParameters(sweep.template, names);
+  const shown: Shown = (p, value) => (secret.has(p) ? '***' : value);
+  const errors = repeats(lists, sweep.mode, names, size, shown);
   const { key, ...template } = sweep.template;
   const base: Record<string, any> = { ...template, inputs: [...template.inputs], resources: [...template.resources], env: { ...template.env } };
   const slots = slotsOf(base, index, errors);
@@ -246,7 +257,7 @@ export function compileSweep(sweep: SweepBody): CompileResult {
         const problems: SweepProblem[] = [];
         for (const slot of slots) {
           const text = render(slot.parts, values);
-          const problem = check(slot.schema, text, slot.field, ` (with ${names.map((n, p) => `${n}=${shownBeside(text, values[p]!)}`).join(' ')})`);
+          const problem = check(slot.schema, text, slot.field, ` (with ${names.map((n, p) => `${n}=${shown(p, values[p]!)}`).join(' ')})`);
           if (problem) problems.push(problem);
           put(definition, slot.path, text);
         }

@@ -54,7 +54,7 @@ export async function openBulk(tx: Db, filter: TaskFilter, dryRun = false): Prom
   const outcome = new BulkOutcome(tasks.length, dryRun);
   if (filter.ids && tasks.length < filter.ids.length) {
     const unknown = await tx.anyFirst(sql.type(z.object({ id: z.number() }))`
-      SELECT n.id FROM unnest(${sql.array(filter.ids, 'int8')}::int8[]) AS n(id) WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = n.id) ORDER BY n.id`);
+      SELECT DISTINCT n.id FROM unnest(${sql.array(filter.ids, 'int8')}::int8[]) AS n(id) WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = n.id) ORDER BY n.id`);
     for (const id of unknown) outcome.skip(id, NO_SUCH_TASK);
   }
   return { tasks, outcome };

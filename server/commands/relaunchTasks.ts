@@ -19,7 +19,7 @@ import { dependencyStatuses, statusAfterDependencies } from './releaseTasks.js';
 
 const WONT_SUCCEED = ['failed', 'cancelled', 'blocked'];
 
-const Released = z.object({ id: z.number(), version: z.number(), depends_on: z.array(z.number()) });
+const Released = z.object({ id: z.number(), status: z.string(), version: z.number(), depends_on: z.array(z.number()) });
 
 export async function relaunchTasks(pool: Pool, filter: TaskFilter, reason: string | undefined, meta: EventMeta): Promise<BulkResult> {
   return pool.transaction(async (tx) => {
@@ -78,11 +78,17 @@ async function unblockDependents(tx: Db, relaunched: Map<number, TaskStatus>, me
   })), meta);
 }
 
-/** The pending tasks that depend on the relaunched ones wait for them again. */
+/**
+ * The pending tasks that depend on the relaunched ones wait for them again. Waiting ones are
+ * locked too: a command that ends another of their dependencies may be releasing one right
+ * now, having read the relaunched task as it was; once its lock is granted, the row is read
+ * again as that command left it, and one it released is unreleased here.
+ */
 async function unreleaseDependents(tx: Db, relaunched: number[], meta: EventMeta): Promise<void> {
   const ids = sql.array(relaunched, 'int8');
-  const released = await tx.any(sql.type(Released)`
-    SELECT id, version, depends_on FROM tasks WHERE status = 'pending' AND depends_on && ${ids} ORDER BY id FOR UPDATE`);
+  const dependents = await tx.any(sql.type(Released)`
+    SELECT id, status, version, depends_on FROM tasks WHERE status IN ('pending', 'waiting') AND depends_on && ${ids} ORDER BY id FOR UPDATE`);
+  const released = dependents.filter((t) => t.status === 'pending');
   await recordEvents(tx, released.map((t) => ({
     type: 'task.unreleased' as const, streamId: t.id, version: t.version + 1,
     data: { dependency: t.depends_on.find((id) => relaunched.includes(id))! },

@@ -64,9 +64,11 @@ export const tasksProjection: Projection = {
                  e.data->'parameters'
           FROM ${eventRecords(events)}`];
       case 'task.released':
-        // A task held while it backed off after a failure is released to run now: the user has spoken.
+        // A task held while it backed off after a failure is released by its user to run now (the
+        // user's release names the status it goes to); a release by dependencies keeps its backoff.
         return [sql.fragment`
-          UPDATE tasks t SET status = coalesce(e.data->>'status', 'pending'), retry_at = NULL, updated_at = e.created_at, version = e.version
+          UPDATE tasks t SET status = coalesce(e.data->>'status', 'pending'),
+                             retry_at = CASE WHEN e.data ? 'status' THEN NULL ELSE t.retry_at END, updated_at = e.created_at, version = e.version
           FROM ${eventRecords(events)} WHERE t.id = e.stream_id AND t.id = ANY(${streamIds(events)})`];
       case 'task.relaunched':
         return [sql.fragment`

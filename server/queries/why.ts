@@ -104,18 +104,19 @@ const named = (deps: readonly Dependency[]) => deps.map((d) => `${d.id} (${d.sta
 async function whatToRelaunch(db: Db, bad: readonly Dependency[]): Promise<string> {
   const ended = bad.filter((d) => d.status !== 'blocked');
   const blocked = bad.filter((d) => d.status === 'blocked').map((d) => d.id);
-  const roots = blocked.length === 0 ? [] : await db.any(sql.type(Dependency)`
+  const upstream = blocked.length === 0 ? [] : await db.any(sql.type(Dependency)`
     WITH RECURSIVE up(id, status, depends_on) AS (
       SELECT id, status, depends_on FROM tasks WHERE id = ANY(${sql.array(blocked, 'int8')})
       UNION
       SELECT t.id, t.status, t.depends_on FROM tasks t JOIN up ON t.id = ANY(up.depends_on) WHERE up.status = 'blocked'
     )
-    SELECT DISTINCT id, status FROM up WHERE status IN ('failed', 'cancelled') ORDER BY id LIMIT ${ROOTS_SAID + 1}`);
-  const upstream = roots.filter((r) => !ended.some((d) => d.id === r.id));
+    SELECT DISTINCT id, status FROM up
+    WHERE status IN ('failed', 'cancelled') AND id <> ALL(${sql.array(ended.map((d) => d.id), 'int8')})
+    ORDER BY id LIMIT ${ROOTS_SAID + 1}`);
+  if (upstream.length === 0) return ended.length ? `relaunch ${ended.length === 1 ? 'it' : 'them'}, or cancel this task` : 'cancel this task';
   const more = upstream.length > ROOTS_SAID ? ' and more' : '';
-  if (upstream.length === 0) return `relaunch ${ended.length === 1 ? 'it' : 'them'}`;
   const up = `${named(upstream.slice(0, ROOTS_SAID))}${more}, on which ${blocked.length === 1 ? 'it depends' : 'they depend'}`;
-  return ended.length ? `relaunch ${named(ended)} and ${up}` : `relaunch ${up}`;
+  return `${ended.length ? `relaunch ${named(ended)} and ${up}` : `relaunch ${up}`}, or cancel this task`;
 }
 
 /** Failed or cancelled tasks up a blocked chain named at most. */
@@ -146,7 +147,7 @@ export async function taskWhy(db: Db, id: number): Promise<TaskWhy | null> {
     const tasks = deps.map((d) => ({ id: d.id, status: d.status }));
     if (t.status === 'blocked') {
       const bad = deps.filter((d) => WONT_SUCCEED.includes(d.status));
-      return why({ code: 'blocked', message: `${plural(bad.length, 'dependency', 'dependencies')} will not succeed: ${named(bad)} (${await whatToRelaunch(db, bad)}, or cancel this task)`, details: { tasks } });
+      return why({ code: 'blocked', message: `${plural(bad.length, 'dependency', 'dependencies')} will not succeed: ${named(bad)} (${await whatToRelaunch(db, bad)})`, details: { tasks } });
     }
     // One that accepts failures waits only for those that have not ended (a blocked one counts as ended).
     const open = t.accept_failure ? deps.filter((d) => !WONT_SUCCEED.includes(d.status)) : deps;
