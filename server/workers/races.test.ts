@@ -78,6 +78,24 @@ test('a kill order the worker already carries out does not end its parked poll',
   assert.equal(answer.settings.prefetch, 1, 'it parked until something new (a setting) came');
 });
 
+test('a kill order asked for again with a shorter grace ends the parked poll of a worker already killing', async (t) => {
+  // A long lease: the parked poll's own deadline (a third of it) is far beyond the wait below.
+  const long = await startTestServer({ settings: { leaseSeconds: 600 } });
+  t.after(() => long.close());
+  const w = await registerWorker(long, { tags: ['killsooner'], concurrency: 1 });
+  const { tasks: [task] } = await long.client.submitTasks({ command: 'sleep 100', tag: 'killsooner' });
+  const first = await long.client.pollWorker(w.id, { instance: w.instance!, want: 1, wait_seconds: 0, settings_version: w.settings_version });
+  const x = first.assignments[0]!.execution_id;
+  await long.client.killTask(task!.id, 600);
+  const order = await long.client.pollWorker(w.id, { instance: w.instance!, want: 0, holding: [x], wait_seconds: 0, settings_version: first.settings_version });
+  assert.deepEqual(order.kill, [{ execution_id: x, grace_seconds: 600 }]);
+  const parked = await parkedPoll(long, w, { want: 0, holding: [x], killing: [x], wait_seconds: 60, settings_version: first.settings_version });
+  await long.client.killTask(task!.id, 0);
+  // Answered for the new order alone, long before its wait of a minute is over.
+  await until('the parked poll to answer', async () => parked.settled(), 15_000);
+  assert.deepEqual((await parked.response).kill, [{ execution_id: x, grace_seconds: 0 }]);
+});
+
 test('reports with numbers beyond the database’s integers are refused with 400', async () => {
   const w = await register('ints', 2);
   await ts.client.submitTasks({ tasks: [{ command: 'true', tag: 'ints' }, { command: 'true', tag: 'ints' }] });
