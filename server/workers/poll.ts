@@ -37,14 +37,6 @@ export interface PollRequest {
 const roundsRun = new Map<number, number>();
 export const pollRounds = (workerId: number): number => roundsRun.get(workerId) ?? 0;
 
-/**
- * The grace of each kill order this process last answered each worker with. A worker says
- * which executions it is killing, not with which grace: an order asked for again with a
- * shorter one (a user who will not wait) is news to it only by this. Unknown (its last answer
- * came from another server process), an order it carries out is taken as known, as before.
- */
-const killsTold = new Map<number, Map<number, number>>();
-
 /** Kill orders the worker already carries out, and the suspensions it holds, do not end a parked poll: only news does. */
 const worthAnswering = (r: PollResponse, request: PollRequest, told: Map<number, number> | undefined) =>
   r.reports.length > 0 || r.assignments.length > 0 || r.abandon.length > 0 || r.settings_version !== request.settings_version ||
@@ -73,9 +65,9 @@ export async function poll(
       }
       roundsRun.set(workerId, pollRounds(workerId) + 1);
       polls.served(waiter, due, response);
-      if (request.leaving || worthAnswering(response, request, killsTold.get(workerId)) || Date.now() >= deadline || signal.aborted) {
-        if (response.kill.length) killsTold.set(workerId, new Map(response.kill.map((k) => [k.execution_id, k.grace_seconds])));
-        else killsTold.delete(workerId);
+      if (request.leaving || worthAnswering(response, request, polls.killsTold.get(workerId)) || Date.now() >= deadline || signal.aborted) {
+        if (response.kill.length) polls.killsTold.set(workerId, new Map(response.kill.map((k) => [k.execution_id, k.grace_seconds])));
+        else polls.killsTold.delete(workerId);
         return response;
       }
       emptyAnswer = response;
