@@ -45,7 +45,7 @@ async function previousRunLive(tx: Db, id: number): Promise<boolean> {
 async function fire(
   tx: Db, row: ScheduleRow, version: number, due: Date, context: Record<string, string>, by: string, next: string | null, meta: EventMeta,
   queued = false,
-): Promise<FiredRun> {
+): Promise<Omit<FiredRun, 'run'>> {
   const plan = planRun(row.submit, row, context, runKey(row.id, due));
   if (Array.isArray(plan)) throw invalid(plan);
   const ids: number[] = [];
@@ -53,9 +53,7 @@ async function fire(
   const firedAt = new Date().toISOString();
   const data = { due_at: due.toISOString(), fired_at: firedAt, by, context, task_ids: ids, next_due_at: next, ...(queued ? { queued } : {}) };
   await recordEvents(tx, [{ type: 'schedule.fired', streamId: row.id, version, data }], meta);
-  // Its number, as the projection just gave it: the place among the runs, not the event's version.
-  const run = await tx.oneFirst(sql.type(z.object({ run: z.number() }))`SELECT max(run) AS run FROM schedule_runs WHERE schedule_id = ${row.id}`);
-  return { run, due_at: data.due_at, fired_at: firedAt, task_ids: ids, context };
+  return { due_at: data.due_at, fired_at: firedAt, task_ids: ids, context };
 }
 
 /** Runs a firing in a savepoint: refused, it is recorded as a failed run instead, and the clock moves on. */
@@ -148,6 +146,9 @@ export async function runScheduleNow(pool: Pool, id: number, overrides: Record<s
       })));
     }
     const context = { ...row.context, ...overrides };
-    return fire(tx, row, row.version + 1, new Date(), context, meta.actor ?? 'unknown', row.next_due_at, meta);
+    const fired = await fire(tx, row, row.version + 1, new Date(), context, meta.actor ?? 'unknown', row.next_due_at, meta);
+    // Its number, as the projection just gave it: its place among the runs, not its event's version.
+    const run = await tx.oneFirst(sql.type(z.object({ run: z.number() }))`SELECT max(run) AS run FROM schedule_runs WHERE schedule_id = ${row.id}`);
+    return { run, ...fired };
   }));
 }

@@ -7,7 +7,6 @@
 // were ready only because it had ended, and must not run if this attempt fails. Dependents
 // locked after the relaunched tasks, in id order, as the blocked chain is.
 import { sql } from 'slonik';
-import { z } from 'zod';
 import type { EventMeta } from '../../shared/events.js';
 import type { BulkResult } from '../../shared/schemas/steering.js';
 import { isFinalTask, type TaskFilter, type TaskStatus } from '../../shared/schemas/task.js';
@@ -19,7 +18,7 @@ import { dependencyStatuses, statusAfterDependencies } from './releaseTasks.js';
 
 const WONT_SUCCEED = ['failed', 'cancelled', 'blocked'];
 
-const Released = z.object({ id: z.number(), status: z.string(), version: z.number(), depends_on: z.array(z.number()) });
+const Dependent = MatchedTask.pick({ id: true, status: true, version: true, depends_on: true });
 
 export async function relaunchTasks(pool: Pool, filter: TaskFilter, reason: string | undefined, meta: EventMeta): Promise<BulkResult> {
   return pool.transaction(async (tx) => {
@@ -86,7 +85,7 @@ async function unblockDependents(tx: Db, relaunched: Map<number, TaskStatus>, me
  */
 async function unreleaseDependents(tx: Db, relaunched: number[], meta: EventMeta): Promise<void> {
   const ids = sql.array(relaunched, 'int8');
-  const dependents = await tx.any(sql.type(Released)`
+  const dependents = await tx.any(sql.type(Dependent)`
     SELECT id, status, version, depends_on FROM tasks WHERE status IN ('pending', 'waiting') AND depends_on && ${ids} ORDER BY id FOR UPDATE`);
   const released = dependents.filter((t) => t.status === 'pending');
   await recordEvents(tx, released.map((t) => ({
