@@ -209,6 +209,7 @@ async function labqRun(slots: number, latency: boolean): Promise<void> {
     const rest = { server: rss(server.pid), worker: Math.max(...workers.map((w) => workerRss(w.pid))) };
     const st0 = await stats(db.name);
     const counters0 = await labqCounters(db.url);
+    await statements.start(db.url);
     const cpu0 = cpuSeconds(server.pid);
     const workerCpu0 = workersCpu(workers);
     const sampler = rssSampler({ server: server.pid, worker1: () => workerRss(workers[0]!.pid), worker2: () => workerRss(workers[1]!.pid) });
@@ -238,6 +239,7 @@ async function labqRun(slots: number, latency: boolean): Promise<void> {
     await reportLabqCounters(db.url, counters0, done);
     fig('server CPU per finished task', `${((cpu / Math.max(1, done)) * 1000).toFixed(2)} ms (${cpu.toFixed(1)} s in all)`);
     reportWorkersCpu(workerCpu, done);
+    await statements.print(db.url, done);
     fig('RSS at rest: server / worker', `${mib(rest.server)} / ${mib(rest.worker)}`);
     fig('RSS peak under load: server / worker', `${mib(peak.server!)} / ${mib(Math.max(peak.worker1!, peak.worker2!))}`);
     if (latency) {
