@@ -238,6 +238,30 @@ test('a pause of a tag with TERM stops what runs and queues it again; the resume
   assert.equal(await outputOf(long!.id), 'second\n');
 });
 
+test('a pause with KILL hurries a pause with TERM whose task outlives the TERM; a TERM pause with a longer grace changes nothing', async () => {
+  await worker({ tags: ['hurry'], concurrency: 1 });
+  const { tasks: [stubborn] } = await ts.client.submitTasks({
+    command: `trap 'echo got TERM' TERM; echo started; while :; do sleep 1 & wait; done`, tag: 'hurry',
+  });
+  await statusIs(stubborn!.id, 'running');
+  await until('the task to print', async () => (await outputOf(stubborn!.id)) === 'started\n');
+  const term = await ts.client.call('pauseQueue', { body: { tag: 'hurry', signal: 'term', grace_seconds: 600 } });
+  assert.deepEqual(term, { paused: true, changed: true, tasks: 1, signalled: 1 });
+  await until('the task to outlive its TERM', async () => (await outputOf(stubborn!.id)).includes('got TERM'));
+  const later = await ts.client.call('pauseQueue', { body: { tag: 'hurry', signal: 'term', grace_seconds: 900 } });
+  assert.equal(later.signalled, 0, 'an order whose KILL would come later is no news');
+  assert.equal(await status(stubborn!.id), 'running');
+  const kill = await ts.client.call('pauseQueue', { body: { tag: 'hurry', signal: 'kill' } });
+  assert.deepEqual(kill, { paused: true, changed: false, tasks: 0, signalled: 1 });
+  await until('the task to be queued again, paused', async () => {
+    const task = await ts.client.getTask(stubborn!.id);
+    return task.status === 'pending' && task.paused && task.executions[0]!.status === 'killed';
+  });
+  const orders = (await ts.client.taskEvents(stubborn!.id)).items.filter((e) => e.type === 'execution.kill_requested');
+  assert.deepEqual(orders.map((e) => [e.data.grace_seconds, e.data.requeue]), [[600, true], [0, true]]);
+  await ts.client.call('cancelTask', { params: { id: stubborn!.id }, body: {} });
+});
+
 test('hold and release: a held task waits while others run; released, it runs', async () => {
   await worker({ tags: ['hold'], concurrency: 1 });
   const gate = join(dir, 'gate-hold');

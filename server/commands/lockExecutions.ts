@@ -41,3 +41,13 @@ export async function lockExecutions(tx: Db, executionIds: number[]): Promise<Ma
 export function killIsNews(x: LockedExecution, graceSeconds: number): boolean {
   return x.kill_requested_at === null || x.kill_requeue || graceSeconds < (x.kill_left_seconds ?? Infinity);
 }
+
+/**
+ * Whether a pause's kill order (one that puts the task back in the queue) is news: none was
+ * asked for, or a pause's was and this one's KILL would come sooner, so that `--signal kill`
+ * hurries a `--signal term` under way. A cancel's order is left as it is: its task ends
+ * cancelled, not back in the queue.
+ */
+export function requeueIsNews(x: LockedExecution, graceSeconds: number): boolean {
+  return x.kill_requested_at === null || (x.kill_requeue && graceSeconds < (x.kill_left_seconds ?? Infinity));
+}

@@ -7,7 +7,7 @@ import type { EventMeta } from '../../shared/events.js';
 import type { PauseResult } from '../../shared/schemas/steering.js';
 import type { Db, Pool } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
-import { lockExecutions } from './lockExecutions.js';
+import { lockExecutions, requeueIsNews } from './lockExecutions.js';
 import { liveTasksOf, lockCovered, lockScope, type Scope } from './lockScope.js';
 import { suspendTasks } from './signalExecutions.js';
 
@@ -18,7 +18,7 @@ export interface PauseRequest {
 
 async function requeueKills(tx: Db, tasks: Array<{ id: number; execution_id: number }>, graceSeconds: number, meta: EventMeta): Promise<number> {
   const executions = await lockExecutions(tx, tasks.map((t) => t.execution_id));
-  const orders = [...executions.values()].filter((x) => x.kill_requested_at === null).map((x) => ({
+  const orders = [...executions.values()].filter((x) => requeueIsNews(x, graceSeconds)).map((x) => ({
     type: 'execution.kill_requested' as const, streamId: x.id, version: x.version + 1,
     data: { task_id: x.task_id, grace_seconds: graceSeconds, requeue: true },
   }));
