@@ -26,12 +26,9 @@
 import { sql } from 'slonik';
 import { z } from 'zod';
 import type { EventMeta } from '../../shared/events.js';
-import type { Task } from '../../shared/schemas/task.js';
-import { WORKER_TAKEN_OVER, type PollResponse, type ReportsReceipt } from '../../shared/schemas/worker.js';
+import type { PollResponse, ReportsReceipt } from '../../shared/schemas/worker.js';
 import { LIVE_STATUS_LIST } from '../db/literals.js';
 import type { Db, Pool } from '../db/pool.js';
-import { TASK_COLUMNS } from '../queries/tasks.js';
-import { notFound, ProblemError } from '../errors.js';
 import type { QueueSettings } from '../settings.js';
 import { pickTasks, recordClaims, shapeOf, type Claim, type Claimed } from '../commands/claimTasks.js';
 import { lockExecutions, type LockedExecution } from '../commands/lockExecutions.js';
@@ -47,6 +44,8 @@ import { acceptsWork } from '../requirements.js';
 import { secretsFor } from '../queries/secrets.js';
 import type { SecretBox } from '../secrets/secretBox.js';
 import type { PollRequest } from './poll.js';
+import { refusal } from './refusals.js';
+import { assignedAgain, notTheirOwn } from './roundReads.js';
 
 /** Rounds in one transaction at most: a bound on how long the workers' row locks are held. */
 const BATCH = 64;
@@ -60,18 +59,6 @@ export const IN_FLIGHT = 2;
 export const LOCK_WAIT = '2s';
 /** How long a worker whose round alone failed its batch is served alone. */
 const SUSPECT_MS = 30_000;
-
-export class WorkerTakenOver extends ProblemError {
-  constructor(name: string) {
-    super(409, WORKER_TAKEN_OVER, `another worker daemon instance registered as "${name}" since this one did: register again, or stop this daemon`);
-  }
-}
-
-export class StalePoll extends ProblemError {
-  constructor(seq: number, seen: number) {
-    super(409, 'Stale poll', `poll ${seq} of this worker was overtaken by poll ${seen}: the worker gave up on it`);
-  }
-}
 
 export interface Round {
   workerId: number;
@@ -255,7 +242,7 @@ export class ExchangeRounds {
     const serving: Serving[] = [];
     for (const round of batch) {
       const worker = workers.get(round.workerId);
-      const refused = refusal(round, worker);
+      const refused = refusal({ workerId: round.workerId, instance: round.request.instance, seq: round.request.seq }, worker);
       if (refused) answers.set(round, refused);
       else serving.push({ round, worker: worker!, live: [], held: new Set(round.request.holding), gone: [], receipts: [], ended: [], finished: [], kept: [], resent: [], claimed: [] });
     }
@@ -308,7 +295,7 @@ export class ExchangeRounds {
       await lockDependents(tx, [...depended]);
       for (const s of serving) await releaseDependents(tx, s.ended.filter((id) => depended.has(id)), s.round.meta);
     }
-    const abandon = await notTheirOwn(tx, serving);
+    const abandon = await notTheirOwn(tx, new Map(serving.map((s) => [s.worker.id, s.gone])));
     const again = await assignedAgain(tx, serving.flatMap((s) => s.resent));
     // Workers of one shape (tags and resources) take their tasks in one statement.
     const shapes = new Map<string, Serving[]>();
@@ -340,7 +327,7 @@ export class ExchangeRounds {
         assignments: s.claimed.map((c) => ({ ...c, secrets: values[i++]! })),
         kill: s.kept.filter((x) => x.kill_requested_at !== null).map((x) => ({ execution_id: x.id, grace_seconds: x.kill_grace_seconds! })),
         suspend: s.kept.filter((x) => x.suspended).map((x) => x.id),
-        abandon: abandon.get(s) ?? [],
+        abandon: abandon.get(s.worker.id) ?? [],
         settings: { concurrency: s.worker.concurrency, prefetch: s.worker.prefetch, tags: s.worker.tags, paused: s.worker.paused, draining: s.worker.draining },
         settings_version: s.worker.settings_version,
         lease_seconds: settings.leaseSeconds,
@@ -387,43 +374,4 @@ function answer(answers: Map<Queued, PollResponse | Error>): void {
 function freeCapacity(s: Serving): number {
   const { request, signal } = s.round;
   return !acceptsWork(s.worker) || request.leaving || signal.aborted ? 0 : Math.max(0, s.worker.concurrency + s.worker.prefetch - s.kept.length);
-}
-
-/** Why this round is not served, if it is not. */
-function refusal(round: Round, worker: WorkerRow | undefined): Error | null {
-  if (!worker) return notFound(`worker ${round.workerId}`);
-  // Its daemon registers again on a 404, which brings the worker back.
-  if (worker.deleted_at !== null) return new ProblemError(404, 'Not found', `worker ${round.workerId} was deleted: register again`);
-  // Another daemon registered under this name since: its holdings are not this one's to declare.
-  if (worker.instance !== round.request.instance) return new WorkerTakenOver(worker.name);
-  // A poll the worker gave up on, served after a newer one: what it holds is out of date.
-  if (round.request.seq !== undefined && round.request.seq < worker.poll_seq) return new StalePoll(round.request.seq, worker.poll_seq);
-  return null;
-}
-
-/**
- * Of the executions each worker holds that are no longer live (`gone`), those it must abandon: lost, cancelled before they started, another worker's, or unknown.
- * One it ended itself has had its result recorded (in this exchange or an earlier one whose
- * receipt it has not processed yet): nothing to stop.
- */
-async function notTheirOwn(tx: Db, serving: Serving[]): Promise<Map<Serving, number[]>> {
-  const asked = serving.filter((s) => s.gone.length > 0);
-  if (asked.length === 0) return new Map();
-  const own = new Set((await tx.any(sql.type(z.object({ id: z.number(), worker_id: z.number() }))`
-    SELECT id, worker_id FROM executions
-    WHERE id = ANY(${sql.array(asked.flatMap((s) => s.gone), 'int8')}) AND status NOT IN ('lost', 'cancelled')`)).map((x) => `${x.worker_id}:${x.id}`));
-  return new Map(asked.map((s) => [s, s.gone.filter((id) => !own.has(`${s.worker.id}:${id}`))]));
-}
-
-/**
- * The assignments of these executions, as the claim that made them answered. Their tasks are
- * found through the executions (by primary keys): `tasks.execution_id` has no index.
- */
-async function assignedAgain(tx: Db, executionIds: number[]): Promise<Map<number, Claimed>> {
-  if (executionIds.length === 0) return new Map();
-  const ids = sql.array(executionIds, 'int8');
-  const tasks = (await tx.any(sql.unsafe`
-    SELECT ${TASK_COLUMNS} FROM tasks
-    WHERE id IN (SELECT task_id FROM executions WHERE id = ANY(${ids})) AND execution_id = ANY(${ids}) ORDER BY id`)) as unknown as Task[];
-  return new Map(tasks.map((task) => [task.execution_id!, { execution_id: task.execution_id!, attempt: task.attempts, task }]));
 }
