@@ -402,7 +402,7 @@ export class WorkerDaemon {
           instance: this.instance,
           seq: ++this.pollSeq,
           holding: this.holding(),
-          killing: [...this.executions.values()].filter((e) => e.killing).map((e) => e.executionId),
+          kill_orders: [...this.executions.values()].flatMap((e) => e.killOrder ?? []),
           suspended: [...this.executions.values()].filter((e) => e.suspended).map((e) => e.executionId),
           want,
           settings_version: this.settingsVersion,

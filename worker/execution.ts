@@ -15,6 +15,7 @@ import type { DockerPolicy } from '../shared/dockerPolicy.js';
 import type { FailureClass } from '../shared/schemas/execution.js';
 import { isSecretRef } from '../shared/schemas/secret.js';
 import type { Task } from '../shared/schemas/task.js';
+import type { KillOrder } from '../shared/schemas/worker.js';
 import type { PhaseProgress, ProgressBoard } from './progress.js';
 import type { Spool } from './spool.js';
 import type { Slots } from './slots.js';
@@ -101,6 +102,8 @@ export class Execution {
   private killGraceMs: number | null = null;
   /** When the KILL of the kill order under way is due (ms since the epoch). */
   private killDueAt = Infinity;
+  /** The grace of the last kill order told, followed or not: what the worker says it carries out. */
+  private killToldSeconds = 0;
   private abandoned = false;
   /**
    * What the server's last answer said: suspended or not; null before its first word, so
@@ -166,6 +169,7 @@ export class Execution {
    * wait) brings the KILL forward.
    */
   kill(graceSeconds: number): void {
+    this.killToldSeconds = graceSeconds;
     const due = Date.now() + graceSeconds * 1000;
     if (this.killGraceMs !== null && due >= this.killDueAt) return;
     this.killGraceMs = graceSeconds * 1000;
@@ -194,6 +198,11 @@ export class Execution {
 
   get killing(): boolean {
     return this.killGraceMs !== null;
+  }
+
+  /** The kill order it carries out, as last told: an order told since with another grace is news to the server. */
+  get killOrder(): KillOrder | null {
+    return this.killing ? { execution_id: this.executionId, grace_seconds: this.killToldSeconds } : null;
   }
 
   /**

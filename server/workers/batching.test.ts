@@ -290,7 +290,7 @@ test('rounds that arrive in one turn of the event loop go in one transaction, wi
   const round = (w: Worker, x: number) => ts.server.rounds.serve({
     workerId: w.id, first: true, signal: new AbortController().signal, meta: { actor: 'test', request_id: null, source: null },
     request: {
-      instance: w.instance!, seq: 2, holding: [x], want: 0, settings_version: 0, wait_seconds: 0, killing: [], suspended: [], progress: [],
+      instance: w.instance!, seq: 2, holding: [x], want: 0, settings_version: 0, wait_seconds: 0, kill_orders: [], killing: [], suspended: [], progress: [],
       reports: [{ execution_id: x, reports: reports('done\n') }],
     },
   });

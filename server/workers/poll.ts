@@ -13,7 +13,7 @@
 // cover them, or something for this very worker), until its wait expires. A daemon that leaves (it drained) says so in its last
 // exchange: it is claimed nothing, answered at once, and shown offline at once.
 import type { EventMeta } from '../../shared/events.js';
-import type { ExecutionReports, HostMetrics, PollResponse, ProgressReport } from '../../shared/schemas/worker.js';
+import type { ExecutionReports, HostMetrics, KillOrder, PollResponse, ProgressReport } from '../../shared/schemas/worker.js';
 import type { QueueSettings } from '../settings.js';
 import type { ExchangeRounds } from './exchangeRounds.js';
 import type { ParkedPolls } from './wakeups.js';
@@ -25,6 +25,7 @@ export interface PollRequest {
   want: number;
   settings_version: number;
   wait_seconds: number;
+  kill_orders: KillOrder[];
   killing: number[];
   suspended: number[];
   reports: ExecutionReports[];
@@ -37,10 +38,20 @@ export interface PollRequest {
 const roundsRun = new Map<number, number>();
 export const pollRounds = (workerId: number): number => roundsRun.get(workerId) ?? 0;
 
+/**
+ * A kill order is news unless the worker carries it out with the grace it holds: one asked for
+ * again with another grace is (a sooner KILL). A worker older than `kill_orders` names only
+ * the executions it kills: those orders are taken as known.
+ */
+function orderIsNews(order: KillOrder, request: PollRequest): boolean {
+  const told = request.kill_orders.find((k) => k.execution_id === order.execution_id);
+  return told ? told.grace_seconds !== order.grace_seconds : !request.killing.includes(order.execution_id);
+}
+
 /** Kill orders the worker already carries out, and the suspensions it holds, do not end a parked poll: only news does. */
-const worthAnswering = (r: PollResponse, request: PollRequest, told: Map<number, number> | undefined) =>
+const worthAnswering = (r: PollResponse, request: PollRequest) =>
   r.reports.length > 0 || r.assignments.length > 0 || r.abandon.length > 0 || r.settings_version !== request.settings_version ||
-  r.kill.some((k) => !request.killing.includes(k.execution_id) || (told?.get(k.execution_id) ?? k.grace_seconds) !== k.grace_seconds) ||
+  r.kill.some((k) => orderIsNews(k, request)) ||
   r.suspend.length !== request.suspended.length || r.suspend.some((id) => !request.suspended.includes(id));
 
 export async function poll(
@@ -65,11 +76,7 @@ export async function poll(
       }
       roundsRun.set(workerId, pollRounds(workerId) + 1);
       polls.served(waiter, due, response);
-      if (request.leaving || worthAnswering(response, request, polls.killsTold.get(workerId)) || Date.now() >= deadline || signal.aborted) {
-        if (response.kill.length) polls.killsTold.set(workerId, new Map(response.kill.map((k) => [k.execution_id, k.grace_seconds])));
-        else polls.killsTold.delete(workerId);
-        return response;
-      }
+      if (request.leaving || worthAnswering(response, request) || Date.now() >= deadline || signal.aborted) return response;
       emptyAnswer = response;
       await waiter.park(deadline);
     }

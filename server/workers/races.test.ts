@@ -62,7 +62,7 @@ test('a task asked to be killed is cancelled even when it fails on its own first
   assert.equal((await ts.client.getTask(t!.id)).status, 'cancelled');
 });
 
-test('a kill order the worker already carries out does not end its parked poll', async () => {
+test('a kill order the worker already carries out does not end its parked poll, told as the daemon tells it or as an older one', async () => {
   const w = await register('killpark', 1);
   const { tasks: [t] } = await ts.client.submitTasks({ command: 'sleep 100', tag: 'killpark' });
   const first = await ts.client.pollWorker(w.id, { instance: w.instance!, want: 1, wait_seconds: 0, settings_version: w.settings_version });
@@ -71,29 +71,42 @@ test('a kill order the worker already carries out does not end its parked poll',
   const order = await ts.client.pollWorker(w.id, { instance: w.instance!, want: 0, holding: [x], wait_seconds: 0, settings_version: first.settings_version });
   assert.deepEqual(order.kill, [{ execution_id: x, grace_seconds: 60 }]);
   // Parked with the kill known: only news (here a setting) ends it, and the answer still carries the order.
-  const parked = await parkedPoll(ts, w, { want: 0, holding: [x], killing: [x], wait_seconds: 30, settings_version: first.settings_version });
-  await ts.client.updateWorker(w.id, { prefetch: 1 });
-  const answer = await parked.response;
-  assert.deepEqual(answer.kill, [{ execution_id: x, grace_seconds: 60 }]);
-  assert.equal(answer.settings.prefetch, 1, 'it parked until something new (a setting) came');
+  let version = first.settings_version;
+  for (const [i, known] of [{ kill_orders: [{ execution_id: x, grace_seconds: 60 }] }, { killing: [x] }].entries()) {
+    const parked = await parkedPoll(ts, w, { want: 0, holding: [x], ...known, wait_seconds: 30, settings_version: version });
+    await ts.client.updateWorker(w.id, { prefetch: i + 1 });
+    const answer = await parked.response;
+    assert.deepEqual(answer.kill, [{ execution_id: x, grace_seconds: 60 }]);
+    assert.equal(answer.settings.prefetch, i + 1, 'it parked until something new (a setting) came');
+    version = answer.settings_version;
+  }
 });
 
-test('a kill order asked for again with a shorter grace ends the parked poll of a worker already killing', async (t) => {
+test('a kill order asked for again with a shorter grace ends the parked poll of a worker already killing, on another server process too', async (t) => {
   // A long lease: the parked poll's own deadline (a third of it) is far beyond the wait below.
   const long = await startTestServer({ settings: { leaseSeconds: 600 } });
-  t.after(() => long.close());
-  const w = await registerWorker(long, { tags: ['killsooner'], concurrency: 1 });
-  const { tasks: [task] } = await long.client.submitTasks({ command: 'sleep 100', tag: 'killsooner' });
-  const first = await long.client.pollWorker(w.id, { instance: w.instance!, want: 1, wait_seconds: 0, settings_version: w.settings_version });
-  const x = first.assignments[0]!.execution_id;
-  await long.client.killTask(task!.id, 600);
-  const order = await long.client.pollWorker(w.id, { instance: w.instance!, want: 0, holding: [x], wait_seconds: 0, settings_version: first.settings_version });
-  assert.deepEqual(order.kill, [{ execution_id: x, grace_seconds: 600 }]);
-  const parked = await parkedPoll(long, w, { want: 0, holding: [x], killing: [x], wait_seconds: 60, settings_version: first.settings_version });
-  await long.client.killTask(task!.id, 0);
-  // Answered for the new order alone, long before its wait of a minute is over.
-  await until('the parked poll to answer', async () => parked.settled(), 15_000);
-  assert.deepEqual((await parked.response).kill, [{ execution_id: x, grace_seconds: 0 }]);
+  const other = await startTestServer({ databaseUrl: long.databaseUrl, settings: { leaseSeconds: 600 } });
+  t.after(async () => {
+    await other.close();
+    await long.close();
+  });
+  const w = await registerWorker(long, { tags: ['killsooner'], concurrency: 2 });
+  await long.client.submitTasks({ tasks: [{ command: 'sleep 100', tag: 'killsooner' }, { command: 'sleep 100', tag: 'killsooner' }] });
+  const first = await long.client.pollWorker(w.id, { instance: w.instance!, want: 2, wait_seconds: 0, settings_version: w.settings_version });
+  const held = first.assignments.map((a) => a.execution_id);
+  const taskOf = new Map(first.assignments.map((a) => [a.execution_id, a.task.id]));
+  for (const x of held) await long.client.killTask(taskOf.get(x)!, 600);
+  const order = await long.client.pollWorker(w.id, { instance: w.instance!, want: 0, holding: held, wait_seconds: 0, settings_version: first.settings_version });
+  assert.deepEqual(order.kill, held.map((x) => ({ execution_id: x, grace_seconds: 600 })));
+  // Each exchange parks on one server process, then on the other: what the worker was told travels with it.
+  for (const [i, [server, x]] of ([[long, held[0]!], [other, held[1]!]] as const).entries()) {
+    const told = order.kill.map((k) => (k.execution_id === held[0] && i > 0 ? { ...k, grace_seconds: 0 } : k));
+    const parked = await parkedPoll(server, w, { want: 0, holding: held, kill_orders: told, wait_seconds: 60, settings_version: first.settings_version });
+    await long.client.killTask(taskOf.get(x)!, 0);
+    // Answered for the new order alone, long before its wait of a minute is over.
+    await until('the parked poll to answer', async () => parked.settled(), 15_000);
+    assert.deepEqual((await parked.response).kill.find((k) => k.execution_id === x), { execution_id: x, grace_seconds: 0 });
+  }
 });
 
 test('reports with numbers beyond the database’s integers are refused with 400', async () => {

@@ -80,13 +80,6 @@ export class Waiter {
 export class ParkedPolls {
   /** Longest waiting for a task first: a poll comes in last, and goes last again when a tag wakes it. */
   private readonly waiters = new Set<Waiter>();
-  /**
-   * The grace of each kill order this server last answered each worker with (poll.ts). A
-   * worker says which executions it is killing, not with which grace: an order asked for again
-   * with a shorter one is news to its parked poll only by this. Unknown (its last answer came
-   * from another server process), an order it carries out is taken as known.
-   */
-  readonly killsTold = new Map<number, Map<number, number>>();
   private readonly unsubscribe: () => void;
 
   /** `claimable`: whether a task of the tag is still there for a claim (queries/claimable.ts). */

@@ -163,6 +163,10 @@ export const ProgressReport = ExecutionProgress.omit({ updated_at: true }).exten
   .refine((p) => p.bytes_done <= p.bytes_total, { path: ['bytes_total'], message: 'must be at least bytes_done' });
 export type ProgressReport = z.infer<typeof ProgressReport>;
 
+/** An order to kill an execution: TERM, then KILL after the grace (seconds from the order). */
+export const KillOrder = z.object({ execution_id: Id, grace_seconds: z.number().int().min(0) });
+export type KillOrder = z.infer<typeof KillOrder>;
+
 export const PollBody = z.strictObject({
   /** The polling daemon: a poll from an instance that no longer owns the worker is refused. */
   instance: WorkerInstance,
@@ -179,7 +183,13 @@ export const PollBody = z.strictObject({
   /** The settings version the worker knows: a different one ends a parked poll at once. */
   settings_version: z.number().int().min(0).default(0),
   wait_seconds: z.number().min(0).max(60).default(20),
-  /** Executions the worker is already killing: their kill orders need not end a parked poll. */
+  /**
+   * The kill orders the worker carries out, each with the grace it was last told: an order
+   * the server holds with another grace (asked for again, sooner) ends a parked poll, on
+   * whichever server process the poll parks; one it already carries out does not.
+   */
+  kill_orders: z.array(KillOrder).max(10_000).default([]),
+  /** From workers older than `kill_orders`: the executions they are killing, whatever the grace, taken as known. */
   killing: z.array(Id).max(10_000).default([]),
   /**
    * Executions the worker holds suspended (as the answers' `suspend` told it): while they
@@ -225,7 +235,7 @@ export type Assignment = z.infer<typeof Assignment>;
 export const PollResponse = z.object({
   assignments: z.array(Assignment),
   /** Executions to kill: TERM, then KILL after the grace. */
-  kill: z.array(z.object({ execution_id: Id, grace_seconds: z.number().int() })),
+  kill: z.array(KillOrder),
   /**
    * The worker's executions that must be suspended now, a desired state: it suspends these
    * (those not started yet as soon as they start) and lets go on any other it suspended.
