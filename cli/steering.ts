@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import type { LabqClient } from '../shared/client.js';
 import { FAILURE_CLASSES } from '../shared/schemas/execution.js';
-import { PAUSE_SIGNALS, type BulkResult, type PauseResult } from '../shared/schemas/steering.js';
+import { PAUSE_SIGNALS, TaskChanges, type BulkResult, type PauseResult } from '../shared/schemas/steering.js';
 import { TASK_STATUSES, UNFINISHED_TASK_STATUSES, type TaskFilterBody } from '../shared/schemas/task.js';
 import { clientFrom, type ClientFlags } from './context.js';
 import { collectInts, int, list, print, table } from './format.js';
@@ -42,6 +42,22 @@ function filterFrom(ids: number[], o: Record<string, any>): TaskFilterBody {
 }
 
 /** How many ids a summary line names; --json gives the answer's whole lists. */
+/**
+ * The value of `--set FIELD=VALUE`: JSON where the field takes it (`priority=5`,
+ * `env={"T":"8"}`), else the text as typed, so that `name=123` names the task "123". A field
+ * the edit does not know is sent as parsed, for the server to refuse by name.
+ */
+function setValue(field: string, raw: string): unknown {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+  const schema = (TaskChanges.shape as Record<string, { safeParse(v: unknown): { success: boolean } } | undefined>)[field];
+  return schema && !schema.safeParse(parsed).success && schema.safeParse(raw).success ? raw : parsed;
+}
+
 const NAMED_IDS = 20;
 const idList = (ids: number[], count: number) => `${ids.slice(0, NAMED_IDS).join(' ')}${count > NAMED_IDS ? ' …' : ''}`;
 
@@ -133,12 +149,7 @@ export function steeringCommands(program: Command, task: Command, flags: Flags):
       for (const pair of o.set ?? []) {
         const eq = pair.indexOf('=');
         if (eq < 1) throw new Error(`--set takes FIELD=VALUE, got "${pair}"`);
-        const raw = pair.slice(eq + 1);
-        try {
-          set[pair.slice(0, eq)] = JSON.parse(raw);
-        } catch {
-          set[pair.slice(0, eq)] = raw;
-        }
+        set[pair.slice(0, eq)] = setValue(pair.slice(0, eq), pair.slice(eq + 1));
       }
       if (o.command !== undefined) set.command = o.command;
       if (o.priority !== undefined) set.priority = o.priority;

@@ -358,6 +358,14 @@ test('the CLI steers by ids and filters, and fails when a task named by id is le
   assert.match(noReplace.stderr, /--find and --replace go together/);
   assert.equal((await labq('task', 'edit', '--step', String(s.step), '--find', 'v1', '--replace', 'v2')).code, 0);
   assert.equal((await ts.client.getTask(Number(b))).command, 'echo v2 2');
+  // --set takes JSON where the field does, the text as typed where only text fits.
+  const set = await labq('task', 'edit', b!, '--set', 'name=123', '--set', 'priority=5', '--set', 'env={"T":"8"}');
+  assert.equal(set.code, 0, set.stderr);
+  const edited = await ts.client.getTask(Number(b));
+  assert.deepEqual([edited.name, edited.priority, edited.env], ['123', 5, { T: '8' }]);
+  const badSet = await labq('task', 'edit', b!, '--set', 'priority=high');
+  assert.equal(badSet.code, 1);
+  assert.match(badSet.stderr, /set\.priority/);
 
   assert.match((await labq('step', 'pause', String(s.step))).stdout, new RegExp(`^step ${s.step} paused`));
   assert.match((await labq('task', 'why', b!)).stdout, /paused: its step \d+ is paused/);
