@@ -45,20 +45,36 @@ export function parseUri(text: string): UriResult<ParsedUri> {
         + 'give them to the worker instead (the AWS credential chain for s3, ~/.netrc for ftp)',
     };
   }
+  // Only http(s) has a query string; elsewhere `?` and `#` would cut the path silently
+  // (`s3://results/run#1/` would upload to `run/`), so a name with one spells it escaped.
+  if (scheme !== 'http' && scheme !== 'https') {
+    const cut = /[?#]/.exec(text)?.[0];
+    if (cut) return { ok: false, error: `in ${scheme}:// URIs, a "${cut}" would end the path and what follows be dropped: write it as ${cut === '#' ? '%23' : '%3F'} in a name` };
+  }
+  const decoded = decodePath(url.pathname);
+  if (decoded === undefined) return { ok: false, error: 'a "%" must start an escape of two hexadecimal digits, such as %20: write a "%" in a name as %25' };
   if (scheme === 'file') {
     // `file://data/x` reads `data` as a host, which the worker would drop: /x, not data/x.
     if (url.hostname && url.hostname !== 'localhost') {
       return { ok: false, error: `a file URI names a path on the worker, after three slashes (file:///PATH): "${url.hostname}" would be read as a host` };
     }
     if (!url.pathname || url.pathname === '/') return { ok: false, error: 'file URI needs a path' };
-    return { ok: true, value: { scheme: 'file', host: '', path: decodeURIComponent(url.pathname), url } };
+    return { ok: true, value: { scheme: 'file', host: '', path: decoded, url } };
   }
   if (!url.hostname) return { ok: false, error: `${scheme} URI needs a ${scheme === 's3' ? 'bucket' : 'host'}` };
-  const path = decodeURIComponent(url.pathname);
   return {
     ok: true,
-    value: { scheme: scheme as UriScheme, host: url.hostname, path: scheme === 's3' ? path.replace(/^\//, '') : path, url },
+    value: { scheme: scheme as UriScheme, host: url.hostname, path: scheme === 's3' ? decoded.replace(/^\//, '') : decoded, url },
   };
+}
+
+/** The path with its %-escapes decoded, or undefined when one is not an escape (`50%.fq`). */
+function decodePath(pathname: string): string | undefined {
+  try {
+    return decodeURIComponent(pathname);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The schemes that take uploads and list folders: all but http(s). */

@@ -130,10 +130,15 @@ const FIELD_CASES: { label: string; patch: Record<string, unknown>; field: strin
   { label: 'inputs http(s) folder', patch: { inputs: ['https://example.org/reads/'] }, field: 'inputs[0]' },
   { label: 'inputs file URI with a host', patch: { inputs: ['file://data/reads.fq'] }, field: 'inputs[0]' },
   { label: 'resources http(s) folder', patch: { resources: ['https://example.org/refs/'] }, field: 'resources[0]' },
+  { label: 'inputs % not an escape', patch: { inputs: ['s3://runs/50%.fq'] }, field: 'inputs[0]' },
+  { label: 'inputs s3 key cut by a ?', patch: { inputs: ['s3://runs/a.fq', 's3://runs/x?.fq'] }, field: 'inputs[1]' },
+  { label: 'resources ftp path cut by a #', patch: { resources: ['ftp://ftp.example.org/refs/#1.fa|gunzip'] }, field: 'resources[0]' },
   { label: 'output not a URI', patch: { output: 'results/' }, field: 'output' },
   { label: 'output over https, which takes no uploads', patch: { output: 'https://example.org/up/' }, field: 'output' },
   { label: 'output file URI with a host', patch: { output: 'file://results/run1/' }, field: 'output' },
   { label: 'output unsupported scheme', patch: { output: 'gopher://host/out/' }, field: 'output' },
+  { label: 'output % not an escape', patch: { output: 'file:///data/100%/' }, field: 'output' },
+  { label: 'output s3 prefix cut by a #', patch: { output: 's3://results/run#1/' }, field: 'output' },
   { label: 'workflow_id negative', patch: { workflow_id: -1 }, field: 'workflow_id' },
   { label: 'workflow_id a string', patch: { workflow_id: '1' }, field: 'workflow_id' },
   { label: 'workflow_id beyond safe integers', patch: { workflow_id: 2 ** 53 }, field: 'workflow_id' },
@@ -252,6 +257,17 @@ describe('resource steps', () => {
     const res = await refused('POST', `${API_PREFIX}/tasks`, { ...VALID, resources: ['s3://refs/hg38.fa.gz|gunzip|mv:a/../..'] }, 400, ['resources[0]']);
     assert.match(res.json.errors[0].message, /the folder of "mv:a\/\.\.\/\.\." may not climb out of \/resource with \.\./);
     const ok = await http(ts, 'POST', `${API_PREFIX}/tasks`, { ...VALID, resources: ['s3://refs/hg38.fa.gz|gunzip|mv:refs/hg38'] });
+    assert.equal(ok.status, 201, ok.text);
+  });
+});
+
+describe('characters a URI path cannot hold as they are', () => {
+  test('a # in an s3 prefix is refused with its escape, which is taken (control), as is an https query', async () => {
+    const res = await refused('POST', `${API_PREFIX}/tasks`, { ...VALID, output: 's3://results/run#1/' }, 400, ['output']);
+    assert.equal(res.json.errors[0].message, 'in s3:// URIs, a "#" would end the path and what follows be dropped: write it as %23 in a name');
+    const bad = await refused('POST', `${API_PREFIX}/tasks`, { ...VALID, inputs: ['s3://runs/50%.fq'] }, 400, ['inputs[0]']);
+    assert.match(bad.json.errors[0].message, /write a "%" in a name as %25/);
+    const ok = await http(ts, 'POST', `${API_PREFIX}/tasks`, { ...VALID, inputs: ['s3://runs/50%25.fq', 'https://example.org/x.fq?sig=a#b'], output: 's3://results/run%231/' });
     assert.equal(ok.status, 201, ok.text);
   });
 });
