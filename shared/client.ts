@@ -19,15 +19,16 @@ export class LabqApiError extends Error {
  */
 export class LabqUnreachableError extends Error {
   constructor(readonly server: string, readonly url: string, cause: unknown) {
-    super(`cannot reach the labq server at ${server} (${reason(cause)})`, { cause });
+    super(`cannot reach the labq server at ${server} (${noAnswerReason(cause)})`, { cause });
   }
 }
 
 /**
  * Why no answer came: from fetch's cause (undici wraps the error), or the error itself from
  * another transport: `connect ECONNREFUSED 127.0.0.1:7420`, `getaddrinfo ENOTFOUND host`…
+ * The worker's http(s) downloads say it too, rather than fetch's bare `fetch failed`.
  */
-function reason(error: unknown): string {
+export function noAnswerReason(error: unknown): string {
   const cause = ((error as Error).cause ?? error) as (Error & { code?: string }) | undefined;
   const code = cause?.code;
   // An AggregateError (several addresses tried, as for localhost) has a code but no message.

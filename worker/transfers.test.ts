@@ -220,6 +220,15 @@ test('http:// 404 fails clearly and leaves nothing behind', async () => {
   assert.deepEqual(await readdir(dest), []);
 });
 
+test('an http:// server that cannot be reached is named with why, not fetch\'s bare "fetch failed"', async () => {
+  const closed = createTcpServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => closed.once('listening', resolve));
+  const { port } = closed.address() as AddressInfo;
+  await new Promise((resolve) => closed.close(resolve));
+  await assert.rejects(download(`http://127.0.0.1:${port}/reads.fq`, await scratch('dest')),
+    { message: `download of http://127.0.0.1:${port}/reads.fq failed: connect ECONNREFUSED 127.0.0.1:${port}` });
+});
+
 test('an aborted download stops', async () => {
   await assert.rejects(download(`${base}/notes.txt`, await scratch('dest'), { signal: AbortSignal.abort() }), { name: 'AbortError' });
 });

@@ -2,6 +2,7 @@
 // for the content. HTTP has no listing and takes no uploads here.
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { noAnswerReason } from '../../shared/client.js';
 import { HttpStatusError } from '../retry.js';
 import { Unsupported, type RemoteFile, type Stat, type Store } from './types.js';
 import { HTTP_NAMES_FILES, noUploads } from '../../shared/uri.js';
@@ -12,7 +13,7 @@ export class HttpStore implements Store {
 
   async stat(path: string, signal?: AbortSignal): Promise<Stat> {
     if (path.endsWith('/')) throw new Unsupported(HTTP_NAMES_FILES);
-    const response = await fetch(this.origin + path, { method: 'HEAD', signal });
+    const response = await request(this.origin + path, { method: 'HEAD', signal });
     if (response.status === 404 || response.status === 410) throw new HttpStatusError(`HTTP ${response.status} ${response.statusText}`.trim(), response.status);
     // Some servers refuse HEAD (a presigned GET URL, say); the GET will tell whether the file is there.
     if (!response.ok) return { kind: 'file', file: { path, size: -1 } };
@@ -34,7 +35,7 @@ export class HttpStore implements Store {
   }
 
   async read(path: string, signal?: AbortSignal): Promise<Readable> {
-    const response = await fetch(this.origin + path, { signal });
+    const response = await request(this.origin + path, { signal });
     if (!response.ok || !response.body) {
       await response.body?.cancel();
       throw new HttpStatusError(`HTTP ${response.status} ${response.statusText}`.trim(), response.status);
@@ -51,4 +52,15 @@ export class HttpStore implements Store {
   }
 
   close(): void {}
+}
+
+/** fetch, failing with why no answer came (refused, no such host, a certificate) where fetch says only `fetch failed`. */
+async function request(url: string, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (error) {
+    if (init.signal?.aborted) throw error;
+    // The cause stays below, where the retries look for a dropped connection's code.
+    throw new Error(noAnswerReason(error), { cause: error });
+  }
 }
