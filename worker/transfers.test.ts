@@ -18,6 +18,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { startTestFtp, startTestS3, type TestFtp, type TestS3 } from '../e2e/support/stores.js';
 import { ResourceCache } from './resourceCache.js';
 import { Slots } from './slots.js';
+import { partSizeFor } from './stores/s3Store.js';
 import { download, upload } from './transfers.js';
 
 let root: string;
@@ -352,6 +353,13 @@ test('uploads to s3 and ftp put the folder\'s content under the URI', async () =
   await download('s3://results/run1/S12/', back);
   assert.deepEqual(await treeOf(back), { 'top.txt': 'top', 'a/b/deep.txt': 'deep' });
   assert.deepEqual(await treeOf(join(ftp.root, 'results', 'run1', 'S12')), { 'top.txt': 'top', 'a/b/deep.txt': 'deep' });
+});
+
+test('an s3 upload of any size S3 takes fits its 10,000 parts: 5 MiB parts, larger past 48.8 GiB', () => {
+  const MiB = 1024 ** 2;
+  assert.equal(partSizeFor(200 * MiB), 5 * MiB);
+  assert.equal(partSizeFor(-1), 5 * MiB, 'a size the source did not tell');
+  for (const size of [60 * 1024 ** 3, 5 * 1024 ** 4]) assert.ok(Math.ceil(size / partSizeFor(size)) <= 10_000, `${size} bytes`);
 });
 
 test('failures name the URI and the error', async () => {

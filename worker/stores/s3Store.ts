@@ -86,8 +86,10 @@ export class S3Store implements Store {
     return pipeline(body, md5Check(tag.toLowerCase(), `s3://${this.bucket}/${key}`), () => undefined);
   }
 
-  async write(key: string, body: Readable, _size: number, signal?: AbortSignal): Promise<void> {
-    const upload = new Upload({ client: client(), params: { Bucket: this.bucket, Key: key, Body: body }, abortController: controllerFor(signal) });
+  async write(key: string, body: Readable, size: number, signal?: AbortSignal): Promise<void> {
+    const upload = new Upload({
+      client: client(), params: { Bucket: this.bucket, Key: key, Body: body }, partSize: partSizeFor(size), abortController: controllerFor(signal),
+    });
     await upload.done();
   }
 
@@ -96,6 +98,17 @@ export class S3Store implements Store {
   }
 
   close(): void {}
+}
+
+const MIN_PART_BYTES = 5 * 1024 ** 2;
+const MAX_PARTS = 10_000;
+
+/**
+ * The part size of an upload of `size` bytes: 5 MiB, or more past 48.8 GiB, since S3 takes at
+ * most 10,000 parts and lib-storage cannot tell a stream's size itself. Unknown (-1): 5 MiB.
+ */
+export function partSizeFor(size: number): number {
+  return Math.max(MIN_PART_BYTES, Math.ceil(size / MAX_PARTS));
 }
 
 /** Passes the bytes through and fails at the end when their MD5 is not `expected`. */
