@@ -28,6 +28,7 @@ import { dockerConfigCredentials } from './registryAuth.js';
 import type { DockerRunner } from './runners/docker.js';
 import { ShellRunner } from './runners/shell.js';
 import type { Runner } from './runners/types.js';
+import { deadline } from './deadline.js';
 import { Slots } from './slots.js';
 import { Spool, type Report } from './spool.js';
 import { killOrphans } from './orphans.js';
@@ -395,7 +396,7 @@ export class WorkerDaemon {
       // The server parks an exchange for at most a third of the lease. One unanswered for half
       // a lease is on a connection that went dark (which never errors by itself): retry on a
       // new one while the leases it renews are still valid.
-      const unanswered = AbortSignal.timeout(Math.ceil(Math.max(Math.min(waitSeconds, this.leaseSeconds / 3) + 1, this.leaseSeconds / 2) * 1000));
+      const unanswered = deadline(Math.ceil(Math.max(Math.min(waitSeconds, this.leaseSeconds / 3) + 1, this.leaseSeconds / 2) * 1000), [this.stopping.signal, news.signal]);
       let response: PollResponse;
       try {
         response = await this.client.pollWorker(this.id, {
@@ -411,7 +412,7 @@ export class WorkerDaemon {
           progress,
           ...(metrics && { metrics }),
           ...(leaving && { leaving }),
-        }, AbortSignal.any([this.stopping.signal, news.signal, unanswered]));
+        }, unanswered.signal);
         failures = 0;
         this.leaseSeconds = response.lease_seconds;
         this.outputCapBytes = response.output_cap_bytes ?? Infinity;
@@ -435,6 +436,7 @@ export class WorkerDaemon {
         await sleep(backoff(failures++), this.stopping.signal);
         continue;
       } finally {
+        unanswered.clear();
         this.parked = this.slotFreed = null;
       }
       for (const id of this.outbox.settle(carried, response.reports)) {

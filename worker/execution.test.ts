@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { TaskInput, type Task } from '../shared/schemas/task.js';
 import { until } from '../e2e/support/worker.js';
 import { Execution, KILL_RETRY_MS, NO_GRANT, type Attach } from './execution.js';
@@ -132,6 +134,32 @@ test('a failed download stops the others: none goes on writing into folders give
   const finish = delivered.find((r) => r.kind === 'finish');
   assert.equal(finish?.kind === 'finish' && finish.failureClass, 'download');
   await until('the endless download to be stopped', async () => aborted, 10_000);
+});
+
+test('a download timeout fires though garbage is collected while the transfer waits', async (t) => {
+  // A transfer allocates: collections come while it runs, which under Node 20 dropped a timeout
+  // signal combined by AbortSignal.any, and the timeout with it.
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const stalled = createServer((_req, res) => {
+    res.writeHead(200, { 'content-length': String(10 ** 9) });
+    res.write('x');
+  });
+  await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    stalled.closeAllConnections();
+    return new Promise((resolve) => stalled.close(resolve));
+  });
+  const { delivered, context } = await surroundings(t, new ShellRunner());
+  const uri = `http://127.0.0.1:${(stalled.address() as { port: number }).port}/reads.fq`;
+  const execution = new Execution(context, 9, 1, { ...task('true'), inputs: [uri], timeouts: { download: 1 } }, NO_GRANT);
+  const collecting = setInterval(gc, 50);
+  t.after(() => clearInterval(collecting));
+  const ended = await Promise.race([execution.done.then(() => true), sleep(8000).then(() => false)]);
+  assert.ok(ended, 'the download timeout never fired');
+  const finish = delivered.find((r) => r.kind === 'finish');
+  assert.equal(finish?.kind === 'finish' && finish.failureClass, 'download');
+  assert.equal(finish?.kind === 'finish' && finish.error, `download of ${uri} timed out after 1 s`);
 });
 
 test('a re-attached container counts what the server already stored toward the output cap', async (t) => {

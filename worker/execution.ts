@@ -22,6 +22,7 @@ import type { Slots } from './slots.js';
 import type { ExecutionState, StateStore } from './state.js';
 import type { ResourceCache, ResourceHandle } from './resourceCache.js';
 import { download, upload } from './transfers.js';
+import { deadline } from './deadline.js';
 import type { ExecutionDirs, OutputStream, RunHandle, RunResult, Runner } from './runners/types.js';
 import { PausableTimer } from './pausableTimer.js';
 import { makeFolders, SUBFOLDERS, type WorkFolders } from './workFolders.js';
@@ -267,13 +268,12 @@ export class Execution {
 
   /** Runs a phase under its timeout; `what` says what was in flight when it ran out (`download of s3://…`). */
   private withTimeout<T>(seconds: number | undefined, what: () => string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const signals = [this.abort.signal, ...(seconds ? [AbortSignal.timeout(seconds * 1000)] : [])];
-    const signal = AbortSignal.any(signals);
-    return work(signal).catch((error) => {
+    const bound = seconds ? deadline(seconds * 1000, [this.abort.signal]) : { signal: this.abort.signal, clear: () => undefined };
+    return work(bound.signal).catch((error) => {
       if (this.abort.signal.aborted) throw this.abort.signal.reason;
-      if (signal.aborted) throw new Error(`${what()} timed out after ${seconds} s`);
+      if (bound.signal.aborted) throw new Error(`${what()} timed out after ${seconds} s`);
       throw error;
-    });
+    }).finally(bound.clear);
   }
 
   private async run(): Promise<void> {

@@ -29,6 +29,7 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, wri
 import { join, relative } from 'node:path';
 import { maskUri, parseResource } from '../shared/uri.js';
 import type { CopyOptions, SourceFile } from './copy.js';
+import { deadline } from './deadline.js';
 import { check, download, listSource } from './transfers.js';
 import { applyStep } from './unpack.js';
 
@@ -178,8 +179,12 @@ export class ResourceCache {
     const checkedAt = Date.now();
     let files: SourceFile[];
     try {
-      const bounded = cached ? AbortSignal.any([AbortSignal.timeout(CHECK_TIMEOUT_MS), ...(signal ? [signal] : [])]) : signal;
-      files = await listSource(url.href, bounded);
+      const bound = cached ? deadline(CHECK_TIMEOUT_MS, signal ? [signal] : []) : undefined;
+      try {
+        files = await listSource(url.href, bound?.signal ?? signal);
+      } finally {
+        bound?.clear();
+      }
     } catch (error) {
       if (!cached || signal?.aborted) throw error;
       this.options.log(`resource ${maskUri(url.href)}: cannot check it for changes (${(error as Error).message}); using the cached copy`);
