@@ -11,9 +11,9 @@ import { resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
-import { maskUri, noUploads, parseUri } from '../shared/uri.js';
+import { localName, maskUri, noUploads, parseUri } from '../shared/uri.js';
 import {
-  copyFiles, DEFAULT_PARALLEL, describeError, locate, localName, measure, nothingAt, removeFiles, sourceFiles,
+  copyFiles, DEFAULT_PARALLEL, describeError, locate, measure, nothingAt, removeFiles, sourceFiles,
   under, type Location, type SourceFile,
 } from '../worker/copy.js';
 import { withRetries } from '../worker/retry.js';

@@ -210,9 +210,9 @@ test('the download and upload timeouts fail the attempt, naming the URI in fligh
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   const port = (silent.address() as AddressInfo).port;
   try {
-    const slow = await run({ command: 'true', inputs: ['s3://refs/reads.fq', `http://127.0.0.1:${port}/reads.fq`], timeouts: { download: 1 } });
+    const slow = await run({ command: 'true', inputs: ['s3://refs/reads.fq', `http://127.0.0.1:${port}/mates.fq`], timeouts: { download: 1 } });
     assert.equal(slow.execution.failure_class, 'download');
-    assert.equal(slow.execution.error, `download of http://127.0.0.1:${port}/reads.fq timed out after 1 s`);
+    assert.equal(slow.execution.error, `download of http://127.0.0.1:${port}/mates.fq timed out after 1 s`);
 
     const stuck = await run({ command: 'echo r > "$OUTPUT/r.txt"', output: `ftp://127.0.0.1:${port}/out/`, timeouts: { upload: 1 } });
     assert.equal(stuck.execution.failure_class, 'upload');

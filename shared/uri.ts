@@ -77,6 +77,35 @@ function decodePath(pathname: string): string | undefined {
   }
 }
 
+/**
+ * The name a file or folder lands under in the folder it is fetched into: the last segment of
+ * its path, never one that would climb out of that folder.
+ */
+export function localName(path: string): string {
+  const name = path.split('/').filter((segment) => segment !== '').at(-1) ?? '';
+  return name === '' || name === '.' || name === '..' ? 'download' : name;
+}
+
+/**
+ * Where inputs[i] lands as inputs[j] did before it, j for each i: inputs are fetched side by
+ * side into one folder, at once, and of two files of one name the last one finished would
+ * silently replace the other. A folder's content (a URI ending in `/`) is not known before it
+ * is listed, so it is left out.
+ */
+export function sameLandings(inputs: string[]): { index: number; earlier: number; name: string }[] {
+  const first = new Map<string, number>();
+  const found: { index: number; earlier: number; name: string }[] = [];
+  inputs.forEach((text, index) => {
+    const parsed = parseSource(text);
+    if (!parsed.ok || parsed.value.path === '' || parsed.value.path.endsWith('/')) return;
+    const name = localName(parsed.value.path);
+    const earlier = first.get(name);
+    if (earlier === undefined) first.set(name, index);
+    else found.push({ index, earlier, name });
+  });
+  return found;
+}
+
 /** The schemes that take uploads and list folders: all but http(s). */
 export const WRITABLE_SCHEMES: readonly UriScheme[] = ['s3', 'ftp', 'ftps', 'file'];
 const writableList = `${WRITABLE_SCHEMES.slice(0, -1).join(', ')} or ${WRITABLE_SCHEMES.at(-1)}`;

@@ -10,9 +10,8 @@
 // - A file whose connection drops is tried again (./retry.ts), and the bytes it had counted
 //   are taken back from the progress; the first lasting failure stops the others.
 // - Removals (`labq fetch rm -r`, `sync --delete`) go the same way: in parallel, retried.
-import { basename } from 'node:path';
 import { pipeline, Transform } from 'node:stream';
-import type { ParsedUri } from '../shared/uri.js';
+import { localName, type ParsedUri } from '../shared/uri.js';
 import type { TransferProgress } from './progress.js';
 import { withRetries } from './retry.js';
 import type { Slots } from './slots.js';
@@ -199,10 +198,3 @@ export function describeError(error: unknown): string {
 function climbs(rel: string): boolean {
   return rel.startsWith('/') || rel.split('/').some((part) => part === '..');
 }
-
-/** The last segment of a path, never one that would climb out of the folder it lands in. */
-export function localName(path: string): string {
-  const name = basename(path);
-  return name === '' || name === '.' || name === '..' ? 'download' : name;
-}
-

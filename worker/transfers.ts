@@ -12,8 +12,8 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { maskUri, noUploads, parseUri } from '../shared/uri.js';
-import { copyFiles, describeError, localName, locate, sourceFiles, type CopyOptions, type SourceFile } from './copy.js';
+import { localName, maskUri, noUploads, parseUri } from '../shared/uri.js';
+import { copyFiles, describeError, locate, sourceFiles, type CopyOptions, type SourceFile } from './copy.js';
 import { withRetries } from './retry.js';
 
 export interface DownloadOptions extends CopyOptions {

@@ -130,6 +130,7 @@ const FIELD_CASES: { label: string; patch: Record<string, unknown>; field: strin
   { label: 'inputs http(s) folder', patch: { inputs: ['https://example.org/reads/'] }, field: 'inputs[0]' },
   { label: 'inputs file URI with a host', patch: { inputs: ['file://data/reads.fq'] }, field: 'inputs[0]' },
   { label: 'resources http(s) folder', patch: { resources: ['https://example.org/refs/'] }, field: 'resources[0]' },
+  { label: 'inputs landing under one name', patch: { inputs: ['s3://runs/S1.fq', 'https://example.org/S2.fq', 'ftp://ftp.example.org/pub/S1.fq'] }, field: 'inputs[2]' },
   { label: 'inputs % not an escape', patch: { inputs: ['s3://runs/50%.fq'] }, field: 'inputs[0]' },
   { label: 'inputs s3 key cut by a ?', patch: { inputs: ['s3://runs/a.fq', 's3://runs/x?.fq'] }, field: 'inputs[1]' },
   { label: 'resources ftp path cut by a #', patch: { resources: ['ftp://ftp.example.org/refs/#1.fa|gunzip'] }, field: 'resources[0]' },
@@ -258,6 +259,21 @@ describe('resource steps', () => {
     assert.match(res.json.errors[0].message, /the folder of "mv:a\/\.\.\/\.\." may not climb out of \/resource with \.\./);
     const ok = await http(ts, 'POST', `${API_PREFIX}/tasks`, { ...VALID, resources: ['s3://refs/hg38.fa.gz|gunzip|mv:refs/hg38'] });
     assert.equal(ok.status, 201, ok.text);
+  });
+});
+
+describe('inputs side by side in one folder', () => {
+  test('two that land under one name are refused, naming the earlier; a folder\'s content is not known, and passes (control)', async () => {
+    const res = await refused('POST', `${API_PREFIX}/tasks`, { ...VALID, inputs: ['s3://runs/idx', 's3://runs/S1.fq', 'ftp://ftp.example.org/refs/idx'] }, 400, ['inputs[2]']);
+    assert.equal(res.json.errors[0].message,
+      'lands in the input folder as idx, as inputs[0] does: one would replace the other (rename one at its source, or take it as a resource with |mv:DIR)');
+    const ok = await http(ts, 'POST', `${API_PREFIX}/tasks`, { ...VALID, inputs: ['s3://runs/S1.fq', 's3://runs/S1.fq.gz', 'ftp://ftp.example.org/runs/', 's3://runs/'] });
+    assert.equal(ok.status, 201, ok.text);
+  });
+
+  test('an edit that makes two land under one name is refused the same way', async () => {
+    const res = await refused('PATCH', `${API_PREFIX}/tasks/${existingTask}`, { set: { inputs: ['s3://runs/S1.fq', 'ftp://ftp.example.org/pub/S1.fq'] } }, 400, ['set.inputs[1]']);
+    assert.match(res.json.errors[0].message, /^lands in the input folder as S1\.fq, as inputs\[0\] does/);
   });
 });
 

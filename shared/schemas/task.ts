@@ -1,7 +1,7 @@
 // The task: what a user submits (TaskInput), what the API returns (Task), and the list
 // filters. Field names follow ../shared/DESIGN.md ("The task, as curl sends it").
 import { z } from 'zod/v4';
-import { parseDestination, parseResource, parseSource, type UriResult } from '../uri.js';
+import { parseDestination, parseResource, parseSource, sameLandings, type UriResult } from '../uri.js';
 import { Id, IdParam, Timestamp, csv, csvIds, PageQuery, SearchText, onlyWhenValid } from './common.js';
 import { MAX_COMMAND_CHARS, MAX_ENV_CHARS, MAX_ENV_VALUE_CHARS, MAX_ENV_VARS, MAX_TASKS_PER_REQUEST } from '../limits.js';
 import { FAILURE_CLASSES, FailureClass } from './execution.js';
@@ -108,7 +108,15 @@ export const TaskInput = z.strictObject({
     .default('sh'),
   container: ContainerImage.nullable().optional(),
   container_options: z.array(z.string().min(1).max(1000)).max(100).default([]),
-  inputs: z.array(InputUri).max(10_000).default([]),
+  // Refined inside the default, so that an edit (which unwraps it) checks the same.
+  inputs: z.array(InputUri).max(10_000).superRefine((inputs, ctx) => {
+    for (const { index, earlier, name } of sameLandings(inputs)) {
+      ctx.addIssue({
+        code: 'custom', path: [index],
+        message: `lands in the input folder as ${name}, as inputs[${earlier}] does: one would replace the other (rename one at its source, or take it as a resource with |mv:DIR)`,
+      });
+    }
+  }).default([]),
   resources: z.array(ResourceUri).max(1000).default([]),
   output: OutputUri.nullable().optional(),
   workflow_id: Id.optional(),
