@@ -52,6 +52,21 @@ test('bad input: 400 naming the field, nothing written', async () => {
   assert.equal(await eventCount(), before);
 });
 
+test('a name of digits alone is refused, created or renamed: the CLI would read it as the id of another schedule', async () => {
+  const base = { cron: YEARLY, submit: { tasks: [{ command: 'true' }] } };
+  const before = await eventCount();
+  const made = await http(ts, 'POST', S, { ...base, name: '42' });
+  assert.equal(made.status, 400, made.text);
+  assert.deepEqual(made.json.errors.map((e: any) => e.field), ['name']);
+  assert.match(made.json.errors[0].message, /digits alone/);
+  assert.equal(await eventCount(), before);
+  const kept = await http(ts, 'POST', S, { ...base, name: 'run-2026' });
+  assert.equal(kept.status, 201, kept.text);
+  const renamed = await http(ts, 'PATCH', `${S}/${kept.json.id}`, { name: '2026' });
+  assert.equal(renamed.status, 400, renamed.text);
+  assert.equal(renamed.json.errors[0].field, 'name');
+});
+
 test('run now and run with a changed context make tasks with the expected commands; an unknown parameter is refused', async () => {
   const created = await http(ts, 'POST', S, {
     name: 'nightly-qc', cron: '0 2 * * *', timezone: 'Europe/Paris', context: { run: 'latest', depth: 30 },

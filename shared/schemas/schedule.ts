@@ -32,7 +32,9 @@ export const ScheduleSubmit = z.union([
 export const CatchUp = z.enum(['skip', 'run_once']);
 export const Overlap = z.enum(['allow', 'skip', 'queue']);
 
-export const ScheduleName = z.string().min(1).max(200).regex(/^[^\0/]*$/, 'must not contain NUL or /');
+// Not digits alone: the CLI takes a number for a schedule's id, so such a name would name another schedule.
+export const ScheduleName = z.string().min(1).max(200).regex(/^[^\0/]*$/, 'must not contain NUL or /')
+  .refine((name) => !/^\d+$/.test(name), 'must not be digits alone: the CLI reads a number as a schedule id');
 export const Cron = z.string().min(1).max(200).describe('five fields (minute hour day month weekday) or six (seconds first)');
 export const TimeZone = z.string().min(1).max(100).describe('an IANA time zone, e.g. Europe/Paris');
 
