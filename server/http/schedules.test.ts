@@ -67,6 +67,21 @@ test('a name of digits alone is refused, created or renamed: the CLI would read 
   assert.equal(renamed.json.errors[0].field, 'name');
 });
 
+test('a cron that matches no date is refused, created or edited: the schedule would never fire', async () => {
+  const base = { name: 'february-31', submit: { tasks: [{ command: 'true' }] } };
+  const before = await eventCount();
+  const made = await http(ts, 'POST', S, { ...base, cron: '0 2 31 2 *' });
+  assert.equal(made.status, 400, made.text);
+  assert.deepEqual(made.json.errors.map((e: any) => e.field), ['cron']);
+  assert.match(made.json.errors[0].message, /matches no date/);
+  assert.equal(await eventCount(), before);
+  const kept = await http(ts, 'POST', S, { ...base, cron: '0 2 29 2 *' });
+  assert.equal(kept.status, 201, 'a leap day comes');
+  const edited = await http(ts, 'PATCH', `${S}/${kept.json.id}`, { cron: '0 2 31 4 *' });
+  assert.equal(edited.status, 400, edited.text);
+  assert.equal(edited.json.errors[0].field, 'cron');
+});
+
 test('run now and run with a changed context make tasks with the expected commands; an unknown parameter is refused', async () => {
   const created = await http(ts, 'POST', S, {
     name: 'nightly-qc', cron: '0 2 * * *', timezone: 'Europe/Paris', context: { run: 'latest', depth: 30 },

@@ -27,6 +27,10 @@ export function cronErrors(cron: string, timezone: string, prefix = ''): FieldEr
       errors.push({ field: `${prefix}cron`, message: (error as Error).message.replace(/^CronPattern: /, '') });
     }
   }
+  // A day no month has (`0 2 31 2 *`): enabled, such a schedule would never be due, and would look disabled.
+  if (errors.length === 0 && nextDue(cron, timezone, new Date()) === null) {
+    errors.push({ field: `${prefix}cron`, message: 'matches no date (a day its months never have, such as 30 or 31 of February): it would never fire' });
+  }
   return errors;
 }
 
