@@ -82,6 +82,23 @@ test('a cron that matches no date is refused, created or edited: the schedule wo
   assert.equal(edited.json.errors[0].field, 'cron');
 });
 
+test('a schedule whose tasks refer to a secret that does not exist is refused, created or edited: every run would fail', async () => {
+  const before = await eventCount();
+  const tasks = await http(ts, 'POST', S, { name: 'no-secret', cron: YEARLY, submit: { tasks: [{ command: 'true' }, { command: 'fetch', env: { KEY: { secret: 'absent-key' } } }] } });
+  assert.equal(tasks.status, 400, tasks.text);
+  assert.deepEqual(tasks.json.errors, [{ field: 'submit.tasks[1].env.KEY', message: 'secret "absent-key" does not exist (labq secret set absent-key)' }]);
+  const sweep = await http(ts, 'POST', S, {
+    name: 'no-secret', cron: YEARLY, submit: { sweep: { template: { command: 'fetch {n}', env: { KEY: { secret: 'absent-key' } } }, parameters: { n: [1, 2] } } },
+  });
+  assert.equal(sweep.status, 400, sweep.text);
+  assert.equal(sweep.json.errors[0].field, 'submit.sweep.template.env.KEY');
+  assert.equal(await eventCount(), before);
+  const made = await http(ts, 'POST', S, { name: 'no-secret', cron: YEARLY, submit: { tasks: [{ command: 'true' }] } });
+  const edited = await http(ts, 'PATCH', `${S}/${made.json.id}`, { submit: { tasks: [{ command: 'fetch', env: { KEY: { secret: 'absent-key' } } }] } });
+  assert.equal(edited.status, 400, edited.text);
+  assert.equal(edited.json.errors[0].field, 'submit.tasks[0].env.KEY');
+});
+
 test('run now and run with a changed context make tasks with the expected commands; an unknown parameter is refused', async () => {
   const created = await http(ts, 'POST', S, {
     name: 'nightly-qc', cron: '0 2 * * *', timezone: 'Europe/Paris', context: { run: 'latest', depth: 30 },

@@ -1,10 +1,11 @@
 // The schedule row as the commands read it (locked), and the checks every command that
-// writes a definition makes: the cron and its time zone, the workflow and step, and a run
-// with the default context compiling.
+// writes a definition makes: the cron and its time zone, the workflow and step, the secrets
+// its tasks refer to, and a run with the default context compiling.
 import { sql } from 'slonik';
 import { ScheduleSubmit, type ScheduleBody } from '../../shared/schemas/schedule.js';
 import type { Db } from '../db/pool.js';
 import { invalid, notFound, type FieldError } from '../errors.js';
+import { unknownSecrets } from '../queries/secrets.js';
 import { cronErrors } from './cron.js';
 import { planRun, runKey } from './plan.js';
 
@@ -46,6 +47,9 @@ export async function checkDefinition(tx: Db, d: Definition): Promise<void> {
   const errors: FieldError[] = cronErrors(d.cron, d.timezone);
   const plan = planRun(d.submit, d, d.context, runKey(0, new Date(0)));
   if (Array.isArray(plan)) errors.push(...plan);
+  errors.push(...('tasks' in d.submit
+    ? await unknownSecrets(tx, d.submit.tasks.map((t) => t.env), (i) => `submit.tasks[${i}].`)
+    : await unknownSecrets(tx, [d.submit.sweep.template.env], () => 'submit.sweep.template.')));
   if (d.step_id) {
     const workflow = await tx.maybeOneFirst(sql.unsafe`SELECT workflow_id FROM steps WHERE id = ${d.step_id}`);
     if (workflow === null) errors.push({ field: 'step_id', message: `step ${d.step_id} does not exist` });
