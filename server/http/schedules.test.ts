@@ -99,6 +99,14 @@ test('a schedule whose tasks refer to a secret that does not exist is refused, c
   assert.equal(edited.json.errors[0].field, 'submit.tasks[0].env.KEY');
 });
 
+test('a submit of neither shape, or of both, is refused with the two shapes it may take', async () => {
+  for (const submit of [{}, { jobs: [] }, { tasks: [{ command: 'true' }], sweep: { template: { command: 'x {a}' }, parameters: { a: [1] } } }]) {
+    const answer = await http(ts, 'POST', S, { name: 'shapeless', cron: YEARLY, submit });
+    assert.equal(answer.status, 400, answer.text);
+    assert.deepEqual(answer.json.errors, [{ field: 'submit', message: 'give {"tasks": [task, …]} or {"sweep": {"template", "parameters"}}, one of the two' }]);
+  }
+});
+
 test('run now and run with a changed context make tasks with the expected commands; an unknown parameter is refused', async () => {
   const created = await http(ts, 'POST', S, {
     name: 'nightly-qc', cron: '0 2 * * *', timezone: 'Europe/Paris', context: { run: 'latest', depth: 30 },

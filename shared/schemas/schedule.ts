@@ -27,7 +27,7 @@ export const ScheduleContext = z
 export const ScheduleSubmit = z.union([
   z.strictObject({ tasks: z.array(SweepTemplate).min(1).max(MAX_SCHEDULE_TASKS) }),
   z.strictObject({ sweep: Sweep }),
-]).describe('{ "tasks": [task, …] } or { "sweep": { "template", "parameters", "mode" } }, with {name} placeholders of the context');
+], { error: 'give {"tasks": [task, …]} or {"sweep": {"template", "parameters"}}, one of the two' }).describe('{ "tasks": [task, …] } or { "sweep": { "template", "parameters", "mode" } }, with {name} placeholders of the context');
 
 export const CatchUp = z.enum(['skip', 'run_once']);
 export const Overlap = z.enum(['allow', 'skip', 'queue']);
