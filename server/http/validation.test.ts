@@ -247,6 +247,17 @@ describe('a missing required field is called required', () => {
     says(await refused('POST', `${API_PREFIX}/steps`, { name: 'orphan' }, 400, ['workflow_id']), 'workflow_id');
   });
 
+  test('a token or a user without a role, a schedule without a submit', async () => {
+    says(await refused('POST', `${API_PREFIX}/tokens`, { name: 'no-role' }, 400, ['role']), 'role');
+    says(await refused('POST', `${API_PREFIX}/users`, { name: 'no-role', password: 'correct horse battery' }, 400, ['role']), 'role');
+    says(await refused('POST', `${API_PREFIX}/schedules`, { name: 'no-submit', cron: '0 2 1 1 *' }, 400, ['submit']), 'submit');
+  });
+
+  test('a role that is not one still names the roles (control)', async () => {
+    const res = await refused('POST', `${API_PREFIX}/tokens`, { name: 'bad-role', role: 'root' }, 400, ['role']);
+    assert.match(res.json.errors[0].message, /expected one of "admin"\|"operator"\|"viewer"\|"worker"/);
+  });
+
   test('a field of the wrong type still names the expected type (control)', async () => {
     const res = await refused('POST', `${API_PREFIX}/tasks`, { command: 5 }, 400, ['command']);
     assert.match(res.json.errors[0].message, /expected string, received number/);

@@ -13,9 +13,12 @@ export function fieldPath(path: readonly PropertyKey[], prefix = ''): string {
   return out;
 }
 
-/** Zod's own messages, but a missing field is called required, not "expected string, received undefined". */
+/**
+ * Zod's own messages, but a missing field is called required, not "expected string, received
+ * undefined" nor, for a field of a few values (a role), "Invalid option: expected one of …".
+ */
 export const issueMessage: z.core.$ZodErrorMap = (issue) =>
-  issue.code === 'invalid_type' && issue.input === undefined ? 'required' : undefined;
+  (issue.code === 'invalid_type' || issue.code === 'invalid_value') && issue.input === undefined ? 'required' : undefined;
 
 /** The value is not of the option's type at all (not a number that is not whole: zod reports that as a type too, with a format). */
 const rootType = (issue: z.core.$ZodIssue): issue is z.core.$ZodIssueInvalidType =>
@@ -38,6 +41,8 @@ function unionIssues(issue: z.core.$ZodIssueInvalidUnion): z.core.$ZodIssue[] {
   const fit = typed.length === 1 ? typed[0] : shaped.length === 1 ? shaped[0] : undefined;
   if (fit) return fit.flatMap((i) => expanded({ ...i, path: [...issue.path, ...i.path] } as z.core.$ZodIssue));
   if (typed.length > 0) return [issue];
+  // Missing altogether: each option said so.
+  if (issue.errors.every((option) => option.some((i) => rootType(i) && i.message === 'required'))) return [{ ...issue, message: 'required' }];
   const expected = [...new Set(issue.errors.flat().filter(rootType).map((i) => i.expected))];
   const received = /received (\S+)$/.exec(issue.errors[0]?.[0]?.message ?? '')?.[1];
   const types = expected.length > 1 ? `${expected.slice(0, -1).join(', ')} or ${expected.at(-1)}` : expected[0];
