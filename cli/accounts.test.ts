@@ -103,6 +103,20 @@ test('labq token create, list and revoke', async () => {
   assert.equal(await get(value), 401);
 });
 
+test('a refused token (401) says where the CLI found it and what to do', async () => {
+  const value = (await labq(['token', 'create', 'leaving', '--role', 'viewer'])).stdout.trim();
+  assert.equal((await labq(['token', 'revoke', 'leaving'])).code, 0);
+  const revoked = await labq(['--server', ts.url, '--token', value, 'task', 'list'], '', true);
+  assert.equal(revoked.code, 1);
+  assert.deepEqual(revoked.stderr.trimEnd().split('\n'), [
+    'labq: 401 Unauthorized: the token is unknown or revoked',
+    '  the token given with --token was refused: give a live one with --token or LABQ_TOKEN (an admin lists them with `labq token list`, makes one with `labq token create`)',
+  ]);
+  const none = await labq(['--server', ts.url, 'task', 'list'], '', true);
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /\n {2}no token found: give one with --token or LABQ_TOKEN \(on the machine of `labq up`, the CLI reads \/nonexistent-labq-test\/admin-token\)\n$/);
+});
+
 test('labq admin user add makes the first user on the database itself, without any token', async () => {
   const child = await labq(['admin', 'user', 'add', 'root', '--database-url', ts.databaseUrl], 'the first admin password\n', true);
   assert.equal(child.code, 0, child.stderr);

@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { LabqApiError, LabqUnreachableError } from '../shared/client.js';
 import { VERSION } from '../shared/version.js';
 import { DEFAULT_HOST, DEFAULT_PORT, defaultDataDir } from '../server/config.js';
+import { unauthorizedHint } from './context.js';
 import { CommandError, port } from './format.js';
 import { fetchCommands } from './fetch.js';
 import { accountCommands } from './accounts.js';
@@ -87,6 +88,7 @@ program.parseAsync(process.argv).catch((error) => {
   process.stderr.write(`labq: ${(error as Error).message}\n`);
   if (error instanceof LabqApiError) {
     for (const e of error.problem.errors ?? []) process.stderr.write(`  ${e.field}: ${e.message}\n`);
+    if (error.status === 401) process.stderr.write(`  ${unauthorizedHint(flags())}\n`);
   }
   if (error instanceof LabqUnreachableError) {
     process.stderr.write('  is labq running? Start it on this machine with `labq up`, or give the server with --server URL or LABQ_SERVER\n');
