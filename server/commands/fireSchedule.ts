@@ -84,15 +84,18 @@ export async function fireDue(pool: Pool, id: number, due: string): Promise<bool
     if (now.getTime() - at.getTime() > CATCH_UP_AFTER_MS) {
       const missed = duesBetween(row.cron, row.timezone, at, now, 100_000);
       next = nextDue(row.cron, row.timezone, now)?.toISOString() ?? null;
-      const skipped = row.catch_up === 'skip' ? missed.count : missed.count - 1;
+      // The latest due time fires with run_once, and with skip too when it is not late enough to
+      // count as missed: a server back a second after 02:00 fires the 02:00 run, whatever it missed before.
+      const fireLatest = row.catch_up === 'run_once' || now.getTime() - missed.last.getTime() <= CATCH_UP_AFTER_MS;
+      const skipped = fireLatest ? missed.count - 1 : missed.count;
       if (skipped > 0) {
-        const last = row.catch_up === 'skip' ? missed.last : (duesBetween(row.cron, row.timezone, at, new Date(missed.last.getTime() - 1), 100_000).last);
+        const last = fireLatest ? duesBetween(row.cron, row.timezone, at, new Date(missed.last.getTime() - 1), 100_000).last : missed.last;
         await recordEvents(tx, [{
           type: 'schedule.skipped', streamId: id, version: version++,
           data: { due_at: due, reason: 'catch_up', missed: skipped, last_due_at: last.toISOString(), next_due_at: next },
         }], CLOCK);
       }
-      if (row.catch_up === 'skip') return true;
+      if (!fireLatest) return true;
       at = missed.last;
     } else {
       // From the due time, not from now: a run fired a little late keeps every later due time.
