@@ -96,7 +96,7 @@ test('labq token create, list and revoke', async () => {
 
   const bad = await labq(['token', 'create', 'later', '--expires', 'tomorrow']);
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /expires_in: must be a number followed by s, m, h or d/);
+  assert.match(bad.stderr, /expires_in: must be a whole number from 1 to 999999 followed by s, m, h or d/);
 
   const revoked = await labq(['token', 'revoke', 'ci']);
   assert.equal(revoked.code, 0, revoked.stderr);

@@ -352,6 +352,10 @@ describe('tokens', () => {
       assert.equal(refused.status, 400, refused.text);
       assert.ok(refused.json.errors.some((e: any) => e.field === field), `${field}: ${refused.text}`);
     }
+    for (const lifetime of ['0d', '1000000d', '1.5h']) {
+      const refused = await asAdmin(a, 'POST', '/tokens', { name: 'odd-lifetime', role: 'viewer', expires_in: lifetime });
+      assert.deepEqual(refused.json.errors, [{ field: 'expires_in', message: 'must be a whole number from 1 to 999999 followed by s, m, h or d, e.g. 30d' }], lifetime);
+    }
     assert.equal((await asAdmin(a, 'POST', '/tokens', { name: created.json.name, role: 'viewer' })).status, 409);
 
     // An expiry a moment away: the token works, is cached, and is refused once past it.

@@ -61,7 +61,7 @@ export const PatchUserBody = z
 /** `30d`, `12h`, `90m`, `3600s`: what `expires_in` takes. */
 export const Duration = z
   .string()
-  .regex(/^[1-9][0-9]{0,5}[smhd]$/, 'must be a number followed by s, m, h or d, e.g. 30d')
+  .regex(/^[1-9][0-9]{0,5}[smhd]$/, 'must be a whole number from 1 to 999999 followed by s, m, h or d, e.g. 30d')
   .describe('a lifetime, e.g. 30d, 12h, 90m');
 
 export const DURATION_SECONDS = { s: 1, m: 60, h: 3600, d: 86400 } as const;
