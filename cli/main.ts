@@ -30,7 +30,7 @@ const program = new Command('labq')
 const flags = () => program.opts();
 const log = (line: string) => process.stderr.write(`labq: ${line}\n`);
 
-function serverCommand(name: string, description: string, worker: boolean) {
+function serverCommand(name: 'up' | 'server', description: string, worker: boolean) {
   return program
     .command(name)
     .description(description)
@@ -47,7 +47,7 @@ function serverCommand(name: string, description: string, worker: boolean) {
       const dataDir = flags().dataDir ?? defaultDataDir();
       const served = await serve(
         {
-          dataDir, host: o.host, port: o.port, databaseUrl: o.databaseUrl, adminToken: o.adminToken, worker: worker && o.worker !== false,
+          command: `labq ${name}` as const, dataDir, host: o.host, port: o.port, databaseUrl: o.databaseUrl, adminToken: o.adminToken, worker: worker && o.worker !== false,
           trustProxy: !!o.trustProxy, tls: tlsFiles(o.tlsCert, o.tlsKey),
         },
         log,

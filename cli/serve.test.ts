@@ -8,6 +8,7 @@ import { get as httpsGet } from 'node:https';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { sql } from 'slonik';
 import { generate } from 'selfsigned';
 import { connectionsTo } from '../e2e/support/db.js';
 import { startTestServer } from '../e2e/support/server.js';
@@ -24,7 +25,7 @@ test('labq up whose local worker is refused stops everything it started', async 
   await ts.close();
 
   await assert.rejects(
-    serve({ dataDir, host: '127.0.0.1', port: 0, databaseUrl: ts.databaseUrl, worker: true }, () => undefined),
+    serve({ command: 'labq up', dataDir, host: '127.0.0.1', port: 0, databaseUrl: ts.databaseUrl, worker: true }, () => undefined),
     new RegExp(`worker name "local-${hostname()}" is in use by another running worker daemon`),
   );
   assert.equal(existsSync(join(dataDir, 'labq.pid')), false, 'the data directory is released');
@@ -44,12 +45,12 @@ test('labq server --tls-cert --tls-key serves HTTPS; one flag alone or a missing
   await ts.close();
   const dataDir = join(dir, 'data');
   await assert.rejects(
-    serve({ dataDir, host: '127.0.0.1', port: 0, databaseUrl: ts.databaseUrl, tls: { certFile: join(dir, 'nope.pem'), keyFile: join(dir, 'key.pem') } }, () => undefined),
+    serve({ command: 'labq server', dataDir, host: '127.0.0.1', port: 0, databaseUrl: ts.databaseUrl, tls: { certFile: join(dir, 'nope.pem'), keyFile: join(dir, 'key.pem') } }, () => undefined),
     /cannot read the TLS certificate .*nope\.pem: no such file/,
   );
   assert.equal(existsSync(dataDir), false, 'nothing was started');
 
-  const served = await serve({ dataDir, host: '127.0.0.1', port: 0, databaseUrl: ts.databaseUrl, tls: tlsFiles(join(dir, 'cert.pem'), join(dir, 'key.pem')) }, () => undefined);
+  const served = await serve({ command: 'labq server', dataDir, host: '127.0.0.1', port: 0, databaseUrl: ts.databaseUrl, tls: tlsFiles(join(dir, 'cert.pem'), join(dir, 'key.pem')) }, () => undefined);
   t.after(() => served.stop());
   assert.match(served.server.url, /^https:/);
   const status = await new Promise<number>((resolve, reject) =>
@@ -59,4 +60,18 @@ test('labq server --tls-cert --tls-key serves HTTPS; one flag alone or a missing
     }).on('error', reject),
   );
   assert.equal(status, 200);
+});
+
+test('labq server records the admin token it makes as made by labq server, not labq up', async (t) => {
+  const ts = await startTestServer();
+  await ts.close();
+  const dataDir = await mkdtemp(join(tmpdir(), 'labq-serve-actor-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const served = await serve({ command: 'labq server', dataDir, host: '127.0.0.1', port: 0, databaseUrl: ts.databaseUrl, adminToken: 'labq_given-to-labq-server' }, () => undefined);
+  t.after(() => served.stop());
+  const made = await served.server.pool.one(sql.unsafe`
+    SELECT t.created_by, e.meta->>'actor' AS actor FROM api_tokens t
+    JOIN events e ON e.stream_type = 'token' AND e.stream_id = t.id AND e.type = 'token.created'
+    WHERE t.name LIKE 'admin%' ORDER BY t.id DESC LIMIT 1`);
+  assert.deepEqual(made, { created_by: 'labq server', actor: 'labq server' });
 });

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, hostname } from 'node:os';
 import { join } from 'node:path';
+import type { EventMeta } from '../shared/events.js';
 import type { WorkerDaemon } from '../worker/daemon.js';
 import { createToken, freeTokenName, tokenCount, verifyToken } from '../server/auth/tokens.js';
 import { serverFile, tokenFile } from '../server/config.js';
@@ -13,6 +14,8 @@ import type { Pool } from '../server/db/pool.js';
 import { startServer, type RunningServer, type TlsFiles } from '../server/server.js';
 
 export interface ServeOptions {
+  /** Which command runs: the actor of what it writes to the database itself (the first tokens). */
+  command: 'labq up' | 'labq server';
   dataDir: string;
   host: string;
   port: number;
@@ -34,7 +37,7 @@ export interface Served {
   stop(): Promise<void>;
 }
 
-const meta = { actor: 'labq up', request_id: null, source: 'local' };
+const metaOf = (command: ServeOptions['command']) => ({ actor: command, request_id: null, source: 'local' });
 
 async function isLive(pool: Pool, token: string): Promise<boolean> {
   const found = await verifyToken(pool, token);
@@ -42,7 +45,7 @@ async function isLive(pool: Pool, token: string): Promise<boolean> {
 }
 
 /** The local worker's own token (role worker), made once and kept in the data dir. */
-async function localWorkerToken(pool: Pool, dataDir: string): Promise<string> {
+async function localWorkerToken(pool: Pool, dataDir: string, meta: EventMeta): Promise<string> {
   const file = join(dataDir, 'worker-token');
   if (existsSync(file)) {
     const saved = (await readFile(file, 'utf8')).trim();
@@ -54,7 +57,7 @@ async function localWorkerToken(pool: Pool, dataDir: string): Promise<string> {
 }
 
 /** The admin token: LABQ_ADMIN_TOKEN when given, else the one made on first start. */
-async function ensureAdminToken(pool: Pool, dataDir: string, given?: string): Promise<string | null> {
+async function ensureAdminToken(pool: Pool, dataDir: string, meta: EventMeta, given?: string): Promise<string | null> {
   const file = tokenFile(dataDir);
   if (given) {
     if ((await verifyToken(pool, given)) === null) await createToken(pool, await freeTokenName(pool, 'admin'), 'admin', meta, { value: given });
@@ -125,13 +128,13 @@ export async function serve(options: ServeOptions, log: (line: string) => void):
   let adminToken: string | null;
   let worker: WorkerDaemon | null = null;
   try {
-    adminToken = await ensureAdminToken(server.pool, options.dataDir, options.adminToken);
+    adminToken = await ensureAdminToken(server.pool, options.dataDir, metaOf(options.command), options.adminToken);
     await writeFile(serverFile(options.dataDir), server.url + '\n');
     if (options.worker) {
       // `labq server` alone does not carry the worker's code.
       const { WorkerDaemon } = await import('../worker/daemon.js');
       worker = new WorkerDaemon({
-        server: server.url, token: await localWorkerToken(server.pool, options.dataDir), name: `local-${hostname()}`,
+        server: server.url, token: await localWorkerToken(server.pool, options.dataDir, metaOf(options.command)), name: `local-${hostname()}`,
         concurrency: cpus().length, stateDir: join(options.dataDir, 'worker'), log,
       });
       await worker.start();
