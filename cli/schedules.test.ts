@@ -52,6 +52,9 @@ test('add, list, run with a changed context, edit, disable, enable, show, rm', a
   assert.equal(badCron.code, 1);
   assert.match(badCron.stderr, /cron: .*hour/i);
 
+  const nothing = await labq(['schedule', 'edit', 'nightly-qc']);
+  assert.equal(nothing.code, 1, 'an edit that names no change is refused, as labq task edit refuses one');
+  assert.equal(nothing.stderr, 'labq: nothing to change: give --name, --cron, --timezone, --context, --catch-up, --overlap, or -f FILE\n');
   const edited = await labq(['schedule', 'edit', 'nightly-qc', '--cron', '30 3 * * *']);
   assert.match(edited.stdout, /cron: +30 3 \* \* \* \(Europe\/Paris\)/);
   assert.match((await labq(['schedule', 'disable', 'nightly-qc'])).stdout, /enabled: +no;[^]*next runs: \(none: disabled\)/);

@@ -125,6 +125,9 @@ export function scheduleCommands(program: Command, flags: () => ClientFlags & { 
       const body: SchedulePatch = o.file
         ? await readJson(o.file)
         : { name: o.name, cron: o.cron, timezone: o.timezone, context: contextFrom(o.context), catch_up: o.catchUp, overlap: o.overlap };
+      if (Object.values(body).every((value) => value === undefined)) {
+        throw new Error('nothing to change: give --name, --cron, --timezone, --context, --catch-up, --overlap, or -f FILE');
+      }
       show(await client().call('editSchedule', { params: { id: await scheduleId(client(), given) }, body }));
     });
 
