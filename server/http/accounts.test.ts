@@ -246,7 +246,9 @@ describe('sessions', () => {
     const changed = await withSession(a, session, 'PATCH', '/auth/me', { password: newPassword, current_password: user.password });
     assert.equal(changed.status, 200, changed.text);
     assert.equal((await withSession(a, session, 'GET', '/auth/me')).status, 200, 'the session that changed it goes on');
-    assert.equal((await withSession(a, other, 'GET', '/auth/me')).status, 401, 'the other one ended');
+    const ended = await withSession(a, other, 'GET', '/auth/me');
+    assert.equal(ended.status, 401, 'the other one ended');
+    assert.match(ended.json.detail, /its password changed/, 'the user is told why it may have ended');
     assert.equal((await login(b, user.name, user.password)).status, 401);
     assert.equal((await login(b, user.name, newPassword)).status, 200);
     const byToken = await call(a, 'PATCH', '/auth/me', { body: { password: newPassword, current_password: newPassword }, headers: { authorization: `Bearer ${a.token}` } });

@@ -35,7 +35,7 @@ async function resolve(ctx: Context, context: ServerContext): Promise<Identity> 
   const cookie = ctx.cookies.get(SESSION_COOKIE);
   if (!cookie) throw unauthorized('send Authorization: Bearer <token>, or log in (POST /api/v1/auth/login)');
   const identity = await verifySession(context.pool, cookie);
-  if (!identity) throw unauthorized('the session has ended (logged out, expired or its user removed); log in again');
+  if (!identity) throw unauthorized('the session has ended (logged out, expired, its password changed or its user removed); log in again');
   if (!SAFE_METHODS.has(ctx.method) && !csrfMatches(ctx.get('x-csrf-token'), identity.csrfToken!)) {
     throw new ProblemError(403, 'Forbidden', 'a request through a session must send the X-CSRF-Token header that the login answered');
   }
