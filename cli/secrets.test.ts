@@ -34,8 +34,10 @@ test('set from stdin, replace, list, refer to it, remove with a warning', async 
   const [task] = JSON.parse(submitted.stdout).tasks;
   assert.deepEqual((await ts.client.getTask(task.id)).env, { API_KEY: { secret: 'cli-key' }, PLAIN: '1' });
 
+  await ts.client.call('createSchedule', { body: { name: 'nightly-fetch', cron: '0 2 1 1 *', enabled: false, submit: { tasks: [{ command: 'fetch', env: { K: { secret: 'cli-key' } } }] } } });
   const removed = await labq(['secret', 'rm', 'cli-key']);
-  assert.equal(removed.stdout, 'secret cli-key removed\nwarning: 1 unfinished task(s) refer to it: they will be refused\n');
+  assert.equal(removed.stdout, 'secret cli-key removed\nwarning: 1 unfinished task(s) refer to it: they will be refused\n'
+    + 'warning: schedule(s) nightly-fetch refer to it: their runs will fail until it is set again\n');
   const empty = await labq(['secret', 'set', 'other'], '\n');
   assert.deepEqual([empty.code, empty.stderr], [1, 'labq: the value is empty: nothing set\n']);
   const unknown = await labq(['task', 'submit', '--secret-env', 'K=cli-key', '--', 'true']);

@@ -62,11 +62,12 @@ export function secretCommands(program: Command, flags: () => ClientFlags & { js
     });
   secret
     .command('rm')
-    .description('remove a secret; unfinished tasks that refer to it are refused when a worker takes them')
+    .description('remove a secret; unfinished tasks that refer to it are refused when a worker takes them, the runs of schedules that do fail')
     .argument('<name>')
     .action(async (name: string) => {
       const result = await clientFrom(flags()).removeSecret(name);
       print(result, !!flags().json, () => `secret ${name} removed` +
-        (result.unfinished_tasks ? `\nwarning: ${result.unfinished_tasks} unfinished task(s) refer to it: they will be refused` : ''));
+        (result.unfinished_tasks ? `\nwarning: ${result.unfinished_tasks} unfinished task(s) refer to it: they will be refused` : '') +
+        (result.schedules.length ? `\nwarning: schedule(s) ${result.schedules.join(', ')} refer to it: their runs will fail until it is set again` : ''));
     });
 }

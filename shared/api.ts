@@ -409,7 +409,11 @@ export const routes = {
     method: 'delete', path: '/secrets/:name', tag: 'secrets', roles: [],
     summary: 'Remove a secret; unfinished tasks that refer to it are refused when a worker takes them',
     params: SecretNameParams,
-    response: z.object({ name: z.string(), unfinished_tasks: z.number().int().describe('unfinished tasks whose env refers to it') }),
+    response: z.object({
+      name: z.string(),
+      unfinished_tasks: z.number().int().describe('unfinished tasks whose env refers to it'),
+      schedules: z.array(z.string()).describe('the names of the schedules whose tasks refer to it: their runs fail until it is set again'),
+    }),
   },
   getDockerPolicy: {
     method: 'get', path: '/policy/docker', tag: 'policy', roles: ['operator', 'viewer'],

@@ -61,7 +61,11 @@ test('set, replace, list and remove: the value is sealed, never answered, never 
 
   await ts.client.putSecret('short-lived', 'x');
   const { tasks: [user] } = await ts.client.submitTasks({ command: 'true', env: { TOKEN: { secret: 'short-lived' } }, held: true });
-  assert.deepEqual(await ts.client.removeSecret('short-lived'), { name: 'short-lived', unfinished_tasks: 1 });
+  const yearly = { cron: '0 2 1 1 *', enabled: false };
+  await ts.client.call('createSchedule', { body: { ...yearly, name: 'uses-it', submit: { tasks: [{ command: 'true' }, { command: 'fetch', env: { TOKEN: { secret: 'short-lived' } } }] } } });
+  await ts.client.call('createSchedule', { body: { ...yearly, name: 'sweeps-with-it', submit: { sweep: { template: { command: 'fetch {n}', env: { TOKEN: { secret: 'short-lived' } } }, parameters: { n: [1, 2] } } } } });
+  await ts.client.call('createSchedule', { body: { ...yearly, name: 'plain', submit: { tasks: [{ command: 'true', env: { TOKEN: 'short-lived' } }] } } });
+  assert.deepEqual(await ts.client.removeSecret('short-lived'), { name: 'short-lived', unfinished_tasks: 1, schedules: ['sweeps-with-it', 'uses-it'] });
   const removed = await until('the secret.removed event', async () => {
     const { items } = await ts.client.listEvents({ type: ['secret.removed'] });
     return items.length > 0 && items;
