@@ -274,6 +274,12 @@ describe('users', () => {
     assert.equal(empty.status, 400, empty.text);
     assert.equal((await asAdmin(a, 'PATCH', '/users/nobody-at-all', { role: 'viewer' })).status, 404);
     assert.equal((await asAdmin(a, 'DELETE', '/users/nobody-at-all')).status, 404);
+    // A NUL in the name of the path, which PostgreSQL text cannot hold: refused, not a 500.
+    for (const [method, path, body] of [['PATCH', '/users/a%00b', { role: 'viewer' }], ['DELETE', '/users/a%00b'], ['DELETE', '/tokens/a%00b']] as const) {
+      const answer = await asAdmin(a, method, path, body);
+      assert.equal(answer.status, 400, `${method} ${path}: ${answer.text}`);
+      assert.deepEqual(answer.json.errors, [{ field: 'name', message: 'must not contain NUL' }]);
+    }
     assert.equal(await eventCount(), before);
     const user = await newUser();
     const again = await asAdmin(a, 'POST', '/users', { name: user.name, role: 'viewer', password: 'another long password' });

@@ -3,7 +3,7 @@
 // answer that creates it.
 import { z } from 'zod/v4';
 import { Role } from './auth.js';
-import { Timestamp } from './common.js';
+import { SearchText, Timestamp } from './common.js';
 
 /** Long enough that a guessed one is out of reach of the login limit; no composition rules (NIST SP 800-63B). */
 export const PASSWORD_MIN = 12;
@@ -22,7 +22,7 @@ export const AccountName = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._@-]*$/, 'must start with a letter or digit and hold only letters, digits, ".", "_", "@" or "-"');
 
 /** Addresses an existing user or token: looser than AccountName, since older tokens were named freely. */
-export const NameParams = z.object({ name: z.string().min(1).max(200) });
+export const NameParams = z.object({ name: SearchText });
 
 export const LoginBody = z.object({
   // Any string: an invalid name is answered like a wrong password, without saying why.

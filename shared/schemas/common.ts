@@ -6,7 +6,7 @@ import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../limits.js';
 
 export const Id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 export const IdParam = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
-/** Free text for searches: PostgreSQL text cannot hold NUL. */
+/** Free text for searches and for names looked up: PostgreSQL text cannot hold NUL. */
 export const SearchText = z.string().min(1).max(200).regex(/^[^\0]*$/, 'must not contain NUL');
 
 export const Timestamp = z.string().describe('ISO 8601 time');
