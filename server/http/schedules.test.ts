@@ -99,6 +99,24 @@ test('a schedule whose tasks refer to a secret that does not exist is refused, c
   assert.equal(edited.json.errors[0].field, 'submit.tasks[0].env.KEY');
 });
 
+test('a schedule whose tasks depend on a task that does not exist, or whose container options the Docker policy refuses, is refused: every run would fail', async () => {
+  const before = await eventCount();
+  const cases: [unknown, string, RegExp][] = [
+    [{ tasks: [{ command: 'true' }, { command: 'after', depends_on: [999_999] }] }, 'submit.tasks[1].depends_on[0]', /task 999999 does not exist/],
+    [{ tasks: [{ command: 'after', depends_on_steps: [999_999] }] }, 'submit.tasks[0].depends_on_steps[0]', /step 999999 does not exist/],
+    [{ tasks: [{ command: 'x', container: 'alpine:3', container_options: ['--privileged'] }] }, 'submit.tasks[0].container_options[0]', /refused by the Docker policy/],
+    [{ sweep: { template: { command: 'x {n}', container: 'alpine:3', container_options: ['-v', '/:/host'] }, parameters: { n: [1, 2] } } }, 'submit.sweep.template.container_options[0]', /not under an allowed mount prefix/],
+  ];
+  for (const [submit, field, message] of cases) {
+    const answer = await http(ts, 'POST', S, { name: 'never-runs', cron: YEARLY, submit });
+    assert.equal(answer.status, 400, answer.text);
+    assert.equal(answer.json.errors.length, 1, answer.text);
+    assert.equal(answer.json.errors[0].field, field);
+    assert.match(answer.json.errors[0].message, message);
+  }
+  assert.equal(await eventCount(), before);
+});
+
 test('a submit of neither shape, or of both, is refused with the two shapes it may take', async () => {
   for (const submit of [{}, { jobs: [] }, { tasks: [{ command: 'true' }], sweep: { template: { command: 'x {a}' }, parameters: { a: [1] } } }]) {
     const answer = await http(ts, 'POST', S, { name: 'shapeless', cron: YEARLY, submit });

@@ -1,10 +1,12 @@
 // The schedule row as the commands read it (locked), and the checks every command that
-// writes a definition makes: the cron and its time zone, the workflow and step, the secrets
-// its tasks refer to, and a run with the default context compiling.
+// writes a definition makes: the cron and its time zone, the workflow and step, what its
+// tasks refer to (secrets, dependencies, container options under the Docker policy), and a
+// run with the default context compiling.
 import { sql } from 'slonik';
 import { ScheduleSubmit, type ScheduleBody } from '../../shared/schemas/schedule.js';
 import type { Db } from '../db/pool.js';
 import { invalid, notFound, type FieldError } from '../errors.js';
+import { containerPolicyErrors } from '../queries/policies.js';
 import { unknownSecrets } from '../queries/secrets.js';
 import { cronErrors } from './cron.js';
 import { planRun, runKey } from './plan.js';
@@ -40,6 +42,29 @@ export async function lockExisting(tx: Db, id: number): Promise<ScheduleRow> {
   return row;
 }
 
+/**
+ * What the tasks of every run would be refused for when submitted, whatever the context: a
+ * secret or a dependency that does not exist, container options the Docker policy refuses.
+ */
+async function referenceErrors(tx: Db, submit: ScheduleBody['submit']): Promise<FieldError[]> {
+  const [templates, field] = 'tasks' in submit
+    ? [submit.tasks, (i: number) => `submit.tasks[${i}].`]
+    : [[submit.sweep.template], () => 'submit.sweep.template.'];
+  const existing = async (table: 'tasks' | 'steps', ids: number[]) => new Set(ids.length
+    ? ((await tx.anyFirst(sql.unsafe`SELECT id FROM ${sql.identifier([table])} WHERE id = ANY(${sql.array([...new Set(ids)], 'int8')})`)) as number[]).map(Number)
+    : []);
+  const tasks = await existing('tasks', templates.flatMap((t) => t.depends_on));
+  const steps = await existing('steps', templates.flatMap((t) => t.depends_on_steps));
+  return [
+    ...templates.flatMap((t, i) => [
+      ...t.depends_on.flatMap((id, j) => (tasks.has(id) ? [] : [{ field: `${field(i)}depends_on[${j}]`, message: `task ${id} does not exist` }])),
+      ...t.depends_on_steps.flatMap((id, j) => (steps.has(id) ? [] : [{ field: `${field(i)}depends_on_steps[${j}]`, message: `step ${id} does not exist` }])),
+    ]),
+    ...(await unknownSecrets(tx, templates.map((t) => t.env), field)),
+    ...(await containerPolicyErrors(tx, templates.map((t) => t.container_options), field)),
+  ];
+}
+
 type Definition = Pick<ScheduleRow, 'cron' | 'timezone' | 'context' | 'submit' | 'workflow_id' | 'step_id'>;
 
 /** Refuses (400, naming the fields) a definition whose clock or runs could not work. */
@@ -47,9 +72,7 @@ export async function checkDefinition(tx: Db, d: Definition): Promise<void> {
   const errors: FieldError[] = cronErrors(d.cron, d.timezone);
   const plan = planRun(d.submit, d, d.context, runKey(0, new Date(0)));
   if (Array.isArray(plan)) errors.push(...plan);
-  errors.push(...('tasks' in d.submit
-    ? await unknownSecrets(tx, d.submit.tasks.map((t) => t.env), (i) => `submit.tasks[${i}].`)
-    : await unknownSecrets(tx, [d.submit.sweep.template.env], () => 'submit.sweep.template.')));
+  errors.push(...(await referenceErrors(tx, d.submit)));
   if (d.step_id) {
     const workflow = await tx.maybeOneFirst(sql.unsafe`SELECT workflow_id FROM steps WHERE id = ${d.step_id}`);
     if (workflow === null) errors.push({ field: 'step_id', message: `step ${d.step_id} does not exist` });
