@@ -287,6 +287,24 @@ test('relaunching a failed task adds a second attempt to the time line', async (
   await ui.context.close();
 });
 
+test('the time line of an ended task ends with its last attempt, however long after it is read', async () => {
+  const id = await submit({ name: 'ended a while ago', command: 'sleep 1.5' });
+  assert.equal((await taskEnded(ts, id)).status, 'succeeded');
+  // Read well after the end: an axis running to now would leave the attempt a sliver at its left.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const ui = await openUi(browser, ts, { role: 'operator', path: `/tasks/${id}` });
+  const row = ui.page.getByRole('list', { name: 'Time line' }).getByRole('listitem').first();
+  await row.locator('.bar.status-succeeded').waitFor();
+  const track = (await row.locator('.track').boundingBox())!;
+  const last = (await row.locator('.bar.status-succeeded').boundingBox())!;
+  assert.ok(Math.abs(last.x + last.width - (track.x + track.width)) <= 2, `the attempt ends at the axis's end (${last.x + last.width} of ${track.x + track.width})`);
+  const execution = (await ts.client.getTask(id)).executions[0]!;
+  const axis = await ui.page.locator('.axis span').last().innerText();
+  assert.equal(axis, await ui.page.evaluate((at) => new Date(at).toLocaleTimeString(), execution.finished_at!));
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});
+
 test('a viewer sees the task, its log and why it waits, and no button or edit form', async () => {
   const id = await submit({ command: 'echo for the viewer', held: true });
   const ui = await openUi(browser, ts, { role: 'viewer', path: `/tasks/${id}` });
