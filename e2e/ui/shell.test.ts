@@ -127,6 +127,32 @@ test('the keyboard moves between views, ? lists the keys, and the theme follows 
   await ui.context.close();
 });
 
+test('in a window 800 px wide every view is in the navigation, in sight, and no page scrolls sideways', async () => {
+  // A schedule that has run, with a name that cannot wrap: a row as wide as its list gets.
+  const schedule = await bed.ts.client.call('createSchedule', {
+    body: { name: 'nightly_quality_control_of_the_run', cron: '0 3 * * *', timezone: 'Europe/Paris', context: {}, submit: { tasks: [{ command: 'true', tag: 'nobody-serves-this' }] } },
+  });
+  await bed.ts.client.call('runSchedule', { params: { id: schedule.id }, body: {} });
+  const ui = await openUi(bed.browser, bed.ts, { role: 'operator' });
+  await ui.page.setViewportSize({ width: 800, height: 800 });
+  const nav = ui.page.getByRole('navigation', { name: 'Views' });
+  const box = (await nav.boundingBox())!;
+  const links = await nav.getByRole('link').all();
+  assert.equal(links.length, 6);
+  for (const link of links) {
+    const at = (await link.boundingBox())!;
+    assert.ok(at.x >= box.x && at.x + at.width <= box.x + box.width, `${await link.innerText()} is in sight (${at.x}–${at.x + at.width} of ${box.x}–${box.x + box.width})`);
+  }
+  for (const [path, ready] of [['/', '[data-status-count]'], ['/workflows', 'h1'], ['/tasks', '[data-total]'], ['/workers', 'h1'], ['/schedules', '[data-schedule]'], ['/events', 'tr[data-event-type]']] as const) {
+    await ui.page.goto(bed.ts.url + path);
+    await ui.page.locator(ready).first().waitFor();
+    const [scroll, client] = await ui.page.evaluate(() => [(globalThis as any).document.documentElement.scrollWidth, (globalThis as any).document.documentElement.clientWidth]);
+    assert.ok(scroll <= client, `${path} fits the window (${scroll} > ${client})`);
+  }
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});
+
 test('pages are served with a strict content security policy, and unknown pages load the app', async () => {
   const page = await fetch(bed.ts.url + '/tasks/12345?status=failed');
   assert.equal(page.status, 200);
