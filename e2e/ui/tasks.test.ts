@@ -253,6 +253,23 @@ test('live updates pause while a selection exists, say how many changes wait, an
   await ui.context.close();
 });
 
+test('the status drop-down opens and picks with the keyboard alone, and Escape closes it', async () => {
+  const { workflow } = await workflowOf(2, 'keyboard-pick');
+  const ui = await openUi(bed.browser, bed.ts, { role: 'viewer', path: `/tasks?workflow_id=${workflow}` });
+  await ui.page.locator('[data-total="2"]').waitFor();
+  const pick = ui.page.locator('details[data-pick="Status"]');
+  await pick.locator('summary').focus();
+  await ui.page.keyboard.press('Enter');
+  await ui.page.getByRole('group', { name: 'Status' }).getByLabel('pending').focus();
+  await ui.page.keyboard.press('Space');
+  await ui.page.waitForURL(/status=pending/);
+  await ui.page.keyboard.press('Escape');
+  assert.equal(await pick.evaluate((e) => (e as { open: boolean }).open), false, 'Escape closed the drop-down');
+  assert.equal(await pick.locator('summary').evaluate((e) => e === (globalThis as any).document.activeElement), true, 'the focus is back on its button');
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});
+
 test('a viewer sees the list with no check boxes and no bulk action; j/k and Enter open a task', async () => {
   const { workflow, ids } = await workflowOf(3, 'viewed');
   const ui = await openUi(bed.browser, bed.ts, { role: 'viewer', path: `/tasks?workflow_id=${workflow}` });
