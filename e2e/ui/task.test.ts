@@ -275,6 +275,7 @@ test('relaunching a failed task adds a second attempt to the time line', async (
   await ui.page.getByRole('tab', { name: 'Definition' }).click();
   const secret = ui.page.locator('[data-env="NCBI_KEY"]');
   assert.match(await secret.innerText(), /secret: ncbi-key/);
+  assert.equal(await ui.page.locator('dt:text-is("Retries") + dd').innerText(), 'none: its first failure is final', 'max_retries 0');
   assert.doesNotMatch(await ui.page.content(), /not shown anywhere/);
   await ui.page.getByRole('link', { name: `task ${upstream}` }).waitFor();
   await ui.page.getByRole('tab', { name: /Log/ }).click();
