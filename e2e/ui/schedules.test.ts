@@ -41,6 +41,9 @@ test('run now makes tasks that show in the runs list; run with a changed context
   assert.deepEqual(firstRun.task_ids, (fired.data as { task_ids: number[] }).task_ids);
   assert.deepEqual(await runTaskIds(ui.page, firstRun.run), firstRun.task_ids);
   assert.equal((await fixture.ts.client.getTask(firstRun.task_ids[0]!)).command, 'echo sample S1');
+  // The run moved the schedule's updated_at: the page names it for what it is, not a change of the schedule.
+  assert.equal(await ui.page.locator('dt:text-is("Changed")').count(), 0);
+  assert.match(await ui.page.locator('dt:text-is("Last event") + dd').innerText(), /history/);
 
   await ui.page.getByLabel('Context sample').fill('S42');
   await ui.page.getByRole('button', { name: 'Run with these values' }).click();
