@@ -288,6 +288,22 @@ test('relaunching a failed task adds a second attempt to the time line', async (
   await ui.context.close();
 });
 
+test("a long log read after its task ended opens at its end, the attempt's end in sight and still following", async () => {
+  const id = await submit({ name: 'long log', command: 'for i in $(seq 1 400); do echo "line $i"; done; echo "last words" >&2' });
+  assert.equal((await taskEnded(ts, id)).status, 'succeeded');
+  const ui = await openUi(browser, ts, { role: 'operator', path: `/tasks/${id}` });
+  const log = ui.page.getByRole('log', { name: 'Output' });
+  await log.locator('.note.end').waitFor();
+  // The scroll events of the opening have all come: they are what turns following off.
+  await ui.page.waitForTimeout(500);
+  assert.equal(await log.getAttribute('data-following'), 'true');
+  assert.equal(await ui.page.getByRole('button', { name: 'Follow' }).count(), 0);
+  const [top, height, client] = await log.evaluate((e) => [e.scrollTop, e.scrollHeight, e.clientHeight]);
+  assert.ok(top + client >= height - 1, `scrolled to the end (${top} + ${client} of ${height})`);
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});
+
 test('the time line of an ended task ends with its last attempt, however long after it is read', async () => {
   const id = await submit({ name: 'ended a while ago', command: 'sleep 1.5' });
   assert.equal((await taskEnded(ts, id)).status, 'succeeded');
