@@ -234,6 +234,10 @@ test('suspend and continue a running task, then kill it', async () => {
   await click(ui.page, 'Suspend');
   await until('suspended', async () => (await execution()).suspended);
   await eventBy(ui, 'execution.suspend_requested', (await execution()).id);
+  // Said as what it is: "paused" is what a pause of its workflow, step or tag shows.
+  await ui.page.locator('h1').getByText('suspended', { exact: true }).waitFor();
+  await ui.page.locator('tr[data-attempt="1"]').getByText('suspended', { exact: true }).waitFor();
+  assert.equal(await ui.page.locator('h1').getByText('paused', { exact: true }).count(), 0);
   await click(ui.page, 'Continue');
   await until('continued', async () => !(await execution()).suspended);
   await eventBy(ui, 'execution.continue_requested', (await execution()).id);
