@@ -43,6 +43,9 @@ test('counts, workers, the chart and the recent failures move live as a real wor
 
   const chart = ui.page.locator('figure.chart[data-succeeded="2"][data-failed="2"]');
   await chart.waitFor();
+  // It counts attempts, as its title says: a retried task's failures are several bars, one tile.
+  await ui.page.getByRole('heading', { name: 'Attempts finished per minute' }).waitFor();
+  assert.match(await chart.getByRole('img').getAttribute('aria-label') ?? '', /^Attempts finished per minute/);
   const minute = ui.page.locator('g.minute[data-succeeded="2"]');
   assert.equal(await minute.count(), 1, 'both successes in one minute bar');
 
