@@ -46,8 +46,12 @@ directory.`)
       });
       onStopSignal(() => daemon.stop());
       await daemon.start();
-      await daemon.finished();
-      await daemon.stop();
+      // A loop that failed (its token revoked, its name taken over) still stops the daemon, then exits with the reason.
+      try {
+        await daemon.finished();
+      } finally {
+        await daemon.stop();
+      }
       process.exit(0);
     });
 

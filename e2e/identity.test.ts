@@ -6,7 +6,8 @@
 //   and stops; the new one's executions are never declared lost by it;
 // - results finished while the server was down, then the worker killed with -9: the
 //   restarted worker delivers each once, and nothing runs twice;
-// - a worker cut off past its lease never uploads its output over the retry's.
+// - a worker cut off past its lease never uploads its output over the retry's;
+// - a daemon whose token is revoked stops with the reason, where it retried for ever.
 //
 // Short leases (4 s, offline after 2 s) keep the waits short; every wait is an `until`.
 import assert from 'node:assert/strict';
@@ -17,7 +18,7 @@ import { test } from 'node:test';
 import { processWorker, scenarioServer, tempDir } from './support/scenario.js';
 import { freePort, type TestServer } from './support/server.js';
 import { TcpProxy } from './support/tcpProxy.js';
-import { startTestWorker, taskEnded, until } from './support/worker.js';
+import { settles, startTestWorker, taskEnded, until } from './support/worker.js';
 
 /** Why executions were lost, one line each: none is expected. */
 async function lostEvents(ts: TestServer): Promise<string[]> {
@@ -85,6 +86,18 @@ test('a daemon back after another took its name over is refused and stops; it de
   assert.equal((await taskEnded(ts, task!.id)).status, 'succeeded');
   const detail = await ts.client.getTask(task!.id);
   assert.deepEqual(detail.executions.map((e) => [e.id, e.status]), [[x, 'succeeded']], 'never lost');
+});
+
+test('a daemon whose token is revoked stops, saying so, instead of retrying for ever', async (t) => {
+  const ts = await scenarioServer(t);
+  const dir = await tempDir(t, 'identity-revoked');
+  const { token } = await ts.client.call('createToken', { body: { name: 'node-revoked', role: 'worker' } });
+  const daemon = processWorker(t, { url: ts.url, token }, ['--name', 'node-revoked', '--docker', 'off', '--state-dir', dir]);
+  await until('the daemon to register', async () => (await ts.client.listWorkers({ limit: 10 })).items.some((w) => w.name === 'node-revoked'));
+  await ts.client.call('revokeToken', { params: { name: 'node-revoked' } });
+  assert.equal(await settles('the daemon to exit', daemon.exited, 60_000), 1, daemon.output());
+  assert.match(daemon.output(), /the server refuses this worker's token \(401 .*\): start the worker again with a live token/);
+  assert.equal(daemon.output().match(/exchange failed/g)?.length ?? 0, 0, 'no retry loop');
 });
 
 test('results finished while the server was down survive a kill -9 of the worker: each recorded once, nothing runs twice', async (t) => {

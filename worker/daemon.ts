@@ -432,6 +432,10 @@ export class WorkerDaemon {
           await this.register();
           continue;
         }
+        // A token revoked (or refused its worker) stays so: retrying would only fill the log.
+        if (error instanceof LabqApiError && (error.status === 401 || error.status === 403)) {
+          throw new Error(`the server refuses this worker's token (${error.message}): start the worker again with a live token (--token or LABQ_TOKEN)`);
+        }
         this.log(`exchange failed (${(error as Error).message}); retrying`);
         await sleep(backoff(failures++), this.stopping.signal);
         continue;
