@@ -67,6 +67,20 @@ test('a name of digits alone is refused, created or renamed: the CLI would read 
   assert.equal(renamed.json.errors[0].field, 'name');
 });
 
+test('a cron nickname names its time (@daily at midnight in the time zone); @reboot and unknown ones are refused', async () => {
+  const base = { submit: { tasks: [{ command: 'true' }] }, timezone: 'Europe/Paris' };
+  const daily = await http(ts, 'POST', S, { ...base, name: 'nickname-daily', cron: '@daily' });
+  assert.equal(daily.status, 201, daily.text);
+  const next = new Date(daily.json.next_due_at);
+  assert.equal(new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit', hour12: false }).format(next), '00:00');
+  for (const cron of ['@reboot', '@fortnightly']) {
+    const refused = await http(ts, 'POST', S, { ...base, name: `nickname-${cron.slice(1)}`, cron });
+    assert.equal(refused.status, 400, refused.text);
+    assert.deepEqual(refused.json.errors.map((e: any) => e.field), ['cron']);
+    assert.match(refused.json.errors[0].message, /is not a nickname of a time: give one of @yearly.*@hourly, or five fields/);
+  }
+});
+
 test('a cron that matches no date is refused, created or edited: the schedule would never fire', async () => {
   const base = { name: 'february-31', submit: { tasks: [{ command: 'true' }] } };
   const before = await eventCount();

@@ -1,8 +1,12 @@
 // Cron expressions of schedules, parsed by croner (no dependencies, time zones, seconds).
-// labq takes five fields (minute hour day month weekday) or six (seconds first); croner's
-// seventh (year) is refused so that an expression means the same in any cron manual.
+// labq takes five fields (minute hour day month weekday) or six (seconds first), or one of
+// the nicknames of crontab(5) that name a time (@daily…); croner's seventh field (year) is
+// refused so that an expression means the same in any cron manual, and @reboot is no time.
 import { Cron } from 'croner';
 import type { FieldError } from '../errors.js';
+
+/** The nicknames croner reads as times (crontab(5)'s, less @reboot). */
+const NICKNAMES = ['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly'];
 
 function validTimeZone(timezone: string): boolean {
   try {
@@ -18,7 +22,11 @@ export function cronErrors(cron: string, timezone: string, prefix = ''): FieldEr
   const errors: FieldError[] = [];
   if (!validTimeZone(timezone)) errors.push({ field: `${prefix}timezone`, message: `unknown time zone "${timezone}": give an IANA name such as Europe/Paris or UTC` });
   const parts = cron.trim().split(/\s+/).length;
-  if (parts !== 5 && parts !== 6) {
+  if (cron.trim().startsWith('@')) {
+    if (!NICKNAMES.includes(cron.trim().toLowerCase())) {
+      errors.push({ field: `${prefix}cron`, message: `"${cron.trim()}" is not a nickname of a time: give one of ${NICKNAMES.join(', ')}, or five fields (minute hour day month weekday)` });
+    }
+  } else if (parts !== 5 && parts !== 6) {
     errors.push({ field: `${prefix}cron`, message: `has ${parts} fields: give five (minute hour day month weekday) or six (seconds first)` });
   } else {
     try {
