@@ -67,12 +67,15 @@ test('a name of digits alone is refused, created or renamed: the CLI would read 
   assert.equal(renamed.json.errors[0].field, 'name');
 });
 
-test('a cron nickname names its time (@daily at midnight in the time zone); @reboot and unknown ones are refused', async () => {
+test('a cron nickname names its time (@daily at midnight in the time zone); @reboot and unknown ones are refused; enabled is not a PATCH', async () => {
   const base = { submit: { tasks: [{ command: 'true' }] }, timezone: 'Europe/Paris' };
   const daily = await http(ts, 'POST', S, { ...base, name: 'nickname-daily', cron: '@daily' });
   assert.equal(daily.status, 201, daily.text);
   const next = new Date(daily.json.next_due_at);
   assert.equal(new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit', hour12: false }).format(next), '00:00');
+  const patched = await http(ts, 'PATCH', `${S}/${daily.json.id}`, { enabled: false });
+  assert.equal(patched.status, 400, patched.text);
+  assert.deepEqual(patched.json.errors, [{ field: 'enabled', message: 'not changed here: POST /schedules/{id}/enable or /schedules/{id}/disable (labq schedule enable|disable)' }]);
   for (const cron of ['@reboot', '@fortnightly']) {
     const refused = await http(ts, 'POST', S, { ...base, name: `nickname-${cron.slice(1)}`, cron });
     assert.equal(refused.status, 400, refused.text);

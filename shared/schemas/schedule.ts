@@ -35,7 +35,7 @@ export const Overlap = z.enum(['allow', 'skip', 'queue']);
 // Not digits alone: the CLI takes a number for a schedule's id, so such a name would name another schedule.
 export const ScheduleName = z.string().min(1).max(200).regex(/^[^\0/]*$/, 'must not contain NUL or /')
   .refine((name) => !/^\d+$/.test(name), 'must not be digits alone: the CLI reads a number as a schedule id');
-export const Cron = z.string().min(1).max(200).describe('five fields (minute hour day month weekday) or six (seconds first)');
+export const Cron = z.string().min(1).max(200).describe('five fields (minute hour day month weekday), six (seconds first), or a nickname (@daily, @hourly…)');
 export const TimeZone = z.string().min(1).max(100).describe('an IANA time zone, e.g. Europe/Paris');
 
 const fields = {
@@ -59,6 +59,8 @@ export type ScheduleBody = z.output<typeof ScheduleInput>;
 export const SchedulePatch = z.strictObject({
   name: ScheduleName, cron: Cron, timezone: TimeZone, context: ScheduleContext, submit: ScheduleSubmit,
   workflow_id: Id.nullable(), step_id: Id.nullable(), catch_up: CatchUp, overlap: Overlap,
+  // Enabling is an action of its own, with its event: the refusal says where it is.
+  enabled: z.never({ error: 'not changed here: POST /schedules/{id}/enable or /schedules/{id}/disable (labq schedule enable|disable)' }),
 }).partial();
 export type SchedulePatch = z.output<typeof SchedulePatch>;
 
