@@ -374,3 +374,15 @@ test('failures name the URI and the error', async () => {
   await assert.rejects(download(`${base}/folder/`, dest), /http\(s\) has no folder listing/);
   await assert.rejects(download('gopher://host/x', dest), /unsupported scheme "gopher"/);
 });
+
+test('the AWS SDK does not fill a worker\'s log with the Node versions of its later releases', () => {
+  const { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: _, ...env } = process.env;
+  const store = pathToFileURL(join(import.meta.dirname, 'stores', 's3Store.js')).href;
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', `
+    import { S3Store } from ${JSON.stringify(store)};
+    await new S3Store('data').stat('x').catch(() => undefined);`], {
+    env: { ...env, AWS_ENDPOINT_URL: 'http://127.0.0.1:1', AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y' }, encoding: 'utf8',
+  });
+  assert.equal(run.status, 0, run.stderr);
+  assert.doesNotMatch(run.stderr, /NodeVersionSupportWarning/);
+});

@@ -27,6 +27,9 @@ function client(): S3Client {
   const key = JSON.stringify([endpoint, forcePathStyle, region]);
   let found = clients.get(key);
   if (!found) {
+    // labq pins the SDK's version (package-lock.json): its notice that later versions will
+    // need Node 22 is about labq's own upgrades, and it filled every worker's log on Node 20.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     found = new S3Client({ endpoint, forcePathStyle, region, followRegionRedirects: true });
     clients.set(key, found);
   }
