@@ -93,8 +93,10 @@ export function localName(path: string): string {
  * is listed, so it is left out.
  */
 export function sameLandings(inputs: string[]): { index: number; earlier: number; name: string }[] {
-  const first = new Map<string, number>();
   const found: { index: number; earlier: number; name: string }[] = [];
+  // Most tasks have one input or none: nothing to compare, and no URI parsed a second time.
+  if (inputs.length < 2) return found;
+  const first = new Map<string, number>();
   inputs.forEach((text, index) => {
     const parsed = parseSource(text);
     if (!parsed.ok || parsed.value.path === '' || parsed.value.path.endsWith('/')) return;

@@ -21,10 +21,11 @@ function validTimeZone(timezone: string): boolean {
 export function cronErrors(cron: string, timezone: string, prefix = ''): FieldError[] {
   const errors: FieldError[] = [];
   if (!validTimeZone(timezone)) errors.push({ field: `${prefix}timezone`, message: `unknown time zone "${timezone}": give an IANA name such as Europe/Paris or UTC` });
-  const parts = cron.trim().split(/\s+/).length;
-  if (cron.trim().startsWith('@')) {
-    if (!NICKNAMES.includes(cron.trim().toLowerCase())) {
-      errors.push({ field: `${prefix}cron`, message: `"${cron.trim()}" is not a nickname of a time: give one of ${NICKNAMES.join(', ')}, or five fields (minute hour day month weekday)` });
+  const text = cron.trim();
+  const parts = text.split(/\s+/).length;
+  if (text.startsWith('@')) {
+    if (!NICKNAMES.includes(text.toLowerCase())) {
+      errors.push({ field: `${prefix}cron`, message: `"${text}" is not a nickname of a time: give one of ${NICKNAMES.join(', ')}, or five fields (minute hour day month weekday)` });
     }
   } else if (parts !== 5 && parts !== 6) {
     errors.push({ field: `${prefix}cron`, message: `has ${parts} fields: give five (minute hour day month weekday) or six (seconds first)` });
