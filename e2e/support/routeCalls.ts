@@ -2,6 +2,7 @@
 // would accept, so that a test can vary one thing only — the token — and read what that
 // changed: the authentication test (no or a wrong token) and the roles test (each role).
 import { randomUUID } from 'node:crypto';
+import { HISTORY_SETTLE_MS } from '../../server/http/routes/tasks.js';
 import { API_PREFIX, routes, type RouteSpec } from '../../shared/api.js';
 import { LabqClient } from '../../shared/client.js';
 import type { Worker } from '../../shared/schemas/worker.js';
@@ -178,7 +179,9 @@ export async function callRoute(
     headers['content-type'] = 'application/json';
     body = JSON.stringify(validBody(f, name));
   }
-  const timer = setTimeout(() => controller.abort(), 5000);
+  // Longer than a task history's wait for events an older transaction holds back: the test
+  // files share one PostgreSQL, whose horizon another file's long submit holds for seconds.
+  const timer = setTimeout(() => controller.abort(), HISTORY_SETTLE_MS + 5000);
   try {
     const response = await fetch(ts.url + concretePath(f, spec), { method: spec.method.toUpperCase(), headers, body, signal: controller.signal });
     const type = response.headers.get('content-type') ?? '';

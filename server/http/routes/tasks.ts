@@ -17,7 +17,7 @@ import type { ServerContext } from '../context.js';
 import { eventPage } from './events.js';
 
 /** How long a task's history waits for its committed events that an older transaction holds back. */
-const HISTORY_SETTLE_MS = 10_000;
+export const HISTORY_SETTLE_MS = 10_000;
 
 const Bulk = z.strictObject({ tasks: z.array(z.unknown()) });
 
