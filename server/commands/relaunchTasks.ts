@@ -4,14 +4,24 @@
 // blocked), and the tasks its failure had blocked wait again (task.unblocked), transitively,
 // unless something else they depend on still will not succeed. Its dependents that its end
 // had released and that have not started (pending) wait again too (task.unreleased): they
-// were ready only because it had ended, and must not run if this attempt fails. Dependents
-// locked after the relaunched tasks, in id order, as the blocked chain is.
+// were ready only because it had ended, and must not run if this attempt fails.
+//
+// Every task it will lock (those it matched, their dependencies, the blocked chain and its
+// dependencies, the dependents it makes wait again) is read first without a lock and locked
+// in one wave, in the order of every bulk command (id order, waiting ones last). Locked in
+// waves as the relaunch came to them, a dependent with a smaller id than a relaunched task
+// was taken after it, and a cancel or hold over both met the relaunch the other way: a
+// deadlock. Only a change between the read and the lock (a task blocked meanwhile) leaves
+// one to take later, as before.
 import { sql } from 'slonik';
+import { z } from 'zod';
 import type { EventMeta } from '../../shared/events.js';
 import type { BulkResult } from '../../shared/schemas/steering.js';
-import { isFinalTask, type TaskFilter, type TaskStatus } from '../../shared/schemas/task.js';
+import { FINAL_TASK_STATUSES, isFinalTask, type TaskFilter, type TaskStatus } from '../../shared/schemas/task.js';
+import { MAX_BULK_TASKS } from '../../shared/limits.js';
 import type { Db, Pool } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
+import { taskWhere } from '../queries/tasks.js';
 import { sharePausesLock } from './lockScope.js';
 import { MatchedTask, openBulk } from './matchTasks.js';
 import { dependencyStatuses, statusAfterDependencies } from './releaseTasks.js';
@@ -23,6 +33,7 @@ const Dependent = MatchedTask.pick({ id: true, status: true, version: true, depe
 export async function relaunchTasks(pool: Pool, filter: TaskFilter, reason: string | undefined, meta: EventMeta): Promise<BulkResult> {
   return pool.transaction(async (tx) => {
     await sharePausesLock(tx);
+    await lockRelaunchSet(tx, filter);
     const { tasks, outcome } = await openBulk(tx, filter);
     const ended = tasks.filter((t) => isFinalTask(t.status) || (outcome.skip(t.id, `${t.status}: it has not ended (cancel it first)`), false));
     if (ended.length === 0) return outcome.result();
@@ -44,6 +55,34 @@ export async function relaunchTasks(pool: Pool, filter: TaskFilter, reason: stri
     await unreleaseDependents(tx, [...statuses.keys()], meta);
     return outcome.result();
   });
+}
+
+/** Locks, in one wave, every task a relaunch of what the filter matches will lock (see the header). */
+async function lockRelaunchSet(tx: Db, filter: TaskFilter): Promise<void> {
+  const ids = await tx.anyFirst(sql.type(z.object({ id: z.number() }))`
+    WITH RECURSIVE matched AS MATERIALIZED (
+      SELECT id, status, depends_on FROM tasks WHERE ${sql.join([...taskWhere(filter), sql.fragment`TRUE`], sql.fragment` AND `)}
+      ORDER BY id LIMIT ${MAX_BULK_TASKS + 1}
+    ), ended AS MATERIALIZED (
+      SELECT id, depends_on FROM matched WHERE status = ANY(${sql.array([...FINAL_TASK_STATUSES], 'text')})
+    ), ended_ids AS (
+      SELECT coalesce(array_agg(id), '{}') AS ids FROM ended
+    ), chain(id) AS (
+      SELECT t.id FROM tasks t, ended_ids e WHERE t.status = 'blocked' AND t.depends_on && e.ids
+      UNION
+      SELECT t.id FROM tasks t JOIN chain c ON t.depends_on @> ARRAY[c.id] WHERE t.status = 'blocked'
+    )
+    SELECT id FROM matched
+    UNION SELECT unnest(depends_on) FROM ended
+    UNION SELECT id FROM chain
+    UNION SELECT unnest(t.depends_on) FROM tasks t JOIN chain USING (id)
+    UNION SELECT t.id FROM tasks t, ended_ids e WHERE t.status IN ('pending', 'waiting') AND t.depends_on && e.ids`);
+  if (ids.length === 0) return;
+  const wave = (waiting: boolean) => tx.query(sql.unsafe`
+    SELECT id FROM tasks WHERE id = ANY(${sql.array(ids, 'int8')}) AND ${waiting ? sql.fragment`status = 'waiting'` : sql.fragment`status <> 'waiting'`}
+    ORDER BY id FOR UPDATE`);
+  await wave(false);
+  await wave(true);
 }
 
 /** The blocked tasks downstream of the relaunched ones that nothing else keeps blocked: they wait again. */

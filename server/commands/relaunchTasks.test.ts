@@ -1,0 +1,60 @@
+// A relaunch beside bulk commands over some of the same tasks: the lock order. A relaunch
+// locks, besides the tasks it matched, their dependencies and the dependents it moves; a
+// cancel or a hold of a set that holds one of those and a relaunched task locks them in id
+// order. Taken in two waves, the relaunch met such a command the other way: a deadlock,
+// a second lost to PostgreSQL's deadlock_timeout and a retry (a 503 once the retries ran
+// out). In one wave, in the common order, PostgreSQL counts none.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import pg from 'pg';
+import { startTestServer, type TestServer } from '../../e2e/support/server.js';
+
+/** PostgreSQL's count of deadlocks in the database; a backend adds its own when it ends. */
+async function deadlocks(databaseUrl: string): Promise<number> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query('SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()');
+    return Number(rows[0].deadlocks);
+  } finally {
+    await client.end();
+  }
+}
+
+const ROUNDS = 12;
+
+/**
+ * Cancelled a, its blocked dependent b, then cancelled c (a < b < c), and a task d that
+ * waits for c: a relaunch of {a, c} locks a and c, then b (the chain it unblocks) and d
+ * (the dependent it makes wait again); a cancel of {b, c} locks b, then c; a hold of
+ * {c, d} locks c, then d.
+ */
+async function round(ts: TestServer, tag: string): Promise<void> {
+  const cancel = (ids: number[]) => ts.client.call('cancelTasks', { body: { filter: { ids } } });
+  const [a] = (await ts.client.submitTasks({ tasks: [{ command: 'true', tag, held: true }] })).tasks;
+  const [b] = (await ts.client.submitTasks({ tasks: [{ command: 'true', tag, depends_on: [a.id] }] })).tasks;
+  const [c] = (await ts.client.submitTasks({ tasks: [{ command: 'true', tag, held: true }] })).tasks;
+  const [d] = (await ts.client.submitTasks({ tasks: [{ command: 'true', tag, depends_on: [c.id], accept_failure: true }] })).tasks;
+  await cancel([a.id, c.id]);
+  assert.equal((await ts.client.getTask(b.id)).status, 'blocked');
+  const answers = await Promise.all([
+    ts.client.call('relaunchTasks', { body: { filter: { ids: [a.id, c.id] } } }),
+    cancel([b.id, c.id]),
+    ts.client.call('holdTasks', { body: { filter: { ids: [c.id, d.id] } } }),
+  ]);
+  assert.ok(answers.every((r) => r.matched === 2), JSON.stringify(answers));
+}
+
+test('a relaunch, a cancel and a hold over overlapping tasks at once: no deadlock', async (t) => {
+  const ts = await startTestServer();
+  let closed = false;
+  t.after(async () => {
+    if (!closed) await ts.close();
+  });
+  const before = await deadlocks(ts.databaseUrl);
+  for (let i = 0; i < ROUNDS; i++) await round(ts, `relaunch-locks-${i}`);
+  // Every server connection ends first, so that each backend has added its deadlocks.
+  await ts.close();
+  closed = true;
+  assert.equal((await deadlocks(ts.databaseUrl)) - before, 0);
+});
