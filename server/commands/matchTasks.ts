@@ -24,6 +24,7 @@ export const MatchedTask = z.object({
   attempts: z.number(),
 });
 export type MatchedTask = z.infer<typeof MatchedTask>;
+export const TaskId = z.object({ id: z.number() });
 
 /**
  * The tasks a filter matches, locked (unless `lock` is false: a dry run changes nothing).
@@ -42,6 +43,29 @@ async function lockMatchingTasks(tx: Db, filter: TaskFilter, lock = true): Promi
   return rows;
 }
 
+/**
+ * The tasks the filter matches, unlocked, as the CTE `matched(id, status, depends_on)`:
+ * what a command that locks more than them reads first, to lock it all with lockInOrder.
+ */
+export const matchedCte = (filter: TaskFilter) => sql.fragment`matched AS MATERIALIZED (
+  SELECT id, status, depends_on FROM tasks WHERE ${sql.join([...taskWhere(filter), sql.fragment`TRUE`], sql.fragment` AND `)}
+  ORDER BY id LIMIT ${MAX_BULK_TASKS + 1})`;
+
+/**
+ * Locks these tasks in the order of every bulk command: id order, waiting ones last. A
+ * command that locks tasks besides those it matches (their dependencies, the dependents it
+ * moves) locks them all this way first: taken after the matched ones, one with a smaller id
+ * would meet a command over both the other way, a deadlock.
+ */
+export async function lockInOrder(tx: Db, ids: readonly number[]): Promise<void> {
+  if (ids.length === 0) return;
+  for (const waiting of [false, true]) {
+    await tx.query(sql.unsafe`
+      SELECT id FROM tasks WHERE id = ANY(${sql.array([...ids], 'int8')}) AND ${waiting ? sql.fragment`status = 'waiting'` : sql.fragment`status <> 'waiting'`}
+      ORDER BY id FOR UPDATE`);
+  }
+}
+
 /** Why an id a filter names is skipped when no task has it: a typo must not pass unseen. */
 export const NO_SUCH_TASK = 'no such task';
 
@@ -53,7 +77,7 @@ export async function openBulk(tx: Db, filter: TaskFilter, dryRun = false): Prom
   const tasks = await lockMatchingTasks(tx, filter, !dryRun);
   const outcome = new BulkOutcome(tasks.length, dryRun);
   if (filter.ids && tasks.length < filter.ids.length) {
-    const unknown = await tx.anyFirst(sql.type(z.object({ id: z.number() }))`
+    const unknown = await tx.anyFirst(sql.type(TaskId)`
       SELECT DISTINCT n.id FROM unnest(${sql.array(filter.ids, 'int8')}::int8[]) AS n(id) WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = n.id) ORDER BY n.id`);
     for (const id of unknown) outcome.skip(id, NO_SUCH_TASK);
   }

@@ -14,16 +14,13 @@
 // deadlock. Only a change between the read and the lock (a task blocked meanwhile) leaves
 // one to take later, as before.
 import { sql } from 'slonik';
-import { z } from 'zod';
 import type { EventMeta } from '../../shared/events.js';
 import type { BulkResult } from '../../shared/schemas/steering.js';
 import { FINAL_TASK_STATUSES, isFinalTask, type TaskFilter, type TaskStatus } from '../../shared/schemas/task.js';
-import { MAX_BULK_TASKS } from '../../shared/limits.js';
 import type { Db, Pool } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
-import { taskWhere } from '../queries/tasks.js';
 import { sharePausesLock } from './lockScope.js';
-import { MatchedTask, openBulk } from './matchTasks.js';
+import { lockInOrder, MatchedTask, matchedCte, openBulk, TaskId } from './matchTasks.js';
 import { dependencyStatuses, statusAfterDependencies } from './releaseTasks.js';
 
 const WONT_SUCCEED = ['failed', 'cancelled', 'blocked'];
@@ -59,11 +56,8 @@ export async function relaunchTasks(pool: Pool, filter: TaskFilter, reason: stri
 
 /** Locks, in one wave, every task a relaunch of what the filter matches will lock (see the header). */
 async function lockRelaunchSet(tx: Db, filter: TaskFilter): Promise<void> {
-  const ids = await tx.anyFirst(sql.type(z.object({ id: z.number() }))`
-    WITH RECURSIVE matched AS MATERIALIZED (
-      SELECT id, status, depends_on FROM tasks WHERE ${sql.join([...taskWhere(filter), sql.fragment`TRUE`], sql.fragment` AND `)}
-      ORDER BY id LIMIT ${MAX_BULK_TASKS + 1}
-    ), ended AS MATERIALIZED (
+  await lockInOrder(tx, await tx.anyFirst(sql.type(TaskId)`
+    WITH RECURSIVE ${matchedCte(filter)}, ended AS MATERIALIZED (
       SELECT id, depends_on FROM matched WHERE status = ANY(${sql.array([...FINAL_TASK_STATUSES], 'text')})
     ), ended_ids AS (
       SELECT coalesce(array_agg(id), '{}') AS ids FROM ended
@@ -76,13 +70,7 @@ async function lockRelaunchSet(tx: Db, filter: TaskFilter): Promise<void> {
     UNION SELECT unnest(depends_on) FROM ended
     UNION SELECT id FROM chain
     UNION SELECT unnest(t.depends_on) FROM tasks t JOIN chain USING (id)
-    UNION SELECT t.id FROM tasks t, ended_ids e WHERE t.status IN ('pending', 'waiting') AND t.depends_on && e.ids`);
-  if (ids.length === 0) return;
-  const wave = (waiting: boolean) => tx.query(sql.unsafe`
-    SELECT id FROM tasks WHERE id = ANY(${sql.array(ids, 'int8')}) AND ${waiting ? sql.fragment`status = 'waiting'` : sql.fragment`status <> 'waiting'`}
-    ORDER BY id FOR UPDATE`);
-  await wave(false);
-  await wave(true);
+    UNION SELECT t.id FROM tasks t, ended_ids e WHERE t.status IN ('pending', 'waiting') AND t.depends_on && e.ids`));
 }
 
 /** The blocked tasks downstream of the relaunched ones that nothing else keeps blocked: they wait again. */

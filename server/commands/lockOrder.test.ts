@@ -1,9 +1,10 @@
-// A relaunch beside bulk commands over some of the same tasks: the lock order. A relaunch
-// locks, besides the tasks it matched, their dependencies and the dependents it moves; a
-// cancel or a hold of a set that holds one of those and a relaunched task locks them in id
-// order. Taken in two waves, the relaunch met such a command the other way: a deadlock,
-// a second lost to PostgreSQL's deadlock_timeout and a retry (a 503 once the retries ran
-// out). In one wave, in the common order, PostgreSQL counts none.
+// A relaunch or a release beside bulk commands over some of the same tasks: the lock
+// order. A relaunch locks, besides the tasks it matched, their dependencies and the
+// dependents it moves; a release locks the dependencies of the tasks it releases. A cancel
+// or a hold of a set that holds one of those and a matched task locks them in id order.
+// Taken after the matched tasks, they met such a command the other way: a deadlock, a
+// second lost to PostgreSQL's deadlock_timeout and a retry (a 503 once the retries ran
+// out). Locked with them in one wave, in the common order, PostgreSQL counts none.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
@@ -43,9 +44,16 @@ async function round(ts: TestServer, tag: string): Promise<void> {
     ts.client.call('holdTasks', { body: { filter: { ids: [c.id, d.id] } } }),
   ]);
   assert.ok(answers.every((r) => r.matched === 2), JSON.stringify(answers));
+  // A held f after its dependency e: a release of f locks e too; a cancel of {e, f} locks e, then f.
+  const [e] = (await ts.client.submitTasks({ tasks: [{ command: 'true', tag, held: true }] })).tasks;
+  const [f] = (await ts.client.submitTasks({ tasks: [{ command: 'true', tag, held: true, depends_on: [e.id] }] })).tasks;
+  await Promise.all([
+    ts.client.call('releaseTasks', { body: { filter: { ids: [f.id] } } }),
+    cancel([e.id, f.id]),
+  ]);
 }
 
-test('a relaunch, a cancel and a hold over overlapping tasks at once: no deadlock', async (t) => {
+test('a relaunch, a release, a cancel and a hold over overlapping tasks at once: no deadlock', async (t) => {
   const ts = await startTestServer();
   let closed = false;
   t.after(async () => {
