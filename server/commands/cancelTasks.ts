@@ -9,7 +9,7 @@ import type { BulkResult } from '../../shared/schemas/steering.js';
 import { isFinalTask, type TaskFilter } from '../../shared/schemas/task.js';
 import type { Pool } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
-import { killIsNews, lockExecutions } from './lockExecutions.js';
+import { graceWithin, killIsNews, lockExecutions } from './lockExecutions.js';
 import { openBulk } from './matchTasks.js';
 import { releaseDependents } from './releaseDependents.js';
 
@@ -39,7 +39,7 @@ export async function cancelTasks(pool: Pool, filter: TaskFilter, request: Cance
       outcome.changed(t.id);
       kills.push({
         type: 'execution.kill_requested' as const, streamId: x.id, version: x.version + 1,
-        data: { task_id: t.id, grace_seconds: request.grace_seconds, requeue: false, reason: request.reason ?? 'cancelled by a user' },
+        data: { task_id: t.id, grace_seconds: graceWithin(x, request.grace_seconds), requeue: false, reason: request.reason ?? 'cancelled by a user' },
       });
     }
     const reason = request.reason ?? 'cancelled by a user';

@@ -9,7 +9,7 @@ import { conflict, notFound } from '../errors.js';
 import { isLive } from '../../shared/schemas/execution.js';
 import { UNSTARTED_TASK_STATUSES } from '../../shared/schemas/task.js';
 import { recordEvents } from '../events/recordEvents.js';
-import { killIsNews, lockExecutions } from './lockExecutions.js';
+import { graceWithin, killIsNews, lockExecutions } from './lockExecutions.js';
 import { releaseDependents } from './releaseDependents.js';
 
 export async function killTask(pool: Pool, taskId: number, graceSeconds: number, meta: EventMeta): Promise<'kill_requested' | 'cancelled'> {
@@ -19,7 +19,7 @@ export async function killTask(pool: Pool, taskId: number, graceSeconds: number,
     if (isLive(task.status)) {
       const x = (await lockExecutions(tx, [task.execution_id])).get(task.execution_id)!;
       if (killIsNews(x, graceSeconds)) {
-        await recordEvents(tx, [{ type: 'execution.kill_requested', streamId: x.id, version: x.version + 1, data: { task_id: taskId, grace_seconds: graceSeconds } }], meta);
+        await recordEvents(tx, [{ type: 'execution.kill_requested', streamId: x.id, version: x.version + 1, data: { task_id: taskId, grace_seconds: graceWithin(x, graceSeconds) } }], meta);
       }
       return 'kill_requested';
     }

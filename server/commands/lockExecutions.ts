@@ -43,6 +43,17 @@ export function killIsNews(x: LockedExecution, graceSeconds: number): boolean {
 }
 
 /**
+ * The grace of a kill that is news (killIsNews): never longer than what is left of an order
+ * under way. A user's kill replaces a pause's order whatever its grace, so that the task ends
+ * rather than going back to the queue; its worker keeps the sooner of the two KILLs, and the
+ * stored order then says when that KILL comes. Rounded down, so it hurries it by less than a
+ * second rather than promise it later than it comes.
+ */
+export function graceWithin(x: LockedExecution, graceSeconds: number): number {
+  return x.kill_left_seconds === null ? graceSeconds : Math.min(graceSeconds, Math.max(0, Math.floor(x.kill_left_seconds)));
+}
+
+/**
  * Whether a pause's kill order (one that puts the task back in the queue) is news: none was
  * asked for, or a pause's was and this one's KILL would come sooner, so that `--signal kill`
  * hurries a `--signal term` under way. A cancel's order is left as it is: its task ends

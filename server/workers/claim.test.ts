@@ -553,6 +553,26 @@ test('killing a task that has not started cancels it at once', async (t) => {
   assert.deepEqual(await ts.client.killTask(dependent!), { result: 'cancelled' }, 'a blocked task can be cancelled too');
 });
 
+test("a user's kill replacing a pause's order under way says when its KILL comes: no later than the pause's", async (t) => {
+  const ts = await server(t);
+  const w = await register(ts, { tags: ['kr'] });
+  const [first, second] = await submit(ts, [{ command: 'sleep 1000', tag: 'kr' }, { command: 'sleep 1000', tag: 'kr' }]);
+  const assigned = (await poll(ts, w, { want: 2 })).assignments;
+  await ts.client.call('pauseQueue', { body: { tag: 'kr', signal: 'term', grace_seconds: 600 } });
+  assert.deepEqual(await ts.client.killTask(first!, 3600), { result: 'kill_requested' });
+  await ts.client.call('cancelTasks', { body: { filter: { ids: [second!] }, grace_seconds: 3600 } });
+  for (const task of [first!, second!]) {
+    const orders = (await executionEvents(ts, task)).filter((e) => e.type === 'execution.kill_requested').map((e) => [e.data.grace_seconds, e.data.requeue ?? false]);
+    assert.equal(orders.length, 2, `task ${task}: the pause's order, then the user's, which ends the task`);
+    assert.deepEqual(orders[0], [600, true]);
+    const [grace, requeue] = orders[1]!;
+    assert.equal(requeue, false);
+    assert.ok((grace as number) <= 600 && (grace as number) >= 590, `task ${task}: the user's order keeps the pause's KILL, not 3600 s: ${grace}`);
+  }
+  const order = await poll(ts, w, { holding: assigned.map((a) => a.execution_id) });
+  assert.ok(order.kill.every((k) => k.grace_seconds <= 600), JSON.stringify(order.kill));
+});
+
 test('killing an assigned task sends a kill order to its worker in its next poll', async (t) => {
   const ts = await server(t);
   const w = await register(ts, { tags: ['ka'] });
