@@ -14,6 +14,7 @@ import type { Pool, Db } from '../db/pool.js';
 import { invalid, type FieldError } from '../errors.js';
 import { recordEvents } from '../events/recordEvents.js';
 import { containerPolicyErrors } from '../queries/policies.js';
+import { missingDependencies } from '../queries/references.js';
 import { unknownSecrets } from '../queries/secrets.js';
 import { dependencyStatus } from './dependencyStatus.js';
 import { WITH_PAUSES_LOCK } from './lockScope.js';
@@ -70,11 +71,9 @@ async function withStepDependencies<T extends TaskDefinition>(tx: Db, defs: T[],
     SELECT s.id, coalesce(array_agg(t.id ORDER BY t.id) FILTER (WHERE t.id IS NOT NULL), '{}') AS tasks
     FROM steps s LEFT JOIN tasks t ON t.step_id = s.id WHERE s.id = ANY(${sql.array(stepIds, 'int8')}) GROUP BY s.id`);
   const tasksOf = new Map(rows.map((r) => [Number(r.id), (r.tasks as number[]).map(Number)]));
+  errors.push(...missingDependencies(defs, 'depends_on_steps', tasksOf, field));
   return defs.map((d, i) => {
     if (d.depends_on_steps.length === 0) return d;
-    d.depends_on_steps.forEach((id, j) => {
-      if (!tasksOf.has(id)) errors.push({ field: `${field(i)}depends_on_steps[${j}]`, message: `step ${id} does not exist` });
-    });
     const dependsOn = [...new Set([...d.depends_on, ...d.depends_on_steps.flatMap((id) => tasksOf.get(id) ?? [])])];
     if (dependsOn.length > MAX_DEPENDENCIES) {
       errors.push({ field: `${field(i)}depends_on_steps`, message: `these steps hold ${dependsOn.length} tasks: a task depends on at most ${MAX_DEPENDENCIES}` });
@@ -96,11 +95,7 @@ async function dependencyStatuses(tx: Db, defs: TaskDefinition[], field: (i: num
       statuses.set(row.id, row.status);
     }
   }
-  defs.forEach((d, i) =>
-    d.depends_on.forEach((id, j) => {
-      if (!statuses.has(id)) errors.push({ field: `${field(i)}depends_on[${j}]`, message: `task ${id} does not exist` });
-    }),
-  );
+  errors.push(...missingDependencies(defs, 'depends_on', statuses, field));
   return statuses;
 }
 

@@ -7,6 +7,7 @@ import { ScheduleSubmit, type ScheduleBody } from '../../shared/schemas/schedule
 import type { Db } from '../db/pool.js';
 import { invalid, notFound, type FieldError } from '../errors.js';
 import { containerPolicyErrors } from '../queries/policies.js';
+import { missingDependencies } from '../queries/references.js';
 import { unknownSecrets } from '../queries/secrets.js';
 import { cronErrors } from './cron.js';
 import { planRun, runKey } from './plan.js';
@@ -56,10 +57,8 @@ async function referenceErrors(tx: Db, submit: ScheduleBody['submit']): Promise<
   const tasks = await existing('tasks', templates.flatMap((t) => t.depends_on));
   const steps = await existing('steps', templates.flatMap((t) => t.depends_on_steps));
   return [
-    ...templates.flatMap((t, i) => [
-      ...t.depends_on.flatMap((id, j) => (tasks.has(id) ? [] : [{ field: `${field(i)}depends_on[${j}]`, message: `task ${id} does not exist` }])),
-      ...t.depends_on_steps.flatMap((id, j) => (steps.has(id) ? [] : [{ field: `${field(i)}depends_on_steps[${j}]`, message: `step ${id} does not exist` }])),
-    ]),
+    ...missingDependencies(templates, 'depends_on', tasks, field),
+    ...missingDependencies(templates, 'depends_on_steps', steps, field),
     ...(await unknownSecrets(tx, templates.map((t) => t.env), field)),
     ...(await containerPolicyErrors(tx, templates.map((t) => t.container_options), field)),
   ];
