@@ -2,7 +2,11 @@
 // started is cancelled at once (task.cancelled); a live one gets a kill order for its
 // execution (its worker sends TERM, then KILL after the grace, and the task ends
 // cancelled); a task that ended is left as it is. The dependents of the tasks cancelled
-// here are blocked in the same transaction (releaseDependents, last in the lock order).
+// here are blocked in the same transaction (releaseDependents). Those waiting behind the
+// tasks matched are locked with them first, in one wave (lockInOrder): locked after them, a
+// waiting dependent with a smaller id than a waiting task matched met a command over both
+// the other way.
+import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import { isLive } from '../../shared/schemas/execution.js';
 import type { BulkResult } from '../../shared/schemas/steering.js';
@@ -10,7 +14,7 @@ import { isFinalTask, type TaskFilter } from '../../shared/schemas/task.js';
 import type { Pool } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
 import { graceWithin, killIsNews, lockExecutions } from './lockExecutions.js';
-import { openBulk } from './matchTasks.js';
+import { lockInOrder, matchedCte, openBulk, TaskId } from './matchTasks.js';
 import { releaseDependents } from './releaseDependents.js';
 
 export interface CancelRequest {
@@ -20,6 +24,13 @@ export interface CancelRequest {
 
 export async function cancelTasks(pool: Pool, filter: TaskFilter, request: CancelRequest, meta: EventMeta): Promise<BulkResult> {
   return pool.transaction(async (tx) => {
+    await lockInOrder(tx, await tx.anyFirst(sql.type(TaskId)`
+      WITH RECURSIVE ${matchedCte(filter)}, chain(id) AS (
+        SELECT t.id FROM tasks t WHERE t.status = 'waiting' AND t.depends_on && (SELECT array_agg(id) FROM matched)
+        UNION
+        SELECT t.id FROM tasks t JOIN chain c ON t.depends_on @> ARRAY[c.id] WHERE t.status = 'waiting'
+      )
+      SELECT id FROM matched UNION SELECT id FROM chain`));
     const { tasks, outcome } = await openBulk(tx, filter);
     const unstarted = [];
     const live = [];

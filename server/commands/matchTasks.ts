@@ -2,7 +2,7 @@
 // lock the tasks a filter matches, in id order (waiting ones last, as in the documented order),
 // and account for what became of each in the answer. One statement whatever the number
 // of tasks, up to MAX_BULK_TASKS (shared/limits.ts): beyond, the request is refused before anything changes.
-import { sql } from 'slonik';
+import { sql, type FragmentSqlToken } from 'slonik';
 import { z } from 'zod';
 import { MAX_BULK_TASKS } from '../../shared/limits.js';
 import { BULK_LISTED_IDS, type BulkResult } from '../../shared/schemas/steering.js';
@@ -27,16 +27,29 @@ export type MatchedTask = z.infer<typeof MatchedTask>;
 export const TaskId = z.object({ id: z.number() });
 
 /**
- * The tasks a filter matches, locked (unless `lock` is false: a dry run changes nothing).
- * Waiting tasks are locked last, as every command that releases dependents does.
+ * Locks the tasks `where` selects, waiting ones last, each group in id order, as every
+ * command that releases dependents does (the finished task, then its waiting dependents).
+ * The groups are two statements, and a task whose status flips between them (a relaunch
+ * makes it wait, a cancel of its dependency releases it) is in neither: the third takes
+ * what they left, so that no task matched is passed over. The first two keep the id index's
+ * order and stop at `limit`.
  */
+async function lockInWaves<T extends { id: number }>(tx: Db, columns: FragmentSqlToken, parser: z.ZodType<T, z.ZodTypeDef, any>, where: FragmentSqlToken[], limit: number): Promise<T[]> {
+  const read = (more: FragmentSqlToken) => tx.any(sql.type(parser)`
+    SELECT ${columns} FROM tasks WHERE ${sql.join([...where, more], sql.fragment` AND `)} ORDER BY id LIMIT ${limit} FOR UPDATE`);
+  const rows = [...(await read(sql.fragment`status <> 'waiting'`)), ...(await read(sql.fragment`status = 'waiting'`))];
+  rows.push(...(await read(sql.fragment`id <> ALL(${sql.array(rows.map((r) => r.id), 'int8')})`)));
+  return rows.sort((a, b) => a.id - b.id);
+}
+
+const MATCHED_COLUMNS = sql.fragment`id, status, version, execution_id, workflow_id, step_id, tag, depends_on, accept_failure, attempts`;
+
+/** The tasks a filter matches, locked (unless `lock` is false: a dry run changes nothing). */
 async function lockMatchingTasks(tx: Db, filter: TaskFilter, lock = true): Promise<MatchedTask[]> {
-  const where = taskWhere(filter);
-  const matches = (waiting: boolean) => sql.join([...where, waiting ? sql.fragment`status = 'waiting'` : sql.fragment`status <> 'waiting'`], sql.fragment` AND `);
-  const read = (waiting: boolean) => tx.any(sql.type(MatchedTask)`
-    SELECT id, status, version, execution_id, workflow_id, step_id, tag, depends_on, accept_failure, attempts
-    FROM tasks WHERE ${matches(waiting)} ORDER BY id LIMIT ${MAX_BULK_TASKS + 1} ${lock ? sql.fragment`FOR UPDATE` : sql.fragment``}`);
-  const rows = [...(await read(false)), ...(await read(true))].sort((a, b) => a.id - b.id);
+  const where = [...taskWhere(filter), sql.fragment`TRUE`];
+  const rows = lock
+    ? await lockInWaves(tx, MATCHED_COLUMNS, MatchedTask, where, MAX_BULK_TASKS + 1)
+    : [...await tx.any(sql.type(MatchedTask)`SELECT ${MATCHED_COLUMNS} FROM tasks WHERE ${sql.join(where, sql.fragment` AND `)} ORDER BY id LIMIT ${MAX_BULK_TASKS + 1}`)];
   if (rows.length > MAX_BULK_TASKS) {
     throw new ProblemError(413, 'Too many tasks', `the filter matches more than ${MAX_BULK_TASKS} tasks: narrow it (by step, status, tag or ids)`);
   }
@@ -52,18 +65,14 @@ export const matchedCte = (filter: TaskFilter) => sql.fragment`matched AS MATERI
   ORDER BY id LIMIT ${MAX_BULK_TASKS + 1})`;
 
 /**
- * Locks these tasks in the order of every bulk command: id order, waiting ones last. A
- * command that locks tasks besides those it matches (their dependencies, the dependents it
- * moves) locks them all this way first: taken after the matched ones, one with a smaller id
- * would meet a command over both the other way, a deadlock.
+ * Locks these tasks in the order of every bulk command (lockInWaves). A command that locks
+ * tasks besides those it matches (their dependencies, the dependents it moves) locks them
+ * all this way first: taken after the matched ones, one with a smaller id would meet a
+ * command over both the other way, a deadlock.
  */
 export async function lockInOrder(tx: Db, ids: readonly number[]): Promise<void> {
   if (ids.length === 0) return;
-  for (const waiting of [false, true]) {
-    await tx.query(sql.unsafe`
-      SELECT id FROM tasks WHERE id = ANY(${sql.array([...ids], 'int8')}) AND ${waiting ? sql.fragment`status = 'waiting'` : sql.fragment`status <> 'waiting'`}
-      ORDER BY id FOR UPDATE`);
-  }
+  await lockInWaves(tx, sql.fragment`id`, TaskId, [sql.fragment`id = ANY(${sql.array([...ids], 'int8')})`], ids.length);
 }
 
 /** Why an id a filter names is skipped when no task has it: a typo must not pass unseen. */

@@ -16,7 +16,7 @@
 import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import type { BulkResult } from '../../shared/schemas/steering.js';
-import { FINAL_TASK_STATUSES, isFinalTask, type TaskFilter, type TaskStatus } from '../../shared/schemas/task.js';
+import { isFinalTask, type TaskFilter, type TaskStatus } from '../../shared/schemas/task.js';
 import type { Db, Pool } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
 import { sharePausesLock } from './lockScope.js';
@@ -54,23 +54,25 @@ export async function relaunchTasks(pool: Pool, filter: TaskFilter, reason: stri
   });
 }
 
-/** Locks, in one wave, every task a relaunch of what the filter matches will lock (see the header). */
+/**
+ * Locks, in one wave, every task a relaunch of what the filter matches will lock (see the
+ * header). Read before the lock, a task's status may change before it: the set is that of
+ * every task matched, as if each had ended, so that one ended meanwhile (a cancel) is in it.
+ */
 async function lockRelaunchSet(tx: Db, filter: TaskFilter): Promise<void> {
   await lockInOrder(tx, await tx.anyFirst(sql.type(TaskId)`
-    WITH RECURSIVE ${matchedCte(filter)}, ended AS MATERIALIZED (
-      SELECT id, depends_on FROM matched WHERE status = ANY(${sql.array([...FINAL_TASK_STATUSES], 'text')})
-    ), ended_ids AS (
-      SELECT coalesce(array_agg(id), '{}') AS ids FROM ended
+    WITH RECURSIVE ${matchedCte(filter)}, matched_ids AS (
+      SELECT coalesce(array_agg(id), '{}') AS ids FROM matched
     ), chain(id) AS (
-      SELECT t.id FROM tasks t, ended_ids e WHERE t.status = 'blocked' AND t.depends_on && e.ids
+      SELECT t.id FROM tasks t, matched_ids e WHERE t.status = 'blocked' AND t.depends_on && e.ids
       UNION
       SELECT t.id FROM tasks t JOIN chain c ON t.depends_on @> ARRAY[c.id] WHERE t.status = 'blocked'
     )
     SELECT id FROM matched
-    UNION SELECT unnest(depends_on) FROM ended
+    UNION SELECT unnest(depends_on) FROM matched
     UNION SELECT id FROM chain
     UNION SELECT unnest(t.depends_on) FROM tasks t JOIN chain USING (id)
-    UNION SELECT t.id FROM tasks t, ended_ids e WHERE t.status IN ('pending', 'waiting') AND t.depends_on && e.ids`));
+    UNION SELECT t.id FROM tasks t, matched_ids e WHERE t.status IN ('pending', 'waiting') AND t.depends_on && e.ids`));
 }
 
 /** The blocked tasks downstream of the relaunched ones that nothing else keeps blocked: they wait again. */

@@ -1,8 +1,9 @@
 // Command: release held tasks. Each goes where its dependencies put it: pending when they
 // all succeeded (or it accepts failures and they ended), blocked when one will not
 // succeed, waiting otherwise (dependencyStatus.ts, the rule of a submission). The tasks
-// it matched and the dependencies of those held are locked together first (lockInOrder):
-// a dependency, with a smaller id, locked after the task met a cancel of both the other way.
+// it matched and their dependencies are locked together first (lockInOrder): a dependency,
+// with a smaller id, locked after the task met a cancel of both the other way. Those of every
+// task matched, held or not when read: one may be held by another command before the lock.
 import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
 import type { BulkResult } from '../../shared/schemas/steering.js';
@@ -32,7 +33,7 @@ export const statusAfterDependencies = (t: MatchedTask, deps: Map<number, TaskSt
 export async function releaseTasks(pool: Pool, filter: TaskFilter, reason: string | undefined, meta: EventMeta): Promise<BulkResult> {
   return pool.transaction(async (tx) => {
     await lockInOrder(tx, await tx.anyFirst(sql.type(TaskId)`
-      WITH ${matchedCte(filter)} SELECT id FROM matched UNION SELECT unnest(depends_on) FROM matched WHERE status = 'held'`));
+      WITH ${matchedCte(filter)} SELECT id FROM matched UNION SELECT unnest(depends_on) FROM matched`));
     const { tasks, outcome } = await openBulk(tx, filter);
     const held = tasks.filter((t) => t.status === 'held' || (outcome.skip(t.id, `${t.status}: not held`), false));
     const deps = await dependencyStatuses(tx, held);
