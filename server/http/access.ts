@@ -4,19 +4,23 @@
 // worker it first registered: the `actsAs…` checks keep it to that worker and to that
 // worker's executions. Admin tokens are bound to nothing and may act as any worker (an
 // operator's debugging, or a worker run by hand).
-import { API_PREFIX, type RouteSpec } from '../../shared/api.js';
+import type { RouteSpec } from '../../shared/api.js';
 import type { Identity } from '../auth/tokens.js';
 import { forbidden, notItsExecution } from '../errors.js';
 
 const listed = (roles: readonly string[]) =>
   roles.length <= 1 ? roles.join('') : `${roles.slice(0, -1).join(', ')} and ${roles[roles.length - 1]}`;
 
-export function authorize(route: RouteSpec, identity: Identity | undefined): void {
+/**
+ * `called` is the method and path of the request (`GET /api/v1/tasks/42`): the refusal names
+ * what the caller asked for, not the route's pattern (`/tasks/:id`), which it never typed.
+ */
+export function authorize(route: RouteSpec, identity: Identity | undefined, called: string): void {
   // A public route (the login) is for anyone; the others never run without an identity (app.ts answers 401).
   if (route.public) return;
   if (!identity) throw new Error(`${route.path} reached without an identity`);
   if (identity.role === 'admin' || route.roles.includes(identity.role)) return;
-  throw forbidden(`${route.method.toUpperCase()} ${API_PREFIX}${route.path} is for ${listed(['admin', ...route.roles])}; your role is ${identity.role}`);
+  throw forbidden(`${called} is for ${listed(['admin', ...route.roles])}; your role is ${identity.role}`);
 }
 
 /** The worker whose executions alone this caller may touch: undefined for any (admin). */

@@ -52,7 +52,7 @@ export function bind<N extends RouteName>(router: Router, name: N, handler: Hand
   // silently, `GET /events?actor=ada` would answer every actor's events as if filtered.
   const querySchema = route.query?.strict();
   router[route.method](route.path, async (ctx: Context) => {
-    authorize(routes[name] as RouteSpec, ctx.state.identity);
+    authorize(routes[name] as RouteSpec, ctx.state.identity, `${ctx.method} ${ctx.path}`);
     const params = route.params ? parse(route.params, (ctx as any).params) : undefined;
     const query = querySchema ? parse(querySchema, ctx.query) : undefined;
     let body: unknown;

@@ -84,6 +84,9 @@ test('a worker token cannot submit, steer or read', async () => {
   await registerWorker(a);
   await refused(() => a.client.submitTasks({ command: 'echo nope' }), /POST \/api\/v1\/tasks is for admin and operator; your role is worker/);
   await refused(() => a.client.listTasks(), /your role is worker/);
+  // The refusal names the path called, not the route's pattern.
+  const { id } = (await ts.client.submitTasks({ command: 'echo theirs' })).tasks[0]!;
+  await refused(() => a.client.getTask(id), new RegExp(`^GET /api/v1/tasks/${id} is for admin, operator and viewer; your role is worker$`));
   await refused(() => a.client.listWorkers(), /your role is worker/);
 });
 
