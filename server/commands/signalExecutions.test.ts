@@ -1,15 +1,22 @@
 // Suspend and continue on the server: the routes (404, 409, idempotence), the set-based
 // commands (which tasks they change and why they skip the others), the executions
 // projection, the task's history, and the worker's side of it: the poll answer's `suspend`
-// list, and a parked poll that ends when that list changes, and only then.
+// list, and a parked poll that ends when that list changes, and only then; an execution that
+// ends while suspended is suspended no more, inline, after a rebuild and after the migration
+// that sets the rows projected before.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
+import pg from 'pg';
+import { sql } from 'slonik';
 import { LabqApiError } from '../../shared/client.js';
 import type { EventMeta } from '../../shared/events.js';
 import { finished } from '../../e2e/support/reports.js';
 import { startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { until } from '../../e2e/support/worker.js';
 import { parkedPoll, pollWorker as poll, registerWorker as register } from '../../e2e/support/workerApi.js';
+import { rebuildProjections } from '../admin/rebuild.js';
+import { SQL_DIR } from '../db/migrate.js';
 import { continueTasks, suspendTasks } from './signalExecutions.js';
 
 /** Only to turn a hang into a failure; never an assertion about how long anything took. */
@@ -145,4 +152,36 @@ test('the commands are set-based: they change what they can and say why they ski
   );
   const requested = (await ts.client.taskEvents(running)).items.filter((e) => e.type.endsWith('_requested'));
   assert.deepEqual(requested.map((e) => e.meta.actor), ['signal-test', 'signal-test']);
+});
+
+test('an execution that ends while suspended (killed, cancelled) is suspended no more, and a rebuild of the log says the same', async () => {
+  const killed = await claimedTask('ended-killed');
+  await ts.client.suspendTask(killed.task);
+  await ts.client.sendReports(killed.x, { reports: [{ kind: 'phase', phase: 'running' }] });
+  await ts.client.killTask(killed.task);
+  await ts.client.sendReports(killed.x, { reports: [finished('killed')] });
+  const cancelled = await claimedTask('ended-cancelled');
+  await ts.client.suspendTask(cancelled.task);
+  await ts.client.call('holdTask', { params: { id: cancelled.task }, body: {} });
+
+  const ended = async () => Promise.all([killed.x, cancelled.x].map(async (id) => {
+    const x = await ts.client.getExecution(id);
+    return { status: x.status, suspended: x.suspended, suspended_at: x.suspended_at };
+  }));
+  const expected = [{ status: 'killed', suspended: false, suspended_at: null }, { status: 'cancelled', suspended: false, suspended_at: null }];
+  assert.deepEqual(await ended(), expected);
+  assert.deepEqual((await poll(ts, killed.w)).suspend, [], 'its worker is told to hold nothing suspended');
+  await rebuildProjections(ts.server.pool);
+  assert.deepEqual(await ended(), expected);
+
+  // A row projected before the fix is set so by its migration.
+  await ts.server.pool.query(sql.unsafe`UPDATE executions SET suspended = true, suspended_at = now() WHERE id = ${killed.x}`);
+  const client = new pg.Client({ connectionString: ts.databaseUrl });
+  await client.connect();
+  try {
+    await client.query(await readFile(new URL('0033_ended_not_suspended.sql', SQL_DIR), 'utf8'));
+  } finally {
+    await client.end();
+  }
+  assert.deepEqual(await ended(), expected);
 });

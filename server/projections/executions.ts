@@ -7,6 +7,13 @@ import type { Projection } from './projection.js';
 /** The class of a failure reported before failure classes existed (sql/0015_retries.sql backfills the same). */
 const inferredClass = sql.fragment`CASE e.data->>'status' WHEN 'failed' THEN 'exit' WHEN 'refused' THEN 'refused' WHEN 'killed' THEN 'killed' END`;
 
+/**
+ * An execution that ended is suspended no more, however it ended (killed while suspended,
+ * lost, cancelled before it started): `suspended` is an order to its worker for as long as
+ * it runs, and an order for an execution that is over would list it as suspended forever.
+ */
+const notSuspended = sql.fragment`suspended = false, suspended_at = NULL`;
+
 export const executionsProjection: Projection = {
   name: 'executions',
   tables: ['executions'],
@@ -27,7 +34,7 @@ export const executionsProjection: Projection = {
           FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`];
       case 'execution.finished':
         return [sql.fragment`
-          UPDATE executions x SET status = e.data->>'status', finished_at = e.created_at, version = e.version,
+          UPDATE executions x SET status = e.data->>'status', finished_at = e.created_at, version = e.version, ${notSuspended},
             exit_code = (e.data->>'exit_code')::int, peak_memory_bytes = (e.data->>'peak_memory_bytes')::bigint,
             error = e.data->>'error', cpu_seconds = (e.data->>'cpu_seconds')::float8,
             failure_class = coalesce(e.data->>'failure_class', ${inferredClass})
@@ -35,11 +42,12 @@ export const executionsProjection: Projection = {
       case 'execution.lost':
         return [sql.fragment`
           UPDATE executions x SET status = 'lost', finished_at = e.created_at, error = e.data->>'reason', version = e.version,
-            failure_class = 'lost'
+            failure_class = 'lost', ${notSuspended}
           FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`];
       case 'execution.cancelled':
         return [sql.fragment`
-          UPDATE executions x SET status = 'cancelled', finished_at = e.created_at, error = e.data->>'reason', version = e.version
+          UPDATE executions x SET status = 'cancelled', finished_at = e.created_at, error = e.data->>'reason', version = e.version,
+            ${notSuspended}
           FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`];
       case 'execution.kill_requested':
         return [sql.fragment`
