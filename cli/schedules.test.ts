@@ -1,6 +1,6 @@
 // `labq schedule …` against a test server: add from the task options, list with the next run
 // times, run with a changed context, edit, disable/enable, show the runs, refusals naming
-// the field, rm; and add from a JSON file.
+// the field, rm; and add from a JSON file; --overlap and --catch-up refused before any request.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -78,4 +78,19 @@ test('add a sweep schedule from a JSON file', async (t) => {
   const { id } = JSON.parse(added.stdout);
   const run = JSON.parse((await labq(['--json', 'schedule', 'run', String(id)])).stdout);
   assert.deepEqual(await Promise.all(run.task_ids.map(async (t: number) => (await ts.client.getTask(t)).command)), ['sync uniprot 1', 'sync uniprot 2']);
+});
+
+test('--overlap and --catch-up are checked before any request, naming the valid values', async () => {
+  // A server that does not answer: a request sent would fail as unreachable, not as the value.
+  const offline = (args: string[]) => new Promise<{ code: number; stderr: string }>((resolve) => {
+    execFile(process.execPath, [CLI, '--server', 'http://127.0.0.1:1', '--token', 'none', ...args], (error, _stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stderr }));
+  });
+  const overlap = await offline(['schedule', 'add', 'checked', '0 2 * * *', '--overlap', 'sometimes', '--', 'echo']);
+  assert.notEqual(overlap.code, 0);
+  assert.match(overlap.stderr, /option '--overlap <policy>' argument 'sometimes' is invalid\. Allowed choices are allow, skip, queue\./);
+  const catchUp = await offline(['schedule', 'edit', 'checked', '--catch-up', 'all']);
+  assert.notEqual(catchUp.code, 0);
+  assert.match(catchUp.stderr, /option '--catch-up <policy>' argument 'all' is invalid\. Allowed choices are skip, run_once\./);
+  assert.doesNotMatch(overlap.stderr + catchUp.stderr, /cannot reach/);
 });

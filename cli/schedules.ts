@@ -3,9 +3,9 @@
 // task options (the command with `{name}` placeholders of the context), or a whole schedule
 // as JSON with -f, the body of POST /schedules.
 import { readFile } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { LabqClient } from '../shared/client.js';
-import type { ScheduleDetail, ScheduleInput, SchedulePatch, ScheduleRun } from '../shared/schemas/schedule.js';
+import { CatchUp, Overlap, ScheduleInput, type ScheduleDetail, type SchedulePatch, type ScheduleRun } from '../shared/schemas/schedule.js';
 import { clientFrom, type ClientFlags } from './context.js';
 import { counts, print, table } from './format.js';
 import { collect, readStdin, taskFromFlags, taskOptions } from './tasks.js';
@@ -20,6 +20,18 @@ function contextFrom(pairs: string[] | undefined): Record<string, string> | unde
     context[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   return context;
+}
+
+/**
+ * --catch-up or --overlap, refused before any request unless one of the schema's values
+ * (commander lists them in the refusal and the help). `add` names the default the server
+ * applies; `edit` keeps the schedule's own.
+ */
+function policyOption(field: 'catch_up' | 'overlap', command: 'add' | 'edit'): Option {
+  const schema = ScheduleInput.shape[field];
+  const values = (field === 'catch_up' ? CatchUp : Overlap).options;
+  const fallback = command === 'add' ? ` (default ${schema.def.defaultValue})` : '';
+  return new Option(`--${field.replace('_', '-')} <policy>`, `${schema.description}${fallback}`).choices(values);
 }
 
 const readJson = async (file: string) => JSON.parse(file === '-' ? await readStdin() : await readFile(file, 'utf8'));
@@ -71,8 +83,8 @@ export function scheduleCommands(program: Command, flags: () => ClientFlags & { 
       .option('-c, --command <command>', 'the shell command (instead of the words after --)')
       .option('--timezone <zone>', 'IANA time zone of the cron (default UTC)')
       .option('--context <NAME=VALUE>', 'a parameter and its default value; repeatable', collect)
-      .option('--catch-up <policy>', 'skip (default) or run_once: due times missed while no server ran')
-      .option('--overlap <policy>', 'allow (default), skip or queue: when the previous run still has live tasks')
+      .addOption(policyOption('catch_up', 'add'))
+      .addOption(policyOption('overlap', 'add'))
       .option('--disabled', 'add it disabled')
       .option('-f, --file <file>', 'JSON: the body of POST /schedules; - for stdin'),
   ).action(async (name: string | undefined, cron: string | undefined, words: string[], o) => {
@@ -118,8 +130,8 @@ export function scheduleCommands(program: Command, flags: () => ClientFlags & { 
     .option('--cron <cron>')
     .option('--timezone <zone>')
     .option('--context <NAME=VALUE>', 'the whole new context; repeatable', collect)
-    .option('--catch-up <policy>', 'skip or run_once')
-    .option('--overlap <policy>', 'allow, skip or queue')
+    .addOption(policyOption('catch_up', 'edit'))
+    .addOption(policyOption('overlap', 'edit'))
     .option('-f, --file <file>', 'JSON: the body of PATCH /schedules/{id}; - for stdin')
     .action(async (given: string, o) => {
       const body: SchedulePatch = o.file
