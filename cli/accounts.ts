@@ -2,6 +2,7 @@
 // admin, before anyone can call the API, see `labq admin user add` and `labq admin token`.
 import type { Command } from 'commander';
 import { clientFrom, type ClientFlags } from './context.js';
+import { fromFlags } from './fieldFlags.js';
 import { print, table } from './format.js';
 import { readPassword, roleOption } from './password.js';
 
@@ -14,7 +15,7 @@ export function accountCommands(program: Command, flags: () => ClientFlags & { j
     .addOption(roleOption('viewer'))
     .action(async (name: string, o) => {
       const password = await readPassword(`password for ${name}: `);
-      const created = await clientFrom(flags()).createUser({ name, role: o.role, password });
+      const created = await fromFlags({ role: '--role' }, clientFrom(flags()).createUser({ name, role: o.role, password }));
       print(created, !!flags().json, () => `user ${created.name} created (${created.role})`);
     });
   user
@@ -39,7 +40,7 @@ export function accountCommands(program: Command, flags: () => ClientFlags & { j
     .argument('<name>')
     .addOption(roleOption('viewer').makeOptionMandatory())
     .action(async (name: string, o) => {
-      const changed = await clientFrom(flags()).updateUser(name, { role: o.role });
+      const changed = await fromFlags({ role: '--role' }, clientFrom(flags()).updateUser(name, { role: o.role }));
       print(changed, !!flags().json, () => `${name} is now ${changed.role}`);
     });
   user
@@ -59,7 +60,8 @@ export function accountCommands(program: Command, flags: () => ClientFlags & { j
     .addOption(roleOption('worker'))
     .option('--expires <duration>', 'lifetime, e.g. 30d, 12h, 90m (default: never)')
     .action(async (name: string, o) => {
-      const created = await clientFrom(flags()).createToken({ name, role: o.role, expires_in: o.expires });
+      const created = await fromFlags({ role: '--role', expires_in: '--expires' },
+        clientFrom(flags()).createToken({ name, role: o.role, expires_in: o.expires }));
       print(created, !!flags().json, () => created.token);
     });
   token

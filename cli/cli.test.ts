@@ -325,7 +325,7 @@ describe('labq up, the CLI against it, restart and rebuild', () => {
     const invalid = await labq(dataDir, ['task', 'submit', '-p', '5000', '--', 'echo', 'nope']);
     assert.notEqual(invalid.code, 0);
     assert.match(invalid.stderr, /400/);
-    assert.match(invalid.stderr, /^\s+priority: /m, 'the invalid field is listed');
+    assert.match(invalid.stderr, /^\s+--priority: /m, 'the invalid field is listed, by the flag typed');
 
     const duplicate = await labq(dataDir, ['step', 'create', '-w', String(workflowId), 'align']);
     assert.notEqual(duplicate.code, 0);

@@ -6,6 +6,7 @@ import { LabqApiError, LabqUnreachableError } from '../shared/client.js';
 import { VERSION } from '../shared/version.js';
 import { DEFAULT_HOST, DEFAULT_PORT, defaultDataDir } from '../server/config.js';
 import { unauthorizedHint } from './context.js';
+import { fieldName } from './fieldFlags.js';
 import { CommandError, port } from './format.js';
 import { fetchCommands } from './fetch.js';
 import { accountCommands } from './accounts.js';
@@ -85,9 +86,12 @@ adminCommands(program, flags);
 fetchCommands(program, flags);
 
 program.parseAsync(process.argv).catch((error) => {
-  process.stderr.write(`labq: ${(error as Error).message}\n`);
+  const fields = error instanceof LabqApiError ? error.problem.errors ?? [] : [];
+  // The detail of a refusal that lists its fields is that list, by the API's names: the lines
+  // below say it again by the flags typed.
+  process.stderr.write(`labq: ${fields.length ? `${error.status} ${error.problem.title}` : (error as Error).message}\n`);
   if (error instanceof LabqApiError) {
-    for (const e of error.problem.errors ?? []) process.stderr.write(`  ${e.field}: ${e.message}\n`);
+    for (const e of fields) process.stderr.write(`  ${fieldName(error, e.field)}: ${e.message}\n`);
     if (error.status === 401) process.stderr.write(`  ${unauthorizedHint(flags())}\n`);
   }
   if (error instanceof LabqUnreachableError) {

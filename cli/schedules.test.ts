@@ -47,10 +47,16 @@ test('add, list, run with a changed context, edit, disable, enable, show, rm', a
 
   const unknown = await labq(['schedule', 'run', 'nightly-qc', '--context', 'sample=S1']);
   assert.equal(unknown.code, 1);
-  assert.match(unknown.stderr, /context\.sample: is not a parameter of schedule nightly-qc \(its parameters: run\)/);
+  assert.match(unknown.stderr, /\n {2}--context sample: is not a parameter of schedule nightly-qc \(its parameters: run\)/);
   const badCron = await labq(['schedule', 'edit', 'nightly-qc', '--cron', '0 25 * * *']);
   assert.equal(badCron.code, 1);
-  assert.match(badCron.stderr, /cron: .*hour/i);
+  assert.match(badCron.stderr, /^labq: 400 Invalid request\n {2}--cron: .*hour/i);
+  // A refused field is named by the flag typed, a task's field too (the schedule holds it at submit.tasks[0]).
+  const badTask = await labq(['schedule', 'add', 'refused', '0 2 * * *', '-p', '5000', '--', 'echo']);
+  assert.equal(badTask.code, 1);
+  assert.equal(badTask.stderr, 'labq: 400 Invalid request\n  --priority: Too big: expected number to be <=1000\n');
+  const badZone = await labq(['schedule', 'add', 'refused', '0 2 * * *', '--timezone', 'Mars/Olympus', '--', 'echo']);
+  assert.match(badZone.stderr, /^labq: 400 Invalid request\n {2}--timezone: /);
 
   const nothing = await labq(['schedule', 'edit', 'nightly-qc']);
   assert.equal(nothing.code, 1, 'an edit that names no change is refused, as labq task edit refuses one');
@@ -78,6 +84,11 @@ test('add a sweep schedule from a JSON file', async (t) => {
   const { id } = JSON.parse(added.stdout);
   const run = JSON.parse((await labq(['--json', 'schedule', 'run', String(id)])).stdout);
   assert.deepEqual(await Promise.all(run.task_ids.map(async (t: number) => (await ts.client.getTask(t)).command)), ['sync uniprot 1', 'sync uniprot 2']);
+
+  // The fields of a file are named as the file spells them: no flag set them.
+  const bad = join(dir, 'bad.json');
+  await writeFile(bad, JSON.stringify({ name: 'bad', cron: '0 6 * * 1', overlap: 'sometimes', submit: { tasks: [{ command: 'x' }] } }));
+  assert.match((await labq(['schedule', 'add', '-f', bad])).stderr, /^labq: 400 Invalid request\n {2}overlap: /);
 });
 
 test('--overlap and --catch-up are checked before any request, naming the valid values', async () => {

@@ -7,8 +7,9 @@ import { Option, type Command } from 'commander';
 import type { LabqClient } from '../shared/client.js';
 import { CatchUp, Overlap, ScheduleInput, type ScheduleDetail, type SchedulePatch, type ScheduleRun } from '../shared/schemas/schedule.js';
 import { clientFrom, type ClientFlags } from './context.js';
+import { fromFlags, nested, type FieldFlags } from './fieldFlags.js';
 import { counts, print, table } from './format.js';
-import { collect, readStdin, taskFromFlags, taskOptions } from './tasks.js';
+import { collect, readStdin, TASK_FLAGS, taskFromFlags, taskOptions } from './tasks.js';
 
 /** --context NAME=VALUE, repeatable, into an object. */
 function contextFrom(pairs: string[] | undefined): Record<string, string> | undefined {
@@ -33,6 +34,9 @@ function policyOption(field: 'catch_up' | 'overlap', command: 'add' | 'edit'): O
   const fallback = command === 'add' ? ` (default ${schema.def.defaultValue})` : '';
   return new Option(`--${field.replace('_', '-')} <policy>`, `${schema.description}${fallback}`).choices(values);
 }
+
+/** The flags of the fields that `add` and `edit` share. */
+const SCHEDULE_FLAGS: FieldFlags = { timezone: '--timezone', context: '--context', catch_up: '--catch-up', overlap: '--overlap' };
 
 const readJson = async (file: string) => JSON.parse(file === '-' ? await readStdin() : await readFile(file, 'utf8'));
 
@@ -88,20 +92,25 @@ export function scheduleCommands(program: Command, flags: () => ClientFlags & { 
       .option('--disabled', 'add it disabled')
       .option('-f, --file <file>', 'JSON: the body of POST /schedules; - for stdin'),
   ).action(async (name: string | undefined, cron: string | undefined, words: string[], o) => {
-    let body: ScheduleInput;
+    let created: Promise<ScheduleDetail>;
     if (o.file) {
       if (name || cron) throw new Error('give the schedule with -f or as arguments, not both');
-      body = await readJson(o.file);
+      created = client().call('createSchedule', { body: await readJson(o.file) });
     } else {
       if (!name || !cron) throw new Error('give a name and a cron expression (or a JSON schedule with -f)');
       if (o.command && words.length) throw new Error('give the command with --command or after --, not both');
       const { workflow_id, step_id, ...task } = taskFromFlags(o.command ? [o.command] : words, o);
-      body = {
+      const body: ScheduleInput = {
         name, cron, timezone: o.timezone, context: contextFrom(o.context), submit: { tasks: [task] }, workflow_id, step_id,
         catch_up: o.catchUp, overlap: o.overlap, enabled: !o.disabled,
       };
+      // The task's workflow and step go to the schedule itself.
+      const flagsOf: FieldFlags = {
+        ...SCHEDULE_FLAGS, ...nested('submit.tasks[0]', TASK_FLAGS), workflow_id: TASK_FLAGS.workflow_id!, step_id: TASK_FLAGS.step_id!, enabled: '--disabled',
+      };
+      created = fromFlags(flagsOf, client().call('createSchedule', { body }));
     }
-    show(await client().call('createSchedule', { body }));
+    show(await created);
   });
 
   schedule
@@ -140,7 +149,8 @@ export function scheduleCommands(program: Command, flags: () => ClientFlags & { 
       if (Object.values(body).every((value) => value === undefined)) {
         throw new Error('nothing to change: give --name, --cron, --timezone, --context, --catch-up, --overlap, or -f FILE');
       }
-      show(await client().call('editSchedule', { params: { id: await scheduleId(client(), given) }, body }));
+      const edited = client().call('editSchedule', { params: { id: await scheduleId(client(), given) }, body });
+      show(await (o.file ? edited : fromFlags({ ...SCHEDULE_FLAGS, name: '--name', cron: '--cron' }, edited)));
     });
 
   schedule
@@ -149,7 +159,8 @@ export function scheduleCommands(program: Command, flags: () => ClientFlags & { 
     .argument('<schedule>', 'id or name')
     .option('--context <NAME=VALUE>', 'a parameter for this run; repeatable', collect)
     .action(async (given: string, o) => {
-      const run = await client().call('runSchedule', { params: { id: await scheduleId(client(), given) }, body: { context: contextFrom(o.context) } });
+      const id = await scheduleId(client(), given);
+      const run = await fromFlags({ context: '--context' }, client().call('runSchedule', { params: { id }, body: { context: contextFrom(o.context) } }));
       const context = Object.entries(run.context).map(([k, v]) => `${k}=${v}`).join(' ');
       print(run, !!flags().json, () => `run ${run.run} fired at ${run.fired_at}${context ? ` with ${context}` : ''}\ntask ids: ${run.task_ids.join(', ')}`);
     });

@@ -6,8 +6,9 @@ import { FAILURE_CLASSES } from '../shared/schemas/execution.js';
 import { PAUSE_SIGNALS, TaskChanges, type BulkResult, type PauseResult } from '../shared/schemas/steering.js';
 import { TASK_STATUSES, UNFINISHED_TASK_STATUSES, type TaskFilterBody } from '../shared/schemas/task.js';
 import { clientFrom, type ClientFlags } from './context.js';
+import { fromFlags, nested } from './fieldFlags.js';
 import { collectInts, int, list, print, table } from './format.js';
-import { collect } from './tasks.js';
+import { collect, FILTER_FLAGS } from './tasks.js';
 
 type Flags = () => ClientFlags & { json?: boolean };
 
@@ -40,6 +41,11 @@ function filterFrom(ids: number[], o: Record<string, any>): TaskFilterBody {
   if (Object.keys(filter).length === 0) throw new Error('name the tasks: ids, or --workflow, --step, --status, --tag, --search, --worker, --failure-class, or --all');
   return filter;
 }
+
+/** The flags of a bulk command's filter and of the fields every bulk command may send. */
+const BULK_FLAGS = { ...nested('filter', FILTER_FLAGS), reason: '--reason', grace_seconds: '--grace' };
+/** The flags of a pause of a workflow, a step or a tag. */
+const PAUSE_FLAGS = { signal: '--signal', grace_seconds: '--grace', tag: '--tag' };
 
 /** How many ids a summary line names; --json gives the answer's whole lists. */
 /**
@@ -120,7 +126,7 @@ export function steeringCommands(program: Command, task: Command, flags: Flags):
       .option('--reason <text>', 'recorded in the event')
       .action(async (ids: number[] = [], o) => {
         const filter = filterFrom(ids, o);
-        report(await clientFrom(flags()).call(route, { body: { filter, reason: o.reason } }), verb, filter, !!flags().json);
+        report(await fromFlags(BULK_FLAGS, clientFrom(flags()).call(route, { body: { filter, reason: o.reason } })), verb, filter, !!flags().json);
       });
   bulk('hold', 'hold tasks not yet started: no worker takes them until they are released', 'held', 'holdTasks');
   bulk('release', 'release held tasks', 'released', 'releaseTasks');
@@ -131,7 +137,8 @@ export function steeringCommands(program: Command, task: Command, flags: Flags):
     .option('-g, --grace <seconds>', 'seconds between TERM and KILL', int, 10)
     .action(async (ids: number[] = [], o) => {
       const filter = filterFrom(ids, o);
-      report(await clientFrom(flags()).call('cancelTasks', { body: { filter, reason: o.reason, grace_seconds: o.grace } }), 'cancelled', filter, !!flags().json);
+      const cancelled = clientFrom(flags()).call('cancelTasks', { body: { filter, reason: o.reason, grace_seconds: o.grace } });
+      report(await fromFlags(BULK_FLAGS, cancelled), 'cancelled', filter, !!flags().json);
     });
 
   withFilter(task.command('edit').description('edit tasks not yet running: new field values and/or find and replace in the command'))
@@ -158,9 +165,14 @@ export function steeringCommands(program: Command, task: Command, flags: Flags):
       const replace = o.find === undefined ? undefined : { find: o.find, with: o.replace, regex: !!o.regex, all: !o.first };
       if (!Object.keys(set).length && !replace) throw new Error('nothing to change: give --command, -p/--priority, --new-tag, --set FIELD=VALUE, or --find with --replace');
       const filter = filterFrom(ids, o);
-      const result = await clientFrom(flags()).call('editTasks', {
+      // A field set by its own flag is named by it; any other by --set.
+      const setBy = {
+        set: '--set', ...(o.command !== undefined && { 'set.command': '--command' }), ...(o.priority !== undefined && { 'set.priority': '--priority' }),
+        ...(o.newTag !== undefined && { 'set.tag': '--new-tag' }),
+      };
+      const result = await fromFlags({ ...BULK_FLAGS, ...setBy, 'replace.find': '--find', 'replace.with': '--replace' }, clientFrom(flags()).call('editTasks', {
         body: { filter, ...(Object.keys(set).length && { set }), ...(replace && { replace }), dry_run: !!o.dryRun } as any,
-      });
+      }));
       report(result, 'edited', filter, !!flags().json);
     });
 
@@ -190,7 +202,7 @@ export function steeringCommands(program: Command, task: Command, flags: Flags):
       .option('--signal <signal>', `what happens to its running tasks: ${PAUSE_SIGNALS.join(', ')} (term/kill: queued again)`, 'none')
       .option('-g, --grace <seconds>', 'seconds between TERM and KILL', int, 10)
       .action(async (id: number, o) => {
-        const result = await clientFrom(flags()).call(`pause${Kind}`, { params: { id }, body: { signal: o.signal, grace_seconds: o.grace } });
+        const result = await fromFlags(PAUSE_FLAGS, clientFrom(flags()).call(`pause${Kind}`, { params: { id }, body: { signal: o.signal, grace_seconds: o.grace } }));
         print(result, !!flags().json, () => pauseSummary(`${kind} ${id}`, result));
       });
     group
@@ -218,7 +230,7 @@ export function steeringCommands(program: Command, task: Command, flags: Flags):
       .option('-g, --grace <seconds>', 'seconds between TERM and KILL', int, 10)
       .option('--reason <text>', 'recorded in the event')
       .action(async (id: number, o) => {
-        const result = await clientFrom(flags()).call(`cancel${Kind}`, { params: { id }, body: { grace_seconds: o.grace, reason: o.reason } });
+        const result = await fromFlags(BULK_FLAGS, clientFrom(flags()).call(`cancel${Kind}`, { params: { id }, body: { grace_seconds: o.grace, reason: o.reason } }));
         print(result, !!flags().json, () => bulkSummary('cancelled', result));
       });
   }
@@ -231,7 +243,7 @@ export function steeringCommands(program: Command, task: Command, flags: Flags):
     .option('--signal <signal>', `what happens to running tasks: ${PAUSE_SIGNALS.join(', ')}`, 'none')
     .option('-g, --grace <seconds>', 'seconds between TERM and KILL', int, 10)
     .action(async (o) => {
-      const result = await clientFrom(flags()).call('pauseQueue', { body: { tag: o.tag, signal: o.signal, grace_seconds: o.grace } });
+      const result = await fromFlags(PAUSE_FLAGS, clientFrom(flags()).call('pauseQueue', { body: { tag: o.tag, signal: o.signal, grace_seconds: o.grace } }));
       print(result, !!flags().json, () => pauseSummary(o.tag ? `tag ${o.tag}` : 'everything', result));
     });
   queue
@@ -239,7 +251,7 @@ export function steeringCommands(program: Command, task: Command, flags: Flags):
     .description('resume one tag (--tag), or everything')
     .option('-t, --tag <tag>', 'the tag; absent: everything')
     .action(async (o) => {
-      const result = await clientFrom(flags()).call('resumeQueue', { body: { tag: o.tag } });
+      const result = await fromFlags(PAUSE_FLAGS, clientFrom(flags()).call('resumeQueue', { body: { tag: o.tag } }));
       print(result, !!flags().json, () => pauseSummary(o.tag ? `tag ${o.tag}` : 'everything', result));
     });
   queue

@@ -4,8 +4,9 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { SweepInput, SweepResponse } from '../shared/schemas/sweep.js';
 import { clientFrom, type ClientFlags } from './context.js';
+import { fromFlags, nested } from './fieldFlags.js';
 import { print } from './format.js';
-import { collect, readStdin, taskFromFlags, taskOptions } from './tasks.js';
+import { collect, readStdin, TASK_FLAGS, taskFromFlags, taskOptions } from './tasks.js';
 
 function nameAndRest(flag: string, pair: string): [string, string] {
   const eq = pair.indexOf('=');
@@ -72,7 +73,8 @@ export function sweepCommands(program: Command, flags: () => ClientFlags & { jso
         mode: o.zip ? 'zip' : 'product',
       };
     }
-    const result = await clientFrom(flags()).submitSweep(body);
+    const submitted = clientFrom(flags()).submitSweep(body);
+    const result = await (o.file ? submitted : fromFlags({ ...nested('template', TASK_FLAGS), parameters: '--param/--param-file', mode: '--zip' }, submitted));
     print(result, !!flags().json, () => summary(result));
   });
 }

@@ -4,8 +4,9 @@ import type { Command } from 'commander';
 import { LabqApiError, type LabqClient } from '../shared/client.js';
 import type { EventRecord } from '../shared/schemas/event.js';
 import { FAILURE_CLASSES, type Execution } from '../shared/schemas/execution.js';
-import { isFinalTask, TASK_SORTS, TASK_STATUSES, type TaskInput, type TaskStatus } from '../shared/schemas/task.js';
+import { isFinalTask, TASK_SORTS, TASK_STATUSES, type SubmitTasksResponse, type TaskInput, type TaskStatus } from '../shared/schemas/task.js';
 import { clientFrom, type ClientFlags } from './context.js';
+import { fromFlags, type FieldFlags } from './fieldFlags.js';
 import { bytes, collectInts, elapsed, int, print, table } from './format.js';
 
 export const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -37,6 +38,13 @@ export function taskOptions(command: Command): Command {
     .option('-k, --key <key>', 'idempotency key within the workflow')
     .option('--held', 'submit held');
 }
+
+/** The flag of each field that taskFromFlags sets (the command is the words after --, or -c). */
+export const TASK_FLAGS: FieldFlags = {
+  name: '--name', shell: '--shell', container: '--image', container_options: '--container-option', inputs: '--input',
+  resources: '--resource', output: '--output', workflow_id: '--workflow', step_id: '--step', tag: '--tag', priority: '--priority',
+  depends_on: '--depends-on', max_retries: '--max-retries', key: '--key', env: '--env/--secret-env', held: '--held',
+};
 
 export function taskFromFlags(command: string[], o: Record<string, any>): TaskInput {
   if (command.length === 0) throw new Error('give the command after --, or a file with -f');
@@ -75,6 +83,12 @@ export function transferLine(p: NonNullable<Execution['progress']>): string {
   const share = p.bytes_total > 0 ? ` (${Math.floor((100 * p.bytes_done) / p.bytes_total)}%)` : '';
   return `${p.phase} ${bytes(p.bytes_done)} of ${bytes(p.bytes_total)}${share}`;
 }
+
+/** The flag of each criterion of a task filter, the same in `task list` and the bulk commands. */
+export const FILTER_FLAGS: FieldFlags = {
+  workflow_id: '--workflow', step_id: '--step', status: '--status', tag: '--tag', q: '--search', worker_id: '--worker',
+  failure_class: '--failure-class', all: '--all',
+};
 
 /** The statuses in which a task that has not run yet may still start; in any other, it never will. */
 const MAY_START: readonly TaskStatus[] = ['waiting', 'held', 'pending'];
@@ -144,14 +158,14 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
   )
     .action(async (command: string[], o) => {
       const client = clientFrom(flags());
-      let body: unknown;
+      let submitted: Promise<SubmitTasksResponse>;
       if (o.file) {
         const parsed = JSON.parse(o.file === '-' ? await readStdin() : await readFile(o.file, 'utf8'));
-        body = Array.isArray(parsed) ? { tasks: parsed } : parsed;
+        submitted = client.submitTasks(Array.isArray(parsed) ? { tasks: parsed } : parsed);
       } else {
-        body = taskFromFlags(command, o);
+        submitted = fromFlags(TASK_FLAGS, client.submitTasks(taskFromFlags(command, o)));
       }
-      const result = await client.submitTasks(body as TaskInput);
+      const result = await submitted;
       print(result, !!flags().json, () => table(result.tasks, ['id', 'status', 'key', 'created']));
     });
 
@@ -172,10 +186,11 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
     .option('--cursor <cursor>', 'the next page, as printed after more:')
     .action(async (o) => {
       const client = clientFrom(flags());
-      const page = await client.listTasks({
-        ids: o.ids, status: o.status, workflow_id: o.workflow, step_id: o.step, tag: o.tag, q: o.search, worker_id: o.worker,
-        failure_class: o.failureClass, sort: o.sort, limit: o.limit, offset: o.offset, cursor: o.cursor,
-      } as any);
+      const page = await fromFlags({ ...FILTER_FLAGS, ids: '--ids', sort: '--sort', limit: '--limit', offset: '--offset', cursor: '--cursor' },
+        client.listTasks({
+          ids: o.ids, status: o.status, workflow_id: o.workflow, step_id: o.step, tag: o.tag, q: o.search, worker_id: o.worker,
+          failure_class: o.failureClass, sort: o.sort, limit: o.limit, offset: o.offset, cursor: o.cursor,
+        } as any));
       // Tasks made by a sweep show their parameters, as name=value pairs in the order of the names.
       const swept = page.items.some((t) => t.parameters);
       const rows = page.items.map((t) => ({
