@@ -66,6 +66,9 @@ test('add, list, run with a changed context, edit, disable, enable, show, rm', a
   assert.match((await labq(['schedule', 'disable', 'nightly-qc'])).stdout, /enabled: +no;[^]*next runs: \(none: disabled\)/);
   assert.match((await labq(['schedule', 'enable', 'nightly-qc'])).stdout, /enabled: +yes;/);
   const shown = await labq(['schedule', 'show', 'nightly-qc']);
+  // The times of the schedule itself: the last change (here the enable) is the API's updated_at.
+  const { created_at, updated_at } = await ts.client.call('getSchedule', { params: { id: json.items[0].id } });
+  assert.match(shown.stdout, new RegExp(`\ncreated: +${created_at} by admin-\\S+; last changed ${updated_at}\n`));
   assert.match(shown.stdout, /\nRUN +DUE_AT +FIRED_AT +FIRED_BY +STATUS +CONTEXT +TASKS\n2 +\S+ +\S+ +admin-\S+ +fired +run=latest +1: pending=1\n1 +\S+ +\S+ +admin-\S+ +fired +run=2026-11-29 +1: pending=1\n$/);
   assert.equal((await labq(['schedule', 'rm', 'nightly-qc'])).stdout, 'schedule nightly-qc deleted\n');
   assert.match((await labq(['schedule', 'show', 'nightly-qc'])).stderr, /no schedule named "nightly-qc"/);

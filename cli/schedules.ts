@@ -55,6 +55,7 @@ function describe(s: ScheduleDetail): string {
     `enabled:   ${s.enabled ? 'yes' : 'no'}; catch_up ${s.catch_up}; overlap ${s.overlap}`,
     `context:   ${Object.entries(s.context).map(([k, v]) => `${k}=${v}`).join(' ') || '(none)'}`,
     `submits:   ${JSON.stringify(s.submit)}`,
+    `created:   ${s.created_at}${s.created_by ? ` by ${s.created_by}` : ''}; last changed ${s.updated_at}`,
     `next runs: ${s.next_runs.join(', ') || '(none: disabled)'}`,
   ];
   if (s.queued_due_at) lines.push(`queued:    the run due at ${s.queued_due_at}, until the previous run's tasks end`);
