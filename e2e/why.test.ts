@@ -144,6 +144,17 @@ test('paused, backing off, workers paused, and queued behind others', async () =
   assert.match((await why(second)).reasons[0]!.message, /behind 1 task of tag "why3"/);
 });
 
+test('requirements no worker meets: how many workers take the tag, the first three named, and how many more', async () => {
+  const workers = [];
+  for (let i = 0; i < 5; i++) workers.push(await registerWorker(ts, { tags: ['why-req'], memory_mb: 1024 + i }));
+  const task = await submit({ command: 'true', tag: 'why-req', requirements: { memory_mb: 64 * 1024 } });
+  const [reason] = (await why(task)).reasons;
+  assert.equal(reason!.code, 'requirements');
+  const named = workers.slice(0, 3).map((w) => `${w.name} \\(memory_mb 65536 > ${w.memory_mb}\\)`).join(', ');
+  assert.match(reason!.message, new RegExp(`^none of the 5 online workers that take tag "why-req" satisfy its requirements: ${named} and 2 more$`));
+  for (const w of workers.slice(3)) assert.ok(!reason!.message.includes(w.name), `${w.name} is counted, not named`);
+});
+
 test('a worker says why it takes nothing', async () => {
   const idle = await daemon({ tags: ['idle'], concurrency: 1 });
   const whyWorker = async (id: number) => plain(await ts.client.call('whyWorker', { params: { id } })).reasons.map((r) => r.code);

@@ -40,6 +40,9 @@ const workers = (where: FragmentSqlToken) => sql.type(WorkerRow)`
 const onlineWorkers = (db: Db) => db.any(workers(sql.fragment`w.status = 'online'`));
 export const workerForWhy = (db: Db, id: number) => db.maybeOne(workers(sql.fragment`w.id = ${id}`));
 
+/** Workers that lack a task's requirements named in its message at most; details list up to 20. */
+const WORKERS_SAID = 3;
+
 /** Which workers could take a pending, unpaused task now, and if none, why not. */
 function workerVerdict(workers: readonly OnlineWorker[], task: Claimable): Reason & { code: TaskWaitReason } {
   const takers = workers.filter((w) => takesTag(w, task.tag));
@@ -49,10 +52,13 @@ function workerVerdict(workers: readonly OnlineWorker[], task: Claimable): Reaso
   const lacks = takers.map((w) => ({ id: w.id, name: w.name, lacks: unmet(w as WorkerResources, task) }));
   const fitting = takers.filter((_, i) => lacks[i]!.lacks.length === 0);
   if (fitting.length === 0) {
-    const first = lacks[0]!;
+    // Each worker of the tag may lack something else: the first few are named with what they
+    // lack, and the count of the others, so that a reader knows how many to upgrade or add to.
+    const said = lacks.slice(0, WORKERS_SAID).map((w) => `${w.name} (${w.lacks.join('; ')})`).join(', ');
+    const more = lacks.length > WORKERS_SAID ? ` and ${lacks.length - WORKERS_SAID} more` : '';
     return {
       code: 'requirements',
-      message: `${takers.length === 1 ? `the one online worker that takes tag "${task.tag}" does not` : `none of the ${takers.length} online workers that take tag "${task.tag}"`} satisfy its requirements (${first.name}: ${first.lacks.join('; ')})`,
+      message: `${takers.length === 1 ? `the one online worker that takes tag "${task.tag}" does not` : `none of the ${takers.length} online workers that take tag "${task.tag}"`} satisfy its requirements: ${said}${more}`,
       details: { workers: lacks.slice(0, 20) },
     };
   }
