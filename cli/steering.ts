@@ -220,7 +220,9 @@ export function steeringCommands(program: Command, task: Command, flags: Flags):
         .argument('<id>', 'step id', int)
         .action(async (id: number) => {
           const why = await clientFrom(flags()).call('whyStep', { params: { id } });
-          print(why, !!flags().json, () => [`step ${id}: ${why.waiting} task(s) not started`, ...why.reasons.map((r) => `  ${r.count} ${r.code}: ${r.message}`)].join('\n'));
+          print(why, !!flags().json, () => [`step ${id}: ${why.waiting} task(s) not started`, ...why.reasons.flatMap((r) => [
+            `  ${r.count} ${r.code}:`, ...r.messages.map((m) => `    - ${m}`), ...(r.more_messages ? [`    - and ${r.more_messages} more`] : []),
+          ])].join('\n'));
         });
     }
     group

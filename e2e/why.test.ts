@@ -39,10 +39,12 @@ async function daemon(options: Parameters<typeof startTestWorker>[1]) {
  * a task's message may start with the word: "held by admin"). A step's, always shown after
  * its code, does not start with it at all.
  */
-function plain<T extends { reasons: { code: string; message: string }[] }>(answer: T, step = false): T {
+function plain<T extends { reasons: ({ code: string; message: string } | { code: string; messages: string[] })[] }>(answer: T, step = false): T {
   for (const r of answer.reasons) {
     const code = r.code.replace(/_/g, ' ');
-    assert.ok(!r.message.toLowerCase().startsWith(step ? code : `${code}:`), `${r.code}: ${r.message}`);
+    for (const message of 'messages' in r ? r.messages : [r.message]) {
+      assert.ok(!message.toLowerCase().startsWith(step ? code : `${code}:`), `${r.code}: ${message}`);
+    }
   }
   return answer;
 }

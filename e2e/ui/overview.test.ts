@@ -127,3 +127,18 @@ test('a tag paused from the CLI is shown on the overview with who paused it, and
   assert.deepEqual(ui.errors, []);
   await ui.context.close();
 });
+
+test('a waiting reason over several tags lists what each waits for, an item each', async () => {
+  const ids = (await bed.ts.client.submitTasks({
+    tasks: [{ command: 'true', tag: 'ov-none-a' }, { command: 'true', tag: 'ov-none-a' }, { command: 'true', tag: 'ov-none-b' }],
+  })).tasks.map((t) => t.id);
+  const ui = await openUi(bed.browser, bed.ts, { role: 'viewer', path: '/' });
+  const reason = ui.page.locator('[data-reason="no_worker_for_tag"]');
+  const messages = reason.getByRole('list', { name: 'What the no worker for tag tasks wait for' }).getByRole('listitem');
+  await messages.filter({ hasText: 'ov-none-b' }).waitFor();
+  const texts = await messages.allInnerTexts();
+  for (const tag of ['ov-none-a', 'ov-none-b']) assert.equal(texts.filter((t) => t === `no online worker takes its tag "${tag}"`).length, 1, texts.join(' / '));
+  await bed.ts.client.call('cancelTasks', { body: { filter: { ids } } });
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});

@@ -175,11 +175,16 @@ test('a step whose tag no worker serves is flagged stuck, and unflagged when a w
 test('?step=ID opens and highlights the step with why its tasks wait; a viewer sees no button; j/k and Enter in the list', async () => {
   const run = await workflowWithSteps('deep-link', 'first', 'second');
   await submit(run.steps[1]!, ['true', 'true'], { tag: 'nobody-serves-this' });
+  await submit(run.steps[1]!, ['true'], { tag: 'nor-this' });
   const ui = await openUi(bed.browser, bed.ts, { role: 'viewer', path: `/workflows/${run.id}?step=${run.steps[1]}` });
   const step = ui.page.locator(`[data-step-id="${run.steps[1]}"]`);
   await step.locator('[data-reason]').first().waitFor();
   assert.match(await step.getAttribute('class') ?? '', /highlighted/);
-  assert.match(await step.getByRole('region').innerText(), /2 no_worker_for_tag/);
+  assert.match(await step.getByRole('region').innerText(), /3 no_worker_for_tag/);
+  // One reason, two tags: an item each, the tag of more tasks first.
+  assert.deepEqual(await step.locator('[data-reason="no_worker_for_tag"]').getByRole('listitem').allInnerTexts(), [
+    'no online worker takes its tag "nobody-serves-this"', 'no online worker takes its tag "nor-this"',
+  ]);
   assert.equal(await ui.page.locator(`[data-step-id="${run.steps[0]}"] [data-reason]`).count(), 0, 'only that step is open');
 
   await ui.page.locator(`[data-step-id="${run.steps[0]}"]`).getByRole('button', { name: 'first' }).click();

@@ -24,7 +24,7 @@ after(async () => {
 
 const submit = async (task: Parameters<typeof ts.client.submitTasks>[0]) => (await ts.client.submitTasks(task)).tasks[0]!.id;
 const sum = (items: readonly { succeeded: number; failed: number }[], key: 'succeeded' | 'failed') => items.reduce((n, m) => n + m[key], 0);
-const waitingBy = (waiting: readonly { reason: string; count: number }[]) => Object.fromEntries(waiting.map((w) => [w.reason, w.count]));
+const waitingBy = (waiting: readonly { code: string; count: number }[]) => Object.fromEntries(waiting.map((w) => [w.code, w.count]));
 
 test('the overview counts real tasks and executions, and lists a failure with its class', async () => {
   const worker = await startTestWorker(ts, { tags: ['stats'], concurrency: 2 });
@@ -42,9 +42,11 @@ test('the overview counts real tasks and executions, and lists a failure with it
   const stats = await ts.client.stats();
   assert.deepEqual(stats.counts, { held: 1, pending: 2, succeeded: 3, failed: 2 });
   assert.deepEqual(waitingBy(stats.waiting), { no_worker_for_tag: 2, held: 1 });
-  assert.equal(stats.waiting[0]!.reason, 'no_worker_for_tag', 'most frequent first');
-  assert.match(stats.waiting[0]!.message, /nobody-serves-this/);
-  assert.match(stats.waiting[0]!.message, /nor-this/, 'one reason over two tags names both');
+  assert.equal(stats.waiting[0]!.code, 'no_worker_for_tag', 'most frequent first');
+  // One reason over two tags: a message for each, in a list rather than run together.
+  assert.deepEqual([...stats.waiting[0]!.messages].sort(), ['no online worker takes its tag "nobody-serves-this"', 'no online worker takes its tag "nor-this"']);
+  assert.equal(stats.waiting[0]!.more_messages, 0);
+  assert.deepEqual(stats.waiting[1], { code: 'held', count: 1, messages: ['release them to run them'], more_messages: 0 });
   assert.equal(stats.waiting_estimated, false);
   assert.deepEqual(stats.workers, { online: 1, offline: 0, lost: 0, slots: 2, busy: 0 });
 
@@ -78,6 +80,18 @@ test('the overview counts real tasks and executions, and lists a failure with it
   assert.ok(minutes.every((t, i) => i === 0 || t - minutes[i - 1]! === 60_000), 'every minute, oldest first');
   assert.ok(minutes.every((t) => t % 60_000 === 0), 'each at the start of its minute');
   assert.equal((await ts.client.stats({ minutes: 1 })).finished_per_minute.length, 1);
+});
+
+// Before the test of stuck steps, whose wildcard worker takes every tag.
+test('a reason whose tasks wait for more things than it lists names those of the most tasks, and counts the others', async () => {
+  const step = await ts.client.createStep({ workflow_id: (await ts.client.createWorkflow({ name: 'many-tags' })).id, name: 'unserved' });
+  // Tag none-k gets 6 − k tasks: none-1 the most.
+  await ts.client.submitTasks({ tasks: [1, 2, 3, 4, 5].flatMap((k) => Array.from({ length: 6 - k }, () => ({ command: 'true', tag: `none-${k}`, step_id: step.id }))) });
+  const why = await ts.client.call('whyStep', { params: { id: step.id } });
+  assert.deepEqual(why.reasons, [{
+    code: 'no_worker_for_tag', count: 15, more_messages: 2,
+    messages: [1, 2, 3].map((k) => `no online worker takes its tag "none-${k}"`),
+  }]);
 });
 
 test('a step is stuck while no online, unpaused worker can take its pending work', async () => {

@@ -8,7 +8,7 @@ import type { TaskCounts } from '../../shared/schemas/workflow.js';
 import { LIVE_STATUS_LIST } from '../db/literals.js';
 import type { Db } from '../db/pool.js';
 import { taskCounts } from './counts.js';
-import { STATUS_REASON, waitingReasons } from './why.js';
+import { listed, STATUS_REASON, waitingReasons } from './why.js';
 
 const RECENT_FAILURES = 20;
 const ERROR_CHARS = 300;
@@ -61,13 +61,16 @@ function scaled<T extends { count: number }>(parts: readonly T[], total: number)
  * million pending tasks costs no more than one of ten thousand.
  */
 async function waitingTasks(db: Db, counts: TaskCounts): Promise<Pick<Stats, 'waiting' | 'waiting_estimated'>> {
-  const byStatus = (['held', 'waiting', 'blocked'] as const).filter((s) => counts[s]).map((s) => ({ ...STATUS_REASON[s]!, count: counts[s]! }));
+  const byStatus = (['held', 'waiting', 'blocked'] as const).filter((s) => counts[s]).map((s) => {
+    const { code, message } = STATUS_REASON[s]!;
+    return { code, count: counts[s]!, ...listed([message]) };
+  });
   const pending = counts.pending ?? 0;
   const read = pending ? await waitingReasons(db, sql.fragment`TRUE`, { status: 'pending', limit: PENDING_SAMPLE }) : [];
   const total = read.reduce((n, r) => n + r.count, 0);
   const estimated = total >= PENDING_SAMPLE && pending > total;
   const reasons = [...byStatus, ...(estimated ? scaled(read, pending) : read)].sort((a, b) => b.count - a.count);
-  return { waiting: reasons.map(({ code, count, message }) => ({ reason: code, count, message })), waiting_estimated: estimated };
+  return { waiting: reasons, waiting_estimated: estimated };
 }
 
 async function countsAndWaiting(db: Db) {

@@ -6,7 +6,7 @@ import { sql, type FragmentSqlToken } from 'slonik';
 import { z } from 'zod';
 import { isLive } from '../../shared/schemas/execution.js';
 import { isFinalTask, UNSTARTED_TASK_STATUSES, type Requirements, type TaskStatus } from '../../shared/schemas/task.js';
-import type { Reason, StepWhy, TaskWaitReason, TaskWhy, WorkerWhy } from '../../shared/schemas/why.js';
+import { WAITING_MESSAGES_SAID, type Reason, type StepWhy, type TaskWaitReason, type TaskWhy, type WaitingReason, type WorkerWhy } from '../../shared/schemas/why.js';
 import { LIVE_STATUS_LIST } from '../db/literals.js';
 import type { Db } from '../db/pool.js';
 import { acceptsWork, CLAIMABLE, takesTag, unmet, type WorkerResources } from '../requirements.js';
@@ -189,11 +189,11 @@ export const STATUS_REASON: Record<string, Reason & { code: TaskWaitReason }> = 
   blocked: { code: 'blocked', message: 'a dependency will not succeed' },
 };
 
-type WaitingReason = StepWhy['reasons'][number];
-
-const SAID_AT_MOST = 3;
-const joined = (messages: string[]) =>
-  messages.slice(0, SAID_AT_MOST).join(' | ') + (messages.length > SAID_AT_MOST ? ` | and ${messages.length - SAID_AT_MOST} more` : '');
+/** A reason's messages as an answer lists them: the first few, and how many others. */
+export const listed = (messages: readonly string[]) => ({
+  messages: messages.slice(0, WAITING_MESSAGES_SAID),
+  more_messages: Math.max(0, messages.length - WAITING_MESSAGES_SAID),
+});
 
 /**
  * Each not-started task that `where` selects under its main reason, from one grouped read of
@@ -221,9 +221,10 @@ export async function waitingReasons(db: Db, where: FragmentSqlToken, sample?: {
     seen.count += g.n;
     if (!seen.messages.includes(reason.message)) seen.messages.push(reason.message);
   }
-  // Groups of one reason may say different things (a tag no worker takes, for each tag): each is
-  // told, the largest first, apart by ` | ` (a message may hold a `;`).
-  return [...byCode].map(([code, r]) => ({ code, count: r.count, message: joined(r.messages) })).sort((a, b) => b.count - a.count);
+  // The groups come largest first, so the messages listed are those of the most tasks.
+  return [...byCode]
+    .map(([code, r]) => ({ code, count: r.count, ...listed(r.messages) }))
+    .sort((a, b) => b.count - a.count);
 }
 
 export async function stepWhy(db: Db, stepId: number): Promise<StepWhy> {

@@ -3,7 +3,7 @@
 import { z } from 'zod/v4';
 import { Id, Timestamp } from './common.js';
 import { FailureClass } from './execution.js';
-import { TASK_WAIT_REASONS } from './why.js';
+import { WaitingReason } from './why.js';
 import { TaskCounts } from './workflow.js';
 
 export const MAX_STATS_MINUTES = 1440;
@@ -42,7 +42,7 @@ export const Stats = z.object({
     busy: z.number().int().describe('live executions of those workers'),
   }),
   recent_failures: z.array(RecentFailure).describe('the latest 20 failed executions, latest first'),
-  waiting: z.array(z.object({ reason: z.enum(TASK_WAIT_REASONS), count: z.number().int(), message: z.string() }))
+  waiting: z.array(WaitingReason)
     .describe('every task not started yet, counted once under its main reason (as GET /steps/{id}/why), most frequent first'),
   waiting_estimated: z.boolean()
     .describe('true when the pending tasks were too many to read them all: their split by reason is that of the oldest 10,000, scaled to their number'),

@@ -25,11 +25,27 @@ export const TaskWhy = z.object({
 });
 export type TaskWhy = z.infer<typeof TaskWhy>;
 
+/** Most messages a waiting reason lists; `more_messages` counts the others. */
+export const WAITING_MESSAGES_SAID = 3;
+
+/**
+ * Tasks not started, counted under their main reason: a step's why and the overview's.
+ * Tasks under one reason may wait for different things (a tag no worker takes, one message
+ * per tag), so a reason has a list of messages, not one string that runs them together.
+ */
+export const WaitingReason = z.object({
+  code: z.enum(TASK_WAIT_REASONS),
+  count: z.number().int(),
+  messages: z.array(z.string()).min(1).max(WAITING_MESSAGES_SAID)
+    .describe(`what its tasks wait for, each said once, that of the most tasks first; at most ${WAITING_MESSAGES_SAID}`),
+  more_messages: z.number().int().min(0).describe('how many other messages its tasks give, not listed'),
+});
+export type WaitingReason = z.infer<typeof WaitingReason>;
+
 export const StepWhy = z.object({
   step_id: Id,
   waiting: z.number().int().describe('its tasks that have not started'),
-  reasons: z.array(z.object({ code: z.enum(TASK_WAIT_REASONS), count: z.number().int(), message: z.string() }))
-    .describe('each not-started task counted once, under its main reason; most frequent first'),
+  reasons: z.array(WaitingReason).describe('each not-started task counted once, under its main reason; most frequent first'),
 });
 export type StepWhy = z.infer<typeof StepWhy>;
 
