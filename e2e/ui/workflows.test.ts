@@ -172,6 +172,30 @@ test('a step whose tag no worker serves is flagged stuck, and unflagged when a w
   await ui.context.close();
 });
 
+test('a workflow with tasks blocked by a failed dependency is flagged blocked, in the list, on its page and on its step', async () => {
+  const run = await workflowWithSteps('blocked-work', 'build', 'test');
+  await bed.worker({ tags: ['blocking'] });
+  const [failing] = await submit(run.steps[0]!, ['exit 1'], { tag: 'blocking' });
+  await submit(run.steps[1]!, ['true', 'true'], { tag: 'blocking', depends_on: [failing!] });
+  await until('the dependents to be blocked', async () => (await bed.ts.client.getWorkflow(run.id)).counts.blocked === 2);
+  const ui = await openUi(bed.browser, bed.ts, { role: 'viewer', path: '/workflows' });
+  const flag = ui.page.locator(`[data-workflow-row="${run.id}"] [data-flag="blocked"]`);
+  await flag.filter({ hasText: '2 blocked: a dependency failed or was cancelled' }).waitFor();
+  assert.equal(await flag.getAttribute('href'), `/tasks?workflow_id=${run.id}&status=blocked`);
+
+  await ui.page.locator(`[data-workflow-row="${run.id}"]`).getByRole('link', { name: 'blocked-work' }).click();
+  await ui.page.locator(`.workflow header [data-flag="blocked"]`).filter({ hasText: '2 blocked' }).waitFor();
+  const step = ui.page.locator(`[data-step-id="${run.steps[1]}"] [data-flag="blocked"]`);
+  assert.equal(await step.getAttribute('href'), `/tasks?workflow_id=${run.id}&step_id=${run.steps[1]}&status=blocked`);
+  assert.equal(await ui.page.locator(`[data-step-id="${run.steps[0]}"] [data-flag="blocked"]`).count(), 0, 'the failed step has nothing blocked');
+
+  // The flag follows the counts live: once the blocked tasks are cancelled, it goes.
+  await bed.ts.client.call('cancelTasks', { body: { filter: { workflow_id: run.id, status: ['blocked'] } } });
+  await ui.page.locator(`.workflow header [data-flag="blocked"]`).waitFor({ state: 'detached' });
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});
+
 test('?step=ID opens and highlights the step with why its tasks wait; a viewer sees no button; j/k and Enter in the list', async () => {
   const run = await workflowWithSteps('deep-link', 'first', 'second');
   await submit(run.steps[1]!, ['true', 'true'], { tag: 'nobody-serves-this' });
