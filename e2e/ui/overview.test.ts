@@ -45,9 +45,31 @@ test('counts, workers, the chart and the recent failures move live as a real wor
   await chart.waitFor();
   // It counts attempts, as its title says: a retried task's failures are several bars, one tile.
   await ui.page.getByRole('heading', { name: 'Attempts finished per minute' }).waitFor();
-  assert.match(await chart.getByRole('img').getAttribute('aria-label') ?? '', /^Attempts finished per minute/);
+  const bars = chart.getByRole('listbox', { name: /^Attempts finished per minute/ });
   const minute = ui.page.locator('g.minute[data-succeeded="2"]');
   assert.equal(await minute.count(), 1, 'both successes in one minute bar');
+
+  // The keyboard reaches each minute's figures: Tab from the workers' link lands on the
+  // current minute (one tab stop for all), the arrows move, and each says its figures.
+  await ui.page.locator('#workers-title a').focus();
+  await ui.page.keyboard.press('Tab');
+  const focused = () => ui.page.locator(':focus').evaluate((bar) => ({
+    minute: bar.getAttribute('data-minute'), label: bar.getAttribute('aria-label'), succeeded: bar.getAttribute('data-succeeded'),
+  }));
+  const options = bars.getByRole('option');
+  assert.equal((await focused()).minute, await options.last().getAttribute('data-minute'), 'the current minute first');
+  await ui.page.keyboard.press('Home');
+  assert.equal((await focused()).minute, await options.first().getAttribute('data-minute'));
+  let found = null;
+  for (let i = 0; i < 60 && !found; i++) {
+    const bar = await focused();
+    assert.match(bar.label ?? '', /^.+: \d+ succeeded, \d+ failed$/);
+    if (bar.succeeded === '2') found = bar;
+    else await ui.page.keyboard.press('ArrowRight');
+  }
+  assert.match(found?.label ?? '', /: 2 succeeded, /, 'the minute of both successes, reached by the arrows');
+  assert.equal(await chart.locator('[data-readout]').innerText(), found!.label, 'and shown under the chart');
+  assert.equal(await ui.page.getByRole('option', { selected: true }).getAttribute('data-minute'), found!.minute);
 
   const broken = ui.page.locator(`[data-failure-task="${ids[2]}"]`);
   await broken.waitFor();
