@@ -160,7 +160,18 @@ test('a waiting reason over several tags lists what each waits for, an item each
   await messages.filter({ hasText: 'ov-none-b' }).waitFor();
   const texts = await messages.allInnerTexts();
   for (const tag of ['ov-none-a', 'ov-none-b']) assert.equal(texts.filter((t) => t === `no online worker takes its tag "${tag}"`).length, 1, texts.join(' / '));
-  await bed.ts.client.call('cancelTasks', { body: { filter: { ids } } });
+
+  // Its count links to those tasks: the list filtered by the reason, the filter shown.
+  const shown = Number(await reason.locator('a.n').innerText());
+  const held = (await bed.ts.client.submitTasks({ command: 'true', tag: 'ov-none-a', held: true })).tasks[0]!.id;
+  await reason.locator('a.n').click();
+  await ui.page.waitForURL('**/tasks?reason=no_worker_for_tag');
+  await ui.page.locator(`[data-total="${shown}"]`).waitFor();
+  const rows = (await ui.page.locator('[role="row"][data-task-id]').evaluateAll((r) => r.map((e) => Number(e.getAttribute('data-task-id')))));
+  for (const id of ids) assert.ok(rows.includes(id), `task ${id} listed`);
+  assert.ok(!rows.includes(held), 'one of the same tag, held, is not');
+  assert.equal(await ui.page.getByRole('combobox', { name: 'Why it waits' }).inputValue(), 'no_worker_for_tag');
+  await bed.ts.client.call('cancelTasks', { body: { filter: { ids: [...ids, held] } } });
   assert.deepEqual(ui.errors, []);
   await ui.context.close();
 });

@@ -6,6 +6,7 @@ import type { Execution } from '../../shared/schemas/execution.js';
 import type { Db } from '../db/pool.js';
 import { readExecutions } from './executions.js';
 import { containsPattern } from './pagination.js';
+import { waitingForSql } from './why.js';
 
 export const TASK_COLUMNS = sql.fragment`
   id, name, command, shell, container, container_options, inputs, resources, output, workflow_id, step_id, tag,
@@ -31,6 +32,7 @@ export function taskWhere(filter: TaskFilter): FragmentSqlToken[] {
   if (filter.failure_class?.length) {
     where.push(sql.fragment`execution_id IN (SELECT id FROM executions WHERE failure_class = ANY(${sql.array(filter.failure_class, 'text')}))`);
   }
+  if (filter.reason !== undefined) where.push(waitingForSql(filter.reason));
   return where;
 }
 

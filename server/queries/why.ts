@@ -5,11 +5,11 @@
 import { sql, type FragmentSqlToken } from 'slonik';
 import { z } from 'zod';
 import { isLive } from '../../shared/schemas/execution.js';
-import { isFinalTask, UNSTARTED_TASK_STATUSES, type Requirements, type TaskStatus } from '../../shared/schemas/task.js';
+import { isFinalTask, UNSTARTED_TASK_STATUSES, type Requirements, type TaskStatus, type WaitingReasonCode } from '../../shared/schemas/task.js';
 import { WAITING_MESSAGES_SAID, type Reason, type StepWhy, type TaskWaitReason, type TaskWhy, type WaitingReason, type WorkerWhy } from '../../shared/schemas/why.js';
 import { LIVE_STATUS_LIST } from '../db/literals.js';
 import type { Db } from '../db/pool.js';
-import { acceptsWork, CLAIMABLE, takesTag, unmet, type WorkerResources } from '../requirements.js';
+import { acceptsWork, CLAIMABLE, takesSql, takesTag, unmet, type WorkerResources } from '../requirements.js';
 
 const OnlineWorker = z.object({
   id: z.number(), name: z.string(), tags: z.array(z.string()), cpus: z.number(), memory_mb: z.number(), gpus: z.number(),
@@ -73,6 +73,37 @@ function workerVerdict(workers: readonly OnlineWorker[], task: Claimable): Reaso
     return { code: 'workers_busy', message: `all ${plural(active.length, 'worker')} that can run it ${active.length === 1 ? 'is' : 'are'} busy (${used} of ${slots} slots)`, details: { workers: active.length, used, slots } };
   }
   return { code: 'queued', message: `${plural(free.length, 'worker')} with a free slot can run it: ${free.slice(0, 5).map((w) => w.name).join(', ')}`, details: { workers: free.map((w) => w.id) } };
+}
+
+/**
+ * The tasks (of the table `tasks`, unaliased) whose main reason to wait is `reason`, as one
+ * condition: the task list, its count and the bulk actions filter by it in their own
+ * statement. The same steps as workerVerdict, over the online workers in SQL: the status,
+ * then the pause and the backoff, then which workers take the tag, satisfy the requirements
+ * (takesSql, the claim's rule), accept work and have a free slot.
+ */
+export function waitingForSql(reason: WaitingReasonCode): FragmentSqlToken {
+  const some = (condition: FragmentSqlToken) => sql.fragment`EXISTS (
+    SELECT 1 FROM workers w WHERE w.status = 'online' AND w.deleted_at IS NULL AND ${condition})`;
+  const tag = sql.fragment`(tasks.tag = ANY(w.tags) OR '*' = ANY(w.tags))`;
+  const fits = takesSql('w', 'tasks');
+  const active = sql.fragment`${fits} AND NOT w.paused AND NOT w.draining AND w.concurrency > 0`;
+  const free = sql.fragment`${active}
+    AND (SELECT count(*) FROM executions x WHERE x.worker_id = w.id AND x.status IN (${LIVE_STATUS_LIST})) < w.concurrency + w.prefetch`;
+  const claimable = (verdict: FragmentSqlToken) => sql.fragment`(${CLAIMABLE} AND ${verdict})`;
+  const conditions: Record<WaitingReasonCode, FragmentSqlToken> = {
+    held: sql.fragment`status = 'held'`,
+    dependencies: sql.fragment`status = 'waiting'`,
+    blocked: sql.fragment`status = 'blocked'`,
+    paused: sql.fragment`(status = 'pending' AND paused)`,
+    backoff: sql.fragment`(status = 'pending' AND NOT paused AND retry_at > now())`,
+    no_worker_for_tag: claimable(sql.fragment`NOT ${some(tag)}`),
+    requirements: claimable(sql.fragment`${some(tag)} AND NOT ${some(fits)}`),
+    workers_paused: claimable(sql.fragment`${some(fits)} AND NOT ${some(active)}`),
+    workers_busy: claimable(sql.fragment`${some(active)} AND NOT ${some(free)}`),
+    queued: claimable(some(free)),
+  };
+  return conditions[reason];
 }
 
 const TaskRow = z.object({

@@ -19,6 +19,16 @@ export const FINAL_TASK_STATUSES = ['succeeded', 'failed', 'cancelled'] as const
 export const UNSTARTED_TASK_STATUSES = ['waiting', 'blocked', 'held', 'pending'] as const;
 /** A task in one of these has not ended: a pause covers it. */
 export const UNFINISHED_TASK_STATUSES = TASK_STATUSES.filter((s) => !(FINAL_TASK_STATUSES as readonly string[]).includes(s));
+
+/**
+ * Why a task not started waits, its main reason (what GET /stats and a step's why count it
+ * under), in the order a task meets them: its status first, then its pause and backoff, then
+ * the online workers that could take it.
+ */
+export const WAITING_REASONS = [
+  'held', 'dependencies', 'blocked', 'paused', 'backoff', 'no_worker_for_tag', 'requirements', 'workers_paused', 'workers_busy', 'queued',
+] as const;
+export type WaitingReasonCode = (typeof WAITING_REASONS)[number];
 export const isFinalTask = (status: string): boolean => (FINAL_TASK_STATUSES as readonly string[]).includes(status);
 
 const uriOf = (parse: (text: string) => UriResult<unknown>) => z.string().max(4096).superRefine((s, ctx) => {
@@ -235,6 +245,8 @@ export interface TaskFilter {
   worker_id?: number;
   /** The failure class of the task's latest attempt. */
   failure_class?: FailureClass[];
+  /** Not started, and waiting for this main reason now. */
+  reason?: WaitingReasonCode;
 }
 const filterText = {
   tag: Tag.optional(),
@@ -242,6 +254,8 @@ const filterText = {
 };
 const LATEST_WORKER = 'the worker that ran (or runs) the latest attempt';
 const LATEST_FAILURE = 'the failure class of the latest attempt, one of: ' + FAILURE_CLASSES.join(', ');
+const REASON = 'tasks not started whose main reason to wait is this one now, as GET /stats and GET /steps/{id}/why count them';
+const WaitingReasonCode = z.enum(WAITING_REASONS);
 
 /** The filter as query parameters: one set for the list and its count. */
 export const TaskFilterQuery = z.object({
@@ -252,6 +266,7 @@ export const TaskFilterQuery = z.object({
   ...filterText,
   worker_id: IdParam.optional().describe(LATEST_WORKER),
   failure_class: csv(FailureClass).optional().describe(`comma-separated: ${LATEST_FAILURE}`),
+  reason: WaitingReasonCode.optional().describe(REASON),
 });
 export type TaskFilterQuery = z.input<typeof TaskFilterQuery>;
 
@@ -288,8 +303,9 @@ export const TaskFilterBody = z
     ...filterText,
     worker_id: Id.optional().describe(LATEST_WORKER),
     failure_class: z.array(FailureClass).min(1).max(FAILURE_CLASSES.length).optional().describe(LATEST_FAILURE),
+    reason: WaitingReasonCode.optional().describe(REASON),
     all: z.literal(true).optional().describe('every task: required when no other criterion is given'),
   })
-  .refine((f) => Object.keys(f).length > 0, onlyWhenValid('give at least one of ids, workflow_id, step_id, status, tag, q, worker_id, failure_class, or "all": true'))
+  .refine((f) => Object.keys(f).length > 0, onlyWhenValid('give at least one of ids, workflow_id, step_id, status, tag, q, worker_id, failure_class, reason, or "all": true'))
   .transform(({ all: _, ...filter }): TaskFilter => filter);
 export type TaskFilterBody = z.input<typeof TaskFilterBody>;

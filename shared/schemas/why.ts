@@ -3,12 +3,9 @@
 // wait for each reason; for a worker, why it takes nothing.
 import { z } from 'zod/v4';
 import { Id } from './common.js';
-import { TaskStatus } from './task.js';
+import { TaskStatus, WAITING_REASONS } from './task.js';
 
-export const TASK_WAIT_REASONS = [
-  'running', 'ended', 'held', 'dependencies', 'blocked', 'paused', 'backoff',
-  'no_worker_for_tag', 'requirements', 'workers_paused', 'workers_busy', 'queued',
-] as const;
+export const TASK_WAIT_REASONS = ['running', 'ended', ...WAITING_REASONS] as const;
 export type TaskWaitReason = (typeof TASK_WAIT_REASONS)[number];
 
 export const Reason = z.object({

@@ -2,13 +2,14 @@
 // the count of the filter, and pages read by offset as they scroll into view. Pages are kept
 // once read; a live refresh rereads those in view and marks the others stale, to be reread
 // when they come back into view, so scrolling back shows them at once and then up to date.
+import type { RouteQuery } from '../../../shared/api.js';
 import type { TaskFilterBody, TaskListItem, TaskSort } from '../../../shared/schemas/task.js';
 import type { TaskCounts } from '../../../shared/schemas/workflow.js';
 import { describe } from './load.svelte.js';
 import { api } from './session.svelte.js';
 
 /** The filter's parameters, named in the URL as in the API's query (status and failure_class comma-separated). */
-export const FILTER_KEYS = ['ids', 'status', 'workflow_id', 'step_id', 'tag', 'q', 'worker_id', 'failure_class'] as const;
+export const FILTER_KEYS = ['ids', 'status', 'workflow_id', 'step_id', 'tag', 'q', 'worker_id', 'failure_class', 'reason'] as const;
 export type FilterKey = (typeof FILTER_KEYS)[number];
 export type TaskFilterParams = Partial<Record<FilterKey, string>>;
 
@@ -25,6 +26,12 @@ export function readFilter(query: URLSearchParams): TaskFilterParams {
   return filter;
 }
 
+/**
+ * The filter as the list's and the count's query, values as the URL has them: the server
+ * checks them, and a reason that is not one is refused there and said, not dropped here.
+ */
+export const filterQuery = (filter: TaskFilterParams) => filter as RouteQuery<'countTasks'>;
+
 /** The same filter as a bulk action's `filter`: every task when it has no criterion. */
 export function filterBody(filter: TaskFilterParams): TaskFilterBody {
   const list = (value: string | undefined) => value?.split(',').filter(Boolean);
@@ -38,6 +45,7 @@ export function filterBody(filter: TaskFilterParams): TaskFilterBody {
     q: filter.q,
     worker_id: id(filter.worker_id),
     failure_class: list(filter.failure_class) as TaskFilterBody['failure_class'],
+    reason: filter.reason as TaskFilterBody['reason'],
   };
   const given = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)) as TaskFilterBody;
   return Object.keys(given).length ? given : { all: true };
@@ -52,6 +60,7 @@ const WORDS: Record<FilterKey, (value: string) => string> = {
   q: (v) => `text "${v}"`,
   worker_id: (v) => `worker #${v}`,
   failure_class: (v) => `failure ${v.replaceAll(',', ', ')}`,
+  reason: (v) => `waiting: ${v.replaceAll('_', ' ')}`,
 };
 
 /** The filter in words, for a confirmation: `status pending, held · text "align"`. */
@@ -152,7 +161,7 @@ export class TaskPages {
     this.stale.delete(page);
     try {
       const answer = await api().call('listTasks', {
-        query: { ...this.filter(), sort: this.sort() as TaskSort, offset: page * PAGE_SIZE, limit: PAGE_SIZE },
+        query: { ...filterQuery(this.filter()), sort: this.sort() as TaskSort, offset: page * PAGE_SIZE, limit: PAGE_SIZE },
       });
       if (generation !== this.generation) return;
       this.pages = new Map(this.pages).set(page, answer.items);
@@ -171,7 +180,7 @@ export class TaskPages {
   private async count(): Promise<void> {
     const generation = this.generation;
     try {
-      const answer = await api().call('countTasks', { query: this.filter() });
+      const answer = await api().call('countTasks', { query: filterQuery(this.filter()) });
       if (generation !== this.generation) return;
       this.total = answer.count;
       this.byStatus = answer.by_status;
