@@ -221,6 +221,28 @@ test('http:// 404 fails clearly and leaves nothing behind', async () => {
   assert.deepEqual(await readdir(dest), []);
 });
 
+test('an http:// port that fetch blocks is named, with why, not fetch\'s bare "bad port"', async () => {
+  // Nothing listens there: fetch refuses before it connects, whatever would answer.
+  for (const port of [6000, 10080]) {
+    await assert.rejects(download(`http://127.0.0.1:${port}/reads.fq`, await scratch('dest')), {
+      message: `download of http://127.0.0.1:${port}/reads.fq failed: port ${port} is a port on the Fetch standard's list of blocked ports, to which Node's fetch never connects: serve the file on another port`,
+    });
+  }
+});
+
+test('a redirect to a port that fetch blocks says so', async () => {
+  const redirecting = createServer((_req, res) => res.writeHead(302, { location: 'http://127.0.0.1:6000/reads.fq' }).end());
+  await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+  try {
+    const uri = `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}/reads.fq`;
+    await assert.rejects(download(uri, await scratch('dest')), {
+      message: `download of ${uri} failed: a redirect led to a port on the Fetch standard's list of blocked ports, to which Node's fetch never connects: serve the file on another port`,
+    });
+  } finally {
+    redirecting.close();
+  }
+});
+
 test('an http:// server that cannot be reached is named with why, not fetch\'s bare "fetch failed"', async () => {
   const closed = createTcpServer().listen(0, '127.0.0.1');
   await new Promise((resolve) => closed.once('listening', resolve));
