@@ -128,10 +128,17 @@ export function parseSource(text: string): UriResult<ParsedUri> {
   return parsed;
 }
 
-/** An output's URI: a scheme that takes uploads. */
+/** Kernel pseudo file systems, on every Linux worker: no folder can be made in them (a mkdir in /proc says ENOENT). */
+const KERNEL_FOLDERS = ['proc', 'sys'];
+
+/** An output's URI: a scheme that takes uploads, and no folder of the kernel's pseudo file systems. */
 export function parseDestination(text: string): UriResult<ParsedUri> {
   const parsed = parseUri(text);
   if (parsed.ok && !WRITABLE_SCHEMES.includes(parsed.value.scheme)) return { ok: false, error: noUploads(parsed.value.scheme) };
+  const top = parsed.ok && parsed.value.scheme === 'file' ? parsed.value.path.split('/').find((part) => part !== '') : undefined;
+  if (top !== undefined && KERNEL_FOLDERS.includes(top)) {
+    return { ok: false, error: `/${top} is the kernel's own file system on every worker, which takes no output: give a folder of a real disk` };
+  }
   return parsed;
 }
 

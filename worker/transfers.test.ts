@@ -364,6 +364,19 @@ test('a folder resource with a trailing slash is mounted as its content', async 
   assert.equal(await readFile(join(itself, 'hg38-idx', 'ref.fa'), 'utf8'), '>chr1\nACGT\n');
 });
 
+test('an upload into /proc, named or reached through a link, fails with why rather than hanging in mkdir', async () => {
+  const out = await scratch('output');
+  await mkdir(join(out, 'run'));
+  await writeFile(join(out, 'run', 'S12.sam'), 'sam');
+  const link = join(await scratch('links'), 'proc');
+  await symlink('/proc', link);
+  for (const [uri, folder] of [['file:///proc/labq-out/', '/proc'], [`${pathToFileURL(link).href}/labq-out/`, link]] as const) {
+    await assert.rejects(upload(out, uri), {
+      message: `upload to ${uri} failed: cannot make the folder ${folder}/labq-out: ${folder} takes no new folder (a pseudo file system such as /proc?)`,
+    });
+  }
+});
+
 test('uploads to s3 and ftp put the folder\'s content under the URI', async () => {
   const out = await scratch('output');
   await mkdir(join(out, 'a', 'b'), { recursive: true });

@@ -137,6 +137,8 @@ const FIELD_CASES: { label: string; patch: Record<string, unknown>; field: strin
   { label: 'output not a URI', patch: { output: 'results/' }, field: 'output' },
   { label: 'output over https, which takes no uploads', patch: { output: 'https://example.org/up/' }, field: 'output' },
   { label: 'output file URI with a host', patch: { output: 'file://results/run1/' }, field: 'output' },
+  { label: 'output under /proc', patch: { output: 'file:///proc/results/' }, field: 'output' },
+  { label: 'output under /sys, spelled with a double slash', patch: { output: 'file:////sys/results/' }, field: 'output' },
   { label: 'output unsupported scheme', patch: { output: 'gopher://host/out/' }, field: 'output' },
   { label: 'output % not an escape', patch: { output: 'file:///data/100%/' }, field: 'output' },
   { label: 'output s3 prefix cut by a #', patch: { output: 's3://results/run#1/' }, field: 'output' },
@@ -286,6 +288,13 @@ describe('inputs side by side in one folder', () => {
     const res = await refused('PATCH', `${API_PREFIX}/tasks/${existingTask}`, { set: { inputs: ['s3://runs/S1.fq', 'ftp://ftp.example.org/pub/S1.fq'] } }, 400, ['set.inputs[1]']);
     assert.match(res.json.errors[0].message, /^lands in the input folder as S1\.fq, as inputs\[0\] does/);
   });
+});
+
+test('an output in /proc, where the worker could make no folder, is refused with why', async () => {
+  const res = await refused('POST', `${API_PREFIX}/tasks`, { ...VALID, output: 'file:///proc/results/' }, 400, ['output']);
+  assert.equal(res.json.errors[0].message, "/proc is the kernel's own file system on every worker, which takes no output: give a folder of a real disk");
+  const ok = await http(ts, 'POST', `${API_PREFIX}/tasks`, { ...VALID, output: 'file:///data/proc/results/' });
+  assert.equal(ok.status, 201, ok.text);
 });
 
 describe('characters a URI path cannot hold as they are', () => {

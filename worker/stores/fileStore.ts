@@ -40,7 +40,7 @@ export class FileStore implements Store {
   }
 
   async write(path: string, body: Readable, _size: number, signal?: AbortSignal): Promise<void> {
-    await mkdir(dirname(path), { recursive: true });
+    await makeFolder(dirname(path));
     const partial = `${path}.${randomBytes(4).toString('hex')}.part`;
     try {
       await pipeline(body, createWriteStream(partial), { signal });
@@ -56,6 +56,31 @@ export class FileStore implements Store {
   }
 
   close(): void {}
+}
+
+/**
+ * `mkdir -p` without Node's recursive mkdir, which never returns where a folder's parent
+ * exists but takes no new entry (/proc: mkdir says ENOENT there, and Node 20 makes the parent
+ * again and retries for ever, in a thread that no abort reaches and that the worker's other
+ * file work then lacks).
+ */
+async function makeFolder(path: string): Promise<void> {
+  const made = await mkdir(path).then(() => true, (error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT' && dirname(path) !== path) return false;
+    return existingFolder(path, error);
+  });
+  if (made) return;
+  await makeFolder(dirname(path));
+  await mkdir(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') throw new Error(`cannot make the folder ${path}: ${dirname(path)} takes no new folder (a pseudo file system such as /proc?)`, { cause: error });
+    return existingFolder(path, error);
+  });
+}
+
+/** A folder already there (made meanwhile by another file's upload) is what was wanted; anything else is the error. */
+async function existingFolder(path: string, error: NodeJS.ErrnoException): Promise<true> {
+  if (error.code === 'EEXIST' && (await stat(path)).isDirectory()) return true;
+  throw error;
 }
 
 function notFound(error: NodeJS.ErrnoException): undefined {
