@@ -136,6 +136,15 @@ test('a replaced value that makes a field invalid fails that task, naming the fi
   assert.match(problems[0]!.message, /unsupported scheme "gopher".* \(with scheme=gopher v=1\)$/);
 });
 
+test('inputs that a replaced value makes land under one name fail that task, naming the later input and the parameters', () => {
+  const sweep = compiled({ template: { command: 'x', inputs: ['s3://runs/{sample}.fq', 'ftp://ftp.example.org/pub/S1.fq'] }, parameters: { sample: ['S2', 'S1'] } });
+  assert.ok(!Array.isArray(sweep.task(0)));
+  assert.deepEqual(sweep.task(1), [{
+    field: 'template.inputs[1]',
+    message: 'lands in the input folder as S1.fq, as inputs[0] does: one would replace the other (rename one at its source, or take it as a resource with |mv:DIR) (with sample=S1)',
+  }]);
+});
+
 test('a value that made the credentials of a refused URI is masked where the refusal names the parameters', () => {
   const sweep = compiled({ template: { command: 'x', inputs: ['s3://{cred}@bucket/{sample}.fq'] }, parameters: { cred: ['bob:hunter2pw'], sample: ['S1'] } });
   const problems = sweep.task(0) as SweepProblem[];

@@ -13,7 +13,8 @@ import { createHash } from 'node:crypto';
 import type { z } from 'zod/v4';
 import { MAX_SWEEP_TASKS } from './limits.js';
 import type { SweepBody } from './schemas/sweep.js';
-import { ContainerImage, EnvValue, InputUri, OutputUri, ResourceUri, TaskInput, type EnvEntry, type TaskDefinition } from './schemas/task.js';
+import { ContainerImage, EnvValue, InputUri, OutputUri, ResourceUri, sameLandingMessage, TaskInput, type EnvEntry, type TaskDefinition } from './schemas/task.js';
+import { sameLandings } from './uri.js';
 
 export interface SweepProblem {
   field: string;
@@ -244,6 +245,7 @@ export function compileSweep(sweep: SweepBody): CompileResult {
   const prefix = key ?? `sweep-${templateHash(sweep.template)}`;
   const strides = lists.map((_, p) => lists.slice(p + 1).reduce((n, l) => n * l.length, 1));
   const copied = [...new Set(slots.map((s) => s.path[0]).filter((f) => f === 'inputs' || f === 'resources'))];
+  const replacesInputs = copied.includes('inputs');
 
   return {
     ok: true,
@@ -255,11 +257,16 @@ export function compileSweep(sweep: SweepBody): CompileResult {
         const definition: Record<string, any> = { ...base, key: taskKey(prefix, names, values), env: { ...base.env, ...parameters } };
         for (const field of copied) definition[field] = [...base[field]];
         const problems: SweepProblem[] = [];
+        const context = () => ` (with ${names.map((n, p) => `${n}=${shown(p, values[p]!)}`).join(' ')})`;
         for (const slot of slots) {
           const text = render(slot.parts, values);
-          const problem = check(slot.schema, text, slot.field, ` (with ${names.map((n, p) => `${n}=${shown(p, values[p]!)}`).join(' ')})`);
+          const problem = check(slot.schema, text, slot.field, context());
           if (problem) problems.push(problem);
           put(definition, slot.path, text);
+        }
+        // Each input was checked alone: two the values made equal would land under one name.
+        if (replacesInputs) {
+          for (const { index, earlier, name } of sameLandings(definition.inputs)) problems.push({ field: `template.inputs[${index}]`, message: sameLandingMessage(name, earlier) + context() });
         }
         return problems.length ? problems : { definition: definition as TaskDefinition, parameters };
       },

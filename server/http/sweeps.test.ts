@@ -93,6 +93,7 @@ test('bad sweeps are refused, naming the field, and write nothing', async () => 
     [{ template: { command: 'x', env: { a: 'v' } }, parameters: { a: [1] } }, 400, ['template.env.a']],
     [{ template: { command: 'x', priority: 5000 }, parameters: { a: [1] }, extra: 1 }, 400, ['template.priority', 'extra']],
     [{ template: { command: 'x', inputs: ['{u}'] }, parameters: { u: ['s3://b/k', 'gopher://h/k'] } }, 400, ['template.inputs[0]']],
+    [{ template: { command: 'x', inputs: ['s3://runs/{s}.fq', 'https://example.org/S1.fq'] }, parameters: { s: ['S2', 'S1'] } }, 400, ['template.inputs[1]']],
     [{ template: { command: 'x {n}', step_id: 999_999 }, parameters: { n: range(3) } }, 400, ['template.step_id']],
     [{ template: { command: 'x' }, parameters: { a: range(400), b: range(400) } }, 413, ['parameters']],
     [{ template: { command: 'x' }, parameters: { a: range(100_001) }, mode: 'zip' }, 413, ['parameters']],

@@ -109,6 +109,10 @@ export const DEFAULT_BACKOFF: Backoff = { base_seconds: 10, cap_seconds: 600 };
 const RetryOn = z.array(FailureClass).max(FAILURE_CLASSES.length)
   .refine((c) => new Set(c).size === c.length, 'failure classes must not repeat');
 
+/** Why an input is refused for landing where inputs[earlier] does: said the same at a submit and at a sweep's substitution. */
+export const sameLandingMessage = (name: string, earlier: number): string =>
+  `lands in the input folder as ${name}, as inputs[${earlier}] does: one would replace the other (rename one at its source, or take it as a resource with |mv:DIR)`;
+
 export const TaskInput = z.strictObject({
   name: z.string().min(1).max(200).optional(),
   command: z.string().min(1, 'must not be empty').max(MAX_COMMAND_CHARS),
@@ -123,7 +127,7 @@ export const TaskInput = z.strictObject({
     for (const { index, earlier, name } of sameLandings(inputs)) {
       ctx.addIssue({
         code: 'custom', path: [index],
-        message: `lands in the input folder as ${name}, as inputs[${earlier}] does: one would replace the other (rename one at its source, or take it as a resource with |mv:DIR)`,
+        message: sameLandingMessage(name, earlier),
       });
     }
   }).default([]),
