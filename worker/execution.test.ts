@@ -4,10 +4,11 @@
 // kill is tried again once the server's standing order comes back.
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
@@ -134,6 +135,36 @@ test('a failed download stops the others: none goes on writing into folders give
   const finish = delivered.find((r) => r.kind === 'finish');
   assert.equal(finish?.kind === 'finish' && finish.failureClass, 'download');
   await until('the endless download to be stopped', async () => aborted, 10_000);
+});
+
+test('a folder input whose content holds a name that another input delivers fails the task, naming both', async (t) => {
+  const { dir, delivered, context } = await surroundings(t, new ShellRunner());
+  const run = join(dir, 'run');
+  await mkdir(join(run, 'idx'), { recursive: true });
+  await writeFile(join(run, 'S1.fq'), 'from the run folder');
+  await writeFile(join(run, 'idx', 'ref.fai'), 'index');
+  await mkdir(join(dir, 'mirror'));
+  await writeFile(join(dir, 'mirror', 'S1.fq'), 'from the mirror');
+  await writeFile(join(dir, 'mirror', 'idx'), 'a file where the run folder has a folder');
+  const folder = pathToFileURL(run).href + '/';
+  const cases: [number, string, string, string][] = [
+    [20, pathToFileURL(join(dir, 'mirror', 'S1.fq')).href, folder, 'inputs[1] ($1) delivers S1.fq to the input folder, as inputs[0] ($0) does'],
+    [21, folder, pathToFileURL(join(dir, 'mirror', 'idx')).href, 'inputs[1] ($1) delivers idx to the input folder, as inputs[0] ($0) does'],
+  ];
+  for (const [id, first, second, why] of cases) {
+    const execution = new Execution(context, id, 1, { ...task('true'), inputs: [first, second] }, NO_GRANT);
+    await execution.done;
+    const finish = delivered.find((r) => r.kind === 'finish' && r.executionId === id);
+    assert.equal(finish?.kind === 'finish' && finish.failureClass, 'download');
+    assert.equal(finish?.kind === 'finish' && finish.error, `${why.replace('$0', first).replace('$1', second)}: one would replace the other (rename one at its source, or take it as a resource with |mv:DIR)`);
+  }
+  // Folders that two inputs fill merge: nothing is replaced.
+  await mkdir(join(dir, 'more', 'idx'), { recursive: true });
+  await writeFile(join(dir, 'more', 'idx', 'ref.dict'), 'dict');
+  const merging = new Execution(context, 22, 1, { ...task('ls "$INPUT/idx" > "$OUTPUT/listing"'), inputs: [folder, pathToFileURL(join(dir, 'more')).href + '/'] }, NO_GRANT);
+  await merging.done;
+  const finish = delivered.find((r) => r.kind === 'finish' && r.executionId === 22);
+  assert.equal(finish?.kind === 'finish' && finish.status, 'succeeded', JSON.stringify(finish));
 });
 
 test('a download timeout fires though garbage is collected while the transfer waits', async (t) => {

@@ -15,13 +15,15 @@ import type { DockerPolicy } from '../shared/dockerPolicy.js';
 import type { FailureClass } from '../shared/schemas/execution.js';
 import { isSecretRef } from '../shared/schemas/secret.js';
 import type { Task } from '../shared/schemas/task.js';
+import { maskUri } from '../shared/uri.js';
 import type { KillOrder } from '../shared/schemas/worker.js';
 import type { PhaseProgress, ProgressBoard } from './progress.js';
 import type { Spool } from './spool.js';
 import type { Slots } from './slots.js';
 import type { ExecutionState, StateStore } from './state.js';
 import type { ResourceCache, ResourceHandle } from './resourceCache.js';
-import { download, upload } from './transfers.js';
+import type { SourceFile } from './copy.js';
+import { contentAmong, download, inputClash, listSource, upload } from './transfers.js';
 import { deadline } from './deadline.js';
 import type { ExecutionDirs, OutputStream, RunHandle, RunResult, Runner } from './runners/types.js';
 import { PausableTimer } from './pausableTimer.js';
@@ -332,10 +334,11 @@ export class Execution {
       const failed = new AbortController();
       const stopOthers = (error: unknown) => failed.abort(error);
       const options = { signal: AbortSignal.any([signal, failed.signal]), limit: this.ctx.transfers, progress: this.progress.downloading };
+      const listed = await this.listInputs(track, options.signal);
       // In the task's order, whichever is ready first: the order in which they merge.
       const resources: string[] = [];
       await Promise.all([
-        ...this.task.inputs.map((uri) => track(uri, download(uri, dirs.input, options)).catch(stopOthers)),
+        ...this.task.inputs.map((uri, i) => track(uri, download(uri, dirs.input, { ...options, files: listed?.[i] })).catch(stopOthers)),
         ...this.task.resources.map((spec, i) => track(spec, this.ctx.resources.prepare(spec, options).then((handle) => {
           this.resourceHandles.push(handle);
           resources[i] = handle.dir;
@@ -349,6 +352,23 @@ export class Execution {
         this.ctx.state.save(this.state);
       }
     });
+  }
+
+  /**
+   * What each input delivers, listed before any is fetched when a folder's content is among
+   * them (null otherwise): two inputs that land a file on one path are a failure that says
+   * which, rather than one file silently replacing the other. The downloads then get the very
+   * files listed.
+   */
+  private async listInputs(track: <T>(uri: string, work: Promise<T>) => Promise<T>, signal: AbortSignal): Promise<SourceFile[][] | null> {
+    const { inputs } = this.task;
+    if (!contentAmong(inputs)) return null;
+    const listed = await Promise.all(inputs.map((uri) => track(uri, listSource(uri, signal))));
+    const clash = inputClash(listed);
+    if (clash) {
+      throw new Error(`inputs[${clash.index}] (${maskUri(inputs[clash.index]!)}) delivers ${clash.path} to the input folder, as inputs[${clash.earlier}] (${maskUri(inputs[clash.earlier]!)}) does: one would replace the other (rename one at its source, or take it as a resource with |mv:DIR)`);
+    }
+    return listed;
   }
 
   private async execute(dirs: ExecutionDirs, env: Record<string, string>): Promise<Outcome> {

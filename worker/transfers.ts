@@ -52,6 +52,50 @@ export async function listSource(uri: string, signal?: AbortSignal): Promise<Sou
   }
 }
 
+/** Where inputs[index] delivers `path`, which inputs[earlier] delivers too (or a file where the other has a folder). */
+export interface InputClash {
+  index: number;
+  earlier: number;
+  path: string;
+}
+
+/**
+ * Whether inputs need listing before any is fetched, to see what lands where: a folder's
+ * content (a URI ending in `/`) may hold a name that another input delivers. Without one, the
+ * names checked at submit (sameLandings) are all there is.
+ */
+export function contentAmong(inputs: string[]): boolean {
+  return inputs.length > 1 && inputs.some((uri) => {
+    const parsed = parseUri(uri);
+    return parsed.ok && (parsed.value.path === '' || parsed.value.path.endsWith('/'));
+  });
+}
+
+/**
+ * The first path that two inputs' files (as listSource gives them, in the inputs' order) both
+ * land on in the one input folder: the later would silently replace the earlier, or a file
+ * stand where a folder must. Folders that two inputs both fill merge, as `cp -r` merges them.
+ */
+export function inputClash(lists: SourceFile[][]): InputClash | null {
+  const files = new Map<string, number>();
+  const folders = new Map<string, number>();
+  for (const [index, list] of lists.entries()) {
+    for (const { to } of list) {
+      const earlier = files.get(to) ?? folders.get(to);
+      if (earlier !== undefined) return { index, earlier, path: to };
+      const parts = to.split('/');
+      for (let depth = 1; depth < parts.length; depth++) {
+        const folder = parts.slice(0, depth).join('/');
+        const file = files.get(folder);
+        if (file !== undefined) return { index, earlier: file, path: folder };
+        if (!folders.has(folder)) folders.set(folder, index);
+      }
+      files.set(to, index);
+    }
+  }
+  return null;
+}
+
 /** Copies the content of `sourceDir` into the `uri` folder; returns how many files went. */
 export async function upload(sourceDir: string, uri: string, options: CopyOptions = {}): Promise<number> {
   const destination = await locate(check(parseUri(uri)));
