@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { sql } from 'slonik';
+import { LIVE_STATUSES } from '../shared/schemas/execution.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { startTestWorker, until } from './support/worker.js';
 import type { WorkerDaemon } from '../worker/daemon.js';
@@ -87,5 +88,5 @@ test('20 workers run 1,000 tasks: each task succeeds once, and never has two liv
   assert.ok(index, 'the partial unique index executions_one_live exists');
   assert.equal(index.is_unique, true);
   assert.match(String(index.def), /\(task_id\)/);
-  for (const status of ['assigned', 'downloading', 'running', 'uploading']) assert.match(String(index.predicate), new RegExp(`'${status}'`));
+  for (const status of LIVE_STATUSES) assert.match(String(index.predicate), new RegExp(`'${status}'`));
 });

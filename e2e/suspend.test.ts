@@ -190,7 +190,7 @@ test('a task suspended before it starts is suspended as soon as it starts', asyn
   assert.equal((await ts.client.suspendTask(t!.id)).result, 'suspend_requested');
   const executions = (w as unknown as { executions: Map<number, { suspended: boolean }> }).executions;
   await until('its worker to hold it suspended', async () => executions.get(x)?.suspended);
-  assert.ok(['assigned', 'downloading'].includes((await ts.client.getTask(t!.id)).status), 'it has not started');
+  assert.ok(['assigned', 'downloading', 'ready'].includes((await ts.client.getTask(t!.id)).status), 'it has not started');
 
   await writeFile(ahead, '');
   const pid = await bareProcess(w.stateDir, x);

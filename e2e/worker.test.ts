@@ -299,7 +299,7 @@ test('--exit-when-empty exits even when the server cannot take its goodbye', { t
   assert.match(lines.join('\n'), /could not say it is leaving/);
 });
 
-test('prefetch: with one run slot, the next task downloads while the first runs, then waits for the slot', async () => {
+test('prefetch: with one run slot, the next task downloads while the first runs, then waits for the slot as ready', async () => {
   const stateDir = join(dir, 'prefetch-worker');
   await worker({ tags: ['prefetch'], concurrency: 1, prefetch: 1, stateDir });
   const gate = join(dir, 'prefetch-gate');
@@ -310,13 +310,14 @@ test('prefetch: with one run slot, the next task downloads while the first runs,
   const { tasks: [second] } = await ts.client.submitTasks({
     command: 'cat "$INPUT/prefetch-input.txt"', inputs: [`file://${dir}/prefetch-input.txt`], tag: 'prefetch',
   });
-  const secondX = await until('the second to download ahead', async () => {
+  // Its downloads done, it no longer shows downloading: it is ready, and waits for the run slot.
+  const secondX = await until('the second to download ahead and wait, ready', async () => {
     const task = await ts.client.getTask(second!.id);
-    return task.status === 'downloading' && task.execution_id!;
+    return task.status === 'ready' && task.execution_id!;
   });
   const input = join(stateDir, 'work', String(secondX), 'input', 'prefetch-input.txt');
-  await until('the second\'s input to be downloaded', async () => (await readFile(input, 'utf8').catch(() => '')) === 'data');
-  assert.equal((await ts.client.getTask(second!.id)).status, 'downloading', 'it waits for the run slot');
+  assert.equal(await readFile(input, 'utf8'), 'data', 'its input is in place');
+  assert.equal((await ts.client.getTask(second!.id)).executions[0]!.status, 'ready');
   const opened = String(await ts.server.pool.oneFirst(sql.unsafe`SELECT clock_timestamp()`));
   await writeFile(gate, '');
   assert.equal((await taskEnded(ts, second!.id)).status, 'succeeded');

@@ -6,7 +6,7 @@ import { z } from 'zod/v4';
 import { Role } from './schemas/auth.js';
 import { DockerPolicy } from './dockerPolicy.js';
 import { Id } from './schemas/common.js';
-import { FailureClass } from './schemas/execution.js';
+import { FailureClass, PHASES } from './schemas/execution.js';
 import { Task, TaskStatus } from './schemas/task.js';
 
 /** `queue` has one stream (id 0): pauses of everything or of a tag. `policy` has one stream per policy (POLICY_STREAMS). */
@@ -112,7 +112,7 @@ export const EVENT_CATALOGUE = {
   },
   'execution.phase': {
     stream: 'execution',
-    data: z.object({ task_id: Id, phase: z.enum(['downloading', 'running', 'uploading']) }),
+    data: z.object({ task_id: Id, phase: z.enum(PHASES) }),
   },
   'execution.finished': {
     stream: 'execution',

@@ -12,7 +12,7 @@ import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import type { DockerPolicy } from '../shared/dockerPolicy.js';
-import type { FailureClass } from '../shared/schemas/execution.js';
+import type { FailureClass, Phase } from '../shared/schemas/execution.js';
 import { isSecretRef } from '../shared/schemas/secret.js';
 import type { Task } from '../shared/schemas/task.js';
 import { maskUri } from '../shared/uri.js';
@@ -255,12 +255,12 @@ export class Execution {
   };
 
   /** A phase starts: it is reported, and the figures of a transfer phase go out while it lasts. */
-  private phase(phase: 'downloading' | 'running' | 'uploading'): void {
+  private phase(phase: Phase): void {
     this.markBegun();
     this.endTransfers();
     if (this.abandoned) return;
     this.ctx.spool.push({ kind: 'phase', executionId: this.executionId, phase });
-    if (phase !== 'running') this.progress[phase].begin();
+    if (phase === 'downloading' || phase === 'uploading') this.progress[phase].begin();
   }
 
   private endTransfers(): void {
@@ -288,12 +288,16 @@ export class Execution {
     const dirs = this.dirs;
     let outcome: Outcome;
     try {
-      await this.prepare(dirs).catch((error) => {
+      const downloaded = await this.prepare(dirs).catch((error) => {
         throw error instanceof Killed ? error : new PhaseFailed('download', error);
       });
       // Claimed ahead (prefetch), it has done all it can until a slot frees: the exchange that
-      // brought it need not wait for it to begin (the daemon's `starting`).
-      if (this.ctx.slots.full) this.markBegun();
+      // brought it need not wait for it to begin (the daemon's `starting`). Its downloads done,
+      // it says so rather than go on showing `downloading` while it only waits.
+      if (this.ctx.slots.full) {
+        if (downloaded) this.phase('ready');
+        else this.markBegun();
+      }
       await this.ctx.slots.acquire(this.abort.signal);
       try {
         outcome = await this.execute(this.dirs, resolved.env);
@@ -311,15 +315,15 @@ export class Execution {
     await this.report(outcome);
   }
 
-  /** The folders, inputs and resources: what the task needs before it can run. */
-  private async prepare(dirs: ExecutionDirs): Promise<void> {
+  /** The folders, inputs and resources: what the task needs before it can run. Says whether it downloaded anything. */
+  private async prepare(dirs: ExecutionDirs): Promise<boolean> {
     // A bare task's folders come from the worker's pool and go back to it; a container's are its own.
     if (this.task.container) makeFolders(this.base);
     else {
       this.ctx.folders.take(this.base);
       this.pooled = true;
     }
-    if (!this.task.inputs.length && !this.task.resources.length) return;
+    if (!this.task.inputs.length && !this.task.resources.length) return false;
     this.phase('downloading');
     // Inputs and resources are fetched together; the worker's transfer bound keeps it reasonable.
     const inFlight = new Set<string>();
@@ -352,6 +356,7 @@ export class Execution {
         this.ctx.state.save(this.state);
       }
     });
+    return true;
   }
 
   /**

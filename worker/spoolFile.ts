@@ -6,13 +6,13 @@ import { closeSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
 import { open as openFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MAX_REPORTS_PER_EXECUTION } from '../shared/schemas/worker.js';
-import type { FailureClass } from '../shared/schemas/execution.js';
+import type { FailureClass, Phase } from '../shared/schemas/execution.js';
 import type { OutputStream } from './runners/types.js';
 import { writeAtomically } from './state.js';
 
 export type Report =
   | { kind: 'output'; executionId: number; stream: OutputStream; seq: number; data: string /* base64 */ }
-  | { kind: 'phase'; executionId: number; phase: 'downloading' | 'running' | 'uploading' }
+  | { kind: 'phase'; executionId: number; phase: Phase }
   | {
       kind: 'finish'; executionId: number; status: 'succeeded' | 'failed' | 'killed' | 'refused';
       exitCode: number | null; peakMemoryBytes: number | null; error: string | null;

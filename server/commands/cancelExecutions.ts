@@ -1,4 +1,4 @@
-// Cancels executions whose process has not started (assigned or downloading) because their
+// Cancels executions whose process has not started (assigned, downloading or ready) because their
 // task was edited or held: the attempt ends as `cancelled`, which never counts as a failure,
 // its lease goes, and its worker is told to abandon it at its next exchange (the trigger
 // on executions wakes it). If the process did start meanwhile, the worker's `running`
@@ -11,7 +11,7 @@ import type { Db } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
 import { lockExecutions } from './lockExecutions.js';
 
-export const NOT_STARTED = ['assigned', 'downloading'] as const;
+export const NOT_STARTED = ['assigned', 'downloading', 'ready'] as const;
 
 export async function cancelExecutions(tx: Db, executionIds: number[], reason: string, taskStatus: TaskStatus, meta: EventMeta): Promise<void> {
   if (executionIds.length === 0) return;

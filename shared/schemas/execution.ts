@@ -3,12 +3,20 @@ import { z } from 'zod/v4';
 import { Id, Timestamp } from './common.js';
 
 export const EXECUTION_STATUSES = [
-  'assigned', 'downloading', 'running', 'uploading', 'succeeded', 'failed', 'lost', 'killed', 'refused', 'cancelled',
+  'assigned', 'downloading', 'ready', 'running', 'uploading', 'succeeded', 'failed', 'lost', 'killed', 'refused', 'cancelled',
 ] as const;
 export const ExecutionStatus = z.enum(EXECUTION_STATUSES);
-/** An execution in one of these holds its task and a worker's slot; the task shows the same status. */
-export const LIVE_STATUSES = ['assigned', 'downloading', 'running', 'uploading'] as const;
+/**
+ * An execution in one of these holds its task and a worker's slot; the task shows the same
+ * status. In the order of a life: a phase is only ever followed by a later one. `ready`: its
+ * inputs and resources are in place (claimed ahead of a free slot, by --prefetch) and it
+ * waits for a run slot.
+ */
+export const LIVE_STATUSES = ['assigned', 'downloading', 'ready', 'running', 'uploading'] as const;
 export type LiveStatus = (typeof LIVE_STATUSES)[number];
+/** The phases a worker reports, as they begin: every live status but the `assigned` it starts in. */
+export const PHASES = ['downloading', 'ready', 'running', 'uploading'] as const satisfies readonly LiveStatus[];
+export type Phase = (typeof PHASES)[number];
 export const isLive = (status: string): status is LiveStatus => (LIVE_STATUSES as readonly string[]).includes(status);
 /**
  * How a worker says an execution ended. (`cancelled` is the server's: an attempt that had

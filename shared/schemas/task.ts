@@ -8,7 +8,7 @@ import { FAILURE_CLASSES, FailureClass } from './execution.js';
 import { SecretRef } from './secret.js';
 
 export const TASK_STATUSES = [
-  'waiting', 'blocked', 'held', 'pending', 'assigned', 'downloading', 'running', 'uploading',
+  'waiting', 'blocked', 'held', 'pending', 'assigned', 'downloading', 'ready', 'running', 'uploading',
   'succeeded', 'failed', 'cancelled',
 ] as const;
 export const TaskStatus = z.enum(TASK_STATUSES);

@@ -3,7 +3,7 @@
 import { z } from 'zod/v4';
 import { MAX_OUTPUT_CHUNK_CHARS } from '../limits.js';
 import { Id, onlyWhenValid, Timestamp } from './common.js';
-import { EXECUTION_ENDS, ExecutionProgress, ExecutionStatus, FAILURE_CLASSES_BY_END, FailureClass } from './execution.js';
+import { EXECUTION_ENDS, ExecutionProgress, PHASES, ExecutionStatus, FAILURE_CLASSES_BY_END, FailureClass } from './execution.js';
 import { DockerPolicy } from '../dockerPolicy.js';
 import { Tag, Task } from './task.js';
 
@@ -125,7 +125,7 @@ export const MAX_ERROR_CHARS = 10_000;
 
 export const Report = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('output'), stream: z.enum(['stdout', 'stderr']), seq: z.number().int().min(0).max(2 ** 31 - 1), data: z.base64().max(MAX_OUTPUT_CHUNK_CHARS) }),
-  z.strictObject({ kind: z.literal('phase'), phase: z.enum(['downloading', 'running', 'uploading']) }),
+  z.strictObject({ kind: z.literal('phase'), phase: z.enum(PHASES) }),
   z.strictObject({
     kind: z.literal('finish'),
     status: z.enum(EXECUTION_ENDS),
