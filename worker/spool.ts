@@ -3,32 +3,15 @@
 // phase changes, the final result) goes through here, so that a server outage of minutes or a
 // worker restart loses nothing and reorders nothing.
 //
-// On disk, per execution, in `dir`:
-// - `<id>.jsonl`: the reports, one JSON line each, in push order, each appended at most
-//   writeAfterMs after it was pushed (no fsync: we guard against the worker process dying, not the
-//   machine), unless delivered before: the reports of a short task, which reach the server
-//   within that time, never touch the disk (creating and removing a file per task was a large
-//   part of a worker's CPU on ext4, and at 24 busy slots a delivery takes longer than 50 ms).
-//   A worker killed meanwhile loses at most that much; the server then loses the execution at
-//   the end of its lease and runs the task again.
-// - `<id>.state.json`, replaced atomically: `head`, the byte offset of the first undelivered
-//   line, and `next`, the next seq per output stream, which must outlive the lines that
-//   carried the earlier ones.
-// The file is the queue: delivery reads its batches back from `head` (from the page cache, in
-// practice), so memory holds only what is not written yet and one batch, however long the
-// backlog; once everything on disk is delivered, the next batch is taken from memory. Delivered lines are not rewritten away batch by batch (a long backlog would be
-// copied over and over): `head` moves, the file is truncated once all is delivered, compacted
-// once the delivered part outweighs the rest, and deleted once the finish report is delivered.
-// Each step leaves the files so that a crash anywhere can cause a redelivery, which the server
-// absorbs (output is deduplicated by (execution, stream, seq), phase and finish are
-// idempotent), but never a loss or a reordering.
+// What is on disk, per execution, why each step is safe against a crash, and every operation
+// on a lane's files (append, record a delivery, recover): spoolFile.ts.
+// In short, the file is the queue, written at most writeAfterMs after a push unless
+// delivered before, and a crash can cause a redelivery but never a loss or a reordering.
 //
 // One delivery loop per execution, so a stuck one never holds up the others: linger a
 // moment for more (not once the result is there), write what is buffered, send the pending
 // reports in order, up to maxBatchBytes per call, retry with exponential backoff until it
 // works or the spool is closed.
-//
-// The on-disk format, the per-execution lane and the file helpers live in spoolFile.ts.
 //
 // API: open() first (loads what a previous process left and resumes its delivery).
 // output() collects task output into reports of at most OUTPUT_REPORT_BYTES, sealed when the
@@ -42,12 +25,11 @@
 // undelivered reports, output being collected counting as one; drop() forgets an execution
 // and its files; close() writes what is buffered and stops.
 
-import { appendFileSync, truncateSync, writeFileSync } from 'node:fs';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OutputStream } from './runners/types.js';
 import { MAX_REPORTS_PER_EXECUTION } from '../shared/schemas/worker.js';
-import { advanceSeq, compact, Lane, parseReport, readBatch, readLines, readState, removeFiles, saveState, type Report } from './spoolFile.js';
+import { advanceSeq, Lane, readBatch, recordDelivered, recoverLane, removeFiles, writeOut, type Report } from './spoolFile.js';
 
 export type { Report };
 
@@ -83,8 +65,6 @@ export interface SpoolOptions {
 export const OUTPUT_REPORT_BYTES = 256 * 1024;
 /** Buffered lines past this size are written at once rather than at the next tick. */
 const WRITE_AHEAD_BYTES = 1024 * 1024;
-/** A delivered part smaller than this is never worth compacting away. */
-const COMPACT_MIN_BYTES = 1024 * 1024;
 
 export class Spool {
   private readonly lanes = new Map<number, Lane>();
@@ -115,8 +95,10 @@ export class Spool {
     const names = new Set(await readdir(this.dir));
     for (const name of names) {
       const id = /^(\d+)\.jsonl$/.exec(name)?.[1];
-      if (id !== undefined) await this.recover(Number(id));
-      else if (name.endsWith('.tmp') || (name.endsWith('.state.json') && !names.has(name.replace('.state.json', '.jsonl')))) {
+      if (id !== undefined) {
+        const lane = await recoverLane(this.dir, Number(id), this.options.onError);
+        if (lane) this.lanes.set(lane.id, lane);
+      } else if (name.endsWith('.tmp') || (name.endsWith('.state.json') && !names.has(name.replace('.state.json', '.jsonl')))) {
         await rm(join(this.dir, name), { force: true });
       }
     }
@@ -207,7 +189,7 @@ export class Spool {
       this.seal(lane);
       lane.wake?.();
       for (const waiter of lane.waiters.splice(0)) waiter.reject(closing);
-      return this.io(lane, () => this.writeOut(lane)).catch(this.options.onError);
+      return this.io(lane, () => writeOut(lane)).catch(this.options.onError);
     }));
   }
 
@@ -293,7 +275,7 @@ export class Spool {
     lane.writeQueued = true;
     this.io(lane, () => {
       lane.writeQueued = false;
-      return this.writeOut(lane);
+      return writeOut(lane);
     }).catch((error) => {
       this.options.onError(error);
       // The lines are back in memory, and a delivery from memory never writes: try again at the next tick.
@@ -380,7 +362,7 @@ export class Spool {
       }
       return { reports: lane.unwritten.slice(0, lines).map((entry) => entry.report), bytes, fromMemory: { lines, written: lane.written } };
     }
-    await this.writeOut(lane);
+    await writeOut(lane);
     return readBatch(lane, this.options.maxBatchBytes);
   }
 
@@ -395,39 +377,10 @@ export class Spool {
     }
   }
 
-  /**
-   * Records delivered lines on disk: moves `head`, or truncates, compacts or deletes the
-   * files. A lane with no log file has nothing to record, except the next output seq once
-   * output of an execution still going was delivered from memory: it must outlive a restart.
-   */
+  /** Records a delivery on disk, and forgets a lane whose finish is delivered. */
   private async acknowledge(lane: Lane, deliveredOutput: boolean): Promise<void> {
     if (this.stopped(lane)) return;
-    if (lane.finished && lane.pending === 0 && !lane.collecting) {
-      if (lane.onDisk) removeFiles(lane);
-      lane.onDisk = false;
-      lane.head = lane.fileBytes = 0;
-      // Reports pushed meanwhile (there should be none after a finish) start a fresh log.
-      if (lane.pending === 0 && !lane.collecting) this.retire(lane);
-    } else if (lane.head === lane.fileBytes) {
-      if (lane.onDisk) {
-        saveState(lane, 0);
-        // Emptied, or made: an append that failed may have left none.
-        writeFileSync(lane.log, '');
-      } else if (deliveredOutput || lane.nextUnsaved) {
-        // A state file is only kept beside a log (open() removes a lone one). Until it is
-        // saved, every acknowledgement tries again.
-        lane.nextUnsaved = true;
-        lane.onDisk = true;
-        appendFileSync(lane.log, '');
-        saveState(lane, 0);
-        lane.nextUnsaved = false;
-      }
-      lane.head = lane.fileBytes = 0;
-    } else if (lane.head >= COMPACT_MIN_BYTES && lane.head >= lane.fileBytes - lane.head) {
-      await compact(lane);
-    } else {
-      saveState(lane, lane.head);
-    }
+    if (await recordDelivered(lane, deliveredOutput)) this.retire(lane);
   }
 
   private retire(lane: Lane): void {
@@ -436,62 +389,5 @@ export class Spool {
     for (const waiter of lane.waiters.splice(0)) waiter.resolve();
     lane.collecting = null;
     lane.unwritten = [];
-  }
-
-  private async writeOut(lane: Lane): Promise<void> {
-    if (lane.gone || lane.unwritten.length === 0) return;
-    const lines = lane.unwritten;
-    const bytes = lane.unwrittenBytes;
-    lane.unwritten = [];
-    lane.unwrittenBytes = 0;
-    try {
-      // Before the append, which may create the file and then fail.
-      lane.onDisk = true;
-      appendFileSync(lane.log, lines.map((entry) => entry.line).join(''));
-      lane.written += lines.length;
-    } catch (error) {
-      // A partial append would glue the retried lines onto a broken one.
-      try {
-        truncateSync(lane.log, lane.fileBytes);
-      } catch {
-        // The retry appends after whatever is there; a torn line is skipped on recovery.
-      }
-      lane.unwritten = lines.concat(lane.unwritten);
-      lane.unwrittenBytes += bytes;
-      throw error;
-    }
-    lane.fileBytes += bytes;
-  }
-
-  /** Rebuilds an execution's lane from the files a previous process left. */
-  private async recover(id: number): Promise<void> {
-    const lane = new Lane(this.dir, id, Promise.resolve());
-    lane.onDisk = true;
-    lane.fileBytes = (await stat(lane.log)).size;
-    const saved = await readState(lane.state);
-    lane.next = saved.next;
-    lane.head = saved.head <= lane.fileBytes ? saved.head : 0;
-    let position = 0;
-    let unreadable = 0;
-    let finished = false;
-    for (const line of readLines(lane.log, 0, lane.fileBytes)) {
-      const report = line.complete ? parseReport(line.text) : null;
-      if (!report) unreadable++;
-      else if (position < lane.head) finished ||= report.kind === 'finish';
-      else {
-        lane.pending++;
-        lane.finishing ||= report.kind === 'finish';
-      }
-      if (report) advanceSeq(lane, report);
-      position += line.bytes;
-    }
-    lane.pushed = lane.pending;
-    if (lane.pending === 0 && finished) return removeFiles(lane);
-    if (unreadable > 0) {
-      // A crash mid-append leaves a partial last line, which later appends must not extend.
-      this.options.onError(new Error(`spool: skipped ${unreadable} unreadable line(s) in ${lane.log}`));
-      await compact(lane);
-    }
-    this.lanes.set(id, lane);
   }
 }

@@ -1,9 +1,32 @@
 // The spool's state on disk and in memory for one execution (a lane), the report format,
-// and the file helpers: reading and saving the state file, parsing report lines, reading
-// lines between byte offsets, reading a batch, compacting a log. worker/spool.ts owns
-// delivery and ordering; this owns the format and what is on disk.
-import { closeSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
-import { open as openFile, readFile } from 'node:fs/promises';
+// and everything that touches a lane's files: appending its buffered lines to the log,
+// recording on disk what was delivered (head moved, log truncated, compacted or deleted),
+// rebuilding a lane from the files a previous process left, and the helpers under them
+// (state file, report lines, lines between byte offsets, a batch, compaction).
+// worker/spool.ts owns delivery, ordering and timing; this owns the format and what is on
+// disk, so that each step's crash safety can be read in one place.
+//
+// On disk, per execution, in `dir`:
+// - `<id>.jsonl`: the reports, one JSON line each, in push order, each appended at most
+//   writeAfterMs after it was pushed (no fsync: we guard against the worker process dying, not the
+//   machine), unless delivered before: the reports of a short task, which reach the server
+//   within that time, never touch the disk (creating and removing a file per task was a large
+//   part of a worker's CPU on ext4, and at 24 busy slots a delivery takes longer than 50 ms).
+//   A worker killed meanwhile loses at most that much; the server then loses the execution at
+//   the end of its lease and runs the task again.
+// - `<id>.state.json`, replaced atomically: `head`, the byte offset of the first undelivered
+//   line, and `next`, the next seq per output stream, which must outlive the lines that
+//   carried the earlier ones.
+// The file is the queue: delivery reads its batches back from `head` (from the page cache, in
+// practice), so memory holds only what is not written yet and one batch, however long the
+// backlog; once everything on disk is delivered, the next batch is taken from memory. Delivered lines are not rewritten away batch by batch (a long backlog would be
+// copied over and over): `head` moves, the file is truncated once all is delivered, compacted
+// once the delivered part outweighs the rest, and deleted once the finish report is delivered.
+// Each step leaves the files so that a crash anywhere can cause a redelivery, which the server
+// absorbs (output is deduplicated by (execution, stream, seq), phase and finish are
+// idempotent), but never a loss or a reordering.
+import { appendFileSync, closeSync, openSync, readSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { open as openFile, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MAX_REPORTS_PER_EXECUTION } from '../shared/schemas/worker.js';
 import type { FailureClass, Phase } from '../shared/schemas/execution.js';
@@ -21,6 +44,8 @@ export type Report =
     };
 
 const READ_CHUNK_BYTES = 256 * 1024;
+/** A delivered part smaller than this is never worth compacting away. */
+const COMPACT_MIN_BYTES = 1024 * 1024;
 
 export interface Waiter { target: number; resolve: () => void; reject: (error: Error) => void }
 
@@ -173,4 +198,104 @@ export async function compact(lane: Lane): Promise<void> {
   renameSync(tmp, lane.log);
   lane.head = 0;
   lane.fileBytes = written;
+}
+
+/** Appends the lane's buffered lines to its log; on failure they are back in memory, and the log as it was. */
+export async function writeOut(lane: Lane): Promise<void> {
+  if (lane.gone || lane.unwritten.length === 0) return;
+  const lines = lane.unwritten;
+  const bytes = lane.unwrittenBytes;
+  lane.unwritten = [];
+  lane.unwrittenBytes = 0;
+  try {
+    // Before the append, which may create the file and then fail.
+    lane.onDisk = true;
+    appendFileSync(lane.log, lines.map((entry) => entry.line).join(''));
+    lane.written += lines.length;
+  } catch (error) {
+    // A partial append would glue the retried lines onto a broken one.
+    try {
+      truncateSync(lane.log, lane.fileBytes);
+    } catch {
+      // The retry appends after whatever is there; a torn line is skipped on recovery.
+    }
+    lane.unwritten = lines.concat(lane.unwritten);
+    lane.unwrittenBytes += bytes;
+    throw error;
+  }
+  lane.fileBytes += bytes;
+}
+
+/**
+ * Records delivered lines on disk: moves `head`, or truncates, compacts or deletes the
+ * files. A lane with no log file has nothing to record, except the next output seq once
+ * output of an execution still going was delivered from memory: it must outlive a restart.
+ * Says whether the lane is done with (its finish delivered, nothing left): the caller retires it.
+ */
+export async function recordDelivered(lane: Lane, deliveredOutput: boolean): Promise<boolean> {
+  if (lane.finished && lane.pending === 0 && !lane.collecting) {
+    if (lane.onDisk) removeFiles(lane);
+    lane.onDisk = false;
+    lane.head = lane.fileBytes = 0;
+    return true;
+  }
+  if (lane.head === lane.fileBytes) {
+    if (lane.onDisk) {
+      saveState(lane, 0);
+      // Emptied, or made: an append that failed may have left none.
+      writeFileSync(lane.log, '');
+    } else if (deliveredOutput || lane.nextUnsaved) {
+      // A state file is only kept beside a log (open() removes a lone one). Until it is
+      // saved, every acknowledgement tries again.
+      lane.nextUnsaved = true;
+      lane.onDisk = true;
+      appendFileSync(lane.log, '');
+      saveState(lane, 0);
+      lane.nextUnsaved = false;
+    }
+    lane.head = lane.fileBytes = 0;
+  } else if (lane.head >= COMPACT_MIN_BYTES && lane.head >= lane.fileBytes - lane.head) {
+    await compact(lane);
+  } else {
+    saveState(lane, lane.head);
+  }
+  return false;
+}
+
+/**
+ * Rebuilds an execution's lane from the files a previous process left; null when its finish
+ * was delivered already (its files are removed). Unreadable lines are told to `onError`.
+ */
+export async function recoverLane(dir: string, id: number, onError: (error: unknown) => void): Promise<Lane | null> {
+  const lane = new Lane(dir, id, Promise.resolve());
+  lane.onDisk = true;
+  lane.fileBytes = (await stat(lane.log)).size;
+  const saved = await readState(lane.state);
+  lane.next = saved.next;
+  lane.head = saved.head <= lane.fileBytes ? saved.head : 0;
+  let position = 0;
+  let unreadable = 0;
+  let finished = false;
+  for (const line of readLines(lane.log, 0, lane.fileBytes)) {
+    const report = line.complete ? parseReport(line.text) : null;
+    if (!report) unreadable++;
+    else if (position < lane.head) finished ||= report.kind === 'finish';
+    else {
+      lane.pending++;
+      lane.finishing ||= report.kind === 'finish';
+    }
+    if (report) advanceSeq(lane, report);
+    position += line.bytes;
+  }
+  lane.pushed = lane.pending;
+  if (lane.pending === 0 && finished) {
+    removeFiles(lane);
+    return null;
+  }
+  if (unreadable > 0) {
+    // A crash mid-append leaves a partial last line, which later appends must not extend.
+    onError(new Error(`spool: skipped ${unreadable} unreadable line(s) in ${lane.log}`));
+    await compact(lane);
+  }
+  return lane;
 }
