@@ -9,7 +9,9 @@
 // exchanges also carry its host's figures (hostMetrics.ts) when it has a new measure. A
 // worker drained by an operator takes nothing more and, once everything it ran has ended
 // and been reported, says it leaves in a last exchange and stops.
-import { access, realpath } from 'node:fs/promises';
+// Beside it: earlierRun.ts (what an earlier run left), dockerEngine.ts, capacity.ts (what
+// its exchanges declare it holds and takes), unreachable.ts (waiting on a silent server).
+import { realpath } from 'node:fs/promises';
 import { hostname, cpus as cpuList, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { LabqApiError, LabqClient } from '../shared/client.js';
@@ -21,19 +23,22 @@ import { WORKER_TAKEN_OVER, type PollResponse, type WorkerSettings } from '../sh
 import { Outbox } from './outbox.js';
 import { ProgressBoard } from './progress.js';
 import { ResourceCache } from './resourceCache.js';
-import { Execution, NO_GRANT, type Attach, type ExecutionContext } from './execution.js';
+import { Execution, type ExecutionContext } from './execution.js';
+import { NO_GRANT } from './grant.js';
+import { detectDocker } from './dockerEngine.js';
+import { takeUpEarlierRun } from './earlierRun.js';
 import { HostMeter } from './hostMetrics.js';
 import { holdStateDir, instanceIdentity } from './identity.js';
-import { dockerConfigCredentials } from './registryAuth.js';
 import type { DockerRunner } from './runners/docker.js';
 import { ShellRunner } from './runners/shell.js';
 import type { Runner } from './runners/types.js';
 import { deadline } from './deadline.js';
 import { Slots } from './slots.js';
 import { Spool, type Report } from './spool.js';
-import { killOrphans } from './orphans.js';
 import { StateStore } from './state.js';
 import { WorkFolders } from './workFolders.js';
+import { holding, unfinished, wanted } from './capacity.js';
+import { backoff, sleep, whileUnreachable } from './unreachable.js';
 
 export interface WorkerOptions {
   server: string;
@@ -69,18 +74,6 @@ const EXCHANGE_REPORT_BYTES = 16 * 1024 * 1024;
  * exchange that brought tasks, for them to begin (`starting`).
  */
 const BUSY_TICK_MS = 25;
-
-const backoff = (attempt: number) => Math.min(250 * 2 ** attempt, 5000);
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 export class WorkerDaemon {
   readonly name: string;
@@ -165,7 +158,7 @@ export class WorkerDaemon {
     });
     await this.spool.open();
     await this.resources.open();
-    this.docker = await this.detectDocker();
+    this.docker = await detectDocker(this.options.docker ?? 'auto', this.name, this.log);
     this.folders.open();
     await this.register();
     await this.reattach();
@@ -192,27 +185,6 @@ export class WorkerDaemon {
       this.outbox.fail('all', new Error('the worker is stopping'));
       await this.releaseStateDir?.();
       this.releaseStateDir = null;
-    }
-  }
-
-  /**
-   * The Docker runner, when an engine answers. Its client library is large (a worker's
-   * size makes every fork it makes slower: a bare task's, where there is no perl), so it is
-   * loaded only where an engine may be.
-   */
-  private async detectDocker(): Promise<DockerRunner | null> {
-    if (this.options.docker === 'off') return null;
-    try {
-      // Without DOCKER_HOST the engine can only be at its default socket.
-      if (!process.env.DOCKER_HOST) await access('/var/run/docker.sock');
-      const [{ default: Dockerode }, { DockerRunner }] = await Promise.all([import('dockerode'), import('./runners/docker.js')]);
-      const docker = new Dockerode();
-      await docker.ping();
-      return new DockerRunner({ docker, labels: { 'labq.worker': this.name }, credentials: await dockerConfigCredentials() });
-    } catch (error) {
-      if (this.options.docker === 'on') throw new Error(`no Docker engine answers: ${(error as Error).message}`);
-      this.log('no Docker engine: only tasks without a container will be taken');
-      return null;
     }
   }
 
@@ -255,50 +227,15 @@ export class WorkerDaemon {
     }
   }
 
-  /**
-   * What an earlier run of this worker left: containers are followed to their end; bare
-   * tasks cannot be (their output went to the dead worker), so their process groups are
-   * killed (orphans.ts) and the server loses them at the next poll.
-   */
+  /** What an earlier run of this worker left (earlierRun.ts): its containers are followed to their end. */
   private async reattach(): Promise<void> {
-    const killed = await killOrphans(this.workDir);
-    if (killed > 0) this.log(`killed ${killed} bare task(s) an earlier run of this worker left running`);
-    const saved = await this.state.open();
-    const docker = this.docker;
-    const containers = docker ? await docker.listLabqContainers() : [];
-    const followed = docker ? saved.filter((state) => containers.some((c) => c.executionId === state.executionId)) : [];
-    for (const state of saved) if (!followed.includes(state)) this.state.remove(state.executionId);
-    // Before any execution of this run: one the server sends again may have a folder there.
-    await this.folders.removeLeftovers(new Set(followed.map((state) => state.executionId)), this.log);
-    if (!docker) return;
-    for (const state of followed) {
-      const attach: Attach = async (onOutput, storedBytes) => {
-        // The log is replayed from its start: skip exactly what the server already stored,
-        // once everything the dead worker spooled has been delivered.
-        await this.spool.flush(state.executionId);
-        const stored = await this.withRetry(() => this.client.executionOutputSize(state.executionId));
-        const skip = { stdout: stored.truncated ? Infinity : stored.stdout, stderr: stored.truncated ? Infinity : stored.stderr };
-        storedBytes(stored.stdout + stored.stderr);
-        return docker.reattach(state.executionId, (stream, chunk) => {
-          const drop = Math.min(skip[stream], chunk.length);
-          skip[stream] -= drop;
-          if (drop < chunk.length) onOutput(stream, chunk.subarray(drop));
-        });
-      };
+    const containers = await takeUpEarlierRun({
+      workDir: this.workDir, state: this.state, folders: this.folders, spool: this.spool, docker: this.docker, log: this.log,
+      storedOutput: (executionId) => whileUnreachable(() => this.client.executionOutputSize(executionId), this.stopping.signal),
+    });
+    for (const { state, attach } of containers) {
       this.track(new Execution(this.context(), state.executionId, state.attempt, state.task, NO_GRANT, { state, attach }));
       this.log(`re-attaching to the container of execution ${state.executionId}`);
-    }
-  }
-
-  /** Retries a call while the server is unreachable (not when it answers with an error). */
-  private async withRetry<T>(call: () => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await call();
-      } catch (error) {
-        if (error instanceof LabqApiError || this.stopping.signal.aborted) throw error;
-        await sleep(backoff(attempt), this.stopping.signal);
-      }
     }
   }
 
@@ -330,22 +267,6 @@ export class WorkerDaemon {
     void this.spool.drop(executionId).catch(() => undefined);
   }
 
-  /**
-   * How many more tasks it takes: its capacity less the executions that take a place in it,
-   * those whose result is not in the spool yet.
-   */
-  private want(): number {
-    if (this.settings.paused || this.settings.draining) return 0;
-    return Math.max(0, this.settings.concurrency + this.settings.prefetch - this.unfinished());
-  }
-
-  /** Executions whose result is not in the spool yet. */
-  private unfinished(): number {
-    let unfinished = 0;
-    for (const execution of this.executions.values()) if (!execution.ended) unfinished++;
-    return unfinished;
-  }
-
   /** Draining, or (--exit-when-empty) found nothing left, with nothing left to run or to say: the next exchange is its last. */
   private drained(): boolean {
     return (this.settings.draining || this.emptied) && this.executions.size === 0 && this.spool.pending() === 0 && this.outbox.size === 0;
@@ -362,22 +283,13 @@ export class WorkerDaemon {
     news.abort();
   }
 
-  /**
-   * What this worker holds: what it runs, and what it still has reports to deliver about;
-   * not an execution whose result the server has recorded, which is still here for a moment
-   * (its folders go back) and would only make the server look up why it is held.
-   */
-  private holding(): number[] {
-    return [...new Set([...this.executions.keys(), ...this.spool.undelivered()])].filter((id) => !this.executions.get(id)?.resultRecorded);
-  }
-
   private async pollLoop(): Promise<void> {
     let failures = 0;
     while (!this.stopping.signal.aborted) {
-      let want = this.want();
+      let want = wanted(this.settings, this.executions);
       if (want === 0 && this.outbox.size === 0 && this.executions.size > 0) {
         await this.news(BUSY_TICK_MS);
-        want = this.want();
+        want = wanted(this.settings, this.executions);
       }
       const carried = this.outbox.take(EXCHANGE_REPORT_BYTES);
       const leaving = this.drained();
@@ -387,7 +299,7 @@ export class WorkerDaemon {
       this.parked = carried.length > 0 ? null : news;
       this.slotFreed = want === 0 && carried.length === 0 ? news : null;
       const progress = this.progress.take();
-      const metrics = this.meter.take(this.unfinished());
+      const metrics = this.meter.take(unfinished(this.executions));
       // While a transfer moves, an exchange parks for at most the progress interval, so that
       // its figures go out about once a second even when nothing else happens.
       const waitSeconds = leaving || (this.options.exitWhenEmpty && this.executions.size === 0)
@@ -402,7 +314,7 @@ export class WorkerDaemon {
         response = await this.client.pollWorker(this.id, {
           instance: this.instance,
           seq: ++this.pollSeq,
-          holding: this.holding(),
+          holding: holding(this.executions, this.spool.undelivered()),
           kill_orders: [...this.executions.values()].flatMap((e) => e.killOrder ?? []),
           suspended: [...this.executions.values()].filter((e) => e.suspended).map((e) => e.executionId),
           want,
@@ -483,7 +395,7 @@ export class WorkerDaemon {
    * it waits for one. A worker with no slot left waits for reports at the top of the loop anyway.
    */
   private async starting(assigned: Execution[]): Promise<void> {
-    if (this.outbox.size > 0 || this.want() === 0) return;
+    if (this.outbox.size > 0 || wanted(this.settings, this.executions) === 0) return;
     await this.news(BUSY_TICK_MS, Promise.all(assigned.map((execution) => execution.begun)));
   }
 }

@@ -18,3 +18,16 @@ export function deadline(ms: number, others: AbortSignal[] = []): Deadline {
   timer.unref();
   return { signal: AbortSignal.any([controller.signal, ...others]), clear: () => clearTimeout(timer) };
 }
+
+/**
+ * Runs `work` under a timeout of `seconds` (none when absent) and `abort`: an abort throws its
+ * reason, a timeout an error saying what was in flight (`what()`: `download of s3://…`).
+ */
+export function withinDeadline<T>(seconds: number | undefined, abort: AbortSignal, what: () => string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const bound = seconds ? deadline(seconds * 1000, [abort]) : { signal: abort, clear: () => undefined };
+  return work(bound.signal).catch((error) => {
+    if (abort.aborted) throw abort.reason;
+    if (bound.signal.aborted) throw new Error(`${what()} timed out after ${seconds} s`);
+    throw error;
+  }).finally(bound.clear);
+}

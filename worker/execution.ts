@@ -7,24 +7,22 @@
 // its memory limit), `exit` (a non-zero exit or a signal), `upload`, `killed` (on order).
 // The server's suspend orders are a desired state: the run is suspended while they last
 // (from its start, when they come before it), and its run timeout does not count that time.
-import { execFile } from 'node:child_process';
+// What the download phase does is fetchInputs.ts; outcomes are outcome.ts, secrets grant.ts.
 import { rm } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { join } from 'node:path';
-import type { DockerPolicy } from '../shared/dockerPolicy.js';
-import type { FailureClass, Phase } from '../shared/schemas/execution.js';
-import { isSecretRef } from '../shared/schemas/secret.js';
+import type { Phase } from '../shared/schemas/execution.js';
 import type { Task } from '../shared/schemas/task.js';
-import { maskUri } from '../shared/uri.js';
 import type { KillOrder } from '../shared/schemas/worker.js';
 import type { PhaseProgress, ProgressBoard } from './progress.js';
 import type { Spool } from './spool.js';
 import type { Slots } from './slots.js';
 import type { ExecutionState, StateStore } from './state.js';
 import type { ResourceCache, ResourceHandle } from './resourceCache.js';
-import type { SourceFile } from './copy.js';
-import { contentAmong, download, inputClash, listSource, upload } from './transfers.js';
-import { deadline } from './deadline.js';
+import { upload } from './transfers.js';
+import { fetchAll, mergeResources } from './fetchInputs.js';
+import { ended, Killed, PhaseFailed, type Outcome } from './outcome.js';
+import { resolveEnv, type Grant } from './grant.js';
+import { withinDeadline } from './deadline.js';
 import type { ExecutionDirs, OutputStream, RunHandle, RunResult, Runner } from './runners/types.js';
 import { PausableTimer } from './pausableTimer.js';
 import { makeFolders, SUBFOLDERS, type WorkFolders } from './workFolders.js';
@@ -53,51 +51,8 @@ export interface ExecutionContext {
 /** Follows a re-attached container: its output to `onOutput`, the bytes the server already stored to `stored`. */
 export type Attach = (onOutput: (stream: OutputStream, chunk: Buffer) => void, stored: (bytes: number) => void) => Promise<RunHandle>;
 
-/**
- * What an assignment brings besides its task: the values of the secrets its env names, and
- * the Docker policy. Held in memory only: the state directory keeps the task, whose env
- * holds the references, and a re-attached container already has its environment.
- */
-export interface Grant {
-  secrets: Record<string, string>;
-  dockerPolicy: DockerPolicy | null;
-}
-export const NO_GRANT: Grant = { secrets: {}, dockerPolicy: null };
-
-/** The task's variables with its secrets' values, or why it cannot have them (a name, never a value). */
-function resolveEnv(env: Task['env'], secrets: Record<string, string>): { env: Record<string, string> } | { missing: string } {
-  const resolved: Record<string, string> = {};
-  for (const [name, value] of Object.entries(env)) {
-    if (!isSecretRef(value)) resolved[name] = value;
-    else if (Object.hasOwn(secrets, value.secret)) resolved[name] = secrets[value.secret]!;
-    else return { missing: `secret ${JSON.stringify(value.secret)} no longer exists (env.${name})` };
-  }
-  return { env: resolved };
-}
-
-type Outcome = {
-  status: 'succeeded' | 'failed' | 'killed' | 'refused'; failureClass: FailureClass | null; exitCode: number | null;
-  peakMemoryBytes: number | null; cpuSeconds: number | null; error: string | null;
-};
-
-class Killed extends Error {}
-
-/** A failure of a phase around the run (a transfer), with its class. */
-class PhaseFailed extends Error {
-  constructor(readonly failureClass: 'download', cause: unknown) {
-    super((cause as Error).message);
-  }
-}
-
-/** An outcome, with the figures of the run when there was one. */
-const ended = (status: Outcome['status'], failureClass: FailureClass | null, error: string | null, run?: Partial<RunResult>): Outcome => ({
-  status, failureClass, exitCode: run?.exitCode ?? null, peakMemoryBytes: run?.peakMemoryBytes ?? null, cpuSeconds: run?.cpuSeconds ?? null, error,
-});
-
 /** How long a failed kill waits before the server's standing order may start it again. */
 export const KILL_RETRY_MS = 5000;
-
-const execFileAsync = promisify(execFile);
 
 export class Execution {
   private handle: RunHandle | null = null;
@@ -270,12 +225,7 @@ export class Execution {
 
   /** Runs a phase under its timeout; `what` says what was in flight when it ran out (`download of s3://…`). */
   private withTimeout<T>(seconds: number | undefined, what: () => string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const bound = seconds ? deadline(seconds * 1000, [this.abort.signal]) : { signal: this.abort.signal, clear: () => undefined };
-    return work(bound.signal).catch((error) => {
-      if (this.abort.signal.aborted) throw this.abort.signal.reason;
-      if (bound.signal.aborted) throw new Error(`${what()} timed out after ${seconds} s`);
-      throw error;
-    }).finally(bound.clear);
+    return withinDeadline(seconds, this.abort.signal, what, work);
   }
 
   private async run(): Promise<void> {
@@ -327,53 +277,16 @@ export class Execution {
     this.phase('downloading');
     // Inputs and resources are fetched together; the worker's transfer bound keeps it reasonable.
     const inFlight = new Set<string>();
-    // A URI leaves the set when it is done, not when it fails: the timeout's message names it.
-    const track = <T>(uri: string, work: Promise<T>) => {
-      inFlight.add(uri);
-      return work.then((value) => (inFlight.delete(uri), value));
-    };
     await this.withTimeout(this.task.timeouts.download, () => `download of ${[...inFlight].join(', ')}`, async (signal) => {
-      // The first failure stops the others, and all have ended before this goes on: none
-      // writes into the folders once they are emptied for another execution.
-      const failed = new AbortController();
-      const stopOthers = (error: unknown) => failed.abort(error);
-      const options = { signal: AbortSignal.any([signal, failed.signal]), limit: this.ctx.transfers, progress: this.progress.downloading };
-      const listed = await this.listInputs(track, options.signal);
-      // In the task's order, whichever is ready first: the order in which they merge.
-      const resources: string[] = [];
-      await Promise.all([
-        ...this.task.inputs.map((uri, i) => track(uri, download(uri, dirs.input, { ...options, files: listed?.[i] })).catch(stopOthers)),
-        ...this.task.resources.map((spec, i) => track(spec, this.ctx.resources.prepare(spec, options).then((handle) => {
-          this.resourceHandles.push(handle);
-          resources[i] = handle.dir;
-        })).catch(stopOthers)),
-      ]);
-      // The first failure is the abort's reason (a later abort changes nothing).
-      if (failed.signal.aborted) throw failed.signal.reason;
-      await this.useResources(resources);
+      const fetching = { transfers: this.ctx.transfers, resources: this.ctx.resources, progress: this.progress.downloading };
+      const resources = await fetchAll(this.task, dirs.input, fetching, signal, inFlight, (handle) => this.resourceHandles.push(handle));
+      this.resourceDir = await mergeResources(resources, this.dirs.resource);
       if (this.task.container) {
         this.state.resources = resources;
         this.ctx.state.save(this.state);
       }
     });
     return true;
-  }
-
-  /**
-   * What each input delivers, listed before any is fetched when a folder's content is among
-   * them (null otherwise): two inputs that land a file on one path are a failure that says
-   * which, rather than one file silently replacing the other. The downloads then get the very
-   * files listed.
-   */
-  private async listInputs(track: <T>(uri: string, work: Promise<T>) => Promise<T>, signal: AbortSignal): Promise<SourceFile[][] | null> {
-    const { inputs } = this.task;
-    if (!contentAmong(inputs)) return null;
-    const listed = await Promise.all(inputs.map((uri) => track(uri, listSource(uri, signal))));
-    const clash = inputClash(listed);
-    if (clash) {
-      throw new Error(`inputs[${clash.index}] (${maskUri(inputs[clash.index]!)}) delivers ${clash.path} to the input folder, as inputs[${clash.earlier}] (${maskUri(inputs[clash.earlier]!)}) does: one would replace the other (rename one at its source, or take it as a resource with |mv:DIR)`);
-    }
-    return listed;
   }
 
   private async execute(dirs: ExecutionDirs, env: Record<string, string>): Promise<Outcome> {
@@ -466,19 +379,6 @@ export class Execution {
     await this.ctx.spool.flush(this.executionId);
     if (this.abandoned) throw new Error('not uploaded: the server no longer counts this execution as live');
     await this.withTimeout(this.task.timeouts.upload, () => `upload to ${this.task.output!}`, (signal) => upload(this.dirs.output, this.task.output!, { signal, limit: this.ctx.transfers, progress: this.progress.uploading }));
-  }
-
-  /**
-   * One resource is mounted straight from the worker's cache; several are merged by hard
-   * links (no copy of the data) into a folder of this execution, in the task's order: a later
-   * resource's file replaces an earlier one's at the same path.
-   */
-  private async useResources(dirs: string[]): Promise<void> {
-    if (dirs.length === 1) {
-      this.resourceDir = dirs[0]!;
-      return;
-    }
-    for (const dir of dirs) await execFileAsync('cp', ['-al', dir + '/.', this.dirs.resource]);
   }
 
   private async report(outcome: Outcome): Promise<void> {
