@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { sql, UniqueIntegrityConstraintViolationError } from 'slonik';
 import { LabqApiError } from '../../shared/client.js';
+import { LIVE_STATUSES } from '../../shared/schemas/execution.js';
 import type { TaskInput } from '../../shared/schemas/task.js';
 import type { PollResponse, Report } from '../../shared/schemas/worker.js';
 import { pickTasks, type ClaimingWorker } from '../commands/claimTasks.js';
@@ -177,19 +178,22 @@ test('a task has at most one live execution, even when many workers claim at onc
   assert.equal(retaken[0]!.attempt, 2);
 
   const live = await ts.server.pool.any(sql.unsafe`
-    SELECT task_id, count(*) AS n FROM executions WHERE status IN ('assigned', 'downloading', 'running', 'uploading')
+    SELECT task_id, count(*) AS n FROM executions WHERE status = ANY(${sql.array([...LIVE_STATUSES], 'text')})
     GROUP BY task_id ORDER BY task_id`);
   assert.deepEqual(live.map((r) => [r.task_id, r.n]), [...tasks].sort((p, q) => p - q).map((id) => [id, 1]));
   const detail = await ts.client.getTask(tasks[0]!);
   assert.deepEqual(detail.executions.map((x) => x.status), ['lost', 'assigned']);
 
-  // The database itself refuses a second live execution of a task.
-  await assert.rejects(
-    ts.server.pool.query(sql.unsafe`
-      INSERT INTO executions (id, task_id, attempt, worker_id, status, assigned_at, version)
-      VALUES (-1, ${tasks[1]!}, 99, ${workers[0]!.id}, 'running', now(), 1)`),
-    (error: any) => error instanceof UniqueIntegrityConstraintViolationError && error.constraint === 'executions_one_live',
-  );
+  // The database itself refuses a second live execution of a task, in any live status.
+  for (const status of LIVE_STATUSES) {
+    await assert.rejects(
+      ts.server.pool.query(sql.unsafe`
+        INSERT INTO executions (id, task_id, attempt, worker_id, status, assigned_at, version)
+        VALUES (-1, ${tasks[1]!}, 99, ${workers[0]!.id}, ${status}, now(), 1)`),
+      (error: any) => error instanceof UniqueIntegrityConstraintViolationError && error.constraint === 'executions_one_live',
+      status,
+    );
+  }
 });
 
 test('capacity is concurrency + prefetch minus the worker\'s live executions, and never more than it wants', async (t) => {
