@@ -1,6 +1,7 @@
 // Steering through the API at scale and at its edges: a bulk edit of 10,000 pending tasks
 // in one request (after its dry run), bad requests that change nothing, pauses of
-// everything and of a tag, and a claim whose cost does not grow with 100,000 paused tasks.
+// everything and of a tag, a claim whose cost does not grow with 100,000 paused tasks, and
+// a hold of a task ready for a run slot, which has not started.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { sql } from 'slonik';
@@ -199,4 +200,21 @@ test('a kill a pause asked for is not a failure; an edit of requirements keeps t
   assert.equal(split.status, 400, split.text);
   assert.equal(split.json.errors[0].field, 'replace');
   assert.equal((await ts.client.getTask(task!.id)).command, 'run.sh 🧬');
+});
+
+test('a task ready, its downloads done and waiting for a run slot, has not started: a hold cancels its attempt', async () => {
+  const { tasks: [task] } = await ts.client.submitTasks({ command: 'cat "$INPUT/reads.fq"', inputs: ['s3://runs/reads.fq'], tag: 'ready-hold' });
+  const worker = await registerWorker(ts, { tags: ['ready-hold'], concurrency: 1, prefetch: 1 });
+  const [assignment] = (await pollWorker(ts, worker, { want: 1 })).assignments;
+  const x = assignment!.execution_id;
+  await pollWorker(ts, worker, { holding: [x], reports: [{ execution_id: x, reports: [{ kind: 'phase', phase: 'downloading' }, { kind: 'phase', phase: 'ready' }] }] });
+  const ready = await ts.client.getTask(task!.id);
+  assert.deepEqual([ready.status, ready.executions[0]!.status], ['ready', 'ready']);
+  const held = await ts.client.call('holdTasks', { body: { filter: { ids: [task!.id] } } });
+  assert.equal(held.changed, 1, JSON.stringify(held));
+  const after = await ts.client.getTask(task!.id);
+  assert.deepEqual([after.status, after.executions[0]!.status], ['held', 'cancelled']);
+  // Its worker is told to drop it at its next exchange, which then gets nothing: the task is held.
+  const next = await pollWorker(ts, worker, { want: 1, holding: [x] });
+  assert.deepEqual([next.abandon, next.assignments], [[x], []]);
 });
