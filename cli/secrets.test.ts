@@ -42,5 +42,5 @@ test('set from stdin, replace, list, refer to it, remove with a warning', async 
   assert.deepEqual([empty.code, empty.stderr], [1, 'labq: the value is empty: nothing set\n']);
   const unknown = await labq(['task', 'submit', '--secret-env', 'K=cli-key', '--', 'true']);
   assert.equal(unknown.code, 1);
-  assert.match(unknown.stderr, /env\.K: secret "cli-key" does not exist/);
+  assert.match(unknown.stderr, /--secret-env K: secret "cli-key" does not exist/, "named by the flag typed, not the API field env.K");
 });

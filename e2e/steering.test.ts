@@ -365,7 +365,7 @@ test('the CLI steers by ids and filters, and fails when a task named by id is le
   assert.deepEqual([edited.name, edited.priority, edited.env], ['123', 5, { T: '8' }]);
   const badSet = await labq('task', 'edit', b!, '--set', 'priority=high');
   assert.equal(badSet.code, 1);
-  assert.match(badSet.stderr, /set\.priority/);
+  assert.match(badSet.stderr, /--set priority: /, "named by the flag typed");
 
   assert.match((await labq('step', 'pause', String(s.step))).stdout, new RegExp(`^step ${s.step} paused`));
   assert.match((await labq('task', 'why', b!)).stdout, /paused: its step \d+ is paused/);
