@@ -51,7 +51,9 @@ test('the list and a workflow show progress by status that moves live as a real 
   await ui.page.evaluate(() => ((globalThis as unknown as { loaded: boolean }).loaded = true));
 
   await bed.worker({ concurrency: 2 });
-  await countText(ui.page, row, 'succeeded').filter({ hasText: '5 succeeded' }).waitFor();
+  // A new worker's start and six tasks, on a machine the other test files load: longer than
+  // a page's default wait (a fresh-clone CI took 34 s here, against 6 s alone).
+  await countText(ui.page, row, 'succeeded').filter({ hasText: '5 succeeded' }).waitFor({ timeout: 90_000 });
   await countText(ui.page, row, 'failed').filter({ hasText: '1 failed' }).waitFor();
   assert.equal(await ui.page.locator(`${row} [data-count-status="pending"]`).count(), 0);
   const segment = ui.page.locator(`${row} .segment[data-status="succeeded"]`);
