@@ -6,12 +6,12 @@
 // the caller locked the tasks (lock order: tasks, executions, leases).
 import { sql } from 'slonik';
 import type { EventMeta } from '../../shared/events.js';
+import { NOT_STARTED } from '../../shared/schemas/execution.js';
 import type { TaskStatus } from '../../shared/schemas/task.js';
 import type { Db } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
 import { lockExecutions } from './lockExecutions.js';
 
-export const NOT_STARTED = ['assigned', 'downloading', 'ready'] as const;
 
 export async function cancelExecutions(tx: Db, executionIds: number[], reason: string, taskStatus: TaskStatus, meta: EventMeta): Promise<void> {
   if (executionIds.length === 0) return;

@@ -7,7 +7,8 @@ import type { BulkResult } from '../../shared/schemas/steering.js';
 import { isFinalTask, type TaskFilter } from '../../shared/schemas/task.js';
 import type { Pool } from '../db/pool.js';
 import { recordEvents } from '../events/recordEvents.js';
-import { cancelExecutions, NOT_STARTED } from './cancelExecutions.js';
+import { cancelExecutions } from './cancelExecutions.js';
+import { NOT_STARTED } from '../../shared/schemas/execution.js';
 import { openBulk } from './matchTasks.js';
 
 const HOLDABLE = ['pending', 'waiting', 'blocked', ...NOT_STARTED] as const;

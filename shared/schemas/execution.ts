@@ -17,6 +17,8 @@ export type LiveStatus = (typeof LIVE_STATUSES)[number];
 /** The phases a worker reports, as they begin: every live status but the `assigned` it starts in. */
 export const PHASES = ['downloading', 'ready', 'running', 'uploading'] as const satisfies readonly LiveStatus[];
 export type Phase = (typeof PHASES)[number];
+/** Live, but its process not started: the task can still be held or edited, its attempt cancelled. */
+export const NOT_STARTED = ['assigned', 'downloading', 'ready'] as const satisfies readonly LiveStatus[];
 export const isLive = (status: string): status is LiveStatus => (LIVE_STATUSES as readonly string[]).includes(status);
 /**
  * How a worker says an execution ended. (`cancelled` is the server's: an attempt that had
