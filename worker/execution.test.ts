@@ -138,6 +138,25 @@ test('a failed download stops the others: none goes on writing into folders give
   await until('the endless download to be stopped', async () => aborted, 10_000);
 });
 
+test('a failed listing of the inputs stops the other listings: none goes on for an execution that has ended', async (t) => {
+  let aborted = false;
+  // Its HEAD never gets an answer; the folder input beside it fails at once (nothing there).
+  const silent = createServer((req) => req.socket.on('close', () => (aborted = true)));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    silent.closeAllConnections();
+    return new Promise((resolve) => silent.close(resolve));
+  });
+  const { dir, delivered, context } = await surroundings(t, new ShellRunner());
+  const hanging = `http://127.0.0.1:${(silent.address() as { port: number }).port}/reads.fq`;
+  const missing = pathToFileURL(join(dir, 'no-such-run')).href + '/';
+  const execution = new Execution(context, 12, 1, { ...task('true'), inputs: [hanging, missing] }, NO_GRANT);
+  await execution.done;
+  const finish = delivered.find((r) => r.kind === 'finish');
+  assert.equal(finish?.kind === 'finish' && finish.failureClass, 'download');
+  await until('the hanging listing to be stopped', async () => aborted, 10_000);
+});
+
 test('a folder input whose content holds a name that another input delivers fails the task, naming both', async (t) => {
   const { dir, delivered, context } = await surroundings(t, new ShellRunner());
   const run = join(dir, 'run');

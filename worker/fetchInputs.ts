@@ -38,7 +38,7 @@ export async function fetchAll(task: Task, inputDir: string, ctx: FetchContext, 
   const failed = new AbortController();
   const stopOthers = (error: unknown) => failed.abort(error);
   const options = { signal: AbortSignal.any([signal, failed.signal]), limit: ctx.transfers, progress: ctx.progress };
-  const listed = await listInputs(task.inputs, track, options.signal);
+  const listed = await listInputs(task.inputs, track, options.signal, stopOthers);
   // In the task's order, whichever is ready first: the order in which they merge.
   const resources: string[] = [];
   await Promise.all([
@@ -59,9 +59,13 @@ export async function fetchAll(task: Task, inputDir: string, ctx: FetchContext, 
  * which, rather than one file silently replacing the other. The downloads then get the very
  * files listed.
  */
-async function listInputs(inputs: string[], track: <T>(uri: string, work: Promise<T>) => Promise<T>, signal: AbortSignal): Promise<SourceFile[][] | null> {
+async function listInputs(inputs: string[], track: <T>(uri: string, work: Promise<T>) => Promise<T>, signal: AbortSignal, stop: (error: unknown) => void): Promise<SourceFile[][] | null> {
   if (!contentAmong(inputs)) return null;
-  const listed = await Promise.all(inputs.map((uri) => track(uri, listSource(uri, signal))));
+  // The first failure fails the task: the other listings (a silent server's, say) must not go on after it.
+  const listed = await Promise.all(inputs.map((uri) => track(uri, listSource(uri, signal)).catch((error: unknown) => {
+    stop(error);
+    throw error;
+  })));
   const clash = inputClash(listed);
   if (clash) {
     throw new Error(`inputs[${clash.index}] (${maskUri(inputs[clash.index]!)}) delivers ${clash.path} to the input folder, as inputs[${clash.earlier}] (${maskUri(inputs[clash.earlier]!)}) does: one would replace the other (rename one at its source, or take it as a resource with |mv:DIR)`);
