@@ -327,6 +327,9 @@ test('prefetch: with one run slot, the next task downloads while the first runs,
   const b = (await ts.client.getTask(second!.id)).executions[0]!;
   assert.ok(b.downloading_at! < a.finished_at!, 'downloaded while the first ran');
   assert.ok(Date.parse(b.running_at!) > Date.parse(opened), 'ran only once the first could end and free the slot');
+  // Its time line shows the wait for the slot as such, not as more downloading.
+  assert.ok(b.downloading_at! <= b.ready_at! && Date.parse(b.ready_at!) < Date.parse(opened), 'ready from its downloads\' end to its run');
+  assert.equal(a.ready_at, null, 'the first found its slot free: it never waited ready');
   assert.equal(await ts.client.executionOutput(b.id), 'data');
 });
 

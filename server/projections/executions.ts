@@ -29,6 +29,7 @@ export const executionsProjection: Projection = {
         return [sql.fragment`
           UPDATE executions x SET status = e.data->>'phase', version = e.version,
             downloading_at = CASE WHEN e.data->>'phase' = 'downloading' THEN e.created_at ELSE x.downloading_at END,
+            ready_at       = CASE WHEN e.data->>'phase' = 'ready'       THEN e.created_at ELSE x.ready_at END,
             running_at     = CASE WHEN e.data->>'phase' = 'running'     THEN e.created_at ELSE x.running_at END,
             uploading_at   = CASE WHEN e.data->>'phase' = 'uploading'   THEN e.created_at ELSE x.uploading_at END
           FROM ${eventRecords(events)} WHERE x.id = e.stream_id AND x.id = ANY(${streamIds(events)})`];

@@ -10,7 +10,7 @@ import type { Db } from '../db/pool.js';
  * until the upload replaces them or the execution ends and its lease takes them along.
  */
 const EXECUTIONS_WITH_PROGRESS = sql.fragment`
-  SELECT x.id, x.task_id, x.attempt, x.worker_id, w.name AS worker_name, x.status, x.assigned_at, x.downloading_at, x.running_at,
+  SELECT x.id, x.task_id, x.attempt, x.worker_id, w.name AS worker_name, x.status, x.assigned_at, x.downloading_at, x.ready_at, x.running_at,
          x.uploading_at, x.finished_at, x.exit_code, x.peak_memory_bytes, x.cpu_seconds, x.failure_class, x.error, x.suspended,
          x.suspended_at, x.version, p.bytes_done, p.bytes_total, p.updated_at AS progress_at
   FROM executions x LEFT JOIN execution_progress p ON p.execution_id = x.id AND p.phase = x.status

@@ -72,6 +72,7 @@ export const Execution = z.object({
   status: ExecutionStatus,
   assigned_at: Timestamp,
   downloading_at: Timestamp.nullable(),
+  ready_at: Timestamp.nullable().describe('when its downloads ended while it waited for a run slot (claimed ahead, by --prefetch); null when it never waited so'),
   running_at: Timestamp.nullable(),
   uploading_at: Timestamp.nullable(),
   finished_at: Timestamp.nullable(),
