@@ -62,6 +62,13 @@ export async function scale(o: ScaleOptions): Promise<void> {
       show('GET /tasks?limit=50 (first page)', await timed(10, () => client.listTasks({ limit: 50 })));
       show('GET /tasks?status=pending&tag=rare&limit=50 (1% of tasks)', await timed(10, () => client.listTasks({ status: 'pending', tag: 'rare', limit: 50 })));
       show('GET /tasks?q=999&limit=50 (text in the command)', await timed(5, () => client.listTasks({ q: '999', limit: 50 })));
+      // Why tasks wait, as the overview's links ask it: those a worker could take now, those
+      // whose workers are all busy (none here, but each task is judged against the workers),
+      // and those no online worker takes (the 1 % of tag rare); each page, then its count.
+      for (const reason of ['queued', 'workers_busy', 'no_worker_for_tag'] as const) {
+        show(`GET /tasks?reason=${reason}&limit=50`, await timed(5, () => client.listTasks({ reason, limit: 50 })));
+        show(`GET /tasks/count?reason=${reason}`, await timed(3, () => client.countTasks({ reason })));
+      }
       const first = await client.listTasks({ limit: 50 });
       if (first.next_cursor) show('GET /tasks?limit=50 (second page, by cursor)', await timed(10, () => client.listTasks({ limit: 50, cursor: first.next_cursor! })));
       const rate = await submit(label === 'small' ? 1000 : CHUNK);

@@ -27,6 +27,8 @@ test('list, count and bulk actions filtered by reason select the tasks GET /stat
   await registerWorker(ts, { tags: ['fr-a'], memory_mb: 1024, concurrency: 1 });
   add('queued', await submit({ command: 'true', tag: 'fr-a' }));
   add('requirements', await submit({ command: 'true', tag: 'fr-a', requirements: { memory_mb: 4096 } }));
+  // The queued task's tag and requirements: only its container (the worker runs bare tasks only) sets it apart.
+  add('requirements', await submit({ command: 'true', tag: 'fr-a', container: 'busybox:latest' }));
   add('no_worker_for_tag', await submit({ command: 'true', tag: 'fr-none' }));
   const paused = await registerWorker(ts, { tags: ['fr-p'], concurrency: 1 });
   await ts.client.updateWorker(paused.id, { paused: true });

@@ -88,8 +88,15 @@ export function waitingForSql(reason: WaitingReasonCode): FragmentSqlToken {
   const tag = sql.fragment`(tasks.tag = ANY(w.tags) OR '*' = ANY(w.tags))`;
   const fits = takesSql('w', 'tasks');
   const active = sql.fragment`${fits} AND NOT w.paused AND NOT w.draining AND w.concurrency > 0`;
-  const free = sql.fragment`${active}
-    AND (SELECT count(*) FROM executions x WHERE x.worker_id = w.id AND x.status IN (${LIVE_STATUS_LIST})) < w.concurrency + w.prefetch`;
+  // The workers with a free slot are counted once for the statement (an InitPlan, not
+  // correlated with the task): counted under each task's look at the workers, the count ran
+  // once per task and worker whenever the planner expected few tasks (before the statistics
+  // of a bulk submit were gathered), 8.4 s for 100,000 pending tasks and 50 busy workers
+  // where the same statement takes 0.4 s counted once.
+  const withFreeSlot = sql.fragment`ARRAY(SELECT f.id FROM workers f
+    WHERE f.status = 'online' AND f.deleted_at IS NULL
+      AND (SELECT count(*) FROM executions x WHERE x.worker_id = f.id AND x.status IN (${LIVE_STATUS_LIST})) < f.concurrency + f.prefetch)`;
+  const free = sql.fragment`${active} AND w.id = ANY(${withFreeSlot})`;
   const claimable = (verdict: FragmentSqlToken) => sql.fragment`(${CLAIMABLE} AND ${verdict})`;
   const conditions: Record<WaitingReasonCode, FragmentSqlToken> = {
     held: sql.fragment`status = 'held'`,
