@@ -330,6 +330,9 @@ test('prefetch: with one run slot, the next task downloads while the first runs,
   // Its time line shows the wait for the slot as such, not as more downloading.
   assert.ok(b.downloading_at! <= b.ready_at! && Date.parse(b.ready_at!) < Date.parse(opened), 'ready from its downloads\' end to its run');
   assert.equal(a.ready_at, null, 'the first found its slot free: it never waited ready');
+  // The audit view, read from the log alone, says the same.
+  const audited = await ts.server.pool.many(sql.unsafe`SELECT execution_id, ready_at FROM audit_executions WHERE execution_id IN (${a.id}, ${b.id}) ORDER BY execution_id`);
+  assert.deepEqual(audited.map((r) => r.ready_at), [null, b.ready_at]);
   assert.equal(await ts.client.executionOutput(b.id), 'data');
 });
 
