@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
-import { localName, maskUri, noUploads, parseUri } from '../shared/uri.js';
+import { localName, maskUri, noUploads, parseUri, WRITABLE_SCHEMES } from '../shared/uri.js';
 import {
   copyFiles, DEFAULT_PARALLEL, describeError, locate, measure, nothingAt, removeFiles, sourceFiles,
   under, type Location, type SourceFile,
@@ -144,7 +144,7 @@ function localUri(path: string): string {
 }
 
 function writable(at: Location): Location {
-  if (!at.store.writable) throw new UsageError(`${at.uri.url.href}: ${noUploads(at.uri.scheme, 'uploads or removals')}`);
+  if (!WRITABLE_SCHEMES.includes(at.uri.scheme)) throw new UsageError(`${at.uri.url.href}: ${noUploads(at.uri.scheme, 'uploads or removals')}`);
   return at;
 }
 

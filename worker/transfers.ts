@@ -12,7 +12,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { localName, maskUri, noUploads, parseUri } from '../shared/uri.js';
+import { localName, maskUri, noUploads, parseUri, WRITABLE_SCHEMES } from '../shared/uri.js';
 import { copyFiles, describeError, locate, sourceFiles, type CopyOptions, type SourceFile } from './copy.js';
 import { withRetries } from './retry.js';
 
@@ -101,7 +101,7 @@ export async function upload(sourceDir: string, uri: string, options: CopyOption
   const destination = await locate(check(parseUri(uri)));
   if (!(await stat(sourceDir)).isDirectory()) throw new Error(`${sourceDir} is not a directory`);
   try {
-    if (!destination.store.writable) throw new Error(noUploads(destination.uri.scheme));
+    if (!WRITABLE_SCHEMES.includes(destination.uri.scheme)) throw new Error(noUploads(destination.uri.scheme));
     const source = await locate(check(parseUri(pathToFileURL(sourceDir).href + '/')));
     return await copyFiles(await sourceFiles(source, options.signal), source, destination, destination.path, options);
   } catch (error) {

@@ -11,7 +11,6 @@ import { pipeline } from 'node:stream/promises';
 import type { RemoteFile, Stat, Store } from './types.js';
 
 export class FileStore implements Store {
-  readonly writable = true;
   async stat(path: string): Promise<Stat> {
     const info = await stat(path).catch(notFound);
     if (!info) return undefined;

@@ -19,7 +19,6 @@ import type { RemoteFile, Stat, Store } from './types.js';
 const TIMEOUT_MS = 30_000;
 
 export class FtpStore implements Store {
-  readonly writable = true;
   private readonly idle: Client[] = [];
   private closed = false;
 

@@ -8,7 +8,6 @@ import { Unsupported, type RemoteFile, type Stat, type Store } from './types.js'
 import { HTTP_NAMES_FILES, noUploads } from '../../shared/uri.js';
 
 export class HttpStore implements Store {
-  readonly writable = false;
   constructor(private readonly origin: string) {}
 
   async stat(path: string, signal?: AbortSignal): Promise<Stat> {

@@ -37,7 +37,6 @@ function client(): S3Client {
 }
 
 export class S3Store implements Store {
-  readonly writable = true;
   constructor(private readonly bucket: string) {}
 
   async stat(key: string, signal?: AbortSignal): Promise<Stat> {

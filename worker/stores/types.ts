@@ -17,8 +17,6 @@ export interface RemoteFile {
 export type Stat = { kind: 'file'; file: RemoteFile } | { kind: 'folder' } | undefined;
 
 export interface Store {
-  /** Whether it takes writes and removals (an http store does not). */
-  readonly writable: boolean;
   stat(path: string, signal?: AbortSignal): Promise<Stat>;
   /** Every file under the folder `path`, recursively, sorted by path; empty when there is no such folder. */
   list(path: string, signal?: AbortSignal): Promise<RemoteFile[]>;
