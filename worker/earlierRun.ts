@@ -4,6 +4,7 @@
 // more are removed, and the containers still running are handed back, each with how to
 // follow its log from where the server's copy ends. The daemon makes them executions again.
 // Apart from the daemon, so that the daemon reads as its exchanges and this as its start.
+import type { OutputSize } from '../shared/schemas/execution.js';
 import type { Attach } from './execution.js';
 import { killOrphans } from './orphans.js';
 import type { DockerRunner } from './runners/docker.js';
@@ -17,8 +18,8 @@ export interface EarlierRun {
   folders: WorkFolders;
   spool: Spool;
   docker: DockerRunner | null;
-  /** The bytes of each stream the server stored for an execution (retried while it cannot be reached). */
-  storedOutput(executionId: number): Promise<{ stdout: number; stderr: number; truncated: boolean }>;
+  /** What the server stored of an execution's output (retried while it cannot be reached). */
+  storedOutput(executionId: number): Promise<OutputSize>;
   log(line: string): void;
 }
 
@@ -38,9 +39,12 @@ export async function takeUpEarlierRun(run: EarlierRun): Promise<{ state: Execut
     state,
     attach: async (onOutput, storedBytes) => {
       // The log is replayed from its start: skip exactly what the server already stored,
-      // once everything the dead worker spooled has been delivered.
+      // once everything the dead worker spooled has been delivered, and number the rest
+      // after every chunk the server has seen (the dead worker may have died before it saved
+      // the numbers it used; a number seen again would be taken for a chunk sent twice).
       await run.spool.flush(state.executionId);
       const stored = await run.storedOutput(state.executionId);
+      run.spool.resumeSeq(state.executionId, stored.next_seq);
       const skip = { stdout: stored.truncated ? Infinity : stored.stdout, stderr: stored.truncated ? Infinity : stored.stderr };
       storedBytes(stored.stdout + stored.stderr);
       return docker.reattach(state.executionId, (stream, chunk) => {

@@ -378,6 +378,22 @@ test('output of an execution still going, delivered from memory, keeps its next 
   await second.close();
 });
 
+test('output taken up from another process is numbered after what the server has seen, never below what this spool used', async () => {
+  const dir = await tempDir();
+  const fake = server();
+  const spool = await openSpool(dir, fake.deliver);
+  spool.resumeSeq(4, { stdout: 3, stderr: 1 });
+  spool.output(4, 'stdout', Buffer.from('four'));
+  spool.output(4, 'stderr', Buffer.from('err'));
+  await spool.flush(4);
+  assert.deepEqual(fake.received(4).map((r) => r.kind === 'output' && [r.stream, r.seq]), [['stdout', 3], ['stderr', 1]]);
+  spool.resumeSeq(4, { stdout: 0, stderr: 0 });
+  assert.equal(spool.nextSeq(4, 'stdout'), 4, 'a lower count does not move it back');
+  spool.output(4, 'stdout', Buffer.from('more'));
+  assert.throws(() => spool.resumeSeq(4, { stdout: 9, stderr: 9 }), /already being collected/);
+  await spool.close();
+});
+
 test('a report pushed just before another lane\'s tick still has its whole interval to be delivered from memory', async () => {
   const dir = await tempDir();
   const seen: string[][] = [];

@@ -18,7 +18,8 @@
 // stream changes, the size is reached, another report is pushed, or at the next tick; chunks
 // are kept by reference until then, so they must not be modified. push() takes any report;
 // an output report pushed directly carries its own seq, which nextSeq() (a peek, not an
-// allocation) then moves past: don't mix that with output() for one execution. A finish
+// allocation) then moves past: don't mix that with output() for one execution; resumeSeq()
+// moves it past what the server has seen. A finish
 // report is an execution's last; once delivered, the execution is forgotten; undelivered()
 // lists the executions with reports not delivered yet. flush() resolves
 // once everything pushed so far (for one execution, or all) is delivered; pending() counts
@@ -108,6 +109,18 @@ export class Spool {
 
   nextSeq(executionId: number, stream: OutputStream): number {
     return this.lanes.get(executionId)?.next[stream] ?? 0;
+  }
+
+  /**
+   * Numbers an execution's output from `next` on (per stream) at least: the server's own
+   * count, for output taken up by another process, which may not have saved the numbers it
+   * had used. Only before that output is collected.
+   */
+  resumeSeq(executionId: number, next: Record<OutputStream, number>): void {
+    this.assertUsable();
+    const lane = this.lane(executionId);
+    if (lane.collecting) throw new Error(`execution ${executionId}: output is already being collected`);
+    for (const stream of ['stdout', 'stderr'] as const) lane.next[stream] = Math.max(lane.next[stream], next[stream]);
   }
 
   push(report: Report): void {

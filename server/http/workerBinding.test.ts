@@ -64,7 +64,7 @@ test('its own worker works: register, claim, report in the exchange and on their
   const a = await workerToken();
   const { worker, executionId } = await workerWithExecution(a.client);
   await a.client.sendReports(executionId, output(1));
-  assert.deepEqual(await a.client.executionOutputSize(executionId), { stdout: 4, stderr: 0, truncated: false });
+  assert.deepEqual(await a.client.executionOutputSize(executionId), { stdout: 4, stderr: 0, truncated: false, next_seq: { stdout: 2, stderr: 0 } });
   const answer = await pollWorker(a, worker, {
     holding: [executionId],
     reports: [{ execution_id: executionId, reports: [finished()] }],
@@ -126,7 +126,7 @@ test("a worker token cannot report on, nor read the output size of, another work
   // In its own exchange, reports on another's execution are refused by their receipt and change nothing of it.
   const answer = await pollWorker(a, mine.worker, { holding: [mine.executionId], reports: [{ execution_id: theirs.executionId, reports: output(1).reports }] });
   assert.deepEqual(answer.reports.map((r) => [r.execution_id, r.recorded]), [[theirs.executionId, false]]);
-  assert.deepEqual(await ts.client.executionOutputSize(theirs.executionId), { stdout: 0, stderr: 0, truncated: false });
+  assert.deepEqual(await ts.client.executionOutputSize(theirs.executionId), { stdout: 0, stderr: 0, truncated: false, next_seq: { stdout: 0, stderr: 0 } });
   // A worker token bound to nothing reports on nothing.
   const unbound = await workerToken();
   await refused(() => unbound.client.sendReports(mine.executionId, output(1)), /bound to no worker yet/);

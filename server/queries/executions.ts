@@ -1,7 +1,8 @@
 // Read side of executions: one attempt with its worker's name and its transfer's latest
 // figures, and its output in the order it was stored.
 import { sql, type FragmentSqlToken } from 'slonik';
-import type { Execution } from '../../shared/schemas/execution.js';
+import { z } from 'zod';
+import type { Execution, OutputSize } from '../../shared/schemas/execution.js';
 import type { Db } from '../db/pool.js';
 
 /**
@@ -33,13 +34,25 @@ export async function getExecution(db: Db, id: number): Promise<Execution | null
   return (await readExecutions(db, sql.fragment`x.id = ${id}`, sql.fragment`x.id`))[0] ?? null;
 }
 
-/** Bytes stored per stream (the truncation mark not counted), and whether the cap was hit. */
-export async function outputSize(db: Db, executionId: number) {
-  return db.one(sql.unsafe`
-    SELECT coalesce(sum(length(data)) FILTER (WHERE stream = 'stdout' AND seq >= 0), 0)::bigint AS stdout,
-           coalesce(sum(length(data)) FILTER (WHERE stream = 'stderr' AND seq >= 0), 0)::bigint AS stderr,
-           coalesce((SELECT dropped > 0 FROM execution_output_size WHERE execution_id = ${executionId}), false) AS truncated
-    FROM execution_output WHERE execution_id = ${executionId}`) as Promise<{ stdout: number; stderr: number; truncated: boolean }>;
+const PerStream = z.object({ stdout: z.number(), stderr: z.number() });
+const StoredOutput = PerStream.extend({ truncated: z.boolean(), next_seq: PerStream });
+
+/**
+ * Bytes stored per stream (the truncation mark not counted), whether the cap was hit, and
+ * the chunk number each stream goes on from: a re-attached worker's chunks are cut where
+ * the engine's log cuts them, not where the dead worker's were, so it numbers them after
+ * every number the server has seen, or they would be taken for chunks sent twice.
+ */
+export async function outputSize(db: Db, executionId: number): Promise<OutputSize> {
+  return db.one(sql.type(StoredOutput)`
+    SELECT coalesce(sum(length(o.data)) FILTER (WHERE o.stream = 'stdout' AND o.seq >= 0), 0)::int8 AS stdout,
+           coalesce(sum(length(o.data)) FILTER (WHERE o.stream = 'stderr' AND o.seq >= 0), 0)::int8 AS stderr,
+           coalesce(s.dropped > 0, false) AS truncated,
+           json_build_object('stdout', coalesce(s.stdout_seen, -1) + 1, 'stderr', coalesce(s.stderr_seen, -1) + 1) AS next_seq
+    FROM (SELECT ${executionId}::int8 AS id) e
+    LEFT JOIN execution_output_size s ON s.execution_id = e.id
+    LEFT JOIN execution_output o ON o.execution_id = e.id
+    GROUP BY s.dropped, s.stdout_seen, s.stderr_seen`);
 }
 
 export interface OutputChunk {

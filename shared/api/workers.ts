@@ -2,7 +2,7 @@
 // (register, poll, reports, output) and their settings.
 import { z } from 'zod/v4';
 import { PageQuery, page } from '../schemas/common.js';
-import { Execution } from '../schemas/execution.js';
+import { Execution, OutputSize } from '../schemas/execution.js';
 import {
   OutputQuery, PatchWorkerBody, PollBody, PollResponse, RegisterWorkerBody, ReportsBody, Worker, WorkerExecution,
   WorkerExecutionsQuery,
@@ -58,8 +58,8 @@ export const workerRoutes = {
   },
   executionOutputSize: {
     method: 'get', path: '/executions/:id/output/size', roles: [...READ, ...WORKER], tag: 'executions',
-    summary: 'Bytes of output stored per stream (a re-attaching worker resumes after them)',
-    params: IdParams, response: z.object({ stdout: z.number().int(), stderr: z.number().int(), truncated: z.boolean() }),
+    summary: 'Bytes of output stored per stream, and the next chunk number of each (a re-attaching worker resumes after them)',
+    params: IdParams, response: OutputSize,
   },
   executionOutput: {
     method: 'get', path: '/executions/:id/output', roles: READ, tag: 'executions',

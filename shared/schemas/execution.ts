@@ -87,3 +87,13 @@ export const Execution = z.object({
   version: z.number().int(),
 });
 export type Execution = z.infer<typeof Execution>;
+
+const PerStream = z.object({ stdout: z.number().int(), stderr: z.number().int() });
+
+/**
+ * How much of an execution's output the server holds: bytes per stream (the truncation mark
+ * not counted), whether the cap was hit, and the chunk number each stream goes on from
+ * (every number up to it was seen, stored or dropped). A re-attaching worker resumes after both.
+ */
+export const OutputSize = PerStream.extend({ truncated: z.boolean(), next_seq: PerStream });
+export type OutputSize = z.infer<typeof OutputSize>;
