@@ -8,7 +8,7 @@ import { TASK_STATUSES, UNFINISHED_TASK_STATUSES, type TaskFilterBody } from '..
 import { clientFrom, type ClientFlags } from './context.js';
 import { fromFlags, nested } from './fieldFlags.js';
 import { collectInts, int, list, print, table } from './format.js';
-import { collect, FILTER_FLAGS } from './tasks.js';
+import { collect, FILTER_FLAGS, WHY_HELP } from './tasks.js';
 
 type Flags = () => ClientFlags & { json?: boolean };
 
@@ -23,6 +23,7 @@ function withFilter(command: Command): Command {
     .option('-q, --search <text>', 'text in the command')
     .option('--worker <id>', 'the tasks whose latest attempt ran on this worker', int)
     .option('--failure-class <list>', `the tasks whose latest attempt failed so, comma-separated: ${FAILURE_CLASSES.join(', ')}`)
+    .option('--why <reason>', WHY_HELP)
     .option('--all', 'every task (when no other criterion is given)');
 }
 
@@ -36,9 +37,10 @@ function filterFrom(ids: number[], o: Record<string, any>): TaskFilterBody {
     ...(o.search && { q: o.search }),
     ...(o.worker !== undefined && { worker_id: o.worker }),
     ...(o.failureClass && { failure_class: list(o.failureClass) as TaskFilterBody['failure_class'] }),
+    ...(o.why && { reason: o.why }),
     ...(o.all && { all: true as const }),
   };
-  if (Object.keys(filter).length === 0) throw new Error('name the tasks: ids, or --workflow, --step, --status, --tag, --search, --worker, --failure-class, or --all');
+  if (Object.keys(filter).length === 0) throw new Error('name the tasks: ids, or --workflow, --step, --status, --tag, --search, --worker, --failure-class, --why, or --all');
   return filter;
 }
 
@@ -96,7 +98,7 @@ const pauseSummary = (what: string, r: PauseResult) =>
 /** Ends with status 1 when a wait saw a task fail: main prints the message. */
 async function waitFor(client: LabqClient, filter: TaskFilterBody, everySeconds: number, quiet: boolean): Promise<string> {
   // A wait is for tasks to end, whatever they are now: a status would change under it.
-  if (filter.status || filter.failure_class) throw new Error('--status and --failure-class do not go with wait: it waits until the tasks named end');
+  if (filter.status || filter.failure_class || filter.reason) throw new Error('--status, --failure-class and --why do not go with wait: it waits until the tasks named end');
   const query = { ...filter, ids: filter.ids?.join(','), all: undefined, limit: 1 } as any;
   const first = await client.listTasks({ ...query });
   if (first.items.length === 0) throw new Error('no task matches');

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { LabqApiError, type LabqClient } from '../shared/client.js';
 import type { EventRecord } from '../shared/schemas/event.js';
 import { FAILURE_CLASSES, type Execution } from '../shared/schemas/execution.js';
-import { isFinalTask, TASK_SORTS, TASK_STATUSES, type SubmitTasksResponse, type TaskInput, type TaskStatus } from '../shared/schemas/task.js';
+import { isFinalTask, TASK_SORTS, TASK_STATUSES, WAITING_REASONS, type SubmitTasksResponse, type TaskInput, type TaskStatus } from '../shared/schemas/task.js';
 import { clientFrom, type ClientFlags } from './context.js';
 import { fromFlags, type FieldFlags } from './fieldFlags.js';
 import { bytes, collectInts, elapsed, int, print, table } from './format.js';
@@ -87,8 +87,11 @@ export function transferLine(p: NonNullable<Execution['progress']>): string {
 /** The flag of each criterion of a task filter, the same in `task list` and the bulk commands. */
 export const FILTER_FLAGS: FieldFlags = {
   workflow_id: '--workflow', step_id: '--step', status: '--status', tag: '--tag', q: '--search', worker_id: '--worker',
-  failure_class: '--failure-class', all: '--all',
+  failure_class: '--failure-class', reason: '--why', all: '--all',
 };
+
+/** `--why`, and not `--reason`: the bulk commands' `--reason` is the text their events record. */
+export const WHY_HELP = `the tasks not started that wait for this main reason now, as \`labq step why\` counts them: ${WAITING_REASONS.join(', ')}`;
 
 /** The statuses in which a task that has not run yet may still start; in any other, it never will. */
 const MAY_START: readonly TaskStatus[] = ['waiting', 'held', 'pending'];
@@ -180,6 +183,7 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
     .option('-q, --search <text>', 'text in the command')
     .option('--worker <id>', 'tasks whose latest attempt ran on this worker', int)
     .option('--failure-class <list>', `tasks whose latest attempt failed so, comma-separated: ${FAILURE_CLASSES.join(', ')}`)
+    .option('--why <reason>', WHY_HELP)
     .option('--sort <order>', `${TASK_SORTS.join(', ')} (- for descending)`, 'id')
     .option('--limit <n>', 'page size', int, 100)
     .option('--offset <n>', 'skip this many tasks of the order', int)
@@ -189,7 +193,7 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
       const page = await fromFlags({ ...FILTER_FLAGS, ids: '--ids', sort: '--sort', limit: '--limit', offset: '--offset', cursor: '--cursor' },
         client.listTasks({
           ids: o.ids, status: o.status, workflow_id: o.workflow, step_id: o.step, tag: o.tag, q: o.search, worker_id: o.worker,
-          failure_class: o.failureClass, sort: o.sort, limit: o.limit, offset: o.offset, cursor: o.cursor,
+          failure_class: o.failureClass, reason: o.why, sort: o.sort, limit: o.limit, offset: o.offset, cursor: o.cursor,
         } as any));
       // Tasks made by a sweep show their parameters, as name=value pairs in the order of the names.
       const swept = page.items.some((t) => t.parameters);

@@ -370,6 +370,20 @@ test('the CLI steers by ids and filters, and fails when a task named by id is le
   assert.match((await labq('step', 'pause', String(s.step))).stdout, new RegExp(`^step ${s.step} paused`));
   assert.match((await labq('task', 'why', b!)).stdout, /paused: its step \d+ is paused/);
   assert.match((await labq('step', 'why', String(s.step))).stdout, /1 held/);
+  // The tasks a step's why counts under a reason are those --why names, to list or to steer.
+  const waitingFor = async (reason: string) =>
+    JSON.parse((await labq('task', 'list', '--step', String(s.step), '--why', reason, '--json')).stdout).items.map((t: { id: number }) => String(t.id));
+  assert.deepEqual([await waitingFor('held'), await waitingFor('paused'), await waitingFor('queued')], [[a], [b], []]);
+  const holdPaused = await labq('task', 'hold', '--step', String(s.step), '--why', 'paused', '--reason', 'paused anyway');
+  assert.equal(holdPaused.code, 0, holdPaused.stderr);
+  assert.match(holdPaused.stdout, new RegExp(`^held 1 of 1 matched task\\(s\\): ${b}\n`));
+  assert.deepEqual(await waitingFor('held'), [a, b]);
+  for (const command of [['task', 'list'], ['task', 'release', '--step', String(s.step)]]) {
+    const bad = await labq(...command, '--why', 'busy');
+    assert.equal(bad.code, 1, bad.stdout);
+    assert.match(bad.stderr, /^labq: 400 Invalid request\n {2}--why: /, 'named by the flag typed');
+  }
+  assert.deepEqual(await waitingFor('held'), [a, b], 'a refused release changes nothing');
   assert.match((await labq('step', 'resume', String(s.step))).stdout, new RegExp(`^step ${s.step}`));
   assert.equal((await labq('task', 'cancel', '--step', String(s.step))).code, 0);
   const waited = await labq('task', 'wait', a!, b!);
@@ -380,5 +394,8 @@ test('the CLI steers by ids and filters, and fails when a task named by id is le
   assert.match(unknownWait.stderr, /no such task: 999999/);
   const byStatus = await labq('task', 'wait', '--status', 'succeeded', '--step', String(s.step));
   assert.equal(byStatus.code, 1, 'refused, where it waited for ever');
-  assert.match(byStatus.stderr, /--status and --failure-class do not go with wait/);
+  assert.match(byStatus.stderr, /--status, --failure-class and --why do not go with wait/);
+  const byWhy = await labq('task', 'wait', '--why', 'held', '--step', String(s.step));
+  assert.equal(byWhy.code, 1, 'refused: the reason changes as the tasks wait');
+  assert.match(byWhy.stderr, /--why do not go with wait/);
 });
