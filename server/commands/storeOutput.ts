@@ -1,9 +1,9 @@
 // Stores output chunks of any number of executions in two statements. A batch re-sent
 // after a lost answer stores nothing twice: chunks at or below the last number seen per
 // stream are skipped, and the key (execution, stream, seq) backs that up. Past the
-// per-execution cap, chunks are dropped and counted (once, even when re-sent), and one
-// truncation mark (stderr, seq -1) says so. Runs after the executions are locked; the
-// counters rows are locked here, in execution id order.
+// per-execution cap, chunks are dropped and counted (once, even when re-sent), every one
+// after the first dropped too, and one truncation mark (stderr, seq -1) says so. Runs
+// after the executions are locked; the counters rows are locked here, in execution id order.
 import { sql } from 'slonik';
 import { z } from 'zod';
 import type { Db } from '../db/pool.js';
@@ -38,7 +38,9 @@ export async function storeOutput(tx: Db, chunksByExecution: Map<number, Chunk[]
       // one seen is a re-sent chunk, stored or dropped (and counted) already.
       if (chunk.seq <= seen[chunk.stream]) continue;
       seen[chunk.stream] = chunk.seq;
-      if (bytes + chunk.data.length > capBytes) {
+      // Once a chunk is dropped, so is every later one, though it would fit: what is stored
+      // stays the start of the output, with no hole in it before the truncation mark.
+      if (size.dropped > 0 || dropped > 0 || bytes + chunk.data.length > capBytes) {
         dropped += chunk.data.length;
         continue;
       }

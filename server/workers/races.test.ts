@@ -134,7 +134,17 @@ test('output dropped past the cap is counted once, however often it is re-sent',
     assert.deepEqual({ bytes: row.bytes, dropped: row.dropped }, { bytes: 8, dropped: 16 });
     // Every number seen counts, the dropped chunks' too: a worker taking the output up goes on after them.
     assert.deepEqual(await small.client.executionOutputSize(x), { stdout: 8, stderr: 0, truncated: true, next_seq: { stdout: 3, stderr: 0 } });
-    assert.match(await small.client.executionOutput(x), /^12345678\n\[labq: output truncated: more than 10 bytes; the rest was dropped\]\n$/);
+    const truncated = /^12345678\n\[labq: output truncated: more than 10 bytes; the rest was dropped\]\n$/;
+    assert.match(await small.client.executionOutput(x), truncated);
+    // Past the first chunk dropped, every one is, though it would fit: the output stored keeps no hole.
+    const small2 = (stream: 'stdout' | 'stderr', seq: number, text: string) => ({ kind: 'output' as const, stream, seq, data: Buffer.from(text).toString('base64') });
+    await small.client.sendReports(x, { reports: [small2('stdout', 3, 'ab'), small2('stderr', 0, 'e')] });
+    assert.match(await small.client.executionOutput(x), truncated, 'in a later request');
+    assert.deepEqual(await small.client.executionOutputSize(x), { stdout: 8, stderr: 0, truncated: true, next_seq: { stdout: 4, stderr: 1 } });
+    await small.client.submitTasks({ command: 'true', tag: 'cap' });
+    const y = (await small.client.pollWorker(w.id, { instance: w.instance!, want: 1, wait_seconds: 0, holding: [x] })).assignments[0]!.execution_id;
+    await small.client.sendReports(y, { reports: [small2('stdout', 0, '12345678'), small2('stdout', 1, 'abc'), small2('stdout', 2, 'd')] });
+    assert.match(await small.client.executionOutput(y), truncated, 'in the same request');
   } finally {
     await small.close();
   }
