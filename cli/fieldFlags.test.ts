@@ -1,6 +1,6 @@
 // A field the API refuses is named by the flag that set it: a task's fields in `task submit`,
 // a variable of --env, a change of `task edit` by its own flag or by --set, a criterion of
-// `task list`; a body from a file keeps the API's names.
+// `task list`, a setting of `workers set`; a body from a file keeps the API's names.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { CLI } from '../e2e/support/worker.js';
 import { startTestServer, type TestServer } from '../e2e/support/server.js';
+import { registerWorker } from '../e2e/support/workerApi.js';
 
 let ts: TestServer;
 before(async () => {
@@ -37,6 +38,10 @@ test('refused fields are named by the flags typed', async (t) => {
   assert.match(bySet.stderr, /^labq: 400 Invalid request\n {2}--set tag: a tag is/);
   const listed = await labq(['task', 'list', '--worker', '0']);
   assert.match(listed.stderr, /^labq: 400 Invalid request\n {2}--worker: /);
+  const worker = await registerWorker(ts, { name: 'flags', tags: ['a'] });
+  const tagged = await labq(['workers', 'set', String(worker.id), '--tags', 'a,high mem']);
+  assert.match(tagged.stderr, /^labq: 400 Invalid request\n {2}--tags \[1\]: a tag is/);
+  assert.deepEqual((await ts.client.getWorker(worker.id)).tags, ['a'], 'refused, it changes nothing');
 
   const dir = await mkdtemp(join(tmpdir(), 'labq-field-flags-'));
   t.after(() => rm(dir, { recursive: true, force: true }));

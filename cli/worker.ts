@@ -6,6 +6,7 @@ import { defaultDataDir } from '../server/config.js';
 import { DEFAULT_TRANSFERS, WorkerDaemon } from '../worker/daemon.js';
 import { DEFAULT_CHECK_SECONDS } from '../worker/resourceCache.js';
 import { clientFrom, type ClientFlags } from './context.js';
+import { fromFlags } from './fieldFlags.js';
 import type { PatchWorkerBody } from '../shared/schemas/worker.js';
 import { onStopSignal } from './signals.js';
 import { count, int, list, positive, print, size, table } from './format.js';
@@ -68,6 +69,8 @@ directory.`)
   workers.command('show').description('one worker, as JSON').argument('<id>', 'worker id', int).action(async (id: number) => {
     print(await clientFrom(flags()).getWorker(id), true, () => '');
   });
+  /** The flag that sets each setting of `workers set`, which a refusal names. */
+  const SETTING_FLAGS = { concurrency: '--concurrency', prefetch: '--prefetch', tags: '--tags', paused: '--pause/--resume', draining: '--drain/--no-drain' };
   workers
     .command('set')
     .description('change settings; applied at the worker’s next poll, without a restart')
@@ -117,7 +120,7 @@ directory.`)
     });
 
   async function setWorker(id: number, body: PatchWorkerBody) {
-    const worker = await clientFrom(flags()).updateWorker(id, body);
+    const worker = await fromFlags(SETTING_FLAGS, clientFrom(flags()).updateWorker(id, body));
     print(worker, !!flags().json, () => `worker ${worker.id}: concurrency ${worker.concurrency}, prefetch ${worker.prefetch}, tags ${worker.tags.join(',')}${worker.paused ? ', paused' : ''}${worker.draining ? ', draining' : ''}`);
   }
 }
