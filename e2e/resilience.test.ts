@@ -385,14 +385,17 @@ test('a worker restarted after kill -9 kills the bare task its earlier run left 
   const marker = join(dir, 'marker');
   const pidFile = join(dir, 'pid');
   const { tasks: [submitted] } = await ts.client.submitTasks({
-    command: `if [ -e ${marker} ]; then echo second attempt; exit 0; fi; touch ${marker}; echo $$ > ${pidFile}; sleep 300`,
+    command: `if [ -e ${marker} ]; then echo second attempt; exit 0; fi; touch ${marker}; echo $$ > ${pidFile}; echo started; sleep 300`,
     tag: 'orphan',
   });
+  const spooled = (x: number) => ['jsonl', 'state.json'].map((ext) => join(dir, 'state', 'spool', `${x}.${ext}`));
   const args = ['--name', 'orphan-w', '--state-dir', join(dir, 'state'), '--docker', 'off', '-c', '1', '--tags', 'orphan'];
   const first = processWorker(t, ts, args);
   const x = await executionOf(ts, submitted!.id);
   await executionStatus(ts, x, 'running');
   const pid = await readPid(pidFile);
+  // Its output delivered while it runs, the spool keeps the next chunk number on disk.
+  await until('the spool to keep the next chunk number', async () => spooled(x).every((file) => existsSync(file)));
   first.child.kill('SIGKILL');
   await first.exited;
   assert.ok(groupAlive(pid), 'a bare task outlives a worker killed with -9');
@@ -406,4 +409,5 @@ test('a worker restarted after kill -9 kills the bare task its earlier run left 
   await taskStatus(ts, submitted!.id, 'succeeded');
   const task = await ts.client.getTask(submitted!.id);
   assert.deepEqual(task.executions.map((e) => e.status), ['lost', 'succeeded']);
+  assert.deepEqual(spooled(x).filter((file) => existsSync(file)), [], 'nothing of the lost execution stays in the spool');
 });

@@ -32,8 +32,11 @@ export async function takeUpEarlierRun(run: EarlierRun): Promise<{ state: Execut
   const containers = docker ? await docker.listLabqContainers() : [];
   const followed = docker ? saved.filter((state) => containers.some((c) => c.executionId === state.executionId)) : [];
   for (const state of saved) if (!followed.includes(state)) run.state.remove(state.executionId);
+  // What the spool kept of an execution no longer followed, all delivered, would stay for good.
+  const followedIds = new Set(followed.map((state) => state.executionId));
+  for (const id of run.spool.idle()) if (!followedIds.has(id)) await run.spool.drop(id);
   // Before any execution of this run: one the server sends again may have a folder there.
-  await run.folders.removeLeftovers(new Set(followed.map((state) => state.executionId)), run.log);
+  await run.folders.removeLeftovers(followedIds, run.log);
   if (!docker) return [];
   return followed.map((state) => ({
     state,

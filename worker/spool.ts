@@ -21,7 +21,7 @@
 // allocation) then moves past: don't mix that with output() for one execution; resumeSeq()
 // moves it past what the server has seen. A finish
 // report is an execution's last; once delivered, the execution is forgotten; undelivered()
-// lists the executions with reports not delivered yet. flush() resolves
+// lists the executions with reports not delivered yet, idle() those with nothing to deliver. flush() resolves
 // once everything pushed so far (for one execution, or all) is delivered; pending() counts
 // undelivered reports, output being collected counting as one; drop() forgets an execution
 // and its files; close() writes what is buffered and stops.
@@ -171,6 +171,14 @@ export class Spool {
    */
   undelivered(): number[] {
     return [...this.lanes.values()].filter((lane) => !lane.gone && (lane.pending > 0 || lane.collecting !== null)).map((lane) => lane.id);
+  }
+
+  /**
+   * Executions with a lane and nothing to deliver: after open(), what a previous process left
+   * of an execution still going whose reports were all delivered (its next chunk numbers).
+   */
+  idle(): number[] {
+    return [...this.lanes.values()].filter((lane) => !lane.gone && lane.pending === 0 && lane.collecting === null).map((lane) => lane.id);
   }
 
   pending(executionId?: number): number {
