@@ -170,7 +170,7 @@ export class Spool {
    * on its way.
    */
   undelivered(): number[] {
-    return [...this.lanes.values()].filter((lane) => !lane.gone && (lane.pending > 0 || lane.collecting !== null)).map((lane) => lane.id);
+    return this.lanesWhere(true);
   }
 
   /**
@@ -178,7 +178,12 @@ export class Spool {
    * of an execution still going whose reports were all delivered (its next chunk numbers).
    */
   idle(): number[] {
-    return [...this.lanes.values()].filter((lane) => !lane.gone && lane.pending === 0 && lane.collecting === null).map((lane) => lane.id);
+    return this.lanesWhere(false);
+  }
+
+  /** The executions whose lane has something to deliver, or (false) nothing. */
+  private lanesWhere(somethingToDeliver: boolean): number[] {
+    return [...this.lanes.values()].filter((lane) => !lane.gone && (lane.pending > 0 || lane.collecting !== null) === somethingToDeliver).map((lane) => lane.id);
   }
 
   pending(executionId?: number): number {

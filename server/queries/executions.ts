@@ -45,14 +45,12 @@ const StoredOutput = PerStream.extend({ truncated: z.boolean(), next_seq: PerStr
  */
 export async function outputSize(db: Db, executionId: number): Promise<OutputSize> {
   return db.one(sql.type(StoredOutput)`
-    SELECT coalesce(sum(length(o.data)) FILTER (WHERE o.stream = 'stdout' AND o.seq >= 0), 0)::int8 AS stdout,
-           coalesce(sum(length(o.data)) FILTER (WHERE o.stream = 'stderr' AND o.seq >= 0), 0)::int8 AS stderr,
-           coalesce(s.dropped > 0, false) AS truncated,
+    SELECT o.stdout, o.stderr, coalesce(s.dropped > 0, false) AS truncated,
            json_build_object('stdout', coalesce(s.stdout_seen, -1) + 1, 'stderr', coalesce(s.stderr_seen, -1) + 1) AS next_seq
-    FROM (SELECT ${executionId}::int8 AS id) e
-    LEFT JOIN execution_output_size s ON s.execution_id = e.id
-    LEFT JOIN execution_output o ON o.execution_id = e.id
-    GROUP BY s.dropped, s.stdout_seen, s.stderr_seen`);
+    FROM (SELECT coalesce(sum(length(data)) FILTER (WHERE stream = 'stdout' AND seq >= 0), 0)::int8 AS stdout,
+                 coalesce(sum(length(data)) FILTER (WHERE stream = 'stderr' AND seq >= 0), 0)::int8 AS stderr
+          FROM execution_output WHERE execution_id = ${executionId}) o
+    LEFT JOIN execution_output_size s ON s.execution_id = ${executionId}`);
 }
 
 export interface OutputChunk {
