@@ -175,7 +175,7 @@ export class Spool {
 
   /**
    * Executions with a lane and nothing to deliver: after open(), what a previous process left
-   * of an execution still going whose reports were all delivered (its next chunk numbers).
+   * of an execution still going whose spooled reports were all delivered (an emptied log).
    */
   idle(): number[] {
     return this.lanesWhere(false);
@@ -350,7 +350,7 @@ export class Spool {
         // The batch is delivered: failing to record that on disk only risks a redelivery.
         await this.io(lane, () => {
           this.consume(lane, batch);
-          return this.acknowledge(lane, batch.reports.some((report) => report.kind === 'output'));
+          return this.acknowledge(lane);
         }).catch(onError);
         lane.waiters = lane.waiters.filter((waiter) => waiter.target > lane.delivered || (waiter.resolve(), false));
       }
@@ -404,9 +404,9 @@ export class Spool {
   }
 
   /** Records a delivery on disk, and forgets a lane whose finish is delivered. */
-  private async acknowledge(lane: Lane, deliveredOutput: boolean): Promise<void> {
+  private async acknowledge(lane: Lane): Promise<void> {
     if (this.stopped(lane)) return;
-    if (await recordDelivered(lane, deliveredOutput)) this.retire(lane);
+    if (await recordDelivered(lane)) this.retire(lane);
   }
 
   private retire(lane: Lane): void {

@@ -15,8 +15,9 @@
 //   A worker killed meanwhile loses at most that much; the server then loses the execution at
 //   the end of its lease and runs the task again.
 // - `<id>.state.json`, replaced atomically: `head`, the byte offset of the first undelivered
-//   line, and `next`, the next seq per output stream, which must outlive the lines that
-//   carried the earlier ones.
+//   line. The next seq per output stream is not kept: only a container's output is numbered
+//   again after a restart, and the re-attach numbers it after the server's own count
+//   (earlierRun.ts), which covers what a dead worker delivered and never saved.
 // The file is the queue: delivery reads its batches back from `head` (from the page cache, in
 // practice), so memory holds only what is not written yet and one batch, however long the
 // backlog; once everything on disk is delivered, the next batch is taken from memory. Delivered lines are not rewritten away batch by batch (a long backlog would be
@@ -66,8 +67,6 @@ export class Lane {
   written = 0;
   /** Its log file exists, or may (a lane delivered from memory alone never has one). */
   onDisk = false;
-  /** Output delivered from memory whose next seq is not on disk yet: it must outlive a restart. */
-  nextUnsaved = false;
   pending = 0;
   pushed = 0;
   delivered = 0;
@@ -103,14 +102,15 @@ export function removeFiles(lane: Lane): void {
   rmSync(lane.log, { force: true });
 }
 
-export async function readState(path: string): Promise<{ head: number; next: Record<OutputStream, number> }> {
+/** Where delivery resumes (a state file of an older worker also holds its next seqs, not needed any more). */
+export async function readHead(path: string): Promise<number> {
   try {
-    const { head, next } = JSON.parse(await readFile(path, 'utf8'));
-    if ([head, next?.stdout, next?.stderr].every(Number.isSafeInteger)) return { head, next: { stdout: next.stdout, stderr: next.stderr } };
+    const { head } = JSON.parse(await readFile(path, 'utf8'));
+    if (Number.isSafeInteger(head)) return head;
   } catch {
     // Missing or unreadable: the log is read from its start; at worst a redelivery.
   }
-  return { head: 0, next: { stdout: 0, stderr: 0 } };
+  return 0;
 }
 
 export function parseReport(text: string): Report | null {
@@ -151,9 +151,9 @@ export function* readLines(path: string, start: number, end: number): Generator<
   }
 }
 
-/** Records where delivery resumes, and the next seq per stream, which outlive the lines that carried them. */
+/** Records where delivery resumes. */
 export function saveState(lane: Lane, head: number): void {
-  writeAtomically(lane.state, JSON.stringify({ head, next: lane.next }));
+  writeAtomically(lane.state, JSON.stringify({ head }));
 }
 
 /** The undelivered reports at the head of the log, up to maxBytes (at least one). */
@@ -228,11 +228,10 @@ export async function writeOut(lane: Lane): Promise<void> {
 
 /**
  * Records delivered lines on disk: moves `head`, or truncates, compacts or deletes the
- * files. A lane with no log file has nothing to record, except the next output seq once
- * output of an execution still going was delivered from memory: it must outlive a restart.
- * Says whether the lane is done with (its finish delivered, nothing left): the caller retires it.
+ * files; a lane with no log file has nothing to record. Says whether the lane is done with
+ * (its finish delivered, nothing left): the caller retires it.
  */
-export async function recordDelivered(lane: Lane, deliveredOutput: boolean): Promise<boolean> {
+export async function recordDelivered(lane: Lane): Promise<boolean> {
   if (lane.finished && lane.pending === 0 && !lane.collecting) {
     if (lane.onDisk) removeFiles(lane);
     lane.onDisk = false;
@@ -244,14 +243,6 @@ export async function recordDelivered(lane: Lane, deliveredOutput: boolean): Pro
       saveState(lane, 0);
       // Emptied, or made: an append that failed may have left none.
       writeFileSync(lane.log, '');
-    } else if (deliveredOutput || lane.nextUnsaved) {
-      // A state file is only kept beside a log (open() removes a lone one). Until it is
-      // saved, every acknowledgement tries again.
-      lane.nextUnsaved = true;
-      lane.onDisk = true;
-      appendFileSync(lane.log, '');
-      saveState(lane, 0);
-      lane.nextUnsaved = false;
     }
     lane.head = lane.fileBytes = 0;
   } else if (lane.head >= COMPACT_MIN_BYTES && lane.head >= lane.fileBytes - lane.head) {
@@ -270,9 +261,8 @@ export async function recoverLane(dir: string, id: number, onError: (error: unkn
   const lane = new Lane(dir, id, Promise.resolve());
   lane.onDisk = true;
   lane.fileBytes = (await stat(lane.log)).size;
-  const saved = await readState(lane.state);
-  lane.next = saved.next;
-  lane.head = saved.head <= lane.fileBytes ? saved.head : 0;
+  const head = await readHead(lane.state);
+  lane.head = head <= lane.fileBytes ? head : 0;
   let position = 0;
   let unreadable = 0;
   let finished = false;
