@@ -3,6 +3,11 @@
 // password is generated once and kept beside it (mode 0600). Postgres refuses to run as
 // root, so as root it runs as the `postgres` system user (created if missing), which
 // needs to be able to reach the data directory.
+//
+// labq reaches it through a Unix socket in the cluster's directory, where the path fits
+// (PostgreSQL refuses one longer than 107 bytes): a statement's round trip costs both sides
+// less CPU than over loopback TCP, and the exchange is a dozen of them (docs/performance.md).
+// It also listens on 127.0.0.1, for psql and other tools.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile, chmod, access, constants } from 'node:fs/promises';
@@ -27,6 +32,24 @@ export interface EmbeddedOptions {
   pgLog?: (line: string) => void;
   /** Further server settings (`-c name=value`): what a benchmark's profile needs. */
   settings?: Record<string, string>;
+}
+
+/** A socket path's longest length in bytes (sun_path, less its NUL). */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+/**
+ * The directory of the cluster's Unix socket, or null when the socket's path would be too
+ * long, or the directory's name would need quoting in unix_socket_directories (a list).
+ */
+function socketDirFor(databaseDir: string, port: number): string | null {
+  const fits = Buffer.byteLength(join(databaseDir, `.s.PGSQL.${port}`)) <= MAX_SOCKET_PATH_BYTES;
+  return fits && !/[,"\\\s]/.test(databaseDir) ? databaseDir : null;
+}
+
+/** The URL of a database of the cluster: through its socket (the directory as the host, percent-encoded, as libpq reads it) when it has one. */
+function clusterUrl(password: string, socketDir: string | null, port: number, database: string): string {
+  const host = socketDir ? encodeURIComponent(socketDir) : '127.0.0.1';
+  return `postgres://postgres:${encodeURIComponent(password)}@${host}:${port}/${encodeURIComponent(database)}`;
 }
 
 export async function freePort(): Promise<number> {
@@ -75,13 +98,15 @@ export async function runningEmbeddedUrl(dataDir: string, database = 'labq'): Pr
   const lines = (await readFile(pidFile, 'utf8')).split('\n');
   const pid = Number(lines[0]);
   const port = Number(lines[3]);
+  // Its fifth line is the socket's directory, empty when it has none.
+  const socketDir = lines[4]?.trim() || null;
   try {
     process.kill(pid, 0);
   } catch {
     return null;
   }
   const password = (await readFile(passwordFile, 'utf8')).trim();
-  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+  return clusterUrl(password, socketDir, port, database);
 }
 
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
@@ -96,6 +121,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   }
   const password = await secret(join(options.dataDir, 'pg-password'));
   const port = options.port ?? (await freePort());
+  const socketDir = socketDirFor(databaseDir, port);
   const server = new EmbeddedPostgres({
     databaseDir,
     port,
@@ -106,7 +132,8 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     createPostgresUser: isRoot,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
     postgresFlags: [
-      '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=on',
+      '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${socketDir ?? ''}`,
+      '-c', 'max_connections=200', '-c', 'fsync=on',
       // Autovacuum looks every 10 s rather than every minute: a bulk submit of a million tasks
       // takes 90 s, and the task list's plans follow the statistics it leaves behind
       // (docs/performance.md, the pages after a fast bulk fill).
@@ -123,7 +150,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     await stopOrphan(databaseDir, log);
   }
   await server.start();
-  const adminUrl = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  const adminUrl = clusterUrl(password, socketDir, port, 'postgres');
   const database = options.database ?? 'labq';
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
@@ -134,7 +161,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     await client.end();
   }
   return {
-    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
+    url: clusterUrl(password, socketDir, port, database),
     adminUrl,
     stop: () => server.stop(),
   };
