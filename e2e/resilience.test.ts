@@ -394,8 +394,10 @@ test('a worker restarted after kill -9 kills the bare task its earlier run left 
   const x = await executionOf(ts, submitted!.id);
   await executionStatus(ts, x, 'running');
   const pid = await readPid(pidFile);
-  // Its output delivered while it runs, the spool keeps the next chunk number on disk.
-  await until('the spool to keep the next chunk number', async () => spooled(x).every((file) => existsSync(file)));
+  // Its output went out from memory while it runs: nothing of it on disk, then or after.
+  await until('its output to reach the server', async () => (await outputOf(ts, x)).includes('started'));
+  await sleep(200);
+  assert.deepEqual(spooled(x).filter((file) => existsSync(file)), [], 'output delivered from memory leaves no file');
   first.child.kill('SIGKILL');
   await first.exited;
   assert.ok(groupAlive(pid), 'a bare task outlives a worker killed with -9');
