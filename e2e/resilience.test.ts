@@ -3,7 +3,7 @@
 //   to pending and another worker finishes it, once; the dead worker shows offline, then lost;
 // - a server restart mid-run: the worker keeps running, spools output and results on disk,
 //   reconnects and delivers every line once; nothing is lost;
-// - a worker restarted while its container runs: it re-attaches, the execution is never lost;
+// - (a worker restarted while its container runs: reattach.test.ts);
 // - a worker cut off (connections reset) for longer than a lease: the server's decision
 //   stands, the worker is told to abandon, its late reports are refused and dropped;
 // - a network freeze (connections go dark without an error) shorter than the lease: the worker
@@ -13,40 +13,17 @@
 // a generous timeout, only there to turn a hang into a failure.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import Dockerode from 'dockerode';
-import pg from 'pg';
 import { processGroup } from '../worker/procStat.js';
-import { EXECUTION_LABEL } from '../worker/runners/docker.js';
-import { parseReport } from '../worker/spoolFile.js';
-import { ensureTestImage } from './support/images.js';
+import { duplicates, executionOf, executionStatus, history, outputOf, spooledPastServer, successes, taskStatus } from './support/executions.js';
 import { processWorker, scenarioServer, tempDir } from './support/scenario.js';
-import { freePort, type TestServer } from './support/server.js';
+import { freePort } from './support/server.js';
 import { TcpProxy } from './support/tcpProxy.js';
 import { startTestWorker, taskEnded, until } from './support/worker.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-const taskStatus = (ts: TestServer, id: number, status: string) =>
-  until(`task ${id} to be ${status}`, async () => (await ts.client.getTask(id)).status === status);
-
-const executionStatus = (ts: TestServer, id: number, status: string) =>
-  until(`execution ${id} to be ${status}`, async () => (await ts.client.getExecution(id)).status === status);
-
-const executionOf = (ts: TestServer, taskId: number) =>
-  until(`task ${taskId} to be assigned`, async () => (await ts.client.getTask(taskId)).execution_id ?? undefined);
-
-async function history(ts: TestServer, taskId: number) {
-  return (await ts.client.taskEvents(taskId)).items;
-}
-
-function successes(events: Awaited<ReturnType<typeof history>>) {
-  return events.filter((e) => e.type === 'execution.finished' && e.data.status === 'succeeded');
-}
-
-const outputOf = (ts: TestServer, executionId: number) => ts.client.executionOutput(executionId);
 
 /**
  * The process group of the task that wrote its pid (`$$`) to `file`: the task's script runs
@@ -76,13 +53,6 @@ function killGroup(pgid: number): void {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
   }
-}
-
-/** Lines that appear more than once in `text`, with their counts. */
-function duplicates(text: string): Record<string, number> {
-  const counts = new Map<string, number>();
-  for (const line of text.split('\n').filter(Boolean)) counts.set(line, (counts.get(line) ?? 0) + 1);
-  return Object.fromEntries([...counts].filter(([, n]) => n > 1));
 }
 
 test('kill -9 of a worker mid-task: its execution is lost after the lease, another worker finishes the task once', async (t) => {
@@ -177,15 +147,7 @@ test('a server restart mid-run loses no output line and no result, and loses no 
     return text.split('\n').some((line) => line.includes('"kind":"finish"') && line.includes('"succeeded"')) && text;
   });
   assert.ok(spooledFinish);
-  // The database outlives the server: what it stored of the long task is all the server got.
-  const db = new pg.Client({ connectionString: ts.databaseUrl });
-  await db.connect();
-  const received = Number((await db.query(`SELECT max(seq) FROM execution_output WHERE execution_id = $1 AND stream = 'stdout'`, [longX])).rows[0].max);
-  await db.end();
-  await until('output produced while the server is down to be spooled on disk', async () => {
-    const text = await readFile(join(stateDir, 'spool', `${longX}.jsonl`), 'utf8').catch(() => '');
-    return text.split('\n').map(parseReport).some((report) => report?.kind === 'output' && report.stream === 'stdout' && report.seq > received);
-  });
+  await spooledPastServer(ts, stateDir, longX);
 
   ts = await scenarioServer(t, { databaseUrl: ts.databaseUrl, port });
   const longDone = await taskEnded(ts, long!.id);
@@ -207,61 +169,6 @@ test('a server restart mid-run loses no output line and no result, and loses no 
     assert.equal(successes(events).length, 1);
   }
   await until('the spool to be empty', async () => (await readdir(join(stateDir, 'spool'))).length === 0);
-});
-
-test('a worker restarted while its container runs re-attaches to it', async (t) => {
-  const docker = new Dockerode();
-  const image = await ensureTestImage(docker);
-  const ts = await scenarioServer(t);
-  const dir = await tempDir(t, 'resilience-reattach');
-  const LINES = 12;
-  const args = ['--name', 'reattacher', '--state-dir', join(dir, 'state'), '--docker', 'on', '-c', '1', '--tags', 'reattach'];
-  const first = processWorker(t, ts, args);
-  const { tasks: [submitted] } = await ts.client.submitTasks({
-    // Three lines at once, then one every half second: the worker is killed just after the
-    // first three, the moment where what it spooled and what the server stored may differ.
-    command: `echo "line 1"; echo "line 2"; echo "line 3"; i=4; while [ $i -le ${LINES} ]; do sleep 0.5; echo "line $i"; i=$((i+1)); done`,
-    container: image,
-    tag: 'reattach',
-  });
-  const taskId = submitted!.id;
-  const x = await executionOf(ts, taskId);
-  const containersOf = async () =>
-    docker.listContainers({ all: true, filters: { label: [`${EXECUTION_LABEL}=${x}`] } });
-  t.after(async () => {
-    for (const c of await containersOf()) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-  });
-  await executionStatus(ts, x, 'running');
-  await until('the task\'s third line at the server', async () => (await outputOf(ts, x)).includes('line 3\n'));
-
-  first.child.kill('SIGKILL');
-  await first.exited;
-  // Killed before it had saved the chunk numbers it used (its spool holds nothing of this
-  // execution then): the container's log still has every line, and the server knows which
-  // numbers it has seen.
-  await Promise.all(['jsonl', 'state.json'].map((ext) => rm(join(dir, 'state', 'spool', `${x}.${ext}`), { force: true })));
-  const [container] = await containersOf();
-  assert.ok(container, 'the container outlives its worker');
-  assert.equal((await docker.getContainer(container.Id).inspect()).State.Running, true, 'the container still runs');
-
-  const second = processWorker(t, ts, args);
-  const done = await taskEnded(ts, taskId);
-  assert.equal(done.status, 'succeeded', second.output());
-  assert.match(second.output(), new RegExp(`re-attaching to the container of execution ${x}`));
-  const task = await ts.client.getTask(taskId);
-  assert.deepEqual(task.executions.map((e) => [e.id, e.attempt, e.status]), [[x, 1, 'succeeded']]);
-  assert.equal(task.executions[0]!.exit_code, 0);
-  const events = await history(ts, taskId);
-  assert.equal(events.filter((e) => e.type === 'execution.lost').length, 0, 'never lost');
-  assert.equal(successes(events).length, 1);
-
-  const output = await outputOf(ts, x);
-  const lines = output.split('\n').filter(Boolean);
-  const expected = Array.from({ length: LINES }, (_, i) => `line ${i + 1}`);
-  // Exactly once: the re-attached worker skips what the server already stored.
-  assert.deepEqual(lines, expected, `every line once, in order:\n${output}`);
-
-  await until('the container to be removed', async () => (await containersOf()).length === 0);
 });
 
 test('a worker cut off past its lease is told to abandon; its late reports are refused, nothing counts twice', async (t) => {

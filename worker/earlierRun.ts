@@ -43,8 +43,8 @@ export async function takeUpEarlierRun(run: EarlierRun): Promise<{ state: Execut
     attach: async (onOutput, storedBytes) => {
       // The log is replayed from its start: skip exactly what the server already stored,
       // once everything the dead worker spooled has been delivered, and number the rest
-      // after every chunk the server has seen (the dead worker may have died before it saved
-      // the numbers it used; a number seen again would be taken for a chunk sent twice).
+      // after every chunk the server has seen (the spool does not keep the numbers it used;
+      // a number seen again would be taken for a chunk sent twice).
       await run.spool.flush(state.executionId);
       const stored = await run.storedOutput(state.executionId);
       run.spool.resumeSeq(state.executionId, stored.next_seq);

