@@ -23,13 +23,15 @@ after(async () => ts.close());
 
 test('a spooled backlog of more reports of one execution than a request takes is delivered in batches', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'labq-exchange-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
   const proxy = new TcpProxy(Number(new URL(ts.url).port));
   await proxy.restore();
   t.after(() => proxy.cut());
   const stateDir = join(dir, 'w');
   const w = await startTestWorker({ url: proxy.url, token: ts.token }, { tags: ['poison'], concurrency: 2, stateDir });
+  // After-hooks run in the order they were added: the worker stops (its folders given back,
+  // its spool closed) before its directory goes.
   t.after(() => w.stop());
+  t.after(() => rm(dir, { recursive: true, force: true }));
   const gate = join(dir, 'gate');
   const printed = join(dir, 'printed');
   const stop = join(dir, 'stop');

@@ -274,3 +274,22 @@ test('with a slot free, a task counts as begun only once it has started', async 
   const finish = delivered.find((r) => r.kind === 'finish');
   assert.equal(finish?.kind === 'finish' && finish.status, 'refused', 'a task that could not be started');
 });
+
+test('output that comes while the runner is still starting reaches the server after the running phase', async (t) => {
+  // The real shell runner, whose start returns late, as Docker's may: the task has printed by then.
+  const shell = new ShellRunner();
+  const slowStart: Runner = {
+    start: async (spec) => {
+      const handle = await shell.start(spec);
+      await sleep(300);
+      return handle;
+    },
+  };
+  const { delivered, context } = await surroundings(t, slowStart);
+  const execution = new Execution(context, 12, 1, task('echo early'), NO_GRANT);
+  await execution.done;
+  const kinds = delivered.map((r) => (r.kind === 'phase' ? r.phase : r.kind));
+  assert.ok(kinds.includes('output'), `its output is delivered: ${kinds}`);
+  assert.ok(kinds.indexOf('running') < kinds.indexOf('output'), `running first, then the output: ${kinds}`);
+  assert.equal(delivered.filter((r) => r.kind === 'output').map((r) => (r.kind === 'output' ? Buffer.from(r.data, 'base64').toString() : '')).join(''), 'early\n');
+});

@@ -290,20 +290,32 @@ export class Execution {
   }
 
   private async execute(dirs: ExecutionDirs, env: Record<string, string>): Promise<Outcome> {
+    // Output that comes while the runner starts (a container's, before Docker's start returns)
+    // is spooled after `running`: the server never holds output of an execution still
+    // `assigned`, which it would offer again to this worker restarted, numbered from 0 anew.
+    const early: [OutputStream, Buffer][] = [];
+    let onOutput = (stream: OutputStream, chunk: Buffer): void => void early.push([stream, chunk]);
+    const release = () => {
+      onOutput = this.onOutput;
+      for (const [stream, chunk] of early.splice(0)) this.onOutput(stream, chunk);
+    };
     let handle: RunHandle;
     try {
       handle = await this.ctx.runnerFor(this.task).start({
         executionId: this.executionId, command: this.task.command, shell: this.task.shell, container: this.task.container,
         containerOptions: this.task.container_options, dockerPolicy: this.grant.dockerPolicy, env, dirs,
-        cpus: this.task.requirements.cpus ?? this.ctx.cpus, memoryMb: this.task.requirements.memory_mb, onOutput: this.onOutput,
+        cpus: this.task.requirements.cpus ?? this.ctx.cpus, memoryMb: this.task.requirements.memory_mb,
+        onOutput: (stream, chunk) => onOutput(stream, chunk),
       });
     } catch (error) {
+      release();
       return ended('refused', 'refused', (error as Error).message);
     }
     // Suspended before it started: stopped at once, before anything else is done.
     this.handle = handle;
     this.applySuspension();
     this.phase('running');
+    release();
     return this.await(handle);
   }
 

@@ -8,7 +8,13 @@ import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import pg from 'pg';
-import { runningEmbeddedUrl, startEmbeddedPostgres } from './embedded.js';
+import { runningEmbeddedUrl, startEmbeddedPostgres, type EmbeddedDatabase } from './embedded.js';
+
+/** The cluster stops before its directory goes (a test's after-hooks run in the order they were added). */
+async function stopAndRemove(db: EmbeddedDatabase, dir: string): Promise<void> {
+  await db.stop();
+  await rm(dir, { recursive: true, force: true });
+}
 
 /** The address the server sees the connection come from: null over a Unix socket. */
 async function serverAddress(config: string | pg.ClientConfig): Promise<string | null> {
@@ -23,9 +29,8 @@ async function serverAddress(config: string | pg.ClientConfig): Promise<string |
 
 test('the embedded PostgreSQL is reached through a socket in its directory, and still listens on 127.0.0.1', async (t) => {
   const dataDir = await mkdtemp('/tmp/labq-embedded-');
-  t.after(() => rm(dataDir, { recursive: true, force: true }));
   const db = await startEmbeddedPostgres({ dataDir });
-  t.after(() => db.stop());
+  t.after(() => stopAndRemove(db, dataDir));
   const url = new URL(db.url);
   assert.equal(decodeURIComponent(url.hostname), join(dataDir, 'pg'));
   assert.equal(await serverAddress(db.url), null, 'the URL goes through the socket');
@@ -37,13 +42,12 @@ test('the embedded PostgreSQL is reached through a socket in its directory, and 
 
 test('where the socket\'s path would be too long, the embedded PostgreSQL is reached through 127.0.0.1', async (t) => {
   const base = await mkdtemp('/tmp/labq-embedded-');
-  t.after(() => rm(base, { recursive: true, force: true }));
   // As root, PostgreSQL runs as the postgres user, who must traverse every parent.
   await chmod(base, 0o755);
   const dataDir = join(base, 'a-data-directory-deep-enough-that-a-socket-in-it'.repeat(2));
   await mkdir(dataDir, { recursive: true });
   const db = await startEmbeddedPostgres({ dataDir });
-  t.after(() => db.stop());
+  t.after(() => stopAndRemove(db, base));
   assert.equal(new URL(db.url).hostname, '127.0.0.1');
   assert.equal(await serverAddress(db.url), '127.0.0.1');
   assert.equal(await runningEmbeddedUrl(dataDir), db.url);
@@ -51,18 +55,16 @@ test('where the socket\'s path would be too long, the embedded PostgreSQL is rea
 
 test('a relative data directory gets its socket all the same', async (t) => {
   const base = await mkdtemp('/tmp/labq-embedded-');
-  t.after(() => rm(base, { recursive: true, force: true }));
   await chmod(base, 0o755);
   const dataDir = relative(process.cwd(), join(base, 'data'));
   const db = await startEmbeddedPostgres({ dataDir });
-  t.after(() => db.stop());
+  t.after(() => stopAndRemove(db, base));
   assert.equal(decodeURIComponent(new URL(db.url).hostname), join(base, 'data', 'pg'));
   assert.equal(await serverAddress(db.url), null);
 });
 
 test('where PostgreSQL cannot make its socket, it starts on 127.0.0.1 alone', async (t) => {
   const dataDir = await mkdtemp('/tmp/labq-embedded-');
-  t.after(() => rm(dataDir, { recursive: true, force: true }));
   const first = await startEmbeddedPostgres({ dataDir });
   await first.stop();
   const port = Number(new URL(first.url).port);
@@ -70,7 +72,7 @@ test('where PostgreSQL cannot make its socket, it starts on 127.0.0.1 alone', as
   await mkdir(join(dataDir, 'pg', `.s.PGSQL.${port}.lock`));
   const said: string[] = [];
   const db = await startEmbeddedPostgres({ dataDir, port, log: (line) => said.push(line) });
-  t.after(() => db.stop());
+  t.after(() => stopAndRemove(db, dataDir));
   assert.equal(new URL(db.url).hostname, '127.0.0.1');
   assert.equal(await serverAddress(db.url), '127.0.0.1');
   assert.match(said.join('\n'), /did not start with its socket .*: starting it on 127\.0\.0\.1 alone/);
