@@ -290,9 +290,10 @@ export class Execution {
   }
 
   private async execute(dirs: ExecutionDirs, env: Record<string, string>): Promise<Outcome> {
-    // Output that comes while the runner starts (a container's, before Docker's start returns)
-    // is spooled after `running`: the server never holds output of an execution still
-    // `assigned`, which it would offer again to this worker restarted, numbered from 0 anew.
+    // Output read while the runner starts (a fast task's first lines, read before the
+    // launcher's answer) is spooled after `running`: the server never holds output of an
+    // execution still `assigned`, which it would offer again to this worker restarted,
+    // numbered from 0 anew. A refused start keeps what it printed, spooled before its refusal.
     const early: [OutputStream, Buffer][] = [];
     let onOutput = (stream: OutputStream, chunk: Buffer): void => void early.push([stream, chunk]);
     const release = () => {

@@ -6,11 +6,13 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { until } from '../e2e/support/worker.js';
+import { settles, until } from '../e2e/support/worker.js';
 import { ShellRunner } from './runners/shell.js';
 import type { ExecutionDirs } from './runners/types.js';
 import { OUTPUT_REPORT_BYTES, Spool, type Report, type SpoolOptions } from './spool.js';
@@ -424,6 +426,43 @@ test('a write that failed is tried again at the next tick, though deliveries fro
   await until('the write to fail', async () => errors.some((e) => (e as NodeJS.ErrnoException).code === 'EISDIR'));
   await rm(join(dir, '1.jsonl'), { recursive: true });
   await until('the report to be on disk', async () => (await readFile(join(dir, '1.jsonl'), 'utf8').catch(() => '')).includes('"finish"'));
+  await spool.close();
+});
+
+test('an append torn part way, whose truncate failed too, is cut off before the next append', async (t) => {
+  const dir = await tempDir();
+  const errors: unknown[] = [];
+  let down = true;
+  const fake = server(() => down);
+  const spool = await openSpool(dir, fake.deliver, { ...fast, onError: (e) => errors.push(e) });
+  const log = join(dir, '4.jsonl');
+  spool.push(phase(4, 'running'));
+  await until('the first report on disk', async () => (await readFile(log, 'utf8').catch(() => '')).includes('"running"'));
+  // The disk fails: half of each append lands, then an error, and the truncate that would cut it off fails too.
+  const append = fs.appendFileSync;
+  const ioError = () => Object.assign(new Error('simulated I/O error'), { code: 'EIO' });
+  t.mock.method(fs, 'appendFileSync', (path: string, data: string) => {
+    append(path, data.slice(0, 9));
+    throw ioError();
+  });
+  t.mock.method(fs, 'truncateSync', () => {
+    throw ioError();
+  });
+  syncBuiltinESMExports();
+  spool.push(phase(4, 'uploading'));
+  await until('the append to fail', async () => errors.some((e) => (e as NodeJS.ErrnoException).code === 'EIO'));
+  t.mock.restoreAll();
+  syncBuiltinESMExports();
+  await until('the report to be on disk', async () => (await readFile(log, 'utf8').catch(() => '')).includes('"uploading"'));
+  assert.deepEqual(
+    (await readFile(log, 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line).phase),
+    ['running', 'uploading'],
+    'the log holds whole lines only',
+  );
+  down = false;
+  spool.push(finish(4));
+  await settles('the delivery of everything', spool.flush(4), 10_000);
+  assert.deepEqual(fake.received(4).map((r) => (r.kind === 'phase' ? r.phase : r.kind)), ['running', 'uploading', 'finish']);
   await spool.close();
 });
 

@@ -77,6 +77,8 @@ export class Lane {
   /** Byte offsets in the log: the first undelivered line, the end of what was appended. */
   head = 0;
   fileBytes = 0;
+  /** An append failed part way and its truncate failed too: the log may hold bytes past fileBytes. */
+  torn = false;
   /** File operations run one at a time, in order. */
   io: Promise<void>;
   writeQueued = false;
@@ -200,6 +202,15 @@ export async function compact(lane: Lane): Promise<void> {
   lane.fileBytes = written;
 }
 
+/** Cuts the log back to `bytes`; a log the failed append never made has nothing to cut. */
+function cutTo(log: string, bytes: number): void {
+  try {
+    truncateSync(log, bytes);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
 /** Appends the lane's buffered lines to its log; on failure they are back in memory, and the log as it was. */
 export async function writeOut(lane: Lane): Promise<void> {
   if (lane.gone || lane.unwritten.length === 0) return;
@@ -208,6 +219,11 @@ export async function writeOut(lane: Lane): Promise<void> {
   lane.unwritten = [];
   lane.unwrittenBytes = 0;
   try {
+    // What a failed append left past fileBytes goes first: reads go by those offsets.
+    if (lane.torn) {
+      cutTo(lane.log, lane.fileBytes);
+      lane.torn = false;
+    }
     // Before the append, which may create the file and then fail.
     lane.onDisk = true;
     appendFileSync(lane.log, lines.map((entry) => entry.line).join(''));
@@ -215,9 +231,9 @@ export async function writeOut(lane: Lane): Promise<void> {
   } catch (error) {
     // A partial append would glue the retried lines onto a broken one.
     try {
-      truncateSync(lane.log, lane.fileBytes);
+      cutTo(lane.log, lane.fileBytes);
     } catch {
-      // The retry appends after whatever is there; a torn line is skipped on recovery.
+      lane.torn = true;
     }
     lane.unwritten = lines.concat(lane.unwritten);
     lane.unwrittenBytes += bytes;

@@ -12,8 +12,11 @@ import { runningEmbeddedUrl, startEmbeddedPostgres, type EmbeddedDatabase } from
 
 /** The cluster stops before its directory goes (a test's after-hooks run in the order they were added). */
 async function stopAndRemove(db: EmbeddedDatabase, dir: string): Promise<void> {
-  await db.stop();
-  await rm(dir, { recursive: true, force: true });
+  try {
+    await db.stop();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** The address the server sees the connection come from: null over a Unix socket. */

@@ -5,8 +5,9 @@
 // needs to be able to reach the data directory.
 //
 // labq reaches it through a Unix socket in the cluster's directory, where the path fits
-// (PostgreSQL refuses one longer than 107 bytes): a statement's round trip costs both sides
-// less CPU than over loopback TCP, and the exchange is a dozen of them (docs/performance.md).
+// (PostgreSQL refuses one longer than sun_path holds: 107 bytes on Linux, 103 on macOS and
+// the BSDs): a statement's round trip costs both sides less CPU than over loopback TCP, and
+// the exchange is a dozen of them (docs/performance.md).
 // It also listens on 127.0.0.1, for psql and other tools, and labq goes through that alone
 // where the socket's path is too long or PostgreSQL cannot make it there.
 import { randomBytes } from 'node:crypto';
@@ -36,7 +37,7 @@ export interface EmbeddedOptions {
 }
 
 /** A socket path's longest length in bytes (sun_path, less its NUL). */
-const MAX_SOCKET_PATH_BYTES = 107;
+const MAX_SOCKET_PATH_BYTES = process.platform === 'linux' ? 107 : 103;
 
 /**
  * The directory of the cluster's Unix socket, or null when the socket's path would be too
