@@ -34,7 +34,11 @@ test('labq up whose local worker is refused stops everything it started', async 
 
 test('labq server --tls-cert --tls-key serves HTTPS; one flag alone or a missing file is refused before anything starts', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'labq-serve-tls-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  let stop: () => Promise<unknown> = async () => undefined;
+  t.after(async () => {
+    await stop();
+    await rm(dir, { recursive: true, force: true });
+  });
   const pems = await generate([{ name: 'commonName', value: 'labq-test' }], { keyType: 'ec' });
   await writeFile(join(dir, 'cert.pem'), pems.cert);
   await writeFile(join(dir, 'key.pem'), pems.private);
@@ -51,7 +55,7 @@ test('labq server --tls-cert --tls-key serves HTTPS; one flag alone or a missing
   assert.equal(existsSync(dataDir), false, 'nothing was started');
 
   const served = await serve({ command: 'labq server', dataDir, host: '127.0.0.1', port: 0, databaseUrl: ts.databaseUrl, tls: tlsFiles(join(dir, 'cert.pem'), join(dir, 'key.pem')) }, () => undefined);
-  t.after(() => served.stop());
+  stop = () => served.stop();
   assert.match(served.server.url, /^https:/);
   const status = await new Promise<number>((resolve, reject) =>
     httpsGet(served.server.url + '/healthz', { ca: pems.cert, checkServerIdentity: () => undefined }, (res) => {
@@ -66,9 +70,10 @@ test('labq server records the admin token it makes as made by labq server, not l
   const ts = await startTestServer();
   await ts.close();
   const dataDir = await mkdtemp(join(tmpdir(), 'labq-serve-actor-'));
-  t.after(() => rm(dataDir, { recursive: true, force: true }));
   const served = await serve({ command: 'labq server', dataDir, host: '127.0.0.1', port: 0, databaseUrl: ts.databaseUrl, adminToken: 'labq_given-to-labq-server' }, () => undefined);
+  // After-hooks run in the order they were added: the server stops before its folder goes.
   t.after(() => served.stop());
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
   const made = await served.server.pool.one(sql.unsafe`
     SELECT t.created_by, e.meta->>'actor' AS actor FROM api_tokens t
     JOIN events e ON e.stream_type = 'token' AND e.stream_id = t.id AND e.type = 'token.created'

@@ -65,11 +65,12 @@ class RefusingFirstKill implements Runner {
 /** An execution's surroundings as the daemon makes them, in a temporary folder; `delivered` gets its reports. */
 async function surroundings(t: { after: (fn: () => unknown) => void }, runner: Runner) {
   const dir = await mkdtemp(join(tmpdir(), 'labq-execution-test-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
   const delivered: Report[] = [];
   const spool = new Spool(join(dir, 'spool'), async (_id, reports) => void delivered.push(...reports));
   await spool.open();
+  // After-hooks run in the order they were added: the spool closes before its folder goes.
   t.after(() => spool.close());
+  t.after(() => rm(dir, { recursive: true, force: true }));
   const state = new StateStore(join(dir, 'executions'));
   await state.open();
   const folders = new WorkFolders(join(dir, 'work'));
