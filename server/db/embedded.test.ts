@@ -2,9 +2,9 @@
 // the socket's path fits (a relative data directory too), and through 127.0.0.1 otherwise or
 // where PostgreSQL cannot make its socket; it listens on 127.0.0.1 either way (psql,
 // docs/auditing.md), and an admin command beside a running labq finds the same URL from its
-// postmaster.pid.
+// postmaster.pid (127.0.0.1 where that names a socket outside the cluster's directory).
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import pg from 'pg';
@@ -41,6 +41,21 @@ test('the embedded PostgreSQL is reached through a socket in its directory, and 
   assert.equal(await runningEmbeddedUrl(dataDir), db.url, 'an admin command beside it uses the same URL');
   const tcp = { host: '127.0.0.1', port: Number(url.port), user: 'postgres', password: decodeURIComponent(url.password), database: 'labq' };
   assert.equal(await serverAddress(tcp), '127.0.0.1');
+
+  // A cluster started by an earlier labq has its socket in /tmp (PostgreSQL's default),
+  // which may be the /tmp of another mount namespace (systemd's PrivateTmp): an admin
+  // command beside it goes through 127.0.0.1.
+  const pidFile = join(dataDir, 'pg', 'postmaster.pid');
+  const lines = (await readFile(pidFile, 'utf8')).split('\n');
+  await writeFile(pidFile, [...lines.slice(0, 4), '/tmp/labq-no-such-namespace', ...lines.slice(5)].join('\n'));
+  let beside: string | null;
+  try {
+    beside = await runningEmbeddedUrl(dataDir);
+  } finally {
+    await writeFile(pidFile, lines.join('\n'));
+  }
+  assert.equal(new URL(beside!).hostname, '127.0.0.1');
+  assert.equal(await serverAddress(beside!), '127.0.0.1');
 });
 
 test('where the socket\'s path would be too long, the embedded PostgreSQL is reached through 127.0.0.1', async (t) => {

@@ -100,8 +100,10 @@ export async function runningEmbeddedUrl(dataDir: string, database = 'labq'): Pr
   const lines = (await readFile(pidFile, 'utf8')).split('\n');
   const pid = Number(lines[0]);
   const port = Number(lines[3]);
-  // Its fifth line is the socket's directory, empty when it has none.
-  const socketDir = lines[4]?.trim() || null;
+  // Its fifth line is the socket's directory, empty when it has none. One elsewhere (/tmp,
+  // PostgreSQL's default, where an earlier labq left it) may be another process's own /tmp:
+  // 127.0.0.1 reaches that cluster all the same.
+  const socketDir = lines[4]?.trim() === resolve(dataDir, 'pg') ? resolve(dataDir, 'pg') : null;
   try {
     process.kill(pid, 0);
   } catch {
