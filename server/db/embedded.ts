@@ -94,16 +94,17 @@ async function stopOrphan(databaseDir: string, log: (line: string) => void): Pro
  * null when none runs: lets admin commands work next to a running server.
  */
 export async function runningEmbeddedUrl(dataDir: string, database = 'labq'): Promise<string | null> {
-  const pidFile = join(dataDir, 'pg', 'postmaster.pid');
+  const databaseDir = resolve(dataDir, 'pg');
+  const pidFile = join(databaseDir, 'postmaster.pid');
   const passwordFile = join(dataDir, 'pg-password');
   if (!existsSync(pidFile) || !existsSync(passwordFile)) return null;
   const lines = (await readFile(pidFile, 'utf8')).split('\n');
   const pid = Number(lines[0]);
   const port = Number(lines[3]);
-  // Its fifth line is the socket's directory, empty when it has none. One elsewhere (/tmp,
-  // PostgreSQL's default, where an earlier labq left it) may be another process's own /tmp:
-  // 127.0.0.1 reaches that cluster all the same.
-  const socketDir = lines[4]?.trim() === resolve(dataDir, 'pg') ? resolve(dataDir, 'pg') : null;
+  // Its fifth line is the socket's directory, empty when it has none. Only the cluster's own
+  // is used: one elsewhere (/tmp, PostgreSQL's default, where an earlier labq left it) may be
+  // another process's private /tmp, and 127.0.0.1 reaches that cluster all the same.
+  const socketDir = lines[4]?.trim() === databaseDir ? databaseDir : null;
   try {
     process.kill(pid, 0);
   } catch {
