@@ -134,6 +134,12 @@ for (const launcher of [true, false]) {
       assert.equal(out.text('stdout'), `${dirs.input}|${dirs.output}|${dirs.temp}|${dirs.resource}|4|bar baz|${dirs.temp}\n`);
     });
 
+    test('a task\'s variables do not reach the task started after it', async () => {
+      assert.equal((await run('true', { env: { LABQ_TEST_ONLY_FIRST: 'first' } })).result.exitCode, 0);
+      const { out } = await run('echo "${LABQ_TEST_ONLY_FIRST-unset}"');
+      assert.equal(out.text('stdout'), 'unset\n');
+    });
+
     test('a file written to $OUTPUT appears in the output dir', async () => {
       const { result, dirs } = await run('echo result > "$OUTPUT/answer.txt"');
       assert.equal(result.exitCode, 0);
@@ -304,6 +310,14 @@ describe('the launcher (shell.ts, launcher.ts)', () => {
     } finally {
       delete process.env.LABQ_WORKER_SECRET;
     }
+  });
+
+  test('the helper enters a task\'s folder only to start it: it does not hold it while the task runs', async () => {
+    const { result, out, dirs } = await run('sleep 0.3; readlink /proc/$PPID/cwd; pwd');
+    assert.equal(result.exitCode, 0);
+    const [helperIn, taskIn] = out.text('stdout').split('\n');
+    assert.equal(taskIn, dirs.temp);
+    assert.ok(!helperIn!.startsWith(dirs.temp), `the helper is in ${helperIn}`);
   });
 
   test('pipes a process kept open past the drain are not reused: what it prints later reaches no other task', async () => {
