@@ -244,6 +244,36 @@ test("the worker page's time line and table show its executions, new ones live",
   await ui.context.close();
 });
 
+test('an execution that ends while the page reloads the list that brings it is shown ended', async (t) => {
+  const daemon = await daemonFor(t, fixture.ts, { tags: ['ui-reload'] });
+  const blocker = await gate(t);
+  const ui = await openUi(fixture.browser, fixture.ts, { role: 'viewer', path: `/workers/${daemon.id}` });
+  await ui.page.getByText('This worker has run nothing yet.').waitFor();
+  // The reload its assignment causes reads the list at once, and its answer is held until
+  // the task has ended and its end has reached the page: the end came during the reload.
+  let read!: () => void;
+  const wasRead = new Promise<void>((resolve) => (read = resolve));
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  t.after(() => release());
+  await ui.page.route(`**/api/v1/workers/${daemon.id}/executions**`, async (route) => {
+    const response = await route.fetch();
+    read();
+    await released;
+    await route.fulfill({ response });
+  }, { times: 1 });
+  const [id] = await submit(fixture.ts, [{ name: 'ends-meanwhile', command: blocker.command, tag: 'ui-reload' }]);
+  await wasRead;
+  await blocker.open();
+  await taskEnded(fixture.ts, id!);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  release();
+  const timeline = ui.page.locator('[data-worker-timeline]');
+  await timeline.locator('[role="listitem"][data-status="succeeded"]').getByRole('link', { name: `#${id} ends-meanwhile · attempt 1`, exact: true }).waitFor();
+  assert.deepEqual(ui.errors, []);
+  await ui.context.close();
+});
+
 test('a viewer sees workers and their figures, but no button or edit field', async (t) => {
   const daemon = await daemonFor(t, fixture.ts, { tags: ['ui-viewer'] });
   const ui = await openUi(fixture.browser, fixture.ts, { role: 'viewer', path: '/workers' });

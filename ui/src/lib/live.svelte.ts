@@ -88,17 +88,34 @@ export const live = new Live();
 /**
  * Calls `refresh` when events that `concerns` accepts arrive, at most once per `ms` (a burst
  * of a thousand task events is one reload). Meant for an $effect: it returns the unsubscribe.
+ *
+ * Where `concerns` looks at what was loaded (a worker's executions, a schedule's runs), an
+ * event that came while a reload was under way was judged against the list before it: an
+ * execution that the reload brought and that ended meanwhile was left showing running. Such
+ * events are judged again once the promise `refresh` returns has settled.
  */
-export function refreshOn(concerns: (event: EventRecord) => boolean, refresh: () => void, ms = 250): () => void {
+export function refreshOn(concerns: (event: EventRecord) => boolean, refresh: () => unknown, ms = 250): () => void {
   let timer: ReturnType<typeof setTimeout> | null = null;
+  let during: EventRecord[] | null = null;
+  let stopped = false;
+  const reload = async () => {
+    timer = null;
+    const came: EventRecord[] = [];
+    during = came;
+    try {
+      await refresh();
+    } finally {
+      if (during === came) during = null;
+    }
+    if (!stopped && !timer && came.some(concerns)) timer = setTimeout(() => void reload(), ms);
+  };
   const unsubscribe = live.subscribe((event) => {
+    during?.push(event);
     if (timer || !concerns(event)) return;
-    timer = setTimeout(() => {
-      timer = null;
-      refresh();
-    }, ms);
+    timer = setTimeout(() => void reload(), ms);
   });
   return () => {
+    stopped = true;
     unsubscribe();
     if (timer) clearTimeout(timer);
   };
