@@ -28,7 +28,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { groupExists } from '../orphans.js';
 
@@ -228,7 +228,8 @@ export class Launcher {
 
   private async makePair(): Promise<Pair> {
     try {
-      this.dir ??= mkdtempSync(join(tmpdir(), 'labq-launch-'));
+      // Absolute: the helper's own folder is not the worker's once it has started a task.
+      this.dir ??= mkdtempSync(resolve(tmpdir(), 'labq-launch-'));
       const n = ++this.pairs;
       const pair = { dir: this.dir, out: join(this.dir, `${n}.out`), err: join(this.dir, `${n}.err`) };
       await this.ask('fifo', [pair.out, pair.err]);

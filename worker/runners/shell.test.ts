@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readlinkSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { processGroup, processSession, processStat } from '../procStat.js';
@@ -313,11 +313,33 @@ describe('the launcher (shell.ts, launcher.ts)', () => {
   });
 
   test('the helper enters a task\'s folder only to start it: it does not hold it while the task runs', async () => {
-    const { result, out, dirs } = await run('sleep 0.3; readlink /proc/$PPID/cwd; pwd');
+    const { result, out, dirs } = await run('for i in $(seq 100); do c=$(readlink /proc/$PPID/cwd); [ "$c" != "$(pwd -P)" ] && break; sleep 0.05; done; echo "$c"; pwd');
     assert.equal(result.exitCode, 0);
     const [helperIn, taskIn] = out.text('stdout').split('\n');
     assert.equal(taskIn, dirs.temp);
     assert.ok(!helperIn!.startsWith(dirs.temp), `the helper is in ${helperIn}`);
+  });
+
+  test('with a relative TMPDIR, the pipes made after a first task are where the worker opens them', async () => {
+    // The tasks' folders are absolute, as a worker's are; only the helper's pipes go under TMPDIR.
+    const specs = [await spec('true'), await spec('echo one; sleep 0.2'), await spec('echo two; sleep 0.2')];
+    const tmp = process.env.TMPDIR;
+    const relative = await mkdtemp('labq-relative-tmp-');
+    process.env.TMPDIR = relative;
+    try {
+      const fresh = new ShellRunner({ launcher: true });
+      const [first, ...two] = specs;
+      assert.equal((await (await fresh.start(first!.spec)).wait()).exitCode, 0);
+      // Two at once: the second needs a pair of pipes made after the helper left the first task's folder.
+      const results = await Promise.all(two.map(async ({ spec: s }) => (await fresh.start(s)).wait()));
+      assert.deepEqual(results.map((r) => r.exitCode), [0, 0]);
+      assert.deepEqual(two.map(({ out }) => out.text('stdout')), ['one\n', 'two\n']);
+      assert.equal(fresh.launches, 'launcher');
+    } finally {
+      if (tmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmp;
+      await rm(relative, { recursive: true, force: true });
+    }
   });
 
   test('pipes a process kept open past the drain are not reused: what it prints later reaches no other task', async () => {
