@@ -85,6 +85,9 @@ class Live {
 
 export const live = new Live();
 
+/** Events held while a reload is under way, at most: past that, another reload follows anyway. */
+const HELD_MAX = 1000;
+
 /**
  * Calls `refresh` when events that `concerns` accepts arrive, at most once per `ms` (a burst
  * of a thousand task events is one reload). Meant for an $effect: it returns the unsubscribe.
@@ -92,27 +95,33 @@ export const live = new Live();
  * Where `concerns` looks at what was loaded (a worker's executions, a schedule's runs), an
  * event that came while a reload was under way was judged against the list before it: an
  * execution that the reload brought and that ended meanwhile was left showing running. Such
- * events are judged again once the promise `refresh` returns has settled.
+ * events are held and judged again once the promise `refresh` returns has settled.
  */
 export function refreshOn(concerns: (event: EventRecord) => boolean, refresh: () => unknown, ms = 250): () => void {
   let timer: ReturnType<typeof setTimeout> | null = null;
-  let during: EventRecord[] | null = null;
+  let held: { events: EventRecord[]; overflowed: boolean } | null = null;
   let stopped = false;
+  const schedule = () => {
+    timer = setTimeout(() => void reload(), ms);
+  };
   const reload = async () => {
     timer = null;
-    const came: EventRecord[] = [];
-    during = came;
+    const mine = { events: [] as EventRecord[], overflowed: false };
+    held = mine;
     try {
       await refresh();
     } finally {
-      if (during === came) during = null;
+      if (held === mine) held = null;
     }
-    if (!stopped && !timer && came.some(concerns)) timer = setTimeout(() => void reload(), ms);
+    if (!stopped && !timer && (mine.overflowed || mine.events.some(concerns))) schedule();
   };
   const unsubscribe = live.subscribe((event) => {
-    during?.push(event);
-    if (timer || !concerns(event)) return;
-    timer = setTimeout(() => void reload(), ms);
+    // A reload is due: it reads what this event changed.
+    if (timer) return;
+    if (concerns(event)) return schedule();
+    if (!held) return;
+    if (held.events.length < HELD_MAX) held.events.push(event);
+    else held.overflowed = true;
   });
   return () => {
     stopped = true;
