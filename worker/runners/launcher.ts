@@ -64,8 +64,10 @@ sub start {
   # group at once (a suspension asked before the start, a kill) reaches it.
   pipe(my $execed, my $execing) or return print "failed $id ", $hex->("cannot make a pipe: $!"), "\n";
   # The task's folder and environment are set here rather than in the child: each page of
-  # perl's memory the child writes before its exec is copied first, and setting these wrote
-  # about half of them (the task's CPU fell by a tenth, docs/performance.md). Undone after the exec.
+  # perl's memory the child writes before its exec is copied first, and setting these caused
+  # about 19 of the ~42 page faults a child took beyond a bare fork and exec (the task's CPU
+  # fell by a tenth, docs/performance.md). Undone once the child has exec'd, or the fork failed:
+  # the helper sits in no task's folder, and holds no task's variables, between starts.
   chdir $cwd or return print "failed $id ", $hex->("cannot enter $cwd: $!"), "\n";
   %ENV = map { split /=/, $_, 2 } @env;
   my $pid = fork;
