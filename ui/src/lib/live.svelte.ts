@@ -85,7 +85,7 @@ class Live {
 
 export const live = new Live();
 
-/** Events held while a reload is under way, at most: past that, another reload follows anyway. */
+/** Events held while a reload is under way, at most: one more means another reload follows anyway. */
 const HELD_MAX = 1000;
 
 /**
@@ -99,29 +99,27 @@ const HELD_MAX = 1000;
  */
 export function refreshOn(concerns: (event: EventRecord) => boolean, refresh: () => unknown, ms = 250): () => void {
   let timer: ReturnType<typeof setTimeout> | null = null;
-  let held: { events: EventRecord[]; overflowed: boolean } | null = null;
+  let held: EventRecord[] | null = null;
   let stopped = false;
   const schedule = () => {
     timer = setTimeout(() => void reload(), ms);
   };
   const reload = async () => {
     timer = null;
-    const mine = { events: [] as EventRecord[], overflowed: false };
+    const mine: EventRecord[] = [];
     held = mine;
     try {
       await refresh();
     } finally {
       if (held === mine) held = null;
     }
-    if (!stopped && !timer && (mine.overflowed || mine.events.some(concerns))) schedule();
+    if (!stopped && !timer && (mine.length > HELD_MAX || mine.some(concerns))) schedule();
   };
   const unsubscribe = live.subscribe((event) => {
     // A reload is due: it reads what this event changed.
     if (timer) return;
     if (concerns(event)) return schedule();
-    if (!held) return;
-    if (held.events.length < HELD_MAX) held.events.push(event);
-    else held.overflowed = true;
+    if (held && held.length <= HELD_MAX) held.push(event);
   });
   return () => {
     stopped = true;
