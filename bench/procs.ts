@@ -131,14 +131,14 @@ export const childCpuSeconds = (pid: number): number => statSeconds(pid, 13);
 const knownLaunchers = new Map<number, number[]>();
 
 /**
- * The task launchers a labq worker started (worker/runners/launcher.ts: perl children that
+ * The task launchers a labq worker started (worker/runners/launcher.ts: python3 children that
  * live as long as it). Looked for through /proc once found only when one has gone: the
  * memory sampler asks four times a second.
  */
 function launchers(worker: number): number[] {
   const known = knownLaunchers.get(worker);
   if (known?.length && known.every((pid) => existsSync(`/proc/${pid}`))) return known;
-  const found = childrenOf(worker, 'perl');
+  const found = childrenOf(worker, 'python3');
   knownLaunchers.set(worker, found);
   return found;
 }

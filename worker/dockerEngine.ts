@@ -1,6 +1,6 @@
 // Finding the Docker engine a worker may use, and only then loading the Docker runner: its
 // client library is large, and a worker's size makes every fork it makes slower (a bare
-// task's, where there is no perl), so a worker without an engine never loads it.
+// task's, where there is no task launcher), so a worker without an engine never loads it.
 import { access } from 'node:fs/promises';
 import { dockerConfigCredentials } from './registryAuth.js';
 import type { DockerRunner } from './runners/docker.js';

@@ -1,21 +1,23 @@
 // Starts bare tasks from a small helper process rather than from the worker itself. A
 // `spawn` from node forks the whole worker (about 90 MiB): its page tables are copied and
 // torn down again for each task, and the worker's thread waits meanwhile, 1.8 ms of an idle
-// worker's CPU and more under load (docs/performance.md). The helper, a perl script of a few
-// MiB (perl-base is essential on Debian and its kin), forks in a tenth of that.
+// worker's CPU and more under load (docs/performance.md). The helper, a Python script, starts
+// each task with posix_spawn, which glibc makes a vfork: the child borrows the helper's memory
+// until its exec, so no page is copied, by the helper or by the task (a forking perl helper
+// before it cost about eight times the helper's CPU and half as much again in the task).
 //
 // The helper also counts each task's CPU: it reaps its children one at a time and reads its
 // own `times` of waited-for children before and after each, which is that task's user and
 // system time with everything the task waited for, to the clock tick. So the task's own
 // interpreter leads its session, with no wrapper shell above it, and a task killed with
-// SIGKILL is counted too. It wakes when a task ends through the task's pidfd (Linux 5.3 and
-// later; on an older kernel it looks every 20 ms while tasks run), and sleeps otherwise.
+// SIGKILL is counted too. It wakes when a task ends through the task's pidfd (Python 3.9 and
+// Linux 5.3 or later; otherwise it looks every 20 ms while tasks run), and sleeps otherwise.
 //
-// Output goes through named pipes the worker reads: perl cannot hand a pipe's end to node.
+// Output goes through named pipes the worker reads: the helper cannot hand a pipe's end to node.
 // The worker opens the reading end of a pair before asking for the start, so nothing a fast
 // task writes is lost; a reader that opened before any writer does not see the end of the
 // file until a writer came and went (Linux's FIFO semantics), and the helper opens the
-// writing ends before it forks. Pairs are reused once both ends saw their end of file; a pair
+// writing ends before the spawn. Pairs are reused once both ends saw their end of file; a pair
 // whose writer outlived the drain (a process that left the task's session) is thrown away.
 //
 // Protocol, one line each way per message, every field hex: `fifo ID PATH…` makes pipes;
@@ -24,7 +26,7 @@
 // ends. The helper ends when the worker closes its input; tasks still running go on as
 // orphans, as they would after the worker itself died (orphans.ts finds them).
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -33,102 +35,132 @@ import { createInterface } from 'node:readline';
 import { groupExists } from '../orphans.js';
 
 const SCRIPT = String.raw`
-use strict; use POSIX (); use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK O_WRONLY);
-$| = 1;
-$SIG{CHLD} = sub {};
-my ($cu, $cs) = (times)[2, 3];
-my $live = 0;
-my %watched;
-my $hex = sub { unpack 'H*', $_[0] };
-sub reap {
-  while ((my $pid = waitpid(-1, POSIX::WNOHANG())) > 0) {
-    my $status = $?;
-    my ($u, $s) = (times)[2, 3];
-    printf "exit %d %d %.3f\n", $pid, $status, ($u - $cu) + ($s - $cs);
-    ($cu, $cs) = ($u, $s);
-    $live--;
-    POSIX::close(delete $watched{$pid}) if exists $watched{$pid};
-  }
-}
-sub start {
-  my ($id, $cwd, $path, $name, $script, $out, $err, @env) = @_;
-  my @ends;
-  for my $fifo ($out, $err) {
-    sysopen(my $end, $fifo, O_WRONLY | O_NONBLOCK) or return print "failed $id ", $hex->("cannot open $fifo: $!"), "\n";
-    fcntl($end, F_SETFL, fcntl($end, F_GETFL, 0) & ~O_NONBLOCK);
-    push @ends, $end;
-  }
-  my $parent = $$;
-  # Closed by the child's exec (perl opens it close-on-exec): the answer waits for it, so
-  # that the task leads its session when the worker hears of it, and a signal sent to its
-  # group at once (a suspension asked before the start, a kill) reaches it.
-  pipe(my $execed, my $execing) or return print "failed $id ", $hex->("cannot make a pipe: $!"), "\n";
-  # The task's folder and environment are set here rather than in the child: each page of
-  # perl's memory the child writes before its exec is copied first, and setting these caused
-  # about 19 of the ~42 page faults a child took beyond a bare fork and exec (the task's CPU
-  # fell by a tenth, docs/performance.md). Undone once the child has exec'd, or the fork failed:
-  # the helper sits in no task's folder, and holds no task's variables, between starts.
-  chdir $cwd or return print "failed $id ", $hex->("cannot enter $cwd: $!"), "\n";
-  %ENV = map { split /=/, $_, 2 } @env;
-  my $pid = fork;
-  unless (defined $pid) {
-    my $why = "cannot fork: $!";
-    %ENV = (); chdir '/';
-    return print "failed $id ", $hex->($why), "\n";
-  }
-  if ($pid == 0) {
-    close $execed;
-    # A helper that died since the fork never told the worker of this task: it must not run.
-    POSIX::_exit(127) if getppid() != $parent;
-    POSIX::setsid();
-    open STDIN, '<', '/dev/null';
-    POSIX::dup2(fileno $ends[0], 1);
-    POSIX::dup2(fileno $ends[1], 2);
-    exec { $path } $name, $script;
-    my $status = $!{EACCES} ? 126 : 127;
-    print STDERR "cannot start $name: $!\n";
-    POSIX::_exit($status);
-  }
-  close $execing;
-  1 while !defined sysread($execed, my $byte, 1) && $!{EINTR};
-  close $execed;
-  %ENV = (); chdir '/';
-  $live++;
-  # Its pidfd (pidfd_open, 434 on every architecture; Linux 5.3 and later) wakes the select
-  # when it ends, even in the moment between a reap and the select, where a SIGCHLD wakes
-  # nothing (perl runs its handlers between operations).
-  # Past select's 1,024 descriptors, the 20 ms look serves.
-  my $fd = syscall(434, $pid, 0);
-  if ($fd >= 1024) { POSIX::close($fd) } elsif ($fd >= 0) { $watched{$pid} = $fd }
-  print "ok $id $pid\n";
-}
-my @made;
-# The worker closed its end: the pipes go, tasks still running keep the ones they hold.
-sub leave { unlink @made; rmdir $1 if @made && $made[0] =~ m{^(.*)/[^/]*$}; exit 0 }
-my $buf = '';
-while (1) {
-  reap();
-  my $rin = ''; vec($rin, 0, 1) = 1; vec($rin, $_, 1) = 1 for values %watched;
-  # A task without a pidfd (an older kernel) is looked for every 20 ms.
-  next if select(my $rout = $rin, undef, undef, $live > scalar(keys %watched) ? 0.02 : undef) <= 0;
-  next unless vec($rout, 0, 1);
-  my $read = sysread STDIN, $buf, 65536, length $buf;
-  if (!defined $read) { next if $!{EINTR} || $!{EAGAIN}; leave() }
-  leave() if $read == 0;
-  while ((my $i = index $buf, "\n") >= 0) {
-    my ($verb, $id, @fields) = split / /, substr($buf, 0, $i + 1, '');
-    chomp(@fields); chomp($id);
-    @fields = map { pack 'H*', $_ } @fields;
-    if ($verb eq 'fifo') {
-      my @failed = grep { !POSIX::mkfifo($_, 0600) } @fields;
-      push @made, @fields;
-      print @failed ? "failed $id " . $hex->("cannot make $failed[0]: $!") . "\n" : "ok $id\n";
-    } elsif ($verb eq 'start') {
-      start($id, @fields);
-    }
-  }
-}
+import os, select, signal, sys
+made = []
+watched = {}
+live = 0
+poller = select.poll()
+poller.register(0, select.POLLIN)
+t = os.times()
+counted = t.children_user + t.children_system
+# Python ignores these two; a task gets them at their default, as from a shell.
+DEFAULTS = (signal.SIGPIPE, signal.SIGXFSZ)
+def say(line):
+    os.write(1, (line + '\n').encode())
+def hexed(text):
+    return text.encode('utf-8', 'surrogateescape').hex()
+def reap():
+    global live, counted
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        t = os.times()
+        now = t.children_user + t.children_system
+        say('exit %d %d %.3f' % (pid, status, now - counted))
+        counted = now
+        live -= 1
+        fd = watched.pop(pid, None)
+        if fd is not None:
+            poller.unregister(fd)
+            os.close(fd)
+def start(id, cwd, path, name, script, out, err, *env):
+    global live
+    ends = []
+    try:
+        for fifo in (out, err):
+            try:
+                ends.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError as e:
+                return say('failed %s %s' % (id, hexed('cannot open %s: %s' % (fifo, e.strerror))))
+            os.set_blocking(ends[-1], True)
+        # The task's folder is the helper's for the moment of the spawn (posix_spawn has no
+        # way to set it), and the helper leaves it at once: it holds no task's folder.
+        try:
+            os.chdir(cwd)
+        except OSError as e:
+            return say('failed %s %s' % (id, hexed('cannot enter %s: %s' % (cwd, e.strerror))))
+        try:
+            # It returns once the task's interpreter has exec'd, as its session's leader: a
+            # signal the worker sends its group as soon as it hears of it (a suspension asked
+            # before the start, a kill) reaches it.
+            pid = os.posix_spawn(path, [name, script], dict(v.split('=', 1) for v in env), setsid=True, setsigdef=DEFAULTS, file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, '/dev/null', os.O_RDONLY, 0), (os.POSIX_SPAWN_DUP2, ends[0], 1), (os.POSIX_SPAWN_DUP2, ends[1], 2)])
+        except OSError as e:
+            return say('failed %s %s' % (id, hexed('cannot start %s: %s' % (name, e.strerror))))
+        finally:
+            os.chdir('/')
+        live += 1
+        try:
+            fd = os.pidfd_open(pid)
+            watched[pid] = fd
+            poller.register(fd, select.POLLIN)
+        except (AttributeError, OSError):
+            pass
+        say('ok %s %d' % (id, pid))
+    finally:
+        # Closed after the answer: the pipes' end of file, once the task has ended, reaches
+        # the worker after the answer that it started.
+        for fd in ends:
+            os.close(fd)
+def leave():
+    for path in made:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    if made:
+        try:
+            os.rmdir(os.path.dirname(made[0]))
+        except OSError:
+            pass
+    sys.exit(0)
+buf = b''
+while True:
+    reap()
+    # A task without a pidfd is looked for every 20 ms.
+    ready = poller.poll(20 if live > len(watched) else None)
+    if not any(fd == 0 for fd, _ in ready):
+        continue
+    chunk = os.read(0, 65536)
+    if not chunk:
+        leave()
+    buf += chunk
+    *lines, buf = buf.split(b'\n')
+    for line in lines:
+        verb, id, *fields = line.decode().split(' ')
+        fields = [bytes.fromhex(f).decode('utf-8', 'surrogateescape') for f in fields]
+        if verb == 'fifo':
+            failed = None
+            for path in fields:
+                try:
+                    os.mkfifo(path, 0o600)
+                except OSError as e:
+                    failed = failed or 'cannot make %s: %s' % (path, e.strerror)
+            made.extend(fields)
+            say('failed %s %s' % (id, hexed(failed)) if failed else 'ok %s' % id)
+        elif verb == 'start':
+            start(id, *fields)
 `;
+
+/** The environment the helper runs in: nothing of the worker's (its token, its transfer credentials); a task's is given whole at its spawn. */
+const helperEnv = () => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' });
+
+const PROBE = 'import os, sys; print(sys.version.split()[0]); sys.exit(0 if sys.version_info >= (3, 8) and hasattr(os, "posix_spawn") else 3)';
+const unfit = new Map<string, string | null>();
+
+/** Why this `python3` cannot be the helper (posix_spawn with a session of its own needs 3.8), or null when it can: asked once per path. */
+export function pythonUnfit(python: string): string | null {
+  if (!unfit.has(python)) {
+    const probe = spawnSync(python, ['-I', '-S', '-c', PROBE], { env: helperEnv(), encoding: 'utf8', timeout: 30_000 });
+    const version = probe.stdout?.trim();
+    unfit.set(python, probe.status === 0 ? null : probe.error ? `${python} does not start: ${probe.error.message}` : `${python} is Python ${version || 'of an unknown version'}`);
+  }
+  return unfit.get(python)!;
+}
 
 /** The helper died while asked something: a start it was asked for may have forked the task. */
 export class LauncherEnded extends Error {
@@ -187,8 +219,8 @@ export class Launcher {
   /** Ends read before the start's answer was taken up (see launch). */
   private readonly ended = new Map<number, LaunchedExit>();
 
-  /** `perl`'s path (where there is none, the shell runner forks from the worker instead). */
-  constructor(private readonly perl: string) {}
+  /** The path of a `python3` that can serve (`usablePython`); without one, the shell runner forks from the worker instead. */
+  constructor(private readonly python: string) {}
 
   /**
    * Starts a task. Rejects with LauncherEnded when the helper died while asked: the task may
@@ -276,9 +308,7 @@ export class Launcher {
 
   private helper(): ChildProcess {
     if (this.child) return this.child;
-    // Its own environment holds nothing of the worker's (its token, its transfer credentials):
-    // a task's is set whole before its exec.
-    const child = spawn(this.perl, ['-e', SCRIPT], { stdio: ['pipe', 'pipe', 'inherit'], detached: true, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' } });
+    const child = spawn(this.python, ['-I', '-S', '-c', SCRIPT], { stdio: ['pipe', 'pipe', 'inherit'], detached: true, env: helperEnv() });
     this.child = child;
     child.stdin!.on('error', () => undefined);
     createInterface({ input: child.stdout! }).on('line', (line) => this.onLine(line));

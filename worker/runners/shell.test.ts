@@ -49,8 +49,8 @@ async function waitForFile(path: string): Promise<string> {
   throw new Error(`${path} never appeared`);
 }
 
-// Both ways of starting a task (shell.ts) keep every rule: the perl launcher, and the fork
-// from the worker with its wrapper shell where there is no perl.
+// Both ways of starting a task (shell.ts) keep every rule: the Python launcher, and the fork
+// from the worker with its wrapper shell where there is no usable Python.
 for (const launcher of [true, false]) {
   describe(launcher ? 'started by the launcher' : 'forked from the worker, under its wrapper', () => {
     const runner = new ShellRunner({ launcher });
@@ -88,6 +88,20 @@ for (const launcher of [true, false]) {
       const { result, out } = await run('echo "$# $(basename "$0")"; ( sleep 0.2; kill $$ ) & sleep 5; echo survived');
       assert.equal(out.text('stdout'), '0 .labq-command\n');
       assert.equal(result.exitCode, 143, 'the shell died of its TERM');
+    });
+
+    test('a task starts with no standard signal ignored or blocked: `yes | head -n 1` ends as in a terminal', async () => {
+      // Python (the launcher) and node ignore SIGPIPE and SIGXFSZ for themselves: a task that
+      // inherited that would see "Broken pipe" errors where a shell's pipeline ends quietly.
+      // Signals 32 and 33 are glibc's own, which its posix_spawn leaves ignored (as for any
+      // program it starts) and which glibc's programs take back at their start.
+      const { result, out } = await run('grep -E "^Sig(Blk|Ign)" /proc/$$/status; yes | head -n 1');
+      assert.equal(result.exitCode, 0);
+      const [blocked, ignored, first] = out.text('stdout').split('\n');
+      assert.equal(BigInt(`0x${blocked!.split('\t')[1]}`), 0n, blocked);
+      assert.equal(BigInt(`0x${ignored!.split('\t')[1]}`) & 0x7fffffffn, 0n, ignored);
+      assert.equal(first, 'y');
+      assert.equal(out.text('stderr'), '');
     });
 
     test('a task that dies of a signal labq did not send exits 128 + its number, a real-time one too', async () => {

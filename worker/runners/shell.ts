@@ -7,10 +7,10 @@
 // that made a session of its own, or another group of the task's) is killed by the worker's
 // next look for strays (workFolders.ts).
 //
-// Two ways to start it, the same for the task. Where perl is found, a small helper process
-// starts the task's interpreter itself, as the session's leader, and counts its CPU time when
-// it reaps it (launcher.ts): a fork of the worker costs several times more. Without perl, the
-// worker spawns it, and the group's leader is a small /bin/sh wrapper that runs the task's
+// Two ways to start it, the same for the task. Where Python 3.8 or later is found (`python3`),
+// a small helper process starts the task's interpreter itself, as the session's leader, and
+// counts its CPU time when it reaps it (launcher.ts): a fork of the worker costs several times
+// more. Without it, the worker spawns the task, and the group's leader is a small /bin/sh wrapper that runs the task's
 // interpreter and, once it has ended, writes the CPU time of everything the task waited for
 // (the shell's `times`) to a pipe of its own, then exits with the task's status; a task
 // killed with SIGKILL is then not counted (null). Either way the CPU time is to the clock tick
@@ -26,7 +26,7 @@ import { delimiter, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { groupExists, sessionGroups, startedWithTemp } from '../orphans.js';
-import { Launcher, LauncherEnded, NoPipes, type LaunchSpec } from './launcher.js';
+import { Launcher, LauncherEnded, NoPipes, pythonUnfit, type LaunchSpec } from './launcher.js';
 import { followSessionMemory } from './sessionMemory.js';
 import {
   bareEnv, endOf, settlesWithin, writeScript,
@@ -39,7 +39,7 @@ import {
  */
 const PIPE_DRAIN_MS = 2000;
 const GROUP_POLL_MS = 10;
-/** Longer than a forked task takes from its helper's check to its exec. */
+/** Longer than a task spawned in the moment its helper died takes to reach its exec. */
 const EXEC_WINDOW_MS = 200;
 
 /**
@@ -105,7 +105,7 @@ interface TaskProcess {
 }
 
 export interface ShellRunnerOptions {
-  /** Start tasks from the perl helper (default: when perl is found on the worker's PATH). */
+  /** Start tasks from the helper (default: when a `python3` that can serve is on the worker's PATH). */
   launcher?: boolean;
   /** Told why, when the helper cannot serve and the worker forks its tasks itself from then on. */
   onFallBack?: (why: string) => void;
@@ -114,15 +114,21 @@ export interface ShellRunnerOptions {
 export class ShellRunner implements Runner {
   private launcher: Launcher | null;
   private readonly onFallBack: ShellRunnerOptions['onFallBack'];
+  /** Why there is no helper from the start (no `python3`, or one too old), for the worker to say. */
+  readonly noLauncher: string | null = null;
 
   constructor(options: ShellRunnerOptions = {}) {
-    const perl = options.launcher === false ? null : findProgram('perl', process.env.PATH, '/');
-    if (options.launcher && !perl) throw new Error('the task launcher needs perl, which is not on the PATH');
-    this.launcher = perl ? new Launcher(perl) : null;
+    this.launcher = null;
+    if (options.launcher !== false) {
+      const python = findProgram('python3', process.env.PATH, '/');
+      this.noLauncher = python ? pythonUnfit(python) : 'python3 is not on the PATH';
+      if (options.launcher && this.noLauncher) throw new Error(`the task launcher needs Python 3.8 or later: ${this.noLauncher}`);
+      if (!this.noLauncher) this.launcher = new Launcher(python!);
+    }
     this.onFallBack = options.onFallBack;
   }
 
-  /** How tasks are started: by the perl helper, or forked from the worker with a wrapper shell. */
+  /** How tasks are started: by the helper, or forked from the worker with a wrapper shell. */
   get launches(): 'launcher' | 'wrapper' {
     return this.launcher ? 'launcher' : 'wrapper';
   }
@@ -140,9 +146,10 @@ export class ShellRunner implements Runner {
   }
 
   /**
-   * A start the helper died during is refused; a task it forked meanwhile must not run on
-   * unknown to the worker. Such a task checks that its helper lives just before its exec, so
-   * once it could have run that far, what was started with the execution's TEMP is killed.
+   * A start the helper died during is refused; a task it spawned meanwhile must not run on
+   * unknown to the worker. Such a task reaches its exec all the same (the helper waits for it,
+   * stopped, in a vfork), so once it could have run that far, what was started with the
+   * execution's TEMP is killed.
    */
   private async launched(spec: RunSpec, launch: LaunchSpec): Promise<TaskProcess> {
     try {
@@ -160,7 +167,7 @@ export class ShellRunner implements Runner {
           try {
             process.kill(-pid, 'SIGKILL');
           } catch {
-            // gone, or not a group's leader yet: its helper is gone, so it ends before its exec
+            // gone already
           }
         }
       }
@@ -169,7 +176,7 @@ export class ShellRunner implements Runner {
   }
 }
 
-/** Started by the perl helper; output listeners go on before the first tick so none is missed. */
+/** Started by the helper; output listeners go on before the first tick so none is missed. */
 async function fromLauncher(launcher: Launcher, spec: LaunchSpec, onOutput: RunSpec['onOutput']): Promise<TaskProcess> {
   const task = await launcher.launch(spec);
   task.stdout.on('data', (chunk: Buffer) => onOutput('stdout', chunk));
