@@ -159,7 +159,8 @@ export class WorkerDaemon {
     await this.spool.open();
     await this.resources.open();
     this.docker = await detectDocker(this.options.docker ?? 'auto', this.name, this.log);
-    if (this.shell.noLauncher) this.log(`no task launcher (${this.shell.noLauncher}): bare tasks are started by the worker itself`);
+    const noLauncher = await this.shell.noLauncher;
+    if (noLauncher) this.log(`no task launcher (${noLauncher}): bare tasks are started by the worker itself`);
     this.folders.open();
     await this.register();
     await this.reattach();

@@ -26,7 +26,7 @@
 // ends. The helper ends when the worker closes its input; tasks still running go on as
 // orphans, as they would after the worker itself died (orphans.ts finds them).
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -89,8 +89,8 @@ def start(id, cwd, path, name, script, out, err, *env):
             # before the start, a kill) reaches it.
             pid = os.posix_spawn(path, [name, script], dict(v.split('=', 1) for v in env), setsid=True, setsigdef=DEFAULTS, file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, '/dev/null', os.O_RDONLY, 0), (os.POSIX_SPAWN_DUP2, ends[0], 1), (os.POSIX_SPAWN_DUP2, ends[1], 2)])
-        except OSError as e:
-            return say('failed %s %s' % (id, hexed('cannot start %s: %s' % (name, e.strerror))))
+        except Exception as e:
+            return say('failed %s %s' % (id, hexed('cannot start %s: %s' % (name, getattr(e, 'strerror', None) or e))))
         finally:
             os.chdir('/')
         live += 1
@@ -131,33 +131,54 @@ while True:
     buf += chunk
     *lines, buf = buf.split(b'\n')
     for line in lines:
-        verb, id, *fields = line.decode().split(' ')
-        fields = [bytes.fromhex(f).decode('utf-8', 'surrogateescape') for f in fields]
-        if verb == 'fifo':
-            failed = None
-            for path in fields:
-                try:
-                    os.mkfifo(path, 0o600)
-                except OSError as e:
-                    failed = failed or 'cannot make %s: %s' % (path, e.strerror)
-            made.extend(fields)
-            say('failed %s %s' % (id, hexed(failed)) if failed else 'ok %s' % id)
-        elif verb == 'start':
-            start(id, *fields)
+        if not line:
+            continue
+        verb, id, *fields = line.decode('ascii', 'replace').split(' ') + ['']
+        # A request it cannot read is answered as failed: the helper goes on for the tasks it runs.
+        try:
+            fields = [bytes.fromhex(f).decode('utf-8', 'surrogateescape') for f in fields[:-1]]
+            if verb == 'fifo':
+                failed = None
+                for path in fields:
+                    try:
+                        os.mkfifo(path, 0o600)
+                    except OSError as e:
+                        failed = failed or 'cannot make %s: %s' % (path, e.strerror)
+                made.extend(fields)
+                say('failed %s %s' % (id, hexed(failed)) if failed else 'ok %s' % id)
+            elif verb == 'start':
+                start(id, *fields)
+            else:
+                raise ValueError('unknown request %r' % verb)
+        except Exception as e:
+            say('failed %s %s' % (id, hexed('cannot read the request: %r' % e)))
 `;
 
 /** The environment the helper runs in: nothing of the worker's (its token, its transfer credentials); a task's is given whole at its spawn. */
 const helperEnv = () => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' });
 
-const PROBE = 'import os, sys; print(sys.version.split()[0]); sys.exit(0 if sys.version_info >= (3, 8) and hasattr(os, "posix_spawn") else 3)';
-const unfit = new Map<string, string | null>();
+// It starts a process as the helper does (a Python built without posix_spawn's setsid fails
+// here), and says so with its version, or says what failed.
+const PROBE = `import os, signal, sys
+v = sys.version.split()[0]
+try:
+    pid = os.posix_spawn(sys.executable, [sys.executable, '-I', '-S', '-c', ''], {}, setsid=True, setsigdef=(signal.SIGPIPE,))
+    ok = os.waitpid(pid, 0)[1] == 0
+    print('ok %s' % v if ok else 'Python %s, whose process it started failed' % v)
+except Exception as e:
+    print('Python %s cannot start a task: %r' % (v, e))`;
+const unfit = new Map<string, Promise<string | null>>();
 
-/** Why this `python3` cannot be the helper (posix_spawn with a session of its own needs 3.8), or null when it can: asked once per path. */
-export function pythonUnfit(python: string): string | null {
+/** Why this `python3` cannot be the helper (it needs posix_spawn with a session of its own, 3.8 or later), or null when it can: asked once per path and process. */
+export function pythonUnfit(python: string): Promise<string | null> {
   if (!unfit.has(python)) {
-    const probe = spawnSync(python, ['-I', '-S', '-c', PROBE], { env: helperEnv(), encoding: 'utf8', timeout: 30_000 });
-    const version = probe.stdout?.trim();
-    unfit.set(python, probe.status === 0 ? null : probe.error ? `${python} does not start: ${probe.error.message}` : `${python} is Python ${version || 'of an unknown version'}`);
+    unfit.set(python, new Promise((resolve) => {
+      execFile(python, ['-I', '-S', '-c', PROBE], { env: helperEnv(), timeout: 30_000 }, (error, stdout) => {
+        const said = stdout.trim();
+        if (error && !said) resolve(`${python} does not run: ${error.message.split('\n')[0]}`);
+        else resolve(/^ok \S+$/.test(said) ? null : `${python}: ${said}`);
+      });
+    }));
   }
   return unfit.get(python)!;
 }
@@ -219,7 +240,7 @@ export class Launcher {
   /** Ends read before the start's answer was taken up (see launch). */
   private readonly ended = new Map<number, LaunchedExit>();
 
-  /** The path of a `python3` that can serve (`usablePython`); without one, the shell runner forks from the worker instead. */
+  /** The path of a `python3` that can serve (`pythonUnfit`); without one, the shell runner forks from the worker instead. */
   constructor(private readonly python: string) {}
 
   /**

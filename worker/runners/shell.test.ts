@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readlinkSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { processGroup, processSession, processStat } from '../procStat.js';
@@ -311,6 +312,38 @@ describe('the launcher (shell.ts, launcher.ts)', () => {
       if (tmp === undefined) delete process.env.TMPDIR;
       else process.env.TMPDIR = tmp;
     }
+  });
+
+  test('an interpreter that cannot be exec\'d refuses the start, and the helper serves the next', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'labq-not-a-program-'));
+    const fake = join(dir, 'fake-shell');
+    await writeFile(fake, Buffer.from([0, 1, 2, 3]), { mode: 0o755 });
+    try {
+      await assert.rejects(runner.start((await spec('true', { shell: fake })).spec), /cannot start .*fake-shell: Exec format error/);
+      assert.equal((await run('echo next')).out.text('stdout'), 'next\n');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('where python3 cannot serve, the worker forks its tasks itself and says why', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'labq-no-python-'));
+    await writeFile(join(dir, 'python3'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+    const path = process.env.PATH;
+    process.env.PATH = `${dir}:${path}`;
+    try {
+      const fresh = new ShellRunner();
+      assert.match((await fresh.noLauncher) ?? '', /python3 does not run/);
+      const { spec: s, out } = await spec('echo ran');
+      assert.equal((await (await fresh.start(s)).wait()).exitCode, 0);
+      assert.equal(out.text('stdout'), 'ran\n');
+      assert.equal(fresh.launches, 'wrapper');
+      await assert.rejects(new ShellRunner({ launcher: true }).start(s), /the task launcher needs Python 3.8 or later/);
+    } finally {
+      process.env.PATH = path;
+      await rm(dir, { recursive: true, force: true });
+    }
+    assert.equal(await new ShellRunner().noLauncher, null, 'the python3 of the PATH serves');
   });
 
   test('neither the helper nor a task sees the worker\'s own variables', async () => {

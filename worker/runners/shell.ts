@@ -112,20 +112,24 @@ export interface ShellRunnerOptions {
 }
 
 export class ShellRunner implements Runner {
-  private launcher: Launcher | null;
+  private launcher: Launcher | null = null;
   private readonly onFallBack: ShellRunnerOptions['onFallBack'];
-  /** Why there is no helper from the start (no `python3`, or one too old), for the worker to say. */
-  readonly noLauncher: string | null = null;
+  /** Settles once it is known whether a helper serves: with why not (no `python3`, one that cannot), or null. */
+  readonly noLauncher: Promise<string | null>;
 
   constructor(options: ShellRunnerOptions = {}) {
-    this.launcher = null;
-    if (options.launcher !== false) {
-      const python = findProgram('python3', process.env.PATH, '/');
-      this.noLauncher = python ? pythonUnfit(python) : 'python3 is not on the PATH';
-      if (options.launcher && this.noLauncher) throw new Error(`the task launcher needs Python 3.8 or later: ${this.noLauncher}`);
-      if (!this.noLauncher) this.launcher = new Launcher(python!);
-    }
     this.onFallBack = options.onFallBack;
+    this.noLauncher = options.launcher === false ? Promise.resolve('not asked for') : this.chooseLauncher(options.launcher === true);
+    // A start awaits it; a failure is seen there.
+    this.noLauncher.catch(() => undefined);
+  }
+
+  private async chooseLauncher(required: boolean): Promise<string | null> {
+    const python = findProgram('python3', process.env.PATH, '/');
+    const why = python ? await pythonUnfit(python) : 'python3 is not on the PATH';
+    if (required && why) throw new Error(`the task launcher needs Python 3.8 or later: ${why}`);
+    if (!why) this.launcher = new Launcher(python!);
+    return why;
   }
 
   /** How tasks are started: by the helper, or forked from the worker with a wrapper shell. */
@@ -137,6 +141,7 @@ export class ShellRunner implements Runner {
     if (spec.containerOptions.length > 0) {
       throw new Error(`container options (${spec.containerOptions.join(' ')}) need a container image`);
     }
+    await this.noLauncher;
     const script = writeScript(spec.dirs.temp, spec.command);
     const env = bareEnv(spec);
     const program = findProgram(spec.shell, env.PATH, spec.dirs.temp);
