@@ -133,10 +133,11 @@ while True:
     for line in lines:
         if not line:
             continue
-        verb, id, *fields = line.decode('ascii', 'replace').split(' ') + ['']
+        verb, _, rest = line.decode('ascii', 'replace').partition(' ')
+        id, *fields = rest.split(' ')
         # A request it cannot read is answered as failed: the helper goes on for the tasks it runs.
         try:
-            fields = [bytes.fromhex(f).decode('utf-8', 'surrogateescape') for f in fields[:-1]]
+            fields = [bytes.fromhex(f).decode('utf-8', 'surrogateescape') for f in fields]
             if verb == 'fifo':
                 failed = None
                 for path in fields:
