@@ -91,13 +91,22 @@ test('the processes of one execution are found by their exact TEMP: not those of
 });
 
 /**
- * A process (perl) that forks a child leading a group of its own and never reaps it, as a
+ * A process (Python) that forks a child leading a group of its own and never reaps it, as a
  * worker run as PID 1 never reaps the tasks of a dead launcher. With `keep`, the child
  * leaves a process of its group running when it exits.
  */
 async function zombieLeader(keep: boolean): Promise<{ parent: number; leader: number }> {
-  const script = `$| = 1; my $p = fork // die; if (!$p) { setpgrp(0, 0); ${keep ? 'if (!fork) { close STDOUT; sleep 300; exit 0 } ' : ''}exit 0 } print "$p\\n"; sleep 300`;
-  const parent = spawn('perl', ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const script = [
+    'import os, time',
+    'p = os.fork()',
+    'if p == 0:',
+    '    os.setpgid(0, 0)',
+    ...(keep ? ['    if os.fork() == 0:', '        os.close(1)', '        time.sleep(300)', '        os._exit(0)'] : []),
+    '    os._exit(0)',
+    'print(p, flush=True)',
+    'time.sleep(300)',
+  ].join('\n');
+  const parent = spawn('python3', ['-I', '-S', '-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   const leader = await new Promise<number>((resolve, reject) => {
     parent.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
     parent.once('error', reject);
