@@ -10,11 +10,12 @@
 // Two ways to start it, the same for the task. Where Python 3.8 or later is found (`python3`),
 // a small helper process starts the task's interpreter itself, as the session's leader, and
 // counts its CPU time when it reaps it (launcher.ts): a fork of the worker costs several times
-// more. Without it, the worker spawns the task, and the group's leader is a small /bin/sh wrapper that runs the task's
-// interpreter and, once it has ended, writes the CPU time of everything the task waited for
-// (the shell's `times`) to a pipe of its own, then exits with the task's status; a task
-// killed with SIGKILL is then not counted (null). Either way the CPU time is to the clock tick
-// (10 ms), and processes the task left running when it ended are not counted.
+// more. Without it, the worker spawns the task, and the group's leader is a small /bin/sh
+// wrapper that runs the task's interpreter and, once it has ended, writes the CPU time of
+// everything the task waited for (the shell's `times`) to a pipe of its own, then exits with
+// the task's status; a task killed with SIGKILL is then not counted (null). Either way the
+// CPU time is to the clock tick (10 ms), and processes the task left running when it ended
+// are not counted.
 // Peak memory is sampled from /proc (sessionMemory.ts). The kernel's OOM killer cannot be told
 // apart from any other SIGKILL for a bare task, which has no memory limit of its own: such a
 // task fails with exit code 137, never `oom`.
