@@ -4,6 +4,7 @@
 # otherwise /usr/bin/chromium. As root on Debian a missing one is installed with apt-get;
 # anywhere else this says what to install and exits 1.
 set -euo pipefail
+source "$(dirname "$0")/apt.sh"
 
 CHROMIUM="${LABQ_CHROMIUM:-/usr/bin/chromium}"
 say() { echo "ensure-chromium: $*" >&2; }
@@ -13,11 +14,9 @@ if [ -n "${LABQ_CHROMIUM:-}" ]; then
   say "LABQ_CHROMIUM=$LABQ_CHROMIUM is not an executable"
   exit 1
 fi
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+if can_apt; then
   say "installing Debian's chromium (apt-get)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq chromium >/tmp/labq-chromium-install.log 2>&1 || { cat /tmp/labq-chromium-install.log >&2; exit 1; }
+  apt_install chromium
   [ -x "$CHROMIUM" ] && exit 0
 fi
 cat >&2 <<'MSG'

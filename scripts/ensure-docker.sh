@@ -10,6 +10,7 @@
 # overlay mounts are refused, no iptables/bridge when netfilter is unavailable. Anywhere else it
 # prints what to install and exits 1.
 set -euo pipefail
+source "$(dirname "$0")/apt.sh"
 
 LOG=/tmp/labq-dockerd.log
 LOCK=/tmp/labq-ensure-docker.lock
@@ -40,21 +41,19 @@ EOF
 }
 
 if docker_ok && busybox_ok; then exit 0; fi
-if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then explain_and_fail; fi
+can_apt || explain_and_fail
 
 # Several test processes may call this at once; only one may install or start a daemon.
 exec 9>"$LOCK"
 flock -w 600 9
 if docker_ok && busybox_ok; then exit 0; fi
 
-export DEBIAN_FRONTEND=noninteractive
 missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 busybox_ok || missing+=(busybox-static)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
-  apt-get update -q >&2
-  apt-get install -y -q "${missing[@]}" >&2
+  apt_install "${missing[@]}"
 fi
 if docker_ok; then exit 0; fi
 

@@ -3,15 +3,14 @@
 # (worker/runners/launcher.ts) is a Python script, and its tests need it. As root on Debian a
 # missing one is installed with apt-get; anywhere else this says what to install and exits 1.
 set -euo pipefail
+source "$(dirname "$0")/apt.sh"
 
 usable() { python3 -I -S -c 'import sys; sys.exit(0 if sys.version_info >= (3, 8) else 1)' 2>/dev/null; }
 
 if usable; then exit 0; fi
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+if can_apt; then
   echo "ensure-python: installing Debian's python3 (apt-get)" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq python3 >/tmp/labq-python-install.log 2>&1 || { cat /tmp/labq-python-install.log >&2; exit 1; }
+  apt_install python3
   usable && exit 0
 fi
 cat >&2 <<'MSG'
