@@ -102,8 +102,6 @@ def start(id, cwd, path, name, script, out, err, *env):
             pass
         say('ok %s %d' % (id, pid))
     finally:
-        # Closed after the answer: the pipes' end of file, once the task has ended, reaches
-        # the worker after the answer that it started.
         for fd in ends:
             os.close(fd)
 def leave():
@@ -211,6 +209,8 @@ export interface Launched {
   stdout: Socket;
   stderr: Socket;
   exited: Promise<LaunchedExit>;
+  /** Both streams have closed: watched from their opening, so an end that came with the start's answer is not missed. */
+  closed: Promise<void>;
   /** Gives the pipes back once both streams ended (reused), or after the drain gave up (thrown away). */
   release(drained: boolean): void;
 }
@@ -253,9 +253,14 @@ export class Launcher {
     const pair = this.free.pop() ?? (await this.makePair());
     // Opened before the start, without waiting for a writer (O_NONBLOCK): see the header.
     const streams: Socket[] = [];
+    const closes: Array<Promise<void>> = [];
     let pid: number;
     try {
-      for (const path of [pair.out, pair.err]) streams.push(new Socket({ fd: openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK), readable: true, writable: false }));
+      for (const path of [pair.out, pair.err]) {
+        const stream = new Socket({ fd: openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK), readable: true, writable: false });
+        streams.push(stream);
+        closes.push(new Promise((resolve) => stream.once('close', () => resolve())));
+      }
       const env = Object.entries(spec.env).map(([name, value]) => `${name}=${value}`);
       [pid] = (await this.ask('start', [spec.cwd, spec.program, spec.name, spec.script, pair.out, pair.err, ...env])).map(Number) as [number];
     } catch (error) {
@@ -273,7 +278,7 @@ export class Launcher {
     const exited = early ? Promise.resolve(early) : new Promise<LaunchedExit>((resolve) => this.exits.set(pid, resolve));
     this.holdOpen();
     return {
-      pid, stdout, stderr, exited,
+      pid, stdout, stderr, exited, closed: Promise.all(closes).then(() => undefined),
       // A pair of a folder given up since (its helper died) is not reused: the folder went.
       release: (drained) => {
         if (drained && pair.dir === this.dir) this.free.push(pair);

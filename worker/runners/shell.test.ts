@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { processGroup, processSession, processStat } from '../procStat.js';
+import { Launcher } from './launcher.js';
 import { ShellRunner } from './shell.js';
 import type { RunSpec } from './types.js';
 import { assertBurstsWhole, assertStreamsApart, collector, makeDirs } from '../../e2e/support/runnerSpec.js';
@@ -344,6 +345,18 @@ describe('the launcher (shell.ts, launcher.ts)', () => {
       await rm(dir, { recursive: true, force: true });
     }
     assert.equal(await new ShellRunner().noLauncher, null, 'the python3 of the PATH serves');
+  });
+
+  test('a task\'s pipes are known closed to a caller that looks only once the task has long ended', async () => {
+    const launcher = new Launcher('python3');
+    const { spec: s } = await spec('true');
+    const script = join(s.dirs.temp, 'quick.sh');
+    await writeFile(script, 'true\n');
+    const task = await launcher.launch({ cwd: s.dirs.temp, program: '/bin/sh', name: 'sh', script, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    assert.equal((await task.exited).code, 0);
+    while (!(task.stdout.closed && task.stderr.closed)) await sleep(20);
+    await task.closed;
+    task.release(true);
   });
 
   test('neither the helper nor a task sees the worker\'s own variables', async () => {

@@ -187,9 +187,8 @@ async function fromLauncher(launcher: Launcher, spec: LaunchSpec, onOutput: RunS
   const task = await launcher.launch(spec);
   task.stdout.on('data', (chunk: Buffer) => onOutput('stdout', chunk));
   task.stderr.on('data', (chunk: Buffer) => onOutput('stderr', chunk));
-  const ended = (stream: Readable) => new Promise<void>((resolve) => stream.once('close', () => resolve()));
   let drained = true;
-  const closed = Promise.all([ended(task.stdout), ended(task.stderr)]).then(() => task.release(drained));
+  const closed = task.closed.then(() => task.release(drained));
   let cpu: number | null = null;
   return {
     pid: task.pid, stdout: task.stdout, stderr: task.stderr, closed,
