@@ -6,6 +6,7 @@
 // worker's executions (a bar per attempt); each action in the event log with the user who
 // clicked; a viewer sees no button or edit field.
 import assert from 'node:assert/strict';
+import pg from 'pg';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -262,11 +263,20 @@ test('an execution that ends while the page reloads the list that brings it is s
     await released;
     await route.fulfill({ response });
   }, { times: 1 });
+  const db = new pg.Client({ connectionString: fixture.ts.databaseUrl });
+  await db.connect();
+  t.after(() => db.end());
+  const received = async () => Number(await ui.page.locator('[data-live]').getAttribute('data-events'));
+  const logEnd = Number((await db.query('SELECT coalesce(max(position), 0) AS p FROM events')).rows[0].p);
+  const seen = await received();
   const [id] = await submit(fixture.ts, [{ name: 'ends-meanwhile', command: blocker.command, tag: 'ui-reload' }]);
   await wasRead;
   await blocker.open();
   await taskEnded(fixture.ts, id!);
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  // The page follows the whole log: once it has received as many events as were written
+  // since, it has the execution's end, still during the held reload.
+  const written = Number((await db.query('SELECT count(*) AS n FROM events WHERE position > $1', [logEnd])).rows[0].n);
+  await until('the page to receive the end', async () => (await received()) >= seen + written);
   release();
   const timeline = ui.page.locator('[data-worker-timeline]');
   await timeline.locator('[role="listitem"][data-status="succeeded"]').getByRole('link', { name: `#${id} ends-meanwhile · attempt 1`, exact: true }).waitFor();

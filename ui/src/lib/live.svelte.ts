@@ -19,7 +19,7 @@ class Live {
   state = $state<LiveState>('connecting');
   /** The cursor of the last event received: where a reconnect resumes. */
   lastId = $state<string | null>(null);
-  /** Events received since the page loaded (the status bar shows it; tests read it). */
+  /** Events received since the page loaded (the status bar's `data-events`, which tests read). */
   received = $state(0);
   private listeners = new Set<Listener>();
   private controller: AbortController | null = null;
