@@ -182,7 +182,7 @@ export function pythonUnfit(python: string): Promise<string | null> {
   return unfit.get(python)!;
 }
 
-/** The helper died while asked something: a start it was asked for may have forked the task. */
+/** The helper died while asked something: a start it was asked for may have spawned the task. */
 export class LauncherEnded extends Error {
   constructor() {
     super('labq\'s task launcher ended');
@@ -246,7 +246,7 @@ export class Launcher {
 
   /**
    * Starts a task. Rejects with LauncherEnded when the helper died while asked: the task may
-   * then have been forked (the caller makes sure it does not run on); any other rejection
+   * then have been spawned (the caller makes sure it does not run on); any other rejection
    * means nothing was started.
    */
   async launch(spec: LaunchSpec): Promise<Launched> {
@@ -265,7 +265,7 @@ export class Launcher {
       [pid] = (await this.ask('start', [spec.cwd, spec.program, spec.name, spec.script, pair.out, pair.err, ...env])).map(Number) as [number];
     } catch (error) {
       for (const stream of streams) stream.destroy();
-      // A task forked before the helper died may hold the pair: it is never reused.
+      // A task spawned before the helper died may hold the pair: it is never reused.
       for (const path of [pair.out, pair.err]) rmSync(path, { force: true });
       // The folder of the pipes went (a cleaner of the temporary directory): a new one for the next.
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') this.forgetPipes();

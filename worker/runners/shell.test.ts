@@ -433,7 +433,7 @@ describe('the launcher (shell.ts, launcher.ts)', () => {
 
   // The helper dies before it reads the start, so nothing was forked: this proves the start is
   // refused and not made again elsewhere (a new helper, the worker's own fork), not the kill of
-  // a task forked just before the helper's death (startedWithTemp, untested: it needs a hook).
+  // a task spawned just before the helper's death (startedWithTemp, untested: it needs a hook).
   test('when the helper dies before it reads a start, the start is refused and not made again elsewhere; the next task gets a new helper', async () => {
     const first = await runner.start((await spec('sleep 0.2')).spec);
     const helper = await parentOf(first.ref);
