@@ -105,6 +105,23 @@ test('an execution whose result the server recorded is not declared held in the 
   }
 });
 
+test('a worker keeps its connections: an exchange it gives up on while parked is answered, not hung up', async (t) => {
+  const proxy = new TcpProxy(Number(new URL(ts.url).port));
+  await proxy.restore();
+  t.after(() => proxy.cut());
+  // Free slots left while a task runs: its exchanges park, and its result comes to a parked one.
+  await worker({ tags: ['kept'], server: proxy.url, concurrency: 4 });
+  const before = proxy.accepted;
+  for (let i = 0; i < 10; i++) {
+    const { tasks: [task] } = await ts.client.submitTasks({ command: 'sleep 0.2', tag: 'kept' });
+    assert.equal((await taskEnded(ts, task!.id)).status, 'succeeded');
+  }
+  // Each result came while an exchange was parked. Hung up, each such exchange cost a new
+  // connection (two a task); answered, two connections serve them all.
+  const opened = proxy.accepted - before;
+  assert.ok(opened <= 2, `${opened} connections opened for 10 tasks`);
+});
+
 test('after an exchange that brought work, the next waits until the new tasks have started (or a tick has passed)', async () => {
   const w = await worker({ concurrency: 4, tags: ['starting'] });
   type Client = { pollWorker: (id: number, body: unknown, signal?: AbortSignal) => Promise<{ assignments: { execution_id: number }[] }> };

@@ -32,7 +32,7 @@ import { holdStateDir, instanceIdentity } from './identity.js';
 import type { DockerRunner } from './runners/docker.js';
 import { ShellRunner } from './runners/shell.js';
 import type { Runner } from './runners/types.js';
-import { deadline } from './deadline.js';
+import { Exchanges, GIVEN_UP } from './exchanges.js';
 import { Slots } from './slots.js';
 import { Spool, type Report } from './spool.js';
 import { StateStore } from './state.js';
@@ -70,7 +70,7 @@ const EXCHANGE_REPORT_BYTES = 16 * 1024 * 1024;
 /**
  * How long a worker whose slots are all busy waits for reports before it parks an exchange
  * without them: a short task's result then travels with the next exchange, instead of
- * cutting short one that just parked. Also the most a worker with free slots waits, after an
+ * giving up on one that just parked. Also the most a worker with free slots waits, after an
  * exchange that brought tasks, for them to begin (`starting`).
  */
 const BUSY_TICK_MS = 25;
@@ -104,13 +104,14 @@ export class WorkerDaemon {
   private docker: DockerRunner | null = null;
   private readonly log: (line: string) => void;
   private loop: Promise<void> | null = null;
-  /** Cuts short an exchange that may be parked without reports, when reports come. */
+  /** Gives up on an exchange that may be parked without reports, when reports come. */
   private parked: AbortController | null = null;
-  /** Cuts short an exchange that could take no work, when a slot frees. */
+  /** Gives up on an exchange that could take no work, when a slot frees. */
   private slotFreed: AbortController | null = null;
   /** --exit-when-empty found nothing left: the next exchange is the last. */
   private emptied = false;
   private readonly outbox = new Outbox(() => this.parked?.abort());
+  private readonly exchanges = new Exchanges();
   /** The figures of transfers under way: they ride on the exchanges, never cause one. */
   private readonly progress = new ProgressBoard();
   /** The host's figures, measured at most every few seconds for the exchanges to carry. */
@@ -167,7 +168,8 @@ export class WorkerDaemon {
     // Only now is it known which older cache entries the re-attached containers still use.
     this.resources.tidy();
     // A loop that ends in an error (another instance took the name) is reported by finished().
-    const loop = this.pollLoop();
+    // An exchange left to its answer has none to give once the loop is over: it would keep the process.
+    const loop = this.pollLoop().finally(() => this.exchanges.cutShort());
     loop.catch((error) => this.log(`stopped: ${(error as Error).message}`));
     this.loop = loop;
   }
@@ -296,7 +298,7 @@ export class WorkerDaemon {
       const carried = this.outbox.take(EXCHANGE_REPORT_BYTES);
       const leaving = this.drained();
       // An exchange that carries reports is answered at once. One that does not may park: it
-      // is cut short when reports come, or when a slot frees and it could not take work.
+      // is given up on when reports come, or when a slot frees and it could not take work.
       const news = new AbortController();
       this.parked = carried.length > 0 ? null : news;
       this.slotFreed = want === 0 && carried.length === 0 ? news : null;
@@ -310,10 +312,10 @@ export class WorkerDaemon {
       // The server parks an exchange for at most a third of the lease. One unanswered for half
       // a lease is on a connection that went dark (which never errors by itself): retry on a
       // new one while the leases it renews are still valid.
-      const unanswered = deadline(Math.ceil(Math.max(Math.min(waitSeconds, this.leaseSeconds / 3) + 1, this.leaseSeconds / 2) * 1000), [this.stopping.signal, news.signal]);
+      const unansweredMs = Math.ceil(Math.max(Math.min(waitSeconds, this.leaseSeconds / 3) + 1, this.leaseSeconds / 2) * 1000);
       let response: PollResponse;
       try {
-        response = await this.client.pollWorker(this.id, {
+        const answer = await this.exchanges.send((signal) => this.client.pollWorker(this.id, {
           instance: this.instance,
           seq: ++this.pollSeq,
           holding: holding(this.executions, this.spool.undelivered()),
@@ -326,7 +328,13 @@ export class WorkerDaemon {
           progress,
           ...(metrics && { metrics }),
           ...(leaving && { leaving }),
-        }, unanswered.signal);
+        }, signal), unansweredMs, this.stopping.signal, news.signal);
+        // Given up on, it carried no reports: only its figures go again.
+        if (answer === GIVEN_UP) {
+          this.progress.unsent(progress);
+          continue;
+        }
+        response = answer;
         failures = 0;
         this.leaseSeconds = response.lease_seconds;
         this.outputCapBytes = response.output_cap_bytes ?? Infinity;
@@ -339,7 +347,6 @@ export class WorkerDaemon {
           this.log(`could not say it is leaving (${(error as Error).message}); exiting`);
           break;
         }
-        if (news.signal.aborted) continue;
         if (error instanceof LabqApiError && (error.status === 404 || error.problem.title === WORKER_TAKEN_OVER)) {
           // Registering again is refused while another live instance holds the name, which ends this daemon.
           this.log(`${error.status === 404 ? 'the server does not know this worker any more' : error.problem.detail}; registering again`);
@@ -354,7 +361,6 @@ export class WorkerDaemon {
         await sleep(backoff(failures++), this.stopping.signal);
         continue;
       } finally {
-        unanswered.clear();
         this.parked = this.slotFreed = null;
       }
       for (const id of this.outbox.settle(carried, response.reports)) {

@@ -16,6 +16,8 @@ export class TcpProxy {
   port = 0;
   /** Everything the server sent back through the proxy, as latin1 text. */
   answers = '';
+  /** Connections accepted so far. */
+  accepted = 0;
 
   constructor(private readonly targetPort: number, private readonly options: { bytesPerSecond?: number } = {}) {}
 
@@ -25,6 +27,7 @@ export class TcpProxy {
 
   async restore(): Promise<void> {
     const listener = createServer((client) => {
+      this.accepted++;
       const upstream = connect(this.targetPort, '127.0.0.1');
       const connection = { client, upstream, live: true };
       this.connections.add(connection);

@@ -22,8 +22,8 @@ import { parkedPoll, pollWorker as poll, registerWorker as register } from '../.
 /** Only to turn a hang into a failure; never an assertion about how long anything took. */
 const HANG_MS = 30_000;
 
-async function server(t: TestContext, settings?: Partial<QueueSettings>): Promise<TestServer> {
-  const ts = await startTestServer({ settings });
+async function server(t: TestContext, settings?: Partial<QueueSettings>, databaseUrl?: string): Promise<TestServer> {
+  const ts = await startTestServer({ settings, databaseUrl });
   t.after(() => ts.close());
   return ts;
 }
@@ -287,10 +287,13 @@ test('a poll the worker gave up on, served after a newer one, is refused and dec
   const ts = await server(t, LONG_PARK);
   const w = await register(ts, { tags: ['late'] });
   const { settings_version } = await poll(ts, w, { seq: 1 });
-  // The worker gives up on poll 2 (a slot freed, say) but the server still has it parked.
+  // The worker gives up on poll 2 (a slot freed, say) but the server still has it parked:
+  // poll 3 reaches another server process (one reaching the same process ends poll 2 at
+  // once: wakeups.test.ts).
   const late = await parkedPoll(ts, w, { seq: 2, want: 0, holding: [], settings_version });
   const [task] = await submit(ts, [{ command: 'new', tag: 'late' }]);
-  const x = (await poll(ts, w, { seq: 3, want: 1, settings_version })).assignments[0]!.execution_id;
+  const other = await server(t, LONG_PARK, ts.databaseUrl);
+  const x = (await poll(other, w, { seq: 3, want: 1, settings_version })).assignments[0]!.execution_id;
   // Something for this worker wakes poll 2, whose list of held executions misses x.
   await ts.client.updateWorker(w.id, { concurrency: 9 });
   await assert.rejects(noHang('the late poll', late.response), /409 Stale poll: poll 2 of this worker was overtaken by poll 3/);

@@ -10,7 +10,8 @@
 // Otherwise, when there is nothing to say, it parks and runs another round (without the
 // reports: they are recorded) only when wakeups.ts wakes it for a change it could act on
 // (labq_work: tasks of its tags became pending and its free slots are among those that
-// cover them, or something for this very worker), until its wait expires. A daemon that leaves (it drained) says so in its last
+// cover them, or something for this very worker), until its wait expires, or until a newer
+// exchange of its worker comes (the worker gave up on it without hanging up: worker/exchanges.ts). A daemon that leaves (it drained) says so in its last
 // exchange: it is claimed nothing, answered at once, and shown offline at once.
 import type { EventMeta } from '../../shared/events.js';
 import type { ExecutionReports, HostMetrics, KillOrder, PollResponse, ProgressReport } from '../../shared/schemas/worker.js';
@@ -59,13 +60,14 @@ export async function poll(
 ): Promise<PollResponse> {
   const deadline = Date.now() + Math.min(request.wait_seconds * 1000, (settings.leaseSeconds * 1000) / 3);
   let emptyAnswer: PollResponse | undefined;
-  const waiter = polls.enter(workerId, request.want);
+  const waiter = polls.enter(workerId, request.want, request.seq);
   const onAbort = () => waiter.wake();
   signal.addEventListener('abort', onAbort);
   try {
     for (let round = 0; ; round++) {
-      // A worker that hung up would never receive what a further round claims for it.
-      if (round > 0 && signal.aborted) return emptyAnswer!;
+      // A worker that hung up, or gave up on this exchange for a newer one, would never
+      // receive what a further round claims for it.
+      if (round > 0 && (signal.aborted || waiter.superseded)) return emptyAnswer!;
       const due = polls.begin(waiter);
       let response: PollResponse;
       try {

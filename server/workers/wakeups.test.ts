@@ -104,9 +104,13 @@ test('a woken poll whose round fails hands the task on', async (t) => {
   const stale = await registerWorker(ts, { tags: ['failing'] });
   const other = await registerWorker(ts, { tags: ['failing'] });
   const { settings_version } = await pollWorker(ts, stale, { seq: 1 });
-  // Parked first, so woken first; then overtaken by its worker's next poll, so its round is refused.
+  // Parked first, so woken first; then overtaken by its worker's next poll, so its round is
+  // refused. That poll goes through another server process: one reaching the same process
+  // would end the parked one at once, which then runs no round (the test below).
   const late = await parkedPoll(ts, stale, { seq: 2, want: 1, settings_version });
-  await pollWorker(ts, stale, { seq: 3, want: 0, settings_version });
+  const two = await startTestServer({ databaseUrl: ts.databaseUrl, settings: LONG_PARK });
+  t.after(() => two.close());
+  await pollWorker(two, stale, { seq: 3, want: 0, settings_version });
   const otherParked = await park(ts, other, 1);
 
   const { tasks: [task] } = await ts.client.submitTasks({ command: 'one', tag: 'failing' });
@@ -164,4 +168,29 @@ test('a task taken by a poll of another server process wakes no more polls of th
   const ran = rounds(workers).map((n, i) => n - before[i]!);
   assert.deepEqual(ran, [1, 1, 0, 0], 'each process woke one poll; the loser found the task taken and woke no other');
   assert.equal(parked.filter((p) => p.settled()).length, 1);
+});
+
+test('a parked exchange is answered at once, with nothing, when a newer exchange of its own worker comes; not for another worker\'s', async (t) => {
+  const ts = await server(t);
+  const w = await registerWorker(ts, { tags: ['given-up'] });
+  const other = await registerWorker(ts, { tags: ['given-up-other'] });
+  const { settings_version } = await pollWorker(ts, w, { seq: 1 });
+
+  // Another worker's exchange, whatever its number, leaves this one parked: it takes the task.
+  const first = await parkedPoll(ts, w, { want: 1, settings_version, seq: 2 });
+  await pollWorker(ts, other, { seq: 9 });
+  const { tasks: [one] } = await ts.client.submitTasks({ command: 'one', tag: 'given-up' });
+  const [assigned] = (await noHang('the parked poll', first.response)).assignments;
+  assert.equal(assigned?.task.id, one!.id);
+
+  // Its worker's next exchange ends the parked one, which claims nothing more.
+  const holding = [assigned!.execution_id];
+  const older = await parkedPoll(ts, w, { want: 1, settings_version, seq: 3, holding });
+  const rounds = older.roundsSeen();
+  const newer = await parkedPoll(ts, w, { want: 1, settings_version, seq: 4, holding });
+  const answer = await noHang('the exchange given up on', older.response);
+  assert.deepEqual(answer.assignments, []);
+  const { tasks: [two] } = await ts.client.submitTasks({ command: 'two', tag: 'given-up' });
+  assert.deepEqual((await noHang('the newer exchange', newer.response)).assignments.map((a) => a.task.id), [two!.id]);
+  assert.equal(older.roundsSeen() - rounds, 2, 'the newer exchange\'s two rounds; none more of the one given up on');
 });

@@ -42,10 +42,12 @@ export class Waiter {
   /** Something it could act on came since its round began: it looks again before parking. */
   dirty = false;
   owed: Owed[] = [];
+  /** A newer exchange of its worker came: the worker gave up on this one, which runs no further round. */
+  superseded = false;
   private resume: (() => void) | null = null;
 
-  /** `want`: the free slots its worker said it has. */
-  constructor(readonly workerId: number, readonly want: number) {
+  /** `want`: the free slots its worker said it has; `seq`: the number of its worker's poll, when it says one. */
+  constructor(readonly workerId: number, readonly want: number, readonly seq?: number) {
     this.capacity = want;
   }
 
@@ -95,8 +97,21 @@ export class ParkedPolls {
     return this.waiters.size;
   }
 
-  enter(workerId: number, want: number): Waiter {
-    const waiter = new Waiter(workerId, want);
+  /**
+   * A worker's exchange came. One of the same worker with an older poll number is one it gave
+   * up on while it was parked, without hanging up (worker/exchanges.ts): it is answered at once,
+   * so that its connection goes back to the worker.
+   */
+  enter(workerId: number, want: number, seq?: number): Waiter {
+    if (seq !== undefined) {
+      for (const waiter of this.waiters) {
+        if (waiter.workerId === workerId && waiter.seq !== undefined && waiter.seq < seq) {
+          waiter.superseded = true;
+          waiter.wake();
+        }
+      }
+    }
+    const waiter = new Waiter(workerId, want, seq);
     this.waiters.add(waiter);
     return waiter;
   }
@@ -164,7 +179,7 @@ export class ParkedPolls {
     let left = count;
     for (const waiter of this.waiters) {
       if (left <= 0 && !all) break;
-      if (wave.members.has(waiter) || !waiter.takes(tag)) continue;
+      if (wave.members.has(waiter) || waiter.superseded || !waiter.takes(tag)) continue;
       const free = waiter.free();
       if (free <= 0) continue;
       // Each of `all` may take all of them: whoever comes first.
