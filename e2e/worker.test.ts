@@ -85,7 +85,7 @@ test('an execution whose result the server recorded is not declared held in the 
   type Client = { pollWorker: (id: number, body: { holding: number[]; reports: { execution_id: number; reports: { kind: string }[] }[] }, signal?: AbortSignal) => Promise<{ reports: { execution_id: number; recorded: boolean }[] }> };
   const client = (w as unknown as { client: Client }).client;
   const original = client.pollWorker.bind(client);
-  // Each exchange as it is made (one cut short or still parked counts too), with the results its answer recorded.
+  // Each exchange as it is made (one given up on or still parked counts too), with the results its answer recorded.
   const exchanges: { holding: number[]; recorded: number[] }[] = [];
   client.pollWorker = async (id, body, signal) => {
     const exchange = { holding: body.holding, recorded: [] as number[] };

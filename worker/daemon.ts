@@ -350,6 +350,9 @@ export class WorkerDaemon {
         if (error instanceof LabqApiError && (error.status === 404 || error.problem.title === WORKER_TAKEN_OVER)) {
           // Registering again is refused while another live instance holds the name, which ends this daemon.
           this.log(`${error.status === 404 ? 'the server does not know this worker any more' : error.problem.detail}; registering again`);
+          // Its polls are numbered from 1 again: one left to its answer, numbered higher, would
+          // pass for the newest there and declare lost what was assigned since.
+          this.exchanges.cutShort();
           await this.register();
           continue;
         }

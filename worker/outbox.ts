@@ -30,7 +30,7 @@ function wireReport(r: Report): WireReport {
 export class Outbox {
   private readonly entries = new Map<number, Entry>();
 
-  /** @param onNews called when reports arrive, so that an exchange parked without them can be cut short. */
+  /** @param onNews called when reports arrive, so that an exchange parked without them can be given up on. */
   constructor(private readonly onNews: () => void) {}
 
   get size(): number {

@@ -288,7 +288,7 @@ test('rounds that arrive in one turn of the event loop go in one transaction, wi
   const xa = (await pollWorker(ts, a, { seq: 1, want: 1 })).assignments[0]!.execution_id;
   const xb = (await pollWorker(ts, b, { seq: 1, want: 1 })).assignments[0]!.execution_id;
   const round = (w: Worker, x: number) => ts.server.rounds.serve({
-    workerId: w.id, first: true, signal: new AbortController().signal, meta: { actor: 'test', request_id: null, source: null },
+    workerId: w.id, first: true, unwanted: () => false, meta: { actor: 'test', request_id: null, source: null },
     request: {
       instance: w.instance!, seq: 2, holding: [x], want: 0, settings_version: 0, wait_seconds: 0, kill_orders: [], killing: [], suspended: [], progress: [],
       reports: [{ execution_id: x, reports: reports('done\n') }],

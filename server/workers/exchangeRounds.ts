@@ -64,8 +64,8 @@ export interface Round {
   workerId: number;
   request: PollRequest;
   meta: EventMeta;
-  /** The worker hung up: nothing is claimed for it, it would never learn of it. */
-  signal: AbortSignal;
+  /** The worker hung up, or gave up on this exchange for a newer one: nothing is claimed for it, it would never learn of it. */
+  unwanted(): boolean;
   /** The first round of an exchange records its reports and notes the worker alive; a parked poll's later rounds write nothing of their own. */
   first: boolean;
 }
@@ -370,8 +370,8 @@ function answer(answers: Map<Queued, PollResponse | Error>): void {
   }
 }
 
-/** How many more executions the worker may hold: none for a worker that hung up, it would never learn of what is claimed for it. */
+/** How many more executions the worker may hold: none for an exchange it no longer waits for, it would never learn of what is claimed for it. */
 function freeCapacity(s: Serving): number {
-  const { request, signal } = s.round;
-  return !acceptsWork(s.worker) || request.leaving || signal.aborted ? 0 : Math.max(0, s.worker.concurrency + s.worker.prefetch - s.kept.length);
+  const { request } = s.round;
+  return !acceptsWork(s.worker) || request.leaving || s.round.unwanted() ? 0 : Math.max(0, s.worker.concurrency + s.worker.prefetch - s.kept.length);
 }

@@ -71,7 +71,7 @@ export async function poll(
       const due = polls.begin(waiter);
       let response: PollResponse;
       try {
-        response = await rounds.serve({ workerId, request, meta, signal, first: round === 0 });
+        response = await rounds.serve({ workerId, request, meta, unwanted: () => signal.aborted || waiter.superseded, first: round === 0 });
       } catch (error) {
         polls.served(waiter, due, null);
         throw error;
