@@ -1,5 +1,5 @@
 // Interleavings a review found wrong, kept as tests: dependencies ending at the same
-// moment, a poll whose worker hung up, a kill racing a failure, kill orders while parked,
+// moment, a poll whose worker hung up (or gave up on it), a kill racing a failure, kill orders while parked,
 // and reports whose numbers do not fit the database.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -51,6 +51,18 @@ test('a poll whose worker hung up claims nothing for it', async () => {
   } finally {
     await patient.close();
   }
+});
+
+test('a round of an exchange its worker no longer waits for (hung up, or given up on for a newer one) claims nothing', async () => {
+  const w = await register('unwanted', 5);
+  const { tasks: [t] } = await ts.client.submitTasks({ command: 'true', tag: 'unwanted' });
+  const round = (unwanted: boolean) => ts.server.rounds.serve({
+    workerId: w.id, first: true, unwanted: () => unwanted, meta: { actor: 'test', request_id: null, source: null },
+    request: { instance: w.instance!, holding: [], want: 1, settings_version: 0, wait_seconds: 0, kill_orders: [], killing: [], suspended: [], progress: [], reports: [] },
+  });
+  assert.deepEqual((await round(true)).assignments, []);
+  assert.equal((await ts.client.getTask(t!.id)).status, 'pending');
+  assert.deepEqual((await round(false)).assignments.map((a) => a.task.id), [t!.id]);
 });
 
 test('a task asked to be killed is cancelled even when it fails on its own first', async () => {
