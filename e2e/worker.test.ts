@@ -110,7 +110,12 @@ test('a worker keeps its connections: an exchange it gives up on while parked is
   await proxy.restore();
   t.after(() => proxy.cut());
   // Free slots left while a task runs: its exchanges park, and its result comes to a parked one.
-  await worker({ tags: ['kept'], server: proxy.url, concurrency: 4 });
+  const w = await worker({ tags: ['kept'], server: proxy.url, concurrency: 4 });
+  type Body = { seq?: number; gave_up?: number };
+  const client = (w as unknown as { client: { pollWorker: (id: number, body: Body, signal?: AbortSignal) => Promise<unknown> } }).client;
+  const original = client.pollWorker.bind(client);
+  const bodies: Body[] = [];
+  client.pollWorker = (id, body, signal) => (bodies.push(body), original(id, body, signal));
   const before = proxy.accepted;
   for (let i = 0; i < 10; i++) {
     const { tasks: [task] } = await ts.client.submitTasks({ command: 'sleep 0.2', tag: 'kept' });
@@ -120,6 +125,10 @@ test('a worker keeps its connections: an exchange it gives up on while parked is
   // connection (two a task); answered, two connections serve them all.
   const opened = proxy.accepted - before;
   assert.ok(opened <= 2, `${opened} connections opened for 10 tasks`);
+  // The exchange after one given up on names it, for a server process it did not reach.
+  const naming = bodies.filter((b) => b.gave_up !== undefined);
+  assert.ok(naming.length > 0, 'an exchange named one given up on');
+  for (const b of naming) assert.ok(bodies.some((o) => o.seq === b.gave_up && o.seq! < b.seq!), `gave_up ${b.gave_up} names an earlier exchange`);
 });
 
 test('after an exchange that brought work, the next waits until the new tasks have started (or a tick has passed)', async () => {

@@ -20,6 +20,7 @@ import { WorkerFeed } from './queries/workerFeed.js';
 import { ExchangeRounds, IN_FLIGHT, LOCK_WAIT } from './workers/exchangeRounds.js';
 import { ParkedPolls } from './workers/wakeups.js';
 import { claimableTask } from './queries/claimable.js';
+import { tellGivenUp } from './commands/tellGivenUp.js';
 import { Reaper } from './reaper.js';
 import { Scheduler } from './scheduler.js';
 import { assertKeyOpensSecrets, loadSecretBox, type SecretBox } from './secrets/secretBox.js';
@@ -111,7 +112,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const batches = await connectPool(options.databaseUrl, { maximumPoolSize: IN_FLIGHT, lockTimeout: LOCK_WAIT, genericPlans: true });
     teardown.add(() => batches.end());
     const rounds = new ExchangeRounds(batches, pool, secrets, settings, log);
-    const polls = new ParkedPolls(hub, (tag) => claimableTask(pool, tag));
+    const polls = new ParkedPolls(hub, (tag) => claimableTask(pool, tag), (workerId, seq) => tellGivenUp(pool, workerId, seq));
     teardown.add(async () => polls.stop());
     const app = createApp({ pool, hub, tailer, outputs, workerFeed, rounds, polls, tokens, secrets, settings, log, trustProxy: options.trustProxy });
     // An https.Server is an http.Server over TLS sockets: the same limits and answers apply.

@@ -315,9 +315,11 @@ export class WorkerDaemon {
       const unansweredMs = Math.ceil(Math.max(Math.min(waitSeconds, this.leaseSeconds / 3) + 1, this.leaseSeconds / 2) * 1000);
       let response: PollResponse;
       try {
-        const answer = await this.exchanges.send((signal) => this.client.pollWorker(this.id, {
+        const seq = ++this.pollSeq;
+        const answer = await this.exchanges.send(seq, (signal, gaveUp) => this.client.pollWorker(this.id, {
           instance: this.instance,
-          seq: ++this.pollSeq,
+          seq,
+          ...(gaveUp !== undefined && { gave_up: gaveUp }),
           holding: holding(this.executions, this.spool.undelivered()),
           kill_orders: [...this.executions.values()].flatMap((e) => e.killOrder ?? []),
           suspended: [...this.executions.values()].filter((e) => e.suspended).map((e) => e.executionId),

@@ -6,8 +6,9 @@
 // process (server/workers/wakeups.ts), so the connection goes back to the worker's pool. Its
 // answer is not read: what its round may have claimed is offered again to the next exchange,
 // as after an answer lost on the way. One parked on another server process waits out its
-// park there; so at most one is left to its answer, and an older one still unanswered is cut
-// short then, as before.
+// park there, until the next exchange says it gave up on it (`gave_up`): the process it
+// reached tells the others. At most one is left to its answer, and an older one still
+// unanswered is cut short then, as before.
 import { deadline } from './deadline.js';
 
 /** What `send` resolves with when the exchange was given up on. */
@@ -16,16 +17,22 @@ export const GIVEN_UP = Symbol('given up');
 export class Exchanges {
   /** Cuts short the exchange given up on and still unanswered. */
   private lingering: AbortController | null = null;
+  /** The number of the last exchange given up on, until an answered one has said so. */
+  private givenUp: number | undefined;
 
   /**
-   * Sends an exchange (`call`, with the signal that ends it), given up on when `news` aborts
-   * first. It is cut short after `ms` without an answer (a connection that went dark never
-   * errors by itself), or when `stopping` aborts.
+   * Sends exchange number `seq` (`call`, with the signal that ends it and the number of one
+   * given up on to say), given up on when `news` aborts first. It is cut short after `ms`
+   * without an answer (a connection that went dark never errors by itself), or when
+   * `stopping` aborts.
    */
-  async send<T>(call: (signal: AbortSignal) => Promise<T>, ms: number, stopping: AbortSignal, news: AbortSignal): Promise<T | typeof GIVEN_UP> {
+  async send<T>(
+    seq: number, call: (signal: AbortSignal, gaveUp: number | undefined) => Promise<T>, ms: number, stopping: AbortSignal, news: AbortSignal,
+  ): Promise<T | typeof GIVEN_UP> {
     const cut = new AbortController();
     const bound = deadline(ms, [stopping, cut.signal]);
-    const answer = call(bound.signal);
+    const told = this.givenUp;
+    const answer = call(bound.signal, told);
     let onNews = (): void => undefined;
     const givenUp = new Promise<typeof GIVEN_UP>((resolve) => {
       onNews = () => resolve(GIVEN_UP);
@@ -36,6 +43,7 @@ export class Exchanges {
       const first = await Promise.race([answer, givenUp]);
       if (first !== GIVEN_UP) {
         bound.clear();
+        if (this.givenUp === told) this.givenUp = undefined;
         return first;
       }
     } catch (error) {
@@ -46,6 +54,7 @@ export class Exchanges {
     }
     this.lingering?.abort();
     this.lingering = cut;
+    this.givenUp = seq;
     void answer.catch(() => undefined).finally(() => {
       bound.clear();
       if (this.lingering === cut) this.lingering = null;
@@ -53,8 +62,9 @@ export class Exchanges {
     return GIVEN_UP;
   }
 
-  /** Cuts short the exchange left to its answer, if one still is. */
+  /** Cuts short the exchange left to its answer, if one still is: none is left to say. */
   cutShort(): void {
     this.lingering?.abort();
+    this.givenUp = undefined;
   }
 }

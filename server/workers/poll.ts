@@ -22,6 +22,8 @@ import type { ParkedPolls } from './wakeups.js';
 export interface PollRequest {
   instance: string;
   seq?: number;
+  /** The number of an exchange the worker gave up on without hanging up, since its last answer. */
+  gave_up?: number;
   holding: number[];
   want: number;
   settings_version: number;
@@ -60,7 +62,7 @@ export async function poll(
 ): Promise<PollResponse> {
   const deadline = Date.now() + Math.min(request.wait_seconds * 1000, (settings.leaseSeconds * 1000) / 3);
   let emptyAnswer: PollResponse | undefined;
-  const waiter = polls.enter(workerId, request.want, request.seq);
+  const waiter = polls.enter(workerId, request.want, request.seq, request.gave_up);
   const onAbort = () => waiter.wake();
   signal.addEventListener('abort', onAbort);
   try {

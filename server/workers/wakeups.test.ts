@@ -194,3 +194,19 @@ test('a parked exchange is answered at once, with nothing, when a newer exchange
   assert.deepEqual((await noHang('the newer exchange', newer.response)).assignments.map((a) => a.task.id), [two!.id]);
   assert.equal(older.roundsSeen() - rounds, 2, 'the newer exchange\'s two rounds; none more of the one given up on');
 });
+
+test('a parked exchange its worker says it gave up on is answered at once on another server process too, and runs no further round', async (t) => {
+  const one = await server(t);
+  const two = await startTestServer({ databaseUrl: one.databaseUrl, settings: LONG_PARK });
+  t.after(() => two.close());
+  const w = await registerWorker(one, { tags: ['given-up-far'] });
+  const { settings_version } = await pollWorker(one, w, { seq: 1 });
+  const older = await parkedPoll(one, w, { want: 1, settings_version, seq: 2 });
+  const rounds = older.roundsSeen();
+  // The newer exchange reaches the other process: only its `gave_up` tells the first.
+  const newer = await parkedPoll(two, w, { want: 1, settings_version, seq: 3, gave_up: 2 });
+  assert.deepEqual((await noHang('the exchange given up on', older.response)).assignments, []);
+  assert.equal(older.roundsSeen() - rounds, 1, 'the newer exchange\'s first round; none of the one given up on: answered, not refused');
+  const { tasks: [task] } = await one.client.submitTasks({ command: 'far', tag: 'given-up-far' });
+  assert.deepEqual((await noHang('the newer exchange', newer.response)).assignments.map((a) => a.task.id), [task!.id]);
+});

@@ -84,8 +84,15 @@ export class ParkedPolls {
   private readonly waiters = new Set<Waiter>();
   private readonly unsubscribe: () => void;
 
-  /** `claimable`: whether a task of the tag is still there for a claim (queries/claimable.ts). */
-  constructor(hub: ListenHub, private readonly claimable: (tag: string) => Promise<boolean>) {
+  /**
+   * `claimable`: whether a task of the tag is still there for a claim (queries/claimable.ts);
+   * `tellGivenUp`: tells the other server processes of an exchange given up on (commands/tellGivenUp.ts).
+   */
+  constructor(
+    hub: ListenHub,
+    private readonly claimable: (tag: string) => Promise<boolean>,
+    private readonly tellGivenUp: (workerId: number, seq: number) => Promise<void> = async () => undefined,
+  ) {
     this.unsubscribe = hub.subscribe((channel, changed) => {
       if (channel === null || changed === null) this.wakeAll();
       else if (channel === WORK_CHANNEL) this.notified(changed);
@@ -100,17 +107,12 @@ export class ParkedPolls {
   /**
    * A worker's exchange came. One of the same worker with an older poll number is one it gave
    * up on while it was parked, without hanging up (worker/exchanges.ts): it is answered at once,
-   * so that its connection goes back to the worker.
+   * so that its connection goes back to the worker. The one it says it gave up on (`gaveUp`),
+   * when it is not here, may be parked on another server process: they are all told.
    */
-  enter(workerId: number, want: number, seq?: number): Waiter {
-    if (seq !== undefined) {
-      for (const waiter of this.waiters) {
-        if (waiter.workerId === workerId && waiter.seq !== undefined && waiter.seq < seq) {
-          waiter.superseded = true;
-          waiter.wake();
-        }
-      }
-    }
+  enter(workerId: number, want: number, seq?: number, gaveUp?: number): Waiter {
+    const found = seq === undefined ? false : this.supersede(workerId, (s) => s < seq, gaveUp);
+    if (gaveUp !== undefined && !found) void this.tellGivenUp(workerId, gaveUp).catch(() => undefined);
     const waiter = new Waiter(workerId, want, seq);
     this.waiters.add(waiter);
     return waiter;
@@ -158,12 +160,26 @@ export class ParkedPolls {
     this.unsubscribe();
   }
 
+  /** Answers the exchanges of a worker whose numbers `given` says it gave up on; says whether the one numbered `named` was among them. */
+  private supersede(workerId: number, given: (seq: number) => boolean, named?: number): boolean {
+    let found = false;
+    for (const waiter of this.waiters) {
+      if (waiter.workerId !== workerId || waiter.seq === undefined || !given(waiter.seq)) continue;
+      if (waiter.seq === named) found = true;
+      waiter.superseded = true;
+      waiter.wake();
+    }
+    return found;
+  }
+
   private notified(tokens: ReadonlySet<string>): void {
     if (tokens.has('*')) return this.wakeAll();
     for (const token of tokens) {
       if (token.startsWith('worker:')) {
-        const id = Number(token.slice('worker:'.length));
-        for (const waiter of this.waiters) if (waiter.workerId === id) waiter.wake();
+        // `worker:N:S`: worker N gave up on its exchanges numbered S and below.
+        const [id, seq] = token.slice('worker:'.length).split(':').map(Number);
+        if (seq !== undefined) this.supersede(id!, (s) => s <= seq);
+        else for (const waiter of this.waiters) if (waiter.workerId === id) waiter.wake();
       } else if (token.startsWith('tag:')) {
         const named = token.slice('tag:'.length);
         const colon = named.lastIndexOf(':');

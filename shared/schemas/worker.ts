@@ -176,6 +176,12 @@ export const PollBody = z.strictObject({
    * refused (409) instead of declaring the newer one's assignments lost. Absent: not checked.
    */
   seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+  /**
+   * The number of an exchange the daemon gave up on while it was parked, without hanging up,
+   * since its last answer: the server process where it is parked answers it at once, with
+   * nothing. Absent: none.
+   */
+  gave_up: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
   /** Executions the worker holds: their leases are renewed; any other live one of this worker is lost. */
   holding: z.array(Id).max(10_000).default([]),
   /** How many more tasks the worker takes now; the server also caps it by concurrency + prefetch. */
