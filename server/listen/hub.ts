@@ -7,7 +7,7 @@ import pgListen, { type Subscriber } from 'pg-listen';
 
 export const EVENTS_CHANNEL = 'labq_events';
 export const OUTPUT_CHANNEL = 'labq_output';
-/** Who could act on a change: `tag:T:N` (N tasks), `worker:N` or `*` (sql/0009_work_notify.sql, 0028); what wakes parked polls (workers/wakeups.ts). */
+/** Who could act on a change: `tag:T:N` (N tasks), `worker:N` or `*` (sql/0009_work_notify.sql, 0028), or `worker:N:S` (commands/tellGivenUp.ts); what wakes parked polls (workers/wakeups.ts). */
 export const WORK_CHANNEL = 'labq_work';
 /** A token's row changed: drop the tokens kept in memory. */
 export const TOKENS_CHANNEL = 'labq_tokens';

@@ -62,7 +62,9 @@ export async function poll(
 ): Promise<PollResponse> {
   const deadline = Date.now() + Math.min(request.wait_seconds * 1000, (settings.leaseSeconds * 1000) / 3);
   let emptyAnswer: PollResponse | undefined;
-  const waiter = polls.enter(workerId, request.want, request.seq, request.gave_up);
+  // Only an exchange before this one can have been given up on for it.
+  const gaveUp = request.seq !== undefined && request.gave_up !== undefined && request.gave_up < request.seq ? request.gave_up : undefined;
+  const waiter = polls.enter(workerId, request.want, request.seq, gaveUp);
   const onAbort = () => waiter.wake();
   signal.addEventListener('abort', onAbort);
   try {

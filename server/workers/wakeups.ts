@@ -1,6 +1,7 @@
 // Which of the exchanges parked on this server process a change wakes. A labq_work
 // notification names who could act on it (sql/0009_work_notify.sql, sql/0028_wake_counts.sql):
-// `worker:N` wakes that worker's poll; `tag:T:N` says that N tasks of tag T became claimable
+// `worker:N` wakes that worker's poll; `worker:N:S` (commands/tellGivenUp.ts) answers at once
+// its polls numbered S or below, which its daemon gave up on; `tag:T:N` says that N tasks of tag T became claimable
 // and wakes the polls that take T, the one that has waited longest for a task first, until
 // their free slots cover N. It used to wake every poll of the tag: with a hundred idle
 // workers, one new task cost a hundred rounds, ninety-nine of which found nothing.
