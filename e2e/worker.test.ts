@@ -129,6 +129,8 @@ test('a worker keeps its connections: an exchange it gives up on while parked is
   const naming = bodies.filter((b) => b.gave_up !== undefined);
   assert.ok(naming.length > 0, 'an exchange named one given up on');
   for (const b of naming) assert.ok(bodies.some((o) => o.seq === b.gave_up && o.seq! < b.seq!), `gave_up ${b.gave_up} names an earlier exchange`);
+  // Said once: the exchange that named it was answered (none failed here), and the next say nothing of it.
+  assert.equal(new Set(naming.map((b) => b.gave_up)).size, naming.length, `an exchange given up on named more than once: ${JSON.stringify(naming)}`);
 });
 
 test('after an exchange that brought work, the next waits until the new tasks have started (or a tick has passed)', async () => {

@@ -65,24 +65,25 @@ export async function poll(
   // Only an exchange before this one can have been given up on for it.
   const gaveUp = request.seq !== undefined && request.gave_up !== undefined && request.gave_up < request.seq ? request.gave_up : undefined;
   const waiter = polls.enter(workerId, request.want, request.seq, gaveUp);
-  const onAbort = () => waiter.wake();
-  signal.addEventListener('abort', onAbort);
+  const onAbort = () => waiter.giveUp();
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort);
   try {
     for (let round = 0; ; round++) {
       // A worker that hung up, or gave up on this exchange for a newer one, would never
       // receive what a further round claims for it.
-      if (round > 0 && (signal.aborted || waiter.superseded)) return emptyAnswer!;
+      if (round > 0 && waiter.givenUp) return emptyAnswer!;
       const due = polls.begin(waiter);
       let response: PollResponse;
       try {
-        response = await rounds.serve({ workerId, request, meta, unwanted: () => signal.aborted || waiter.superseded, first: round === 0 });
+        response = await rounds.serve({ workerId, request, meta, unwanted: () => waiter.givenUp, first: round === 0 });
       } catch (error) {
         polls.served(waiter, due, null);
         throw error;
       }
       roundsRun.set(workerId, pollRounds(workerId) + 1);
       polls.served(waiter, due, response);
-      if (request.leaving || worthAnswering(response, request) || Date.now() >= deadline || signal.aborted) return response;
+      if (request.leaving || worthAnswering(response, request) || Date.now() >= deadline || waiter.givenUp) return response;
       emptyAnswer = response;
       await waiter.park(deadline);
     }

@@ -43,8 +43,11 @@ export class Waiter {
   /** Something it could act on came since its round began: it looks again before parking. */
   dirty = false;
   owed: Owed[] = [];
-  /** A newer exchange of its worker came: the worker gave up on this one, which runs no further round. */
-  superseded = false;
+  /**
+   * Its worker no longer waits for it: it hung up, or sent a newer exchange (worker/exchanges.ts).
+   * It runs no further round, claims nothing, and is woken for no task.
+   */
+  givenUp = false;
   private resume: (() => void) | null = null;
 
   /** `want`: the free slots its worker said it has; `seq`: the number of its worker's poll, when it says one. */
@@ -66,6 +69,11 @@ export class Waiter {
     this.resume?.();
   }
 
+  giveUp(): void {
+    this.givenUp = true;
+    this.wake();
+  }
+
   /** Waits until woken or `deadline` (ms since the epoch); returns at once if woken meanwhile. */
   async park(deadline: number): Promise<void> {
     if (this.dirty) return;
@@ -83,6 +91,8 @@ export class Waiter {
 export class ParkedPolls {
   /** Longest waiting for a task first: a poll comes in last, and goes last again when a tag wakes it. */
   private readonly waiters = new Set<Waiter>();
+  /** The same, by worker: an exchange looks only at its own worker's, whatever the fleet's size. */
+  private readonly byWorker = new Map<number, Set<Waiter>>();
   private readonly unsubscribe: () => void;
 
   /**
@@ -92,7 +102,7 @@ export class ParkedPolls {
   constructor(
     hub: ListenHub,
     private readonly claimable: (tag: string) => Promise<boolean>,
-    private readonly tellGivenUp: (workerId: number, seq: number) => Promise<void> = async () => undefined,
+    private readonly tellGivenUp: (workerId: number, seq: number) => Promise<void>,
   ) {
     this.unsubscribe = hub.subscribe((channel, changed) => {
       if (channel === null || changed === null) this.wakeAll();
@@ -116,6 +126,9 @@ export class ParkedPolls {
     if (gaveUp !== undefined && !found) void this.tellGivenUp(workerId, gaveUp).catch(() => undefined);
     const waiter = new Waiter(workerId, want, seq);
     this.waiters.add(waiter);
+    const own = this.byWorker.get(workerId);
+    if (own) own.add(waiter);
+    else this.byWorker.set(workerId, new Set([waiter]));
     return waiter;
   }
 
@@ -154,6 +167,9 @@ export class ParkedPolls {
   /** Its exchange was answered (or dropped): what it was woken for and never looked for goes on. */
   leave(waiter: Waiter): void {
     this.waiters.delete(waiter);
+    const own = this.byWorker.get(waiter.workerId);
+    own?.delete(waiter);
+    if (own?.size === 0) this.byWorker.delete(waiter.workerId);
     for (const o of waiter.owed.splice(0)) this.hand(o.tag, o.count, o.wave);
   }
 
@@ -164,11 +180,10 @@ export class ParkedPolls {
   /** Answers the exchanges of a worker whose numbers `given` says it gave up on; says whether the one numbered `named` was among them. */
   private supersede(workerId: number, given: (seq: number) => boolean, named?: number): boolean {
     let found = false;
-    for (const waiter of this.waiters) {
-      if (waiter.workerId !== workerId || waiter.seq === undefined || !given(waiter.seq)) continue;
+    for (const waiter of this.byWorker.get(workerId) ?? []) {
+      if (waiter.seq === undefined || !given(waiter.seq)) continue;
       if (waiter.seq === named) found = true;
-      waiter.superseded = true;
-      waiter.wake();
+      waiter.giveUp();
     }
     return found;
   }
@@ -180,7 +195,7 @@ export class ParkedPolls {
         // `worker:N:S`: worker N gave up on its exchanges numbered S and below.
         const [id, seq] = token.slice('worker:'.length).split(':').map(Number);
         if (seq !== undefined) this.supersede(id!, (s) => s <= seq);
-        else for (const waiter of this.waiters) if (waiter.workerId === id) waiter.wake();
+        else for (const waiter of this.byWorker.get(id!) ?? []) waiter.wake();
       } else if (token.startsWith('tag:')) {
         const named = token.slice('tag:'.length);
         const colon = named.lastIndexOf(':');
@@ -196,7 +211,7 @@ export class ParkedPolls {
     let left = count;
     for (const waiter of this.waiters) {
       if (left <= 0 && !all) break;
-      if (wave.members.has(waiter) || waiter.superseded || !waiter.takes(tag)) continue;
+      if (wave.members.has(waiter) || waiter.givenUp || !waiter.takes(tag)) continue;
       const free = waiter.free();
       if (free <= 0) continue;
       // Each of `all` may take all of them: whoever comes first.
