@@ -99,13 +99,16 @@ interface Run {
   stderr: string;
 }
 
-function labq(dataDir: string, args: string[], extra: Record<string, string> = {}): Promise<Run> {
+function labq(dataDir: string, args: string[], extra: Record<string, string> = {}, onStderr?: (soFar: string) => void): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [MAIN, ...args], { env: envFor(dataDir, extra), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => {
+      stderr += c;
+      onStderr?.(stderr);
+    });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`labq ${args.join(' ')} did not finish within ${START_TIMEOUT_MS} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
@@ -626,8 +629,11 @@ describe('labq task logs says how the task ended, or why it never ran', () => {
     const notYet = await labq(dataDir, ['task', 'logs', String(id)]);
     assert.equal(notYet.code, 1);
     assert.match(notYet.stderr, new RegExp(`task ${id} has not started yet \\(held\\)`));
-    const following = labq(dataDir, ['task', 'logs', '-f', String(id)]);
-    await new Promise((r) => setTimeout(r, 1500));
+    let said!: () => void;
+    const waiting = new Promise<void>((resolve) => (said = resolve));
+    const following = labq(dataDir, ['task', 'logs', '-f', String(id)], {}, (soFar) => soFar.includes('waiting for it to start') && said());
+    // Killed once it says it waits; should it end first, the match below says what it printed.
+    await Promise.race([waiting, following]);
     assert.equal((await labq(dataDir, ['task', 'kill', String(id)])).code, 0);
     const logs = await following;
     assert.equal(logs.code, 1);

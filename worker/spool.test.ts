@@ -346,7 +346,7 @@ test('reports delivered within the tick never touch the disk; one the server is 
   let slow = false;
   const spool = await openSpool(dir, async (_id, reports) => {
     seen.push(await readdir(dir));
-    if (slow) await sleep(300);
+    if (slow) await sleep(2000);
     void reports;
   }, { ...fast, flushIntervalMs: 50 });
   spool.push(phase(1, 'running'));
@@ -359,7 +359,7 @@ test('reports delivered within the tick never touch the disk; one the server is 
   slow = true;
   spool.push(phase(2, 'running'));
   spool.push(finish(2));
-  await sleep(150);
+  await sleep(500);
   assert.deepEqual(await readdir(dir), ['2.jsonl'], 'on disk within the tick while the server takes its time');
   await spool.flush(2);
   assert.deepEqual(await readdir(dir), [], 'and gone once delivered');
@@ -398,15 +398,17 @@ test('output taken up from another process is numbered after what the server has
 });
 
 test('a report pushed just before another lane\'s tick still has its whole interval to be delivered from memory', async () => {
+  // Lane 1's tick comes at 600 ms, while lane 2's delivery runs from 450 to 850 ms, before its
+  // own tick at 1,050: wide margins, so that a stalled process does not merge the two.
   const dir = await tempDir();
   const seen: string[][] = [];
   const spool = await openSpool(dir, async (id) => {
-    if (id === 1) return sleep(300);
-    await sleep(40);
+    if (id === 1) return sleep(3000);
+    await sleep(400);
     seen.push(await readdir(dir));
-  }, { ...fast, flushIntervalMs: 60, writeAfterMs: 60 });
+  }, { ...fast, flushIntervalMs: 600, writeAfterMs: 600 });
   spool.push(phase(1, 'running'));
-  await sleep(45);
+  await sleep(450);
   spool.push(phase(2, 'running'));
   spool.push(finish(2));
   await spool.flush(2);

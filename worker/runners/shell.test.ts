@@ -66,7 +66,7 @@ for (const launcher of [true, false]) {
 
     test('reports the CPU time of the task and the peak memory of its process group', async () => {
       // A busy loop for CPU time; then dd holds a 48 MiB buffer while it waits on a pipe no one reads, for a few samples.
-      const { result } = await run('i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; dd if=/dev/zero bs=48M count=1 2>/dev/null | sleep 2.5');
+      const { result } = await run('i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; dd if=/dev/zero bs=48M count=1 2>/dev/null | sleep 4');
       assert.equal(result.exitCode, 0);
       assert.ok(result.cpuSeconds !== null && result.cpuSeconds > 0, `cpu ${result.cpuSeconds}`);
       assert.ok(result.peakMemoryBytes !== null && result.peakMemoryBytes >= 48 * 1024 ** 2, `peak ${result.peakMemoryBytes}`);
@@ -80,7 +80,7 @@ for (const launcher of [true, false]) {
     });
 
     test('the peak memory counts what the task runs in another group of its session (timeout)', async () => {
-      const { result } = await run('timeout 60 sh -c \'dd if=/dev/zero bs=48M count=1 2>/dev/null | sleep 2.5\'');
+      const { result } = await run('timeout 60 sh -c \'dd if=/dev/zero bs=48M count=1 2>/dev/null | sleep 4\'');
       assert.equal(result.exitCode, 0);
       assert.ok(result.peakMemoryBytes !== null && result.peakMemoryBytes >= 48 * 1024 ** 2, `peak ${result.peakMemoryBytes}`);
     });
@@ -115,11 +115,11 @@ for (const launcher of [true, false]) {
 
     test('a suspension sent as soon as the start resolves reaches the task', async () => {
       // The group must exist by then: a task not yet leading its session would miss the signal.
-      const { spec: s, out } = await spec('sleep 0.5; echo started');
+      const { spec: s, out } = await spec('sleep 2; echo started');
       const handle = await runner.start(s);
       assert.equal(await processSession(handle.ref), Number(handle.ref), 'it leads its session once started');
       await handle.suspend();
-      await sleep(1500);
+      await sleep(3000);
       assert.equal(out.text('stdout'), '', 'it did not go on');
       await handle.resume();
       assert.equal((await handle.wait()).exitCode, 0);
