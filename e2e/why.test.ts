@@ -179,7 +179,7 @@ test('a worker says why it takes nothing', async () => {
 });
 
 test('a worker with nothing pending anywhere, one whose tasks back off, and one gone quiet say so', async () => {
-  const quiet = await startTestServer({ settings: { leaseSeconds: 3, offlineAfterSeconds: 1 } });
+  const quiet = await startTestServer({ settings: { leaseSeconds: 9, offlineAfterSeconds: 3 } });
   try {
     const whyWorker = async (id: number) => plain(await quiet.client.call('whyWorker', { params: { id } })).reasons.map((r) => r.code);
     const worker = await registerWorker(quiet, { tags: ['solo'], concurrency: 1 });
