@@ -196,7 +196,8 @@ for (const launcher of [true, false]) {
       const started = Date.now();
       await handle.kill(500);
       const elapsed = Date.now() - started;
-      assert.ok(elapsed >= 450 && elapsed < 2500, `kill took ${elapsed} ms`);
+      // The upper bound only says it did not wait for the task: a loaded machine is slow to reap.
+      assert.ok(elapsed >= 450 && elapsed < 10_500, `kill took ${elapsed} ms`);
       assert.equal((await handle.wait()).signal, 'SIGKILL');
       assert.ok(!isAlive(child), 'the child ignoring TERM survived SIGKILL');
     });
