@@ -15,7 +15,7 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { processWorker, scenarioServer, tempDir } from './support/scenario.js';
+import { LONG_LEASES, processWorker, scenarioServer, tempDir } from './support/scenario.js';
 import { freePort, type TestServer } from './support/server.js';
 import { TcpProxy } from './support/tcpProxy.js';
 import { settles, startTestWorker, taskEnded, until } from './support/worker.js';
@@ -27,7 +27,7 @@ async function lostEvents(ts: TestServer): Promise<string[]> {
 
 test('a second daemon under a name in use is refused, and the first loses nothing', async (t) => {
   // A lease long enough that a loaded machine never loses an execution by expiry: any loss here is the twins'.
-  const ts = await scenarioServer(t, { settings: { leaseSeconds: 30, offlineAfterSeconds: 15 } });
+  const ts = await scenarioServer(t, { settings: LONG_LEASES });
   const dir = await tempDir(t, 'identity-twins');
   const common = ['--docker', 'off', '-c', '8', '--tags', 'twins'];
   const { tasks } = await ts.client.submitTasks({
@@ -102,7 +102,8 @@ test('a daemon whose token is revoked stops, saying so, instead of retrying for 
 
 test('results finished while the server was down survive a kill -9 of the worker: each recorded once, nothing runs twice', async (t) => {
   const port = await freePort();
-  const ts = await scenarioServer(t, { port });
+  // Nothing here waits for a lease to end; the worker must come back before its executions' do.
+  const ts = await scenarioServer(t, { port, settings: LONG_LEASES });
   const dir = await tempDir(t, 'identity-spooled');
   const gate = join(dir, 'gate');
   const runs = join(dir, 'runs');
@@ -132,7 +133,7 @@ test('results finished while the server was down survive a kill -9 of the worker
   // The worker comes back first and backs off while the server is still down.
   const second = processWorker(t, ts, args);
   await until('the worker to retry its registration', async () => (second.output().match(/cannot register yet/g) ?? []).length >= 3);
-  const back = await scenarioServer(t, { databaseUrl: ts.databaseUrl, port });
+  const back = await scenarioServer(t, { databaseUrl: ts.databaseUrl, port, settings: LONG_LEASES });
 
   for (const task of tasks) {
     const ended = await taskEnded(back, task.id);

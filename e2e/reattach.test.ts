@@ -6,7 +6,7 @@
 // - killed during a server outage, with output spooled on disk that the server never had:
 //   the restarted worker delivers it first, then follows the container's log from there.
 //
-// Leases of 30 s: nothing here waits for one to run out, and a worker process started again
+// Long leases (LONG_LEASES): nothing here waits for one to run out, and a worker process started again
 // on a loaded machine (node, the Docker and Python checks, registering) must come back before
 // its execution's lease ends. Every wait is an `until` with a generous timeout, only there to
 // turn a hang into a failure.
@@ -18,11 +18,9 @@ import Dockerode from 'dockerode';
 import { EXECUTION_LABEL } from '../worker/runners/docker.js';
 import { executionOf, executionStatus, history, outputOf, spooledPastServer, successes } from './support/executions.js';
 import { ensureTestImage } from './support/images.js';
-import { processWorker, scenarioServer, tempDir } from './support/scenario.js';
+import { LONG_LEASES, processWorker, scenarioServer, tempDir } from './support/scenario.js';
 import { freePort, type TestServer } from './support/server.js';
 import { taskEnded, until } from './support/worker.js';
-
-const LEASES = { leaseSeconds: 30, offlineAfterSeconds: 15 };
 
 /** The containers of an execution, removed when the test ends. */
 function containersOf(t: TestContext, docker: Dockerode, x: number) {
@@ -63,7 +61,7 @@ async function endedOnce(ts: TestServer, taskId: number, x: number, lines: strin
 }
 
 test('a worker restarted while its container runs re-attaches to it', async (t) => {
-  const ts = await scenarioServer(t, { settings: LEASES });
+  const ts = await scenarioServer(t, { settings: LONG_LEASES });
   const dir = await tempDir(t, 'reattach');
   const LINES = 12;
   const args = ['--name', 'reattacher', '--state-dir', join(dir, 'state'), '--docker', 'on', '-c', '1', '--tags', 'reattach'];
@@ -90,7 +88,7 @@ test('a worker restarted while its container runs re-attaches to it', async (t) 
 
 test('a worker killed during a server outage, its container running, delivers what it spooled, then re-attaches', async (t) => {
   const port = await freePort();
-  let ts = await scenarioServer(t, { port, settings: LEASES });
+  let ts = await scenarioServer(t, { port, settings: LONG_LEASES });
   const dir = await tempDir(t, 'reattach-spooled');
   const stateDir = join(dir, 'state');
   const LINES = 40;
@@ -106,7 +104,7 @@ test('a worker killed during a server outage, its container running, delivers wh
   const [container] = await containers();
   assert.equal((await docker.getContainer(container!.Id).inspect()).State.Running, true, 'the container still runs');
 
-  ts = await scenarioServer(t, { databaseUrl: ts.databaseUrl, port, settings: LEASES });
+  ts = await scenarioServer(t, { databaseUrl: ts.databaseUrl, port, settings: LONG_LEASES });
   const second = processWorker(t, ts, args);
   await endedOnce(ts, taskId, x, Array.from({ length: LINES }, (_, i) => `line ${i + 1}`), second.output);
   await until('the spool to be empty', async () => (await readdir(join(stateDir, 'spool'))).length === 0);

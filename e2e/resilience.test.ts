@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { processGroup } from '../worker/procStat.js';
 import { duplicates, executionOf, executionStatus, history, outputOf, spooledPastServer, successes, taskStatus } from './support/executions.js';
-import { processWorker, scenarioServer, tempDir } from './support/scenario.js';
+import { LONG_LEASES, processWorker, scenarioServer, tempDir } from './support/scenario.js';
 import { freePort } from './support/server.js';
 import { TcpProxy } from './support/tcpProxy.js';
 import { startTestWorker, taskEnded, until } from './support/worker.js';
@@ -121,7 +121,8 @@ test('kill -9 of a worker mid-task: its execution is lost after the lease, anoth
 
 test('a server restart mid-run loses no output line and no result, and loses no execution', async (t) => {
   const port = await freePort();
-  let ts = await scenarioServer(t, { port });
+  // Nothing here waits for a lease to end; the worker must come back before its executions' do.
+  let ts = await scenarioServer(t, { port, settings: LONG_LEASES });
   const dir = await tempDir(t, 'resilience-restart');
   const stateDir = join(dir, 'worker');
   const LINES = 80;
@@ -149,7 +150,7 @@ test('a server restart mid-run loses no output line and no result, and loses no 
   assert.ok(spooledFinish);
   await spooledPastServer(ts, stateDir, longX);
 
-  ts = await scenarioServer(t, { databaseUrl: ts.databaseUrl, port });
+  ts = await scenarioServer(t, { databaseUrl: ts.databaseUrl, port, settings: LONG_LEASES });
   const longDone = await taskEnded(ts, long!.id);
   const shortDone = await taskEnded(ts, short!.id);
   assert.equal(longDone.status, 'succeeded');

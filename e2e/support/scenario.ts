@@ -9,6 +9,8 @@ import { spawnWorker, type WorkerProcess } from './worker.js';
 
 /** Short leases (4 s, offline after 2 s) keep the waits of failure scenarios short. */
 export const SHORT_LEASES = { leaseSeconds: 4, offlineAfterSeconds: 2 };
+/** For a scenario where no lease should end: longer than a worker's backoff (5 s at most) and a process's start on a loaded machine. */
+export const LONG_LEASES = { leaseSeconds: 30, offlineAfterSeconds: 15 };
 
 export async function tempDir(t: TestContext, prefix: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), `labq-${prefix}-`));
