@@ -15,6 +15,7 @@ import Dockerode from 'dockerode';
 import { ensureTestImage } from '../../e2e/support/images.js';
 import { DEFAULT_DOCKER_POLICY, parseContainerOptions } from '../../shared/dockerPolicy.js';
 import { DockerRunner } from './docker.js';
+import { engineLoggedOom } from './dockerEvents.js';
 import type { RunSpec } from './types.js';
 import { assertBurstsWhole, assertStreamsApart, collector, makeDirs } from '../../e2e/support/runnerSpec.js';
 
@@ -125,7 +126,9 @@ test('reports CPU time', async () => {
 
 test('runs under the task\'s memory requirement, without swap; a task killed at that limit is reported oomKilled', async () => {
   // dd allocates a buffer of one block: 48 MiB, beyond a 32 MiB limit; it waits for the test to look at the container first.
-  const { spec: s } = await spec('while [ ! -e go ]; do sleep 0.05; done; dd if=/dev/zero of=/dev/null bs=48M count=1', { memoryMb: 32 });
+  // The shell outlives dd by a second, so the engine hears of the kill while the container runs and says so in its
+  // inspect (when the killed process is the container's last, a loaded engine may hear of it late: the next test).
+  const { spec: s } = await spec('while [ ! -e go ]; do sleep 0.05; done; dd if=/dev/zero of=/dev/null bs=48M count=1; s=$?; sleep 1; exit $s', { memoryMb: 32 });
   const handle = await runner.start(s);
   const info = await docker.getContainer(handle.ref).inspect();
   assert.deepEqual([info.HostConfig.Memory, info.HostConfig.MemorySwap], [32 * 1024 ** 2, 32 * 1024 ** 2]);
@@ -135,6 +138,7 @@ test('runs under the task\'s memory requirement, without swap; a task killed at 
   assert.equal(result.oomKilled, true);
   assert.match(result.error ?? '', /out of memory \(limit 32 MiB\)/);
   assert.ok(result.peakMemoryBytes !== null && result.peakMemoryBytes >= 32 * 1024 ** 2, 'it reached its limit');
+  assert.equal(await engineLoggedOom(docker, handle.ref, Date.now() / 1000 - 60, 5000), true, 'the engine\'s log has the kill');
 
   const roomy = await run('dd if=/dev/zero of=/dev/null bs=48M count=1', { memoryMb: 128 });
   assert.deepEqual([roomy.result.exitCode, roomy.result.oomKilled], [0, false]);
@@ -142,6 +146,14 @@ test('runs under the task\'s memory requirement, without swap; a task killed at 
   const ownHandle = await runner.start(own.spec);
   assert.equal((await docker.getContainer(ownHandle.ref).inspect()).HostConfig.Memory, 64 * 1024 ** 2, 'the task\'s own --memory wins');
   await ownHandle.kill(0);
+});
+
+test('a SIGKILL nobody sent to a task under a memory limit is no OOM kill: the engine logged none', async () => {
+  const { spec: s } = await spec('kill -9 $$', { memoryMb: 32 });
+  const handle = await runner.start(s);
+  const result = await handle.wait();
+  assert.deepEqual([result.exitCode, result.oomKilled, result.error], [137, false, null]);
+  assert.equal(await engineLoggedOom(docker, handle.ref, Date.now() / 1000 - 60, 1000), false);
 });
 
 test('kill stops the container within the grace and removes it', async () => {
