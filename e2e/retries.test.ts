@@ -30,9 +30,10 @@ after(async () => {
 });
 
 test('a Docker task killed at its memory limit is retried with the next value of its curve, and succeeds', async () => {
-  // The container's own limit (cgroup v1 or v2), then a 48 MiB buffer: over 32 MiB, under 128 MiB.
+  // The container's own limit (cgroup v1 or v2), then a 48 MiB buffer: over 32 MiB, under 128 MiB. The shell outlives
+  // dd by a second: an engine may drop the word of a kill that took the container's last process (docs/worker.md).
   const { tasks: [t] } = await ts.client.submitTasks({
-    command: 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; dd if=/dev/zero of=/dev/null bs=48M count=1',
+    command: 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; dd if=/dev/zero of=/dev/null bs=48M count=1; s=$?; sleep 1; exit $s',
     container: image, tag: 'docker', max_retries: 1, backoff: AT_ONCE, requirements: { memory_mb: [32, 128] },
   });
   const done = await taskEnded(ts, t!.id);
