@@ -22,15 +22,21 @@ function heldCall() {
 
 const HOUR = 3_600_000;
 
+/** Sends exchange `seq` and gives up on it at once, as news does while it is parked; returns its call, unanswered. */
+async function sendAndGiveUp(exchanges: Exchanges, seq: number, stopping: AbortSignal) {
+  const held = heldCall();
+  const news = new AbortController();
+  const sent = exchanges.send(seq, held.call, HOUR, stopping, news.signal);
+  news.abort();
+  assert.equal(await sent, GIVEN_UP);
+  return held;
+}
+
 test('an exchange given up on is left to its answer, named by the next until one is answered; an older one is hung up', async () => {
   const exchanges = new Exchanges();
   const stopping = new AbortController();
 
-  const first = heldCall();
-  const news1 = new AbortController();
-  const sent1 = exchanges.send(1, first.call, HOUR, stopping.signal, news1.signal);
-  news1.abort();
-  assert.equal(await sent1, GIVEN_UP);
+  const first = await sendAndGiveUp(exchanges, 1, stopping.signal);
   assert.equal(first.seen.signal!.aborted, false, 'given up on without hanging up: its connection goes back to the pool');
   assert.equal(first.seen.gaveUp, undefined);
 
@@ -61,11 +67,7 @@ test('an exchange given up on is left to its answer, named by the next until one
 test('cut short, the exchange left to its answer is hung up and no longer named', async () => {
   const exchanges = new Exchanges();
   const stopping = new AbortController();
-  const parked = heldCall();
-  const news = new AbortController();
-  const sent = exchanges.send(7, parked.call, HOUR, stopping.signal, news.signal);
-  news.abort();
-  assert.equal(await sent, GIVEN_UP);
+  const parked = await sendAndGiveUp(exchanges, 7, stopping.signal);
 
   // As before registering again: polls are numbered from 1 once more.
   exchanges.cutShort();
