@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Writable } from 'node:stream';
 import Dockerode from 'dockerode';
 import { DEFAULT_DOCKER_POLICY, containerOptionViolations, parseContainerOptions } from '../../shared/dockerPolicy.js';
-import { engineLoggedOom } from './dockerEvents.js';
+import { killedAtLimit } from './dockerOom.js';
 import {
   endOf, labqEnv, settlesWithin, writeScript,
   type ExecutionDirs, type OutputStream, type RunHandle, type Runner, type RunResult, type RunSpec,
@@ -28,12 +28,6 @@ const MOUNTS: ExecutionDirs = { input: '/input', output: '/output', temp: '/tmp'
 
 /** Memory and CPU time are sampled this often while a container runs (see trackUsage). */
 const USAGE_SAMPLE_MS = 1000;
-
-/** How long a SIGKILL nobody here sent waits for the engine's late word of an OOM kill (see dockerEvents). */
-const LATE_OOM_WAIT_MS = 1000;
-
-/** A process killed with SIGKILL, as the container's init reports it. */
-const SIGKILL_EXIT = 137;
 
 /** Credentials for one registry; handed to the engine only, never logged. */
 export interface RegistryAuth {
@@ -270,11 +264,7 @@ class DockerHandle implements RunHandle {
       if (streamError) errors.push(`output stream: ${streamError}`);
       const info = await this.container.inspect();
       limitBytes = info.HostConfig.Memory ?? 0;
-      // A process killed at the limit whose task still succeeded (a shell that went on) is no failure.
-      oomKilled = info.State.OOMKilled && exitCode !== 0;
-      if (!oomKilled && exitCode === SIGKILL_EXIT && this.lastSignal === null && limitBytes > 0) {
-        oomKilled = await engineLoggedOom(this.docker, this.container.id, Date.parse(info.State.StartedAt) / 1000, LATE_OOM_WAIT_MS);
-      }
+      oomKilled = await killedAtLimit(this.docker, info, exitCode, this.lastSignal !== null);
       if (oomKilled) errors.push(`killed by the kernel: out of memory (limit ${Math.round(limitBytes / 1024 ** 2)} MiB)`);
     } catch (err) {
       errors.push((err as Error).message);
