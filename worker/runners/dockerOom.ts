@@ -5,10 +5,11 @@
 // then nothing tells). A task killed at its limit must be reported so, since its retry asks
 // for more memory; so an unexplained SIGKILL under a limit asks the engine's event log too.
 
+import { constants as osConstants } from 'node:os';
 import Dockerode from 'dockerode';
 
-/** A process killed with SIGKILL, as the container's init reports it. */
-const SIGKILL_EXIT = 137;
+/** A process killed with SIGKILL, as the container's init reports it (128 + N, as a shell does). */
+const SIGKILL_EXIT = 128 + osConstants.signals.SIGKILL;
 
 /** How long an unexplained SIGKILL waits for the engine's late word of an OOM kill. */
 const LATE_OOM_WAIT_MS = 1000;
