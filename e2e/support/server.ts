@@ -52,7 +52,7 @@ export async function http(ts: TestServer, method: string, path: string, body?: 
       ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
       ...headers,
     },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    body: body === undefined ? undefined : typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
   });
   const text = await response.text();
   let json: any = null;

@@ -400,6 +400,19 @@ describe('malformed submissions', () => {
     await refused('POST', `${API_PREFIX}/steps`, { workflow_id: workflowA, name: 's', description: '\udfff' }, 400);
   });
 
+  test('a body that is not UTF-8 → 400, not its bytes replaced', async () => {
+    const latin1 = Buffer.concat([Buffer.from('{"command":"cat '), Buffer.from([0xe9, 0x74, 0xe9]), Buffer.from('.txt"}')]);
+    const res = await refused('POST', tasks, latin1, 400, ['(body)']);
+    assert.match(res.json.errors[0].message, /not UTF-8/);
+    // A surrogate's own bytes (CESU-8) are not UTF-8 either.
+    await refused('POST', tasks, Buffer.from('{"command":"echo \xed\xa0\x80"}', 'latin1'), 400, ['(body)']);
+  });
+
+  test('valid JSON with a string that cannot be stored is not called invalid JSON', async () => {
+    const res = await refused('POST', tasks, { ...VALID, command: 'echo a\u0000b' }, 400, ['(body)']);
+    assert.match(res.json.errors[0].message, /^a string holds a NUL character/);
+  });
+
   test('non-ASCII text, astral characters included, is accepted and read back unchanged (control)', async () => {
     const command = 'echo "é 中文 \u{1F9EC} \\u0000"';
     const res = await http(ts, 'POST', tasks, { ...VALID, command, env: { GREETING: 'héllo \u{1F600}' } });
