@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { after } from 'node:test';
-import type { ExecutionDirs, OutputStream } from '../../worker/runners/types.js';
+import type { ExecutionDirs, OutputStream, RunHandle } from '../../worker/runners/types.js';
 
 const scratch: string[] = [];
 after(() => Promise.all(scratch.map((dir) => rm(dir, { recursive: true, force: true }))));
@@ -49,4 +50,19 @@ export async function assertBurstsWhole(run: (command: string) => Promise<{ resu
   assert.equal(out.text('stdout').length, size);
   assert.equal(out.text('stdout'), expected('0123456789\n'));
   assert.equal(out.text('stderr'), expected('abc\n'));
+}
+
+/**
+ * A kill with no grace is KILL alone: the task's busy loop would run its TERM trap in the
+ * moment between a TERM and a KILL sent after it. `dir` is the task's temp folder as the task
+ * names it; `start` starts the script and resolves once `ready` is in that folder, with the
+ * handle and the folder's path here.
+ */
+export async function assertNoGraceIsKillAlone(dir: string, start: (script: string) => Promise<{ handle: RunHandle; temp: string }>): Promise<RunHandle> {
+  const { handle, temp } = await start(`trap 'echo > ${dir}/termed; exit 7' TERM\necho ready > ${dir}/ready\nwhile :; do :; done`);
+  await handle.kill(0);
+  const result = await handle.wait();
+  assert.deepEqual([result.exitCode, result.signal], [null, 'SIGKILL']);
+  assert.ok(!existsSync(join(temp, 'termed')), 'the task got a TERM');
+  return handle;
 }

@@ -17,7 +17,7 @@ import { DEFAULT_DOCKER_POLICY, parseContainerOptions } from '../../shared/docke
 import { DockerRunner } from './docker.js';
 import { engineLoggedOom, killedAtLimit } from './dockerOom.js';
 import type { RunSpec } from './types.js';
-import { assertBurstsWhole, assertStreamsApart, collector, makeDirs } from '../../e2e/support/runnerSpec.js';
+import { assertBurstsWhole, assertNoGraceIsKillAlone, assertStreamsApart, collector, makeDirs } from '../../e2e/support/runnerSpec.js';
 
 const docker = new Dockerode();
 const runner = new DockerRunner({ docker });
@@ -197,6 +197,16 @@ test('kill honours a TERM trap within the grace', async () => {
   await handle.kill(10_000);
   assert.equal((await handle.wait()).exitCode, 7);
   assert.equal(out.text('stdout'), 'cleaning up\n');
+});
+
+test('kill with no grace sends KILL alone: a TERM trap never runs', async () => {
+  const handle = await assertNoGraceIsKillAlone('/tmp', async (script) => {
+    const { spec: s } = await spec(script);
+    const started = await runner.start(s);
+    await waitForFile(join(s.dirs.temp, 'ready'));
+    return { handle: started, temp: s.dirs.temp };
+  });
+  await assertRemoved(handle.ref);
 });
 
 test('kill escalates to KILL after the grace and removes the container', async () => {

@@ -214,8 +214,12 @@ class DockerHandle implements RunHandle {
     if (!this.hasExited) {
       // A frozen container would get the TERM only once thawed; older engines refuse to signal it at all.
       await this.resume();
-      await this.signal('SIGTERM');
-      if (!(await settlesWithin(this.exited, graceMs))) await this.signal('SIGKILL');
+      // No grace is KILL alone: a TERM first would let the task's trap run after all.
+      if (graceMs <= 0) await this.signal('SIGKILL');
+      else {
+        await this.signal('SIGTERM');
+        if (!(await settlesWithin(this.exited, graceMs))) await this.signal('SIGKILL');
+      }
     }
     await this.done;
   }

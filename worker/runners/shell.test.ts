@@ -12,7 +12,7 @@ import { processGroup, processSession, processStat } from '../procStat.js';
 import { Launcher } from './launcher.js';
 import { ShellRunner } from './shell.js';
 import type { RunSpec } from './types.js';
-import { assertBurstsWhole, assertStreamsApart, collector, makeDirs } from '../../e2e/support/runnerSpec.js';
+import { assertBurstsWhole, assertNoGraceIsKillAlone, assertStreamsApart, collector, makeDirs } from '../../e2e/support/runnerSpec.js';
 
 async function spec(command: string, extra: Partial<RunSpec> = {}) {
   const out = collector();
@@ -187,6 +187,15 @@ for (const launcher of [true, false]) {
       assert.ok(Date.now() - started < 5000, 'kill waited for the grace although the task had ended');
       assert.equal((await handle.wait()).exitCode, 7);
       assert.equal(out.text('stdout'), 'cleaning up\n');
+    });
+
+    test('kill with no grace sends KILL alone: a TERM trap never runs', async () => {
+      await assertNoGraceIsKillAlone('"$TEMP"', async (script) => {
+        const { spec: s } = await spec(script);
+        const handle = await runner.start(s);
+        await waitForFile(join(s.dirs.temp, 'ready'));
+        return { handle, temp: s.dirs.temp };
+      });
     });
 
     test('kill escalates to KILL after the grace when TERM is ignored', async () => {

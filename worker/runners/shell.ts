@@ -256,10 +256,15 @@ class ShellHandle implements RunHandle {
 
   async kill(graceMs: number): Promise<void> {
     if (!this.hasExited) {
-      this.signalGroup('SIGTERM');
-      // Pending while the group is stopped: CONT delivers it.
-      await this.resume();
-      if (!(await settlesWithin(this.task.exited, graceMs))) this.signalGroup('SIGKILL');
+      // No grace is KILL alone (it reaches a stopped group too): a TERM first would let the
+      // task's trap run after all, in the moment before the KILL.
+      if (graceMs <= 0) this.signalGroup('SIGKILL');
+      else {
+        this.signalGroup('SIGTERM');
+        // Pending while the group is stopped: CONT delivers it.
+        await this.resume();
+        if (!(await settlesWithin(this.task.exited, graceMs))) this.signalGroup('SIGKILL');
+      }
     }
     await this.done;
   }
