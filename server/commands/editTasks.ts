@@ -19,7 +19,7 @@ import type { TaskFilter } from '../../shared/schemas/task.js';
 import type { Pool } from '../db/pool.js';
 import { invalid } from '../errors.js';
 import { recordEvents } from '../events/recordEvents.js';
-import { containerPolicyErrors } from '../queries/policies.js';
+import { containerPolicyErrors, OPTIONS_NEED_IMAGE, optionsWithoutImage } from '../queries/policies.js';
 import { unknownSecrets } from '../queries/secrets.js';
 import { cancelExecutions } from './cancelExecutions.js';
 import { NOT_STARTED } from '../../shared/schemas/execution.js';
@@ -105,6 +105,7 @@ export async function editTasks(pool: Pool, filter: TaskFilter, request: EditReq
       FROM tasks WHERE id = ANY(${sql.array(editable.map((t) => t.id), 'int8')}) ORDER BY id`);
     const edits = [];
     const badCommands: number[] = [];
+    const imageless: number[] = [];
     for (const row of rows) {
       const { before, after } = changesOf(row, request.set ?? {}, replace);
       if (Object.keys(after).length === 0) {
@@ -115,7 +116,18 @@ export async function editTasks(pool: Pool, filter: TaskFilter, request: EditReq
         badCommands.push(row.id);
         continue;
       }
+      // Only an edit of the image or of the options is checked: one of other fields leaves a task as it was.
+      if (('container' in after || 'container_options' in after) && optionsWithoutImage({ container: row.container, container_options: row.container_options, ...after })) {
+        imageless.push(row.id);
+        continue;
+      }
       edits.push({ row, before, after });
+    }
+    if (imageless.length) {
+      throw invalid([{
+        field: request.set && 'container_options' in request.set ? 'set.container_options' : 'set.container',
+        message: `${imageless.length} task(s) would have container options and no image (tasks ${imageless.slice(0, 10).join(', ')}): ${OPTIONS_NEED_IMAGE}`,
+      }]);
     }
     if (badCommands.length) {
       throw invalid([{

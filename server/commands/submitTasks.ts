@@ -13,7 +13,7 @@ import type { SubmitTasksResponse, TaskDefinition, TaskStatus } from '../../shar
 import type { Pool, Db } from '../db/pool.js';
 import { invalid, type FieldError } from '../errors.js';
 import { recordEvents } from '../events/recordEvents.js';
-import { containerPolicyErrors } from '../queries/policies.js';
+import { containerPolicyErrors, imagelessOptionErrors } from '../queries/policies.js';
 import { missingDependencies } from '../queries/references.js';
 import { unknownSecrets } from '../queries/secrets.js';
 import { dependencyStatus } from './dependencyStatus.js';
@@ -124,7 +124,7 @@ export async function submitInTransaction(tx: Db, submitted: NewTask[], field: (
   // shared lock taken twice is simply held), so a submit without dependencies has it too.
   const deps = await dependencyStatuses(tx, defs, field, errors);
   errors.push(...(await unknownSecrets(tx, defs.map((d) => d.env), field)));
-  errors.push(...(await containerPolicyErrors(tx, defs.map((d) => d.container_options), field)));
+  errors.push(...imagelessOptionErrors(defs, field), ...(await containerPolicyErrors(tx, defs.map((d) => d.container_options), field)));
   if (errors.length) throw invalid(distinct(errors));
 
   const keyed = defs.flatMap((d, i) => (d.key ? [{ w: workflowOf[i] ?? 0, k: d.key }] : []));

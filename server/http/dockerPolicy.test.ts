@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { sql } from 'slonik';
-import { refusedField, startTestServer, type TestServer } from '../../e2e/support/server.js';
+import { http, refusedField, startTestServer, type TestServer } from '../../e2e/support/server.js';
 import { API_PREFIX } from '../../shared/api.js';
 import { DEFAULT_DOCKER_POLICY } from '../../shared/dockerPolicy.js';
 import { until } from '../../e2e/support/worker.js';
@@ -72,6 +72,23 @@ test('a bulk names the task, a sweep its template, an edit its set; each writes 
   await refused('/tasks/edit', { filter: { ids: [t!.id] }, set: { container_options: ['-v', '/var/run/docker.sock:/var/run/docker.sock'] } },
     'set.container_options[0]', /\/var\/run\/docker.sock is not under/);
   assert.deepEqual((await ts.client.getTask(t!.id)).container_options, []);
+});
+
+test('container options without an image are refused wherever a task is defined, since a worker could only refuse them', async () => {
+  const options = ['--memory=1g'];
+  await refused('/tasks', { command: 'true', container_options: options }, 'container_options', /need a container image/);
+  await refused('/tasks', { tasks: [{ command: 'true' }, { command: 'true', container: null, container_options: options }] }, 'tasks[1].container_options', /need a container image/);
+  await refused('/sweeps', { template: { command: 'run {n}', container_options: options }, parameters: { n: [1, 2] } }, 'template.container_options', /need a container image/);
+  const { tasks: [inImage, bare] } = await ts.client.submitTasks({ tasks: [{ command: 'true', container: image, container_options: options, held: true }, { command: 'true', held: true }] });
+  await refused(`/tasks/${inImage!.id}`, { set: { container: null } }, 'set.container', new RegExp(`tasks ${inImage!.id}\\): container options need`), 'PATCH');
+  await refused('/tasks/edit', { filter: { ids: [bare!.id] }, set: { container_options: options } }, 'set.container_options', /need a container image/);
+  // The image and its options taken away together, or given together, are taken.
+  for (const [task, set] of [[inImage!, { container: null, container_options: [] }], [bare!, { container: image, container_options: options }]] as const) {
+    const edited = await http(ts, 'PATCH', `${API_PREFIX}/tasks/${task.id}`, { set });
+    assert.equal(edited.status, 200, edited.text);
+  }
+  const [now, then] = [await ts.client.getTask(inImage!.id), await ts.client.getTask(bare!.id)];
+  assert.deepEqual([now.container, now.container_options, then.container, then.container_options], [null, [], image, options]);
 });
 
 test("an admin's policy: binds under its prefixes (not beside them, not through ..), its capabilities; each change an event", async () => {

@@ -116,13 +116,15 @@ test('a schedule whose tasks refer to a secret that does not exist is refused, c
   assert.equal(edited.json.errors[0].field, 'submit.tasks[0].env.KEY');
 });
 
-test('a schedule whose tasks depend on a task that does not exist, or whose container options the Docker policy refuses, is refused: every run would fail', async () => {
+test('a schedule whose tasks depend on a task that does not exist, or whose container options the Docker policy refuses or come without an image, is refused: every run would fail', async () => {
   const before = await eventCount();
   const cases: [unknown, string, RegExp][] = [
     [{ tasks: [{ command: 'true' }, { command: 'after', depends_on: [999_999] }] }, 'submit.tasks[1].depends_on[0]', /task 999999 does not exist/],
     [{ tasks: [{ command: 'after', depends_on_steps: [999_999] }] }, 'submit.tasks[0].depends_on_steps[0]', /step 999999 does not exist/],
     [{ tasks: [{ command: 'x', container: 'alpine:3', container_options: ['--privileged'] }] }, 'submit.tasks[0].container_options[0]', /refused by the Docker policy/],
     [{ sweep: { template: { command: 'x {n}', container: 'alpine:3', container_options: ['-v', '/:/host'] }, parameters: { n: [1, 2] } } }, 'submit.sweep.template.container_options[0]', /not under an allowed mount prefix/],
+    [{ tasks: [{ command: 'x', container_options: ['--memory=1g'] }] }, 'submit.tasks[0].container_options', /need a container image/],
+    [{ sweep: { template: { command: 'x {n}', container_options: ['--memory=1g'] }, parameters: { n: [1, 2] } } }, 'submit.sweep.template.container_options', /need a container image/],
   ];
   for (const [submit, field, message] of cases) {
     const answer = await http(ts, 'POST', S, { name: 'never-runs', cron: YEARLY, submit });

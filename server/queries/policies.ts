@@ -30,3 +30,14 @@ export async function containerPolicyErrors(db: Db, lists: Array<readonly string
   return lists.flatMap((options, i) => containerOptionViolations(options ?? [], policy)
     .map((v) => ({ field: `${field(i)}container_options[${v.index}]`, message: v.reason })));
 }
+
+/** Why options are refused on a task with no image: a bare task has no container for them. */
+export const OPTIONS_NEED_IMAGE = 'container options need a container image (`container`): a bare task takes none';
+
+/** Whether a task would carry container options and no image, which its worker could only refuse. */
+export const optionsWithoutImage = (t: { container?: unknown; container_options?: unknown }): boolean =>
+  !t.container && Array.isArray(t.container_options) && t.container_options.length > 0;
+
+/** One error per task that names container options without an image (`tasks[2].container_options`). */
+export const imagelessOptionErrors = (tasks: ReadonlyArray<Parameters<typeof optionsWithoutImage>[0]>, field: (i: number) => string): FieldError[] =>
+  tasks.flatMap((t, i) => (optionsWithoutImage(t) ? [{ field: `${field(i)}container_options`, message: OPTIONS_NEED_IMAGE }] : []));

@@ -6,7 +6,7 @@ import { sql } from 'slonik';
 import { ScheduleSubmit, type ScheduleBody } from '../../shared/schemas/schedule.js';
 import type { Db } from '../db/pool.js';
 import { invalid, notFound, type FieldError } from '../errors.js';
-import { containerPolicyErrors } from '../queries/policies.js';
+import { containerPolicyErrors, imagelessOptionErrors } from '../queries/policies.js';
 import { missingDependencies } from '../queries/references.js';
 import { unknownSecrets } from '../queries/secrets.js';
 import { cronErrors } from './cron.js';
@@ -45,7 +45,8 @@ export async function lockExisting(tx: Db, id: number): Promise<ScheduleRow> {
 
 /**
  * What the tasks of every run would be refused for when submitted, whatever the context: a
- * secret or a dependency that does not exist, container options the Docker policy refuses.
+ * secret or a dependency that does not exist, container options the Docker policy refuses
+ * or that come without an image.
  */
 async function referenceErrors(tx: Db, submit: ScheduleBody['submit']): Promise<FieldError[]> {
   const [templates, field] = 'tasks' in submit
@@ -60,6 +61,7 @@ async function referenceErrors(tx: Db, submit: ScheduleBody['submit']): Promise<
     ...missingDependencies(templates, 'depends_on', tasks, field),
     ...missingDependencies(templates, 'depends_on_steps', steps, field),
     ...(await unknownSecrets(tx, templates.map((t) => t.env), field)),
+    ...imagelessOptionErrors(templates, field),
     ...(await containerPolicyErrors(tx, templates.map((t) => t.container_options), field)),
   ];
 }
