@@ -83,12 +83,14 @@ export function bulkSummary(verb: string, r: BulkResult): string {
 // "Paused", not "held": held is a status of its own (labq task hold).
 /**
  * Prints what a bulk command did. Asked for tasks by id, a command that changed none of them
- * fails (status 1), as its one-task route answers 409: a script can tell.
+ * fails (status 1), as its one-task route answers 409: a script can tell. With --json the
+ * answer is printed all the same, for the script to read why.
  */
 function report(result: BulkResult, verb: string, filter: TaskFilterBody, json: boolean): void {
   const byIdsOnly = Object.keys(filter).every((k) => k === 'ids');
-  if (byIdsOnly && !result.dry_run && result.changed === 0 && result.skipped.length) throw new Error(bulkSummary(verb, result));
-  print(result, json, () => bulkSummary(verb, result));
+  const failed = byIdsOnly && !result.dry_run && result.changed === 0 && result.skipped.length > 0;
+  if (json || !failed) print(result, json, () => bulkSummary(verb, result));
+  if (failed) throw new Error(bulkSummary(verb, result));
 }
 
 const pauseSummary = (what: string, r: PauseResult) =>

@@ -337,6 +337,10 @@ test('the CLI steers by ids and filters, and fails when a task named by id is le
   const again = await labq('task', 'hold', a!);
   assert.equal(again.code, 1, 'nothing changed for a task named by id: status 1');
   assert.match(again.stderr, /already held/);
+  // With --json, the answer all the same, for a script to read why; the status still says.
+  const againJson = await labq('--json', 'task', 'hold', a!);
+  assert.equal(againJson.code, 1, againJson.stdout);
+  assert.deepEqual(JSON.parse(againJson.stdout).skipped.map((s: { task_ids: number[] }) => s.task_ids), [[Number(a)]]);
   // An id no task has is named, not passed over: alone it is a failure, beside others a line of its own.
   const typo = await labq('task', 'hold', '999999');
   assert.equal(typo.code, 1, typo.stdout);
