@@ -593,6 +593,13 @@ describe('labq task logs says how the task ended, or why it never ran', () => {
     }
   });
 
+  test('the output comes back byte for byte, what is not UTF-8 included', async () => {
+    const id = await submit('--', "printf '\\377\\376 latin1 \\351\\n'");
+    assert.equal(await ended(id), 'succeeded');
+    const stdout = execFileSync(process.execPath, [MAIN, 'task', 'logs', String(id)], { env: envFor(dataDir), stdio: ['ignore', 'pipe', 'ignore'] });
+    assert.deepEqual(stdout, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(' latin1 '), Buffer.from([0xe9, 0x0a])]));
+  });
+
   test('a failed command, a failed download, a refused start: status and error on stderr, status 1', async () => {
     const cases: [number, string, RegExp][] = [
       [await submit('--', 'echo partial; exit 3'), 'partial\n', /^labq: execution \d+ failed \(exit code 3\)$/m],

@@ -237,7 +237,7 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
       const execution = await executionToRead(client, id, o.execution, !!o.follow);
       if (!o.follow) {
         // Its status was read before the output: if it had ended then, this is all of it.
-        process.stdout.write(await client.executionOutput(execution.id, o.stream));
+        process.stdout.write(await client.executionOutputBytes(execution.id, o.stream));
         if (execution.finished_at !== null) end(execution);
         return;
       }

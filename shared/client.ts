@@ -269,10 +269,14 @@ export class LabqClient {
   putDockerPolicy(body: RouteBody<'putDockerPolicy'>) {
     return this.call('putDockerPolicy', { body });
   }
-  /** An execution's whole output so far, as text. */
-  async executionOutput(id: number, stream?: 'stdout' | 'stderr'): Promise<string> {
+  /** An execution's whole output so far, its bytes as the task wrote them (a task may write what is not UTF-8). */
+  async executionOutputBytes(id: number, stream?: 'stdout' | 'stderr'): Promise<Uint8Array> {
     const response = await this.fetch('executionOutput', { params: { id }, query: { stream } }, 'text/plain');
-    return response.text();
+    return new Uint8Array(await response.arrayBuffer());
+  }
+  /** The same, as text. */
+  async executionOutput(id: number, stream?: 'stdout' | 'stderr'): Promise<string> {
+    return new TextDecoder().decode(await this.executionOutputBytes(id, stream));
   }
   me() {
     return this.call('me');
