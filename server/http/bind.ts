@@ -37,6 +37,13 @@ function parse<T extends z.ZodType>(schema: T, value: unknown, prefix = ''): z.o
   return result.data;
 }
 
+/** A query whose parameters are each given once: a list is one value, comma-separated, so one given twice is a mistake, said as such. */
+function onceEach(query: Context['query']): Context['query'] {
+  const repeated = Object.keys(query).filter((key) => Array.isArray(query[key]));
+  if (repeated.length) throw invalid(repeated.map((field) => ({ field, message: 'given more than once: give it once (a list is one value, comma-separated)' })));
+  return query;
+}
+
 export function metaOf(ctx: Context): EventMeta {
   const identity = ctx.state.identity;
   // A user and a token may share a name: actor_kind tells which one acted.
@@ -54,7 +61,7 @@ export function bind<N extends RouteName>(router: Router, name: N, handler: Hand
   router[route.method](route.path, async (ctx: Context) => {
     authorize(routes[name] as RouteSpec, ctx.state.identity, `${ctx.method} ${ctx.path}`);
     const params = route.params ? parse(route.params, (ctx as any).params) : undefined;
-    const query = querySchema ? parse(querySchema, ctx.query) : undefined;
+    const query = querySchema ? parse(querySchema, onceEach(ctx.query)) : undefined;
     let body: unknown;
     if (route.body) {
       const raw = await readJsonBody(ctx);

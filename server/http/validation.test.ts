@@ -444,6 +444,20 @@ describe('list query parameters', () => {
     });
   }
 
+  test('what is not a number, a number past a double, a parameter given twice, a number past two bounds: each said plainly, once', async () => {
+    const said = async (method: string, path: string, body: unknown, field: string, message: RegExp) => {
+      const res = await refused(method, `${API_PREFIX}${path}`, body, 400, [field]);
+      assert.equal(res.json.errors.length, 1, res.text);
+      assert.match(res.json.errors[0].message, message);
+      assert.doesNotMatch(res.text, /NaN|received number/);
+    };
+    await said('GET', '/tasks/abc', undefined, 'id', /^must be a number$/);
+    await said('GET', '/tasks?workflow_id=abc', undefined, 'workflow_id', /^must be a number$/);
+    await said('GET', '/tasks?workflow_id=1&workflow_id=2', undefined, 'workflow_id', /given more than once/);
+    await said('POST', '/tasks', '{"command":"true","priority":1e400}', 'priority', /^must be a finite number$/);
+    await said('GET', '/tasks/99999999999999999999', undefined, 'id', /^Too big/);
+  });
+
   test('a cursor of another list is refused, a real one works (control)', async () => {
     const first = await http(ts, 'GET', `${API_PREFIX}/tasks?limit=1`);
     assert.equal(first.status, 200, first.text);

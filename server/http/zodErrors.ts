@@ -15,10 +15,17 @@ export function fieldPath(path: readonly PropertyKey[], prefix = ''): string {
 
 /**
  * Zod's own messages, but a missing field is called required, not "expected string, received
- * undefined" nor, for a field of a few values (a role), "Invalid option: expected one of …".
+ * undefined" nor, for a field of a few values (a role), "Invalid option: expected one of …";
+ * a parameter that is not a number (`/tasks/abc`), which zod reads as NaN, is not said to be
+ * NaN; nor is a number too large for a double (`1e400`, Infinity once parsed) said to be no number.
  */
-export const issueMessage: z.core.$ZodErrorMap = (issue) =>
-  (issue.code === 'invalid_type' || issue.code === 'invalid_value') && issue.input === undefined ? 'required' : undefined;
+export const issueMessage: z.core.$ZodErrorMap = (issue) => {
+  if ((issue.code === 'invalid_type' || issue.code === 'invalid_value') && issue.input === undefined) return 'required';
+  if (issue.code === 'invalid_type' && issue.expected === 'number' && typeof issue.input === 'number') {
+    return Number.isNaN(issue.input) ? 'must be a number' : 'must be a finite number';
+  }
+  return undefined;
+};
 
 /** The value is not of the option's type at all (not a number that is not whole: zod reports that as a type too, with a format). */
 const rootType = (issue: z.core.$ZodIssue): issue is z.core.$ZodIssueInvalidType =>
@@ -53,7 +60,13 @@ const expanded = (issue: z.core.$ZodIssue): z.core.$ZodIssue[] => (issue.code ==
 
 export function fieldErrors(error: z.ZodError, prefix = ''): FieldError[] {
   const errors: FieldError[] = [];
+  // One complaint of a kind per field: a number past every bound of its schema (the safe
+  // integers', then the field's own) would say "too big" twice.
+  const said = new Set<string>();
   for (const issue of error.issues.flatMap(expanded)) {
+    const key = `${issue.code}\u0000${fieldPath(issue.path, prefix)}`;
+    if (said.has(key) && issue.code !== 'unrecognized_keys') continue;
+    said.add(key);
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) errors.push({ field: fieldPath([...issue.path, key], prefix), message: 'unknown field' });
     } else if (issue.code === 'invalid_key') {
