@@ -504,6 +504,28 @@ describe('a server that cannot be reached', () => {
   });
 });
 
+describe('what the CLI refuses before it asks a server', () => {
+  test('a --file that cannot be read or is not JSON, naming it; a --stream that is not one', async () => {
+    const dataDir = await freshDataDir();
+    const notJson = join(dataDir, 'tasks.json');
+    await writeFile(notJson, '{"command": ');
+    const cases: [string[], RegExp][] = [
+      [['task', 'submit', '-f', join(dataDir, 'absent.json')], /^labq: --file \S+absent\.json: cannot read it \(no such file\)\n$/],
+      [['task', 'submit', '-f', dataDir], /^labq: --file \S+: cannot read it \(a directory\)\n$/],
+      [['sweep', 'submit', '-f', notJson], /^labq: --file \S+tasks\.json: not valid JSON: /],
+      [['schedule', 'add', '-f', notJson], /^labq: --file \S+tasks\.json: not valid JSON: /],
+      [['task', 'logs', '1', '--stream', 'both'], /argument 'both' is invalid\. Allowed choices are stdout, stderr/],
+    ];
+    for (const [args, said] of cases) {
+      // LABQ_PORT names a port nothing listens on: none of these may get as far as asking.
+      const run = await labq(dataDir, args, { LABQ_PORT: String(await freePort()) });
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(run.stderr, said);
+      assert.doesNotMatch(run.stderr, /cannot reach/);
+    }
+  });
+});
+
 describe('help and version', () => {
   test('labq --version and -V print the version', async () => {
     const dataDir = await freshDataDir();

@@ -2,14 +2,14 @@
 // sweep on a cron. A schedule is named by its id or its name. `add` takes one task from the
 // task options (the command with `{name}` placeholders of the context), or a whole schedule
 // as JSON with -f, the body of POST /schedules.
-import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import type { LabqClient } from '../shared/client.js';
 import { CatchUp, Overlap, ScheduleInput, type ScheduleDetail, type SchedulePatch, type ScheduleRun } from '../shared/schemas/schedule.js';
 import { clientFrom, type ClientFlags } from './context.js';
 import { fromFlags, nested, type FieldFlags } from './fieldFlags.js';
 import { counts, print, table } from './format.js';
-import { collect, readStdin, TASK_FLAGS, taskFromFlags, taskOptions } from './tasks.js';
+import { readJsonFile } from './input.js';
+import { collect, TASK_FLAGS, taskFromFlags, taskOptions } from './tasks.js';
 
 /** --context NAME=VALUE, repeatable, into an object. */
 function contextFrom(pairs: string[] | undefined): Record<string, string> | undefined {
@@ -38,7 +38,6 @@ function policyOption(field: 'catch_up' | 'overlap', command: 'add' | 'edit'): O
 /** The flags of the fields that `add` and `edit` share. */
 const SCHEDULE_FLAGS: FieldFlags = { timezone: '--timezone', context: '--context', catch_up: '--catch-up', overlap: '--overlap' };
 
-const readJson = async (file: string) => JSON.parse(file === '-' ? await readStdin() : await readFile(file, 'utf8'));
 
 /** The id of a schedule given by id or by name. */
 async function scheduleId(client: LabqClient, given: string): Promise<number> {
@@ -96,7 +95,7 @@ export function scheduleCommands(program: Command, flags: () => ClientFlags & { 
     let created: Promise<ScheduleDetail>;
     if (o.file) {
       if (name || cron) throw new Error('give the schedule with -f or as arguments, not both');
-      created = client().call('createSchedule', { body: await readJson(o.file) });
+      created = client().call('createSchedule', { body: (await readJsonFile(o.file)) as ScheduleInput });
     } else {
       if (!name || !cron) throw new Error('give a name and a cron expression (or a JSON schedule with -f)');
       if (o.command && words.length) throw new Error('give the command with --command or after --, not both');
@@ -145,7 +144,7 @@ export function scheduleCommands(program: Command, flags: () => ClientFlags & { 
     .option('-f, --file <file>', 'JSON: the body of PATCH /schedules/{id}; - for stdin')
     .action(async (given: string, o) => {
       const body: SchedulePatch = o.file
-        ? await readJson(o.file)
+        ? ((await readJsonFile(o.file)) as SchedulePatch)
         : { name: o.name, cron: o.cron, timezone: o.timezone, context: contextFrom(o.context), catch_up: o.catchUp, overlap: o.overlap };
       if (Object.values(body).every((value) => value === undefined)) {
         throw new Error('nothing to change: give --name, --cron, --timezone, --context, --catch-up, --overlap, or -f FILE');

@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { clientFrom, type ClientFlags } from './context.js';
 import { print, table } from './format.js';
+import { readStdin } from './input.js';
 
 /** Typed at a terminal, nothing echoed; Enter ends it, Ctrl-C or Ctrl-D gives up. */
 function promptHidden(prompt: string): Promise<string> {
@@ -34,12 +35,6 @@ function promptHidden(prompt: string): Promise<string> {
   });
 }
 
-/** All of stdin, less one final line break (what `echo` or a file adds). */
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-}
 
 export function secretCommands(program: Command, flags: () => ClientFlags & { json?: boolean }): void {
   const secret = program.command('secret').description('secrets for tasks, referred to as {"secret": "NAME"} in env (admin)');
@@ -48,7 +43,8 @@ export function secretCommands(program: Command, flags: () => ClientFlags & { js
     .description('set a secret, or replace its value: read from stdin, or typed without echo at a terminal')
     .argument('<name>', 'letters, digits, _ . - (at most 128)')
     .action(async (name: string) => {
-      const value = process.stdin.isTTY ? await promptHidden(`value of ${name}: `) : await readStdin();
+      // Less one final line break: what `echo` or a file adds.
+      const value = process.stdin.isTTY ? await promptHidden(`value of ${name}: `) : (await readStdin()).replace(/\r?\n$/, '');
       if (!value) throw new Error('the value is empty: nothing set');
       const result = await clientFrom(flags()).putSecret(name, value);
       print(result, !!flags().json, () => `secret ${name} ${result.created ? 'set' : 'replaced'}`);

@@ -6,7 +6,8 @@ import type { SweepInput, SweepResponse } from '../shared/schemas/sweep.js';
 import { clientFrom, type ClientFlags } from './context.js';
 import { fromFlags, nested } from './fieldFlags.js';
 import { print } from './format.js';
-import { collect, readStdin, TASK_FLAGS, taskFromFlags, taskOptions } from './tasks.js';
+import { readJsonFile } from './input.js';
+import { collect, TASK_FLAGS, taskFromFlags, taskOptions } from './tasks.js';
 
 function nameAndRest(flag: string, pair: string): [string, string] {
   const eq = pair.indexOf('=');
@@ -64,7 +65,7 @@ export function sweepCommands(program: Command, flags: () => ClientFlags & { jso
   ).action(async (words: string[], o) => {
     let body: SweepInput;
     if (o.file) {
-      body = JSON.parse(o.file === '-' ? await readStdin() : await readFile(o.file, 'utf8'));
+      body = (await readJsonFile(o.file)) as SweepInput;
     } else {
       if (o.command && words.length) throw new Error('give the command with --command or after --, not both');
       body = {

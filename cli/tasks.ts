@@ -1,6 +1,5 @@
 // `labq task …`: submit, list, show, logs, kill, suspend, continue, events.
-import { readFile } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { LabqApiError, type LabqClient } from '../shared/client.js';
 import type { EventRecord } from '../shared/schemas/event.js';
 import { FAILURE_CLASSES, type Execution } from '../shared/schemas/execution.js';
@@ -8,14 +7,9 @@ import { isFinalTask, TASK_SORTS, TASK_STATUSES, WAITING_REASONS, type SubmitTas
 import { clientFrom, type ClientFlags } from './context.js';
 import { fromFlags, type FieldFlags } from './fieldFlags.js';
 import { bytes, collectInts, elapsed, int, print, table } from './format.js';
+import { readJsonFile } from './input.js';
 
 export const collect = (value: string, previous: string[] = []) => [...previous, value];
-
-export async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 /** The options of a task's fields, shared by `task submit` and `sweep submit`. */
 export function taskOptions(command: Command): Command {
@@ -139,7 +133,7 @@ async function signalEach(
       outcomes.push({ task_id: id, ...(await call(id)) });
     } catch (error) {
       if (!(error instanceof LabqApiError)) throw error;
-      outcomes.push({ task_id: id, error: error.message });
+      outcomes.push({ task_id: id, error: error.problem.detail ?? error.message });
     }
   }
   const failed = outcomes.filter((o) => o.error !== undefined);
@@ -163,8 +157,8 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
       const client = clientFrom(flags());
       let submitted: Promise<SubmitTasksResponse>;
       if (o.file) {
-        const parsed = JSON.parse(o.file === '-' ? await readStdin() : await readFile(o.file, 'utf8'));
-        submitted = client.submitTasks(Array.isArray(parsed) ? { tasks: parsed } : parsed);
+        const parsed = await readJsonFile(o.file);
+        submitted = client.submitTasks((Array.isArray(parsed) ? { tasks: parsed } : parsed) as Parameters<LabqClient['submitTasks']>[0]);
       } else {
         submitted = fromFlags(TASK_FLAGS, client.submitTasks(taskFromFlags(command, o)));
       }
@@ -230,7 +224,7 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
     .description("a task's output (its latest execution) and how it ended; -f follows it live until it ends")
     .argument('<id>', 'task id', int)
     .option('-f, --follow', 'stream the output as it comes')
-    .option('--stream <stream>', 'stdout or stderr only')
+    .addOption(new Option('--stream <stream>', 'stdout or stderr only').choices(['stdout', 'stderr']))
     .option('-x, --execution <id>', 'an earlier execution of the task', int)
     .action(async (id: number, o) => {
       const client = clientFrom(flags());
