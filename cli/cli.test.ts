@@ -509,11 +509,14 @@ describe('what the CLI refuses before it asks a server', () => {
     const dataDir = await freshDataDir();
     const notJson = join(dataDir, 'tasks.json');
     await writeFile(notJson, '{"command": ');
+    const latin1 = join(dataDir, 'latin1.json');
+    await writeFile(latin1, Buffer.concat([Buffer.from('{"command": "cat '), Buffer.from([0xe9]), Buffer.from('.txt"}')]));
     const cases: [string[], RegExp][] = [
       [['task', 'submit', '-f', join(dataDir, 'absent.json')], /^labq: --file \S+absent\.json: cannot read it \(no such file\)\n$/],
       [['task', 'submit', '-f', dataDir], /^labq: --file \S+: cannot read it \(a directory\)\n$/],
       [['sweep', 'submit', '-f', notJson], /^labq: --file \S+tasks\.json: not valid JSON: /],
       [['schedule', 'add', '-f', notJson], /^labq: --file \S+tasks\.json: not valid JSON: /],
+      [['task', 'submit', '-f', latin1], /^labq: --file \S+latin1\.json: not UTF-8/],
       [['task', 'logs', '1', '--stream', 'both'], /argument 'both' is invalid\. Allowed choices are stdout, stderr/],
     ];
     for (const [args, said] of cases) {

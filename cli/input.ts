@@ -1,24 +1,32 @@
 // What a command reads besides its arguments: standard input, and the JSON of a `--file`.
+import { isUtf8 } from 'node:buffer';
 import { readFile } from 'node:fs/promises';
 
-export async function readStdin(): Promise<string> {
+async function stdinBytes(): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
+}
+
+export async function readStdin(): Promise<string> {
+  return (await stdinBytes()).toString('utf8');
 }
 
 /** The JSON of `--file FILE` (`-`: standard input). A file that cannot be read, or is not JSON, is said to be, by its name. */
 export async function readJsonFile(file: string): Promise<unknown> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
+    bytes = file === '-' ? await stdinBytes() : await readFile(file);
   } catch (error) {
     const { code, message } = error as NodeJS.ErrnoException;
     throw new Error(`--file ${file}: cannot read it (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory' : message})`);
   }
+  const named = file === '-' ? '- (standard input)' : file;
+  // Decoded, a byte that is not UTF-8 would become U+FFFD and a task would run another command than the one written.
+  if (!isUtf8(bytes)) throw new Error(`--file ${named}: not UTF-8: save it as UTF-8`);
   try {
-    return JSON.parse(text);
+    return JSON.parse(bytes.toString('utf8'));
   } catch (error) {
-    throw new Error(`--file ${file === '-' ? '- (standard input)' : file}: not valid JSON: ${(error as Error).message}`);
+    throw new Error(`--file ${named}: not valid JSON: ${(error as Error).message}`);
   }
 }

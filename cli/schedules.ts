@@ -38,7 +38,6 @@ function policyOption(field: 'catch_up' | 'overlap', command: 'add' | 'edit'): O
 /** The flags of the fields that `add` and `edit` share. */
 const SCHEDULE_FLAGS: FieldFlags = { timezone: '--timezone', context: '--context', catch_up: '--catch-up', overlap: '--overlap' };
 
-
 /** The id of a schedule given by id or by name. */
 async function scheduleId(client: LabqClient, given: string): Promise<number> {
   if (/^\d+$/.test(given)) return Number(given);

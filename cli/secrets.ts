@@ -35,7 +35,6 @@ function promptHidden(prompt: string): Promise<string> {
   });
 }
 
-
 export function secretCommands(program: Command, flags: () => ClientFlags & { json?: boolean }): void {
   const secret = program.command('secret').description('secrets for tasks, referred to as {"secret": "NAME"} in env (admin)');
   secret

@@ -127,13 +127,13 @@ function end(x: Execution): void {
 async function signalEach(
   ids: number[], json: boolean, call: (id: number) => Promise<{ result: string; execution_id: number }>,
 ): Promise<void> {
-  const outcomes: { task_id: number; result?: string; execution_id?: number; error?: string }[] = [];
+  const outcomes: { task_id: number; result?: string; execution_id?: number; status?: number; error?: string }[] = [];
   for (const id of ids) {
     try {
       outcomes.push({ task_id: id, ...(await call(id)) });
     } catch (error) {
       if (!(error instanceof LabqApiError)) throw error;
-      outcomes.push({ task_id: id, error: error.problem.detail ?? error.message });
+      outcomes.push({ task_id: id, status: error.status, error: error.problem.detail || error.message });
     }
   }
   const failed = outcomes.filter((o) => o.error !== undefined);

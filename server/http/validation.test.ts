@@ -444,7 +444,7 @@ describe('list query parameters', () => {
     });
   }
 
-  test('what is not a number, a number past a double, a parameter given twice, a number past two bounds: each said plainly, once', async () => {
+  test('what is not a number, a number past a double, a parameter given twice, a number past two bounds: each said plainly, once, the tightest bound', async () => {
     const said = async (method: string, path: string, body: unknown, field: string, message: RegExp) => {
       const res = await refused(method, `${API_PREFIX}${path}`, body, 400, [field]);
       assert.equal(res.json.errors.length, 1, res.text);
@@ -456,6 +456,8 @@ describe('list query parameters', () => {
     await said('GET', '/tasks?workflow_id=1&workflow_id=2', undefined, 'workflow_id', /given more than once/);
     await said('POST', '/tasks', '{"command":"true","priority":1e400}', 'priority', /^must be a finite number$/);
     await said('GET', '/tasks/99999999999999999999', undefined, 'id', /^Too big/);
+    // Past the safe integers and the field's own bound: the field's, the tighter, is the one said.
+    await said('POST', '/tasks', '{"command":"true","priority":1e16}', 'priority', /^Too big: expected number to be <=1000$/);
   });
 
   test('a cursor of another list is refused, a real one works (control)', async () => {

@@ -58,15 +58,26 @@ function unionIssues(issue: z.core.$ZodIssueInvalidUnion): z.core.$ZodIssue[] {
 
 const expanded = (issue: z.core.$ZodIssue): z.core.$ZodIssue[] => (issue.code === 'invalid_union' ? unionIssues(issue) : [issue]);
 
+/**
+ * One bound per side and field: a number past every bound of its schema (the safe integers',
+ * then the field's own) would say "too big" twice, and the tightest bound is the one to tell.
+ */
+function tightest(issues: z.core.$ZodIssue[], prefix: string): z.core.$ZodIssue[] {
+  const best = new Map<string, z.core.$ZodIssueTooBig | z.core.$ZodIssueTooSmall>();
+  const bound = (i: z.core.$ZodIssueTooBig | z.core.$ZodIssueTooSmall) => Number('maximum' in i ? i.maximum : i.minimum);
+  for (const issue of issues) {
+    if (issue.code !== 'too_big' && issue.code !== 'too_small') continue;
+    const key = `${issue.code}\u0000${fieldPath(issue.path, prefix)}`;
+    const kept = best.get(key);
+    if (!kept || (issue.code === 'too_big' ? bound(issue) < bound(kept) : bound(issue) > bound(kept))) best.set(key, issue);
+  }
+  const kept = new Set<z.core.$ZodIssue>(best.values());
+  return issues.filter((issue) => (issue.code !== 'too_big' && issue.code !== 'too_small') || kept.has(issue));
+}
+
 export function fieldErrors(error: z.ZodError, prefix = ''): FieldError[] {
   const errors: FieldError[] = [];
-  // One complaint of a kind per field: a number past every bound of its schema (the safe
-  // integers', then the field's own) would say "too big" twice.
-  const said = new Set<string>();
-  for (const issue of error.issues.flatMap(expanded)) {
-    const key = `${issue.code}\u0000${fieldPath(issue.path, prefix)}`;
-    if (said.has(key) && issue.code !== 'unrecognized_keys') continue;
-    said.add(key);
+  for (const issue of tightest(error.issues.flatMap(expanded), prefix)) {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) errors.push({ field: fieldPath([...issue.path, key], prefix), message: 'unknown field' });
     } else if (issue.code === 'invalid_key') {

@@ -18,7 +18,8 @@
 //   leaves behind (container, stray processes) is gone.
 // - `kill(graceMs)` sends SIGTERM, then SIGKILL after graceMs, and resolves when it is gone;
 //   a suspended task is let go on for the TERM to reach it (a stopped process would only
-//   see it once continued).
+//   see it once continued). With no grace it sends SIGKILL alone, which ends a stopped
+//   process too (a paused container is thawed first: the engine would refuse the signal).
 // - `suspend()` freezes every process of the task (Docker pause, SIGSTOP to a bare task's
 //   process group) and `resume()` lets them go on; each is a no-op when the task already is
 //   in that state or has ended, and `suspended` says which state it is in.
