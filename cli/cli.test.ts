@@ -509,6 +509,8 @@ describe('what the CLI refuses before it asks a server', () => {
     const dataDir = await freshDataDir();
     const notJson = join(dataDir, 'tasks.json');
     await writeFile(notJson, '{"command": ');
+    const nullJson = join(dataDir, 'null.json');
+    await writeFile(nullJson, 'null');
     const latin1 = join(dataDir, 'latin1.json');
     await writeFile(latin1, Buffer.concat([Buffer.from('{"command": "cat '), Buffer.from([0xe9]), Buffer.from('.txt"}')]));
     const cases: [string[], RegExp][] = [
@@ -517,6 +519,7 @@ describe('what the CLI refuses before it asks a server', () => {
       [['sweep', 'submit', '-f', notJson], /^labq: --file \S+tasks\.json: not valid JSON: /],
       [['schedule', 'add', '-f', notJson], /^labq: --file \S+tasks\.json: not valid JSON: /],
       [['task', 'submit', '-f', latin1], /^labq: --file \S+latin1\.json: not UTF-8/],
+      [['schedule', 'edit', 'nightly', '-f', nullJson], /^labq: --file \S+null\.json: holds null, not a JSON object\n$/],
       [['task', 'logs', '1', '--stream', 'both'], /argument 'both' is invalid\. Allowed choices are stdout, stderr/],
     ];
     for (const [args, said] of cases) {

@@ -12,8 +12,12 @@ export async function readStdin(): Promise<string> {
   return (await stdinBytes()).toString('utf8');
 }
 
-/** The JSON of `--file FILE` (`-`: standard input). A file that cannot be read, or is not JSON, is said to be, by its name. */
-export async function readJsonFile(file: string): Promise<unknown> {
+/**
+ * The JSON of `--file FILE` (`-`: standard input): an object, or an array. A file that cannot
+ * be read, is not JSON, or holds another value (`null`, a number) is said to be, by its name;
+ * what the object holds is the server's to check.
+ */
+export async function readJsonFile<T extends object>(file: string): Promise<T> {
   let bytes: Buffer;
   try {
     bytes = file === '-' ? await stdinBytes() : await readFile(file);
@@ -24,9 +28,12 @@ export async function readJsonFile(file: string): Promise<unknown> {
   const named = file === '-' ? '- (standard input)' : file;
   // Decoded, a byte that is not UTF-8 would become U+FFFD and a task would run another command than the one written.
   if (!isUtf8(bytes)) throw new Error(`--file ${named}: not UTF-8: save it as UTF-8`);
+  let value: unknown;
   try {
-    return JSON.parse(bytes.toString('utf8'));
+    value = JSON.parse(bytes.toString('utf8'));
   } catch (error) {
     throw new Error(`--file ${named}: not valid JSON: ${(error as Error).message}`);
   }
+  if (typeof value !== 'object' || value === null) throw new Error(`--file ${named}: holds ${JSON.stringify(value)}, not a JSON object`);
+  return value as T;
 }

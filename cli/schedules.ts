@@ -94,7 +94,7 @@ export function scheduleCommands(program: Command, flags: () => ClientFlags & { 
     let created: Promise<ScheduleDetail>;
     if (o.file) {
       if (name || cron) throw new Error('give the schedule with -f or as arguments, not both');
-      created = client().call('createSchedule', { body: (await readJsonFile(o.file)) as ScheduleInput });
+      created = client().call('createSchedule', { body: await readJsonFile<ScheduleInput>(o.file) });
     } else {
       if (!name || !cron) throw new Error('give a name and a cron expression (or a JSON schedule with -f)');
       if (o.command && words.length) throw new Error('give the command with --command or after --, not both');
@@ -143,7 +143,7 @@ export function scheduleCommands(program: Command, flags: () => ClientFlags & { 
     .option('-f, --file <file>', 'JSON: the body of PATCH /schedules/{id}; - for stdin')
     .action(async (given: string, o) => {
       const body: SchedulePatch = o.file
-        ? ((await readJsonFile(o.file)) as SchedulePatch)
+        ? await readJsonFile<SchedulePatch>(o.file)
         : { name: o.name, cron: o.cron, timezone: o.timezone, context: contextFrom(o.context), catch_up: o.catchUp, overlap: o.overlap };
       if (Object.values(body).every((value) => value === undefined)) {
         throw new Error('nothing to change: give --name, --cron, --timezone, --context, --catch-up, --overlap, or -f FILE');

@@ -65,7 +65,7 @@ export function sweepCommands(program: Command, flags: () => ClientFlags & { jso
   ).action(async (words: string[], o) => {
     let body: SweepInput;
     if (o.file) {
-      body = (await readJsonFile(o.file)) as SweepInput;
+      body = await readJsonFile<SweepInput>(o.file);
     } else {
       if (o.command && words.length) throw new Error('give the command with --command or after --, not both');
       body = {

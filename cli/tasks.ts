@@ -157,8 +157,8 @@ export function taskCommands(program: Command, flags: () => ClientFlags & { json
       const client = clientFrom(flags());
       let submitted: Promise<SubmitTasksResponse>;
       if (o.file) {
-        const parsed = await readJsonFile(o.file);
-        submitted = client.submitTasks((Array.isArray(parsed) ? { tasks: parsed } : parsed) as Parameters<LabqClient['submitTasks']>[0]);
+        const parsed = await readJsonFile<Parameters<LabqClient['submitTasks']>[0] | TaskInput[]>(o.file);
+        submitted = client.submitTasks(Array.isArray(parsed) ? { tasks: parsed } : parsed);
       } else {
         submitted = fromFlags(TASK_FLAGS, client.submitTasks(taskFromFlags(command, o)));
       }
